@@ -1,0 +1,137 @@
+"""The ``dakd`` command line.
+
+Each sub-command lives in its own module under ``engine.cli`` and exposes ``register(subparsers)``,
+which adds its parser(s) and sets ``func(args, progress) -> int``. This module owns what all commands
+share: the ``--progress`` front ends, logging, cancellation by signal, and turning errors into one
+line and an exit code (an analyst never sees a traceback unless they pass ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from engine import __version__
+from engine.errors import Cancelled, DakdError
+from engine.progress import Progress, json_lines_sink, tqdm_sink
+
+log = logging.getLogger("dakd")
+
+#: Sub-command modules, in the order their commands appear in ``dakd --help``.
+COMMAND_MODULES = (
+    "engine.cli.detect",
+    "engine.cli.simulate",
+    "engine.cli.model",
+    "engine.cli.train",
+    "engine.cli.calibrate",
+)
+
+
+class _JsonLogHandler(logging.Handler):
+    """Forwards log records as ``log`` events so the plugin can show them."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(logging.INFO)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress.log(record.levelname.lower(), record.getMessage())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``dakd`` parser with every available sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="dakd", description="Detect oil spills in Sentinel-1 SAR scenes and fine-tune the detector (DAKD)."
+    )
+    parser.add_argument("--version", action="version", version=f"dakd {__version__}")
+    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                        help="progress on stderr as a bar (default), JSON lines on stdout for tools, or nothing")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in COMMAND_MODULES:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+class _CancelOnSignal:
+    """SIGTERM and the first Ctrl-C request a clean stop at the next batch; a second Ctrl-C aborts."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _CancelOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+        self.requested.set()
+        log.warning("stopping after the current batch (press Ctrl-C again to abort at once)")
+
+
+def _configure_logging(args: argparse.Namespace, progress: Progress) -> None:
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    log.setLevel(level)
+    log.handlers.clear()
+    log.propagate = False
+    if args.progress == "json":
+        log.addHandler(_JsonLogHandler(progress))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("dakd: %(message)s"))
+        log.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dakd``; returns the process exit code (0 ok, 2 bad input, 130 cancelled, 1 bug)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with _CancelOnSignal() as cancel:
+        sink = {"bar": tqdm_sink(), "json": json_lines_sink(), "none": None}[args.progress]
+        progress = Progress(sink, cancel.requested.is_set)
+        _configure_logging(args, progress)
+        try:
+            return int(args.func(args, progress) or 0)
+        except KeyboardInterrupt:
+            return _fail(args, Cancelled())
+        except DakdError as error:
+            return _fail(args, error)
+        except MemoryError:
+            return _fail(args, DakdError("out of memory: use a smaller --batch-size or close other programs"), 1)
+        except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+            if args.debug:
+                raise
+            message = f"internal error ({type(error).__name__}: {error}); rerun with --debug and report it"
+            return _fail(args, DakdError(message), 1)
+
+
+def _fail(args: argparse.Namespace, error: DakdError, exit_code: int | None = None) -> int:
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if args.progress == "json":
+        print(json.dumps({"event": "error", "kind": type(error).__name__, "message": message}), flush=True)
+    print(f"dakd: error: {message}", file=sys.stderr)
+    return error.exit_code if exit_code is None else exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

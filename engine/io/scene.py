@@ -1,0 +1,68 @@
+"""The scene interface every reader provides (GeoTIFF/GDAL rasters, Sentinel-1 GRD products).
+
+Downstream code (tiling, detectors, vectorisation, the data loaders) sees only this interface, so a
+new input format is one new reader, never a branch in the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+#: Units an input raster can be in. ``amplitude`` and ``intensity`` are uncalibrated DN.
+UNITS = ("linear", "db", "amplitude", "intensity")
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """Facts about an opened scene, as the engine sees it (``dakd info`` prints these).
+
+    ``transform`` maps pixel (col, row) to CRS coordinates; without a CRS it is the identity and
+    all outputs are in pixel space. ``pixel_size_m`` is the ground size of one pixel in metres
+    (x, y), computed geodesically at the scene centre for geographic CRSs, so areas and window sizes
+    in km work for EPSG:4326 inputs too. ``metadata`` carries product facts (scene id, acquisition
+    time, platform, polarisation...) that go into the run summary and polygon attributes.
+    """
+
+    path: str
+    width: int
+    height: int
+    crs: CRS | None
+    transform: Affine
+    band: int
+    band_name: str | None
+    units: str
+    units_reason: str
+    nodata: float | None
+    pixel_size_m: tuple[float, float]
+    scene_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_geographic(self) -> bool:
+        """True when the CRS is in degrees (e.g. EPSG:4326)."""
+        return self.crs is not None and self.crs.is_geographic
+
+
+class Scene(Protocol):
+    """A single-band SAR scene read window by window; never loaded whole."""
+
+    info: SceneInfo
+
+    def read_sigma0(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Read a window as float32 linear backscatter and a boolean validity mask.
+
+        The window lies inside the scene. Values are linear power (σ0 for calibrated inputs; DN² for
+        uncalibrated DN). Invalid pixels (nodata, NaN/Inf, zero borders) are False in the mask and
+        0 in the values.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the underlying dataset."""
+        ...

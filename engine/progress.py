@@ -106,7 +106,7 @@ def json_lines_sink(stream: IO[str] | None = None, min_interval_s: float = 0.2) 
     """
     out = stream if stream is not None else sys.stdout
     last_sent = {"t": 0.0}
-    lock = threading.Lock()
+    lock = threading.RLock()  # re-entrant: the CLI signal handler logs (an event) while a write may hold it
 
     def sink(event: dict[str, Any]) -> None:
         now = time.monotonic()

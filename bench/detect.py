@@ -1,0 +1,185 @@
+"""Benchmark: ``dakd detect`` with the threshold detector on CPU, on synthetic scenes of growing size.
+
+Scenes (linear σ0, float32, tiled GeoTIFF, UTM 10 m) are generated on the fly, window by window, so
+the generator never holds a full scene: a speckled sea (gamma, 4.4 looks) under a smooth wind
+gradient, a zero no-data border on the left (as in GRD products), dark elongated slicks (about one
+per 150 km²) and bright ships. Each detection runs in its own child process (``python -m engine
+detect``); its wall time comes from the parent and its peak RSS from ``os.wait4``, which reports
+that child's own resource usage.
+
+Sizes: ``2k`` (2048²), ``8k`` (8192²), ``iw`` (26000 × 16700, a full IW GRDH scene).
+
+Usage::
+
+    .venv/bin/python bench/detect.py                      # all three sizes (the iw run takes minutes)
+    .venv/bin/python bench/detect.py --sizes 2k 8k
+    .venv/bin/python bench/detect.py --write-scene demo.tif --width 1200 --height 900   # just write a scene
+
+Writes ``bench/results/detect.json`` (with the machine) and prints a table. Children run with
+``OMP_NUM_THREADS=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+from sentinel1 import machine  # the machine description shared by the bench scripts
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "detect.json"
+SIZES = {"2k": (2048, 2048), "8k": (8192, 8192), "iw": (26000, 16700)}
+PIXEL_M = 10.0
+ROWS_PER_WRITE = 512
+BORDER_PX = 200
+SLICKS_PER_KM2 = 1 / 150
+SHIPS_PER_KM2 = 1 / 100
+
+
+def plan_features(width: int, height: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random slicks (centre, half length/width in px, angle, darkening) and ship positions for a scene."""
+    rng = np.random.default_rng(seed)
+    area_km2 = width * height * (PIXEL_M / 1000) ** 2
+    n_slicks = max(1, int(round(area_km2 * SLICKS_PER_KM2)))
+    slicks = np.column_stack([
+        rng.uniform(BORDER_PX + 200, width - 200, n_slicks), rng.uniform(200, height - 200, n_slicks),
+        rng.uniform(100, 400, n_slicks), rng.uniform(10, 30, n_slicks), rng.uniform(0, np.pi, n_slicks),
+        rng.uniform(0.08, 0.25, n_slicks),
+    ])
+    n_ships = max(1, int(round(area_km2 * SHIPS_PER_KM2)))
+    ships = np.column_stack([rng.integers(BORDER_PX + 10, width - 10, n_ships), rng.integers(10, height - 10, n_ships)])
+    return slicks, ships
+
+
+def scene_rows(row0: int, rows: int, width: int, height: int, slicks: np.ndarray, ships: np.ndarray,
+               seed: int) -> np.ndarray:
+    """Rows ``row0 .. row0 + rows`` of the scene as float32 linear σ0 (deterministic per row band)."""
+    rng = np.random.default_rng([seed, row0])
+    y = np.arange(row0, row0 + rows, dtype=np.float64)[:, None]
+    x = np.arange(width, dtype=np.float64)[None, :]
+    mean = 0.04 * (1.0 + 0.4 * np.sin(np.pi * x / width) * np.cos(np.pi * y / height))
+    values = mean * rng.gamma(4.4, 1 / 4.4, (rows, width))
+    near = slicks[(slicks[:, 1] + slicks[:, 2] >= row0) & (slicks[:, 1] - slicks[:, 2] < row0 + rows)]
+    for cx, cy, half_length, half_width, angle, darkening in near:
+        x0, x1 = int(max(0, cx - half_length)), int(min(width, cx + half_length + 1))
+        dx, dy = x[:, x0:x1] - cx, y - cy
+        along = dx * np.cos(angle) + dy * np.sin(angle)
+        across = -dx * np.sin(angle) + dy * np.cos(angle)
+        inside = (along / half_length) ** 2 + (across / half_width) ** 2 < 1
+        values[:, x0:x1][inside] *= darkening
+    for sx, sy in ships[(ships[:, 1] >= row0) & (ships[:, 1] < row0 + rows - 2)]:
+        values[sy - row0:sy - row0 + 3, sx:sx + 3] *= 60.0
+    values[:, :BORDER_PX] = 0.0
+    return values.astype(np.float32)
+
+
+def write_scene(path: Path, width: int, height: int, seed: int = 0) -> Path:
+    """Write a synthetic scene window by window (never the whole array) as a tiled float32 GeoTIFF."""
+    slicks, ships = plan_features(width, height, seed)
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "float32", "nodata": 0.0,
+               "crs": "EPSG:32633", "transform": from_origin(400000, 6200000, PIXEL_M, PIXEL_M), "tiled": True,
+               "blockxsize": 256, "blockysize": 256, "bigtiff": "if_safer"}
+    with rasterio.open(path, "w", **profile) as dataset:
+        dataset.set_band_description(1, "Sigma0_VV")
+        for row0 in range(0, height, ROWS_PER_WRITE):
+            rows = min(ROWS_PER_WRITE, height - row0)
+            dataset.write(scene_rows(row0, rows, width, height, slicks, ships, seed), 1,
+                          window=Window(0, row0, width, rows))
+    return path
+
+
+def run_detect(scene: Path, out_dir: Path) -> dict:
+    """Run ``python -m engine detect`` in a child; return wall seconds, its peak RSS and the run summary."""
+    command = [sys.executable, "-m", "engine", "--progress", "none", "-q", "detect", str(scene), "--out", str(out_dir),
+               "--method", "threshold", "--overwrite"]
+    started = time.monotonic()
+    child = subprocess.Popen(command, cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.monotonic() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"dakd detect failed with exit code {child.returncode} on {scene}")
+    summary = json.loads((out_dir / "summary.json").read_text())
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "summary": summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
+    parser.add_argument("--workdir", type=Path, default=None, help="where scenes and outputs go (default: tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the scenes and outputs")
+    parser.add_argument("--write-scene", type=Path, metavar="PATH", help="only write one synthetic scene and exit")
+    parser.add_argument("--width", type=int, default=1200)
+    parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.write_scene:
+        if args.write_scene.exists():
+            raise SystemExit(f"{args.write_scene} exists; not overwriting it")
+        write_scene(args.write_scene, args.width, args.height, args.seed)
+        print(f"wrote {args.write_scene} ({args.width} x {args.height} px)")
+        return 0
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dakd-bench-detect-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        for name in args.sizes:
+            width, height = SIZES[name]
+            scene = workdir / f"scene-{name}.tif"
+            started = time.monotonic()
+            write_scene(scene, width, height, args.seed)
+            generate_s = time.monotonic() - started
+            run = run_detect(scene, workdir / f"out-{name}")
+            summary = run["summary"]
+            tiles = summary["tiling"]["tiles_total"]
+            detect_s = summary["timings_s"]["detect_s"]
+            rows.append({
+                "size": name, "width": width, "height": height, "megapixels": round(width * height / 1e6, 1),
+                "tiles": tiles, "tiles_skipped": summary["tiling"]["tiles_skipped"],
+                "tiles_per_s": round(tiles / detect_s, 1), "seconds": run["seconds"],
+                "timings_s": summary["timings_s"], "peak_rss_mb": run["peak_rss_mb"],
+                "polygons": summary["counts"], "generate_s": round(generate_s, 1),
+            })
+            print(f"{name}: {run['seconds']} s, {run['peak_rss_mb']} MB", flush=True)
+            if not args.keep:
+                scene.unlink()
+                shutil.rmtree(workdir / f"out-{name}")
+    finally:
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    result = {"benchmark": "dakd detect --method threshold (CPU)", "date": datetime.now(timezone.utc).isoformat(),
+              "machine": machine(), "omp_num_threads": 1, "runs": rows}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(format_table(rows))
+    print(f"saved {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown table of the runs (pasted into docs/readme/detection.md)."""
+    lines = ["| scene | pixels | tiles | tiles/s (detect stage) | seconds (whole run) | peak RSS |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['size']} ({row['width']} × {row['height']}) | {row['megapixels']} M | {row['tiles']} | "
+                     f"{row['tiles_per_s']} | {row['seconds']} | {row['peak_rss_mb']:.0f} MB |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

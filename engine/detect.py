@@ -1,0 +1,410 @@
+"""The one detection function: a SAR raster in, spill polygons and rasters out.
+
+The CLI (``dakd detect``), the QGIS Processing algorithm and the layer context action all call
+:func:`run_detection` with a :class:`DetectParams`. It opens the scene, builds the detector, streams
+the scene tile by tile through the detector into the output rasters, traces polygons, draws the
+quick-look and writes the run summary, all inside an atomic output directory: a failed or
+cancelled run leaves nothing at ``out_dir``.
+
+Outputs (names are an interface; the plugin loads them):
+
+==================  ==============================================================================
+``spills.gpkg``     layer ``spills``: one MultiPolygon per oil / look-alike / ship region, with the
+                    attributes of :data:`engine.io.vector.SPILL_FIELDS`
+``probability.tif`` uint8, one band per detector class (band description = class name), value =
+                    round(p·250), nodata 255; tiled, DEFLATE, internal overviews (average)
+``classes.tif``     uint8 class ids (0 sea, 1 oil, 2 look-alike, 3 ship, 4 land), nodata 255;
+                    overviews (nearest)
+``quicklook.png``   the scene in dB with the polygons drawn
+``summary.json``    inputs, parameters, detector, tiling, counts, areas, timings, warnings
+==================  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+
+from engine import __version__
+from engine.classes import VECTOR_CLASS_NAMES, SegClass
+from engine.detectors import select_detector
+from engine.errors import InputError, OutputError
+from engine.io import open_scene
+from engine.io.atomic import atomic_output_dir, check_output_dir
+from engine.io.raster import add_overviews, create_output_raster
+from engine.io.scene import Scene, SceneInfo
+from engine.io.vector import SPILLS_LAYER, write_polygons
+from engine.progress import Progress
+from engine.quicklook import QuicklookCanvas, render_quicklook
+from engine.tiling import Tile, plan_grid, stitch_scene
+from engine.vectorize import PROB_NODATA, PROB_SCALE, VectorizeResult, iter_spill_records
+
+log = logging.getLogger("dakd")
+
+SPILLS_FILE = "spills.gpkg"
+PROBABILITY_FILE = "probability.tif"
+CLASSES_FILE = "classes.tif"
+QUICKLOOK_FILE = "quicklook.png"
+SUMMARY_FILE = "summary.json"
+CLASS_NODATA = 255
+#: Temporary raster for the vectoriser: the class id where a polygon class won, else 0; striped, because GDAL's
+#: polygonize reads scanlines (fast on strips, very slow on compressed tiles). Deleted before the output appears.
+_POLYGON_CLASSES_FILE = ".polygon-classes.tif"
+#: GDAL block cache during a run (MB). GDAL's default (5 % of RAM) would make memory grow with the machine.
+GDAL_CACHE_MB = 256
+
+
+@dataclass
+class DetectParams:
+    """Everything a detection run needs; the CLI and the plugin fill one of these.
+
+    Attributes:
+        input_path: GeoTIFF/GDAL raster or Sentinel-1 product.
+        out_dir: output directory (created; see the module table for its files).
+        method: ``auto``, ``threshold`` or ``model`` (see :mod:`engine.detectors`).
+        model_path: model card for ``model`` (``auto`` also uses it when given).
+        device: ``auto``, ``cpu`` or ``cuda`` (the threshold detector always runs on the CPU).
+        band: band number or description (``"VV"``); ``None`` = the only band, or VV first.
+        units: ``auto``, ``linear``, ``db``, ``amplitude`` or ``intensity``.
+        overlap_px: tile overlap in pixels (raised automatically to fit the detector's context).
+        batch_size: tiles per batch; ``None`` lets the detector choose.
+        min_area_km2: oil and look-alike regions smaller than this are dropped (SNAP: 0.1 km²);
+            ships are kept from a few pixels (see :mod:`engine.vectorize`).
+        prob_threshold: when set, a pixel only becomes oil / look-alike / ship if that class's
+            probability is at least this; otherwise it gets the most probable other class.
+        overwrite: replace an existing non-empty ``out_dir``.
+        background_window_km: threshold detector background window (SNAP default 0.5 km).
+        threshold_k_db: threshold detector shift k in dB (SNAP default 2.0).
+        reader_options: passed to the scene reader (e.g. ``nodata``, ``pixel_size_m``; Sentinel-1
+            options such as ``pol`` and ``geometry``).
+        land_mask: polygon layer of land; its pixels are ignored (see :mod:`engine.io.landmask`).
+        detector_options: extra detector options (threshold: ``speckle_filter_px``,
+            ``softness_db``; model: whatever its loader accepts).
+    """
+
+    input_path: str
+    out_dir: str
+    method: str = "auto"
+    model_path: str | None = None
+    device: str = "auto"
+    band: int | str | None = None
+    units: str = "auto"
+    overlap_px: int = 64
+    batch_size: int | None = None
+    min_area_km2: float = 0.1
+    prob_threshold: float | None = None
+    overwrite: bool = False
+    background_window_km: float = 0.5
+    threshold_k_db: float = 2.0
+    reader_options: dict[str, Any] = field(default_factory=dict)
+    detector_options: dict[str, Any] = field(default_factory=dict)
+    land_mask: str | None = None
+
+
+@dataclass
+class DetectResult:
+    """What a run produced. Paths point into the final ``out_dir``."""
+
+    out_dir: Path
+    spills_path: Path
+    probability_path: Path
+    classes_path: Path
+    quicklook_path: Path
+    summary_path: Path
+    counts: dict[str, int]
+    areas_km2: dict[str, float]
+    device: str
+    summary: dict[str, Any]
+
+
+def _check_params(params: DetectParams) -> None:
+    if params.overlap_px < 0:
+        raise InputError(f"--overlap must be 0 or more pixels, got {params.overlap_px}")
+    if params.batch_size is not None and params.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {params.batch_size}")
+    if not params.min_area_km2 >= 0:
+        raise InputError(f"--min-area-km2 must be 0 or more, got {params.min_area_km2}")
+    if params.prob_threshold is not None and not 0 < params.prob_threshold <= 1:
+        raise InputError(f"--prob-threshold must be in (0, 1], got {params.prob_threshold}")
+
+
+def classify(probabilities: np.ndarray, classes: tuple[SegClass, ...], prob_threshold: float | None) -> np.ndarray:
+    """Class ids (uint8) from ``(C, H, W)`` probabilities: the most probable class, with ``prob_threshold``.
+
+    With ``prob_threshold``, a polygon class (oil, look-alike, ship) wins only when its probability
+    reaches the threshold; otherwise the most probable non-polygon class (sea, land) is used.
+    """
+    ids = np.array([c.id for c in classes], dtype=np.uint8)
+    winner = probabilities.argmax(axis=0)
+    if prob_threshold is None:
+        return ids[winner]
+    is_vector = np.array([c.name in VECTOR_CLASS_NAMES for c in classes])
+    weak = is_vector[winner] & (np.take_along_axis(probabilities, winner[None], 0)[0] < prob_threshold)
+    background = np.where(is_vector[:, None, None], -1.0, probabilities).argmax(axis=0)
+    return ids[np.where(weak, background, winner)]
+
+
+class _RasterOutputs:
+    """The stitcher's sink: writes probability, class and (temporary) polygon-class rasters band by band."""
+
+    def __init__(self, folder: Path, info: SceneInfo, classes: tuple[SegClass, ...], prob_threshold: float | None):
+        self.classes = classes
+        self.prob_threshold = prob_threshold
+        self.vector_ids = np.array([c.id for c in classes if c.name in VECTOR_CLASS_NAMES], dtype=np.uint8)
+        self.valid_pixels = 0
+        self.probability = create_output_raster(folder / PROBABILITY_FILE, info, len(classes), "uint8", PROB_NODATA,
+                                                [c.name for c in classes], predictor=2)
+        self.class_map = create_output_raster(folder / CLASSES_FILE, info, 1, "uint8", CLASS_NODATA, ["class"])
+        self.polygon_classes = create_output_raster(folder / _POLYGON_CLASSES_FILE, info, 1, "uint8", None,
+                                                    ["polygon classes"], tiled=False)
+
+    def __call__(self, row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
+        window = rasterio.windows.Window(0, row0, valid.shape[1], valid.shape[0])
+        encoded = np.rint(probabilities * PROB_SCALE).astype(np.uint8)
+        encoded[:, ~valid] = PROB_NODATA
+        class_ids = classify(probabilities, self.classes, self.prob_threshold)
+        polygon_classes = np.where(np.isin(class_ids, self.vector_ids) & valid, class_ids, 0).astype(np.uint8)
+        self.polygon_classes.write(polygon_classes, 1, window=window)
+        class_ids[~valid] = CLASS_NODATA
+        self.probability.write(encoded, window=window)
+        self.class_map.write(class_ids, 1, window=window)
+        self.valid_pixels += int(valid.sum())
+
+    def close(self) -> None:
+        for dataset in (self.probability, self.class_map, self.polygon_classes):
+            dataset.close()
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (Path, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
+
+
+def scene_description(info: SceneInfo) -> dict[str, Any]:
+    """Return the scene facts recorded in the run summary and printed by ``dakd info``."""
+    crs = info.crs
+    return {
+        "path": info.path, "scene_id": info.scene_id, "width": info.width, "height": info.height,
+        "crs": None if crs is None else (f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_wkt()),
+        "band": info.band, "band_name": info.band_name, "units": info.units, "units_reason": info.units_reason,
+        "nodata": info.nodata, "pixel_size_m": [round(v, 4) for v in info.pixel_size_m],
+        "metadata": info.metadata,
+    }
+
+
+class _WarningCollector(logging.Handler):
+    """Keeps the run's warnings for the summary."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_detection(params: DetectParams, progress: Progress | None = None) -> DetectResult:
+    """Detect oil spills (and look-alikes and ships, with a model that has them) in one scene.
+
+    Args:
+        params: what to read, how to detect and where to write.
+        progress: progress events and cancellation (``progress.cancel``); checked after every batch
+            of tiles and every 100 traced regions.
+
+    Returns:
+        The output paths, counts and areas per class, the device and the run summary.
+
+    Raises:
+        InputError: the input cannot be used (missing, not a raster, corrupt, all nodata, bad units...).
+        OutputError: ``out_dir`` exists without ``overwrite`` or cannot be written.
+        ModelError: the model card cannot be used.
+        Cancelled: the user cancelled; nothing was written to ``out_dir``.
+    """
+    progress = progress or Progress()
+    _check_params(params)
+    collector = _WarningCollector()
+    log.addHandler(collector)
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            return _run(params, progress, collector)
+    finally:
+        log.removeHandler(collector)
+
+
+def _run(params: DetectParams, progress: Progress, collector: _WarningCollector) -> DetectResult:
+    started = time.monotonic()
+    run_time = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    timings: dict[str, float] = {}
+    scene = open_scene(params.input_path, band=params.band, units=params.units, land_mask=params.land_mask,
+                       **params.reader_options)
+    try:
+        info = scene.info
+        sample = info.metadata.get("sample", {})
+        if sample.get("pixels") == info.width * info.height and sample.get("valid_fraction") == 0:
+            raise InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its "
+                             "nodata value or --band")
+        check_output_dir(params.out_dir, params.overwrite)
+        detector, choice = select_detector(params.method, params.model_path, params.device,
+                                           background_window_km=params.background_window_km,
+                                           threshold_k_db=params.threshold_k_db, **params.detector_options)
+        log.info("detector: %s (%s)", choice.method, choice.reason)
+        detector.prepare(info)
+        timings["open_s"] = round(time.monotonic() - started, 3)
+        with atomic_output_dir(params.out_dir, params.overwrite) as folder:
+            result = _detect_into(folder, scene, detector, params, progress, timings, run_time)
+            summary = _summary(params, info, detector, choice, result, timings, started, run_time, collector)
+            (folder / SUMMARY_FILE).write_text(json.dumps(_json_ready(summary), indent=2))
+    except OSError as error:  # reading errors are InputError already; what is left is writing (disk full...)
+        reason = error.strerror or (str(error).splitlines() or [type(error).__name__])[0]
+        raise OutputError(f"writing to {params.out_dir} failed ({reason}); free disk space or choose another --out"
+                          ) from error
+    finally:
+        scene.close()
+    out = Path(params.out_dir).expanduser().absolute()
+    return DetectResult(
+        out_dir=out, spills_path=out / SPILLS_FILE, probability_path=out / PROBABILITY_FILE,
+        classes_path=out / CLASSES_FILE, quicklook_path=out / QUICKLOOK_FILE, summary_path=out / SUMMARY_FILE,
+        counts=summary["counts"], areas_km2=summary["areas_km2"], device=summary["detector"]["device"],
+        summary=summary,
+    )
+
+
+@dataclass
+class _PassResult:
+    grid: Any
+    stitch: Any
+    vectors: VectorizeResult
+    valid_pixels: int
+    features: int
+
+
+def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams, progress: Progress,
+                 timings: dict[str, float], run_time: str) -> _PassResult:
+    info = scene.info
+    classes = tuple(detector.classes)
+    grid = plan_grid(info.height, info.width, detector.input_spec.tile_size, params.overlap_px, detector.context_px)
+    if grid.overlap_px != params.overlap_px:
+        log.info("tile overlap raised from %d to %d px to cover the detector's %d px context", params.overlap_px,
+                 grid.overlap_px, detector.context_px)
+    batch_size = params.batch_size or getattr(detector, "default_batch_size", 8)
+    canvas = QuicklookCanvas(info.height, info.width)
+
+    def add_to_quicklook(tile: Tile, sigma0: np.ndarray, valid: np.ndarray) -> None:
+        canvas.add(tile.core[0], tile.core[2], sigma0, valid)
+
+    step = time.monotonic()
+    outputs = _RasterOutputs(folder, info, classes, params.prob_threshold)
+    try:
+        stitch = stitch_scene(scene, detector.predict, grid, len(classes), detector.input_spec, batch_size, outputs,
+                              progress, on_core=add_to_quicklook)
+    finally:
+        outputs.close()
+    if getattr(scene, "non_finite_reads", 0):
+        log.warning("%s: NaN/Inf values found; they are treated as nodata", info.path)
+    if stitch.tiles_skipped == stitch.tiles_total or outputs.valid_pixels == 0:
+        raise InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its nodata "
+                         "value or --band")
+    timings["detect_s"] = round(time.monotonic() - step, 3)
+
+    step = time.monotonic()
+    with progress.stage("overviews", total=2) as stage:
+        add_overviews(folder / PROBABILITY_FILE, "average")
+        stage.advance()
+        add_overviews(folder / CLASSES_FILE, "nearest")
+        stage.advance()
+    timings["overviews_s"] = round(time.monotonic() - step, 3)
+
+    step = time.monotonic()
+    progress.check_cancelled()
+    vectors = VectorizeResult(counts={}, areas_km2={}, dropped_small=0, outlines=[])
+    describe = detector.describe()
+    run_fields = {"source_scene": info.scene_id, "acquisition_time": info.metadata.get("acquisition_start"),
+                  "detector": describe.name, "model_id": describe.model_id, "run_time": run_time}
+    records = iter_spill_records(str(folder / _POLYGON_CLASSES_FILE), str(folder / PROBABILITY_FILE), scene, classes,
+                                 params.min_area_km2, run_fields, vectors, progress)
+    written = write_polygons(folder / SPILLS_FILE, records, info.crs, SPILLS_LAYER)
+    (folder / _POLYGON_CLASSES_FILE).unlink()
+    timings["vectorise_s"] = round(time.monotonic() - step, 3)
+
+    step = time.monotonic()
+    counts = ", ".join(f"{n} {name}" for name, n in vectors.counts.items()) or "no detections"
+    title = f"{info.scene_id} - {describe.name} - {counts}".encode("ascii", "replace").decode()
+    render_quicklook(folder / QUICKLOOK_FILE, canvas, vectors.outlines, title)
+    timings["quicklook_s"] = round(time.monotonic() - step, 3)
+    return _PassResult(grid, stitch, vectors, outputs.valid_pixels, written)
+
+
+def _summary(params: DetectParams, info: SceneInfo, detector: Any, choice: Any, result: _PassResult,
+             timings: dict[str, float], started: float, run_time: str, collector: _WarningCollector) -> dict[str, Any]:
+    describe = detector.describe()
+    names = [c.name for c in detector.classes if c.name in VECTOR_CLASS_NAMES]
+    counts = {name: result.vectors.counts.get(name, 0) for name in names}
+    areas = {name: round(result.vectors.areas_km2.get(name, 0.0), 6) for name in names}
+    timings["total_s"] = round(time.monotonic() - started, 3)
+    grid = result.grid
+    return {
+        "engine_version": __version__,
+        "run_time": run_time,
+        "input": scene_description(info),
+        "parameters": {k: v for k, v in asdict(params).items() if k not in ("input_path", "out_dir")},
+        "detector": {"method": choice.method, "method_reason": choice.reason, "name": describe.name,
+                     "model_id": describe.model_id, "device": describe.device, "device_reason": describe.device_reason,
+                     "classes": [c.name for c in detector.classes], **describe.extra},
+        "tiling": {"tile_size": grid.tile_size, "overlap_px": grid.overlap_px, "context_px": grid.context_px,
+                   "tiles_total": result.stitch.tiles_total, "tiles_skipped": result.stitch.tiles_skipped,
+                   "batches": result.stitch.batches},
+        "valid_fraction": round(result.valid_pixels / (info.width * info.height), 6),
+        "counts": counts,
+        "areas_km2": areas,
+        "features": result.features,
+        "dropped_small_regions": result.vectors.dropped_small,
+        "timings_s": timings,
+        "outputs": {"spills": SPILLS_FILE, "spills_layer": SPILLS_LAYER, "probability": PROBABILITY_FILE,
+                    "classes": CLASSES_FILE, "quicklook": QUICKLOOK_FILE, "summary": SUMMARY_FILE},
+        "warnings": list(collector.messages),
+    }
+
+
+def format_summary(result: DetectResult) -> str:
+    """Return a one-screen text summary of a run (what ``dakd detect`` prints)."""
+    summary = result.summary
+    scene = summary["input"]
+    detector = summary["detector"]
+    lines = [
+        f"Scene     {scene['scene_id']}  ({scene['width']} x {scene['height']} px, {scene['crs'] or 'no CRS'}, "
+        f"units {scene['units']})",
+        f"Detector  {detector['name']} ({detector['model_id']}) on {detector['device']}: {detector['method_reason']}",
+        f"Tiles     {summary['tiling']['tiles_total']} of {summary['tiling']['tile_size']} px, "
+        f"{summary['tiling']['tiles_skipped']} empty skipped; valid pixels {summary['valid_fraction']:.1%}",
+    ]
+    for name, count in result.counts.items():
+        lines.append(f"  {name:<11} {count:>5} polygon(s), {result.areas_km2[name]:.3f} km²")
+    if not result.counts or not any(result.counts.values()):
+        lines.append("  no oil, look-alikes or ships found above the size limits")
+    timings = summary["timings_s"]
+    lines.append(f"Time      {timings['total_s']:.1f} s (detection {timings.get('detect_s', 0):.1f} s)")
+    if summary["warnings"]:
+        lines.append(f"Warnings  {len(summary['warnings'])} (see summary.json)")
+    lines.append(f"Output    {result.out_dir}/")
+    for key in ("spills", "probability", "classes", "quicklook", "summary"):
+        lines.append(f"          {summary['outputs'][key]}")
+    return "\n".join(lines)
+
+
+__all__ = ["DetectParams", "DetectResult", "run_detection", "classify", "format_summary"]

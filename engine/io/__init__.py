@@ -1,0 +1,79 @@
+"""Scene reading and output writing.
+
+:func:`open_scene` is the one entry point for inputs: it looks at the path and hands it to the
+right reader. Every reader returns an object following :class:`engine.io.scene.Scene`, so detection,
+``dakd info`` and the data loaders never branch on the input format.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+from engine.io.scene import Scene
+
+
+def is_sentinel1_product(path: str | os.PathLike[str]) -> bool:
+    """Tell whether ``path`` is a Sentinel-1 product: a ``.SAFE`` folder, its ``manifest.safe``, or a ``.zip``."""
+    candidate = Path(path)
+    name = candidate.name.lower()
+    if name.endswith(".safe") or name == "manifest.safe" or name.endswith(".zip"):
+        return True
+    # A renamed product folder (no .SAFE suffix) is recognised by its manifest (issue 7).
+    from engine.io.sentinel1.product import is_sentinel1_product as has_manifest
+
+    return has_manifest(candidate)
+
+
+def open_scene(path: str | os.PathLike[str], band: int | str | None = None, units: str = "auto",
+               land_mask: str | os.PathLike[str] | None = None, **reader_options: Any) -> Scene:
+    """Open a SAR scene for windowed reading.
+
+    Args:
+        path: a GeoTIFF / GDAL raster, or a Sentinel-1 GRD product (``.SAFE`` folder,
+            ``manifest.safe`` or ``.zip``).
+        band: band number (1-based) or description (``"VV"``); for Sentinel-1 products the
+            polarisation. ``None`` takes the only band, or VV first.
+        units: ``auto`` or one of ``linear``, ``db``, ``amplitude``, ``intensity`` (rasters only;
+            Sentinel-1 products are calibrated by their reader).
+        land_mask: polygon layer of land (any OGR format); land pixels read as invalid
+            (:mod:`engine.io.landmask`). ``None``: no mask (the model's land class handles coasts).
+        **reader_options: passed to the reader. Rasters accept ``nodata`` (raw nodata override) and
+            ``pixel_size_m`` (used when there is no CRS). Sentinel-1 options are the reader's.
+
+    Returns:
+        An open :class:`~engine.io.scene.Scene`; call ``close()`` when done.
+
+    Raises:
+        InputError: the path is missing or cannot be read as a scene (one-line message).
+    """
+    path_text = os.fspath(path)
+    if not Path(path_text).exists():
+        raise InputError(f"{path_text}: no such file; check the path")
+    if is_sentinel1_product(path_text):
+        # Sentinel-1 dispatch: the reader lives in engine.io.sentinel1 (imported lazily so plain rasters never
+        # need it). It receives the band as the polarisation unless a ``pol`` option is given.
+        try:
+            from engine.io import sentinel1
+        except ImportError as error:
+            raise InputError(f"{path_text}: Sentinel-1 products are not supported by this installation ({error}); "
+                             "export the calibrated σ0 band as a GeoTIFF") from error
+        options = dict(reader_options)
+        if band is not None and "pol" not in options:
+            options["pol"] = band
+        scene = sentinel1.open_product(path_text, **options)
+    else:
+        from engine.io.raster import open_raster
+
+        scene = open_raster(path_text, band=band, units=units, **reader_options)
+    if land_mask is None:  # land mask (issue 7): wraps any scene so land pixels read as invalid
+        return scene
+    from engine.io.landmask import apply_land_mask
+
+    try:
+        return apply_land_mask(scene, land_mask)
+    except BaseException:
+        scene.close()
+        raise

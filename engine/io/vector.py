@@ -1,0 +1,77 @@
+"""Writing the detection polygons to a GeoPackage with fiona.
+
+The layer schema is part of the engine's public interface: the QGIS plugin styles the layer by
+``class`` and shows these fields; docs/readme/detection.md documents each one. An empty result is a
+valid GeoPackage with the layer and 0 features.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import fiona
+from rasterio.crs import CRS
+from shapely.geometry import MultiPolygon, Polygon, mapping
+
+#: Layer name inside ``spills.gpkg``.
+SPILLS_LAYER = "spills"
+#: Field name → fiona type, in the order they appear in the attribute table.
+SPILL_FIELDS: dict[str, str] = {
+    "id": "int",
+    "class": "str:16",
+    "area_km2": "float",
+    "perimeter_km": "float",
+    "length_km": "float",
+    "width_km": "float",
+    "orientation_deg": "float",
+    "mean_prob": "float",
+    "max_prob": "float",
+    "confidence": "str:1",
+    "contrast_db": "float",
+    "centroid_lat": "float",
+    "centroid_lon": "float",
+    "pixels": "int",
+    "source_scene": "str",
+    "acquisition_time": "str:32",  # scene start time (UTC, ISO 8601) where the input says (Sentinel-1 products)
+    "detector": "str:32",
+    "model_id": "str",
+    "run_time": "str:32",
+}
+SPILL_SCHEMA = {"geometry": "MultiPolygon", "properties": SPILL_FIELDS}
+#: Records handed to fiona at once.
+WRITE_CHUNK = 500
+
+
+def write_polygons(path: str | os.PathLike[str], records: Iterable[tuple[Polygon | MultiPolygon, dict[str, Any]]],
+                   crs: CRS | None, layer: str = SPILLS_LAYER) -> int:
+    """Write ``(geometry, properties)`` records to a new GeoPackage layer, streaming in chunks.
+
+    Args:
+        path: the ``.gpkg`` to create (normally inside an atomic output directory).
+        records: polygons in the output CRS with properties keyed like :data:`SPILL_FIELDS`.
+        crs: the layer CRS, or None for pixel coordinates.
+        layer: layer name.
+
+    Returns:
+        The number of features written (0 still creates the layer).
+    """
+    options: dict[str, Any] = {"driver": "GPKG", "layer": layer, "schema": SPILL_SCHEMA}
+    if crs is not None:
+        options["crs_wkt"] = crs.to_wkt()
+    written = 0
+    with fiona.open(os.fspath(path), "w", **options) as sink:
+        chunk = []
+        for geometry, properties in records:
+            multi = geometry if isinstance(geometry, MultiPolygon) else MultiPolygon([geometry])
+            # Fields a record does not set (e.g. acquisition_time of a plain GeoTIFF) are written as null.
+            chunk.append({"geometry": mapping(multi), "properties": {**dict.fromkeys(SPILL_FIELDS), **properties}})
+            if len(chunk) == WRITE_CHUNK:
+                sink.writerecords(chunk)
+                written += len(chunk)
+                chunk = []
+        if chunk:
+            sink.writerecords(chunk)
+            written += len(chunk)
+    return written

@@ -1,0 +1,97 @@
+"""Unit conversion and detector-input normalisation.
+
+Scenes deliver linear power (σ0, or DN² for uncalibrated inputs); a detector says in its
+:class:`~engine.detectors.base.InputSpec` whether it wants linear values or normalised dB. These
+functions are the only place the engine converts between units, so the threshold detector, the
+model detector, the simulator and the data loaders agree on what "dB" means.
+
+Units:
+    ``linear``: σ0 power (calibrated). ``intensity``: DN² (uncalibrated power). Both are power.
+    ``amplitude``: DN (square root of power). ``db``: 10·log10(power).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.detectors.base import InputSpec
+from engine.errors import InputError
+from engine.io.scene import UNITS
+
+#: Smallest power converted to dB; keeps log10 finite on zeros (nodata is masked anyway).
+POWER_FLOOR = 1e-10
+_POWER_UNITS = ("linear", "intensity")
+
+
+def _check_units(units: str) -> None:
+    if units not in UNITS:
+        raise InputError(f"unknown units {units!r}; use one of: {', '.join(UNITS)}")
+
+
+def to_linear(values: np.ndarray, units: str) -> np.ndarray:
+    """Convert ``values`` in ``units`` to linear power (float32).
+
+    dB values that overflow float32 (above ~385 dB, i.e. garbage) become ``inf``; callers mark
+    non-finite results invalid.
+    """
+    _check_units(units)
+    values = np.asarray(values).astype(np.float32, copy=False)
+    if units in _POWER_UNITS:
+        return values
+    if units == "db":
+        with np.errstate(over="ignore"):
+            return np.power(np.float32(10.0), values / np.float32(10.0), dtype=np.float32)
+    return np.square(values, dtype=np.float32)  # amplitude
+
+
+def from_linear(power: np.ndarray, units: str) -> np.ndarray:
+    """Convert linear power to ``units`` (float32); the inverse of :func:`to_linear`.
+
+    dB of zero or negative power is ``10·log10(POWER_FLOOR)`` (-100 dB) rather than ``-inf``.
+    """
+    _check_units(units)
+    power = np.asarray(power).astype(np.float32, copy=False)
+    if units in _POWER_UNITS:
+        return power
+    if units == "db":
+        return (10.0 * np.log10(np.maximum(power, np.float32(POWER_FLOOR)))).astype(np.float32)
+    return np.sqrt(np.maximum(power, np.float32(0.0)), dtype=np.float32)  # amplitude
+
+
+def convert_units(values: np.ndarray, from_units: str, to_units: str) -> np.ndarray:
+    """Convert between any two of ``linear``, ``db``, ``amplitude``, ``intensity`` (through power)."""
+    if from_units == to_units:
+        _check_units(from_units)
+        return np.asarray(values).astype(np.float32, copy=False)
+    return from_linear(to_linear(values, from_units), to_units)
+
+
+def normalise(sigma0_linear: np.ndarray, valid: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Turn linear σ0 tiles into what a detector wants, as ``spec`` says.
+
+    Args:
+        sigma0_linear: linear power, any shape.
+        valid: same shape; False on nodata and padding.
+        spec: ``units="linear"`` passes values through; ``units="db"`` converts to dB, clips to
+            ``spec.db_range`` and maps to ``(dB - spec.mean) / spec.std``.
+
+    Returns:
+        float32 array of the same shape. Invalid pixels are 0 (for dB specs, 0 is the mean, the
+        least surprising value for a network; detectors also receive ``valid``).
+
+    Raises:
+        InputError: ``spec.units`` is not ``linear`` or ``db``, or ``spec.std`` is not positive.
+    """
+    if spec.units == "linear":
+        out = np.asarray(sigma0_linear, dtype=np.float32).copy()
+    elif spec.units == "db":
+        if not spec.std > 0:
+            raise InputError(f"input spec std must be positive, got {spec.std}; fix the model card")
+        low, high = spec.db_range
+        db = np.clip(from_linear(sigma0_linear, "db"), low, high)
+        out = ((db - np.float32(spec.mean)) / np.float32(spec.std)).astype(np.float32)
+    else:
+        raise InputError(f"detector input units {spec.units!r} are not supported; use 'linear' or 'db' in the "
+                         "model card")
+    out[~valid] = 0.0
+    return out

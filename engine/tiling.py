@@ -1,0 +1,381 @@
+"""Tile grid, batching, blending and the streaming stitcher.
+
+A scene is cut into square tiles that overlap by ``overlap_px``; each tile is read, normalised,
+batched, run through a detector, weighted by a smooth :func:`blend_window` and accumulated into a
+buffer a few hundred rows tall. As soon as no later tile can touch a band of rows, that band is
+normalised and handed to a sink (the GeoTIFF writers), then dropped. Peak memory is therefore a
+few tile rows of the scene width, whatever the scene height.
+
+Grid layout (per axis, ``T = tile_size``, ``O = overlap_px``, stride ``S = T - O``)::
+
+    tile i covers [i·S - O//2, i·S - O//2 + T)     for i in 0 .. ceil(n / S) - 1
+    its core      [i·S, min((i+1)·S, n))            (the cores partition the scene)
+
+Starting the grid at ``-O//2`` puts every scene pixel at least ``O//2`` from the edge of the tile
+that owns it, at the scene border as much as at an interior seam. Parts of a tile outside the
+scene are filled by reflection (and marked invalid), so every tile has the same size.
+
+Notes:
+    The stitcher requires tiles in row-major order (what :meth:`TileGrid.tiles` yields); it
+    flushes rows when the first tile of a new tile row arrives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from rasterio.windows import Window
+
+from engine.detectors.base import InputSpec
+from engine.errors import DakdError, InputError
+from engine.io.scene import Scene
+from engine.preprocess import normalise
+from engine.progress import Progress
+
+#: Default tile size and overlap in pixels (SAROSS-Net is trained on 256² tiles).
+DEFAULT_TILE_SIZE = 256
+DEFAULT_OVERLAP_PX = 64
+#: Pixels of smooth ramp kept between two tiles' context margins when the overlap is raised for a detector.
+MIN_RAMP_PX = 8
+#: Output rows are flushed in bands of this height (the GeoTIFF block height, so blocks are written once).
+FLUSH_ROWS = 256
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of a :class:`TileGrid`: where it lies, what to read, how to pad it, which pixels it owns.
+
+    Attributes:
+        row, col: position in the tile grid.
+        y0, x0: top-left corner in scene pixels (negative on the first row/column).
+        size: side length in pixels.
+        window: the part of the tile inside the scene (what is read).
+        pad: ``((top, bottom), (left, right))`` pixels filled by reflection.
+        core: ``(row_start, row_stop, col_start, col_stop)`` scene pixels this tile owns.
+    """
+
+    row: int
+    col: int
+    y0: int
+    x0: int
+    size: int
+    window: Window
+    pad: tuple[tuple[int, int], tuple[int, int]]
+    core: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """The tiles covering a ``height`` × ``width`` scene (see the module notes for the layout).
+
+    Build it with :func:`plan_grid`, which also honours a detector's context.
+    """
+
+    height: int
+    width: int
+    tile_size: int = DEFAULT_TILE_SIZE
+    overlap_px: int = DEFAULT_OVERLAP_PX
+    context_px: int = 0
+
+    def __post_init__(self) -> None:
+        if self.height <= 0 or self.width <= 0:
+            raise InputError(f"cannot tile a scene of {self.width}×{self.height} pixels")
+        if self.tile_size <= 0 or not 0 <= self.overlap_px < self.tile_size:
+            raise InputError(f"--overlap must be between 0 and {self.tile_size - 1} pixels for {self.tile_size}-pixel "
+                             f"tiles, got {self.overlap_px}")
+
+    @property
+    def stride(self) -> int:
+        """Distance between tile origins."""
+        return self.tile_size - self.overlap_px
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Number of tile rows and columns: ``ceil(height / stride)``, ``ceil(width / stride)``."""
+        return math.ceil(self.height / self.stride), math.ceil(self.width / self.stride)
+
+    def __len__(self) -> int:
+        rows, cols = self.shape
+        return rows * cols
+
+    def tile(self, row: int, col: int) -> Tile:
+        """Return the tile at grid position (``row``, ``col``)."""
+        y0 = row * self.stride - self.overlap_px // 2
+        x0 = col * self.stride - self.overlap_px // 2
+        top, left = max(0, y0), max(0, x0)
+        bottom, right = min(self.height, y0 + self.tile_size), min(self.width, x0 + self.tile_size)
+        pad = ((top - y0, y0 + self.tile_size - bottom), (left - x0, x0 + self.tile_size - right))
+        core = (row * self.stride, min((row + 1) * self.stride, self.height),
+                col * self.stride, min((col + 1) * self.stride, self.width))
+        return Tile(row, col, y0, x0, self.tile_size, Window(left, top, right - left, bottom - top), pad, core)
+
+    def tiles(self) -> Iterator[Tile]:
+        """All tiles in row-major order (the order the stitcher needs)."""
+        rows, cols = self.shape
+        for row in range(rows):
+            for col in range(cols):
+                yield self.tile(row, col)
+
+
+def plan_grid(height: int, width: int, tile_size: int = DEFAULT_TILE_SIZE, overlap_px: int = DEFAULT_OVERLAP_PX,
+              context_px: int = 0) -> TileGrid:
+    """Choose a grid that keeps a detector's context out of the blended result.
+
+    A detector whose output at a pixel depends on data up to ``context_px`` away is wrong within
+    ``context_px`` of a tile edge. The overlap is raised to ``2·context_px + MIN_RAMP_PX`` when it is
+    smaller, so the blend window can give those margins zero weight and still ramp smoothly.
+
+    Raises:
+        DakdError: the needed overlap does not fit in the tile (the detector must declare larger tiles).
+    """
+    needed = 2 * context_px + MIN_RAMP_PX if context_px > 0 else 0
+    overlap = max(overlap_px, needed)
+    if overlap >= tile_size:
+        raise DakdError(f"a detector context of {context_px} px needs an overlap of {overlap} px, which does not fit "
+                        f"in {tile_size}-pixel tiles; use a smaller background window")
+    return TileGrid(height, width, tile_size, overlap, context_px)
+
+
+def blend_window(tile_size: int, overlap_px: int, context_px: int = 0) -> np.ndarray:
+    """Return the 2-D weight each tile's prediction gets when overlapping tiles are blended.
+
+    Per axis, the weight is 0 on the outer ``context_px`` pixels (where the detector lacked
+    context), rises as ``sin²`` across the rest of the overlap band, and is 1 in the middle. Two
+    neighbours' ramps are mirror images, so in the overlap ``sin² + cos² = 1``: the weights form a
+    partition of unity, and a constant prediction stays exactly constant across seams. The 2-D
+    window is the outer product of the 1-D one.
+
+    Args:
+        tile_size: side of the square tile.
+        overlap_px: overlap between neighbouring tiles.
+        context_px: zero-weight margin; must satisfy ``2·context_px < overlap_px`` unless both are 0.
+
+    Returns:
+        float32 array ``(tile_size, tile_size)`` with values in [0, 1].
+    """
+    ramp_px = overlap_px - 2 * context_px
+    if overlap_px == 0:
+        edge = np.ones(0, dtype=np.float64)
+    elif ramp_px <= 0:
+        raise ValueError(f"overlap {overlap_px} px leaves no ramp beside a {context_px} px context margin")
+    else:
+        position = (np.arange(overlap_px) + 0.5 - context_px) / ramp_px
+        edge = np.sin(np.pi / 2 * np.clip(position, 0.0, 1.0)) ** 2
+    line = np.ones(tile_size, dtype=np.float64)
+    line[: len(edge)] = edge
+    line[tile_size - len(edge):] = np.minimum(line[tile_size - len(edge):], edge[::-1])
+    return np.outer(line, line).astype(np.float32)
+
+
+def read_tile(scene: Scene, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+    """Read a tile as linear σ0 and validity, padding outside the scene by reflection (padding is invalid)."""
+    values, valid = scene.read_sigma0(tile.window)
+    if any(p for pair in tile.pad for p in pair):
+        values = np.pad(values, tile.pad, mode="reflect")
+        valid = np.pad(valid, tile.pad, mode="constant", constant_values=False)
+    return values, valid
+
+
+@dataclass
+class Batch:
+    """Tiles ready for a detector: ``values`` (N, 1, T, T) normalised float32, ``valid`` bool of the same shape."""
+
+    tiles: list[Tile]
+    values: np.ndarray
+    valid: np.ndarray
+
+
+CoreHook = Callable[[Tile, np.ndarray, np.ndarray], None]
+
+
+def iter_batches(scene: Scene, grid: TileGrid, spec: InputSpec, batch_size: int,
+                 on_core: CoreHook | None = None, skipped: list[Tile] | None = None) -> Iterator[Batch]:
+    """Read, normalise and batch the grid's tiles in row-major order, skipping all-nodata tiles.
+
+    Args:
+        scene: the scene to read.
+        grid: the tile grid.
+        spec: how the detector wants its input.
+        batch_size: tiles per batch (the last batch may be smaller).
+        on_core: called with ``(tile, sigma0_core, valid_core)`` for the pixels each tile owns, for
+            statistics or a quick-look that must see every pixel exactly once.
+        skipped: if given, skipped (all-nodata) tiles are appended to it.
+
+    Yields:
+        :class:`Batch` objects.
+    """
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    pending: list[tuple[Tile, np.ndarray, np.ndarray]] = []
+    for tile in grid.tiles():
+        values, valid = read_tile(scene, tile)
+        if on_core is not None:
+            rows, cols = _core_slices(tile)
+            on_core(tile, values[rows, cols], valid[rows, cols])
+        if not valid.any():
+            if skipped is not None:
+                skipped.append(tile)
+            continue
+        pending.append((tile, normalise(values, valid, spec), valid))
+        if len(pending) == batch_size:
+            yield _make_batch(pending)
+            pending = []
+    if pending:
+        yield _make_batch(pending)
+
+
+def _make_batch(pending: list[tuple[Tile, np.ndarray, np.ndarray]]) -> Batch:
+    return Batch([p[0] for p in pending], np.stack([p[1] for p in pending])[:, None],
+                 np.stack([p[2] for p in pending])[:, None])
+
+
+def _core_slices(tile: Tile) -> tuple[slice, slice]:
+    """Slices of the tile array covering its core."""
+    row_start, row_stop, col_start, col_stop = tile.core
+    return slice(row_start - tile.y0, row_stop - tile.y0), slice(col_start - tile.x0, col_stop - tile.x0)
+
+
+#: Receives finished rows: ``(row_start, probabilities (C, h, W) float32, valid (h, W) bool)``.
+RowSink = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+class StreamingStitcher:
+    """Blends overlapping tile predictions and hands finished row bands to a sink.
+
+    Holds ``tile_size + FLUSH_ROWS`` rows of the scene width per class (plus weights and validity),
+    never the whole scene. Rows are passed to ``sink`` in bands of ``flush_rows`` (the last one may
+    be shorter), top to bottom, each exactly once. Pixels no tile covered with a valid prediction
+    (skipped tiles) and pixels the scene marks invalid come out with ``valid == False`` and
+    probability 0.
+
+    Args:
+        grid: the tile grid the tiles come from.
+        n_classes: number of probability channels.
+        sink: receives finished rows.
+        flush_rows: height of the bands handed to ``sink``.
+    """
+
+    def __init__(self, grid: TileGrid, n_classes: int, sink: RowSink, flush_rows: int = FLUSH_ROWS) -> None:
+        self.grid = grid
+        self.n_classes = n_classes
+        self.sink = sink
+        self.flush_rows = flush_rows
+        self.window = blend_window(grid.tile_size, grid.overlap_px, grid.context_px)
+        height = grid.tile_size + flush_rows
+        self._acc = np.zeros((n_classes, height, grid.width), dtype=np.float32)
+        self._weight = np.zeros((height, grid.width), dtype=np.float32)
+        self._valid = np.zeros((height, grid.width), dtype=bool)
+        self._top = 0  # scene row of buffer row 0; everything above is already written
+        self._filled = 0  # buffer rows that may hold data
+        self._row = 0
+
+    @property
+    def buffer_rows(self) -> int:
+        """Rows of the scene width held in memory (``tile_size + flush_rows``, whatever the scene height)."""
+        return self._weight.shape[0]
+
+    def add(self, tile: Tile, probabilities: np.ndarray, valid: np.ndarray) -> None:
+        """Accumulate one tile's ``(C, T, T)`` probabilities; ``valid`` is its ``(T, T)`` validity."""
+        if tile.row < self._row:
+            raise ValueError("tiles must arrive in row-major order")
+        if tile.row > self._row:
+            self._row = tile.row
+            self._flush_until(max(0, tile.y0))
+        window = tile.window
+        rows = slice(window.row_off - self._top, window.row_off + window.height - self._top)
+        cols = slice(window.col_off, window.col_off + window.width)
+        in_rows = slice(window.row_off - tile.y0, window.row_off - tile.y0 + window.height)
+        in_cols = slice(window.col_off - tile.x0, window.col_off - tile.x0 + window.width)
+        weight = self.window[in_rows, in_cols]
+        self._acc[:, rows, cols] += probabilities[:, in_rows, in_cols] * weight
+        self._weight[rows, cols] += weight
+        core_rows, core_cols = _core_slices(tile)
+        row_start, row_stop, col_start, col_stop = tile.core
+        self._valid[row_start - self._top:row_stop - self._top, col_start:col_stop] = valid[core_rows, core_cols]
+        self._filled = max(self._filled, rows.stop)
+
+    def close(self) -> None:
+        """Write all remaining rows; call once after the last tile."""
+        self._flush_until(self.grid.height, final=True)
+
+    def _flush_until(self, scene_row: int, final: bool = False) -> None:
+        """Write finished rows above ``scene_row``, in whole bands unless ``final``."""
+        while True:
+            remaining = scene_row - self._top
+            band = min(self.flush_rows, remaining) if final else self.flush_rows
+            if band <= 0 or remaining < band:
+                return
+            weight = self._weight[:band]
+            valid = self._valid[:band] & (weight > 0)
+            probabilities = np.zeros((self.n_classes, band, self.grid.width), dtype=np.float32)
+            np.divide(self._acc[:, :band], weight, out=probabilities, where=valid)
+            self.sink(self._top, probabilities, valid)
+            self._shift(band)
+
+    def _shift(self, rows: int) -> None:
+        live = max(0, self._filled - rows)
+        for buffer in (self._acc[:], self._weight[None], self._valid[None]):
+            buffer[:, :live] = buffer[:, rows:rows + live]
+            buffer[:, live:] = 0
+        self._top += rows
+        self._filled = live
+
+
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class StitchStats:
+    """What happened during :func:`stitch_scene` (for the run summary)."""
+
+    tiles_total: int
+    tiles_skipped: int
+    batches: int
+
+
+def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec: InputSpec, batch_size: int,
+                 sink: RowSink, progress: Progress | None = None, on_core: CoreHook | None = None,
+                 stage_name: str = "detect") -> StitchStats:
+    """Run ``predict`` over a scene tile by tile and stream the blended probabilities to ``sink``.
+
+    Args:
+        scene: the scene.
+        predict: ``(tiles (N,1,T,T), valid (N,1,T,T)) -> probabilities (N,C,T,T)``, e.g. a detector's ``predict``.
+        grid: from :func:`plan_grid`.
+        n_classes: ``C``.
+        spec: the detector's input spec (normalisation).
+        batch_size: tiles per ``predict`` call.
+        sink: receives finished row bands (see :class:`StreamingStitcher`).
+        progress: reports one step per tile and checks for cancellation after each batch.
+        on_core: see :func:`iter_batches`.
+        stage_name: name of the progress stage.
+
+    Raises:
+        Cancelled: the user cancelled (between batches).
+    """
+    progress = progress or Progress()
+    stitcher = StreamingStitcher(grid, n_classes, sink)
+    skipped: list[Tile] = []
+    batches = 0
+    counted = 0
+    with progress.stage(stage_name, total=len(grid)) as stage:
+        for batch in iter_batches(scene, grid, spec, batch_size, on_core=on_core, skipped=skipped):
+            probabilities = np.asarray(predict(batch.values, batch.valid), dtype=np.float32)
+            expected = (len(batch.tiles), n_classes, grid.tile_size, grid.tile_size)
+            if probabilities.shape != expected:
+                raise DakdError(f"the detector returned probabilities of shape {probabilities.shape}, expected "
+                                f"{expected}")
+            for tile, tile_probabilities, tile_valid in zip(batch.tiles, probabilities, batch.valid[:, 0]):
+                stitcher.add(tile, tile_probabilities, tile_valid)
+            batches += 1
+            done = batch.tiles[-1].row * grid.shape[1] + batch.tiles[-1].col + 1
+            stage.advance(done - counted)
+            counted = done
+        if counted < len(grid):
+            stage.advance(len(grid) - counted)
+    stitcher.close()
+    return StitchStats(len(grid), len(skipped), batches)
+

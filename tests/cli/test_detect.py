@@ -1,0 +1,232 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+
+from engine.cli import main
+from engine.io.atomic import TMP_MARK
+
+from .conftest import dakd_command, speckled_sea, write_scene
+
+OUTPUT_FILES = ["classes.tif", "probability.tif", "quicklook.png", "spills.gpkg", "summary.json"]
+
+
+def detect(capsys, *args):
+    code = main(["--progress", "none", "detect", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_refused(code, err, message, out_dir):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("dakd: error: ") and message in lines[-1]
+    assert "Traceback" not in err
+    assert not out_dir.exists()
+    assert [p for p in out_dir.parent.iterdir() if TMP_MARK in p.name] == []
+
+
+# --- every bad input of issue 2, item 7 ----------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path, capsys):
+    code, _, err = detect(capsys, tmp_path / "nope.tif", "--out", tmp_path / "out")
+    assert_refused(code, err, f"{tmp_path / 'nope.tif'}: no such file; check the path", tmp_path / "out")
+
+
+def test_file_that_is_not_a_raster(tmp_path, capsys):
+    (tmp_path / "notes.tif").write_text("shopping list")
+    code, _, err = detect(capsys, tmp_path / "notes.tif", "--out", tmp_path / "out")
+    assert_refused(code, err, "notes.tif: not a raster GDAL can read", tmp_path / "out")
+
+
+def test_truncated_tiff(tmp_path, capsys):
+    good = write_scene(tmp_path / "good.tif", speckled_sea(300, 300))
+    (tmp_path / "cut.tif").write_bytes(good.read_bytes()[: good.stat().st_size * 2 // 3])
+    code, _, err = detect(capsys, tmp_path / "cut.tif", "--out", tmp_path / "out")
+    assert_refused(code, err, "truncated or corrupt", tmp_path / "out")
+    assert "re-export or re-download it" in err
+
+
+def test_zero_sized_raster(tmp_path, capsys):
+    (tmp_path / "empty.tif").write_bytes(b"")
+    code, _, err = detect(capsys, tmp_path / "empty.tif", "--out", tmp_path / "out")
+    assert_refused(code, err, "empty.tif: the file is empty (0 bytes)", tmp_path / "out")
+
+
+def test_raster_smaller_than_one_tile_works(tmp_path, capsys):
+    small = write_scene(tmp_path / "small.tif", speckled_sea(30, 45))
+    code, out, _ = detect(capsys, small, "--out", tmp_path / "out")
+    assert code == 0 and "1 of 256 px" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == OUTPUT_FILES
+
+
+def test_all_nodata_raster(tmp_path, capsys):
+    blank = write_scene(tmp_path / "blank.tif", np.zeros((80, 80), np.float32))
+    code, _, err = detect(capsys, blank, "--out", tmp_path / "out")
+    assert_refused(code, err, "blank.tif: contains no valid pixels", tmp_path / "out")
+
+
+def write_rgb(path):
+    data = np.random.default_rng(0).integers(0, 255, (3, 40, 40), dtype=np.uint8)
+    with rasterio.open(path, "w", driver="GTiff", width=40, height=40, count=3, dtype="uint8", photometric="RGB",
+                       crs="EPSG:32633", transform=rasterio.transform.from_origin(0, 400, 10, 10)) as ds:
+        ds.write(data)
+    return path
+
+
+def test_rgb_picture_is_refused_with_advice_and_works_on_request(tmp_path, capsys):
+    photo = write_rgb(tmp_path / "photo.tif")
+    code, _, err = detect(capsys, photo, "--out", tmp_path / "out")
+    assert_refused(code, err, "8-bit RGB picture, not radar backscatter; export the calibrated", tmp_path / "out")
+    assert "pass --band 1" in err
+    code, _, err = detect(capsys, photo, "--band", "1", "--out", tmp_path / "out")
+    assert code == 0 and "RGB picture; using band 1" in err
+
+
+def test_nan_and_inf_values_are_nodata_with_a_warning(tmp_path, capsys):
+    values = speckled_sea(200, 200)
+    values[10:20, 10:20] = np.nan
+    values[50, 50] = -np.inf
+    code, _, err = detect(capsys, write_scene(tmp_path / "holes.tif", values), "--out", tmp_path / "out")
+    assert code == 0 and "NaN/Inf values found; they are treated as nodata" in err
+    with rasterio.open(tmp_path / "out" / "classes.tif") as classes:
+        assert (classes.read(1)[10:20, 10:20] == classes.nodata).all()
+
+
+def test_negative_values_with_linear_units(tmp_path, capsys):
+    db = write_scene(tmp_path / "db.tif", 10 * np.log10(speckled_sea(100, 100)))
+    code, _, err = detect(capsys, db, "--units", "linear", "--out", tmp_path / "out")
+    assert_refused(code, err, "has negative values", tmp_path / "out")
+    assert "--units linear was given; negative backscatter means dB: use --units db" in err
+
+
+def test_output_under_a_file_is_not_writable(tmp_path, capsys, scene_tif):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "blocker" / "out")
+    assert code == 2 and "is a file, not a directory; choose another --out" in err
+    assert (tmp_path / "blocker").read_text() == "a file where a folder should be"
+
+
+def test_read_only_output_folder(world_readable_dir, repo_root):
+    """A real permission error: the CLI runs as an unprivileged user (as root) or under chmod 555 (as a user)."""
+    scene = write_scene(world_readable_dir / "scene.tif", speckled_sea(64, 64))
+    scene.chmod(0o644)
+    locked = world_readable_dir / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    drop = None
+    if os.geteuid() == 0:
+        def drop():
+            os.setgid(65534)
+            os.setuid(65534)
+
+        probe = subprocess.run([sys.executable, "-c", "import engine.detect"], capture_output=True, cwd=repo_root,
+                               preexec_fn=drop, timeout=120, env={**os.environ, "HOME": str(world_readable_dir)})
+        if probe.returncode != 0:
+            pytest.skip("the checkout is not readable by the unprivileged user 'nobody'")
+    done = subprocess.run([*dakd_command(), "--progress", "none", "detect", str(scene), "--out", str(locked / "out")],
+                          capture_output=True, text=True, cwd=repo_root, preexec_fn=drop, timeout=120,
+                          env={**os.environ, "HOME": str(world_readable_dir)})
+    assert done.returncode == 2, done.stderr
+    expected = f"dakd: error: output folder {locked} is not writable; choose another --out"
+    assert done.stderr.strip().splitlines()[-1] == expected
+    assert list(locked.iterdir()) == []
+
+
+def test_existing_output_without_overwrite(tmp_path, capsys, scene_tif):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "earlier.txt").write_text("keep me")
+    code, _, err = detect(capsys, scene_tif, "--out", out)
+    assert code == 2 and "already exists and is not empty; pass --overwrite or choose another --out" in err
+    assert [p.name for p in out.iterdir()] == ["earlier.txt"]
+    code, _, _ = detect(capsys, scene_tif, "--out", out, "--overwrite")
+    assert code == 0 and sorted(p.name for p in out.iterdir()) == OUTPUT_FILES
+
+
+# --- options, info, and real subprocesses --------------------------------------------------------------------
+
+
+def test_bad_option_values_are_one_line_errors(tmp_path, capsys, scene_tif):
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--threshold-k-db", "-1")
+    assert_refused(code, err, "--threshold-k-db must be 0 or more", tmp_path / "out")
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "model", "--model",
+                          tmp_path / "missing.json")
+    assert_refused(code, err, "missing.json", tmp_path / "out")  # the model detector's own one-line message
+
+
+def test_options_reach_the_run(tmp_path, capsys, scene_tif):
+    code, _, _ = detect(capsys, scene_tif, "--out", tmp_path / "out", "--overlap", "80", "--batch-size", "3",
+                        "--background-window-km", "0.3", "--threshold-k-db", "3", "--min-area-km2", "0.05",
+                        "--reader-option", "pixel_size_m=12")
+    assert code == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["parameters"]["overlap_px"] == 80 and summary["tiling"]["overlap_px"] == 80
+    assert summary["parameters"]["batch_size"] == 3 and summary["detector"]["threshold_k_db"] == 3.0
+    assert summary["detector"]["background_window_px"] == 25 and summary["parameters"]["min_area_km2"] == 0.05
+    assert summary["parameters"]["reader_options"] == {"pixel_size_m": 12}
+
+
+def test_info_describes_the_raster(capsys, scene_tif):
+    assert main(["info", str(scene_tif)]) == 0
+    out = capsys.readouterr().out
+    assert "units: linear" in out and "EPSG:32633" in out and "pixel_size_m: [10, 10]" in out
+    assert "median 0.04" in out  # sampled statistics, 4 significant digits
+    assert main(["info", str(scene_tif), "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["width"] == 320 and described["metadata"]["sample"]["valid_fraction"] == 1.0
+
+
+def test_info_refuses_a_bad_file_in_one_line(tmp_path, capsys):
+    (tmp_path / "x.tif").write_text("no")
+    assert main(["info", str(tmp_path / "x.tif")]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_subprocess_json_progress_and_done_event(tmp_path, scene_tif, repo_root):
+    done = subprocess.run([*dakd_command(), "--progress", "json", "detect", str(scene_tif), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=repo_root, timeout=120)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "done" and events[-1]["counts"] == {"oil": 0}
+    stage = next(e for e in events if e["event"] == "stage" and e["stage"] == "detect")
+    last = [e for e in events if e["event"] == "progress" and e["stage"] == "detect"][-1]
+    assert last["done"] == last["total"] == stage["total"] == 4 and "eta_s" in last
+    assert any(e["event"] == "log" and "units linear" in e["message"] for e in events)
+
+
+def test_subprocess_bad_input_is_one_line_and_exit_2(tmp_path, repo_root):
+    done = subprocess.run([*dakd_command(), "detect", str(tmp_path / "missing.tif"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=repo_root, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"dakd: error: {tmp_path / 'missing.tif'}: no such file; check the path"
+    assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_stops_within_a_batch_and_leaves_nothing(tmp_path, repo_root):
+    scene = write_scene(tmp_path / "big.tif", speckled_sea(1400, 1400))
+    process = subprocess.Popen([*dakd_command(), "--progress", "json", "detect", str(scene), "--out",
+                                str(tmp_path / "out"), "--batch-size", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo_root)
+    try:
+        for line in process.stdout:
+            event = json.loads(line)
+            if event["event"] == "progress" and event["stage"] == "detect":
+                process.send_signal(signal.SIGTERM)
+                break
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "cancelled by the user; no output was written" in stderr
+    assert '"event": "error"' in stdout
+    assert not (tmp_path / "out").exists()
+    assert [p for p in tmp_path.iterdir() if TMP_MARK in p.name] == []

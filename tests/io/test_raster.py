@@ -1,0 +1,222 @@
+import logging
+import math
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+from engine.errors import InputError
+from engine.io import open_scene
+from engine.io.raster import (
+    ASSUMED_PIXEL_SIZE_M,
+    add_overviews,
+    create_output_raster,
+    decide_units,
+    geographic_pixel_size_m,
+    write_raster,
+)
+
+from .conftest import UTM33, UTM_TRANSFORM, speckled_sea
+
+
+def read_all(scene):
+    return scene.read_sigma0(Window(0, 0, scene.info.width, scene.info.height))
+
+
+def test_linear_float_is_read_as_is(linear_tif):
+    with open_scene(linear_tif) as scene:
+        info = scene.info
+        assert (info.width, info.height, info.band) == (80, 64, 1)
+        assert info.units == "linear" and "median" in info.units_reason
+        assert info.pixel_size_m == (10.0, 10.0)
+        assert info.crs.to_epsg() == 32633
+        values, valid = read_all(scene)
+    with rasterio.open(linear_tif) as ds:
+        expected = ds.read(1)
+    assert valid.all()
+    np.testing.assert_array_equal(values, expected)
+
+
+def test_db_float_is_detected_and_converted(db_tif):
+    with open_scene(db_tif) as scene:
+        assert scene.info.units == "db"
+        values, valid = read_all(scene)
+    with rasterio.open(db_tif) as ds:
+        expected = 10 ** (ds.read(1) / 10)
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+
+
+def test_int16_hundredths_of_db_with_scale_and_nodata(tmp_path):
+    db = 10 * np.log10(speckled_sea(40, 50, seed=3))
+    raw = np.round(db * 100).astype(np.int16)
+    raw[:5] = -32768
+    path = write_raster(tmp_path / "i16.tif", raw, UTM33, UTM_TRANSFORM, nodata=-32768, scale=0.01)
+    with open_scene(path) as scene:
+        assert scene.info.units == "db"
+        values, valid = read_all(scene)
+    assert not valid[:5].any() and valid[5:].all()
+    assert (values[:5] == 0).all()
+    np.testing.assert_allclose(values[5:], 10 ** (raw[5:] * 0.01 / 10), rtol=1e-5)
+
+
+def test_uint16_is_dn_amplitude_and_squared(tmp_path):
+    raw = np.arange(1, 41, dtype=np.uint16).reshape(5, 8) * 10
+    path = write_raster(tmp_path / "dn.tif", raw, UTM33, UTM_TRANSFORM)
+    with open_scene(path) as scene:
+        assert scene.info.units == "amplitude"
+        values, _ = read_all(scene)
+    np.testing.assert_array_equal(values, raw.astype(np.float32) ** 2)
+
+
+def test_band_unit_metadata_wins_over_statistics(tmp_path):
+    # Positive values that statistics would call linear, declared dB by the band unit.
+    path = write_raster(tmp_path / "unit.tif", np.full((8, 8), 0.5, np.float32), UTM33, UTM_TRANSFORM, units="dB")
+    with open_scene(path) as scene:
+        assert scene.info.units == "db"
+        assert "band unit" in scene.info.units_reason
+
+
+def test_explicit_units_override(linear_tif):
+    with open_scene(linear_tif, units="intensity") as scene:
+        assert scene.info.units == "intensity"
+        assert scene.info.units_reason == "given with --units"
+
+
+def test_multiband_picks_vv_first_and_band_by_name_or_number(tmp_path, caplog):
+    data = np.stack([speckled_sea(16, 16, seed=1), speckled_sea(16, 16, seed=2) * 3])
+    path = write_raster(tmp_path / "dual.tif", data, UTM33, UTM_TRANSFORM, band_names=["Sigma0_VH", "Sigma0_VV"])
+    with caplog.at_level(logging.INFO, logger="dakd"), open_scene(path) as scene:
+        assert scene.info.band == 2 and scene.info.band_name == "Sigma0_VV"
+    assert "using band 2 (VV)" in caplog.text
+    with open_scene(path, band="vh") as scene:
+        assert scene.info.band == 1
+    with open_scene(path, band=2) as scene:
+        assert scene.info.band == 2
+    with pytest.raises(InputError, match=r"no band 3; use --band 1..2 \(1=Sigma0_VH, 2=Sigma0_VV\)"):
+        open_scene(path, band=3)
+    with pytest.raises(InputError, match="no band has that name 'HH'"):
+        open_scene(path, band="HH")
+
+
+def test_geographic_pixel_size_is_metres():
+    # 0.0001° pixels at 60°N: east-west ≈ 5.58 m, north-south ≈ 11.13 m (sphere values within 0.5 %).
+    size_x, size_y = geographic_pixel_size_m(60.0, 0.0001, 0.0001)
+    sphere_m_per_deg = 2 * math.pi * 6371008.8 / 360
+    assert size_x == pytest.approx(sphere_m_per_deg * 0.0001 * 0.5, rel=5e-3)
+    assert size_y == pytest.approx(sphere_m_per_deg * 0.0001, rel=5e-3)
+
+
+def test_epsg4326_raster_gets_metre_pixel_size(tmp_path):
+    transform = from_origin(10.0, 60.001, 0.0001, 0.0001)
+    path = write_raster(tmp_path / "geo.tif", speckled_sea(20, 20), "EPSG:4326", transform)
+    with open_scene(path) as scene:
+        assert scene.info.is_geographic
+        expected = geographic_pixel_size_m(60.0, 0.0001, 0.0001)
+        assert scene.info.pixel_size_m == pytest.approx(expected, rel=1e-3)
+
+
+def test_no_crs_warns_and_assumes_pixel_size(tmp_path, caplog):
+    path = write_raster(tmp_path / "plain.tif", speckled_sea(10, 10))
+    with caplog.at_level(logging.WARNING, logger="dakd"), open_scene(path) as scene:
+        assert scene.info.crs is None
+        assert scene.info.pixel_size_m == (ASSUMED_PIXEL_SIZE_M, ASSUMED_PIXEL_SIZE_M)
+    assert "no CRS: outputs are in pixel coordinates" in caplog.text
+    with open_scene(path, pixel_size_m=20.0) as scene:
+        assert scene.info.pixel_size_m == (20.0, 20.0)
+
+
+def test_nodata_nan_inf_and_zero_borders_are_invalid(tmp_path):
+    values = speckled_sea(10, 12)
+    values[0, :] = 0.0  # zero border
+    values[1, 1] = np.nan
+    values[2, 2] = np.inf
+    values[3, 3] = -9999
+    path = write_raster(tmp_path / "nd.tif", values, UTM33, UTM_TRANSFORM, nodata=-9999)
+    with open_scene(path) as scene:
+        sigma0, valid = read_all(scene)
+    invalid = {(1, 1), (2, 2), (3, 3)} | {(0, c) for c in range(12)}
+    assert {tuple(p) for p in np.argwhere(~valid)} == invalid
+    assert np.isfinite(sigma0).all() and (sigma0[~valid] == 0).all()
+
+
+def test_zero_db_is_a_valid_value(tmp_path):
+    db = np.full((6, 6), -20.0, np.float32)
+    db[2, 2] = 0.0
+    path = write_raster(tmp_path / "zero_db.tif", db, UTM33, UTM_TRANSFORM)
+    with open_scene(path) as scene:
+        sigma0, valid = read_all(scene)
+    assert valid.all() and sigma0[2, 2] == pytest.approx(1.0)
+
+
+def test_negative_values_with_declared_linear_units_fail(db_tif):
+    with open_scene(db_tif, units="linear") as scene:
+        with pytest.raises(InputError, match=r"has negative values .* but --units linear was given; .*use --units db"):
+            read_all(scene)
+
+
+def test_window_outside_the_scene_is_a_bug(linear_tif):
+    with open_scene(linear_tif) as scene, pytest.raises(ValueError, match="outside"):
+        scene.read_sigma0(Window(70, 0, 20, 10))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "no such file; check the path"),
+    (lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
+    (lambda p: p.write_text("not a raster at all"), "not a raster GDAL can read"),
+])
+def test_unusable_files_are_refused(tmp_path, make, message):
+    path = tmp_path / "input.tif"
+    make(path)
+    with pytest.raises(InputError) as error:
+        open_scene(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_truncated_tiff_is_refused(tmp_path):
+    good = write_raster(tmp_path / "good.tif", speckled_sea(300, 300), UTM33, UTM_TRANSFORM)
+    truncated = tmp_path / "truncated.tif"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        open_scene(truncated)
+
+
+def test_rgb_picture_is_refused_unless_a_band_is_chosen(tmp_path, caplog):
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 20, 20), dtype=np.uint8)
+    path = tmp_path / "photo.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=3, dtype="uint8", photometric="RGB") as ds:
+        ds.write(rgb)
+    with pytest.raises(InputError, match="8-bit RGB picture, not radar backscatter; .*or pass --band 1"):
+        open_scene(path)
+    with caplog.at_level(logging.WARNING, logger="dakd"), open_scene(path, band=1) as scene:
+        assert scene.info.units == "amplitude"
+    assert "RGB picture; using band 1" in caplog.text
+
+
+def test_decide_units_rules():
+    assert decide_units(np.array([-20.0, -15.0, -18.0]), "float32", False, None)[0] == "db"
+    assert decide_units(np.array([0.01, 0.05, 0.2]), "float32", False, None)[0] == "linear"
+    assert decide_units(np.array([40.0, 80.0, 120.0]), "float32", False, None)[0] == "amplitude"
+    assert decide_units(np.array([4e3, 1e4, 2e4]), "float32", False, None)[0] == "intensity"
+    assert decide_units(np.array([40, 80]), "uint16", False, None)[0] == "amplitude"
+    assert decide_units(np.array([]), "float32", False, None)[0] == "linear"
+    assert decide_units(np.array([0.1]), "float32", False, ("db", "band unit is 'db'"))[0] == "db"
+
+
+def test_output_raster_is_tiled_compressed_with_overviews(tmp_path, linear_tif):
+    with open_scene(linear_tif) as scene:
+        info = scene.info
+    big = info.__class__(**{**info.__dict__, "width": 600, "height": 520})
+    path = tmp_path / "out.tif"
+    dataset = create_output_raster(path, big, 2, "uint8", 255, ["sea", "oil"])
+    dataset.write(np.full((2, 520, 600), 7, np.uint8))
+    dataset.close()
+    assert add_overviews(path, "average") == [2]
+    with rasterio.open(path) as ds:
+        assert ds.profile["tiled"] and ds.block_shapes[0] == (256, 256)
+        assert ds.compression.value == "DEFLATE"
+        assert ds.descriptions == ("sea", "oil") and ds.nodata == 255
+        assert ds.overviews(1) == [2]
+        assert ds.crs == info.crs

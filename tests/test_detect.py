@@ -1,0 +1,185 @@
+import json
+
+import fiona
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.transform import from_origin
+
+from engine.classes import BINARY_CLASSES, OSD_CLASSES
+from engine.detect import (
+    CLASS_NODATA,
+    DetectParams,
+    classify,
+    format_summary,
+    run_detection,
+)
+from engine.errors import Cancelled, InputError, OutputError
+from engine.io.atomic import TMP_MARK
+from engine.io.raster import write_raster
+from engine.progress import Progress
+from engine.vectorize import PROB_NODATA
+
+UTM = ("EPSG:32633", from_origin(500000, 6000000, 10, 10))
+OUTPUT_FILES = ["classes.tif", "probability.tif", "quicklook.png", "spills.gpkg", "summary.json"]
+
+
+def sea(height, width, seed=0, slick=True):
+    """Speckled sea (linear σ0, 4.4 looks) with an optional dark slick 0.3 km wide and 2 km long."""
+    rng = np.random.default_rng(seed)
+    values = 0.05 * rng.gamma(4.4, 1 / 4.4, (height, width))
+    if slick:
+        rows, cols = np.mgrid[:height, :width]
+        inside = ((cols - width / 2) / 100) ** 2 + ((rows - height / 2) / 15) ** 2 < 1
+        values[inside] *= 0.12  # about -9 dB
+    return values.astype(np.float32)
+
+
+def scene_file(tmp_path, values, crs=UTM[0], transform=UTM[1], **kwargs):
+    return str(write_raster(tmp_path / "scene.tif", values, crs, transform, **kwargs))
+
+
+def no_leftovers(folder):
+    return [p.name for p in folder.iterdir() if TMP_MARK in p.name]
+
+
+def test_run_writes_every_output(tmp_path):
+    out = tmp_path / "out"
+    result = run_detection(DetectParams(scene_file(tmp_path, sea(520, 600)), str(out)))
+    assert sorted(p.name for p in out.iterdir()) == OUTPUT_FILES
+    assert no_leftovers(tmp_path) == []
+    assert result.counts == {"oil": 1} and result.device == "cpu"
+    assert result.areas_km2["oil"] == pytest.approx(np.pi * 100 * 15 * 1e-4, rel=0.25)
+
+    with fiona.open(result.spills_path, layer="spills") as layer:
+        assert layer.crs.to_epsg() == 32633
+        (feature,) = list(layer)
+    props = feature.properties
+    assert props["class"] == "oil" and props["confidence"] == "A"
+    assert props["length_km"] == pytest.approx(2.0, rel=0.1) and props["width_km"] == pytest.approx(0.3, rel=0.2)
+    assert props["orientation_deg"] == pytest.approx(90, abs=5)
+    assert props["contrast_db"] < -6 and props["mean_prob"] > 0.8
+    assert props["detector"] == "threshold" and props["source_scene"] == "scene"
+
+    with rasterio.open(result.probability_path) as prob:
+        assert prob.count == 2 and prob.descriptions == ("sea", "oil") and prob.nodata == PROB_NODATA
+        assert prob.profile["tiled"] and prob.compression.value == "DEFLATE" and prob.overviews(1) == [2]
+        oil = prob.read(2)
+        assert oil[260, 300] > 200 and oil[50, 50] < 50
+    with rasterio.open(result.classes_path) as classes:
+        class_map = classes.read(1)
+        assert classes.nodata == CLASS_NODATA and classes.overviews(1) == [2]
+    assert class_map[260, 300] == 1 and set(np.unique(class_map)) == {0, 1}
+    assert Image.open(result.quicklook_path).size[0] == 600
+
+    summary = json.loads(result.summary_path.read_text())
+    assert summary["counts"] == {"oil": 1} and summary["features"] == 1
+    assert summary["detector"]["method"] == "threshold" and summary["detector"]["background_window_px"] == 51
+    assert summary["tiling"]["tile_size"] == 256 and summary["tiling"]["overlap_px"] == 64
+    assert summary["input"]["units"] == "linear" and summary["input"]["crs"] == "EPSG:32633"
+    assert set(summary["timings_s"]) >= {"detect_s", "vectorise_s", "total_s"}
+    assert "oil" in format_summary(result) and str(out) in format_summary(result)
+
+
+def test_plain_sea_gives_a_valid_empty_geopackage(tmp_path):
+    result = run_detection(DetectParams(scene_file(tmp_path, sea(300, 300, slick=False)), str(tmp_path / "out")))
+    assert result.counts == {"oil": 0}
+    assert fiona.listlayers(result.spills_path) == ["spills"]
+    with fiona.open(result.spills_path, layer="spills") as layer:
+        assert len(layer) == 0
+    assert "no oil, look-alikes or ships found" in format_summary(result)
+
+
+def test_geographic_input_reports_metres(tmp_path):
+    transform = from_origin(20.0, 55.0, 0.00016, 0.00009)  # about 10 m at 55°N
+    path = scene_file(tmp_path, sea(520, 600), "EPSG:4326", transform)
+    result = run_detection(DetectParams(path, str(tmp_path / "out")))
+    with fiona.open(result.spills_path) as layer:
+        (feature,) = list(layer)
+        assert layer.crs.to_epsg() == 4326
+    props = feature.properties
+    assert props["length_km"] == pytest.approx(2 * 100 * 0.00016 * 111.32 * np.cos(np.radians(54.98)), rel=0.1)
+    assert props["centroid_lat"] == pytest.approx(55.0 - 260 * 0.00009, abs=1e-3)
+
+
+def test_raster_without_crs_works_in_pixel_space_and_says_so(tmp_path):
+    result = run_detection(DetectParams(scene_file(tmp_path, sea(520, 600), None, None), str(tmp_path / "out")))
+    assert any("no CRS" in w for w in result.summary["warnings"])
+    with fiona.open(result.spills_path) as layer:
+        assert layer.crs is None or not layer.crs
+        (feature,) = list(layer)
+    x0, y0, x1, y1 = feature.geometry["coordinates"][0][0][0] + feature.geometry["coordinates"][0][0][2]
+    assert 0 < min(x0, x1) < 600 and -520 < min(y0, y1) < 0
+
+
+def test_raster_smaller_than_one_tile_is_padded_and_works(tmp_path):
+    result = run_detection(DetectParams(scene_file(tmp_path, sea(40, 50, slick=False)), str(tmp_path / "out")))
+    assert result.summary["tiling"]["tiles_total"] == 1
+    with rasterio.open(result.classes_path) as classes:
+        assert classes.shape == (40, 50) and (classes.read(1) != CLASS_NODATA).all()
+
+
+def test_nan_and_inf_become_nodata(tmp_path):
+    values = sea(300, 300, slick=False)
+    values[100:110, 100:110] = np.nan
+    values[5, 5] = np.inf
+    result = run_detection(DetectParams(scene_file(tmp_path, values), str(tmp_path / "out")))
+    with rasterio.open(result.classes_path) as classes, rasterio.open(result.probability_path) as prob:
+        class_map, probabilities = classes.read(1), prob.read()
+    assert (class_map[100:110, 100:110] == CLASS_NODATA).all() and class_map[5, 5] == CLASS_NODATA
+    assert (probabilities[:, 100:110, 100:110] == PROB_NODATA).all()
+    assert (class_map != CLASS_NODATA).sum() == 300 * 300 - 101
+    assert any("NaN/Inf" in w for w in result.summary["warnings"])
+
+
+def test_all_nodata_scene_is_refused_without_output(tmp_path):
+    path = scene_file(tmp_path, np.full((60, 60), -1, np.float32), nodata=-1)
+    with pytest.raises(InputError, match="contains no valid pixels"):
+        run_detection(DetectParams(path, str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists() and no_leftovers(tmp_path) == []
+
+
+def test_cancel_callback_stops_and_leaves_nothing(tmp_path):
+    path = scene_file(tmp_path, sea(600, 600, slick=False))
+    events = []
+    progress = Progress(events.append, cancel=lambda: any(e["event"] == "progress" for e in events))
+    with pytest.raises(Cancelled):
+        run_detection(DetectParams(path, str(tmp_path / "out"), batch_size=2), progress)
+    done = [e["done"] for e in events if e["event"] == "progress"]
+    assert done == [2]  # stopped after the first batch of 2 tiles (of 16)
+    assert not (tmp_path / "out").exists() and no_leftovers(tmp_path) == []
+
+
+def test_existing_output_without_overwrite_is_refused_and_kept(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("analyst's notes")
+    with pytest.raises(OutputError, match="already exists and is not empty; pass --overwrite"):
+        run_detection(DetectParams(scene_file(tmp_path, sea(50, 50)), str(out)))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    run_detection(DetectParams(scene_file(tmp_path, sea(50, 50)), str(out), overwrite=True))
+    assert sorted(p.name for p in out.iterdir()) == OUTPUT_FILES
+
+
+def test_bad_parameters_are_refused_before_any_work(tmp_path):
+    path = scene_file(tmp_path, sea(50, 50))
+    for params, message in [
+        (DetectParams(path, str(tmp_path / "o"), overlap_px=-1), "--overlap must be 0 or more"),
+        (DetectParams(path, str(tmp_path / "o"), batch_size=0), "--batch-size must be at least 1"),
+        (DetectParams(path, str(tmp_path / "o"), prob_threshold=1.5), r"--prob-threshold must be in \(0, 1\]"),
+        (DetectParams(path, str(tmp_path / "o"), min_area_km2=-1), "--min-area-km2 must be 0 or more"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            run_detection(params)
+    assert not (tmp_path / "o").exists()
+
+
+def test_classify_with_and_without_probability_threshold():
+    probabilities = np.array([[0.5, 0.2, 0.1], [0.1, 0.6, 0.3], [0.4, 0.2, 0.6]], np.float32).T  # (C=3, 3 px)
+    classes = OSD_CLASSES[:3]  # sea, oil, look-alike
+    np.testing.assert_array_equal(classify(probabilities[:, :, None], classes, None)[:, 0], [0, 1, 2])
+    # oil at 0.6 is below 0.7, so the pixel falls back to sea; look-alike at 0.6 likewise
+    np.testing.assert_array_equal(classify(probabilities[:, :, None], classes, 0.7)[:, 0], [0, 0, 0])
+    binary = np.array([[0.2], [0.8]], np.float32)[:, :, None]
+    assert classify(binary, BINARY_CLASSES, 0.75)[0, 0] == 1

@@ -1,0 +1,114 @@
+"""``dakd model info PATH`` and ``dakd model list [DIR ...]``: what a model card says, and which cards exist."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.progress import Progress
+
+#: Folders ``dakd model list`` searches by default: the bundled models, then $DAKD_MODELS_DIR.
+BUNDLED_MODELS_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``dakd model`` with its ``info`` and ``list`` sub-commands."""
+    parser = subparsers.add_parser("model", help="inspect model cards (info, list)",
+                                   description="Inspect SAROSS-Net model cards (.json + .safetensors).")
+    commands = parser.add_subparsers(dest="model_command", metavar="{info,list}")
+    commands.required = True
+    info = commands.add_parser("info", help="print a model card", description="Print what a model card says.")
+    info.add_argument("path", help="the model's .json card or .safetensors weights")
+    info.add_argument("--json", action="store_true", help="print the card as JSON")
+    info.set_defaults(func=run_info)
+    listing = commands.add_parser("list", help="list model cards in folders",
+                                  description="List model cards in the bundled models folder and $DAKD_MODELS_DIR, "
+                                              "or in the folders given.")
+    listing.add_argument("folders", nargs="*", help="folders to search (default: bundled + $DAKD_MODELS_DIR)")
+    listing.set_defaults(func=run_list)
+
+
+def _parameter_count(weights: Path) -> int | None:
+    """Count weights from the safetensors header without loading tensors."""
+    if not weights.is_file():
+        return None
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(weights), framework="pt") as handle:
+        for key in handle.keys():
+            if not key.endswith(("running_mean", "running_var", "num_batches_tracked")):
+                shape = handle.get_slice(key).get_shape()
+                count = 1
+                for size in shape:
+                    count *= size
+                total += count
+    return total
+
+
+def _card_dict(path: str) -> tuple[dict[str, Any], Path]:
+    from engine.modelcard import card_paths, load_model_card
+
+    card = load_model_card(path)  # validates, raises ModelError with a clear line
+    weights, card_path = card_paths(path)
+    data = card.to_json_dict(weights.name, "")
+    if card_path.is_file():
+        data["weights"] = json.loads(card_path.read_text(encoding="utf-8")).get("weights", data["weights"])
+    return data, weights
+
+
+def run_info(args: argparse.Namespace, progress: Progress) -> int:
+    """Print a card as text (or JSON with ``--json``)."""
+    data, weights = _card_dict(args.path)
+    data["parameters"] = _parameter_count(weights)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    inputs, tiling, build = data["input"], data["tiling"], data["build"]
+    params = data["parameters"]
+    lines = [
+        f"model:         {data['name']}  ({data['architecture']} {data['variant']})",
+        f"encoder:       {build.get('encoder')} {build.get('variant')}, skip={build.get('skip')}"
+        + (f", {params / 1e6:.2f}M parameters" if params else ", weights file missing"),
+        "classes:       " + ", ".join(f"{c['id']} {c['name']} {tuple(c['rgb'])}" for c in data["classes"]),
+        f"input:         band {inputs['band']}, {inputs['calibration']}, pixel {inputs['pixel_size_m']} m "
+        f"(x{inputs['pixel_size_tolerance']} tolerance)",
+        f"normalisation: units {inputs['units']}, dB range {inputs['db_range']}, mean {inputs['mean']}, "
+        f"std {inputs['std']}",
+        f"tiling:        {inputs['tile_size']} px tiles, overlap {tiling['overlap_px']} px, "
+        f"context {tiling['context_px']} px",
+        f"training:      {json.dumps(data['training']) if data['training'] else 'not recorded'}",
+        f"metrics:       {json.dumps(data['metrics']) if data['metrics'] else 'not recorded'}",
+        f"written by:    engine {data['engine_version']} on {data['created']}",
+        f"weights:       {weights} (sha256 {data['weights'].get('sha256') or 'not recorded'})",
+    ]
+    if data.get("description"):
+        lines.insert(1, f"description:   {data['description']}")
+    print("\n".join(lines))
+    return 0
+
+
+def run_list(args: argparse.Namespace, progress: Progress) -> int:
+    """Print one line per readable card found; unreadable ones are listed with the reason."""
+    from engine.errors import ModelError
+    from engine.modelcard import load_model_card
+
+    folders = [Path(f) for f in args.folders] or [BUNDLED_MODELS_DIR] + (
+        [Path(os.environ["DAKD_MODELS_DIR"])] if os.environ.get("DAKD_MODELS_DIR") else [])
+    found = 0
+    for folder in folders:
+        for card_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                card = load_model_card(card_path)
+            except ModelError as error:
+                print(f"{card_path}  (unreadable: {error})")
+                continue
+            classes = "/".join(c.name for c in card.classes)
+            print(f"{card_path}  {card.name}  {card.build.get('encoder')} {card.build.get('variant')}  {classes}")
+            found += 1
+    if not found:
+        print("no model cards found in " + ", ".join(str(f) for f in folders))
+    return 0

@@ -1,0 +1,40 @@
+import json
+
+import pytest
+import torch
+
+from engine.classes import OSD_CLASSES
+from engine.cli import main
+from engine.modelcard import new_model_card, save_model_card
+from engine.models import create_model
+
+
+@pytest.fixture(scope="module")
+def card_path(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model("saross_net_xs")
+    card = new_model_card(model, "osd-xs", OSD_CLASSES, description="random weights for tests",
+                          metrics={"test": {"miou": 0.1}})
+    return save_model_card(tmp_path_factory.mktemp("models") / "osd-xs", model, card)
+
+
+def test_model_info_prints_the_card(card_path, capsys):
+    assert main(["model", "info", str(card_path)]) == 0
+    out = capsys.readouterr().out
+    assert "osd-xs" in out and "mambavision XS, skip=caft, 3.58M parameters" in out
+    assert "3 ship (153, 76, 0)" in out and "random weights for tests" in out and '"miou": 0.1' in out
+
+
+def test_model_info_json_and_list(card_path, capsys):
+    assert main(["model", "info", str(card_path.with_suffix(".safetensors")), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["name"] == "osd-xs" and data["build"]["skip"] == "caft" and len(data["weights"]["sha256"]) == 64
+    assert data["parameters"] == sum(p.numel() for p in create_model("saross_net_xs").parameters())
+    assert main(["model", "list", str(card_path.parent)]) == 0
+    assert "osd-xs  mambavision XS  sea/oil/look-alike/ship/land" in capsys.readouterr().out
+
+
+def test_model_info_on_a_bad_path_is_one_line(tmp_path, capsys):
+    assert main(["model", "info", str(tmp_path / "nothing.json")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("dakd: error:") and "no model found" in error[0]

@@ -43,9 +43,13 @@ bench: install
 	$(PY) bench/detect.py
 
 lint: install
-	$(VENV)/bin/ruff check engine tests bench
+	$(VENV)/bin/ruff check engine tests bench dakd_qgis
 	$(VENV)/bin/flake8 --max-line-length 120 dakd_qgis
 	$(VENV)/bin/bandit -q -r dakd_qgis engine
+
+# The installable QGIS plugin zip (one top-level dakd_qgis/ folder, engine included): dist/dakd_qgis-VERSION.zip
+package:
+	/usr/bin/python3 dakd_qgis/package_plugin.py --out dist
 
 clean:
 	rm -rf $(VENV) demo-out build dist *.egg-info

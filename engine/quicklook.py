@@ -107,7 +107,7 @@ def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
     image.paste(Image.fromarray(indices, "P"), (0, TITLE_PX))
     draw = ImageDraw.Draw(image)
     scale = zoom / canvas.factor
-    line_width = max(1, round(max(image.size) / 500))
+    line_width = max(2, round(max(image.size) / 400))  # thick enough to see a thin slick's outline
     for class_name, ring in outlines:
         points = [(x, y + TITLE_PX) for x, y in (np.asarray(ring) * scale).tolist()]
         if len(points) >= 2:

@@ -117,7 +117,7 @@ class MetricFrame:
         """Longitude and latitude (WGS84) of the region's centroid; (None, None) without a CRS."""
         if self.info.crs is None:
             return None, None
-        x, y = self.to_output(pixel_geometry.centroid).coords[0]
+        x, y = self.to_output(pixel_geometry.centroid).coords[0][:2]  # some GEOS builds add a z
         lons, lats = transform_points(self.info.crs, "EPSG:4326", [x], [y])
         return float(lons[0]), float(lats[0])
 

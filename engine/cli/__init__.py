@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -47,7 +48,7 @@ class _JsonLogHandler(logging.Handler):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full ``dakd`` parser with every available sub-command."""
+    """Build the full ``dakd`` parser with every available sub-command."""
     parser = argparse.ArgumentParser(
         prog="dakd", description="Detect oil spills in Sentinel-1 SAR scenes and fine-tune the detector (DAKD)."
     )
@@ -114,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args, progress) or 0)
         except KeyboardInterrupt:
             return _fail(args, Cancelled())
+        except BrokenPipeError:
+            # `dakd ... | head` closed our stdout: not an error worth a message.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush at exit
+            return 0
         except DakdError as error:
             return _fail(args, error)
         except MemoryError:

@@ -1,0 +1,19 @@
+"""Small helpers shared by the plugin's Processing algorithms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def optional_value(parameters: dict[str, Any], key: str, value: Any) -> Any:
+    """Return None for an optional number left empty (``parameterAsInt``/``Double`` would give 0), else ``value``."""
+    return None if parameters.get(key) in (None, "") else value
+
+
+def sentence(message: str, empty: str = "The run failed.") -> str:
+    """Turn an engine message (a lower-case one-liner) into the sentence Processing shows."""
+    message = message.strip()
+    if not message:
+        return empty
+    message = message[0].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."

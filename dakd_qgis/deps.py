@@ -1,0 +1,246 @@
+"""Check the engine's Python requirements inside QGIS and install the missing ones privately.
+
+The plan, and why:
+
+* The requirements come from the engine's own list (``requirements.txt`` in the plugin zip,
+  ``pyproject.toml`` in the source tree), so the plugin never drifts from what the engine needs.
+* Missing or too-old packages are installed with ``pip install --user`` while ``PYTHONUSERBASE``
+  points at a folder private to this plugin (:func:`dakd_qgis.paths.deps_base_dir`). Unlike
+  ``--target``, a user install sees what QGIS's Python already has, so it only adds what is missing.
+* A constraints file pins QGIS's own numpy and GDAL to the versions installed, so pip can never
+  upgrade or duplicate them; if a requirement cannot live with them, pip stops with a conflict
+  instead of breaking QGIS.
+* Nothing is ever written to QGIS's site-packages.
+
+Notes:
+    This module must import without torch, rasterio or the engine: it is what tells the user they
+    are missing. The packages are only ever imported by engine child processes, so the checks look
+    at what such a process would see (:func:`engine_search_path`), and the import test runs in one
+    (``probe_engine.py``).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.metadata
+import re
+import sys
+import sysconfig
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .paths import PLUGIN_DIR, deps_base_dir, deps_site_dir, engine_root
+
+#: Packages QGIS's Python bindings are compiled against; pinned to the installed version for pip.
+QGIS_OWNED_PACKAGES = ("numpy", "GDAL")
+#: Distribution names whose import name differs from the normalised distribution name.
+IMPORT_NAMES = {"pillow": "PIL", "attrs": "attr", "gdal": "osgeo", "pyyaml": "yaml", "scikit-image": "skimage"}
+#: PyTorch's index of CPU-only wheels.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*)")
+_CLAUSE = re.compile(r"^\s*(==|!=|>=|<=|~=|>|<)\s*([0-9][^\s,]*)\s*$")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One requirement line, e.g. ``numpy>=1.23,<2``, split into name and version clauses."""
+
+    name: str
+    clauses: tuple[tuple[str, str], ...]
+    line: str
+
+    @property
+    def import_name(self) -> str:
+        """The module to import to check that the package is there (``Pillow`` -> ``PIL``)."""
+        key = self.name.lower()
+        return IMPORT_NAMES.get(key, key.replace("-", "_"))
+
+    def accepts(self, version: str) -> bool:
+        """Whether ``version`` satisfies every clause (release numbers only; local tags ignored)."""
+        for operator, wanted in self.clauses:
+            have, want = _release(version), _release(wanted)
+            width = max(len(have), len(want))
+            have, want = have + (0,) * (width - len(have)), want + (0,) * (width - len(want))
+            ok = {
+                "==": have == want, "!=": have != want, ">=": have >= want, "<=": have <= want,
+                ">": have > want, "<": have < want, "~=": have >= want and have[: len(want) - 1] == want[:-1],
+            }[operator]
+            if not ok:
+                return False
+        return True
+
+
+def _release(version: str) -> tuple[int, ...]:
+    match = re.match(r"\d+(\.\d+)*", version.strip())
+    return tuple(int(part) for part in match.group(0).split(".")) if match else (0,)
+
+
+def parse_requirement(line: str) -> Requirement:
+    """Parse ``name[extras] spec ; marker``; raise ``ValueError`` naming the line if it is not one."""
+    match = _REQUIREMENT.match(line)
+    if match is None:
+        raise ValueError(f"not a requirement: {line!r}")
+    clauses = []
+    for clause in filter(None, (part.strip() for part in match.group(3).split(","))):
+        parsed = _CLAUSE.match(clause)
+        if parsed is None:
+            raise ValueError(f"unsupported version clause {clause!r} in requirement {line!r}")
+        clauses.append((parsed.group(1), parsed.group(2)))
+    return Requirement(match.group(1), tuple(clauses), line.strip())
+
+
+def engine_requirements() -> list[Requirement]:
+    """Return the engine's requirements: the plugin's ``requirements.txt``, else the repo's ``pyproject.toml``."""
+    shipped = PLUGIN_DIR / "requirements.txt"
+    if shipped.exists():
+        lines = shipped.read_text(encoding="utf-8").splitlines()
+    else:
+        import tomllib  # source tree only; Python >= 3.11 there
+
+        pyproject = tomllib.loads((PLUGIN_DIR.parent / "pyproject.toml").read_text(encoding="utf-8"))
+        lines = pyproject["project"]["dependencies"]
+    return [parse_requirement(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+@dataclass(frozen=True)
+class RequirementStatus:
+    """What QGIS's Python has for one requirement."""
+
+    requirement: Requirement
+    installed_version: str | None
+    ok: bool
+    problem: str
+
+    def describe(self) -> str:
+        """One table-cell text: ``ok``, ``missing`` or what is wrong."""
+        return "ok" if self.ok else self.problem
+
+
+def engine_search_path() -> list[str]:
+    """Return where an engine child process finds packages: the engine, the private folder, then ``sys.path``."""
+    front = [str(p) for p in (engine_root(), deps_site_dir()) if p is not None and p.is_dir()]
+    return front + [p for p in sys.path if p not in front]
+
+
+def installed_version(requirement: Requirement, search_path: Sequence[str] | None = None) -> str | None:
+    """Return the version of the first distribution named like ``requirement`` on ``search_path``, or None."""
+    wanted = _normalise(requirement.name)
+    for distribution in importlib.metadata.distributions(path=list(search_path or engine_search_path())):
+        if _normalise(distribution.metadata["Name"] or "") == wanted:
+            return distribution.version
+    return None
+
+
+def check_requirement(requirement: Requirement, search_path: Sequence[str] | None = None) -> RequirementStatus:
+    """Check from package metadata that a requirement is present and recent enough (milliseconds).
+
+    This is what runs when QGIS starts. Whether the packages really import (a broken torch, a
+    missing system library) is checked by Check dependencies…, in the engine Python itself (see
+    :func:`status_from_probe`).
+    """
+    path = list(search_path or engine_search_path())
+    version = installed_version(requirement, path)
+    if importlib.machinery.PathFinder.find_spec(requirement.import_name, path) is None:
+        return RequirementStatus(requirement, version, False, "missing")
+    if version is not None and not requirement.accepts(version):
+        return RequirementStatus(requirement, version, False, f"{version} installed, needs {requirement.line}")
+    return RequirementStatus(requirement, version, True, "")
+
+
+def check_requirements(requirements: Sequence[Requirement] | None = None) -> list[RequirementStatus]:
+    """Check every engine requirement from metadata (see :func:`check_requirement`)."""
+    path = engine_search_path()
+    return [check_requirement(req, path) for req in (requirements or engine_requirements())]
+
+
+def probe_arguments(python: str, requirements: Sequence[Requirement], device: str) -> list[str]:
+    """Return the command that runs ``probe_engine.py`` with the engine Python for these requirements."""
+    pairs = [f"{req.name}={req.import_name}" for req in requirements]
+    return [python, str(PLUGIN_DIR / "probe_engine.py"), device, *pairs]
+
+
+def status_from_probe(requirements: Sequence[Requirement], report: dict[str, Any]) -> list[RequirementStatus]:
+    """Turn the JSON report of ``probe_engine.py`` into statuses, as the engine Python sees them."""
+    found = {entry["name"]: entry for entry in report.get("packages", [])}
+    statuses = []
+    for requirement in requirements:
+        entry = found.get(requirement.name, {})
+        version, error = entry.get("version"), entry.get("error", "not checked")
+        if error:
+            problem = "missing" if error.startswith("ModuleNotFoundError") else f"fails to import: {error}"
+            statuses.append(RequirementStatus(requirement, version, False, problem))
+        elif version is not None and not requirement.accepts(version):
+            statuses.append(RequirementStatus(requirement, version, False,
+                                              f"{version} installed, needs {requirement.line}"))
+        else:
+            statuses.append(RequirementStatus(requirement, version, True, ""))
+    return statuses
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def missing_requirements(statuses: Sequence[RequirementStatus]) -> list[Requirement]:
+    """Return the requirements that need installing."""
+    return [status.requirement for status in statuses if not status.ok]
+
+
+def constraints_text() -> str:
+    """Return a pip constraints file pinning QGIS's own numpy and GDAL to the installed versions."""
+    lines = ["# Written by the DAKD Oil Spill plugin: keep QGIS's own packages as they are."]
+    for name in QGIS_OWNED_PACKAGES:
+        try:
+            lines.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "\n".join(lines) + "\n"
+
+
+def externally_managed() -> bool:
+    """Tell whether the interpreter is a distribution's Python marked "externally managed" (PEP 668)."""
+    in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+    return not in_venv and (Path(sysconfig.get_paths()["stdlib"]) / "EXTERNALLY-MANAGED").exists()
+
+
+@dataclass(frozen=True)
+class PipCommand:
+    """A ready-to-run pip invocation: program, arguments and the environment variables to set."""
+
+    program: str
+    arguments: list[str]
+    environment: dict[str, str]
+    site_dir: Path
+
+
+def pip_install_command(python: str, requirements: Sequence[Requirement], base_dir: Path | None = None,
+                        torch_index_url: str = "", extra_args: Sequence[str] = ()) -> PipCommand:
+    """Build the pip command that installs ``requirements`` into the plugin's private folder.
+
+    Writes the constraints file into ``base_dir`` (created if needed). The arguments are a list,
+    never a shell string.
+
+    Args:
+        python: interpreter to run pip with; it must be the same Python version as QGIS's.
+        requirements: what to install (usually :func:`missing_requirements`).
+        base_dir: the private ``PYTHONUSERBASE``; defaults to :func:`dakd_qgis.paths.deps_base_dir`.
+        torch_index_url: an extra package index for torch, e.g. :data:`TORCH_CPU_INDEX` for the much
+            smaller CPU-only build (PyPI's Linux torch bundles CUDA: several GB).
+        extra_args: more pip options (e.g. ``--no-index --find-links DIR`` for an offline wheel folder).
+    """
+    base = deps_base_dir() if base_dir is None else base_dir
+    base.mkdir(parents=True, exist_ok=True)
+    constraints = base / "constraints.txt"
+    constraints.write_text(constraints_text(), encoding="utf-8")
+    arguments = ["-m", "pip", "install", "--user", "--disable-pip-version-check", "--no-warn-script-location",
+                 "--only-binary", "numpy,torch,rasterio,fiona,shapely,pyproj,scipy", "-c", str(constraints)]
+    if externally_managed():
+        # The user site is redirected to our private folder, so the system packages stay untouched.
+        arguments.append("--break-system-packages")
+    if torch_index_url:
+        arguments += ["--extra-index-url", torch_index_url]
+    arguments += list(extra_args) + [req.line for req in requirements]
+    environment = {"PYTHONUSERBASE": str(base)}
+    return PipCommand(python, arguments, environment, deps_site_dir(base))

@@ -1,0 +1,168 @@
+"""What the Processing algorithm and the right-click action share to run ``engine.detect.run_detection``.
+
+Detection runs in a child Python process, ``python -m engine --progress json detect ...``: the CLI is
+a thin wrapper over ``run_detection``, so all three front ends use the one detection function.
+
+Notes:
+    Why not call ``run_detection`` inside QGIS: QGIS's executables link the system GEOS and GDAL
+    into the global symbol scope, and the pip wheels of shapely, rasterio and fiona bundle their own
+    copies. Inside a QGIS process the wheels' calls bind to QGIS's libraries instead (checked with
+    ``qgis_process`` on Debian 12: shapely 2.2 then returns 3-D coordinates with NaN heights and
+    polygon tracing fails). A child process has only the wheels' libraries, so it behaves exactly
+    like ``dakd detect``; it also keeps torch's memory and any crash out of QGIS. The cost is about a
+    second of start-up per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .engine_command import EngineRunError, engine_command, run_engine
+from .events import event_percent
+from .layer_sources import InputProblem
+from .settings import PluginSettings
+
+#: Input units the engine accepts (``engine.io.scene.UNITS``) plus "auto" (read from the file).
+UNITS_CHOICES = ("auto", "linear", "db", "amplitude", "intensity")
+#: Detection methods: the model if one is available, else the threshold detector.
+METHOD_CHOICES = ("auto", "model", "threshold")
+#: ``DetectParams`` defaults shown in the Processing dialog (a test checks they match the engine).
+DEFAULT_OVERLAP_PX = 64
+DEFAULT_MIN_AREA_KM2 = 0.1
+
+
+@dataclass
+class DetectRequest:
+    """One detection run: the ``dakd detect`` options (names as in ``engine.detect.DetectParams``)."""
+
+    input_path: str
+    out_dir: str
+    method: str = "auto"
+    model_path: str | None = None
+    device: str = "auto"
+    band: int | None = None
+    units: str = "auto"
+    overlap_px: int = DEFAULT_OVERLAP_PX
+    min_area_km2: float = DEFAULT_MIN_AREA_KM2
+    prob_threshold: float | None = None
+    batch_size: int | None = None
+
+
+def chosen_model(method: str, model_path: str, settings: PluginSettings) -> str | None:
+    """Return the model card to pass to the engine: the one given, else the default from Settings, else None.
+
+    None lets the engine decide: its bundled default card if there is one (falling back to the
+    threshold detector if that card cannot load), else (``auto``) the threshold detector, or
+    (``model``) a clear error.
+
+    Raises:
+        InputProblem: the given card does not exist.
+    """
+    if method == "threshold":
+        return None
+    if model_path:
+        if not Path(model_path).is_file():
+            raise InputProblem(f"model card {model_path} does not exist; choose a .json model card, or leave "
+                               "the model empty for the default")
+        return model_path
+    if settings.default_model and Path(settings.default_model).is_file():
+        return settings.default_model
+    return None
+
+
+def make_request(input_path: str, out_dir: Path, settings: PluginSettings, **options: Any) -> DetectRequest:
+    """Build a :class:`DetectRequest` from the plugin settings and per-run options.
+
+    ``method`` defaults to ``auto``, ``model_path`` to the default model (:func:`chosen_model`) and
+    ``device`` to the Settings device; other options are :class:`DetectRequest` fields.
+    """
+    method = options.pop("method", "auto")
+    model_path = chosen_model(method, options.pop("model_path", "") or "", settings)
+    device = options.pop("device", "") or settings.device
+    return DetectRequest(input_path=input_path, out_dir=str(out_dir), method=method, model_path=model_path,
+                         device=device, **options)
+
+
+def detect_arguments(request: DetectRequest) -> list[str]:
+    """Return the ``dakd detect`` sub-command and options for ``request`` (an argument list, no shell)."""
+    arguments = ["detect", request.input_path, "--out", request.out_dir, "--overwrite", "--method", request.method,
+                 "--device", request.device, "--units", request.units, "--overlap", str(request.overlap_px),
+                 "--min-area-km2", f"{request.min_area_km2:g}"]
+    for option, value in (("--model", request.model_path), ("--band", request.band),
+                          ("--prob-threshold", request.prob_threshold), ("--batch-size", request.batch_size)):
+        if value is not None:
+            arguments += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+    return arguments
+
+
+def progress_reporter(set_percent: Callable[[float], None], set_text: Callable[[str], None] | None = None,
+                      on_log: Callable[[str, str], None] | None = None) -> Callable[[dict[str, Any]], None]:
+    """Make a sink for engine events that forwards them to QGIS progress callbacks.
+
+    Args:
+        set_percent: receives 0-100 for the current stage (``feedback.setProgress``, ``task.setProgress``).
+        set_text: receives ``"detect 12/120"``-style text when a stage starts or advances.
+        on_log: receives ``(level, message)`` of engine log events.
+    """
+    def sink(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "log" and on_log is not None:
+            on_log(str(event.get("level", "info")), str(event.get("message", "")))
+            return
+        percent = event_percent(event)
+        if percent is not None:
+            set_percent(percent)
+        if set_text is not None and kind in ("stage", "progress") and event.get("stage"):
+            total = event.get("total")
+            count = f" {event.get('done', 0)}/{total}" if total else ""
+            set_text(f"{event['stage']}{count}")
+
+    return sink
+
+
+@dataclass(frozen=True)
+class DetectOutcome:
+    """What a finished run reports (the ``done`` event of ``dakd detect``, plus its summary file)."""
+
+    out_dir: Path
+    counts: dict[str, int]
+    areas_km2: dict[str, float]
+    device: str
+
+    @classmethod
+    def from_done_event(cls, event: dict[str, Any]) -> DetectOutcome:
+        """Read the ``done`` event; raise ``ValueError`` if it does not describe a finished run."""
+        if "out_dir" not in event:
+            raise ValueError("the engine finished without saying where its outputs are")
+        return cls(Path(event["out_dir"]), dict(event.get("counts") or {}), dict(event.get("areas_km2") or {}),
+                   str(event.get("device") or "cpu"))
+
+
+def run_detect(request: DetectRequest, python: str, on_event: Callable[[dict[str, Any]], None],
+               on_text: Callable[[str], None], is_canceled: Callable[[], bool]) -> DetectOutcome:
+    """Run ``dakd detect`` for ``request`` in a child process with ``python`` and wait for it.
+
+    Raises:
+        EngineRunError: the run failed, crashed or was cancelled (one sentence for the user).
+    """
+    arguments = engine_command(python, detect_arguments(request))
+    on_text(" ".join(arguments))
+    done = run_engine(arguments, on_event, on_text, is_canceled, process_name="detection process")
+    try:
+        return DetectOutcome.from_done_event(done)
+    except ValueError as error:
+        raise EngineRunError(str(error)) from error
+
+
+def summary_sentence(outcome: DetectOutcome) -> str:
+    """Say what a run found, e.g. ``"3 oil spills, 41.2 km², cuda:0 (1 ship)"``."""
+    counts, areas = outcome.counts, outcome.areas_km2
+    spills = int(counts.get("oil", 0))
+    area_km2 = float(areas.get("oil", 0.0))
+    sentence = f"{spills} oil spill{'' if spills == 1 else 's'}, {area_km2:.1f} km², {outcome.device}"
+    others = [f"{counts[name]} {name}{'' if counts[name] == 1 else 's'}" for name in ("look-alike", "ship")
+              if counts.get(name)]
+    return sentence + (f" ({', '.join(others)})" if others else "")

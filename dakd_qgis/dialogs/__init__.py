@@ -1,0 +1,1 @@
+"""The plugin's windows: Fine-tune on my labels, Models, Settings, Check dependencies."""

@@ -1,0 +1,183 @@
+"""Check dependencies…: what the engine needs, what QGIS's Python has, the device, and the installer.
+
+The table comes from ``probe_engine.py`` run with the engine Python: it imports every requirement
+for real (the check at QGIS start only looks at metadata), so a package that is present but broken
+shows up here, and it reports the torch device the engine will use and why. "Install missing" runs
+pip in a child process (see :mod:`dakd_qgis.deps` for why it cannot touch QGIS's own packages) and
+streams its log. Both run asynchronously; QGIS stays usable.
+"""
+
+from __future__ import annotations
+
+import json
+
+from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtGui import QColor
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QLabel,
+    QPlainTextEdit,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..deps import (
+    TORCH_CPU_INDEX,
+    RequirementStatus,
+    engine_requirements,
+    missing_requirements,
+    pip_install_command,
+    probe_arguments,
+    status_from_probe,
+)
+from ..paths import deps_site_dir, engine_subprocess_env
+from ..process import ProcessRunner
+from ..settings import PluginSettings
+from .widgets import add_buttons, make_table
+
+
+class DepsDialog(QDialog):
+    """Requirements table, device line, and a pip installer with its log.
+
+    Signals:
+        checked(): the requirements table and device line were refreshed.
+        installed(bool): pip finished (True on success).
+    """
+
+    COLUMNS = ("Package", "Needed", "Installed", "Status")
+    checked = pyqtSignal()
+    installed = pyqtSignal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("DAKD Oil Spill – Check dependencies")
+        self.resize(720, 560)
+        self.settings = PluginSettings.load()
+        self.requirements = engine_requirements()
+        self.statuses: list[RequirementStatus] = []
+        self.probe_output: list[str] = []
+        self.runner = ProcessRunner(self)
+        self.runner.line_received.connect(self._on_line)
+        self.runner.finished.connect(self._on_finished)
+        self.mode = ""
+
+        layout = QVBoxLayout(self)
+        self.table = make_table(self, self.COLUMNS)
+        layout.addWidget(self.table)
+
+        info = QFormLayout()
+        self.device_label = QLabel(self)
+        self.device_label.setWordWrap(True)
+        info.addRow("Device", self.device_label)
+        self.python_label = QLabel(self.settings.python_executable(), self)
+        info.addRow("Engine Python", self.python_label)
+        info.addRow("Private folder", QLabel(str(deps_site_dir()), self))
+        self.torch_build = QComboBox(self)
+        self.torch_build.addItem("CPU only (a much smaller download)", TORCH_CPU_INDEX)
+        self.torch_build.addItem("Default from PyPI (with CUDA on Linux and Windows; several GB)", "")
+        info.addRow("torch build", self.torch_build)
+        layout.addLayout(info)
+
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        self.log = QPlainTextEdit(self)
+        self.log.setReadOnly(True)
+        self.log.setPlaceholderText("The installer's log appears here.")
+        layout.addWidget(self.log)
+
+        self.recheck_button, self.install_button = add_buttons(
+            self, layout, [("Check again", self.refresh), ("Install missing", lambda: self.install_missing())])
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Start the probe in the engine Python; the table fills when it reports."""
+        if self.runner.is_running():
+            return
+        self.mode = "probe"
+        self.probe_output = []
+        self.install_button.setEnabled(False)
+        self.recheck_button.setEnabled(False)
+        self.summary.setText("Checking the engine's packages (importing torch takes a few seconds)…")
+        arguments = probe_arguments(self.settings.python_executable(), self.requirements, self.settings.device)
+        self.runner.start(arguments[0], arguments[1:], engine_subprocess_env())
+
+    def install_missing(self, extra_args: list[str] | None = None) -> None:
+        """Run pip for the missing requirements (``extra_args`` e.g. for an offline wheel folder)."""
+        missing = missing_requirements(self.statuses)
+        if not missing or self.runner.is_running():
+            return
+        command = pip_install_command(self.settings.python_executable(), missing,
+                                      torch_index_url=self.torch_build.currentData() or "",
+                                      extra_args=extra_args or [])
+        environment = engine_subprocess_env()
+        environment.update(command.environment)
+        environment.pop("PYTHONNOUSERSITE", None)
+        self.mode = "install"
+        self.log.appendPlainText(f"$ {command.program} {' '.join(command.arguments)}")
+        self.install_button.setEnabled(False)
+        self.recheck_button.setEnabled(False)
+        self.summary.setText("Installing… this can take several minutes for torch.")
+        self.runner.start(command.program, command.arguments, environment)
+
+    def _on_line(self, line: str, stream: str) -> None:
+        if self.mode == "probe" and stream == "stdout":
+            self.probe_output.append(line)
+        else:
+            self.log.appendPlainText(line)
+
+    def _on_finished(self, exit_code: int, crashed: bool) -> None:
+        mode, self.mode = self.mode, ""
+        self.recheck_button.setEnabled(True)
+        if mode == "probe":
+            self._show_probe(exit_code)
+            return
+        ok = exit_code == 0 and not crashed
+        self.log.appendPlainText("Installation finished." if ok else
+                                 self.runner.start_error or f"pip failed (exit code {exit_code}); see above.")
+        self.installed.emit(ok)
+        self.refresh()
+
+    def _show_probe(self, exit_code: int) -> None:
+        report = None
+        for line in reversed(self.probe_output):
+            try:
+                report = json.loads(line)
+                break
+            except ValueError:
+                continue
+        if report is None:
+            reason = self.runner.start_error or f"the engine Python exited with code {exit_code}"
+            self.summary.setText(f"Cannot run the engine Python: {reason}. Set it in Settings….")
+            self.statuses = []
+            self.table.setRowCount(0)
+            self.checked.emit()
+            return
+        self.statuses = status_from_probe(self.requirements, report)
+        self.table.setRowCount(len(self.statuses))
+        for row, status in enumerate(self.statuses):
+            cells = (status.requirement.name, status.requirement.line, status.installed_version or "–",
+                     status.describe())
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == 3:
+                    item.setForeground(QColor("#1a7f37" if status.ok else "#b42318"))
+                self.table.setItem(row, column, item)
+        self.table.resizeColumnsToContents()
+        missing = missing_requirements(self.statuses)
+        self.install_button.setEnabled(bool(missing))
+        self.summary.setText("Everything the engine needs is installed." if not missing else
+                             f"Missing or unusable: {', '.join(r.name for r in missing)}. "
+                             "Install missing puts them in the private folder; QGIS's own packages are not changed.")
+        device = report.get("device", {})
+        self.device_label.setText(f"{device['name']} – {device['reason']}" if "name" in device else
+                                  f"unknown ({device.get('error', 'not reported')})")
+        self.python_label.setText(f"{report.get('executable')} (Python {report.get('python')})")
+        self.checked.emit()
+
+    def shutdown(self) -> None:
+        """Stop a running check or install now (plugin unload)."""
+        self.runner.stop_and_wait(1000)

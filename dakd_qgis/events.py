@@ -1,0 +1,78 @@
+"""Engine progress events as the plugin sees them: parsing ``--progress json`` lines, percentages, endings.
+
+Plain functions without Qt widgets, shared by the Processing algorithms (``feedback``), the
+detection task (``QgsTask.setProgress``) and the fine-tune dialog (a child process's stdout). The
+event schema is the engine's (see ``engine.progress``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: Exit code of ``dakd`` when the user cancelled (see ``engine.errors.Cancelled``).
+EXIT_CANCELLED = 130
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """Return the event of a ``--progress json`` line, or None for a plain text line."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
+
+
+def describe_exit(exit_code: int | None, crashed: bool, stopped_by_user: bool, error_message: str = "",
+                  process: str = "engine process") -> str:
+    """Say in one plain sentence how a child process ended ("" when it succeeded).
+
+    Args:
+        exit_code: the process's exit code (negative: killed by that signal, as ``subprocess`` reports it).
+        crashed: True when Qt reports a crash exit (killed by a signal, segfault).
+        stopped_by_user: True when the user pressed Cancel.
+        error_message: the ``message`` of the last ``error`` event, if the engine sent one.
+        process: what to call the process in the sentence ("training process").
+    """
+    if exit_code == 0 and not crashed:
+        return ""
+    if stopped_by_user:
+        return _capitalised(error_message or f"cancelled by the user; the {process} was stopped and wrote no output")
+    if error_message:
+        return _capitalised(error_message)
+    # Qt reports a crash exit, subprocess a negative code, a shell 128+9 for SIGKILL (the OOM killer's signal).
+    if crashed or exit_code == 137 or (exit_code is not None and exit_code < 0):
+        return (f"The {process} was killed or crashed, most likely because it ran out of memory: close other "
+                "programs, or choose a smaller preset or batch size, and try again.")
+    if exit_code == EXIT_CANCELLED:
+        return f"The {process} was interrupted."
+    return f"The {process} failed (exit code {exit_code}); see the log for the reason."
+
+
+def _capitalised(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] if text else text
+
+
+def event_percent(event: dict[str, Any]) -> float | None:
+    """Percentage of the current stage done, for a ``progress`` or ``stage_end`` event (None if unknown)."""
+    total = event.get("total")
+    done = event.get("done")
+    if event.get("event") not in ("progress", "stage_end") or not total or done is None:
+        return None
+    return max(0.0, min(100.0, 100.0 * float(done) / float(total)))
+
+
+def format_eta(seconds: float | None) -> str:
+    """``"2 min 05 s left"``-style text; empty when unknown."""
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min left"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s left"
+    return f"{seconds} s left"

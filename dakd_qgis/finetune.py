@@ -1,0 +1,186 @@
+"""What "Fine-tune on my labels" asks ``dakd finetune`` to do, and what it reads back when it is done.
+
+Shared by the fine-tune dialog and the two Processing algorithms: a :class:`FinetuneRequest` holds
+the analyst's choices, :func:`finetune_arguments` turns it into the ``dakd finetune`` command line
+(the engine's own options, see ``engine/cli/train.py``), and :func:`read_report` reads the run's
+``report.json`` for the metrics table and the sample grid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Presets of ``dakd finetune --preset`` with what they mean for the analyst.
+PRESETS = {
+    "quick": "Quick – one GPU, about 15–30 minutes",
+    "standard": "Standard – one GPU, several hours",
+    "paper": "Paper – the paper's setting, about a day on one GPU",
+    "tiny": "Tiny – a few minutes on a CPU, to try the pipeline (the model is not useful)",
+}
+#: Classes a label value can be mapped to (the engine's class names, plus ``ignore``).
+TARGET_CLASSES = ("oil", "look-alike", "ship", "land", "sea", "ignore")
+#: Data-set folder formats of ``--data-format``.
+DATASET_FORMATS = ("osd", "sos")
+
+
+@dataclass
+class FinetuneRequest:
+    """One fine-tuning run as the analyst set it up.
+
+    Attributes:
+        output: model path without extension (``NAME`` → ``NAME.json`` + ``NAME.safetensors``).
+        name: model name written in the card.
+        scenes: SAR raster files (labelled-scenes input).
+        labels: one label polygon file for all scenes, and its ``layer`` inside the file.
+        class_field: attribute holding each polygon's class.
+        class_map: label value → one of :data:`TARGET_CLASSES` (values not listed must already be class names).
+        dataset: an OSD/SOS data-set folder instead of scenes, with its ``dataset_format``.
+        val_share: share of scenes kept for validation.
+        preset: one of :data:`PRESETS`.
+        steps, jointnet_steps, aug_ratio, balance: advanced overrides (None: the preset's value).
+        init: model card to start from.
+        device: ``auto``, ``cpu`` or ``cuda``.
+    """
+
+    output: str
+    name: str = ""
+    scenes: list[str] = field(default_factory=list)
+    labels: str = ""
+    layer: str = ""
+    class_field: str = "class"
+    class_map: dict[str, str] = field(default_factory=dict)
+    dataset: str = ""
+    dataset_format: str = "osd"
+    val_share: float = 0.2
+    preset: str = "quick"
+    steps: int | None = None
+    jointnet_steps: int | None = None
+    aug_ratio: float | None = None
+    balance: float | None = None
+    init: str = ""
+    device: str = "auto"
+
+    @property
+    def work_dir(self) -> Path:
+        """Where ``dakd finetune`` keeps checkpoints, generated pairs and ``report.json``."""
+        return Path(self.output + ".work")
+
+
+def problems(request: FinetuneRequest) -> list[str]:
+    """List what must change before the run can start (empty when it can)."""
+    found = []
+    if request.dataset:
+        if not Path(request.dataset).is_dir():
+            found.append(f"the data-set folder {request.dataset} does not exist")
+    else:
+        if not request.scenes:
+            found.append("choose at least one SAR raster")
+        if not request.labels:
+            found.append("choose the label polygons")
+        if not request.class_field:
+            found.append("choose the field that holds the class")
+    if request.preset not in PRESETS:
+        found.append(f"unknown preset {request.preset!r}")
+    bad = sorted({target for target in request.class_map.values() if target not in TARGET_CLASSES})
+    if bad:
+        found.append(f"unknown classes in the mapping: {', '.join(bad)}")
+    if request.class_map and all(target == "ignore" for target in request.class_map.values()):
+        found.append("every label value is mapped to ignore: map at least one to a class")
+    if not 0.0 <= request.val_share < 1.0:
+        found.append("the validation share must be from 0 to 0.9")
+    if request.init and not Path(request.init).is_file():
+        found.append(f"the base model {request.init} does not exist")
+    return found
+
+
+def finetune_arguments(request: FinetuneRequest) -> list[str]:
+    """Return the ``dakd finetune`` sub-command and options for ``request`` (an argument list, no shell)."""
+    arguments = ["finetune", "--output", request.output, "--preset", request.preset, "--device", request.device,
+                 "--val-share", f"{request.val_share:g}", "--overwrite"]
+    if request.name:
+        arguments += ["--name", request.name]
+    if request.dataset:
+        arguments += ["--data-format", request.dataset_format, "--dataset", request.dataset]
+    else:
+        for scene in request.scenes:
+            arguments += ["--scene", scene]
+        arguments += ["--labels", request.labels, "--class-field", request.class_field]
+        if request.layer:
+            arguments += ["--layer", request.layer]
+        for value, target in request.class_map.items():
+            arguments += ["--class-map", f"{value}={target}"]
+    for option, value in (("--steps", request.steps), ("--jointnet-steps", request.jointnet_steps),
+                          ("--aug-ratio", request.aug_ratio), ("--balance", request.balance)):
+        if value is not None:
+            arguments += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+    if request.init:
+        arguments += ["--init", request.init]
+    return arguments
+
+
+def default_class_for(value: Any) -> str:
+    """Guess the class of a label value: what the engine reads it as, else ``oil``.
+
+    The engine already understands class names, ids (0-4) and common aliases ("slick" is not one, "spill"
+    is); anything else starts as ``oil`` because analysts mostly digitise spills, and they can change it.
+    """
+    from engine.classes import IGNORE_INDEX, OSD_CLASSES
+    from engine.data.scenes import LabelSpec, resolve_class
+    from engine.errors import InputError
+
+    try:
+        class_id = resolve_class(value, LabelSpec(), "labels")
+    except InputError:
+        return "oil"
+    return "ignore" if class_id == IGNORE_INDEX else OSD_CLASSES[class_id].name
+
+
+def safe_model_name(text: str) -> str:
+    """Make a file-name-safe model name (letters, digits, ``-``, ``_``, ``.``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-.") or "my-model"
+
+
+@dataclass(frozen=True)
+class FinetuneReport:
+    """What the end of a run shows: the card, the validation metrics and the sample grid."""
+
+    model_card: Path
+    metrics_rows: list[tuple[str, str]]
+    class_rows: list[tuple[str, str]]
+    sample_grid: Path | None
+    curves: list[Path]
+
+
+def read_report(done_event: dict[str, Any]) -> FinetuneReport:
+    """Read ``report.json`` of a finished run (its ``work_dir`` and ``model`` come in the ``done`` event).
+
+    Raises:
+        ValueError: the report is missing or unreadable (the message names the file).
+    """
+    work_dir = Path(str(done_event.get("work_dir", "")))
+    report_path = work_dir / "report.json"
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read the run report {report_path}: {error}") from error
+    card = Path(str(done_event.get("model") or report.get("model_card")))
+    validation = report.get("metrics", {}).get("validation", {}) or {}
+    names = report.get("metrics", {}).get("class_names", [])
+    metrics_rows = [(label, _percent(validation.get(key))) for key, label in
+                    (("miou", "mIoU"), ("f1", "F1"), ("accuracy", "Accuracy"), ("recall", "Recall"),
+                     ("precision", "Precision"))]
+    class_rows = [(f"IoU {name}", _percent(value)) for name, value in zip(names, validation.get("iou", []))]
+    generation = report.get("training", {}).get("generation") or {}
+    grid = Path(generation["sample_grid"]) if generation.get("sample_grid") else None
+    curves = sorted(card.parent.glob(f"{card.stem}*.png"))
+    return FinetuneReport(card, metrics_rows, class_rows, grid if grid and grid.is_file() else None, curves)
+
+
+def _percent(value: Any) -> str:
+    if not isinstance(value, (int, float)) or value != value:  # None or NaN: class absent from validation
+        return "–"
+    return f"{value:.1f} %"

@@ -1,0 +1,64 @@
+"""The files behind QGIS layers, which is what the engine reads.
+
+The engine opens files (rasterio, fiona), never QGIS layers: that keeps it free of QGIS and lets
+it run in another thread or process. These helpers find a layer's file, or (for label polygons
+drawn in a scratch layer) write one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsCoordinateTransformContext,
+    QgsProviderRegistry,
+    QgsRasterLayer,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+)
+
+
+class InputProblem(ValueError):
+    """A layer or option cannot be handed to the engine; the message says what to do instead."""
+
+
+def raster_file(layer: QgsRasterLayer) -> str:
+    """Return the file behind a raster layer (GDAL provider), as the engine can open it.
+
+    Raises:
+        InputProblem: the layer is invalid or not a file GDAL reads (WMS, memory, virtual...).
+    """
+    if layer is None or not layer.isValid():
+        raise InputProblem("the input raster layer is not valid; check that its file still exists")
+    if layer.providerType() != "gdal":
+        raise InputProblem(f"layer '{layer.name()}' is a {layer.providerType()} layer, not a file; export it to "
+                           "GeoTIFF (right-click > Export > Save As…) and use that")
+    return str(QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path") or layer.source())
+
+
+def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
+    """Return ``(file, layer name)`` of a vector layer, writing it to a GeoPackage first if it is not a file.
+
+    Args:
+        layer: the label polygons (any provider: a file, a scratch layer, a database table).
+        export_dir: where to write ``<layer name>.gpkg`` when the layer is not an OGR file.
+
+    Raises:
+        InputProblem: the layer is invalid or cannot be written.
+    """
+    if layer is None or not layer.isValid():
+        raise InputProblem("the label layer is not valid; check that its file still exists")
+    if layer.providerType() == "ogr":
+        parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+        path = parts.get("path") or ""
+        if path and Path(path).is_file() and not parts.get("subset"):
+            return str(path), str(parts.get("layerName") or "")
+    export_dir.mkdir(parents=True, exist_ok=True)
+    target = export_dir / "labels.gpkg"
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "labels"
+    result = QgsVectorFileWriter.writeAsVectorFormatV2(layer, str(target), QgsCoordinateTransformContext(), options)
+    if result[0] != QgsVectorFileWriter.NoError:
+        raise InputProblem(f"cannot save the label layer '{layer.name()}' as {target}: {result[1]}")
+    return str(target), "labels"

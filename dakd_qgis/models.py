@@ -1,0 +1,182 @@
+"""The plugin's model registry: the bundled model card plus the cards in the cache's ``models`` folder.
+
+A model card is a JSON file with a safetensors weights file beside it (see ``engine.modelcard``).
+"Registering" a model (after fine-tuning, or Import… in the Models dialog) copies both files into
+the registry folder, so the card keeps working if the training output is moved or deleted, and
+optionally makes it the default model for detection.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess  # nosec B404
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .paths import engine_subprocess_env, resources_dir
+from .settings import PluginSettings
+
+BUNDLED_CARD_NAME = "default.json"
+
+
+class ModelRegistryError(ValueError):
+    """A model card cannot be imported or deleted; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model card the user can pick."""
+
+    card_path: Path
+    name: str
+    bundled: bool
+    metadata: dict[str, Any]
+
+    def describe(self) -> str:
+        """Short text for lists: architecture, classes and validation score when the card has them."""
+        meta = self.metadata
+        build = meta.get("build") if isinstance(meta.get("build"), dict) else {}
+        parts = [" ".join(str(v) for v in (meta.get("architecture", "model"), build.get("variant")) if v)]
+        classes = meta.get("classes")
+        if isinstance(classes, list):
+            parts.append("/".join(str(c.get("name")) if isinstance(c, dict) else str(c) for c in classes))
+        miou = _find_miou(meta.get("metrics"))
+        if miou is not None:
+            parts.append(f"validation mIoU {miou:.1f} %")
+        return ", ".join(parts)
+
+
+def _find_miou(metrics: Any) -> float | None:
+    """Find the validation mIoU in a card's free-form metrics (``{"miou": x}`` or ``{"val": {"miou": x}}``)."""
+    if not isinstance(metrics, dict):
+        return None
+    for candidate in (metrics, metrics.get("val"), metrics.get("validation")):
+        if isinstance(candidate, dict) and isinstance(candidate.get("miou"), (int, float)):
+            return float(candidate["miou"])
+    return None
+
+
+def bundled_model_path() -> Path | None:
+    """Return the model card shipped with the plugin, if this build has one."""
+    card = resources_dir() / "models" / BUNDLED_CARD_NAME
+    return card if card.is_file() else None
+
+
+def default_model_path(settings: PluginSettings) -> Path | None:
+    """Return the default model card: the one chosen in Settings if it still exists, else the bundled one."""
+    if settings.default_model and Path(settings.default_model).is_file():
+        return Path(settings.default_model)
+    return bundled_model_path()
+
+
+def read_card(card_path: Path) -> dict[str, Any]:
+    """Read the card's JSON metadata (no weights are loaded)."""
+    try:
+        data = json.loads(Path(card_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelRegistryError(f"{card_path} is not a readable model card (JSON): {error}") from error
+    if not isinstance(data, dict):
+        raise ModelRegistryError(f"{card_path} is not a model card: expected a JSON object")
+    return data
+
+
+def weights_path(card_path: Path) -> Path:
+    """Return the weights file a card names (``weights.file``), else ``NAME.safetensors`` beside the card."""
+    card_path = Path(card_path)
+    weights = read_card(card_path).get("weights")
+    name = weights.get("file") if isinstance(weights, dict) else None
+    return card_path.parent / Path(name).name if name else card_path.with_suffix(".safetensors")
+
+
+def list_models(settings: PluginSettings) -> list[ModelEntry]:
+    """List the bundled card first, then the registered ones by name; unreadable cards are skipped."""
+    entries = []
+    bundled = bundled_model_path()
+    if bundled is not None:
+        entries.append(ModelEntry(bundled, "default (bundled)", True, read_card(bundled)))
+    for card in sorted(settings.models_dir().glob("*.json")):
+        try:
+            entries.append(ModelEntry(card, card.stem, False, read_card(card)))
+        except ModelRegistryError:
+            continue
+    return entries
+
+
+def validate_card(card_path: Path, python: str) -> None:
+    """Check a card the way detection reads it (``dakd model info``) and that its weights file exists.
+
+    Runs in an engine child process like detection (see :mod:`dakd_qgis.detection`); takes a few
+    seconds because the engine imports torch.
+
+    Raises:
+        ModelRegistryError: with the engine's one-line reason.
+    """
+    arguments = [python, "-m", "engine", "model", "info", str(card_path), "--json"]
+    try:
+        done = subprocess.run(arguments, capture_output=True, text=True,  # nosec B603
+                              env=engine_subprocess_env(), timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ModelRegistryError(f"cannot run the engine to check {card_path}: {error}") from error
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1].removeprefix("dakd: error: ") if lines else f"exit code {done.returncode}"
+        raise ModelRegistryError(reason)
+    if not weights_path(card_path).is_file():
+        raise ModelRegistryError(f"{card_path}: its weights file {weights_path(card_path).name} is missing; "
+                                 "keep the .json and .safetensors files together")
+
+
+def register_model(card_path: Path, settings: PluginSettings, name: str | None = None,
+                   make_default: bool = False, validate: bool = True) -> Path:
+    """Copy a model card and its weights into the registry; return the registered card's path.
+
+    Args:
+        card_path: the card to register (e.g. the output of ``dakd finetune``).
+        settings: gives the registry folder; updated and saved when ``make_default``.
+        name: registry name (file stem); defaults to the card's stem. An existing one is replaced.
+        make_default: also make it the default model for detection.
+        validate: check the card with the engine first (skip only for a card the engine just wrote).
+
+    Notes:
+        The weights are copied under a temporary name and the card written last, so a half-copied
+        model never shows up in the list.
+    """
+    card_path = Path(card_path)
+    if validate:
+        validate_card(card_path, settings.python_executable())
+    elif not weights_path(card_path).is_file():
+        raise ModelRegistryError(f"{card_path}: its weights file {weights_path(card_path).name} is missing")
+    stem = name or card_path.stem
+    if not stem or any(char in stem for char in '/\\:*?"<>|'):
+        raise ModelRegistryError(f"'{stem}' cannot be a model name: use letters, digits, '-' and '_'")
+    target_card = settings.models_dir() / f"{stem}.json"
+    if card_path.resolve() != target_card.resolve():
+        metadata = read_card(card_path)
+        target_weights = target_card.with_suffix(".safetensors")
+        partial_weights = target_weights.with_name(target_weights.name + ".partial")
+        shutil.copyfile(weights_path(card_path), partial_weights)
+        partial_weights.replace(target_weights)
+        metadata["weights"] = dict(metadata.get("weights") or {}, file=target_weights.name)
+        partial_card = target_card.with_name(target_card.name + ".partial")
+        partial_card.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        partial_card.replace(target_card)
+    if make_default:
+        settings.default_model = str(target_card)
+        settings.save()
+    return target_card
+
+
+def delete_model(card_path: Path, settings: PluginSettings) -> None:
+    """Delete a registered card and its files (never the bundled one); reset the default if it was this one."""
+    card_path = Path(card_path)
+    if card_path.resolve().parent != settings.models_dir().resolve():
+        raise ModelRegistryError(f"{card_path} is not a registered model (the bundled model cannot be deleted)")
+    weights = weights_path(card_path)
+    card_path.unlink(missing_ok=True)
+    if weights.parent == card_path.parent:
+        weights.unlink(missing_ok=True)
+    if settings.default_model and Path(settings.default_model).resolve() == card_path.resolve():
+        settings.default_model = ""
+        settings.save()

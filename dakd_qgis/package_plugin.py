@@ -1,0 +1,112 @@
+"""Build the installable plugin zip (``make package``): one top-level ``dakd_qgis/`` folder.
+
+The zip holds the plugin code, ``metadata.txt``, ``LICENSE``, the icons, QML styles and model
+cards from ``resources/``, a ``requirements.txt`` generated from the engine's ``pyproject.toml``
+(what Check dependencies… installs), and a copy of the engine under ``lib/engine`` so the plugin
+works without installing the engine separately.
+
+Run from the repository root::
+
+    python3 dakd_qgis/package_plugin.py --out dist
+
+Notes:
+    Standard library only, so packaging needs no virtual environment. This file is not shipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import tomllib
+
+PLUGIN_NAME = "dakd_qgis"
+#: Resource folders shipped in the zip (``sample`` scenes and anything else stay out).
+RESOURCE_FOLDERS = ("icons", "styles", "models")
+_SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".ruff_cache", Path(__file__).name, "make_styles.py"}
+
+
+def _ignore(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if name in _SKIPPED_NAMES or name.endswith((".pyc", ".pyo"))]
+
+
+def metadata_version(metadata: str) -> str:
+    """Return the ``version=`` of a metadata.txt text."""
+    match = re.search(r"^version\s*=\s*(\S+)", metadata, flags=re.MULTILINE)
+    if match is None:
+        raise ValueError("metadata.txt has no version= line")
+    return match.group(1)
+
+
+def engine_version(repo: Path) -> str:
+    """Return the engine's ``__version__``."""
+    match = re.search(r'^__version__\s*=\s*"([^"]+)"', (repo / "engine" / "__init__.py").read_text(), re.MULTILINE)
+    if match is None:
+        raise ValueError("engine/__init__.py has no __version__")
+    return match.group(1)
+
+
+def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True) -> Path:
+    """Assemble the plugin folder ``dest_parent/dakd_qgis`` as it is installed; return its path.
+
+    Args:
+        repo: the repository root.
+        dest_parent: a folder to create the plugin folder in (an existing plugin folder is replaced).
+        vendor_engine: copy the engine to ``lib/engine``; tests that already have the engine
+            importable build without it so only one copy of the engine is ever loaded.
+    """
+    metadata = (repo / "metadata.txt").read_text(encoding="utf-8")
+    if metadata_version(metadata) != engine_version(repo):
+        raise SystemExit(f"metadata.txt version {metadata_version(metadata)} differs from the engine's "
+                         f"{engine_version(repo)}: make them equal before packaging")
+    target = dest_parent / PLUGIN_NAME
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(repo / PLUGIN_NAME, target, ignore=_ignore)
+    shutil.copy2(repo / "metadata.txt", target / "metadata.txt")
+    shutil.copy2(repo / "LICENSE", target / "LICENSE")
+    for folder in RESOURCE_FOLDERS:
+        source = repo / "resources" / folder
+        if source.is_dir():
+            shutil.copytree(source, target / "resources" / folder, ignore=_ignore)
+    dependencies = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    (target / "requirements.txt").write_text("\n".join(dependencies) + "\n", encoding="utf-8")
+    if vendor_engine:
+        shutil.copytree(repo / "engine", target / "lib" / "engine", ignore=_ignore)
+    return target
+
+
+def build_zip(repo: Path, out_dir: Path) -> Path:
+    """Build ``out_dir/dakd_qgis-<version>.zip`` with one top-level folder; return its path."""
+    staging = out_dir / "staging"
+    plugin_dir = build_plugin_dir(repo, staging)
+    version = metadata_version((plugin_dir / "metadata.txt").read_text(encoding="utf-8"))
+    archive = out_dir / f"{PLUGIN_NAME}-{version}.zip"
+    partial = archive.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(plugin_dir.rglob("*")):
+            if path.is_file():
+                bundle.write(path, path.relative_to(staging).as_posix())
+    partial.replace(archive)
+    shutil.rmtree(staging)
+    return archive
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``package_plugin.py [--out DIR]``."""
+    parser = argparse.ArgumentParser(description="Build the DAKD Oil Spill QGIS plugin zip.")
+    parser.add_argument("--out", type=Path, default=Path("dist"), help="output folder (default: dist)")
+    args = parser.parse_args(argv)
+    repo = Path(__file__).resolve().parents[1]
+    args.out.mkdir(parents=True, exist_ok=True)
+    archive = build_zip(repo, args.out.resolve())
+    print(f"plugin zip: {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The plugin's user settings, kept in ``QgsSettings`` under ``dakd_oilspill/``.
+
+One dataclass with ``load``/``save`` so dialogs, the context action and the Processing
+algorithm read the same values, and tests can build one without Qt widgets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from qgis.core import QgsSettings
+
+from .paths import PLUGIN_KEY, profile_data_dir
+
+#: Device choices, in the order the Processing enum and the Settings dialog show them.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class PluginSettings:
+    """What the analyst set in Settings… (empty strings mean "automatic").
+
+    Attributes:
+        device: ``auto`` (GPU if torch sees one, else CPU), ``cpu`` or ``cuda``.
+        default_model: model card (.json) used when none is chosen; empty = the bundled model if
+            present, else the threshold detector.
+        engine_python: Python interpreter that runs ``dakd finetune`` and pip; empty = QGIS's own.
+        cache_folder: where detection runs and registered models are kept; empty = the QGIS profile.
+    """
+
+    device: str = "auto"
+    default_model: str = ""
+    engine_python: str = ""
+    cache_folder: str = ""
+
+    @classmethod
+    def load(cls) -> PluginSettings:
+        """Read the settings; unknown or invalid values fall back to the defaults."""
+        store = QgsSettings()
+        values = {}
+        for field in fields(cls):
+            value = store.value(f"{PLUGIN_KEY}/{field.name}", field.default, type=str)
+            values[field.name] = value if isinstance(value, str) else field.default
+        if values["device"] not in DEVICES:
+            values["device"] = "auto"
+        return cls(**values)
+
+    def save(self) -> None:
+        """Write every field."""
+        store = QgsSettings()
+        for field in fields(self):
+            store.setValue(f"{PLUGIN_KEY}/{field.name}", getattr(self, field.name))
+
+    def cache_dir(self) -> Path:
+        """Return the cache folder, created if needed."""
+        folder = Path(self.cache_folder).expanduser() if self.cache_folder else profile_data_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def models_dir(self) -> Path:
+        """Folder of registered model cards (fine-tuned and imported)."""
+        folder = self.cache_dir() / "models"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def runs_dir(self) -> Path:
+        """Folder where right-click detections write their outputs."""
+        folder = self.cache_dir() / "runs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def python_executable(self) -> str:
+        """Return the interpreter for engine subprocesses and pip (the setting, else QGIS's own Python)."""
+        return self.engine_python or default_python()
+
+
+def default_python() -> str:
+    """Return QGIS's own Python interpreter as a runnable program.
+
+    Notes:
+        Inside QGIS ``sys.executable`` is unreliable: Python embedded in an application guesses it,
+        and may find the QGIS binary (Windows, macOS) or whatever ``python3`` comes first on PATH (a
+        pyenv shim, on a machine checked for this plugin). So it is only trusted when it lies under
+        ``sys.prefix``; otherwise the interpreter of the running Python's own installation is used
+        (OSGeo4W: ``apps/Python3x/python.exe``; Linux: ``/usr/bin/python3.X``; macOS bundle:
+        ``bin/python3``).
+    """
+    executable = Path(os.path.abspath(sys.executable)) if sys.executable else None
+    prefixes = [os.path.abspath(prefix) for prefix in {sys.prefix, sys.exec_prefix}]
+    if executable is not None and executable.name.lower().startswith("python") and any(
+            str(executable).startswith(prefix + os.sep) for prefix in prefixes):
+        return str(executable)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for prefix in prefixes:
+        for candidate in (Path(prefix) / "python.exe", Path(prefix) / "bin" / f"python{version}",
+                          Path(prefix) / "bin" / "python3"):
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    return shutil.which(f"python{version}") or sys.executable or "python3"

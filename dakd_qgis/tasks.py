@@ -1,0 +1,167 @@
+"""The "Segment oil spills" right-click action: detection in a ``QgsTask``, results as styled layers.
+
+The task runs ``dakd detect`` (``engine.detect.run_detection``, as the Processing algorithm does) in
+a child process from QGIS's task manager thread, so QGIS stays responsive. A message-bar widget shows
+the progress and a Cancel button (the task manager's own cancel is easy to miss). When the task
+ends, on the main thread, the results are added to the project in a layer group and the message
+bar says what was found and on which device.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qgis.core import QgsApplication, QgsMessageLog, QgsProject, QgsRasterLayer, QgsTask
+from qgis.PyQt.QtWidgets import QProgressBar, QPushButton
+
+from . import compat
+from .detection import DetectOutcome, DetectRequest, make_request, progress_reporter, run_detect, summary_sentence
+from .engine_command import EngineRunError
+from .layer_sources import InputProblem, raster_file
+from .layers import add_detection_layers
+from .settings import PluginSettings
+
+LOG_TAG = "DAKD Oil Spill"
+
+
+class DetectTask(QgsTask):
+    """Runs one detection in the background; ``outcome`` or ``error`` is set when ``run`` returns."""
+
+    def __init__(self, description: str, request: DetectRequest, python: str,
+                 on_finished: Callable[[DetectTask, bool], None] | None = None) -> None:
+        super().__init__(description, compat.TASK_CAN_CANCEL)
+        self.request = request
+        self.python = python
+        self.on_finished = on_finished
+        self.outcome: DetectOutcome | None = None
+        self.error = ""
+        self.stage = ""
+        self.log: list[str] = []
+
+    def run(self) -> bool:
+        """Run ``dakd detect`` in a child process (task thread); never raises (QGIS would only log it)."""
+        sink = progress_reporter(self.setProgress, self._set_stage, lambda level, message: self.log.append(message))
+        try:
+            self.outcome = run_detect(self.request, self.python, sink, self.log.append, self.isCanceled)
+            return True
+        except EngineRunError as error:
+            self.error = str(error)
+        except Exception as error:  # noqa: BLE001 - a bug: one line for the user, the traceback in the log
+            QgsMessageLog.logMessage(traceback.format_exc(), LOG_TAG, compat.MESSAGE_CRITICAL)
+            self.error = f"Internal error ({type(error).__name__}: {error}); details in the log, please report it."
+        return False
+
+    def _set_stage(self, text: str) -> None:
+        self.stage = text
+
+    def finished(self, ok: bool) -> None:
+        """Hand the outcome to the caller (main thread)."""
+        if self.on_finished is not None:
+            self.on_finished(self, ok)
+
+
+class Segmentation:
+    """One right-click run: its task, its message-bar widget, and adding the results when done."""
+
+    def __init__(self, iface: Any, layer: QgsRasterLayer, task: DetectTask,
+                 on_done: Callable[[Segmentation], None] | None = None) -> None:
+        self.iface = iface
+        self.layer_name = layer.name()
+        self.task = task
+        self.on_done = on_done
+        self.group: Any = None
+        self.message = ""
+        #: "running", then "done", "cancelled" or "failed" (QGIS deletes the task itself when it ends).
+        self.state = "running"
+        task.on_finished = self._finished
+        bar = iface.messageBar()
+        self.widget = bar.createMessage(LOG_TAG, f"Segmenting oil spills in {self.layer_name}…")
+        self.progress_bar = QProgressBar(self.widget)
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setMaximumWidth(200)
+        self.cancel_button = QPushButton("Cancel", self.widget)
+        self.cancel_button.setObjectName("dakd_cancel_segmentation")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.widget.layout().addWidget(self.progress_bar)
+        self.widget.layout().addWidget(self.cancel_button)
+        bar.pushWidget(self.widget, compat.MESSAGE_INFO)
+        task.progressChanged.connect(self._show_progress)
+
+    def _show_progress(self, value: float) -> None:
+        if self.state == "running":
+            self.progress_bar.setValue(int(value))
+
+    def cancel(self) -> None:
+        """Stop the task (it ends within one batch; nothing is written)."""
+        if self.state != "running":
+            return
+        self.cancel_button.setEnabled(False)
+        self.task.cancel()
+
+    def _finished(self, task: DetectTask, ok: bool) -> None:
+        bar = self.iface.messageBar()
+        bar.popWidget(self.widget)
+        QgsMessageLog.logMessage(f"Segment oil spills in {self.layer_name}:\n" + "\n".join(task.log), LOG_TAG,
+                                 compat.MESSAGE_INFO)
+        if ok and task.outcome is not None:
+            try:
+                self.group = add_detection_layers(task.outcome.out_dir, self.layer_name, QgsProject.instance())
+            except ValueError as error:
+                ok, task.error = False, f"the results in {task.outcome.out_dir} cannot be shown: {error}"
+        if ok and task.outcome is not None:
+            self.message = f"{self.layer_name}: {summary_sentence(task.outcome)}"
+            bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_SUCCESS, 15)
+            self.state = "done"
+        elif task.isCanceled():
+            self.state = "cancelled"
+            self.message = f"{self.layer_name}: cancelled, nothing was written"
+            bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_INFO, 5)
+        else:
+            self.state = "failed"
+            self.message = f"{self.layer_name}: {task.error or 'detection failed'} (log: View ▸ Panels ▸ Log Messages)"
+            bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_CRITICAL, 0)
+        if self.on_done is not None:
+            self.on_done(self)
+
+
+def run_output_dir(settings: PluginSettings, layer_name: str) -> Path:
+    """Return a new folder name under the cache's ``runs`` folder, e.g. ``runs/S1A_scene-20250101-101500``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", layer_name).strip("._") or "layer"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = settings.runs_dir() / f"{safe}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = settings.runs_dir() / f"{safe}-{stamp}-{suffix}"
+    return candidate
+
+
+def start_segmentation(iface: Any, layer: QgsRasterLayer, settings: PluginSettings | None = None,
+                       on_done: Callable[[Segmentation], None] | None = None,
+                       task_manager: Any = None) -> Segmentation | None:
+    """Start "Segment oil spills" on ``layer`` with the plugin settings; None (and a message) if it cannot start.
+
+    Args:
+        iface: the QGIS interface (message bar).
+        layer: a raster layer backed by a file.
+        settings: plugin settings (loaded when None).
+        on_done: called with the :class:`Segmentation` when it has finished (success, failure or cancel).
+        task_manager: where to queue the task; ``False`` creates it without starting it (tests run it
+            themselves); None uses QGIS's task manager.
+    """
+    settings = settings or PluginSettings.load()
+    try:
+        request = make_request(raster_file(layer), run_output_dir(settings, layer.name()), settings)
+    except InputProblem as error:
+        iface.messageBar().pushMessage(LOG_TAG, str(error), compat.MESSAGE_CRITICAL, 0)
+        return None
+    task = DetectTask(f"Segment oil spills in {layer.name()}", request, settings.python_executable())
+    segmentation = Segmentation(iface, layer, task, on_done)
+    if task_manager is not False:
+        (task_manager or QgsApplication.taskManager()).addTask(task)
+    return segmentation

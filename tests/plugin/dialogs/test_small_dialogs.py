@@ -1,0 +1,103 @@
+"""Models…, Settings… and Check dependencies… windows."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+
+def test_settings_dialog_saves(qgis_parent, isolated_plugin_settings, tmp_path):
+    from dakd_qgis.dialogs.settings_dialog import SettingsDialog
+    from dakd_qgis.settings import PluginSettings
+
+    dialog = SettingsDialog(qgis_parent)
+    assert dialog.device.currentText() == "auto"
+    dialog.device.setCurrentText("cpu")
+    dialog.cache_folder.setText(str(tmp_path / "other-cache"))
+    dialog.accept()
+    saved = PluginSettings.load()
+    assert saved.device == "cpu" and saved.cache_folder == str(tmp_path / "other-cache")
+    dialog.deleteLater()
+
+
+def test_models_dialog_lists_sets_default_and_deletes(qgis_parent, model_card, isolated_plugin_settings,
+                                                      monkeypatch):
+    from qgis.PyQt.QtWidgets import QMessageBox
+
+    from dakd_qgis.dialogs import models_dialog
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    registered = register_model(model_card, isolated_plugin_settings, validate=False)
+    dialog = models_dialog.ModelsDialog(qgis_parent)
+    rows = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    assert "test-model" in rows
+    row = rows.index("test-model")
+    dialog.table.selectRow(row)
+    dialog.set_selected_default()
+    assert PluginSettings.load().default_model == str(registered)
+    assert dialog.table.item(row, 1).text() == "✔"
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.Yes)
+    dialog.table.selectRow(row)
+    dialog.delete_selected()
+    assert not registered.exists()
+    assert PluginSettings.load().default_model == ""
+    dialog.deleteLater()
+
+
+def test_models_dialog_import_shows_the_engines_reason(qgis_parent, model_card, isolated_plugin_settings, tmp_path):
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "dakd-model-card", "name": "b"}')
+    shutil.copy(model_card.with_suffix(".safetensors"), broken.with_suffix(".safetensors"))
+    dialog = ModelsDialog(qgis_parent)
+    assert dialog.import_card(broken) is None
+    assert dialog.status.text().startswith("Not imported:") and "invalid model card" in dialog.status.text()
+    dialog.deleteLater()
+
+
+def test_deps_dialog_probes_the_engine_python(qgis_parent, wait_for_signal):
+    """The probe imports every requirement in the engine Python and reports the torch device and why."""
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked), "the probe did not report"
+    assert "no CUDA" in dialog.device_label.text() or "CUDA" in dialog.device_label.text()
+    assert dialog.table.rowCount() == len(dialog.requirements)
+    statuses = [dialog.table.item(r, 3).text() for r in range(dialog.table.rowCount())]
+    assert set(statuses) == {"ok"}, statuses
+    assert dialog.device_label.text().startswith("cpu")
+    assert not dialog.install_button.isEnabled()
+    assert "Everything the engine needs is installed" in dialog.summary.text()
+    dialog.deleteLater()
+
+
+@pytest.mark.slow
+def test_deps_dialog_installs_a_missing_package_privately(qgis_parent, local_wheels, tmp_path, monkeypatch,
+                                                         wait_for_signal):
+    """Offline: a missing requirement is installed from a local wheel into the private folder, then found."""
+    from dakd_qgis import paths
+    from dakd_qgis.deps import parse_requirement
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    dialog.requirements = [parse_requirement("dakdprobe>=1"), parse_requirement("numpy>=1.23")]
+    dialog.refresh()
+    assert wait_for_signal(dialog.checked)
+    assert [dialog.table.item(r, 3).text() for r in range(2)] == ["missing", "ok"]
+    assert dialog.install_button.isEnabled()
+    dialog.install_missing(["--no-index", "--find-links", str(local_wheels)])
+    assert wait_for_signal(dialog.installed, 300) == [(True,)], dialog.log.toPlainText()
+    assert wait_for_signal(dialog.checked)
+    assert [dialog.table.item(r, 3).text() for r in range(2)] == ["ok", "ok"]
+    site = paths.deps_site_dir()
+    assert str(site).startswith(str(tmp_path / "profile")) and (site / "dakdprobe").is_dir()
+    assert not list(site.glob("numpy*"))
+    assert "--user" in dialog.log.toPlainText()
+    dialog.deleteLater()

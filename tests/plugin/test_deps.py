@@ -1,0 +1,81 @@
+"""Dependency checks and the private installer (a real pip run from a local wheel, no network)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+
+def test_requirement_versions():
+    from dakd_qgis.deps import parse_requirement
+
+    numpy = parse_requirement("numpy>=1.23,<2")
+    assert numpy.accepts("1.26.4") and not numpy.accepts("2.0.1") and not numpy.accepts("1.22")
+    assert parse_requirement("torch>=2.1").accepts("2.13.0+cpu")
+    assert not parse_requirement("attrs>=23").accepts("22.2.0")
+    assert parse_requirement("Pillow>=9").import_name == "PIL"
+    assert parse_requirement("attrs>=23").import_name == "attr"
+    with pytest.raises(ValueError, match="unsupported version clause"):
+        parse_requirement("numpy=>1.2")
+
+
+def test_engine_requirements_are_the_engines_own_list(package_plugin):
+    import tomllib
+
+    from dakd_qgis.deps import engine_requirements
+
+    repo = Path(package_plugin.__file__).resolve().parents[1]
+    listed = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert [r.line for r in engine_requirements()] == listed
+    assert {"torch", "rasterio", "fiona", "shapely"} <= {r.name for r in engine_requirements()}
+
+
+def test_check_requirements_from_metadata():
+    from dakd_qgis.deps import check_requirements, missing_requirements, parse_requirement
+
+    statuses = check_requirements()
+    assert all(status.ok for status in statuses), [s.describe() for s in statuses if not s.ok]
+    extra = check_requirements([parse_requirement("dakd-surely-not-installed>=1"), parse_requirement("numpy>=99")])
+    assert [s.describe() for s in extra] == ["missing", f"{importlib.metadata.version('numpy')} installed, needs "
+                                                        "numpy>=99"]
+    assert [r.name for r in missing_requirements(extra)] == ["dakd-surely-not-installed", "numpy"]
+
+
+def test_constraints_pin_qgis_numpy_and_gdal():
+    from dakd_qgis.deps import constraints_text
+
+    lines = constraints_text().splitlines()
+    assert f"numpy=={importlib.metadata.version('numpy')}" in lines
+    assert f"GDAL=={importlib.metadata.version('GDAL')}" in lines
+
+
+def test_pip_installs_into_the_private_folder_only(local_wheels, tmp_path):
+    """A real, offline pip run: the package lands in the private folder, numpy is not installed again."""
+    from dakd_qgis.deps import parse_requirement, pip_install_command
+
+    wheels = local_wheels
+    base = tmp_path / "private"
+    command = pip_install_command(sys.executable, [parse_requirement("dakdprobe>=1")], base,
+                                  extra_args=["--no-index", "--find-links", str(wheels)])
+    assert command.arguments[:4] == ["-m", "pip", "install", "--user"]
+    assert "-c" in command.arguments and Path(command.arguments[command.arguments.index("-c") + 1]).is_file()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONNOUSERSITE"}
+    env.update(command.environment)
+    done = subprocess.run([command.program, *command.arguments], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    site = command.site_dir
+    assert (site / "dakdprobe" / "__init__.py").is_file()
+    assert not list(site.glob("numpy*")), "pip installed a second numpy next to QGIS's"
+    probe = subprocess.run([sys.executable, "-c", "import dakdprobe, numpy; print(dakdprobe.VALUE, numpy.__file__)"],
+                           env={**env, "PYTHONPATH": str(site)}, capture_output=True, text=True, check=False)
+    assert probe.returncode == 0, probe.stderr
+    value, numpy_file = probe.stdout.split()
+    assert value == "42" and str(base) not in numpy_file

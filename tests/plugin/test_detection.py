@@ -1,0 +1,43 @@
+"""The detection request and its `dakd detect` command line (checked against the engine's own parser)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+
+def test_request_parses_with_the_engine_cli(tmp_path, isolated_plugin_settings, model_card):
+    from dakd_qgis.detection import detect_arguments, make_request
+    from engine.cli import build_parser
+
+    request = make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, method="model",
+                           model_path=str(model_card), band=2, units="db", overlap_px=32, min_area_km2=0.5,
+                           prob_threshold=0.6, batch_size=4)
+    args = build_parser().parse_args(["--progress", "json", *detect_arguments(request)])
+    assert (args.command, args.input, args.out, args.method, args.model_path) == (
+        "detect", "scene.tif", str(tmp_path / "out"), "model", str(model_card))
+    assert (args.band, args.units, args.overlap_px, args.min_area_km2, args.prob_threshold, args.batch_size) == (
+        2, "db", 32, 0.5, 0.6, 4)
+    assert args.device == "auto" and args.overwrite
+
+
+def test_default_model_from_settings_and_threshold_ignores_it(tmp_path, isolated_plugin_settings, model_card):
+    from dakd_qgis.detection import chosen_model
+    from dakd_qgis.layer_sources import InputProblem
+
+    assert chosen_model("auto", "", isolated_plugin_settings) is None  # the engine picks its bundled card
+    isolated_plugin_settings.default_model = str(model_card)
+    assert chosen_model("auto", "", isolated_plugin_settings) == str(model_card)
+    assert chosen_model("threshold", str(model_card), isolated_plugin_settings) is None
+    with pytest.raises(InputProblem, match="does not exist"):
+        chosen_model("model", str(tmp_path / "gone.json"), isolated_plugin_settings)
+
+
+def test_summary_sentence():
+    from pathlib import Path
+
+    from dakd_qgis.detection import DetectOutcome, summary_sentence
+
+    outcome = DetectOutcome(Path("."), {"oil": 3, "look-alike": 1, "ship": 0}, {"oil": 41.23}, "cuda:0")
+    assert summary_sentence(outcome) == "3 oil spills, 41.2 km², cuda:0 (1 look-alike)"

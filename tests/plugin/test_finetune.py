@@ -1,0 +1,75 @@
+"""The fine-tune request and its `dakd finetune` command line (checked against the engine's own parser)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+
+def _parse(arguments):
+    from engine.cli import build_parser
+
+    return build_parser().parse_args(["--progress", "json", *arguments])
+
+
+def test_scene_request_parses_with_the_engine_cli(tmp_path):
+    from dakd_qgis.finetune import FinetuneRequest, finetune_arguments
+
+    request = FinetuneRequest(output=str(tmp_path / "m"), name="m", scenes=["a.tif", "b.tif"], labels="l.gpkg",
+                              layer="labels", class_field="kind", class_map={"slick": "oil", "boat": "ship"},
+                              val_share=0.25, preset="tiny", steps=5, aug_ratio=0.0, balance=1.0, init="base.json",
+                              device="cpu")
+    args = _parse(finetune_arguments(request))
+    assert args.command == "finetune" and args.output == str(tmp_path / "m") and args.name == "m"
+    assert args.scene == ["a.tif", "b.tif"] and args.labels == ["l.gpkg"] and args.layer == "labels"
+    assert args.class_field == "kind" and args.class_map == ["slick=oil", "boat=ship"]
+    assert (args.val_share, args.preset, args.segmenter_steps, args.jointnet_steps) == (0.25, "tiny", 5, None)
+    assert (args.aug_ratio, args.balance, args.init, args.device, args.overwrite) == (0.0, 1.0, "base.json", "cpu",
+                                                                                       True)
+
+
+def test_dataset_request_parses_with_the_engine_cli(tmp_path):
+    from dakd_qgis.finetune import FinetuneRequest, finetune_arguments
+
+    request = FinetuneRequest(output=str(tmp_path / "osd"), dataset=str(tmp_path), dataset_format="sos")
+    args = _parse(finetune_arguments(request))
+    assert (args.data_format, args.dataset, args.scene, args.preset) == ("sos", str(tmp_path), [], "quick")
+
+
+def test_problems_name_what_to_fix(tmp_path):
+    from dakd_qgis.finetune import FinetuneRequest, problems
+
+    assert problems(FinetuneRequest(output="m")) == ["choose at least one SAR raster", "choose the label polygons"]
+    request = FinetuneRequest(output="m", scenes=["a.tif"], labels="l.gpkg", class_map={"x": "ignore"},
+                              init=str(tmp_path / "none.json"))
+    assert problems(request) == ["every label value is mapped to ignore: map at least one to a class",
+                                 f"the base model {tmp_path / 'none.json'} does not exist"]
+
+
+def test_default_class_follows_the_engine():
+    from dakd_qgis.finetune import default_class_for
+
+    assert [default_class_for(v) for v in ("oil", "Look-alike", 3, "vessel", "unlabelled", "slick")] == [
+        "oil", "look-alike", "ship", "ship", "ignore", "oil"]
+
+
+def test_read_report(tmp_path):
+    from dakd_qgis.finetune import read_report
+
+    work = tmp_path / "m.work"
+    (work / "generated").mkdir(parents=True)
+    (work / "generated" / "samples.png").write_bytes(b"\x89PNG")
+    (work / "report.json").write_text(json.dumps({
+        "model_card": str(tmp_path / "m.json"),
+        "metrics": {"validation": {"miou": 55.5, "f1": 60.0, "accuracy": 97.1, "recall": 58.0, "precision": 62.0,
+                                   "iou": [96.0, float("nan")]}, "class_names": ["sea", "oil"]},
+        "training": {"generation": {"sample_grid": str(work / "generated" / "samples.png")}}}))
+    report = read_report({"event": "done", "model": str(tmp_path / "m.json"), "work_dir": str(work)})
+    assert report.metrics_rows[0] == ("mIoU", "55.5 %")
+    assert report.class_rows == [("IoU sea", "96.0 %"), ("IoU oil", "–")]
+    assert report.sample_grid == work / "generated" / "samples.png"
+    with pytest.raises(ValueError, match="cannot read the run report"):
+        read_report({"work_dir": str(tmp_path / "missing")})

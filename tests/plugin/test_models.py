@@ -1,0 +1,56 @@
+"""The plugin's model registry (bundled card + registered cards in the cache folder)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+
+def test_register_list_default_and_delete(model_card, isolated_plugin_settings, tmp_path):
+    from dakd_qgis.models import default_model_path, delete_model, list_models, register_model
+
+    settings = isolated_plugin_settings
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for path in (model_card, model_card.with_suffix(".safetensors")):
+        shutil.copy(path, moved / path.name)
+    registered = register_model(moved / model_card.name, settings, "my model-v1", make_default=True, validate=False)
+    assert registered == settings.models_dir() / "my model-v1.json"
+    card = json.loads(registered.read_text())
+    assert card["weights"]["file"] == "my model-v1.safetensors"
+    assert registered.with_suffix(".safetensors").is_file()
+    shutil.rmtree(moved)  # the registered copy does not depend on the training output
+    entries = [e for e in list_models(settings) if not e.bundled]
+    assert [e.name for e in entries] == ["my model-v1"]
+    assert entries[0].describe() == "saross_net XS, sea/oil/look-alike/ship/land, validation mIoU 61.2 %"
+    assert default_model_path(settings) == registered
+    delete_model(registered, settings)
+    assert not registered.exists() and not registered.with_suffix(".safetensors").exists()
+    assert settings.default_model == ""
+
+
+def test_register_validates_with_the_engine(model_card, isolated_plugin_settings, tmp_path):
+    from dakd_qgis.models import ModelRegistryError, register_model
+
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"name": "x"}))
+    shutil.copy(model_card.with_suffix(".safetensors"), broken.with_suffix(".safetensors"))
+    with pytest.raises(ModelRegistryError, match="not a DAKD model card"):
+        register_model(broken, isolated_plugin_settings)
+    assert not list(isolated_plugin_settings.models_dir().iterdir())
+    registered = register_model(model_card, isolated_plugin_settings)
+    assert registered.is_file()
+
+
+def test_bundled_card_cannot_be_deleted(isolated_plugin_settings, tmp_path):
+    from dakd_qgis.models import ModelRegistryError, delete_model
+
+    outside = tmp_path / "card.json"
+    outside.write_text("{}")
+    with pytest.raises(ModelRegistryError, match="not a registered model"):
+        delete_model(outside, isolated_plugin_settings)
+    assert outside.exists()

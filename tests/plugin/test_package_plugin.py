@@ -1,0 +1,50 @@
+"""`make package`: the installable plugin zip."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+
+def test_zip_has_one_top_level_folder_with_everything(package_plugin, tmp_path):
+    from pathlib import Path
+
+    repo = Path(package_plugin.__file__).resolve().parents[1]
+    archive = package_plugin.build_zip(repo, tmp_path)
+    assert archive.name == "dakd_qgis-0.1.0.zip"
+    with zipfile.ZipFile(archive) as bundle:
+        names = bundle.namelist()
+        metadata = bundle.read("dakd_qgis/metadata.txt").decode()
+        licence = bundle.read("dakd_qgis/LICENSE").decode()
+        requirements = bundle.read("dakd_qgis/requirements.txt").decode().split()
+    assert {name.split("/")[0] for name in names} == {"dakd_qgis"}
+    for required in ("dakd_qgis/__init__.py", "dakd_qgis/plugin.py", "dakd_qgis/provider.py",
+                     "dakd_qgis/probe_engine.py", "dakd_qgis/lib/engine/__init__.py", "dakd_qgis/lib/engine/detect.py",
+                     "dakd_qgis/resources/icons/icon.png", "dakd_qgis/resources/styles/spills.qml"):
+        assert required in names
+    assert not any("__pycache__" in name or name.endswith((".pyc", "package_plugin.py", "make_styles.py"))
+                   for name in names)
+    for field in ("name", "qgisMinimumVersion=3.22", "description", "about", "version=0.1.0", "author", "email",
+                  "repository", "tracker", "hasProcessingProvider=yes", "category=Raster", "icon="):
+        assert field in metadata
+    icon = next(line.split("=", 1)[1] for line in metadata.splitlines() if line.startswith("icon="))
+    assert f"dakd_qgis/{icon}" in names
+    assert "GNU GENERAL PUBLIC LICENSE" in licence
+    assert "torch>=2.1" in requirements
+    assert not list(tmp_path.glob("staging")) and not list(tmp_path.glob("*.partial"))
+
+
+def test_version_mismatch_is_refused(package_plugin, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    repo = Path(package_plugin.__file__).resolve().parents[1]
+    fake = tmp_path / "repo"
+    (fake / "engine").mkdir(parents=True)
+    (fake / "engine" / "__init__.py").write_text('__version__ = "9.9.9"\n')
+    shutil.copy(repo / "metadata.txt", fake / "metadata.txt")
+    with pytest.raises(SystemExit, match="differs from the engine"):
+        package_plugin.build_plugin_dir(fake, tmp_path / "out")

@@ -1,0 +1,109 @@
+"""The "Segment oil spills" right-click action: a QgsTask that adds styled result layers to the project."""
+
+from __future__ import annotations
+
+import pytest
+from qgis.core import QgsProject, QgsRasterLayer, QgsTask
+from qgis.PyQt.QtCore import QCoreApplication
+
+pytestmark = pytest.mark.qgis
+
+
+def _raster(path, name="S1 scene"):
+    layer = QgsRasterLayer(str(path), name)
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
+def test_task_adds_styled_layers_in_a_group(qgis_iface, qgis_new_project, sar_scene, isolated_plugin_settings):
+    from dakd_qgis.tasks import start_segmentation
+
+    layer = _raster(sar_scene)
+    done = []
+    segmentation = start_segmentation(qgis_iface, layer, on_done=done.append, task_manager=False)
+    assert segmentation is not None
+    task = segmentation.task
+    # The message bar shows a progress bar and a Cancel button while the task runs.
+    assert segmentation.widget.findChild(type(segmentation.cancel_button), "dakd_cancel_segmentation") is not None
+    ok = task.run()  # synchronously, in this thread; QGIS calls run() in a worker thread
+    assert ok, task.error
+    assert task.progress() == 100
+    task.finished(ok)
+    assert done == [segmentation] and segmentation.state == "done"
+
+    group = segmentation.group
+    assert group.name() == "Oil spills – S1 scene"
+    names = [child.name() for child in group.children()]
+    assert names == ["Oil spill polygons", "Oil probability", "Classes"]
+    polygons = QgsProject.instance().mapLayersByName("Oil spill polygons")[0]
+    assert polygons.featureCount() == 1
+    renderer = polygons.renderer()
+    assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "class"
+    assert [c.value() for c in renderer.categories()] == ["oil", "look-alike", "ship"]
+    assert polygons.labelsEnabled()
+    probability = QgsProject.instance().mapLayersByName("Oil probability")[0]
+    assert probability.renderer().type() == "singlebandpseudocolor"
+    assert probability.renderer().band() == 2
+    ramp = probability.renderer().shader().rasterShaderFunction().colorRampItemList()
+    assert ramp[0].color.alpha() == 0 and ramp[-1].color.alpha() > 200  # transparent where no oil
+    assert not group.findLayer(QgsProject.instance().mapLayersByName("Classes")[0]).isVisible()
+    # The run's files live in the cache's runs folder; the message names what was found and where.
+    assert (isolated_plugin_settings.runs_dir()).iterdir()
+    assert segmentation.message == "S1 scene: 1 oil spill, 0.3 km², cpu"
+    successes = qgis_iface.messageBar().get_messages(3)  # Qgis.Success
+    assert any("1 oil spill, 0.3 km², cpu" in text for text in successes)
+
+
+def test_task_in_the_task_manager_and_cancel(qgis_iface, qgis_new_project, scene_writer, tmp_path, wait_until):
+    """Through QGIS's task manager (a worker thread); Cancel in the message bar stops it without output."""
+    from dakd_qgis.settings import PluginSettings
+    from dakd_qgis.tasks import start_segmentation
+
+    layer = _raster(scene_writer(tmp_path / "big.tif", width=1024, height=1024), "big")
+    finished = []
+    segmentation = start_segmentation(qgis_iface, layer, on_done=finished.append)
+    task = segmentation.task
+    assert wait_until(lambda: task.stage.startswith("detect") or task.status() in (QgsTask.Complete,
+                                                                                    QgsTask.Terminated))
+    segmentation.cancel_button.click()
+    assert wait_until(lambda: finished, 120)
+    assert segmentation.state == "cancelled"  # QGIS has deleted the task by now
+    assert "cancelled" in segmentation.message
+    assert not QgsProject.instance().mapLayersByName("Oil spill polygons")
+    runs = PluginSettings.load().runs_dir()
+    assert [p for p in runs.iterdir() if not p.name.startswith(".")] == []
+
+
+def test_task_failure_is_reported_in_one_line(qgis_iface, qgis_new_project, tmp_path):
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    from dakd_qgis.tasks import start_segmentation
+
+    empty = tmp_path / "empty.tif"
+    with rasterio.open(empty, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32", crs="EPSG:32633",
+                       transform=Affine(10, 0, 500000, 0, -10, 6000000), nodata=0) as dataset:
+        dataset.write(np.zeros((64, 64), "float32"), 1)
+    segmentation = start_segmentation(qgis_iface, _raster(empty, "empty"), task_manager=False)
+    ok = segmentation.task.run()
+    segmentation.task.finished(ok)
+    assert not ok
+    assert "no valid pixels" in segmentation.message and "\n" not in segmentation.message
+    assert any("no valid pixels" in text for text in qgis_iface.messageBar().get_messages(2))
+
+
+def test_plugin_context_action_starts_a_task(qgis_iface, qgis_new_project, sar_scene, wait_until):
+    from dakd_qgis.plugin import DakdPlugin
+
+    plugin = DakdPlugin(qgis_iface)
+    layer = _raster(sar_scene)
+    qgis_iface.setActiveLayer(layer)
+    plugin.segment_active_layer()
+    assert len(plugin.segmentations) == 1
+    segmentation = plugin.segmentations[0]
+    assert wait_until(lambda: not plugin.segmentations, 120)
+    assert segmentation.state == "done", segmentation.message
+    assert QgsProject.instance().mapLayersByName("Oil spill polygons")
+    QCoreApplication.processEvents()

@@ -1,0 +1,536 @@
+"""``dakd train-jointnet | generate | train | evaluate | finetune``: the DAKD training pipeline.
+
+``finetune`` runs everything from labelled data to a model card; the other commands run one stage
+each, for people who want to inspect or redo a stage. All take the same data options:
+
+- labelled scenes: ``--scene RASTER`` (repeat) with ``--labels FILE`` (one file for all scenes, or
+  one per scene in the same order) or ``--label-raster FILE`` (one per scene), ``--class-field``,
+  ``--class-map VALUE=CLASS`` (repeat), ``--background sea|ignore``;
+- a data-set folder: ``--data-format osd|sos --dataset DIR [--split train]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+from engine.progress import Progress
+
+PRESET_NAMES = ("tiny", "quick", "standard", "paper")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the training commands to ``dakd``."""
+    finetune = subparsers.add_parser(
+        "finetune",
+        help="fine-tune the detector on labelled data (DAKD end to end) and write a model card",
+        description="Train SAR-JointNet on your labelled tiles, generate extra image/soft-label pairs, train "
+        "SAROSS-Net on real + generated data and write a model card. Resumable with --resume.",
+    )
+    _add_data_args(finetune)
+    finetune.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="MODEL",
+        help="output model path (MODEL.safetensors + MODEL.json are written)",
+    )
+    finetune.add_argument("--name", help="model name in the card (default: the output file name)")
+    finetune.add_argument(
+        "--preset",
+        choices=PRESET_NAMES,
+        default="quick",
+        help="run size: tiny (CPU, minutes, a smoke test), quick (GPU, ~30 min), standard, paper",
+    )
+    finetune.add_argument(
+        "--init", metavar="MODEL", help="start SAROSS-Net from this model card (keeps its normalisation)"
+    )
+    finetune.add_argument("--aug-ratio", type=float, help="generated pairs per real tile (0-4; 0 skips diffusion)")
+    finetune.add_argument(
+        "--balance",
+        type=float,
+        metavar="B",
+        help="balancing factor b (default: computed from the data; 1 turns it off)",
+    )
+    finetune.add_argument("--hard-labels", action="store_true", help="train generated pairs on argmax labels, not KD")
+    finetune.add_argument("--skip", choices=("caft", "conv", "none"), default="caft", help="SAROSS-Net skip blocks")
+    finetune.add_argument(
+        "--model", dest="segmenter_model", help="SAROSS-Net variant (e.g. saross_net_xs, saross_net_t)"
+    )
+    finetune.add_argument("--jointnet-steps", type=int, help="SAR-JointNet training steps (preset override)")
+    finetune.add_argument(
+        "--steps", dest="segmenter_steps", type=int, help="SAROSS-Net training steps (preset override)"
+    )
+    finetune.add_argument("--ddim-steps", type=int, help="DDIM sampling steps (preset override)")
+    finetune.add_argument(
+        "--batch-size", type=int, help="batch size per device (halved automatically on out-of-memory)"
+    )
+    finetune.add_argument("--lr", type=float, help="SAROSS-Net learning rate (preset override)")
+    finetune.add_argument("--crop-px", type=int, help="train on random crops of this size (0: whole tiles)")
+    finetune.add_argument(
+        "--inception-weights",
+        metavar="PTH",
+        help="Inception-v3 weights file for FID (otherwise SAR-FID with the trained encoder)",
+    )
+    finetune.add_argument("--work-dir", help="checkpoints and generated pairs (default: MODEL.work)")
+    finetune.add_argument("--resume", action="store_true", help="continue an interrupted run from --work-dir")
+    finetune.add_argument("--overwrite", action="store_true", help="replace an existing model and work folder")
+    _add_run_args(finetune)
+    finetune.set_defaults(func=run_finetune)
+
+    joint = subparsers.add_parser(
+        "train-jointnet", help="train SAR-JointNet (joint image/label diffusion) on labelled data"
+    )
+    _add_data_args(joint)
+    joint.add_argument(
+        "--output", "-o", required=True, metavar="PATH", help="weights path (PATH.safetensors + PATH.json)"
+    )
+    joint.add_argument("--variant", choices=("tiny", "small", "base"), default="small", help="UNet size")
+    joint.add_argument("--steps", type=int, default=4000, help="training steps")
+    joint.add_argument("--batch-size", type=int, default=16, help="batch size per device")
+    joint.add_argument("--lr", type=float, default=2e-4, help="learning rate")
+    joint.add_argument("--balance", type=float, metavar="B", help="balancing factor b (default: computed; 1 = off)")
+    joint.add_argument("--balance-stat", choices=("rms", "std"), default="rms", help="statistic b is computed from")
+    joint.add_argument(
+        "--label-loss",
+        choices=("ce", "mse"),
+        default="ce",
+        help="label branch loss: ce (SAR-JointNet) or mse (plain JointNet)",
+    )
+    joint.add_argument("--crop-px", type=int, help="train on random crops of this size (default: whole tiles)")
+    joint.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights used for sampling")
+    joint.add_argument("--work-dir", help="checkpoint folder (default: PATH.work)")
+    joint.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    joint.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
+    _add_run_args(joint)
+    joint.set_defaults(func=run_train_jointnet)
+
+    generate = subparsers.add_parser("generate", help="generate image/soft-label pairs with a trained SAR-JointNet")
+    generate.add_argument("--jointnet", required=True, metavar="PATH", help="SAR-JointNet weights from train-jointnet")
+    generate.add_argument("--count", type=int, required=True, help="number of pairs")
+    generate.add_argument("--out", required=True, metavar="DIR", help="output data-set folder")
+    generate.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    generate.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 deterministic, 1 ancestral)")
+    generate.add_argument("--temperature", type=float, default=1.0, help="soft-label softmax temperature")
+    generate.add_argument("--batch-size", type=int, default=16, help="pairs per batch")
+    generate.add_argument("--tile-size", type=int, default=256, help="generated tile side in pixels")
+    generate.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _add_run_args(generate, precision=False)
+    generate.set_defaults(func=run_generate)
+
+    segment = subparsers.add_parser("train", help="train SAROSS-Net on real (+ generated) pairs and write a model card")
+    _add_data_args(segment)
+    segment.add_argument("--output", "-o", required=True, metavar="MODEL", help="output model path")
+    segment.add_argument("--name", help="model name in the card")
+    segment.add_argument("--generated", metavar="DIR", help="generated pairs from 'dakd generate'")
+    segment.add_argument("--aug-ratio", type=float, default=0.0, help="generated pairs per real tile per epoch (0-4)")
+    segment.add_argument("--hard-labels", action="store_true", help="use argmax of the soft labels with CE, not KD")
+    segment.add_argument("--model", default="saross_net_xs", help="SAROSS-Net variant")
+    segment.add_argument("--skip", choices=("caft", "conv", "none"), default="caft", help="skip blocks")
+    segment.add_argument("--init", metavar="MODEL", help="start from this model card")
+    segment.add_argument("--steps", type=int, default=4000, help="training steps")
+    segment.add_argument("--batch-size", type=int, default=16, help="batch size per device")
+    segment.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (AdamW, cosine)")
+    segment.add_argument("--crop-px", type=int, help="train on random crops of this size (default: whole tiles)")
+    segment.add_argument(
+        "--patience", type=int, default=8, help="early stopping after this many evaluations without gain"
+    )
+    segment.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    segment.add_argument("--work-dir", help="checkpoint folder (default: MODEL.work)")
+    segment.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
+    segment.add_argument("--overwrite", action="store_true", help="replace an existing model")
+    _add_run_args(segment)
+    segment.set_defaults(func=run_train)
+
+    evaluate = subparsers.add_parser("evaluate", help="print the paper's metrics table for a model on labelled data")
+    evaluate.add_argument("model", metavar="MODEL", help="model card (.json or .safetensors)")
+    _add_data_args(evaluate, val_share=False)
+    evaluate.add_argument("--generated", metavar="DIR", help="also report SAR-FID/KID of these generated pairs")
+    evaluate.add_argument("--inception-weights", metavar="PTH", help="Inception-v3 weights for FID")
+    evaluate.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    evaluate.add_argument("--batch-size", type=int, default=16, help="tiles per batch")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    evaluate.set_defaults(func=run_evaluate)
+
+
+def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> None:
+    group = parser.add_argument_group("labelled data")
+    group.add_argument(
+        "--data-format",
+        choices=("scenes", "osd", "sos"),
+        help="scenes (rasters + labels, the default with --scene) or an OSD/SOS data-set folder",
+    )
+    group.add_argument("--scene", action="append", default=[], metavar="RASTER", help="a SAR raster (repeat)")
+    group.add_argument(
+        "--labels",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="label polygons (GeoPackage/Shapefile): one for all scenes or one per --scene",
+    )
+    group.add_argument(
+        "--label-raster",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="label raster with class ids, one per --scene",
+    )
+    group.add_argument("--layer", help="layer name inside the label file")
+    group.add_argument("--class-field", default="class", help="polygon field holding the class (default: class)")
+    group.add_argument(
+        "--class-map",
+        action="append",
+        default=[],
+        metavar="VALUE=CLASS",
+        help="map a label value to a class name or 'ignore' (repeat), e.g. slick=oil",
+    )
+    group.add_argument("--background", default="sea", help="class of pixels outside all polygons: sea or ignore")
+    group.add_argument("--band", help="raster band number or name (default: the only band, or VV)")
+    group.add_argument("--units", default="auto", help="raster units: auto, linear, db, amplitude, intensity")
+    group.add_argument("--dataset", metavar="DIR", help="OSD or SOS data-set folder")
+    group.add_argument("--split", default="train", help="sub-folder of an OSD/SOS root (train or test)")
+    group.add_argument("--limit", type=int, help="read at most this many images from a data-set folder")
+    group.add_argument(
+        "--db-range",
+        type=float,
+        nargs=2,
+        default=(-35.0, 5.0),
+        metavar=("LOW", "HIGH"),
+        help="dB clip range; also the span of 8-bit OSD/SOS images (default -35 5)",
+    )
+    if val_share:
+        group.add_argument("--val-share", type=float, default=0.2, help="share of scenes kept for validation")
+
+
+def _add_run_args(parser: argparse.ArgumentParser, precision: bool = True) -> None:
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    if precision:
+        parser.add_argument(
+            "--precision",
+            default="auto",
+            choices=("auto", "fp32", "bf16", "fp16"),
+            help="autocast precision (auto: bf16/fp16 on GPUs, fp32 on CPU)",
+        )
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def data_config_from_args(args: argparse.Namespace, val_share: float | None = None) -> Any:
+    """Build a :class:`~engine.train.pipeline.DataConfig` from the shared data options."""
+    from engine.data.scenes import LabelledScene, LabelSpec, parse_class_map
+    from engine.train.pipeline import DataConfig
+
+    data_format = args.data_format or ("scenes" if args.scene else "osd" if args.dataset else None)
+    if data_format is None:
+        raise InputError("no labelled data: give --scene RASTER --labels FILE, or --data-format osd|sos --dataset DIR")
+    share = args.val_share if val_share is None else val_share
+    db_range = tuple(float(v) for v in args.db_range)
+    if not db_range[0] < db_range[1]:
+        raise InputError(f"--db-range {db_range[0]} {db_range[1]}: LOW must be below HIGH")
+    if data_format != "scenes":
+        if not args.dataset:
+            raise InputError(f"--data-format {data_format} needs --dataset DIR")
+        return DataConfig(
+            format=data_format,
+            folder=args.dataset,
+            split=args.split,
+            limit=args.limit,
+            db_range=db_range,
+            val_share=share,
+        )
+    if not args.scene:
+        raise InputError("--data-format scenes needs at least one --scene RASTER")
+    scenes = []
+    band: Any = int(args.band) if args.band and args.band.isdigit() else args.band
+    for index, raster in enumerate(args.scene):
+        if args.label_raster:
+            if len(args.label_raster) != len(args.scene):
+                raise InputError(
+                    f"{len(args.label_raster)} --label-raster for {len(args.scene)} --scene; give one "
+                    "label raster per scene"
+                )
+            scenes.append(LabelledScene(raster, label_raster=args.label_raster[index], band=band, units=args.units))
+        elif args.labels:
+            if len(args.labels) not in (1, len(args.scene)):
+                raise InputError(
+                    f"{len(args.labels)} --labels for {len(args.scene)} --scene; give one label file "
+                    "for all scenes or one per scene"
+                )
+            labels = args.labels[0] if len(args.labels) == 1 else args.labels[index]
+            scenes.append(LabelledScene(raster, label_vector=labels, layer=args.layer, band=band, units=args.units))
+        else:
+            raise InputError(f"{raster}: no labels; add --labels FILE (polygons) or --label-raster FILE")
+    spec = LabelSpec(
+        class_field=args.class_field, class_map=parse_class_map(args.class_map), background=args.background
+    )
+    return DataConfig(format="scenes", scenes=tuple(scenes), label_spec=spec, db_range=db_range, val_share=share)
+
+
+def _print_done(progress: Progress, args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    if args.progress == "json":
+        progress.emit({"event": "done", **summary})
+    elif not getattr(args, "quiet", False):
+        print(json.dumps(summary, indent=2, default=str), file=sys.stderr)
+
+
+def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
+    """``dakd finetune``."""
+    from engine.train.pipeline import FinetuneConfig, finetune
+
+    config = FinetuneConfig(
+        output=args.output,
+        data=data_config_from_args(args),
+        preset=args.preset,
+        name=args.name,
+        work_dir=args.work_dir,
+        init=args.init,
+        aug_ratio=args.aug_ratio,
+        balance=args.balance,
+        soft_labels=not args.hard_labels,
+        skip=args.skip,
+        segmenter_model=args.segmenter_model,
+        jointnet_steps=args.jointnet_steps,
+        segmenter_steps=args.segmenter_steps,
+        ddim_steps=args.ddim_steps,
+        batch_size=args.batch_size,
+        crop_px=args.crop_px,
+        lr=args.lr,
+        inception_weights=args.inception_weights,
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+        resume=args.resume,
+        overwrite=args.overwrite,
+    )
+    report = finetune(config, progress)
+    if report["model_card"] is None:  # a torchrun process other than the first
+        return 0
+    validation = report["metrics"].get("validation", {})
+    _print_done(
+        progress,
+        args,
+        {
+            "model": report["model_card"],
+            "steps": report["steps"],
+            "validation_miou": validation.get("miou"),
+            "work_dir": report["work_dir"],
+        },
+    )
+    return 0
+
+
+def _split_data(args: argparse.Namespace, progress: Progress) -> tuple[Any, Any, Any]:
+    from engine.data.split import split_by_scene
+    from engine.train.pipeline import load_tiles
+
+    data = data_config_from_args(args)
+    tiles = load_tiles(data, progress)
+    train_tiles, val_tiles = split_by_scene(tiles, data.val_share, args.seed)
+    return data, train_tiles, val_tiles
+
+
+def _work_dir(args: argparse.Namespace) -> Path:
+    output = Path(args.output).expanduser()
+    return Path(args.work_dir) if args.work_dir else output.with_name(output.with_suffix("").name + ".work")
+
+
+def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
+    """``dakd train-jointnet``."""
+    from engine.models.sar_jointnet import jointnet_config
+    from engine.train.jointnet import JointTrainConfig, save_jointnet, train_jointnet
+    from engine.train.loop import LoopConfig
+
+    data, train_tiles, _ = _split_data(args, progress)
+    config = JointTrainConfig(
+        model=jointnet_config(args.variant),
+        balance=args.balance,
+        balance_stat=args.balance_stat,
+        db_range=data.db_range,
+        label_loss=args.label_loss,
+        crop_px=args.crop_px,
+    )
+    loop = LoopConfig(
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=min(1000, args.steps // 20),
+        ema_decay=args.ema or None,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+    )
+    trained, result = train_jointnet(train_tiles, config, loop, _work_dir(args), progress, args.resume)
+    from engine.train.distributed import is_main_process
+
+    if not is_main_process():
+        return 0
+    weights = save_jointnet(args.output, trained)
+    _print_done(
+        progress,
+        args,
+        {
+            "jointnet": str(weights),
+            "balance": trained.balance,
+            "steps": result.steps,
+            "final_loss": trained.metadata.get("final_loss"),
+        },
+    )
+    return 0
+
+
+def run_generate(args: argparse.Namespace, progress: Progress) -> int:
+    """``dakd generate``."""
+    from engine.io.atomic import atomic_output_dir
+    from engine.train.jointnet import GenerateConfig, generate_pairs, load_jointnet
+
+    if args.count < 1:
+        raise InputError(f"--count {args.count}: give at least 1")
+    trained = load_jointnet(args.jointnet)
+    config = GenerateConfig(
+        count=args.count,
+        steps=args.steps,
+        eta=args.eta,
+        batch_size=args.batch_size,
+        temperature=args.temperature,
+        tile_px=args.tile_size,
+        seed=args.seed,
+        device=args.device,
+    )
+    with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+        manifest = generate_pairs(trained, config, tmp, progress)
+    _print_done(
+        progress,
+        args,
+        {
+            "out": str(Path(args.out).absolute()),
+            "pairs": manifest["count"],
+            "sample_grid": str(Path(args.out) / "samples.png"),
+        },
+    )
+    return 0
+
+
+def run_train(args: argparse.Namespace, progress: Progress) -> int:
+    """``dakd train``."""
+    from engine.data.generated import open_generated
+    from engine.modelcard import card_paths, load_model
+    from engine.train.loop import LoopConfig
+    from engine.train.pipeline import input_spec_for
+    from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
+
+    if card_paths(args.output)[1].exists() and not args.overwrite:
+        raise InputError(f"{card_paths(args.output)[1]} already exists; pass --overwrite or choose another --output")
+    data, train_tiles, val_tiles = _split_data(args, progress)
+    generated = open_generated(args.generated) if args.generated else None
+    if args.aug_ratio > 0 and generated is None:
+        raise InputError("--aug-ratio needs --generated DIR (pairs from 'dakd generate')")
+    init_model, base_card = load_model(args.init) if args.init else (None, None)
+    spec = input_spec_for(train_tiles, data, base_card.input_spec if base_card else None, args.seed)
+    config = SegmenterConfig(
+        model=args.model,
+        skip=args.skip,
+        aug_ratio=args.aug_ratio,
+        soft_labels=not args.hard_labels,
+        crop_px=args.crop_px,
+    )
+    loop = LoopConfig(
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=min(500, args.steps // 20),
+        checkpoint_every=args.checkpoint_every,
+        early_stop_patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+    )
+    model, result = train_segmenter(
+        train_tiles,
+        val_tiles if len(val_tiles) else None,
+        generated,
+        spec,
+        config,
+        loop,
+        _work_dir(args),
+        progress,
+        args.resume,
+        init_model,
+    )
+    metrics: dict[str, Any] = {}
+    if len(val_tiles):
+        metrics["validation"] = evaluate_model(model, val_tiles, spec, "cpu")
+    training = {
+        "pipeline": "DAKD (dakd train)",
+        "data": {"train": train_tiles.summary(), "validation": val_tiles.summary()},
+        "generated": args.generated,
+        "segmenter": {
+            "model": args.model,
+            "skip": args.skip,
+            "aug_ratio": args.aug_ratio,
+            "soft_labels": not args.hard_labels,
+        },
+        "loop": loop.to_dict(),
+    }
+    from engine.train.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun only the first process writes the model
+        return 0
+    card = write_model_card(
+        args.output,
+        model,
+        args.name or Path(args.output).with_suffix("").name,
+        train_tiles.classes,
+        spec,
+        result,
+        training,
+        metrics,
+        base_card=base_card,
+    )
+    _print_done(
+        progress,
+        args,
+        {"model": str(card), "steps": result.steps, "validation_miou": metrics.get("validation", {}).get("miou")},
+    )
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
+    """``dakd evaluate``: the paper's metrics table on labelled data."""
+    from engine.data.generated import open_generated
+    from engine.device import select_device
+    from engine.modelcard import load_model
+    from engine.train.metrics import metrics_table
+    from engine.train.pipeline import load_tiles
+    from engine.train.segmenter import evaluate_model
+
+    device = select_device(args.device).device
+    model, card = load_model(args.model, device)
+    tiles = load_tiles(data_config_from_args(args, val_share=0.0), progress)
+    if tiles.num_classes != len(card.classes):
+        raise InputError(f"the data has {tiles.num_classes} classes but model {card.name!r} has {len(card.classes)}")
+    result = evaluate_model(model, tiles, card.input_spec, device, args.batch_size, progress)
+    if args.generated:
+        from engine.train.fid import score_generated_set
+
+        result["generation"] = score_generated_set(
+            tiles.images_db,
+            open_generated(args.generated),
+            model,
+            card.input_spec,
+            args.inception_weights,
+            device=device,
+        )
+    print(f"model {card.name} on {len(tiles)} tiles ({result['pixels']} labelled pixels)")
+    print(metrics_table(result, card.classes))
+    if "generation" in result:
+        print(json.dumps(result["generation"], indent=2))
+    if args.json:
+        from engine.io.atomic import atomic_file
+
+        with atomic_file(args.json) as tmp:
+            tmp.write_text(json.dumps(result, indent=2, default=str))
+    return 0

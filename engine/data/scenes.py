@@ -1,0 +1,420 @@
+"""Labelled user scenes: SAR rasters with label polygons (GeoPackage/Shapefile) or label rasters.
+
+An analyst labels a few scenes in QGIS, either as polygons with a class attribute or as a label
+raster, and fine-tunes on them. Rasters are opened through ``engine.io.open_scene`` (the same
+reader as detection, so units and nodata are handled identically) and read tile window by tile
+window, never whole.
+
+Label polygons:
+    - ``class_field`` holds each polygon's class: a class name (``oil``, ``look-alike``, ``ship``,
+      ``land``, ``sea``), a class id (0-4), or any value mapped with ``class_map``
+      (e.g. ``{"slick": "oil", "unsure": "ignore"}``). ``ignore`` (aliases ``unlabelled``,
+      ``unlabeled``) marks areas the losses and metrics skip.
+    - Pixels outside every polygon are ``background`` (``sea`` by default, or ``ignore`` when only
+      part of the scene was checked).
+    - Where polygons overlap, the more specific class wins: sea < land < look-alike < oil < ship <
+      ignore.
+    - Polygons in another CRS are reprojected to the raster's CRS.
+
+Errors (one line, naming the file and the fix): labels outside the raster, unknown class values,
+empty label sets, a label raster of another size without georeferencing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.classes import IGNORE_INDEX, OSD_CLASSES, SegClass
+from engine.data.osd import check_ids
+from engine.data.tiles import TILE_SIZE_PX, TileSet, concat_tilesets, cut_tiles, empty_tileset, tile_origins
+from engine.errors import InputError
+from engine.progress import Progress
+
+log = logging.getLogger("dakd")
+
+IGNORE_NAMES = ("ignore", "unlabelled", "unlabeled", "nodata", "no data")
+CLASS_ALIASES = {
+    "oil spill": "oil",
+    "spill": "oil",
+    "lookalike": "look-alike",
+    "look alike": "look-alike",
+    "vessel": "ship",
+    "water": "sea",
+    "background": "sea",
+}
+#: Paint order when polygons overlap: later wins.
+PAINT_ORDER = ("sea", "land", "look-alike", "oil", "ship", "ignore")
+
+
+@dataclass(frozen=True)
+class LabelledScene:
+    """One raster and its labels (exactly one of ``label_vector`` and ``label_raster``)."""
+
+    raster: str
+    label_vector: str | None = None
+    label_raster: str | None = None
+    layer: str | None = None
+    band: int | str | None = None
+    units: str = "auto"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """How label values become classes.
+
+    Attributes:
+        class_field: polygon attribute holding the class.
+        class_map: label value (as text) -> class name or ``ignore``; overrides the built-in names.
+        background: class of pixels outside all polygons: ``sea`` or ``ignore``.
+        classes: the class scheme.
+    """
+
+    class_field: str = "class"
+    class_map: dict[str, str] = field(default_factory=dict)
+    background: str = "sea"
+    classes: tuple[SegClass, ...] = OSD_CLASSES
+
+
+def parse_class_map(items: Sequence[str]) -> dict[str, str]:
+    """Parse ``VALUE=CLASS`` strings from the command line.
+
+    Raises:
+        InputError: on an item without ``=``.
+    """
+    mapping = {}
+    for item in items:
+        value, sep, name = item.partition("=")
+        if not sep:
+            raise InputError(f"--class-map {item!r}: write VALUE=CLASS, e.g. slick=oil or 9=ignore")
+        mapping[value.strip()] = name.strip()
+    return mapping
+
+
+def resolve_class(value: Any, spec: LabelSpec, source: str) -> int:
+    """Return the class id (or IGNORE_INDEX) for one label value; raises InputError for unknown values."""
+    text = str(value).strip() if value is not None else ""
+    target = spec.class_map.get(text, text)
+    lowered = target.lower()
+    if lowered in IGNORE_NAMES:
+        return IGNORE_INDEX
+    lowered = CLASS_ALIASES.get(lowered, lowered)
+    for seg_class in spec.classes:
+        if lowered == seg_class.name or lowered == str(seg_class.id):
+            return seg_class.id
+    valid = ", ".join(c.name for c in spec.classes)
+    raise InputError(
+        f"{source}: unknown class {text!r} in field {spec.class_field!r}; use one of {valid}, ignore, "
+        f"or map it with --class-map {text or 'VALUE'}=CLASS"
+    )
+
+
+def _paint_rank(class_id: int, classes: tuple[SegClass, ...]) -> int:
+    name = "ignore" if class_id == IGNORE_INDEX else next(c.name for c in classes if c.id == class_id)
+    return PAINT_ORDER.index(name) if name in PAINT_ORDER else len(PAINT_ORDER) - 1
+
+
+def read_label_polygons(
+    path: str | Path, spec: LabelSpec, target_crs: Any, layer: str | None = None
+) -> list[tuple[Any, int]]:
+    """Read polygons with their class ids, reprojected to ``target_crs``, in paint order.
+
+    Raises:
+        InputError: unreadable file, missing field, unknown classes, or no polygons.
+    """
+    import fiona
+    from shapely.geometry import shape
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: label file not found")
+    try:
+        with fiona.open(path, layer=layer) as source:
+            fields = list(source.schema["properties"])
+            if spec.class_field not in fields:
+                raise InputError(
+                    f"{path}: no field {spec.class_field!r} (fields: {', '.join(fields) or 'none'}); "
+                    "pass --class-field NAME"
+                )
+            crs = source.crs
+            features = [(shape(f["geometry"]), f["properties"][spec.class_field]) for f in source if f["geometry"]]
+    except InputError:
+        raise
+    except Exception as error:  # noqa: BLE001 - fiona raises many driver-specific errors
+        raise InputError(f"{path}: cannot read the label polygons ({error}); use a GeoPackage or Shapefile") from None
+    if not features:
+        raise InputError(f"{path}: the label file has no polygons; draw at least one labelled polygon")
+    unknown: dict[str, int] = {}
+    shapes = []
+    for geometry, value in features:
+        try:
+            class_id = resolve_class(value, spec, str(path))
+        except InputError:
+            unknown[str(value)] = unknown.get(str(value), 0) + 1
+            continue
+        shapes.append((geometry, class_id))
+    if unknown:
+        values = ", ".join(sorted(unknown)[:5])
+        valid = ", ".join(c.name for c in spec.classes)
+        raise InputError(
+            f"{path}: unknown class values {values} in field {spec.class_field!r}; use {valid} or "
+            "ignore, or map them with --class-map VALUE=CLASS"
+        )
+    shapes = _reproject(shapes, crs, target_crs, path)
+    return sorted(shapes, key=lambda item: _paint_rank(item[1], spec.classes))
+
+
+def _reproject(shapes: list[tuple[Any, int]], source_crs: Any, target_crs: Any, path: Path) -> list[tuple[Any, int]]:
+    """Reproject label geometries to the raster CRS with GDAL/PROJ (``rasterio.warp.transform_geom``)."""
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_geom
+    from shapely.geometry import mapping, shape
+
+    if not source_crs or target_crs is None:
+        return shapes
+    source = CRS.from_user_input(source_crs)
+    target = CRS.from_user_input(target_crs)
+    if source == target:
+        return shapes
+    log.info("%s: reprojecting labels from %s to the raster CRS %s", path.name, source.to_string(), target.to_string())
+    return [(shape(transform_geom(source, target, mapping(geometry))), class_id) for geometry, class_id in shapes]
+
+
+def _open_scene(scene: LabelledScene) -> Any:
+    from engine.io import open_scene
+
+    return open_scene(scene.raster, band=scene.band, units=scene.units)
+
+
+def _sigma0_to_db(linear: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from engine.preprocess import from_linear
+
+    db = from_linear(linear, "db")
+    valid = valid & np.isfinite(db) & (linear > 0)
+    return np.where(valid, db, 0.0).astype(np.float32), valid
+
+
+def load_labelled_scenes(
+    scenes: Iterable[LabelledScene],
+    spec: LabelSpec,
+    db_floor: float,
+    tile_px: int = TILE_SIZE_PX,
+    min_valid_fraction: float = 0.5,
+    progress: Progress | None = None,
+) -> TileSet:
+    """Tile every labelled scene, window by window.
+
+    Args:
+        scenes: rasters and their labels.
+        spec: class field, value mapping and background class.
+        db_floor: value for invalid pixels (the lower end of the dB clip range).
+        tile_px: tile side.
+        min_valid_fraction: tiles with fewer valid pixels are skipped.
+        progress: one step per tile window.
+
+    Raises:
+        InputError: see the module docstring.
+    """
+    scenes = list(scenes)
+    if not scenes:
+        raise InputError("no labelled scenes given; pass --scene RASTER with --labels FILE (or --label-raster)")
+    parts = []
+    for index, scene in enumerate(scenes):
+        parts.append(
+            _load_one(
+                scene, f"{Path(scene.raster).stem}#{index}", spec, db_floor, tile_px, min_valid_fraction, progress
+            )
+        )
+    tiles = concat_tilesets(parts) if parts else empty_tileset(spec.classes, tile_px)
+    if len(tiles) == 0:
+        raise InputError(
+            "the labels give no usable tile: every tile is unlabelled or nodata; check the labels "
+            "cover valid sea pixels"
+        )
+    return tiles
+
+
+def _load_one(
+    scene: LabelledScene,
+    scene_id: str,
+    spec: LabelSpec,
+    db_floor: float,
+    tile_px: int,
+    min_valid_fraction: float,
+    progress: Progress | None,
+) -> TileSet:
+    from rasterio.windows import Window
+
+    if (scene.label_vector is None) == (scene.label_raster is None):
+        raise InputError(f"{scene.raster}: give either a label vector file or a label raster, not both or neither")
+    opened = _open_scene(scene)
+    try:
+        label_source = _LabelSource(scene, spec, opened.info)
+    except BaseException:
+        opened.close()
+        raise
+    try:
+        info = opened.info
+        rows = tile_origins(info.height, tile_px, tile_px)
+        cols = tile_origins(info.width, tile_px, tile_px)
+        parts = []
+        with (progress or Progress()).stage(f"tile {Path(scene.raster).name}", len(rows) * len(cols)) as stage:
+            for row in rows:
+                for col in cols:
+                    window = Window(col, row, min(tile_px, info.width - col), min(tile_px, info.height - row))
+                    labels = label_source.read(window)
+                    if (labels != IGNORE_INDEX).any():
+                        linear, valid = opened.read_sigma0(window)
+                        image_db, valid = _sigma0_to_db(linear, valid)
+                        part = cut_tiles(
+                            image_db,
+                            valid,
+                            labels,
+                            scene_id,
+                            spec.classes,
+                            db_floor,
+                            tile_px,
+                            min_valid_fraction=min_valid_fraction,
+                        )
+                        part.origins = [(row + r, col + c) for r, c in part.origins]
+                        parts.append(part)
+                    stage.advance()
+    finally:
+        label_source.close()
+        opened.close()
+    return concat_tilesets(parts) if parts else empty_tileset(spec.classes, tile_px)
+
+
+class _LabelSource:
+    """Label windows on the scene's pixel grid, from polygons or a label raster."""
+
+    def __init__(self, scene: LabelledScene, spec: LabelSpec, info: Any) -> None:
+        self.spec = spec
+        self.info = info
+        self.background = (
+            IGNORE_INDEX
+            if spec.background.lower() in IGNORE_NAMES
+            else resolve_class(spec.background, spec, "--background")
+        )
+        self.dataset = None
+        self.shapes: list[tuple[Any, int]] = []
+        if scene.label_vector is not None:
+            self._init_vector(scene)
+        else:
+            self._init_raster(scene)
+
+    def _init_vector(self, scene: LabelledScene) -> None:
+        from shapely.geometry import box
+        from shapely.strtree import STRtree
+
+        if self.info.crs is None:
+            raise InputError(
+                f"{scene.raster}: the raster has no CRS, so label polygons cannot be placed; "
+                "georeference it or use a label raster"
+            )
+        shapes = read_label_polygons(scene.label_vector, self.spec, self.info.crs, scene.layer)
+        transform = self.info.transform
+        corners = [transform @ (0, 0), transform @ (self.info.width, self.info.height)]
+        bounds = box(
+            min(c[0] for c in corners),
+            min(c[1] for c in corners),
+            max(c[0] for c in corners),
+            max(c[1] for c in corners),
+        )
+        inside = [(g, c) for g, c in shapes if g.intersects(bounds)]
+        if not inside:
+            raise InputError(
+                f"{scene.label_vector}: no label polygon lies inside {scene.raster}; check that the "
+                "labels belong to this raster (and their CRS)"
+            )
+        if len(inside) < len(shapes):
+            log.warning(
+                "%s: %d of %d label polygons lie outside %s and are ignored",
+                scene.label_vector,
+                len(shapes) - len(inside),
+                len(shapes),
+                Path(scene.raster).name,
+            )
+        self.shapes = inside
+        self.tree = STRtree([g for g, _ in inside])
+
+    def _init_raster(self, scene: LabelledScene) -> None:
+        import rasterio
+
+        try:
+            self.dataset = rasterio.open(scene.label_raster)
+        except rasterio.errors.RasterioIOError as error:
+            raise InputError(f"{scene.label_raster}: cannot open the label raster ({error})") from None
+        same_grid = (self.dataset.width, self.dataset.height) == (self.info.width, self.info.height) and (
+            self.dataset.crs is None
+            or self.info.crs is None
+            or (self.dataset.crs == self.info.crs and self.dataset.transform.almost_equals(self.info.transform))
+        )
+        if not same_grid and (self.dataset.crs is None or self.info.crs is None):
+            raise InputError(
+                f"{scene.label_raster}: the label raster is {self.dataset.width}x{self.dataset.height} "
+                f"but {scene.raster} is {self.info.width}x{self.info.height} and one has no "
+                "georeferencing; export the labels on the raster's grid"
+            )
+        self.same_grid = same_grid
+        self.label_path = scene.label_raster
+
+    def read(self, window: Any) -> np.ndarray:
+        """Class ids for one window of the scene grid (IGNORE_INDEX where unlabelled)."""
+        if self.dataset is None:
+            return self._rasterize(window)
+        return self._read_raster(window)
+
+    def _rasterize(self, window: Any) -> np.ndarray:
+        from rasterio.features import rasterize
+        from rasterio.windows import bounds as window_bounds
+        from rasterio.windows import transform as window_transform
+        from shapely.geometry import box
+
+        shape = (int(window.height), int(window.width))
+        area = box(*window_bounds(window, self.info.transform))
+        hits = sorted(int(i) for i in self.tree.query(area))
+        if not hits and self.background == IGNORE_INDEX:
+            return np.full(shape, IGNORE_INDEX, np.uint8)
+        shapes = [self.shapes[i] for i in hits]  # already in paint order: indices are sorted
+        out = np.full(shape, self.background, np.uint8)
+        if shapes:
+            rasterize(shapes, out=out, transform=window_transform(window, self.info.transform), all_touched=False)
+        return out
+
+    def _read_raster(self, window: Any) -> np.ndarray:
+        from rasterio.warp import Resampling, reproject
+        from rasterio.windows import transform as window_transform
+
+        shape = (int(window.height), int(window.width))
+        if self.same_grid:
+            data = self.dataset.read(1, window=window)
+            nodata = self.dataset.nodata
+        else:
+            data = np.full(shape, IGNORE_INDEX, np.uint8)
+            reproject(
+                self.dataset.read(1).astype(np.uint8),
+                data,
+                src_transform=self.dataset.transform,
+                src_crs=self.dataset.crs,
+                dst_transform=window_transform(window, self.info.transform),
+                dst_crs=self.info.crs,
+                resampling=Resampling.nearest,
+                src_nodata=self.dataset.nodata,
+                dst_nodata=IGNORE_INDEX,
+            )
+            nodata = None
+        ids = data.astype(np.int64)
+        if nodata is not None:
+            ids[data == nodata] = IGNORE_INDEX
+        return check_ids(ids, self.spec.classes, Path(self.label_path)).astype(np.uint8)
+
+    def close(self) -> None:
+        """Close the label raster, if one is open."""
+        if self.dataset is not None:
+            self.dataset.close()

@@ -1,0 +1,1 @@
+"""Diffusion building blocks: the noise schedule, the DDIM sampler and the balancing factor b."""

@@ -1,0 +1,330 @@
+"""Training SAR-JointNet and generating (image, soft label) pairs with it.
+
+Training (paper §1, our [I] formulas): for a batch of diffusion-domain images x_0 in [-1, 1] and
+labels y, draw one t per sample and noises eps, eps'; form::
+
+    x_t  = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps
+    y'_t = sqrt(alpha_bar_t) b (2 onehot(y) - 1) + sqrt(1 - alpha_bar_t) eps'
+
+and minimise ``w_x * MSE(x0_hat, x_0) + w_y * CE(label_logits, y)`` (equal weights [I]). The MSE
+skips nodata pixels and the CE skips ignored ones; an ignored pixel's one-hot is uniform.
+``label_loss="mse"`` trains the label branch with MSE on the scaled label instead, which with
+``b = 1`` is plain JointNet (the paper's "none" ablation row).
+
+Generation: DDIM from pure noise on both branches; the label estimate fed to the sampler is
+``b (2 softmax(logits) - 1)``; the soft label written is ``softmax(logits / T)`` of the last step.
+The image is mapped back from [-1, 1] to dB.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.classes import IGNORE_INDEX, SegClass
+from engine.data.generated import GeneratedWriter, sample_grid_png
+from engine.data.samples import AugmentConfig, JointBatches, make_plan
+from engine.data.tiles import TileSet, db_to_diffusion, diffusion_to_db
+from engine.device import select_device
+from engine.diffusion.balance import balance_factor
+from engine.diffusion.ddim import DDIMConfig, DDIMSampler, sample
+from engine.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from engine.errors import ModelError
+from engine.io.atomic import atomic_file
+from engine.models.sar_jointnet import JointNetConfig, SARJointNet, label_x0_from_logits
+from engine.progress import Progress
+from engine.train.loop import LoopConfig, TrainResult, train
+
+LABEL_LOSSES = ("ce", "mse")
+WEIGHTS_SUFFIX = ".safetensors"
+META_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class JointTrainConfig:
+    """Settings of SAR-JointNet training beyond the loop's.
+
+    Attributes:
+        model: UNet sizes and classes.
+        schedule: the noise schedule.
+        balance: b; None computes it from the training tiles (``balance_stat``), 1.0 turns it off.
+        balance_stat: ``rms`` (SNR match, default) or ``std``.
+        db_range: the dB span mapped to [-1, 1].
+        label_loss: ``ce`` (SAR-JointNet) or ``mse`` (JointNet).
+        image_loss_weight: weight of the image MSE.
+        label_loss_weight: weight of the label loss.
+        min_valid_fraction: tiles with less valid area are not used for diffusion training.
+        augment: flips and rotations (no dB shift: the generator should learn the real levels).
+        crop_px: train on random crops of this size (None: whole tiles); generation size is separate.
+    """
+
+    model: JointNetConfig = field(default_factory=JointNetConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    balance: float | None = None
+    balance_stat: str = "rms"
+    db_range: tuple[float, float] = (-35.0, 5.0)
+    label_loss: str = "ce"
+    image_loss_weight: float = 1.0
+    label_loss_weight: float = 1.0
+    min_valid_fraction: float = 0.9
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(db_shift=0.0))
+    crop_px: int | None = None
+
+
+def compute_balance(tiles: TileSet, db_range: tuple[float, float], stat: str = "rms") -> float:
+    """B for these tiles: the SNR-matching rule of :mod:`engine.diffusion.balance` over valid pixels."""
+    return balance_factor(
+        (db_to_diffusion(t, db_range) for t in tiles.images_db),
+        (v for v in tiles.valid),
+        stat=stat,
+        num_classes=tiles.num_classes,
+    )
+
+
+class JointTask:
+    """SAR-JointNet as a :class:`~engine.train.loop.TrainTask`."""
+
+    stage_name = "train SAR-JointNet"
+
+    def __init__(self, tiles: TileSet, config: JointTrainConfig, balance: float, seed: int) -> None:
+        if config.label_loss not in LABEL_LOSSES:
+            raise ValueError(f"unknown label loss {config.label_loss!r}; valid: {', '.join(LABEL_LOSSES)}")
+        keep = tiles.valid.reshape(len(tiles), -1).mean(axis=1) >= config.min_valid_fraction
+        self.tiles = tiles.subset(np.nonzero(keep)[0]) if not keep.all() else tiles
+        self.config = config
+        self.balance = balance
+        self.schedule = NoiseSchedule(config.schedule)
+        self.num_classes = tiles.num_classes
+        self.batches = JointBatches(self.tiles, config.db_range, config.augment, seed, config.crop_px)
+        self.plan = make_plan(self.tiles, None, 0.0, 1, seed)
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Every tile once, shuffled."""
+        return self.plan.order(epoch)
+
+    def make_batch(self, sample_ids: np.ndarray, epoch: int, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        """Diffusion-domain images, validity and labels."""
+        return self.batches.batch(sample_ids, epoch, positions)
+
+    def signed_label(self, labels: torch.Tensor) -> torch.Tensor:
+        """B * (2 onehot - 1), uniform one-hot on ignored pixels."""
+        ignored = labels == IGNORE_INDEX
+        one_hot = F.one_hot(labels.clamp(0, self.num_classes - 1), self.num_classes).permute(0, 3, 1, 2).float()
+        one_hot = torch.where(ignored[:, None], torch.full_like(one_hot, 1.0 / self.num_classes), one_hot)
+        return self.balance * (2.0 * one_hot - 1.0)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Image MSE (valid pixels) + label CE (labelled pixels) at a random t per sample."""
+        image, valid, labels = batch["image"], batch["valid"], batch["label"]
+        label_x0 = self.signed_label(labels)
+        timesteps = self.schedule.sample_timesteps(image.shape[0], image.device)
+        noisy_image = self.schedule.add_noise(image, torch.randn_like(image), timesteps)
+        noisy_label = self.schedule.add_noise(label_x0, torch.randn_like(label_x0), timesteps)
+        image_x0, logits = model(noisy_image, noisy_label, timesteps)
+        weight = valid.float()
+        image_loss = ((image_x0.float() - image) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)
+        if self.config.label_loss == "ce":
+            label_loss = (
+                F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX)
+                if (labels != IGNORE_INDEX).any()
+                else logits.sum() * 0.0
+            )
+        else:
+            label_loss = F.mse_loss(label_x0_from_logits(logits, self.balance), label_x0)
+        total = self.config.image_loss_weight * image_loss + self.config.label_loss_weight * label_loss
+        return total, {"image_mse": float(image_loss.detach()), "label_loss": float(label_loss.detach())}
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, Any] | None:
+        """No validation score: diffusion quality is judged by FID after generation."""
+        return None
+
+
+@dataclass
+class TrainedJointNet:
+    """A trained SAR-JointNet with what generation needs to know."""
+
+    model: SARJointNet
+    balance: float
+    schedule: NoiseSchedule
+    db_range: tuple[float, float]
+    classes: tuple[SegClass, ...]
+    metadata: dict[str, Any]
+
+
+def train_jointnet(
+    tiles: TileSet,
+    config: JointTrainConfig,
+    loop: LoopConfig,
+    run_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    resume: bool = False,
+) -> tuple[TrainedJointNet, TrainResult]:
+    """Train SAR-JointNet on real tiles; the returned model carries the EMA weights.
+
+    b is computed from ``tiles`` unless ``config.balance`` is set.
+    """
+    progress = progress or Progress()
+    balance = (
+        config.balance if config.balance is not None else compute_balance(tiles, config.db_range, config.balance_stat)
+    )
+    progress.log(
+        "info",
+        f"SAR-JointNet balancing factor b = {balance:.4f}"
+        + (" (computed from the training tiles)" if config.balance is None else " (given)"),
+    )
+    model_config = JointNetConfig(**dict(asdict(config.model), num_classes=tiles.num_classes))
+    torch.manual_seed(loop.seed)
+    model = SARJointNet(model_config)
+    task = JointTask(tiles, config, balance, loop.seed)
+    result = train(model, task, loop, run_dir, progress, resume)
+    if result.ema_state is not None:
+        model.load_state_dict({k: v.to(dtype=model.state_dict()[k].dtype) for k, v in result.ema_state.items()})
+    metadata = {
+        "balance": balance,
+        "balance_computed": config.balance is None,
+        "balance_stat": config.balance_stat,
+        "label_loss": config.label_loss,
+        "steps": result.steps,
+        "tiles": len(task.tiles),
+        "loop": loop.to_dict(),
+        "final_loss": result.loss_history[-1][1] if result.loss_history else None,
+    }
+    trained = TrainedJointNet(model.cpu(), balance, task.schedule, config.db_range, tiles.classes, metadata)
+    return trained, result
+
+
+def save_jointnet(path: str | Path, trained: TrainedJointNet) -> Path:
+    """Write weights (safetensors) and a JSON sidecar beside them; returns the weights path."""
+    from safetensors.torch import save_file
+
+    weights = Path(path).with_suffix(WEIGHTS_SUFFIX)
+    meta = {
+        "format": "dakd-sar-jointnet",
+        "version": 1,
+        "model": trained.model.config.to_dict(),
+        "schedule": trained.schedule.config_dict(),
+        "balance": trained.balance,
+        "db_range": list(trained.db_range),
+        "classes": [{"id": c.id, "name": c.name, "rgb": list(c.rgb)} for c in trained.classes],
+        "training": trained.metadata,
+    }
+    with atomic_file(weights) as tmp:
+        save_file({k: v.contiguous() for k, v in trained.model.state_dict().items()}, str(tmp))
+    with atomic_file(weights.with_suffix(META_SUFFIX)) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=str))
+    return weights
+
+
+def load_jointnet(path: str | Path) -> TrainedJointNet:
+    """Read a SAR-JointNet written by :func:`save_jointnet` (never unpickles).
+
+    Raises:
+        ModelError: missing or mismatching files.
+    """
+    from safetensors.torch import load_file
+
+    weights = Path(path).with_suffix(WEIGHTS_SUFFIX)
+    sidecar = weights.with_suffix(META_SUFFIX)
+    if not weights.is_file() or not sidecar.is_file():
+        raise ModelError(
+            f"{weights}: SAR-JointNet weights or their .json sidecar not found; train one with 'dakd train-jointnet'"
+        )
+    meta = json.loads(sidecar.read_text())
+    if meta.get("format") != "dakd-sar-jointnet":
+        raise ModelError(f"{sidecar}: not a SAR-JointNet sidecar")
+    model = SARJointNet(JointNetConfig.from_dict(meta["model"]))
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except RuntimeError as error:
+        raise ModelError(f"{weights}: weights do not fit the sidecar's model ({str(error).splitlines()[0]})") from None
+    model.eval()
+    classes = tuple(SegClass(c["id"], c["name"], tuple(c["rgb"])) for c in meta["classes"])
+    return TrainedJointNet(
+        model,
+        float(meta["balance"]),
+        NoiseSchedule.from_config(meta["schedule"]),
+        tuple(meta["db_range"]),
+        classes,
+        meta.get("training", {}),
+    )
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Sampling settings: how many pairs, DDIM steps/eta, batch, soft-label temperature, tile size."""
+
+    count: int
+    steps: int = 50
+    eta: float = 0.0
+    batch_size: int = 8
+    temperature: float = 1.0
+    tile_px: int = 256
+    seed: int = 0
+    device: str = "auto"
+
+
+@torch.no_grad()
+def generate_pairs(
+    trained: TrainedJointNet, config: GenerateConfig, out_dir: Path, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Sample ``config.count`` pairs into ``out_dir`` (a folder being written; see ``engine.data.generated``).
+
+    Returns:
+        The manifest written to ``dataset.json``.
+    """
+    progress = progress or Progress()
+    device = select_device(config.device).device
+    model = trained.model.to(device).eval()
+    sampler = DDIMSampler(trained.schedule, DDIMConfig(config.steps, config.eta))
+    generator = torch.Generator().manual_seed(config.seed)
+    writer = GeneratedWriter(out_dir)
+    num_classes = len(trained.classes)
+    size = config.tile_px
+    preview_images: list[np.ndarray] = []
+    preview_soft: list[np.ndarray] = []
+    batches = -(-config.count // config.batch_size)
+    with progress.stage("generate pairs", batches * config.steps) as stage:
+        for start in range(0, config.count, config.batch_size):
+            count = min(config.batch_size, config.count - start)
+            noise_x = torch.randn((count, 1, size, size), generator=generator).to(device)
+            noise_y = torch.randn((count, num_classes, size, size), generator=generator).to(device)
+            last_logits: dict[str, torch.Tensor] = {}
+
+            def denoise(
+                states: list[torch.Tensor], timesteps: torch.Tensor, last_logits: dict[str, torch.Tensor] = last_logits
+            ) -> list[torch.Tensor]:
+                image_x0, logits = model(states[0], states[1], timesteps)
+                last_logits["logits"] = logits
+                return [image_x0.float().clamp(-1.0, 1.0), label_x0_from_logits(logits, trained.balance)]
+
+            image_x0, _ = sample(
+                denoise, sampler, [noise_x, noise_y], generator, on_step=lambda *_: stage.advance(step=stage.done + 1)
+            )
+            soft = torch.softmax(last_logits["logits"].float() / config.temperature, dim=1)
+            images_db = diffusion_to_db(image_x0[:, 0].cpu().numpy(), trained.db_range)
+            soft_np = soft.cpu().numpy()
+            writer.add(images_db, soft_np)
+            if len(preview_images) < 32:
+                preview_images.extend(images_db[: 32 - len(preview_images)])
+                preview_soft.extend(soft_np[: 32 - len(preview_soft)])
+    sample_grid_png(
+        out_dir / "samples.png", np.stack(preview_images), np.stack(preview_soft), trained.classes, trained.db_range
+    )
+    metadata = {
+        "db_range": list(trained.db_range),
+        "balance": trained.balance,
+        "sampler": {"name": "ddim", **asdict(sampler.config)},
+        "soft_label_temperature": config.temperature,
+        "schedule": trained.schedule.config_dict(),
+        "seed": config.seed,
+        "jointnet": trained.metadata,
+    }
+    writer.finish(trained.classes, metadata)
+    return json.loads((out_dir / "dataset.json").read_text())

@@ -1,0 +1,410 @@
+"""The one training loop both trainers (SAR-JointNet and SAROSS-Net) share.
+
+A trainer supplies a :class:`TrainTask`: the sample order of each epoch, how ids become a batch,
+the loss, and optionally a validation score. The loop owns everything else:
+
+- AdamW with linear warm-up and a cosine decay (Loshchilov & Hutter 2017/2019);
+- automatic mixed precision on GPUs (bf16 where supported, else fp16 with a gradient scaler);
+- an exponential moving average of the weights (optional; SAR-JointNet samples with it);
+- validation at epoch ends, the best weights kept, early stopping after ``patience`` evaluations
+  without improvement;
+- checkpoints every N steps and on cancellation, and exact resume (``engine.train.checkpoint``);
+- out-of-memory back-off: the batch is halved and the same step retried;
+- DistributedDataParallel under ``torchrun`` (each process takes every ``world_size``-th sample of
+  the same global order);
+- progress events per step (``loss``, ``metric``, ``step``, ``lr``, ETA) and cancellation.
+
+Notes:
+    Out-of-memory back-off works in a single process. Under DDP one process cannot change its
+    batch alone, so an OOM there stops the run with a message to lower ``--batch-size``.
+    With DDP every process runs the (small) validation itself, so all take the same
+    early-stopping decision without communication.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.device import autocast_dtype, is_out_of_memory, release_cached_memory, select_device
+from engine.errors import Cancelled, DakdError
+from engine.progress import Progress
+from engine.train import distributed
+from engine.train.checkpoint import BEST, LAST, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+
+log = logging.getLogger("dakd")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Optimisation and bookkeeping settings shared by both trainers.
+
+    Attributes:
+        max_steps: optimiser steps in total (resume continues up to this).
+        batch_size: samples per step per process (halved on out-of-memory).
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up from 0 to ``lr``.
+        min_lr_ratio: the cosine decays to ``lr * min_lr_ratio``.
+        grad_clip: clip the global gradient norm (None: off).
+        precision: ``auto`` (bf16/fp16 autocast on GPUs, fp32 on the CPU), ``fp32``, ``bf16`` or ``fp16``
+            (``engine.device.autocast_dtype``).
+        ema_decay: EMA of the weights (None: off).
+        checkpoint_every: steps between checkpoints (0: only on cancellation).
+        min_eval_interval: evaluate at epoch ends, but not more often than every this many steps.
+        early_stop_patience: evaluations without improvement before stopping (None: never).
+        seed: seeds the torch RNG (diffusion noise, dropout) at the start.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
+    """
+
+    max_steps: int
+    batch_size: int = 8
+    lr: float = 2e-4
+    weight_decay: float = 1e-2
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.01
+    grad_clip: float | None = 1.0
+    precision: str = "auto"
+    ema_decay: float | None = None
+    checkpoint_every: int = 0
+    min_eval_interval: int = 1
+    early_stop_patience: int | None = None
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        return asdict(self)
+
+
+class TrainTask(Protocol):
+    """What a trainer provides to the loop."""
+
+    stage_name: str
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Global sample ids of ``epoch`` in visiting order (the same on every process)."""
+        ...
+
+    def make_batch(self, sample_ids: np.ndarray, epoch: int, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        """Tensors for these ids (on CPU); ``positions`` seed each sample's augmentation."""
+        ...
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Scalar loss and named terms for logging."""
+        ...
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, Any] | None:
+        """Return validation results with a ``score`` (higher is better), or None without validation data."""
+        ...
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or early-stopped) run leaves."""
+
+    model: nn.Module
+    steps: int
+    batch_size: int
+    loss_history: list[tuple[int, float]]
+    eval_history: list[dict[str, Any]]
+    best_score: float | None
+    best_step: int | None
+    best_state: dict[str, torch.Tensor] | None
+    ema_state: dict[str, torch.Tensor] | None
+    stopped_early: bool
+    device: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def warmup_cosine(max_steps: int, warmup_steps: int, min_ratio: float) -> Callable[[int], float]:
+    """LR multiplier: linear warm-up, then cosine from 1 to ``min_ratio`` at ``max_steps``."""
+
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class EMA:
+    """Exponential moving average of parameters and buffers, with the usual warm-up of the decay."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Blend the current weights into the average."""
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for key, value in model.state_dict().items():
+            if value.dtype.is_floating_point:
+                self.shadow[key].mul_(decay).add_(value.detach().float(), alpha=1 - decay)
+            else:
+                self.shadow[key].copy_(value)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Averaged weights and the update count."""
+        return {"shadow": self.shadow, "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""
+        self.shadow = {k: v.clone() for k, v in state["shadow"].items()}
+        self.updates = int(state["updates"])
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+@dataclass
+class _State:
+    step: int = 0
+    epoch: int = 0
+    position: int = 0
+    batch_size: int = 8
+    best_score: float | None = None
+    best_step: int | None = None
+    evals_since_best: int = 0
+    last_eval_step: int = -1
+    loss_history: list[tuple[int, float]] = field(default_factory=list)
+    eval_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def train(
+    model: nn.Module,
+    task: TrainTask,
+    config: LoopConfig,
+    run_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train ``model`` on ``task``; see the module docstring for what the loop handles.
+
+    Args:
+        model: the network (weights already initialised or loaded).
+        task: data order, batches, loss and validation.
+        config: optimisation settings.
+        run_dir: folder for ``last.pt`` / ``best.pt`` (None: no checkpoints).
+        progress: progress events and cancellation.
+        resume: continue from ``run_dir/last.pt``.
+
+    Returns:
+        The trained model (final weights) with histories and the best weights.
+
+    Raises:
+        Cancelled: the user stopped the run (a checkpoint was written first when ``run_dir`` is set).
+        DakdError: out of memory at batch size 1, or under DDP.
+    """
+    progress = progress or Progress()
+    dist_info, device = distributed.setup(select_device(config.device).device)
+    if not dist_info.is_main:
+        progress = Progress(None, progress.cancel)
+    run_path = Path(run_dir) if run_dir is not None else None
+    torch.manual_seed(config.seed + dist_info.rank)
+    model.to(device)
+    trained: nn.Module = model
+    if dist_info.enabled:
+        trained = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(config.max_steps, config.warmup_steps, config.min_lr_ratio)
+    )
+    amp_dtype = autocast_dtype(device, config.precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    ema = EMA(model, config.ema_decay) if config.ema_decay else None
+    state = _State(batch_size=config.batch_size)
+    best_state: dict[str, torch.Tensor] | None = None
+    if resume:
+        if run_path is None:
+            raise DakdError("--resume needs the run's checkpoint folder")
+        saved = load_checkpoint(run_path / LAST)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        scaler.load_state_dict(saved["scaler"])
+        if ema is not None and saved.get("ema") is not None:
+            ema.load_state_dict(saved["ema"])
+        loop_state = saved["loop"]
+        state = _State(**{k: loop_state[k] for k in _State.__dataclass_fields__})
+        state.loss_history = [tuple(x) for x in state.loss_history]  # type: ignore[misc]
+        restore_rng_state(saved["rng"][min(dist_info.rank, len(saved["rng"]) - 1)])
+        if (run_path / BEST).is_file():
+            best_state = load_checkpoint(run_path / BEST)["model"]
+        log.info("resumed %s at step %d of %d", task.stage_name, state.step, config.max_steps)
+
+    def checkpoint() -> None:
+        if run_path is None:
+            return
+        rngs: list[Any] = [rng_state()]
+        if dist_info.enabled:
+            rngs = [None] * dist_info.world_size
+            torch.distributed.all_gather_object(rngs, rng_state())
+        if dist_info.is_main:
+            save_checkpoint(
+                run_path / LAST,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
+                    "rng": rngs,
+                    "loop": asdict(state),
+                    "config": config.to_dict(),
+                    "task": task.stage_name,
+                },
+            )
+
+    def evaluate() -> bool:
+        """Validate; returns True when training should stop early."""
+        nonlocal best_state
+        state.last_eval_step = state.step
+        result = task.evaluate(model, device)
+        if result is None:
+            return False
+        result = {"step": state.step, "epoch": state.epoch, **result}
+        state.eval_history.append(result)
+        score = float(result["score"])
+        if state.best_score is None or score > state.best_score:
+            state.best_score, state.best_step, state.evals_since_best = score, state.step, 0
+            best_state = _cpu_state(model)
+            if run_path is not None and dist_info.is_main:
+                save_checkpoint(run_path / BEST, {"model": best_state, "step": state.step, "score": score})
+        else:
+            state.evals_since_best += 1
+        progress.log(
+            "info",
+            f"{task.stage_name}: step {state.step} validation score {score:.2f} "
+            f"(best {state.best_score:.2f} at step {state.best_step})",
+        )
+        patience = config.early_stop_patience
+        return patience is not None and state.evals_since_best >= patience
+
+    order = task.epoch_order(state.epoch)
+    if len(order) == 0:
+        raise DakdError(f"{task.stage_name}: no training samples")
+    stopped_early = False
+    last_metric: float | None = state.best_score
+    model.train()
+    with progress.stage(task.stage_name, max(0, config.max_steps - state.step)) as stage:
+        try:
+            while state.step < config.max_steps:
+                per_step = state.batch_size * dist_info.world_size
+                if state.position >= len(order):
+                    if state.step - state.last_eval_step >= config.min_eval_interval and evaluate():
+                        stopped_early = True
+                        break
+                    last_metric = state.best_score
+                    model.train()
+                    state.epoch += 1
+                    state.position = 0
+                    order = task.epoch_order(state.epoch)
+                chunk = order[state.position : state.position + per_step]
+                positions = np.arange(state.position, state.position + len(chunk))
+                mine = chunk[dist_info.rank :: dist_info.world_size]
+                if len(mine) == 0:  # fewer samples left than processes: start the next epoch
+                    state.position = len(order)
+                    continue
+                batch = task.make_batch(mine, state.epoch, positions[dist_info.rank :: dist_info.world_size])
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                try:
+                    loss_value, terms = _optimiser_step(
+                        trained, task, batch, optimizer, scaler, amp_dtype, config.grad_clip, device
+                    )
+                except Exception as error:
+                    if not is_out_of_memory(error):
+                        raise
+                    optimizer.zero_grad(set_to_none=True)
+                    release_cached_memory(device)
+                    if dist_info.enabled:
+                        raise DakdError(
+                            f"out of memory at batch size {state.batch_size} per GPU under torchrun; "
+                            "rerun with a smaller --batch-size"
+                        ) from None
+                    if state.batch_size <= 1:
+                        raise DakdError(
+                            "out of memory even at batch size 1; use a smaller model variant or --device cpu"
+                        ) from None
+                    state.batch_size //= 2
+                    log.warning("out of memory: halving the batch size to %d and retrying", state.batch_size)
+                    progress.log("warning", f"out of memory: batch size halved to {state.batch_size}")
+                    continue
+                scheduler.step()
+                if ema is not None:
+                    ema.update(model)
+                state.position += len(chunk)
+                state.step += 1
+                state.loss_history.append((state.step, loss_value))
+                stage.advance(
+                    loss=round(loss_value, 5),
+                    metric=None if last_metric is None else round(last_metric, 3),
+                    step=state.step,
+                    total=config.max_steps,
+                    lr=float(scheduler.get_last_lr()[0]),
+                    **{k: round(v, 5) for k, v in terms.items()},
+                )
+                if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                    checkpoint()
+            if not stopped_early and state.last_eval_step != state.step:
+                evaluate()
+        except Cancelled:
+            checkpoint()
+            raise
+    checkpoint()
+    model.eval()
+    return TrainResult(
+        model=model,
+        steps=state.step,
+        batch_size=state.batch_size,
+        loss_history=list(state.loss_history),
+        eval_history=list(state.eval_history),
+        best_score=state.best_score,
+        best_step=state.best_step,
+        best_state=best_state,
+        ema_state=copy.deepcopy(ema.shadow) if ema is not None else None,
+        stopped_early=stopped_early,
+        device=str(device),
+    )
+
+
+def _optimiser_step(
+    model: nn.Module,
+    task: TrainTask,
+    batch: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    amp_dtype: torch.dtype | None,
+    grad_clip: float | None,
+    device: torch.device,
+) -> tuple[float, dict[str, float]]:
+    optimizer.zero_grad(set_to_none=True)
+    autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
+    with autocast:
+        loss, terms = task.loss(model, batch)
+    if not torch.isfinite(loss):
+        raise DakdError(f"the training loss became {float(loss)}; lower --lr or use --precision fp32")
+    scaler.scale(loss).backward()
+    if grad_clip:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach()), terms

@@ -1,0 +1,515 @@
+"""DAKD end to end (``dakd finetune``): labelled data in, a SAROSS-Net model card out.
+
+Stages, each resumable from ``work_dir``::
+
+    data      labelled scenes / OSD / SOS folder -> 256² tiles -> split by scene (train / validation)
+    jointnet  SAR-JointNet trained on the training tiles (b computed unless given)   [skipped at aug 0]
+    generate  aug_ratio × (training tiles) pairs with soft labels, plus a sample grid  [skipped at aug 0]
+    segmenter SAROSS-Net on real (CE + Dice) and generated (KD + Dice) samples, best by validation mIoU
+    evaluate  paper metrics on validation; SAR-FID/KID of the generated images (or Inception FID)
+    card      weights + JSON card (metrics, data summary, settings) + loss/mIoU curve PNGs
+
+Presets fix sizes and step counts; the paper gives none of these (optimiser, steps, batch, epochs
+are "not found"), so every preset is our choice [I]. ``tiny`` runs in minutes on a CPU and is for
+trying the pipeline, not for a useful model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.classes import OSD_CLASSES
+from engine.data.generated import open_generated
+from engine.data.osd import DEFAULT_DB_RANGE, load_osd
+from engine.data.scenes import LabelledScene, LabelSpec, load_labelled_scenes
+from engine.data.sos import load_sos
+from engine.data.split import split_by_scene
+from engine.data.tiles import TileSet, fit_normalisation
+from engine.detectors.base import InputSpec
+from engine.errors import InputError, ModelError
+from engine.io.atomic import atomic_file, atomic_output_dir
+from engine.models.sar_jointnet import jointnet_config
+from engine.progress import Progress
+from engine.train import distributed
+from engine.train.fid import score_generated_set
+from engine.train.jointnet import (
+    GenerateConfig,
+    JointTrainConfig,
+    generate_pairs,
+    load_jointnet,
+    save_jointnet,
+    train_jointnet,
+)
+from engine.train.loop import LoopConfig
+from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
+
+log = logging.getLogger("dakd")
+
+DATA_FORMATS = ("scenes", "osd", "sos")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes and step counts of one pipeline run (all [I]: the paper does not give them)."""
+
+    jointnet_variant: str
+    jointnet_steps: int
+    jointnet_batch: int
+    jointnet_lr: float
+    ddim_steps: int
+    aug_ratio: float
+    segmenter_model: str
+    segmenter_steps: int
+    segmenter_batch: int
+    segmenter_lr: float
+    early_stop_patience: int | None
+    checkpoint_every: int
+    generate_batch: int = 16
+    crop_px: int | None = None
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        "tiny",
+        30,
+        4,
+        2e-3,
+        6,
+        1.0,
+        "saross_net_xs",
+        30,
+        4,
+        1e-3,
+        None,
+        10,
+        8,
+        crop_px=64,
+        description="CPU, a few minutes: checks the pipeline end to end on 64 px crops; the model is not useful",
+    ),
+    "quick": Preset(
+        "small",
+        4000,
+        16,
+        2e-4,
+        50,
+        2.0,
+        "saross_net_xs",
+        4000,
+        16,
+        5e-4,
+        8,
+        500,
+        32,
+        description="one GPU, about 15-30 minutes (not timed here: no GPU was available)",
+    ),
+    "standard": Preset(
+        "base",
+        30000,
+        32,
+        1e-4,
+        50,
+        4.0,
+        "saross_net_t",
+        20000,
+        16,
+        3e-4,
+        10,
+        1000,
+        64,
+        description="one GPU, several hours (estimate)",
+    ),
+    "paper": Preset(
+        "base",
+        100000,
+        32,
+        1e-4,
+        100,
+        4.0,
+        "saross_net_t",
+        40000,
+        16,
+        3e-4,
+        15,
+        2000,
+        64,
+        description="the paper's setting as far as it is known (T encoder, CAFT, 4x generated data); "
+        "about a day on one GPU (estimate)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the labelled data comes from.
+
+    Attributes:
+        format: ``scenes`` (rasters + label polygons/rasters), ``osd`` or ``sos`` (data-set folders).
+        scenes: the labelled scenes (``scenes`` format).
+        label_spec: class field, value mapping, background (``scenes`` format).
+        folder: the data-set folder (``osd`` / ``sos``).
+        split: sub-folder of an OSD/SOS root (``train``).
+        limit: read at most this many images from a folder.
+        db_range: dB clip range (and the span of 8-bit images in OSD/SOS folders).
+        val_share: share of scenes kept for validation.
+        min_valid_fraction: tiles with less valid area are skipped.
+    """
+
+    format: str = "scenes"
+    scenes: tuple[LabelledScene, ...] = ()
+    label_spec: LabelSpec = field(default_factory=LabelSpec)
+    folder: str | None = None
+    split: str | None = "train"
+    limit: int | None = None
+    db_range: tuple[float, float] = DEFAULT_DB_RANGE
+    val_share: float = 0.2
+    min_valid_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """One ``dakd finetune`` run. Fields left None take the preset's value.
+
+    Attributes:
+        output: model path (``NAME`` → ``NAME.safetensors`` + ``NAME.json``).
+        data: the labelled data.
+        preset: ``tiny``, ``quick``, ``standard`` or ``paper``.
+        name: model name in the card (default: the output file name).
+        work_dir: checkpoints, SAR-JointNet and generated pairs (default: ``OUTPUT.work``).
+        init: start SAROSS-Net from this model card (its normalisation is kept).
+        aug_ratio: generated pairs per real training tile (0 skips SAR-JointNet).
+        balance: b (None: computed; 1: off).
+        soft_labels: KD on soft labels (True) or CE on their argmax.
+        skip: SAROSS-Net skip blocks (``caft``, ``conv``, ``none``).
+        segmenter_model: SAROSS-Net variant.
+        jointnet_steps, segmenter_steps, ddim_steps, batch_size: preset overrides.
+        lr: SAROSS-Net learning rate override.
+        inception_weights: Inception-v3 weights for FID (else SAR-FID with the trained encoder).
+        device: ``auto``, ``cpu``, ``cuda``, ``mps``.
+        precision: ``auto``, ``fp32``, ``bf16``, ``fp16``.
+        seed: seeds everything.
+        resume: continue an interrupted run from ``work_dir``.
+        overwrite: replace an existing output model.
+    """
+
+    output: str
+    data: DataConfig
+    preset: str = "quick"
+    name: str | None = None
+    work_dir: str | None = None
+    init: str | None = None
+    aug_ratio: float | None = None
+    balance: float | None = None
+    soft_labels: bool = True
+    skip: str = "caft"
+    segmenter_model: str | None = None
+    jointnet_steps: int | None = None
+    segmenter_steps: int | None = None
+    ddim_steps: int | None = None
+    batch_size: int | None = None
+    crop_px: int | None = None
+    lr: float | None = None
+    inception_weights: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    overwrite: bool = False
+
+
+def get_preset(name: str) -> Preset:
+    """Return a preset by name; the error lists the valid ones."""
+    if name not in PRESETS:
+        raise InputError(f"--preset {name!r}: use one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def load_tiles(data: DataConfig, progress: Progress | None = None) -> TileSet:
+    """All labelled tiles of ``data`` (before the split)."""
+    if data.format == "scenes":
+        return load_labelled_scenes(
+            data.scenes,
+            data.label_spec,
+            data.db_range[0],
+            min_valid_fraction=data.min_valid_fraction,
+            progress=progress,
+        )
+    if data.folder is None:
+        raise InputError(f"--data-format {data.format} needs --dataset FOLDER")
+    if data.format == "osd":
+        tiles = load_osd(data.folder, data.split, data.db_range, limit=data.limit, progress=progress)
+    elif data.format == "sos":
+        tiles = load_sos(data.folder, data.split, data.db_range, limit=data.limit, progress=progress)
+    else:
+        raise InputError(f"--data-format {data.format!r}: use one of {', '.join(DATA_FORMATS)}")
+    if len(tiles) == 0:
+        raise InputError(f"{data.folder}: no usable tiles (all nodata or unlabelled)")
+    return tiles
+
+
+def input_spec_for(train_tiles: TileSet, data: DataConfig, base: InputSpec | None, seed: int) -> InputSpec:
+    """Return the model input spec: ``base`` (from ``--init``), else the dB range and a fitted mean/std."""
+    if base is not None:
+        return base
+    mean, std = fit_normalisation(train_tiles, data.db_range, seed=seed)
+    return InputSpec(
+        units="db",
+        db_range=tuple(data.db_range),
+        mean=round(mean, 4),
+        std=round(std, 4),
+        tile_size=int(train_tiles.images_db.shape[-1]),
+    )
+
+
+def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the whole DAKD pipeline; returns the run report (also written to ``work_dir/report.json``).
+
+    Raises:
+        InputError, ModelError, OutputError: bad data, models or output paths (one-line messages).
+        Cancelled: the user stopped the run; ``--resume`` continues it.
+    """
+    progress = progress or Progress()
+    preset = get_preset(config.preset)
+    if config.crop_px is not None:
+        preset = replace(preset, crop_px=config.crop_px or None)
+    output = Path(config.output).expanduser()
+    output = output.with_suffix("") if output.suffix in (".json", ".safetensors") else output
+    card_json = output.with_name(output.name + ".json")
+    if card_json.exists() and not config.overwrite and distributed.is_main_process():
+        raise InputError(f"{card_json} already exists; pass --overwrite or choose another --output")
+    work = Path(config.work_dir).expanduser() if config.work_dir else output.with_name(output.name + ".work")
+    main_process = distributed.is_main_process()
+    if not main_process:  # torchrun: one process reports progress and checks the outputs
+        progress = Progress(None, progress.cancel)
+    elif work.exists() and any(work.iterdir()) and not config.resume and not config.overwrite:
+        raise InputError(
+            f"work folder {work} exists from an earlier run; pass --resume to continue it or --overwrite to start again"
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    name = config.name or output.name
+
+    # 1. data
+    tiles = load_tiles(config.data, progress)
+    train_tiles, val_tiles = split_by_scene(tiles, config.data.val_share, config.seed)
+    if len(train_tiles) == 0:
+        raise InputError("no training tiles left after the validation split; lower --val-share or add scenes")
+    init_model, base_card = None, None
+    if config.init:
+        from engine.modelcard import load_model
+
+        init_model, base_card = load_model(config.init)
+        if len(base_card.classes) != tiles.num_classes:
+            raise ModelError(
+                f"--init {config.init}: the model has {len(base_card.classes)} classes but the labels "
+                f"have {tiles.num_classes}; start from a model with the same classes"
+            )
+    spec = input_spec_for(train_tiles, config.data, base_card.input_spec if base_card else None, config.seed)
+    data_summary = {
+        "format": config.data.format,
+        "train": train_tiles.summary(),
+        "validation": val_tiles.summary(),
+        "validation_scenes": val_tiles.scenes(),
+        "sources": _sources(config.data),
+    }
+    progress.log(
+        "info",
+        f"{len(train_tiles)} training tiles from {len(train_tiles.scenes())} scene(s), "
+        f"{len(val_tiles)} validation tiles from {len(val_tiles.scenes())} scene(s)",
+    )
+
+    # 2-3. SAR-JointNet and generated pairs
+    aug_ratio = preset.aug_ratio if config.aug_ratio is None else config.aug_ratio
+    if not 0.0 <= aug_ratio <= 8.0:
+        raise InputError(f"--aug-ratio {aug_ratio}: use a value from 0 to 4 (the paper's range; 8 at most)")
+    generated, generation = None, None
+    if aug_ratio > 0:
+        generated, generation = _generate(config, preset, train_tiles, work, aug_ratio, progress)
+
+    # 4. SAROSS-Net
+    seg_config = SegmenterConfig(
+        model=config.segmenter_model or preset.segmenter_model,
+        skip=config.skip,
+        aug_ratio=aug_ratio,
+        soft_labels=config.soft_labels,
+        crop_px=preset.crop_px,
+    )
+    seg_loop = LoopConfig(
+        max_steps=config.segmenter_steps or preset.segmenter_steps,
+        batch_size=config.batch_size or preset.segmenter_batch,
+        lr=config.lr or preset.segmenter_lr,
+        warmup_steps=min(500, (config.segmenter_steps or preset.segmenter_steps) // 20),
+        checkpoint_every=preset.checkpoint_every,
+        early_stop_patience=preset.early_stop_patience,
+        seed=config.seed,
+        device=config.device,
+        precision=config.precision,
+    )
+    model, result = train_segmenter(
+        train_tiles,
+        val_tiles if len(val_tiles) else None,
+        generated,
+        spec,
+        seg_config,
+        seg_loop,
+        work / "segmenter",
+        progress,
+        resume=config.resume and (work / "segmenter" / "last.pt").is_file(),
+        init_model=init_model,
+    )
+
+    # 5. evaluation
+    metrics: dict[str, Any] = {}
+    device = torch.device(result.device)
+    model.to(device)  # train_segmenter returns it on the CPU
+    if len(val_tiles):
+        val = evaluate_model(model, val_tiles, spec, device, progress=progress)
+        metrics["validation"] = {k: v for k, v in val.items() if k != "confusion"}
+        metrics["validation"]["confusion"] = val["confusion"]
+        metrics["class_names"] = [c.name for c in tiles.classes]
+    if generated is not None:
+        metrics["generation"] = score_generated_set(
+            train_tiles.images_db, generated, model, spec, config.inception_weights, seed=config.seed, device=device
+        )
+
+    # 6. model card
+    training = {
+        "pipeline": "DAKD",
+        "preset": config.preset,
+        "data": data_summary,
+        "generation": generation,
+        "segmenter": asdict(seg_config),
+        "loop": seg_loop.to_dict(),
+        "seed": config.seed,
+    }
+    if not distributed.is_main_process():
+        return {
+            "model_card": None,
+            "work_dir": str(work),
+            "metrics": metrics,
+            "training": training,
+            "steps": result.steps,
+            "best_step": result.best_step,
+        }
+    card_path = write_model_card(
+        output,
+        model,
+        name,
+        tiles.classes,
+        spec,
+        result,
+        training,
+        metrics,
+        description=f"SAROSS-Net fine-tuned with DAKD ({config.preset} preset) on {len(train_tiles)} tiles",
+        base_card=base_card,
+    )
+    report = {
+        "model_card": str(card_path),
+        "work_dir": str(work),
+        "metrics": metrics,
+        "training": training,
+        "steps": result.steps,
+        "best_step": result.best_step,
+    }
+    with atomic_file(work / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2, default=_json_default))
+    return report
+
+
+def _sources(data: DataConfig) -> list[str]:
+    if data.format == "scenes":
+        return [s.raster for s in data.scenes]
+    return [str(data.folder)]
+
+
+def _generate(
+    config: FinetuneConfig, preset: Preset, train_tiles: TileSet, work: Path, aug_ratio: float, progress: Progress
+) -> tuple[Any, dict[str, Any]]:
+    weights = work / "jointnet.safetensors"
+    if config.resume and weights.is_file():
+        trained = load_jointnet(weights)
+        progress.log("info", f"reusing the trained SAR-JointNet in {weights}")
+    else:
+        joint_config = JointTrainConfig(
+            model=jointnet_config(preset.jointnet_variant),
+            balance=config.balance,
+            db_range=tuple(config.data.db_range),
+            crop_px=preset.crop_px,
+        )
+        steps = config.jointnet_steps or preset.jointnet_steps
+        loop = LoopConfig(
+            max_steps=steps,
+            batch_size=config.batch_size or preset.jointnet_batch,
+            lr=preset.jointnet_lr,
+            warmup_steps=min(1000, steps // 20),
+            ema_decay=0.999 if steps > 2000 else 0.95,
+            checkpoint_every=preset.checkpoint_every,
+            seed=config.seed,
+            device=config.device,
+            precision=config.precision,
+        )
+        trained, _ = train_jointnet(
+            train_tiles,
+            joint_config,
+            loop,
+            work / "jointnet",
+            progress,
+            resume=config.resume and (work / "jointnet" / "last.pt").is_file(),
+        )
+        if distributed.is_main_process():
+            save_jointnet(weights, trained)
+    count = max(1, math.ceil(aug_ratio * len(train_tiles)))
+    folder = work / "generated"
+    existing = folder / "dataset.json"
+    if not (config.resume and existing.is_file() and json.loads(existing.read_text()).get("count", 0) >= count):
+        gen_config = GenerateConfig(
+            count=count,
+            steps=config.ddim_steps or preset.ddim_steps,
+            batch_size=preset.generate_batch,
+            tile_px=preset.crop_px or int(train_tiles.images_db.shape[-1]),
+            seed=config.seed,
+            device=config.device,
+        )
+        if distributed.is_main_process():  # under torchrun the others wait at the barrier below
+            with atomic_output_dir(folder, overwrite=True) as tmp:
+                generate_pairs(trained, gen_config, tmp, progress)
+    distributed.barrier()
+    generated = open_generated(folder)
+    return generated, {
+        "pairs": len(generated),
+        "folder": str(folder),
+        "balance": trained.balance,
+        "balance_computed": config.balance is None,
+        "jointnet": str(weights),
+        "ddim_steps": generated.manifest["sampler"]["num_inference_steps"],
+        "sample_grid": str(folder / "samples.png"),
+    }
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def default_label_spec(
+    class_field: str = "class", class_map: dict[str, str] | None = None, background: str = "sea"
+) -> LabelSpec:
+    """Return a LabelSpec with the OSD classes."""
+    return LabelSpec(
+        class_field=class_field, class_map=dict(class_map or {}), background=background, classes=OSD_CLASSES
+    )
+
+
+def with_overrides(config: FinetuneConfig, **changes: Any) -> FinetuneConfig:
+    """Return a copy of ``config`` with fields changed (used by the ablation bench)."""
+    return replace(config, **changes)

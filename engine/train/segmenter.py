@@ -1,0 +1,265 @@
+"""Training SAROSS-Net with DAKD: real pairs with CE + Dice, generated pairs with KD + Dice (paper §4).
+
+Each epoch visits every real tile (spill tiles ``spill_oversample`` times) and ``aug_ratio`` times
+as many generated pairs, shuffled together, so batches mix real and generated samples. The model
+is validated (mIoU) at epoch ends; the best weights are kept and written as a model card
+(``engine.modelcard``) with the metrics, a data summary and loss/mIoU curve PNGs.
+
+``soft_labels=False`` trains generated pairs like real ones on their argmax (CE + Dice), the
+paper's "hard label" ablation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.classes import SegClass
+from engine.data.generated import GeneratedSet
+from engine.data.samples import AugmentConfig, SegmentationBatches, make_plan
+from engine.data.tiles import TileSet, iter_batches
+from engine.detectors.base import InputSpec
+from engine.io.atomic import atomic_file
+from engine.modelcard import ModelCard, new_model_card, save_model_card
+from engine.progress import Progress
+from engine.train.loop import LoopConfig, TrainResult, train
+from engine.train.losses import LossWeights, segmentation_loss
+from engine.train.metrics import confusion_matrix, scores
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """Settings of SAROSS-Net training beyond the loop's.
+
+    Attributes:
+        model: a SAROSS-Net variant name (``engine.models.MODEL_VARIANTS``), e.g. ``saross_net_xs``.
+        skip: ``caft`` (paper), ``conv`` or ``none``: the skip ablation.
+        aug_ratio: generated pairs per real tile per epoch (0-4 in the paper).
+        soft_labels: distil generated pairs from their soft labels (KD) or use their argmax (CE).
+        spill_oversample: repeats per epoch of tiles that contain oil.
+        loss: weights of CE, KD, Dice and the KD temperature.
+        augment: flips, rotations, dB shift.
+        eval_batch_size: batch size for validation.
+        crop_px: train on random crops of this size (None: whole tiles; validation always uses whole tiles).
+        model_overrides: more :class:`~engine.models.SarossNetConfig` fields.
+    """
+
+    model: str = "saross_net_xs"
+    skip: str = "caft"
+    aug_ratio: float = 0.0
+    soft_labels: bool = True
+    spill_oversample: int = 2
+    loss: LossWeights = field(default_factory=LossWeights)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    eval_batch_size: int = 16
+    crop_px: int | None = None
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def build_segmenter(config: SegmenterConfig, num_classes: int) -> nn.Module:
+    """Return a freshly initialised SAROSS-Net for ``config``."""
+    from engine.models import create_model
+
+    return create_model(config.model, num_classes=num_classes, skip=config.skip, **config.model_overrides)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    tiles: TileSet,
+    spec: InputSpec,
+    device: torch.device | str,
+    batch_size: int = 16,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Paper metrics of ``model`` (already on ``device``) on ``tiles``, no augmentation, one confusion matrix."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    batches = SegmentationBatches(tiles, None, spec, None, 0)
+    confusion = torch.zeros(tiles.num_classes, tiles.num_classes, dtype=torch.int64)
+    chunks = list(iter_batches(len(tiles), batch_size))
+    with (progress or Progress()).stage("evaluate", len(chunks)) as stage:
+        for chunk in chunks:
+            ids = np.arange(chunk.start, chunk.stop)
+            batch = batches.batch(ids, 0, ids)
+            logits = model(batch["image"].to(device))
+            confusion += confusion_matrix(logits.argmax(dim=1), batch["label"].to(device), tiles.num_classes)
+            stage.advance()
+    model.train(was_training)
+    result = scores(confusion)
+    result["confusion"] = confusion.tolist()
+    return result
+
+
+class SegmenterTask:
+    """SAROSS-Net DAKD training as a :class:`~engine.train.loop.TrainTask`."""
+
+    stage_name = "train SAROSS-Net"
+
+    def __init__(
+        self,
+        train_tiles: TileSet,
+        val_tiles: TileSet | None,
+        generated: GeneratedSet | None,
+        spec: InputSpec,
+        config: SegmenterConfig,
+        seed: int,
+    ) -> None:
+        if generated is not None and generated.num_classes != train_tiles.num_classes:
+            raise ValueError(
+                f"generated pairs have {generated.num_classes} classes but the tiles have {train_tiles.num_classes}"
+            )
+        self.config = config
+        self.spec = spec
+        self.val_tiles = val_tiles if val_tiles is not None and len(val_tiles) else None
+        use_generated = generated if config.aug_ratio > 0 else None
+        self.batches = SegmentationBatches(train_tiles, use_generated, spec, config.augment, seed, config.crop_px)
+        self.plan = make_plan(train_tiles, use_generated, config.aug_ratio, config.spill_oversample, seed)
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Real tiles (spills repeated) plus ``aug_ratio``× generated pairs, shuffled."""
+        return self.plan.order(epoch)
+
+    def make_batch(self, sample_ids: np.ndarray, epoch: int, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        """Normalised images, hard labels, soft labels and the generated flag."""
+        batch = self.batches.batch(sample_ids, epoch, positions)
+        if not self.config.soft_labels:
+            batch["generated"] = torch.zeros_like(batch["generated"])
+        return batch
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """CE + Dice on real samples, KD + Dice on generated ones."""
+        logits = model(batch["image"])
+        return segmentation_loss(logits, batch["label"], batch["soft"], batch["generated"], self.config.loss)
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, Any] | None:
+        """Return the validation mIoU (the score) and the other paper metrics."""
+        if self.val_tiles is None:
+            return None
+        result = evaluate_model(model, self.val_tiles, self.spec, device, self.config.eval_batch_size)
+        return {"score": result["miou"], **{k: v for k, v in result.items() if k != "confusion"}}
+
+
+def train_segmenter(
+    train_tiles: TileSet,
+    val_tiles: TileSet | None,
+    generated: GeneratedSet | None,
+    spec: InputSpec,
+    config: SegmenterConfig,
+    loop: LoopConfig,
+    run_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    resume: bool = False,
+    init_model: nn.Module | None = None,
+) -> tuple[nn.Module, TrainResult]:
+    """Train SAROSS-Net; returns the model with its best validation weights (or the final ones).
+
+    Args:
+        train_tiles: real training tiles.
+        val_tiles: validation tiles (other scenes), or None.
+        generated: generated pairs, used when ``config.aug_ratio > 0``.
+        spec: input normalisation (goes into the model card).
+        config: segmenter settings.
+        loop: optimisation settings.
+        run_dir: checkpoint folder.
+        progress: progress events and cancellation.
+        resume: continue from ``run_dir``.
+        init_model: start from these weights (``--init``) instead of a fresh network.
+    """
+    torch.manual_seed(loop.seed)
+    model = init_model if init_model is not None else build_segmenter(config, train_tiles.num_classes)
+    task = SegmenterTask(train_tiles, val_tiles, generated, spec, config, loop.seed)
+    result = train(model, task, loop, run_dir, progress, resume)
+    if result.best_state is not None:
+        model.load_state_dict(result.best_state)
+    return model.cpu().eval(), result
+
+
+def save_curves(path_stem: Path, result: TrainResult) -> list[Path]:
+    """Write ``STEM.loss.png`` and ``STEM.miou.png`` (training loss and validation mIoU by step)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    steps = [s for s, _ in result.loss_history]
+    losses = [v for _, v in result.loss_history]
+    curves = [
+        ("loss", "training loss", steps, losses),
+        (
+            "miou",
+            "validation mIoU (%)",
+            [e["step"] for e in result.eval_history],
+            [e.get("miou", float("nan")) for e in result.eval_history],
+        ),
+    ]
+    for suffix, label, xs, ys in curves:
+        figure, axis = plt.subplots(figsize=(5, 3), dpi=100)
+        if xs:
+            if suffix == "loss" and len(ys) > 20:
+                window = max(1, len(ys) // 50)
+                smooth = np.convolve(ys, np.ones(window) / window, mode="valid")
+                axis.plot(xs, ys, color="0.8", linewidth=0.8)
+                axis.plot(xs[window - 1 :], smooth, color="C0")
+            else:
+                axis.plot(xs, ys, marker="o" if suffix == "miou" else None, color="C0" if suffix == "loss" else "C1")
+        else:
+            axis.text(0.5, 0.5, "no validation set", ha="center", va="center", transform=axis.transAxes)
+        axis.set_xlabel("step")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        figure.tight_layout()
+        target = path_stem.with_name(f"{path_stem.name}.{suffix}.png")
+        with atomic_file(target) as tmp:
+            figure.savefig(tmp, format="png")
+        plt.close(figure)
+        written.append(target)
+    return written
+
+
+def write_model_card(
+    path: str | Path,
+    model: nn.Module,
+    name: str,
+    classes: tuple[SegClass, ...],
+    spec: InputSpec,
+    result: TrainResult,
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    description: str = "",
+    base_card: ModelCard | None = None,
+) -> Path:
+    """Save the model card (weights + JSON) and its curve PNGs beside it; returns the card's JSON path.
+
+    ``base_card`` (from ``--init``) supplies band, calibration, pixel size and tiling defaults.
+    """
+    stem = Path(path).expanduser()
+    stem = stem.with_suffix("") if stem.suffix in (".json", ".safetensors") else stem
+    curves = save_curves(stem, result)
+    training = dict(
+        training,
+        steps=result.steps,
+        final_batch_size=result.batch_size,
+        best_step=result.best_step,
+        stopped_early=result.stopped_early,
+        device=result.device,
+        curves=[p.name for p in curves],
+    )
+    inherited: dict[str, Any] = {}
+    if base_card is not None:
+        inherited = {
+            k: getattr(base_card, k)
+            for k in ("band", "calibration", "pixel_size_m", "pixel_size_tolerance", "overlap_px", "context_px")
+        }
+        training["initialised_from"] = base_card.name
+    card = new_model_card(
+        model, name, classes, input_spec=spec, training=training, metrics=metrics, description=description, **inherited
+    )
+    return save_model_card(stem, model, card)

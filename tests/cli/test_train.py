@@ -1,0 +1,261 @@
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def dakd(*args: str) -> subprocess.CompletedProcess:
+    env = {"OMP_NUM_THREADS": "1", "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def simulate_tiles(out: Path, count: int, seed: int) -> Path:
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "simulate-tiles",
+                "--count",
+                str(count),
+                "--format",
+                "osd",
+                "--out",
+                str(out),
+                "--seed",
+                str(seed),
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+@pytest.mark.slow
+def test_finetune_tiny_end_to_end_on_simulated_tiles(tmp_path: Path) -> None:
+    data = simulate_tiles(tmp_path / "tiles", 10, seed=1)
+    started = time.monotonic()
+    done = dakd(
+        "--progress",
+        "json",
+        "finetune",
+        "--data-format",
+        "osd",
+        "--dataset",
+        str(data),
+        "--preset",
+        "tiny",
+        "--output",
+        str(tmp_path / "models" / "mine"),
+        "--device",
+        "cpu",
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert elapsed < 180
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    stages = [e["stage"] for e in events if e["event"] == "stage"]
+    assert stages[:4] == ["read OSD", "train SAR-JointNet", "generate pairs", "train SAROSS-Net"]
+    progress = [e for e in events if e["event"] == "progress" and e["stage"] == "train SAROSS-Net"]
+    assert {"stage", "step", "total", "loss", "metric", "eta_s"} <= set(progress[-1])
+    assert events[-1]["event"] == "done" and events[-1]["model"].endswith("mine.json")
+    card = json.loads((tmp_path / "models" / "mine.json").read_text())
+    assert card["architecture"] == "saross_net" and card["input"]["tile_size"] == 256
+    assert card["training"]["data"]["train"]["tiles"] == 8 and card["training"]["generation"]["pairs"] == 8
+    assert 0 < card["training"]["generation"]["balance"] < 1
+    assert 0 <= card["metrics"]["validation"]["miou"] <= 100
+    assert "SAR-FID" in card["metrics"]["generation"]
+    for name in ("mine.safetensors", "mine.loss.png", "mine.miou.png", "mine.work/generated/samples.png"):
+        assert (tmp_path / "models" / name).stat().st_size > 0
+    test_tiles = simulate_tiles(tmp_path / "test", 2, seed=9)
+    evaluated = dakd(
+        "--progress",
+        "none",
+        "evaluate",
+        str(tmp_path / "models" / "mine.json"),
+        "--data-format",
+        "osd",
+        "--dataset",
+        str(test_tiles),
+        "--json",
+        str(tmp_path / "eval.json"),
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "mIoU" in evaluated.stdout and "look-alike" in evaluated.stdout
+    assert 0.9 * 2 * 256 * 256 < json.loads((tmp_path / "eval.json").read_text())["pixels"] <= 2 * 256 * 256
+
+
+@pytest.mark.slow
+def test_stage_commands(tmp_path: Path) -> None:
+    data = simulate_tiles(tmp_path / "tiles", 4, seed=2)
+    common = ["--data-format", "osd", "--dataset", str(data), "--device", "cpu", "--crop-px", "64"]
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "train-jointnet",
+                *common,
+                "--variant",
+                "tiny",
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--output",
+                str(tmp_path / "joint"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "joint.json").read_text())["format"] == "dakd-sar-jointnet"
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "generate",
+                "--jointnet",
+                str(tmp_path / "joint.safetensors"),
+                "--count",
+                "2",
+                "--steps",
+                "2",
+                "--tile-size",
+                "64",
+                "--out",
+                str(tmp_path / "gen"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "gen" / "samples.png").is_file()
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "train",
+                *common,
+                "--generated",
+                str(tmp_path / "gen"),
+                "--aug-ratio",
+                "1",
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--output",
+                str(tmp_path / "seg"),
+            ]
+        )
+        == 0
+    )
+    card = json.loads((tmp_path / "seg.json").read_text())
+    assert card["training"]["segmenter"]["aug_ratio"] == 1.0
+
+
+def test_finetune_on_a_user_scene_with_polygons(tmp_path: Path) -> None:
+    for seed in (1, 2):
+        assert (
+            main(
+                [
+                    "--progress",
+                    "none",
+                    "simulate",
+                    "--size",
+                    "320",
+                    "320",
+                    "--seed",
+                    str(seed),
+                    "--units",
+                    "linear",
+                    "--polygons",
+                    "--out",
+                    str(tmp_path / f"s{seed}"),
+                    "--spills",
+                    "1",
+                ]
+            )
+            == 0
+        )
+    args = [
+        "--progress",
+        "none",
+        "finetune",
+        "--scene",
+        str(tmp_path / "s1" / "sim_scene.tif"),
+        "--scene",
+        str(tmp_path / "s2" / "sim_scene.tif"),
+        "--labels",
+        str(tmp_path / "s1" / "sim_labels.gpkg"),
+        "--labels",
+        str(tmp_path / "s2" / "sim_labels.gpkg"),
+        "--class-field",
+        "class",
+        "--class-map",
+        "look-alike=ignore",
+        "--val-share",
+        "0.5",
+        "--preset",
+        "tiny",
+        "--aug-ratio",
+        "0",
+        "--steps",
+        "2",
+        "--output",
+        str(tmp_path / "user"),
+        "--device",
+        "cpu",
+    ]
+    assert main(args) == 0
+    card = json.loads((tmp_path / "user.json").read_text())
+    assert card["training"]["data"]["format"] == "scenes"
+    assert card["training"]["data"]["train"]["class_pixels"]["look-alike"] == 0  # mapped to ignore
+    assert len(card["training"]["data"]["validation_scenes"]) == 1
+
+
+def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["finetune", "--output", str(tmp_path / "m")]) == 2
+    assert "no labelled data" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "finetune",
+                "--scene",
+                "a.tif",
+                "--scene",
+                "b.tif",
+                "--labels",
+                "x.gpkg",
+                "--labels",
+                "y.gpkg",
+                "--labels",
+                "z.gpkg",
+                "--output",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 2
+    )
+    assert "3 --labels for 2 --scene" in capsys.readouterr().err
+    assert main(["finetune", "--data-format", "osd", "--dataset", str(tmp_path), "--output", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no images/ folder" in err

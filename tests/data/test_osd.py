@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.classes import IGNORE_INDEX, OSD_CLASSES
+from engine.data.osd import load_osd
+from engine.errors import InputError
+
+
+def test_reads_labels_1d_from_the_root_with_split(osd_folder: Path) -> None:
+    tiles = load_osd(osd_folder, split="train", tile_px=64)
+    # 96x160 -> rows (0, 32) x cols (0, 64, 96) = 6 tiles per image, 3 images
+    assert len(tiles) == 18
+    assert tiles.classes == OSD_CLASSES
+    assert set(tiles.scenes()) == {"img_0000", "img_0001", "img_0002"}
+    first = tiles.labels[0]
+    assert first[15, 15] == 1 and first[45, 62] == 2 and first[5, 5] == 0
+    # the oil rectangle is 60 grey levels darker: about 9.4 dB in the default -35..5 dB span
+    image = tiles.images_db[0].astype(np.float32)
+    assert image[12:28, 12:48].mean() < image[60:64, 30:60].mean() - 7
+
+
+def test_rgb_labels_match_labels_1d(osd_folder: Path) -> None:
+    split = osd_folder / "train"
+    from_ids = load_osd(split, split=None, tile_px=64)
+    (split / "labels_1D").rename(split / "unused")
+    from_rgb = load_osd(split, split=None, tile_px=64)
+    np.testing.assert_array_equal(from_ids.labels, from_rgb.labels)
+
+
+def test_unknown_colour_is_one_line_error(osd_folder: Path) -> None:
+    split = osd_folder / "train"
+    (split / "labels_1D").rename(split / "unused")
+    label = np.asarray(Image.open(split / "labels" / "img_0001.png")).copy()
+    label[0, 0] = (12, 34, 56)
+    Image.fromarray(label).save(split / "labels" / "img_0001.png")
+    with pytest.raises(InputError, match=r"img_0001.png: 1 pixels have colour \(12, 34, 56\)"):
+        load_osd(split, tile_px=64)
+
+
+def test_white_rgb_means_ignore(osd_folder: Path) -> None:
+    split = osd_folder / "train"
+    (split / "labels_1D").rename(split / "unused")
+    label = np.asarray(Image.open(split / "labels" / "img_0000.png")).copy()
+    label[0:5, 0:5] = 255
+    Image.fromarray(label).save(split / "labels" / "img_0000.png")
+    tiles = load_osd(split, tile_px=64)
+    assert (tiles.labels[0, 0:5, 0:5] == IGNORE_INDEX).all()
+
+
+def test_missing_label_and_missing_folder(osd_folder: Path, tmp_path: Path) -> None:
+    (osd_folder / "train" / "labels_1D" / "img_0002.png").unlink()
+    with pytest.raises(InputError, match="no label file for 1 image"):
+        load_osd(osd_folder / "train", tile_px=64)
+    with pytest.raises(InputError, match="no images/ folder"):
+        load_osd(tmp_path, split="nope")

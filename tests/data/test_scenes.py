@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.classes import IGNORE_INDEX
+from engine.data.scenes import LabelledScene, LabelSpec, load_labelled_scenes, parse_class_map
+from engine.errors import InputError
+
+from .conftest import pixel_box, write_polygons, write_scene
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Path:
+    return write_scene(tmp_path / "scene.tif", size=128, nodata_cols=8)
+
+
+def test_polygons_in_another_crs_are_reprojected(scene: Path, tmp_path: Path) -> None:
+    labels = write_polygons(
+        tmp_path / "labels.gpkg", [(pixel_box(20, 40, 60, 100), "oil"), (pixel_box(100, 100, 110, 110), "unsure")]
+    )
+    spec = LabelSpec(class_field="class", class_map={"unsure": "ignore"})
+    tiles = load_labelled_scenes(
+        [LabelledScene(str(scene), label_vector=str(labels), units="linear")], spec, db_floor=-35.0, tile_px=64
+    )
+    assert len(tiles) == 4
+    mosaic = np.zeros((128, 128), np.uint8)
+    for (row, col), tile in zip(tiles.origins, tiles.labels):
+        mosaic[row : row + 64, col : col + 64] = tile
+    assert (mosaic[21:59, 41:99] == 1).all()  # interior of the oil polygon (edges may shift half a pixel)
+    assert (mosaic[101:109, 101:109] == IGNORE_INDEX).all()  # "unsure" mapped to ignore
+    assert (mosaic[:, :8] == IGNORE_INDEX).all()  # nodata columns
+    assert mosaic[80, 30] == 0  # background is sea
+    image = tiles.images_db[0].astype(np.float32)
+    assert abs(image[40, 20] - (-20)) < 3 and image[30, 50] < -27
+
+
+def test_label_errors(scene: Path, tmp_path: Path) -> None:
+    spec = LabelSpec()
+    unknown = write_polygons(tmp_path / "unknown.gpkg", [(pixel_box(0, 0, 10, 10), "tanker")])
+    with pytest.raises(InputError, match="unknown class values tanker.*--class-map"):
+        load_labelled_scenes([LabelledScene(str(scene), label_vector=str(unknown))], spec, -35.0, 64)
+    far = write_polygons(tmp_path / "far.gpkg", [(pixel_box(5000, 5000, 5010, 5010), "oil")])
+    with pytest.raises(InputError, match="no label polygon lies inside"):
+        load_labelled_scenes([LabelledScene(str(scene), label_vector=str(far))], spec, -35.0, 64)
+    empty = write_polygons(tmp_path / "empty.gpkg", [])
+    with pytest.raises(InputError, match="has no polygons"):
+        load_labelled_scenes([LabelledScene(str(scene), label_vector=str(empty))], spec, -35.0, 64)
+    wrong_field = write_polygons(tmp_path / "field.gpkg", [(pixel_box(0, 0, 10, 10), "oil")], field="kind")
+    with pytest.raises(InputError, match="no field 'class'.*--class-field"):
+        load_labelled_scenes([LabelledScene(str(scene), label_vector=str(wrong_field))], spec, -35.0, 64)
+    with pytest.raises(InputError, match="VALUE=CLASS"):
+        parse_class_map(["oil"])
+
+
+def test_label_raster(scene: Path, tmp_path: Path) -> None:
+    import rasterio
+
+    with rasterio.open(scene) as source:
+        profile = dict(source.profile, dtype="uint8", nodata=None)
+    ids = np.zeros((128, 128), np.uint8)
+    ids[20:60, 40:100] = 1
+    ids[0:4, 0:4] = 9
+    with rasterio.open(tmp_path / "labels.tif", "w", **profile) as sink:
+        sink.write(ids, 1)
+    with pytest.raises(InputError, match=r"label values \[9\]"):
+        load_labelled_scenes(
+            [LabelledScene(str(scene), label_raster=str(tmp_path / "labels.tif"))], LabelSpec(), -35.0, 64
+        )
+    ids[0:4, 0:4] = IGNORE_INDEX
+    with rasterio.open(tmp_path / "labels.tif", "w", **profile) as sink:
+        sink.write(ids, 1)
+    tiles = load_labelled_scenes(
+        [LabelledScene(str(scene), label_raster=str(tmp_path / "labels.tif"))], LabelSpec(), -35.0, 64
+    )
+    assert tiles.labels[0][30, 50] == 1 and tiles.class_pixel_counts()["oil"] == 40 * 60

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from engine.classes import IGNORE_INDEX, OSD_CLASSES
+from engine.data.tiles import (
+    concat_tilesets,
+    cut_tiles,
+    db_to_diffusion,
+    diffusion_to_db,
+    normalise_db,
+    spill_repeats,
+    tile_origins,
+)
+from engine.detectors.base import InputSpec
+
+
+def test_tile_origins_cover_the_edge() -> None:
+    assert tile_origins(256, 256, 256) == [0]
+    assert tile_origins(600, 256, 256) == [0, 256, 344]
+    assert tile_origins(100, 256, 256) == [0]
+
+
+def test_cut_tiles_marks_nodata_ignore_and_pads_small_scenes() -> None:
+    image = np.full((50, 70), -20.0, np.float32)
+    valid = np.ones((50, 70), bool)
+    valid[:, :10] = False
+    labels = np.zeros((50, 70), np.uint8)
+    labels[0:5, 30:40] = 1
+    tiles = cut_tiles(image, valid, labels, "s", OSD_CLASSES, db_floor=-35.0, tile_px=64, min_valid_fraction=0.5)
+    assert tiles.origins == [(0, 0), (0, 6)]  # rows padded to 64; columns 0 and 70 - 64
+    tile = tiles.labels[0]
+    assert (tile[:, :10] == IGNORE_INDEX).all()  # nodata columns
+    assert (tile[50:, :] == IGNORE_INDEX).all()  # padding rows
+    assert tiles.images_db[0][0, 0] == -35.0 and not tiles.valid[0][0, 0]
+
+
+def test_cut_tiles_drops_mostly_nodata_and_unlabelled_tiles() -> None:
+    image = np.zeros((64, 128), np.float32)
+    valid = np.ones((64, 128), bool)
+    valid[:, 64:] = False
+    labels = np.zeros((64, 128), np.uint8)
+    tiles = cut_tiles(image, valid, labels, "s", OSD_CLASSES, -35.0, tile_px=64)
+    assert len(tiles) == 1 and tiles.origins == [(0, 0)]
+    unlabelled = np.full((64, 64), IGNORE_INDEX, np.uint8)
+    assert len(cut_tiles(image[:, :64], valid[:, :64], unlabelled, "s", OSD_CLASSES, -35.0, tile_px=64)) == 0
+
+
+def test_spill_repeats_and_concat() -> None:
+    labels = np.zeros((3, 8, 8), np.uint8)
+    labels[1, :4, :4] = 1  # 16 oil pixels
+    labels[2, 0, 0] = 1  # a stray pixel
+    np.testing.assert_array_equal(spill_repeats(labels, [1], 3), [1, 3, 1])
+    with pytest.raises(ValueError):
+        spill_repeats(labels, [1], 0)
+    one = cut_tiles(np.zeros((8, 8)), np.ones((8, 8), bool), np.zeros((8, 8), np.uint8), "a", OSD_CLASSES, -35, 8)
+    both = concat_tilesets([one, one])
+    assert len(both) == 2 and both.scene_ids == ["a", "a"]
+
+
+def test_domains() -> None:
+    db = np.array([-40.0, -35.0, -15.0, 5.0, 9.0], np.float32)
+    np.testing.assert_allclose(db_to_diffusion(db, (-35, 5)), [-1, -1, 0, 1, 1])
+    np.testing.assert_allclose(diffusion_to_db(db_to_diffusion(db, (-35, 5)), (-35, 5)), [-35, -35, -15, 5, 5])
+    spec = InputSpec(units="db", db_range=(-35, 5), mean=-20, std=5)
+    np.testing.assert_allclose(normalise_db(db, spec), [-3, -3, 1, 5, 5])

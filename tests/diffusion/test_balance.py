@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+import torch
+
+from engine.diffusion.balance import balance_factor, label_to_signed
+from engine.diffusion.schedule import NoiseSchedule
+
+
+def test_b_is_the_rms_of_valid_pixels() -> None:
+    images = [np.array([[0.5, -0.5], [0.25, 9.0]]), np.array([[-1.0, 0.0]])]
+    valid = [np.array([[True, True], [True, False]]), np.array([[True, True]])]
+    values = np.array([0.5, -0.5, 0.25, -1.0, 0.0])
+    assert balance_factor(images, valid) == pytest.approx(np.sqrt(np.mean(values**2)))
+    assert balance_factor(images, valid, stat="std") == pytest.approx(values.std())
+    with pytest.raises(ValueError, match="unknown balance"):
+        balance_factor(images, stat="max")
+
+
+def test_b_matches_label_snr_to_image_snr() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-0.9, 0.1, (64, 64))
+    b = balance_factor([image])
+    one_hot = np.eye(5)[rng.integers(0, 5, (64, 64))]
+    label = b * label_to_signed(one_hot)
+    schedule = NoiseSchedule()
+    t = torch.tensor([100, 500])
+    snr = schedule.snr(t).numpy()
+    np.testing.assert_allclose(snr * np.mean(label**2), snr * np.mean(image**2), rtol=1e-9)
+
+
+def test_unscaled_label_has_unit_power() -> None:
+    assert np.mean(label_to_signed(np.eye(5)) ** 2) == 1.0

@@ -1,0 +1,68 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.data.generated import open_generated
+from engine.errors import ModelError
+from engine.models.sar_jointnet import jointnet_config
+from engine.train.jointnet import (
+    GenerateConfig,
+    JointTask,
+    JointTrainConfig,
+    compute_balance,
+    generate_pairs,
+    load_jointnet,
+    save_jointnet,
+    train_jointnet,
+)
+from engine.train.loop import LoopConfig
+
+from .conftest import make_tiles
+
+
+def test_b_is_computed_from_the_training_tiles_as_documented(tiles) -> None:
+    diffusion = 2 * (np.clip(tiles.images_db.astype(np.float64), -35, 5) + 35) / 40 - 1
+    assert compute_balance(tiles, (-35.0, 5.0)) == pytest.approx(np.sqrt(np.mean(diffusion**2)), rel=1e-6)
+
+
+def test_signed_label_is_scaled_by_b(tiles) -> None:
+    task = JointTask(tiles, JointTrainConfig(model=jointnet_config("tiny")), balance=0.5, seed=0)
+    signed = task.signed_label(torch.tensor([[[1, 255]]]))
+    torch.testing.assert_close(signed[0, :, 0, 0], torch.tensor([-0.5, 0.5, -0.5, -0.5, -0.5]))
+    torch.testing.assert_close(signed[0, :, 0, 1], torch.full((5,), 0.5 * (2 / 5 - 1)))
+
+
+def test_train_save_load_generate(tmp_path: Path) -> None:
+    tiles = make_tiles(4, size=32)
+    config = JointTrainConfig(model=jointnet_config("tiny"))
+    trained, result = train_jointnet(tiles, config, LoopConfig(max_steps=24, batch_size=4, lr=3e-3, ema_decay=0.9))
+    assert trained.balance == pytest.approx(compute_balance(tiles, (-35.0, 5.0)))
+    losses = [loss for _, loss in result.loss_history]
+    assert np.mean(losses[-4:]) < np.mean(losses[:4])
+    weights = save_jointnet(tmp_path / "joint", trained)
+    again = load_jointnet(weights)
+    x, y, t = torch.randn(1, 1, 32, 32), torch.randn(1, 5, 32, 32), torch.tensor([500])
+    torch.testing.assert_close(again.model(x, y, t)[0], trained.model(x, y, t)[0])
+    out = tmp_path / "generated"
+    manifest = generate_pairs(again, GenerateConfig(count=3, steps=4, batch_size=2, tile_px=32, device="cpu"), out)
+    assert manifest["count"] == 3 and manifest["balance"] == pytest.approx(trained.balance)
+    assert manifest["sampler"]["num_inference_steps"] == 4
+    data = open_generated(out)
+    raw = np.stack([np.load(out / "soft_labels" / f"{i:06d}.npy") for i in range(3)])
+    assert raw.dtype == np.float16 and raw.shape == (3, 5, 32, 32)
+    np.testing.assert_allclose(raw.astype(np.float32).sum(axis=1), 1.0, atol=5e-3)
+    assert data.image_db(0).shape == (32, 32) and -35 <= data.image_db(0).min() and data.image_db(0).max() <= 5
+    assert (out / "samples.png").is_file() and json.loads((out / "dataset.json").read_text())["format"]
+
+
+def test_given_balance_and_bad_files(tmp_path: Path) -> None:
+    tiles = make_tiles(2, size=32)
+    trained, _ = train_jointnet(
+        tiles, JointTrainConfig(model=jointnet_config("tiny"), balance=1.0), LoopConfig(max_steps=1, batch_size=2)
+    )
+    assert trained.balance == 1.0 and not trained.metadata["balance_computed"]
+    with pytest.raises(ModelError, match="not found"):
+        load_jointnet(tmp_path / "missing.safetensors")

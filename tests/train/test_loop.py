@@ -1,0 +1,110 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.classes import BINARY_CLASSES
+from engine.data.samples import AugmentConfig
+from engine.errors import Cancelled, DakdError
+from engine.models.unet import UNet
+from engine.progress import Progress
+from engine.train.loop import LoopConfig, train, warmup_cosine
+from engine.train.segmenter import SegmenterConfig, SegmenterTask, evaluate_model, train_segmenter
+
+from .conftest import SMALL_UNET, make_tiles
+
+
+def small_task(tiles, spec, **config):
+    return SegmenterTask(tiles, tiles, None, spec, SegmenterConfig(**config), seed=0)
+
+
+def test_saross_net_overfits_a_few_tiles(spec) -> None:
+    """The real SAROSS-Net (XS) learns four tiles: the loss falls and validation mIoU passes 70."""
+    tiles = make_tiles(4)
+    tiles.classes = BINARY_CLASSES
+    config = SegmenterConfig(augment=AugmentConfig(db_shift=0.0))
+    model, result = train_segmenter(
+        tiles, tiles, None, spec, config, LoopConfig(max_steps=40, batch_size=4, lr=3e-3, min_eval_interval=10)
+    )
+    first = np.mean([loss for _, loss in result.loss_history[:3]])
+    last = np.mean([loss for _, loss in result.loss_history[-3:]])
+    assert last < 0.6 * first
+    assert result.best_score is not None and result.best_score > 70
+    assert evaluate_model(model, tiles, spec, "cpu")["miou"] == pytest.approx(result.best_score)
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path, tiles, spec) -> None:
+    config = LoopConfig(max_steps=6, batch_size=2, lr=1e-3, checkpoint_every=2, seed=3)
+    torch.manual_seed(0)
+    straight = train(UNet(SMALL_UNET), small_task(tiles, spec), config)
+
+    seen = {"step": 0}
+
+    def sink(event):
+        if event.get("event") == "progress":
+            seen["step"] = event["step"]
+
+    torch.manual_seed(0)
+    with pytest.raises(Cancelled):
+        train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, Progress(sink, lambda: seen["step"] >= 3))
+    torch.manual_seed(1)  # the resumed run must not depend on the fresh model's weights or the global RNG
+    resumed = train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, resume=True)
+    assert resumed.steps == 6
+    assert [round(v, 6) for _, v in resumed.loss_history] == [round(v, 6) for _, v in straight.loss_history]
+    for key, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+class OomAboveTwo(SegmenterTask):
+    """Raises the CUDA out-of-memory error for batches above 2, as a GPU with little memory would."""
+
+    def loss(self, model, batch):
+        if batch["image"].shape[0] > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().loss(model, batch)
+
+
+def test_out_of_memory_halves_the_batch_and_continues(tiles, spec) -> None:
+    logs = []
+    task = OomAboveTwo(tiles, None, None, spec, SegmenterConfig(), seed=0)
+    result = train(
+        UNet(SMALL_UNET), task, LoopConfig(max_steps=3, batch_size=8), progress=Progress(lambda e: logs.append(e))
+    )
+    assert result.steps == 3 and result.batch_size == 2
+    assert sum("batch size halved" in e.get("message", "") for e in logs) == 2
+
+    class AlwaysOom(OomAboveTwo):
+        def loss(self, model, batch):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(DakdError, match="even at batch size 1"):
+        train(
+            UNet(SMALL_UNET),
+            AlwaysOom(tiles, None, None, spec, SegmenterConfig(), 0),
+            LoopConfig(max_steps=2, batch_size=2),
+        )
+
+
+def test_early_stopping_and_progress_events(tiles, spec) -> None:
+    class Flat(SegmenterTask):
+        def evaluate(self, model, device):
+            return {"score": 50.0, "miou": 50.0}
+
+    events = []
+    result = train(
+        UNet(SMALL_UNET),
+        Flat(tiles, None, None, spec, SegmenterConfig(spill_oversample=1), 0),
+        LoopConfig(max_steps=100, batch_size=6, early_stop_patience=2),
+        progress=Progress(events.append),
+    )
+    assert result.stopped_early and result.steps == 3  # evaluations at steps 1 (best), 2, 3
+    progress = [e for e in events if e["event"] == "progress"]
+    assert {"stage", "step", "total", "loss", "metric", "eta_s"} <= set(progress[-1])
+    assert progress[-1]["metric"] == 50.0 and progress[-1]["total"] == 100
+
+
+def test_warmup_cosine() -> None:
+    factor = warmup_cosine(100, 10, 0.1)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(100) == pytest.approx(0.1) and 0.1 < factor(55) < 1.0

@@ -1,0 +1,94 @@
+"""``dakd calibrate`` end to end on the cropped product (engine.io.sentinel1.export + engine.cli.calibrate)."""
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from engine.cli import main
+from engine.errors import Cancelled
+from engine.io.sentinel1 import open_product
+from engine.io.sentinel1.export import write_sigma0
+from engine.progress import Progress
+
+
+def _calibrate(*args):
+    return main(["--progress", "none", "calibrate", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def radar_tif(crop_product, tmp_path_factory):
+    out = tmp_path_factory.mktemp("radar") / "sigma0.tif"
+    assert _calibrate(crop_product, "--out", out, "--geometry", "radar") == 0
+    return out
+
+
+def test_utm_export(crop_product, tmp_path, capsys):
+    out = tmp_path / "sigma0.tif"
+    assert _calibrate(crop_product, "--out", out) == 0
+    assert f"Wrote {out}" in capsys.readouterr().out
+    with rasterio.open(out) as written, open_product(crop_product) as scene:
+        assert written.crs.to_epsg() == 32633 and written.transform == scene.info.transform
+        assert (written.width, written.height) == (scene.info.width, scene.info.height)
+        assert written.descriptions == ("Sigma0_VV",) and np.isnan(written.nodata)
+        assert written.tags()["product_id"] == scene.info.scene_id
+        assert written.tags()["acquisition_start"] == "2021-12-23T05:11:22.594441Z"
+        window = Window(900, 700, 300, 200)
+        expected, valid = scene.read_sigma0(window)
+        got = written.read(1, window=window)
+    assert valid.any() and np.array_equal(np.isnan(got), ~valid)
+    np.testing.assert_array_equal(got[valid], expected[valid])
+
+
+def test_radar_export_keeps_the_product_grid_and_gcps(crop_product, radar_tif, kit):
+    with rasterio.open(radar_tif) as written, open_product(crop_product, geometry="radar") as scene:
+        assert (written.height, written.width) == kit.CROP_SHAPE
+        gcps, crs = written.gcps
+        assert crs.to_epsg() == 4326
+        assert [(g.row, g.col, g.x, g.y) for g in gcps] == [(g.row, g.col, g.x, g.y) for g in scene.gcps]
+        expected, valid = scene.read_radar_sigma0(Window(0, 0, 400, 300))
+        got = written.read(1, window=Window(0, 0, 400, 300))
+    assert not valid[:, :30].any() and valid[:, 30:].all()  # the DN 0 border is nodata
+    np.testing.assert_array_equal(got[valid], expected[valid])
+    assert np.isnan(got[~valid]).all()
+
+
+def test_db_export_and_zip_input(crop_product, radar_tif, kit, tmp_path):
+    archive = kit.zip_product(crop_product, tmp_path / f"{kit.SAFE_NAME[:-5]}.zip")
+    out = tmp_path / "sigma0_db.tif"
+    assert _calibrate(archive, "--out", out, "--geometry", "radar", "--db") == 0
+    with rasterio.open(out) as in_db, rasterio.open(radar_tif) as linear:
+        assert in_db.descriptions == ("Sigma0_VV_db",) and in_db.units == ("dB",)
+        db = in_db.read(1)
+        power = linear.read(1)
+    ok = np.isfinite(power)
+    assert np.array_equal(ok, np.isfinite(db))
+    np.testing.assert_allclose(db[ok], 10 * np.log10(power[ok]), atol=1e-4)
+
+
+def test_errors_are_one_line_and_leave_nothing(crop_product, tmp_path, kit, capsys):
+    out = tmp_path / "out.tif"
+    not_product = tmp_path / "scene.tif"
+    not_product.write_text("x")
+    assert _calibrate(not_product, "--out", out) == 2
+    assert "not a Sentinel-1 product" in capsys.readouterr().err
+    slc = kit.build_product(tmp_path / "slc", [], product_type="SLC")
+    assert _calibrate(slc, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Single Look Complex" in err
+    assert _calibrate(crop_product, "--out", out, "--pol", "VH") == 2
+    assert "pass --pol VV" in capsys.readouterr().err
+    assert list(tmp_path.glob("*.tif*")) == [not_product]
+    out.write_text("existing")
+    assert _calibrate(crop_product, "--out", out, "--geometry", "radar") == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == "existing"
+
+
+def test_cancel_leaves_no_partial_file(crop_product, tmp_path):
+    checks = iter(range(1000))
+    progress = Progress(cancel=lambda: next(checks) >= 3)  # cancel after a few windows
+    out = tmp_path / "cancelled.tif"
+    with open_product(crop_product, geometry="radar") as scene, pytest.raises(Cancelled):
+        write_sigma0(scene, out, progress=progress)
+    assert list(tmp_path.iterdir()) == []

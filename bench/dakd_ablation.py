@@ -30,18 +30,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from machine import machine  # noqa: E402
 
 from engine.cli import main as dakd  # noqa: E402
 from engine.data.generated import open_generated  # noqa: E402
@@ -105,26 +104,6 @@ RUNS = {  # name: (aug ratio used, soft labels, generator, skip)
     "dakd-4x-soft-b1": (None, True, "b1", "caft"),
     "real-0x-noskip": (0.0, True, None, "none"),
 }
-
-
-def machine() -> dict[str, object]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "device": device,
-        "threads": torch.get_num_threads(),
-        "load_average_at_start": os.getloadavg(),
-    }
 
 
 def simulate(folder: Path, count: int, seed: int) -> Path:

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from machine import machine
 from rasterio.transform import from_origin
 from rasterio.windows import Window
-from sentinel1 import machine  # the machine description shared by the bench scripts
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "detect.json"

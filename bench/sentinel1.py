@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from machine import machine
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
@@ -40,34 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 SAFE_NAME = "S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371.SAFE"
 SHARED_SAFE = REPO / ".." / "shared" / "data" / SAFE_NAME
 STRIP_ROWS = 512
-
-
-def machine() -> dict:
-    """CPU model, cores, memory and library versions of this machine."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gb = None
-    try:
-        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError):
-        pass
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "affinity_cores": len(os.sched_getaffinity(0)),
-            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-            "memory_gb": memory_gb, "python": platform.python_version(), "numpy": np.__version__,
-            "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__, "torch": torch_version,
-            "platform": platform.platform()}
 
 
 def build_product(workdir: Path) -> Path:

@@ -105,13 +105,11 @@ def pixel_box(row0: int, col0: int, row1: int, col1: int):
 def write_polygons(path: Path, items: list[tuple[object, str]], crs: str = "EPSG:4326", field: str = "class") -> Path:
     """Write (UTM geometry, class value) items to a GeoPackage in ``crs`` (reprojected from the scene CRS)."""
     import fiona
-    from pyproj import Transformer
+    from rasterio.warp import transform_geom
     from shapely.geometry import mapping
-    from shapely.ops import transform
 
-    project = Transformer.from_crs(SCENE_CRS, crs, always_xy=True).transform
     schema = {"geometry": "Polygon", "properties": {field: "str"}}
     with fiona.open(path, "w", driver="GPKG", crs=crs, schema=schema) as sink:
         for geometry, value in items:
-            sink.write({"geometry": mapping(transform(project, geometry)), "properties": {field: value}})
+            sink.write({"geometry": transform_geom(SCENE_CRS, crs, mapping(geometry)), "properties": {field: value}})
     return path

@@ -5,7 +5,7 @@ name, torch version). The ``none`` backend replaces the selective scan by its el
 without the recurrence: the "no-scan floor" that shows what the scan itself costs.
 
     .venv/bin/python bench/model.py                      # CPU: XS and T, a few minutes on 2 cores
-    .venv/bin/python bench/model.py --device cuda        # GPU: T, batch 16/64, fp32 and bf16
+    .venv/bin/python bench/model.py --device cuda        # GPU: T, batch 16/64, fp32 and bf16 (+ triton, mamba_ssm)
     .venv/bin/python bench/model.py --device cuda --variants T --parts encoder --batch-sizes 64 --dtypes bf16
 
 Tiles are 256² single-band inputs; numbers are tiles per second of forward passes in inference mode
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=None, help="MambaVision variants (default XS,T on CPU and T on CUDA)")
     parser.add_argument("--parts", default="encoder,model", help="encoder (MambaVision) and/or model (SAROSS-Net)")
     parser.add_argument("--backends", default="reference,parallel,none",
-                        help="scan backends; mamba_ssm is added on CUDA when importable")
+                        help="scan backends; mamba_ssm and triton are added on CUDA when importable")
     parser.add_argument("--batch-sizes", default=None, help="default 1,4 on CPU and 16,64 on CUDA")
     parser.add_argument("--dtypes", default=None, help="default fp32 on CPU and fp32,bf16 on CUDA")
     parser.add_argument("--size", type=int, default=256, help="tile side in pixels (default 256)")
@@ -93,8 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     dtypes = (args.dtypes or ("fp32,bf16" if on_gpu else "fp32")).split(",")
     variants = (args.variants or ("T" if on_gpu else "XS,T")).split(",")
     backends = args.backends.split(",")
-    if on_gpu and "mamba_ssm" in available_backends() and "mamba_ssm" not in backends:
-        backends.insert(0, "mamba_ssm")
+    cuda_only = ("mamba_ssm", "triton")
+    usable = [b for b in available_backends() if device.type == "cuda" or b not in cuda_only]
+    for fused in cuda_only[::-1]:  # the fused kernels, timed on CUDA whenever they can run
+        if fused in usable and fused not in backends:
+            backends.insert(0, fused)
+    skipped = [b for b in backends if b not in usable]
+    if skipped:
+        print(f"# skipping scan backends that cannot run on {device.type} here: {', '.join(skipped)}")
+        backends = [b for b in backends if b in usable]
     rows = []
     header = f"{'model':<22} {'backend':<10} {'batch':>5} {'dtype':>5} {'ms/batch':>9} {'tiles/s':>8} {'x floor':>7}"
     print(f"# {machine(device)}")

@@ -77,8 +77,8 @@ def register(subparsers: Any) -> None:
                         help="model detector: autocast dtype (auto: bf16/fp16 on GPUs, fp32 on the CPU)")
     detect.add_argument("--compile", action="store_true",
                         help="model detector: torch.compile the network (slow first batch, faster after, GPUs)")
-    detect.add_argument("--scan-backend", choices=("auto", "reference", "parallel", "mamba_ssm"), default=None,
-                        help="model detector: selective-scan implementation (default auto)")
+    detect.add_argument("--scan-backend", choices=("auto", "reference", "parallel", "mamba_ssm", "triton"),
+                        default=None, help="model detector: selective-scan implementation (default auto)")
     detect.add_argument("--overlap", dest="overlap_px", type=int, default=defaults.overlap_px, metavar="PX",
                         help=f"tile overlap in pixels (default {defaults.overlap_px})")
     detect.add_argument("--batch-size", type=int, default=None, metavar="N", help="tiles per batch")

@@ -28,7 +28,7 @@ from engine.device import (
 from engine.errors import DakdError, ModelError
 from engine.io.scene import SceneInfo
 from engine.modelcard import ModelCard, check_card_against_scene, load_model
-from engine.models.scan import SCAN_BACKENDS
+from engine.models.scan import SCAN_BACKENDS, available_backends
 
 log = logging.getLogger("dakd")
 
@@ -160,6 +160,10 @@ def load_model_detector(model_path: str | Path, device: str = "auto", **options:
     if scan_backend:
         if scan_backend not in SCAN_BACKENDS:
             raise DakdError(f"unknown scan backend {scan_backend!r}; use one of: {', '.join(SCAN_BACKENDS)}")
+        if scan_backend in ("mamba_ssm", "triton") and (scan_backend not in available_backends()
+                                                         or choice.device.type != "cuda"):
+            raise DakdError(f"--scan-backend {scan_backend} needs a CUDA GPU and the {scan_backend} package; "
+                            f"on {choice.name} use --scan-backend auto")
         model.set_scan_backend(scan_backend)
     batch_size = options.get("batch_size")
     if batch_size is not None and int(batch_size) < 1:

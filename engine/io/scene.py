@@ -50,7 +50,14 @@ class SceneInfo:
 
 
 class Scene(Protocol):
-    """A single-band SAR scene read window by window; never loaded whole."""
+    """A single-band SAR scene read window by window; never loaded whole.
+
+    Notes:
+        A scene whose pixel grid is not an affine image of its CRS (a Sentinel-1 product kept in radar
+        geometry) also provides ``map_crs``, ``pixel_to_map(cols, rows) -> (xs, ys)`` and
+        ``map_to_pixel(xs, ys) -> (cols, rows)``. ``info.transform`` is then only an affine fit;
+        vectorisation and the land mask look these hooks up with ``getattr`` and use them when present.
+    """
 
     info: SceneInfo
 

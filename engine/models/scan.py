@@ -19,11 +19,17 @@ Backends:
   parallel scan for window-sized sequences).
 - ``parallel``: a pure-torch Blelloch scan with a hand-written backward (itself a reversed scan), so
   autograd keeps only ``exp(ΔA)`` and the states; ``log2(l)`` kernel launches per sweep instead of
-  ``l``. The default on CUDA.
+  ``l``. Used on CUDA when neither fused kernel can be imported, and on other GPUs.
 - ``mamba_ssm``: the fused CUDA kernel from ``mamba_ssm`` when it can be imported (CUDA machines only).
+- ``triton``: our fused Triton kernel (:mod:`engine.models.scan_triton`; forward and backward kernels that
+  never build the ``(b, d, l, n)`` tensors), when ``triton`` can be imported; CUDA tensors only, or CPU
+  tensors when ``TRITON_INTERPRET=1`` was set before the first use (the tests run it that way). Checked
+  only through Triton's CPU interpreter and by compiling it for sm_90 without a GPU; not yet run or timed
+  on a GPU.
 - ``none``: skips the recurrence (``h_t = Δ_t B_t u_t``); wrong numbers, used only by ``bench/model.py``
   to measure the "no-scan floor".
-- ``auto``: ``mamba_ssm`` if importable on a CUDA tensor, else ``parallel`` on CUDA, else ``reference``.
+- ``auto``: on CUDA tensors ``mamba_ssm`` if importable, else ``parallel``; ``parallel`` on other GPUs;
+  ``reference`` on the CPU. ``triton`` is opt-in until it has been run on a GPU.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import os
 from collections.abc import Callable
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -228,12 +236,47 @@ def selective_scan_mamba_ssm(u: torch.Tensor, *args, **kwargs) -> torch.Tensor |
     return scan(u, *args, **kwargs)
 
 
+@functools.lru_cache(maxsize=1)
+def _triton_module() -> ModuleType | None:
+    """:mod:`engine.models.scan_triton`, imported on first use; None when ``triton`` cannot be imported.
+
+    Notes:
+        Triton decides at import time whether its kernels run compiled or in the CPU interpreter
+        (``TRITON_INTERPRET``), so the environment variable must be set before this first call.
+    """
+    try:
+        return importlib.import_module("engine.models.scan_triton")
+    except Exception:  # noqa: BLE001 - a missing or broken triton install must only disable this backend
+        return None
+
+
+def _triton_runs_on(device: torch.device) -> bool:
+    """Whether the ``triton`` backend can run on tensors of ``device`` here."""
+    module = _triton_module()
+    return module is not None and (device.type == "cuda" or (device.type == "cpu" and module.INTERPRETED))
+
+
+def selective_scan_triton(u: torch.Tensor, *args, **kwargs) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Our fused Triton kernel (CUDA tensors; CPU only in interpreter mode); RuntimeError without triton."""
+    module = _triton_module()
+    if module is None:
+        raise RuntimeError("scan backend 'triton' needs the triton package (pip install triton; NVIDIA or AMD "
+                           "GPUs); use 'auto'")
+    return module.selective_scan_fn(u, *args, **kwargs)
+
+
 def selective_scan_auto(u: torch.Tensor, *args, **kwargs) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Pick per call: mamba_ssm on CUDA when importable, the parallel scan on other GPUs, the loop on CPU."""
-    if u.is_cuda and _mamba_ssm_fn() is not None:
-        return selective_scan_mamba_ssm(u, *args, **kwargs)
+    """Pick per call: mamba_ssm on CUDA when importable, else the parallel scan on GPUs, the loop on CPU.
+
+    Notes:
+        ``triton`` is not chosen automatically: its kernels have been checked only through Triton's CPU
+        interpreter and a compile for sm_90, never run on a GPU. Select it with ``--scan-backend triton``
+        (or ``set_scan_backend("triton")``) and run ``tests/models/test_scan_triton.py`` on the GPU first.
+    """
     if u.device.type == "cpu":
         return selective_scan_reference(u, *args, **kwargs)
+    if u.is_cuda and _mamba_ssm_fn() is not None:
+        return selective_scan_mamba_ssm(u, *args, **kwargs)
     return selective_scan_parallel(u, *args, **kwargs)
 
 
@@ -243,6 +286,7 @@ SCAN_BACKENDS: dict[str, ScanFn] = {
     "reference": selective_scan_reference,
     "parallel": selective_scan_parallel,
     "mamba_ssm": selective_scan_mamba_ssm,
+    "triton": selective_scan_triton,
     "none": selective_scan_none,
 }
 
@@ -255,6 +299,22 @@ def get_scan(name: str) -> ScanFn:
         raise KeyError(f"unknown scan backend {name!r}; valid backends: {', '.join(SCAN_BACKENDS)}") from None
 
 
+def _triton_available() -> bool:
+    """Whether the ``triton`` backend can run here; does not import triton where there is nothing to run it on."""
+    if torch.cuda.is_available():
+        return _triton_runs_on(torch.device("cuda"))
+    return bool(os.environ.get("TRITON_INTERPRET")) and _triton_runs_on(torch.device("cpu"))
+
+
 def available_backends() -> list[str]:
-    """Backends that can run on this machine (``mamba_ssm`` only when it imports)."""
-    return [name for name in SCAN_BACKENDS if name != "mamba_ssm" or _mamba_ssm_fn() is not None]
+    """Backends that can run on this machine.
+
+    ``mamba_ssm`` only when it imports; ``triton`` only when it imports and there is a CUDA device (or Triton
+    runs in interpreter mode, for tests).
+    """
+    unavailable = set()
+    if _mamba_ssm_fn() is None:
+        unavailable.add("mamba_ssm")
+    if not _triton_available():
+        unavailable.add("triton")
+    return [name for name in SCAN_BACKENDS if name not in unavailable]

@@ -57,6 +57,9 @@ def test_options_are_checked(random_card):
         load_model_detector(random_card, "cpu", precision="bf16")
     with pytest.raises(DakdError, match="unknown scan backend"):
         load_model_detector(random_card, "cpu", scan_backend="magic")
+    for gpu_only in ("mamba_ssm", "triton"):
+        with pytest.raises(DakdError, match=f"--scan-backend {gpu_only} needs a CUDA GPU"):
+            load_model_detector(random_card, "cpu", scan_backend=gpu_only)
     detector = load_model_detector(random_card, "cpu", scan_backend="parallel", compile=True)
     assert detector.compiled and detector.describe().extra["scan_backend"] == "parallel"
     with pytest.raises(ModelError, match="no model found"):

@@ -57,7 +57,7 @@ def test_reference_matches_hand_computed_recurrence():
 @pytest.mark.parametrize("length", [1, 2, 7, 49, 64])
 def test_backend_matches_reference_values_and_gradients(backend, length):
     inputs = _inputs(length=length)
-    cuda = backend == "mamba_ssm"
+    cuda = backend == "mamba_ssm" or (backend == "triton" and torch.cuda.is_available())  # compiled kernels
     expected_y, expected_grads = _run(selective_scan_reference, inputs)
     y, grads = _run(get_scan(backend), inputs, cuda=cuda)
     assert (y - expected_y).abs().max() <= 1e-4

@@ -19,6 +19,7 @@ PRESETS = {
     "quick": "Quick – one GPU, about 15–30 minutes",
     "standard": "Standard – one GPU, several hours",
     "paper": "Paper – the paper's setting, about a day on one GPU",
+    "cpu-default": "CPU – about an hour on 2 CPU cores for a few thousand tiles (the default model's recipe)",
     "tiny": "Tiny – a few minutes on a CPU, to try the pipeline (the model is not useful)",
 }
 #: Classes a label value can be mapped to (the engine's class names, plus ``ignore``).

@@ -264,6 +264,11 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
                                            background_window_km=params.background_window_km,
                                            threshold_k_db=params.threshold_k_db, **params.detector_options)
         log.info("detector: %s (%s)", choice.method, choice.reason)
+        threshold_defaults = DetectParams("", "")
+        if choice.method != "threshold" and (params.threshold_k_db, params.background_window_km) != (
+                threshold_defaults.threshold_k_db, threshold_defaults.background_window_km):
+            log.warning("--threshold-k-db and --background-window-km apply to --method threshold only; the %s "
+                        "detector ignores them", choice.method)
         detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)
         with atomic_output_dir(params.out_dir, params.overwrite) as folder:

@@ -4,7 +4,7 @@ Regions are traced by GDAL's polygonize over a raster *on disk* that holds the c
 polygon class (oil, look-alike, ship) won and 0 elsewhere, so the class map is never loaded
 whole. Each region then gets its measurements and statistics from small windowed reads.
 
-Rules (also in docs/readme/detection.md):
+Rules (also in the README, "Reference: detection"):
 
 * **Minimum size.** Oil and look-alike regions smaller than ``min_area_km2`` are dropped (SNAP's
   Oil-Spill-Clustering default is 0.1 km², 1000 px at 10 m). Ships are a few pixels, so that limit

@@ -46,7 +46,7 @@ def no_leftovers(folder):
 
 def test_run_writes_every_output(tmp_path):
     out = tmp_path / "out"
-    result = run_detection(DetectParams(scene_file(tmp_path, sea(520, 600)), str(out)))
+    result = run_detection(DetectParams(scene_file(tmp_path, sea(520, 600)), str(out), method="threshold"))
     assert sorted(p.name for p in out.iterdir()) == OUTPUT_FILES
     assert no_leftovers(tmp_path) == []
     assert result.counts == {"oil": 1} and result.device == "cpu"
@@ -83,7 +83,8 @@ def test_run_writes_every_output(tmp_path):
 
 
 def test_plain_sea_gives_a_valid_empty_geopackage(tmp_path):
-    result = run_detection(DetectParams(scene_file(tmp_path, sea(300, 300, slick=False)), str(tmp_path / "out")))
+    result = run_detection(DetectParams(scene_file(tmp_path, sea(300, 300, slick=False)), str(tmp_path / "out"),
+                                        method="threshold"))
     assert result.counts == {"oil": 0}
     assert fiona.listlayers(result.spills_path) == ["spills"]
     with fiona.open(result.spills_path, layer="spills") as layer:
@@ -130,6 +131,19 @@ def test_nan_and_inf_become_nodata(tmp_path):
     assert (class_map[100:110, 100:110] == CLASS_NODATA).all() and class_map[5, 5] == CLASS_NODATA
     assert (probabilities[:, 100:110, 100:110] == PROB_NODATA).all()
     assert (class_map != CLASS_NODATA).sum() == 300 * 300 - 101
+    assert any("NaN/Inf" in w for w in result.summary["warnings"])
+
+
+def test_declared_nan_nodata_is_not_a_warning(tmp_path):
+    """Our simulator and many exports mark nodata as NaN in the file: nothing unexpected, so no warning."""
+    values = sea(300, 300, slick=False)
+    values[:, :40] = np.nan
+    result = run_detection(DetectParams(scene_file(tmp_path, values, nodata=float("nan")), str(tmp_path / "out")))
+    with rasterio.open(result.classes_path) as classes:
+        assert (classes.read(1)[:, :40] == CLASS_NODATA).all()
+    assert not any("NaN/Inf" in w for w in result.summary["warnings"])
+    values[5, 100] = np.inf  # an infinity is still unexpected
+    result = run_detection(DetectParams(scene_file(tmp_path, values, nodata=float("nan")), str(tmp_path / "out2")))
     assert any("NaN/Inf" in w for w in result.summary["warnings"])
 
 

@@ -8,10 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.detectors import BUNDLED_MODELS_DIR  # searched by ``dakd model list``, then $DAKD_MODELS_DIR
 from engine.progress import Progress
-
-#: Folders ``dakd model list`` searches by default: the bundled models, then $DAKD_MODELS_DIR.
-BUNDLED_MODELS_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,15 +78,55 @@ def run_info(args: argparse.Namespace, progress: Progress) -> int:
         f"std {inputs['std']}",
         f"tiling:        {inputs['tile_size']} px tiles, overlap {tiling['overlap_px']} px, "
         f"context {tiling['context_px']} px",
-        f"training:      {json.dumps(data['training']) if data['training'] else 'not recorded'}",
-        f"metrics:       {json.dumps(data['metrics']) if data['metrics'] else 'not recorded'}",
+        f"training:      {_training_line(data['training'])}",
+        f"metrics:       {_metrics_line(data['metrics'], [c['name'] for c in data['classes']])}",
         f"written by:    engine {data['engine_version']} on {data['created']}",
         f"weights:       {weights} (sha256 {data['weights'].get('sha256') or 'not recorded'})",
     ]
     if data.get("description"):
         lines.insert(1, f"description:   {data['description']}")
+    recipe = (data.get("training") or {}).get("recipe")
+    if recipe:
+        lines.insert(-2, f"recipe:        {recipe.get('how', '')}; {recipe.get('finetune', '')}".rstrip("; "))
     print("\n".join(lines))
+    if data.get("training") or data.get("metrics"):
+        print("(everything recorded, including the data and every setting: dakd model info --json CARD)")
     return 0
+
+
+def _training_line(training: dict[str, Any] | None) -> str:
+    """One line an analyst can read: what data, which preset, how long; the rest is in ``--json``."""
+    if not training:
+        return "not recorded"
+    parts = [f"{training.get('pipeline', '?')} pipeline", f"preset {training.get('preset', '?')}"]
+    train = (training.get("data") or {}).get("train") or {}
+    if train:
+        parts.append(f"{train.get('tiles', '?')} tiles from {train.get('scenes', '?')} scenes "
+                     f"({(training.get('data') or {}).get('format', '?')})")
+    segmenter = training.get("segmenter") or {}
+    if "aug_ratio" in segmenter:
+        parts.append(f"generated pairs {segmenter['aug_ratio']:g}x")
+    if training.get("steps"):
+        parts.append(f"{training['steps']} steps")
+    if training.get("device"):
+        parts.append(f"on {training['device']}")
+    if training.get("wall_time_s"):
+        parts.append(f"{training['wall_time_s'] / 60:.0f} min")
+    return ", ".join(parts)
+
+
+def _metrics_line(metrics: dict[str, Any] | None, class_names: list[str]) -> str:
+    """MIoU and per-class IoU of each scored split (validation, test...), when the card has them."""
+    names = (metrics or {}).get("class_names") or class_names
+    splits = []
+    for split, scores in (metrics or {}).items():
+        if not isinstance(scores, dict) or "miou" not in scores:
+            continue
+        miou = scores["miou"]
+        text = f"{split} mIoU {miou:.1f} %" if miou > 1 else f"{split} mIoU {miou:g}"
+        per_class = ", ".join(f"{name} {iou:.1f}" for name, iou in zip(names, scores.get("iou") or []))
+        splits.append(text + (f" (IoU: {per_class})" if per_class else ""))
+    return "; ".join(splits) or "not recorded"
 
 
 def run_list(args: argparse.Namespace, progress: Progress) -> int:

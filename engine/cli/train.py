@@ -20,7 +20,7 @@ from typing import Any
 from engine.errors import InputError
 from engine.progress import Progress
 
-PRESET_NAMES = ("tiny", "quick", "standard", "paper")
+PRESET_NAMES = ("tiny", "quick", "standard", "paper", "cpu-default")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset",
         choices=PRESET_NAMES,
         default="quick",
-        help="run size: tiny (CPU, minutes, a smoke test), quick (GPU, ~30 min), standard, paper",
+        help="run size: tiny (CPU, minutes, a smoke test), quick (GPU, ~30 min), standard, paper, "
+        "cpu-default (the bundled default model, about an hour on 2 CPU cores)",
     )
     finetune.add_argument(
         "--init", metavar="MODEL", help="start SAROSS-Net from this model card (keeps its normalisation)"
@@ -79,6 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument("--work-dir", help="checkpoints and generated pairs (default: MODEL.work)")
     finetune.add_argument("--resume", action="store_true", help="continue an interrupted run from --work-dir")
     finetune.add_argument("--overwrite", action="store_true", help="replace an existing model and work folder")
+    finetune.add_argument(
+        "--recipe",
+        metavar="JSON",
+        help="a JSON file describing how the training data was made; stored in the card (training.recipe)",
+    )
     _add_run_args(finetune)
     finetune.set_defaults(func=run_finetune)
 
@@ -304,6 +310,7 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
         seed=args.seed,
         resume=args.resume,
         overwrite=args.overwrite,
+        recipe=_read_recipe(args.recipe),
     )
     report = finetune(config, progress)
     if report["model_card"] is None:  # a torchrun process other than the first
@@ -320,6 +327,21 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
         },
     )
     return 0
+
+
+def _read_recipe(path: str | None) -> dict[str, Any] | None:
+    """Return the ``--recipe`` JSON object, or None; a clear one-line error for a missing or malformed file."""
+    if path is None:
+        return None
+    try:
+        recipe = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--recipe {path}: no such file; check the path") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"--recipe {path}: not a readable JSON file ({error}); fix or remove it") from None
+    if not isinstance(recipe, dict):
+        raise InputError(f"--recipe {path}: must hold a JSON object ({{...}}), not {type(recipe).__name__}")
+    return recipe
 
 
 def _split_data(args: argparse.Namespace, progress: Progress) -> tuple[Any, Any, Any]:

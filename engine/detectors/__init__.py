@@ -26,8 +26,25 @@ from engine.errors import DakdError, ModelError
 log = logging.getLogger("dakd")
 
 METHODS = ("auto", "threshold", "model")
+
+
+def _bundled_models_dir() -> Path:
+    """Return the bundled ``resources/models`` folder.
+
+    ``<repo>/resources`` in a checkout; ``dakd_qgis/resources`` in the packaged QGIS plugin, whose copy
+    of the engine lives in ``dakd_qgis/lib/engine``.
+    """
+    engine_dir = Path(__file__).resolve().parents[1]
+    vendored = engine_dir.parent.parent / "resources" / "models"
+    if engine_dir.parent.name == "lib" and vendored.is_dir():
+        return vendored
+    return engine_dir.parent / "resources" / "models"
+
+
+#: Where the bundled model cards are (``dakd model list`` lists them).
+BUNDLED_MODELS_DIR = _bundled_models_dir()
 #: The model card ``auto`` uses when no ``--model`` is given.
-DEFAULT_MODEL_CARD = Path(__file__).resolve().parents[2] / "resources" / "models" / "default.json"
+DEFAULT_MODEL_CARD = BUNDLED_MODELS_DIR / "default.json"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Brekke & Solberg, IGARSS 2004), applied to **linear** σ0:
 SNAP does. SNAP's Oil-Spill-Clustering step (drop 8-connected clusters under 0.1 km²) is the
 ``min_area_km2`` filter of :mod:`engine.vectorize`.
 
-Three additions, all documented in docs/readme/detection.md:
+Three additions, all documented in the README (Reference: detection):
 
 * ``v`` is the mean over a small ``speckle_filter_px`` box (default 5 px) before the test. SNAP's help
   asks for a speckle filter before the operator; without one, single pixels of speckle fall below

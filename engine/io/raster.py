@@ -136,7 +136,9 @@ class RasterScene:
         valid = np.ones(raw.shape, dtype=bool)
         if np.issubdtype(raw.dtype, np.floating):
             valid &= np.isfinite(raw)
-            self.non_finite_reads += int(raw.size - np.count_nonzero(valid))
+            nan_is_nodata = self._raw_nodata is not None and math.isnan(self._raw_nodata)
+            unexpected = np.isinf(raw) if nan_is_nodata else ~valid  # declared NaN nodata is not worth a warning
+            self.non_finite_reads += int(np.count_nonzero(unexpected))
         if self._raw_nodata is not None:
             valid &= ~np.isnan(raw) if math.isnan(self._raw_nodata) else raw != self._raw_nodata
         if self._zero_is_nodata:

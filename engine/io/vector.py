@@ -1,7 +1,7 @@
 """Writing the detection polygons to a GeoPackage with fiona.
 
 The layer schema is part of the engine's public interface: the QGIS plugin styles the layer by
-``class`` and shows these fields; docs/readme/detection.md documents each one. An empty result is a
+``class`` and shows these fields; the README (Reference: detection) documents each one. An empty result is a
 valid GeoPackage with the layer and 0 features.
 """
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,25 @@ PRESETS: dict[str, Preset] = {
         description="the paper's setting as far as it is known (T encoder, CAFT, 4x generated data); about a "
         "day on one GPU (estimate)",
     ),
+    "cpu-default": Preset(
+        jointnet_variant="tiny",
+        jointnet_steps=1500,
+        jointnet_batch=8,
+        jointnet_lr=1e-3,
+        ddim_steps=10,
+        aug_ratio=0.0,  # the pairs of a CPU-sized SAR-JointNet made the model worse (README); --aug-ratio turns them on
+        segmenter_model="saross_net_xs",
+        segmenter_steps=4000,
+        segmenter_batch=8,
+        segmenter_lr=5e-4,
+        early_stop_patience=None,
+        checkpoint_every=250,
+        generate_batch=16,
+        crop_px=128,
+        description="the bundled default model's recipe (make default-model): SAROSS-Net-XS on 128 px crops, no "
+        "generated pairs (--aug-ratio 0.25 adds a tiny SAR-JointNet's); about an hour on 2 CPU cores for a few "
+        "thousand tiles",
+    ),
 }
 
 
@@ -181,7 +201,7 @@ class FinetuneConfig:
     Attributes:
         output: model path (``NAME`` → ``NAME.safetensors`` + ``NAME.json``).
         data: the labelled data.
-        preset: ``tiny``, ``quick``, ``standard`` or ``paper``.
+        preset: ``tiny``, ``quick``, ``standard``, ``paper`` or ``cpu-default``.
         name: model name in the card (default: the output file name).
         work_dir: checkpoints, SAR-JointNet and generated pairs (default: ``OUTPUT.work``).
         init: start SAROSS-Net from this model card (its normalisation is kept).
@@ -198,6 +218,8 @@ class FinetuneConfig:
         seed: seeds everything.
         resume: continue an interrupted run from ``work_dir``.
         overwrite: replace an existing output model.
+        recipe: how the training data was made and the command that ran (stored as ``training.recipe``
+            in the card, so a model says how to rebuild it; ``make default-model`` fills it).
     """
 
     output: str
@@ -223,6 +245,18 @@ class FinetuneConfig:
     seed: int = 0
     resume: bool = False
     overwrite: bool = False
+    recipe: dict[str, Any] | None = None
+
+
+def _describe(preset: str, tiles: int, aug_ratio: float) -> str:
+    """Return the card's one-line description, naming generated pairs only when they took part.
+
+    A card must not claim DAKD augmentation that did not happen (the bundled model trained without it).
+    """
+    if aug_ratio > 0:
+        pairs = f"{aug_ratio:g}x generated pairs"
+        return f"SAROSS-Net fine-tuned with DAKD ({preset} preset) on {tiles} tiles plus {pairs}"
+    return f"SAROSS-Net fine-tuned ({preset} preset) on {tiles} real tiles, without generated pairs (aug ratio 0)"
 
 
 def get_preset(name: str) -> Preset:
@@ -276,6 +310,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         InputError, ModelError, OutputError: bad data, models or output paths (one-line messages).
         Cancelled: the user stopped the run; ``--resume`` continues it.
     """
+    started = time.monotonic()
     progress = progress or Progress()
     preset = get_preset(config.preset)
     if config.crop_px is not None:
@@ -389,6 +424,9 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         "loop": seg_loop.to_dict(),
         "seed": config.seed,
     }
+    if config.recipe:
+        training["recipe"] = config.recipe
+    training["wall_time_s"] = round(time.monotonic() - started, 1)  # this run only (a resumed run restarts it)
     if not distributed.is_main_process():
         return {
             "model_card": None,
@@ -407,7 +445,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         result,
         training,
         metrics,
-        description=f"SAROSS-Net fine-tuned with DAKD ({config.preset} preset) on {len(train_tiles)} tiles",
+        description=_describe(config.preset, len(train_tiles), aug_ratio),
         base_card=base_card,
     )
     report = {

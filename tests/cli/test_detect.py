@@ -85,8 +85,11 @@ def test_rgb_picture_is_refused_with_advice_and_works_on_request(tmp_path, capsy
     code, _, err = detect(capsys, photo, "--out", tmp_path / "out")
     assert_refused(code, err, "8-bit RGB picture, not radar backscatter; export the calibrated", tmp_path / "out")
     assert "pass --band 1" in err
-    code, _, err = detect(capsys, photo, "--band", "1", "--out", tmp_path / "out")
+    code, _, err = detect(capsys, photo, "--band", "1", "--method", "threshold", "--out", tmp_path / "out")
     assert code == 0 and "RGB picture; using band 1" in err
+    # the default model knows what it was trained on and refuses a picture in its own words
+    code, _, err = detect(capsys, photo, "--band", "1", "--out", tmp_path / "out2")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("dakd: error: ") and "Traceback" not in err
 
 
 def test_nan_and_inf_values_are_nodata_with_a_warning(tmp_path, capsys):
@@ -154,7 +157,8 @@ def test_existing_output_without_overwrite(tmp_path, capsys, scene_tif):
 
 
 def test_bad_option_values_are_one_line_errors(tmp_path, capsys, scene_tif):
-    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--threshold-k-db", "-1")
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--threshold-k-db",
+                          "-1")
     assert_refused(code, err, "--threshold-k-db must be 0 or more", tmp_path / "out")
     code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "model", "--model",
                           tmp_path / "missing.json")
@@ -162,7 +166,8 @@ def test_bad_option_values_are_one_line_errors(tmp_path, capsys, scene_tif):
 
 
 def test_options_reach_the_run(tmp_path, capsys, scene_tif):
-    code, _, _ = detect(capsys, scene_tif, "--out", tmp_path / "out", "--overlap", "80", "--batch-size", "3",
+    code, _, _ = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--overlap", "80",
+                        "--batch-size", "3",
                         "--background-window-km", "0.3", "--threshold-k-db", "3", "--min-area-km2", "0.05",
                         "--reader-option", "pixel_size_m=12")
     assert code == 0
@@ -190,8 +195,8 @@ def test_info_refuses_a_bad_file_in_one_line(tmp_path, capsys):
 
 
 def test_subprocess_json_progress_and_done_event(tmp_path, scene_tif, repo_root):
-    done = subprocess.run([*dakd_command(), "--progress", "json", "detect", str(scene_tif), "--out",
-                           str(tmp_path / "out")], capture_output=True, text=True, cwd=repo_root, timeout=120)
+    done = subprocess.run([*dakd_command(), "--progress", "json", "detect", str(scene_tif), "--method", "threshold",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=repo_root, timeout=120)
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     kinds = [e["event"] for e in events]
@@ -230,3 +235,10 @@ def test_sigterm_stops_within_a_batch_and_leaves_nothing(tmp_path, repo_root):
     assert '"event": "error"' in stdout
     assert not (tmp_path / "out").exists()
     assert [p for p in tmp_path.iterdir() if TMP_MARK in p.name] == []
+
+
+def test_threshold_options_are_named_as_ignored_when_the_model_runs(tmp_path, capsys, scene_tif):
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--threshold-k-db", "3")
+    assert code == 0 and "apply to --method threshold only; the model detector ignores them" in err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["detector"]["method"] == "model"

@@ -22,7 +22,19 @@ def test_model_info_prints_the_card(card_path, capsys):
     assert main(["model", "info", str(card_path)]) == 0
     out = capsys.readouterr().out
     assert "osd-xs" in out and "mambavision XS, skip=caft, 3.58M parameters" in out
-    assert "3 ship (153, 76, 0)" in out and "random weights for tests" in out and '"miou": 0.1' in out
+    assert "3 ship (153, 76, 0)" in out and "random weights for tests" in out and "test mIoU 0.1" in out
+
+
+def test_model_info_summarises_the_bundled_card(capsys):
+    """The bundled default: one readable line each for training, metrics and the command that made it."""
+    from engine.detectors import DEFAULT_MODEL_CARD
+
+    assert main(["model", "info", str(DEFAULT_MODEL_CARD)]) == 0
+    lines = {line.split(":", 1)[0]: line for line in capsys.readouterr().out.splitlines() if ":" in line}
+    assert "cpu-default" in lines["training"] and "tiles from" in lines["training"]
+    assert "validation mIoU" in lines["metrics"] and "oil" in lines["metrics"]
+    assert "make default-model" in lines["recipe"] and "dakd finetune" in lines["recipe"]
+    assert all(len(line) < 400 for line in lines.values())  # the full record is behind --json
 
 
 def test_model_info_json_and_list(card_path, capsys):

@@ -224,9 +224,14 @@ def test_finetune_on_a_user_scene_with_polygons(tmp_path: Path) -> None:
         str(tmp_path / "user"),
         "--device",
         "cpu",
+        "--recipe",
+        str(tmp_path / "recipe.json"),
     ]
+    (tmp_path / "recipe.json").write_text(json.dumps({"data": "two simulated scenes", "seeds": [1, 2]}))
     assert main(args) == 0
     card = json.loads((tmp_path / "user.json").read_text())
+    assert card["training"]["recipe"] == {"data": "two simulated scenes", "seeds": [1, 2]}
+    assert card["training"]["wall_time_s"] > 0
     assert card["training"]["data"]["format"] == "scenes"
     assert card["training"]["data"]["train"]["class_pixels"]["look-alike"] == 0  # mapped to ignore
     assert len(card["training"]["data"]["validation_scenes"]) == 1
@@ -259,3 +264,10 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["finetune", "--data-format", "osd", "--dataset", str(tmp_path), "--output", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no images/ folder" in err
+    data = ["--data-format", "osd", "--dataset", str(tmp_path), "--output", str(tmp_path / "m")]
+    assert main(["finetune", *data, "--recipe", str(tmp_path / "missing.json")]) == 2
+    assert "--recipe" in capsys.readouterr().err
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert main(["finetune", *data, "--recipe", str(tmp_path / "list.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "must hold a JSON object" in err

@@ -73,3 +73,11 @@ def test_read_report(tmp_path):
     assert report.sample_grid == work / "generated" / "samples.png"
     with pytest.raises(ValueError, match="cannot read the run report"):
         read_report({"work_dir": str(tmp_path / "missing")})
+
+
+def test_the_window_offers_every_engine_preset():
+    """A preset added to the engine must reach the analyst (the CPU one did not at first)."""
+    from dakd_qgis.finetune import PRESETS
+    from engine.cli.train import PRESET_NAMES
+
+    assert set(PRESETS) == set(PRESET_NAMES)

@@ -48,3 +48,23 @@ def test_version_mismatch_is_refused(package_plugin, tmp_path):
     shutil.copy(repo / "metadata.txt", fake / "metadata.txt")
     with pytest.raises(SystemExit, match="differs from the engine"):
         package_plugin.build_plugin_dir(fake, tmp_path / "out")
+
+
+def test_packaged_engine_uses_the_bundled_default_model(package_plugin, tmp_path):
+    """The zip's engine (``lib/engine``) must find ``dakd_qgis/resources/models/default.json`` for method auto."""
+    import subprocess  # nosec B404 - a fixed argument list
+    import sys
+    from pathlib import Path
+
+    repo = Path(package_plugin.__file__).resolve().parents[1]
+    assert (repo / "resources" / "models" / "default.json").is_file(), "the default model is part of the repository"
+    plugin = package_plugin.build_plugin_dir(repo, tmp_path)
+    code = ("from engine.detectors import DEFAULT_MODEL_CARD, choose_method; "
+            "print(DEFAULT_MODEL_CARD); print(choose_method('auto').method)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(plugin / "lib"), "PATH": "/usr/bin:/bin"}, check=False)  # nosec B603
+    assert done.returncode == 0, done.stderr
+    card, method = done.stdout.split()
+    assert Path(card) == plugin / "resources" / "models" / "default.json" and Path(card).is_file()
+    assert method == "model"
+    assert (plugin / "resources" / "models" / "default.safetensors").stat().st_size < 30 * 2**20

@@ -3,7 +3,7 @@
 Run as tests they write into a temporary folder and check the pictures are not blank. To refresh the
 README images::
 
-    DAKD_SCREENSHOTS_DIR=docs/readme/img QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest \\
+    DAKD_SCREENSHOTS_DIR=resources/readme QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest \\
         tests/plugin/test_screenshots.py
 """
 

@@ -46,3 +46,19 @@ def test_interrupted_finetune_resumes_to_the_same_model(tiles: Path, tmp_path: P
     assert all((a[k] == b[k]).all() for k in a)
     card = json.loads((tmp_path / "cut" / "m.json").read_text())
     assert card["training"]["preset"] == "tiny" and card["metrics"]["validation"]["pixels"] > 0
+
+
+def test_every_preset_names_existing_networks_and_the_cli_offers_it() -> None:
+    from engine.cli.train import PRESET_NAMES
+    from engine.models import MODEL_VARIANTS
+    from engine.models.sar_jointnet import jointnet_config
+    from engine.train.pipeline import PRESETS
+
+    assert set(PRESET_NAMES) == set(PRESETS)
+    for name, preset in PRESETS.items():
+        assert preset.segmenter_model in MODEL_VARIANTS, name
+        assert jointnet_config(preset.jointnet_variant) is not None
+        assert preset.description, name
+    default = PRESETS["cpu-default"]  # the bundled model's recipe: CPU-sized; generated pairs only when asked
+    assert default.segmenter_model == "saross_net_xs" and default.jointnet_variant == "tiny"
+    assert default.aug_ratio == 0 and default.crop_px == 128

@@ -170,7 +170,7 @@ class SceneConfig:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise InputError(f"{source}: unknown scene parameter(s) {', '.join(unknown)}; "
-                             f"valid names are the SceneConfig fields (see docs/readme/simulator.md)")
+                             "valid names are the SceneConfig fields (README: 'Reference: the scene simulator')")
         kwargs: dict[str, Any] = {}
         for name, value in values.items():
             default = getattr(cls(), name)

@@ -20,7 +20,8 @@ window is the one the warp samples. Accuracy notes:
   to within 0.125 px (its default error threshold).
 * A block's warp uses only its own source window, but the mapping is global, so blocks agree.
 * GCP positions are those of the annotation (ellipsoid heights of the processor's DEM): over sea
-  they are at sea level; over land no terrain correction is done (see docs/readme/sentinel1.md).
+  they are at sea level; over land no terrain correction is done (README: "Reference: Sentinel-1
+  products").
 * Annotation pixel/line numbers address pixel centres; GDAL GCPs address pixel corners, so
   ``+0.5`` is added (:func:`gcps_from_grid`). GDAL's own SAFE driver omits it (a 5 m shift).
 """

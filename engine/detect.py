@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -264,9 +264,9 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
                                            background_window_km=params.background_window_km,
                                            threshold_k_db=params.threshold_k_db, **params.detector_options)
         log.info("detector: %s (%s)", choice.method, choice.reason)
-        threshold_defaults = DetectParams("", "")
-        if choice.method != "threshold" and (params.threshold_k_db, params.background_window_km) != (
-                threshold_defaults.threshold_k_db, threshold_defaults.background_window_km):
+        defaults = {f.name: f.default for f in fields(DetectParams)}
+        if choice.method != "threshold" and any(getattr(params, name) != defaults[name]
+                                                for name in ("threshold_k_db", "background_window_km")):
             log.warning("--threshold-k-db and --background-window-km apply to --method threshold only; the %s "
                         "detector ignores them", choice.method)
         detector.prepare(info)

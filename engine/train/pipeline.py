@@ -328,7 +328,6 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         raise InputError(
             f"work folder {work} exists from an earlier run; pass --resume to continue it or --overwrite to start again"
         )
-    work.mkdir(parents=True, exist_ok=True)
     name = config.name or output.name
 
     # 1. data
@@ -364,6 +363,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     aug_ratio = preset.aug_ratio if config.aug_ratio is None else config.aug_ratio
     if not 0.0 <= aug_ratio <= 8.0:
         raise InputError(f"--aug-ratio {aug_ratio}: use a value from 0 to 4 (the paper's range; 8 at most)")
+    work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
     generated, generation = None, None
     if aug_ratio > 0:
         generated, generation = _generate(config, preset, train_tiles, work, aug_ratio, progress)

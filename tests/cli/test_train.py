@@ -271,3 +271,24 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["finetune", *data, "--recipe", str(tmp_path / "list.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must hold a JSON object" in err
+
+
+def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A careless --labels (here a JSON sidecar, not polygons) is refused before anything is written."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(scene, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(400000, 6200000, 10, 10)) as dataset:
+        dataset.write(np.full((1, 64, 64), 0.04, np.float32))
+    (tmp_path / "scene.json").write_text("{}")
+    args = ["finetune", "--scene", str(scene), "--labels", str(tmp_path / "scene.json"), "--output",
+            str(tmp_path / "out" / "m")]
+    (tmp_path / "out").mkdir()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("dakd: error:") and "label polygons" in err
+    assert list((tmp_path / "out").iterdir()) == []
+

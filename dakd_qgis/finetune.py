@@ -24,6 +24,19 @@ PRESETS = {
 }
 #: Classes a label value can be mapped to (the engine's class names, plus ``ignore``).
 TARGET_CLASSES = ("oil", "look-alike", "ship", "land", "sea", "ignore")
+#: The engine's classes in id order and how it reads label values (``engine.classes``,
+#: ``engine.data.scenes``); copies, kept equal by tests/plugin/test_finetune.py.
+CLASS_NAMES = ("sea", "oil", "look-alike", "ship", "land")
+IGNORE_NAMES = ("ignore", "unlabelled", "unlabeled", "nodata", "no data")
+CLASS_ALIASES = {
+    "oil spill": "oil",
+    "spill": "oil",
+    "lookalike": "look-alike",
+    "look alike": "look-alike",
+    "vessel": "ship",
+    "water": "sea",
+    "background": "sea",
+}
 #: Data-set folder formats of ``--data-format``.
 DATASET_FORMATS = ("osd", "sos")
 
@@ -128,16 +141,18 @@ def default_class_for(value: Any) -> str:
 
     The engine already understands class names, ids (0-4) and common aliases ("slick" is not one, "spill"
     is); anything else starts as ``oil`` because analysts mostly digitise spills, and they can change it.
+    The rules are mirrored here (``CLASS_NAMES``, ``IGNORE_NAMES``, ``CLASS_ALIASES``, checked against
+    ``engine.data.scenes`` by the tests) because the engine is never imported into QGIS's process: in the
+    installed plugin it is not even on QGIS's path.
     """
-    from engine.classes import IGNORE_INDEX, OSD_CLASSES
-    from engine.data.scenes import LabelSpec, resolve_class
-    from engine.errors import InputError
-
-    try:
-        class_id = resolve_class(value, LabelSpec(), "labels")
-    except InputError:
-        return "oil"
-    return "ignore" if class_id == IGNORE_INDEX else OSD_CLASSES[class_id].name
+    text = str(value).strip().lower() if value is not None else ""
+    if text in IGNORE_NAMES:
+        return "ignore"
+    text = CLASS_ALIASES.get(text, text)
+    for class_id, name in enumerate(CLASS_NAMES):
+        if text in (name, str(class_id)):
+            return name
+    return "oil"
 
 
 def safe_model_name(text: str) -> str:

@@ -50,10 +50,39 @@ def test_problems_name_what_to_fix(tmp_path):
 
 
 def test_default_class_follows_the_engine():
-    from dakd_qgis.finetune import default_class_for
+    from dakd_qgis.finetune import CLASS_ALIASES, CLASS_NAMES, IGNORE_NAMES, default_class_for
+    from engine.classes import IGNORE_INDEX, OSD_CLASSES
+    from engine.data import scenes
+    from engine.errors import InputError
 
     assert [default_class_for(v) for v in ("oil", "Look-alike", 3, "vessel", "unlabelled", "slick")] == [
         "oil", "look-alike", "ship", "ship", "ignore", "oil"]
+    # the plugin's copy of the rules is the engine's (the engine is not importable inside QGIS)
+    assert CLASS_NAMES == tuple(c.name for c in OSD_CLASSES)
+    assert IGNORE_NAMES == scenes.IGNORE_NAMES and CLASS_ALIASES == scenes.CLASS_ALIASES
+    for value in ("Oil", " sea ", 0, 4, "2", "lookalike", "Oil Spill", "background", "No Data", "slick", "", None):
+        try:
+            class_id = scenes.resolve_class(value, scenes.LabelSpec(), "labels")
+            expected = "ignore" if class_id == IGNORE_INDEX else OSD_CLASSES[class_id].name
+        except InputError:
+            expected = "oil"
+        assert default_class_for(value) == expected, value
+
+
+def test_default_class_works_without_the_engine():
+    """In the installed plugin the engine lives in lib/ and is not importable in QGIS: the window must not need it."""
+    import subprocess  # nosec B404 - a fixed argument list
+    import sys
+
+    code = ("import sys; sys.modules['engine'] = None; from dakd_qgis.finetune import default_class_for; "
+            "print(default_class_for('vessel'))")
+    from pathlib import Path
+
+    repo_root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True,
+                          timeout=60, check=False)  # nosec B603
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ship"
 
 
 def test_read_report(tmp_path):

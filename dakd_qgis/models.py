@@ -156,12 +156,18 @@ def register_model(card_path: Path, settings: PluginSettings, name: str | None =
         metadata = read_card(card_path)
         target_weights = target_card.with_suffix(".safetensors")
         partial_weights = target_weights.with_name(target_weights.name + ".partial")
-        shutil.copyfile(weights_path(card_path), partial_weights)
-        partial_weights.replace(target_weights)
-        metadata["weights"] = dict(metadata.get("weights") or {}, file=target_weights.name)
         partial_card = target_card.with_name(target_card.name + ".partial")
-        partial_card.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-        partial_card.replace(target_card)
+        metadata["weights"] = dict(metadata.get("weights") or {}, file=target_weights.name)
+        try:
+            shutil.copyfile(weights_path(card_path), partial_weights)
+            partial_weights.replace(target_weights)
+            partial_card.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+            partial_card.replace(target_card)
+        except OSError as error:  # disk full, no permission: say so, and leave no half-copied files
+            partial_weights.unlink(missing_ok=True)
+            partial_card.unlink(missing_ok=True)
+            raise ModelRegistryError(f"cannot copy {card_path.name} into {settings.models_dir()} "
+                                     f"({error.strerror or error}); free disk space or check the folder") from error
     if make_default:
         settings.default_model = str(target_card)
         settings.save()

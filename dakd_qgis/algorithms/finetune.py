@@ -166,8 +166,9 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
                                    self.VALIDATION_MIOU: done.get("validation_miou")}
         if self.parameterAsBoolean(parameters, self.REGISTER, context):
             try:
-                registered = register_model(Path(card), settings, request.name, make_default=True)
-            except (ModelRegistryError, ImportError) as error:
+                registered = register_model(Path(card), settings, request.name, make_default=True,
+                                            validate=False)  # the engine has just written and checked it
+            except ModelRegistryError as error:
                 raise QgsProcessingException(f"The model was trained ({card}) but not registered: {error}") from error
             feedback.pushInfo(f"Registered {registered} as the default model.")
             results[self.REGISTERED] = str(registered)

@@ -79,7 +79,7 @@ class ModelsDialog(QDialog):
         """Copy a card and its weights into the registry; show why if it is not a valid card."""
         try:
             registered = register_model(card, self.settings)
-        except (ModelRegistryError, ImportError) as error:
+        except ModelRegistryError as error:
             self.status.setText(f"Not imported: {error}")
             return None
         self.status.setText(f"Imported {registered.name}.")

@@ -46,6 +46,16 @@ def test_register_validates_with_the_engine(model_card, isolated_plugin_settings
     assert registered.is_file()
 
 
+def test_a_failed_copy_is_one_message_and_leaves_no_partial_files(model_card, isolated_plugin_settings):
+    from dakd_qgis.models import ModelRegistryError, register_model
+
+    models = isolated_plugin_settings.models_dir()
+    (models / "blocked.safetensors").mkdir(parents=True)  # a real OSError when the weights are moved in place
+    with pytest.raises(ModelRegistryError, match="cannot copy .* free disk space or check the folder"):
+        register_model(model_card, isolated_plugin_settings, "blocked", validate=False)
+    assert sorted(p.name for p in models.iterdir()) == ["blocked.safetensors"]
+
+
 def test_bundled_card_cannot_be_deleted(isolated_plugin_settings, tmp_path):
     from dakd_qgis.models import ModelRegistryError, delete_model
 

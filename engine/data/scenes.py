@@ -346,6 +346,7 @@ class _LabelSource:
     def _init_raster(self, scene: LabelledScene) -> None:
         import rasterio
 
+        self._whole_labels: np.ndarray | None = None  # an off-grid label raster, warped window by window
         try:
             self.dataset = rasterio.open(scene.label_raster)
         except rasterio.errors.RasterioIOError as error:
@@ -396,9 +397,11 @@ class _LabelSource:
             data = self.dataset.read(1, window=window)
             nodata = self.dataset.nodata
         else:
+            if self._whole_labels is None:  # read once per scene, not once per window
+                self._whole_labels = self.dataset.read(1).astype(np.uint8)
             data = np.full(shape, IGNORE_INDEX, np.uint8)
             reproject(
-                self.dataset.read(1).astype(np.uint8),
+                self._whole_labels,
                 data,
                 src_transform=self.dataset.transform,
                 src_crs=self.dataset.crs,

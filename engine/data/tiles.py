@@ -240,11 +240,12 @@ def fit_normalisation(
     tiles: TileSet, db_range: tuple[float, float], max_pixels: int = 4_000_000, seed: int = 0
 ) -> tuple[float, float]:
     """Mean and std of clipped dB over valid pixels (a random sample of at most ``max_pixels``)."""
-    values = np.clip(tiles.images_db[tiles.valid].astype(np.float32), *db_range)
+    values = tiles.images_db[tiles.valid]
     if values.size == 0:
         raise ValueError("no valid pixels to fit the normalisation")
-    if values.size > max_pixels:
+    if values.size > max_pixels:  # sample first: converting every pixel to float32 would cost gigabytes
         values = np.random.default_rng(seed).choice(values, max_pixels, replace=False)
+    values = np.clip(values.astype(np.float32), *db_range)
     return float(values.mean()), float(max(values.std(), 1e-3))
 
 

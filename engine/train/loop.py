@@ -399,12 +399,13 @@ def _optimiser_step(
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
     with autocast:
         loss, terms = task.loss(model, batch)
-    if not torch.isfinite(loss):
-        raise DakdError(f"the training loss became {float(loss)}; lower --lr or use --precision fp32")
+    loss_value = float(loss.detach())  # one device sync, before backward (not another one after the step)
+    if not math.isfinite(loss_value):
+        raise DakdError(f"the training loss became {loss_value}; lower --lr or use --precision fp32")
     scaler.scale(loss).backward()
     if grad_clip:
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(optimizer)
     scaler.update()
-    return float(loss.detach()), terms
+    return loss_value, terms

@@ -333,6 +333,8 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     # 1. data
     tiles = load_tiles(config.data, progress)
     train_tiles, val_tiles = split_by_scene(tiles, config.data.val_share, config.seed)
+    classes = tiles.classes
+    del tiles  # the split holds copies; keeping the unsplit set would double the tile memory for the whole run
     if len(train_tiles) == 0:
         raise InputError("no training tiles left after the validation split; lower --val-share or add scenes")
     init_model, base_card = None, None
@@ -340,10 +342,10 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         from engine.modelcard import load_model
 
         init_model, base_card = load_model(config.init)
-        if len(base_card.classes) != tiles.num_classes:
+        if len(base_card.classes) != len(classes):
             raise ModelError(
                 f"--init {config.init}: the model has {len(base_card.classes)} classes but the labels "
-                f"have {tiles.num_classes}; start from a model with the same classes"
+                f"have {len(classes)}; start from a model with the same classes"
             )
     spec = input_spec_for(train_tiles, config.data, base_card.input_spec if base_card else None, config.seed)
     data_summary = {
@@ -408,7 +410,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         val = evaluate_model(model, val_tiles, spec, device, progress=progress)
         metrics["validation"] = {k: v for k, v in val.items() if k != "confusion"}
         metrics["validation"]["confusion"] = val["confusion"]
-        metrics["class_names"] = [c.name for c in tiles.classes]
+        metrics["class_names"] = [c.name for c in classes]
     if generated is not None:
         metrics["generation"] = score_generated_set(
             train_tiles.images_db, generated, model, spec, config.inception_weights, seed=config.seed, device=device
@@ -440,7 +442,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         output,
         model,
         name,
-        tiles.classes,
+        classes,
         spec,
         result,
         training,

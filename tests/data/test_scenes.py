@@ -74,3 +74,26 @@ def test_label_raster(scene: Path, tmp_path: Path) -> None:
         [LabelledScene(str(scene), label_raster=str(tmp_path / "labels.tif"))], LabelSpec(), -35.0, 64
     )
     assert tiles.labels[0][30, 50] == 1 and tiles.class_pixel_counts()["oil"] == 40 * 60
+
+
+def test_label_raster_on_another_grid_is_warped(scene: Path, tmp_path: Path) -> None:
+    """Labels at half the resolution (one label pixel = 2x2 scene pixels) land on the scene's grid."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    with rasterio.open(scene) as source:
+        profile = dict(source.profile, dtype="uint8", nodata=None, width=64, height=64,
+                       transform=source.transform * Affine.scale(2))
+    ids = np.zeros((64, 64), np.uint8)
+    ids[10:30, 20:50] = 1  # scene rows 20-60, columns 40-100
+    with rasterio.open(tmp_path / "coarse.tif", "w", **profile) as sink:
+        sink.write(ids, 1)
+    tiles = load_labelled_scenes(
+        [LabelledScene(str(scene), label_raster=str(tmp_path / "coarse.tif"))], LabelSpec(), -35.0, 64
+    )
+    mosaic = np.zeros((128, 128), np.uint8)
+    for (row, col), tile in zip(tiles.origins, tiles.labels):
+        mosaic[row : row + 64, col : col + 64] = tile
+    assert (mosaic[20:60, 40:100] == 1).all() and mosaic[10, 30] == 0 and mosaic[70, 110] == 0
+    assert tiles.class_pixel_counts()["oil"] == 40 * 60
+

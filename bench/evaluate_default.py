@@ -54,15 +54,13 @@ sys.path.insert(0, str(REPO))
 
 from machine import machine  # noqa: E402
 
-from engine.classes import IGNORE_INDEX, OSD_CLASSES  # noqa: E402
+from engine.classes import IGNORE_INDEX, LAND, OIL, OSD_CLASSES  # noqa: E402
 from engine.data.synth import SceneConfig, simulate_scene, write_scene  # noqa: E402
 from engine.detect import DetectParams, run_detection  # noqa: E402
 from engine.detectors import DEFAULT_MODEL_CARD  # noqa: E402
 from engine.progress import Progress  # noqa: E402
 from engine.train.metrics import confusion_matrix, scores  # noqa: E402
 
-OIL = 1
-LAND = 4
 MIN_REGION_KM2 = 0.1
 REGION_HIT_FRACTION = 0.25
 
@@ -165,7 +163,7 @@ def region_hits(mask: np.ndarray, other: np.ndarray, min_pixels: int) -> tuple[i
 class Tally:
     """Everything accumulated over the scenes for one detector."""
 
-    confusion: np.ndarray = field(default_factory=lambda: np.zeros((5, 5), np.int64))
+    confusion: np.ndarray = field(default_factory=lambda: np.zeros((len(OSD_CLASSES),) * 2, np.int64))
     oil_binary: np.ndarray = field(default_factory=lambda: np.zeros((2, 2), np.int64))
     oil_binary_sea: np.ndarray = field(default_factory=lambda: np.zeros((2, 2), np.int64))
     label_regions: int = 0
@@ -186,12 +184,12 @@ class Tally:
         keep = (labels != IGNORE_INDEX) & (classes != IGNORE_INDEX)
         target = np.where(keep, labels, IGNORE_INDEX)
         pred = np.where(keep, classes, 0)
-        self.confusion += confusion_matrix(torch.from_numpy(pred), torch.from_numpy(target), 5).numpy()
-        oil_pred, oil_true = (pred == OIL) & keep, (target == OIL)
+        self.confusion += confusion_matrix(torch.from_numpy(pred), torch.from_numpy(target), len(OSD_CLASSES)).numpy()
+        oil_pred, oil_true = (pred == OIL.id) & keep, (target == OIL.id)
         binary_target = np.where(keep, oil_true.astype(np.uint8), IGNORE_INDEX)
         self.oil_binary += confusion_matrix(torch.from_numpy(oil_pred.astype(np.uint8)),
                                             torch.from_numpy(binary_target), 2).numpy()
-        sea_target = np.where(target == LAND, IGNORE_INDEX, binary_target)
+        sea_target = np.where(target == LAND.id, IGNORE_INDEX, binary_target)
         self.oil_binary_sea += confusion_matrix(torch.from_numpy(oil_pred.astype(np.uint8)),
                                                 torch.from_numpy(sea_target), 2).numpy()
         min_pixels = int(round(MIN_REGION_KM2 / pixel_km2))
@@ -201,7 +199,7 @@ class Tally:
         total, correct = region_hits(oil_pred, oil_true, min_pixels)
         self.pred_regions += total
         self.pred_regions_true += correct
-        sea_km2 = float((keep & (target != LAND)).sum() * pixel_km2)
+        sea_km2 = float((keep & (target != LAND.id)).sum() * pixel_km2)
         if scene["group"] == "clean":
             self.clean_polygons += polygons
             self.clean_oil_km2 += float(oil_pred.sum() * pixel_km2)

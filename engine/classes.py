@@ -34,11 +34,3 @@ IGNORE_INDEX = 255
 #: Classes that become polygons in the detection output (sea and land do not).
 VECTOR_CLASS_NAMES: tuple[str, ...] = (OIL.name, LOOKALIKE.name, SHIP.name)
 
-
-def class_by_name(name: str, classes: tuple[SegClass, ...] = OSD_CLASSES) -> SegClass:
-    """Look a class up by name; the error lists the valid names."""
-    for seg_class in classes:
-        if seg_class.name == name:
-            return seg_class
-    valid = ", ".join(c.name for c in classes)
-    raise KeyError(f"unknown class {name!r}; valid classes: {valid}")

@@ -40,7 +40,7 @@ from engine.detectors import select_detector
 from engine.errors import InputError, OutputError
 from engine.io import open_scene
 from engine.io.atomic import atomic_output_dir, check_output_dir
-from engine.io.raster import add_overviews, create_output_raster
+from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.scene import Scene, SceneInfo
 from engine.io.vector import SPILLS_LAYER, write_polygons
 from engine.progress import Progress
@@ -59,8 +59,6 @@ CLASS_NODATA = 255
 #: Temporary raster for the vectoriser: the class id where a polygon class won, else 0; striped, because GDAL's
 #: polygonize reads scanlines (fast on strips, very slow on compressed tiles). Deleted before the output appears.
 _POLYGON_CLASSES_FILE = ".polygon-classes.tif"
-#: GDAL block cache during a run (MB). GDAL's default (5 % of RAM) would make memory grow with the machine.
-GDAL_CACHE_MB = 256
 
 
 @dataclass

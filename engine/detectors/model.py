@@ -59,7 +59,6 @@ class ModelDetector:
         self.classes = card.classes
         self.input_spec = card.input_spec
         self.context_px = card.context_px
-        self.overlap_px = card.overlap_px
         self.device_choice = device
         self.model_path = model_path
         self.scan_backend = card.build.get("encoder_options", {}).get("scan_backend", "auto")

@@ -40,6 +40,7 @@ from engine.classes import BINARY_CLASSES, SegClass
 from engine.detectors.base import DetectorInfo, InputSpec
 from engine.errors import DakdError
 from engine.io.scene import SceneInfo
+from engine.tiling import DEFAULT_TILE_SIZE, MIN_RAMP_PX
 
 log = logging.getLogger("dakd")
 
@@ -138,7 +139,6 @@ class ThresholdDetector:
         self.config = config or ThresholdConfig()
         if device not in ("auto", "cpu"):
             log.warning("the threshold detector runs on the CPU; --device %s is ignored", device)
-        self.requested_device = device
         self.input_spec = InputSpec(units="linear")
         self.background_px = 0
         self.context_px = 0
@@ -151,8 +151,8 @@ class ThresholdDetector:
         """
         self.background_px = window_px(self.config.background_window_km, scene.pixel_size_m)
         self.context_px = self.background_px // 2 + self.config.speckle_filter_px // 2
-        tile_size = 256
-        while 2 * (2 * self.context_px + 8) > tile_size:
+        tile_size = DEFAULT_TILE_SIZE  # grown until plan_grid's overlap rule fits the context
+        while 2 * (2 * self.context_px + MIN_RAMP_PX) > tile_size:
             tile_size *= 2
         self.input_spec = InputSpec(units="linear", tile_size=tile_size)
         log.info("threshold detector: background window %g km = %d px, k = %g dB, tiles %d px",

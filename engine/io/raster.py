@@ -431,6 +431,8 @@ def _info(dataset: Any, path: str, band: int, units: str, reason: str, nodata: f
 #: Creation options for the engine's output GeoTIFFs: tiled (256 px blocks, the stitcher's flush height),
 #: DEFLATE-compressed, BigTIFF when a full scene might pass 4 GB.
 OUTPUT_BLOCK_PX = 256
+#: GDAL block cache during a run (MB). GDAL's default (5 % of RAM) would make memory grow with the machine.
+GDAL_CACHE_MB = 256
 _OUTPUT_PROFILE = {
     "driver": "GTiff", "tiled": True, "blockxsize": OUTPUT_BLOCK_PX, "blockysize": OUTPUT_BLOCK_PX,
     "compress": "deflate", "bigtiff": "if_safer", "interleave": "band",

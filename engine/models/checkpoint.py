@@ -44,11 +44,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             break
     if not isinstance(loaded, dict) or not any(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise ModelError(f"{path}: no tensors found; expected a state dict (optionally under 'state_dict' or 'model')")
-    return {_strip_prefix(key, "module."): value for key, value in loaded.items() if isinstance(value, torch.Tensor)}
-
-
-def _strip_prefix(key: str, prefix: str) -> str:
-    return key[len(prefix):] if key.startswith(prefix) else key
+    return {key.removeprefix("module."): value for key, value in loaded.items() if isinstance(value, torch.Tensor)}
 
 
 def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from engine.models.caft import SKIP_BLOCKS, resize_to
-from engine.models.mambavision import MAMBAVISION_VARIANTS, MambaVisionEncoder, mambavision_config
+from engine.models.mambavision import MAMBAVISION_VARIANTS, build_mambavision
 from engine.models.resnet import RESNET_VARIANTS, build_resnet
 
 ENCODERS = ("mambavision", "resnet")
@@ -82,7 +82,7 @@ def build_encoder(config: SarossNetConfig) -> nn.Module:
     """Build the encoder a config asks for; it exposes ``out_channels`` and returns maps at strides 4-32."""
     if config.encoder == "resnet":
         return build_resnet(config.variant, in_chans=config.in_chans, **config.encoder_options)
-    return MambaVisionEncoder(mambavision_config(config.variant, in_chans=config.in_chans, **config.encoder_options))
+    return build_mambavision(config.variant, in_chans=config.in_chans, **config.encoder_options)
 
 
 class ConvDecoderBlock(nn.Sequential):

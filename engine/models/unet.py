@@ -151,7 +151,6 @@ class UNet(nn.Module):
         widths = [config.base_channels * m for m in config.channel_mults]
         groups = config.norm_groups
         embed_dim = 4 * config.base_channels if config.time_embedding else None
-        self.embed_dim = embed_dim
         self.time_mlp = (
             nn.Sequential(nn.Linear(config.base_channels, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
             if embed_dim

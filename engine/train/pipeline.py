@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.classes import OSD_CLASSES
 from engine.data.generated import open_generated
 from engine.data.osd import DEFAULT_DB_RANGE, load_osd
 from engine.data.scenes import LabelledScene, LabelSpec, load_labelled_scenes
@@ -540,16 +539,3 @@ def _json_default(value: Any) -> Any:
         return str(value)
     return str(value)
 
-
-def default_label_spec(
-    class_field: str = "class", class_map: dict[str, str] | None = None, background: str = "sea"
-) -> LabelSpec:
-    """Return a LabelSpec with the OSD classes."""
-    return LabelSpec(
-        class_field=class_field, class_map=dict(class_map or {}), background=background, classes=OSD_CLASSES
-    )
-
-
-def with_overrides(config: FinetuneConfig, **changes: Any) -> FinetuneConfig:
-    """Return a copy of ``config`` with fields changed (used by the ablation bench)."""
-    return replace(config, **changes)

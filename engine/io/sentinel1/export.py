@@ -19,7 +19,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from engine.io.atomic import atomic_file
-from engine.io.raster import add_overviews, create_output_raster
+from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.sentinel1.geocode import GCP_CRS
 from engine.io.sentinel1.scene import Sentinel1Scene
 from engine.preprocess import from_linear
@@ -57,8 +57,6 @@ def write_sigma0(scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: bo
         GDAL's block cache is capped for the run (its default, 5 % of RAM, grew to 1.2 GB while
         writing a full product); windows are written once, so the scene's block cache is not needed.
     """
-    from engine.detect import GDAL_CACHE_MB  # the run-wide GDAL block-cache cap, shared with detection
-
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         return _write_sigma0(scene, out_path, db, overwrite, progress or Progress())
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import PLUGIN_DIR, deps_base_dir, deps_site_dir, engine_root
+from .paths import PLUGIN_DIR, deps_base_dir, deps_site_dir, engine_front_paths
 
 #: Packages QGIS's Python bindings are compiled against; pinned to the installed version for pip.
 QGIS_OWNED_PACKAGES = ("numpy", "GDAL")
@@ -120,28 +120,32 @@ class RequirementStatus:
 
 def engine_search_path() -> list[str]:
     """Return where an engine child process finds packages: the engine, the private folder, then ``sys.path``."""
-    front = [str(p) for p in (engine_root(), deps_site_dir()) if p is not None and p.is_dir()]
+    front = engine_front_paths()
     return front + [p for p in sys.path if p not in front]
 
 
-def installed_version(requirement: Requirement, search_path: Sequence[str] | None = None) -> str | None:
-    """Return the version of the first distribution named like ``requirement`` on ``search_path``, or None."""
-    wanted = _normalise(requirement.name)
+def installed_versions(search_path: Sequence[str] | None = None) -> dict[str, str]:
+    """Map each distribution name (normalised) to the version found first on ``search_path``.
+
+    One scan of the metadata serves every requirement: the scan parses every installed package's
+    metadata, which costs tens of milliseconds per pass at QGIS start.
+    """
+    versions: dict[str, str] = {}
     for distribution in importlib.metadata.distributions(path=list(search_path or engine_search_path())):
-        if _normalise(distribution.metadata["Name"] or "") == wanted:
-            return distribution.version
-    return None
+        versions.setdefault(_normalise(distribution.metadata["Name"] or ""), distribution.version)
+    return versions
 
 
-def check_requirement(requirement: Requirement, search_path: Sequence[str] | None = None) -> RequirementStatus:
+def check_requirement(requirement: Requirement, search_path: Sequence[str] | None = None,
+                      versions: dict[str, str] | None = None) -> RequirementStatus:
     """Check from package metadata that a requirement is present and recent enough (milliseconds).
 
     This is what runs when QGIS starts. Whether the packages really import (a broken torch, a
     missing system library) is checked by Check dependencies…, in the engine Python itself (see
-    :func:`status_from_probe`).
+    :func:`status_from_probe`). ``versions`` is :func:`installed_versions` of the same path, when known.
     """
     path = list(search_path or engine_search_path())
-    version = installed_version(requirement, path)
+    version = (versions if versions is not None else installed_versions(path)).get(_normalise(requirement.name))
     if importlib.machinery.PathFinder.find_spec(requirement.import_name, path) is None:
         return RequirementStatus(requirement, version, False, "missing")
     if version is not None and not requirement.accepts(version):
@@ -152,7 +156,8 @@ def check_requirement(requirement: Requirement, search_path: Sequence[str] | Non
 def check_requirements(requirements: Sequence[Requirement] | None = None) -> list[RequirementStatus]:
     """Check every engine requirement from metadata (see :func:`check_requirement`)."""
     path = engine_search_path()
-    return [check_requirement(req, path) for req in (requirements or engine_requirements())]
+    versions = installed_versions(path)
+    return [check_requirement(req, path, versions) for req in (requirements or engine_requirements())]
 
 
 def probe_arguments(python: str, requirements: Sequence[Requirement], device: str) -> list[str]:

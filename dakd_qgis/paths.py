@@ -86,6 +86,11 @@ def engine_root() -> Path | None:
     return source_tree if (source_tree / "engine" / "__init__.py").exists() else None
 
 
+def engine_front_paths() -> list[str]:
+    """Return the folders an engine child searches before its own site-packages: the engine, then ours."""
+    return [str(p) for p in (engine_root(), deps_site_dir()) if p is not None and p.is_dir()]
+
+
 def engine_subprocess_env(base_env: dict[str, str] | None = None) -> dict[str, str]:
     """Return the environment of a ``python -m engine`` child: the plugin's engine and private packages first.
 
@@ -95,7 +100,7 @@ def engine_subprocess_env(base_env: dict[str, str] | None = None) -> dict[str, s
         file keeps numpy and GDAL out of it (see :mod:`dakd_qgis.deps`).
     """
     env = dict(os.environ if base_env is None else base_env)
-    paths = [str(p) for p in (engine_root(), deps_site_dir()) if p is not None and p.is_dir()]
+    paths = engine_front_paths()
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     if paths:

@@ -27,9 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from engine import __version__
 from engine.classes import SegClass
@@ -37,6 +35,9 @@ from engine.detectors.base import InputSpec
 from engine.errors import ModelError
 from engine.io.atomic import atomic_file
 from engine.io.scene import SceneInfo
+
+if TYPE_CHECKING:  # only annotations: reading a card (dakd model list) must not import torch
+    import torch
 
 CARD_FORMAT = "dakd-model-card"
 CARD_FORMAT_VERSION = 1

@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     with _CancelOnSignal() as cancel:
-        sink = {"bar": tqdm_sink(), "json": json_lines_sink(), "none": None}[args.progress]
+        sink = {"bar": tqdm_sink, "json": json_lines_sink}.get(args.progress, lambda: None)()  # tqdm only for bars
         progress = Progress(sink, cancel.requested.is_set)
         _configure_logging(args, progress)
         try:

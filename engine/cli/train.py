@@ -439,9 +439,9 @@ def run_generate(args: argparse.Namespace, progress: Progress) -> int:
 def run_train(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd train``."""
     from engine.data.generated import open_generated
-    from engine.modelcard import card_paths, load_model
+    from engine.modelcard import card_paths
     from engine.train.loop import LoopConfig
-    from engine.train.pipeline import input_spec_for
+    from engine.train.pipeline import input_spec_for, load_init
     from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
 
     if card_paths(args.output)[1].exists() and not args.overwrite:
@@ -450,7 +450,7 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
     generated = open_generated(args.generated) if args.generated else None
     if args.aug_ratio > 0 and generated is None:
         raise InputError("--aug-ratio needs --generated DIR (pairs from 'dakd generate')")
-    init_model, base_card = load_model(args.init) if args.init else (None, None)
+    init_model, base_card = load_init(args.init, train_tiles.num_classes)
     spec = input_spec_for(train_tiles, data, base_card.input_spec if base_card else None, args.seed)
     config = SegmenterConfig(
         model=args.model,

@@ -302,6 +302,22 @@ def input_spec_for(train_tiles: TileSet, data: DataConfig, base: InputSpec | Non
     )
 
 
+def load_init(init: str | None, num_classes: int) -> tuple[Any, Any]:
+    """Return the ``--init`` model and card (or ``(None, None)``), refusing one with other classes up front.
+
+    Without the check a mismatch fails only at the first loss step or, worse, after the whole training.
+    """
+    if not init:
+        return None, None
+    from engine.modelcard import load_model
+
+    model, card = load_model(init)
+    if len(card.classes) != num_classes:
+        raise ModelError(f"--init {init}: the model has {len(card.classes)} classes but the labels have "
+                         f"{num_classes}; start from a model with the same classes")
+    return model, card
+
+
 def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Run the whole DAKD pipeline; returns the run report (also written to ``work_dir/report.json``).
 
@@ -336,16 +352,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     del tiles  # the split holds copies; keeping the unsplit set would double the tile memory for the whole run
     if len(train_tiles) == 0:
         raise InputError("no training tiles left after the validation split; lower --val-share or add scenes")
-    init_model, base_card = None, None
-    if config.init:
-        from engine.modelcard import load_model
-
-        init_model, base_card = load_model(config.init)
-        if len(base_card.classes) != len(classes):
-            raise ModelError(
-                f"--init {config.init}: the model has {len(base_card.classes)} classes but the labels "
-                f"have {len(classes)}; start from a model with the same classes"
-            )
+    init_model, base_card = load_init(config.init, len(classes))
     spec = input_spec_for(train_tiles, config.data, base_card.input_spec if base_card else None, config.seed)
     data_summary = {
         "format": config.data.format,

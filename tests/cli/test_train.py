@@ -292,3 +292,20 @@ def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.C
     assert err.strip().splitlines()[-1].startswith("dakd: error:") and "label polygons" in err
     assert list((tmp_path / "out").iterdir()) == []
 
+
+
+def test_train_refuses_an_init_model_with_other_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dakd train --init` checks the classes before training, as `dakd finetune` does (one shared check)."""
+    from engine.classes import BINARY_CLASSES
+    from engine.modelcard import new_model_card, save_model_card
+    from engine.models import create_model
+
+    model = create_model("saross_net_xs", num_classes=2)
+    binary = save_model_card(tmp_path / "binary", model, new_model_card(model, "binary", BINARY_CLASSES))
+    data = simulate_tiles(tmp_path / "tiles", 2, seed=3)
+    args = ["--progress", "none", "train", "--data-format", "osd", "--dataset", str(data), "--device", "cpu",
+            "--steps", "2", "--init", str(binary), "--output", str(tmp_path / "seg")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("dakd: error: --init") and "same classes" in err
+    assert not (tmp_path / "seg.json").exists()

@@ -196,11 +196,11 @@ def save_model_card(path: str | Path, model: torch.nn.Module, card: ModelCard, o
     state = {key: tensor.detach().cpu().contiguous() for key, tensor in model.state_dict().items()}
     with atomic_file(weights_path, overwrite=overwrite) as tmp_weights, \
             atomic_file(card_path, overwrite=overwrite) as tmp_card:
-        # The header copy has no hash (it cannot contain its own file's hash).
-        header = json.dumps(card.to_json_dict(weights_path.name, ""))
-        save_file(state, str(tmp_weights), metadata={METADATA_KEY: header})
-        tmp_card.write_text(json.dumps(card.to_json_dict(weights_path.name, _sha256(tmp_weights)), indent=2) + "\n",
-                            encoding="utf-8")
+        # One dict for both copies (same "created"); the header copy has no hash (it cannot hold its own).
+        data = card.to_json_dict(weights_path.name, "")
+        save_file(state, str(tmp_weights), metadata={METADATA_KEY: json.dumps(data)})
+        data["weights"]["sha256"] = _sha256(tmp_weights)
+        tmp_card.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return card_path
 
 
@@ -217,15 +217,23 @@ def load_model_card(path: str | Path) -> ModelCard:
     Raises:
         ModelError: neither file exists, the JSON is broken, or the card is invalid.
     """
+    return ModelCard.from_json_dict(*read_card_data(path))
+
+
+def read_card_data(path: str | Path) -> tuple[dict[str, Any], str]:
+    """Return a card's raw JSON object (with its ``weights`` entry) and where it came from.
+
+    Raises:
+        ModelError: neither file exists, or the JSON is broken.
+    """
     weights_path, card_path = card_paths(path)
     if card_path.is_file():
         try:
-            data = json.loads(card_path.read_text(encoding="utf-8"))
+            return json.loads(card_path.read_text(encoding="utf-8")), str(card_path)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ModelError(f"{card_path}: cannot read the model card ({error}); re-export the model") from None
-        return ModelCard.from_json_dict(data, str(card_path))
     if weights_path.is_file():
-        return ModelCard.from_json_dict(_header_card(weights_path), str(weights_path))
+        return _header_card(weights_path), str(weights_path)
     raise ModelError(f"{path}: no model found; give a model's .json or .safetensors file "
                      "(see 'dakd model list')")
 
@@ -249,11 +257,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     Raises:
         ModelError: missing or corrupt weights, a hash mismatch, or weights that do not fit the build.
     """
-    card = load_model_card(path)
+    data, source = read_card_data(path)
+    card = ModelCard.from_json_dict(data, source)
     weights_path, card_path = card_paths(path)
     if not weights_path.is_file():
         raise ModelError(f"{card_path}: weights file {weights_path.name} is missing; keep both files together")
-    expected = _expected_sha256(card_path)
+    expected = str((data.get("weights") or {}).get("sha256", ""))  # empty in a header copy: nothing to check
     if expected and _sha256(weights_path) != expected:
         raise ModelError(f"{weights_path}: weights do not match the card's sha256 (corrupt or from another model)")
     model = build_model_from_card(card)
@@ -268,12 +277,6 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         raise ModelError(f"{weights_path}: weights do not fit the card's build "
                          f"(missing {len(result.missing_keys)}, unexpected {len(result.unexpected_keys)} tensors)")
     return model.to(device).eval(), card
-
-
-def _expected_sha256(card_path: Path) -> str:
-    if not card_path.is_file():
-        return ""
-    return str(json.loads(card_path.read_text(encoding="utf-8")).get("weights", {}).get("sha256", ""))
 
 
 def build_model_from_card(card: ModelCard) -> torch.nn.Module:

@@ -48,13 +48,13 @@ def _parameter_count(weights: Path) -> int | None:
 
 
 def _card_dict(path: str) -> tuple[dict[str, Any], Path]:
-    from engine.modelcard import card_paths, load_model_card
+    from engine.modelcard import ModelCard, card_paths, read_card_data
 
-    card = load_model_card(path)  # validates, raises ModelError with a clear line
-    weights, card_path = card_paths(path)
+    raw, source = read_card_data(path)
+    card = ModelCard.from_json_dict(raw, source)  # validates, raises ModelError with a clear line
+    weights = card_paths(path)[0]
     data = card.to_json_dict(weights.name, "")
-    if card_path.is_file():
-        data["weights"] = json.loads(card_path.read_text(encoding="utf-8")).get("weights", data["weights"])
+    data["weights"] = raw.get("weights") or data["weights"]
     return data, weights
 
 

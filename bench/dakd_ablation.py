@@ -45,11 +45,10 @@ from machine import machine  # noqa: E402
 from engine.cli import main as dakd  # noqa: E402
 from engine.data.generated import open_generated  # noqa: E402
 from engine.data.osd import load_osd  # noqa: E402
-from engine.data.tiles import fit_normalisation  # noqa: E402
+from engine.data.tiles import fit_normalisation, normalise_db  # noqa: E402
 from engine.detectors.base import InputSpec  # noqa: E402
 from engine.io.atomic import atomic_file, atomic_output_dir  # noqa: E402
 from engine.models.sar_jointnet import jointnet_config  # noqa: E402
-from engine.preprocess import normalise_db  # noqa: E402
 from engine.train.fid import generation_scores, sar_encoder_extractor  # noqa: E402
 from engine.train.jointnet import GenerateConfig, JointTrainConfig, generate_pairs, train_jointnet  # noqa: E402
 from engine.train.loop import LoopConfig  # noqa: E402

@@ -45,19 +45,6 @@ def test_normalise_db_clips_and_standardises():
     np.testing.assert_allclose(out, [(-35 + 15) / 5, (-20 + 15) / 5, 15 / 5, (5 + 15) / 5], rtol=1e-5)
 
 
-def test_detection_and_training_fill_invalid_pixels_alike():
-    """Nodata borders: the network must see at detection what it saw in training (the clip floor)."""
-    from engine.preprocess import normalise_db, to_linear
-
-    spec = InputSpec(units="db", db_range=(-35.0, 5.0), mean=-15.0, std=5.0)
-    db = np.array([[-20.0, -35.0], [-10.0, -50.0]], np.float32)
-    valid = np.array([[True, False], [True, False]])
-    detection = normalise(to_linear(db, "db"), valid, spec)
-    training = normalise_db(db, spec, valid)
-    np.testing.assert_allclose(detection, training, atol=1e-5)
-    assert (detection[~valid] == (-35.0 + 15.0) / 5.0).all() and detection[0, 0] == pytest.approx(-1.0)
-
-
 def test_normalise_rejects_bad_specs():
     with pytest.raises(InputError, match="std must be positive"):
         normalise(np.ones(2), np.ones(2, bool), InputSpec(units="db", std=0.0))

@@ -13,9 +13,8 @@ import numpy as np
 import torch
 
 from engine.data.generated import GeneratedSet
-from engine.data.tiles import TileSet, db_to_diffusion, spill_repeats
+from engine.data.tiles import TileSet, db_to_diffusion, normalise_db, spill_repeats
 from engine.detectors.base import InputSpec
-from engine.preprocess import normalise_db
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,8 @@ class SegmentationBatches:
             image_db, (label, valid, soft) = crop_and_augment(
                 image_db, [label, valid, soft], self.crop_px, self.augment_config, self.seed, epoch, position
             )
-        image = normalise_db(image_db, self.spec, valid)
+        image = normalise_db(image_db, self.spec)
+        image = np.where(valid, image, normalise_db(np.float32(self.spec.db_range[0]), self.spec))
         return image, label, soft, is_generated
 
     def batch(self, sample_ids: np.ndarray, epoch: int, positions: np.ndarray) -> dict[str, torch.Tensor]:

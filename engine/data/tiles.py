@@ -6,7 +6,7 @@ is no usable label, plus the scene each tile came from (for the split by scene).
 
 Two input domains are derived from the same dB tiles, both from the model card's ``InputSpec``:
 
-- the **segmenter** input, ``(clip(dB, db_range) - mean) / std`` (:func:`engine.preprocess.normalise_db`), the same
+- the **segmenter** input, ``(clip(dB, db_range) - mean) / std`` (:func:`normalise_db`), the same
   normalisation detection applies to scenes;
 - the **diffusion** domain of SAR-JointNet, ``clip(dB, db_range)`` mapped linearly to [-1, 1]
   (:func:`db_to_diffusion`), as JointNet maps 8-bit images. b is computed in this domain.
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.classes import IGNORE_INDEX, SegClass
+from engine.detectors.base import InputSpec
 
 TILE_SIZE_PX = 256
 
@@ -199,6 +200,12 @@ def spill_repeats(labels: np.ndarray, spill_class_ids: Sequence[int], factor: in
         raise ValueError(f"oversampling factor must be >= 1, got {factor}")
     has_spill = np.isin(labels, np.asarray(spill_class_ids)).reshape(len(labels), -1).sum(axis=1) >= min_pixels
     return np.where(has_spill, factor, 1).astype(np.int64)
+
+
+def normalise_db(image_db: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Segmenter input: clip dB to ``spec.db_range`` then ``(x - mean) / std`` (as detection does)."""
+    low, high = spec.db_range
+    return ((np.clip(image_db.astype(np.float32), low, high) - spec.mean) / spec.std).astype(np.float32)
 
 
 def db_to_diffusion(image_db: np.ndarray, db_range: tuple[float, float]) -> np.ndarray:

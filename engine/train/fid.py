@@ -127,7 +127,7 @@ def score_generated_set(
         device: where features are computed.
     """
     from engine.data.samples import random_crop
-    from engine.preprocess import normalise_db
+    from engine.data.tiles import normalise_db
 
     count = min(len(real_db), len(generated), max_images)
     if count < 2:

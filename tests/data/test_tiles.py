@@ -7,11 +7,11 @@ from engine.data.tiles import (
     cut_tiles,
     db_to_diffusion,
     diffusion_to_db,
+    normalise_db,
     spill_repeats,
     tile_origins,
 )
 from engine.detectors.base import InputSpec
-from engine.preprocess import normalise_db
 
 
 def test_tile_origins_cover_the_edge() -> None:

@@ -33,7 +33,6 @@ def _pick(*dotted_names: str) -> Any:
 
 #: Layer type of raster layers, for ``addCustomActionForLayerType`` and ``layer.type()`` checks.
 RASTER_LAYER_TYPE = _pick("Qgis.LayerType.Raster", "QgsMapLayerType.RasterLayer")
-VECTOR_LAYER_TYPE = _pick("Qgis.LayerType.Vector", "QgsMapLayerType.VectorLayer")
 #: Geometry type of the spill polygons.
 MULTIPOLYGON = _pick("Qgis.WkbType.MultiPolygon", "QgsWkbTypes.MultiPolygon")
 NUMBER_DOUBLE = _pick("Qgis.ProcessingNumberParameterType.Double", "QgsProcessingParameterNumber.Double")
@@ -43,7 +42,6 @@ FILE_BEHAVIOR_FOLDER = _pick("Qgis.ProcessingFileParameterBehavior.Folder", "Qgs
 PARAMETER_FLAG_ADVANCED = _pick("Qgis.ProcessingParameterFlag.Advanced",
                                 "QgsProcessingParameterDefinition.FlagAdvanced")
 SOURCE_TYPE_POLYGON = _pick("Qgis.ProcessingSourceType.VectorPolygon", "QgsProcessing.TypeVectorPolygon")
-SOURCE_TYPE_VECTOR_ANY = _pick("Qgis.ProcessingSourceType.VectorAnyGeometry", "QgsProcessing.TypeVectorAnyGeometry")
 SOURCE_TYPE_RASTER = _pick("Qgis.ProcessingSourceType.Raster", "QgsProcessing.TypeRaster")
 FIELD_TYPE_ANY = _pick("Qgis.ProcessingFieldParameterDataType.Any", "QgsProcessingParameterField.Any")
 POLYGON_LAYER_FILTER = _pick("Qgis.LayerFilter.PolygonLayer", "QgsMapLayerProxyModel.PolygonLayer")

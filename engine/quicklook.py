@@ -78,6 +78,13 @@ def _palette() -> tuple[list[int], dict[str, int]]:
     return flat + [0] * (768 - len(flat)), index
 
 
+def stretch_db(db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``db`` stretched from its 2nd to 98th percentile to [0, 1], and where it is finite (NaN: no data)."""
+    finite = np.isfinite(db)
+    low, high = np.percentile(db[finite], [2, 98]) if finite.any() else (0.0, 1.0)
+    return np.clip((np.nan_to_num(db, nan=low) - low) / max(high - low, 1e-6), 0, 1), finite
+
+
 def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
                      outlines: Sequence[tuple[str, np.ndarray]], title: str) -> tuple[int, int]:
     """Write the quick-look PNG: grey dB background (2–98 % stretch), class-coloured outlines, a title bar.
@@ -94,10 +101,7 @@ def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
         The image size (width, height).
     """
     palette, colour = _palette()
-    db = canvas.background()
-    finite = np.isfinite(db)
-    low, high = np.percentile(db[finite], [2, 98]) if finite.any() else (0.0, 1.0)
-    grey = np.clip((np.nan_to_num(db, nan=low) - low) / max(high - low, 1e-6), 0, 1)
+    grey, finite = stretch_db(canvas.background())
     indices = np.rint(grey * (GREY_LEVELS - 1)).astype(np.uint8)
     indices[~finite] = colour["nodata"]
     zoom = max(1, QUICKLOOK_MIN_PX // max(indices.shape))

@@ -95,7 +95,6 @@ class FinetuneDialog(QDialog):
         self.registered_card: Path | None = None
         self.started_at = 0.0
         self._x_offset = 0
-        self._stage_total = 0
 
         splitter = QSplitter(Qt.Horizontal, self)
         splitter.addWidget(self._build_inputs())
@@ -195,7 +194,6 @@ class FinetuneDialog(QDialog):
         self.balance.setToolTip("SAR-JointNet balancing factor b; 1 turns it off")
         advanced_form.addRow("Balancing factor b", self.balance)
         form.addRow(advanced)
-        self.advanced_box = advanced
         column.addWidget(training)
         column.addStretch(1)
 
@@ -342,7 +340,7 @@ class FinetuneDialog(QDialog):
             return self._refuse("; ".join(found))
         self.request = request
         self.done_event, self.error_message, self.report, self.registered_card = {}, "", None, None
-        self._x_offset = self._stage_total = 0
+        self._x_offset = 0
         self.plot.clear()
         self.log.clear()
         self.metrics_table.setRowCount(0)
@@ -387,7 +385,6 @@ class FinetuneDialog(QDialog):
         kind = event.get("event")
         stage = str(event.get("stage") or "")
         if kind == "stage":
-            self._stage_total = int(event.get("total") or 0)
             self.stage_label.setText(f"Stage: {stage}")
             self.progress_bar.setValue(0)
             self.eta_label.setText("")

@@ -47,7 +47,7 @@ from engine.data.synth.scene import SimulatedScene
 from engine.errors import InputError, OutputError
 from engine.io.atomic import atomic_file
 from engine.preprocess import from_linear
-from engine.quicklook import QuicklookCanvas
+from engine.quicklook import QuicklookCanvas, stretch_db
 
 #: Scale of the Int16 dB encoding (hundredths of dB).
 INT16_DB_SCALE = 0.01
@@ -226,10 +226,8 @@ def write_quicklook(scene: SimulatedScene, path: Path, max_px: int = QUICKLOOK_P
     height, width = scene.sigma0.shape
     canvas = QuicklookCanvas(height, width, max_px)
     canvas.add(0, 0, scene.sigma0, scene.valid)
-    db = canvas.background()
-    finite = np.isfinite(db)
-    low, high = np.percentile(db[finite], [2, 98]) if finite.any() else (0.0, 1.0)
-    grey = (np.clip((np.nan_to_num(db, nan=low) - low) / max(high - low, 1e-6), 0, 1) * 255).astype(np.uint8)
+    stretched, finite = stretch_db(canvas.background())
+    grey = (stretched * 255).astype(np.uint8)
     grey[~finite] = 0
     f = canvas.factor
     labels = scene.labels[f // 2:: f, f // 2:: f][: grey.shape[0], : grey.shape[1]]

@@ -101,19 +101,22 @@ class Stage:
 def json_lines_sink(stream: IO[str] | None = None, min_interval_s: float = 0.2) -> ProgressSink:
     """Write events as JSON lines, throttling ``progress`` events to one per ``min_interval_s``.
 
-    Stage boundaries, logs and the last step of a stage are always written, so a reader never
-    misses the end of a stage.
+    Stage boundaries, logs, the first and the last step of a stage are always written, so a reader
+    never misses the start or the end of a stage (only progress events count for the throttle).
     """
     out = stream if stream is not None else sys.stdout
-    last_sent = {"t": 0.0}
+    last_progress = {"t": 0.0}
     lock = threading.RLock()  # re-entrant: the CLI signal handler logs (an event) while a write may hold it
 
     def sink(event: dict[str, Any]) -> None:
         now = time.monotonic()
-        is_last = event.get("total") is not None and event.get("done") == event.get("total")
-        if event["event"] == "progress" and not is_last and now - last_sent["t"] < min_interval_s:
-            return
-        last_sent["t"] = now
+        if event["event"] == "stage":
+            last_progress["t"] = 0.0  # the new stage's first step is always shown
+        elif event["event"] == "progress":
+            is_last = event.get("total") is not None and event.get("done") == event.get("total")
+            if not is_last and now - last_progress["t"] < min_interval_s:
+                return
+            last_progress["t"] = now
         with lock:
             out.write(json.dumps(event, default=str) + "\n")
             out.flush()

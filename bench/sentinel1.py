@@ -1,7 +1,7 @@
 """Benchmark: a full-size Sentinel-1 GRD product through ``dakd calibrate`` (calibration + noise removal + warp).
 
 The product is built like a real download: the real manifest and annotation XML from
-``<repo>/../shared/data`` (S1B IW GRDH, 26102 x 16705 px) and a measurement TIFF of that size in the
+``tests/data/sentinel1`` (S1B IW GRDH, 26102 x 16705 px) and a measurement TIFF of that size in the
 real layout (uint16, uncompressed strips, GCPs from the annotation), generated window by window
 with a speckled sea (gamma, 4.4 looks), zero no-data borders and a dark slick. Each run is a child
 process (``python -m engine ... calibrate``); its wall time and peak RSS are recorded.
@@ -38,7 +38,7 @@ from rasterio.windows import Window
 
 REPO = Path(__file__).resolve().parents[1]
 SAFE_NAME = "S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371.SAFE"
-SHARED_SAFE = REPO / ".." / "shared" / "data" / SAFE_NAME
+REAL_SAFE = REPO / "tests" / "data" / "sentinel1" / SAFE_NAME
 STRIP_ROWS = 512
 
 
@@ -47,9 +47,9 @@ def build_product(workdir: Path) -> Path:
     from engine.io.sentinel1.annotation import parse_image_annotation, parse_xml
 
     safe = workdir / SAFE_NAME
-    for source in SHARED_SAFE.rglob("*"):
+    for source in REAL_SAFE.rglob("*"):
         if source.is_file() and source.suffix != ".tiff":
-            target = safe / source.relative_to(SHARED_SAFE)
+            target = safe / source.relative_to(REAL_SAFE)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(source.read_bytes())
     (safe / "measurement").mkdir(exist_ok=True)

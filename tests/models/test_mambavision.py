@@ -17,7 +17,8 @@ from engine.models.mambavision import (
     stage_windows,
 )
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
+# The official parameter list kept in the repository (tests/data/reference, see its README.md).
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
 OFFICIAL_PACKAGES = ("mambavision==1.2.0", "timm==1.0.15")  # timm 1.0.15 is the wheel's own pin
 STAGE_HOOK_NAMES = ("stride 4", "stride 8", "stride 16", "stride 32")
 

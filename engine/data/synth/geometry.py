@@ -9,7 +9,7 @@ Incidence versus ground range uses a spherical Earth (radius ``EARTH_RADIUS_KM``
 height: by the law of sines, ``sin(look) = R / (R + H) * sin(incidence)`` and the Earth-centre angle
 between nadir and the pixel is ``incidence - look``, so ground range from nadir is
 ``R * (incidence - look)``. With the IW swath limits below this gives 259 km across the swath; the
-real S1B product in ``shared/data`` (annotation geolocation grid) spans 261 km over the same angles.
+real S1B product in ``tests/data/sentinel1`` (annotation geolocation grid) spans 261 km over the same angles.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ digital numbers through a sigmaNought LUT, and pixels outside the swath/product 
   Gaussian field with that correlation and mapping it through the Gamma quantile function
   (a Gaussian copula), which keeps the Gamma marginal (and therefore the ENL) exact.
 - **NESZ**: the shape across the swath is taken from a real product: the noise LUT divided by the
-  squared sigmaNought LUT of S1B_IW_GRDH_1SDV_20211223T051122 (``shared/data``), averaged over its
+  squared sigmaNought LUT of S1B_IW_GRDH_1SDV_20211223T051122 (``tests/data/sentinel1``), averaged over its
   27 azimuth vectors. Each sub-swath has its own scalloped profile (low in the beam centre, high at
   the edges) and there are steps at the IW1/IW2 and IW2/IW3 boundaries. The simulator shifts the
   profile to a drawn swath mean, scales the scalloping and redraws the boundary steps.

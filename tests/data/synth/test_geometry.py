@@ -13,14 +13,14 @@ from engine.data.synth.geometry import (
     slant_range_km,
 )
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+# The real product metadata kept in the repository (tests/data/sentinel1, see its NOTICE.md).
+SENTINEL1_DATA = Path(__file__).resolve().parents[2] / "data" / "sentinel1"
 
 
 def _real_geolocation() -> tuple[np.ndarray, np.ndarray]:
     """(pixel, incidence) of the first geolocation-grid line of the real S1B GRDH annotation."""
-    annotations = sorted(SHARED.glob("*.SAFE/annotation/s1*-iw-grd-vv-*.xml"))
-    if not annotations:
-        pytest.skip("real Sentinel-1 annotation not found in ../shared/data")
+    annotations = sorted(SENTINEL1_DATA.glob("*.SAFE/annotation/s1*-iw-grd-vv-*.xml"))
+    assert annotations, f"test data missing in {SENTINEL1_DATA}"
     points = ET.parse(annotations[0]).getroot().findall(".//geolocationGridPoint")
     line0 = [p for p in points if p.findtext("line") == points[0].findtext("line")]
     pixels = np.array([float(p.findtext("pixel")) for p in line0])

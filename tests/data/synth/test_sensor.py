@@ -16,7 +16,8 @@ from engine.data.synth.sensor import (
 )
 from engine.preprocess import from_linear
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+# The real product metadata kept in the repository (tests/data/sentinel1, see its NOTICE.md).
+SENTINEL1_DATA = Path(__file__).resolve().parents[2] / "data" / "sentinel1"
 
 
 def enl(values: np.ndarray) -> float:
@@ -48,11 +49,10 @@ def test_speckle_correlation_is_about_one_pixel():
 
 def _real_nesz() -> tuple[np.ndarray, np.ndarray]:
     """(incidence, NESZ dB) across the swath of the real S1B product, averaged over azimuth."""
-    calibration = sorted(SHARED.glob("*.SAFE/annotation/calibration/calibration-*-vv-*.xml"))
-    noise = sorted(SHARED.glob("*.SAFE/annotation/calibration/noise-*-vv-*.xml"))
-    annotation = sorted(SHARED.glob("*.SAFE/annotation/s1*-iw-grd-vv-*.xml"))
-    if not (calibration and noise and annotation):
-        pytest.skip("real Sentinel-1 calibration/noise annotation not found in ../shared/data")
+    calibration = sorted(SENTINEL1_DATA.glob("*.SAFE/annotation/calibration/calibration-*-vv-*.xml"))
+    noise = sorted(SENTINEL1_DATA.glob("*.SAFE/annotation/calibration/noise-*-vv-*.xml"))
+    annotation = sorted(SENTINEL1_DATA.glob("*.SAFE/annotation/s1*-iw-grd-vv-*.xml"))
+    assert calibration and noise and annotation, f"test data missing in {SENTINEL1_DATA}"
     vector = ET.parse(calibration[0]).getroot().find(".//calibrationVector")
     cal_pixels = np.array(vector.findtext("pixel").split(), float)
     sigma_lut = np.array(vector.findtext("sigmaNought").split(), float)

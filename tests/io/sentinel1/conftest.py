@@ -1,7 +1,7 @@
-"""Sentinel-1 GRD test products: the real metadata in ``<repo>/../shared/data`` plus generated DN.
+"""Sentinel-1 GRD test products: the real metadata in ``tests/data/sentinel1`` plus generated DN.
 
 ``build_product`` copies the real ``manifest.safe`` and annotation XML (calibration, noise, RFI) of
-S1B_IW_GRDH_1SDV_20211223T051122_..._5371 (see ``../shared/data/NOTICE.md``) and writes a new
+S1B_IW_GRDH_1SDV_20211223T051122_..._5371 (see ``tests/data/sentinel1/NOTICE.md``) and writes a new
 measurement TIFF beside them:
 
 * ``full`` products keep the real XML unchanged and the real size (26102 x 16705). The TIFF is
@@ -36,7 +36,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 SAFE_NAME = "S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371.SAFE"
-SHARED_SAFE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / SAFE_NAME
+REAL_SAFE = Path(__file__).resolve().parents[2] / "data" / "sentinel1" / SAFE_NAME
 STEM = "s1b-iw-grd-vv-20211223t051122-20211223t051147-030148-039993-001"
 FULL_SHAPE = (16705, 26102)  # lines, pixels
 CROP_SHAPE = (2006, 2613)
@@ -80,12 +80,12 @@ def standard_patches() -> dict[str, Patch]:
 
 
 def _copy_metadata(dest: Path) -> Path:
-    if not SHARED_SAFE.is_dir():
-        raise FileNotFoundError(f"test data missing: {SHARED_SAFE} (the shared folder beside the repo)")
+    if not REAL_SAFE.is_dir():
+        raise FileNotFoundError(f"test data missing: {REAL_SAFE} (kept in the repository)")
     safe = dest / SAFE_NAME
-    for source in SHARED_SAFE.rglob("*"):
+    for source in REAL_SAFE.rglob("*"):
         if source.is_file() and source.suffix != ".tiff":
-            target = safe / source.relative_to(SHARED_SAFE)
+            target = safe / source.relative_to(REAL_SAFE)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(source.read_bytes())
     (safe / "measurement").mkdir(parents=True, exist_ok=True)
@@ -151,10 +151,10 @@ def zip_product(safe: Path, zip_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_safe() -> Path:
-    """The real product folder in ../shared/data (read-only, stub measurement)."""
-    if not SHARED_SAFE.is_dir():
-        pytest.fail(f"test data missing: {SHARED_SAFE}")
-    return SHARED_SAFE
+    """The real product folder in tests/data/sentinel1 (read it only; stub measurement)."""
+    if not REAL_SAFE.is_dir():
+        pytest.fail(f"test data missing: {REAL_SAFE}")
+    return REAL_SAFE
 
 
 @pytest.fixture(scope="session")

@@ -105,16 +105,19 @@ def json_lines_sink(stream: IO[str] | None = None, min_interval_s: float = 0.2) 
     never misses the start or the end of a stage (only progress events count for the throttle).
     """
     out = stream if stream is not None else sys.stdout
-    last_progress = {"t": 0.0}
+    # None = no step written yet in this stage. Not 0.0: the monotonic clock may start near 0 (a machine up for
+    # less than min_interval_s), and a first step would then look recent and be dropped.
+    last_progress: dict[str, float | None] = {"t": None}
     lock = threading.RLock()  # re-entrant: the CLI signal handler logs (an event) while a write may hold it
 
     def sink(event: dict[str, Any]) -> None:
         now = time.monotonic()
         if event["event"] == "stage":
-            last_progress["t"] = 0.0  # the new stage's first step is always shown
+            last_progress["t"] = None  # the new stage's first step is always shown
         elif event["event"] == "progress":
             is_last = event.get("total") is not None and event.get("done") == event.get("total")
-            if not is_last and now - last_progress["t"] < min_interval_s:
+            last = last_progress["t"]
+            if not is_last and last is not None and now - last < min_interval_s:
                 return
             last_progress["t"] = now
         with lock:

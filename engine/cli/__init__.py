@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from engine import __version__
 from engine.errors import Cancelled, DakdError
@@ -47,9 +47,23 @@ class _JsonLogHandler(logging.Handler):
         self.progress.log(record.levelname.lower(), record.getMessage())
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A parser whose mistakes end in one ``dakd: error:`` line (exit 2), like every other bad input.
+
+    argparse's own ``error()`` prints the whole usage block first (a dozen lines for ``dakd detect``),
+    which buries the one line that says what was wrong. ``--help`` still prints the full usage.
+    ``add_subparsers`` creates sub-command parsers of the parent's class, so this covers every command.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``dakd: error: <message> (see <prog> --help)`` on stderr and exit 2."""
+        first_line = message.splitlines()[0] if message else "bad command line"
+        self.exit(2, f"dakd: error: {first_line} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the full ``dakd`` parser with every available sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="dakd", description="Detect oil spills in Sentinel-1 SAR scenes and fine-tune the detector (DAKD)."
     )
     parser.add_argument("--version", action="version", version=f"dakd {__version__}")

@@ -31,6 +31,13 @@ BINARY_CLASSES: tuple[SegClass, ...] = (SEA, OIL)
 
 #: Label value meaning "not labelled": ignored by losses and metrics.
 IGNORE_INDEX = 255
+#: Label value meaning "any class but oil": what binary labels (oil / background) and oil-only polygons
+#: say about the background. A partial label: the losses maximise the summed probability of the classes
+#: it allows (``engine.train.losses``) and the metrics score it as oil against the rest, never as sea.
+NOT_OIL_INDEX = 254
+#: The two classes of an oil-against-the-rest score (a five-class model folded, or binary labels).
+NOT_OIL = SegClass(0, "not oil", (0, 0, 0))
+OIL_VS_REST: tuple[SegClass, ...] = (NOT_OIL, OIL)
 #: Classes that become polygons in the detection output (sea and land do not).
 VECTOR_CLASS_NAMES: tuple[str, ...] = (OIL.name, LOOKALIKE.name, SHIP.name)
 

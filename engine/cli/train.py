@@ -5,7 +5,7 @@ each, for people who want to inspect or redo a stage. All take the same data opt
 
 - labelled scenes: ``--scene RASTER`` (repeat) with ``--labels FILE`` (one file for all scenes, or
   one per scene in the same order) or ``--label-raster FILE`` (one per scene), ``--class-field``,
-  ``--class-map VALUE=CLASS`` (repeat), ``--background sea|ignore``;
+  ``--class-map VALUE=CLASS`` (repeat), ``--background sea|ignore|not-oil``;
 - a data-set folder: ``--data-format osd|sos --dataset DIR [--split train]``.
 """
 
@@ -194,7 +194,12 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> N
         metavar="VALUE=CLASS",
         help="map a label value to a class name or 'ignore' (repeat), e.g. slick=oil",
     )
-    group.add_argument("--background", default="sea", help="class of pixels outside all polygons: sea or ignore")
+    group.add_argument(
+        "--background",
+        default="sea",
+        help="class of pixels outside all polygons: sea, ignore, or not-oil (any class but oil: for binary masks "
+        "and polygons that outline only oil; a 0 in a label raster then means not oil too)",
+    )
     group.add_argument("--band", help="raster band number or name (default: the only band, or VV)")
     group.add_argument("--units", default="auto", help="raster units: auto, linear, db, amplitude, intensity")
     group.add_argument("--dataset", metavar="DIR", help="OSD or SOS data-set folder")
@@ -329,29 +334,20 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
-def _read_recipe(path: str | None) -> dict[str, Any] | None:
-    """Return the ``--recipe`` JSON object, or None; a clear one-line error for a missing or malformed file."""
-    if path is None:
-        return None
-    try:
-        recipe = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--recipe {path}: no such file; check the path") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"--recipe {path}: not a readable JSON file ({error}); fix or remove it") from None
-    if not isinstance(recipe, dict):
-        raise InputError(f"--recipe {path}: must hold a JSON object ({{...}}), not {type(recipe).__name__}")
-    return recipe
+def _split_data(
+    args: argparse.Namespace, progress: Progress, init: str | None = None
+) -> tuple[Any, Any, Any, Any, Any]:
+    """Return the data config, training and validation tiles, and the ``init`` model and card.
 
-
-def _split_data(args: argparse.Namespace, progress: Progress) -> tuple[Any, Any, Any]:
+    The tiles carry the classes of the model to train (``engine.train.pipeline.load_init``).
+    """
     from engine.data.split import split_by_scene
-    from engine.train.pipeline import load_tiles
+    from engine.train.pipeline import load_init, load_tiles
 
     data = data_config_from_args(args)
-    tiles = load_tiles(data, progress)
+    init_model, base_card, tiles = load_init(init, load_tiles(data, progress))
     train_tiles, val_tiles = split_by_scene(tiles, data.val_share, args.seed)
-    return data, train_tiles, val_tiles
+    return data, train_tiles, val_tiles, init_model, base_card
 
 
 def _work_dir(args: argparse.Namespace) -> Path:
@@ -365,7 +361,7 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
     from engine.train.jointnet import JointTrainConfig, save_jointnet, train_jointnet
     from engine.train.loop import LoopConfig
 
-    data, train_tiles, _ = _split_data(args, progress)
+    data, train_tiles, _, _, _ = _split_data(args, progress)
     config = JointTrainConfig(
         model=jointnet_config(args.variant),
         balance=args.balance,
@@ -441,16 +437,15 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
     from engine.data.generated import open_generated
     from engine.modelcard import card_paths
     from engine.train.loop import LoopConfig
-    from engine.train.pipeline import input_spec_for, load_init
+    from engine.train.pipeline import input_spec_for
     from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
 
     if card_paths(args.output)[1].exists() and not args.overwrite:
         raise InputError(f"{card_paths(args.output)[1]} already exists; pass --overwrite or choose another --output")
-    data, train_tiles, val_tiles = _split_data(args, progress)
+    data, train_tiles, val_tiles, init_model, base_card = _split_data(args, progress, args.init)
     generated = open_generated(args.generated) if args.generated else None
     if args.aug_ratio > 0 and generated is None:
         raise InputError("--aug-ratio needs --generated DIR (pairs from 'dakd generate')")
-    init_model, base_card = load_init(args.init, train_tiles.num_classes)
     spec = input_spec_for(train_tiles, data, base_card.input_spec if base_card else None, args.seed)
     config = SegmenterConfig(
         model=args.model,
@@ -522,7 +517,9 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
 
 def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd evaluate``: the paper's metrics table on labelled data."""
+    from engine.classes import OIL_VS_REST
     from engine.data.generated import open_generated
+    from engine.data.tiles import can_fold, folding_note
     from engine.device import select_device
     from engine.modelcard import load_model
     from engine.train.metrics import metrics_table
@@ -532,9 +529,16 @@ def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
     device = select_device(args.device).device
     model, card = load_model(args.model, device)
     tiles = load_tiles(data_config_from_args(args, val_share=0.0), progress)
-    if tiles.num_classes != len(card.classes):
-        raise InputError(f"the data has {tiles.num_classes} classes but model {card.name!r} has {len(card.classes)}")
+    if not can_fold(tiles.classes, card.classes):
+        raise InputError(
+            f"the data's classes ({', '.join(c.name for c in tiles.classes)}) do not fit model {card.name!r} "
+            f"({', '.join(c.name for c in card.classes)}); evaluate it on labels with its classes, binary oil labels "
+            "or five-class labels for a binary model"
+        )
+    folding = folding_note(tiles.classes, card.classes)
+    tiles = tiles.with_classes(card.classes)
     result = evaluate_model(model, tiles, card.input_spec, device, args.batch_size, progress)
+    result["folding"] = folding or result.get("folding")
     if args.generated:
         from engine.train.fid import score_generated_set
 
@@ -547,7 +551,13 @@ def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
             device=device,
         )
     print(f"model {card.name} on {len(tiles)} tiles ({result['pixels']} labelled pixels)")
-    print(metrics_table(result, card.classes))
+    if result["folding"]:
+        print(f"folding: {result['folding']}")
+    print(metrics_table(result, OIL_VS_REST if "exact" in result else card.classes))
+    exact_rows = result.get("exact", {}).get("confusion", [])
+    if any(sum(row) for row, c in zip(exact_rows, card.classes) if c.name != "oil"):  # not only oil is exact
+        print(f"\n{len(card.classes)} classes on the exactly labelled pixels ({result['exact']['pixels']})")
+        print(metrics_table(result["exact"], card.classes))
     if "generation" in result:
         print(json.dumps(result["generation"], indent=2))
     if args.json:

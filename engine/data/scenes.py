@@ -11,9 +11,15 @@ Label polygons:
       (e.g. ``{"slick": "oil", "unsure": "ignore"}``). ``ignore`` (aliases ``unlabelled``,
       ``unlabeled``) marks areas the losses and metrics skip.
     - Pixels outside every polygon are ``background`` (``sea`` by default, or ``ignore`` when only
-      part of the scene was checked).
-    - Where polygons overlap, the more specific class wins: sea < land < look-alike < oil < ship <
-      ignore.
+      part of the scene was checked, or ``not-oil`` when only oil was outlined: the rest is then
+      "any class but oil", :data:`~engine.classes.NOT_OIL_INDEX`, and polygons of class
+      ``background`` mean the same).
+    - ``not-oil`` is also a class value of its own (e.g. ``--class-map water=not-oil``).
+    - Where polygons overlap, the more specific class wins: not-oil < sea < land < look-alike < oil <
+      ship < ignore.
+
+Label rasters hold class ids (0-4, 255 = ignore). With background ``not-oil`` a 0 means "not oil"
+instead of sea: a binary mask (0 background, 1 oil) then says exactly what it knows.
     - Polygons in another CRS are reprojected to the raster's CRS.
 
 Errors (one line, naming the file and the fix): labels outside the raster, unknown class values,
@@ -30,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.classes import IGNORE_INDEX, OSD_CLASSES, SegClass
+from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, OSD_CLASSES, SEA, SegClass
 from engine.data.osd import check_ids
 from engine.data.tiles import TILE_SIZE_PX, TileSet, concat_tilesets, cut_tiles, empty_tileset, tile_origins
 from engine.errors import InputError
@@ -39,6 +45,8 @@ from engine.progress import Progress
 log = logging.getLogger("dakd")
 
 IGNORE_NAMES = ("ignore", "unlabelled", "unlabeled", "nodata", "no data")
+#: Names of the partial label "any class but oil" (:data:`NOT_OIL_INDEX`).
+NOT_OIL_NAMES = ("not-oil", "not oil", "not_oil", "non-oil")
 CLASS_ALIASES = {
     "oil spill": "oil",
     "spill": "oil",
@@ -49,7 +57,7 @@ CLASS_ALIASES = {
     "background": "sea",
 }
 #: Paint order when polygons overlap: later wins.
-PAINT_ORDER = ("sea", "land", "look-alike", "oil", "ship", "ignore")
+PAINT_ORDER = ("not-oil", "sea", "land", "look-alike", "oil", "ship", "ignore")
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,8 @@ class LabelSpec:
     Attributes:
         class_field: polygon attribute holding the class.
         class_map: label value (as text) -> class name or ``ignore``; overrides the built-in names.
-        background: class of pixels outside all polygons: ``sea`` or ``ignore``.
+        background: class of pixels outside all polygons: ``sea``, ``ignore`` or ``not-oil`` (any class
+            but oil: for labels that outline only oil; then a 0 in a label raster means not oil too).
         classes: the class scheme.
     """
 
@@ -103,19 +112,27 @@ def resolve_class(value: Any, spec: LabelSpec, source: str) -> int:
     lowered = target.lower()
     if lowered in IGNORE_NAMES:
         return IGNORE_INDEX
+    if lowered in NOT_OIL_NAMES or (lowered == "background" and background_is_not_oil(spec)):
+        return NOT_OIL_INDEX
     lowered = CLASS_ALIASES.get(lowered, lowered)
     for seg_class in spec.classes:
         if lowered == seg_class.name or lowered == str(seg_class.id):
             return seg_class.id
     valid = ", ".join(c.name for c in spec.classes)
     raise InputError(
-        f"{source}: unknown class {text!r} in field {spec.class_field!r}; use one of {valid}, ignore, "
+        f"{source}: unknown class {text!r} in field {spec.class_field!r}; use one of {valid}, not-oil, ignore, "
         f"or map it with --class-map {text or 'VALUE'}=CLASS"
     )
 
 
+def background_is_not_oil(spec: LabelSpec) -> bool:
+    """Return True when the background is "any class but oil" (``--background not-oil``)."""
+    return spec.background.strip().lower() in NOT_OIL_NAMES
+
+
 def _paint_rank(class_id: int, classes: tuple[SegClass, ...]) -> int:
-    name = "ignore" if class_id == IGNORE_INDEX else next(c.name for c in classes if c.id == class_id)
+    special = {IGNORE_INDEX: "ignore", NOT_OIL_INDEX: "not-oil"}
+    name = special.get(class_id) or next(c.name for c in classes if c.id == class_id)
     return PAINT_ORDER.index(name) if name in PAINT_ORDER else len(PAINT_ORDER) - 1
 
 
@@ -162,7 +179,7 @@ def read_label_polygons(
         values = ", ".join(sorted(unknown)[:5])
         valid = ", ".join(c.name for c in spec.classes)
         raise InputError(
-            f"{path}: unknown class values {values} in field {spec.class_field!r}; use {valid} or "
+            f"{path}: unknown class values {values} in field {spec.class_field!r}; use {valid}, not-oil or "
             "ignore, or map them with --class-map VALUE=CLASS"
         )
     shapes = _reproject(shapes, crs, target_crs, path)
@@ -415,7 +432,10 @@ class _LabelSource:
         ids = data.astype(np.int64)
         if nodata is not None:
             ids[data == nodata] = IGNORE_INDEX
-        return check_ids(ids, self.spec.classes, Path(self.label_path)).astype(np.uint8)
+        ids = check_ids(ids, self.spec.classes, Path(self.label_path))
+        if self.background == NOT_OIL_INDEX:  # a binary mask's 0 is background, which says only "not oil"
+            ids[ids == SEA.id] = NOT_OIL_INDEX
+        return ids.astype(np.uint8)
 
     def close(self) -> None:
         """Close the label raster, if one is open."""

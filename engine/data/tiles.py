@@ -14,6 +14,8 @@ Two input domains are derived from the same dB tiles, both from the model card's
 Notes:
     Invalid pixels (nodata, outside the scene) hold ``db_range[0]`` in the image, are False in
     ``valid`` and :data:`IGNORE_INDEX` in the labels, so losses and metrics skip them.
+    Labels may also hold :data:`NOT_OIL_INDEX` ("any class but oil", a partial label); binary and
+    five-class labels meet a model of the other kind in :func:`fold_labels`, and only there.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.classes import IGNORE_INDEX, SegClass
+from engine.classes import IGNORE_INDEX, NOT_OIL, NOT_OIL_INDEX, SegClass
 from engine.detectors.base import InputSpec
 
 TILE_SIZE_PX = 256
@@ -36,7 +38,8 @@ class TileSet:
     Attributes:
         images_db: float16 (N, H, W) σ0 in dB; invalid pixels hold the clip floor.
         valid: bool (N, H, W), False on nodata.
-        labels: uint8 (N, H, W) class ids, IGNORE_INDEX where unlabelled or invalid.
+        labels: uint8 (N, H, W) class ids, IGNORE_INDEX where unlabelled or invalid, NOT_OIL_INDEX
+            where the labels say only "not oil".
         scene_ids: the scene (file, raster) each tile came from; the split keeps scenes whole.
         classes: the class scheme the label ids refer to.
         origins: (row, col) of each tile's top-left pixel in its scene.
@@ -75,9 +78,27 @@ class TileSet:
         return list(dict.fromkeys(self.scene_ids))
 
     def class_pixel_counts(self) -> dict[str, int]:
-        """Labelled pixels per class name (the model card's data summary)."""
-        counts = np.bincount(self.labels[self.labels != IGNORE_INDEX].ravel(), minlength=self.num_classes)
-        return {c.name: int(counts[c.id]) for c in self.classes if c.id < len(counts)}
+        """Labelled pixels per class name (the model card's data summary), plus ``not oil`` for partial labels.
+
+        Pixels labelled only "not oil" are counted apart: they belong to no single class, and
+        counting them as sea would misreport what the model was taught.
+        """
+        counts = np.bincount(self.labels.ravel(), minlength=256)
+        result = {c.name: int(counts[c.id]) for c in self.classes}
+        if counts[NOT_OIL_INDEX]:
+            result[NOT_OIL.name] = int(counts[NOT_OIL_INDEX])
+        return result
+
+    def has_partial_labels(self) -> bool:
+        """Return True when some pixels are labelled only "not oil" (:data:`NOT_OIL_INDEX`)."""
+        return bool((self.labels == NOT_OIL_INDEX).any())
+
+    def with_classes(self, classes: tuple[SegClass, ...]) -> TileSet:
+        """Return the same tiles with labels for a model of ``classes`` (:func:`fold_labels`); images are shared."""
+        if _names(classes) == _names(self.classes):
+            return self
+        labels = fold_labels(self.labels, self.classes, classes)
+        return TileSet(self.images_db, self.valid, labels, self.scene_ids, tuple(classes), self.origins)
 
     def summary(self) -> dict[str, object]:
         """Tiles, scenes and labelled pixels per class."""
@@ -87,6 +108,78 @@ class TileSet:
             "tile_size_px": int(self.images_db.shape[-1]),
             "class_pixels": self.class_pixel_counts(),
         }
+
+
+def _names(classes: Sequence[SegClass]) -> tuple[str, ...]:
+    return tuple(c.name for c in classes)
+
+
+def _oil_id(classes: Sequence[SegClass]) -> int | None:
+    return next((c.id for c in classes if c.name == "oil"), None)
+
+
+def is_binary(classes: Sequence[SegClass]) -> bool:
+    """Return True for an oil / background scheme: two classes, one of them oil."""
+    return len(classes) == 2 and _oil_id(classes) is not None
+
+
+def can_fold(source: Sequence[SegClass], target: Sequence[SegClass]) -> bool:
+    """Return True when labels of ``source`` classes can train or score a model of ``target`` classes."""
+    if _names(source) == _names(target):
+        return True
+    if _oil_id(source) is None or _oil_id(target) is None:
+        return False
+    return is_binary(source) or is_binary(target)
+
+
+def fold_labels(labels: np.ndarray, source: Sequence[SegClass], target: Sequence[SegClass]) -> np.ndarray:
+    """Rewrite label ids of ``source`` classes for a model of ``target`` classes (a new array).
+
+    - Same classes: unchanged.
+    - Binary labels for a model with more classes (the default model's five): background becomes
+      :data:`NOT_OIL_INDEX`, oil the model's oil. Background in a binary mask says only "not oil";
+      calling it sea would teach the model to call look-alikes, ships and land sea.
+    - Any labels for a binary model: oil stays oil; every other class and "not oil" become the
+      model's other class, which is exactly what they say about oil.
+
+    :data:`IGNORE_INDEX` stays everywhere.
+
+    Raises:
+        ValueError: the schemes do not fold into each other (:func:`can_fold`).
+    """
+    if not can_fold(source, target):
+        raise ValueError(
+            f"labels with classes {', '.join(_names(source))} cannot train or score a model with classes "
+            f"{', '.join(_names(target))}"
+        )
+    if _names(source) == _names(target):
+        return labels.copy()
+    source_oil, target_oil = _oil_id(source), _oil_id(target)
+    out = np.full(labels.shape, IGNORE_INDEX, np.uint8)
+    labelled = labels != IGNORE_INDEX
+    if is_binary(target):
+        rest = next(c.id for c in target if c.id != target_oil)
+        out[labelled] = rest
+    else:  # binary labels, a larger model
+        out[labelled] = NOT_OIL_INDEX
+    out[labels == source_oil] = target_oil
+    return out
+
+
+def folding_note(source: Sequence[SegClass], target: Sequence[SegClass]) -> str | None:
+    """Return one line saying how labels of ``source`` classes are scored by a model of ``target`` classes.
+
+    None when they are scored as they are.
+    """
+    if _names(source) == _names(target) or not can_fold(source, target):
+        return None
+    if is_binary(target):
+        others = ", ".join(c.name for c in source if c.name != "oil")
+        return f"the model is binary (oil / {target[0].name}), so the labels' {others} are folded into not oil"
+    return (
+        f"the labels are binary (oil / background), so the model's {len(target)} classes are scored as oil "
+        "against the rest: every predicted class but oil counts as not oil"
+    )
 
 
 def concat_tilesets(parts: Sequence[TileSet]) -> TileSet:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.classes import IGNORE_INDEX, SegClass
+from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, SegClass
 from engine.data.generated import GeneratedWriter, sample_grid_png
 from engine.data.samples import AugmentConfig, JointBatches, make_plan
 from engine.data.tiles import TileSet, db_to_diffusion, diffusion_to_db
@@ -110,8 +110,14 @@ class JointTask:
         return self.plan.order(epoch)
 
     def make_batch(self, sample_ids: np.ndarray, epoch: int, positions: np.ndarray) -> dict[str, torch.Tensor]:
-        """Diffusion-domain images, validity and labels."""
-        return self.batches.batch(sample_ids, epoch, positions)
+        """Diffusion-domain images, validity and labels; "not oil" pixels count as unlabelled.
+
+        SAR-JointNet generates whole one-hot label maps, and "any class but oil" is none of them; as
+        a class id (254) it would crash the CE or, clamped, teach "land".
+        """
+        batch = self.batches.batch(sample_ids, epoch, positions)
+        batch["label"] = torch.where(batch["label"] == NOT_OIL_INDEX, IGNORE_INDEX, batch["label"])
+        return batch
 
     def signed_label(self, labels: torch.Tensor) -> torch.Tensor:
         """B * (2 onehot - 1), uniform one-hot on ignored pixels."""

@@ -4,6 +4,14 @@
 paper's figure. Real samples give L_ce against the label; generated samples give L_kd against
 their soft label; Dice runs on both, with ``argmax(soft label)`` as the hard target for generated
 samples [I].
+
+Partial labels (:data:`~engine.classes.NOT_OIL_INDEX`, "any class but oil": binary masks and
+oil-only polygons on a five-class model) are a set of allowed classes, not one class. L_ce is then
+the negative log-likelihood of the set, ``-log sum_{c allowed} p_c = -log(1 - p_oil)`` (Cour, Sapp &
+Taskar 2011, "Learning from partial labels"; the marginal loss of Shi et al. 2021 for segmentation
+with classes missing from the labels): it pushes oil down and leaves how the rest is shared between
+sea, look-alike, ship and land to what the model already knows. With exact labels it is the usual
+cross-entropy. Dice adds an oil-against-the-rest term on those pixels (:func:`oil_vs_rest_dice`).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.classes import IGNORE_INDEX
+from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, OIL
 
 
 @dataclass(frozen=True)
@@ -31,11 +39,12 @@ def dice_loss(
 ) -> torch.Tensor:
     """Soft multi-class Dice loss, 1 - mean over classes of 2|P∩T| / (|P| + |T|) (Milletari et al. 2016).
 
-    Pixels equal to ``ignore_index`` are excluded. ``eps`` smooths classes absent from both
-    prediction and target, so they contribute (near) zero loss instead of NaN.
+    Pixels equal to ``ignore_index`` or :data:`NOT_OIL_INDEX` (no single class to compare with) are
+    excluded. ``eps`` smooths classes absent from both prediction and target, so they contribute
+    (near) zero loss instead of NaN.
     """
     num_classes = logits.shape[1]
-    valid = (target != ignore_index).unsqueeze(1).to(logits.dtype)
+    valid = ((target != ignore_index) & (target != NOT_OIL_INDEX)).unsqueeze(1).to(logits.dtype)
     probs = torch.softmax(logits.float(), dim=1) * valid
     one_hot = F.one_hot(target.clamp(0, num_classes - 1).long(), num_classes).permute(0, 3, 1, 2).to(probs.dtype)
     one_hot = one_hot * valid
@@ -43,6 +52,46 @@ def dice_loss(
     intersection = (probs * one_hot).sum(dims)
     cardinality = probs.sum(dims) + one_hot.sum(dims)
     return 1.0 - ((2.0 * intersection + eps) / (cardinality + eps)).mean()
+
+
+def oil_vs_rest_dice(
+    logits: torch.Tensor, target: torch.Tensor, oil_id: int = OIL.id, eps: float = 1.0
+) -> torch.Tensor:
+    """Two-class Dice loss of oil against the rest, over every labelled pixel, exact or "not oil".
+
+    The rest's probability is ``1 - p_oil``, so like the partial cross-entropy it says nothing about
+    how the rest is shared between the other classes. It gives Dice's balance between the rare oil
+    and the large background on labels that name only oil.
+    """
+    labelled = (target != IGNORE_INDEX).to(torch.float32)
+    p_oil = torch.softmax(logits.float(), dim=1)[:, oil_id] * labelled
+    t_oil = (target == oil_id).to(torch.float32)
+    p_rest, t_rest = (1.0 - p_oil) * labelled, (1.0 - t_oil) * labelled
+    dice_oil = (2.0 * (p_oil * t_oil).sum() + eps) / (p_oil.sum() + t_oil.sum() + eps)
+    dice_rest = (2.0 * (p_rest * t_rest).sum() + eps) / (p_rest.sum() + t_rest.sum() + eps)
+    return 1.0 - 0.5 * (dice_oil + dice_rest)
+
+
+def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, oil_id: int = OIL.id) -> torch.Tensor:
+    """Return the mean over labelled pixels of ``-log sum_{c allowed} p_c``.
+
+    That is the cross-entropy for exact labels and ``-log(1 - p_oil)`` for :data:`NOT_OIL_INDEX`
+    pixels (the maximum-likelihood loss of a set-valued label); :data:`IGNORE_INDEX` pixels are
+    skipped. Zero (with a gradient) when nothing is labelled.
+    """
+    num_classes = logits.shape[1]
+    log_p = torch.log_softmax(logits.float(), dim=1)
+    exact = target < num_classes
+    partial = target == NOT_OIL_INDEX
+    nll = -log_p.gather(1, torch.where(exact, target, 0).long().unsqueeze(1)).squeeze(1)
+    if partial.any():
+        rest = [c for c in range(num_classes) if c != oil_id]
+        nll_rest = -torch.logsumexp(log_p[:, rest], dim=1)
+        nll = torch.where(partial, nll_rest, nll)
+    counted = exact | partial
+    if not counted.any():
+        return logits.sum() * 0.0
+    return nll[counted].mean()
 
 
 def kd_loss(
@@ -72,7 +121,7 @@ def segmentation_loss(
     Args:
         logits: (N, C, H, W) student output.
         labels: (N, H, W) hard targets: the label for real samples, argmax of the soft label for
-            generated ones; IGNORE_INDEX where unlabelled.
+            generated ones; IGNORE_INDEX where unlabelled, NOT_OIL_INDEX where only "not oil" is known.
         soft: (N, C, H, W) soft labels (ignored for real samples).
         generated: (N,) bool, True for generated samples.
         weights: term weights and KD temperature.
@@ -82,16 +131,14 @@ def segmentation_loss(
     """
     real = ~generated
     zero = logits.sum() * 0.0
-    ce = (
-        F.cross_entropy(logits[real].float(), labels[real].long(), ignore_index=IGNORE_INDEX)
-        if (real.any() and (labels[real] != IGNORE_INDEX).any())
-        else zero
-    )
+    ce = partial_cross_entropy(logits[real], labels[real]) if real.any() else zero
     if generated.any():
         gen_mask = labels[generated] != IGNORE_INDEX
         kd = kd_loss(logits[generated], soft[generated], weights.temperature, gen_mask)
     else:
         kd = zero
     dice = dice_loss(logits, labels)
+    if (labels == NOT_OIL_INDEX).any():  # exact pixels keep the class Dice; oil against the rest covers them all
+        dice = 0.5 * (dice + oil_vs_rest_dice(logits, labels))
     total = weights.ce * ce + weights.kd * kd + weights.dice * dice
     return total, {"ce": float(ce.detach()), "kd": float(kd.detach()), "dice": float(dice.detach())}

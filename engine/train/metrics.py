@@ -8,6 +8,10 @@ averaged per tile). Per class c, with TP/FP/FN from the matrix::
 mIoU, F1, precision and recall are the means over classes that occur in the target or the
 prediction (a class absent from both is left out, not counted as 0 or 1); accuracy is the pixel
 accuracy. The paper does not define its averages; these are the usual ones [I].
+
+Pixels labelled only "not oil" (:data:`~engine.classes.NOT_OIL_INDEX`) have no single class, so the
+class confusion skips them; :func:`oil_vs_rest_confusion` scores them as oil against the rest, where
+any prediction but oil is right.
 """
 
 from __future__ import annotations
@@ -15,16 +19,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.classes import IGNORE_INDEX, SegClass
+from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, OIL, SegClass
 
 
 def confusion_matrix(
     pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX
 ) -> torch.Tensor:
-    """(C, C) int64 counts, rows = target class, columns = predicted class; ignored pixels skipped."""
-    keep = target != ignore_index
+    """(C, C) int64 counts, rows = target class, columns = predicted class; ignored and "not oil" pixels skipped."""
+    keep = (target != ignore_index) & (target != NOT_OIL_INDEX)
     index = target[keep].long() * num_classes + pred[keep].long()
     return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes).cpu()
+
+
+def oil_vs_rest_confusion(pred: torch.Tensor, target: torch.Tensor, oil_id: int = OIL.id) -> torch.Tensor:
+    """(2, 2) counts of not-oil (0) / oil (1) over every labelled pixel, exact or "not oil".
+
+    Predictions and labels are folded the same way: oil is oil, every other class is "not oil".
+    """
+    labelled = target != IGNORE_INDEX
+    binary_target = torch.where(labelled, (target == oil_id).long(), IGNORE_INDEX)
+    return confusion_matrix((pred == oil_id).long(), binary_target, 2)
 
 
 def scores(confusion: np.ndarray | torch.Tensor) -> dict[str, object]:

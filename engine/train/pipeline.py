@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.classes import BINARY_CLASSES, NOT_OIL, SegClass
 from engine.data.generated import open_generated
 from engine.data.osd import DEFAULT_DB_RANGE, load_osd
 from engine.data.scenes import LabelledScene, LabelSpec, load_labelled_scenes
 from engine.data.sos import load_sos
 from engine.data.split import split_by_scene
-from engine.data.tiles import TileSet, fit_normalisation
+from engine.data.tiles import TileSet, can_fold, fit_normalisation, is_binary
 from engine.detectors.base import InputSpec
 from engine.errors import InputError, ModelError
 from engine.io.atomic import atomic_file, atomic_output_dir
@@ -302,20 +303,46 @@ def input_spec_for(train_tiles: TileSet, data: DataConfig, base: InputSpec | Non
     )
 
 
-def load_init(init: str | None, num_classes: int) -> tuple[Any, Any]:
-    """Return the ``--init`` model and card (or ``(None, None)``), refusing one with other classes up front.
+def classes_to_train(tiles: TileSet) -> tuple[SegClass, ...]:
+    """Return the classes of a model trained from scratch on ``tiles``: theirs, or oil / background.
 
-    Without the check a mismatch fails only at the first loss step or, worse, after the whole training.
+    Labels that name only oil and "not oil" (oil-only polygons with ``--background not-oil``) hold
+    nothing that could teach sea, look-alike, ship and land apart, so a fresh model is binary.
+    """
+    counts = tiles.class_pixel_counts()
+    if is_binary(tiles.classes) or not counts.get(NOT_OIL.name):
+        return tiles.classes
+    return tiles.classes if any(counts[c.name] for c in tiles.classes if c.name != "oil") else BINARY_CLASSES
+
+
+def load_init(init: str | None, tiles: TileSet) -> tuple[Any, Any, TileSet]:
+    """Return the ``--init`` model and card (or ``None, None``) and ``tiles`` with the classes of the model to train.
+
+    The one place labels meet the model's classes (:meth:`TileSet.with_classes`): binary labels on a
+    five-class model become oil and "not oil" (trained with the partial-label loss, never as sea),
+    five-class labels on a binary model fold into oil / not oil, and without ``--init`` the classes
+    come from :func:`classes_to_train`. A model whose classes do not fold is refused up front; without
+    the check a mismatch fails only at the first loss step or, worse, after the whole training.
     """
     if not init:
-        return None, None
+        return None, None, tiles.with_classes(classes_to_train(tiles))
     from engine.modelcard import load_model
 
     model, card = load_model(init)
-    if len(card.classes) != num_classes:
-        raise ModelError(f"--init {init}: the model has {len(card.classes)} classes but the labels have "
-                         f"{num_classes}; start from a model with the same classes")
-    return model, card
+    if not can_fold(tiles.classes, card.classes):
+        raise ModelError(
+            f"--init {init}: the model's classes ({', '.join(c.name for c in card.classes)}) do not fit the labels' "
+            f"({', '.join(c.name for c in tiles.classes)}); start from a model with the same classes, a binary "
+            "oil model, or one with an oil class for binary labels"
+        )
+    folded = tiles.with_classes(card.classes)
+    named = {name for name, count in folded.class_pixel_counts().items() if count}
+    if len(card.classes) > 2 and named <= {"sea", "oil"}:
+        log.warning(
+            "the labels name only sea and oil: if their background means 'not oil' (a binary mask, oil-only "
+            "polygons), pass --background not-oil, or the model is taught to call everything else sea"
+        )
+    return model, card, folded
 
 
 def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -347,12 +374,12 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
 
     # 1. data
     tiles = load_tiles(config.data, progress)
+    init_model, base_card, tiles = load_init(config.init, tiles)
     train_tiles, val_tiles = split_by_scene(tiles, config.data.val_share, config.seed)
     classes = tiles.classes
     del tiles  # the split holds copies; keeping the unsplit set would double the tile memory for the whole run
     if len(train_tiles) == 0:
         raise InputError("no training tiles left after the validation split; lower --val-share or add scenes")
-    init_model, base_card = load_init(config.init, len(classes))
     spec = input_spec_for(train_tiles, config.data, base_card.input_spec if base_card else None, config.seed)
     data_summary = {
         "format": config.data.format,
@@ -360,6 +387,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         "validation": val_tiles.summary(),
         "validation_scenes": val_tiles.scenes(),
         "sources": _sources(config.data),
+        "partial_labels": train_tiles.has_partial_labels(),
     }
     progress.log(
         "info",
@@ -371,6 +399,16 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     aug_ratio = preset.aug_ratio if config.aug_ratio is None else config.aug_ratio
     if not 0.0 <= aug_ratio <= 8.0:
         raise InputError(f"--aug-ratio {aug_ratio}: use a value from 0 to 4 (the paper's range; 8 at most)")
+    if aug_ratio > 0 and train_tiles.has_partial_labels():
+        # SAR-JointNet generates whole label maps; from "not oil" it cannot learn which class the rest is,
+        # and distilling its guesses would overwrite what the model knows about look-alikes, ships and land.
+        if config.aug_ratio is not None:
+            raise InputError(
+                f"--aug-ratio {aug_ratio:g}: generated pairs need labels that name every class, and these say "
+                "only oil / not oil; use --aug-ratio 0"
+            )
+        progress.log("info", "no generated pairs: the labels say only oil / not oil (aug ratio 0)")
+        aug_ratio = 0.0
     work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
     generated, generation = None, None
     if aug_ratio > 0:
@@ -416,7 +454,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         val = evaluate_model(model, val_tiles, spec, device, progress=progress)
         metrics["validation"] = {k: v for k, v in val.items() if k != "confusion"}
         metrics["validation"]["confusion"] = val["confusion"]
-        metrics["class_names"] = [c.name for c in classes]
+        metrics["class_names"] = val["class_names"]
     if generated is not None:
         metrics["generation"] = score_generated_set(
             train_tiles.images_db, generated, model, spec, config.inception_weights, seed=config.seed, device=device

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.classes import SegClass
+from engine.classes import OIL_VS_REST, SegClass
 from engine.data.generated import GeneratedSet
 from engine.data.samples import AugmentConfig, SegmentationBatches, make_plan
 from engine.data.tiles import TileSet, iter_batches
@@ -29,7 +29,7 @@ from engine.modelcard import ModelCard, new_model_card, save_model_card
 from engine.progress import Progress
 from engine.train.loop import LoopConfig, TrainResult, train
 from engine.train.losses import LossWeights, segmentation_loss
-from engine.train.metrics import confusion_matrix, scores
+from engine.train.metrics import confusion_matrix, oil_vs_rest_confusion, scores
 
 
 @dataclass(frozen=True)
@@ -77,24 +77,44 @@ def evaluate_model(
     batch_size: int = 16,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Paper metrics of ``model`` (already on ``device``) on ``tiles``, no augmentation, one confusion matrix."""
+    """Paper metrics of ``model`` (already on ``device``) on ``tiles``, no augmentation, one confusion matrix.
+
+    ``tiles`` carry the model's classes (:meth:`TileSet.with_classes`). When some pixels are labelled
+    only "not oil" (binary or oil-only labels on a five-class model), the headline metrics are oil
+    against the rest over every labelled pixel (``class_names`` ``not oil``, ``oil``; ``folding`` says
+    so), since a five-class mIoU would leave those pixels out; the five classes on the exactly labelled
+    pixels are kept under ``exact``. Otherwise the metrics are the classes' (``class_names``).
+    """
     device = torch.device(device)
     was_training = model.training
     model.eval()
     batches = SegmentationBatches(tiles, None, spec, None, 0)
     confusion = torch.zeros(tiles.num_classes, tiles.num_classes, dtype=torch.int64)
+    partial = tiles.has_partial_labels()
+    binary = torch.zeros(2, 2, dtype=torch.int64)
     chunks = list(iter_batches(len(tiles), batch_size))
     with (progress or Progress()).stage("evaluate", len(chunks)) as stage:
         for chunk in chunks:
             ids = np.arange(chunk.start, chunk.stop)
             batch = batches.batch(ids, 0, ids)
             logits = model(batch["image"].to(device))
-            confusion += confusion_matrix(logits.argmax(dim=1), batch["label"].to(device), tiles.num_classes)
+            pred, label = logits.argmax(dim=1), batch["label"].to(device)
+            confusion += confusion_matrix(pred, label, tiles.num_classes)
+            if partial:
+                binary += oil_vs_rest_confusion(pred, label)
             stage.advance()
     model.train(was_training)
-    result = scores(confusion)
-    result["confusion"] = confusion.tolist()
-    return result
+    exact = {**scores(confusion), "confusion": confusion.tolist(), "class_names": [c.name for c in tiles.classes]}
+    if not partial:
+        return exact
+    return {
+        **scores(binary),
+        "confusion": binary.tolist(),
+        "class_names": [c.name for c in OIL_VS_REST],
+        "folding": "oil against the rest: the labels say only oil / not oil for some pixels, so every predicted "
+        "class but oil counts as not oil",
+        "exact": exact,
+    }
 
 
 class SegmenterTask:
@@ -143,7 +163,7 @@ class SegmenterTask:
         if self.val_tiles is None:
             return None
         result = evaluate_model(model, self.val_tiles, self.spec, device, self.config.eval_batch_size)
-        return {"score": result["miou"], **{k: v for k, v in result.items() if k != "confusion"}}
+        return {"score": result["miou"], **{k: v for k, v in result.items() if k not in ("confusion", "exact")}}
 
 
 def train_segmenter(

@@ -295,17 +295,65 @@ def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.C
 
 
 def test_train_refuses_an_init_model_with_other_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`dakd train --init` checks the classes before training, as `dakd finetune` does (one shared check)."""
-    from engine.classes import BINARY_CLASSES
+    """`dakd train --init` checks the classes before training, as `dakd finetune` does (one shared check).
+
+    Binary and five-class labels fold into each other; a model without ship and land cannot take five-class labels.
+    """
+    from engine.classes import OSD_CLASSES
     from engine.modelcard import new_model_card, save_model_card
     from engine.models import create_model
 
-    model = create_model("saross_net_xs", num_classes=2)
-    binary = save_model_card(tmp_path / "binary", model, new_model_card(model, "binary", BINARY_CLASSES))
+    model = create_model("saross_net_xs", num_classes=3)
+    three = save_model_card(tmp_path / "three", model, new_model_card(model, "three", OSD_CLASSES[:3]))
     data = simulate_tiles(tmp_path / "tiles", 2, seed=3)
     args = ["--progress", "none", "train", "--data-format", "osd", "--dataset", str(data), "--device", "cpu",
-            "--steps", "2", "--init", str(binary), "--output", str(tmp_path / "seg")]
+            "--steps", "2", "--init", str(three), "--output", str(tmp_path / "seg")]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith("dakd: error: --init") and "same classes" in err
     assert not (tmp_path / "seg.json").exists()
+
+
+@pytest.mark.slow
+def test_finetune_the_default_model_on_binary_labels_and_evaluate_both_foldings(tmp_path: Path) -> None:
+    """`dakd finetune --init default.json` on binary masks keeps five classes and trains "not oil", not sea;
+    `dakd evaluate` scores a five-class model on binary labels and a binary model on five-class labels."""
+    default = REPO / "resources" / "models" / "default.json"
+    sos = tmp_path / "sos"
+    assert main(["--progress", "none", "simulate-tiles", "--count", "4", "--format", "sos", "--spills", "1",
+                 "--out", str(sos), "--seed", "4"]) == 0
+    data = ["--data-format", "sos", "--dataset", str(sos), "--device", "cpu"]
+    done = dakd("--progress", "none", "finetune", *data, "--init", str(default), "--preset", "tiny",
+                "--steps", "3", "--lr", "1e-4", "--val-share", "0.25", "--output", str(tmp_path / "ft"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = json.loads((tmp_path / "ft.json").read_text())
+    assert [c["name"] for c in card["classes"]] == ["sea", "oil", "look-alike", "ship", "land"]  # the head is kept
+    assert card["training"]["initialised_from"] == json.loads(default.read_text())["name"]
+    train = card["training"]["data"]["train"]["class_pixels"]
+    assert train["not oil"] > 0 and train["oil"] > 0 and train["sea"] == 0  # background was never called sea
+    assert card["training"]["data"]["partial_labels"] is True
+    assert card["training"]["generation"] is None  # no SAR-JointNet on oil / not-oil labels (tiny's 1.0 dropped)
+    assert card["metrics"]["class_names"] == ["not oil", "oil"]
+    assert 0 <= card["metrics"]["validation"]["miou"] <= 100
+
+    asked = dakd("--progress", "none", "finetune", *data, "--init", str(default), "--preset", "tiny",
+                 "--aug-ratio", "1", "--output", str(tmp_path / "gen"))
+    assert asked.returncode == 2 and asked.stderr.strip().splitlines()[-1].startswith("dakd: error: --aug-ratio 1")
+    assert not (tmp_path / "gen.work").exists()
+
+    five_on_binary = dakd("--progress", "none", "evaluate", str(tmp_path / "ft.json"), *data)
+    assert five_on_binary.returncode == 0, five_on_binary.stderr[-2000:]
+    assert "folding: the labels are binary" in five_on_binary.stdout and "not oil" in five_on_binary.stdout
+
+    binary = dakd("--progress", "none", "finetune", *data, "--preset", "tiny", "--steps", "2", "--val-share", "0",
+                  "--output", str(tmp_path / "binary"))  # from scratch on binary masks: a binary model, as before
+    assert binary.returncode == 0, binary.stderr[-2000:]
+    assert [c["name"] for c in json.loads((tmp_path / "binary.json").read_text())["classes"]] == ["sea", "oil"]
+    osd = simulate_tiles(tmp_path / "osd", 2, seed=5)
+    binary_on_five = dakd("--progress", "none", "evaluate", str(tmp_path / "binary.json"), "--data-format", "osd",
+                          "--dataset", str(osd), "--device", "cpu", "--json", str(tmp_path / "eval.json"))
+    assert binary_on_five.returncode == 0, binary_on_five.stderr[-2000:]
+    assert "folding: the model is binary" in binary_on_five.stdout
+    assert "look-alike, ship, land are folded into not oil" in binary_on_five.stdout
+    scored = json.loads((tmp_path / "eval.json").read_text())
+    assert len(scored["confusion"]) == 2 and scored["pixels"] > 0

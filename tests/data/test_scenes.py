@@ -97,3 +97,49 @@ def test_label_raster_on_another_grid_is_warped(scene: Path, tmp_path: Path) -> 
     assert (mosaic[20:60, 40:100] == 1).all() and mosaic[10, 30] == 0 and mosaic[70, 110] == 0
     assert tiles.class_pixel_counts()["oil"] == 40 * 60
 
+
+
+def mosaic_of(tiles, size: int = 128) -> np.ndarray:
+    mosaic = np.full((size, size), IGNORE_INDEX, np.uint8)
+    for (row, col), tile in zip(tiles.origins, tiles.labels):
+        mosaic[row : row + tile.shape[0], col : col + tile.shape[1]] = tile
+    return mosaic
+
+
+def test_oil_only_polygons_with_background_not_oil(scene: Path, tmp_path: Path) -> None:
+    """Outside the oil polygons the labels say only "not oil"; so does a polygon of class "background"."""
+    from engine.classes import NOT_OIL_INDEX
+
+    labels = write_polygons(
+        tmp_path / "oil.gpkg",
+        [(pixel_box(20, 40, 60, 100), "oil"), (pixel_box(90, 90, 100, 100), "background"),
+         (pixel_box(100, 20, 110, 30), "look-alike")],
+    )
+    scenes = [LabelledScene(str(scene), label_vector=str(labels), units="linear")]
+    tiles = load_labelled_scenes(scenes, LabelSpec(background="not-oil"), db_floor=-35.0, tile_px=64)
+    mosaic = mosaic_of(tiles)
+    assert (mosaic[21:59, 41:99] == 1).all()
+    assert mosaic[80, 30] == NOT_OIL_INDEX and mosaic[95, 95] == NOT_OIL_INDEX
+    assert (mosaic[101:109, 21:29] == 2).all()  # other classes outlined stay exact
+    assert (mosaic[:, :8] == IGNORE_INDEX).all()  # nodata stays ignored
+    assert not (mosaic == 0).any()  # nothing is called sea
+    assert tiles.class_pixel_counts()["not oil"] > 0
+    # with the default background the same polygons say sea, as before
+    assert mosaic_of(load_labelled_scenes(scenes, LabelSpec(), db_floor=-35.0, tile_px=64))[80, 30] == 0
+
+
+def test_binary_label_raster_with_background_not_oil(scene: Path, tmp_path: Path) -> None:
+    import rasterio
+
+    from engine.classes import NOT_OIL_INDEX
+
+    with rasterio.open(scene) as source:
+        profile = dict(source.profile, dtype="uint8", nodata=None)
+    mask = np.zeros((128, 128), np.uint8)
+    mask[20:60, 40:100] = 1
+    with rasterio.open(tmp_path / "mask.tif", "w", **profile) as sink:
+        sink.write(mask, 1)
+    scenes = [LabelledScene(str(scene), label_raster=str(tmp_path / "mask.tif"))]
+    mosaic = mosaic_of(load_labelled_scenes(scenes, LabelSpec(background="not-oil"), -35.0, 64))
+    assert (mosaic[20:60, 40:100] == 1).all()
+    assert mosaic[80, 30] == NOT_OIL_INDEX and not (mosaic == 0).any()

@@ -63,3 +63,39 @@ def test_domains() -> None:
     np.testing.assert_allclose(diffusion_to_db(db_to_diffusion(db, (-35, 5)), (-35, 5)), [-35, -35, -15, 5, 5])
     spec = InputSpec(units="db", db_range=(-35, 5), mean=-20, std=5)
     np.testing.assert_allclose(normalise_db(db, spec), [-3, -3, 1, 5, 5])
+
+
+def test_fold_labels_between_binary_and_five_classes() -> None:
+    """Binary labels meet a five-class model as oil / "not oil", five-class labels a binary model as oil / rest."""
+    from engine.classes import BINARY_CLASSES, NOT_OIL_INDEX, SegClass
+    from engine.data.tiles import can_fold, fold_labels, folding_note
+
+    binary = np.array([[0, 1, IGNORE_INDEX]], np.uint8)
+    np.testing.assert_array_equal(fold_labels(binary, BINARY_CLASSES, OSD_CLASSES), [[NOT_OIL_INDEX, 1, IGNORE_INDEX]])
+    five = np.array([[0, 1, 2, 3, 4, NOT_OIL_INDEX, IGNORE_INDEX]], np.uint8)
+    np.testing.assert_array_equal(fold_labels(five, OSD_CLASSES, BINARY_CLASSES), [[0, 1, 0, 0, 0, 0, IGNORE_INDEX]])
+    np.testing.assert_array_equal(fold_labels(five, OSD_CLASSES, OSD_CLASSES), five)  # same classes: as they are
+    no_oil = (SegClass(0, "sea", (0, 0, 0)), SegClass(1, "ship", (9, 9, 9)), SegClass(2, "land", (0, 9, 0)))
+    assert not can_fold(OSD_CLASSES, no_oil) and not can_fold(BINARY_CLASSES, no_oil)
+    assert not can_fold(OSD_CLASSES, OSD_CLASSES[:3])  # ship and land have nowhere to go
+    with pytest.raises(ValueError, match="cannot train or score"):
+        fold_labels(five, OSD_CLASSES, no_oil)
+    assert "scored as oil against the rest" in folding_note(BINARY_CLASSES, OSD_CLASSES)
+    assert "look-alike, ship, land are folded into not oil" in folding_note(OSD_CLASSES, BINARY_CLASSES)
+    assert folding_note(OSD_CLASSES, OSD_CLASSES) is None
+
+
+def test_partial_labels_are_counted_apart_never_as_sea() -> None:
+    from engine.classes import BINARY_CLASSES, NOT_OIL_INDEX
+
+    labels = np.zeros((1, 4, 4), np.uint8)
+    labels[0, 0] = 1
+    labels[0, 1:3] = NOT_OIL_INDEX
+    tiles = cut_tiles(np.full((4, 4), -20.0), np.ones((4, 4), bool), labels[0], "a", OSD_CLASSES, -35.0, 4)
+    assert tiles.has_partial_labels()
+    assert tiles.class_pixel_counts() == {"sea": 4, "oil": 4, "look-alike": 0, "ship": 0, "land": 0, "not oil": 8}
+    assert tiles.summary()["class_pixels"]["not oil"] == 8
+    assert tiles.with_classes(OSD_CLASSES) is tiles
+    folded = tiles.with_classes(BINARY_CLASSES)
+    assert folded.classes == BINARY_CLASSES and not folded.has_partial_labels()
+    assert folded.class_pixel_counts() == {"sea": 12, "oil": 4} and folded.images_db is tiles.images_db

@@ -35,3 +35,70 @@ def test_mixed_batch_uses_ce_for_real_and_kd_for_generated() -> None:
     assert abs(terms["ce"] - expected_ce) < 1e-6
     mixed.backward()
     assert logits.grad is not None
+
+
+def test_not_oil_pixels_cost_minus_log_one_minus_p_oil() -> None:
+    """The partial label "not oil" costs -log(1 - p_oil) by hand; exact labels are plain cross-entropy."""
+    from engine.classes import NOT_OIL_INDEX
+    from engine.train.losses import partial_cross_entropy
+
+    pixels = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0], [0.0, 3.0, 0.0, 0.0, 0.0]])  # 2 pixels x 5 classes
+    logits = pixels.T.reshape(1, 5, 1, 2).contiguous()
+    p = torch.softmax(logits, dim=1)[0, :, 0]  # (5 classes, 2 pixels)
+    target = torch.tensor([[[NOT_OIL_INDEX, 2]]])
+    expected = (-torch.log(1 - p[1, 0]) - torch.log(p[2, 1])) / 2
+    torch.testing.assert_close(partial_cross_entropy(logits, target), expected)
+    only_partial = partial_cross_entropy(logits[..., :1], target[..., :1])
+    torch.testing.assert_close(only_partial, -torch.log(1 - p[1, 0]))
+    exact = torch.tensor([[[0, IGNORE_INDEX]]])
+    torch.testing.assert_close(
+        partial_cross_entropy(logits, exact),
+        torch.nn.functional.cross_entropy(logits, exact, ignore_index=IGNORE_INDEX),
+    )
+
+
+def test_not_oil_gradients_lower_oil_and_do_not_push_the_rest_to_sea() -> None:
+    """The gradient on each non-oil logit is proportional to its probability: oil goes down, and the
+    model's own split of the rest (here mostly look-alike) is kept, where forcing "sea" would overturn it."""
+    from engine.classes import NOT_OIL_INDEX
+    from engine.train.losses import partial_cross_entropy
+
+    logits = torch.tensor([0.0, 1.5, 2.0, -1.0, -0.5]).reshape(1, 5, 1, 1).requires_grad_(True)
+    partial_cross_entropy(logits, torch.tensor([[[NOT_OIL_INDEX]]])).backward()
+    grad, p = logits.grad.flatten(), torch.softmax(logits.detach().flatten(), 0)
+    assert grad[1] > 0  # oil pushed down
+    rest = [0, 2, 3, 4]
+    assert (grad[rest] < 0).all()  # every other class up, none pushed down
+    ratio = grad[rest] / p[rest]
+    torch.testing.assert_close(ratio, ratio[:1].expand(4))  # in proportion to what the model believes
+    # a few descent steps: oil falls, look-alike stays the model's answer among the rest
+    z = logits.detach().clone().requires_grad_(True)
+    for _ in range(50):
+        loss = partial_cross_entropy(z, torch.tensor([[[NOT_OIL_INDEX]]]))
+        (grad_z,) = torch.autograd.grad(loss, z)
+        z = (z - 0.5 * grad_z).detach().requires_grad_(True)
+    q = torch.softmax(z.detach().flatten(), 0)
+    assert q[1] < 0.05 and q.argmax() == 2 and q[2] > q[0]
+    forced = logits.detach().clone().requires_grad_(True)  # the wrong way: "background" as sea
+    torch.nn.functional.cross_entropy(forced, torch.tensor([[[0]]])).backward()
+    assert forced.grad.flatten()[2] > 0  # forcing sea would push look-alike down
+
+
+def test_segmentation_loss_on_binary_labels_uses_oil_vs_rest_dice() -> None:
+    from engine.classes import NOT_OIL_INDEX
+    from engine.train.losses import oil_vs_rest_dice
+
+    labels = torch.full((1, 4, 4), NOT_OIL_INDEX)
+    labels[0, :2, :2] = 1
+    good = torch.full((1, 5, 4, 4), -10.0)
+    good[:, 2] = 10.0  # "look-alike" on the not-oil pixels is right
+    good[0, :, :2, :2] = -10.0
+    good[0, 1, :2, :2] = 10.0
+    assert oil_vs_rest_dice(good, labels).item() < 1e-3
+    bad = good.clone()
+    bad[:, 1] = 20.0  # oil everywhere: wrong on every not-oil pixel
+    assert oil_vs_rest_dice(bad, labels).item() > 0.3
+    no_generated = torch.zeros(1, dtype=torch.bool)
+    loss_good, terms = segmentation_loss(good, labels, torch.zeros(1, 5, 4, 4), no_generated, LossWeights())
+    loss_bad, _ = segmentation_loss(bad, labels, torch.zeros(1, 5, 4, 4), no_generated, LossWeights())
+    assert terms["ce"] < 1e-3 and loss_good.item() < 0.01 < loss_bad.item()

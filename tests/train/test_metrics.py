@@ -27,3 +27,15 @@ def test_table_has_the_paper_columns() -> None:
     result = scores(np.array([[5, 0], [0, 5]]))
     table = metrics_table(result, BINARY_CLASSES)
     assert "mIoU" in table and "100.00" in table and "oil" in table
+
+
+def test_not_oil_pixels_are_scored_as_oil_vs_rest_never_as_sea() -> None:
+    from engine.classes import NOT_OIL_INDEX
+    from engine.train.metrics import oil_vs_rest_confusion
+
+    target = torch.tensor([NOT_OIL_INDEX, NOT_OIL_INDEX, NOT_OIL_INDEX, 1, 1, 2, IGNORE_INDEX])
+    pred = torch.tensor([2, 0, 1, 1, 3, 2, 1])
+    # the class confusion leaves "not oil" out: it is no single class
+    assert confusion_matrix(pred, target, 5).sum() == 3
+    # look-alike and sea predicted on "not oil" are both right; oil there is a false alarm
+    np.testing.assert_array_equal(oil_vs_rest_confusion(pred, target).numpy(), [[3, 1], [1, 1]])

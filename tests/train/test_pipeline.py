@@ -62,3 +62,59 @@ def test_every_preset_names_existing_networks_and_the_cli_offers_it() -> None:
     default = PRESETS["cpu-default"]  # the bundled model's recipe: CPU-sized; generated pairs only when asked
     assert default.segmenter_model == "saross_net_xs" and default.jointnet_variant == "tiny"
     assert default.aug_ratio == 0 and default.crop_px == 128
+
+
+def five_class_card(path: Path, classes=None) -> Path:
+    """A fresh (untrained) SAROSS-Net-XS card: enough to test how labels meet its classes."""
+    from engine.classes import OSD_CLASSES
+    from engine.modelcard import new_model_card, save_model_card
+    from engine.models import create_model
+
+    classes = classes or OSD_CLASSES
+    model = create_model("saross_net_xs", num_classes=len(classes))
+    return save_model_card(path, model, new_model_card(model, path.name, classes))
+
+
+def test_binary_labels_meet_a_five_class_model_as_oil_and_not_oil(tmp_path: Path) -> None:
+    """An SOS folder (binary masks) with a five-class --init: background becomes "not oil", never sea."""
+    import numpy as np
+
+    from engine.classes import BINARY_CLASSES, IGNORE_INDEX, NOT_OIL_INDEX, OSD_CLASSES
+    from engine.errors import ModelError
+    from engine.train.pipeline import load_init, load_tiles
+
+    sos = tmp_path / "sos"
+    assert main(["--progress", "none", "simulate-tiles", "--count", "2", "--format", "sos", "--spills", "1",
+                 "--out", str(sos)]) == 0
+    tiles = load_tiles(DataConfig(format="sos", folder=str(sos), split=None))
+    assert tiles.classes == BINARY_CLASSES
+    model, card, folded = load_init(str(five_class_card(tmp_path / "five")), tiles)
+    assert model is not None and folded.classes == OSD_CLASSES == card.classes
+    np.testing.assert_array_equal(folded.labels == NOT_OIL_INDEX, tiles.labels == 0)
+    np.testing.assert_array_equal(folded.labels == 1, tiles.labels == 1)
+    assert (tiles.labels == 1).any() and not np.isin(folded.labels, [0, 2, 3, 4, IGNORE_INDEX]).any()
+    # without --init a binary data set trains a binary model, as before
+    assert load_init(None, tiles)[2] is tiles
+    # a model whose classes cannot take these labels is refused before any training
+    from engine.classes import SegClass
+
+    no_oil = (SegClass(0, "sea", (0, 0, 0)), SegClass(1, "ship", (9, 9, 9)), SegClass(2, "land", (0, 9, 0)))
+    with pytest.raises(ModelError, match="--init .*do not fit the labels"):
+        load_init(str(five_class_card(tmp_path / "noil", no_oil)), tiles)
+
+
+def test_oil_only_labels_without_init_train_a_binary_model() -> None:
+    """Oil and "not oil" alone cannot teach four other classes: a fresh model is oil / background."""
+    import numpy as np
+
+    from engine.classes import BINARY_CLASSES, NOT_OIL_INDEX, OSD_CLASSES
+    from engine.data.tiles import TileSet
+    from engine.train.pipeline import classes_to_train, load_init
+
+    labels = np.full((1, 8, 8), NOT_OIL_INDEX, np.uint8)
+    labels[0, :2] = 1
+    tiles = TileSet(np.zeros((1, 8, 8), np.float16), np.ones((1, 8, 8), bool), labels, ["a"], OSD_CLASSES)
+    _, _, folded = load_init(None, tiles)
+    assert folded.classes == BINARY_CLASSES and set(np.unique(folded.labels).tolist()) == {0, 1}
+    labels[0, 7, 7] = 2  # one look-alike outlined: the five classes stay, the rest is a partial label
+    assert classes_to_train(tiles) == OSD_CLASSES

@@ -64,3 +64,24 @@ def test_train_and_write_model_card(tmp_path: Path, tiles, spec) -> None:
         assert (tmp_path / "out" / name).stat().st_size > 0
     loaded, loaded_card = load_model(card_path)
     assert loaded_card.input_spec.mean == -20 and loaded.config.num_classes == 5
+
+
+def test_training_on_not_oil_labels_scores_oil_against_the_rest(tmp_path: Path, tiles, spec) -> None:
+    """Binary labels on a five-class model: a real tiny training run, validated as oil vs rest."""
+    from engine.classes import NOT_OIL_INDEX
+    from engine.train.segmenter import evaluate_model
+
+    partial = tiles.subset(range(len(tiles)))
+    partial.labels[partial.labels == 0] = NOT_OIL_INDEX
+    model, result = train_segmenter(
+        partial, partial.subset([0, 1]), None, spec, SegmenterConfig(),
+        LoopConfig(max_steps=3, batch_size=4, lr=1e-3), tmp_path / "run",
+    )
+    assert np.isfinite([loss for _, loss in result.loss_history]).all()
+    assert result.eval_history and "not oil" in result.eval_history[-1]["class_names"]
+    scored = evaluate_model(model, partial.subset([0, 1]), spec, "cpu")
+    assert scored["class_names"] == ["not oil", "oil"] and "oil against the rest" in scored["folding"]
+    assert scored["pixels"] == 2 * 64 * 64 == int(np.sum(scored["confusion"]))
+    assert scored["exact"]["pixels"] == int((partial.labels[:2] == 1).sum())  # only oil is exact
+    full = evaluate_model(model, tiles.subset([0, 1]), spec, "cpu")  # five-class labels: as before
+    assert full["class_names"][0] == "sea" and "folding" not in full and len(full["confusion"]) == 5

@@ -128,9 +128,19 @@ def plan_grid(height: int, width: int, tile_size: int = DEFAULT_TILE_SIZE, overl
     ``context_px`` of a tile edge. The overlap is raised to ``2·context_px + MIN_RAMP_PX`` when it is
     smaller, so the blend window can give those margins zero weight and still ramp smoothly.
 
+    The overlap asked for may be at most half the tile: beyond that every pixel is predicted by more than
+    two tiles per axis, which costs ``(tile / (tile - overlap))²`` times the work for no better seams
+    (``--overlap 255`` on 256-pixel tiles advanced one pixel at a time: about 65 000 times the work).
+
     Raises:
-        DakdError: the needed overlap does not fit in the tile (the detector must declare larger tiles).
+        DakdError: ``overlap_px`` is more than half the tile, or the needed overlap does not fit in the tile
+            (the detector must declare larger tiles).
     """
+    if overlap_px > tile_size // 2:
+        stride = tile_size - overlap_px
+        why = f" (tiles would advance {stride} px at a time)" if stride > 0 else ""
+        raise DakdError(f"--overlap {overlap_px} px is more than half the {tile_size}-pixel tile{why}; use 0 to "
+                        f"{tile_size // 2} px")
     needed = 2 * context_px + MIN_RAMP_PX if context_px > 0 else 0
     overlap = max(overlap_px, needed)
     if overlap >= tile_size:

@@ -104,6 +104,16 @@ def test_plan_grid_raises_overlap_for_context_and_refuses_what_does_not_fit():
         plan_grid(1000, 1000, 256, 64, context_px=130)
 
 
+def test_plan_grid_refuses_an_overlap_of_more_than_half_the_tile():
+    assert plan_grid(1000, 1000, 256, 128).overlap_px == 128
+    with pytest.raises(DakdError) as error:
+        plan_grid(1000, 1000, 256, 255)  # stride 1: ~65 000 times the work, ran for ever
+    assert str(error.value) == ("--overlap 255 px is more than half the 256-pixel tile (tiles would advance 1 px at a "
+                                "time); use 0 to 128 px")
+    with pytest.raises(DakdError, match="--overlap 300 px is more than half the 256-pixel tile; use 0 to 128 px"):
+        plan_grid(1000, 1000, 256, 300)
+
+
 def test_constant_detector_gives_a_constant_map(tmp_path):
     rng = np.random.default_rng(1)
     scene = open_array(tmp_path, rng.uniform(0.01, 1.0, (300, 420)))

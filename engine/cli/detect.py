@@ -14,10 +14,17 @@ def _band(text: str) -> int | str:
     return int(text) if text.strip().isdigit() else text
 
 
+#: Reader settings that have their own option: ``--reader-option band=2`` used to crash (a keyword given twice).
+_OWN_OPTIONS = {"band": "--band", "units": "--units", "land_mask": "--land-mask", "pol": "--pol",
+                "geometry": "--geometry"}
+
+
 def _reader_option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    if key in _OWN_OPTIONS:
+        raise argparse.ArgumentTypeError(f"{key} has its own option: use {_OWN_OPTIONS[key]} {value}")
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:
@@ -80,7 +87,8 @@ def register(subparsers: Any) -> None:
     detect.add_argument("--scan-backend", choices=("auto", "reference", "parallel", "mamba_ssm", "triton"),
                         default=None, help="model detector: selective-scan implementation (default auto)")
     detect.add_argument("--overlap", dest="overlap_px", type=int, default=defaults.overlap_px, metavar="PX",
-                        help=f"tile overlap in pixels (default {defaults.overlap_px})")
+                        help=f"tile overlap in pixels, at most half the tile (128 px for the usual 256-pixel tiles; "
+                             f"default {defaults.overlap_px})")
     detect.add_argument("--batch-size", type=int, default=None, metavar="N", help="tiles per batch")
     detect.add_argument("--min-area-km2", type=float, default=defaults.min_area_km2, metavar="KM2",
                         help=f"drop oil/look-alike regions smaller than this (default {defaults.min_area_km2}; "

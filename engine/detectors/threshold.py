@@ -44,6 +44,10 @@ from engine.tiling import DEFAULT_TILE_SIZE, MIN_RAMP_PX
 
 log = logging.getLogger("dakd")
 
+#: Largest background window in pixels: 10 km at 10 m pixels (SNAP's default is 0.5 km, its graph setting 4.5 km).
+#: It already needs 2048-pixel tiles; --background-window-km 1000 asked for 524 288-pixel tiles and ran out of memory.
+MAX_BACKGROUND_WINDOW_PX = 1001
+
 
 @dataclass(frozen=True)
 class ThresholdConfig:
@@ -149,12 +153,21 @@ class ThresholdDetector:
         The tile grows beyond 256 px when the window is large (e.g. SNAP's 4.5 km graph setting at
         10 m is 451 px), keeping the overlap below half the tile.
         """
-        self.background_px = window_px(self.config.background_window_km, scene.pixel_size_m)
+        background_px = window_px(self.config.background_window_km, scene.pixel_size_m)
+        if background_px > MAX_BACKGROUND_WINDOW_PX:
+            metres = min(scene.pixel_size_m)
+            largest_km = MAX_BACKGROUND_WINDOW_PX * metres / 1000
+            raise DakdError(f"--background-window-km {self.config.background_window_km:g} is {background_px} px at "
+                            f"this scene's {metres:.3g} m pixels, more than the {MAX_BACKGROUND_WINDOW_PX} px the "
+                            f"threshold detector handles; use at most {largest_km:.3g} km (SNAP's default is 0.5 km)")
+        self.background_px = background_px
         self.context_px = self.background_px // 2 + self.config.speckle_filter_px // 2
         tile_size = DEFAULT_TILE_SIZE  # grown until plan_grid's overlap rule fits the context
         while 2 * (2 * self.context_px + MIN_RAMP_PX) > tile_size:
             tile_size *= 2
         self.input_spec = InputSpec(units="linear", tile_size=tile_size)
+        # The same pixels per batch as 16 tiles of 256 px: larger tiles take fewer per batch (memory).
+        self.default_batch_size = max(1, type(self).default_batch_size * DEFAULT_TILE_SIZE**2 // tile_size**2)
         log.info("threshold detector: background window %g km = %d px, k = %g dB, tiles %d px",
                  self.config.background_window_km, self.background_px, self.config.threshold_k_db, tile_size)
 

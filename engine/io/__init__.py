@@ -65,8 +65,12 @@ def open_scene(path: str | os.PathLike[str], band: int | str | None = None, unit
             options["pol"] = band
         scene = sentinel1.open_product(path_text, **options)
     else:
-        from engine.io.raster import open_raster
+        from engine.io.raster import RASTER_READER_OPTIONS, open_raster
 
+        unknown = sorted(set(reader_options) - set(RASTER_READER_OPTIONS))
+        if unknown:
+            raise InputError(f"--reader-option {unknown[0]}: not an option for rasters; use "
+                             f"{' or '.join(f'{key}=VALUE' for key in RASTER_READER_OPTIONS)}")
         scene = open_raster(path_text, band=band, units=units, **reader_options)
     if land_mask is None:  # land mask (issue 7): wraps any scene so land pixels read as invalid
         return scene

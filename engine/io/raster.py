@@ -39,7 +39,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from engine.errors import InputError
-from engine.io.scene import UNITS, SceneInfo
+from engine.io.scene import UNITS, SceneInfo, reader_number
 from engine.preprocess import to_linear
 
 log = logging.getLogger("dakd")
@@ -53,6 +53,8 @@ WGS84_E2 = 6.69437999014e-3
 SAMPLE_GRID = 8
 #: ...of this many pixels square.
 SAMPLE_WINDOW_PX = 64
+#: The reader options (``--reader-option KEY=VALUE``) :func:`open_raster` takes.
+RASTER_READER_OPTIONS = ("nodata", "pixel_size_m")
 
 
 def _error_text(error: BaseException) -> str:
@@ -327,6 +329,10 @@ def open_raster(path: str | os.PathLike[str], band: int | str | None = None, uni
     path_text = str(path)
     if units != "auto" and units not in UNITS:
         raise InputError(f"unknown --units {units!r}; use one of: auto, {', '.join(UNITS)}")
+    if nodata is not None:
+        nodata = reader_number("nodata", nodata, "nodata=0 or nodata=nan")
+    if pixel_size_m is not None:
+        pixel_size_m = reader_number("pixel_size_m", pixel_size_m, "pixel_size_m=10", positive=True)
     file_path = Path(path_text)
     if not file_path.exists():
         raise InputError(f"{path_text}: no such file; check the path")
@@ -361,10 +367,13 @@ def _build_scene(dataset: Any, path: str, band: int | str | None, units: str, no
         raise InputError(f"{path} is an 8-bit RGB picture, not radar backscatter; export the calibrated σ0 band as a "
                          "single-band GeoTIFF, or pass --band 1 to use its first band anyway")
     band_index = _select_band(dataset, path, band)
+    dtype = dataset.dtypes[band_index - 1]
+    if dtype.startswith("complex"):  # reading it as float32 would silently drop the imaginary part
+        raise InputError(f"{path}: band {band_index} holds complex values ({dtype}), as in SLC data; detect it to "
+                         "intensity first (|z|², e.g. SNAP Calibrate to σ0) or use the GRD product")
     if _is_rgb_picture(dataset):
         log.warning("%s is an 8-bit RGB picture; using band %d as DN amplitude: results on a rendered picture are "
                     "unreliable", path, band_index)
-    dtype = dataset.dtypes[band_index - 1]
     scale = float(dataset.scales[band_index - 1] or 1.0)
     offset = float(dataset.offsets[band_index - 1] or 0.0)
     raw_nodata = nodata if nodata is not None else dataset.nodatavals[band_index - 1]

@@ -6,6 +6,7 @@ new input format is one new reader, never a branch in the pipeline.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,8 +15,36 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from engine.errors import InputError
+
 #: Units an input raster can be in. ``amplitude`` and ``intensity`` are uncalibrated DN.
 UNITS = ("linear", "db", "amplitude", "intensity")
+
+
+def reader_number(key: str, value: Any, example: str, positive: bool = False) -> float:
+    """Return a numeric reader option (``--reader-option KEY=VALUE``) as a float, or raise a one-line error.
+
+    Reader options arrive as text or JSON from the command line; a word, a boolean, or (with
+    ``positive``) a value that is not a finite number above 0 would otherwise fail deep inside GDAL
+    or silently give nonsense areas (a negative pixel size). Both readers check through here.
+
+    Args:
+        key: the option name, for the message.
+        value: what the user gave (number or text; ``"nan"`` reads as NaN).
+        example: a valid setting for the message, e.g. ``"pixel_size_m=10"``.
+        positive: require a finite value above 0 (sizes); otherwise any float, NaN and ±Inf included.
+    """
+    number = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+    if number is None:
+        raise InputError(f"--reader-option {key}={value}: not a number; give one, e.g. {example}")
+    if positive and not (math.isfinite(number) and number > 0):
+        raise InputError(f"--reader-option {key}={value}: must be a positive number, e.g. {example}")
+    return number
 
 
 @dataclass(frozen=True)

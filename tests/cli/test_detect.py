@@ -169,6 +169,59 @@ def test_bad_option_values_are_one_line_errors(tmp_path, capsys, scene_tif):
     assert_refused(code, err, "missing.json", tmp_path / "out")  # the model detector's own one-line message
 
 
+# --- issue 12, item 7: each careless input ends in one line, exit 2, nothing written -----------------------------
+
+
+def test_complex_slc_input_is_refused(tmp_path, capsys):
+    field = (speckled_sea(64, 64) + 1j * speckled_sea(64, 64, seed=1)).astype(np.complex64)
+    slc = write_scene(tmp_path / "slc.tif", field)
+    code, _, err = detect(capsys, slc, "--out", tmp_path / "out")
+    assert_refused(code, err, "slc.tif: band 1 holds complex values (complex64), as in SLC data; detect it to "
+                              "intensity first (|z|²", tmp_path / "out")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("overlap, message", [
+    ("255", "--overlap 255 px is more than half the 256-pixel tile (tiles would advance 1 px at a time); use 0 to "
+            "128 px"),
+    ("-1", "--overlap must be 0 or more pixels, got -1"),
+])
+def test_overlap_is_bounded_by_the_tile(tmp_path, capsys, scene_tif, overlap, message):
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--overlap", overlap)
+    assert_refused(code, err, message, tmp_path / "out")
+    assert err.count("dakd: error:") == 1
+
+
+@pytest.mark.parametrize("option, message", [
+    ("nodata=abc", "--reader-option nodata=abc: not a number"),
+    ("pixel_size_m=0", "--reader-option pixel_size_m=0: must be a positive number"),
+    ("pixel_size_m=nan", "--reader-option pixel_size_m=nan: must be a positive number"),
+    ("pixel_size_m=-10", "--reader-option pixel_size_m=-10: must be a positive number"),
+    ("nodta=0", "--reader-option nodta: not an option for rasters; use nodata=VALUE or pixel_size_m=VALUE"),
+])
+def test_bad_reader_options(tmp_path, capsys, scene_tif, option, message):
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--reader-option", option)
+    assert_refused(code, err, message, tmp_path / "out")
+    assert err.count("dakd: error:") == 1
+
+
+def test_a_reader_option_that_has_its_own_flag_is_refused(tmp_path, capsys, scene_tif):
+    with pytest.raises(SystemExit) as stop:  # used to be an internal error: band given twice
+        detect(capsys, scene_tif, "--out", tmp_path / "out", "--reader-option", "band=2")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err == ("dakd: error: argument --reader-option: band has its own option: use "
+                                            "--band 2 (see dakd detect --help)\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_background_window_that_cannot_fit_is_refused_up_front(tmp_path, capsys, scene_tif):
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold",
+                          "--background-window-km", "1000")
+    assert_refused(code, err, "--background-window-km 1000 is 100001 px at this scene's 10 m pixels, more than the "
+                              "1001 px the threshold detector handles; use at most 10 km", tmp_path / "out")
+    assert "--batch-size" not in err.splitlines()[-1] and err.count("dakd: error:") == 1
+
+
 def test_options_reach_the_run(tmp_path, capsys, scene_tif):
     code, _, _ = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--overlap", "80",
                         "--batch-size", "3",

@@ -58,6 +58,17 @@ def test_prepare_sizes_context_and_tiles():
     large = prepared(background_window_km=4.5)
     assert large.context_px == 225 + 2
     assert large.input_spec.tile_size == 1024  # keeps the needed overlap under half a tile
+    assert (small.default_batch_size, large.default_batch_size) == (16, 1)  # the same pixels per batch
+
+
+def test_a_window_too_large_for_any_tile_is_refused_with_the_range():
+    assert prepared(background_window_km=10).input_spec.tile_size == 2048  # the largest: 1001 px at 10 m
+    with pytest.raises(DakdError) as error:
+        prepared(background_window_km=1000)  # asked for 524 288-pixel tiles: out of memory, exit 1
+    assert str(error.value) == ("--background-window-km 1000 is 100001 px at this scene's 10 m pixels, more than the "
+                                "1001 px the threshold detector handles; use at most 10 km (SNAP's default is 0.5 km)")
+    with pytest.raises(DakdError, match="at this scene's 40 m pixels.* use at most 40 km"):
+        prepared(pixel_m=40.0, background_window_km=41)
 
 
 def brute_force_snap(values, valid, window, k_db):

@@ -195,6 +195,50 @@ def test_rgb_picture_is_refused_unless_a_band_is_chosen(tmp_path, caplog):
     assert "RGB picture; using band 1" in caplog.text
 
 
+@pytest.mark.parametrize("dtype", ["complex64", "complex128", "complex_int16"])
+def test_complex_slc_data_is_refused_not_cut_to_its_real_part(tmp_path, dtype):
+    path = tmp_path / "slc.tif"
+    if dtype == "complex_int16":  # GDAL's CInt16 (no numpy dtype): an SLC measurement as distributed
+        with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype=dtype, crs=UTM33,
+                           transform=UTM_TRANSFORM):
+            pass
+    else:
+        field = speckled_sea(20, 20) + 1j * speckled_sea(20, 20, seed=1)
+        write_raster(path, field.astype(dtype), UTM33, UTM_TRANSFORM)
+    with pytest.raises(InputError) as error:
+        open_scene(path)
+    assert str(error.value) == (f"{path}: band 1 holds complex values ({dtype}), as in SLC data; detect it to "
+                                "intensity first (|z|², e.g. SNAP Calibrate to σ0) or use the GRD product")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"nodata": "abc"}, "--reader-option nodata=abc: not a number; give one, e.g. nodata=0 or nodata=nan"),
+    ({"nodata": True}, "--reader-option nodata=True: not a number"),
+    ({"pixel_size_m": 0}, "--reader-option pixel_size_m=0: must be a positive number, e.g. pixel_size_m=10"),
+    ({"pixel_size_m": "nan"}, "--reader-option pixel_size_m=nan: must be a positive number"),
+    ({"pixel_size_m": -10}, "--reader-option pixel_size_m=-10: must be a positive number"),
+    ({"pixel_size_m": "inf"}, "--reader-option pixel_size_m=inf: must be a positive number"),
+    ({"pixel_size_m": "ten"}, "--reader-option pixel_size_m=ten: not a number"),
+    ({"nodta": 0}, "--reader-option nodta: not an option for rasters; use nodata=VALUE or pixel_size_m=VALUE"),
+])
+def test_bad_reader_options_are_one_line_errors(linear_tif, options, message):
+    with pytest.raises(InputError) as error:
+        open_scene(linear_tif, **options)
+    assert str(error.value).startswith(message)
+
+
+def test_reader_options_given_as_text_are_numbers(tmp_path):
+    values = speckled_sea(20, 20)
+    values[:5] = -9999.0
+    path = write_raster(tmp_path / "nodata.tif", values, UTM33, UTM_TRANSFORM)
+    with open_scene(path, nodata="-9999", pixel_size_m="12.5") as scene:
+        _, valid = read_all(scene)
+        assert scene.info.nodata == -9999.0 and scene.info.pixel_size_m == (12.5, 12.5)
+    assert not valid[:5].any() and valid[5:].all()
+    with open_scene(path, nodata="nan") as scene:
+        assert math.isnan(scene.info.nodata)
+
+
 def test_decide_units_rules():
     assert decide_units(np.array([-20.0, -15.0, -18.0]), "float32", False, None)[0] == "db"
     assert decide_units(np.array([0.01, 0.05, 0.2]), "float32", False, None)[0] == "linear"

@@ -29,7 +29,7 @@ from rasterio.transform import from_gcps
 from rasterio.windows import Window
 
 from engine.errors import InputError
-from engine.io.scene import SceneInfo
+from engine.io.scene import SceneInfo, reader_number
 from engine.io.sentinel1.annotation import (
     ImageAnnotation,
     LineVectors,
@@ -72,6 +72,30 @@ class ProductOptions:
     calibration: CalibrationOptions = field(default_factory=CalibrationOptions)
     block_px: int = 512
     cache_block_rows: float = 2.0
+
+
+#: Reader options that must be above 0 (sizes and counts); the other numeric ones may be 0.
+_POSITIVE_OPTIONS = ("pixel_size_m", "block_px", "border_run_px")
+
+
+def _checked_option(key: str, value: Any, default: Any) -> Any:
+    """One product reader option, checked against the type of its default (one-line error otherwise).
+
+    Options arrive from ``--reader-option KEY=VALUE`` as JSON or text: a word where a number belongs
+    failed deep in the geocoder, and ``pixel_size_m=-10`` or ``block_px=0`` gave nonsense or a crash.
+    """
+    if isinstance(default, bool) or key == "mask_border_noise":
+        if isinstance(value, bool) or (value is None and key == "mask_border_noise"):
+            return value
+        raise InputError(f"--reader-option {key}={value}: must be true or false")
+    number = reader_number(key, value, f"{key}={default}", positive=key in _POSITIVE_OPTIONS)
+    if not (math.isfinite(number) and number >= 0):
+        raise InputError(f"--reader-option {key}={value}: must be a finite number, 0 or more, e.g. {key}={default}")
+    if isinstance(default, int):
+        if not number.is_integer():
+            raise InputError(f"--reader-option {key}={value}: must be a whole number, e.g. {key}={default}")
+        return int(number)
+    return number
 
 
 def _iso_utc(timestamp: str) -> str:
@@ -315,6 +339,9 @@ def open_product(path: str | Path, pol: str | int = "VV", geometry: str = "utm",
     unknown = set(options) - calibration_fields - product_fields
     if unknown:
         raise InputError(f"unknown Sentinel-1 reader option(s): {', '.join(sorted(unknown))}")
+    defaults = {**{key: getattr(CalibrationOptions(), key) for key in calibration_fields},
+                **{key: getattr(ProductOptions(), key) for key in product_fields}}
+    options = {key: _checked_option(key, value, defaults[key]) for key, value in options.items()}
     calibration = CalibrationOptions(**{k: v for k, v in options.items() if k in calibration_fields})
     product_options = replace(ProductOptions(geometry=geometry, calibration=calibration),
                               **{k: v for k, v in options.items() if k in product_fields})

@@ -97,6 +97,26 @@ def test_option_errors(full_product):
         open_product(full_product, speckle="lee")
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"pixel_size_m": 0}, "--reader-option pixel_size_m=0: must be a positive number, e.g. pixel_size_m=10.0"),
+    ({"pixel_size_m": -10}, "--reader-option pixel_size_m=-10: must be a positive number"),
+    ({"pixel_size_m": "abc"}, "--reader-option pixel_size_m=abc: not a number; give one, e.g. pixel_size_m=10.0"),
+    ({"block_px": 0}, "--reader-option block_px=0: must be a positive number, e.g. block_px=512"),
+    ({"block_px": 2.5}, "--reader-option block_px=2.5: must be a whole number, e.g. block_px=512"),
+    ({"cache_block_rows": -1}, "--reader-option cache_block_rows=-1: must be a finite number, 0 or more"),
+    ({"remove_noise": "abc"}, "--reader-option remove_noise=abc: must be true or false"),
+])
+def test_bad_product_options_are_one_line_errors(full_product, options, message):
+    with pytest.raises(InputError) as error:
+        open_product(full_product, **options)
+    assert str(error.value).startswith(message)
+
+
+def test_product_options_given_as_text_are_numbers(crop_product):
+    with open_product(crop_product, pixel_size_m="20", block_px="256", mask_border_noise=None) as scene:
+        assert scene.info.pixel_size_m == (20.0, 20.0) and scene.options.block_px == 256
+
+
 def test_gdal_safe_driver_reads_the_same_dn_and_gcps(full_product):
     """GDAL's SAFE driver (UNCALIB) sees the same DN and the same tie points (its pixels are ours - 0.5)."""
     name = f"SENTINEL1_CALIB:UNCALIB:{full_product}/manifest.safe:IW_VV:AMPLITUDE"

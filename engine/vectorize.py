@@ -114,12 +114,17 @@ class MetricFrame:
         return shape(transform_geom(info.crs, local, mapping(output)))
 
     def centroid_lonlat(self, pixel_geometry: BaseGeometry) -> tuple[float, float] | tuple[None, None]:
-        """Longitude and latitude (WGS84) of the region's centroid; (None, None) without a CRS."""
+        """Longitude in [-180, 180) and latitude (WGS84) of the region's centroid; (None, None) without a CRS.
+
+        A geographic raster crossing the antimeridian runs past 180° east (e.g. 179.9° to 180.1°) and
+        PROJ passes such longitudes through unchanged; the attribute is always wrapped, so 180.005
+        becomes -179.995.
+        """
         if self.info.crs is None:
             return None, None
         x, y = self.to_output(pixel_geometry.centroid).coords[0][:2]  # some GEOS builds add a z
         lons, lats = transform_points(self.info.crs, "EPSG:4326", [x], [y])
-        return float(lons[0]), float(lats[0])
+        return (float(lons[0]) + 180.0) % 360.0 - 180.0, float(lats[0])
 
 
 def _polygonal(geometry: BaseGeometry) -> Polygon | MultiPolygon:

@@ -127,6 +127,18 @@ def test_geographic_crs_areas_are_in_metres(tmp_path):
     assert oil["centroid_lon"] == pytest.approx(10.0 + 0.0002 * 50, abs=1e-6)
 
 
+@pytest.mark.parametrize("west, expected_lon",
+                         [(179.995, -179.995), (-180.015, 179.995), (359.995, 0.005), (170.0, 170.01)])
+def test_centroid_longitude_is_wrapped_to_minus_180_to_180(tmp_path, west, expected_lon):
+    # The oil rectangle's centroid lies 50 columns of 0.0002° east of the raster's west edge: 180.005 at first.
+    paths, scene = write_detection(tmp_path, "EPSG:4326", from_origin(west, 60.01, 0.0002, 0.0001))
+    records, _ = vectorise(paths, scene)
+    scene.close()
+    _, oil = by_class(records)["oil"]
+    assert oil["centroid_lon"] == pytest.approx(expected_lon, abs=1e-6)
+    assert oil["area_km2"] > 0 and oil["centroid_lat"] == pytest.approx(60.01 - 0.0001 * 35, abs=1e-6)
+
+
 def test_no_crs_uses_pixel_coordinates_as_qgis_shows_them(tmp_path):
     paths, scene = write_detection(tmp_path, None, None)
     records, _ = vectorise(paths, scene)

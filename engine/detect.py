@@ -37,9 +37,9 @@ import rasterio
 from engine import __version__
 from engine.classes import VECTOR_CLASS_NAMES, SegClass
 from engine.detectors import select_detector
-from engine.errors import InputError, OutputError
+from engine.errors import InputError
 from engine.io import open_scene
-from engine.io.atomic import atomic_output_dir, check_output_dir
+from engine.io.atomic import atomic_output_dir, check_output_dir, output_write_errors, write_failure
 from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.scene import Scene, SceneInfo
 from engine.io.vector import SPILLS_LAYER, write_polygons
@@ -269,14 +269,13 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
                         "detector ignores them", choice.method)
         detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)
-        with atomic_output_dir(params.out_dir, params.overwrite) as folder:
+        # A failed write is judged inside the block, while the partial output still fills a full disk.
+        with atomic_output_dir(params.out_dir, params.overwrite) as folder, output_write_errors(params.out_dir):
             result = _detect_into(folder, scene, detector, params, progress, timings, run_time)
             summary = _summary(params, info, detector, choice, result, timings, started, run_time, collector)
             (folder / SUMMARY_FILE).write_text(json.dumps(_json_ready(summary), indent=2))
     except OSError as error:  # reading errors are InputError already; what is left is writing (disk full...)
-        reason = error.strerror or (str(error).splitlines() or [type(error).__name__])[0]
-        raise OutputError(f"writing to {params.out_dir} failed ({reason}); free disk space or choose another --out"
-                          ) from error
+        raise write_failure(error, params.out_dir, "--out") from error
     finally:
         scene.close()
     out = Path(params.out_dir).expanduser().absolute()

@@ -19,13 +19,14 @@ Notes:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.errors import OutputError
+from engine.errors import DakdError, OutputError
 
 #: Marker in the names of temporaries, so they are easy to recognise (and ignore in git).
 TMP_MARK = ".tmp-"
@@ -210,3 +211,91 @@ def atomic_file(path: str | os.PathLike[str], overwrite: bool = True) -> Iterato
         _remove(tmp)
         _remove_created(created)
         raise
+
+
+#: What the probe of :func:`write_failure` writes: a disk (or file-size limit) with less room than this is full.
+WRITE_PROBE_BYTES = 1 << 20
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _errno_of(error: BaseException) -> int | None:
+    """Return the system error number of ``error`` or of the errors it was raised from, if one has it."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno:
+            return seen.errno
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _probe_write(folder: Path) -> int | None:
+    """Write, sync and delete :data:`WRITE_PROBE_BYTES` in ``folder``; the errno it fails with, or None."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=f".probe{TMP_MARK}") as handle:
+            handle.write(os.urandom(WRITE_PROBE_BYTES))  # random: a compressing file system must store it all
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        return error.errno
+    return None
+
+
+def write_failure(error: BaseException, target: str | os.PathLike[str], option: str) -> OutputError:
+    """Return the one-line :class:`OutputError` for a write to ``target`` that failed with ``error``.
+
+    A full disk is named as such, with the folder and the space left; other failures give the system's
+    (or GDAL's) reason. GDAL reports a full disk only as "Write failed" or "TIFFAppendToStrip: Write
+    error" without the system's error number, so when ``error`` carries none, a small probe write in the
+    same folder finds out: call this while the partial output still takes its space (inside the
+    :func:`atomic_file` / :func:`atomic_output_dir` block; :func:`output_write_errors` does).
+
+    Args:
+        error: what the write raised (``OSError``, a rasterio/GDAL error...).
+        target: the output being written (file or folder), named in the message.
+        option: the option that chose it (``--out``), for the advice.
+    """
+    target = Path(target).expanduser().absolute()
+    folder = target.parent
+    while not folder.is_dir() and folder.parent != folder:
+        folder = folder.parent
+    code = _errno_of(error)
+    if code is None:
+        code = _probe_write(folder)
+    if code in _DISK_FULL:
+        free_mb = shutil.disk_usage(folder).free / 2**20
+        return OutputError(f"the disk is full: writing {target} failed with {free_mb:.0f} MB left in {folder}; free "
+                           f"disk space or choose another {option}")
+    if code == errno.EFBIG:
+        return OutputError(f"writing {target} failed: the file grew past the largest file allowed in {folder} (File "
+                           f"too large); choose another {option} or raise the limit (ulimit -f)")
+    if code is not None:
+        reason = os.strerror(code)
+    elif isinstance(error, OSError) and error.strerror:
+        reason = error.strerror
+    else:
+        from engine.io.raster import error_text
+
+        reason = error_text(error)
+    return OutputError(f"writing {target} failed ({reason}); free disk space or choose another {option}")
+
+
+@contextlib.contextmanager
+def output_write_errors(target: str | os.PathLike[str], option: str = "--out") -> Iterator[None]:
+    """Turn a failed write inside the block into the one :class:`OutputError` of :func:`write_failure`.
+
+    Put it inside the atomic block (``with atomic_file(path) as tmp, output_write_errors(path):``) so the
+    error is judged before the temporary is removed. Errors the engine already explains (any
+    :class:`~engine.errors.DakdError`, ``Cancelled`` included) pass through unchanged; so do programming
+    errors (only ``OSError`` and rasterio/GDAL errors count as write failures).
+    """
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    try:
+        yield
+    except DakdError:
+        raise
+    except (OSError, RasterioError, CPLE_BaseError) as error:
+        raise write_failure(error, target, option) from error

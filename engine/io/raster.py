@@ -57,7 +57,7 @@ SAMPLE_WINDOW_PX = 64
 RASTER_READER_OPTIONS = ("nodata", "pixel_size_m")
 
 
-def _error_text(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
     """GDAL's own words for an error (rasterio chains them as ``__cause__``), on one line."""
     parts = []
     seen: BaseException | None = error
@@ -133,7 +133,7 @@ class RasterScene:
         except RasterioError as error:
             raise InputError(
                 f"{info.path}: cannot read pixels at row {int(window.row_off)}, column {int(window.col_off)}: the "
-                f"file is truncated or corrupt ({_error_text(error)}); re-export or re-download it"
+                f"file is truncated or corrupt ({error_text(error)}); re-export or re-download it"
             ) from error
         valid = np.ones(raw.shape, dtype=bool)
         if np.issubdtype(raw.dtype, np.floating):
@@ -345,7 +345,7 @@ def open_raster(path: str | os.PathLike[str], band: int | str | None = None, uni
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             dataset = rasterio.open(path_text)
     except RasterioError as error:
-        text = _error_text(error)
+        text = error_text(error)
         if "not recognized" in text or "not recognised" in text:
             raise InputError(f"{path_text}: not a raster GDAL can read; give a GeoTIFF (or another GDAL raster) of SAR "
                              "backscatter") from error

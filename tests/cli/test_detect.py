@@ -272,6 +272,28 @@ def test_subprocess_bad_input_is_one_line_and_exit_2(tmp_path, repo_root):
     assert not (tmp_path / "out").exists()
 
 
+def test_subprocess_failed_write_is_one_line_and_leaves_nothing(tmp_path, repo_root):
+    """A real write failure: a file-size limit makes GDAL's writes fail (EFBIG), as a full disk does (ENOSPC)."""
+    import resource
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    scene = write_scene(tmp_path / "scene.tif", speckled_sea(600, 600))
+    folder = tmp_path / "results"
+    folder.mkdir()
+    done = subprocess.run([*dakd_command(), "-q", "--progress", "none", "detect", str(scene), "--method", "threshold",
+                           "--out", str(folder / "out")], capture_output=True, text=True, cwd=repo_root, timeout=300,
+                          preexec_fn=limited)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("dakd: error:") == 1 and "internal error" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"dakd: error: writing {folder / 'out'} failed: the file grew past the largest file allowed in {folder} (File "
+        "too large); choose another --out or raise the limit (ulimit -f)")
+    assert list(folder.iterdir()) == []
+
+
 def test_sigterm_stops_within_a_batch_and_leaves_nothing(tmp_path, repo_root):
     scene = write_scene(tmp_path / "big.tif", speckled_sea(1400, 1400))
     process = subprocess.Popen([*dakd_command(), "--progress", "json", "detect", str(scene), "--out",

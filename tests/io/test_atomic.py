@@ -1,7 +1,24 @@
+import os
+
 import pytest
 
 from engine.errors import Cancelled, OutputError
-from engine.io.atomic import TMP_MARK, atomic_file, atomic_output_dir, check_output_dir
+from engine.io.atomic import (
+    TMP_MARK,
+    atomic_file,
+    atomic_output_dir,
+    check_output_dir,
+    output_write_errors,
+    write_failure,
+)
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full (Linux) to fill")
+
+
+def write_to_a_full_disk():
+    """Raise the real ENOSPC of a full disk: /dev/full refuses every write."""
+    with open("/dev/full", "wb") as full:
+        full.write(b"spill")  # buffered: the flush at close fails
 
 
 def leftovers(folder):
@@ -96,3 +113,37 @@ def test_atomic_file_that_was_never_written_is_an_error(tmp_path):
     with pytest.raises(OutputError, match="nothing was written"), atomic_file(tmp_path / "x.tif"):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_dev_full
+def test_a_full_disk_is_named_with_the_folder_and_the_space_left(tmp_path):
+    with pytest.raises(OSError) as raised:
+        write_to_a_full_disk()
+    error = write_failure(raised.value, tmp_path / "out" / "sigma0.tif", "--out")
+    assert isinstance(error, OutputError) and "\n" not in str(error)
+    assert str(error).startswith(f"the disk is full: writing {tmp_path / 'out' / 'sigma0.tif'} failed with ")
+    assert str(error).endswith(f" MB left in {tmp_path}; free disk space or choose another --out")
+
+
+@needs_dev_full
+def test_a_failed_write_in_the_block_is_one_output_error_and_leaves_nothing(tmp_path):
+    target = tmp_path / "sigma0.tif"
+    with pytest.raises(OutputError, match="the disk is full: writing .*sigma0.tif failed"):
+        with atomic_file(target) as tmp, output_write_errors(target, "--out"):
+            tmp.write_bytes(b"half an image")
+            write_to_a_full_disk()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_write_failures_give_the_system_reason(tmp_path):
+    error = write_failure(PermissionError(13, "Permission denied"), tmp_path / "out", "--out")
+    expected = f"writing {tmp_path / 'out'} failed (Permission denied); free disk space or choose another --out"
+    assert str(error) == expected
+
+
+@pytest.mark.parametrize("stop", [Cancelled(), OutputError("already explained"), TypeError("a bug, not a write")])
+def test_explained_errors_and_bugs_pass_through_unchanged(tmp_path, stop):
+    with pytest.raises(type(stop)) as raised, output_write_errors(tmp_path / "out"):
+        raise stop
+    assert raised.value is stop
+

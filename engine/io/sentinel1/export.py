@@ -18,7 +18,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from engine.io.atomic import atomic_file
+from engine.io.atomic import atomic_file, output_write_errors
 from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.sentinel1.geocode import GCP_CRS
 from engine.io.sentinel1.scene import Sentinel1Scene
@@ -70,7 +70,8 @@ def _write_sigma0(scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: b
     grid_info = replace(info, crs=None, transform=Affine.identity()) if radar else info
     windows = export_windows(info.width, info.height)
     valid_pixels = 0
-    with atomic_file(out_path, overwrite=overwrite) as tmp:
+    # Reading errors are InputError already (the product reader's own); what is left is writing (a full disk...).
+    with atomic_file(out_path, overwrite=overwrite) as tmp, output_write_errors(out_path, "--out"):
         dataset = create_output_raster(tmp, grid_info, 1, "float32", float("nan"), [band_name], predictor=3)
         try:
             if radar:

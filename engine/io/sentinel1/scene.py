@@ -24,7 +24,7 @@ import numpy as np
 import rasterio
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.transform import from_gcps
 from rasterio.windows import Window
 
@@ -227,7 +227,15 @@ class Sentinel1Scene:
 
     # -- reading ----------------------------------------------------------------------------------
     def _read_dn(self, window: Window) -> np.ndarray:
-        return self._dataset.read(1, window=window)
+        try:
+            return self._dataset.read(1, window=window)
+        except RasterioError as error:  # a truncated download: calibrate said "internal error", detect "writing failed"
+            from engine.io.raster import error_text
+
+            raise InputError(
+                f"{self.location.user_path}: cannot read the measurement pixels at line {int(window.row_off)}, pixel "
+                f"{int(window.col_off)} ({error_text(error)}); the product is damaged or incompletely downloaded: "
+                "download it again") from error
 
     def read_radar_sigma0(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """σ0 (float32 linear) and validity of a window of the product's own grid."""

@@ -1,5 +1,10 @@
 """``dakd calibrate`` end to end on the cropped product (engine.io.sentinel1.export + engine.cli.calibrate)."""
 
+import resource
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import rasterio
@@ -92,3 +97,41 @@ def test_cancel_leaves_no_partial_file(crop_product, tmp_path):
     with open_product(crop_product, geometry="radar") as scene, pytest.raises(Cancelled):
         write_sigma0(scene, out, progress=progress)
     assert list(tmp_path.iterdir()) == []
+
+
+
+def _file_size_limit(limit_bytes):
+    """Make every write past ``limit_bytes`` fail for real, with EFBIG (a full disk fails alike, with ENOSPC)."""
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not death by signal
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(crop_product, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "sigma0.tif"
+    command = [sys.executable, "-m", "engine", "--progress", "none", "calibrate", str(crop_product), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, preexec_fn=_file_size_limit(100_000))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("dakd: error:") == 1 and "internal error" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"dakd: error: writing {out} failed: the file grew past the largest file allowed in {folder} (File too "
+        "large); choose another --out or raise the limit (ulimit -f)")
+    assert list(folder.iterdir()) == []
+
+
+def test_a_truncated_measurement_is_an_input_error(crop_product, tmp_path, kit, capsys):
+    import shutil
+
+    damaged = shutil.copytree(crop_product, tmp_path / crop_product.name)
+    tiff = damaged / "measurement" / f"{kit.STEM}.tiff"
+    tiff.write_bytes(tiff.read_bytes()[: tiff.stat().st_size // 2])  # an interrupted download
+    out = tmp_path / "sigma0.tif"
+    assert _calibrate(damaged, "--out", out) == 2  # was an internal error
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read the measurement pixels" in err
+    assert "the product is damaged or incompletely downloaded: download it again" in err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [damaged.name]
+

@@ -13,11 +13,12 @@ import importlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from engine import __version__
@@ -59,6 +60,48 @@ class OneLineErrorParser(argparse.ArgumentParser):
         """Print ``dakd: error: <message> (see <prog> --help)`` on stderr and exit 2."""
         first_line = message.splitlines()[0] if message else "bad command line"
         self.exit(2, f"dakd: error: {first_line} (see {self.prog} --help)\n")
+
+
+def bounded(kind: type[int] | type[float], low: float | None = None, high: float | None = None, *,
+            above: bool = False, below: bool = False) -> Callable[[str], Any]:
+    """Return an argparse ``type`` that reads a number and checks its range: one line for a careless value.
+
+    ``--lr -1`` crashed deep in the optimiser and ``--batch-size -1`` reached the model card; checked
+    here, the mistake is refused before anything is read or written, as ``dakd: error: argument
+    --lr: must be above 0, got -1``. Floats must be finite (``inf`` and ``nan`` are refused).
+
+    Args:
+        kind: ``int`` or ``float``.
+        low: smallest allowed value (None: no lower bound).
+        high: largest allowed value (None: no upper bound).
+        above: the value must exceed ``low`` (not equal it).
+        below: the value must stay under ``high`` (not equal it).
+    """
+    limits = []
+    if low is not None:
+        limits.append(f"{'above' if above else 'at least'} {low:g}")
+    if high is not None:
+        limits.append(f"{'below' if below else 'at most'} {high:g}")
+    wanted = ("a whole number" if kind is int else "a number") + (", " + " and ".join(limits) if limits else "")
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        if (not math.isfinite(value) or (low is not None and (value <= low if above else value < low))
+                or (high is not None and (value >= high if below else value > high))):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse
+
+
+#: The common ranges: counts of steps, batches, tiles...; sizes that may be 0; rates and scales above 0.
+POSITIVE_INT = bounded(int, 1)
+NON_NEGATIVE_INT = bounded(int, 0)
+POSITIVE_FLOAT = bounded(float, 0, above=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

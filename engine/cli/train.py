@@ -17,10 +17,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
 from engine.errors import InputError
 from engine.progress import Progress
 
 PRESET_NAMES = ("tiny", "quick", "standard", "paper", "cpu-default")
+#: Generated pairs per real tile: the paper's range is 0-4; the pipeline accepts up to 8.
+AUG_RATIO = bounded(float, 0, 8)
+#: DDIM sampling steps: at most the 1000 diffusion steps SAR-JointNet trains with
+#: (``engine.diffusion.schedule.ScheduleConfig.num_train_timesteps``; a test keeps the two equal).
+MAX_DDIM_STEPS = 1000
+DDIM_STEPS = bounded(int, 1, MAX_DDIM_STEPS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,10 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument(
         "--init", metavar="MODEL", help="start SAROSS-Net from this model card (keeps its normalisation)"
     )
-    finetune.add_argument("--aug-ratio", type=float, help="generated pairs per real tile (0-4; 0 skips diffusion)")
+    finetune.add_argument("--aug-ratio", type=AUG_RATIO, help="generated pairs per real tile (0-4; 0 skips diffusion)")
     finetune.add_argument(
         "--balance",
-        type=float,
+        type=POSITIVE_FLOAT,
         metavar="B",
         help="balancing factor b (default: computed from the data; 1 turns it off)",
     )
@@ -62,16 +69,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument(
         "--model", dest="segmenter_model", help="SAROSS-Net variant (e.g. saross_net_xs, saross_net_t)"
     )
-    finetune.add_argument("--jointnet-steps", type=int, help="SAR-JointNet training steps (preset override)")
+    finetune.add_argument("--jointnet-steps", type=POSITIVE_INT, help="SAR-JointNet training steps (preset override)")
     finetune.add_argument(
-        "--steps", dest="segmenter_steps", type=int, help="SAROSS-Net training steps (preset override)"
+        "--steps", dest="segmenter_steps", type=POSITIVE_INT, help="SAROSS-Net training steps (preset override)"
     )
-    finetune.add_argument("--ddim-steps", type=int, help="DDIM sampling steps (preset override)")
+    finetune.add_argument("--ddim-steps", type=DDIM_STEPS, help="DDIM sampling steps, 1-1000 (preset override)")
     finetune.add_argument(
-        "--batch-size", type=int, help="batch size per device (halved automatically on out-of-memory)"
+        "--batch-size", type=POSITIVE_INT, help="batch size per device (halved automatically on out-of-memory)"
     )
-    finetune.add_argument("--lr", type=float, help="SAROSS-Net learning rate (preset override)")
-    finetune.add_argument("--crop-px", type=int, help="train on random crops of this size (0: whole tiles)")
+    finetune.add_argument("--lr", type=POSITIVE_FLOAT, help="SAROSS-Net learning rate (preset override)")
+    finetune.add_argument("--crop-px", type=NON_NEGATIVE_INT,
+                          help="train on random crops of this size (0: whole tiles)")
     finetune.add_argument(
         "--inception-weights",
         metavar="PTH",
@@ -96,10 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--output", "-o", required=True, metavar="PATH", help="weights path (PATH.safetensors + PATH.json)"
     )
     joint.add_argument("--variant", choices=("tiny", "small", "base"), default="small", help="UNet size")
-    joint.add_argument("--steps", type=int, default=4000, help="training steps")
-    joint.add_argument("--batch-size", type=int, default=16, help="batch size per device")
-    joint.add_argument("--lr", type=float, default=2e-4, help="learning rate")
-    joint.add_argument("--balance", type=float, metavar="B", help="balancing factor b (default: computed; 1 = off)")
+    joint.add_argument("--steps", type=POSITIVE_INT, default=4000, help="training steps")
+    joint.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="batch size per device")
+    joint.add_argument("--lr", type=POSITIVE_FLOAT, default=2e-4, help="learning rate")
+    joint.add_argument("--balance", type=POSITIVE_FLOAT, metavar="B",
+                       help="balancing factor b (default: computed; 1 = off)")
     joint.add_argument("--balance-stat", choices=("rms", "std"), default="rms", help="statistic b is computed from")
     joint.add_argument(
         "--label-loss",
@@ -107,23 +116,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="ce",
         help="label branch loss: ce (SAR-JointNet) or mse (plain JointNet)",
     )
-    joint.add_argument("--crop-px", type=int, help="train on random crops of this size (default: whole tiles)")
-    joint.add_argument("--ema", type=float, default=0.999, help="EMA decay of the weights used for sampling")
+    joint.add_argument("--crop-px", type=NON_NEGATIVE_INT,
+                       help="train on random crops of this size (default: whole tiles)")
+    joint.add_argument("--ema", type=bounded(float, 0, 1, below=True), default=0.999,
+                       help="EMA decay of the weights used for sampling (0 turns EMA off)")
     joint.add_argument("--work-dir", help="checkpoint folder (default: PATH.work)")
-    joint.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    joint.add_argument("--checkpoint-every", type=POSITIVE_INT, default=500, help="steps between checkpoints")
     joint.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
     _add_run_args(joint)
     joint.set_defaults(func=run_train_jointnet)
 
     generate = subparsers.add_parser("generate", help="generate image/soft-label pairs with a trained SAR-JointNet")
     generate.add_argument("--jointnet", required=True, metavar="PATH", help="SAR-JointNet weights from train-jointnet")
-    generate.add_argument("--count", type=int, required=True, help="number of pairs")
+    generate.add_argument("--count", type=POSITIVE_INT, required=True, help="number of pairs")
     generate.add_argument("--out", required=True, metavar="DIR", help="output data-set folder")
-    generate.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    generate.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 deterministic, 1 ancestral)")
-    generate.add_argument("--temperature", type=float, default=1.0, help="soft-label softmax temperature")
-    generate.add_argument("--batch-size", type=int, default=16, help="pairs per batch")
-    generate.add_argument("--tile-size", type=int, default=256, help="generated tile side in pixels")
+    generate.add_argument("--steps", type=DDIM_STEPS, default=50, help="DDIM steps (1-1000)")
+    generate.add_argument("--eta", type=bounded(float, 0, 1), default=0.0,
+                          help="DDIM eta (0 deterministic, 1 ancestral)")
+    generate.add_argument("--temperature", type=POSITIVE_FLOAT, default=1.0, help="soft-label softmax temperature")
+    generate.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="pairs per batch")
+    generate.add_argument("--tile-size", type=POSITIVE_INT, default=256,
+                          help="generated tile side in pixels (a multiple of the network's downsampling, e.g. 256)")
     generate.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     _add_run_args(generate, precision=False)
     generate.set_defaults(func=run_generate)
@@ -133,19 +146,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     segment.add_argument("--output", "-o", required=True, metavar="MODEL", help="output model path")
     segment.add_argument("--name", help="model name in the card")
     segment.add_argument("--generated", metavar="DIR", help="generated pairs from 'dakd generate'")
-    segment.add_argument("--aug-ratio", type=float, default=0.0, help="generated pairs per real tile per epoch (0-4)")
+    segment.add_argument("--aug-ratio", type=AUG_RATIO, default=0.0,
+                         help="generated pairs per real tile per epoch (0-4)")
     segment.add_argument("--hard-labels", action="store_true", help="use argmax of the soft labels with CE, not KD")
     segment.add_argument("--model", default="saross_net_xs", help="SAROSS-Net variant")
     segment.add_argument("--skip", choices=("caft", "conv", "none"), default="caft", help="skip blocks")
     segment.add_argument("--init", metavar="MODEL", help="start from this model card")
-    segment.add_argument("--steps", type=int, default=4000, help="training steps")
-    segment.add_argument("--batch-size", type=int, default=16, help="batch size per device")
-    segment.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (AdamW, cosine)")
-    segment.add_argument("--crop-px", type=int, help="train on random crops of this size (default: whole tiles)")
+    segment.add_argument("--steps", type=POSITIVE_INT, default=4000, help="training steps")
+    segment.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="batch size per device")
+    segment.add_argument("--lr", type=POSITIVE_FLOAT, default=5e-4, help="peak learning rate (AdamW, cosine)")
+    segment.add_argument("--crop-px", type=NON_NEGATIVE_INT,
+                         help="train on random crops of this size (default: whole tiles)")
     segment.add_argument(
-        "--patience", type=int, default=8, help="early stopping after this many evaluations without gain"
+        "--patience", type=POSITIVE_INT, default=8, help="early stopping after this many evaluations without gain"
     )
-    segment.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    segment.add_argument("--checkpoint-every", type=POSITIVE_INT, default=500, help="steps between checkpoints")
     segment.add_argument("--work-dir", help="checkpoint folder (default: MODEL.work)")
     segment.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
     segment.add_argument("--overwrite", action="store_true", help="replace an existing model")
@@ -158,7 +173,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--generated", metavar="DIR", help="also report SAR-FID/KID of these generated pairs")
     evaluate.add_argument("--inception-weights", metavar="PTH", help="Inception-v3 weights for FID")
     evaluate.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
-    evaluate.add_argument("--batch-size", type=int, default=16, help="tiles per batch")
+    evaluate.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="tiles per batch")
     evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     evaluate.set_defaults(func=run_evaluate)
 
@@ -204,17 +219,18 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> N
     group.add_argument("--units", default="auto", help="raster units: auto, linear, db, amplitude, intensity")
     group.add_argument("--dataset", metavar="DIR", help="OSD or SOS data-set folder")
     group.add_argument("--split", default="train", help="sub-folder of an OSD/SOS root (train or test)")
-    group.add_argument("--limit", type=int, help="read at most this many images from a data-set folder")
+    group.add_argument("--limit", type=POSITIVE_INT, help="read at most this many images from a data-set folder")
     group.add_argument(
         "--db-range",
-        type=float,
+        type=bounded(float),
         nargs=2,
         default=(-35.0, 5.0),
         metavar=("LOW", "HIGH"),
         help="dB clip range; also the span of 8-bit OSD/SOS images (default -35 5)",
     )
     if val_share:
-        group.add_argument("--val-share", type=float, default=0.2, help="share of scenes kept for validation")
+        group.add_argument("--val-share", type=bounded(float, 0, 1, below=True), default=0.2,
+                           help="share of scenes kept for validation (0 to below 1)")
 
 
 def _add_run_args(parser: argparse.ArgumentParser, precision: bool = True) -> None:
@@ -226,7 +242,17 @@ def _add_run_args(parser: argparse.ArgumentParser, precision: bool = True) -> No
             choices=("auto", "fp32", "bf16", "fp16"),
             help="autocast precision (auto: bf16/fp16 on GPUs, fp32 on CPU)",
         )
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed")
+
+
+def _seed(text: str) -> int:
+    """``--seed`` as the simulator checks it (``engine.data.synth.scene.check_seed``): -1 crashed numpy."""
+    from engine.data.synth.scene import check_seed
+
+    try:
+        return check_seed(int(text) if text.strip().lstrip("-").isdigit() else text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--seed ")) from None
 
 
 def data_config_from_args(args: argparse.Namespace, val_share: float | None = None) -> Any:
@@ -334,6 +360,21 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
+def _read_recipe(path: str | None) -> dict[str, Any] | None:
+    """Return the ``--recipe`` JSON object, or None; a clear one-line error for a missing or malformed file."""
+    if path is None:
+        return None
+    try:
+        recipe = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--recipe {path}: no such file; check the path") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"--recipe {path}: not a readable JSON file ({error}); fix or remove it") from None
+    if not isinstance(recipe, dict):
+        raise InputError(f"--recipe {path}: must hold a JSON object ({{...}}), not {type(recipe).__name__}")
+    return recipe
+
+
 def _split_data(
     args: argparse.Namespace, progress: Progress, init: str | None = None
 ) -> tuple[Any, Any, Any, Any, Any]:
@@ -408,6 +449,10 @@ def run_generate(args: argparse.Namespace, progress: Progress) -> int:
     if args.count < 1:
         raise InputError(f"--count {args.count}: give at least 1")
     trained = load_jointnet(args.jointnet)
+    factor = 2 ** (len(trained.model.config.channel_mults) - 1)  # the UNet halves the tile this many times
+    if args.tile_size % factor or args.tile_size < factor:
+        raise InputError(f"--tile-size {args.tile_size}: this SAR-JointNet needs a multiple of {factor} px, e.g. "
+                         f"{max(factor, args.tile_size // factor * factor)}")
     config = GenerateConfig(
         count=args.count,
         steps=args.steps,

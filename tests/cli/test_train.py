@@ -101,7 +101,7 @@ def test_finetune_tiny_end_to_end_on_simulated_tiles(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_stage_commands(tmp_path: Path) -> None:
+def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = simulate_tiles(tmp_path / "tiles", 4, seed=2)
     common = ["--data-format", "osd", "--dataset", str(data), "--device", "cpu", "--crop-px", "64"]
     assert (
@@ -147,6 +147,11 @@ def test_stage_commands(tmp_path: Path) -> None:
         == 0
     )
     assert (tmp_path / "gen" / "samples.png").is_file()
+    generate = ["--progress", "none", "generate", "--jointnet", str(tmp_path / "joint.safetensors"), "--count", "1",
+                "--steps", "2", "--device", "cpu", "--out", str(tmp_path / "gen66"), "--tile-size", "66"]
+    assert main(generate) == 2  # was an internal error from the UNet: the tiny variant halves the tile twice
+    assert "--tile-size 66: this SAR-JointNet needs a multiple of 4 px, e.g. 64" in capsys.readouterr().err
+    assert not (tmp_path / "gen66").exists()
     assert (
         main(
             [
@@ -271,6 +276,58 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["finetune", *data, "--recipe", str(tmp_path / "list.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must hold a JSON object" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["finetune", "--lr", "-1"], "argument --lr: must be a number, above 0, got -1"),
+        (["finetune", "--lr", "nan"], "argument --lr: must be a number, above 0, got nan"),
+        (["finetune", "--batch-size", "0"], "argument --batch-size: must be a whole number, at least 1, got 0"),
+        (["finetune", "--batch-size", "-1"], "argument --batch-size: must be a whole number, at least 1, got -1"),
+        (["finetune", "--steps", "-5"], "argument --steps: must be a whole number, at least 1, got -5"),
+        (["finetune", "--jointnet-steps", "0"], "argument --jointnet-steps: must be a whole number, at least 1"),
+        (["finetune", "--ddim-steps", "5000"], "argument --ddim-steps: must be a whole number, at least 1 and at most "
+                                               "1000, got 5000"),
+        (["finetune", "--val-share", "1"], "argument --val-share: must be a number, at least 0 and below 1, got 1"),
+        (["finetune", "--aug-ratio", "-0.5"], "argument --aug-ratio: must be a number, at least 0 and at most 8"),
+        (["finetune", "--balance", "0"], "argument --balance: must be a number, above 0, got 0"),
+        (["finetune", "--crop-px", "-64"], "argument --crop-px: must be a whole number, at least 0, got -64"),
+        (["finetune", "--seed", "-1"], "argument --seed: must be an integer between 0 and 9007199254740992, got -1"),
+        (["finetune", "--limit", "0"], "argument --limit: must be a whole number, at least 1, got 0"),
+        (["finetune", "--db-range", "-35", "inf"], "argument --db-range: must be a number, got inf"),
+        (["train", "--patience", "0"], "argument --patience: must be a whole number, at least 1, got 0"),
+        (["train", "--checkpoint-every", "0"], "argument --checkpoint-every: must be a whole number, at least 1"),
+        (["train", "--aug-ratio", "9"], "argument --aug-ratio: must be a number, at least 0 and at most 8, got 9"),
+        (["train-jointnet", "--ema", "1"], "argument --ema: must be a number, at least 0 and below 1, got 1"),
+        (["train-jointnet", "--lr", "0"], "argument --lr: must be a number, above 0, got 0"),
+        (["generate", "--count", "0"], "argument --count: must be a whole number, at least 1, got 0"),
+        (["generate", "--temperature", "0"], "argument --temperature: must be a number, above 0, got 0"),
+        (["generate", "--eta", "2"], "argument --eta: must be a number, at least 0 and at most 1, got 2"),
+        (["evaluate", "model.json", "--batch-size", "0"], "argument --batch-size: must be a whole number, at least 1"),
+    ],
+)
+def test_numeric_training_options_are_checked_up_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str], message: str
+) -> None:
+    """Each careless number is one line, exit 2, before any data is read or anything written."""
+    monkeypatch.chdir(tmp_path)
+    required = {"finetune": ["--output", "m"], "train": ["--output", "m"], "train-jointnet": ["--output", "j"],
+                "generate": ["--jointnet", "j.safetensors", "--count", "1", "--out", "gen"], "evaluate": []}[argv[0]]
+    data = [] if argv[0] == "generate" else ["--data-format", "osd", "--dataset", "tiles"]
+    with pytest.raises(SystemExit) as stop:
+        main(["--progress", "none", *argv, *required, *data])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert err.startswith(f"dakd: error: {message}") and err.endswith(f" (see dakd {argv[0]} --help)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ddim_step_limit_is_the_training_schedule() -> None:
+    from engine.cli.train import MAX_DDIM_STEPS
+    from engine.diffusion.schedule import ScheduleConfig
+
+    assert MAX_DDIM_STEPS == ScheduleConfig().num_train_timesteps
 
 
 def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

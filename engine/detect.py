@@ -129,8 +129,8 @@ def _check_params(params: DetectParams) -> None:
         raise InputError(f"--overlap must be 0 or more pixels, got {params.overlap_px}")
     if params.batch_size is not None and params.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {params.batch_size}")
-    if not params.min_area_km2 >= 0:
-        raise InputError(f"--min-area-km2 must be 0 or more, got {params.min_area_km2}")
+    if not 0 <= params.min_area_km2 < float("inf"):  # inf dropped every region in silence
+        raise InputError(f"--min-area-km2 must be 0 or more and finite, got {params.min_area_km2}")
     if params.prob_threshold is not None and not 0 < params.prob_threshold <= 1:
         raise InputError(f"--prob-threshold must be in (0, 1], got {params.prob_threshold}")
 

@@ -31,6 +31,7 @@ valid pixels), so the cost per pixel does not depend on the window size.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -69,9 +70,9 @@ class ThresholdConfig:
     bright_guard_db: float = 6.0
 
     def __post_init__(self) -> None:
-        if not self.background_window_km > 0:
+        if not 0 < self.background_window_km < math.inf:  # inf crashed converting to pixels
             raise DakdError(f"--background-window-km must be positive, got {self.background_window_km}")
-        if not self.threshold_k_db >= 0:
+        if not 0 <= self.threshold_k_db < math.inf:  # inf would call nothing oil
             raise DakdError(f"--threshold-k-db must be 0 or more (SNAP's rule), got {self.threshold_k_db}")
         if self.speckle_filter_px < 1 or self.speckle_filter_px % 2 == 0:
             raise DakdError(f"speckle_filter_px must be an odd number ≥ 1, got {self.speckle_filter_px}")

@@ -214,6 +214,16 @@ def test_a_reader_option_that_has_its_own_flag_is_refused(tmp_path, capsys, scen
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--background-window-km", "inf", "--background-window-km must be positive, got inf"),  # was an internal error
+    ("--threshold-k-db", "inf", "--threshold-k-db must be 0 or more (SNAP's rule), got inf"),  # found nothing
+    ("--min-area-km2", "inf", "--min-area-km2 must be 0 or more and finite, got inf"),  # dropped every region
+])
+def test_infinite_detection_options_are_refused(tmp_path, capsys, scene_tif, option, value, message):
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", option, value)
+    assert_refused(code, err, message, tmp_path / "out")
+
+
 def test_background_window_that_cannot_fit_is_refused_up_front(tmp_path, capsys, scene_tif):
     code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold",
                           "--background-window-km", "1000")

@@ -86,7 +86,11 @@ class DetectParams:
             options such as ``pol`` and ``geometry``).
         land_mask: polygon layer of land; its pixels are ignored (see :mod:`engine.io.landmask`).
         detector_options: extra detector options (threshold: ``speckle_filter_px``,
-            ``softness_db``; model: whatever its loader accepts).
+            ``softness_db``; ships: the :class:`~engine.detectors.cfar.CfarConfig` fields such as ``pfa``;
+            model: whatever its loader accepts).
+        ships: for a model with a ship class: ``cfar`` (default) merges SNAP's CFAR bright targets into the
+            ship class, ``model`` uses the network's ship class alone, ``off`` finds no ships (see
+            :mod:`engine.detectors.cfar`). The threshold detector finds oil only and ignores it.
     """
 
     input_path: str
@@ -106,6 +110,7 @@ class DetectParams:
     reader_options: dict[str, Any] = field(default_factory=dict)
     detector_options: dict[str, Any] = field(default_factory=dict)
     land_mask: str | None = None
+    ships: str = "cfar"
 
 
 @dataclass
@@ -258,7 +263,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
             raise InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its "
                              "nodata value or --band")
         check_output_dir(params.out_dir, params.overwrite)
-        detector, choice = select_detector(params.method, params.model_path, params.device,
+        detector, choice = select_detector(params.method, params.model_path, params.device, ships=params.ships,
                                            background_window_km=params.background_window_km,
                                            threshold_k_db=params.threshold_k_db, **params.detector_options)
         log.info("detector: %s (%s)", choice.method, choice.reason)

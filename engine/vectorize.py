@@ -18,6 +18,7 @@ Rules (also in the README, "Reference: detection"):
 * **length/width/orientation** come from the minimum rotated rectangle: length is its long side,
   width its short side, orientation the bearing of the long side in degrees clockwise from north
   (grid north for projected CRSs), in [0, 180).
+* **ship_length_m** (ships only): the estimated hull length, :func:`ship_length_m`.
 * **mean_prob / max_prob**: the region's class probability over its pixels.
 * **contrast_db**: mean σ0 in dB inside the region minus the mean over a ring :data:`RING_M` metres
   wide around its outer outline (holes, other detected regions and nodata left out). Oil is dark,
@@ -65,6 +66,9 @@ from engine.progress import Progress
 MIN_SHIP_PX = 4
 #: Douglas-Peucker tolerance for the output outlines, in pixels.
 SIMPLIFY_PX = 1.0
+#: The ship length uses the pixels within this many dB of the ship's brightest pixel: just above the -17 dB
+#: sidelobes of the simulator's impulse response (Sentinel-1's are lower), so the sidelobe cross is left out.
+SHIP_LENGTH_PEAK_DB = 16.0
 #: Width of the ring around a region used as its background for ``contrast_db``.
 RING_M = 200.0
 #: Confidence A needs at least this mean probability...
@@ -257,6 +261,10 @@ def region_stats(pixel_geometry: BaseGeometry, prob_band: int, probability: Any,
     )
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def _rasterize_clipped(geometry: BaseGeometry, col0: int, row0: int, col1: int, row1: int) -> np.ndarray:
     """Boolean mask of ``geometry`` (pixel coordinates) over columns ``col0:col1``, rows ``row0:row1``."""
     shape_px = (row1 - row0, col1 - col0)
@@ -264,6 +272,46 @@ def _rasterize_clipped(geometry: BaseGeometry, col0: int, row0: int, col1: int, 
     if part.is_empty:
         return np.zeros(shape_px, dtype=bool)
     return features.geometry_mask([part], shape_px, Affine.translation(col0, row0), invert=True)
+
+
+def ship_length_m(pixel_geometry: BaseGeometry, scene: Scene) -> float | None:
+    """Estimated hull length of a ship region in metres, from the spread of its bright pixels.
+
+    The pixels of the region within :data:`SHIP_LENGTH_PEAK_DB` of its brightest pixel are taken as the
+    hull; their positions (in ground metres, from the pixel size) have the largest principal variance
+    ``λ``. A uniform bar of length ``L`` sampled by pixels of size ``d`` has ``λ = (L² - d²) / 12``, so
+    ``L = √(12·λ + d²)`` (``d`` = the geometric mean pixel size). The threshold relative to the peak leaves
+    out the sidelobe cross and most of the impulse-response spread, which would lengthen every bright ship,
+    while the weak ends of a hull stay in.
+
+    Notes:
+        Measured on 128 simulated ships of 30-300 m (tuning scenes, not the test set): median error 13 m
+        (9 %), mean absolute error 23 m, 90 % within 46 m, mean bias -6 m. Ships whose peak is less than
+        20 dB above the sea around them come out about 27 m short (their weak hull ends sink into the sea),
+        as do hulls over 220 m (-29 m); ships 20-30 dB above the sea come out about 6 m long. Two ships in
+        one region, a ship beside a bright platform or a moving ship smeared in azimuth give their combined
+        extent. Resolution limits hulls shorter than about 30 m (two GRD pixels) to about that.
+
+    Returns:
+        The length, or None when the region has no valid pixel.
+    """
+    info = scene.info
+    min_x, min_y, max_x, max_y = pixel_geometry.bounds
+    col0, row0 = max(0, int(math.floor(min_x))), max(0, int(math.floor(min_y)))
+    col1, row1 = min(info.width, int(math.ceil(max_x))), min(info.height, int(math.ceil(max_y)))
+    if col1 <= col0 or row1 <= row0:
+        return None
+    sigma0, valid = scene.read_sigma0(Window(col0, row0, col1 - col0, row1 - row0))
+    inside = _rasterize_clipped(pixel_geometry, col0, row0, col1, row1) & valid
+    if not inside.any():
+        return None
+    rows, cols = np.nonzero(inside)
+    values = sigma0[rows, cols].astype(np.float64)
+    bright = values >= values.max() * 10.0 ** (-SHIP_LENGTH_PEAK_DB / 10.0)
+    size_x, size_y = info.pixel_size_m
+    points = np.column_stack([cols[bright] * size_x, rows[bright] * size_y]).astype(np.float64)
+    spread = float(np.linalg.eigvalsh(np.cov(points.T, bias=True))[-1]) if len(points) > 1 else 0.0
+    return math.sqrt(12.0 * spread + size_x * size_y)
 
 
 @dataclass
@@ -326,6 +374,8 @@ def iter_spill_records(polygon_classes_path: str, prob_path: str, scene: Scene, 
             properties = {
                 "id": next_id, "class": seg_class.name, "area_km2": round(area_km2, 6),
                 **{k: round(v, 4) for k, v in shape_measures(frame.to_metres(simplified)).items()},
+                "ship_length_m": _rounded(ship_length_m(pixel_geometry, scene) if seg_class.name == SHIP.name
+                                          else None, 1),
                 "mean_prob": stats.mean_prob, "max_prob": stats.max_prob,
                 "confidence": confidence(seg_class.name, stats.mean_prob, stats.contrast_db),
                 "contrast_db": stats.contrast_db,

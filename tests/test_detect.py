@@ -6,6 +6,7 @@ import pytest
 import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
+from shapely.geometry import Point, shape
 
 from engine.classes import BINARY_CLASSES, OSD_CLASSES
 from engine.detect import (
@@ -197,3 +198,46 @@ def test_classify_with_and_without_probability_threshold():
     np.testing.assert_array_equal(classify(probabilities[:, :, None], classes, 0.7)[:, 0], [0, 0, 0])
     binary = np.array([[0.2], [0.8]], np.float32)[:, :, None]
     assert classify(binary, BINARY_CLASSES, 0.75)[0, 0] == 1
+
+
+@pytest.fixture(scope="module")
+def five_class_card(tmp_path_factory):
+    """A randomly initialised SAROSS-Net-XS card with the five OSD classes (it never finds a ship itself)."""
+    import torch
+
+    from engine.detectors.base import InputSpec
+    from engine.modelcard import new_model_card, save_model_card
+    from engine.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("saross_net_xs", num_classes=5)
+    card = new_model_card(model, "random-5", OSD_CLASSES, input_spec=InputSpec(units="db", mean=-20.0, std=5.0),
+                          band="VV", pixel_size_m=10.0)
+    return save_model_card(tmp_path_factory.mktemp("models") / "random-5", model, card)
+
+
+def test_ships_from_cfar_become_polygons_with_their_length(tmp_path, five_class_card):
+    from engine.data.synth import SceneConfig, simulate_scene, write_scene
+
+    config = SceneConfig(width_px=256, height_px=256, spills=(0, 0), ships=(2, 2), land_probability=0.0,
+                         nodata_probability=0.0, biogenic_films=(0, 0), rain_cells=(0, 0), internal_waves=(0, 0),
+                         low_wind_patches=(0, 0))
+    simulated = simulate_scene(config, 2)  # a 248 m and a 140 m ship, 15-30 dB above the sea
+    image = write_scene(simulated, tmp_path / "sim", name="ships", quicklook=False)["scene"]
+    # land_probability 1: the random network's land must not hide the ships (a trained model's land would)
+    result = run_detection(DetectParams(str(image), str(tmp_path / "out"), model_path=str(five_class_card),
+                                        device="cpu", detector_options={"land_probability": 1.0}))
+    with fiona.open(result.spills_path) as layer:
+        ships = [(shape(f.geometry), f.properties) for f in layer if f.properties["class"] == "ship"]
+    truth = simulated.params["ships"]
+    assert result.counts["ship"] == len(ships) == len(truth) == 2
+    with rasterio.open(image) as dataset:
+        transform = dataset.transform
+    for ship in truth:
+        x, y = rasterio.transform.xy(transform, *ship["image_centre_px"])
+        (props,) = [p for geometry, p in ships if geometry.distance(Point(x, y)) <= 20]  # within 2 px
+        assert props["ship_length_m"] == pytest.approx(ship["length_m"], rel=0.25)
+        assert props["mean_prob"] > 0.5 and props["pixels"] >= 9
+    summary = result.summary
+    assert summary["parameters"]["ships"] == "cfar" and summary["detector"]["ships"] == "cfar"
+    assert summary["detector"]["cfar"]["windows_px"] == [3, 51, 81] and summary["tiling"]["context_px"] == 40

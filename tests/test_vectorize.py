@@ -16,6 +16,7 @@ from engine.vectorize import (
     iter_regions,
     iter_spill_records,
     shape_measures,
+    ship_length_m,
 )
 
 RUN = {"source_scene": "scene-1", "detector": "test", "model_id": "m-1", "run_time": "2026-01-01T00:00:00+00:00"}
@@ -96,6 +97,7 @@ def test_projected_attributes_by_hand(tmp_path):
     assert ship["contrast_db"] == pytest.approx(15.0, abs=0.01)
     assert ship["mean_prob"] == pytest.approx(0.6)
     assert ship["confidence"] == "B"  # bright enough, but not probable enough
+    assert ship["ship_length_m"] == pytest.approx(20.0) and oil["ship_length_m"] is None  # 2 px of 10 m
     assert result.counts == {"oil": 1, "ship": 1}
     assert result.areas_km2["oil"] == pytest.approx(0.12)
     assert [name for name, _ in result.outlines] == ["oil", "ship"]
@@ -147,6 +149,23 @@ def test_no_crs_uses_pixel_coordinates_as_qgis_shows_them(tmp_path):
     assert geometry.equals(box(30, -50, 70, -20))  # x = column, y = -row
     assert oil["area_km2"] == pytest.approx(0.12)  # with the assumed 10 m pixels
     assert oil["centroid_lat"] is None and oil["centroid_lon"] is None
+
+
+def test_ship_length_is_the_spread_of_the_hull_without_the_sidelobe_cross(tmp_path):
+    db = np.full((100, 100), -20.0, np.float32)
+    db[50:52, 40:52] = 10.0  # the hull: 12 x 2 px of 10 m, 30 dB above the sea
+    db[50:52, 30:40] = db[50:52, 52:71] = -8.0  # sidelobe arms 18 dB below the peak, still 12 dB above the sea
+    scene = open_scene(write_raster(tmp_path / "ship.tif", db, "EPSG:32633", from_origin(500000, 6000000, 10, 10)))
+    hull = box(40, 50, 52, 52)
+    # A bar of n pixels of size d has variance d²(n² - 1) / 12 along it: 12 px of 10 m give exactly 120 m.
+    assert ship_length_m(hull, scene) == pytest.approx(120.0)
+    assert ship_length_m(box(30, 50, 71, 52), scene) == pytest.approx(120.0)  # the faint arms are left out
+    db[50:52, 52:56] = 0.0  # a weaker stern, 10 dB below the peak: within 16 dB, so part of the hull
+    longer = open_scene(write_raster(tmp_path / "longer.tif", db, "EPSG:32633", from_origin(500000, 6000000, 10, 10)))
+    assert ship_length_m(box(30, 50, 71, 52), longer) == pytest.approx(160.0)
+    longer.close()
+    assert ship_length_m(box(200, 200, 210, 210), scene) is None  # outside the scene
+    scene.close()
 
 
 def test_orientation_of_a_rotated_rectangle():

@@ -100,6 +100,9 @@ def register(subparsers: Any) -> None:
     detect.add_argument("--threshold-k-db", type=float, default=defaults.threshold_k_db, metavar="DB",
                         help=f"threshold detector: darkness below the background in dB (default "
                              f"{defaults.threshold_k_db})")
+    detect.add_argument("--ships", choices=("cfar", "model", "off"), default=defaults.ships,
+                        help="model with a ship class: cfar = the network plus SNAP's CFAR bright-target detector "
+                             "(default), model = the network alone, off = no ships")
     detect.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     detect.set_defaults(func=run_detect)
 
@@ -127,7 +130,7 @@ def run_detect(args: argparse.Namespace, progress: Progress) -> int:
         min_area_km2=args.min_area_km2, prob_threshold=args.prob_threshold, overwrite=args.overwrite,
         background_window_km=args.background_window_km, threshold_k_db=args.threshold_k_db,
         reader_options=dict(args.reader_option, **_product_options(args)), land_mask=args.land_mask,
-        detector_options=_model_options(args),
+        detector_options=_model_options(args), ships=args.ships,
     )
     result = run_detection(params, progress)
     if args.progress == "json":

@@ -11,6 +11,11 @@
 * ``auto``: the model when a model path is given or the bundled default card
   (``resources/models/default.json``) exists, else the threshold detector. :func:`select_detector`
   also returns which method was used and why; the run summary records it.
+
+Ships (``ships``, ``dakd detect --ships``): a detector with a ship class is wrapped by
+:class:`engine.detectors.cfar.ShipsDetector`, which merges SNAP's CFAR bright targets into that class
+(``cfar``, the default) or folds the class into sea (``off``); ``model`` keeps the network's ship class
+alone. The threshold detector has no ship class and is never wrapped.
 """
 
 from __future__ import annotations
@@ -84,27 +89,34 @@ def choose_method(method: str = "auto", model_path: str | None = None,
 
 
 def select_detector(method: str = "auto", model_path: str | None = None, device: str = "auto",
-                    **options: Any) -> tuple[Detector, MethodChoice]:
+                    ships: str = "cfar", **options: Any) -> tuple[Detector, MethodChoice]:
     """Build the detector for ``method`` and say which one was used and why.
 
     Threshold options (see :class:`~engine.detectors.threshold.ThresholdConfig`) go to the threshold
-    detector and are dropped for the model; every other option goes to the model loader. When
+    detector and are dropped for the model; CFAR options (:class:`~engine.detectors.cfar.CfarConfig`) go
+    to the ship detector of a model with a ship class (``ships``: ``cfar``, ``model`` or ``off``, see the
+    module notes); every other option goes to the model loader. When
     ``auto`` picked the bundled default card and it cannot be loaded (torch missing, broken card),
     the threshold detector is used with a warning; an explicit ``--model`` never falls back.
 
     Raises:
         DakdError / ModelError: unknown method or option, or the model cannot be loaded.
     """
+    from engine.detectors.cfar import CFAR_OPTIONS, SHIP_MODES
     from engine.detectors.threshold import THRESHOLD_OPTIONS, ThresholdConfig, ThresholdDetector
 
+    if ships not in SHIP_MODES:
+        raise DakdError(f"unknown --ships {ships!r}; use one of: {', '.join(SHIP_MODES)}")
     threshold_options = {k: v for k, v in options.items() if k in THRESHOLD_OPTIONS}
-    model_options = {k: v for k, v in options.items() if k not in THRESHOLD_OPTIONS}
+    cfar_options = {k: v for k, v in options.items() if k in CFAR_OPTIONS}
+    model_options = {k: v for k, v in options.items() if k not in THRESHOLD_OPTIONS + CFAR_OPTIONS}
     choice = choose_method(method, model_path)
     if choice.method == "model":
         try:
             from engine.detectors.model import load_model_detector
 
-            return load_model_detector(choice.model_path, device, **model_options), choice
+            return with_ships(load_model_detector(choice.model_path, device, **model_options), ships,
+                              **cfar_options), choice
         except (ImportError, ModelError) as error:
             if not (choice.from_default_card and method == "auto"):
                 if isinstance(error, ImportError):
@@ -115,10 +127,32 @@ def select_detector(method: str = "auto", model_path: str | None = None, device:
             log.warning("%s", reason)
             choice = MethodChoice("threshold", None, reason)
             return ThresholdDetector(ThresholdConfig(**threshold_options), device), choice
-    if model_options:
-        raise DakdError(f"the threshold detector has no option(s) {', '.join(sorted(model_options))}; valid: "
-                        f"{', '.join(THRESHOLD_OPTIONS)}")
+    if model_options or cfar_options:
+        unknown = ", ".join(sorted({**model_options, **cfar_options}))
+        raise DakdError(f"the threshold detector has no option(s) {unknown}; valid: {', '.join(THRESHOLD_OPTIONS)}")
+    if ships != "cfar":
+        log.warning("--ships %s applies to models with a ship class; the threshold detector finds oil only", ships)
     return ThresholdDetector(ThresholdConfig(**threshold_options), device), choice
+
+
+def with_ships(detector: Detector, ships: str = "cfar", **cfar_options: Any) -> Detector:
+    """Wrap a detector that has a ship class for ``ships`` (see the module notes); others are returned as they are.
+
+    Raises:
+        DakdError: unknown ship mode or CFAR option values.
+    """
+    from engine.detectors.cfar import CfarConfig, ShipsDetector
+
+    config = CfarConfig(**cfar_options)
+    if "ship" not in [c.name for c in detector.classes]:
+        if ships != "model":
+            log.info("ships: the detector has no ship class; --ships %s does not apply", ships)
+        return detector
+    if ships == "model":
+        if cfar_options:
+            log.warning("CFAR option(s) %s are ignored with --ships model", ", ".join(sorted(cfar_options)))
+        return detector
+    return ShipsDetector(detector, ships, config)
 
 
 def make_detector(method: str = "auto", model_path: str | None = None, device: str = "auto",

@@ -26,6 +26,7 @@ SPILL_FIELDS: dict[str, str] = {
     "length_km": "float",
     "width_km": "float",
     "orientation_deg": "float",
+    "ship_length_m": "float",  # estimated hull length of ships (engine.vectorize.ship_length_m); null for oil
     "mean_prob": "float",
     "max_prob": "float",
     "confidence": "str:1",

@@ -245,6 +245,13 @@ def test_options_reach_the_run(tmp_path, capsys, scene_tif):
     assert summary["parameters"]["reader_options"] == {"pixel_size_m": 12}
 
 
+def test_ships_option_reaches_the_run_and_the_threshold_detector_says_it_ignores_it(tmp_path, capsys, scene_tif):
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--ships", "off")
+    assert code == 0 and "--ships off applies to models with a ship class" in err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["parameters"]["ships"] == "off" and summary["detector"]["classes"] == ["sea", "oil"]
+
+
 def test_info_describes_the_raster(capsys, scene_tif):
     assert main(["info", str(scene_tif)]) == 0
     out = capsys.readouterr().out

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .translation import tr
+from .wording import plugin_wording
+
 #: Exit code of ``dakd`` when the user cancelled (see ``engine.errors.Cancelled``).
 EXIT_CANCELLED = 130
 
@@ -34,22 +37,26 @@ def describe_exit(exit_code: int | None, crashed: bool, stopped_by_user: bool, e
         exit_code: the process's exit code (negative: killed by that signal, as ``subprocess`` reports it).
         crashed: True when Qt reports a crash exit (killed by a signal, segfault).
         stopped_by_user: True when the user pressed Cancel.
-        error_message: the ``message`` of the last ``error`` event, if the engine sent one.
+        error_message: the ``message`` of the last ``error`` event, if the engine sent one (shown in the
+            plugin's words, see :func:`dakd_qgis.wording.plugin_wording`).
         process: what to call the process in the sentence ("training process").
     """
     if exit_code == 0 and not crashed:
         return ""
+    error_message = plugin_wording(error_message) if error_message else ""
     if stopped_by_user:
-        return _capitalised(error_message or f"cancelled by the user; the {process} was stopped and wrote no output")
+        return _capitalised(error_message or tr("cancelled by the user; the {process} was stopped and wrote no "
+                                                "output").format(process=process))
     if error_message:
         return _capitalised(error_message)
     # Qt reports a crash exit, subprocess a negative code, a shell 128+9 for SIGKILL (the OOM killer's signal).
     if crashed or exit_code == 137 or (exit_code is not None and exit_code < 0):
-        return (f"The {process} was killed or crashed, most likely because it ran out of memory: close other "
-                "programs, or choose a smaller preset or batch size, and try again.")
+        return tr("The {process} was killed or crashed, most likely because it ran out of memory: close other "
+                  "programs, or choose a smaller preset or batch size, and try again.").format(process=process)
     if exit_code == EXIT_CANCELLED:
-        return f"The {process} was interrupted."
-    return f"The {process} failed (exit code {exit_code}); see the log for the reason."
+        return tr("The {process} was interrupted.").format(process=process)
+    return tr("The {process} failed (exit code {code}); see the log for the reason.").format(
+        process=process, code=exit_code)
 
 
 def _capitalised(text: str) -> str:
@@ -72,7 +79,7 @@ def format_eta(seconds: float | None) -> str:
         return ""
     seconds = int(round(seconds))
     if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min left"
+        return tr("{hours} h {minutes} min left").format(hours=seconds // 3600, minutes=f"{seconds % 3600 // 60:02d}")
     if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s left"
-    return f"{seconds} s left"
+        return tr("{minutes} min {seconds} s left").format(minutes=seconds // 60, seconds=f"{seconds % 60:02d}")
+    return tr("{seconds} s left").format(seconds=seconds)

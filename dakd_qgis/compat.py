@@ -51,3 +51,7 @@ MESSAGE_INFO = _pick("Qgis.MessageLevel.Info", "Qgis.Info")
 MESSAGE_WARNING = _pick("Qgis.MessageLevel.Warning", "Qgis.Warning")
 MESSAGE_CRITICAL = _pick("Qgis.MessageLevel.Critical", "Qgis.Critical")
 MESSAGE_SUCCESS = _pick("Qgis.MessageLevel.Success", "Qgis.Success")
+#: Raster data type of 8-bit images (RGB photos, quick-looks) and of the plugin's own output rasters.
+DATA_TYPE_BYTE = _pick("Qgis.DataType.Byte", "Qgis.Byte")
+#: Colour interpretation of a band with a colour table (a class or label raster, not backscatter).
+PALETTE_INDEX = _pick("Qgis.RasterColorInterpretation.PaletteIndex", "QgsRaster.PaletteIndex")

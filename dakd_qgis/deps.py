@@ -193,6 +193,22 @@ def missing_requirements(statuses: Sequence[RequirementStatus]) -> list[Requirem
     return [status.requirement for status in statuses if not status.ok]
 
 
+def missing_package_names(engine_python: str = "") -> list[str]:
+    """Name the engine requirements that are missing or too old, from metadata (milliseconds).
+
+    What detection and training check before they start, so the analyst hears "the Python packages
+    affine, rasterio are missing" and gets the installer, not a traceback. Empty when another engine
+    Python is set in Settings (QGIS cannot see its packages; a failed import is then reported when the
+    engine runs) or when the requirement list cannot be read.
+    """
+    if engine_python:
+        return []
+    try:
+        return [requirement.name for requirement in missing_requirements(check_requirements())]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 def constraints_text() -> str:
     """Return a pip constraints file pinning QGIS's own numpy and GDAL to the installed versions."""
     lines = ["# Written by the DAKD Oil Spill plugin: keep QGIS's own packages as they are."]

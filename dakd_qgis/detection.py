@@ -15,8 +15,9 @@ Notes:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .engine_command import EngineRunError, engine_command, run_engine
 from .events import event_percent
 from .layer_sources import InputProblem
 from .settings import PluginSettings
+from .translation import tr
 
 #: Input units the engine accepts (``engine.io.scene.UNITS``) plus "auto" (read from the file).
 UNITS_CHOICES = ("auto", "linear", "db", "amplitude", "intensity")
@@ -49,6 +51,8 @@ class DetectRequest:
     min_area_km2: float = DEFAULT_MIN_AREA_KM2
     prob_threshold: float | None = None
     batch_size: int | None = None
+    #: What the analyst should know before the run (e.g. the default model is gone); not engine options.
+    warnings: list[str] = field(default_factory=list)
 
 
 def chosen_model(method: str, model_path: str, settings: PluginSettings) -> str | None:
@@ -65,12 +69,23 @@ def chosen_model(method: str, model_path: str, settings: PluginSettings) -> str 
         return None
     if model_path:
         if not Path(model_path).is_file():
-            raise InputProblem(f"model card {model_path} does not exist; choose a .json model card, or leave "
-                               "the model empty for the default")
+            raise InputProblem(tr("model card {path} does not exist; choose a .json model card, or leave the model "
+                                  "empty for the default").format(path=model_path))
         return model_path
     if settings.default_model and Path(settings.default_model).is_file():
         return settings.default_model
     return None
+
+
+def missing_default_model_warning(method: str, model_path: str, settings: PluginSettings) -> str:
+    """Say so when the default model chosen in Settings no longer exists ("" when all is well).
+
+    Detection then uses the bundled model (or the threshold detector), which the analyst must know.
+    """
+    if method == "threshold" or model_path or not settings.default_model or Path(settings.default_model).is_file():
+        return ""
+    return tr("the default model {path} no longer exists; using the model shipped with the plugin instead (choose "
+              "another default in DAKD Oil Spill ▸ Engine ▸ Models…)").format(path=settings.default_model)
 
 
 def make_request(input_path: str, out_dir: Path, settings: PluginSettings, **options: Any) -> DetectRequest:
@@ -80,10 +95,12 @@ def make_request(input_path: str, out_dir: Path, settings: PluginSettings, **opt
     ``device`` to the Settings device; other options are :class:`DetectRequest` fields.
     """
     method = options.pop("method", "auto")
-    model_path = chosen_model(method, options.pop("model_path", "") or "", settings)
+    given_model = options.pop("model_path", "") or ""
+    model_path = chosen_model(method, given_model, settings)
     device = options.pop("device", "") or settings.device
+    warning = missing_default_model_warning(method, given_model, settings)
     return DetectRequest(input_path=input_path, out_dir=str(out_dir), method=method, model_path=model_path,
-                         device=device, **options)
+                         device=device, warnings=[warning] if warning else [], **options)
 
 
 def detect_arguments(request: DetectRequest) -> list[str]:
@@ -118,27 +135,45 @@ def progress_reporter(set_percent: Callable[[float], None], set_text: Callable[[
         if set_text is not None and kind in ("stage", "progress") and event.get("stage"):
             total = event.get("total")
             count = f" {event.get('done', 0)}/{total}" if total else ""
-            set_text(f"{event['stage']}{count}")
+            set_text(f"{event['stage']}{count}")  # the engine's stage name, as the log shows it
 
     return sink
 
 
 @dataclass(frozen=True)
 class DetectOutcome:
-    """What a finished run reports (the ``done`` event of ``dakd detect``, plus its summary file)."""
+    """What a finished run reports (the ``done`` event of ``dakd detect``, plus its summary file).
+
+    Attributes:
+        detector: the ``detector`` record of ``summary.json`` (``method``, ``model_id``...); empty if unreadable.
+    """
 
     out_dir: Path
     counts: dict[str, int]
     areas_km2: dict[str, float]
     device: str
+    detector: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_done_event(cls, event: dict[str, Any]) -> DetectOutcome:
         """Read the ``done`` event; raise ``ValueError`` if it does not describe a finished run."""
         if "out_dir" not in event:
-            raise ValueError("the engine finished without saying where its outputs are")
-        return cls(Path(event["out_dir"]), dict(event.get("counts") or {}), dict(event.get("areas_km2") or {}),
-                   str(event.get("device") or "cpu"))
+            raise ValueError(tr("the engine finished without saying where its outputs are"))
+        out_dir = Path(event["out_dir"])
+        summary_name = (event.get("outputs") or {}).get("summary") or "summary.json"
+        try:
+            detector = json.loads((out_dir / summary_name).read_text(encoding="utf-8")).get("detector") or {}
+        except (OSError, ValueError, AttributeError):
+            detector = {}
+        return cls(out_dir, dict(event.get("counts") or {}), dict(event.get("areas_km2") or {}),
+                   str(event.get("device") or "cpu"), detector if isinstance(detector, dict) else {})
+
+    def detector_name(self) -> str:
+        """Name what found the results: ``model 'default'`` or ``the threshold detector``."""
+        if self.detector.get("method") == "threshold" or self.detector.get("name") == "threshold":
+            return tr("the threshold detector")
+        model = self.detector.get("model_id")
+        return tr("model '{name}'").format(name=model) if model else ""
 
 
 def run_detect(request: DetectRequest, python: str, on_event: Callable[[dict[str, Any]], None],
@@ -150,7 +185,7 @@ def run_detect(request: DetectRequest, python: str, on_event: Callable[[dict[str
     """
     arguments = engine_command(python, detect_arguments(request))
     on_text(" ".join(arguments))
-    done = run_engine(arguments, on_event, on_text, is_canceled, process_name="detection process")
+    done = run_engine(arguments, on_event, on_text, is_canceled, process_name=tr("detection process"))
     try:
         return DetectOutcome.from_done_event(done)
     except ValueError as error:
@@ -158,11 +193,18 @@ def run_detect(request: DetectRequest, python: str, on_event: Callable[[dict[str
 
 
 def summary_sentence(outcome: DetectOutcome) -> str:
-    """Say what a run found, e.g. ``"3 oil spills, 41.2 km², cuda:0 (1 ship)"``."""
+    """Say what a run found and with what, e.g. ``"3 oil spills, 41.2 km², cuda:0, model 'default' (1 ship)"``."""
     counts, areas = outcome.counts, outcome.areas_km2
     spills = int(counts.get("oil", 0))
-    area_km2 = float(areas.get("oil", 0.0))
-    sentence = f"{spills} oil spill{'' if spills == 1 else 's'}, {area_km2:.1f} km², {outcome.device}"
-    others = [f"{counts[name]} {name}{'' if counts[name] == 1 else 's'}" for name in ("look-alike", "ship")
+    area_km2 = f"{float(areas.get('oil', 0.0)):.1f}"
+    sentence = (tr("1 oil spill, {area} km², {device}") if spills == 1 else
+                tr("{count} oil spills, {area} km², {device}")).format(count=spills, area=area_km2,
+                                                                       device=outcome.device)
+    detector = outcome.detector_name()
+    if detector:
+        sentence += ", " + detector
+    plural = {"look-alike": (tr("1 look-alike"), tr("{count} look-alikes")),
+              "ship": (tr("1 ship"), tr("{count} ships"))}
+    others = [plural[name][0 if counts[name] == 1 else 1].format(count=counts[name]) for name in plural
               if counts.get(name)]
     return sentence + (f" ({', '.join(others)})" if others else "")

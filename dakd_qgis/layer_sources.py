@@ -17,6 +17,10 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from . import compat
+from .layers import RESULT_LAYERS, ROLE_PROPERTY
+from .translation import tr
+
 
 class InputProblem(ValueError):
     """A layer or option cannot be handed to the engine; the message says what to do instead."""
@@ -29,11 +33,34 @@ def raster_file(layer: QgsRasterLayer) -> str:
         InputProblem: the layer is invalid or not a file GDAL reads (WMS, memory, virtual...).
     """
     if layer is None or not layer.isValid():
-        raise InputProblem("the input raster layer is not valid; check that its file still exists")
+        raise InputProblem(tr("the input raster layer is not valid; check that its file still exists"))
     if layer.providerType() != "gdal":
-        raise InputProblem(f"layer '{layer.name()}' is a {layer.providerType()} layer, not a file; export it to "
-                           "GeoTIFF (right-click > Export > Save As…) and use that")
+        raise InputProblem(tr("layer '{name}' is a {provider} layer, not a file; export it to GeoTIFF (right-click ▸ "
+                              "Export ▸ Save As…) and use that").format(name=layer.name(),
+                                                                        provider=layer.providerType()))
     return str(QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path") or layer.source())
+
+
+def could_be_sar_scene(layer: QgsRasterLayer) -> bool:
+    """Tell whether a raster layer may be a SAR scene to train on: a file, not a detection result, not an image.
+
+    Left out: the plugin's own outputs (probability and class rasters), 8-bit colour images (RGB
+    photos, quick-looks, basemaps), rasters with a colour table (class or label rasters), and layers
+    that are not files (WMS, XYZ tiles).
+    """
+    if not isinstance(layer, QgsRasterLayer) or not layer.isValid() or layer.providerType() != "gdal":
+        return False
+    if layer.customProperty(ROLE_PROPERTY):
+        return False
+    path = Path(raster_file(layer))
+    outputs = {result.file_name for result in RESULT_LAYERS}
+    if path.name in outputs and (path.parent / "summary.json").is_file():
+        return False
+    provider = layer.dataProvider()
+    bands = range(1, layer.bandCount() + 1)
+    if layer.bandCount() >= 3 and all(provider.dataType(band) == compat.DATA_TYPE_BYTE for band in bands):
+        return False
+    return provider.colorInterpretation(1) != compat.PALETTE_INDEX
 
 
 def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
@@ -47,7 +74,7 @@ def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
         InputProblem: the layer is invalid or cannot be written.
     """
     if layer is None or not layer.isValid():
-        raise InputProblem("the label layer is not valid; check that its file still exists")
+        raise InputProblem(tr("the label layer is not valid; check that its file still exists"))
     if layer.providerType() == "ogr":
         parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
         path = parts.get("path") or ""
@@ -60,5 +87,6 @@ def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
     options.layerName = "labels"
     result = QgsVectorFileWriter.writeAsVectorFormatV2(layer, str(target), QgsCoordinateTransformContext(), options)
     if result[0] != QgsVectorFileWriter.NoError:
-        raise InputProblem(f"cannot save the label layer '{layer.name()}' as {target}: {result[1]}")
+        raise InputProblem(tr("cannot save the label layer '{name}' as {path}: {reason}").format(
+            name=layer.name(), path=target, reason=result[1]))
     return str(target), "labels"

@@ -42,6 +42,32 @@ def style_path(name: str) -> Path:
     return resources_dir() / "styles" / f"{name}.qml"
 
 
+def metadata_value(key: str) -> str:
+    """Return a ``[general]`` value of the plugin's ``metadata.txt`` ("" when it has none)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    for candidate in (PLUGIN_DIR / "metadata.txt", PLUGIN_DIR.parent / "metadata.txt"):
+        if candidate.is_file():
+            parser.read(candidate, encoding="utf-8")
+            break
+    return parser.get("general", key, fallback="").strip()
+
+
+def help_url(section: str) -> str:
+    """Return the address of a section of the plugin's documentation (the README on the project's home page).
+
+    Args:
+        section: the README heading's anchor, e.g. ``"detect-oil-spills-processing"``.
+
+    Notes:
+        The one place that knows where the documentation lives: a packaged documentation site will
+        replace the README by changing this function only.
+    """
+    home = metadata_value("homepage") or metadata_value("repository")
+    return f"{home}#{section}" if home else ""
+
+
 def vendored_engine_dir() -> Path | None:
     """Return the folder holding the engine copy shipped inside the plugin zip, if this is an installed plugin."""
     lib = PLUGIN_DIR / "lib"

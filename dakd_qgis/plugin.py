@@ -19,6 +19,7 @@ from qgis.PyQt.QtWidgets import QAction, QMenu, QPushButton
 from . import compat
 from .paths import icon_path
 from .provider import DakdProvider
+from .translation import install_translator, remove_translator, tr
 
 MENU_NAME = "&DAKD Oil Spill"
 LOG_TAG = "DAKD Oil Spill"
@@ -31,6 +32,7 @@ class DakdPlugin:
 
     def __init__(self, iface: Any) -> None:
         self.iface = iface
+        self.translator = install_translator()
         self.provider: DakdProvider | None = None
         self.menu_actions: list[QAction] = []
         self.toolbar_actions: list[QAction] = []
@@ -50,8 +52,8 @@ class DakdPlugin:
         if QgsApplication.processingRegistry().addProvider(provider):
             self.provider = provider
         else:
-            QgsMessageLog.logMessage("the Processing provider 'dakd' is already registered (is the plugin installed "
-                                     "twice?); its algorithms come from the other copy", LOG_TAG,
+            QgsMessageLog.logMessage(tr("the Processing provider 'dakd' is already registered (is the plugin "
+                                        "installed twice?); its algorithms come from the other copy"), LOG_TAG,
                                      compat.MESSAGE_WARNING)
 
     # -- GUI ----------------------------------------------------------------------------------
@@ -60,21 +62,21 @@ class DakdPlugin:
         """Add the menu, the toolbar button, the layer context action and the provider."""
         self.initProcessing()
         window = self.iface.mainWindow()
-        detect = self._action("detect", "Detect oil spills…", self.open_detect_dialog)
-        finetune = self._action("finetune", "Fine-tune on my labels…", self.open_finetune_dialog)
-        train = self._action("train", "Train DAKD pipeline (advanced)…", self.open_train_dialog)
-        self.engine_menu = QMenu("Engine", window)
+        detect = self._action("detect", tr("Detect oil spills…"), self.open_detect_dialog)
+        finetune = self._action("finetune", tr("Fine-tune on my labels…"), self.open_finetune_dialog)
+        train = self._action("train", tr("Train DAKD pipeline (advanced)…"), self.open_train_dialog)
+        self.engine_menu = QMenu(tr("Engine"), window)
         self.engine_menu.setIcon(QIcon(icon_path("engine")))
-        self.engine_menu.addAction(self._action("models", "Models…", self.open_models_dialog))
-        self.engine_menu.addAction(self._action("settings", "Settings…", self.open_settings_dialog))
-        self.engine_menu.addAction(self._action("deps", "Check dependencies…", self.open_deps_dialog))
+        self.engine_menu.addAction(self._action("models", tr("Models…"), self.open_models_dialog))
+        self.engine_menu.addAction(self._action("settings", tr("Settings…"), self.open_settings_dialog))
+        self.engine_menu.addAction(self._action("deps", tr("Check dependencies…"), self.open_deps_dialog))
         for action in (detect, finetune, train, self.engine_menu.menuAction()):
             self.iface.addPluginToRasterMenu(MENU_NAME, action)
             self.menu_actions.append(action)
         self.iface.addRasterToolBarIcon(detect)
         self.toolbar_actions.append(detect)
 
-        self.context_action = QAction(QIcon(icon_path("icon")), "Segment oil spills", window)
+        self.context_action = QAction(QIcon(icon_path("icon")), tr("Segment oil spills"), window)
         self.context_action.setObjectName("dakd_segment_oil_spills")
         self.context_action.triggered.connect(self.segment_active_layer)
         self.iface.addCustomActionForLayerType(self.context_action, "", compat.RASTER_LAYER_TYPE, True)
@@ -110,6 +112,8 @@ class DakdPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        remove_translator(self.translator)
+        self.translator = None
 
     def _action(self, icon: str, text: str, slot: Callable[[], Any]) -> QAction:
         action = QAction(QIcon(icon_path(icon)), text, self.iface.mainWindow())
@@ -120,9 +124,14 @@ class DakdPlugin:
     # -- Actions ------------------------------------------------------------------------------
 
     def open_detect_dialog(self) -> None:
-        """Open the Processing dialog of "Detect oil spills", with the current raster layer as input."""
+        """Open the Processing dialog of "Detect oil spills", with the current raster layer as input.
+
+        Before the engine's packages are installed it offers the installer instead.
+        """
         import processing
 
+        if self.offer_installer_if_missing():
+            return
         layer = self.iface.activeLayer()
         inputs = {"INPUT": layer.id()} if isinstance(layer, QgsRasterLayer) else {}
         processing.execAlgorithmDialog(DETECT_ALGORITHM_ID, inputs)
@@ -137,7 +146,8 @@ class DakdPlugin:
         """Run the "Segment oil spills" context action: detect on the layer selected in the Layers panel."""
         layer = self.iface.activeLayer()
         if not isinstance(layer, QgsRasterLayer):
-            self.iface.messageBar().pushMessage(LOG_TAG, "Select a SAR raster layer first.", compat.MESSAGE_WARNING, 5)
+            self.iface.messageBar().pushMessage(LOG_TAG, tr("Select a SAR raster layer first."), compat.MESSAGE_WARNING,
+                                                5)
             return
         self.segment_layer(layer)
 
@@ -145,7 +155,10 @@ class DakdPlugin:
         """Start a background detection on ``layer``; return its controller (None if it could not start)."""
         from .tasks import start_segmentation
 
-        segmentation = start_segmentation(self.iface, layer, on_done=self.segmentations.remove)
+        if self.offer_installer_if_missing():
+            return None
+        segmentation = start_segmentation(self.iface, layer, on_done=self.segmentations.remove,
+                                          offer_installer=self.offer_installer)
         if segmentation is not None:
             self.segmentations.append(segmentation)
         return segmentation
@@ -189,22 +202,25 @@ class DakdPlugin:
         Skipped when another engine Python is set in Settings: QGIS cannot see its packages, and
         Check dependencies… probes it directly.
         """
-        from .deps import check_requirements, missing_requirements
+        self.offer_installer_if_missing()
+
+    def offer_installer_if_missing(self) -> bool:
+        """Offer the installer if the engine's packages are missing (see :meth:`offer_installer`); True if so."""
+        from .deps import missing_package_names
         from .settings import PluginSettings
 
-        if PluginSettings.load().engine_python:
-            return
-        try:
-            missing = missing_requirements(check_requirements())
-        except (OSError, ValueError, KeyError) as error:
-            QgsMessageLog.logMessage(f"cannot read the engine's requirements: {error}", LOG_TAG, compat.MESSAGE_WARNING)
-            return
-        if not missing:
-            return
-        names = ", ".join(req.name for req in missing)
+        missing = missing_package_names(PluginSettings.load().engine_python)
+        if missing:
+            self.offer_installer(missing)
+        return bool(missing)
+
+    def offer_installer(self, packages: list[str]) -> None:
+        """Say which packages are missing in the message bar, with an Install… button that opens the installer."""
         bar = self.iface.messageBar()
-        message = bar.createMessage(LOG_TAG, f"Missing Python packages: {names}. Detection and training need them.")
-        button = QPushButton("Install…", message)
+        message = bar.createMessage(LOG_TAG, tr("Missing Python packages: {names}. Detection and training need "
+                                                "them.").format(names=", ".join(packages)))
+        button = QPushButton(tr("Install…"), message)
+        button.setObjectName("dakd_install_dependencies")
         button.clicked.connect(self.open_deps_dialog)
         message.layout().addWidget(button)
         bar.pushWidget(message, compat.MESSAGE_WARNING)

@@ -21,16 +21,21 @@ from qgis.PyQt.QtWidgets import QProgressBar, QPushButton
 
 from . import compat
 from .detection import DetectOutcome, DetectRequest, make_request, progress_reporter, run_detect, summary_sentence
-from .engine_command import EngineRunError
+from .engine_command import EngineRunError, MissingPackagesError
 from .layer_sources import InputProblem, raster_file
 from .layers import add_detection_layers
 from .settings import PluginSettings
+from .translation import tr
 
 LOG_TAG = "DAKD Oil Spill"
 
 
 class DetectTask(QgsTask):
-    """Runs one detection in the background; ``outcome`` or ``error`` is set when ``run`` returns."""
+    """Runs one detection in the background; ``outcome`` or ``error`` is set when ``run`` returns.
+
+    A cancelled run ends as a completed task with ``cancelled`` set: QGIS would announce a task that
+    returns False as failed, and a cancel is not a failure.
+    """
 
     def __init__(self, description: str, request: DetectRequest, python: str,
                  on_finished: Callable[[DetectTask, bool], None] | None = None) -> None:
@@ -40,6 +45,8 @@ class DetectTask(QgsTask):
         self.on_finished = on_finished
         self.outcome: DetectOutcome | None = None
         self.error = ""
+        self.cancelled = False
+        self.missing_packages: list[str] = []
         self.stage = ""
         self.log: list[str] = []
 
@@ -49,11 +56,17 @@ class DetectTask(QgsTask):
         try:
             self.outcome = run_detect(self.request, self.python, sink, self.log.append, self.isCanceled)
             return True
+        except MissingPackagesError as error:
+            self.error, self.missing_packages = str(error), error.packages
         except EngineRunError as error:
             self.error = str(error)
         except Exception as error:  # noqa: BLE001 - a bug: one line for the user, the traceback in the log
             QgsMessageLog.logMessage(traceback.format_exc(), LOG_TAG, compat.MESSAGE_CRITICAL)
-            self.error = f"Internal error ({type(error).__name__}: {error}); details in the log, please report it."
+            self.error = tr("Internal error ({kind}: {error}); details in the log, please report it.").format(
+                kind=type(error).__name__, error=error)
+        if self.isCanceled():
+            self.cancelled = True
+            return True
         return False
 
     def _set_stage(self, text: str) -> None:
@@ -69,22 +82,24 @@ class Segmentation:
     """One right-click run: its task, its message-bar widget, and adding the results when done."""
 
     def __init__(self, iface: Any, layer: QgsRasterLayer, task: DetectTask,
-                 on_done: Callable[[Segmentation], None] | None = None) -> None:
+                 on_done: Callable[[Segmentation], None] | None = None,
+                 offer_installer: Callable[[list[str]], None] | None = None) -> None:
         self.iface = iface
         self.layer_name = layer.name()
         self.task = task
         self.on_done = on_done
+        self.offer_installer = offer_installer
         self.group: Any = None
         self.message = ""
         #: "running", then "done", "cancelled" or "failed" (QGIS deletes the task itself when it ends).
         self.state = "running"
         task.on_finished = self._finished
         bar = iface.messageBar()
-        self.widget = bar.createMessage(LOG_TAG, f"Segmenting oil spills in {self.layer_name}…")
+        self.widget = bar.createMessage(LOG_TAG, tr("Segmenting oil spills in {layer}…").format(layer=self.layer_name))
         self.progress_bar = QProgressBar(self.widget)
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setMaximumWidth(200)
-        self.cancel_button = QPushButton("Cancel", self.widget)
+        self.cancel_button = QPushButton(tr("Cancel"), self.widget)
         self.cancel_button.setObjectName("dakd_cancel_segmentation")
         self.cancel_button.clicked.connect(self.cancel)
         self.widget.layout().addWidget(self.progress_bar)
@@ -106,25 +121,32 @@ class Segmentation:
     def _finished(self, task: DetectTask, ok: bool) -> None:
         bar = self.iface.messageBar()
         bar.popWidget(self.widget)
-        QgsMessageLog.logMessage(f"Segment oil spills in {self.layer_name}:\n" + "\n".join(task.log), LOG_TAG,
-                                 compat.MESSAGE_INFO)
-        if ok and task.outcome is not None:
-            try:
-                self.group = add_detection_layers(task.outcome.out_dir, self.layer_name, QgsProject.instance())
-            except ValueError as error:
-                ok, task.error = False, f"the results in {task.outcome.out_dir} cannot be shown: {error}"
-        if ok and task.outcome is not None:
-            self.message = f"{self.layer_name}: {summary_sentence(task.outcome)}"
-            bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_SUCCESS, 15)
-            self.state = "done"
-        elif task.isCanceled():
+        QgsMessageLog.logMessage(tr("Segment oil spills in {layer}:").format(layer=self.layer_name) + "\n"
+                                 + "\n".join(task.log), LOG_TAG, compat.MESSAGE_INFO)
+        if task.cancelled or (not ok and task.isCanceled()):
             self.state = "cancelled"
-            self.message = f"{self.layer_name}: cancelled, nothing was written"
+            self.message = tr("{layer}: cancelled, nothing was written").format(layer=self.layer_name)
             bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_INFO, 5)
         else:
-            self.state = "failed"
-            self.message = f"{self.layer_name}: {task.error or 'detection failed'} (log: View ▸ Panels ▸ Log Messages)"
-            bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_CRITICAL, 0)
+            if ok and task.outcome is not None:
+                try:
+                    self.group = add_detection_layers(task.outcome.out_dir, self.layer_name, QgsProject.instance())
+                except ValueError as error:
+                    ok, task.error = False, tr("the results in {folder} cannot be shown: {reason}").format(
+                        folder=task.outcome.out_dir, reason=error)
+            if ok and task.outcome is not None:
+                self.message = f"{self.layer_name}: {summary_sentence(task.outcome)}"
+                bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_SUCCESS, 15)
+                self.state = "done"
+            elif task.missing_packages and self.offer_installer is not None:
+                self.state = "failed"
+                self.message = f"{self.layer_name}: {task.error}"
+                self.offer_installer(task.missing_packages)
+            else:
+                self.state = "failed"
+                self.message = tr("{layer}: {error} (log: View ▸ Panels ▸ Log Messages)").format(
+                    layer=self.layer_name, error=task.error or tr("detection failed"))
+                bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_CRITICAL, 0)
         if self.on_done is not None:
             self.on_done(self)
 
@@ -143,7 +165,8 @@ def run_output_dir(settings: PluginSettings, layer_name: str) -> Path:
 
 def start_segmentation(iface: Any, layer: QgsRasterLayer, settings: PluginSettings | None = None,
                        on_done: Callable[[Segmentation], None] | None = None,
-                       task_manager: Any = None) -> Segmentation | None:
+                       task_manager: Any = None,
+                       offer_installer: Callable[[list[str]], None] | None = None) -> Segmentation | None:
     """Start "Segment oil spills" on ``layer`` with the plugin settings; None (and a message) if it cannot start.
 
     Args:
@@ -153,15 +176,20 @@ def start_segmentation(iface: Any, layer: QgsRasterLayer, settings: PluginSettin
         on_done: called with the :class:`Segmentation` when it has finished (success, failure or cancel).
         task_manager: where to queue the task; ``False`` creates it without starting it (tests run it
             themselves); None uses QGIS's task manager.
+        offer_installer: called with the missing package names when the engine Python lacks some (the
+            plugin shows the message with its Install… button); None shows the error alone.
     """
     settings = settings or PluginSettings.load()
     try:
         request = make_request(raster_file(layer), run_output_dir(settings, layer.name()), settings)
     except InputProblem as error:
-        iface.messageBar().pushMessage(LOG_TAG, str(error), compat.MESSAGE_CRITICAL, 0)
+        iface.messageBar().pushMessage(LOG_TAG, str(error)[:1].upper() + str(error)[1:], compat.MESSAGE_CRITICAL, 0)
         return None
-    task = DetectTask(f"Segment oil spills in {layer.name()}", request, settings.python_executable())
-    segmentation = Segmentation(iface, layer, task, on_done)
+    for warning in request.warnings:
+        iface.messageBar().pushMessage(LOG_TAG, warning[:1].upper() + warning[1:] + ".", compat.MESSAGE_WARNING, 15)
+    task = DetectTask(tr("Segment oil spills in {layer}").format(layer=layer.name()), request,
+                      settings.python_executable())
+    segmentation = Segmentation(iface, layer, task, on_done, offer_installer)
     if task_manager is not False:
         (task_manager or QgsApplication.taskManager()).addTask(task)
     return segmentation

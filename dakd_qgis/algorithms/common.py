@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..translation import tr
+
 
 def optional_value(parameters: dict[str, Any], key: str, value: Any) -> Any:
     """Return None for an optional number left empty (``parameterAsInt``/``Double`` would give 0), else ``value``."""
     return None if parameters.get(key) in (None, "") else value
 
 
-def sentence(message: str, empty: str = "The run failed.") -> str:
+def sentence(message: str, empty: str = "") -> str:
     """Turn an engine message (a lower-case one-liner) into the sentence Processing shows."""
     message = message.strip()
     if not message:
-        return empty
+        return empty or tr("The run failed.")
     message = message[0].upper() + message[1:]
     return message if message.endswith((".", "!", "?")) else message + "."

@@ -8,7 +8,7 @@ rasters). A failed or cancelled run therefore leaves no output behind.
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
 import tempfile
 from collections import deque
@@ -17,11 +17,13 @@ from typing import Any
 
 from qgis.core import (
     QgsFeature,
+    QgsLayerTreeGroup,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBand,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
@@ -30,12 +32,15 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
+    QgsProject,
+    QgsProperty,
     QgsRasterFileWriter,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QIcon
 
 from .. import compat
+from ..deps import missing_package_names
 from ..detection import (
     DEFAULT_MIN_AREA_KM2,
     DEFAULT_OVERLAP_PX,
@@ -48,44 +53,74 @@ from ..detection import (
     run_detect,
     summary_sentence,
 )
-from ..engine_command import EngineRunError
+from ..engine_command import EngineRunError, missing_packages_sentence
 from ..layer_sources import InputProblem, raster_file
-from ..layers import styled_layer
-from ..paths import icon_path
+from ..layers import new_result_group, show_result_layer
+from ..paths import help_url, icon_path
 from ..settings import DEVICES, PluginSettings
+from ..translation import tr
 from .common import optional_value, sentence
 
-HELP = """<p>Finds oil spills, look-alikes and ships in a Sentinel-1 SAR scene and returns them as polygons,
-with an oil probability raster and a class raster.</p>
-<h3>Input</h3>
-<p><b>SAR raster layer</b>: a single-polarisation backscatter raster (VV is best), as linear sigma0, dB, or
-uncalibrated amplitude/intensity DN. <b>Sentinel-1 product</b> may be given instead: a GRD
-<code>.SAFE</code> folder's <code>manifest.safe</code> or the downloaded <code>.zip</code>; it is calibrated to
-sigma0 on the fly. Geographic rasters (EPSG:4326) are fine: areas are computed in metres.</p>
-<p><b>Band</b>: the band to analyse; empty takes the only band, or the one named VV. <b>Input units</b>:
-<i>auto</i> reads them from the file's metadata (and guesses from the value range when it has none); set them
-when you know better.</p>
-<h3>Method and model</h3>
-<p><b>Model card</b>: a SAROSS-Net model (.json with its .safetensors weights). Empty: the default model
-(Settings…), or the model shipped with the plugin. <b>Method</b>: <i>auto</i> uses the model when one is
-available and the classical adaptive-threshold detector otherwise; <i>threshold</i> needs no model and
-only finds dark spots (oil and look-alikes are not told apart).</p>
-<p><b>Device</b>: <i>auto</i> uses a CUDA GPU when torch sees one, else the CPU; the log says which and
-why.</p>
-<h3>Tiling and filtering</h3>
-<p><b>Tile overlap</b>: pixels shared by neighbouring 256x256 tiles; more overlap gives smoother seams
-and takes longer; it is raised automatically when the detector needs more context. <b>Minimum area</b>:
-oil and look-alike regions smaller than this are dropped (km²; ships are kept from a few pixels).
-<b>Probability threshold</b> (advanced): when set, a pixel only becomes oil, look-alike or ship if that
-class's probability reaches it; empty takes the most probable class. <b>Batch size</b> (advanced): tiles
-per step; empty lets the detector choose, and a GPU that runs out of memory halves it by itself.</p>
-<h3>Outputs</h3>
-<p><b>Oil spill polygons</b>: one feature per connected region, with its class (oil, look-alike, ship),
-area and size in km, mean and maximum probability, a confidence letter, centroid, and the scene, detector
-and model it came from. <b>Class probabilities</b>: one byte band per class (band names say which; oil is
-band 2), value = probability × 250, 255 = no data; it is styled to show the oil band. <b>Classes</b>: 0 sea,
-1 oil, 2 look-alike, 3 ship, 4 land, 255 no data.</p>
-<p>Cancel stops the run within one batch of tiles and writes nothing.</p>"""
+
+def detect_help() -> str:
+    """Return the help panel of "Detect oil spills" (HTML without line breaks: QGIS starts a paragraph at each)."""
+    return "".join((
+        "<p>", tr("Finds oil spills, look-alikes and ships in a Sentinel-1 SAR scene and returns them as polygons, "
+                  "with an oil probability raster and a class raster."), "</p>",
+        "<h3>", tr("Input"), "</h3><p>",
+        tr("<b>SAR raster layer</b>: a single-polarisation backscatter raster (VV is best), as linear sigma0, dB, or "
+           "uncalibrated amplitude/intensity DN. A <b>Sentinel-1 product</b> may be given instead: a GRD "
+           "<code>.SAFE</code> folder's <code>manifest.safe</code> or the downloaded <code>.zip</code>; it is "
+           "calibrated to sigma0 on the fly, and used instead of the layer. Geographic rasters (EPSG:4326) are "
+           "fine: areas are computed in metres."), "</p><p>",
+        tr("<b>Band</b>: the band to analyse; empty takes the only band, or the one named VV. <b>Input units</b>: "
+           "<i>auto</i> reads them from the file's metadata (and guesses from the value range when it has none); "
+           "set them when you know better."), "</p>",
+        "<h3>", tr("Method and model"), "</h3><p>",
+        tr("<b>Model card</b>: a SAROSS-Net model (.json with its .safetensors weights). Empty: the default model "
+           "(Settings…), or the model shipped with the plugin. <b>Method</b>: <i>auto</i> uses the model when one "
+           "is available and the classical adaptive-threshold detector otherwise; <i>threshold</i> needs no model "
+           "and only finds dark spots (oil and look-alikes are not told apart)."), "</p><p>",
+        tr("<b>Device</b>: <i>auto</i> uses a CUDA GPU when torch sees one, else the CPU; the log says which and "
+           "why."), "</p>",
+        "<h3>", tr("Tiling and filtering"), "</h3><p>",
+        tr("<b>Tile overlap</b>: pixels shared by neighbouring 256×256 tiles; more overlap gives smoother seams and "
+           "takes longer; it is raised automatically when the detector needs more context. <b>Minimum area</b>: "
+           "oil and look-alike regions smaller than this are dropped (km²; ships are kept from a few pixels). "
+           "<b>Probability threshold</b> (advanced): when set, a pixel only becomes oil, look-alike or ship if "
+           "that class's probability reaches it; empty takes the most probable class. <b>Batch size</b> "
+           "(advanced): tiles per step; empty lets the detector choose, and a GPU that runs out of memory halves "
+           "it by itself."), "</p>",
+        "<h3>", tr("Outputs"), "</h3><p>",
+        tr("<b>Oil spill polygons</b>: one feature per connected region, with its class (oil, look-alike, ship), "
+           "area and size in km, mean and maximum probability, a confidence letter, centroid, and the scene, "
+           "detector and model it came from. <b>Class probabilities</b> (may be skipped): one byte band per class "
+           "(band names say which; oil is band 2), value = probability × 250, 255 = no data; it is shown as the "
+           "oil probability from 0 to 1. <b>Classes</b> (may be skipped): 0 sea, 1 oil, 2 look-alike, 3 ship, "
+           "4 land, 255 no data. The layers loaded at the end go into one group, polygons on top and the class "
+           "raster unchecked."), "</p><p>",
+        tr("Cancel stops the run within one batch of tiles and writes nothing."), "</p>",
+    ))
+
+
+class _SarLayerParameter(QgsProcessingParameterRasterLayer):
+    """The SAR raster input: required, except that a Sentinel-1 product may stand in for it.
+
+    Not flagged optional, so QGIS does not label it "[optional]"; an empty value is still accepted
+    here and :meth:`DetectOilSpillsAlgorithm.checkParameterValues` asks for a layer or a product.
+    """
+
+    def clone(self) -> _SarLayerParameter:  # noqa: D102 - QGIS API
+        copy = _SarLayerParameter(self.name(), self.description(), self.defaultValue())
+        copy.setFlags(self.flags())
+        copy.setHelp(self.help())
+        return copy
+
+    def checkValueIsAcceptable(self, value: Any, context: QgsProcessingContext | None = None) -> bool:  # noqa: N802
+        """Accept an empty value (a product may be given instead); anything else as QGIS checks it."""
+        if value is None or value == "":
+            return True
+        return super().checkValueIsAcceptable(value, context)
 
 
 class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
@@ -110,13 +145,16 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         return "detectoilspills"
 
     def displayName(self) -> str:  # noqa: N802, D102 - QGIS API
-        return "Detect oil spills"
+        return tr("Detect oil spills")
 
     def shortDescription(self) -> str:  # noqa: N802, D102 - QGIS API
-        return "Oil spill, look-alike and ship polygons from a Sentinel-1 SAR scene."
+        return tr("Oil spill, look-alike and ship polygons from a Sentinel-1 SAR scene.")
 
     def shortHelpString(self) -> str:  # noqa: N802, D102 - QGIS API
-        return HELP
+        return detect_help()
+
+    def helpUrl(self) -> str:  # noqa: N802, D102 - QGIS API
+        return help_url("detect-oil-spills-processing")
 
     def icon(self) -> QIcon:  # noqa: D102 - QGIS API
         return QIcon(icon_path("detect"))
@@ -128,76 +166,99 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         return DetectOilSpillsAlgorithm()
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102 - QGIS API
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "SAR raster layer", optional=True))
+        sar = _SarLayerParameter(self.INPUT, tr("SAR raster layer"))
+        sar.setHelp(tr("The scene to analyse; not needed when a Sentinel-1 product is given below."))
+        self.addParameter(sar)
+        product = QgsProcessingParameterFile(
+            self.PRODUCT, tr("…or a Sentinel-1 product"), compat.FILE_BEHAVIOR_FILE, optional=True,
+            fileFilter=tr("Sentinel-1 products (manifest.safe *.zip *.SAFE);;All files (*)"))
+        product.setHelp(tr("A Sentinel-1 GRD product, its manifest.safe or the downloaded .zip; used instead of the "
+                           "layer."))
+        self.addParameter(product)
+        self.addParameter(QgsProcessingParameterBand(self.BAND, tr("Band"), None, self.INPUT, optional=True))
+        self.addParameter(QgsProcessingParameterEnum(self.UNITS, tr("Input units"), list(UNITS_CHOICES),
+                                                     defaultValue=0))
         self.addParameter(QgsProcessingParameterFile(
-            self.PRODUCT, "…or a Sentinel-1 GRD product (manifest.safe or .zip)", compat.FILE_BEHAVIOR_FILE,
-            optional=True, fileFilter="Sentinel-1 products (manifest.safe *.zip *.SAFE);;All files (*)"))
-        self.addParameter(QgsProcessingParameterBand(self.BAND, "Band (empty: the only band, or VV)", None,
-                                                     self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterEnum(self.UNITS, "Input units", list(UNITS_CHOICES), defaultValue=0))
-        self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, "Model card (empty: the default model)", compat.FILE_BEHAVIOR_FILE, extension="json",
-            optional=True))
+            self.MODEL, tr("Model card"), compat.FILE_BEHAVIOR_FILE, extension="json", optional=True))
         self.addParameter(QgsProcessingParameterEnum(
-            self.METHOD, "Method", ["auto (model if available, else threshold)", "model (SAROSS-Net)",
-                                    "threshold (classical, no model)"], defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(self.DEVICE, "Device", list(DEVICES), defaultValue=0))
+            self.METHOD, tr("Method"), [tr("auto (model if available, else threshold)"), tr("model (SAROSS-Net)"),
+                                        tr("threshold (classical, no model)")], defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(self.DEVICE, tr("Device"), list(DEVICES), defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.OVERLAP_PX, "Tile overlap (pixels)", compat.NUMBER_INTEGER, DEFAULT_OVERLAP_PX, minValue=0,
+            self.OVERLAP_PX, tr("Tile overlap (pixels)"), compat.NUMBER_INTEGER, DEFAULT_OVERLAP_PX, minValue=0,
             maxValue=192))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_AREA_KM2, "Minimum area (km²)", compat.NUMBER_DOUBLE, DEFAULT_MIN_AREA_KM2, minValue=0.0))
+            self.MIN_AREA_KM2, tr("Minimum area (km²)"), compat.NUMBER_DOUBLE, DEFAULT_MIN_AREA_KM2, minValue=0.0))
         advanced = [
-            QgsProcessingParameterNumber(self.PROB_THRESHOLD, "Probability threshold (empty: most probable class)",
-                                         compat.NUMBER_DOUBLE, None, optional=True, minValue=0.01, maxValue=1.0),
-            QgsProcessingParameterNumber(self.BATCH_SIZE, "Batch size (tiles per step; empty: automatic)",
-                                         compat.NUMBER_INTEGER, None, optional=True, minValue=1, maxValue=256),
+            QgsProcessingParameterNumber(self.PROB_THRESHOLD, tr("Probability threshold"), compat.NUMBER_DOUBLE,
+                                         None, optional=True, minValue=0.01, maxValue=1.0),
+            QgsProcessingParameterNumber(self.BATCH_SIZE, tr("Batch size (tiles per step)"), compat.NUMBER_INTEGER,
+                                         None, optional=True, minValue=1, maxValue=256),
         ]
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | compat.PARAMETER_FLAG_ADVANCED)
             self.addParameter(parameter)
+        self.parameterDefinition(self.BAND).setHelp(tr("Empty: the only band, or the band named VV."))
+        self.parameterDefinition(self.MODEL).setHelp(tr("Empty: the default model (Settings…)."))
+        self.parameterDefinition(self.PROB_THRESHOLD).setHelp(tr("Empty: each pixel takes its most probable class."))
+        self.parameterDefinition(self.BATCH_SIZE).setHelp(tr("Empty: the detector chooses."))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Oil spill polygons", compat.SOURCE_TYPE_POLYGON))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.PROBABILITY, "Class probabilities"))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.CLASSES, "Classes"))
+            self.OUTPUT, tr("Oil spill polygons"), compat.SOURCE_TYPE_POLYGON))
+        # Optional, created unless skipped (as QGIS's own algorithms do): qgis_process needs only INPUT and OUTPUT.
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.PROBABILITY, tr("Class probabilities"), optional=True, createByDefault=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.CLASSES, tr("Classes"), optional=True, createByDefault=True))
 
     def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102 - QGIS API
                              context: QgsProcessingContext) -> tuple[bool, str]:
         has_layer = parameters.get(self.INPUT) not in (None, "")
         has_product = parameters.get(self.PRODUCT) not in (None, "")
         if not has_layer and not has_product:
-            return False, "Choose a SAR raster layer or a Sentinel-1 product."
+            return False, tr("Choose a SAR raster layer or a Sentinel-1 product.")
+        if has_layer and not has_product:
+            problem = _unreadable_input(parameters.get(self.INPUT), context)
+            if problem:
+                return False, problem
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802, D102
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         settings = PluginSettings.load()
+        missing = missing_package_names(settings.engine_python)
+        if missing:
+            raise QgsProcessingException(sentence(missing_packages_sentence(missing)))
+        parameters = _absolute_destinations(parameters, (self.OUTPUT, self.PROBABILITY, self.CLASSES), context)
         work_dir = Path(tempfile.mkdtemp(prefix="dakd-detect-", dir=QgsProcessingUtils.tempFolder()))
         try:
-            request = self._request(parameters, context, settings, work_dir / "run")
+            request, source_name = self._request(parameters, context, settings, work_dir / "run")
+            for warning in request.warnings:
+                feedback.pushWarning(sentence(warning))
             outcome = _run_with_feedback(request, settings, feedback)
-            feedback.pushInfo(f"Found {summary_sentence(outcome)}.")
+            feedback.pushInfo(tr("Found {summary}.").format(summary=summary_sentence(outcome)))
             if feedback.isCanceled():
-                raise QgsProcessingException("Cancelled by the user; no output was written.")
-            return self._write_outputs(outcome, parameters, context)
+                raise QgsProcessingException(tr("Cancelled by the user; no output was written."))
+            return self._write_outputs(outcome, parameters, context, source_name)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
     def _request(self, parameters: dict[str, Any], context: QgsProcessingContext, settings: PluginSettings,
-                 out_dir: Path) -> DetectRequest:
+                 out_dir: Path) -> tuple[DetectRequest, str]:
         product = self.parameterAsFile(parameters, self.PRODUCT, context)
         try:
             if product:
                 if not Path(product).exists():
-                    raise InputProblem(f"Sentinel-1 product {product} does not exist")
-                input_path = product
+                    raise InputProblem(tr("Sentinel-1 product {path} does not exist").format(path=product))
+                input_path, source_name = product, Path(product.rstrip("/\\")).name
+                if source_name.lower() == "manifest.safe":
+                    source_name = Path(product).parent.name
             else:
                 layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
                 if layer is None:
-                    raise InputProblem(f"cannot open the input raster {parameters.get(self.INPUT)!r}; "
-                                       "check the path or choose a layer")
-                input_path = raster_file(layer)
-            return make_request(
+                    raise InputProblem(_unreadable_input(parameters.get(self.INPUT), context) or tr(
+                        "cannot open the input raster; check the path or choose a layer"))
+                input_path, source_name = raster_file(layer), layer.name()
+            request = make_request(
                 input_path, out_dir, settings,
                 band=self.parameterAsInt(parameters, self.BAND, context) or None,
                 units=UNITS_CHOICES[self.parameterAsEnum(parameters, self.UNITS, context)],
@@ -211,18 +272,20 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                 batch_size=optional_value(parameters, self.BATCH_SIZE, self.parameterAsInt(
                     parameters, self.BATCH_SIZE, context)),
             )
+            return request, source_name
         except InputProblem as error:
             raise QgsProcessingException(sentence(str(error))) from error
 
-    def _write_outputs(self, outcome: DetectOutcome, parameters: dict[str, Any],
-                       context: QgsProcessingContext) -> dict[str, Any]:
+    def _write_outputs(self, outcome: DetectOutcome, parameters: dict[str, Any], context: QgsProcessingContext,
+                       source_name: str) -> dict[str, Any]:
         run_dir = outcome.out_dir
         spills = QgsVectorLayer(f"{run_dir / 'spills.gpkg'}|layername=spills", "spills", "ogr")
         if not spills.isValid():
-            raise QgsProcessingException(f"The engine wrote no readable spills.gpkg in {run_dir}.")
-        sink_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        if os.path.isabs(sink_path):  # a file; QGIS does not create missing folders for sinks
-            Path(sink_path).parent.mkdir(parents=True, exist_ok=True)
+            raise QgsProcessingException(tr("The engine wrote no readable spills.gpkg in {folder}.").format(
+                folder=run_dir))
+        _make_parent_folder(parameters, self.OUTPUT, context)
+        # parameterAsSink alone: parameterAsOutputLayer on a sink would queue a second, never-created layer
+        # ("memory:Oil spill polygons") for loading, and QGIS would report it as not correctly generated.
         sink, sink_id = self.parameterAsSink(parameters, self.OUTPUT, context, spills.fields(),
                                              compat.MULTIPOLYGON, spills.crs())
         if sink is None:
@@ -232,22 +295,90 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             copy.setAttributes(feature.attributes())
             copy.setGeometry(feature.geometry())
             sink.addFeature(copy, compat.SINK_FAST_INSERT)
+        del sink  # flush and close the file before QGIS loads it
         results = {self.OUTPUT: sink_id}
         for key, name in ((self.PROBABILITY, "probability.tif"), (self.CLASSES, "classes.tif")):
             destination = self.parameterAsOutputLayer(parameters, key, context)
-            _replace_raster(run_dir / name, Path(destination))
-            results[key] = destination
-        _style_on_load(context, sink_id, "spills")
-        _style_on_load(context, results[self.PROBABILITY], "probability")
-        _style_on_load(context, results[self.CLASSES], "classes")
+            if destination:  # empty: the analyst skipped this output
+                _replace_raster(run_dir / name, Path(destination))
+                results[key] = destination
+        group = _ResultGroup(source_name)
+        for key, role in ((self.OUTPUT, "spills"), (self.PROBABILITY, "probability"), (self.CLASSES, "classes")):
+            if key in results:
+                _show_on_load(context, results[key], group, role)
         return results
+
+
+def _unreadable_input(value: Any, context: QgsProcessingContext) -> str:
+    """Say why the SAR raster input cannot be used ("" when QGIS can load it or it is not a file path)."""
+    if not isinstance(value, str) or not value or QgsProcessingUtils.mapLayerFromString(value, context) is not None:
+        return ""
+    path = Path(value.split("|")[0])
+    if not path.suffix and not path.parent.name:
+        return tr("There is no raster layer named {name} in the project.").format(name=value)
+    if not path.exists():
+        return tr("The input raster {path} does not exist.").format(path=path)
+    if path.is_file() and path.stat().st_size == 0:
+        return tr("The input raster {path} is an empty file (0 bytes).").format(path=path)
+    return tr("{path} is not a raster QGIS can read (GDAL does not recognise its format).").format(path=path)
+
+
+#: Output values that name no file: a temporary layer or a data-provider address (memory:, ogr:, postgis:...).
+_NOT_A_FILE = re.compile(r"^(?:TEMPORARY_OUTPUT$|[A-Za-z][A-Za-z0-9_]+:)")
+
+
+def _output_file(value: Any, context: QgsProcessingContext) -> tuple[str, str] | None:
+    """Return ``(path, "|options")`` of an output written to a file, None for a temporary layer or a database."""
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        value, _ok = value.sink.valueAsString(context.expressionContext(), "")
+    if not isinstance(value, str) or not value or _NOT_A_FILE.match(value):
+        return None
+    path, separator, options = value.partition("|")
+    return path, separator + options
+
+
+def _absolute_destinations(parameters: dict[str, Any], keys: tuple[str, ...],
+                           context: QgsProcessingContext) -> dict[str, Any]:
+    """Return ``parameters`` with relative output paths made absolute, from the current folder.
+
+    OGR and GDAL would otherwise resolve them on their own and fail with their own messages.
+    """
+    parameters = dict(parameters)
+    for key in keys:
+        value = parameters.get(key)
+        output = _output_file(value, context)
+        if output is None or Path(output[0]).expanduser().is_absolute():
+            continue
+        text = str(Path.cwd() / output[0]) + output[1]
+        if isinstance(value, QgsProcessingOutputLayerDefinition):
+            value = QgsProcessingOutputLayerDefinition(value)
+            value.sink = QgsProperty.fromValue(text)
+            parameters[key] = value
+        else:
+            parameters[key] = text
+    return parameters
+
+
+def _make_parent_folder(parameters: dict[str, Any], key: str, context: QgsProcessingContext) -> None:
+    """Create the folder of an output file (QGIS does not for feature sinks)."""
+    output = _output_file(parameters.get(key), context)
+    if output is None:
+        return
+    folder = Path(output[0]).expanduser().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise QgsProcessingException(tr("Cannot create the folder {folder} for the output {path} ({reason}).").format(
+            folder=folder, path=output[0], reason=error.strerror or error)) from error
 
 
 def _run_with_feedback(request: DetectRequest, settings: PluginSettings,
                        feedback: QgsProcessingFeedback) -> DetectOutcome:
     def log(level: str, message: str) -> None:
-        if level in ("warning", "error"):
+        if level == "error":
             feedback.reportError(message, False)
+        elif level == "warning":
+            feedback.pushWarning(message)
         else:
             feedback.pushInfo(message)
 
@@ -270,36 +401,55 @@ def _replace_raster(source: Path, destination: Path) -> None:
 
             driver = QgsRasterFileWriter.driverForExtension(destination.suffix) or "GTiff"
             if gdal.Translate(str(partial), str(source), format=driver) is None:
-                raise QgsProcessingException(f"GDAL cannot write {destination} as {driver}; choose a .tif output.")
+                raise QgsProcessingException(tr("GDAL cannot write {path} as {driver}; choose a .tif output.").format(
+                    path=destination, driver=driver))
         partial.replace(destination)
     finally:
         partial.unlink(missing_ok=True)
 
 
-class _StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
-    """Applies one of the plugin's QML styles to an output layer when Processing loads it."""
+class _ResultGroup:
+    """The layer group one run's outputs go into when Processing loads them (made with the first of them)."""
 
-    def __init__(self, style: str) -> None:
+    def __init__(self, source_name: str) -> None:
+        self.source_name = source_name
+        self.group: QgsLayerTreeGroup | None = None
+
+    def for_project(self, project: QgsProject) -> QgsLayerTreeGroup:
+        """Return the group, adding it at the top of the project's layer tree the first time."""
+        if self.group is None:
+            self.group = new_result_group(project, self.source_name)
+        return self.group
+
+
+class _ShowOnLoad(QgsProcessingLayerPostProcessorInterface):
+    """Styles an output layer when Processing loads it and puts it in the run's group, as right-click does."""
+
+    def __init__(self, group: _ResultGroup, role: str, project: QgsProject) -> None:
         super().__init__()
-        self.style = style
+        self.group = group
+        self.role = role
+        self.project = project
 
     def postProcessLayer(self, layer: Any, context: QgsProcessingContext,  # noqa: N802, D102 - QGIS API
                          feedback: QgsProcessingFeedback) -> None:
         if layer is None:
             return
+        project = self.project or context.project() or QgsProject.instance()
         try:
-            styled_layer(layer, self.style).triggerRepaint()
+            show_result_layer(project, self.group.for_project(project), layer, self.role).layer().triggerRepaint()
         except ValueError as error:
-            feedback.reportError(f"The output is not styled: {error}", False)
+            feedback.reportError(tr("The output is not styled: {reason}").format(reason=error), False)
 
 
 #: The latest post-processors, referenced here so Python cannot collect one before QGIS calls it.
-_STYLERS: deque[_StyleOnLoad] = deque(maxlen=32)
+_POST_PROCESSORS: deque[_ShowOnLoad] = deque(maxlen=32)
 
 
-def _style_on_load(context: QgsProcessingContext, layer_id: str, style: str) -> None:
+def _show_on_load(context: QgsProcessingContext, layer_id: str, group: _ResultGroup, role: str) -> None:
     if not context.willLoadLayerOnCompletion(layer_id):
         return
-    styler = _StyleOnLoad(style)
-    _STYLERS.append(styler)
-    context.layerToLoadOnCompletionDetails(layer_id).setPostProcessor(styler)
+    details = context.layerToLoadOnCompletionDetails(layer_id)
+    post_processor = _ShowOnLoad(group, role, details.project)
+    _POST_PROCESSORS.append(post_processor)
+    details.setPostProcessor(post_processor)

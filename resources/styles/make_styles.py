@@ -15,6 +15,7 @@ from pathlib import Path
 from qgis.core import (
     QgsApplication,
     QgsCategorizedSymbolRenderer,
+    QgsColorRampLegendNodeSettings,
     QgsColorRampShader,
     QgsFillSymbol,
     QgsPalettedRasterRenderer,
@@ -70,6 +71,7 @@ def probability_style(raster: Path, path: Path) -> None:
 
     The engine writes ``probability.tif`` as bytes, one band per class, value = p x 250 (``PROB_SCALE``);
     oil is band 2 in every class scheme (id 1). The plugin re-points the band by its name when loading.
+    The legend reads 0 to 1 (probabilities), not the stored 0 to 250.
     """
     layer = QgsRasterLayer(str(raster), "p")
     top = float(PROB_SCALE)
@@ -81,6 +83,11 @@ def probability_style(raster: Path, path: Path) -> None:
         QgsColorRampShader.ColorRampItem(0.75 * top, QColor(255, 120, 0, 140), "0.75"),
         QgsColorRampShader.ColorRampItem(top, QColor(220, 0, 0, 220), "1"),
     ])
+    legend = QgsColorRampLegendNodeSettings()
+    legend.setUseContinuousLegend(True)
+    legend.setMinimumLabel("0")
+    legend.setMaximumLabel("1")
+    ramp.setLegendSettings(legend)
     shader = QgsRasterShader(0.0, top)
     shader.setRasterShaderFunction(ramp)
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), OIL.id + 1, shader)

@@ -43,7 +43,7 @@
           <item value="125" label="0.5" alpha="0" color="#ffc800"/>
           <item value="187.5" label="0.75" alpha="140" color="#ff7800"/>
           <item value="250" label="1" alpha="220" color="#dc0000"/>
-          <rampLegendSettings useContinuousLegend="1" orientation="2" direction="0" maximumLabel="" prefix="" minimumLabel="" suffix="">
+          <rampLegendSettings useContinuousLegend="1" orientation="2" direction="0" maximumLabel="1" prefix="" minimumLabel="0" suffix="">
             <numericFormat id="basic">
               <Option type="Map">
                 <Option value="" type="QChar" name="decimal_separator"/>

@@ -51,6 +51,12 @@ def test_task_adds_styled_layers_in_a_group(qgis_iface, qgis_new_project, sar_sc
     assert probability.renderer().band() == 2
     ramp = probability.renderer().shader().rasterShaderFunction().colorRampItemList()
     assert ramp[0].color.alpha() == 0 and ramp[-1].color.alpha() > 200  # transparent where no oil
+    # Issue 12 item 15: the legend reads 0-1 (probabilities), not the stored bytes 0-250.
+    from qgis.core import QgsColorRampLegendNode, QgsLayerTreeLayer
+
+    ramps = [node for node in probability.legend().createLayerTreeModelLegendNodes(QgsLayerTreeLayer(probability))
+             if isinstance(node, QgsColorRampLegendNode)]
+    assert [(node.settings().minimumLabel(), node.settings().maximumLabel()) for node in ramps] == [("0", "1")]
     assert not group.findLayer(QgsProject.instance().mapLayersByName("Classes")[0]).isVisible()
     # The run's files live in the cache's runs folder; the message names what was found and where.
     assert (isolated_plugin_settings.runs_dir()).iterdir()
@@ -69,12 +75,16 @@ def test_task_in_the_task_manager_and_cancel(qgis_iface, qgis_new_project, scene
     finished = []
     segmentation = start_segmentation(qgis_iface, layer, on_done=finished.append)
     task = segmentation.task
+    statuses = []
+    task.statusChanged.connect(statuses.append)
     assert wait_until(lambda: task.stage.startswith("detect") or task.status() in (QgsTask.Complete,
                                                                                     QgsTask.Terminated))
     segmentation.cancel_button.click()
     assert wait_until(lambda: finished, 120)
     assert segmentation.state == "cancelled"  # QGIS has deleted the task by now
     assert "cancelled" in segmentation.message
+    # Issue 12 item 18: a cancel is not a failure, so QGIS must not announce "Task failed" (a Terminated task).
+    assert QgsTask.Terminated not in statuses and statuses[-1] == QgsTask.Complete
     assert not QgsProject.instance().mapLayersByName("Oil spill polygons")
     runs = PluginSettings.load().runs_dir()
     assert [p for p in runs.iterdir() if not p.name.startswith(".")] == []
@@ -112,3 +122,93 @@ def test_plugin_context_action_starts_a_task(qgis_iface, qgis_new_project, sar_s
     assert segmentation.state == "done", segmentation.message
     assert QgsProject.instance().mapLayersByName("Oil spill polygons")
     QCoreApplication.processEvents()
+
+
+def test_a_run_leaves_no_unclosed_file(qgis_iface, qgis_new_project, sar_scene):
+    """Issue 12 item 18: no "ResourceWarning: unclosed file" from the engine child's pipe."""
+    import gc
+    import warnings
+
+    from dakd_qgis.tasks import start_segmentation
+
+    segmentation = start_segmentation(qgis_iface, _raster(sar_scene), task_manager=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        ok = segmentation.task.run()
+        gc.collect()
+    segmentation.task.finished(ok)
+    assert ok, segmentation.task.error
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def _install_buttons(bar):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    return [item for item in bar.items() if item.findChild(QPushButton, "dakd_install_dependencies") is not None]
+
+
+def test_missing_packages_offer_the_installer_instead_of_a_traceback(qgis_iface, qgis_new_project, sar_scene,
+                                                                    monkeypatch):
+    """Issue 12 item 11: right-click and Detect… before the packages are installed name them and offer Install…."""
+    from dakd_qgis import deps
+    from dakd_qgis.plugin import DakdPlugin
+
+    monkeypatch.setattr(deps, "engine_requirements", lambda: [deps.parse_requirement("affine-surely-missing>=1")])
+    plugin = DakdPlugin(qgis_iface)
+    bar = qgis_iface.messageBar()
+    bar.clearWidgets()
+    qgis_iface.setActiveLayer(_raster(sar_scene))
+    plugin.segment_active_layer()
+    assert plugin.segmentations == []  # nothing started
+    offers = _install_buttons(bar)
+    assert len(offers) == 1 and "affine-surely-missing" in offers[0].text()
+    opened = []
+    monkeypatch.setattr(plugin, "open_deps_dialog", lambda: opened.append(True))
+    plugin.open_detect_dialog()
+    assert len(_install_buttons(bar)) == 2
+    bar.clearWidgets()
+
+
+def test_an_engine_python_without_a_package_offers_the_installer(qgis_iface, qgis_new_project, sar_scene, tmp_path,
+                                                                  isolated_plugin_settings):
+    """The engine Python set in Settings lacks a package: one sentence naming it and Install…, no red traceback."""
+    from dakd_qgis.plugin import DakdPlugin
+
+    python = tmp_path / "python-without-affine"
+    python.write_text("#!/bin/sh\necho 'Traceback (most recent call last):'\n"
+                      "echo \"ModuleNotFoundError: No module named 'affine'\"\nexit 1\n")
+    python.chmod(0o755)
+    isolated_plugin_settings.engine_python = str(python)
+    isolated_plugin_settings.save()
+    plugin = DakdPlugin(qgis_iface)
+    bar = qgis_iface.messageBar()
+    bar.clearWidgets()
+    from dakd_qgis.tasks import start_segmentation
+
+    segmentation = start_segmentation(qgis_iface, _raster(sar_scene), task_manager=False,
+                                      offer_installer=plugin.offer_installer)
+    segmentation.task.finished(segmentation.task.run())
+    assert segmentation.state == "failed" and "affine" in segmentation.message
+    assert "Traceback" not in segmentation.message and "exit code" not in segmentation.message
+    offers = _install_buttons(bar)
+    assert len(offers) == 1 and "affine" in offers[0].text()
+    assert not any("Traceback" in text for text in bar.get_messages(2))
+    bar.clearWidgets()
+
+
+def test_a_missing_default_model_is_said_and_the_model_used_is_named(qgis_iface, qgis_new_project, sar_scene,
+                                                                     tmp_path, isolated_plugin_settings):
+    """Issue 12 item 14: the default model from Settings was deleted: a warning, and the success names the model."""
+    import json
+    from pathlib import Path
+
+    from dakd_qgis.tasks import start_segmentation
+
+    isolated_plugin_settings.default_model = str(tmp_path / "deleted.json")
+    isolated_plugin_settings.save()
+    bar = qgis_iface.messageBar()
+    segmentation = start_segmentation(qgis_iface, _raster(sar_scene), task_manager=False)
+    assert any("deleted.json no longer exists" in text for text in bar.get_messages(1))  # Qgis.Warning
+    segmentation.task.finished(segmentation.task.run())
+    bundled = json.loads((Path(__file__).resolve().parents[2] / "resources" / "models" / "default.json").read_text())
+    assert segmentation.state == "done" and f"model '{bundled['name']}'" in segmentation.message

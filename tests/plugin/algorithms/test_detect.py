@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsRasterLayer, QgsVectorLayer
+from qgis.PyQt.QtCore import QCoreApplication
 
 pytestmark = pytest.mark.qgis
 
@@ -178,16 +179,273 @@ def test_qgis_process_runs_the_packaged_plugin(sar_scene, package_plugin, tmp_pa
     assert "lib/engine" not in run.stderr or "Traceback" not in run.stderr
 
 
-def test_outputs_loaded_into_the_project_are_styled(dakd_provider, sar_scene, tmp_path, qgis_new_project):
-    """What the Processing dialog does at the end: load the outputs; the plugin's post-processors style them."""
-    import processing
+class _RecordingFeedback(QgsProcessingFeedback):
+    """Keeps every error and warning the run reports, as the Processing dialog would show them."""
+
+    def __init__(self):
+        super().__init__()
+        self.errors, self.warnings, self.infos = [], [], []
+
+    def reportError(self, error, fatalError=False):  # noqa: N802, N803 - QGIS API
+        self.errors.append(error)
+        super().reportError(error, fatalError)
+
+    def pushWarning(self, warning):  # noqa: N802 - QGIS API
+        self.warnings.append(warning)
+        super().pushWarning(warning)
+
+    def pushInfo(self, info):  # noqa: N802 - QGIS API
+        self.infos.append(info)
+        super().pushInfo(info)
+
+
+def _run_as_the_dialog_does(parameters, wait_until):
+    """The Processing dialog's path: a QgsProcessingAlgRunnerTask, then handleAlgorithmResults loads the outputs.
+
+    Outputs are given as the dialog gives them: definitions that load into the current project.
+    """
+    from processing.core.ProcessingConfig import ProcessingConfig
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import (
+        QgsApplication,
+        QgsProcessingAlgRunnerTask,
+        QgsProcessingContext,
+        QgsProcessingOutputLayerDefinition,
+        QgsProject,
+    )
+
+    ProcessingConfig.setSettingValue(ProcessingConfig.RESULTS_GROUP_NAME, "")
+    parameters = {key: QgsProcessingOutputLayerDefinition(value, QgsProject.instance())
+                  if key in ("OUTPUT", "PROBABILITY", "CLASSES") else value for key, value in parameters.items()}
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALGORITHM)
+    feedback = _RecordingFeedback()
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    context.setFeedback(feedback)
+    ok, message = algorithm.checkParameterValues(parameters, context)
+    assert ok, message
+    task = QgsProcessingAlgRunnerTask(algorithm, parameters, context, feedback)
+    ended = []
+    task.executed.connect(lambda successful, results: ended.append((successful, results)))
+    QgsApplication.taskManager().addTask(task)
+    assert wait_until(lambda: ended, 300)
+    successful, results = ended[0]
+    assert successful, feedback.errors
+    assert handleAlgorithmResults(algorithm, context, feedback, True, parameters)
+    return results, feedback
+
+
+def _result_group(project):
+    groups = [node for node in project.layerTreeRoot().children() if node.name().startswith("Oil spills – ")]
+    assert len(groups) == 1, [node.name() for node in project.layerTreeRoot().children()]
+    return groups[0]
+
+
+def test_a_successful_run_from_the_dialog_reports_no_error(dakd_provider, sar_scene, qgis_new_project, wait_until):
+    """Issue 12 item 9: a run with the dialog's default outputs (temporary layers) ends without an error."""
     from qgis.core import QgsProject
 
-    processing.runAndLoadResults(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, **_outputs(tmp_path)})
-    layers = {layer.source().split("|")[0]: layer for layer in QgsProject.instance().mapLayers().values()}
-    polygons = layers[_outputs(tmp_path)["OUTPUT"]]
+    parameters = {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": "TEMPORARY_OUTPUT",
+                  "PROBABILITY": "TEMPORARY_OUTPUT", "CLASSES": "TEMPORARY_OUTPUT"}
+    results, feedback = _run_as_the_dialog_does(parameters, wait_until)
+    assert feedback.errors == []
+    polygons = QgsProject.instance().mapLayer(results["OUTPUT"])
+    assert polygons is not None and polygons.isValid() and polygons.featureCount() == 1
+    assert any(info.startswith("Found 1 oil spill") and "threshold detector" in info for info in feedback.infos)
+
+
+def test_processing_shows_results_as_right_click_does(dakd_provider, sar_scene, qgis_new_project, wait_until):
+    """Issue 12 item 15: one group per run, polygons on top, then the oil probability, the classes unchecked."""
+    from qgis.core import QgsProject
+
+    parameters = {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": "TEMPORARY_OUTPUT",
+                  "PROBABILITY": "TEMPORARY_OUTPUT", "CLASSES": "TEMPORARY_OUTPUT"}
+    _run_as_the_dialog_does(parameters, wait_until)
+    QCoreApplication.processEvents()  # QGIS removes a layer left without a tree node on the next event loop turn
+    group = _result_group(QgsProject.instance())
+    assert group.name() == f"Oil spills – {Path(sar_scene).stem}"
+    assert QgsProject.instance().layerTreeRoot().children()[0] == group
+    assert [child.name() for child in group.children()] == ["Oil spill polygons", "Oil probability", "Classes"]
+    assert [child.isVisible() for child in group.children()] == [True, True, False]
+    assert len(QgsProject.instance().layerTreeRoot().findLayers()) == 3  # nothing left outside the group
+    polygons, probability, classes = (child.layer() for child in group.children())
     assert polygons.renderer().type() == "categorizedSymbol" and polygons.labelsEnabled()
-    probability = layers[_outputs(tmp_path)["PROBABILITY"]]
     assert probability.renderer().type() == "singlebandpseudocolor" and probability.renderer().band() == 2
-    classes = layers[_outputs(tmp_path)["CLASSES"]]
     assert classes.renderer().type() == "paletted"
+
+
+def test_skipped_rasters_are_not_written(dakd_provider, sar_scene, tmp_path, qgis_new_project, wait_until):
+    """Issue 12 item 10: the two rasters are optional outputs; skipping them writes only the polygons."""
+    from qgis.core import QgsProject
+
+    algorithm = QgsApplication_algorithm()
+    for key in ("PROBABILITY", "CLASSES"):
+        definition = algorithm.parameterDefinition(key)
+        assert definition.flags() & definition.FlagOptional and definition.createByDefault()
+    parameters = {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "out" / "spills.gpkg")}
+    results, feedback = _run_as_the_dialog_does(parameters, wait_until)
+    assert feedback.errors == []
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["spills.gpkg"]
+    assert "PROBABILITY" not in results and "CLASSES" not in results
+    assert [child.name() for child in _result_group(QgsProject.instance()).children()] == ["Oil spill polygons"]
+
+
+def QgsApplication_algorithm():  # noqa: N802 - reads as what it returns
+    from qgis.core import QgsApplication
+
+    return QgsApplication.processingRegistry().algorithmById(ALGORITHM)
+
+
+def test_relative_output_paths_are_taken_from_the_current_folder(dakd_provider, sar_scene, tmp_path, monkeypatch):
+    """Issue 12 item 18: a relative OUTPUT (its folder missing) is written, not refused with an OGR message."""
+    import processing
+
+    monkeypatch.chdir(tmp_path)
+    result = processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": "new/spills.gpkg",
+                                        "PROBABILITY": "new/p.tif"})
+    assert Path(result["OUTPUT"]) == tmp_path / "new" / "spills.gpkg"
+    assert QgsVectorLayer(result["OUTPUT"], "s", "ogr").featureCount() == 1
+    assert (tmp_path / "new" / "p.tif").is_file() and Path(result["PROBABILITY"]).is_absolute()
+
+
+@pytest.mark.parametrize("content, expected", [(b"", "is an empty file"), (b"not a raster\n", "is not a raster"),
+                                               (None, "does not exist")])
+def test_unreadable_input_says_what_is_wrong(dakd_provider, tmp_path, content, expected):
+    """Issue 12 item 18: an empty or non-raster .tif is not reported as "not found"."""
+    import processing
+
+    path = tmp_path / "scene.tif"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALGORITHM, {"INPUT": str(path), "OUTPUT": str(tmp_path / "out.gpkg")})
+    assert expected in str(raised.value) and str(path) in str(raised.value)
+    assert "not found" not in str(raised.value)
+
+
+def test_the_input_is_required_unless_a_product_is_given(dakd_provider, tmp_path, qgis_iface, monkeypatch):
+    """Issue 12 item 12: no "[optional]" on the main input, short labels, help without hard line breaks, a help URL."""
+    import processing
+    from qgis.gui import QgsBrowserGuiModel
+
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+
+    from dakd_qgis.paths import metadata_value
+
+    algorithm = QgsApplication_algorithm()
+    sar = algorithm.parameterDefinition("INPUT")
+    assert not sar.flags() & sar.FlagOptional
+    assert sar.checkValueIsAcceptable(None)  # a product may stand in for it
+    assert all(len(p.description()) <= 32 for p in algorithm.parameterDefinitions()), [
+        p.description() for p in algorithm.parameterDefinitions() if len(p.description()) > 32]
+    assert "\n" not in algorithm.shortHelpString()
+    assert algorithm.helpUrl().startswith(metadata_value("homepage") + "#")
+    dialog = processing.createAlgorithmDialog(ALGORITHM, {})
+    from qgis.PyQt.QtWidgets import QLabel
+
+    labels = [label.text() for label in dialog.findChildren(QLabel)]
+    assert any(text.startswith("SAR raster layer") for text in labels)
+    assert not any(text.startswith("SAR raster layer") and "optional" in text for text in labels)
+    dialog.deleteLater()
+    with pytest.raises(QgsProcessingException, match="Choose a SAR raster layer or a Sentinel-1 product"):
+        processing.run(ALGORITHM, {"OUTPUT": str(tmp_path / "out.gpkg")})
+    with pytest.raises(QgsProcessingException, match="product .*gone.zip does not exist"):
+        processing.run(ALGORITHM, {"PRODUCT": str(tmp_path / "gone.zip"), "OUTPUT": str(tmp_path / "out.gpkg")})
+
+
+def test_missing_packages_are_named_with_the_installer(dakd_provider, sar_scene, tmp_path, monkeypatch):
+    """Issue 12 item 11: before the dependencies are installed, one sentence names them and the installer."""
+    import processing
+
+    from dakd_qgis import deps
+
+    monkeypatch.setattr(deps, "engine_requirements", lambda: [deps.parse_requirement("dakd-surely-missing>=1"),
+                                                              deps.parse_requirement("numpy>=1")])
+    feedback = _RecordingFeedback()
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALGORITHM, {"INPUT": str(sar_scene), "OUTPUT": str(tmp_path / "out.gpkg")}, feedback=feedback)
+    message = str(raised.value)
+    assert "dakd-surely-missing" in message and "numpy" not in message and "Check dependencies" in message
+    assert "Traceback" not in message and "exit code" not in message
+    assert not (tmp_path / "out.gpkg").exists()
+
+
+def test_an_engine_that_cannot_import_a_package_names_it(dakd_provider, sar_scene, tmp_path, isolated_plugin_settings):
+    """An engine Python set in Settings that lacks a package: the missing module is named, the traceback only logged."""
+    import processing
+
+    python = tmp_path / "python-without-affine"
+    python.write_text("#!/bin/sh\necho 'Traceback (most recent call last):'\necho '  File \"x.py\", line 1'\n"
+                      "echo \"ModuleNotFoundError: No module named 'affine'\"\nexit 1\n")
+    python.chmod(0o755)
+    isolated_plugin_settings.engine_python = str(python)
+    isolated_plugin_settings.save()
+    feedback = _RecordingFeedback()
+    console = []
+    feedback.pushConsoleInfo = console.append
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALGORITHM, {"INPUT": str(sar_scene), "OUTPUT": str(tmp_path / "out.gpkg")}, feedback=feedback)
+    assert "affine" in str(raised.value) and "Check dependencies" in str(raised.value)
+    assert not any("Traceback" in text for text in feedback.errors + feedback.infos)
+
+
+def test_a_missing_default_model_is_a_warning_and_the_model_is_named(dakd_provider, sar_scene, tmp_path,
+                                                                     isolated_plugin_settings):
+    """Issue 12 item 14: the default model from Settings is gone: say so, and name the model that ran."""
+    import processing
+
+    isolated_plugin_settings.default_model = str(tmp_path / "deleted-model.json")
+    isolated_plugin_settings.save()
+    feedback = _RecordingFeedback()
+    processing.run(ALGORITHM, {"INPUT": str(sar_scene), "OUTPUT": str(tmp_path / "out.gpkg")}, feedback=feedback)
+    assert any("deleted-model.json no longer exists" in warning for warning in feedback.warnings)
+    bundled = json.loads((Path(__file__).resolve().parents[3] / "resources" / "models" / "default.json").read_text())
+    found = [info for info in feedback.infos if info.startswith("Found ")]
+    assert found and f"model '{bundled['name']}'" in found[0], feedback.infos
+
+
+def test_engine_flags_are_named_as_parameters(dakd_provider, sar_scene, tmp_path):
+    """Issue 12 item 16: the engine's CLI hints ("use --band 1..1") reach the analyst as the parameter's name."""
+    import processing
+    import rasterio
+
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALGORITHM, {"INPUT": str(sar_scene), "BAND": 3, "METHOD": THRESHOLD,
+                                   "OUTPUT": str(tmp_path / "o.gpkg")})
+    message = str(raised.value)
+    assert "set “Band” to 1..1" in message and "--" not in message, message
+    two_bands = tmp_path / "two-bands.tif"
+    with rasterio.open(sar_scene) as source:
+        profile, data = source.profile, source.read(1)
+    profile.update(count=2)
+    with rasterio.open(two_bands, "w", **profile) as dataset:
+        dataset.write(np.stack([data, data]))
+    feedback = _RecordingFeedback()
+    processing.run(ALGORITHM, {"INPUT": str(two_bands), "METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "o.gpkg")},
+                   feedback=feedback)
+    chosen = [info for info in feedback.infos if "using band 1" in info]
+    assert chosen and "“Band”" in chosen[0] and "--" not in chosen[0], feedback.infos
+
+
+@pytest.mark.skipif(not QGIS_PROCESS.exists(), reason="qgis_process.bin is not installed")
+def test_qgis_process_runs_with_only_input_and_output(package_plugin, tmp_path):
+    """Issue 12 item 10: `qgis_process run dakd:detectoilspills -- INPUT=… OUTPUT=x.gpkg` on the sample scene."""
+    sample = Path(package_plugin.__file__).resolve().parents[1] / "resources" / "sample" / "sample_scene.tif"
+    plugins = tmp_path / "plugins"
+    package_plugin.build_plugin_dir(Path(package_plugin.__file__).resolve().parents[1], plugins)
+    env = _qgis_process_env(plugins, tmp_path / "profile")
+    enabled = subprocess.run([str(QGIS_PROCESS), "plugins", "enable", "dakd_qgis"], env=env, capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert enabled.returncode == 0, enabled.stderr
+    work = tmp_path / "work"
+    work.mkdir()
+    run = subprocess.run([str(QGIS_PROCESS), "--json", "run", ALGORITHM, "--", f"INPUT={sample}", "OUTPUT=x.gpkg"],
+                         env=env, cwd=work, capture_output=True, text=True, timeout=500, check=False)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    report = json.loads(run.stdout)
+    assert Path(report["results"]["OUTPUT"]) == work / "x.gpkg"
+    spills = QgsVectorLayer(str(work / "x.gpkg"), "spills", "ogr")
+    assert spills.isValid() and spills.featureCount() >= 1
+    assert sorted(p.name for p in work.iterdir()) == ["x.gpkg"]
+    assert "Traceback" not in run.stderr

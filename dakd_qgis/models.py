@@ -17,6 +17,8 @@ from typing import Any
 
 from .paths import engine_subprocess_env, resources_dir
 from .settings import PluginSettings
+from .translation import tr
+from .wording import plugin_wording
 
 BUNDLED_CARD_NAME = "default.json"
 
@@ -38,13 +40,13 @@ class ModelEntry:
         """Short text for lists: architecture, classes and validation score when the card has them."""
         meta = self.metadata
         build = meta.get("build") if isinstance(meta.get("build"), dict) else {}
-        parts = [" ".join(str(v) for v in (meta.get("architecture", "model"), build.get("variant")) if v)]
+        parts = [" ".join(str(v) for v in (meta.get("architecture", tr("model")), build.get("variant")) if v)]
         classes = meta.get("classes")
         if isinstance(classes, list):
             parts.append("/".join(str(c.get("name")) if isinstance(c, dict) else str(c) for c in classes))
         miou = _find_miou(meta.get("metrics"))
         if miou is not None:
-            parts.append(f"validation mIoU {miou:.1f} %")
+            parts.append(tr("validation mIoU {value} %").format(value=f"{miou:.1f}"))
         return ", ".join(parts)
 
 
@@ -76,9 +78,10 @@ def read_card(card_path: Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(card_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ModelRegistryError(f"{card_path} is not a readable model card (JSON): {error}") from error
+        raise ModelRegistryError(tr("{path} is not a readable model card (JSON): {reason}").format(
+            path=card_path, reason=error)) from error
     if not isinstance(data, dict):
-        raise ModelRegistryError(f"{card_path} is not a model card: expected a JSON object")
+        raise ModelRegistryError(tr("{path} is not a model card: expected a JSON object").format(path=card_path))
     return data
 
 
@@ -95,7 +98,7 @@ def list_models(settings: PluginSettings) -> list[ModelEntry]:
     entries = []
     bundled = bundled_model_path()
     if bundled is not None:
-        entries.append(ModelEntry(bundled, "default (bundled)", True, read_card(bundled)))
+        entries.append(ModelEntry(bundled, tr("default (bundled)"), True, read_card(bundled)))
     for card in sorted(settings.models_dir().glob("*.json")):
         try:
             entries.append(ModelEntry(card, card.stem, False, read_card(card)))
@@ -118,14 +121,16 @@ def validate_card(card_path: Path, python: str) -> None:
         done = subprocess.run(arguments, capture_output=True, text=True,  # nosec B603
                               env=engine_subprocess_env(), timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise ModelRegistryError(f"cannot run the engine to check {card_path}: {error}") from error
+        raise ModelRegistryError(tr("cannot run the engine to check {path}: {reason}").format(
+            path=card_path, reason=error)) from error
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        reason = lines[-1].removeprefix("dakd: error: ") if lines else f"exit code {done.returncode}"
-        raise ModelRegistryError(reason)
+        errors = [line for line in lines if line.startswith("dakd: error: ")]
+        reason = (errors or lines or [tr("exit code {code}").format(code=done.returncode)])[-1]
+        raise ModelRegistryError(plugin_wording(reason))
     if not weights_path(card_path).is_file():
-        raise ModelRegistryError(f"{card_path}: its weights file {weights_path(card_path).name} is missing; "
-                                 "keep the .json and .safetensors files together")
+        raise ModelRegistryError(tr("{path}: its weights file {weights} is missing; keep the .json and .safetensors "
+                                    "files together").format(path=card_path, weights=weights_path(card_path).name))
 
 
 def register_model(card_path: Path, settings: PluginSettings, name: str | None = None,
@@ -147,10 +152,12 @@ def register_model(card_path: Path, settings: PluginSettings, name: str | None =
     if validate:
         validate_card(card_path, settings.python_executable())
     elif not weights_path(card_path).is_file():
-        raise ModelRegistryError(f"{card_path}: its weights file {weights_path(card_path).name} is missing")
+        raise ModelRegistryError(tr("{path}: its weights file {weights} is missing").format(
+            path=card_path, weights=weights_path(card_path).name))
     stem = name or card_path.stem
     if not stem or any(char in stem for char in '/\\:*?"<>|'):
-        raise ModelRegistryError(f"'{stem}' cannot be a model name: use letters, digits, '-' and '_'")
+        raise ModelRegistryError(tr("'{name}' cannot be a model name: use letters, digits, '-' and '_'").format(
+            name=stem))
     target_card = settings.models_dir() / f"{stem}.json"
     if card_path.resolve() != target_card.resolve():
         metadata = read_card(card_path)
@@ -166,8 +173,9 @@ def register_model(card_path: Path, settings: PluginSettings, name: str | None =
         except OSError as error:  # disk full, no permission: say so, and leave no half-copied files
             partial_weights.unlink(missing_ok=True)
             partial_card.unlink(missing_ok=True)
-            raise ModelRegistryError(f"cannot copy {card_path.name} into {settings.models_dir()} "
-                                     f"({error.strerror or error}); free disk space or check the folder") from error
+            raise ModelRegistryError(tr("cannot copy {name} into {folder} ({reason}); free disk space or check the "
+                                        "folder").format(name=card_path.name, folder=settings.models_dir(),
+                                                         reason=error.strerror or error)) from error
     if make_default:
         settings.default_model = str(target_card)
         settings.save()
@@ -178,7 +186,8 @@ def delete_model(card_path: Path, settings: PluginSettings) -> None:
     """Delete a registered card and its files (never the bundled one); reset the default if it was this one."""
     card_path = Path(card_path)
     if card_path.resolve().parent != settings.models_dir().resolve():
-        raise ModelRegistryError(f"{card_path} is not a registered model (the bundled model cannot be deleted)")
+        raise ModelRegistryError(tr("{path} is not a registered model (the bundled model cannot be deleted)").format(
+            path=card_path))
     weights = weights_path(card_path)
     card_path.unlink(missing_ok=True)
     if weights.parent == card_path.parent:

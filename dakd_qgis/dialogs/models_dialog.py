@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QTextOption
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QFileDialog,
-    QLabel,
+    QFrame,
     QMessageBox,
     QPlainTextEdit,
     QTableWidgetItem,
@@ -20,30 +21,36 @@ from qgis.PyQt.QtWidgets import (
 
 from ..models import ModelEntry, ModelRegistryError, default_model_path, delete_model, list_models, register_model
 from ..settings import PluginSettings
+from ..translation import tr
 from .widgets import add_buttons, make_table
 
 
 class ModelsDialog(QDialog):
-    """The registered model cards with Import…, Inspect, Set as default and Delete."""
-
-    COLUMNS = ("Name", "Default", "Description", "Card")
+    """The registered model cards with Import…, Inspect, Set as default and Delete (not for the bundled card)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("DAKD Oil Spill – Models")
-        self.resize(760, 360)
+        self.setWindowTitle(tr("DAKD Oil Spill – Models"))
+        self.resize(760, 380)
         self.settings = PluginSettings.load()
         self.entries: list[ModelEntry] = []
         layout = QVBoxLayout(self)
-        self.table = make_table(self, self.COLUMNS)
+        self.table = make_table(self, (tr("Name"), tr("Default"), tr("Description"), tr("Card")))
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         layout.addWidget(self.table)
-        self.status = QLabel(self)
-        self.status.setWordWrap(True)
+        # Engine messages name long paths: wrap them anywhere and let the box scroll, so nothing is cut off.
+        self.status = QPlainTextEdit(self)
+        self.status.setReadOnly(True)
+        self.status.setFrameShape(QFrame.NoFrame)
+        self.status.setWordWrapMode(QTextOption.WrapAtWordBoundaryOrAnywhere)
+        self.status.setFixedHeight(self.status.fontMetrics().lineSpacing() * 4 + 8)
+        self.status.viewport().setAutoFillBackground(False)
         layout.addWidget(self.status)
-        add_buttons(self, layout, [("Import…", self.import_dialog), ("Inspect", self.inspect_selected),
-                                   ("Set as default", self.set_selected_default), ("Delete", self.delete_selected)])
+        self.import_button, self.inspect_button, self.default_button, self.delete_button = add_buttons(
+            self, layout, [(tr("Import…"), self.import_dialog), (tr("Inspect"), self.inspect_selected),
+                           (tr("Set as default"), self.set_selected_default), (tr("Delete"), self.delete_selected)])
+        self.table.itemSelectionChanged.connect(self._selection_changed)
         self.refresh()
 
     def refresh(self) -> None:
@@ -61,8 +68,18 @@ class ModelsDialog(QDialog):
                 self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
         if not self.entries:
-            self.status.setText("No model cards yet: import one, or fine-tune on your labels. Detection uses the "
-                                "threshold method until then.")
+            self.status.setPlainText(tr("No model cards yet: import one, or fine-tune on your labels. Detection uses "
+                                        "the threshold method until then."))
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        """Offer only what the selected card allows: the bundled card cannot be deleted."""
+        entry = self.selected()
+        for button in (self.inspect_button, self.default_button):
+            button.setEnabled(entry is not None)
+        self.delete_button.setEnabled(entry is not None and not entry.bundled)
+        self.delete_button.setToolTip(tr("The model shipped with the plugin cannot be deleted")
+                                      if entry is not None and entry.bundled else "")
 
     def selected(self) -> ModelEntry | None:
         """Return the entry of the selected row."""
@@ -71,7 +88,7 @@ class ModelsDialog(QDialog):
 
     def import_dialog(self) -> None:
         """Ask for a card file and import it."""
-        path, _ = QFileDialog.getOpenFileName(self, "Import a model card", "", "Model cards (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, tr("Import a model card"), "", tr("Model cards (*.json)"))
         if path:
             self.import_card(Path(path))
 
@@ -80,9 +97,9 @@ class ModelsDialog(QDialog):
         try:
             registered = register_model(card, self.settings)
         except ModelRegistryError as error:
-            self.status.setText(f"Not imported: {error}")
+            self.status.setPlainText(tr("Not imported: {reason}").format(reason=error))
             return None
-        self.status.setText(f"Imported {registered.name}.")
+        self.status.setPlainText(tr("Imported {name}.").format(name=registered.name))
         self.refresh()
         return registered
 
@@ -92,7 +109,7 @@ class ModelsDialog(QDialog):
         if entry is None:
             return
         dialog = QDialog(self)
-        dialog.setWindowTitle(f"Model card – {entry.name}")
+        dialog.setWindowTitle(tr("Model card – {name}").format(name=entry.name))
         dialog.resize(560, 480)
         layout = QVBoxLayout(dialog)
         text = QPlainTextEdit(json.dumps(entry.metadata, indent=2), dialog)
@@ -112,14 +129,15 @@ class ModelsDialog(QDialog):
     def delete_selected(self) -> None:
         """Delete the selected registered card after confirmation."""
         entry = self.selected()
-        if entry is None:
+        if entry is None or entry.bundled:
             return
-        answer = QMessageBox.question(self, "Delete model", f"Delete the model '{entry.name}' and its weights?")
+        answer = QMessageBox.question(self, tr("Delete model"), tr("Delete the model '{name}' and its weights?").format(
+            name=entry.name))
         if answer != QMessageBox.Yes:
             return
         try:
             delete_model(entry.card_path, self.settings)
         except ModelRegistryError as error:
-            self.status.setText(str(error))
+            self.status.setPlainText(str(error))
             return
         self.refresh()

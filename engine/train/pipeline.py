@@ -256,7 +256,7 @@ def _describe(preset: str, tiles: int, aug_ratio: float) -> str:
     if aug_ratio > 0:
         pairs = f"{aug_ratio:g}x generated pairs"
         return f"SAROSS-Net fine-tuned with DAKD ({preset} preset) on {tiles} tiles plus {pairs}"
-    return f"SAROSS-Net fine-tuned ({preset} preset) on {tiles} real tiles, without generated pairs (aug ratio 0)"
+    return f"SAROSS-Net fine-tuned ({preset} preset) on {tiles} labelled tiles, without generated pairs (aug ratio 0)"
 
 
 def get_preset(name: str) -> Preset:

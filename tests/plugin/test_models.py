@@ -64,3 +64,14 @@ def test_bundled_card_cannot_be_deleted(isolated_plugin_settings, tmp_path):
     with pytest.raises(ModelRegistryError, match="not a registered model"):
         delete_model(outside, isolated_plugin_settings)
     assert outside.exists()
+
+
+def test_the_default_models_card_says_its_tiles_were_labelled_not_real():
+    """Issue 12 item 18: the default model was trained on simulated tiles; its card must not call them real."""
+    from pathlib import Path
+
+    from engine.train.pipeline import _describe
+
+    card = json.loads((Path(__file__).resolve().parents[2] / "resources" / "models" / "default.json").read_text())
+    assert "real tiles" not in card["description"] and "labelled tiles" in card["description"]
+    assert "real" not in _describe("cpu-default", 4135, 0.0) and "4135 labelled tiles" in _describe("tiny", 4135, 0.0)

@@ -56,7 +56,47 @@ def test_models_dialog_import_shows_the_engines_reason(qgis_parent, model_card, 
     shutil.copy(model_card.with_suffix(".safetensors"), broken.with_suffix(".safetensors"))
     dialog = ModelsDialog(qgis_parent)
     assert dialog.import_card(broken) is None
-    assert dialog.status.text().startswith("Not imported:") and "invalid model card" in dialog.status.text()
+    assert dialog.status.toPlainText().startswith("Not imported:")
+    assert "invalid model card" in dialog.status.toPlainText()
+    dialog.deleteLater()
+
+
+def test_a_long_import_error_is_shown_whole(qgis_parent, isolated_plugin_settings, tmp_path):
+    """Issue 12 item 18: a reason naming a long path wraps inside the window instead of being cut off."""
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 8)
+    deep.mkdir(parents=True)
+    broken = deep / "broken.json"
+    broken.write_text("not json")
+    dialog = ModelsDialog(qgis_parent)
+    dialog.show()
+    assert dialog.import_card(broken) is None
+    text = dialog.status.toPlainText()
+    assert text.startswith("Not imported:") and str(broken) in text
+    document = dialog.status.document()
+    document.setTextWidth(dialog.status.viewport().width())
+    assert document.idealWidth() <= dialog.status.viewport().width() + 1  # wrapped, nothing runs off the side
+    assert dialog.status.width() <= dialog.width()
+    dialog.deleteLater()
+
+
+def test_the_bundled_model_cannot_be_offered_for_deletion(qgis_parent, isolated_plugin_settings, monkeypatch):
+    """Issue 12 item 18: Delete is not offered for the bundled model (it used to ask, then refuse)."""
+    from qgis.PyQt.QtWidgets import QMessageBox
+
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args) or QMessageBox.Yes)
+    dialog = ModelsDialog(qgis_parent)
+    bundled = [row for row, entry in enumerate(dialog.entries) if entry.bundled]
+    assert bundled, "the repository ships a default model"
+    assert not dialog.delete_button.isEnabled()  # nothing selected
+    dialog.table.selectRow(bundled[0])
+    assert not dialog.delete_button.isEnabled() and dialog.inspect_button.isEnabled()
+    dialog.delete_selected()
+    assert asked == [] and dialog.entries[bundled[0]].card_path.is_file()
     dialog.deleteLater()
 
 

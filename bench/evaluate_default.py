@@ -23,6 +23,9 @@ Reported per detector:
   found; region precision: detected oil regions of at least 0.1 km² with at least 25 % on labelled oil;
 - false alarms on the oil-free scenes: oil polygons (``spills.gpkg``) and oil area per 1000 km² of
   valid sea (every labelled pixel that is not land);
+- ships, object by object (:func:`ship_matches`): recall over labelled ships, precision over detected
+  ships (the ship polygons: 8-connected ship regions of the class raster with at least
+  ``engine.vectorize.MIN_SHIP_PX`` pixels), F1;
 - seconds per scene.
 
 Usage::
@@ -54,7 +57,7 @@ sys.path.insert(0, str(REPO))
 
 from machine import machine  # noqa: E402
 
-from engine.classes import IGNORE_INDEX, LAND, OIL, OSD_CLASSES  # noqa: E402
+from engine.classes import IGNORE_INDEX, LAND, OIL, OSD_CLASSES, SHIP  # noqa: E402
 from engine.data.synth import SceneConfig, simulate_scene, write_scene  # noqa: E402
 from engine.detect import DetectParams, run_detection  # noqa: E402
 from engine.detectors import DEFAULT_MODEL_CARD  # noqa: E402
@@ -63,6 +66,8 @@ from engine.train.metrics import confusion_matrix, scores  # noqa: E402
 
 MIN_REGION_KM2 = 0.1
 REGION_HIT_FRACTION = 0.25
+#: A labelled ship is found when a detected ship lies within this many pixels of it (and vice versa).
+SHIP_MATCH_PX = 2
 
 #: Held-out ranges: deliberately unlike the training defaults (wind 3.5-11 m/s, damping 3-10 dB,
 #: discharge-heavy spills, 0-4 ships, NESZ -26.5 to -24 dB).
@@ -159,6 +164,39 @@ def region_hits(mask: np.ndarray, other: np.ndarray, min_pixels: int) -> tuple[i
     return int(big.sum()), int((big & hit).sum())
 
 
+def ship_matches(classes: np.ndarray, labels: np.ndarray, match_px: int = SHIP_MATCH_PX) -> dict[str, int]:
+    """Ships object by object: labelled ships found, and detected ships that are real.
+
+    A labelled ship is an 8-connected region of ship label; a detected ship is an 8-connected region of
+    ship class with at least ``MIN_SHIP_PX`` pixels (exactly the ship polygons of ``spills.gpkg``). A
+    labelled ship is found when a detected ship overlaps it dilated by ``match_px`` pixels (positions
+    differ by the impulse-response spread and the CFAR target window); a detected ship is true when it
+    overlaps a labelled ship dilated the same way. Two ships merged into one detection count as two found
+    and one true.
+
+    Returns:
+        ``labelled``, ``found``, ``detected``, ``true`` counts.
+    """
+    from scipy import ndimage
+
+    from engine.vectorize import MIN_SHIP_PX
+
+    connectivity = np.ones((3, 3), bool)
+    truth, labelled = ndimage.label(labels == SHIP.id, structure=connectivity)
+    detected, count = ndimage.label(classes == SHIP.id, structure=connectivity)
+    sizes = np.bincount(detected.ravel(), minlength=count + 1)
+    kept = sizes >= MIN_SHIP_PX
+    kept[0] = False
+    detected = np.where(kept[detected], detected, 0)
+
+    def hit(regions: np.ndarray, other: np.ndarray) -> int:
+        near = ndimage.binary_dilation(other > 0, structure=connectivity, iterations=match_px)
+        return int(np.count_nonzero(np.unique(regions[near & (regions > 0)])))
+
+    return {"labelled": labelled, "found": hit(truth, detected), "detected": int(kept.sum()),
+            "true": hit(detected, truth)}
+
+
 @dataclass
 class Tally:
     """Everything accumulated over the scenes for one detector."""
@@ -173,6 +211,7 @@ class Tally:
     clean_polygons: int = 0
     clean_oil_km2: float = 0.0
     clean_sea_km2: float = 0.0
+    ships: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("labelled", "found", "detected", "true"), 0))
     seconds: list[float] = field(default_factory=list)
     per_scene: list[dict[str, Any]] = field(default_factory=list)
 
@@ -204,8 +243,12 @@ class Tally:
             self.clean_polygons += polygons
             self.clean_oil_km2 += float(oil_pred.sum() * pixel_km2)
             self.clean_sea_km2 += sea_km2
+        ships = ship_matches(classes, labels)
+        for key, value in ships.items():
+            self.ships[key] += value
         self.seconds.append(seconds)
         self.per_scene.append({"scene": scene["name"], "oil_polygons": polygons, "seconds": round(seconds, 2),
+                               "ships": ships,
                                "oil_px_true": int(oil_true.sum()), "oil_px_pred": int(oil_pred.sum()),
                                "oil_px_hit": int((oil_true & oil_pred).sum()), "sea_km2": round(sea_km2, 2)})
 
@@ -232,6 +275,7 @@ class Tally:
                 "oil_km2_per_1000_km2": round(self.clean_oil_km2 / self.clean_sea_km2 * 1000, 2)
                 if self.clean_sea_km2 else None,
             },
+            "ships": ship_scores(self.ships),
             "seconds_per_scene": round(float(np.mean(self.seconds)), 2) if self.seconds else None,
             "per_scene": self.per_scene,
         }
@@ -244,18 +288,28 @@ class Tally:
         return out
 
 
+def ship_scores(counts: dict[str, int]) -> dict[str, Any]:
+    """Ship recall, precision and F1 (%) from :func:`ship_matches` counts summed over scenes."""
+    recall = _ratio(counts["found"], counts["labelled"])
+    precision = _ratio(counts["true"], counts["detected"])
+    f1 = (round(2 * recall * precision / (recall + precision), 2) if recall is not None and precision is not None
+          and recall + precision > 0 else (0.0 if counts["labelled"] else None))
+    return {**counts, "recall": recall, "precision": precision, "f1": f1}
+
+
 def _ratio(numerator: float, denominator: float) -> float | None:
     return round(float(numerator) / float(denominator) * 100, 2) if denominator else None
 
 
-def evaluate(label: str, method: str, model: str | None, scenes: list[dict[str, Any]], work: Path) -> Tally:
-    """Run one detector on every scene and tally the results."""
+def evaluate(label: str, method: str, model: str | None, scenes: list[dict[str, Any]], work: Path,
+             ships: str = "cfar") -> Tally:
+    """Run one detector on every scene and tally the results (``ships``: ``DetectParams.ships``)."""
     tally = Tally()
     for index, scene in enumerate(scenes):
         out = work / "runs" / label / scene["name"]
         started = time.perf_counter()
         result = run_detection(DetectParams(str(scene["image"]), str(out), method=method, model_path=model,
-                                            device="cpu", overwrite=True), Progress())
+                                            device="cpu", overwrite=True, ships=ships), Progress())
         seconds = time.perf_counter() - started
         classes, _ = read_band(result.classes_path)
         labels, pixel_km2 = read_band(scene["labels"])
@@ -291,6 +345,15 @@ def print_tables(results: dict[str, dict[str, Any]]) -> None:
                value["spill_recall"], value["region_precision"], fa["polygons_per_1000_km2"],
                fa["oil_km2_per_1000_km2"], value["seconds_per_scene"]]
         print(f"| {key} | " + " | ".join(_fmt(v) for v in row) + " |")
+    if models:
+        print(f"\nShips, object by object (%; a hit within {SHIP_MATCH_PX} px)")
+        print("| detector | --ships | labelled | found | detected | true | recall | precision | F1 |")
+        print("|---" * 9 + "|")
+        for key in models:
+            ships = results[key]["ships"]
+            print(f"| {key} | {results[key].get('ships_mode', 'cfar')} | {ships['labelled']} | {ships['found']} | "
+                  f"{ships['detected']} | {ships['true']} | "
+                  + " | ".join(_fmt(ships[k]) for k in ("recall", "precision", "f1")) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="test scenes and detection outputs (reused)")
     parser.add_argument("--quick", action="store_true", help="3 scenes per group (a smoke run, not for the docs)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "default_model.json"))
+    parser.add_argument("--ships", choices=("cfar", "model", "off"), default="cfar",
+                        help="models' ships: cfar = network + CFAR (default, what dakd detect does), model = the "
+                             "network alone (the 'before' of issue 13)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
@@ -311,8 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     scenes = make_test_set(work, 3 if args.quick else None)
     results: dict[str, dict[str, Any]] = {}
     for label, card in models.items():
-        results[label] = evaluate(label, "model", card, scenes, work).report(multiclass=True)
+        results[label] = evaluate(label, "model", card, scenes, work, ships=args.ships).report(multiclass=True)
         results[label]["model_card"] = card
+        results[label]["ships_mode"] = args.ships
     if not args.no_threshold:
         results["threshold"] = evaluate("threshold", "threshold", None, scenes, work).report(multiclass=False)
     record = {

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from machine import machine  # noqa: E402
 
 from engine.cli import main as dakd  # noqa: E402
-from engine.data.generated import open_generated  # noqa: E402
+from engine.data.generated import GENERATED_PAIRS, open_generated  # noqa: E402
 from engine.data.osd import load_osd  # noqa: E402
 from engine.data.tiles import fit_normalisation, normalise_db  # noqa: E402
 from engine.detectors.base import InputSpec  # noqa: E402
@@ -154,7 +154,7 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
             )
             trained, _ = train_jointnet(labelled, config, loop)
             folder = work / f"generated-{key}-seed{seed}"
-            with atomic_output_dir(folder, overwrite=True) as tmp:
+            with atomic_output_dir(folder, overwrite=True, kind=GENERATED_PAIRS) as tmp:
                 generate_pairs(
                     trained,
                     GenerateConfig(

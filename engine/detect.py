@@ -39,7 +39,7 @@ from engine.classes import VECTOR_CLASS_NAMES, SegClass
 from engine.detectors import select_detector
 from engine.errors import InputError
 from engine.io import open_scene
-from engine.io.atomic import atomic_output_dir, check_output_dir, output_write_errors, write_failure
+from engine.io.atomic import EngineFolder, atomic_output_dir, check_output_dir, output_write_errors, write_failure
 from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.scene import Scene, SceneInfo
 from engine.io.vector import SPILLS_LAYER, write_polygons
@@ -59,6 +59,9 @@ CLASS_NODATA = 255
 #: Temporary raster for the vectoriser: the class id where a polygon class won, else 0; striped, because GDAL's
 #: polygonize reads scanlines (fast on strips, very slow on compressed tiles). Deleted before the output appears.
 _POLYGON_CLASSES_FILE = ".polygon-classes.tif"
+#: An earlier detection output: the only kind of folder ``--overwrite`` replaces (see engine.io.atomic).
+DETECTION_OUTPUT = EngineFolder("detection output", (SPILLS_FILE, PROBABILITY_FILE, CLASSES_FILE, QUICKLOOK_FILE,
+                                                     SUMMARY_FILE), marker=SUMMARY_FILE)
 
 
 @dataclass
@@ -222,6 +225,24 @@ class _WarningCollector(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def check_detect_output(params: DetectParams) -> Path:
+    """Refuse ``params.out_dir`` before any work if the run could not write it, or could lose files by replacing it.
+
+    The one check of a detection's output folder (:func:`run_detection` makes it; the plugin gets it through
+    ``dakd detect``): ``--overwrite`` replaces only an earlier detection output (:data:`DETECTION_OUTPUT`), and
+    never a folder that holds the input, the model or the land mask, the current folder, a home folder or a
+    file-system root (:func:`engine.io.atomic.check_replaceable`).
+
+    Returns:
+        The output folder as an absolute path.
+
+    Raises:
+        OutputError: the one-line refusal.
+    """
+    inputs = (params.input_path, params.model_path, params.land_mask)
+    return check_output_dir(params.out_dir, params.overwrite, inputs, DETECTION_OUTPUT)
+
+
 def run_detection(params: DetectParams, progress: Progress | None = None) -> DetectResult:
     """Detect oil spills (and look-alikes and ships, with a model that has them) in one scene.
 
@@ -262,7 +283,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         if sample.get("pixels") == info.width * info.height and sample.get("valid_fraction") == 0:
             raise InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its "
                              "nodata value or --band")
-        check_output_dir(params.out_dir, params.overwrite)
+        check_detect_output(params)
         detector, choice = select_detector(params.method, params.model_path, params.device, ships=params.ships,
                                            background_window_km=params.background_window_km,
                                            threshold_k_db=params.threshold_k_db, **params.detector_options)
@@ -275,7 +296,9 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)
         # A failed write is judged inside the block, while the partial output still fills a full disk.
-        with atomic_output_dir(params.out_dir, params.overwrite) as folder, output_write_errors(params.out_dir):
+        with atomic_output_dir(params.out_dir, params.overwrite, (params.input_path, params.model_path,
+                                                                   params.land_mask), DETECTION_OUTPUT) as folder, \
+                output_write_errors(params.out_dir):
             result = _detect_into(folder, scene, detector, params, progress, timings, run_time)
             summary = _summary(params, info, detector, choice, result, timings, started, run_time, collector)
             (folder / SUMMARY_FILE).write_text(json.dumps(_json_ready(summary), indent=2))

@@ -173,6 +173,12 @@ def test_existing_output_without_overwrite_is_refused_and_kept(tmp_path):
     with pytest.raises(OutputError, match="already exists and is not empty; pass --overwrite"):
         run_detection(DetectParams(scene_file(tmp_path, sea(50, 50)), str(out)))
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    with pytest.raises(OutputError, match="only a detection output written by dakd may be replaced, and it has no "
+                                          "summary.json"):  # --overwrite replaces only an earlier detection output
+        run_detection(DetectParams(scene_file(tmp_path, sea(50, 50)), str(out), overwrite=True))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    run_detection(DetectParams(scene_file(tmp_path, sea(50, 50)), str(out)))
     run_detection(DetectParams(scene_file(tmp_path, sea(50, 50)), str(out), overwrite=True))
     assert sorted(p.name for p in out.iterdir()) == OUTPUT_FILES
 

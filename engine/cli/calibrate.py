@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from engine.progress import Progress
@@ -31,12 +32,16 @@ def register(subparsers: Any) -> None:
 def run_calibrate(args: argparse.Namespace, progress: Progress) -> int:
     """Calibrate the product and write the GeoTIFF; print where it went (a ``done`` event with ``--progress json``)."""
     from engine.errors import InputError
+    from engine.io.atomic import check_replaceable
     from engine.io.sentinel1 import is_sentinel1_product, open_product
     from engine.io.sentinel1.export import write_sigma0
 
     if not is_sentinel1_product(args.product):
         raise InputError(f"{args.product}: not a Sentinel-1 product; dakd calibrate takes a GRD .SAFE folder, its "
                          "manifest.safe or the downloaded .zip")
+    product = Path(args.product)
+    safe = product.parent if product.name.lower() == "manifest.safe" else None
+    check_replaceable(args.out, [product, safe])  # never a file of the product (a measurement TIFF in the .SAFE)
     # Each window is written once, so the UTM block cache only needs the blocks of one window.
     with open_product(args.product, pol=args.pol, geometry=args.geometry, remove_noise=not args.keep_noise,
                       cache_block_rows=0) as scene:

@@ -180,7 +180,8 @@ def run_simulate(args: argparse.Namespace, progress: Progress) -> int:
     from engine.data.synth.writers import check_outputs, output_paths, write_scene
 
     config = scene_config_from_args(args)
-    check_outputs(output_paths(args.out, args.name, args.polygons, not args.no_quicklook), args.overwrite)
+    check_outputs(output_paths(args.out, args.name, args.polygons, not args.no_quicklook), args.overwrite,
+                  [args.config])
     scene = simulate_scene(config, args.seed, progress)
     command = _command_line(args, "simulate") + f" --out {shlex.quote(args.out)} --name {shlex.quote(args.name)}" \
         + f" --units {args.units} --dtype {args.dtype}" + (" --polygons" if args.polygons else "")
@@ -202,14 +203,14 @@ def run_simulate(args: argparse.Namespace, progress: Progress) -> int:
 def run_simulate_tiles(args: argparse.Namespace, progress: Progress) -> int:
     """Simulate a tile data set in the OSD or SOS layout."""
     from engine.data.osd import DEFAULT_DB_RANGE
-    from engine.data.synth.tiles import TILE_DEFAULTS, write_tiles
+    from engine.data.synth.tiles import SIMULATED_TILES, TILE_DEFAULTS, write_tiles
     from engine.io.atomic import check_output_dir
 
     config = scene_config_from_args(args, TILE_DEFAULTS)
-    check_output_dir(args.out, args.overwrite)
+    check_output_dir(args.out, args.overwrite, [args.config], SIMULATED_TILES)
     db_range = tuple(args.db_range) if args.db_range else DEFAULT_DB_RANGE
     manifest = write_tiles(args.out, args.count, args.format, args.seed, config, db_range, args.median_px,
-                           args.overwrite, progress)
+                           args.overwrite, progress, [args.config])
     if args.progress == "json":
         progress.emit({"event": "done", "out_dir": args.out, "count": manifest["count"], "format": args.format})
     else:

@@ -443,11 +443,13 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
 
 def run_generate(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd generate``."""
-    from engine.io.atomic import atomic_output_dir
+    from engine.data.generated import GENERATED_PAIRS
+    from engine.io.atomic import atomic_output_dir, check_output_dir
     from engine.train.jointnet import GenerateConfig, generate_pairs, load_jointnet
 
     if args.count < 1:
         raise InputError(f"--count {args.count}: give at least 1")
+    check_output_dir(args.out, args.overwrite, [args.jointnet], GENERATED_PAIRS)
     trained = load_jointnet(args.jointnet)
     factor = 2 ** (len(trained.model.config.channel_mults) - 1)  # the UNet halves the tile this many times
     if args.tile_size % factor or args.tile_size < factor:
@@ -463,7 +465,7 @@ def run_generate(args: argparse.Namespace, progress: Progress) -> int:
         seed=args.seed,
         device=args.device,
     )
-    with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+    with atomic_output_dir(args.out, args.overwrite, [args.jointnet], GENERATED_PAIRS) as tmp:
         manifest = generate_pairs(trained, config, tmp, progress)
     _print_done(
         progress,
@@ -480,13 +482,17 @@ def run_generate(args: argparse.Namespace, progress: Progress) -> int:
 def run_train(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd train``."""
     from engine.data.generated import open_generated
+    from engine.io.atomic import check_replaceable
     from engine.modelcard import card_paths
     from engine.train.loop import LoopConfig
-    from engine.train.pipeline import input_spec_for
+    from engine.train.pipeline import data_inputs, input_spec_for
     from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
 
     if card_paths(args.output)[1].exists() and not args.overwrite:
         raise InputError(f"{card_paths(args.output)[1]} already exists; pass --overwrite or choose another --output")
+    inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
+    for path in card_paths(args.output):
+        check_replaceable(path, inputs, option="--output")
     data, train_tiles, val_tiles, init_model, base_card = _split_data(args, progress, args.init)
     generated = open_generated(args.generated) if args.generated else None
     if args.aug_ratio > 0 and generated is None:
@@ -566,11 +572,15 @@ def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
     from engine.data.generated import open_generated
     from engine.data.tiles import can_fold, folding_note
     from engine.device import select_device
-    from engine.modelcard import load_model
+    from engine.io.atomic import check_replaceable
+    from engine.modelcard import card_paths, load_model
     from engine.train.metrics import metrics_table
-    from engine.train.pipeline import load_tiles
+    from engine.train.pipeline import data_inputs, load_tiles
     from engine.train.segmenter import evaluate_model
 
+    inputs = [args.model, *card_paths(args.model), *data_inputs(data_config_from_args(args, 0.0)), args.generated]
+    if args.json:  # before the evaluation: never after it, over the model card it was given
+        check_replaceable(args.json, inputs, option="--json")
     device = select_device(args.device).device
     model, card = load_model(args.model, device)
     tiles = load_tiles(data_config_from_args(args, val_share=0.0), progress)
@@ -608,6 +618,6 @@ def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
     if args.json:
         from engine.io.atomic import atomic_file
 
-        with atomic_file(args.json) as tmp:
+        with atomic_file(args.json, inputs=inputs) as tmp:
             tmp.write_text(json.dumps(result, indent=2, default=str))
     return 0

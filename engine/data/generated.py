@@ -26,10 +26,15 @@ import numpy as np
 
 from engine.classes import SegClass
 from engine.errors import InputError
+from engine.io.atomic import EngineFolder
 
 FORMAT_NAME = "dakd-generated-pairs"
 FORMAT_VERSION = 1
 MANIFEST = "dataset.json"
+#: A folder of generated pairs as :class:`GeneratedWriter` and ``generate_pairs`` leave it: the only kind of
+#: folder ``dakd generate --overwrite`` (and a fine-tune's ``generated/``) replaces.
+GENERATED_PAIRS = EngineFolder("generated pair set", (MANIFEST, "images/*.npy", "soft_labels/*.npy", "samples.png"),
+                               marker=MANIFEST)
 
 
 class GeneratedWriter:

@@ -11,6 +11,11 @@ Use :func:`atomic_output_dir` for a run that writes several files into ``--out D
 can be written, so a read-only location fails in a second with a one-line :class:`OutputError`
 instead of after an hour of work.
 
+Replacing (``--overwrite``) follows one rule, :func:`check_replaceable`: a folder is replaced only
+when it is an earlier output of the same command (an :class:`EngineFolder` recognises it), and never
+when it is, or holds, an input of the run, the current folder, a home folder or a file-system root;
+a file is never replaced when it is an input or lies inside an input folder.
+
 Notes:
     A process killed with SIGKILL cannot clean up; its hidden ``.tmp-`` sibling stays behind, but
     the final path is never touched. The temporary names match ``*.tmp-*`` in ``.gitignore``.
@@ -23,7 +28,9 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from engine.errors import DakdError, OutputError
@@ -70,36 +77,183 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-def check_output_dir(out_dir: str | os.PathLike[str], overwrite: bool) -> Path:
+#: Files GDAL, QGIS and SQLite add beside an output once it is opened or shown (statistics, external
+#: overviews, GeoPackage journals): a folder holding them beside the engine's own files is still the engine's.
+SIDECAR_SUFFIXES = (".aux.xml", ".ovr", "-wal", "-shm", "-journal")
+
+
+@dataclass(frozen=True)
+class EngineFolder:
+    """How to recognise a folder that one dakd command wrote, so that ``--overwrite`` replaces nothing else.
+
+    ``--overwrite`` exists to re-run a command into the folder an earlier run of it wrote. A folder
+    holding anything the command does not write (the input, a user's notes, a whole home folder) is
+    not that folder, and replacing it would delete files dakd never made.
+
+    Attributes:
+        what: what the folder is, for messages (``"detection output"``).
+        names: every file the command writes there, as paths relative to the folder in which ``*``,
+            ``?`` and ``[...]`` match within one name (``images/*.jpg``). Sidecars of these
+            (:data:`SIDECAR_SUFFIXES`) and the engine's own temporaries (:data:`TMP_MARK`) are accepted too.
+        marker: a file every run of the command leaves (``summary.json``), which the folder must hold;
+            None for a folder written bit by bit (a resumable work folder), recognised by its names alone.
+    """
+
+    what: str
+    names: tuple[str, ...]
+    marker: str | None = None
+
+    def foreign_entry(self, folder: Path) -> str | None:
+        """Return why ``folder`` is not one this command wrote (the first foreign entry), or None if it is."""
+        if self.marker is not None and not (folder / self.marker).is_file():
+            return f"has no {self.marker}"
+        patterns = [tuple(name.split("/")) for name in self.names]
+        for root, dirs, files in os.walk(folder):  # does not follow links: a linked folder is one foreign entry
+            base = Path(root).relative_to(folder).parts
+            for name in sorted(dirs):
+                entry = (*base, name)
+                if (Path(root) / name).is_symlink() or not any(_is_folder_of(entry, p) for p in patterns):
+                    return f"holds {'/'.join(entry)}/"
+            for name in sorted(files):
+                entry = (*base, name)
+                if TMP_MARK not in name and not any(_is_file_of(entry, p) for p in patterns):
+                    return f"holds {'/'.join(entry)}"
+        return None
+
+
+def _is_folder_of(entry: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether ``entry`` is a folder on the way to the files of ``pattern``."""
+    return len(entry) < len(pattern) and all(fnmatchcase(e, p) for e, p in zip(entry, pattern))
+
+
+def _is_file_of(entry: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether ``entry`` is a file of ``pattern`` or a sidecar of one."""
+    return (len(entry) == len(pattern) and all(fnmatchcase(e, p) for e, p in zip(entry[:-1], pattern[:-1]))
+            and any(fnmatchcase(entry[-1], pattern[-1] + suffix) for suffix in ("", *SIDECAR_SUFFIXES)))
+
+
+#: The paths a run reads (scenes, label files, models...); ``None`` and empty entries are skipped.
+Inputs = Iterable[str | os.PathLike[str] | None]
+
+
+def _protected_reason(real: Path) -> str | None:
+    """Why replacing the folder ``real`` (resolved) would take far more than an output with it, or None."""
+    if real.parent == real:
+        return "it is the root of a file system"
+    if real.parent.parent == real.parent:
+        return "it is a top-level folder of the file system"
+    home = Path.home().resolve()
+    if real == home or real in home.parents or real.parent == home.parent:
+        return "it is a home folder or holds one"
+    cwd = Path.cwd().resolve()
+    if real == cwd or real in cwd.parents:
+        return "it is the current folder or holds it"
+    return None
+
+
+def check_replaceable(target: str | os.PathLike[str], inputs: Inputs = (), kind: EngineFolder | None = None,
+                      option: str = "--out") -> None:
+    """Refuse, in one line, to replace an existing ``target`` when that could delete files dakd did not write.
+
+    The one rule behind every ``--overwrite`` (and every output that replaces an older one): an
+    existing target may be replaced only when it cannot take anyone's data with it. A target that
+    does not exist passes. An existing one is refused when it
+
+    * is a file-system root or a folder in it, a home folder (or holds one), or the current folder (or holds it);
+    * is one of the run's ``inputs``, holds one, or (a file) lies inside an input folder;
+    * is a non-empty folder that ``kind`` does not recognise as written by the same command (with no
+      ``kind``, no non-empty folder is ever replaced).
+
+    Args:
+        target: the file or folder the run would replace.
+        inputs: what the run reads.
+        kind: how to recognise a folder this command wrote.
+        option: the option that chose ``target``, named in the advice.
+
+    Raises:
+        OutputError: the refusal, naming the target, the reason and what to do.
+    """
+    path = Path(target).expanduser().absolute()
+    if not path.exists():
+        return
+    real = path.resolve()
+    refuse = f"will not replace {path}"
+    advice = f"choose another {option}"
+    if path.is_dir():
+        reason = _protected_reason(real)
+        if reason:
+            raise OutputError(f"{refuse}: {reason}; {advice} (a new folder for the outputs)")
+    for given in inputs:
+        if not given:
+            continue
+        source = Path(given).expanduser().absolute().resolve()
+        if real == source:
+            raise OutputError(f"{refuse}: it is an input of this run; {advice}")
+        if real in source.parents:
+            raise OutputError(f"{refuse}: it holds the input {given}; {advice}")
+        if source in real.parents and source.is_dir():
+            raise OutputError(f"{refuse}: it lies inside the input {given}; {advice}")
+    if path.is_dir() and any(path.iterdir()):
+        if kind is None:
+            raise OutputError(f"{refuse}: it is not empty and dakd cannot tell that it wrote it; move your files out "
+                              f"of it or {advice}")
+        foreign = kind.foreign_entry(path)
+        if foreign:
+            raise OutputError(f"{refuse}: only a {kind.what} written by dakd may be replaced, and it {foreign}; move "
+                              f"your files out of it or {advice}")
+
+
+def check_output_dir(out_dir: str | os.PathLike[str], overwrite: bool, inputs: Inputs = (),
+                     kind: EngineFolder | None = None, option: str = "--out") -> Path:
     """Refuse an output directory that cannot be used, before any work is done.
 
     Args:
         out_dir: the directory the run will create (or replace).
-        overwrite: allow replacing an existing, non-empty directory.
+        overwrite: allow replacing an existing, non-empty directory that ``kind`` recognises.
+        inputs: what the run reads; a folder holding one of them is never replaced.
+        kind: how to recognise an output folder of this command (see :func:`check_replaceable`).
+        option: the option that chose ``out_dir``, named in messages.
 
     Returns:
         The directory as an absolute :class:`~pathlib.Path`.
 
     Raises:
-        OutputError: it is a file, it exists and is not empty without ``overwrite``, or its parent
-            cannot be written.
+        OutputError: it is a file, it exists and is not empty without ``overwrite``, it may not be
+            replaced (:func:`check_replaceable`), or its parent cannot be written.
     """
     target = Path(out_dir).expanduser().absolute()
     if target.exists() and not target.is_dir():
-        raise OutputError(f"output {target} exists and is a file, not a directory; choose another --out")
+        raise OutputError(f"output {target} exists and is a file, not a directory; choose another {option}")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise OutputError(f"output directory {target} already exists and is not empty; pass --overwrite or choose "
-                          "another --out")
+                          f"another {option}")
+    check_replaceable(target, inputs, kind, option)  # an empty folder too: never the current folder or an input
     parent = target.parent
     if parent.exists() and not parent.is_dir():
-        raise OutputError(f"cannot write {target}: {parent} is a file, not a directory; choose another --out")
+        raise OutputError(f"cannot write {target}: {parent} is a file, not a directory; choose another {option}")
     if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {parent} is not writable; choose another --out")
+        raise OutputError(f"output folder {parent} is not writable; choose another {option}")
     return target
 
 
+def remove_engine_folder(folder: str | os.PathLike[str], kind: EngineFolder, inputs: Inputs = (),
+                         option: str = "--out") -> None:
+    """Delete an earlier run's ``folder`` so a run can start afresh in it, after :func:`check_replaceable`.
+
+    For folders written in place rather than through :func:`atomic_output_dir` (a resumable work
+    folder, which a later run continues): ``--overwrite`` empties them with the same rule.
+    """
+    path = Path(folder).expanduser().absolute()
+    check_replaceable(path, inputs, kind, option)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
 @contextlib.contextmanager
-def atomic_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+def atomic_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False, inputs: Inputs = (),
+                      kind: EngineFolder | None = None, option: str = "--out") -> Iterator[Path]:
     """Yield a hidden temporary directory that becomes ``out_dir`` when the block completes.
 
     Everything written into the yielded directory appears at ``out_dir`` in one rename at the end.
@@ -108,7 +262,11 @@ def atomic_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False) 
 
     Args:
         out_dir: final directory.
-        overwrite: replace an existing non-empty ``out_dir`` (only once the new one is complete).
+        overwrite: replace an existing non-empty ``out_dir`` (only once the new one is complete, and
+            only one that ``kind`` recognises: see :func:`check_replaceable`; checked again at the end).
+        inputs: what the run reads; a folder holding one is never replaced.
+        kind: how to recognise an earlier output folder of the same command.
+        option: the option that chose ``out_dir``, named in messages.
 
     Yields:
         The temporary directory to write into (a sibling of ``out_dir``).
@@ -117,10 +275,11 @@ def atomic_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False) 
         OutputError: the target cannot be used (see :func:`check_output_dir`) or written.
 
     Example:
-        >>> with atomic_output_dir("results/run1", overwrite=True) as tmp:  # doctest: +SKIP
+        >>> with atomic_output_dir("results/run1", overwrite=True, kind=DETECTION_OUTPUT) as tmp:  # doctest: +SKIP
         ...     (tmp / "summary.json").write_text("{}")
     """
-    target = check_output_dir(out_dir, overwrite)
+    inputs = [i for i in inputs if i]  # read twice: up front and before the replacement
+    target = check_output_dir(out_dir, overwrite, inputs, kind, option)
     created = _ensure_parent(target.parent, target)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP_MARK}", dir=target.parent))
@@ -131,20 +290,22 @@ def atomic_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False) 
         ) from error
     try:
         yield tmp
-        _replace_dir(tmp, target, overwrite)
+        _replace_dir(tmp, target, overwrite, inputs, kind, option)
     except BaseException:
         _remove(tmp)
         _remove_created(created)
         raise
 
 
-def _replace_dir(tmp: Path, target: Path, overwrite: bool) -> None:
+def _replace_dir(tmp: Path, target: Path, overwrite: bool, inputs: Inputs, kind: EngineFolder | None,
+                 option: str) -> None:
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the result normal permissions
     old: Path | None = None
     if target.exists():
         if any(target.iterdir()) and not overwrite:  # appeared while we were working
             raise OutputError(f"output directory {target} appeared during the run; pass --overwrite or choose "
-                              "another --out")
+                              f"another {option}")
+        check_replaceable(target, inputs, kind, option)  # again: files may have been put there during the run
         old = target.with_name(f".{target.name}{TMP_MARK}old-{os.getpid()}")
         _remove(old)
         try:
@@ -169,7 +330,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str], overwrite: bool = True) -> Iterator[Path]:
+def atomic_file(path: str | os.PathLike[str], overwrite: bool = True, inputs: Inputs = ()) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` that replaces ``path`` when the block completes.
 
     The temporary keeps ``path``'s suffix (``.tif``, ``.json``...) so drivers that choose a format
@@ -179,18 +340,21 @@ def atomic_file(path: str | os.PathLike[str], overwrite: bool = True) -> Iterato
     Args:
         path: final file.
         overwrite: replace an existing file; when False an existing file raises ``OutputError``.
+        inputs: what the run reads: an existing ``path`` that is one of them, or lies inside an input
+            folder, is never replaced (see :func:`check_replaceable`).
 
     Yields:
         The temporary file path (not yet created).
 
     Raises:
-        OutputError: ``path`` exists without ``overwrite``, or its folder cannot be written.
+        OutputError: ``path`` exists without ``overwrite``, may not be replaced, or its folder cannot be written.
     """
     target = Path(path).expanduser().absolute()
     if target.is_dir():
         raise OutputError(f"output {target} is a directory, not a file; choose another file name")
     if target.exists() and not overwrite:
         raise OutputError(f"output file {target} already exists; pass --overwrite or choose another name")
+    check_replaceable(target, inputs, option="output file name")
     created = _ensure_parent(target.parent, target)
     try:
         handle, name = tempfile.mkstemp(prefix=f".{target.stem}{TMP_MARK}", suffix=target.suffix, dir=target.parent)

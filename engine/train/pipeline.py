@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from engine.classes import BINARY_CLASSES, NOT_OIL, SegClass
-from engine.data.generated import open_generated
+from engine.data.generated import GENERATED_PAIRS, open_generated
 from engine.data.osd import DEFAULT_DB_RANGE, load_osd
 from engine.data.scenes import LabelledScene, LabelSpec, load_labelled_scenes
 from engine.data.sos import load_sos
@@ -36,7 +36,7 @@ from engine.data.split import split_by_scene
 from engine.data.tiles import TileSet, can_fold, fit_normalisation, is_binary
 from engine.detectors.base import InputSpec
 from engine.errors import InputError, ModelError
-from engine.io.atomic import atomic_file, atomic_output_dir
+from engine.io.atomic import EngineFolder, atomic_file, atomic_output_dir, check_replaceable, remove_engine_folder
 from engine.models.sar_jointnet import jointnet_config
 from engine.progress import Progress
 from engine.train import distributed
@@ -55,6 +55,11 @@ from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmen
 log = logging.getLogger("dakd")
 
 DATA_FORMATS = ("scenes", "osd", "sos")
+#: A fine-tune's work folder (checkpoints, the SAR-JointNet, generated pairs, the report): the only kind of
+#: --work-dir that --overwrite empties. Known by its names alone, since an interrupted run leaves any part of it.
+FINETUNE_WORK = EngineFolder("fine-tune work folder", (
+    "report.json", "jointnet.safetensors", "jointnet.json", "jointnet/*.pt", "segmenter/*.pt",
+    *(f"generated/{name}" for name in GENERATED_PAIRS.names)))
 
 
 @dataclass(frozen=True)
@@ -363,13 +368,19 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     if card_json.exists() and not config.overwrite and distributed.is_main_process():
         raise InputError(f"{card_json} already exists; pass --overwrite or choose another --output")
     work = Path(config.work_dir).expanduser() if config.work_dir else output.with_name(output.name + ".work")
+    inputs = run_inputs(config)
     main_process = distributed.is_main_process()
     if not main_process:  # torchrun: one process reports progress and checks the outputs
         progress = Progress(None, progress.cancel)
-    elif work.exists() and any(work.iterdir()) and not config.resume and not config.overwrite:
-        raise InputError(
-            f"work folder {work} exists from an earlier run; pass --resume to continue it or --overwrite to start again"
-        )
+    else:
+        for path in (card_json, output.with_name(output.name + ".safetensors")):
+            check_replaceable(path, inputs, option="--output")
+        if work.exists() and not config.resume:
+            if config.overwrite:  # emptied below, once the data is checked; only a fine-tune's own work folder
+                check_replaceable(work, inputs, FINETUNE_WORK, "--work-dir")
+            elif any(work.iterdir()):
+                raise InputError(f"work folder {work} exists from an earlier run; pass --resume to continue it or "
+                                 "--overwrite to start again")
     name = config.name or output.name
 
     # 1. data
@@ -409,6 +420,9 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
             )
         progress.log("info", "no generated pairs: the labels say only oil / not oil (aug ratio 0)")
         aug_ratio = 0.0
+    if main_process and config.overwrite and not config.resume and work.exists():
+        # Start afresh: a checkpoint of the earlier run left here would be resumed by a later --resume.
+        remove_engine_folder(work, FINETUNE_WORK, inputs, "--work-dir")
     work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
     generated, generation = None, None
     if aug_ratio > 0:
@@ -507,6 +521,19 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     return report
 
 
+def data_inputs(data: DataConfig) -> list[str | None]:
+    """Return the files and folders ``data`` is read from (None where unset)."""
+    paths: list[str | None] = [data.folder]
+    for scene in data.scenes:
+        paths += [scene.raster, scene.label_vector, scene.label_raster]
+    return paths
+
+
+def run_inputs(config: FinetuneConfig) -> list[str | None]:
+    """Return everything a fine-tune reads: its outputs may never replace one (engine.io.atomic.check_replaceable)."""
+    return [*data_inputs(config.data), config.init, config.inception_weights]
+
+
 def _sources(data: DataConfig) -> list[str]:
     if data.format == "scenes":
         return [s.raster for s in data.scenes]
@@ -562,7 +589,7 @@ def _generate(
             device=config.device,
         )
         if distributed.is_main_process():  # under torchrun the others wait at the barrier below
-            with atomic_output_dir(folder, overwrite=True) as tmp:
+            with atomic_output_dir(folder, overwrite=True, kind=GENERATED_PAIRS) as tmp:
                 generate_pairs(trained, gen_config, tmp, progress)
     distributed.barrier()
     generated = open_generated(folder)

@@ -153,6 +153,11 @@ def test_existing_output_without_overwrite(tmp_path, capsys, scene_tif):
     code, _, err = detect(capsys, scene_tif, "--out", out)
     assert code == 2 and "already exists and is not empty; pass --overwrite or choose another --out" in err
     assert [p.name for p in out.iterdir()] == ["earlier.txt"]
+    code, _, err = detect(capsys, scene_tif, "--out", out, "--overwrite")  # not a folder dakd wrote: kept
+    assert code == 2 and "only a detection output written by dakd may be replaced" in err
+    assert [p.name for p in out.iterdir()] == ["earlier.txt"]
+    (out / "earlier.txt").unlink()
+    assert detect(capsys, scene_tif, "--out", out)[0] == 0
     code, _, _ = detect(capsys, scene_tif, "--out", out, "--overwrite")
     assert code == 0 and sorted(p.name for p in out.iterdir()) == OUTPUT_FILES
 

@@ -1,16 +1,23 @@
 import os
+from pathlib import Path
 
 import pytest
 
 from engine.errors import Cancelled, OutputError
 from engine.io.atomic import (
     TMP_MARK,
+    EngineFolder,
     atomic_file,
     atomic_output_dir,
     check_output_dir,
+    check_replaceable,
     output_write_errors,
+    remove_engine_folder,
     write_failure,
 )
+
+#: A small kind of engine folder for these tests: a marker, two files and a sub-folder of numbered files.
+RUNS = EngineFolder("test run", ("done.json", "new.txt", "old.txt", "parts/*.npy"), marker="done.json")
 
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full (Linux) to fill")
 
@@ -59,11 +66,12 @@ def test_overwrite_replaces_only_when_complete(tmp_path):
     target = tmp_path / "run"
     target.mkdir()
     (target / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_output_dir(target, overwrite=True) as tmp:
+    (target / "done.json").write_text("{}")
+    with pytest.raises(RuntimeError), atomic_output_dir(target, overwrite=True, kind=RUNS) as tmp:
         (tmp / "new.txt").write_text("new")
         raise RuntimeError("failed half way")
-    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
-    with atomic_output_dir(target, overwrite=True) as tmp:
+    assert sorted(p.name for p in target.iterdir()) == ["done.json", "old.txt"]
+    with atomic_output_dir(target, overwrite=True, kind=RUNS) as tmp:
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
     assert leftovers(tmp_path) == []
@@ -147,3 +155,121 @@ def test_explained_errors_and_bugs_pass_through_unchanged(tmp_path, stop):
         raise stop
     assert raised.value is stop
 
+
+# --- what --overwrite may replace (issue 12, items 4 and 5) ----------------------------------------------------
+
+
+def fill(folder, names):
+    """Write each relative path in ``names`` with its own content; return {path: content}."""
+    contents = {}
+    for name in names:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"content of {name}")
+        contents[path] = f"content of {name}"
+    return contents
+
+
+def assert_kept(contents):
+    for path, text in contents.items():
+        assert path.read_text() == text
+
+
+def test_engine_folder_recognises_its_names_sidecars_and_temporaries(tmp_path):
+    fill(tmp_path, ["done.json", "old.txt", "parts/000001.npy", "old.txt.aux.xml", f".new{TMP_MARK}x.txt"])
+    assert RUNS.foreign_entry(tmp_path) is None
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    ("notes.txt", "holds notes.txt"),
+    ("parts/deep/000001.npy", "holds parts/deep/"),
+    ("parts/readme.md", "holds parts/readme.md"),
+    ("photos/cat.jpg", "holds photos/"),
+])
+def test_a_folder_holding_anything_else_is_refused_and_kept(tmp_path, extra, reason):
+    target = tmp_path / "run"
+    contents = fill(target, ["done.json", "old.txt", extra])
+    with pytest.raises(OutputError, match=f"only a test run written by dakd may be replaced, and it {reason}"):
+        check_output_dir(target, overwrite=True, kind=RUNS)
+    with pytest.raises(OutputError), atomic_output_dir(target, overwrite=True, kind=RUNS) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert_kept(contents)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_folder_without_the_marker_or_without_a_kind_is_refused(tmp_path):
+    contents = fill(tmp_path / "run", ["old.txt"])
+    with pytest.raises(OutputError, match="and it has no done.json; move your files out of it or choose another --out"):
+        check_output_dir(tmp_path / "run", overwrite=True, kind=RUNS)
+    with pytest.raises(OutputError, match="it is not empty and dakd cannot tell that it wrote it"):
+        check_output_dir(tmp_path / "run", overwrite=True)
+    assert_kept(contents)
+
+
+def test_files_put_into_the_folder_during_the_run_stop_the_replacement(tmp_path):
+    target = tmp_path / "run"
+    fill(target, ["done.json", "old.txt"])
+    with pytest.raises(OutputError, match="holds mine.txt"), \
+            atomic_output_dir(target, overwrite=True, kind=RUNS) as tmp:
+        (tmp / "new.txt").write_text("new")
+        (target / "mine.txt").write_text("mine")
+    assert sorted(p.name for p in target.iterdir()) == ["done.json", "mine.txt", "old.txt"]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_folder_holding_an_input_is_never_replaced_even_if_the_engine_wrote_it(tmp_path):
+    target = tmp_path / "run"
+    contents = fill(target, ["done.json", "old.txt", "parts/000001.npy"])
+    for given in (target / "old.txt", target / "parts" / "000001.npy", target):
+        with pytest.raises(OutputError, match=f"will not replace {target}: (it holds the input|it is an input)"):
+            check_output_dir(target, overwrite=True, inputs=[None, given], kind=RUNS)
+    assert_kept(contents)
+
+
+def test_the_current_folder_its_parents_a_home_folder_and_the_root_are_never_replaced(tmp_path, monkeypatch):
+    work = tmp_path / "home" / "analyst" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(tmp_path / "home" / "analyst"))
+    (tmp_path / "home" / "other").mkdir()
+    home = "it is a home folder or holds one"
+    for target, reason in [(work, "it is the current folder or holds it"), (".", "it is the current folder"),
+                           (tmp_path, home), (tmp_path / "home" / "other", home), (tmp_path / "home" / "analyst", home),
+                           ("/", "it is the root of a file system"), ("/tmp", "it is a top-level folder")]:
+        with pytest.raises(OutputError, match=f"will not replace .*: {reason}"):
+            check_replaceable(target, kind=RUNS)
+    # an empty current folder too, without --overwrite: renaming it away would pull the floor from under the shell
+    with pytest.raises(OutputError, match="it is the current folder"), atomic_output_dir(work):
+        pass
+    assert work.is_dir() and Path.cwd() == work
+
+
+def test_atomic_file_never_replaces_an_input_or_a_file_inside_an_input_folder(tmp_path):
+    scene = tmp_path / "scene.tif"
+    scene.write_text("pixels")
+    product = tmp_path / "product.SAFE"
+    contents = fill(product, ["measurement/vv.tiff"])
+    with pytest.raises(OutputError, match=f"will not replace {scene}: it is an input of this run"):
+        with atomic_file(scene, inputs=[scene]) as tmp:
+            tmp.write_text("outputs")
+    with pytest.raises(OutputError, match="lies inside the input"):
+        with atomic_file(product / "measurement" / "vv.tiff", inputs=[product]) as tmp:
+            tmp.write_text("outputs")
+    (tmp_path / "link.tif").symlink_to(scene)
+    with pytest.raises(OutputError, match="it is an input"):  # through a link, too
+        check_replaceable(tmp_path / "link.tif", [scene])
+    assert scene.read_text() == "pixels"
+    assert_kept(contents)
+    with atomic_file(product / "sigma0.tif", inputs=[product]) as tmp:  # a new file beside the data is fine
+        tmp.write_text("outputs")
+    assert leftovers(tmp_path) == [] and leftovers(product) == []
+
+
+def test_remove_engine_folder_applies_the_same_rule(tmp_path):
+    contents = fill(tmp_path / "mine", ["done.json", "thesis.tex"])
+    with pytest.raises(OutputError, match="holds thesis.tex"):
+        remove_engine_folder(tmp_path / "mine", RUNS)
+    assert_kept(contents)
+    fill(tmp_path / "run", ["done.json", "parts/000001.npy"])
+    remove_engine_folder(tmp_path / "run", RUNS)
+    assert not (tmp_path / "run").exists()

@@ -39,7 +39,7 @@ from engine.data.synth.scene import MAX_SEED, SimulatedScene, check_seed, simula
 from engine.data.synth.writers import label_rgb
 from engine.data.tiles import db_to_byte
 from engine.errors import InputError
-from engine.io.atomic import atomic_output_dir
+from engine.io.atomic import EngineFolder, Inputs, atomic_output_dir
 from engine.preprocess import from_linear
 from engine.progress import Progress
 
@@ -48,6 +48,10 @@ JPEG_QUALITY = 95
 MAX_TILES = 1_000_000
 #: SceneConfig changes that ``dakd simulate-tiles`` starts from: 256² tiles without nodata borders.
 TILE_DEFAULTS: dict[str, Any] = {"width_px": 256, "height_px": 256, "nodata_probability": 0.0}
+#: A data set written by :func:`write_tiles` (either layout): the only kind of folder ``--overwrite`` replaces.
+SIMULATED_TILES = EngineFolder(
+    "simulated tile data set", ("dataset.json", "images/sim_*.jpg", "labels/sim_*.png", "labels_1D/sim_*.png",
+                                "sat/sim_*_sat.jpg", "gt/sim_*_mask.png"), marker="dataset.json")
 
 
 def tile_seed(seed: int, index: int) -> int:
@@ -66,7 +70,7 @@ def tile_image_db(scene: SimulatedScene, median_px: int = 0) -> np.ndarray:
 
 def write_tiles(out_dir: str | os.PathLike[str], count: int, fmt: str, seed: int, config: SceneConfig,
                 db_range: tuple[float, float] = DEFAULT_DB_RANGE, median_px: int = 0, overwrite: bool = False,
-                progress: Progress | None = None) -> dict[str, Any]:
+                progress: Progress | None = None, inputs: Inputs = ()) -> dict[str, Any]:
     """Simulate ``count`` tiles and write them in the ``fmt`` layout into a new ``out_dir``.
 
     Args:
@@ -77,15 +81,16 @@ def write_tiles(out_dir: str | os.PathLike[str], count: int, fmt: str, seed: int
         config: scene ranges; its size is the tile size.
         db_range: dB span of the 8-bit images.
         median_px: median filter size applied to the dB image (0 or 1 = none).
-        overwrite: replace an existing non-empty ``out_dir``.
+        overwrite: replace an existing ``out_dir`` that an earlier run wrote (:data:`SIMULATED_TILES`).
         progress: one ``simulate tiles`` stage with a step per tile (cancellable).
+        inputs: what the run read (``--config``); a folder holding one is never replaced.
 
     Returns:
         The ``dataset.json`` content.
 
     Raises:
         InputError: bad count, format, range or filter size.
-        OutputError: ``out_dir`` exists without ``overwrite`` or cannot be written.
+        OutputError: ``out_dir`` exists without ``overwrite``, may not be replaced, or cannot be written.
     """
     if fmt not in TILE_FORMATS:
         raise InputError(f"--format {fmt!r} is not supported; use one of: {', '.join(TILE_FORMATS)}")
@@ -108,7 +113,7 @@ def write_tiles(out_dir: str | os.PathLike[str], count: int, fmt: str, seed: int
         "config": config.to_dict(), "tiles": [],
     }
     stage_context = progress.stage("simulate tiles", total=count) if progress is not None else contextlib.nullcontext()
-    with stage_context as stage, atomic_output_dir(out_dir, overwrite) as tmp:
+    with stage_context as stage, atomic_output_dir(out_dir, overwrite, inputs, SIMULATED_TILES) as tmp:
         for name in folders:
             (tmp / name).mkdir()
         for index in range(count):

@@ -45,7 +45,7 @@ from shapely.geometry import mapping, shape
 from engine.classes import IGNORE_INDEX, LAND, LOOKALIKE, OIL, OSD_CLASSES, SHIP
 from engine.data.synth.scene import SimulatedScene
 from engine.errors import InputError, OutputError
-from engine.io.atomic import atomic_file
+from engine.io.atomic import Inputs, atomic_file, check_replaceable
 from engine.preprocess import from_linear
 from engine.quicklook import QuicklookCanvas, stretch_db
 
@@ -77,8 +77,13 @@ def output_paths(out_dir: str | os.PathLike[str], name: str, polygons: bool = Fa
     return paths
 
 
-def check_outputs(paths: dict[str, Path], overwrite: bool) -> None:
-    """Fail early (before simulating) if the files exist without ``overwrite`` or cannot be created.
+def check_outputs(paths: dict[str, Path], overwrite: bool, inputs: Inputs = ()) -> None:
+    """Fail early (before simulating) if a file exists without ``overwrite``, may not be replaced or cannot be made.
+
+    Args:
+        paths: from :func:`output_paths`.
+        overwrite: existing files may be replaced.
+        inputs: what the run read (``--config``): never replaced (see :func:`engine.io.atomic.check_replaceable`).
 
     Raises:
         OutputError: naming the first file or folder that is in the way.
@@ -88,6 +93,7 @@ def check_outputs(paths: dict[str, Path], overwrite: bool) -> None:
             raise OutputError(f"output {path} is a directory; choose another --out/--name")
         if path.exists() and not overwrite:
             raise OutputError(f"output file {path} already exists; pass --overwrite or choose another --out/--name")
+        check_replaceable(path, inputs, option="--out/--name")
     folder = next(iter(paths.values())).parent.absolute()
     existing = folder
     while not existing.exists() and existing.parent != existing:

@@ -135,3 +135,15 @@ def test_a_truncated_measurement_is_an_input_error(crop_product, tmp_path, kit, 
     assert "the product is damaged or incompletely downloaded: download it again" in err
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [damaged.name]
 
+
+
+def test_overwrite_never_replaces_a_file_of_the_product(crop_product, capsys):
+    """`--out` on the product's own measurement TIFF is refused up front, however the product is named (issue 12)."""
+    measurement = sorted((crop_product / "measurement").iterdir())[0]
+    before = measurement.read_bytes()
+    for product in (crop_product, crop_product / "manifest.safe"):
+        assert _calibrate(product, "--out", measurement, "--overwrite") == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error == (f"dakd: error: will not replace {measurement}: it lies inside the input {crop_product}; "
+                         "choose another --out")
+    assert measurement.read_bytes() == before

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -37,7 +38,7 @@ import rasterio
 from engine import __version__
 from engine.classes import VECTOR_CLASS_NAMES, SegClass
 from engine.detectors import select_detector
-from engine.errors import InputError
+from engine.errors import InputError, OutputError
 from engine.io import open_scene
 from engine.io.atomic import EngineFolder, atomic_output_dir, check_output_dir, output_write_errors, write_failure
 from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
@@ -45,7 +46,7 @@ from engine.io.scene import Scene, SceneInfo
 from engine.io.vector import SPILLS_LAYER, write_polygons
 from engine.progress import Progress
 from engine.quicklook import QuicklookCanvas, render_quicklook
-from engine.tiling import Tile, plan_grid, stitch_scene
+from engine.tiling import FLUSH_ROWS, Tile, plan_grid, stitch_scene
 from engine.vectorize import PROB_NODATA, PROB_SCALE, VectorizeResult, iter_spill_records
 
 log = logging.getLogger("dakd")
@@ -62,6 +63,18 @@ _POLYGON_CLASSES_FILE = ".polygon-classes.tif"
 #: An earlier detection output: the only kind of folder ``--overwrite`` replaces (see engine.io.atomic).
 DETECTION_OUTPUT = EngineFolder("detection output", (SPILLS_FILE, PROBABILITY_FILE, CLASSES_FILE, QUICKLOOK_FILE,
                                                      SUMMARY_FILE), marker=SUMMARY_FILE)
+#: Largest scene taken: 10^10 px, about 23 Sentinel-1 IW GRD scenes (26,000 x 16,700 px each), a 100,000 px
+#: square. A larger raster is no single product (a VRT declaring a wrong size, a continent-wide mosaic); it
+#: would run for days and write terabytes, so it is refused before any work.
+MAX_SCENE_PIXELS = 10**10
+#: Share of the machine's memory the streaming buffers may take; the detector and GDAL's cache need the rest.
+MAX_MEMORY_SHARE = 0.75
+#: Bytes on disk per scene pixel, DEFLATE and overviews included: a probability band (model probabilities
+#: of the sample scene measured 0.27), the class raster and the temporary polygon-class raster (both mostly
+#: one value). Set high on purpose: a run that passes the check should not fill the disk.
+_DISK_BYTES_PER_PIXEL = {"probability": 0.5, "classes": 0.25, "polygon classes": 0.25}
+#: Room kept free on the disk beyond the estimate (the GeoPackage, the quick-look, GDAL's temporaries).
+_DISK_MARGIN_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -162,7 +175,9 @@ def classify(probabilities: np.ndarray, classes: tuple[SegClass, ...], prob_thre
 class _RasterOutputs:
     """The stitcher's sink: writes probability, class and (temporary) polygon-class rasters band by band."""
 
-    def __init__(self, folder: Path, info: SceneInfo, classes: tuple[SegClass, ...], prob_threshold: float | None):
+    def __init__(self, folder: Path, info: SceneInfo, classes: tuple[SegClass, ...], prob_threshold: float | None,
+                 progress: Progress) -> None:
+        self.progress = progress
         self.classes = classes
         self.prob_threshold = prob_threshold
         self.vector_ids = np.array([c.id for c in classes if c.name in VECTOR_CLASS_NAMES], dtype=np.uint8)
@@ -174,6 +189,7 @@ class _RasterOutputs:
                                                     ["polygon classes"], tiled=False)
 
     def __call__(self, row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
+        self.progress.check_cancelled()  # rows of empty tiles are written too, with no batch to count them
         window = rasterio.windows.Window(0, row0, valid.shape[1], valid.shape[0])
         encoded = np.rint(probabilities * PROB_SCALE).astype(np.uint8)
         encoded[:, ~valid] = PROB_NODATA
@@ -243,13 +259,66 @@ def check_detect_output(params: DetectParams) -> Path:
     return check_output_dir(params.out_dir, params.overwrite, inputs, DETECTION_OUTPUT)
 
 
+def _physical_memory_bytes() -> int | None:
+    """Return the machine's memory in bytes (None where the OS does not say, e.g. Windows)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size_text(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e8 else f"{n_bytes / 1e6:.0f} MB"
+
+
+def check_resources(info: SceneInfo, n_classes: int, tile_size: int, out_dir: str | os.PathLike[str]) -> None:
+    """Refuse, before any work, a scene too large to detect, or one whose outputs the disk or memory cannot hold.
+
+    The estimates are logged. Detection streams the scene, so its memory grows with the scene's width
+    (a band of ``tile_size + FLUSH_ROWS`` rows of every class), its disk use with the pixel count.
+
+    Raises:
+        InputError: the scene has more than :data:`MAX_SCENE_PIXELS`, or a row band needs more than
+            :data:`MAX_MEMORY_SHARE` of the machine's memory.
+        OutputError: the outputs would not fit in the free space of ``out_dir``'s disk.
+    """
+    pixels = info.width * info.height
+    size = f"{info.width} x {info.height} px"
+    if pixels > MAX_SCENE_PIXELS:
+        raise InputError(f"{info.path}: {size} is more than dakd detects in one run ({MAX_SCENE_PIXELS:,} px; a "
+                         "Sentinel-1 IW GRD scene is about 26,000 x 16,700 px); check the file (a VRT may declare a "
+                         "wrong size) or cut the scene into parts")
+    # Per column: the stitcher's float32 sums, weights and validity over its rows, and one flushed band of
+    # float32 probabilities, their uint8 codes and the class maps.
+    per_column = (4 * n_classes + 5) * (tile_size + FLUSH_ROWS) + (5 * n_classes + 24) * FLUSH_ROWS
+    memory = per_column * info.width
+    total_memory = _physical_memory_bytes()
+    if total_memory is not None and memory > MAX_MEMORY_SHARE * total_memory:
+        raise InputError(f"{info.path}: a scene {info.width} px wide needs about {_size_text(memory)} of memory to "
+                         f"detect, more than this machine can give ({_size_text(total_memory)} in all); cut the "
+                         "scene into narrower parts")
+    need = pixels * (n_classes * _DISK_BYTES_PER_PIXEL["probability"] + _DISK_BYTES_PER_PIXEL["classes"]
+                     + _DISK_BYTES_PER_PIXEL["polygon classes"]) + _DISK_MARGIN_BYTES
+    folder = Path(out_dir).expanduser().absolute().parent
+    while not folder.is_dir() and folder.parent != folder:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    log.info("%s scene: outputs need about %s, %s free in %s; streaming needs about %s of memory", size,
+             _size_text(need), _size_text(free), folder, _size_text(memory))
+    if need > free:
+        raise OutputError(f"not enough disk space for the outputs of a {size} scene: they need about "
+                          f"{_size_text(need)}, {_size_text(free)} is free in {folder}; free disk space or choose "
+                          "another --out")
+
+
 def run_detection(params: DetectParams, progress: Progress | None = None) -> DetectResult:
     """Detect oil spills (and look-alikes and ships, with a model that has them) in one scene.
 
     Args:
         params: what to read, how to detect and where to write.
-        progress: progress events and cancellation (``progress.cancel``); checked after every batch
-            of tiles and every 100 traced regions.
+        progress: progress events and cancellation (``progress.cancel``); checked for every tile read,
+            every band of rows written, between overview levels, every 100 traced regions and while
+            drawing the quick-look (GDAL's polygonize is one call that cannot be interrupted).
 
     Returns:
         The output paths, counts and areas per class, the device and the run summary.
@@ -293,6 +362,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
                                                 for name in ("threshold_k_db", "background_window_km")):
             log.warning("--threshold-k-db and --background-window-km apply to --method threshold only; the %s "
                         "detector ignores them", choice.method)
+        check_resources(info, len(detector.classes), detector.input_spec.tile_size, params.out_dir)
         detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)
         # A failed write is judged inside the block, while the partial output still fills a full disk.
@@ -339,7 +409,7 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
         canvas.add(tile.core[0], tile.core[2], sigma0, valid)
 
     step = time.monotonic()
-    outputs = _RasterOutputs(folder, info, classes, params.prob_threshold)
+    outputs = _RasterOutputs(folder, info, classes, params.prob_threshold, progress)
     try:
         stitch = stitch_scene(scene, detector.predict, grid, len(classes), detector.input_spec, batch_size, outputs,
                               progress, on_core=add_to_quicklook)
@@ -354,9 +424,9 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
 
     step = time.monotonic()
     with progress.stage("overviews", total=2) as stage:
-        add_overviews(folder / PROBABILITY_FILE, "average")
+        add_overviews(folder / PROBABILITY_FILE, "average", check_cancelled=progress.check_cancelled)
         stage.advance()
-        add_overviews(folder / CLASSES_FILE, "nearest")
+        add_overviews(folder / CLASSES_FILE, "nearest", check_cancelled=progress.check_cancelled)
         stage.advance()
     timings["overviews_s"] = round(time.monotonic() - step, 3)
 
@@ -375,7 +445,7 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
     step = time.monotonic()
     counts = ", ".join(f"{n} {name}" for name, n in vectors.counts.items()) or "no detections"
     title = f"{info.scene_id} - {describe.name} - {counts}".encode("ascii", "replace").decode()
-    render_quicklook(folder / QUICKLOOK_FILE, canvas, vectors.outlines, title)
+    render_quicklook(folder / QUICKLOOK_FILE, canvas, vectors.outlines, title, progress.check_cancelled)
     timings["quicklook_s"] = round(time.monotonic() - step, 3)
     return _PassResult(grid, stitch, vectors, outputs.valid_pixels, written)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -22,6 +22,8 @@ QUICKLOOK_MAX_PX = 1024
 QUICKLOOK_MIN_PX = 512
 #: Colour of nodata pixels (dark slate, distinct from dark sea).
 NODATA_RGB = (40, 44, 52)
+#: Outlines drawn between two checks for cancellation.
+CANCEL_CHECK_OUTLINES = 500
 #: Grey levels of the background, and the height of the title bar in pixels.
 GREY_LEVELS = 64
 TITLE_PX = 16
@@ -86,7 +88,8 @@ def stretch_db(db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
-                     outlines: Sequence[tuple[str, np.ndarray]], title: str) -> tuple[int, int]:
+                     outlines: Sequence[tuple[str, np.ndarray]], title: str,
+                     check_cancelled: Callable[[], None] | None = None) -> tuple[int, int]:
     """Write the quick-look PNG: grey dB background (2–98 % stretch), class-coloured outlines, a title bar.
 
     The PNG is a palette image (64 grey levels plus the class colours), which keeps it small.
@@ -96,6 +99,8 @@ def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
         canvas: the accumulated background.
         outlines: ``(class name, (N, 2) array of scene pixel (col, row) coordinates)`` per outline.
         title: one ASCII line shown at the top (scene and counts).
+        check_cancelled: called every :data:`CANCEL_CHECK_OUTLINES` outlines (raises to stop): tens of
+            thousands of long outlines take a while to draw.
 
     Returns:
         The image size (width, height).
@@ -112,7 +117,9 @@ def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
     draw = ImageDraw.Draw(image)
     scale = zoom / canvas.factor
     line_width = max(2, round(max(image.size) / 400))  # thick enough to see a thin slick's outline
-    for class_name, ring in outlines:
+    for index, (class_name, ring) in enumerate(outlines):
+        if check_cancelled is not None and index % CANCEL_CHECK_OUTLINES == 0:
+            check_cancelled()
         points = [(x, y + TITLE_PX) for x, y in (np.asarray(ring) * scale).tolist()]
         if len(points) >= 2:
             draw.line(points + [points[0]], fill=colour.get(class_name, colour["text"]), width=line_width)

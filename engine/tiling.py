@@ -202,7 +202,8 @@ CoreHook = Callable[[Tile, np.ndarray, np.ndarray], None]
 
 
 def iter_batches(scene: Scene, grid: TileGrid, spec: InputSpec, batch_size: int,
-                 on_core: CoreHook | None = None, skipped: list[Tile] | None = None) -> Iterator[Batch]:
+                 on_core: CoreHook | None = None, skipped: list[Tile] | None = None,
+                 check_cancelled: Callable[[], None] | None = None) -> Iterator[Batch]:
     """Read, normalise and batch the grid's tiles in row-major order, skipping all-nodata tiles.
 
     Args:
@@ -213,6 +214,8 @@ def iter_batches(scene: Scene, grid: TileGrid, spec: InputSpec, batch_size: int,
         on_core: called with ``(tile, sigma0_core, valid_core)`` for the pixels each tile owns, for
             statistics or a quick-look that must see every pixel exactly once.
         skipped: if given, skipped (all-nodata) tiles are appended to it.
+        check_cancelled: called before each tile is read (raises to stop): a long run of empty
+            tiles yields no batch, so checking between batches alone would not stop it.
 
     Yields:
         :class:`Batch` objects.
@@ -221,6 +224,8 @@ def iter_batches(scene: Scene, grid: TileGrid, spec: InputSpec, batch_size: int,
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
     pending: list[tuple[Tile, np.ndarray, np.ndarray]] = []
     for tile in grid.tiles():
+        if check_cancelled is not None:
+            check_cancelled()
         values, valid = read_tile(scene, tile)
         if on_core is not None:
             rows, cols = _core_slices(tile)
@@ -359,12 +364,12 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
         spec: the detector's input spec (normalisation).
         batch_size: tiles per ``predict`` call.
         sink: receives finished row bands (see :class:`StreamingStitcher`).
-        progress: reports one step per tile and checks for cancellation after each batch.
+        progress: reports one step per tile; checks for cancellation before each tile is read.
         on_core: see :func:`iter_batches`.
         stage_name: name of the progress stage.
 
     Raises:
-        Cancelled: the user cancelled (between batches).
+        Cancelled: the user cancelled (between tiles).
     """
     progress = progress or Progress()
     stitcher = StreamingStitcher(grid, n_classes, sink)
@@ -372,7 +377,8 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
     batches = 0
     counted = 0
     with progress.stage(stage_name, total=len(grid)) as stage:
-        for batch in iter_batches(scene, grid, spec, batch_size, on_core=on_core, skipped=skipped):
+        for batch in iter_batches(scene, grid, spec, batch_size, on_core=on_core, skipped=skipped,
+                                  check_cancelled=progress.check_cancelled):
             probabilities = np.asarray(predict(batch.values, batch.valid), dtype=np.float32)
             expected = (len(batch.tiles), n_classes, grid.tile_size, grid.tile_size)
             if probabilities.shape != expected:

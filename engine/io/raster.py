@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -480,13 +481,18 @@ def create_output_raster(path: str | os.PathLike[str], info: SceneInfo, count: i
     return dataset
 
 
-def add_overviews(path: str | os.PathLike[str], resampling: str, min_size_px: int = 256) -> list[int]:
+def add_overviews(path: str | os.PathLike[str], resampling: str, min_size_px: int = 256,
+                  check_cancelled: Callable[[], None] | None = None) -> list[int]:
     """Build internal overviews (2, 4, 8... until the smaller side is under ``min_size_px``) so QGIS draws fast.
+
+    GDAL builds overviews in one call that cannot be interrupted, so the first level (about three
+    quarters of the work) is built on its own and ``check_cancelled`` runs before and after it.
 
     Args:
         path: a GeoTIFF written by :func:`create_output_raster`.
         resampling: ``average`` for probabilities, ``nearest`` or ``mode`` for class maps.
         min_size_px: stop when the overview's smaller side would be below this.
+        check_cancelled: raises to stop (the file is then left with some levels: delete it).
 
     Returns:
         The overview factors built (empty for small rasters).
@@ -499,8 +505,12 @@ def add_overviews(path: str | os.PathLike[str], resampling: str, min_size_px: in
             while min(dataset.width, dataset.height) // factor >= min_size_px:
                 factors.append(factor)
                 factor *= 2
+            for levels in (factors[:1], factors[1:]):
+                if check_cancelled is not None:
+                    check_cancelled()
+                if levels:
+                    dataset.build_overviews(levels, Resampling[resampling])
             if factors:
-                dataset.build_overviews(factors, Resampling[resampling])
                 dataset.update_tags(ns="rio_overview", resampling=resampling)
     return factors
 

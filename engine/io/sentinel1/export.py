@@ -90,8 +90,7 @@ def _write_sigma0(scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: b
                     stage.advance(1)
         finally:
             dataset.close()
-        progress.check_cancelled()
-        add_overviews(tmp, "average")
+        add_overviews(tmp, "average", check_cancelled=progress.check_cancelled)
     return {
         "path": str(Path(out_path).expanduser().absolute()),
         "width": info.width,

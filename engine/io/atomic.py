@@ -142,11 +142,17 @@ def _protected_reason(real: Path) -> str | None:
         return "it is the root of a file system"
     if real.parent.parent == real.parent:
         return "it is a top-level folder of the file system"
-    home = Path.home().resolve()
-    if real == home or real in home.parents or real.parent == home.parent:
+    try:
+        home: Path | None = Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):  # no $HOME and no account entry: no home folder to protect
+        home = None
+    if home is not None and (real == home or real in home.parents or real.parent == home.parent):
         return "it is a home folder or holds one"
-    cwd = Path.cwd().resolve()
-    if real == cwd or real in cwd.parents:
+    try:
+        cwd: Path | None = Path.cwd().resolve()
+    except OSError:  # the current folder was deleted
+        cwd = None
+    if cwd is not None and (real == cwd or real in cwd.parents):
         return "it is the current folder or holds it"
     return None
 
@@ -191,7 +197,7 @@ def check_replaceable(target: str | os.PathLike[str], inputs: Inputs = (), kind:
             raise OutputError(f"{refuse}: it is an input of this run; {advice}")
         if real in source.parents:
             raise OutputError(f"{refuse}: it holds the input {given}; {advice}")
-        if source in real.parents and source.is_dir():
+        if source in real.parents and source.is_dir() and not path.is_dir():  # a folder is judged by its kind
             raise OutputError(f"{refuse}: it lies inside the input {given}; {advice}")
     if path.is_dir() and any(path.iterdir()):
         if kind is None:

@@ -273,3 +273,13 @@ def test_remove_engine_folder_applies_the_same_rule(tmp_path):
     fill(tmp_path / "run", ["done.json", "parts/000001.npy"])
     remove_engine_folder(tmp_path / "run", RUNS)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_earlier_output_inside_an_input_folder_may_be_replaced(tmp_path):
+    product = tmp_path / "product.SAFE"
+    contents = fill(product, ["measurement/vv.tiff"])
+    fill(product, ["run/done.json", "run/old.txt"])
+    with atomic_output_dir(product / "run", overwrite=True, inputs=[product], kind=RUNS) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in (product / "run").iterdir()] == ["new.txt"]
+    assert_kept(contents)

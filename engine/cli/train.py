@@ -81,6 +81,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument("--crop-px", type=NON_NEGATIVE_INT,
                           help="train on random crops of this size (0: whole tiles)")
     finetune.add_argument(
+        "--input-features",
+        metavar="LIST",
+        help="input channels of a new model, comma-separated (default db,contrast:31,contrast:101,lcn:101; "
+        "'db' alone is the plain band); a model started with --init keeps its own",
+    )
+    finetune.add_argument(
+        "--augment",
+        choices=("robust", "basic"),
+        default="robust",
+        help="augmentations: robust (flips, rotations, resampling, unknown dB scaling, 8-bit exports, speckle "
+        "filters; the default) or basic (flips, rotations, a 1 dB shift)",
+    )
+    finetune.add_argument(
         "--inception-weights",
         metavar="PTH",
         help="Inception-v3 weights file for FID (otherwise SAR-FID with the trained encoder)",
@@ -335,6 +348,8 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
         batch_size=args.batch_size,
         crop_px=args.crop_px,
         lr=args.lr,
+        input_features=_parse_features(args.input_features),
+        augment=args.augment,
         inception_weights=args.inception_weights,
         device=args.device,
         precision=args.precision,
@@ -358,6 +373,23 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
         },
     )
     return 0
+
+
+def _parse_features(text: str | None) -> tuple[str, ...] | None:
+    """``--input-features db,contrast:31`` as a tuple, checked; None when not given."""
+    if text is None:
+        return None
+    from engine.models.inputs import parse_feature
+
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise InputError("--input-features: give at least one channel, e.g. db,contrast:31,lcn:101")
+    for name in names:
+        try:
+            parse_feature(name)
+        except ValueError as error:
+            raise InputError(f"--input-features: {error}") from None
+    return names
 
 
 def _read_recipe(path: str | None) -> dict[str, Any] | None:

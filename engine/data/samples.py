@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from scipy import ndimage
 
 from engine.data.generated import GeneratedSet
 from engine.data.tiles import TileSet, db_to_diffusion, normalise_db, spill_repeats
@@ -19,33 +21,97 @@ from engine.detectors.base import InputSpec
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """SAR-appropriate augmentations: flips, 90° rotations and a small intensity shift in dB.
+    """SAR-appropriate augmentations, each drawn per sample from its own seeded generator.
 
-    Flips and 90° rotations keep speckle statistics; a global dB shift mimics calibration and wind
-    differences between scenes. No colour jitter, blur or scaling, which would change the speckle.
+    The basic set (the defaults) keeps the speckle statistics: flips, 90° rotations and a global dB
+    shift that mimics calibration and wind differences between scenes. The robustness set
+    (:data:`ROBUST_AUGMENT`) adds what changes between the scenes a model is trained on and the
+    ones it meets (issue 13: 8-bit exports over an unknown dB range, speckle-filtered products,
+    other pixel sizes):
+
+    Attributes:
+        flips: random left-right flip.
+        rotations: random multiple of 90°.
+        db_shift: uniform dB shift in ± this (when no radiometric change is drawn).
+        zoom: ``(low, high)`` range of the resampling factor, drawn log-uniformly: a window of
+            ``factor × crop`` px is resampled to the crop (factor > 1 is a coarser pixel: power is
+            averaged, i.e. multilooked; < 1 a finer, oversampled one). None: off.
+        zoom_probability: chance of resampling a sample.
+        radiometric_probability: chance of an unknown dB scaling: gain (log-uniform in
+            ``gain_range``) around the sample's median, plus an offset in ± ``offset_db``, after an
+            optional 8-bit export (clip to percentiles and quantise to 256 levels).
+        gain_range: range of the dB gain (an 8-bit export over a 20-40 dB span read back as -35..5 dB
+            is a gain of 1-2).
+        offset_db: half-width of the dB offset drawn with a gain.
+        quantise_probability: chance, given a radiometric change, of the 8-bit export first.
+        smooth_probability: chance of a speckle filter (a median in dB or a mean in power over 3-7 px,
+            as many exported products have: OSD used a 7×7 median).
     """
 
     flips: bool = True
     rotations: bool = True
     db_shift: float = 1.0
+    zoom: tuple[float, float] | None = None
+    zoom_probability: float = 0.0
+    radiometric_probability: float = 0.0
+    gain_range: tuple[float, float] = (0.6, 2.0)
+    offset_db: float = 8.0
+    quantise_probability: float = 0.0
+    smooth_probability: float = 0.0
+
+
+#: The segmenter's augmentations: the basic set plus resampling, unknown dB scaling, 8-bit exports and
+#: speckle filters. A third of the samples keep calibrated levels (only the ±1 dB shift).
+ROBUST_AUGMENT = AugmentConfig(zoom=(0.5, 2.0), zoom_probability=0.4, radiometric_probability=0.6,
+                               quantise_probability=0.5, smooth_probability=0.2)
+#: Augmentation sets by the names ``dakd finetune --augment`` takes.
+AUGMENTS = {"robust": ROBUST_AUGMENT, "basic": AugmentConfig()}
 
 
 def augment(
-    image_db: np.ndarray, arrays: list[np.ndarray], config: AugmentConfig, rng: np.random.Generator
+    image_db: np.ndarray, arrays: list[np.ndarray], config: AugmentConfig, rng: np.random.Generator,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Apply the same flip/rotation to the image and to ``arrays`` (labels, masks, soft labels).
 
-    The image is (H, W) dB; ``arrays`` have the spatial axes last. The dB shift touches only the image.
+    The image is (H, W) dB; ``arrays`` have the spatial axes last. The radiometric changes touch
+    only the image; ``valid`` (H, W) tells them which pixels to take statistics from.
     """
     k = int(rng.integers(0, 4)) if config.rotations else 0
     flip = bool(rng.integers(0, 2)) if config.flips else False
-    shift = float(rng.uniform(-config.db_shift, config.db_shift)) if config.db_shift > 0 else 0.0
 
     def apply(array: np.ndarray) -> np.ndarray:
         out = np.rot90(array, k, axes=(-2, -1)) if k else array
         return np.flip(out, axis=-1) if flip else out
 
-    return apply(image_db) + shift, [np.ascontiguousarray(apply(a)) for a in arrays]
+    image_db = radiometric(image_db, config, rng, valid)
+    return apply(image_db), [np.ascontiguousarray(apply(a)) for a in arrays]
+
+
+def radiometric(image_db: np.ndarray, config: AugmentConfig, rng: np.random.Generator,
+                valid: np.ndarray | None = None) -> np.ndarray:
+    """Speckle filter, 8-bit export and dB gain/offset as ``config`` draws them, else the plain dB shift."""
+    image_db = image_db.astype(np.float32)
+    usable = image_db[valid] if valid is not None and valid.any() else image_db.ravel()
+    if config.smooth_probability and rng.random() < config.smooth_probability:
+        size = int(rng.choice([3, 5, 7]))
+        if rng.random() < 0.5:
+            image_db = ndimage.median_filter(image_db, size=size, mode="reflect")
+        else:
+            power = ndimage.uniform_filter(np.power(10.0, image_db / 10.0), size=size, mode="reflect")
+            image_db = (10.0 * np.log10(np.maximum(power, 1e-10))).astype(np.float32)
+    if not (config.radiometric_probability and rng.random() < config.radiometric_probability):
+        shift = float(rng.uniform(-config.db_shift, config.db_shift)) if config.db_shift > 0 else 0.0
+        return image_db + np.float32(shift)
+    if config.quantise_probability and rng.random() < config.quantise_probability:
+        low, high = np.quantile(usable, [rng.uniform(0.0, 0.05), rng.uniform(0.95, 1.0)])
+        low, high = float(low) - rng.uniform(0.0, 3.0), float(high) + rng.uniform(0.0, 3.0)
+        levels = np.round(np.clip((image_db - low) / (high - low), 0.0, 1.0) * 255.0)
+        image_db = (low + levels * ((high - low) / 255.0)).astype(np.float32)
+    median = float(np.median(usable))
+    gain = float(np.exp(rng.uniform(np.log(config.gain_range[0]), np.log(config.gain_range[1]))))
+    offset = float(rng.uniform(-config.offset_db, config.offset_db))
+    return (np.float32(median + offset) + np.float32(gain) * (image_db - np.float32(median))).astype(np.float32)
 
 
 def random_crop(
@@ -66,6 +132,38 @@ def random_crop(
     return image[window], [a[window] for a in arrays]
 
 
+def resample(image_db: np.ndarray, arrays: list[np.ndarray], size_px: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Resample a square sample to ``size_px``: power averaged (multilook) or interpolated, labels nearest.
+
+    Integer and boolean arrays (labels, validity) take the nearest value; float arrays (soft labels)
+    are interpolated like the image.
+    """
+    if image_db.shape[-1] == size_px and image_db.shape[-2] == size_px:
+        return image_db, arrays
+    shrink = image_db.shape[-1] > size_px
+    power = torch.from_numpy(np.power(10.0, image_db.astype(np.float32) / 10.0))[None, None]
+    if shrink:
+        power = F.interpolate(power, size=(size_px, size_px), mode="bilinear", antialias=True, align_corners=False)
+    else:
+        power = F.interpolate(power, size=(size_px, size_px), mode="bilinear", align_corners=False)
+    image_db = (10.0 * np.log10(np.maximum(power[0, 0].numpy(), 1e-10))).astype(np.float32)
+    out = []
+    for array in arrays:
+        if array.size == 0:
+            out.append(np.zeros((*array.shape[:-2], size_px, size_px), array.dtype))
+            continue
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        lead = tensor.shape[:-2]
+        tensor = tensor.reshape(1, -1, *tensor.shape[-2:])
+        if array.dtype.kind == "f":
+            resized = F.interpolate(tensor.float(), size=(size_px, size_px), mode="bilinear", align_corners=False)
+        else:
+            resized = F.interpolate(tensor.to(torch.uint8 if array.dtype == bool else torch.int64).float(),
+                                    size=(size_px, size_px), mode="nearest")
+        out.append(resized.reshape(*lead, size_px, size_px).numpy().astype(array.dtype))
+    return image_db, out
+
+
 def crop_and_augment(
     image_db: np.ndarray,
     arrays: list[np.ndarray],
@@ -74,12 +172,25 @@ def crop_and_augment(
     seed: int,
     epoch: int,
     position: int,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Random crop then augmentation of one training sample, drawn from its own seeded generator."""
+    """Random crop (resampled when a zoom is drawn) then augmentation of one sample, from its own generator.
+
+    ``valid``, when given, must also be one of ``arrays`` (it is cropped with them); it only tells
+    the radiometric changes which pixels to take statistics from. Pass it as the *last* array.
+    """
     rng = sample_rng(seed, epoch, position)
-    image_db, arrays = random_crop(image_db, arrays, crop_px, rng)
+    tile_px = min(image_db.shape[-2:])
+    size = crop_px or tile_px
+    if config is not None and config.zoom and rng.random() < config.zoom_probability:
+        factor = float(np.exp(rng.uniform(np.log(config.zoom[0]), np.log(config.zoom[1]))))
+        window = int(np.clip(round(size * factor), 16, tile_px))
+        image_db, arrays = random_crop(image_db, arrays, window, rng)
+        image_db, arrays = resample(image_db, arrays, size)
+    else:
+        image_db, arrays = random_crop(image_db, arrays, crop_px, rng)
     if config is not None:
-        image_db, arrays = augment(image_db, arrays, config, rng)
+        image_db, arrays = augment(image_db, arrays, config, rng, arrays[-1] if valid is not None else None)
     return image_db, arrays
 
 
@@ -158,8 +269,14 @@ class SegmentationBatches:
         self.seed = seed
         self.num_classes = tiles.num_classes
 
-    def sample(self, sample_id: int, epoch: int, position: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """(image (H, W) normalised, label (H, W), soft (C, H, W) or empty, generated?)."""
+    def sample(
+        self, sample_id: int, epoch: int, position: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """(image (H, W) normalised, valid (H, W), label (H, W), soft (C, H, W) or empty, generated?).
+
+        Invalid pixels are 0 in the image (the normalised mean), as in detection
+        (:func:`engine.preprocess.normalise`): one nodata rule; the network also receives ``valid``.
+        """
         num_real = len(self.tiles)
         if sample_id < num_real:
             image_db = self.tiles.images_db[sample_id].astype(np.float32)
@@ -178,24 +295,26 @@ class SegmentationBatches:
             valid = np.ones(label.shape, bool)
             is_generated = True
         if self.augment_config is not None:  # training; validation sees whole tiles as they are
-            image_db, (label, valid, soft) = crop_and_augment(
-                image_db, [label, valid, soft], self.crop_px, self.augment_config, self.seed, epoch, position
+            image_db, (label, soft, valid) = crop_and_augment(
+                image_db, [label, soft, valid], self.crop_px, self.augment_config, self.seed, epoch, position,
+                valid=valid,
             )
-        image = normalise_db(image_db, self.spec)
-        image = np.where(valid, image, normalise_db(np.float32(self.spec.db_range[0]), self.spec))
-        return image, label, soft, is_generated
+        image = np.where(valid, normalise_db(image_db, self.spec), np.float32(0.0))
+        return image, valid, label, soft, is_generated
 
     def batch(self, sample_ids: np.ndarray, epoch: int, positions: np.ndarray) -> dict[str, torch.Tensor]:
-        """Stack samples into tensors: image (N,1,H,W), label (N,H,W), soft (N,C,H,W), generated (N,)."""
-        images, labels, softs, flags = [], [], [], []
+        """Stack samples: image (N,1,H,W), valid (N,1,H,W), label (N,H,W), soft (N,C,H,W), generated (N,)."""
+        images, valids, labels, softs, flags = [], [], [], [], []
         for sample_id, position in zip(sample_ids.tolist(), positions.tolist()):
-            image, label, soft, is_generated = self.sample(sample_id, epoch, position)
+            image, valid, label, soft, is_generated = self.sample(sample_id, epoch, position)
             images.append(image)
+            valids.append(valid)
             labels.append(label)
             softs.append(soft if soft.shape[0] else np.zeros((self.num_classes, *label.shape), np.float32))
             flags.append(is_generated)
         return {
             "image": torch.from_numpy(np.stack(images)[:, None].astype(np.float32)),
+            "valid": torch.from_numpy(np.stack(valids)[:, None]),
             "label": torch.from_numpy(np.stack(labels)),
             "soft": torch.from_numpy(np.stack(softs)),
             "generated": torch.tensor(flags, dtype=torch.bool),

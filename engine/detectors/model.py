@@ -66,6 +66,8 @@ class ModelDetector:
         self.dtype = autocast_dtype(device.device, precision)
         self.model = self.eager_model = model.to(device.device).eval()
         self.n_params = sum(p.numel() for p in self.model.parameters())
+        #: Bands per tile the network takes (1 for models that compute their own input channels).
+        self.input_bands = getattr(getattr(model, "config", None), "input_bands", card.build.get("in_chans", 1))
         self.compiled = False
         if compile:
             self.model = torch.compile(self.model)
@@ -87,34 +89,39 @@ class ModelDetector:
         check_card_against_scene(self.card, scene)
 
     @torch.inference_mode()
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def _forward(self, batch: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         device = self.device_choice.device
         batch = batch.to(device, non_blocking=True)
+        valid = valid.to(device, non_blocking=True)
         try:
-            logits = self._run_model(batch)
+            logits = self._run_model(batch, valid)
         except Exception as error:  # noqa: BLE001 - a failed compilation falls back to eager mode once
             if not self.compiled or is_out_of_memory(error):
                 raise
             log.warning("torch.compile failed (%s: %s); running without --compile", type(error).__name__,
                         str(error).splitlines()[0] if str(error) else "")
             self.model, self.compiled = self.eager_model, False
-            logits = self._run_model(batch)
+            logits = self._run_model(batch, valid)
         return torch.softmax(logits.float(), dim=1).cpu()
 
-    def _run_model(self, batch: torch.Tensor) -> torch.Tensor:
+    def _run_model(self, batch: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         if self.dtype is None:
-            return self.model(batch)
+            return self.model(batch, valid)
         with torch.autocast(batch.device.type, dtype=self.dtype):
-            return self.model(batch)
+            return self.model(batch, valid)
 
     def predict(self, tiles: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(N, classes, H, W)`` float32 for normalised tiles ``(N, 1, H, W)``."""
+        """Class probabilities ``(N, classes, H, W)`` float32 for normalised tiles ``(N, 1, H, W)``.
+
+        ``valid`` (same shape) tells the network where nodata is (see :class:`engine.models.SarossNet`).
+        """
         started = time.perf_counter()
         inputs = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))
-        if inputs.ndim != 4 or inputs.shape[1] != self.card.build.get("in_chans", 1):
-            raise ModelError(f"model {self.card.name!r} expects tiles (N, {self.card.build.get('in_chans', 1)}, H, W); "
-                             f"got {tuple(inputs.shape)}")
-        parts, self.batch_size = map_batches(lambda a, b: self._forward(inputs[a:b]), len(inputs),
+        bands = self.input_bands
+        if inputs.ndim != 4 or inputs.shape[1] != bands:
+            raise ModelError(f"model {self.card.name!r} expects tiles (N, {bands}, H, W); got {tuple(inputs.shape)}")
+        mask = torch.from_numpy(np.broadcast_to(valid, tiles.shape).copy())
+        parts, self.batch_size = map_batches(lambda a, b: self._forward(inputs[a:b], mask[a:b]), len(inputs),
                                              self.batch_size, self.device_choice.device)
         probabilities = torch.cat(parts).numpy()
         self.stats["tiles"] += len(inputs)
@@ -130,6 +137,7 @@ class ModelDetector:
             "parameters": self.n_params, "precision": dtype, "batch_size": self.batch_size,
             "compiled": self.compiled, "classes": [c.name for c in self.classes],
             "scan_backend": self.scan_backend,
+            "input_features": list(self.card.build.get("input_features") or ["db"]),
             "tiles": self.stats["tiles"], "forward_s": round(self.stats["forward_s"], 3),
             "engine_version_of_card": self.card.engine_version,
         }

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from engine.models.caft import SKIP_BLOCKS, resize_to
+from engine.models.inputs import InputFeatures, parse_feature
 from engine.models.mambavision import MAMBAVISION_VARIANTS, build_mambavision
 from engine.models.resnet import RESNET_VARIANTS, build_resnet
 
@@ -46,9 +47,14 @@ class SarossNetConfig:
         variant: encoder variant: ``T``, ``T2``, ``S``, ``B``, ``XS`` or ``resnet18/34/50``.
         num_classes: 5 for the OSD classes, 2 for oil/background.
         skip: ``caft`` (the paper), ``conv`` or ``none`` (the skip ablation).
-        in_chans: input bands (1: one SAR polarisation).
+        in_chans: input bands the encoder sees (1: one SAR polarisation); with ``input_features`` it is
+            their number.
         caft_heads: CAFT heads for the rows at strides 4, 8, 16.
         encoder_options: extra encoder config (``window_size``, ``scan_backend``, ``drop_path_rate``...).
+        input_features: channels computed inside the network from the one normalised dB band
+            (:mod:`engine.models.inputs`, e.g. ``("db", "contrast:31", "lcn:101")``); empty: the band
+            goes to the encoder as it is (every card written before these existed).
+        input_bright_guard: bright-target guard of the background channels, in local standard deviations.
     """
 
     encoder: str = "mambavision"
@@ -58,6 +64,8 @@ class SarossNetConfig:
     in_chans: int = 1
     caft_heads: tuple[int, int, int] = (1, 2, 4)
     encoder_options: dict[str, Any] = field(default_factory=dict)
+    input_features: tuple[str, ...] = ()
+    input_bright_guard: float = 3.0
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -67,6 +75,16 @@ class SarossNetConfig:
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
         object.__setattr__(self, "caft_heads", tuple(self.caft_heads))
+        object.__setattr__(self, "input_features", tuple(self.input_features))
+        for name in self.input_features:
+            parse_feature(name)
+        if self.input_features:  # the encoder sees the computed channels, never the raw band
+            object.__setattr__(self, "in_chans", len(self.input_features))
+
+    @property
+    def input_bands(self) -> int:
+        """Bands the network takes (the encoder's ``in_chans``, or 1 when it computes its own channels)."""
+        return 1 if self.input_features else self.in_chans
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict; :meth:`from_dict` inverts it."""
@@ -140,20 +158,36 @@ class NestedDecoder(nn.Module):
 
 
 class SarossNet(nn.Module):
-    """Encoder → nested decoder → 1×1 head; ``(B, in_chans, H, W)`` → logits ``(B, num_classes, H, W)``.
+    """[input channels →] encoder → nested decoder → 1×1 head; logits ``(B, num_classes, H, W)``.
 
+    The input is ``(B, config.input_bands, H, W)`` normalised as the model card says, with an optional
+    validity mask ``valid`` of the same shape (False on nodata). Invalid pixels are set to 0 (the
+    normalised mean) before anything sees them: the one nodata rule of training and detection. A model
+    with ``input_features`` computes its channels from the band itself (:mod:`engine.models.inputs`).
     Any H, W works; maps are resized between rows, so odd sizes (e.g. 300×200) need no padding.
     """
 
     def __init__(self, config: SarossNetConfig) -> None:
         super().__init__()
         self.config = config
+        self.inputs = (InputFeatures(config.input_features, config.input_bright_guard)
+                       if config.input_features else None)
         self.encoder = build_encoder(config)
         self.decoder = NestedDecoder(tuple(self.encoder.out_channels), config.skip, config.caft_heads)
         self.head = nn.Conv2d(self.decoder.out_channels, config.num_classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        logits = self.head(self.decoder(self.encoder(x)))
+    def encoder_input(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """What the encoder sees: the computed channels, or the band with nodata set to 0."""
+        if self.inputs is not None:
+            return self.inputs(x, valid)
+        return x if valid is None else x * valid.to(x.dtype)
+
+    def encode(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The encoder's four maps (strides 4-32) for an input as :meth:`forward` takes it."""
+        return self.encoder(self.encoder_input(x, valid))
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:  # noqa: D102
+        logits = self.head(self.decoder(self.encode(x, valid)))
         return resize_to(logits, x)
 
     def load_encoder_checkpoint(self, path: str) -> None:

@@ -157,16 +157,16 @@ def sar_encoder_extractor(
 ) -> FeatureExtractor:
     """Features from a trained segmenter's encoder: its deepest stage, global average pooled.
 
-    ``model.encoder(x)`` must return the list of stage features (SAROSS-Net's encoders do);
-    ``normalise`` maps dB images to the model's input.
+    ``model.encode(x)`` (SAROSS-Net: its input channels, then the encoder) or else ``model.encoder(x)``
+    must return the list of stage features; ``normalise`` maps dB images to the model's input.
     """
-    encoder = model.encoder
+    encode = getattr(model, "encode", None) or model.encoder
 
     @torch.no_grad()
     def features(images_db: np.ndarray) -> np.ndarray:
-        encoder.to(device).eval()
+        model.to(device).eval()
         batch = torch.from_numpy(normalise(images_db.astype(np.float32))[:, None]).to(device)
-        return _batched(lambda x: encoder(x)[-1].float().mean(dim=(2, 3)), batch, batch_size)
+        return _batched(lambda x: encode(x)[-1].float().mean(dim=(2, 3)), batch, batch_size)
 
     return FeatureExtractor(
         "SAROSS-Net encoder features (SAR-FID, not comparable with Inception FID)", "SAR-", features

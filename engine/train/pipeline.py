@@ -30,6 +30,7 @@ import torch
 from engine.classes import BINARY_CLASSES, NOT_OIL, SegClass
 from engine.data.generated import GENERATED_PAIRS, open_generated
 from engine.data.osd import DEFAULT_DB_RANGE, load_osd
+from engine.data.samples import AUGMENTS
 from engine.data.scenes import LabelledScene, LabelSpec, load_labelled_scenes
 from engine.data.sos import load_sos
 from engine.data.split import split_by_scene
@@ -217,6 +218,9 @@ class FinetuneConfig:
         segmenter_model: SAROSS-Net variant.
         jointnet_steps, segmenter_steps, ddim_steps, batch_size: preset overrides.
         lr: SAROSS-Net learning rate override.
+        input_features: input channels of a new model (None: :data:`engine.models.inputs.DEFAULT_INPUT_FEATURES`);
+            a model started from ``init`` keeps its own, and asking for others is an error.
+        augment: ``robust`` (:data:`engine.data.samples.ROBUST_AUGMENT`) or ``basic`` (flips, rotations, ±1 dB).
         inception_weights: Inception-v3 weights for FID (else SAR-FID with the trained encoder).
         device: ``auto``, ``cpu``, ``cuda``, ``mps``.
         precision: ``auto``, ``fp32``, ``bf16``, ``fp16``.
@@ -244,6 +248,8 @@ class FinetuneConfig:
     batch_size: int | None = None
     crop_px: int | None = None
     lr: float | None = None
+    input_features: tuple[str, ...] | None = None
+    augment: str = "robust"
     inception_weights: str | None = None
     device: str = "auto"
     precision: str = "auto"
@@ -386,6 +392,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     # 1. data
     tiles = load_tiles(config.data, progress)
     init_model, base_card, tiles = load_init(config.init, tiles)
+    input_features = _input_features(config, base_card)
     train_tiles, val_tiles = split_by_scene(tiles, config.data.val_share, config.seed)
     classes = tiles.classes
     del tiles  # the split holds copies; keeping the unsplit set would double the tile memory for the whole run
@@ -435,13 +442,17 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         aug_ratio=aug_ratio,
         soft_labels=config.soft_labels,
         crop_px=preset.crop_px,
+        model_overrides={"input_features": input_features},
+        augment=AUGMENTS[config.augment],
     )
+    segmenter_steps = config.segmenter_steps or preset.segmenter_steps
     seg_loop = LoopConfig(
-        max_steps=config.segmenter_steps or preset.segmenter_steps,
+        max_steps=segmenter_steps,
         batch_size=config.batch_size or preset.segmenter_batch,
         lr=config.lr or preset.segmenter_lr,
-        warmup_steps=min(500, (config.segmenter_steps or preset.segmenter_steps) // 20),
-        checkpoint_every=preset.checkpoint_every,
+        warmup_steps=min(500, segmenter_steps // 20),
+        # validation costs a pass over every validation tile: at most about 24 of them in a long run
+        checkpoint_every=max(preset.checkpoint_every, segmenter_steps // 24),
         early_stop_patience=preset.early_stop_patience,
         seed=config.seed,
         device=config.device,
@@ -519,6 +530,19 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     with atomic_file(work / "report.json") as tmp:
         tmp.write_text(json.dumps(report, indent=2, default=_json_default))
     return report
+
+
+def _input_features(config: FinetuneConfig, base_card: Any) -> tuple[str, ...]:
+    """The model's input channels: the ``--init`` model's own, else the asked or the default ones."""
+    from engine.models.inputs import DEFAULT_INPUT_FEATURES
+
+    if base_card is None:
+        return tuple(config.input_features or DEFAULT_INPUT_FEATURES)
+    own = tuple(base_card.build.get("input_features") or ())
+    if config.input_features is not None and tuple(config.input_features) != (own or ("db",)):
+        raise InputError(f"--input-features {','.join(config.input_features)}: the --init model {base_card.name!r} "
+                         f"takes {','.join(own or ('db',))}; leave --input-features out to keep them")
+    return own
 
 
 def data_inputs(data: DataConfig) -> list[str | None]:

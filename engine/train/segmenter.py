@@ -21,7 +21,7 @@ from torch import nn
 
 from engine.classes import OIL_VS_REST, SegClass
 from engine.data.generated import GeneratedSet
-from engine.data.samples import AugmentConfig, SegmentationBatches, make_plan
+from engine.data.samples import ROBUST_AUGMENT, AugmentConfig, SegmentationBatches, make_plan
 from engine.data.tiles import TileSet, iter_batches
 from engine.detectors.base import InputSpec
 from engine.io.atomic import atomic_file
@@ -43,7 +43,8 @@ class SegmenterConfig:
         soft_labels: distil generated pairs from their soft labels (KD) or use their argmax (CE).
         spill_oversample: repeats per epoch of tiles that contain oil.
         loss: weights of CE, KD, Dice and the KD temperature.
-        augment: flips, rotations, dB shift.
+        augment: flips, rotations, dB shift, and the robustness set (resampling, unknown dB scaling,
+            8-bit exports, speckle filters): :data:`~engine.data.samples.ROBUST_AUGMENT`.
         eval_batch_size: batch size for validation.
         crop_px: train on random crops of this size (None: whole tiles; validation always uses whole tiles).
         model_overrides: more :class:`~engine.models.SarossNetConfig` fields.
@@ -55,7 +56,7 @@ class SegmenterConfig:
     soft_labels: bool = True
     spill_oversample: int = 2
     loss: LossWeights = field(default_factory=LossWeights)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig = ROBUST_AUGMENT
     eval_batch_size: int = 16
     crop_px: int | None = None
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -97,7 +98,7 @@ def evaluate_model(
         for chunk in chunks:
             ids = np.arange(chunk.start, chunk.stop)
             batch = batches.batch(ids, 0, ids)
-            logits = model(batch["image"].to(device))
+            logits = model(batch["image"].to(device), batch["valid"].to(device))
             pred, label = logits.argmax(dim=1), batch["label"].to(device)
             confusion += confusion_matrix(pred, label, tiles.num_classes)
             if partial:
@@ -155,7 +156,7 @@ class SegmenterTask:
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """CE + Dice on real samples, KD + Dice on generated ones."""
-        logits = model(batch["image"])
+        logits = model(batch["image"], batch["valid"])
         return segmentation_loss(logits, batch["label"], batch["soft"], batch["generated"], self.config.loss)
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, Any] | None:

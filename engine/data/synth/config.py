@@ -60,6 +60,7 @@ class SceneConfig:
         spill_area_km2: range of spill areas, drawn log-uniformly; capped at
             ``max_spill_scene_fraction`` of the scene.
         damping_db: range of oil damping (drawn per spill; the mean over the slick).
+        discharge_aspect: range of a discharge's length / mean width (long thin trails at the top).
         ship_with_discharge_probability: chance that a discharge has its ship at the head.
 
     Look-alikes (class 2):
@@ -120,6 +121,7 @@ class SceneConfig:
     spill_area_km2: tuple[float, float] = (0.05, 300.0)
     max_spill_scene_fraction: float = 0.12
     damping_db: tuple[float, float] = (3.0, 10.0)
+    discharge_aspect: tuple[float, float] = (25.0, 150.0)
     ship_with_discharge_probability: float = 0.5
 
     biogenic_films: tuple[int, int] = (0, 1)
@@ -237,6 +239,7 @@ FIELD_LIMITS: dict[str, tuple[str, float | None, float | None]] = {
     "spill_area_km2": ("range", 1e-3, 1e4),
     "max_spill_scene_fraction": ("number", 0.001, 0.8),
     "damping_db": ("range", 0.5, 20.0),
+    "discharge_aspect": ("range", 2.0, 1000.0),
     "ship_with_discharge_probability": ("number", 0.0, 1.0),
     "biogenic_films": ("count", None, None),
     "biogenic_damping_db": ("range", 0.2, 10.0),

@@ -335,7 +335,7 @@ def _draw_spills(config: SceneConfig, shape: tuple[int, int], wind: WindField, l
             # The ship heads away from the scene centre (±60 deg), so its trail lies mostly inside.
             outward = np.rad2deg(np.arctan2(point[1] - shape[1] / 2.0, -(point[0] - shape[0] / 2.0)))
             heading = float(outward + rng.uniform(-60.0, 60.0))
-            slick = draw_discharge(point, heading, drift, area, damping, px, shape, rng)
+            slick = draw_discharge(point, heading, drift, area, damping, px, shape, rng, config.discharge_aspect)
             if slick is not None and rng.random() < config.ship_with_discharge_probability:
                 ship = ShipSpec(point, heading, float(rng.uniform(*config.ship_length_m)),
                                 float(rng.uniform(2.0, 8.0)), float(rng.uniform(*config.ship_brightness_db)),

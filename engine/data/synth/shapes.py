@@ -69,7 +69,7 @@ def soft_edge(signed_distance_px: np.ndarray) -> np.ndarray:
 
 def draw_discharge(head_yx: tuple[float, float], heading_deg: float, drift_azimuth_deg: float, area_km2: float,
                    damping_db: float, pixel_size_m: float, shape: tuple[int, int],
-                   rng: np.random.Generator) -> Slick | None:
+                   rng: np.random.Generator, aspect_range: tuple[float, float] = (25.0, 150.0)) -> Slick | None:
     """Draw a ship discharge: narrow at the ship (head), widening and breaking up along a curved tail.
 
     Args:
@@ -81,9 +81,10 @@ def draw_discharge(head_yx: tuple[float, float], heading_deg: float, drift_azimu
         pixel_size_m: ground pixel size.
         shape: scene shape (the window is clipped to it).
         rng: the oil stream.
+        aspect_range: range of length / mean width (``SceneConfig.discharge_aspect``).
     """
     area_px = area_km2 * 1e6 / pixel_size_m**2
-    aspect = float(rng.uniform(25.0, 150.0))
+    aspect = float(rng.uniform(*aspect_range))
     mean_width = max(MIN_WIDTH_PX, np.sqrt(area_px / aspect))
     length = area_px / mean_width
     head_width = max(MIN_WIDTH_PX, mean_width * float(rng.uniform(0.3, 0.7)))

@@ -1,0 +1,216 @@
+"""How a model holds up when the input is not the calibrated σ0 it was trained on: 8-bit exports, filters, 20 m.
+
+Public oil-spill tile sets (SOS, OSD) are 8-bit images: dB squeezed into 0-255 over a span that is not
+published, often after a speckle filter (OSD: a 7×7 median), sometimes at another pixel size. A model
+reads them back through the loaders' convention (``engine.data.tiles.byte_to_db`` with -35..5 dB), so
+what it sees is the true dB under an unknown gain and offset, clipped and quantised. This bench cuts
+256² tiles from the held-out simulated test scenes of ``bench/evaluate_default.py`` (never trained on)
+and scores oil against everything else under each of these conditions, beside a per-tile Otsu
+threshold (the usual classical baseline on such tiles):
+
+    calibrated          the σ0 dB tile as simulated
+    8bit -30..0         exported over -30..0 dB, read back as -35..5 dB
+    8bit -25..-5        a narrower span (more contrast, more saturation)
+    8bit p2-p98         a per-tile percentile stretch (2 % .. 98 %)
+    8bit +median7       -30..0 dB after a 7×7 median filter (as OSD)
+    20 m                power averaged 2×2 (a 512² window becomes a 256² tile; labels by majority)
+    20 m 8bit p2-p98    both
+
+Tiles: every 256² tile of the ``oil`` and ``large`` groups with at least 0.5 % oil and 90 % valid
+pixels, plus every fourth tile of the ``clean`` group (oil-free sea with look-alikes). This is a
+proxy for real exported tiles, made from our own simulator: it shows whether a model depends on the
+absolute dB level, not how it will do on real data.
+
+Usage::
+
+    python bench/robustness.py                                   # the bundled model
+    python bench/robustness.py --model old=build/old.json --model new=resources/models/default.json
+
+Results: ``bench/results/robustness.json`` and a printed table (oil IoU %, one confusion over all tiles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from evaluate_default import make_test_set, read_band  # noqa: E402
+from machine import machine  # noqa: E402
+
+from engine.classes import IGNORE_INDEX, OIL  # noqa: E402
+from engine.data.tiles import byte_to_db, normalise_db  # noqa: E402
+from engine.detectors import DEFAULT_MODEL_CARD  # noqa: E402
+from engine.modelcard import load_model  # noqa: E402
+
+TILE = 256
+READ_RANGE = (-35.0, 5.0)
+
+
+def export_8bit(image_db: np.ndarray, low: float, high: float) -> np.ndarray:
+    """dB → 8-bit over ``low..high`` → dB as the data-set loaders read it (-35..5)."""
+    pixels = np.round(np.clip((image_db - low) / (high - low), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return byte_to_db(pixels, READ_RANGE)
+
+
+def stretch_8bit(image_db: np.ndarray) -> np.ndarray:
+    """A per-tile 2-98 % percentile stretch to 8 bits, read back as -35..5 dB."""
+    low, high = np.percentile(image_db, [2, 98])
+    return export_8bit(image_db, float(low), float(max(high, low + 1.0)))
+
+
+def median7(image_db: np.ndarray) -> np.ndarray:
+    """A 7×7 median filter, then the -30..0 dB export (OSD's preparation)."""
+    return export_8bit(ndimage.median_filter(image_db, size=7, mode="reflect"), -30.0, 0.0)
+
+
+CONDITIONS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
+    # name: (window read from the scene, transform of the (TILE, TILE) dB tile)
+    "calibrated": (1, lambda x: x),
+    "8bit -30..0": (1, lambda x: export_8bit(x, -30.0, 0.0)),
+    "8bit -25..-5": (1, lambda x: export_8bit(x, -25.0, -5.0)),
+    "8bit p2-p98": (1, stretch_8bit),
+    "8bit +median7": (1, median7),
+    "20 m": (2, lambda x: x),
+    "20 m 8bit p2-p98": (2, stretch_8bit),
+}
+
+
+def multilook(image_db: np.ndarray, labels: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average power over ``factor``² blocks; the label of a block is oil when most of it is oil."""
+    if factor == 1:
+        return image_db, labels
+    height, width = image_db.shape[0] // factor, image_db.shape[1] // factor
+    power = np.power(10.0, image_db / 10.0).reshape(height, factor, width, factor).mean(axis=(1, 3))
+    blocks = labels.reshape(height, factor, width, factor)
+    oil = (blocks == OIL.id).mean(axis=(1, 3)) > 0.5
+    ignored = (blocks == IGNORE_INDEX).any(axis=(1, 3))
+    out = np.where(oil, OIL.id, 0).astype(np.uint8)
+    out[ignored] = IGNORE_INDEX
+    return (10.0 * np.log10(np.maximum(power, 1e-10))).astype(np.float32), out
+
+
+def cut_tiles(scenes: list[dict[str, Any]], factor: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(dB tile, oil-vs-rest label) pairs of the bench's selection, at ``factor`` times the pixel size."""
+    tiles = []
+    window = TILE * factor
+    for scene in scenes:
+        image, _ = read_band(scene["image"])
+        labels, _ = read_band(scene["labels"])
+        valid = np.isfinite(image) & (labels != IGNORE_INDEX)
+        for index, (row, col) in enumerate((r, c) for r in range(0, image.shape[0] - window + 1, window)
+                                           for c in range(0, image.shape[1] - window + 1, window)):
+            block = np.s_[row:row + window, col:col + window]
+            if valid[block].mean() < 0.9:
+                continue
+            oil_share = (labels[block] == OIL.id).mean()
+            if scene["group"] == "clean":
+                if index % 4:
+                    continue
+            elif oil_share < 0.005:
+                continue
+            image_db = np.where(valid[block], image[block], np.nanmedian(image[block]))
+            target = np.where(labels[block] == OIL.id, 1, 0).astype(np.uint8)
+            target[~valid[block]] = IGNORE_INDEX
+            tiles.append(multilook(image_db.astype(np.float32), target, factor))
+    return tiles
+
+
+def otsu_oil(image_db: np.ndarray) -> np.ndarray:
+    """Per-tile Otsu threshold on a 5×5 mean: the darker class is oil."""
+    smooth = ndimage.uniform_filter(image_db, size=5)
+    hist, edges = np.histogram(smooth, bins=128)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(hist)
+    mean = np.cumsum(hist * centres)
+    total, total_mean = weight[-1], mean[-1]
+    between = (total_mean * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
+    return smooth < centres[int(np.argmax(between))]
+
+
+def confusion(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """2×2 oil-vs-rest confusion (rows: truth) over labelled pixels."""
+    keep = target != IGNORE_INDEX
+    return np.bincount(target[keep].astype(np.int64) * 2 + pred[keep].astype(np.int64), minlength=4).reshape(2, 2)
+
+
+def oil_iou(matrix: np.ndarray) -> float:
+    """IoU of the oil class in %."""
+    union = matrix[1, 1] + matrix[0, 1] + matrix[1, 0]
+    return round(100.0 * matrix[1, 1] / union, 2) if union else float("nan")
+
+
+@torch.no_grad()
+def model_oil(model: torch.nn.Module, spec: Any, oil_id: int, images: list[np.ndarray], batch: int = 16
+              ) -> list[np.ndarray]:
+    """The model's oil masks for dB tiles, fed as ``dakd evaluate`` feeds tiles (normalised dB, all valid)."""
+    masks = []
+    for start in range(0, len(images), batch):
+        x = torch.from_numpy(np.stack([normalise_db(image, spec) for image in images[start:start + batch]])[:, None])
+        masks.extend((model(x).argmax(dim=1) == oil_id).numpy())
+    return masks
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Cut the tiles, score every model and Otsu under every condition, save and print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", action="append", default=[], metavar="LABEL=CARD",
+                        help="a model card to score (repeat); default: default=resources/models/default.json")
+    parser.add_argument("--work", default=str(REPO / "build" / "default-model" / "test"),
+                        help="the held-out test scenes (simulated on the first run, shared with evaluate_default)")
+    parser.add_argument("--quick", action="store_true", help="3 scenes per group (a smoke run)")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "robustness.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
+    started = time.perf_counter()
+    scenes = [s for s in make_test_set(Path(args.work), 3 if args.quick else None)]
+    loaded = {label: load_model(card) for label, card in models.items()}
+    results: dict[str, dict[str, float]] = {label: {} for label in [*models, "otsu"]}
+    counts: dict[str, int] = {}
+    for condition, (factor, transform) in CONDITIONS.items():
+        tiles = cut_tiles(scenes, factor)
+        images = [transform(image) for image, _ in tiles]
+        targets = [target for _, target in tiles]
+        counts[condition] = len(tiles)
+        otsu = sum((confusion(otsu_oil(image), target) for image, target in zip(images, targets)),
+                   np.zeros((2, 2), np.int64))
+        results["otsu"][condition] = oil_iou(otsu)
+        for label, (model, card) in loaded.items():
+            oil_id = next(c.id for c in card.classes if c.name == "oil")
+            masks = model_oil(model, card.input_spec, oil_id, images)
+            matrix = sum((confusion(mask, target) for mask, target in zip(masks, targets)), np.zeros((2, 2), np.int64))
+            results[label][condition] = oil_iou(matrix)
+        print(f"  {condition}: {len(tiles)} tiles, " + ", ".join(f"{k} {v[condition]}" for k, v in results.items()),
+              file=sys.stderr)
+    record = {"machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "wall_s": round(time.perf_counter() - started, 1), "quick": args.quick, "tiles": counts,
+              "models": models, "metric": "oil IoU %, oil vs everything else, one confusion over all tiles",
+              "results": results}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    names = list(CONDITIONS)
+    print("\n| detector | " + " | ".join(names) + " | mean |")
+    print("|---" * (len(names) + 2) + "|")
+    for label, row in results.items():
+        values = [row[n] for n in names]
+        print(f"| {label} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {np.nanmean(values):.1f} |")
+    print(f"\ntiles per condition: {counts}; {record['wall_s']} s; results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

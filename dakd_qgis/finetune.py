@@ -14,14 +14,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Presets of ``dakd finetune --preset`` with what they mean for the analyst.
-PRESETS = {
-    "quick": "Quick – one GPU, about 15–30 minutes",
-    "standard": "Standard – one GPU, several hours",
-    "paper": "Paper – the paper's setting, about a day on one GPU",
-    "cpu-default": "CPU – about an hour on 2 CPU cores for a few thousand tiles (the default model's recipe)",
-    "tiny": "Tiny – a few minutes on a CPU, to try the pipeline (the model is not useful)",
-}
+from .translation import tr
+
+
+def preset_labels() -> dict[str, str]:
+    """Presets of ``dakd finetune --preset`` with what they mean for the analyst (in the analyst's language)."""
+    return {
+        "quick": tr("Quick – one GPU, about 15–30 minutes"),
+        "standard": tr("Standard – one GPU, several hours"),
+        "paper": tr("Paper – the paper's setting, about a day on one GPU"),
+        "cpu-default": tr("CPU – about an hour on 2 CPU cores for a few thousand tiles (the default model's recipe)"),
+        "tiny": tr("Tiny – a few minutes on a CPU, to try the pipeline (the model is not useful)"),
+    }
+
+
+#: The ``dakd finetune --preset`` names, in the order the windows list them.
+PRESETS = tuple(preset_labels())
+#: The preset for a GPU and the one for a CPU (what the fine-tune window starts on for the device it finds).
+GPU_PRESET = "quick"
+CPU_PRESET = "cpu-default"
+
+
+def preset_for_device(device: str) -> str:
+    """Return the preset that suits a device: ``cuda``/``cuda:0`` -> the GPU preset, anything else the CPU one."""
+    return GPU_PRESET if device.strip().lower().startswith("cuda") else CPU_PRESET
+
+
 #: Classes a label value can be mapped to (the engine's class names, plus ``ignore``).
 TARGET_CLASSES = ("oil", "look-alike", "ship", "land", "sea", "ignore")
 #: The engine's classes in id order and how it reads label values (``engine.classes``,
@@ -89,25 +107,25 @@ def problems(request: FinetuneRequest) -> list[str]:
     found = []
     if request.dataset:
         if not Path(request.dataset).is_dir():
-            found.append(f"the data-set folder {request.dataset} does not exist")
+            found.append(tr("the data-set folder {folder} does not exist").format(folder=request.dataset))
     else:
         if not request.scenes:
-            found.append("choose at least one SAR raster")
+            found.append(tr("choose at least one SAR raster"))
         if not request.labels:
-            found.append("choose the label polygons")
+            found.append(tr("choose the label polygons"))
         if not request.class_field:
-            found.append("choose the field that holds the class")
+            found.append(tr("choose the field that holds the class"))
     if request.preset not in PRESETS:
-        found.append(f"unknown preset {request.preset!r}")
+        found.append(tr("unknown preset {preset}").format(preset=repr(request.preset)))
     bad = sorted({target for target in request.class_map.values() if target not in TARGET_CLASSES})
     if bad:
-        found.append(f"unknown classes in the mapping: {', '.join(bad)}")
+        found.append(tr("unknown classes in the mapping: {classes}").format(classes=", ".join(bad)))
     if request.class_map and all(target == "ignore" for target in request.class_map.values()):
-        found.append("every label value is mapped to ignore: map at least one to a class")
+        found.append(tr("every label value is mapped to ignore: map at least one to a class"))
     if not 0.0 <= request.val_share < 1.0:
-        found.append("the validation share must be from 0 to 0.9")
+        found.append(tr("the validation share must be from 0 to 0.9"))
     if request.init and not Path(request.init).is_file():
-        found.append(f"the base model {request.init} does not exist")
+        found.append(tr("the base model {path} does not exist").format(path=request.init))
     return found
 
 
@@ -137,10 +155,11 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
 
 
 def default_class_for(value: Any) -> str:
-    """Guess the class of a label value: what the engine reads it as, else ``oil``.
+    """Guess the class of a label value: what the engine reads it as, else ``ignore``.
 
     The engine already understands class names, ids (0-4) and common aliases ("slick" is not one, "spill"
-    is); anything else starts as ``oil`` because analysts mostly digitise spills, and they can change it.
+    is); anything else ("boat", "unsure") starts as ``ignore``, never as a class it may not be: the
+    window marks those rows so the analyst maps them.
     The rules are mirrored here (``CLASS_NAMES``, ``IGNORE_NAMES``, ``CLASS_ALIASES``, checked against
     ``engine.data.scenes`` by the tests) because the engine is never imported into QGIS's process: in the
     installed plugin it is not even on QGIS's path.
@@ -152,7 +171,14 @@ def default_class_for(value: Any) -> str:
     for class_id, name in enumerate(CLASS_NAMES):
         if text in (name, str(class_id)):
             return name
-    return "oil"
+    return "ignore"
+
+
+def is_known_label(value: Any) -> bool:
+    """Tell whether the engine reads ``value`` as a class or as ignore by itself (no mapping needed)."""
+    text = str(value).strip().lower() if value is not None else ""
+    text = CLASS_ALIASES.get(text, text)
+    return text in IGNORE_NAMES or any(text in (name, str(class_id)) for class_id, name in enumerate(CLASS_NAMES))
 
 
 def safe_model_name(text: str) -> str:
@@ -162,13 +188,19 @@ def safe_model_name(text: str) -> str:
 
 @dataclass(frozen=True)
 class FinetuneReport:
-    """What the end of a run shows: the card, the validation metrics and the sample grid."""
+    """What the end of a run shows: the card, the validation metrics and the sample grid.
+
+    Attributes:
+        validated: whether the run measured the model on validation scenes (a model without a measure
+            is never made the default without asking).
+    """
 
     model_card: Path
     metrics_rows: list[tuple[str, str]]
     class_rows: list[tuple[str, str]]
     sample_grid: Path | None
     curves: list[Path]
+    validated: bool = True
 
 
 def read_report(done_event: dict[str, Any]) -> FinetuneReport:
@@ -182,18 +214,21 @@ def read_report(done_event: dict[str, Any]) -> FinetuneReport:
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read the run report {report_path}: {error}") from error
+        raise ValueError(tr("cannot read the run report {path}: {reason}").format(path=report_path,
+                                                                                  reason=error)) from error
     card = Path(str(done_event.get("model") or report.get("model_card")))
     validation = report.get("metrics", {}).get("validation", {}) or {}
     names = report.get("metrics", {}).get("class_names", [])
     metrics_rows = [(label, _percent(validation.get(key))) for key, label in
-                    (("miou", "mIoU"), ("f1", "F1"), ("accuracy", "Accuracy"), ("recall", "Recall"),
-                     ("precision", "Precision"))]
-    class_rows = [(f"IoU {name}", _percent(value)) for name, value in zip(names, validation.get("iou", []))]
+                    (("miou", tr("mIoU")), ("f1", tr("F1")), ("accuracy", tr("Accuracy")), ("recall", tr("Recall")),
+                     ("precision", tr("Precision")))]
+    class_rows = [(tr("IoU {name}").format(name=name), _percent(value))
+                  for name, value in zip(names, validation.get("iou", []))]
     generation = report.get("training", {}).get("generation") or {}
     grid = Path(generation["sample_grid"]) if generation.get("sample_grid") else None
     curves = sorted(card.parent.glob(f"{card.stem}*.png"))
-    return FinetuneReport(card, metrics_rows, class_rows, grid if grid and grid.is_file() else None, curves)
+    validated = isinstance(validation.get("miou"), (int, float)) and validation.get("miou") == validation.get("miou")
+    return FinetuneReport(card, metrics_rows, class_rows, grid if grid and grid.is_file() else None, curves, validated)
 
 
 def _percent(value: Any) -> str:

@@ -6,11 +6,17 @@ crash ends the training, not QGIS. Its JSON-lines events drive the progress bar,
 loss/mIoU plot and the log; Cancel sends SIGTERM (the engine stops after the current step and
 checkpoints) and kills the process if it has not ended a few seconds later. When the run ends the
 window shows the sample grid of generated pairs and the validation metrics, and registers the
-model so "Detect oil spills" and "Segment oil spills" use it.
+model so "Detect oil spills" and "Segment oil spills" use it (a model measured on no validation
+scene only after the analyst agrees).
+
+The window starts on what the README recommends: the bundled model as the base, and the preset for
+the device the engine finds (asked in the background, as Check dependencies… does). Label values
+the engine does not know start as *ignore* and are pointed out, never silently made oil.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +24,7 @@ from typing import Any
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt, pyqtSignal
-from qgis.PyQt.QtGui import QPixmap
+from qgis.PyQt.QtGui import QBrush, QColor, QGuiApplication, QPixmap
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -26,15 +32,18 @@ from qgis.PyQt.QtWidgets import (
     QDialog,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidgetItem,
@@ -43,31 +52,44 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import compat
+from ..deps import probe_arguments
 from ..engine_command import engine_command
 from ..events import describe_exit, event_percent, format_eta, parse_event
 from ..finetune import (
-    PRESETS,
     TARGET_CLASSES,
     FinetuneReport,
     FinetuneRequest,
     default_class_for,
     finetune_arguments,
+    is_known_label,
+    preset_for_device,
+    preset_labels,
     problems,
     read_report,
     safe_model_name,
 )
-from ..layer_sources import InputProblem, raster_file, vector_file
+from ..layer_sources import InputProblem, could_be_sar_scene, raster_file, vector_file
 from ..models import ModelRegistryError, list_models, register_model
 from ..paths import engine_subprocess_env
 from ..process import ProcessRunner
 from ..settings import DEVICES, PluginSettings
+from ..translation import tr
+from ..wording import plugin_wording
 from .plot import LivePlot
 from .widgets import make_table
 
-#: Training stages whose loss is plotted, and the curve each one draws.
-LOSS_CURVES = {"train SAR-JointNet": ("jointnet_loss", "SAR-JointNet loss", "#1f77b4"),
-               "train SAROSS-Net": ("segmenter_loss", "SAROSS-Net loss", "#d62728")}
-MIOU_CURVE = ("miou", "validation mIoU (%)", "#2ca02c")
+#: The window's largest size; it opens smaller on a screen with less room (1366 × 768 laptops).
+MAX_SIZE = (1100, 680)
+
+
+#: Training stages whose loss is plotted, and the curve each one draws (key, colour).
+LOSS_CURVES = {"train SAR-JointNet": ("jointnet_loss", "#1f77b4"), "train SAROSS-Net": ("segmenter_loss", "#d62728")}
+MIOU_CURVE = ("miou", "#2ca02c")
+
+
+def _curve_labels() -> dict[str, str]:
+    return {"jointnet_loss": tr("SAR-JointNet loss"), "segmenter_loss": tr("SAROSS-Net loss"),
+            "miou": tr("validation mIoU (%)")}
 
 
 class FinetuneDialog(QDialog):
@@ -75,15 +97,16 @@ class FinetuneDialog(QDialog):
 
     Signals:
         run_finished(bool): the training process ended (True when a model was written and registered).
+        device_detected(str): the engine reported the device ``auto`` picks (``"cpu"``, ``"cuda:0"``).
     """
 
     run_finished = pyqtSignal(bool)
+    device_detected = pyqtSignal(str)
 
     def __init__(self, iface: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.iface = iface
-        self.setWindowTitle("DAKD Oil Spill – Fine-tune on my labels")
-        self.resize(1180, 760)
+        self.setWindowTitle(tr("DAKD Oil Spill – Fine-tune on my labels"))
         self.settings = PluginSettings.load()
         self.runner = ProcessRunner(self)
         self.runner.line_received.connect(self.handle_line)
@@ -93,106 +116,144 @@ class FinetuneDialog(QDialog):
         self.error_message = ""
         self.report: FinetuneReport | None = None
         self.registered_card: Path | None = None
+        self.used_for_detection = False
         self.started_at = 0.0
         self._x_offset = 0
+        self.detected_device = ""
+        self._preset_chosen = False
+        self._suggesting = False
+        self._default_unticked_for_validation = False
 
         splitter = QSplitter(Qt.Horizontal, self)
-        splitter.addWidget(self._build_inputs())
+        inputs = QScrollArea(splitter)  # the inputs scroll rather than make the window taller than the screen
+        inputs.setWidgetResizable(True)
+        inputs.setFrameShape(QFrame.NoFrame)
+        inputs.setWidget(self._build_inputs())
+        splitter.addWidget(inputs)
         splitter.addWidget(self._build_run_area())
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
         buttons = QHBoxLayout()
-        self.status = QLabel("Choose your labelled scenes, then Start.", self)
+        self.status = QLabel(tr("Choose your labelled scenes, then Start."), self)
         self.status.setWordWrap(True)
         buttons.addWidget(self.status, 1)
-        self.start_button = QPushButton("Start", self)
+        self.start_button = QPushButton(tr("Start"), self)
         self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel training", self)
+        self.cancel_button = QPushButton(tr("Cancel training"), self)
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        close_button = QPushButton("Close", self)
+        close_button = QPushButton(tr("Close"), self)
         close_button.clicked.connect(self.close)
         for button in (self.start_button, self.cancel_button, close_button):
             buttons.addWidget(button)
         layout.addLayout(buttons)
+        self._fit_to_screen()
         self.refresh_layers()
+        self._suggest_preset()
+        self.device_probe = ProcessRunner(self)
+        self._probe_lines: list[str] = []
+        self.device_probe.line_received.connect(lambda line, stream: stream == "stdout"
+                                                and self._probe_lines.append(line))
+        self.device_probe.finished.connect(self._on_device_probed)
+        self.detect_device()
+
+    def _fit_to_screen(self) -> None:
+        """Open at :data:`MAX_SIZE`, or smaller on a screen whose free area is smaller."""
+        screen = self.parent().screen() if self.parent() is not None else QGuiApplication.primaryScreen()
+        width, height = MAX_SIZE
+        if screen is not None:
+            available = screen.availableGeometry()
+            width = min(width, int(available.width() * 0.95))
+            height = min(height, int(available.height() * 0.9))
+        self.resize(width, height)
 
     # -- building ---------------------------------------------------------------------------
 
     def _build_inputs(self) -> QWidget:
         panel = QWidget(self)
         column = QVBoxLayout(panel)
-        data = QGroupBox("Labelled data", panel)
+        data = QGroupBox(tr("Labelled data"), panel)
         form = QFormLayout(data)
         self.scenes_list = QListWidget(data)
         self.scenes_list.setSelectionMode(QAbstractItemView.NoSelection)
-        self.scenes_list.setMinimumHeight(70)
-        self.scenes_list.setMaximumHeight(140)
-        form.addRow("SAR rasters", self.scenes_list)
+        self.scenes_list.setMinimumHeight(60)
+        self.scenes_list.setMaximumHeight(120)
+        form.addRow(tr("SAR rasters"), self.scenes_list)
         self.labels_combo = QgsMapLayerComboBox(data)
         self.labels_combo.setFilters(compat.POLYGON_LAYER_FILTER)
-        form.addRow("Label polygons", self.labels_combo)
+        form.addRow(tr("Label polygons"), self.labels_combo)
         self.field_combo = QgsFieldComboBox(data)
-        form.addRow("Class field", self.field_combo)
-        self.mapping_table = make_table(data, ["Label value", "Class"])
+        form.addRow(tr("Class field"), self.field_combo)
+        self.mapping_table = make_table(data, [tr("Label value"), tr("Class")])
         self.mapping_table.setMinimumHeight(80)
-        form.addRow("Values → classes", self.mapping_table)
+        form.addRow(tr("Value mapping"), self.mapping_table)
+        self.mapping_note = QLabel(data)
+        self.mapping_note.setWordWrap(True)
+        self.mapping_note.setStyleSheet("color: #9a6700")
+        self.mapping_note.hide()
+        form.addRow(self.mapping_note)
         self.val_share = QDoubleSpinBox(data)
         self.val_share.setRange(0.0, 0.9)
         self.val_share.setSingleStep(0.05)
         self.val_share.setValue(0.2)
-        self.val_share.setToolTip("Share of the scenes kept aside to measure the model (split by scene)")
-        form.addRow("Validation share", self.val_share)
+        self.val_share.setToolTip(tr("Share of the scenes kept aside to measure the model (split by scene); 0 "
+                                     "measures nothing"))
+        self.val_share.valueChanged.connect(self._validation_changed)
+        form.addRow(tr("Validation share"), self.val_share)
         column.addWidget(data)
 
-        training = QGroupBox("Training", panel)
+        training = QGroupBox(tr("Training"), panel)
         form = QFormLayout(training)
         self.preset = QComboBox(training)
-        for key, label in PRESETS.items():
+        for key, label in preset_labels().items():
             self.preset.addItem(label, key)
             self.preset.setItemData(self.preset.count() - 1, label, Qt.ToolTipRole)
-        form.addRow("Preset", self.preset)
+        self.preset.currentIndexChanged.connect(self._preset_picked)
+        form.addRow(tr("Preset"), self.preset)
         self.device = QComboBox(training)
         self.device.addItems(list(DEVICES))
         self.device.setCurrentText(self.settings.device)
-        form.addRow("Device", self.device)
+        self.device.currentTextChanged.connect(lambda _text: self._suggest_preset())
+        form.addRow(tr("Device"), self.device)
         for combo in (self.preset, self.device):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(16)
         self.base_model = QComboBox(training)
         self.base_model.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.base_model.setMinimumContentsLength(16)
-        self.base_model.addItem("None (start from scratch)", "")
         for entry in list_models(self.settings):
             self.base_model.addItem(entry.name, str(entry.card_path))
-        form.addRow("Base model", self.base_model)
+        self.base_model.addItem(tr("None (start from scratch)"), "")
+        self.base_model.setCurrentIndex(0)  # the bundled model when there is one (the README's advice)
+        self.base_model.setToolTip(tr("The model training starts from; the bundled model is a good start"))
+        form.addRow(tr("Base model"), self.base_model)
         self.model_name = QLineEdit(f"my-model-{time.strftime('%Y%m%d')}", training)
-        form.addRow("New model name", self.model_name)
-        self.make_default = QCheckBox("Use the new model for detection", training)
+        form.addRow(tr("New model name"), self.model_name)
+        self.make_default = QCheckBox(tr("Use the new model for detection"), training)
         self.make_default.setChecked(True)
         form.addRow(self.make_default)
-        advanced = QgsCollapsibleGroupBox("Advanced", training)
+        advanced = QgsCollapsibleGroupBox(tr("Advanced"), training)
         advanced.setCollapsed(True)
         advanced_form = QFormLayout(advanced)
-        self.steps = self._spin(advanced, 0, 1_000_000, "preset", "SAROSS-Net training steps")
-        advanced_form.addRow("SAROSS-Net steps", self.steps)
-        self.jointnet_steps = self._spin(advanced, 0, 1_000_000, "preset", "SAR-JointNet training steps")
-        advanced_form.addRow("SAR-JointNet steps", self.jointnet_steps)
+        self.steps = self._spin(advanced, 0, 1_000_000, tr("preset"), tr("SAROSS-Net training steps"))
+        advanced_form.addRow(tr("SAROSS-Net steps"), self.steps)
+        self.jointnet_steps = self._spin(advanced, 0, 1_000_000, tr("preset"), tr("SAR-JointNet training steps"))
+        advanced_form.addRow(tr("SAR-JointNet steps"), self.jointnet_steps)
         self.aug_ratio = QDoubleSpinBox(advanced)
         self.aug_ratio.setRange(-0.5, 4.0)
         self.aug_ratio.setSingleStep(0.5)
-        self.aug_ratio.setSpecialValueText("preset")
+        self.aug_ratio.setSpecialValueText(tr("preset"))
         self.aug_ratio.setValue(-0.5)
-        self.aug_ratio.setToolTip("Generated pairs per real tile (0 skips the diffusion model)")
-        advanced_form.addRow("Augmentation ratio", self.aug_ratio)
+        self.aug_ratio.setToolTip(tr("Generated pairs per real tile (0 skips the diffusion model)"))
+        advanced_form.addRow(tr("Augmentation ratio"), self.aug_ratio)
         self.balance = QDoubleSpinBox(advanced)
         self.balance.setRange(0.0, 100.0)
         self.balance.setDecimals(3)
-        self.balance.setSpecialValueText("computed")
-        self.balance.setToolTip("SAR-JointNet balancing factor b; 1 turns it off")
-        advanced_form.addRow("Balancing factor b", self.balance)
+        self.balance.setSpecialValueText(tr("computed"))
+        self.balance.setToolTip(tr("SAR-JointNet balancing factor b; 1 turns it off"))
+        advanced_form.addRow(tr("Balancing factor b"), self.balance)
         form.addRow(advanced)
         column.addWidget(training)
         column.addStretch(1)
@@ -207,14 +268,14 @@ class FinetuneDialog(QDialog):
         spin = QSpinBox(parent)
         spin.setRange(low, high)
         spin.setSpecialValueText(special)
-        spin.setToolTip(f"{tip}; '{special}' uses the preset's value")
+        spin.setToolTip(tr("{what}; '{special}' uses the preset's value").format(what=tip, special=special))
         return spin
 
     def _build_run_area(self) -> QWidget:
         panel = QWidget(self)
         column = QVBoxLayout(panel)
         row = QHBoxLayout()
-        self.stage_label = QLabel("Not started", panel)
+        self.stage_label = QLabel(tr("Not started"), panel)
         self.eta_label = QLabel("", panel)
         row.addWidget(self.stage_label, 1)
         row.addWidget(self.eta_label)
@@ -224,34 +285,86 @@ class FinetuneDialog(QDialog):
         self.progress_bar.setValue(0)
         column.addWidget(self.progress_bar)
         self.plot = LivePlot(panel)
-        self.plot.setMinimumHeight(220)
-        for key, label, colour in LOSS_CURVES.values():
-            self.plot.add_series(key, label, colour)
-        self.plot.add_series(MIOU_CURVE[0], MIOU_CURVE[1], MIOU_CURVE[2], axis="right")
+        self.plot.setMinimumHeight(180)
+        labels = _curve_labels()
+        for key, colour in LOSS_CURVES.values():
+            self.plot.add_series(key, labels[key], colour)
+        self.plot.add_series(MIOU_CURVE[0], labels[MIOU_CURVE[0]], MIOU_CURVE[1], axis="right")
         column.addWidget(self.plot, 3)
         self.log = QPlainTextEdit(panel)
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
-        self.log.setPlaceholderText("The training log appears here.")
+        self.log.setPlaceholderText(tr("The training log appears here."))
         column.addWidget(self.log, 1)
-        results = QGroupBox("Results", panel)
+        results = QGroupBox(tr("Results"), panel)
         results_row = QHBoxLayout(results)
-        self.sample_grid = QLabel("The generated image/label pairs appear here at the end.", results)
+        self.sample_grid = QLabel(tr("The generated image/label pairs appear here at the end."), results)
+        self.sample_grid.setWordWrap(True)
         self.sample_grid.setAlignment(Qt.AlignCenter)
-        self.sample_grid.setMinimumSize(240, 160)
+        self.sample_grid.setMinimumSize(200, 120)
         results_row.addWidget(self.sample_grid, 1)
-        self.metrics_table = make_table(results, ["Validation", "Value"])
+        self.metrics_table = make_table(results, [tr("Validation"), tr("Value")])
         results_row.addWidget(self.metrics_table, 1)
         column.addWidget(results, 2)
         return panel
 
+    # -- device and preset ------------------------------------------------------------------
+
+    def detect_device(self) -> None:
+        """Ask the engine Python which device ``auto`` picks (in the background; a few seconds for torch)."""
+        if self.device_probe.is_running():
+            return
+        self._probe_lines = []
+        arguments = probe_arguments(self.settings.python_executable(), [], "auto")
+        self.device_probe.start(arguments[0], arguments[1:], engine_subprocess_env())
+
+    def _on_device_probed(self, exit_code: int, crashed: bool) -> None:
+        for line in reversed(self._probe_lines):
+            try:
+                device = json.loads(line).get("device", {}).get("name")
+            except (ValueError, AttributeError):
+                continue
+            if device:
+                self.detected_device = str(device)
+                self._suggest_preset()
+                self.device_detected.emit(self.detected_device)
+            return
+
+    def _preset_picked(self, _index: int) -> None:
+        if not self._suggesting:
+            self._preset_chosen = True  # the analyst's choice; the device no longer changes it
+
+    def _suggest_preset(self) -> None:
+        """Start on the preset for the device that will train: a GPU preset only when there is a GPU."""
+        if self._preset_chosen:
+            return
+        device = self.device.currentText()
+        if device == "auto":
+            device = self.detected_device or "cpu"
+        self._suggesting = True
+        try:
+            self.preset.setCurrentIndex(max(0, self.preset.findData(preset_for_device(device))))
+        finally:
+            self._suggesting = False
+
+    def _validation_changed(self, share: float) -> None:
+        """Without validation scenes the model is not measured: do not offer it for detection by default."""
+        if share == 0 and self.make_default.isChecked():
+            self.make_default.setChecked(False)
+            self._default_unticked_for_validation = True
+        elif share > 0 and self._default_unticked_for_validation:
+            self.make_default.setChecked(True)
+            self._default_unticked_for_validation = False
+        self.make_default.setToolTip(tr("With a validation share of 0 the new model is not measured") if share == 0
+                                     else "")
+
     # -- inputs -----------------------------------------------------------------------------
 
     def refresh_layers(self) -> None:
-        """List the project's raster layers (checked when they look like scenes, not results)."""
+        """List the project's raster layers that may be SAR scenes (not results, images or label rasters)."""
         self.scenes_list.clear()
         for layer in QgsProject.instance().mapLayers().values():
-            if isinstance(layer, QgsRasterLayer):
+            if isinstance(layer, QgsRasterLayer) and could_be_sar_scene(layer):
                 item = QListWidgetItem(layer.name(), self.scenes_list)
                 item.setData(Qt.UserRole, layer.id())
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
@@ -284,25 +397,47 @@ class FinetuneDialog(QDialog):
         self.update_mapping()
 
     def update_mapping(self) -> None:
-        """One row per distinct value of the class field, each with a class to map it to."""
+        """One row per distinct value of the class field, each with a class to map it to.
+
+        Values the engine does not know start as *ignore*, are highlighted, and are named below the table.
+        """
         self.mapping_table.setRowCount(0)
+        self.mapping_note.hide()
         layer = self.labels_combo.currentLayer()
         field = self.field_combo.currentField()
         if layer is None or not field:
             return
         values = sorted(layer.uniqueValues(layer.fields().indexOf(field)), key=str)
         self.mapping_table.setRowCount(len(values))
+        unknown = []
         for row, value in enumerate(values):
-            self.mapping_table.setItem(row, 0, QTableWidgetItem(str(value)))
+            item = QTableWidgetItem(str(value))
+            self.mapping_table.setItem(row, 0, item)
             target = QComboBox(self.mapping_table)
             target.addItems(list(TARGET_CLASSES))
             target.setCurrentText(default_class_for(value))
             self.mapping_table.setCellWidget(row, 1, target)
+            if not is_known_label(value):
+                unknown.append(str(value))
+                item.setBackground(QBrush(QColor("#fff4ce")))
+                item.setToolTip(tr("Not a class name: ignored until you choose its class"))
+        if unknown:
+            self.mapping_note.setText(tr("Not class names, so ignored until you choose their class: {values}.").format(
+                values=", ".join(unknown)))
+            self.mapping_note.show()
 
     def class_map(self) -> dict[str, str]:
         """Return the value → class mapping as set in the table."""
         return {self.mapping_table.item(row, 0).text(): self.mapping_table.cellWidget(row, 1).currentText()
                 for row in range(self.mapping_table.rowCount())}
+
+    def set_class(self, value: str, target: str) -> None:
+        """Map a label value to a class, as the analyst does in the table."""
+        for row in range(self.mapping_table.rowCount()):
+            if self.mapping_table.item(row, 0).text() == value:
+                self.mapping_table.cellWidget(row, 1).setCurrentText(target)
+                return
+        raise KeyError(value)
 
     def build_request(self) -> FinetuneRequest:
         """Turn the inputs into a :class:`FinetuneRequest` (label layers that are not files are saved first).
@@ -340,22 +475,24 @@ class FinetuneDialog(QDialog):
             return self._refuse("; ".join(found))
         self.request = request
         self.done_event, self.error_message, self.report, self.registered_card = {}, "", None, None
+        self.used_for_detection = False
         self._x_offset = 0
         self.plot.clear()
         self.log.clear()
         self.metrics_table.setRowCount(0)
         self.sample_grid.setPixmap(QPixmap())
-        self.sample_grid.setText("The generated image/label pairs appear here at the end.")
+        self.sample_grid.setText(tr("The generated image/label pairs appear here at the end."))
         arguments = engine_command(self.settings.python_executable(), finetune_arguments(request))
         self.log.appendPlainText("$ " + " ".join(arguments))
         self.started_at = time.monotonic()
         self._set_running(True)
-        self.status.setText(f"Training '{request.name}'… QGIS stays usable; you can close this window.")
+        self.status.setText(tr("Training '{name}'… QGIS stays usable; you can close this window.").format(
+            name=request.name))
         self.runner.start(arguments[0], arguments[1:], engine_subprocess_env())
         return True
 
     def _refuse(self, reason: str) -> bool:
-        self.status.setText(f"Cannot start: {reason}.")
+        self.status.setText(tr("Cannot start: {reason}.").format(reason=reason))
         self.status.setStyleSheet("color: #b42318")
         return False
 
@@ -367,7 +504,7 @@ class FinetuneDialog(QDialog):
     def cancel(self) -> None:
         """Stop the training process (SIGTERM, then kill after a grace period)."""
         if self.runner.is_running():
-            self.status.setText("Stopping after the current step…")
+            self.status.setText(tr("Stopping after the current step…"))
             self.cancel_button.setEnabled(False)
             self.runner.stop()
 
@@ -376,7 +513,7 @@ class FinetuneDialog(QDialog):
         event = parse_event(line) if stream == "stdout" else None
         if event is None:
             if line.strip():
-                self.log.appendPlainText(line)
+                self.log.appendPlainText(plugin_wording(line))
             return
         self.handle_event(event)
 
@@ -385,7 +522,7 @@ class FinetuneDialog(QDialog):
         kind = event.get("event")
         stage = str(event.get("stage") or "")
         if kind == "stage":
-            self.stage_label.setText(f"Stage: {stage}")
+            self.stage_label.setText(tr("Stage: {stage}").format(stage=stage))
             self.progress_bar.setValue(0)
             self.eta_label.setText("")
         elif kind == "progress":
@@ -399,10 +536,10 @@ class FinetuneDialog(QDialog):
             if stage in LOSS_CURVES:
                 self._x_offset += int(event.get("total") or event.get("done") or 0)
         elif kind == "log":
-            self.log.appendPlainText(f"[{event.get('level', 'info')}] {event.get('message', '')}")
+            self.log.appendPlainText(f"[{event.get('level', 'info')}] {plugin_wording(str(event.get('message', '')))}")
         elif kind == "error":
             self.error_message = str(event.get("message", ""))
-            self.log.appendPlainText(f"[error] {self.error_message}")
+            self.log.appendPlainText(f"[error] {plugin_wording(self.error_message)}")
         elif kind == "done":
             self.done_event = event
 
@@ -420,28 +557,40 @@ class FinetuneDialog(QDialog):
     def _on_finished(self, exit_code: int, crashed: bool) -> None:
         self._set_running(False)
         message = describe_exit(exit_code, crashed, self.runner.stop_requested,
-                                self.runner.start_error or self.error_message, "training process")
+                                self.runner.start_error or self.error_message, tr("training process"))
         success = not message and bool(self.done_event)
         if success:
             try:
                 self._show_results()
             except (ValueError, ModelRegistryError, OSError) as error:
-                success, message = False, f"The model was trained but could not be registered: {error}"
+                success = False
+                message = tr("The model was trained but could not be registered: {reason}").format(reason=error)
         if success:
-            minutes = (time.monotonic() - self.started_at) / 60
-            self.status.setText(f"Done in {minutes:.1f} min: model '{self.registered_card.stem}' is registered"
-                                + (" and used for detection." if self.make_default.isChecked() else "."))
-            self.stage_label.setText("Finished")
+            minutes = f"{(time.monotonic() - self.started_at) / 60:.1f}"
+            done = (tr("Done in {minutes} min: model '{name}' is registered and used for detection.")
+                    if self.used_for_detection else tr("Done in {minutes} min: model '{name}' is registered."))
+            self.status.setText(done.format(minutes=minutes, name=self.registered_card.stem))
+            self.stage_label.setText(tr("Finished"))
         else:
-            self.status.setText(message or "The training process ended without writing a model.")
+            self.status.setText(message or tr("The training process ended without writing a model."))
             self.status.setStyleSheet("color: #b42318")
-            self.stage_label.setText("Stopped" if self.runner.stop_requested else "Failed")
+            self.stage_label.setText(tr("Stopped") if self.runner.stop_requested else tr("Failed"))
         self.run_finished.emit(success)
+
+    def confirm_unvalidated_default(self) -> bool:
+        """Ask before a model measured on no validation scene becomes the default for detection (default: no)."""
+        answer = QMessageBox.question(
+            self, tr("Use an unmeasured model?"),
+            tr("The new model was not measured on validation scenes (validation share 0), so nobody knows how well it "
+               "detects. Use it for detection anyway?"), QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def _show_results(self) -> None:
         self.report = read_report(self.done_event)
+        use = self.make_default.isChecked() and (self.report.validated or self.confirm_unvalidated_default())
         self.registered_card = register_model(self.report.model_card, self.settings, self.request.name,
-                                              make_default=self.make_default.isChecked(), validate=False)
+                                              make_default=use, validate=False)
+        self.used_for_detection = use
         rows = self.report.metrics_rows + self.report.class_rows
         self.metrics_table.setRowCount(len(rows))
         for row, (label, value) in enumerate(rows):
@@ -453,11 +602,13 @@ class FinetuneDialog(QDialog):
             self.sample_grid.setPixmap(pixmap.scaled(self.sample_grid.size(), Qt.KeepAspectRatio,
                                                      Qt.SmoothTransformation))
         else:
-            self.sample_grid.setText("No generated pairs (augmentation ratio 0).")
-        self.log.appendPlainText(f"Model card: {self.report.model_card}; registered as {self.registered_card}")
+            self.sample_grid.setText(tr("No generated pairs (augmentation ratio 0)."))
+        self.log.appendPlainText(tr("Model card: {card}; registered as {registered}").format(
+            card=self.report.model_card, registered=self.registered_card))
 
     # -- lifetime ---------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stop a running training (plugin unload or QGIS closing)."""
+        """Stop a running training and the device check (plugin unload or QGIS closing)."""
+        self.device_probe.stop_and_wait(1000)
         self.runner.stop_and_wait()

@@ -50,13 +50,20 @@ def test_problems_name_what_to_fix(tmp_path):
 
 
 def test_default_class_follows_the_engine():
-    from dakd_qgis.finetune import CLASS_ALIASES, CLASS_NAMES, IGNORE_NAMES, default_class_for
+    from dakd_qgis.finetune import CLASS_ALIASES, CLASS_NAMES, IGNORE_NAMES, default_class_for, is_known_label
     from engine.classes import IGNORE_INDEX, OSD_CLASSES
     from engine.data import scenes
     from engine.errors import InputError
 
-    assert [default_class_for(v) for v in ("oil", "Look-alike", 3, "vessel", "unlabelled", "slick")] == [
-        "oil", "look-alike", "ship", "ship", "ignore", "oil"]
+    def class_id_known(value):
+        try:
+            return scenes.resolve_class(value, scenes.LabelSpec(), "labels") == IGNORE_INDEX
+        except InputError:
+            return False
+
+    # a value the engine does not know ("slick", "boat") starts as ignore, never as oil (issue 12 item 13)
+    assert [default_class_for(v) for v in ("oil", "Look-alike", 3, "vessel", "unlabelled", "slick", "boat")] == [
+        "oil", "look-alike", "ship", "ship", "ignore", "ignore", "ignore"]
     # the plugin's copy of the rules is the engine's (the engine is not importable inside QGIS)
     assert CLASS_NAMES == tuple(c.name for c in OSD_CLASSES)
     assert IGNORE_NAMES == scenes.IGNORE_NAMES and CLASS_ALIASES == scenes.CLASS_ALIASES
@@ -65,8 +72,9 @@ def test_default_class_follows_the_engine():
             class_id = scenes.resolve_class(value, scenes.LabelSpec(), "labels")
             expected = "ignore" if class_id == IGNORE_INDEX else OSD_CLASSES[class_id].name
         except InputError:
-            expected = "oil"
+            expected = "ignore"
         assert default_class_for(value) == expected, value
+        assert is_known_label(value) == (expected != "ignore" or class_id_known(value)), value
 
 
 def test_default_class_works_without_the_engine():
@@ -110,3 +118,12 @@ def test_the_window_offers_every_engine_preset():
     from engine.cli.train import PRESET_NAMES
 
     assert set(PRESETS) == set(PRESET_NAMES)
+
+
+def test_the_preset_follows_the_device():
+    """Issue 12 item 13: the GPU preset only for a CUDA device, the CPU preset otherwise (both exist in the engine)."""
+    from dakd_qgis.finetune import CPU_PRESET, GPU_PRESET, PRESETS, preset_for_device
+
+    assert {CPU_PRESET, GPU_PRESET} <= set(PRESETS)
+    assert [preset_for_device(d) for d in ("cuda:0", "cuda", "cpu", "mps", "")] == [GPU_PRESET, GPU_PRESET,
+                                                                                   CPU_PRESET, CPU_PRESET, CPU_PRESET]

@@ -94,6 +94,8 @@ def test_finetune_window_screenshot(qgis_iface, qgis_new_project, labelled_scene
     dialog = FinetuneDialog(qgis_iface)
     dialog.set_scene_layers(layers)
     dialog.labels_combo.setLayer(label_layer)
+    dialog.set_class("slick", "oil")  # not a class name: it starts as ignore
+    dialog.base_model.setCurrentIndex(dialog.base_model.findData(""))  # from scratch, to show every DAKD stage
     dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
     dialog.device.setCurrentText("cpu")
     dialog.val_share.setValue(0.5)

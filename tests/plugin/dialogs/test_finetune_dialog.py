@@ -7,6 +7,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 
@@ -111,6 +112,7 @@ def _load_inputs(dialog, labelled_scenes):
     dialog.refresh_layers()
     dialog.set_scene_layers(layers)
     dialog.labels_combo.setLayer(label_layer)
+    dialog.set_class("slick", "oil")  # not a class name: the analyst maps it
     return layers, label_layer
 
 
@@ -119,7 +121,7 @@ def test_inputs_become_the_engine_command_line(dialog, labelled_scenes):
 
     layers, _ = _load_inputs(dialog, labelled_scenes)
     assert dialog.field_combo.currentField() == "label"
-    assert dialog.class_map() == {"slick": "oil"}  # "slick" is not a class name: the first guess is oil
+    assert dialog.class_map() == {"slick": "oil"}
     dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
     dialog.val_share.setValue(0.5)
     dialog.steps.setValue(4)
@@ -138,6 +140,9 @@ def test_real_finetune_updates_progress_and_registers_the_model(dialog, labelled
     from dakd_qgis.settings import PluginSettings
 
     _load_inputs(dialog, labelled_scenes)
+    # From scratch: oil-only labels on the five-class bundled model make no generated pairs (the engine's
+    # rule for partial labels), and this test follows every DAKD stage.
+    dialog.base_model.setCurrentIndex(dialog.base_model.findData(""))
     dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
     dialog.device.setCurrentText("cpu")
     dialog.val_share.setValue(0.5)
@@ -159,7 +164,7 @@ def test_real_finetune_updates_progress_and_registers_the_model(dialog, labelled
     assert dialog.start(), dialog.status.text()
     assert wait_until(lambda: finished, 600), dialog.log.toPlainText()[-3000:]
     assert finished == [True], dialog.status.text() + "\n" + dialog.log.toPlainText()[-3000:]
-    assert {"train SAR-JointNet", "generate pairs", "train SAROSS-Net"} <= set(stages)
+    assert {"train SAR-JointNet", "generate pairs", "train SAROSS-Net"} <= set(stages), dialog.log.toPlainText()
     assert 100 in progress_values and any(0 < value < 100 for value in progress_values)
     # the engine throttles progress events to 5 per second, so some steps may not be plotted
     assert 1 <= dialog.plot.point_count("jointnet_loss") <= 3 and 1 <= dialog.plot.point_count("segmenter_loss") <= 4
@@ -179,6 +184,7 @@ def test_real_finetune_updates_progress_and_registers_the_model(dialog, labelled
 @pytest.mark.slow
 def test_cancel_ends_a_real_training_process(dialog, labelled_scenes, wait_until):
     _load_inputs(dialog, labelled_scenes)
+    dialog.base_model.setCurrentIndex(dialog.base_model.findData(""))  # from scratch: SAR-JointNet trains first
     dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
     dialog.device.setCurrentText("cpu")
     dialog.val_share.setValue(0.5)
@@ -195,3 +201,151 @@ def test_cancel_ends_a_real_training_process(dialog, labelled_scenes, wait_until
         os.kill(pid, 0)
     assert dialog.status.text().startswith("Cancelled")
     assert not list(dialog.settings.models_dir().glob("*.json"))
+
+
+def test_unknown_label_values_start_as_ignore_and_are_pointed_out(dialog, tmp_path):
+    """Issue 12 item 13: "boat" is not mapped to oil behind the analyst's back."""
+    labels = QgsVectorLayer("Polygon?crs=EPSG:32633&field=kind:string", "labels", "memory")
+    provider = labels.dataProvider()
+    from qgis.core import QgsFeature
+
+    for value in ("oil", "boat", "vessel", "unsure"):
+        feature = QgsFeature(labels.fields())
+        feature.setAttributes([value])
+        provider.addFeature(feature)
+    QgsProject.instance().addMapLayer(labels)
+    dialog.labels_combo.setLayer(labels)
+    dialog.field_combo.setField("kind")
+    assert dialog.class_map() == {"boat": "ignore", "oil": "oil", "unsure": "ignore", "vessel": "ship"}
+    assert not dialog.mapping_note.isHidden()
+    assert "boat" in dialog.mapping_note.text() and "unsure" in dialog.mapping_note.text()
+    assert "vessel" not in dialog.mapping_note.text()
+    rows = {dialog.mapping_table.item(r, 0).text(): dialog.mapping_table.item(r, 0) for r in range(4)}
+    assert rows["boat"].background().color().name() != rows["oil"].background().color().name()
+
+
+def test_the_window_starts_on_the_bundled_model_and_the_devices_preset(qgis_iface, qgis_new_project,
+                                                                        wait_for_signal):
+    """Issue 12 item 13: the base model is the bundled one, and a CPU-only machine gets the CPU preset."""
+    from dakd_qgis.dialogs.finetune_dialog import FinetuneDialog
+    from dakd_qgis.finetune import preset_for_device
+    from dakd_qgis.models import bundled_model_path
+
+    window = FinetuneDialog(qgis_iface)
+    try:
+        assert window.base_model.currentData() == str(bundled_model_path())
+        assert window.base_model.findData("") == window.base_model.count() - 1  # "start from scratch" still offered
+        assert window.preset.currentData() == "cpu-default"  # until the engine says there is a GPU
+        detected = wait_for_signal(window.device_detected, 120)
+        assert detected, "the engine did not report its device"
+        assert window.preset.currentData() == preset_for_device(detected[0][0])
+        window.device.setCurrentText("cuda")
+        assert window.preset.currentData() == "quick"
+        window.device.setCurrentText("cpu")
+        assert window.preset.currentData() == "cpu-default"
+        window.preset.setCurrentIndex(window.preset.findData("tiny"))  # the analyst's own choice is kept
+        window.device.setCurrentText("cuda")
+        assert window.preset.currentData() == "tiny"
+    finally:
+        window.shutdown()
+        window.deleteLater()
+
+
+def test_the_window_fits_a_small_laptop_screen(dialog):
+    """Issue 12 item 13: no taller than a 1366 × 768 screen's free area (about 728 px with a task bar)."""
+    from dakd_qgis.dialogs.finetune_dialog import MAX_SIZE
+
+    dialog.show()
+    assert dialog.width() <= MAX_SIZE[0] and dialog.height() <= MAX_SIZE[1]
+    assert MAX_SIZE[1] <= 690 and MAX_SIZE[0] <= 1366
+    assert dialog.minimumSizeHint().height() <= 680 and dialog.minimumSizeHint().width() <= 1300
+
+
+def test_no_validation_means_not_the_default_without_asking(dialog, tmp_path, monkeypatch, isolated_plugin_settings,
+                                                            model_card):
+    """Issue 12 item 13: validation share 0 unticks "use the new model"; ticked anyway, the window asks first."""
+    import json
+    import shutil
+
+    from qgis.PyQt.QtWidgets import QMessageBox
+
+    from dakd_qgis.finetune import FinetuneRequest
+    from dakd_qgis.settings import PluginSettings
+
+    assert dialog.make_default.isChecked()
+    dialog.val_share.setValue(0.0)
+    assert not dialog.make_default.isChecked()
+    dialog.val_share.setValue(0.2)
+    assert dialog.make_default.isChecked()
+    dialog.val_share.setValue(0.0)
+    dialog.make_default.setChecked(True)  # the analyst insists: the window asks at the end
+    work = tmp_path / "m.work"
+    work.mkdir()
+    card = tmp_path / model_card.name
+    for source in (model_card, model_card.with_suffix(".safetensors")):
+        shutil.copy(source, tmp_path / source.name)
+    (work / "report.json").write_text(json.dumps({"metrics": {"validation": {}, "class_names": []}}))
+    dialog.request = FinetuneRequest(output=str(tmp_path / "m"), name="unmeasured", val_share=0.0)
+    dialog.done_event = {"event": "done", "model": str(card), "work_dir": str(work)}
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.No
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    dialog._show_results()
+    assert asked and "not measured" in asked[0]
+    assert PluginSettings.load().default_model == ""
+    assert dialog.registered_card.is_file() and not dialog.used_for_detection
+
+
+def test_the_raster_list_offers_only_scenes(dialog, sar_scene, tmp_path, qgis_iface):
+    """Issue 12 item 18: detection results, RGB images and label rasters are not offered as scenes to train on."""
+    import rasterio
+    from affine import Affine
+
+    from dakd_qgis.tasks import start_segmentation
+
+    scene = QgsRasterLayer(str(sar_scene), "scene")
+    QgsProject.instance().addMapLayer(scene)
+    segmentation = start_segmentation(qgis_iface, scene, task_manager=False)
+    segmentation.task.finished(segmentation.task.run())
+    assert segmentation.state == "done", segmentation.message
+    rgb = tmp_path / "photo.tif"
+    with rasterio.open(rgb, "w", driver="GTiff", width=8, height=8, count=3, dtype="uint8", crs="EPSG:32633",
+                       transform=Affine(10, 0, 500000, 0, -10, 6000000)) as dataset:
+        dataset.write(np.zeros((3, 8, 8), "uint8"))
+    QgsProject.instance().addMapLayer(QgsRasterLayer(str(rgb), "photo"))
+    run_dir = segmentation.task.outcome.out_dir
+    QgsProject.instance().addMapLayer(QgsRasterLayer(str(run_dir / "probability.tif"), "loaded by hand"))
+    dialog.refresh_layers()
+    offered = [dialog.scenes_list.item(row).text() for row in range(dialog.scenes_list.count())]
+    assert offered == ["scene"]
+
+
+def test_the_loss_curve_stays_inside_the_plot(qgis_parent):
+    """Issue 12 item 13: the highest loss is drawn inside the frame, with room above it; NaN does not break it."""
+    from qgis.PyQt.QtGui import QColor, QImage
+
+    from dakd_qgis.dialogs.plot import LivePlot
+
+    plot = LivePlot(qgis_parent)
+    plot.add_series("loss", "loss", "#ff0000")
+    plot.add_series("miou", "validation mIoU (%)", "#00ff00", axis="right")
+    for step, loss in enumerate([3.9, 2.0, 1.0, float("nan"), 0.5, 0.4], start=1):
+        plot.add_point("loss", step, loss)
+    plot.add_point("miou", 6, 250.0)  # out of the right axis's range: clipped, not drawn across the window
+    plot.resize(400, 240)
+    image = QImage(plot.size(), QImage.Format_ARGB32)
+    image.fill(QColor("white"))
+    plot.render(image)
+    area = plot.plot_area()
+    low, high = plot.y_range()
+    assert high > 3.9 and low < 0.4  # headroom above the highest and below the lowest point
+    for colour in ("#ff0000", "#00ff00"):
+        rows = [y for y in range(image.height()) for x in range(0, image.width(), 2)
+                if image.pixelColor(x, y).name() == colour and area.left() < x < area.right()]
+        assert rows, colour
+        assert min(rows) >= area.top() - 1, colour
+    plot.deleteLater()

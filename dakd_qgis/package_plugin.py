@@ -27,7 +27,8 @@ import tomllib
 PLUGIN_NAME = "dakd_qgis"
 #: Resource folders shipped in the zip (``sample`` scenes and anything else stay out).
 RESOURCE_FOLDERS = ("icons", "styles", "models")
-_SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".ruff_cache", Path(__file__).name, "make_styles.py"}
+_SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".ruff_cache", Path(__file__).name, "make_styles.py",
+                  "make_template.py"}
 
 
 def _ignore(folder: str, names: list[str]) -> list[str]:

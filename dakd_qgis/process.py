@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 
 from qgis.PyQt.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
 
+from .translation import tr
+
 
 class ProcessRunner(QObject):
     """A ``QProcess`` that reports whole output lines and can be stopped cleanly.
@@ -121,7 +123,8 @@ class ProcessRunner(QObject):
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.FailedToStart and self.process is not None:
-            self.start_error = (f"could not start {self.process.program()} ({self.process.errorString()}): "
-                                f"check the engine Python in DAKD Oil Spill > Engine > Settings…")
+            self.start_error = tr("could not start {program} ({reason}): check the engine Python in DAKD Oil Spill ▸ "
+                                  "Engine ▸ Settings…").format(program=self.process.program(),
+                                                               reason=self.process.errorString())
             self.line_received.emit(self.start_error, "stderr")
             self.finished.emit(-1, False)

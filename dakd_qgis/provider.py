@@ -13,6 +13,7 @@ from qgis.PyQt.QtGui import QIcon
 from .algorithms.detect import DetectOilSpillsAlgorithm
 from .algorithms.finetune import FinetuneAlgorithm, TrainPipelineAlgorithm
 from .paths import icon_path
+from .translation import tr
 
 PROVIDER_ID = "dakd"
 
@@ -24,10 +25,10 @@ class DakdProvider(QgsProcessingProvider):
         return PROVIDER_ID
 
     def name(self) -> str:  # noqa: D102 - QGIS API
-        return "DAKD oil spill"
+        return tr("DAKD oil spill")
 
     def longName(self) -> str:  # noqa: N802, D102 - QGIS API
-        return "DAKD oil spill (Sentinel-1 oil-spill detection)"
+        return tr("DAKD oil spill (Sentinel-1 oil-spill detection)")
 
     def icon(self) -> QIcon:  # noqa: D102 - QGIS API
         return QIcon(icon_path("icon"))

@@ -36,6 +36,7 @@ from ..deps import (
 from ..paths import deps_site_dir, engine_subprocess_env
 from ..process import ProcessRunner
 from ..settings import PluginSettings
+from ..translation import tr
 from .widgets import add_buttons, make_table
 
 
@@ -47,13 +48,12 @@ class DepsDialog(QDialog):
         installed(bool): pip finished (True on success).
     """
 
-    COLUMNS = ("Package", "Needed", "Installed", "Status")
     checked = pyqtSignal()
     installed = pyqtSignal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("DAKD Oil Spill – Check dependencies")
+        self.setWindowTitle(tr("DAKD Oil Spill – Check dependencies"))
         self.resize(720, 560)
         self.settings = PluginSettings.load()
         self.requirements = engine_requirements()
@@ -65,20 +65,20 @@ class DepsDialog(QDialog):
         self.mode = ""
 
         layout = QVBoxLayout(self)
-        self.table = make_table(self, self.COLUMNS)
+        self.table = make_table(self, (tr("Package"), tr("Needed"), tr("Installed"), tr("Status")))
         layout.addWidget(self.table)
 
         info = QFormLayout()
         self.device_label = QLabel(self)
         self.device_label.setWordWrap(True)
-        info.addRow("Device", self.device_label)
+        info.addRow(tr("Device"), self.device_label)
         self.python_label = QLabel(self.settings.python_executable(), self)
-        info.addRow("Engine Python", self.python_label)
-        info.addRow("Private folder", QLabel(str(deps_site_dir()), self))
+        info.addRow(tr("Engine Python"), self.python_label)
+        info.addRow(tr("Private folder"), QLabel(str(deps_site_dir()), self))
         self.torch_build = QComboBox(self)
-        self.torch_build.addItem("CPU only (a much smaller download)", TORCH_CPU_INDEX)
-        self.torch_build.addItem("Default from PyPI (with CUDA on Linux and Windows; several GB)", "")
-        info.addRow("torch build", self.torch_build)
+        self.torch_build.addItem(tr("CPU only (a much smaller download)"), TORCH_CPU_INDEX)
+        self.torch_build.addItem(tr("Default from PyPI (with CUDA on Linux and Windows; several GB)"), "")
+        info.addRow(tr("torch build"), self.torch_build)
         layout.addLayout(info)
 
         self.summary = QLabel(self)
@@ -86,11 +86,11 @@ class DepsDialog(QDialog):
         layout.addWidget(self.summary)
         self.log = QPlainTextEdit(self)
         self.log.setReadOnly(True)
-        self.log.setPlaceholderText("The installer's log appears here.")
+        self.log.setPlaceholderText(tr("The installer's log appears here."))
         layout.addWidget(self.log)
 
         self.recheck_button, self.install_button = add_buttons(
-            self, layout, [("Check again", self.refresh), ("Install missing", lambda: self.install_missing())])
+            self, layout, [(tr("Check again"), self.refresh), (tr("Install missing"), lambda: self.install_missing())])
         self.refresh()
 
     def refresh(self) -> None:
@@ -101,7 +101,7 @@ class DepsDialog(QDialog):
         self.probe_output = []
         self.install_button.setEnabled(False)
         self.recheck_button.setEnabled(False)
-        self.summary.setText("Checking the engine's packages (importing torch takes a few seconds)…")
+        self.summary.setText(tr("Checking the engine's packages (importing torch takes a few seconds)…"))
         arguments = probe_arguments(self.settings.python_executable(), self.requirements, self.settings.device)
         self.runner.start(arguments[0], arguments[1:], engine_subprocess_env())
 
@@ -120,7 +120,7 @@ class DepsDialog(QDialog):
         self.log.appendPlainText(f"$ {command.program} {' '.join(command.arguments)}")
         self.install_button.setEnabled(False)
         self.recheck_button.setEnabled(False)
-        self.summary.setText("Installing… this can take several minutes for torch.")
+        self.summary.setText(tr("Installing… this can take several minutes for torch."))
         self.runner.start(command.program, command.arguments, environment)
 
     def _on_line(self, line: str, stream: str) -> None:
@@ -136,8 +136,8 @@ class DepsDialog(QDialog):
             self._show_probe(exit_code)
             return
         ok = exit_code == 0 and not crashed
-        self.log.appendPlainText("Installation finished." if ok else
-                                 self.runner.start_error or f"pip failed (exit code {exit_code}); see above.")
+        self.log.appendPlainText(tr("Installation finished.") if ok else self.runner.start_error
+                                 or tr("pip failed (exit code {code}); see above.").format(code=exit_code))
         self.installed.emit(ok)
         self.refresh()
 
@@ -150,8 +150,9 @@ class DepsDialog(QDialog):
             except ValueError:
                 continue
         if report is None:
-            reason = self.runner.start_error or f"the engine Python exited with code {exit_code}"
-            self.summary.setText(f"Cannot run the engine Python: {reason}. Set it in Settings….")
+            reason = self.runner.start_error or tr("the engine Python exited with code {code}").format(code=exit_code)
+            self.summary.setText(tr("Cannot run the engine Python: {reason}. Set it in Settings….").format(
+                reason=reason))
             self.statuses = []
             self.table.setRowCount(0)
             self.checked.emit()
@@ -169,12 +170,13 @@ class DepsDialog(QDialog):
         self.table.resizeColumnsToContents()
         missing = missing_requirements(self.statuses)
         self.install_button.setEnabled(bool(missing))
-        self.summary.setText("Everything the engine needs is installed." if not missing else
-                             f"Missing or unusable: {', '.join(r.name for r in missing)}. "
-                             "Install missing puts them in the private folder; QGIS's own packages are not changed.")
+        names = ", ".join(r.name for r in missing)
+        self.summary.setText(tr("Everything the engine needs is installed.") if not missing else
+                             tr("Missing or unusable: {names}. Install missing puts them in the private folder; "
+                                "QGIS's own packages are not changed.").format(names=names))
         device = report.get("device", {})
         self.device_label.setText(f"{device['name']} – {device['reason']}" if "name" in device else
-                                  f"unknown ({device.get('error', 'not reported')})")
+                                  tr("unknown ({reason})").format(reason=device.get("error", tr("not reported"))))
         self.python_label.setText(f"{report.get('executable')} (Python {report.get('python')})")
         self.checked.emit()
 

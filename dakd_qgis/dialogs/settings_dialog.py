@@ -15,6 +15,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..models import list_models
 from ..settings import DEVICES, PluginSettings, default_python
+from ..translation import tr
 from .widgets import path_row
 
 
@@ -23,33 +24,33 @@ class SettingsDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("DAKD Oil Spill – Settings")
+        self.setWindowTitle(tr("DAKD Oil Spill – Settings"))
         self.settings = PluginSettings.load()
         form = QFormLayout(self)
 
         self.device = QComboBox(self)
         self.device.addItems(list(DEVICES))
         self.device.setCurrentText(self.settings.device)
-        self.device.setToolTip("auto: the GPU when torch sees a CUDA GPU, else the CPU")
-        form.addRow("Device", self.device)
+        self.device.setToolTip(tr("auto: the GPU when torch sees a CUDA GPU, else the CPU"))
+        form.addRow(tr("Device"), self.device)
 
         self.default_model = QComboBox(self)
-        self.default_model.addItem("Bundled model (threshold if none is bundled)", "")
+        self.default_model.addItem(tr("Bundled model (threshold if none is bundled)"), "")
         for entry in list_models(self.settings):
             if not entry.bundled:
                 self.default_model.addItem(f"{entry.name} – {entry.describe()}", str(entry.card_path))
         index = self.default_model.findData(self.settings.default_model)
         self.default_model.setCurrentIndex(max(index, 0))
-        form.addRow("Default model", self.default_model)
+        form.addRow(tr("Default model"), self.default_model)
 
         self.engine_python = QLineEdit(self.settings.engine_python, self)
-        self.engine_python.setPlaceholderText(f"QGIS's Python ({default_python()})")
-        form.addRow("Engine Python", path_row(self.engine_python, self._browse_python, self))
+        self.engine_python.setPlaceholderText(tr("QGIS's Python ({path})").format(path=default_python()))
+        form.addRow(tr("Engine Python"), path_row(self.engine_python, self._browse_python, self))
 
         self.cache_folder = QLineEdit(self.settings.cache_folder, self)
-        self.cache_folder.setPlaceholderText("in the QGIS profile")
-        form.addRow("Cache folder", path_row(self.cache_folder, self._browse_cache, self))
-        note = QLabel("Detection runs and registered models are kept in the cache folder.", self)
+        self.cache_folder.setPlaceholderText(tr("in the QGIS profile"))
+        form.addRow(tr("Cache folder"), path_row(self.cache_folder, self._browse_cache, self))
+        note = QLabel(tr("Detection runs and registered models are kept in the cache folder."), self)
         note.setWordWrap(True)
         form.addRow(note)
 
@@ -59,12 +60,13 @@ class SettingsDialog(QDialog):
         form.addRow(buttons)
 
     def _browse_python(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Python interpreter for the engine", self.engine_python.text())
+        path, _ = QFileDialog.getOpenFileName(self, tr("Python interpreter for the engine"),
+                                              self.engine_python.text())
         if path:
             self.engine_python.setText(path)
 
     def _browse_cache(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Cache folder", self.cache_folder.text())
+        path = QFileDialog.getExistingDirectory(self, tr("Cache folder"), self.cache_folder.text())
         if path:
             self.cache_folder.setText(path)
 

@@ -16,6 +16,8 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..translation import tr
+
 
 def make_table(parent: QWidget, headers: Sequence[str], editable: bool = False) -> QTableWidget:
     """Return an empty table with these column headers, the last column stretched, no row numbers."""
@@ -52,7 +54,7 @@ def path_row(edit: QLineEdit, browse: Callable[[], object], parent: QWidget) -> 
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.addWidget(edit)
-    button = QPushButton("Browse…", row)
+    button = QPushButton(tr("Browse…"), row)
     button.clicked.connect(browse)
     layout.addWidget(button)
     return row

@@ -23,9 +23,11 @@ def test_zip_has_one_top_level_folder_with_everything(package_plugin, tmp_path):
     assert {name.split("/")[0] for name in names} == {"dakd_qgis"}
     for required in ("dakd_qgis/__init__.py", "dakd_qgis/plugin.py", "dakd_qgis/provider.py",
                      "dakd_qgis/probe_engine.py", "dakd_qgis/lib/engine/__init__.py", "dakd_qgis/lib/engine/detect.py",
-                     "dakd_qgis/resources/icons/icon.png", "dakd_qgis/resources/styles/spills.qml"):
+                     "dakd_qgis/resources/icons/icon.png", "dakd_qgis/resources/styles/spills.qml",
+                     "dakd_qgis/i18n/dakd_qgis.ts"):
         assert required in names
-    assert not any("__pycache__" in name or name.endswith((".pyc", "package_plugin.py", "make_styles.py"))
+    assert not any("__pycache__" in name or name.endswith((".pyc", "package_plugin.py", "make_styles.py",
+                                                            "make_template.py"))
                    for name in names)
     for field in ("name", "qgisMinimumVersion=3.22", "description", "about", "version=0.1.0", "author", "email",
                   "repository", "tracker", "hasProcessingProvider=yes", "category=Raster", "icon="):

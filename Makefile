@@ -56,7 +56,7 @@ package:
 # train SAROSS-Net-XS on the CPU with `dakd finetune` (input channels that carry the sea background, the
 # robustness augmentations), without generated pairs (--aug-ratio 0: on held-out scenes it beat the same run
 # with 0.25x pairs from the CPU-sized SAR-JointNet). Writes resources/models/default.{safetensors,json} and its
-# curves in resources/readme; about three hours on 2 CPU cores. An interrupted run continues with
+# curves in resources/readme; about three hours on 2 CPU cores (18,000 steps of 12). An interrupted run continues with
 # make default-model DM_RESUME=1 (the simulated scenes are kept).
 # The comparison run: make default-model DM_EXTRA="--aug-ratio 0.25" DM_RUN=with-generated DM_OUT=build/with-generated
 # Each group below: first seed, last seed, then the `dakd simulate` options; DM_SIM_ALL applies to every group
@@ -72,7 +72,7 @@ DM_SIM_coast := 3000 3059 --size 1024 1024 --land-probability 1 --spills 0 2 --s
 DM_SIM_large := 4000 4023 --size 2048 2048 --spills 2 4
 DM_FEATURES := db,contrast:31,contrast:101,lcn:101
 DM_FINETUNE := --preset cpu-default --seed 0 --val-share 0.08 --device cpu --name dakd-default-sim-xs --aug-ratio 0 \
-  --steps 12000 --batch-size 12 --input-features $(DM_FEATURES) --augment robust
+  --steps 18000 --batch-size 12 --input-features $(DM_FEATURES) --augment robust
 DM_EXTRA ?=
 DM_RUN ?= model
 DM_OUT ?= resources/models/default

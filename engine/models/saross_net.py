@@ -177,13 +177,13 @@ class SarossNet(nn.Module):
         self.head = nn.Conv2d(self.decoder.out_channels, config.num_classes, 1)
 
     def encoder_input(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """What the encoder sees: the computed channels, or the band with nodata set to 0."""
+        """Return what the encoder sees: the computed channels, or the band with nodata set to 0."""
         if self.inputs is not None:
             return self.inputs(x, valid)
         return x if valid is None else x * valid.to(x.dtype)
 
     def encode(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """The encoder's four maps (strides 4-32) for an input as :meth:`forward` takes it."""
+        """Return the encoder's four maps (strides 4-32) for an input as :meth:`forward` takes it."""
         return self.encoder(self.encoder_input(x, valid))
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:  # noqa: D102

@@ -2,7 +2,16 @@ import numpy as np
 import torch
 
 from engine.classes import OSD_CLASSES
-from engine.data.samples import AugmentConfig, EpochPlan, SegmentationBatches, augment, sample_rng
+from engine.data.samples import (
+    AugmentConfig,
+    EpochPlan,
+    SegmentationBatches,
+    augment,
+    crop_and_augment,
+    radiometric,
+    resample,
+    sample_rng,
+)
 from engine.data.tiles import TileSet
 from engine.detectors.base import InputSpec
 
@@ -39,3 +48,53 @@ def test_segmentation_batch_normalises_and_is_deterministic() -> None:
     batch = batches.batch(np.array([0, 1]), 0, np.array([0, 1]))
     assert batch["image"].shape == (2, 1, 8, 8) and torch.all(batch["image"] == 0)
     assert batch["soft"].shape == (2, 5, 8, 8) and not batch["generated"].any()
+
+
+def test_nodata_is_zero_in_the_batch_and_its_mask_travels_with_it() -> None:
+    valid = np.ones((1, 8, 8), bool)
+    valid[0, :, :3] = False
+    tiles = TileSet(np.full((1, 8, 8), -10, np.float16), valid, np.zeros((1, 8, 8), np.uint8), ["a"], OSD_CLASSES)
+    spec = InputSpec(units="db", mean=-20.0, std=2.0)
+    batch = SegmentationBatches(tiles, None, spec, None, seed=0).batch(np.array([0]), 0, np.array([0]))
+    assert torch.all(batch["image"][0, 0, :, :3] == 0) and torch.all(batch["image"][0, 0, :, 3:] == 5)
+    np.testing.assert_array_equal(batch["valid"][0, 0].numpy(), valid[0])
+
+
+def test_radiometric_changes_are_a_gain_and_offset_of_the_db_values() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.normal(-20, 3, size=(32, 32)).astype(np.float32)
+    config = AugmentConfig(radiometric_probability=1.0, flips=False, rotations=False)
+    for seed in range(6):
+        out = radiometric(image, config, sample_rng(seed, 0, 0))
+        slope, _ = np.polyfit(image.ravel(), out.ravel(), 1)
+        assert config.gain_range[0] - 1e-3 <= slope <= config.gain_range[1] + 1e-3
+        assert np.allclose(np.polyval(np.polyfit(image.ravel(), out.ravel(), 1), image), out, atol=1e-3)
+
+
+def test_an_8bit_export_leaves_at_most_256_levels() -> None:
+    image = np.random.default_rng(1).normal(-20, 3, size=(64, 64)).astype(np.float32)
+    config = AugmentConfig(radiometric_probability=1.0, quantise_probability=1.0)
+    out = radiometric(image, config, sample_rng(3, 0, 0))
+    assert len(np.unique(out)) <= 256 < len(np.unique(image))
+
+
+def test_resampling_multilooks_power_and_keeps_labels_exact() -> None:
+    image = np.full((64, 64), -20.0, np.float32)
+    image[:, 32:] = -10.0
+    labels = np.zeros((64, 64), np.int64)
+    labels[:, 32:] = 2
+    valid = np.ones((64, 64), bool)
+    out, (out_labels, out_valid) = resample(image, [labels, valid], 32)
+    assert out.shape == out_labels.shape == out_valid.shape == (32, 32)
+    assert set(np.unique(out_labels).tolist()) == {0, 2} and out_valid.dtype == bool and out_valid.all()
+    assert np.isclose(out[:, :10], -20.0, atol=1e-3).all() and np.isclose(out[:, -10:], -10.0, atol=1e-3).all()
+
+
+def test_a_zoomed_crop_has_the_crop_size_and_is_reproducible() -> None:
+    image = np.random.default_rng(2).normal(-20, 3, size=(256, 256)).astype(np.float32)
+    labels = (image > -20).astype(np.int64)
+    config = AugmentConfig(zoom=(0.5, 2.0), zoom_probability=1.0)
+    first = crop_and_augment(image, [labels], 128, config, seed=0, epoch=0, position=5)
+    again = crop_and_augment(image, [labels], 128, config, seed=0, epoch=0, position=5)
+    assert first[0].shape == first[1][0].shape == (128, 128)
+    np.testing.assert_array_equal(first[0], again[0])

@@ -454,6 +454,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         # validation costs a pass over every validation tile: at most about 24 of them in a long run
         checkpoint_every=max(preset.checkpoint_every, segmenter_steps // 24),
         early_stop_patience=preset.early_stop_patience,
+        evaluate_first=init_model is not None,  # the --init model itself is a candidate for the best weights
         seed=config.seed,
         device=config.device,
         precision=config.precision,
@@ -470,6 +471,9 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         resume=config.resume and (work / "segmenter" / "last.pt").is_file(),
         init_model=init_model,
     )
+    if init_model is not None and result.best_step == 0:
+        progress.log("warning", f"no fine-tuned step beat the --init model on the validation scenes; {output.name} "
+                                "keeps its weights (more or other labelled scenes, or another --lr, may help)")
 
     # 5. evaluation
     metrics: dict[str, Any] = {}
@@ -533,7 +537,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
 
 
 def _input_features(config: FinetuneConfig, base_card: Any) -> tuple[str, ...]:
-    """The model's input channels: the ``--init`` model's own, else the asked or the default ones."""
+    """Return the model's input channels: the ``--init`` model's own, else the asked or the default ones."""
     from engine.models.inputs import DEFAULT_INPUT_FEATURES
 
     if base_card is None:

@@ -544,6 +544,7 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
         warmup_steps=min(500, args.steps // 20),
         checkpoint_every=args.checkpoint_every,
         early_stop_patience=args.patience,
+        evaluate_first=init_model is not None,
         seed=args.seed,
         device=args.device,
         precision=args.precision,

@@ -63,6 +63,9 @@ class LoopConfig:
         checkpoint_every: steps between checkpoints (0: only on cancellation).
         min_eval_interval: evaluate at epoch ends, but not more often than every this many steps.
         early_stop_patience: evaluations without improvement before stopping (None: never).
+        evaluate_first: validate before the first step too, so the starting weights (an ``--init``
+            model) compete for the best checkpoint: fine-tuning never hands back a model that scores
+            worse on its validation scenes than the one it started from.
         seed: seeds the torch RNG (diffusion noise, dropout) at the start.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
     """
@@ -79,6 +82,7 @@ class LoopConfig:
     checkpoint_every: int = 0
     min_eval_interval: int = 1
     early_stop_patience: int | None = None
+    evaluate_first: bool = False
     seed: int = 0
     device: str = "auto"
 
@@ -302,6 +306,8 @@ def train(
     if len(order) == 0:
         raise DakdError(f"{task.stage_name}: no training samples")
     stopped_early = False
+    if config.evaluate_first and state.step == 0 and not state.eval_history:
+        evaluate()
     last_metric: float | None = state.best_score
     model.train()
     with progress.stage(task.stage_name, max(0, config.max_steps - state.step)) as stage:

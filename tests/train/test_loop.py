@@ -108,3 +108,21 @@ def test_warmup_cosine() -> None:
     factor = warmup_cosine(100, 10, 0.1)
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(100) == pytest.approx(0.1) and 0.1 < factor(55) < 1.0
+
+
+def test_evaluate_first_keeps_the_starting_weights_when_training_only_makes_them_worse(tiles, spec) -> None:
+    """With ``evaluate_first`` (fine-tuning from --init) the starting weights compete for the best checkpoint."""
+
+    class Worse(SegmenterTask):
+        def evaluate(self, model, device):
+            calls.append(1)
+            return {"score": 60.0 if len(calls) == 1 else 10.0}
+
+    calls: list[int] = []
+    model = UNet(SMALL_UNET)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    result = train(model, Worse(tiles, None, None, spec, SegmenterConfig(spill_oversample=1), 0),
+                   LoopConfig(max_steps=3, batch_size=6, lr=1e-2, evaluate_first=True))
+    assert result.eval_history[0]["step"] == 0 and result.best_step == 0 and result.best_score == 60.0
+    assert all(torch.equal(start[k], v) for k, v in result.best_state.items())
+    assert not all(torch.equal(start[k], v) for k, v in model.state_dict().items())  # it did train

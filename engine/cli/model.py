@@ -75,7 +75,10 @@ def run_info(args: argparse.Namespace, progress: Progress) -> int:
         f"input:         band {inputs['band']}, {inputs['calibration']}, pixel {inputs['pixel_size_m']} m "
         f"(x{inputs['pixel_size_tolerance']} tolerance)",
         f"normalisation: units {inputs['units']}, dB range {inputs['db_range']}, mean {inputs['mean']}, "
-        f"std {inputs['std']}",
+        f"std {inputs['std']}; nodata set to 0",
+        "channels:      " + ", ".join(build.get("input_features") or ["db (the normalised band only)"])
+        + (" (computed inside the network from the normalised band; engine.models.inputs)"
+           if build.get("input_features") else ""),
         f"tiling:        {inputs['tile_size']} px tiles, overlap {tiling['overlap_px']} px, "
         f"context {tiling['context_px']} px",
         f"training:      {_training_line(data['training'])}",

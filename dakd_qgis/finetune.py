@@ -40,12 +40,26 @@ def preset_for_device(device: str) -> str:
     return GPU_PRESET if device.strip().lower().startswith("cuda") else CPU_PRESET
 
 
-#: Classes a label value can be mapped to (the engine's class names, plus ``ignore``).
-TARGET_CLASSES = ("oil", "look-alike", "ship", "land", "sea", "ignore")
+#: Classes a label value can be mapped to (the engine's class names, ``not-oil`` and ``ignore``).
+TARGET_CLASSES = ("oil", "look-alike", "ship", "land", "sea", "not-oil", "ignore")
+
+
+def background_labels() -> dict[str, str]:
+    """Return what ``dakd finetune --background`` can make of the pixels outside every polygon, for the analyst."""
+    return {
+        "sea": tr("Sea – everything I did not outline is sea"),
+        "not-oil": tr("Not oil – I outlined only the oil (or have a binary oil mask)"),
+        "ignore": tr("Ignore – I checked only the outlined areas"),
+    }
+
+
+#: The ``--background`` values, in the order the window lists them.
+BACKGROUNDS = tuple(background_labels())
 #: The engine's classes in id order and how it reads label values (``engine.classes``,
 #: ``engine.data.scenes``); copies, kept equal by tests/plugin/test_finetune.py.
 CLASS_NAMES = ("sea", "oil", "look-alike", "ship", "land")
 IGNORE_NAMES = ("ignore", "unlabelled", "unlabeled", "nodata", "no data")
+NOT_OIL_NAMES = ("not-oil", "not oil", "not_oil", "non-oil")
 CLASS_ALIASES = {
     "oil spill": "oil",
     "spill": "oil",
@@ -70,6 +84,8 @@ class FinetuneRequest:
         labels: one label polygon file for all scenes, and its ``layer`` inside the file.
         class_field: attribute holding each polygon's class.
         class_map: label value → one of :data:`TARGET_CLASSES` (values not listed must already be class names).
+        background: what the pixels outside every polygon are (:data:`BACKGROUNDS`): ``sea``, ``not-oil``
+            (only oil was outlined: the engine trains them as "any class but oil", never as sea) or ``ignore``.
         dataset: an OSD/SOS data-set folder instead of scenes, with its ``dataset_format``.
         val_share: share of scenes kept for validation.
         preset: one of :data:`PRESETS`.
@@ -85,6 +101,7 @@ class FinetuneRequest:
     layer: str = ""
     class_field: str = "class"
     class_map: dict[str, str] = field(default_factory=dict)
+    background: str = "sea"
     dataset: str = ""
     dataset_format: str = "osd"
     val_share: float = 0.2
@@ -120,6 +137,8 @@ def problems(request: FinetuneRequest) -> list[str]:
     bad = sorted({target for target in request.class_map.values() if target not in TARGET_CLASSES})
     if bad:
         found.append(tr("unknown classes in the mapping: {classes}").format(classes=", ".join(bad)))
+    if request.background not in BACKGROUNDS:
+        found.append(tr("unknown background {background}").format(background=repr(request.background)))
     if request.class_map and all(target == "ignore" for target in request.class_map.values()):
         found.append(tr("every label value is mapped to ignore: map at least one to a class"))
     if not 0.0 <= request.val_share < 1.0:
@@ -145,6 +164,8 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
             arguments += ["--layer", request.layer]
         for value, target in request.class_map.items():
             arguments += ["--class-map", f"{value}={target}"]
+        if request.background != "sea":
+            arguments += ["--background", request.background]
     for option, value in (("--steps", request.steps), ("--jointnet-steps", request.jointnet_steps),
                           ("--aug-ratio", request.aug_ratio), ("--balance", request.balance)):
         if value is not None:
@@ -154,19 +175,22 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
     return arguments
 
 
-def default_class_for(value: Any) -> str:
+def default_class_for(value: Any, background: str = "sea") -> str:
     """Guess the class of a label value: what the engine reads it as, else ``ignore``.
 
     The engine already understands class names, ids (0-4) and common aliases ("slick" is not one, "spill"
     is); anything else ("boat", "unsure") starts as ``ignore``, never as a class it may not be: the
     window marks those rows so the analyst maps them.
-    The rules are mirrored here (``CLASS_NAMES``, ``IGNORE_NAMES``, ``CLASS_ALIASES``, checked against
-    ``engine.data.scenes`` by the tests) because the engine is never imported into QGIS's process: in the
-    installed plugin it is not even on QGIS's path.
+    With ``background`` ``not-oil`` a value "background" means "not oil", as it does for the engine.
+    The rules are mirrored here (``CLASS_NAMES``, ``IGNORE_NAMES``, ``NOT_OIL_NAMES``, ``CLASS_ALIASES``,
+    checked against ``engine.data.scenes`` by the tests) because the engine is never imported into QGIS's
+    process: in the installed plugin it is not even on QGIS's path.
     """
     text = str(value).strip().lower() if value is not None else ""
     if text in IGNORE_NAMES:
         return "ignore"
+    if text in NOT_OIL_NAMES or (text == "background" and background == "not-oil"):
+        return "not-oil"
     text = CLASS_ALIASES.get(text, text)
     for class_id, name in enumerate(CLASS_NAMES):
         if text in (name, str(class_id)):
@@ -178,7 +202,8 @@ def is_known_label(value: Any) -> bool:
     """Tell whether the engine reads ``value`` as a class or as ignore by itself (no mapping needed)."""
     text = str(value).strip().lower() if value is not None else ""
     text = CLASS_ALIASES.get(text, text)
-    return text in IGNORE_NAMES or any(text in (name, str(class_id)) for class_id, name in enumerate(CLASS_NAMES))
+    return text in IGNORE_NAMES or text in NOT_OIL_NAMES or any(
+        text in (name, str(class_id)) for class_id, name in enumerate(CLASS_NAMES))
 
 
 def safe_model_name(text: str) -> str:

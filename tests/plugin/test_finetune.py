@@ -31,6 +31,24 @@ def test_scene_request_parses_with_the_engine_cli(tmp_path):
                                                                                        True)
 
 
+def test_oil_only_labels_ask_the_engine_for_background_not_oil(tmp_path):
+    """Polygons around the oil only: the pixels outside them are "not oil" for the engine, never sea."""
+    from dakd_qgis.finetune import BACKGROUNDS, FinetuneRequest, finetune_arguments, problems
+    from engine.data.scenes import LabelSpec, background_is_not_oil
+
+    request = FinetuneRequest(output=str(tmp_path / "m"), scenes=["a.tif"], labels="oil.gpkg",
+                              class_map={"slick": "oil", "background": "not-oil"}, background="not-oil",
+                              init="resources/models/default.json")
+    args = _parse(finetune_arguments(request))
+    assert args.background == "not-oil" and background_is_not_oil(LabelSpec(background=args.background))
+    assert args.class_map == ["slick=oil", "background=not-oil"]
+    plain = FinetuneRequest(output="m", scenes=["a.tif"], labels="l.gpkg")
+    assert _parse(finetune_arguments(plain)).background == "sea"  # the engine's default, not passed
+    assert set(BACKGROUNDS) == {"sea", "not-oil", "ignore"} and not problems(request)
+    assert problems(FinetuneRequest(output="m", scenes=["a.tif"], labels="l.gpkg", background="land")) == [
+        "unknown background 'land'"]
+
+
 def test_dataset_request_parses_with_the_engine_cli(tmp_path):
     from dakd_qgis.finetune import FinetuneRequest, finetune_arguments
 
@@ -50,8 +68,16 @@ def test_problems_name_what_to_fix(tmp_path):
 
 
 def test_default_class_follows_the_engine():
-    from dakd_qgis.finetune import CLASS_ALIASES, CLASS_NAMES, IGNORE_NAMES, default_class_for, is_known_label
-    from engine.classes import IGNORE_INDEX, OSD_CLASSES
+    from dakd_qgis.finetune import (
+        CLASS_ALIASES,
+        CLASS_NAMES,
+        IGNORE_NAMES,
+        NOT_OIL_NAMES,
+        TARGET_CLASSES,
+        default_class_for,
+        is_known_label,
+    )
+    from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, OSD_CLASSES
     from engine.data import scenes
     from engine.errors import InputError
 
@@ -67,14 +93,20 @@ def test_default_class_follows_the_engine():
     # the plugin's copy of the rules is the engine's (the engine is not importable inside QGIS)
     assert CLASS_NAMES == tuple(c.name for c in OSD_CLASSES)
     assert IGNORE_NAMES == scenes.IGNORE_NAMES and CLASS_ALIASES == scenes.CLASS_ALIASES
-    for value in ("Oil", " sea ", 0, 4, "2", "lookalike", "Oil Spill", "background", "No Data", "slick", "", None):
-        try:
-            class_id = scenes.resolve_class(value, scenes.LabelSpec(), "labels")
-            expected = "ignore" if class_id == IGNORE_INDEX else OSD_CLASSES[class_id].name
-        except InputError:
-            expected = "ignore"
-        assert default_class_for(value) == expected, value
-        assert is_known_label(value) == (expected != "ignore" or class_id_known(value)), value
+    assert NOT_OIL_NAMES == scenes.NOT_OIL_NAMES and "not-oil" in TARGET_CLASSES
+    names = {IGNORE_INDEX: "ignore", NOT_OIL_INDEX: "not-oil"}
+    for background in ("sea", "not-oil"):
+        spec = scenes.LabelSpec(background=background)
+        for value in ("Oil", " sea ", 0, 4, "2", "lookalike", "Oil Spill", "background", "No Data", "slick", "",
+                      None, "Not Oil", "non-oil"):
+            try:
+                class_id = scenes.resolve_class(value, spec, "labels")
+                expected = names.get(class_id) or OSD_CLASSES[class_id].name
+            except InputError:
+                expected = "ignore"
+            assert default_class_for(value, background) == expected, (value, background)
+            if background == "sea":
+                assert is_known_label(value) == (expected != "ignore" or class_id_known(value)), value
 
 
 def test_default_class_works_without_the_engine():

@@ -59,6 +59,7 @@ from ..finetune import (
     TARGET_CLASSES,
     FinetuneReport,
     FinetuneRequest,
+    background_labels,
     default_class_for,
     finetune_arguments,
     is_known_label,
@@ -121,6 +122,7 @@ class FinetuneDialog(QDialog):
         self._x_offset = 0
         self.detected_device = ""
         self._preset_chosen = False
+        self._background_chosen = False
         self._suggesting = False
         self._default_unticked_for_validation = False
 
@@ -194,6 +196,14 @@ class FinetuneDialog(QDialog):
         self.mapping_note.setStyleSheet("color: #9a6700")
         self.mapping_note.hide()
         form.addRow(self.mapping_note)
+        self.background = QComboBox(data)
+        for key, label in background_labels().items():
+            self.background.addItem(label, key)
+        self.background.setToolTip(tr("What the pixels outside every polygon are. If you outlined only the oil (or "
+                                      "have a binary oil mask), choose Not oil: they are then trained as any class "
+                                      "but oil, so the base model keeps telling look-alikes, ships and land apart"))
+        self.background.activated.connect(self._background_picked)
+        form.addRow(tr("Outside the polygons"), self.background)
         self.val_share = QDoubleSpinBox(data)
         self.val_share.setRange(0.0, 0.9)
         self.val_share.setSingleStep(0.05)
@@ -415,7 +425,8 @@ class FinetuneDialog(QDialog):
             self.mapping_table.setItem(row, 0, item)
             target = QComboBox(self.mapping_table)
             target.addItems(list(TARGET_CLASSES))
-            target.setCurrentText(default_class_for(value))
+            target.setCurrentText(default_class_for(value, self.background.currentData()))
+            target.currentTextChanged.connect(lambda _text: self._suggest_background())
             self.mapping_table.setCellWidget(row, 1, target)
             if not is_known_label(value):
                 unknown.append(str(value))
@@ -425,6 +436,26 @@ class FinetuneDialog(QDialog):
             self.mapping_note.setText(tr("Not class names, so ignored until you choose their class: {values}.").format(
                 values=", ".join(unknown)))
             self.mapping_note.show()
+        self._suggest_background()
+
+    def _background_picked(self, _index: int) -> None:
+        """Keep the analyst's background choice, and read a value "background" as they meant it."""
+        self._background_chosen = True
+        for row in range(self.mapping_table.rowCount()):
+            if self.mapping_table.item(row, 0).text().strip().lower() == "background":
+                self.mapping_table.cellWidget(row, 1).setCurrentText(
+                    default_class_for("background", self.background.currentData()))
+
+    def _suggest_background(self) -> None:
+        """Labels that map to oil and nothing else (but ignore) outline only the oil: start on *Not oil*.
+
+        Taking the rest as sea would teach the base model that every look-alike, ship and coast is sea.
+        """
+        if self._background_chosen:
+            return
+        targets = set(self.class_map().values()) - {"ignore"}
+        self.background.setCurrentIndex(self.background.findData(
+            "not-oil" if "oil" in targets and targets <= {"oil", "not-oil"} else "sea"))
 
     def class_map(self) -> dict[str, str]:
         """Return the value → class mapping as set in the table."""
@@ -458,7 +489,7 @@ class FinetuneDialog(QDialog):
             steps=self.steps.value() or None, jointnet_steps=self.jointnet_steps.value() or None,
             aug_ratio=None if self.aug_ratio.value() < 0 else self.aug_ratio.value(),
             balance=self.balance.value() or None, init=self.base_model.currentData() or "",
-            device=self.device.currentText())
+            device=self.device.currentText(), background=self.background.currentData())
 
     # -- running ----------------------------------------------------------------------------
 

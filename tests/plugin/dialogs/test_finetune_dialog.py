@@ -349,3 +349,50 @@ def test_the_loss_curve_stays_inside_the_plot(qgis_parent):
         assert rows, colour
         assert min(rows) >= area.top() - 1, colour
     plot.deleteLater()
+
+
+def test_oil_only_labels_suggest_background_not_oil_until_the_analyst_chooses(dialog, labelled_scenes):
+    from dakd_qgis.finetune import finetune_arguments
+
+    _load_inputs(dialog, labelled_scenes)  # polygons around the oil only ("slick" mapped to oil)
+    assert dialog.background.currentData() == "not-oil"
+    arguments = finetune_arguments(dialog.build_request())
+    assert arguments[arguments.index("--background") + 1] == "not-oil"
+    dialog.set_class("slick", "look-alike")  # other classes outlined: the rest is sea again
+    assert dialog.background.currentData() == "sea" and "--background" not in finetune_arguments(
+        dialog.build_request())
+    dialog.background.setCurrentIndex(dialog.background.findData("ignore"))
+    dialog.background.activated.emit(dialog.background.currentIndex())  # as a click does
+    dialog.set_class("slick", "oil")
+    assert dialog.background.currentData() == "ignore"  # the analyst's choice is kept
+
+
+@pytest.mark.slow
+def test_a_binary_label_finetune_starts_from_the_bundled_model(dialog, labelled_scenes, isolated_plugin_settings,
+                                                               wait_until):
+    """Oil-only polygons and the window's own defaults (bundled base model, background suggested as not oil):
+    a real tiny run keeps the five classes and trains the rest as "not oil", never as sea."""
+    import json
+
+    from dakd_qgis.models import bundled_model_path
+
+    _load_inputs(dialog, labelled_scenes)
+    assert dialog.base_model.currentData() == str(bundled_model_path())
+    assert dialog.background.currentData() == "not-oil"
+    dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
+    dialog.device.setCurrentText("cpu")
+    dialog.val_share.setValue(0.5)
+    dialog.steps.setValue(2)
+    dialog.model_name.setText("binary labels")
+    finished = []
+    dialog.run_finished.connect(finished.append)
+    assert dialog.start(), dialog.status.text()
+    assert dialog.request.background == "not-oil" and dialog.request.init == str(bundled_model_path())
+    assert wait_until(lambda: finished, 600), dialog.log.toPlainText()[-3000:]
+    assert finished == [True], dialog.status.text() + "\n" + dialog.log.toPlainText()[-3000:]
+    card = json.loads(dialog.report.model_card.read_text())
+    assert [c["name"] for c in card["classes"]] == ["sea", "oil", "look-alike", "ship", "land"]
+    pixels = card["training"]["data"]["train"]["class_pixels"]
+    assert pixels["not oil"] > 0 and pixels["oil"] > 0 and pixels["sea"] == 0
+    rows = [dialog.metrics_table.item(r, 0).text() for r in range(dialog.metrics_table.rowCount())]
+    assert "IoU not oil" in rows and "IoU oil" in rows

@@ -37,9 +37,11 @@ from .. import compat
 from ..detection import progress_reporter
 from ..engine_command import EngineRunError, engine_command, run_engine
 from ..finetune import (
+    BACKGROUNDS,
     DATASET_FORMATS,
     PRESETS,
     FinetuneRequest,
+    background_labels,
     finetune_arguments,
     preset_labels,
     problems,
@@ -218,6 +220,7 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
     LABELS = "LABELS"
     CLASS_FIELD = "CLASS_FIELD"
     CLASS_MAP = "CLASS_MAP"
+    BACKGROUND = "BACKGROUND"
 
     def name(self) -> str:  # noqa: D102 - QGIS API
         return "finetuneonmylabels"
@@ -231,10 +234,12 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
     def data_help(self) -> str:
         """Describe the scene and label inputs."""
         return "<p>" + tr("<b>SAR rasters</b>: the scenes you labelled. <b>Label polygons</b>: one layer for all "
-                          "scenes (reprojected as needed; pixels outside polygons are sea). <b>Class field</b>: the "
+                          "scenes (reprojected as needed). <b>Class field</b>: the "
                           "attribute with each polygon's class: a class name (oil, look-alike, ship, land, sea), an id "
                           "0-4, or any value mapped in <b>Value mapping</b>, e.g. <code>slick=oil, boat=ship, "
-                          "unsure=ignore</code>.") + "</p>"
+                          "unsure=ignore</code>. <b>Outside the polygons</b>: sea, or <i>not oil</i> when you "
+                          "outlined only the oil (the rest is trained as any class but oil, never as sea), or "
+                          "ignore when you checked only the outlined areas.") + "</p>"
 
     def add_data_parameters(self) -> None:
         """Add SAR rasters, label polygons, class field and value mapping."""
@@ -247,6 +252,8 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
         mapping = QgsProcessingParameterString(self.CLASS_MAP, tr("Value mapping"), "", optional=True)
         mapping.setHelp(tr("VALUE=CLASS pairs, comma separated, e.g. slick=oil, boat=ship"))
         self.addParameter(mapping)
+        self.addParameter(QgsProcessingParameterEnum(self.BACKGROUND, tr("Outside the polygons"),
+                                                     list(background_labels().values()), defaultValue=0))
 
     def data_request(self, parameters: dict[str, Any], context: QgsProcessingContext, request: FinetuneRequest,
                      scratch: Path) -> None:
@@ -257,6 +264,7 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
         fields = self.parameterAsFields(parameters, self.CLASS_FIELD, context)
         request.class_field = fields[0] if fields else "class"
         request.class_map = parse_mapping(self.parameterAsString(parameters, self.CLASS_MAP, context))
+        request.background = BACKGROUNDS[self.parameterAsEnum(parameters, self.BACKGROUND, context)]
 
 
 class TrainPipelineAlgorithm(_TrainingAlgorithm):

@@ -55,3 +55,17 @@ def test_finetune_algorithm_trains_and_registers(dakd_provider, labelled_scenes,
     assert PluginSettings.load().default_model == str(registered)
     assert isinstance(result["VALIDATION_MIOU"], float)
     assert progress and max(progress) == 100
+
+
+def test_oil_only_labels_reach_the_engine_as_background_not_oil(algorithm_error, labelled_scenes, tmp_path):
+    """"Outside the polygons: not oil" becomes --background not-oil: with the bundled five-class base model the
+    engine reads the rest as "not oil" (and, asked for generated pairs as well, refuses them in one line)."""
+    from dakd_qgis.models import bundled_model_path
+
+    scenes, labels = labelled_scenes
+    message = algorithm_error("dakd:finetuneonmylabels", {
+        "SCENES": [str(p) for p in scenes], "LABELS": f"{labels}|layername=labels", "CLASS_FIELD": "label",
+        "CLASS_MAP": "slick=oil", "BACKGROUND": 1, "AUG_RATIO": 1, "PRESET": 4, "DEVICE": 1,
+        "BASE_MODEL": str(bundled_model_path()), "OUTPUT": str(tmp_path / "model.json")})
+    assert "generated pairs need labels that name every class" in message and "only oil / not oil" in message
+    assert not (tmp_path / "model.json").exists()

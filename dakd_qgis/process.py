@@ -103,7 +103,10 @@ class ProcessRunner(QObject):
         process = self.process
         if process is None:
             return
-        chunk = process.readAllStandardOutput() if stream == "stdout" else process.readAllStandardError()
+        try:
+            chunk = process.readAllStandardOutput() if stream == "stdout" else process.readAllStandardError()
+        except RuntimeError:  # the window (and its QProcess) was deleted while output was still queued
+            return
         data = self._buffers[stream] + bytes(chunk)
         *lines, rest = data.split(b"\n")
         self._buffers[stream] = rest

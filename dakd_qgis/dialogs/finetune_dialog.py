@@ -419,24 +419,32 @@ class FinetuneDialog(QDialog):
             return
         values = sorted(layer.uniqueValues(layer.fields().indexOf(field)), key=str)
         self.mapping_table.setRowCount(len(values))
-        unknown = []
         for row, value in enumerate(values):
             item = QTableWidgetItem(str(value))
+            item.setData(Qt.UserRole, not is_known_label(value))
             self.mapping_table.setItem(row, 0, item)
             target = QComboBox(self.mapping_table)
             target.addItems(list(TARGET_CLASSES))
             target.setCurrentText(default_class_for(value, self.background.currentData()))
+            target.currentTextChanged.connect(lambda _text: self._show_unmapped())
             target.currentTextChanged.connect(lambda _text: self._suggest_background())
             self.mapping_table.setCellWidget(row, 1, target)
-            if not is_known_label(value):
-                unknown.append(str(value))
-                item.setBackground(QBrush(QColor("#fff4ce")))
-                item.setToolTip(tr("Not a class name: ignored until you choose its class"))
-        if unknown:
-            self.mapping_note.setText(tr("Not class names, so ignored until you choose their class: {values}.").format(
-                values=", ".join(unknown)))
-            self.mapping_note.show()
+        self._show_unmapped()
         self._suggest_background()
+
+    def _show_unmapped(self) -> None:
+        """Highlight and name the values that are not class names and still map to ignore."""
+        unmapped = []
+        for row in range(self.mapping_table.rowCount()):
+            item = self.mapping_table.item(row, 0)
+            waiting = bool(item.data(Qt.UserRole)) and self.mapping_table.cellWidget(row, 1).currentText() == "ignore"
+            item.setBackground(QBrush(QColor("#fff4ce")) if waiting else QBrush())
+            item.setToolTip(tr("Not a class name: ignored until you choose its class") if waiting else "")
+            if waiting:
+                unmapped.append(item.text())
+        self.mapping_note.setText(tr("Not class names, so ignored until you choose their class: {values}.").format(
+            values=", ".join(unmapped)))
+        self.mapping_note.setVisible(bool(unmapped))
 
     def _background_picked(self, _index: int) -> None:
         """Keep the analyst's background choice, and read a value "background" as they meant it."""

@@ -31,8 +31,8 @@ class LivePlot(QWidget):
 
     MARGIN = 52
     TOP = 10
-    #: Room for the step labels and a legend of up to two lines.
-    BOTTOM = 56
+    #: Text lines under the frame: the step labels and a legend of up to two lines.
+    BOTTOM_LINES = 3
     #: Share of the left axis's range kept free above the highest and below the lowest point.
     HEADROOM = 0.08
 
@@ -74,8 +74,9 @@ class LivePlot(QWidget):
 
     def plot_area(self) -> QRectF:
         """Return where the curves are drawn (inside the axes' frame)."""
+        bottom = self.BOTTOM_LINES * self.fontMetrics().height() + 6
         return QRectF(self.MARGIN, self.TOP, max(1.0, self.width() - 2 * self.MARGIN),
-                      max(1.0, self.height() - self.TOP - self.BOTTOM))
+                      max(1.0, self.height() - self.TOP - bottom))
 
     def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt API
         """Axes, legend and curves; the curves never leave the frame."""

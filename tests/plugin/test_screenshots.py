@@ -91,7 +91,10 @@ def test_finetune_window_screenshot(qgis_iface, qgis_new_project, labelled_scene
     layers = [QgsRasterLayer(str(path), path.stem) for path in scenes]
     label_layer = QgsVectorLayer(f"{labels}|layername=labels", "my labels", "ogr")
     QgsProject.instance().addMapLayers([*layers, label_layer])
+    from dakd_qgis.dialogs.finetune_dialog import MAX_SIZE
+
     dialog = FinetuneDialog(qgis_iface)
+    dialog.resize(*MAX_SIZE)  # the offscreen screen is 800 x 600; picture the window as on a laptop
     dialog.set_scene_layers(layers)
     dialog.labels_combo.setLayer(label_layer)
     dialog.set_class("slick", "oil")  # not a class name: it starts as ignore
@@ -109,5 +112,6 @@ def test_finetune_window_screenshot(qgis_iface, qgis_new_project, labelled_scene
     path = output_dir(tmp_path) / "finetune-dialog.png"
     save_small(dialog.grab().toImage(), path)
     assert distinct_colours(path) > 50
+    dialog.shutdown()
     dialog.close()
     dialog.deleteLater()

@@ -221,7 +221,12 @@ def test_unknown_label_values_start_as_ignore_and_are_pointed_out(dialog, tmp_pa
     assert "boat" in dialog.mapping_note.text() and "unsure" in dialog.mapping_note.text()
     assert "vessel" not in dialog.mapping_note.text()
     rows = {dialog.mapping_table.item(r, 0).text(): dialog.mapping_table.item(r, 0) for r in range(4)}
-    assert rows["boat"].background().color().name() != rows["oil"].background().color().name()
+    assert rows["boat"].background() != rows["oil"].background()
+    dialog.set_class("boat", "ship")  # mapped by the analyst: no longer pointed out
+    assert "boat" not in dialog.mapping_note.text() and "unsure" in dialog.mapping_note.text()
+    assert rows["boat"].background() == rows["oil"].background()
+    dialog.set_class("unsure", "sea")
+    assert dialog.mapping_note.isHidden()
 
 
 def test_the_window_starts_on_the_bundled_model_and_the_devices_preset(qgis_iface, qgis_new_project,

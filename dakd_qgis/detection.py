@@ -34,6 +34,8 @@ METHOD_CHOICES = ("auto", "model", "threshold")
 #: ``DetectParams`` defaults shown in the Processing dialog (a test checks they match the engine).
 DEFAULT_OVERLAP_PX = 64
 DEFAULT_MIN_AREA_KM2 = 0.1
+#: The largest tile overlap the engine takes: half its 256-pixel tile (``engine.tiling.plan_grid``).
+MAX_OVERLAP_PX = 128
 
 
 @dataclass
@@ -101,6 +103,38 @@ def make_request(input_path: str, out_dir: Path, settings: PluginSettings, **opt
     warning = missing_default_model_warning(method, given_model, settings)
     return DetectRequest(input_path=input_path, out_dir=str(out_dir), method=method, model_path=model_path,
                          device=device, warnings=[warning] if warning else [], **options)
+
+
+def request_inputs(request: DetectRequest) -> list[Path]:
+    """Return what a run reads: the scene (a product's ``.SAFE`` folder for its manifest) and the model files."""
+    scene = Path(request.input_path).expanduser()
+    inputs = [scene.parent if scene.name.lower() == "manifest.safe" else scene]
+    if request.model_path:
+        card = Path(request.model_path).expanduser()
+        inputs += [card, card.with_suffix(".safetensors")]
+    return inputs
+
+
+def replaced_input(destination: str, inputs: list[Path]) -> str:
+    """Say why the output file ``destination`` must not be written ("" when it may).
+
+    The plugin's side of the engine's ``--overwrite`` rule (``engine.io.atomic.check_replaceable``):
+    an output may replace an earlier file of that name, as in every QGIS algorithm, but never a file the
+    run reads, nor a file inside an input folder (a ``.SAFE`` product). A folder is never an output file.
+    """
+    path = Path(destination).expanduser().absolute()
+    if not path.exists():
+        return ""
+    real = path.resolve()
+    if path.is_dir():
+        return tr("will not replace {path}: it is a folder, not a file").format(path=path)
+    for given in inputs:
+        source = given.absolute().resolve()
+        if real == source:
+            return tr("will not replace {path}: it is an input of this run").format(path=path)
+        if source.is_dir() and source in real.parents:
+            return tr("will not replace {path}: it lies inside the input {input}").format(path=path, input=given)
+    return ""
 
 
 def detect_arguments(request: DetectRequest) -> list[str]:

@@ -44,12 +44,15 @@ from ..deps import missing_package_names
 from ..detection import (
     DEFAULT_MIN_AREA_KM2,
     DEFAULT_OVERLAP_PX,
+    MAX_OVERLAP_PX,
     METHOD_CHOICES,
     UNITS_CHOICES,
     DetectOutcome,
     DetectRequest,
     make_request,
     progress_reporter,
+    replaced_input,
+    request_inputs,
     run_detect,
     summary_sentence,
 )
@@ -186,7 +189,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(self.DEVICE, tr("Device"), list(DEVICES), defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.OVERLAP_PX, tr("Tile overlap (pixels)"), compat.NUMBER_INTEGER, DEFAULT_OVERLAP_PX, minValue=0,
-            maxValue=192))
+            maxValue=MAX_OVERLAP_PX))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_AREA_KM2, tr("Minimum area (km²)"), compat.NUMBER_DOUBLE, DEFAULT_MIN_AREA_KM2, minValue=0.0))
         advanced = [
@@ -232,6 +235,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         work_dir = Path(tempfile.mkdtemp(prefix="dakd-detect-", dir=QgsProcessingUtils.tempFolder()))
         try:
             request, source_name = self._request(parameters, context, settings, work_dir / "run")
+            self._refuse_replacing_inputs(parameters, context, request)
             for warning in request.warnings:
                 feedback.pushWarning(sentence(warning))
             outcome = _run_with_feedback(request, settings, feedback)
@@ -275,6 +279,17 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             return request, source_name
         except InputProblem as error:
             raise QgsProcessingException(sentence(str(error))) from error
+
+    def _refuse_replacing_inputs(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                                 request: DetectRequest) -> None:
+        """Refuse, before any work, an output file that is one of the run's inputs (the scene, the model)."""
+        inputs = request_inputs(request)
+        for key in (self.OUTPUT, self.PROBABILITY, self.CLASSES):
+            output = _output_file(parameters.get(key), context)
+            reason = replaced_input(output[0], inputs) if output else ""
+            if reason:
+                raise QgsProcessingException(sentence(tr("{reason}; choose another file for “{output}”").format(
+                    reason=reason, output=self.parameterDefinition(key).description())))
 
     def _write_outputs(self, outcome: DetectOutcome, parameters: dict[str, Any], context: QgsProcessingContext,
                        source_name: str) -> dict[str, Any]:

@@ -65,7 +65,7 @@
     </message>
     <message>
         <location filename="../algorithms/finetune.py"/>
-        <source>&lt;b&gt;SAR rasters&lt;/b&gt;: the scenes you labelled. &lt;b&gt;Label polygons&lt;/b&gt;: one layer for all scenes (reprojected as needed; pixels outside polygons are sea). &lt;b&gt;Class field&lt;/b&gt;: the attribute with each polygon's class: a class name (oil, look-alike, ship, land, sea), an id 0-4, or any value mapped in &lt;b&gt;Value mapping&lt;/b&gt;, e.g. &lt;code&gt;slick=oil, boat=ship, unsure=ignore&lt;/code&gt;.</source>
+        <source>&lt;b&gt;SAR rasters&lt;/b&gt;: the scenes you labelled. &lt;b&gt;Label polygons&lt;/b&gt;: one layer for all scenes (reprojected as needed). &lt;b&gt;Class field&lt;/b&gt;: the attribute with each polygon's class: a class name (oil, look-alike, ship, land, sea), an id 0-4, or any value mapped in &lt;b&gt;Value mapping&lt;/b&gt;, e.g. &lt;code&gt;slick=oil, boat=ship, unsure=ignore&lt;/code&gt;. &lt;b&gt;Outside the polygons&lt;/b&gt;: sea, or &lt;i&gt;not oil&lt;/i&gt; when you outlined only the oil (the rest is trained as any class but oil, never as sea), or ignore when you checked only the outlined areas.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -462,6 +462,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../finetune.py"/>
+        <source>Ignore – I checked only the outlined areas</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../dialogs/models_dialog.py"/>
         <source>Import a model card</source>
         <translation type="unfinished"></translation>
@@ -650,6 +655,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../finetune.py"/>
+        <source>Not oil – I outlined only the oil (or have a binary oil mask)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Not started</source>
         <translation type="unfinished"></translation>
@@ -678,6 +688,12 @@
     <message>
         <location filename="../algorithms/detect.py"/>
         <source>Outputs</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/finetune.py"/>
+        <location filename="../dialogs/finetune_dialog.py"/>
+        <source>Outside the polygons</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -812,6 +828,11 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>SAROSS-Net training steps</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../finetune.py"/>
+        <source>Sea – everything I did not outline is sea</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1082,6 +1103,11 @@
     <message>
         <location filename="../algorithms/finetune.py"/>
         <source>Value mapping item {item}: write VALUE=CLASS, e.g. slick=oil.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/finetune_dialog.py"/>
+        <source>What the pixels outside every polygon are. If you outlined only the oil (or have a binary oil mask), choose Not oil: they are then trained as any class but oil, so the base model keeps telling look-alikes, ships and land apart</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1362,6 +1388,11 @@
     </message>
     <message>
         <location filename="../finetune.py"/>
+        <source>unknown background {background}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../finetune.py"/>
         <source>unknown classes in the mapping: {classes}</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1378,6 +1409,21 @@
     <message>
         <location filename="../models.py"/>
         <source>validation mIoU {value} %</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../detection.py"/>
+        <source>will not replace {path}: it is a folder, not a file</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../detection.py"/>
+        <source>will not replace {path}: it is an input of this run</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../detection.py"/>
+        <source>will not replace {path}: it lies inside the input {input}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1443,6 +1489,11 @@
     <message>
         <location filename="../models.py"/>
         <source>{path}: its weights file {weights} is missing; keep the .json and .safetensors files together</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>{reason}; choose another file for “{output}”</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

@@ -41,6 +41,21 @@ def test_defaults_and_choices_match_the_engine():
     assert UNITS_CHOICES == ("auto", *UNITS)
     assert set(METHOD_CHOICES) == set(METHODS)
     assert set(DEVICES) <= {"auto", "cpu", "cuda"}
+    from dakd_qgis.detection import MAX_OVERLAP_PX
+    from engine.errors import DakdError
+    from engine.tiling import DEFAULT_TILE_SIZE, plan_grid
+
+    plan_grid(1000, 1000, DEFAULT_TILE_SIZE, MAX_OVERLAP_PX)  # the plugin's largest overlap runs
+    with pytest.raises(DakdError, match="more than half"):
+        plan_grid(1000, 1000, DEFAULT_TILE_SIZE, MAX_OVERLAP_PX + 1)
+
+
+def test_the_overlap_parameter_stops_where_the_engine_does(dakd_provider):
+    """Issue 12 item 7: the dialog offers no overlap the engine refuses (255 px used to run for ever)."""
+    from dakd_qgis.detection import MAX_OVERLAP_PX
+
+    overlap = QgsApplication_algorithm().parameterDefinition("OVERLAP_PX")
+    assert (overlap.minimum(), overlap.maximum()) == (0, MAX_OVERLAP_PX)
 
 
 def test_detect_returns_polygons_and_rasters(dakd_provider, sar_scene, tmp_path):
@@ -272,6 +287,11 @@ def test_processing_shows_results_as_right_click_does(dakd_provider, sar_scene, 
     assert polygons.renderer().type() == "categorizedSymbol" and polygons.labelsEnabled()
     assert probability.renderer().type() == "singlebandpseudocolor" and probability.renderer().band() == 2
     assert classes.renderer().type() == "paletted"
+    from qgis.core import QgsColorRampLegendNode, QgsLayerTreeLayer
+
+    ramps = [node for node in probability.legend().createLayerTreeModelLegendNodes(QgsLayerTreeLayer(probability))
+             if isinstance(node, QgsColorRampLegendNode)]
+    assert [(node.settings().minimumLabel(), node.settings().maximumLabel()) for node in ramps] == [("0", "1")]
 
 
 def test_skipped_rasters_are_not_written(dakd_provider, sar_scene, tmp_path, qgis_new_project, wait_until):
@@ -449,3 +469,74 @@ def test_qgis_process_runs_with_only_input_and_output(package_plugin, tmp_path):
     assert spills.isValid() and spills.featureCount() >= 1
     assert sorted(p.name for p in work.iterdir()) == ["x.gpkg"]
     assert "Traceback" not in run.stderr
+
+
+def test_a_complex_raster_is_refused_in_one_line(dakd_provider, tmp_path):
+    """Issue 12 item 7: an SLC-like complex raster is refused (its imaginary part used to be dropped in silence)."""
+    import processing
+    import rasterio
+    from affine import Affine
+
+    rng = np.random.default_rng(0)
+    field = (rng.normal(size=(64, 64)) + 1j * rng.normal(size=(64, 64))).astype("complex64")
+    slc = tmp_path / "slc.tif"
+    with rasterio.open(slc, "w", driver="GTiff", width=64, height=64, count=1, dtype="complex64", crs="EPSG:32633",
+                       transform=Affine(10, 0, 500000, 0, -10, 6000000)) as dataset:
+        dataset.write(field, 1)
+    assert QgsRasterLayer(str(slc), "slc").isValid()  # QGIS itself opens it
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALGORITHM, {"INPUT": str(slc), "METHOD": THRESHOLD, **_outputs(tmp_path)})
+    message = str(raised.value)
+    assert "slc.tif: band 1 holds complex values (complex64), as in SLC data" in message, message
+    assert "\n" not in message and "Traceback" not in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_never_replaces_an_input(dakd_provider, sar_scene, tmp_path):
+    """Issue 12 item 5: the plugin's outputs follow the engine's rule: a file the run reads is never replaced.
+
+    QGIS replaces an existing output file of the name given; here that name is the scene or the model, in a
+    folder of the analyst's files. The refusal comes before any work and every file survives.
+    """
+    import processing
+
+    folder = sar_scene.parent
+    (folder / "notes.txt").write_text("my notes\n")
+    card = folder / "my-model.json"
+    card.write_text("{}")
+    (folder / "my-model.safetensors").write_bytes(b"weights")
+
+    def snapshot():
+        return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+    before = snapshot()
+    cases = [
+        ({"METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "spills.gpkg"), "PROBABILITY": str(sar_scene)},
+         f"Will not replace {sar_scene}: it is an input of this run; choose another file for “Class probabilities”"),
+        ({"METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "spills.gpkg"), "PROBABILITY": "TEMPORARY_OUTPUT",
+          "CLASSES": str(sar_scene)}, "choose another file for “Classes”"),
+        ({"METHOD": 1, "MODEL": str(card), "OUTPUT": str(card)},
+         f"Will not replace {card}: it is an input of this run; choose another file for “Oil spill polygons”"),
+        ({"METHOD": 1, "MODEL": str(card), "OUTPUT": str(tmp_path / "spills.gpkg"),
+          "PROBABILITY": str(folder / "my-model.safetensors")}, "it is an input of this run"),
+    ]
+    for parameters, expected in cases:
+        feedback = _RecordingFeedback()
+        with pytest.raises(QgsProcessingException) as raised:
+            processing.run(ALGORITHM, {"INPUT": str(sar_scene), **parameters}, feedback=feedback)
+        assert expected in str(raised.value), str(raised.value)
+        assert not any(info.startswith("Found ") for info in feedback.infos)  # refused before the engine ran
+        assert snapshot() == before
+        assert not (tmp_path / "spills.gpkg").exists()
+
+    # a Sentinel-1 product is a folder: no file inside it is replaced either
+    import shutil
+
+    shipped = Path(__file__).resolve().parents[2] / "data" / "sentinel1"
+    product = shutil.copytree(next(shipped.glob("*.SAFE")), tmp_path / "product" / next(shipped.glob("*.SAFE")).name)
+    measurement = next((product / "measurement").glob("*.tiff"))
+    kept = measurement.read_bytes()
+    with pytest.raises(QgsProcessingException, match="it lies inside the input"):
+        processing.run(ALGORITHM, {"PRODUCT": str(product / "manifest.safe"), "METHOD": THRESHOLD,
+                                   "OUTPUT": str(tmp_path / "spills.gpkg"), "CLASSES": str(measurement)})
+    assert measurement.read_bytes() == kept and not (tmp_path / "spills.gpkg").exists()

@@ -3,7 +3,7 @@
 Same signature and results as ``selective_scan_fn`` (see :mod:`engine.models.scan` for the recurrence
 and the shapes). The point of this kernel is memory traffic: the other pure backends build the
 ``(b, d, l, n)`` tensors ``exp(ΔA)`` and ``ΔBu`` in global memory, which is what keeps the parallel scan
-about 1.3-1.7x above the no-scan floor on GPUs (``../shared/reference/mambavision.md`` §6). Here one
+about 1.3-1.7x above the no-scan floor on GPUs (the project's MambaVision reference notes, §6). Here one
 program owns a block of channels of one sequence and does, chunk by chunk along ``l``, all of:
 ``Δ = softplus(delta + bias)``, ``exp(ΔA)``, ``ΔBu``, the recurrence (``tl.associative_scan`` inside the
 chunk, a carried state between chunks), the read-out ``<h, C>``, ``+ D u`` and the ``silu(z)`` gate.

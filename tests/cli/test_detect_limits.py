@@ -152,7 +152,53 @@ def test_a_cancel_between_overview_levels_leaves_nothing(tmp_path):
     assert left_behind(tmp_path) == []
 
 
-def test_sigterm_stops_a_run_on_a_mostly_empty_scene_within_seconds(tmp_path):
+def _checking_loop() -> str:
+    """The engine function whose loop asked ``cancel`` (qualified name), skipping the progress plumbing."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_qualname.split(".")[0] in ("Progress", "Stage"):
+        frame = frame.f_back
+    return frame.f_code.co_qualname if frame is not None else "?"
+
+
+#: The loops that can run long, each with its own cancel check: reading tiles (empty ones too), writing the
+#: rasters row by row, building overviews, tracing regions, drawing the quick-look's outlines.
+LONG_LOOPS = ("iter_batches", "_RasterOutputs.__call__", "add_overviews", "iter_spill_records", "render_quicklook")
+
+
+@pytest.mark.slow
+def test_a_cancel_is_honoured_inside_every_long_loop_and_leaves_nothing(tmp_path):
+    """Issue 12 item 6: not only between batches: reading, writing, overviews, tracing and the quick-look."""
+    sea = speckled_sea(1024, 1024)
+    for row in range(20, 1004, 40):  # 625 small dark spots: several hundred regions to trace and outline
+        for col in range(20, 1004, 40):
+            sea[row:row + 8, col:col + 8] *= 0.03
+    scene = write_scene(tmp_path / "scene.tif", sea)
+
+    def run(cancel) -> None:
+        run_detection(DetectParams(str(scene), str(tmp_path / "out"), method="threshold", min_area_km2=0),
+                      Progress(None, cancel))
+
+    checks: list[str] = []
+    run(lambda: checks.append(_checking_loop()) and False)
+    for loop in LONG_LOOPS:
+        assert checks.count(loop) >= 2, (loop, sorted(set(checks)))  # checked inside the loop, not only once
+    shutil.rmtree(tmp_path / "out")
+    for loop in LONG_LOOPS:
+        seen: list[str] = []
+
+        def cancel(loop=loop, seen=seen) -> bool:
+            seen.append(_checking_loop())
+            return seen.count(loop) == 2  # the second check of this loop: inside it
+
+        with pytest.raises(Cancelled):
+            run(cancel)
+        assert seen[-1] == loop and seen.count(loop) == 2, loop  # stopped at that check, nothing asked after it
+        assert left_behind(tmp_path) == [], loop
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_run_on_a_mostly_empty_scene_within_seconds(tmp_path, stop):
+    """Both signals the VRT of the issue ignored for over ten minutes (SIGINT is Ctrl-C, once)."""
     vrt = declared_vrt(tmp_path / "sparse.vrt", 20000, 20000)  # the whole run takes over a minute
     process = subprocess.Popen([*dakd_command(), "--progress", "json", "detect", str(vrt), "--method", "threshold",
                                 "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -163,7 +209,7 @@ def test_sigterm_stops_a_run_on_a_mostly_empty_scene_within_seconds(tmp_path):
             if event["event"] == "progress" and event["stage"] == "detect":
                 break  # the first batch is done: from here on the tiles are empty
         time.sleep(1)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         sent = time.monotonic()
         assert process.wait(timeout=30) == 130
         assert time.monotonic() - sent < 10

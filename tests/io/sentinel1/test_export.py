@@ -1,6 +1,8 @@
 """``dakd calibrate`` end to end on the cropped product (engine.io.sentinel1.export + engine.cli.calibrate)."""
 
 import resource
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,6 +122,32 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(crop_product, tmp_path):
         f"dakd: error: writing {out} failed: the file grew past the largest file allowed in {folder} (File too "
         "large); choose another --out or raise the limit (ulimit -f)")
     assert list(folder.iterdir()) == []
+
+
+def _can_mount_tmpfs() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
+                           capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
+def test_a_disk_that_is_full_is_named_as_such_and_left_as_it_was(crop_product, tmp_path):
+    """Issue 12 item 7: a full disk during calibrate was "internal error ... report it"; now it says where."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    out = disk / "sigma0.tif"
+    command = shlex.join([sys.executable, "-m", "engine", "--progress", "none", "calibrate", str(crop_product),
+                          "--out", str(out)])
+    script = f"mount -t tmpfs -o size=256k tmpfs {shlex.quote(str(disk))} && {{ {command}; echo rc=$?; ls -A {disk}; }}"
+    done = subprocess.run(["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.stdout.strip() == "rc=2", done.stderr[-2000:]  # and nothing left on the small disk
+    assert done.stderr.count("dakd: error:") == 1 and "internal error" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"dakd: error: the disk is full: writing {out} failed with 0 MB left in {disk}; free disk space or choose "
+        "another --out")
 
 
 def test_a_truncated_measurement_is_an_input_error(crop_product, tmp_path, kit, capsys):

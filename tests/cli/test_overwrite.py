@@ -6,6 +6,7 @@ folder. The refusals come before any work, in one line, and every file stays as 
 """
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -72,6 +73,21 @@ def test_detect_into_the_current_folder_or_its_parent_is_refused_and_every_file_
     result = dakd(work, "detect", "sub/scene.tif", "--out", out, "--overwrite", "--method", "threshold")
     assert_refused(result, "will not replace", "it is the current folder or holds it")
     assert snapshot(tmp_path) == before
+    assert no_temporaries(tmp_path)
+
+
+def test_detect_into_a_home_folder_or_the_root_is_refused_and_every_file_survives(tmp_path):
+    home = user_folder(tmp_path / "home" / "analyst")
+    scene = write_scene(tmp_path / "scene.tif", speckled_sea(300, 320))
+    before = snapshot(tmp_path / "home")
+    for out, reason in [(str(home), "it is a home folder or holds one"),
+                        (str(tmp_path / "home"), "it is a home folder or holds one"),
+                        ("/", "it is the root of a file system")]:
+        result = subprocess.run([*dakd_command(), "--progress", "none", "detect", str(scene), "--out", out,
+                                 "--overwrite", "--method", "threshold"], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=300, check=False, env={**os.environ, "HOME": str(home)})
+        assert_refused(result, f"will not replace {out}: {reason}")
+        assert snapshot(tmp_path / "home") == before
     assert no_temporaries(tmp_path)
 
 

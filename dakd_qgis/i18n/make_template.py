@@ -20,10 +20,10 @@ Notes:
 from __future__ import annotations
 
 import ast
+import html
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 TEMPLATE = PLUGIN_DIR / "i18n" / "dakd_qgis.ts"
@@ -31,6 +31,11 @@ TEMPLATE = PLUGIN_DIR / "i18n" / "dakd_qgis.ts"
 CONTEXT = "DakdOilSpill"
 #: Files that are not part of the running plugin (build scripts, the engine probe).
 SKIPPED = {"package_plugin.py", "probe_engine.py", "make_template.py"}
+
+
+def escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` for XML text (as ``xml.sax.saxutils.escape``; quotes stay as they are)."""
+    return html.escape(text, quote=False)
 
 
 def plugin_sources(plugin_dir: Path = PLUGIN_DIR) -> list[Path]:

@@ -37,13 +37,14 @@ class AugmentConfig:
             ``factor × crop`` px is resampled to the crop (factor > 1 is a coarser pixel: power is
             averaged, i.e. multilooked; < 1 a finer, oversampled one). None: off.
         zoom_probability: chance of resampling a sample.
-        radiometric_probability: chance of an unknown dB scaling: gain (log-uniform in
-            ``gain_range``) around the sample's median, plus an offset in ± ``offset_db``, after an
-            optional 8-bit export (clip to percentiles and quantise to 256 levels).
-        gain_range: range of the dB gain (an 8-bit export over a 20-40 dB span read back as -35..5 dB
-            is a gain of 1-2).
+        radiometric_probability: chance of an unknown dB scaling: an 8-bit export read back as the
+            data-set loaders read it (:func:`export_8bit`), or a gain (log-uniform in ``gain_range``)
+            around the sample's median plus an offset in ± ``offset_db``.
+        gain_range: range of the free dB gain.
         offset_db: half-width of the dB offset drawn with a gain.
-        quantise_probability: chance, given a radiometric change, of the 8-bit export first.
+        quantise_probability: chance, given a radiometric change, that it is an 8-bit export (read back
+            over ``read_range_db``; three times in ten it is then also given a free gain and offset).
+        read_range_db: the dB span 0..255 is read as (the OSD/SOS loaders' default).
         smooth_probability: chance of a speckle filter (a median in dB or a mean in power over 3-7 px,
             as many exported products have: OSD used a 7×7 median).
     """
@@ -54,16 +55,17 @@ class AugmentConfig:
     zoom: tuple[float, float] | None = None
     zoom_probability: float = 0.0
     radiometric_probability: float = 0.0
-    gain_range: tuple[float, float] = (0.6, 2.0)
+    gain_range: tuple[float, float] = (0.5, 2.5)
     offset_db: float = 8.0
     quantise_probability: float = 0.0
+    read_range_db: tuple[float, float] = (-35.0, 5.0)
     smooth_probability: float = 0.0
 
 
 #: The segmenter's augmentations: the basic set plus resampling, unknown dB scaling, 8-bit exports and
 #: speckle filters. A third of the samples keep calibrated levels (only the ±1 dB shift).
-ROBUST_AUGMENT = AugmentConfig(zoom=(0.5, 2.0), zoom_probability=0.4, radiometric_probability=0.6,
-                               quantise_probability=0.5, smooth_probability=0.2)
+ROBUST_AUGMENT = AugmentConfig(zoom=(0.5, 2.0), zoom_probability=0.4, radiometric_probability=0.65,
+                               quantise_probability=0.6, smooth_probability=0.25)
 #: Augmentation sets by the names ``dakd finetune --augment`` takes.
 AUGMENTS = {"robust": ROBUST_AUGMENT, "basic": AugmentConfig()}
 
@@ -103,15 +105,35 @@ def radiometric(image_db: np.ndarray, config: AugmentConfig, rng: np.random.Gene
     if not (config.radiometric_probability and rng.random() < config.radiometric_probability):
         shift = float(rng.uniform(-config.db_shift, config.db_shift)) if config.db_shift > 0 else 0.0
         return image_db + np.float32(shift)
-    if config.quantise_probability and rng.random() < config.quantise_probability:
-        low, high = np.quantile(usable, [rng.uniform(0.0, 0.05), rng.uniform(0.95, 1.0)])
-        low, high = float(low) - rng.uniform(0.0, 3.0), float(high) + rng.uniform(0.0, 3.0)
-        levels = np.round(np.clip((image_db - low) / (high - low), 0.0, 1.0) * 255.0)
-        image_db = (low + levels * ((high - low) / 255.0)).astype(np.float32)
     median = float(np.median(usable))
+    if config.quantise_probability and rng.random() < config.quantise_probability:
+        image_db = export_8bit(image_db, usable, median, config, rng)
+        if rng.random() > 0.3:  # read back with the data-set loaders' convention; else by some other rule
+            return image_db
+        median = float(np.median(image_db[valid] if valid is not None and valid.any() else image_db))
     gain = float(np.exp(rng.uniform(np.log(config.gain_range[0]), np.log(config.gain_range[1]))))
     offset = float(rng.uniform(-config.offset_db, config.offset_db))
     return (np.float32(median + offset) + np.float32(gain) * (image_db - np.float32(median))).astype(np.float32)
+
+
+def export_8bit(image_db: np.ndarray, usable: np.ndarray, median: float, config: AugmentConfig,
+                rng: np.random.Generator) -> np.ndarray:
+    """Export to 8 bits and read back as ``config.read_range_db`` (what the OSD/SOS loaders do with such images).
+
+    The export stretches either the sample's own percentiles (about 2-98 %, the usual picture stretch;
+    a 10 dB span read as 40 dB is a gain of 4) or a fixed dB window of 10-40 dB placed around the sea,
+    clips and quantises to 256 levels.
+    """
+    if rng.random() < 0.5:
+        low, high = (float(v) for v in np.quantile(usable, [rng.uniform(0.0, 0.05), rng.uniform(0.95, 1.0)]))
+    else:
+        span = float(rng.uniform(10.0, 40.0))
+        low = median - span * float(rng.uniform(0.3, 0.8))
+        high = low + span
+    high = max(high, low + 1.0)
+    levels = np.round(np.clip((image_db - low) / (high - low), 0.0, 1.0) * 255.0)
+    read_low, read_high = config.read_range_db
+    return (read_low + levels * ((read_high - read_low) / 255.0)).astype(np.float32)
 
 
 def random_crop(

@@ -29,6 +29,10 @@ Where this differs from SNAP, and why (also in the README, Reference: detection)
   and at least a quarter of its ring are usable.
 * Land is whatever the network calls land (``p_land ≥ land_probability``), plus the ``--land-mask``
   pixels, which the scene already marks invalid. Bright land next to sea would otherwise be a target.
+  No target may lie within ``shore_buffer_m`` (100 m) of that land (:func:`shore_zone`, SNAP's
+  "shoreline extension"): on the held-out simulated scenes 92 % of the false ships touched or lay within
+  100 m of the network's land (bright coast and quays it had not called land), against 8 % of the real
+  ones (ships moored at quays, which are therefore missed).
 * Clusters are measured inside the tile (256 px), so an object cut by a tile edge is measured by its
   part in that tile; the blending gives a tile's outer context margin no weight.
 * A target pixel becomes a ship probability ``c = logistic((z - t) / softness)`` (so every target has
@@ -79,6 +83,9 @@ class CfarConfig:
         min_target_m, max_target_m: clusters whose bounding-box diagonal is outside this range are dropped
             (SNAP Object-Discrimination ``minTargetSizeInMeter`` / ``maxTargetSizeInMeter``).
         land_probability: pixels with at least this land probability are left out (0 < p ≤ 1).
+        shore_buffer_m: no target within this distance of land (SNAP's "shoreline extension"): bright
+            coast, rocks and quays that the network leaves out of its land otherwise come out as ships.
+            Ships moored at a quay or closer to the coast than this are missed.
         softness: width, in background standard deviations, of the logistic turning z - t into a probability.
     """
 
@@ -89,6 +96,7 @@ class CfarConfig:
     min_target_m: float = 30.0
     max_target_m: float = 600.0
     land_probability: float = 0.5
+    shore_buffer_m: float = 100.0
     softness: float = 1.0
 
     def __post_init__(self) -> None:
@@ -104,6 +112,8 @@ class CfarConfig:
                             f"{self.min_target_m} and {self.max_target_m}")
         if not 0 < self.land_probability <= 1:
             raise DakdError(f"land_probability must be in (0, 1], got {self.land_probability}")
+        if not 0 <= self.shore_buffer_m <= 5000:
+            raise DakdError(f"CFAR shore_buffer_m must be in [0, 5000] m, got {self.shore_buffer_m}")
         if not self.softness > 0:
             raise DakdError(f"CFAR softness must be positive, got {self.softness}")
 
@@ -209,11 +219,26 @@ def discriminate(targets: np.ndarray, windows: CfarWindows, config: CfarConfig) 
     return kept
 
 
-def ship_confidence(sigma0: np.ndarray, usable: np.ndarray, windows: CfarWindows, config: CfarConfig) -> np.ndarray:
-    """CFAR ship probability per pixel: ``logistic((z - t) / softness)`` on kept targets (> 0.5), 0 elsewhere."""
+def shore_zone(land: np.ndarray, windows: CfarWindows, config: CfarConfig) -> np.ndarray:
+    """Land grown by ``shore_buffer_m`` (a square of that half-side around every land pixel), ``(N, H, W)`` bool."""
+    radius = int(round(config.shore_buffer_m / min(windows.pixel_size_m)))
+    if radius < 1 or not land.any():
+        return land
+    return ndimage.maximum_filter(land, size=(1, 2 * radius + 1, 2 * radius + 1), mode="constant", cval=False)
+
+
+def ship_confidence(sigma0: np.ndarray, usable: np.ndarray, windows: CfarWindows, config: CfarConfig,
+                    shore: np.ndarray | None = None) -> np.ndarray:
+    """CFAR ship probability per pixel: ``logistic((z - t) / softness)`` on kept targets (> 0.5), 0 elsewhere.
+
+    ``shore`` (``(N, H, W)`` bool, :func:`shore_zone`) marks where no target may lie.
+    """
     z = cfar_statistic(sigma0, usable, windows)
     with np.errstate(invalid="ignore"):
-        targets = discriminate(np.nan_to_num(z, nan=-np.inf) > config.t, windows, config)
+        hits = np.nan_to_num(z, nan=-np.inf) > config.t
+        if shore is not None:
+            hits &= ~shore
+        targets = discriminate(hits, windows, config)
     confidence = special.expit((np.where(targets, z, 0.0) - config.t) / config.softness)
     return np.where(targets, confidence, 0.0).astype(np.float32)
 
@@ -311,9 +336,12 @@ class ShipsDetector:
         if self.windows is None:
             raise DakdError("the ship detector was not prepared for a scene; call prepare() first")
         usable = valid[:, 0].copy()
+        shore = None
         if self.land_index is not None:
-            usable &= probabilities[:, self.land_index] < self.config.land_probability
-        confidence = ship_confidence(tiles[:, 0], usable, self.windows, self.config)
+            land = probabilities[:, self.land_index] >= self.config.land_probability
+            usable &= ~land
+            shore = shore_zone(land, self.windows, self.config)
+        confidence = ship_confidence(tiles[:, 0], usable, self.windows, self.config, shore)
         self.target_pixels += int(np.count_nonzero(confidence))
         return merge_ships(probabilities, confidence, self.ship_index)
 

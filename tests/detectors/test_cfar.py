@@ -16,6 +16,7 @@ from engine.detectors.cfar import (
     discriminate,
     merge_ships,
     ship_confidence,
+    shore_zone,
 )
 from engine.detectors.model import ModelDetector
 from engine.errors import DakdError
@@ -231,3 +232,19 @@ def test_the_factory_wraps_models_with_a_ship_class(five_class_card, caplog):
     assert "--ships off applies to models with a ship class" in caplog.text
     binary = type("Oil", (ConstantNetwork,), {"classes": BINARY_CLASSES})()
     assert with_ships(binary, "cfar") is binary  # nothing to merge into
+
+
+def test_no_target_within_the_shore_buffer():
+    config = CfarConfig()
+    windows = CfarWindows.for_scene(config, (10.0, 10.0))
+    sea = speckled_sea((1, 200, 200), seed=3)
+    land = np.zeros((1, 200, 200), bool)
+    land[:, :, :40] = True
+    sea[:, 100, 45] = sea[:, 100, 150] = 5.0  # 50 m and 1.1 km from the coast
+    shore = shore_zone(land, windows, config)
+    assert shore[0, 100, 45] and not shore[0, 100, 150] and shore[0, 100, 49] and not shore[0, 100, 51]
+    confidence = ship_confidence(sea[:, :, :], ~land, windows, config, shore)
+    assert confidence[0, 100, 150] > 0.5 and confidence[0, 100, 45] == 0
+    assert ship_confidence(sea, ~land, windows, config)[0, 100, 45] > 0.5  # without the buffer it was a ship
+    with pytest.raises(DakdError, match="shore_buffer_m"):
+        CfarConfig(shore_buffer_m=-1)

@@ -105,3 +105,28 @@ def test_scene_checks_name_the_mismatch(small_model):
     with pytest.raises(ModelError, match="pixel size 40.0 m"):
         check_card_against_scene(card, _scene(pixel_size_m=(40.0, 40.0)))
     check_card_against_scene(_card(small_model, band="any", pixel_size_m=None), _scene(band_name="VH"))
+
+
+def test_a_card_written_before_input_channels_existed_loads_and_runs_as_before(tmp_path, small_model):
+    """Cards of engine 0.1 have no input_features in their build: one normalised band, nothing computed."""
+    card_path = save_model_card(tmp_path / "old", small_model, _card(small_model))
+    data = json.loads(card_path.read_text())
+    for key in ("input_features", "input_bright_guard"):
+        data["build"].pop(key)
+    card_path.write_text(json.dumps(data))
+    loaded, card = load_model(card_path)
+    assert loaded.inputs is None and loaded.config.in_chans == 1 and "input_features" not in card.build
+    x = torch.randn(2, 1, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), small_model(x))
+
+
+def test_a_card_records_its_input_channels(tmp_path):
+    model = create_model("saross_net_xs", num_classes=2, input_features=("db", "lcn:31"),
+                         encoder_options={"scan_backend": "reference"}).eval()
+    card_path = save_model_card(tmp_path / "new", model, _card(model))
+    assert json.loads(card_path.read_text())["build"]["input_features"] == ["db", "lcn:31"]
+    loaded, _ = load_model(card_path)
+    x = torch.randn(1, 1, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))

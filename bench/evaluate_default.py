@@ -46,6 +46,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -356,11 +357,41 @@ def print_tables(results: dict[str, dict[str, Any]]) -> None:
                   + " | ".join(_fmt(ships[k]) for k in ("recall", "precision", "f1")) + " |")
 
 
+#: Issue 13's goals on this test set: (label, how to read it from a result, the goal, True when higher is better).
+GOALS: tuple[tuple[str, Callable[[dict[str, Any]], Any], float, bool], ...] = (
+    ("oil IoU (%)", lambda r: r["oil_vs_rest"]["iou"], 45.0, True),
+    ("mIoU, five classes (%)", lambda r: r["classes"]["miou"], 55.0, True),
+    ("spill recall (%)", lambda r: r["spill_recall"], 80.0, True),
+    ("region precision (%)", lambda r: r["region_precision"], 70.0, True),
+    ("false alarms per 1000 km²", lambda r: r["false_alarms"]["polygons_per_1000_km2"], 4.0, False),
+    ("ship F1", lambda r: None if r["ships"]["f1"] is None else r["ships"]["f1"] / 100.0, 0.7, True),
+)
+
+
+def print_goals(results: dict[str, dict[str, Any]]) -> None:
+    """The goals table: every model's value beside the goal, and whether it is met."""
+    models = [k for k, v in results.items() if "classes" in v]
+    if not models:
+        return
+    print("\nGoals (issue 13)")
+    print("| measure | " + " | ".join(models) + " | goal |")
+    print("|---" * (len(models) + 2) + "|")
+    for label, read, goal, higher in GOALS:
+        cells = []
+        for key in models:
+            value = read(results[key])
+            met = value is not None and (value >= goal if higher else value <= goal)
+            text = "-" if value is None else (f"{value:.2f}" if goal < 1 else f"{value:.1f}")
+            cells.append(f"{text} {'(met)' if met else '(not met)'}")
+        print(f"| {label} | " + " | ".join(cells) + f" | {'≥' if higher else '≤'} {goal:g} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the test set, run the detectors, save and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", action="append", default=[], metavar="LABEL=CARD",
-                        help="a model card to score (repeat); default: default=resources/models/default.json")
+    parser.add_argument("--model", action="append", default=[], metavar="LABEL=CARD[@SHIPS]",
+                        help="a model card to score (repeat); default: default=resources/models/default.json; "
+                             "@cfar, @model or @off sets --ships for this model alone")
     parser.add_argument("--no-threshold", action="store_true", help="skip the threshold detector")
     parser.add_argument("--work", default=str(REPO / "build" / "default-model" / "test"),
                         help="test scenes and detection outputs (reused)")
@@ -372,14 +403,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
+    ships_modes = {label: card.rpartition("@")[2] if "@" in card else args.ships for label, card in models.items()}
+    models = {label: card.rpartition("@")[0] if "@" in card else card for label, card in models.items()}
     work = Path(args.work)
     started = time.perf_counter()
     scenes = make_test_set(work, 3 if args.quick else None)
     results: dict[str, dict[str, Any]] = {}
     for label, card in models.items():
-        results[label] = evaluate(label, "model", card, scenes, work, ships=args.ships).report(multiclass=True)
+        results[label] = evaluate(label, "model", card, scenes, work, ships=ships_modes[label]).report(multiclass=True)
         results[label]["model_card"] = card
-        results[label]["ships_mode"] = args.ships
+        results[label]["ships_mode"] = ships_modes[label]
     if not args.no_threshold:
         results["threshold"] = evaluate("threshold", "threshold", None, scenes, work).report(multiclass=False)
     record = {
@@ -399,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1, default=str) + "\n")
     print_tables(results)
+    print_goals(results)
     print(f"\n{len(scenes)} scenes, {record['wall_s']} s; results in {out}")
     return 0
 

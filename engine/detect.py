@@ -17,6 +17,8 @@ Outputs (names are an interface; the plugin loads them):
                     overviews (nearest)
 ``quicklook.png``   the scene in dB with the polygons drawn
 ``summary.json``    inputs, parameters, detector, tiling, counts, areas, timings, warnings
+``report.html``     one page for the analyst: numbered quick-look, polygon table, context, caveats
+                    (:mod:`engine.report`)
 ==================  ==============================================================================
 """
 
@@ -46,8 +48,11 @@ from engine.io.scene import Scene, SceneInfo
 from engine.io.vector import SPILLS_LAYER, write_polygons
 from engine.progress import Progress
 from engine.quicklook import QuicklookCanvas, render_quicklook
+from engine.report import write_report
+from engine.sources import SOURCE_MAX_KM, link_sources
 from engine.tiling import FLUSH_ROWS, Tile, plan_grid, stitch_scene
 from engine.vectorize import PROB_NODATA, PROB_SCALE, VectorizeResult, iter_spill_records
+from engine.wind import check_wind_dir, wind_estimator
 
 log = logging.getLogger("dakd")
 
@@ -56,13 +61,14 @@ PROBABILITY_FILE = "probability.tif"
 CLASSES_FILE = "classes.tif"
 QUICKLOOK_FILE = "quicklook.png"
 SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.html"
 CLASS_NODATA = 255
 #: Temporary raster for the vectoriser: the class id where a polygon class won, else 0; striped, because GDAL's
 #: polygonize reads scanlines (fast on strips, very slow on compressed tiles). Deleted before the output appears.
 _POLYGON_CLASSES_FILE = ".polygon-classes.tif"
 #: An earlier detection output: the only kind of folder ``--overwrite`` replaces (see engine.io.atomic).
 DETECTION_OUTPUT = EngineFolder("detection output", (SPILLS_FILE, PROBABILITY_FILE, CLASSES_FILE, QUICKLOOK_FILE,
-                                                     SUMMARY_FILE), marker=SUMMARY_FILE)
+                                                     SUMMARY_FILE, REPORT_FILE), marker=SUMMARY_FILE)
 #: Largest scene taken: 10^10 px, about 23 Sentinel-1 IW GRD scenes (26,000 x 16,700 px each), a 100,000 px
 #: square. A larger raster is no single product (a VRT declaring a wrong size, a continent-wide mosaic); it
 #: would run for days and write terabytes, so it is refused before any work.
@@ -107,6 +113,8 @@ class DetectParams:
         ships: for a model with a ship class: ``cfar`` (default) merges SNAP's CFAR bright targets into the
             ship class, ``model`` uses the network's ship class alone, ``off`` finds no ships (see
             :mod:`engine.detectors.cfar`). The threshold detector finds oil only and ignores it.
+        wind_dir_deg: the direction the wind blows from (degrees clockwise from north), when the analyst
+            knows it; the wind speed around each slick is then one value instead of a range (:mod:`engine.wind`).
     """
 
     input_path: str
@@ -127,6 +135,7 @@ class DetectParams:
     detector_options: dict[str, Any] = field(default_factory=dict)
     land_mask: str | None = None
     ships: str = "cfar"
+    wind_dir_deg: float | None = None
 
 
 @dataclass
@@ -139,6 +148,7 @@ class DetectResult:
     classes_path: Path
     quicklook_path: Path
     summary_path: Path
+    report_path: Path
     counts: dict[str, int]
     areas_km2: dict[str, float]
     device: str
@@ -154,6 +164,9 @@ def _check_params(params: DetectParams) -> None:
         raise InputError(f"--min-area-km2 must be 0 or more and finite, got {params.min_area_km2}")
     if params.prob_threshold is not None and not 0 < params.prob_threshold <= 1:
         raise InputError(f"--prob-threshold must be in (0, 1], got {params.prob_threshold}")
+    wind_dir_problem = check_wind_dir(params.wind_dir_deg)
+    if wind_dir_problem:
+        raise InputError(wind_dir_problem)
 
 
 def classify(probabilities: np.ndarray, classes: tuple[SegClass, ...], prob_threshold: float | None) -> np.ndarray:
@@ -372,6 +385,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
             result = _detect_into(folder, scene, detector, params, progress, timings, run_time)
             summary = _summary(params, info, detector, choice, result, timings, started, run_time, collector)
             (folder / SUMMARY_FILE).write_text(json.dumps(_json_ready(summary), indent=2))
+            write_report(folder / REPORT_FILE, _json_ready(summary), result.records, folder / QUICKLOOK_FILE)
     except OSError as error:  # reading errors are InputError already; what is left is writing (disk full...)
         raise write_failure(error, params.out_dir, "--out") from error
     finally:
@@ -380,6 +394,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
     return DetectResult(
         out_dir=out, spills_path=out / SPILLS_FILE, probability_path=out / PROBABILITY_FILE,
         classes_path=out / CLASSES_FILE, quicklook_path=out / QUICKLOOK_FILE, summary_path=out / SUMMARY_FILE,
+        report_path=out / REPORT_FILE,
         counts=summary["counts"], areas_km2=summary["areas_km2"], device=summary["detector"]["device"],
         summary=summary,
     )
@@ -392,6 +407,9 @@ class _PassResult:
     vectors: VectorizeResult
     valid_pixels: int
     features: int
+    #: The polygons' attributes (for the report), and what the wind and source context rest on (summary).
+    records: list[dict[str, Any]]
+    context: dict[str, Any]
 
 
 def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams, progress: Progress,
@@ -436,8 +454,13 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
     describe = detector.describe()
     run_fields = {"source_scene": info.scene_id, "acquisition_time": info.metadata.get("acquisition_start"),
                   "detector": describe.name, "model_id": describe.model_id, "run_time": run_time}
-    records = iter_spill_records(str(folder / _POLYGON_CLASSES_FILE), str(folder / PROBABILITY_FILE), scene, classes,
-                                 params.min_area_km2, run_fields, vectors, progress)
+    wind = wind_estimator(scene, params.wind_dir_deg)
+    # Held in memory (one dict per polygon; GDAL's polygonize holds every region anyway): a slick's source
+    # is known only once every ship is traced.
+    records = list(iter_spill_records(str(folder / _POLYGON_CLASSES_FILE), str(folder / PROBABILITY_FILE), scene,
+                                      classes, params.min_area_km2, run_fields, vectors, progress, wind=wind,
+                                      background_window_km=params.background_window_km))
+    linked = link_sources(records, info.crs, info.pixel_size_m)
     written = write_polygons(folder / SPILLS_FILE, records, info.crs, SPILLS_LAYER)
     (folder / _POLYGON_CLASSES_FILE).unlink()
     timings["vectorise_s"] = round(time.monotonic() - step, 3)
@@ -445,9 +468,17 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
     step = time.monotonic()
     counts = ", ".join(f"{n} {name}" for name, n in vectors.counts.items()) or "no detections"
     title = f"{info.scene_id} - {describe.name} - {counts}".encode("ascii", "replace").decode()
-    render_quicklook(folder / QUICKLOOK_FILE, canvas, vectors.outlines, title, progress.check_cancelled)
+    render_quicklook(folder / QUICKLOOK_FILE, canvas, vectors.outlines, title, progress.check_cancelled,
+                     labels=vectors.labels)
     timings["quicklook_s"] = round(time.monotonic() - step, 3)
-    return _PassResult(grid, stitch, vectors, outputs.valid_pixels, written)
+    has_ships = any(c.name == "ship" for c in classes)
+    context = {
+        "wind": {"method": wind.reason, "wind_dir_deg": params.wind_dir_deg},
+        "sources": {"method": (f"nearest ship within {SOURCE_MAX_KM:g} km of either end of each oil polygon"
+                               if has_ships else "not searched: the detector finds no ships"),
+                    "max_km": SOURCE_MAX_KM if has_ships else None, "oil_with_source": linked},
+    }
+    return _PassResult(grid, stitch, vectors, outputs.valid_pixels, written, [props for _, props in records], context)
 
 
 def _summary(params: DetectParams, info: SceneInfo, detector: Any, choice: Any, result: _PassResult,
@@ -465,7 +496,8 @@ def _summary(params: DetectParams, info: SceneInfo, detector: Any, choice: Any, 
         "parameters": {k: v for k, v in asdict(params).items() if k not in ("input_path", "out_dir")},
         "detector": {"method": choice.method, "method_reason": choice.reason, "name": describe.name,
                      "model_id": describe.model_id, "device": describe.device, "device_reason": describe.device_reason,
-                     "classes": [c.name for c in detector.classes], **describe.extra},
+                     "classes": [c.name for c in detector.classes], "default_model": _is_default_card(choice),
+                     **describe.extra},
         "tiling": {"tile_size": grid.tile_size, "overlap_px": grid.overlap_px, "context_px": grid.context_px,
                    "tiles_total": result.stitch.tiles_total, "tiles_skipped": result.stitch.tiles_skipped,
                    "batches": result.stitch.batches},
@@ -474,11 +506,22 @@ def _summary(params: DetectParams, info: SceneInfo, detector: Any, choice: Any, 
         "areas_km2": areas,
         "features": result.features,
         "dropped_small_regions": result.vectors.dropped_small,
+        **result.context,
         "timings_s": timings,
         "outputs": {"spills": SPILLS_FILE, "spills_layer": SPILLS_LAYER, "probability": PROBABILITY_FILE,
-                    "classes": CLASSES_FILE, "quicklook": QUICKLOOK_FILE, "summary": SUMMARY_FILE},
+                    "classes": CLASSES_FILE, "quicklook": QUICKLOOK_FILE, "summary": SUMMARY_FILE,
+                    "report": REPORT_FILE},
         "warnings": list(collector.messages),
     }
+
+
+def _is_default_card(choice: Any) -> bool:
+    """Whether the run used the bundled default model card (its report caveat: trained on simulated scenes only)."""
+    from engine.detectors import DEFAULT_MODEL_CARD
+
+    if choice.method != "model" or not choice.model_path:
+        return False
+    return choice.from_default_card or Path(choice.model_path).resolve() == DEFAULT_MODEL_CARD.resolve()
 
 
 def format_summary(result: DetectResult) -> str:
@@ -502,7 +545,7 @@ def format_summary(result: DetectResult) -> str:
     if summary["warnings"]:
         lines.append(f"Warnings  {len(summary['warnings'])} (see summary.json)")
     lines.append(f"Output    {result.out_dir}/")
-    for key in ("spills", "probability", "classes", "quicklook", "summary"):
+    for key in ("spills", "probability", "classes", "quicklook", "summary", "report"):
         lines.append(f"          {summary['outputs'][key]}")
     return "\n".join(lines)
 

@@ -27,6 +27,8 @@ CANCEL_CHECK_OUTLINES = 500
 #: Grey levels of the background, and the height of the title bar in pixels.
 GREY_LEVELS = 64
 TITLE_PX = 16
+#: Polygon numbers drawn at most (beyond, the image would be numbers only; the table lists every polygon).
+MAX_LABELS = 300
 
 
 class QuicklookCanvas:
@@ -89,8 +91,9 @@ def stretch_db(db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
                      outlines: Sequence[tuple[str, np.ndarray]], title: str,
-                     check_cancelled: Callable[[], None] | None = None) -> tuple[int, int]:
-    """Write the quick-look PNG: grey dB background (2–98 % stretch), class-coloured outlines, a title bar.
+                     check_cancelled: Callable[[], None] | None = None,
+                     labels: Sequence[tuple[int, str, float, float]] = ()) -> tuple[int, int]:
+    """Write the quick-look PNG: grey dB background (2–98 % stretch), class-coloured outlines, numbers, a title bar.
 
     The PNG is a palette image (64 grey levels plus the class colours), which keeps it small.
 
@@ -101,6 +104,8 @@ def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
         title: one ASCII line shown at the top (scene and counts).
         check_cancelled: called every :data:`CANCEL_CHECK_OUTLINES` outlines (raises to stop): tens of
             thousands of long outlines take a while to draw.
+        labels: ``(id, class name, col, row)`` per polygon to number (scene pixels), so the report's table and
+            the analyst's eye meet on the image; at most :data:`MAX_LABELS` are drawn.
 
     Returns:
         The image size (width, height).
@@ -123,6 +128,9 @@ def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
         points = [(x, y + TITLE_PX) for x, y in (np.asarray(ring) * scale).tolist()]
         if len(points) >= 2:
             draw.line(points + [points[0]], fill=colour.get(class_name, colour["text"]), width=line_width)
+    for polygon_id, class_name, col, row in list(labels)[:MAX_LABELS]:
+        x, y = col * scale + line_width + 1, row * scale + TITLE_PX - 5
+        draw.text((x, y), str(polygon_id), fill=colour.get(class_name, colour["text"]), stroke_width=1, stroke_fill=0)
     draw.text((4, 2), title.encode("ascii", "replace").decode(), fill=colour["text"])
     image.save(os.fspath(path), format="PNG", optimize=True)
     return image.size

@@ -25,7 +25,12 @@ Rules (also in the README, "Reference: detection"):
   so negative; ships are bright, so positive.
 * **confidence** (CleanSeaNet's A/B): ``A`` (very likely) when ``mean_prob`` ≥ :data:`CONFIDENCE_A_PROB`
   and the contrast has the expected sign and is at least :data:`CONFIDENCE_A_CONTRAST_DB` dB
-  (darker for oil and look-alikes, brighter for ships); otherwise ``B`` (possible).
+  (darker for oil and look-alikes, brighter for ships), and, for oil and look-alikes, the wind around
+  the region is not flagged (too low or too strong for slicks, :mod:`engine.wind`); otherwise ``B`` (possible).
+* **wind_speed_ms / wind_speed_min_ms / wind_speed_max_ms / wind_flag / incidence_deg**: the wind
+  around the region, CMOD5.N inverted on the background σ0 of the contrast ring (the threshold
+  detector's guarded background mean, :func:`engine.detectors.threshold.guarded_background_mean`, sampled
+  on the ring); see :mod:`engine.wind`.
 
 Notes:
     GDAL's polygonize keeps every traced region in memory until it finishes, so memory grows with
@@ -40,7 +45,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,9 +63,11 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from engine.classes import LOOKALIKE, OIL, SHIP, SegClass
+from engine.detectors.threshold import guarded_background_mean, window_px
 from engine.io.scene import Scene, SceneInfo
 from engine.preprocess import from_linear
 from engine.progress import Progress
+from engine.wind import WindEstimator
 
 #: Ships need at least this many pixels; ``min_area_km2`` only applies to oil and look-alikes.
 MIN_SHIP_PX = 4
@@ -157,9 +164,16 @@ def shape_measures(metric_geometry: BaseGeometry) -> dict[str, float]:
     }
 
 
-def confidence(class_name: str, mean_prob: float | None, contrast_db: float | None) -> str:
-    """CleanSeaNet-style confidence: ``A`` (very likely) or ``B`` (possible); see the module rules."""
+def confidence(class_name: str, mean_prob: float | None, contrast_db: float | None,
+               wind_flag: str | None = None) -> str:
+    """CleanSeaNet-style confidence: ``A`` (very likely) or ``B`` (possible); see the module rules.
+
+    A wind flag (too low: look-alikes likely; too strong: slicks rarely visible) keeps a dark region at B:
+    an analyst should look at it before it is reported as very likely oil.
+    """
     if mean_prob is None or contrast_db is None or mean_prob < CONFIDENCE_A_PROB:
+        return "B"
+    if wind_flag and class_name in _DARK_CLASSES:
         return "B"
     signed = -contrast_db if class_name in _DARK_CLASSES else contrast_db
     return "A" if signed >= CONFIDENCE_A_CONTRAST_DB else "B"
@@ -188,11 +202,20 @@ def iter_regions(polygon_classes_path: str) -> Iterator[tuple[Polygon, int]]:
 
 @dataclass
 class RegionStats:
-    """Per-region raster statistics."""
+    """Per-region raster statistics; ``background_sigma0`` (linear) is the wind's input (:mod:`engine.wind`)."""
 
     mean_prob: float | None
     max_prob: float | None
     contrast_db: float | None
+    background_sigma0: float | None = None
+
+
+@dataclass(frozen=True)
+class Background:
+    """The threshold detector's background (window in pixels, bright guard in dB), sampled on a region's ring."""
+
+    window_px: int
+    bright_guard_db: float = 6.0
 
 
 def _without_holes(geometry: BaseGeometry) -> BaseGeometry:
@@ -201,7 +224,7 @@ def _without_holes(geometry: BaseGeometry) -> BaseGeometry:
 
 
 def region_stats(pixel_geometry: BaseGeometry, prob_band: int, probability: Any, polygon_classes: Any, scene: Scene,
-                 ring_px: int) -> RegionStats:
+                 ring_px: int, background: Background | None = None) -> RegionStats:
     """Probability and contrast statistics of one region, read window by window (chunks of rows).
 
     The ring is the square dilation by ``ring_px`` of the region with its holes filled, minus that
@@ -220,6 +243,8 @@ def region_stats(pixel_geometry: BaseGeometry, prob_band: int, probability: Any,
         polygon_classes: open raster of polygon class ids (non-zero where any polygon class was detected).
         scene: the input scene (for σ0).
         ring_px: ring width in pixels.
+        background: when given, ``background_sigma0`` is the mean over the ring of the guarded background
+            mean (detected regions left out), computed within each chunk of rows.
     """
     info = scene.info
     filled = _without_holes(pixel_geometry)
@@ -228,7 +253,7 @@ def region_stats(pixel_geometry: BaseGeometry, prob_band: int, probability: Any,
     row0, row1 = max(0, int(math.floor(min_y)) - ring_px), min(info.height, int(math.ceil(max_y)) + ring_px)
     prob_sum = prob_count = 0.0
     prob_max = -1.0
-    inside_sum = inside_count = ring_sum = ring_count = 0.0
+    inside_sum = inside_count = ring_sum = ring_count = background_sum = 0.0
     for start in range(row0, row1, STATS_CHUNK_ROWS):
         stop = min(row1, start + STATS_CHUNK_ROWS)
         halo_start, halo_stop = max(row0, start - ring_px), min(row1, stop + ring_px)
@@ -237,7 +262,8 @@ def region_stats(pixel_geometry: BaseGeometry, prob_band: int, probability: Any,
         chunk = slice(start - halo_start, stop - halo_start)
         window = Window(col0, start, col1 - col0, stop - start)
         inside = _rasterize_clipped(pixel_geometry, col0, start, col1, stop)
-        ring = near[chunk] & ~filled_halo[chunk] & (polygon_classes.read(1, window=window) == 0)
+        undetected = polygon_classes.read(1, window=window) == 0
+        ring = near[chunk] & ~filled_halo[chunk] & undetected
         if not (inside.any() or ring.any()):
             continue
         prob = probability.read(prob_band, window=window)
@@ -253,11 +279,17 @@ def region_stats(pixel_geometry: BaseGeometry, prob_band: int, probability: Any,
         inside_count += np.count_nonzero(inside & valid)
         ring_sum += db[ring & valid].sum()
         ring_count += np.count_nonzero(ring & valid)
+        if background is not None and (ring & valid).any():
+            sea = valid & undetected
+            local = guarded_background_mean(np.where(sea, sigma0, np.float32(0.0))[None], sea[None],
+                                            background.window_px, background.bright_guard_db)[0]
+            background_sum += float(local[ring & valid].astype(np.float64).sum())
     contrast = inside_sum / inside_count - ring_sum / ring_count if inside_count and ring_count else None
     return RegionStats(
         mean_prob=round(prob_sum / prob_count, 4) if prob_count else None,
         max_prob=round(prob_max, 4) if prob_count else None,
         contrast_db=None if contrast is None else round(float(contrast), 2),
+        background_sigma0=background_sum / ring_count if background is not None and ring_count else None,
     )
 
 
@@ -322,11 +354,14 @@ class VectorizeResult:
     areas_km2: dict[str, float]
     dropped_small: int
     outlines: list[tuple[str, np.ndarray]]
+    #: ``(id, class name, col, row)``: a point inside each kept region (scene pixels), where the quick-look numbers it.
+    labels: list[tuple[int, str, float, float]] = field(default_factory=list)
 
 
 def iter_spill_records(polygon_classes_path: str, prob_path: str, scene: Scene, classes: tuple[SegClass, ...],
                        min_area_km2: float, run_fields: dict[str, Any], result: VectorizeResult,
-                       progress: Progress | None = None, max_outlines: int = 20000
+                       progress: Progress | None = None, max_outlines: int = 20000,
+                       wind: WindEstimator | None = None, background_window_km: float = 0.5
                        ) -> Iterator[tuple[Polygon, dict[str, Any]]]:
     """Yield ``(geometry in the output CRS, attributes)`` for every kept region, updating ``result``.
 
@@ -342,12 +377,16 @@ def iter_spill_records(polygon_classes_path: str, prob_path: str, scene: Scene, 
         result: filled in as records are produced (counts, areas, outlines for the quick-look).
         progress: checked for cancellation every 100 regions.
         max_outlines: outlines kept for the quick-look.
+        wind: fills the wind attributes (:mod:`engine.wind`); None leaves them null.
+        background_window_km: the background window the wind's σ0 is averaged over (the threshold
+            detector's ``background_window_km``).
     """
     info = scene.info
     frame = MetricFrame(info, getattr(scene, "pixel_to_map", None))  # GCP mapping of radar-geometry products
     by_id = {c.id: (index + 1, c) for index, c in enumerate(classes)}
     pixel_area_km2 = info.pixel_size_m[0] * info.pixel_size_m[1] / 1e6
     ring_px = max(2, int(round(RING_M / min(info.pixel_size_m))))
+    background = Background(window_px(background_window_km, info.pixel_size_m)) if wind is not None else None
     next_id = 1
     stage = (progress or Progress()).stage("vectorise")
     with stage, rasterio.open(prob_path) as probability, rasterio.open(polygon_classes_path) as polygon_classes:
@@ -369,20 +408,24 @@ def iter_spill_records(polygon_classes_path: str, prob_path: str, scene: Scene, 
                 continue
             pixel_geometry = _polygonal(pixel_geometry)
             simplified = pixel_geometry.simplify(SIMPLIFY_PX, preserve_topology=True)
-            stats = region_stats(pixel_geometry, band, probability, polygon_classes, scene, ring_px)
+            stats = region_stats(pixel_geometry, band, probability, polygon_classes, scene, ring_px,
+                                 background if seg_class.name in _DARK_CLASSES else None)
             lon, lat = frame.centroid_lonlat(pixel_geometry)
+            label = pixel_geometry.representative_point()
+            winds = _wind_attributes(wind, seg_class.name, stats.background_sigma0, pixel_geometry.centroid)
             properties = {
                 "id": next_id, "class": seg_class.name, "area_km2": round(area_km2, 6),
                 **{k: round(v, 4) for k, v in shape_measures(frame.to_metres(simplified)).items()},
                 "ship_length_m": _rounded(ship_length_m(pixel_geometry, scene) if seg_class.name == SHIP.name
                                           else None, 1),
                 "mean_prob": stats.mean_prob, "max_prob": stats.max_prob,
-                "confidence": confidence(seg_class.name, stats.mean_prob, stats.contrast_db),
-                "contrast_db": stats.contrast_db,
+                "confidence": confidence(seg_class.name, stats.mean_prob, stats.contrast_db, winds["wind_flag"]),
+                "contrast_db": stats.contrast_db, **winds,
                 "centroid_lat": None if lat is None else round(lat, 6),
                 "centroid_lon": None if lon is None else round(lon, 6),
                 "pixels": pixels, **run_fields,
             }
+            result.labels.append((next_id, seg_class.name, label.x, label.y))
             next_id += 1
             result.counts[seg_class.name] = result.counts.get(seg_class.name, 0) + 1
             result.areas_km2[seg_class.name] = result.areas_km2.get(seg_class.name, 0.0) + area_km2
@@ -390,3 +433,15 @@ def iter_spill_records(polygon_classes_path: str, prob_path: str, scene: Scene, 
                 if len(result.outlines) < max_outlines:
                     result.outlines.append((seg_class.name, np.asarray(part.exterior.coords)))
             yield frame.to_output(simplified), properties
+
+
+def _wind_attributes(wind: WindEstimator | None, class_name: str, background_sigma0: float | None,
+                     centroid: BaseGeometry) -> dict[str, Any]:
+    """Wind fields of a region: estimated for oil and look-alikes (slicks), null for ships and without an estimator."""
+    if wind is None or class_name not in _DARK_CLASSES:
+        return dict.fromkeys(WIND_FIELDS)
+    return wind.attributes(background_sigma0, centroid.x, centroid.y)
+
+
+#: The wind attributes :func:`iter_spill_records` adds (see :class:`engine.wind.WindEstimator`).
+WIND_FIELDS = ("wind_speed_ms", "wind_speed_min_ms", "wind_speed_max_ms", "wind_flag", "incidence_deg")

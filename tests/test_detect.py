@@ -23,7 +23,7 @@ from engine.progress import Progress
 from engine.vectorize import PROB_NODATA
 
 UTM = ("EPSG:32633", from_origin(500000, 6000000, 10, 10))
-OUTPUT_FILES = ["classes.tif", "probability.tif", "quicklook.png", "spills.gpkg", "summary.json"]
+OUTPUT_FILES = ["classes.tif", "probability.tif", "quicklook.png", "report.html", "spills.gpkg", "summary.json"]
 
 
 def sea(height, width, seed=0, slick=True):

@@ -71,8 +71,8 @@ def register(subparsers: Any) -> None:
     detect = subparsers.add_parser(
         "detect", help="detect oil spills in a SAR scene",
         description="Detect oil spills, look-alikes and ships in a SAR scene. Writes spills.gpkg, probability.tif, "
-                    "classes.tif, quicklook.png and summary.json into --out DIR (atomically: a failed or cancelled "
-                    "run leaves nothing there).")
+                    "classes.tif, quicklook.png, summary.json and report.html into --out DIR (atomically: a failed or "
+                    "cancelled run leaves nothing there).")
     _add_input_options(detect)
     detect.add_argument("--out", required=True, metavar="DIR", help="output directory")
     detect.add_argument("--method", choices=("auto", "threshold", "model"), default=defaults.method,
@@ -103,6 +103,10 @@ def register(subparsers: Any) -> None:
     detect.add_argument("--ships", choices=("cfar", "model", "off"), default=defaults.ships,
                         help="model with a ship class: cfar = the network plus SNAP's CFAR bright-target detector "
                              "(default), model = the network alone, off = no ships")
+    detect.add_argument("--wind-dir", dest="wind_dir_deg", type=float, default=None, metavar="DEG",
+                        help="direction the wind blows from, degrees clockwise from north (e.g. from a weather "
+                             "model): the wind speed around each slick becomes one value instead of a range over "
+                             "directions (Sentinel-1 products; a plain raster has no look direction)")
     detect.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     detect.set_defaults(func=run_detect)
 
@@ -130,7 +134,7 @@ def run_detect(args: argparse.Namespace, progress: Progress) -> int:
         min_area_km2=args.min_area_km2, prob_threshold=args.prob_threshold, overwrite=args.overwrite,
         background_window_km=args.background_window_km, threshold_k_db=args.threshold_k_db,
         reader_options=dict(args.reader_option, **_product_options(args)), land_mask=args.land_mask,
-        detector_options=_model_options(args), ships=args.ships,
+        detector_options=_model_options(args), ships=args.ships, wind_dir_deg=args.wind_dir_deg,
     )
     result = run_detection(params, progress)
     if args.progress == "json":

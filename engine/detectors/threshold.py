@@ -129,6 +129,33 @@ def window_px(window_km: float, pixel_size_m: tuple[float, float]) -> int:
     return max(3, 2 * (pixels // 2) + 1)
 
 
+def guarded_background_mean(values: np.ndarray, valid: np.ndarray, window: int, bright_guard_db: float) -> np.ndarray:
+    """Mean of the valid pixels in a ``window``-pixel box, bright targets left out: the local sea background.
+
+    One implementation for the detector's background (what a pixel is compared with) and for the wind
+    around a slick (:mod:`engine.vectorize`, :mod:`engine.wind`): ships and platforms, often at a slick's
+    end, would otherwise raise the background and both the darkness and the wind read from it. A first
+    pass takes the plain mean; pixels more than ``bright_guard_db`` above it are left out of a second pass,
+    run only on the tiles that have such pixels. ``bright_guard_db`` 0 gives the plain mean (SNAP's).
+
+    Args:
+        values: ``(N, H, W)`` linear values, 0 where invalid.
+        valid: ``(N, H, W)`` validity.
+        window: odd box side in pixels.
+        bright_guard_db: guard in dB above the first-pass mean; 0 turns the guard off.
+    """
+    background = box_mean(values, window) / np.maximum(valid_fraction(valid, window), 1e-6)
+    if bright_guard_db <= 0:
+        return background
+    bright = valid & (values > background * np.float32(10 ** (bright_guard_db / 10)))
+    guarded = np.flatnonzero(bright.any(axis=(1, 2)))  # second pass only for tiles with bright targets
+    if guarded.size:
+        kept = valid[guarded] & ~bright[guarded]
+        kept_values = np.where(kept, values[guarded], np.float32(0.0))
+        background[guarded] = box_mean(kept_values, window) / np.maximum(valid_fraction(kept, window), 1e-6)
+    return background
+
+
 class ThresholdDetector:
     """The :class:`~engine.detectors.base.Detector` for SNAP's adaptive threshold (classes sea, oil).
 
@@ -192,17 +219,7 @@ class ThresholdDetector:
             values: ``(N, H, W)`` linear values, 0 where invalid.
             valid: ``(N, H, W)`` validity.
         """
-        window = self.background_px
-        background = box_mean(values, window) / np.maximum(valid_fraction(valid, window), 1e-6)
-        if self.config.bright_guard_db <= 0:
-            return background
-        bright = valid & (values > background * np.float32(10 ** (self.config.bright_guard_db / 10)))
-        guarded = np.flatnonzero(bright.any(axis=(1, 2)))  # second pass only for tiles with bright targets
-        if guarded.size:
-            kept = valid[guarded] & ~bright[guarded]
-            kept_values = np.where(kept, values[guarded], np.float32(0.0))
-            background[guarded] = box_mean(kept_values, window) / np.maximum(valid_fraction(kept, window), 1e-6)
-        return background
+        return guarded_background_mean(values, valid, self.background_px, self.config.bright_guard_db)
 
     def predict(self, tiles: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, 2, H, W)`` for (sea, oil); invalid pixels are sea with probability 1."""

@@ -31,6 +31,17 @@ SPILL_FIELDS: dict[str, str] = {
     "max_prob": "float",
     "confidence": "str:1",
     "contrast_db": "float",
+    # Wind around oil and look-alikes (engine.wind): CMOD5.N on the background sigma0; null for ships and DN inputs.
+    "wind_speed_ms": "float",  # with --wind-dir and a known look direction; else null
+    "wind_speed_min_ms": "float",  # range over wind directions (equal to wind_speed_ms when that is known)
+    "wind_speed_max_ms": "float",
+    "wind_flag": "str:48",  # low or strong wind (engine.wind.LOW_WIND_FLAG / STRONG_WIND_FLAG), else null
+    "incidence_deg": "float",  # incidence used (annotation, or the assumed one for plain rasters)
+    # Possible source of an oil polygon (engine.sources): the nearest ship within reach of either end.
+    "source_id": "int",
+    "source_distance_km": "float",
+    "source_bearing_deg": "float",  # from the slick's end to the ship, clockwise from north
+    "near_spill_id": "int",  # ships: the oil polygon this ship may be the source of
     "centroid_lat": "float",
     "centroid_lon": "float",
     "pixels": "int",

@@ -13,7 +13,7 @@ from engine.io.atomic import TMP_MARK
 
 from .conftest import dakd_command, speckled_sea, write_scene
 
-OUTPUT_FILES = ["classes.tif", "probability.tif", "quicklook.png", "spills.gpkg", "summary.json"]
+OUTPUT_FILES = ["classes.tif", "probability.tif", "quicklook.png", "report.html", "spills.gpkg", "summary.json"]
 
 
 def detect(capsys, *args):

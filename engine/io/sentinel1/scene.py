@@ -225,6 +225,33 @@ class Sentinel1Scene:
         xs, ys = self.info.transform @ (np.asarray(cols, dtype=float), np.asarray(rows, dtype=float))
         return np.asarray(xs), np.asarray(ys)
 
+    def viewing_geometry(self, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Incidence angle and radar look azimuth (both deg) at scene pixel positions (corner convention).
+
+        The wind inversion (:mod:`engine.wind`) needs both: σ0 of the sea depends on the incidence and on the
+        wind direction relative to the look. The incidence is the annotation's geolocation grid interpolated
+        linearly (nearest outside its hull); the look azimuth, clockwise from north, is the geodesic bearing
+        of increasing range (GRD pixels run from near to far range) through the GCP spline.
+        """
+        from pyproj import Geod
+        from scipy.interpolate import griddata
+
+        if self.options.geometry == "radar":
+            radar_cols, radar_rows = np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)
+        else:
+            radar_cols, radar_rows = self.geocoder.map_to_radar(*self.pixel_to_map(cols, rows))
+        grid = self.annotation.geolocation
+        points = np.column_stack([grid.lines + 0.5, grid.pixels + 0.5])  # annotation numbers address centres
+        where = np.column_stack([radar_rows, radar_cols])
+        incidence = griddata(points, grid.incidence_deg, where, method="linear")
+        outside = ~np.isfinite(incidence)
+        if outside.any():
+            incidence[outside] = griddata(points, grid.incidence_deg, where[outside], method="nearest")
+        lon0, lat0 = self.geocoder.radar_to_lonlat(radar_cols, radar_rows)
+        lon1, lat1 = self.geocoder.radar_to_lonlat(radar_cols + 100.0, radar_rows)
+        look = np.asarray(Geod(ellps="WGS84").inv(lon0, lat0, lon1, lat1)[0]) % 360.0
+        return incidence, look
+
     # -- reading ----------------------------------------------------------------------------------
     def _read_dn(self, window: Window) -> np.ndarray:
         try:

@@ -180,6 +180,8 @@ class DetectOutcome:
 
     Attributes:
         detector: the ``detector`` record of ``summary.json`` (``method``, ``model_id``...); empty if unreadable.
+        report_path: the run's ``report.html`` (the engine writes it; the message bar offers to open it), or None
+            when the engine wrote none (an engine older than the report).
     """
 
     out_dir: Path
@@ -187,6 +189,7 @@ class DetectOutcome:
     areas_km2: dict[str, float]
     device: str
     detector: dict[str, Any] = field(default_factory=dict)
+    report_path: Path | None = None
 
     @classmethod
     def from_done_event(cls, event: dict[str, Any]) -> DetectOutcome:
@@ -199,8 +202,10 @@ class DetectOutcome:
             detector = json.loads((out_dir / summary_name).read_text(encoding="utf-8")).get("detector") or {}
         except (OSError, ValueError, AttributeError):
             detector = {}
+        report = out_dir / str((event.get("outputs") or {}).get("report") or "report.html")
         return cls(out_dir, dict(event.get("counts") or {}), dict(event.get("areas_km2") or {}),
-                   str(event.get("device") or "cpu"), detector if isinstance(detector, dict) else {})
+                   str(event.get("device") or "cpu"), detector if isinstance(detector, dict) else {},
+                   report if report.is_file() else None)
 
     def detector_name(self) -> str:
         """Name what found the results: ``model 'default'`` or ``the threshold detector``."""

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsApplication, QgsMessageLog, QgsProject, QgsRasterLayer, QgsTask
+from qgis.PyQt.QtCore import QUrl
+from qgis.PyQt.QtGui import QDesktopServices
 from qgis.PyQt.QtWidgets import QProgressBar, QPushButton
 
 from . import compat
@@ -136,7 +138,7 @@ class Segmentation:
                         folder=task.outcome.out_dir, reason=error)
             if ok and task.outcome is not None:
                 self.message = f"{self.layer_name}: {summary_sentence(task.outcome)}"
-                bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_SUCCESS, 15)
+                announce_result(bar, self.message, task.outcome.report_path)
                 self.state = "done"
             elif task.missing_packages and self.offer_installer is not None:
                 self.state = "failed"
@@ -149,6 +151,25 @@ class Segmentation:
                 bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_CRITICAL, 0)
         if self.on_done is not None:
             self.on_done(self)
+
+
+def open_report(path: Path) -> bool:
+    """Open a run's ``report.html`` in the system browser (it is self-contained, so no server is needed)."""
+    return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))))
+
+
+def announce_result(bar: Any, message: str, report_path: Path | None) -> None:
+    """Say what a run found in the message bar, with an "Open report" button when the run wrote a report."""
+    if report_path is None:
+        bar.pushMessage(LOG_TAG, message, compat.MESSAGE_SUCCESS, 15)
+        return
+    item = bar.createMessage(LOG_TAG, message)
+    button = QPushButton(tr("Open report"), item)
+    button.setObjectName("dakd_open_report")
+    button.setToolTip(str(report_path))
+    button.clicked.connect(lambda _checked=False: open_report(report_path))
+    item.layout().addWidget(button)
+    bar.pushWidget(item, compat.MESSAGE_SUCCESS, 30)
 
 
 def run_output_dir(settings: PluginSettings, layer_name: str) -> Path:

@@ -4,6 +4,7 @@ import base64
 import html
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -126,3 +127,29 @@ def test_text_from_the_input_is_escaped(tmp_path):
     run = summary(input={**summary()["input"], "scene_id": "<b>x</b>"}, warnings=["a <script> & more"])
     page = written(tmp_path, run, [], None)
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page and "<script>" not in page
+
+
+def test_a_detection_run_writes_the_report_beside_its_outputs(tmp_path):
+    import fiona
+
+    from engine.detect import DetectParams, run_detection
+    from engine.io.raster import write_raster
+
+    rng = np.random.default_rng(0)
+    values = 0.05 * rng.gamma(4.4, 1 / 4.4, (300, 400))
+    rows, cols = np.mgrid[:300, :400]
+    values[((cols - 200) / 80) ** 2 + ((rows - 150) / 12) ** 2 < 1] *= 0.12
+    scene = write_raster(tmp_path / "scene.tif", values.astype(np.float32), "EPSG:32633",
+                         (10, 0, 500000, 0, -10, 6000000))
+    result = run_detection(DetectParams(str(scene), str(tmp_path / "out"), method="threshold"))
+    page = result.report_path.read_text(encoding="utf-8")
+    assert result.report_path == tmp_path / "out" / "report.html"
+    assert result.summary["outputs"]["report"] == "report.html"
+    (data,) = re.findall(r"src='data:image/png;base64,([^']+)'", page)
+    assert base64.b64decode(data) == result.quicklook_path.read_bytes()
+    with fiona.open(result.spills_path) as layer:
+        (oil,) = [f.properties for f in layer]
+    row = re.search(rf"<tr><td>{oil['id']}</td><td>oil</td><td>{oil['confidence']}</td>.*?</tr>", page).group(0)
+    assert f"{oil['area_km2']:.3f}" in row and f"{oil['wind_speed_min_ms']:.1f}–" in row
+    text = text_of(page)
+    assert "threshold detector" in text and "not searched: the detector finds no ships" in text

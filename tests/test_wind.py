@@ -86,3 +86,32 @@ def test_uncalibrated_input_gives_no_wind(tmp_path):
         scene.close()
     assert set(estimator.attributes(0.05, 1.0, 1.0).values()) == {None}
     assert "uncalibrated" in estimator.reason
+
+
+def cmod_sea(tmp_path, speed_ms, name):
+    """A speckled CMOD5.N sea at the assumed incidence (wind 45° off the look) with a dark slick 2 km long."""
+    rng = np.random.default_rng(1)
+    height, width = 400, 500
+    values = float(cmod5n_sigma0(speed_ms, 45.0, ASSUMED_INCIDENCE_DEG)) * rng.gamma(4.4, 1 / 4.4, (height, width))
+    rows, cols = np.mgrid[:height, :width]
+    values[((cols - width / 2) / 100) ** 2 + ((rows - height / 2) / 15) ** 2 < 1] *= 0.12
+    return str(write_raster(tmp_path / f"{name}.tif", values.astype(np.float32), *UTM))
+
+
+@pytest.mark.parametrize(("speed_ms", "flag", "expected_confidence"), [(7.0, None, "A"), (1.5, LOW_WIND_FLAG, "B"),
+                                                                        (16.0, STRONG_WIND_FLAG, "B")])
+def test_a_detected_slick_carries_the_wind_around_it_and_its_flag_decides_a_or_b(tmp_path, speed_ms, flag,
+                                                                                   expected_confidence):
+    import fiona
+
+    from engine.detect import DetectParams, run_detection
+
+    result = run_detection(DetectParams(cmod_sea(tmp_path, speed_ms, "sea"), str(tmp_path / "out"),
+                                        method="threshold"))
+    with fiona.open(result.spills_path) as layer:
+        (oil,) = [f.properties for f in layer if f.properties["class"] == "oil"]
+    assert oil["wind_speed_ms"] is None and oil["incidence_deg"] == ASSUMED_INCIDENCE_DEG
+    assert oil["wind_speed_min_ms"] - 0.3 < speed_ms < oil["wind_speed_max_ms"] + 0.3  # speckle: a few % of σ0
+    assert oil["wind_flag"] == flag and oil["confidence"] == expected_confidence
+    assert oil["contrast_db"] < -6 and oil["mean_prob"] > 0.8  # only the wind keeps the flagged ones at B
+    assert "assumed 38 deg" in result.summary["wind"]["method"]

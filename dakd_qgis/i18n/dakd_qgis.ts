@@ -686,6 +686,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../tasks.py"/>
+        <source>Open report</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../algorithms/detect.py"/>
         <source>Outputs</source>
         <translation type="unfinished"></translation>

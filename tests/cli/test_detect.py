@@ -229,6 +229,14 @@ def test_infinite_detection_options_are_refused(tmp_path, capsys, scene_tif, opt
     assert_refused(code, err, message, tmp_path / "out")
 
 
+@pytest.mark.parametrize("value", ["400", "-5", "nan"])
+def test_a_wind_direction_outside_0_360_is_refused(tmp_path, capsys, scene_tif, value):
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--wind-dir", value)
+    assert_refused(code, err, f"--wind-dir must be the direction the wind blows from, 0-360 degrees clockwise from "
+                              f"north, got {float(value):g}", tmp_path / "out")
+    assert err.count("dakd: error:") == 1
+
+
 def test_background_window_that_cannot_fit_is_refused_up_front(tmp_path, capsys, scene_tif):
     code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold",
                           "--background-window-km", "1000")

@@ -62,8 +62,44 @@ def test_task_adds_styled_layers_in_a_group(qgis_iface, qgis_new_project, sar_sc
     assert (isolated_plugin_settings.runs_dir()).iterdir()
     expected = f"S1 scene: 1 oil spill, {oil[0]['area_km2']:.1f} km², cpu"  # then threads and other classes
     assert segmentation.message.startswith(expected)
-    successes = qgis_iface.messageBar().get_messages(3)  # Qgis.Success
-    assert any(expected.split(": ", 1)[1] in text for text in successes)
+    # Issue 15 item 5: the message offers the run's report.
+    (item,) = [item for item in qgis_iface.messageBar().items() if _open_report_button(item) is not None]
+    assert expected.split(": ", 1)[1] in item.text()
+    report = task.outcome.report_path
+    assert report is not None and report.name == "report.html" and report.is_file()
+    assert _open_report_button(item).toolTip() == str(report)
+    opened = _clicked_url(_open_report_button(item))
+    assert opened == [report.as_uri()]
+    qgis_iface.messageBar().clearWidgets()
+
+
+def _open_report_button(item):
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    return item.findChild(QPushButton, "dakd_open_report")
+
+
+def _clicked_url(button):
+    """Click ``button`` and return the file URLs Qt was asked to open (a file-scheme handler, not a browser)."""
+    from qgis.PyQt.QtCore import QObject, QUrl, pyqtSlot
+    from qgis.PyQt.QtGui import QDesktopServices
+
+    class Handler(QObject):
+        def __init__(self):
+            super().__init__()
+            self.urls = []
+
+        @pyqtSlot(QUrl)
+        def open(self, url):  # noqa: A003 - the slot name Qt calls
+            self.urls.append(url.toString())
+
+    handler = Handler()
+    QDesktopServices.setUrlHandler("file", handler, "open")
+    try:
+        button.click()
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    return handler.urls
 
 
 def test_task_in_the_task_manager_and_cancel(qgis_iface, qgis_new_project, scene_writer, tmp_path, wait_until):

@@ -4,6 +4,7 @@ import json
 
 import fiona
 import numpy as np
+import pytest
 from shapely.geometry import shape
 
 from engine.cli import main
@@ -49,3 +50,20 @@ def test_detect_in_radar_geometry_places_the_slick_by_the_gcps(crop_product, tmp
     centroid = shape(oil[0].geometry).centroid
     assert abs(centroid.x - east[0]) < 60 and abs(centroid.y - north[0]) < 60  # within a few pixels of the patch
     assert abs(props["centroid_lon"] - lon[0]) < 1e-3 and abs(props["centroid_lat"] - lat[0]) < 1e-3
+
+
+def test_a_known_wind_direction_gives_one_speed_at_the_annotations_incidence(crop_product, tmp_path):
+    """Issue 15 item 2: with --wind-dir the slick gets one wind speed, at the incidence the annotation gives there."""
+    out = tmp_path / "run"
+    assert main(["--progress", "none", "detect", str(crop_product), "--out", str(out), "--method", "threshold",
+                 "--geometry", "radar", "--wind-dir", "90"]) == 0
+    with fiona.open(out / "spills.gpkg") as layer:
+        (props,) = [f.properties for f in layer if f.properties["class"] == "oil"]
+    with open_product(crop_product, geometry="radar") as scene:
+        (incidence,), _ = scene.viewing_geometry(np.array([1350.0]), np.array([950.0]))
+    assert props["incidence_deg"] == pytest.approx(incidence, abs=0.1)  # the patch's centre, 31-32° in IW1
+    assert props["wind_speed_ms"] is not None
+    assert props["wind_speed_min_ms"] == props["wind_speed_ms"] == props["wind_speed_max_ms"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert "from the Sentinel-1 annotation" in summary["wind"]["method"] and "wind from 90" in summary["wind"]["method"]
+    assert "report.html" in {p.name for p in out.iterdir()}

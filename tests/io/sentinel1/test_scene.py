@@ -193,3 +193,23 @@ def test_a_renamed_product_folder_is_still_recognised(tmp_path, kit):
         assert isinstance(scene, Sentinel1Scene) and scene.info.scene_id == "my download"
     finally:
         scene.close()
+
+
+def test_viewing_geometry_is_the_annotations_incidence_and_the_range_direction(crop_product):
+    """The wind inversion's incidence and look direction, in both geometries, at the same ground points."""
+    with open_product(crop_product, geometry="radar") as radar:
+        grid = radar.annotation.geolocation
+        inside = (grid.lines < 2006) & (grid.pixels < 2613)
+        cols, rows = grid.pixels[inside] + 0.5, grid.lines[inside] + 0.5
+        incidence, look = radar.viewing_geometry(cols, rows)
+        np.testing.assert_allclose(incidence, grid.incidence_deg[inside], atol=1e-9)  # exact at the tie points
+        middle, _ = radar.viewing_geometry(np.array([1306.5]), np.array([1003.0]))
+        xs, ys = radar.pixel_to_map(cols, rows)
+        pass_direction = radar.info.metadata["pass"]
+    # A descending pass heads about south-south-west; Sentinel-1 looks right of it, about west-north-west.
+    assert pass_direction == "DESCENDING" and np.all((look > 255) & (look < 300))
+    assert incidence.min() < middle[0] < incidence.max()  # interpolated between near and far range
+    with open_product(crop_product, geometry="utm") as utm:
+        utm_incidence, utm_look = utm.viewing_geometry(*utm.map_to_pixel(xs, ys))
+    np.testing.assert_allclose(utm_incidence, incidence, atol=0.01)
+    np.testing.assert_allclose(utm_look, look, atol=0.1)

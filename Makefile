@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	fi
 	/usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "numpy<2" "attrs>=23" "$(TORCH_SPEC)"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,lint]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,lint,onnx]"
 	touch $(STAMP)
 
 test: install

@@ -19,6 +19,17 @@ Usage::
 Writes ``bench/results/detect.json`` (``detect-model.json`` for ``--method model``, with the machine)
 and prints a table. Threshold children run with ``OMP_NUM_THREADS=1``; model children use torch's
 default, every core, as an analyst's run does.
+
+Backends (issue 14), in one run::
+
+    .venv/bin/python bench/detect.py --backends torch onnxruntime openvino --sizes 8k
+    .venv/bin/python bench/detect.py --backends auto --sizes iw --device cuda --out gpu.json
+
+For each backend: its network-only throughput (batches of real tiles of the scene, through the detector's
+``predict``, after a warm-up) beside the end-to-end run of ``dakd detect --backend B`` on the same scene,
+with the time of every stage (reading and normalising in the reader thread, the network, stitching, writing
+the rasters, the network waiting for the reader, overviews, vectorising, the quick-look) and the pipeline's
+throughput as a share of the network's. Writes ``bench/results/detect-backends.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -102,10 +113,10 @@ def write_scene(path: Path, width: int, height: int, seed: int = 0) -> Path:
     return path
 
 
-def run_detect(scene: Path, out_dir: Path, method: str = "threshold") -> dict:
+def run_detect(scene: Path, out_dir: Path, method: str = "threshold", extra: list[str] | None = None) -> dict:
     """Run ``python -m engine detect`` in a child; return wall seconds, its peak RSS and the run summary."""
     command = [sys.executable, "-m", "engine", "--progress", "none", "-q", "detect", str(scene), "--out", str(out_dir),
-               "--method", method, "--overwrite"]
+               "--method", method, "--overwrite", *(extra or [])]
     env = dict(os.environ, OMP_NUM_THREADS="1") if method == "threshold" else dict(os.environ)
     started = time.monotonic()
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
@@ -116,6 +127,117 @@ def run_detect(scene: Path, out_dir: Path, method: str = "threshold") -> dict:
         raise SystemExit(f"dakd detect failed with exit code {child.returncode} on {scene}")
     summary = json.loads((out_dir / "summary.json").read_text())
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "summary": summary}
+
+
+def network_throughput(scene: Path, backend: str, device: str, batch_size: int, batches: int = 12) -> dict:
+    """Tiles/s of the detector's ``predict`` alone, on batches of real tiles of ``scene`` (after one warm-up)."""
+    sys.path.insert(0, str(REPO))
+    from engine.detectors import select_detector
+    from engine.io import open_scene
+    from engine.tiling import iter_batches, plan_grid
+
+    started = time.monotonic()
+    detector, _ = select_detector("model", None, device, ships="model", backend=backend)
+    load_s = time.monotonic() - started
+    scene_handle = open_scene(str(scene))
+    try:
+        grid = plan_grid(scene_handle.info.height, scene_handle.info.width, detector.input_spec.tile_size, 64,
+                         detector.context_px)
+        reads = iter_batches(scene_handle, grid, detector.input_spec, batch_size)
+        tiles = [next(reads) for _ in range(3)]
+    finally:
+        scene_handle.close()
+    detector.predict(tiles[0].values, tiles[0].valid)  # warm-up (compilation, first allocations)
+    started = time.perf_counter()
+    count = 0
+    for i in range(batches):
+        batch = tiles[i % len(tiles)]
+        detector.predict(batch.values, batch.valid)
+        count += len(batch.values)
+    seconds = time.perf_counter() - started
+    info = detector.describe()
+    return {"tiles_per_s": round(count / seconds, 1), "tiles": count, "batch_size": batch_size,
+            "backend": info.extra.get("backend", "torch"), "backend_reason": info.extra.get("backend_reason", ""),
+            "precision": info.extra.get("precision"), "device": info.device, "load_s": round(load_s, 1)}
+
+
+def _network_child(scene: Path, backend: str, device: str, batch_size: int) -> dict:
+    """:func:`network_throughput` in a child process (each backend starts clean, as a detection does)."""
+    code = ("import json, sys; sys.path.insert(0, 'bench'); import detect; "
+            f"print(json.dumps(detect.network_throughput(__import__('pathlib').Path({str(scene)!r}), {backend!r}, "
+            f"{device!r}, {batch_size})))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        raise SystemExit(f"network benchmark of {backend} failed:\n{run.stderr[-3000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+STAGES = ("read", "wait", "network", "stitch", "write")
+
+
+def run_backends(args: argparse.Namespace, workdir: Path) -> int:
+    """Network-only throughput and end-to-end stages per backend, on each size (see the module notes)."""
+    from engine.detectors import DEFAULT_MODEL_CARD
+
+    card = json.loads(DEFAULT_MODEL_CARD.read_text())
+    rows = []
+    for name in args.sizes:
+        width, height = SIZES[name]
+        scene = workdir / f"scene-{name}.tif"
+        write_scene(scene, width, height, args.seed)
+        for backend in args.backends:
+            net = _network_child(scene, backend, args.device, args.batch_size)
+            extra = ["--backend", backend, "--device", args.device, "--batch-size", str(args.batch_size)]
+            run = run_detect(scene, workdir / f"out-{name}-{backend}", "model", extra)
+            summary = run["summary"]
+            timings = summary["timings_s"]
+            tiling = summary["tiling"]
+            networked = tiling["tiles_total"] - tiling["tiles_skipped"]
+            pipeline = networked / timings["detect_s"]
+            row = {
+                "size": name, "width": width, "height": height, "backend": backend,
+                "chosen": summary["detector"].get("backend", "torch"),
+                "reason": summary["detector"].get("backend_reason", ""),
+                "precision": summary["detector"].get("precision"), "device": summary["detector"]["device"],
+                "network_tiles_per_s": net["tiles_per_s"], "pipeline_tiles_per_s": round(pipeline, 1),
+                "pipeline_share": round(pipeline / net["tiles_per_s"], 3),
+                "tiles": tiling["tiles_total"], "tiles_skipped": tiling["tiles_skipped"],
+                "seconds": run["seconds"], "peak_rss_mb": run["peak_rss_mb"], "timings_s": timings,
+                "polygons": summary["counts"],
+            }
+            rows.append(row)
+            print(f"{name} {backend}: network {net['tiles_per_s']} tiles/s, end to end {run['seconds']} s",
+                  flush=True)
+            if not args.keep:
+                shutil.rmtree(workdir / f"out-{name}-{backend}")
+        if not args.keep:
+            scene.unlink()
+    result = {"benchmark": "dakd detect per backend: network-only throughput and end-to-end stages",
+              "date": datetime.now(timezone.utc).isoformat(), "machine": machine(),
+              "model": {"card": str(DEFAULT_MODEL_CARD.relative_to(REPO)), "name": card["name"],
+                        "created": card.get("created"), "sha256": card["weights"]["sha256"]},
+              "device": args.device, "batch_size": args.batch_size, "runs": rows}
+    out = args.out or RESULTS.with_name("detect-backends.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(format_backend_table(rows))
+    print(f"saved {out}")
+    return 0
+
+
+def format_backend_table(rows: list[dict]) -> str:
+    """Markdown table: network-only tiles/s beside the end-to-end time of every stage (README, Detection speed)."""
+    lines = ["| scene | backend (precision) | network only, tiles/s | pipeline, tiles/s (share) | read | wait | "
+             "network | stitch | write | overviews | vectorise | whole run | peak RSS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        t = row["timings_s"]
+        stages = " | ".join(f"{t.get(f'detect_{s}_s', 0):.0f} s" for s in STAGES)
+        lines.append(f"| {row['size']} | {row['chosen']} ({row['precision']}) | {row['network_tiles_per_s']} | "
+                     f"{row['pipeline_tiles_per_s']} ({row['pipeline_share']:.0%}) | {stages} | "
+                     f"{t.get('overviews_s', 0):.0f} s | {t.get('vectorise_s', 0):.0f} s | {row['seconds']} s | "
+                     f"{row['peak_rss_mb']:.0f} MB |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1200)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backends", nargs="+", choices=("auto", "torch", "onnxruntime", "openvino"),
+                        help="the default model on each backend: network-only throughput and end-to-end stages")
+    parser.add_argument("--device", default="cpu", help="with --backends: cpu (default) or cuda")
+    parser.add_argument("--batch-size", type=int, default=8, help="with --backends: tiles per batch (default 8)")
+    parser.add_argument("--out", type=Path, default=None, help="with --backends: the JSON file to write")
     args = parser.parse_args(argv)
     if args.write_scene:
         if args.write_scene.exists():
@@ -139,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dakd-bench-detect-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.backends:
+        try:
+            return run_backends(args, workdir)
+        finally:
+            if not args.keep and args.workdir is None:
+                shutil.rmtree(workdir, ignore_errors=True)
     rows = []
     try:
         for name in args.sizes:

@@ -91,6 +91,48 @@ def parse_requirement(line: str) -> Requirement:
     return Requirement(match.group(1), tuple(clauses), line.strip())
 
 
+#: What the installer offers (:func:`profile_requirements`): detection needs only a light runtime (tens of MB);
+#: fine-tuning, and detection on a GPU, add torch (hundreds of MB to GBs).
+INSTALL_PROFILES = {"detect": "Detection only", "train": "Detection and fine-tuning"}
+#: Engine requirements only fine-tuning (and torch detection) needs.
+TRAINING_ONLY = ("torch",)
+#: The runtime a detection-only install gets when the engine's ``detect`` extra cannot be read.
+DETECTION_RUNTIME = "openvino>=2024.0"
+
+
+def extra_requirements(extra: str) -> list[Requirement]:
+    """Return the engine's optional ``extra`` (``requirements-EXTRA.txt`` in the plugin zip, else pyproject)."""
+    shipped = PLUGIN_DIR / f"requirements-{extra}.txt"
+    if shipped.exists():
+        lines = shipped.read_text(encoding="utf-8").splitlines()
+    elif (PLUGIN_DIR.parent / "pyproject.toml").exists():
+        import tomllib
+
+        pyproject = tomllib.loads((PLUGIN_DIR.parent / "pyproject.toml").read_text(encoding="utf-8"))
+        lines = pyproject["project"].get("optional-dependencies", {}).get(extra, [])
+    else:
+        lines = [DETECTION_RUNTIME] if extra == "detect" else []
+    return [parse_requirement(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def profile_requirements(profile: str) -> list[Requirement]:
+    """Return what an install profile needs: ``detect`` (detection only) or ``train`` (and fine-tuning).
+
+    ``detect`` is the engine without torch plus the detection runtime (OpenVINO, which runs the model's
+    ONNX export); ``train`` is that plus torch.
+
+    Raises:
+        ValueError: an unknown profile.
+    """
+    if profile not in INSTALL_PROFILES:
+        raise ValueError(f"unknown install profile {profile!r}; use one of: {', '.join(INSTALL_PROFILES)}")
+    base = engine_requirements()
+    runtime = extra_requirements("detect")
+    if profile == "detect":
+        base = [req for req in base if _normalise(req.name) not in TRAINING_ONLY]
+    return base + [req for req in runtime if _normalise(req.name) not in {_normalise(r.name) for r in base}]
+
+
 def engine_requirements() -> list[Requirement]:
     """Return the engine's requirements: the plugin's ``requirements.txt``, else the repo's ``pyproject.toml``."""
     shipped = PLUGIN_DIR / "requirements.txt"

@@ -74,8 +74,10 @@ def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True) 
         source = repo / "resources" / folder
         if source.is_dir():
             shutil.copytree(source, target / "resources" / folder, ignore=_ignore)
-    dependencies = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
-    (target / "requirements.txt").write_text("\n".join(dependencies) + "\n", encoding="utf-8")
+    project = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    (target / "requirements.txt").write_text("\n".join(project["dependencies"]) + "\n", encoding="utf-8")
+    detect = project.get("optional-dependencies", {}).get("detect", [])  # the installer's "Detection only"
+    (target / "requirements-detect.txt").write_text("\n".join(detect) + "\n", encoding="utf-8")
     if vendor_engine:
         shutil.copytree(repo / "engine", target / "lib" / "engine", ignore=_ignore)
     return target

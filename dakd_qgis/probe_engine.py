@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import sys
 
@@ -35,14 +36,24 @@ def probe(device: str, pairs: list[str]) -> dict:
             error = _one_line(failure)
         packages.append({"name": name, "version": version, "error": error})
     try:
-        from engine.device import select_device
+        if importlib.util.find_spec("torch") is None and device in ("auto", "cpu"):
+            device_report = {"name": "cpu", "reason": "torch is not installed (detection only): the CPU"}
+        else:
+            from engine.device import select_device
 
-        choice = select_device(device)
-        device_report = {"name": choice.name, "reason": choice.reason}
+            choice = select_device(device)
+            device_report = {"name": choice.name, "reason": choice.reason}
     except Exception as failure:  # noqa: BLE001
         device_report = {"error": _one_line(failure)}
+    try:  # the backend dakd detect --backend auto runs the model with, and why (engine.runtimes)
+        from engine.runtimes import choose_backend
+
+        backend = choose_backend("auto", device)
+        backend_report = {"name": backend.backend, "reason": backend.reason}
+    except Exception as failure:  # noqa: BLE001
+        backend_report = {"error": _one_line(failure)}
     return {"python": sys.version.split()[0], "executable": sys.executable, "packages": packages,
-            "device": device_report}
+            "device": device_report, "backend": backend_report}
 
 
 if __name__ == "__main__":

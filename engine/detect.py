@@ -439,6 +439,7 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
         raise InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its nodata "
                          "value or --band")
     timings["detect_s"] = round(time.monotonic() - step, 3)
+    timings.update({f"detect_{name}": seconds for name, seconds in stitch.times.items()})  # per stage (tiling)
 
     step = time.monotonic()
     with progress.stage("overviews", total=2) as stage:

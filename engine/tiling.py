@@ -23,8 +23,12 @@ Notes:
 from __future__ import annotations
 
 import math
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
@@ -42,6 +46,9 @@ DEFAULT_OVERLAP_PX = 64
 MIN_RAMP_PX = 8
 #: Output rows are flushed in bands of this height (the GeoTIFF block height, so blocks are written once).
 FLUSH_ROWS = 256
+#: Batches the reader thread may read ahead of the network (:func:`prefetch_batches`): enough to hide a slow
+#: read, few enough that memory stays a few batches, whatever the scene size.
+PREFETCH_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,78 @@ def iter_batches(scene: Scene, grid: TileGrid, spec: InputSpec, batch_size: int,
         yield _make_batch(pending)
 
 
+_DONE = object()
+
+
+def prefetch_batches(batches: Iterator[Batch], depth: int = PREFETCH_BATCHES,
+                     times: dict[str, float] | None = None) -> Iterator[Batch]:
+    """Run ``batches`` (reading and normalising tiles) in a reader thread, ``depth`` batches ahead of the caller.
+
+    The queue is bounded, so the reader never holds more than ``depth + 1`` batches, and reading and
+    decoding overlap the network (GDAL, numpy and the runtimes release the GIL). An exception in the
+    reader (a read error, a cancel) is raised in the caller; when the caller stops early (an error, a
+    cancel) the reader is stopped and joined before this generator returns.
+
+    Args:
+        batches: the batch iterator (:func:`iter_batches`), consumed in the thread.
+        depth: batches read ahead.
+        times: if given, ``read_s`` (seconds the reader spent reading and normalising) and ``wait_s``
+            (seconds the caller waited for a batch) are added to it.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    read_s = 0.0
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        nonlocal read_s
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                finally:
+                    read_s += time.perf_counter() - started
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller, which raises it
+            put(error)
+
+    thread = threading.Thread(target=reader, name="dakd-tile-reader", daemon=True)
+    thread.start()
+    wait_s = 0.0
+    try:
+        while True:
+            started = time.perf_counter()
+            item = slots.get()
+            wait_s += time.perf_counter() - started
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+        if times is not None:
+            times["read_s"] = times.get("read_s", 0.0) + read_s
+            times["wait_s"] = times.get("wait_s", 0.0) + wait_s
+
+
 def _make_batch(pending: list[tuple[Tile, np.ndarray, np.ndarray]]) -> Batch:
     return Batch([p[0] for p in pending], np.stack([p[1] for p in pending])[:, None],
                  np.stack([p[2] for p in pending])[:, None])
@@ -349,11 +428,15 @@ class StitchStats:
     tiles_total: int
     tiles_skipped: int
     batches: int
+    #: Seconds per stage: ``read_s`` (reader thread: reading, decoding, normalising), ``network_s`` (the
+    #: detector's predict), ``stitch_s`` (blending), ``write_s`` (the sink: classes and rasters), ``wait_s``
+    #: (the network waiting for the reader: 0 when reading keeps up).
+    times: dict[str, float] = field(default_factory=dict)
 
 
 def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec: InputSpec, batch_size: int,
                  sink: RowSink, progress: Progress | None = None, on_core: CoreHook | None = None,
-                 stage_name: str = "detect") -> StitchStats:
+                 stage_name: str = "detect", prefetch: bool = True) -> StitchStats:
     """Run ``predict`` over a scene tile by tile and stream the blended probabilities to ``sink``.
 
     Args:
@@ -367,25 +450,39 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
         progress: reports one step per tile; checks for cancellation before each tile is read.
         on_core: see :func:`iter_batches`.
         stage_name: name of the progress stage.
+        prefetch: read tiles in a reader thread ahead of the network (:func:`prefetch_batches`).
 
     Raises:
         Cancelled: the user cancelled (between tiles).
     """
     progress = progress or Progress()
-    stitcher = StreamingStitcher(grid, n_classes, sink)
+    times = {"read_s": 0.0, "wait_s": 0.0, "network_s": 0.0, "stitch_s": 0.0, "write_s": 0.0}
+
+    def timed_sink(row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
+        started = time.perf_counter()
+        sink(row0, probabilities, valid)
+        times["write_s"] += time.perf_counter() - started
+
+    stitcher = StreamingStitcher(grid, n_classes, timed_sink)
     skipped: list[Tile] = []
     batches = 0
     counted = 0
+    reads = iter_batches(scene, grid, spec, batch_size, on_core=on_core, skipped=skipped,
+                         check_cancelled=progress.check_cancelled)
     with progress.stage(stage_name, total=len(grid)) as stage:
-        for batch in iter_batches(scene, grid, spec, batch_size, on_core=on_core, skipped=skipped,
-                                  check_cancelled=progress.check_cancelled):
+        for batch in prefetch_batches(reads, times=times) if prefetch else reads:
+            started = time.perf_counter()
             probabilities = np.asarray(predict(batch.values, batch.valid), dtype=np.float32)
+            times["network_s"] += time.perf_counter() - started
+            started = time.perf_counter()
+            write_before = times["write_s"]
             expected = (len(batch.tiles), n_classes, grid.tile_size, grid.tile_size)
             if probabilities.shape != expected:
                 raise DakdError(f"the detector returned probabilities of shape {probabilities.shape}, expected "
                                 f"{expected}")
             for tile, tile_probabilities, tile_valid in zip(batch.tiles, probabilities, batch.valid[:, 0]):
                 stitcher.add(tile, tile_probabilities, tile_valid)
+            times["stitch_s"] += time.perf_counter() - started - (times["write_s"] - write_before)
             batches += 1
             done = batch.tiles[-1].row * grid.shape[1] + batch.tiles[-1].col + 1
             stage.advance(done - counted)
@@ -393,5 +490,5 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
         if counted < len(grid):
             stage.advance(len(grid) - counted)
     stitcher.close()
-    return StitchStats(len(grid), len(skipped), batches)
+    return StitchStats(len(grid), len(skipped), batches, {k: round(v, 3) for k, v in times.items()})
 

@@ -6,3 +6,14 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Two cores in CI: keep torch from oversubscribing when pytest runs beside other work.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def pytest_configure(config):
+    """ONNX exports made by a test run (engine.runtimes) go to a folder of the run's own, removed at the end."""
+    if "DAKD_CACHE_DIR" not in os.environ:
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="dakd-test-cache-")
+        os.environ["DAKD_CACHE_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))

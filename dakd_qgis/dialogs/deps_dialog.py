@@ -25,12 +25,13 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..deps import (
+    INSTALL_PROFILES,
     TORCH_CPU_INDEX,
     RequirementStatus,
-    engine_requirements,
     missing_requirements,
     pip_install_command,
     probe_arguments,
+    profile_requirements,
     status_from_probe,
 )
 from ..paths import deps_site_dir, engine_subprocess_env
@@ -56,7 +57,7 @@ class DepsDialog(QDialog):
         self.setWindowTitle(tr("DAKD Oil Spill – Check dependencies"))
         self.resize(720, 560)
         self.settings = PluginSettings.load()
-        self.requirements = engine_requirements()
+        self.requirements = profile_requirements("train")
         self.statuses: list[RequirementStatus] = []
         self.probe_output: list[str] = []
         self.runner = ProcessRunner(self)
@@ -69,9 +70,19 @@ class DepsDialog(QDialog):
         layout.addWidget(self.table)
 
         info = QFormLayout()
+        self.profile = QComboBox(self)
+        self.profile.addItem(tr("Detection and fine-tuning (adds torch: hundreds of MB, GBs with CUDA)"), "train")
+        self.profile.addItem(tr("Detection only (OpenVINO runs the model: tens of MB, no torch)"), "detect")
+        self.profile.setToolTip(tr("Detection runs the model's ONNX export with a light runtime; fine-tuning, and "
+                                   "detection on a GPU, need torch."))
+        self.profile.currentIndexChanged.connect(lambda _index: self.set_profile(self.profile.currentData()))
+        info.addRow(tr("Install"), self.profile)
         self.device_label = QLabel(self)
         self.device_label.setWordWrap(True)
         info.addRow(tr("Device"), self.device_label)
+        self.backend_label = QLabel(self)
+        self.backend_label.setWordWrap(True)
+        info.addRow(tr("Runs the model"), self.backend_label)
         self.python_label = QLabel(self.settings.python_executable(), self)
         info.addRow(tr("Engine Python"), self.python_label)
         info.addRow(tr("Private folder"), QLabel(str(deps_site_dir()), self))
@@ -91,6 +102,16 @@ class DepsDialog(QDialog):
 
         self.recheck_button, self.install_button = add_buttons(
             self, layout, [(tr("Check again"), self.refresh), (tr("Install missing"), lambda: self.install_missing())])
+        self.refresh()
+
+    def set_profile(self, profile: str) -> None:
+        """Check (and install) for ``detect`` (detection only) or ``train`` (detection and fine-tuning)."""
+        if profile not in INSTALL_PROFILES:
+            return
+        if self.profile.currentData() != profile:
+            self.profile.setCurrentIndex(self.profile.findData(profile))  # calls back here
+            return
+        self.requirements = profile_requirements(profile)
         self.refresh()
 
     def refresh(self) -> None:
@@ -177,6 +198,9 @@ class DepsDialog(QDialog):
         device = report.get("device", {})
         self.device_label.setText(f"{device['name']} – {device['reason']}" if "name" in device else
                                   tr("unknown ({reason})").format(reason=device.get("error", tr("not reported"))))
+        backend = report.get("backend", {})
+        self.backend_label.setText(f"{backend['name']} – {backend['reason']}" if "name" in backend else
+                                   tr("unknown ({reason})").format(reason=backend.get("error", tr("not reported"))))
         self.python_label.setText(f"{report.get('executable')} (Python {report.get('python')})")
         self.checked.emit()
 

@@ -1,7 +1,14 @@
-"""Settings…: device, default model, engine Python and cache folder."""
+"""Settings…: device, default model, engine Python and cache folder; which backend and device detection uses.
+
+The "Detection runs on" line comes from ``probe_engine.py`` in the engine Python (in the background, as
+Check dependencies… does): the device and the backend ``dakd detect`` picks, each with its reason.
+"""
 
 from __future__ import annotations
 
+import json
+
+from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDialog,
@@ -13,14 +20,23 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..deps import probe_arguments
 from ..models import list_models
+from ..paths import engine_subprocess_env
+from ..process import ProcessRunner
 from ..settings import DEVICES, PluginSettings, default_python
 from ..translation import tr
 from .widgets import path_row
 
 
 class SettingsDialog(QDialog):
-    """Edits :class:`~dakd_qgis.settings.PluginSettings`; OK saves."""
+    """Edits :class:`~dakd_qgis.settings.PluginSettings`; OK saves.
+
+    Signals:
+        probed(): the "Detection runs on" line was filled in by the engine Python.
+    """
+
+    probed = pyqtSignal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -33,6 +49,15 @@ class SettingsDialog(QDialog):
         self.device.setCurrentText(self.settings.device)
         self.device.setToolTip(tr("auto: the GPU when torch sees a CUDA GPU, else the CPU"))
         form.addRow(tr("Device"), self.device)
+        self.runs_on = QLabel(tr("asking the engine…"), self)
+        self.runs_on.setWordWrap(True)
+        form.addRow(tr("Detection runs on"), self.runs_on)
+        self.probe = ProcessRunner(self)
+        self._probe_lines: list[str] = []
+        self._stopping = False
+        self.probe.line_received.connect(lambda line, stream: stream == "stdout" and self._probe_lines.append(line))
+        self.probe.finished.connect(self._on_probed)
+        self.device.currentTextChanged.connect(lambda _text: self.ask_engine())
 
         self.default_model = QComboBox(self)
         self.default_model.addItem(tr("Bundled model (threshold if none is bundled)"), "")
@@ -58,6 +83,43 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self.ask_engine()
+
+    def ask_engine(self) -> None:
+        """Ask the engine Python which device and backend detection will use, and why (in the background)."""
+        if self.probe.is_running():
+            self._stopping = True  # the stopped probe's finished signal is not a report
+            self.probe.stop_and_wait(1000)
+            self._stopping = False
+        self._probe_lines = []
+        self.runs_on.setText(tr("asking the engine…"))
+        arguments = probe_arguments(self.settings.python_executable(), [], self.device.currentText())
+        self.probe.start(arguments[0], arguments[1:], engine_subprocess_env())
+
+    def _on_probed(self, exit_code: int, crashed: bool) -> None:
+        if self._stopping:
+            return
+        report: dict = {}
+        for line in reversed(self._probe_lines):
+            try:
+                report = json.loads(line)
+                break
+            except ValueError:
+                continue
+        device, backend = report.get("device", {}), report.get("backend", {})
+        if "name" in device and "name" in backend:
+            self.runs_on.setText(tr("{backend} on {device}. Backend: {backend_reason}. Device: {device_reason}.")
+                                 .format(backend=backend["name"], device=device["name"],
+                                         backend_reason=backend["reason"], device_reason=device["reason"]))
+        else:
+            problem = backend.get("error") or device.get("error") or self.probe.start_error or tr("no report")
+            self.runs_on.setText(tr("unknown ({reason}); see Check dependencies…").format(reason=problem))
+        self.probed.emit()
+
+    def done(self, result: int) -> None:  # noqa: D102 - stop the probe with the dialog
+        self._stopping = True
+        self.probe.stop_and_wait(1000)
+        super().done(result)
 
     def _browse_python(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, tr("Python interpreter for the engine"),

@@ -80,8 +80,14 @@ def register(subparsers: Any) -> None:
     detect.add_argument("--model", dest="model_path", metavar="PATH", default=None, help="model card (.json)")
     detect.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=defaults.device,
                         help="auto: CUDA, then Apple MPS, then CPU (default); the summary says which and why")
+    detect.add_argument("--backend", choices=("auto", "torch", "onnxruntime", "openvino"), default=None,
+                        help="model detector: what runs the network; auto (default) takes the fastest installed for "
+                             "the device (OpenVINO, then ONNX Runtime, then torch on the CPU; torch on GPUs) and the "
+                             "summary says why; the ONNX backends run the card's ONNX export (dakd model export)")
     detect.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
-                        help="model detector: autocast dtype (auto: bf16/fp16 on GPUs, fp32 on the CPU)")
+                        help="model detector: autocast dtype (auto: bf16/fp16 on GPUs, fp32 on the CPU); with "
+                             "--backend openvino, bf16 is OpenVINO's bf16 mode on CPUs that have it (faster, "
+                             "outlines may move by 2 px)")
     detect.add_argument("--compile", action="store_true",
                         help="model detector: torch.compile the network (slow first batch, faster after, GPUs)")
     detect.add_argument("--scan-backend", choices=("auto", "reference", "parallel", "mamba_ssm", "triton"),
@@ -120,7 +126,8 @@ def register(subparsers: Any) -> None:
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     """Model-detector options the user set (none are passed when unset, so threshold runs accept them)."""
-    options = {"precision": args.precision, "scan_backend": args.scan_backend, "compile": args.compile or None}
+    options = {"precision": args.precision, "scan_backend": args.scan_backend, "compile": args.compile or None,
+               "backend": args.backend}
     return {key: value for key, value in options.items() if value is not None}
 
 

@@ -14,14 +14,22 @@ from engine.progress import Progress
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``dakd model`` with its ``info`` and ``list`` sub-commands."""
-    parser = subparsers.add_parser("model", help="inspect model cards (info, list)",
+    parser = subparsers.add_parser("model", help="inspect and export model cards (info, list, export)",
                                    description="Inspect SAROSS-Net model cards (.json + .safetensors).")
-    commands = parser.add_subparsers(dest="model_command", metavar="{info,list}")
+    commands = parser.add_subparsers(dest="model_command", metavar="{info,list,export}")
     commands.required = True
     info = commands.add_parser("info", help="print a model card", description="Print what a model card says.")
     info.add_argument("path", help="the model's .json card or .safetensors weights")
     info.add_argument("--json", action="store_true", help="print the card as JSON")
     info.set_defaults(func=run_info)
+    export = commands.add_parser("export", help="export a model card's network (ONNX)",
+                                 description="Write the card's network as ONNX (dynamic batch; the card in the "
+                                             "file's metadata) next to the card, for --backend onnxruntime or "
+                                             "openvino and for a detection-only install without torch.")
+    export.add_argument("path", help="the model's .json card or .safetensors weights")
+    export.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
+    export.add_argument("--out", default=None, metavar="FILE", help="the ONNX file (default: CARD.onnx next to it)")
+    export.set_defaults(func=run_export)
     listing = commands.add_parser("list", help="list model cards in folders",
                                   description="List model cards in the bundled models folder and $DAKD_MODELS_DIR, "
                                               "or in the folders given.")
@@ -94,6 +102,17 @@ def run_info(args: argparse.Namespace, progress: Progress) -> int:
     print("\n".join(lines))
     if data.get("training") or data.get("metrics"):
         print("(everything recorded, including the data and every setting: dakd model info --json CARD)")
+    return 0
+
+
+def run_export(args: argparse.Namespace, progress: Progress) -> int:
+    """Export the card's network to ONNX and print where it went."""
+    from engine.runtimes import export_onnx
+
+    with progress.stage("export", total=1) as stage:
+        path = export_onnx(args.path, args.out)
+        stage.advance()
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; dynamic batch, the card in its metadata)")
     return 0
 
 

@@ -113,10 +113,7 @@ def select_detector(method: str = "auto", model_path: str | None = None, device:
     choice = choose_method(method, model_path)
     if choice.method == "model":
         try:
-            from engine.detectors.model import load_model_detector
-
-            return with_ships(load_model_detector(choice.model_path, device, **model_options), ships,
-                              **cfar_options), choice
+            return with_ships(_load_model(choice, device, model_options), ships, **cfar_options), choice
         except (ImportError, ModelError) as error:
             if not (choice.from_default_card and method == "auto"):
                 if isinstance(error, ImportError):
@@ -133,6 +130,30 @@ def select_detector(method: str = "auto", model_path: str | None = None, device:
     if ships != "cfar":
         log.warning("--ships %s applies to models with a ship class; the threshold detector finds oil only", ships)
     return ThresholdDetector(ThresholdConfig(**threshold_options), device), choice
+
+
+def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> Detector:
+    """Load the model detector on the backend ``options["backend"]`` asks for (``auto``: see engine.runtimes)."""
+    from engine.runtimes import ONNX_BACKENDS, TORCH_ONLY_OPTIONS, choose_backend, has_onnx, load_runtime_detector
+
+    options = dict(options)
+    requested = options.pop("backend", None) or "auto"
+    torch_options = tuple(name for name in TORCH_ONLY_OPTIONS if options.get(name))
+    if options.get("precision") == "fp16":
+        torch_options += ("precision fp16",)
+    exported = choice.from_default_card or has_onnx(choice.model_path)
+    backend = choose_backend(requested, device, exported=exported, torch_options=torch_options)
+    log.info("backend: %s on %s (%s)", backend.backend, backend.device, backend.reason)
+    if backend.backend in ONNX_BACKENDS:
+        if torch_options:
+            raise DakdError(f"{', '.join(torch_options)} apply to --backend torch only, not {backend.backend}")
+        return load_runtime_detector(choice.model_path, backend, precision=options.get("precision"),
+                                     batch_size=options.get("batch_size"), device=device)
+    from engine.detectors.model import load_model_detector
+
+    detector = load_model_detector(choice.model_path, device, **options)
+    detector.backend_reason = backend.reason
+    return detector
 
 
 def with_ships(detector: Detector, ships: str = "cfar", **cfar_options: Any) -> Detector:

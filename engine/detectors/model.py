@@ -76,6 +76,7 @@ class ModelDetector:
         #: Tiles per batch the detection pipeline should read (it asks for this when --batch-size is not given).
         self.default_batch_size = self.batch_size
         self.stats = {"tiles": 0, "forward_s": 0.0}
+        self.backend_reason = "--backend torch"
 
     def _batch_from_memory(self) -> int:
         if self.device_choice.device.type == "cpu":
@@ -140,6 +141,7 @@ class ModelDetector:
             "input_features": list(self.card.build.get("input_features") or ["db"]),
             "tiles": self.stats["tiles"], "forward_s": round(self.stats["forward_s"], 3),
             "engine_version_of_card": self.card.engine_version,
+            "backend": "torch", "backend_reason": self.backend_reason, "backend_version": torch.__version__,
         }
         return DetectorInfo(name="model", model_id=self.card.name, device=self.device_choice.name,
                             device_reason=self.device_choice.reason, extra=extra)

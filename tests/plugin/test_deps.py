@@ -79,3 +79,17 @@ def test_pip_installs_into_the_private_folder_only(local_wheels, tmp_path):
     assert probe.returncode == 0, probe.stderr
     value, numpy_file = probe.stdout.split()
     assert value == "42" and str(base) not in numpy_file
+
+
+def test_install_profiles_detection_only_and_with_fine_tuning():
+    """Detection only = the engine without torch plus OpenVINO (the 'detect' extra); fine-tuning adds torch."""
+    from dakd_qgis.deps import INSTALL_PROFILES, engine_requirements, profile_requirements
+
+    assert set(INSTALL_PROFILES) == {"detect", "train"}
+    detect = [r.name for r in profile_requirements("detect")]
+    train = [r.name for r in profile_requirements("train")]
+    assert "torch" not in detect and "openvino" in detect and {"rasterio", "fiona", "shapely"} <= set(detect)
+    assert set(train) == set(detect) | {"torch"}
+    assert {r.name for r in engine_requirements()} <= set(train)
+    with pytest.raises(ValueError, match="unknown install profile"):
+        profile_requirements("everything")

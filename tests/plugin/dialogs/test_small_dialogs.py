@@ -23,6 +23,21 @@ def test_settings_dialog_saves(qgis_parent, isolated_plugin_settings, tmp_path):
     dialog.deleteLater()
 
 
+def test_settings_dialog_shows_which_backend_and_device_detection_uses(qgis_parent, isolated_plugin_settings,
+                                                                        wait_for_signal):
+    """Issue 14: the backend and device `dakd detect` will use, each with its reason, asked of the engine Python."""
+    from dakd_qgis.dialogs.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(qgis_parent)
+    dialog.device.setCurrentText("cpu")
+    assert wait_for_signal(dialog.probed), "the engine did not report"
+    text = dialog.runs_on.text()
+    assert text.split(" on ")[0] in ("openvino", "onnxruntime", "torch"), text
+    assert " on cpu" in text and "requested cpu" in text and "Backend: auto:" in text
+    dialog.reject()
+    dialog.deleteLater()
+
+
 def test_models_dialog_lists_sets_default_and_deletes(qgis_parent, model_card, isolated_plugin_settings,
                                                       monkeypatch):
     from qgis.PyQt.QtWidgets import QMessageBox
@@ -113,6 +128,25 @@ def test_deps_dialog_probes_the_engine_python(qgis_parent, wait_for_signal):
     assert dialog.device_label.text().startswith("cpu")
     assert not dialog.install_button.isEnabled()
     assert "Everything the engine needs is installed" in dialog.summary.text()
+    # Which backend runs the model, and why (issue 14): the fastest installed on the CPU.
+    assert dialog.backend_label.text().split(" – ")[0] in ("openvino", "onnxruntime", "torch")
+    assert "auto:" in dialog.backend_label.text()
+    dialog.deleteLater()
+
+
+def test_deps_dialog_offers_detection_only_without_torch(qgis_parent, wait_for_signal):
+    """Detection only: the engine's packages without torch, plus the light runtime; fine-tuning adds torch."""
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    assert "torch" in [r.name for r in dialog.requirements]
+    dialog.set_profile("detect")
+    assert wait_for_signal(dialog.checked), "the probe did not report"
+    names = [r.name for r in dialog.requirements]
+    assert "torch" not in names and "openvino" in names and {"rasterio", "fiona", "shapely"} <= set(names)
+    assert dialog.table.rowCount() == len(names)
+    assert dialog.profile.currentData() == "detect"
     dialog.deleteLater()
 
 

@@ -1,0 +1,427 @@
+"""Inference backends for a model card: torch, ONNX Runtime and OpenVINO, and the ONNX export they run.
+
+Training and the CUDA path stay in torch (:mod:`engine.detectors.model`). For detection on an analyst's
+CPU, the same network runs faster in a dedicated runtime (``bench/detect.py`` measures each one). The
+card's network is exported once to ONNX (:func:`export_onnx`, ``dakd model export CARD --onnx``):
+
+* inputs ``x`` (N, 1, T, T) float32, the normalised band, and ``valid`` (N, 1, T, T) bool; the input
+  channels (:mod:`engine.models.inputs`) are computed inside the graph as in torch;
+* output ``logits`` (N, classes, T, T) float32; the batch size is dynamic;
+* the card in ``metadata_props``: ``dakd_card`` (the whole card JSON), ``dakd_weights_sha256`` (which
+  weights were exported: a stale file is never used) and the keys Deepness reads (``model_type``,
+  ``class_names``, ``resolution`` in cm/px, ``tile_size``, ``tiles_overlap`` in %, ``standardization_*``).
+
+Where the ONNX file is: ``CARD.onnx`` next to the card when it matches the card's weights; otherwise, when
+torch is installed, it is exported once into :func:`onnx_cache_dir` (keyed by the weights' hash).
+``--backend`` picks the runtime: ``auto`` takes the fastest installed for the device (:func:`choose_backend`
+says why), so a detection-only install (no torch) runs from the ONNX file alone.
+
+Nothing here imports torch unless it exports or runs the torch backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.detectors.base import DetectorInfo
+from engine.errors import DakdError, ModelError
+from engine.io.atomic import atomic_file
+from engine.io.scene import SceneInfo
+from engine.modelcard import ModelCard, card_paths, check_card_against_scene, read_card_data
+
+log = logging.getLogger("dakd")
+
+#: ``--backend`` values. ``auto`` picks one (:func:`choose_backend`).
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
+#: The runtimes that run the exported ONNX file.
+ONNX_BACKENDS = ("onnxruntime", "openvino")
+#: The import name of each backend's package.
+_MODULES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+#: Fastest first on a CPU, as measured by ``bench/detect.py`` (README, "Detection speed"): OpenVINO, then
+#: ONNX Runtime, then torch eager.
+CPU_PREFERENCE = ("openvino", "onnxruntime", "torch")
+ONNX_OPSET = 17
+#: ``precision`` values of the ONNX backends. ``auto`` is fp32: OpenVINO's own default on CPUs with bf16 units
+#: (bf16, about twice as fast here) agreed with torch fp32 on 99.9+ % of the sample scene's pixels but moved a
+#: look-alike outline by 2 px, beyond the one-pixel rule of tests/test_runtimes.py; ``bf16`` (OpenVINO only)
+#: asks for it anyway.
+RUNTIME_PRECISIONS = ("auto", "fp32", "bf16")
+DEFAULT_CPU_BATCH = 8
+
+
+def installed_backends() -> list[str]:
+    """Return the backends whose package can be imported here, in :data:`BACKENDS` order (``auto`` excluded)."""
+    return [name for name in BACKENDS[1:] if importlib.util.find_spec(_MODULES[name]) is not None]
+
+
+def _cuda_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _ort_cuda() -> bool:
+    """Whether ONNX Runtime here has its CUDA provider (the onnxruntime-gpu build)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """Which backend runs a card, on which device, and why (for the log, the summary and the plugin)."""
+
+    backend: str
+    device: str
+    reason: str
+
+
+#: Options only the torch backend has: with ``--backend auto`` they choose torch.
+TORCH_ONLY_OPTIONS = ("compile", "scan_backend")
+
+
+def choose_backend(requested: str = "auto", device: str = "auto", exported: bool = True,
+                   torch_options: tuple[str, ...] = ()) -> BackendChoice:
+    """Resolve ``--backend`` and ``--device`` to one backend and say why.
+
+    ``auto``: on a GPU (``cuda``/``mps``, or ``auto`` where CUDA is available) torch, which runs there in
+    bf16/fp16 autocast; on the CPU the first installed of :data:`CPU_PREFERENCE`, with two exceptions
+    that keep torch: torch-only options were given (``torch_options``), or the card has no ONNX export yet
+    and is not the bundled default (``exported`` False: an export takes about a minute on 2 cores, so
+    ``auto`` does not do it behind the analyst's back; ``dakd model export CARD --onnx`` does).
+
+    Raises:
+        DakdError: an unknown backend, a backend that is not installed, or an ONNX backend on a GPU.
+    """
+    if requested not in BACKENDS:
+        raise DakdError(f"unknown --backend {requested!r}; use one of: {', '.join(BACKENDS)}")
+    installed = installed_backends()
+    if requested != "auto" and requested not in installed:
+        extra = "detect" if requested in ONNX_BACKENDS else "train"
+        raise DakdError(f"--backend {requested} is not installed (pip install '{_MODULES[requested]}', or the "
+                        f"'{extra}' extra: pip install 'dakd-oilspill[{extra}]'); installed: "
+                        f"{', '.join(installed) or 'none'}")
+    gpu = device.startswith(("cuda", "mps")) or (device == "auto" and _cuda_available())
+    if requested in ONNX_BACKENDS:
+        if device.startswith("cuda") and requested == "onnxruntime" and _ort_cuda():
+            return BackendChoice(requested, "cuda", "--backend onnxruntime was given (its CUDA provider)")
+        if device.startswith(("cuda", "mps")):
+            raise DakdError(f"--backend {requested} runs on the CPU here; use --backend torch (or auto) for "
+                            f"--device {device}")
+        return BackendChoice(requested, "cpu", f"--backend {requested} was given")
+    if requested == "torch":
+        return BackendChoice("torch", device, "--backend torch was given")
+    if gpu:
+        if "torch" not in installed:
+            raise DakdError("a GPU detection needs torch: install 'detection and fine-tuning', or use --device cpu")
+        return BackendChoice("torch", device, "auto: a GPU runs torch (bf16/fp16 autocast)")
+    if "torch" in installed and torch_options:
+        return BackendChoice("torch", "cpu", f"auto: {', '.join(torch_options)} apply to torch only")
+    if "torch" in installed and not exported and any(n in installed for n in ONNX_BACKENDS):
+        faster = " or ".join(n for n in CPU_PREFERENCE if n in installed and n != "torch")
+        return BackendChoice("torch", "cpu", "auto: the card has no ONNX export yet, so torch runs it ('dakd model "
+                                             f"export CARD --onnx' lets the faster {faster} run it)")
+    for name in CPU_PREFERENCE:
+        if name in installed:
+            faster = [n for n in CPU_PREFERENCE[:CPU_PREFERENCE.index(name)]]
+            missing = f"; {', '.join(faster)} not installed" if faster else ""
+            return BackendChoice(name, "cpu", f"auto: {name} is the fastest installed backend on the CPU "
+                                              f"(order {' > '.join(CPU_PREFERENCE)}, bench/detect.py){missing}")
+    raise DakdError("no inference backend is installed: install 'detection only' (openvino or onnxruntime) or "
+                    "'detection and fine-tuning' (torch)")
+
+
+# --- export ---------------------------------------------------------------------------------------------------
+
+def onnx_metadata(card: ModelCard, card_data: dict[str, Any]) -> dict[str, str]:
+    """Return the ``metadata_props`` written into an exported ONNX file (strings; Deepness reads JSON values)."""
+    spec = card.input_spec
+    pixel_cm = (card.pixel_size_m or 10.0) * 100
+    return {
+        "dakd_card": json.dumps(card_data),
+        "dakd_weights_sha256": str((card_data.get("weights") or {}).get("sha256", "")),
+        "dakd_inputs": json.dumps({"x": "normalised band (N,1,T,T) float32 (engine.preprocess.normalise)",
+                                   "valid": "validity (N,1,T,T) bool"}),
+        "dakd_output": "logits (N,classes,T,T) float32; softmax gives the class probabilities",
+        "model_type": json.dumps("Segmentor"),
+        "class_names": json.dumps({str(c.id): c.name for c in card.classes}),
+        "resolution": json.dumps(pixel_cm),
+        "tile_size": json.dumps(spec.tile_size),
+        "tiles_size": json.dumps(spec.tile_size),  # Deepness' documented spelling
+        "tiles_overlap": json.dumps(round(100 * card.overlap_px / spec.tile_size)),
+        "standardization_mean": json.dumps([spec.mean]),
+        "standardization_std": json.dumps([spec.std]),
+    }
+
+
+def onnx_path_for(card_path: str | Path) -> Path:
+    """``CARD.onnx`` next to the card's ``.json``."""
+    return card_paths(card_path)[1].with_suffix(".onnx")
+
+
+def onnx_cache_dir() -> Path:
+    """Where exports of cards without a matching ``CARD.onnx`` go (``$DAKD_CACHE_DIR`` or ``~/.cache/dakd``)."""
+    root = os.environ.get("DAKD_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                                                           os.path.expanduser("~/.cache"), "dakd")
+    return Path(root) / "onnx"
+
+
+def _card_sha(card_path: str | Path) -> tuple[dict[str, Any], str]:
+    data, _ = read_card_data(card_path)
+    sha = str((data.get("weights") or {}).get("sha256", ""))
+    if not sha:
+        weights = card_paths(card_path)[0]
+        sha = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else ""
+        data.setdefault("weights", {})["sha256"] = sha
+    return data, sha
+
+
+def export_onnx(card_path: str | Path, out: str | Path | None = None, batch_size: int = 2) -> Path:
+    """Export a card's network to ONNX with the card in its metadata (needs torch); returns the file.
+
+    Args:
+        card_path: the card (``.json`` or ``.safetensors``).
+        out: the ONNX file (default ``CARD.onnx`` next to the card). Written atomically.
+        batch_size: the batch of the example input (the exported batch dimension is dynamic).
+
+    Raises:
+        ModelError: the card cannot be loaded or exported.
+    """
+    import torch
+
+    from engine.modelcard import load_model
+
+    model, card = load_model(card_path, device="cpu")
+    data, _ = _card_sha(card_path)
+    if hasattr(model, "set_scan_backend"):
+        model.set_scan_backend("reference")  # plain tensor ops, traced into the graph
+    target = Path(out) if out else onnx_path_for(card_path)
+    tile = card.input_spec.tile_size
+    x = torch.zeros(batch_size, 1, tile, tile)
+    valid = torch.ones(batch_size, 1, tile, tile, dtype=torch.bool)
+    started = time.monotonic()
+    import warnings
+
+    import onnx
+
+    with atomic_file(target) as temporary, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes (fixed per tile)
+        try:
+            torch.onnx.export(model, (x, valid), str(temporary), input_names=["x", "valid"], output_names=["logits"],
+                              dynamic_axes={"x": {0: "batch"}, "valid": {0: "batch"}, "logits": {0: "batch"}},
+                              opset_version=ONNX_OPSET, dynamo=False)
+        except Exception as error:  # noqa: BLE001 - the exporter raises many types
+            raise ModelError(f"{card_path}: cannot export to ONNX ({type(error).__name__}: {error})") from error
+        proto = onnx.load(str(temporary))
+        for key, value in onnx_metadata(card, data).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        proto.producer_name = "dakd"
+        onnx.save(proto, str(temporary))
+    log.info("exported %s to %s in %.1f s", card.name, target, time.monotonic() - started)
+    return target
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """Return the ``metadata_props`` of an ONNX file (read with the ``onnx`` package, or ONNX Runtime without it)."""
+    if importlib.util.find_spec("onnx") is not None:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        return {p.key: p.value for p in proto.metadata_props}
+    import onnxruntime
+
+    return dict(onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+                .get_modelmeta().custom_metadata_map)
+
+
+def has_onnx(card_path: str | Path) -> bool:
+    """Whether an ONNX export of the card's weights exists (next to the card or in the cache)."""
+    try:
+        find_onnx(card_path, export=False)
+    except (ModelError, OSError):
+        return False
+    return True
+
+
+def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
+    """Return a card's ONNX file and where it came from; export it into the cache when needed and possible.
+
+    Raises:
+        ModelError: no ONNX file matches the card's weights and torch is not installed to export one.
+    """
+    _, sha = _card_sha(card_path)
+    beside = onnx_path_for(card_path)
+    if beside.is_file():
+        if _onnx_sha(beside) == sha:
+            return beside, f"{beside.name} next to the card"
+        log.warning("%s was exported from other weights than the card's; not using it", beside)
+    cached = onnx_cache_dir() / f"{sha[:32]}.onnx"
+    if cached.is_file() and _onnx_sha(cached) == sha:
+        return cached, f"the export cache ({cached})"
+    if not export or importlib.util.find_spec("torch") is None:
+        raise ModelError(f"{card_path}: no ONNX export of this model ({beside.name} next to the card); run 'dakd "
+                         f"model export {card_path} --onnx' where torch is installed, or use --backend torch")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    log.info("exporting %s to ONNX once (cached in %s)", card_paths(card_path)[1].name, cached.parent)
+    return export_onnx(card_path, cached), f"exported once into the cache ({cached})"
+
+
+def _onnx_sha(path: Path) -> str:
+    try:
+        return read_onnx_metadata(path).get("dakd_weights_sha256", "")
+    except Exception:  # noqa: BLE001 - an unreadable file is not ours
+        return ""
+
+
+# --- runtimes ---------------------------------------------------------------------------------------------------
+
+class _OnnxRuntimeNet:
+    """ONNX Runtime, fp32: ``CPUExecutionProvider``, or ``CUDAExecutionProvider`` on ``cuda``."""
+
+    def __init__(self, path: Path, precision: str, device: str = "cpu") -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        threads = _threads()
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = (["CUDAExecutionProvider"] if device.startswith("cuda") else []) + ["CPUExecutionProvider"]
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        self.precision = "fp32"
+        self.version = onnxruntime.__version__
+
+    def __call__(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return self.session.run(["logits"], {"x": x, "valid": valid})[0]
+
+
+class _OpenVinoNet:
+    """OpenVINO on the CPU: f32, or with ``precision="bf16"`` its bf16 mode (on CPUs with bf16 units)."""
+
+    def __init__(self, path: Path, precision: str, device: str = "cpu") -> None:
+        import openvino
+
+        core = openvino.Core()
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        config["INFERENCE_PRECISION_HINT"] = "bf16" if precision == "bf16" else "f32"
+        threads = _threads()
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = core.compile_model(str(path), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        hint = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.precision = {"<Type: 'bfloat16'>": "bf16", "<Type: 'float32'>": "fp32", "bf16": "bf16",
+                          "f32": "fp32"}.get(hint, hint)
+        self.version = openvino.__version__.split("-")[0]
+
+    def __call__(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        result = self.request.infer({"x": x, "valid": valid})
+        return np.asarray(result[self.compiled.output(0)])
+
+
+def _threads() -> int | None:
+    """``OMP_NUM_THREADS`` when set (the tests and CI cap it), else the runtime's own choice (every core)."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over axis 1 in float32."""
+    logits = logits.astype(np.float32, copy=False)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+class RuntimeDetector:
+    """A card's network run by ONNX Runtime or OpenVINO behind the detector interface (see ``ModelDetector``)."""
+
+    def __init__(self, card: ModelCard, backend: BackendChoice, onnx_path: Path, onnx_source: str,
+                 precision: str = "auto", batch_size: int | None = None, model_path: str = "",
+                 requested_device: str = "auto") -> None:
+        allowed = RUNTIME_PRECISIONS if backend.backend == "openvino" else RUNTIME_PRECISIONS[:2]
+        if precision not in allowed:
+            raise DakdError(f"--precision {precision} is not available with --backend {backend.backend}; use "
+                            f"{' or '.join(allowed)}")
+        self.card = card
+        self.classes = card.classes
+        self.input_spec = card.input_spec
+        self.context_px = card.context_px
+        self.backend = backend
+        self.model_path = model_path
+        self.onnx_path = onnx_path
+        self.onnx_source = onnx_source
+        self.requested_device = requested_device
+        runner = _OnnxRuntimeNet if backend.backend == "onnxruntime" else _OpenVinoNet
+        self.net = runner(onnx_path, precision, backend.device)
+        self.batch_size = self.default_batch_size = batch_size or DEFAULT_CPU_BATCH
+        self.stats = {"tiles": 0, "forward_s": 0.0}
+
+    def prepare(self, scene: SceneInfo) -> None:
+        """Refuse scenes the model was not trained for (band, calibration, pixel size)."""
+        check_card_against_scene(self.card, scene)
+
+    def predict(self, tiles: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, classes, H, W)`` float32 for normalised tiles ``(N, 1, H, W)``."""
+        started = time.perf_counter()
+        if tiles.ndim != 4 or tiles.shape[1] != 1:
+            raise ModelError(f"model {self.card.name!r} expects tiles (N, 1, H, W); got {tuple(tiles.shape)}")
+        x = np.ascontiguousarray(tiles, dtype=np.float32)
+        mask = np.ascontiguousarray(np.broadcast_to(valid, tiles.shape), dtype=bool)
+        parts = [softmax(self.net(x[i:i + self.batch_size], mask[i:i + self.batch_size]))
+                 for i in range(0, len(x), self.batch_size)]
+        self.stats["tiles"] += len(x)
+        self.stats["forward_s"] += time.perf_counter() - started
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def describe(self) -> DetectorInfo:
+        """Model id, backend, device and why, precision and batch size for the run summary."""
+        extra: dict[str, Any] = {
+            "model_path": self.model_path, "architecture": self.card.architecture, "variant": self.card.variant,
+            "backend": self.backend.backend, "backend_reason": self.backend.reason,
+            "backend_version": self.net.version, "onnx": str(self.onnx_path), "onnx_source": self.onnx_source,
+            "precision": self.net.precision, "batch_size": self.batch_size,
+            "classes": [c.name for c in self.classes],
+            "input_features": list(self.card.build.get("input_features") or ["db"]),
+            "tiles": self.stats["tiles"], "forward_s": round(self.stats["forward_s"], 3),
+            "engine_version_of_card": self.card.engine_version,
+        }
+        device_reason = (f"requested {self.requested_device}" if self.requested_device != "auto" else
+                         f"auto: no GPU in use, {self.backend.backend} runs on the CPU")
+        return DetectorInfo(name="model", model_id=self.card.name, device=self.backend.device,
+                            device_reason=device_reason,
+                            extra=extra)
+
+
+def load_runtime_detector(model_path: str | Path, backend: BackendChoice, precision: str | None = None,
+                          batch_size: int | None = None, device: str = "auto") -> RuntimeDetector:
+    """Build a :class:`RuntimeDetector` for a card (finding or exporting its ONNX file)."""
+    data, source = read_card_data(model_path)
+    card = ModelCard.from_json_dict(data, source)
+    onnx_path, onnx_source = find_onnx(model_path)
+    if batch_size is not None and int(batch_size) < 1:
+        raise DakdError(f"--batch-size must be at least 1, got {batch_size}")
+    detector = RuntimeDetector(card, backend, onnx_path, onnx_source, precision or "auto",
+                               int(batch_size) if batch_size else None, str(model_path), device)
+    log.info("model %s on %s with %s %s (%s): %s", card.name, backend.device, backend.backend, detector.net.version,
+             detector.net.precision, backend.reason)
+    return detector
+
+
+__all__ = ["BACKENDS", "BackendChoice", "RuntimeDetector", "choose_backend", "export_onnx", "find_onnx",
+           "installed_backends", "load_runtime_detector", "onnx_path_for", "read_onnx_metadata"]

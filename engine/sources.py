@@ -29,15 +29,15 @@ from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import Geod
 from rasterio.crs import CRS
 from rasterio.warp import transform as transform_points
 from shapely.geometry.base import BaseGeometry
 
+from engine.io.geodesy import distance_bearing
+
 #: How far from either end of a slick (km) a ship can be and still be named its possible source.
 SOURCE_MAX_KM = 5.0
 SOURCE_FIELDS = ("source_id", "source_distance_km", "source_bearing_deg")
-_GEOD = Geod(ellps="WGS84")
 
 
 class _Positions:
@@ -62,13 +62,15 @@ class _Positions:
         lons, lats = transform_points(self.crs, "EPSG:4326", xy[:, 0].tolist(), xy[:, 1].tolist())
         return np.column_stack([lons, lats])
 
-    def distance_bearing(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Distances (km) and bearings (deg from north) from ``start`` to ``end`` positions (broadcast)."""
-        start, end = np.broadcast_arrays(start, end)
+    def distance_bearing(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distances (km) and bearings (deg from north) from each of ``starts`` (K, 2) to each of ``ends`` (M, 2).
+
+        Returns two ``(K, M)`` arrays.
+        """
         if self.geographic:
-            bearing, _, metres = _GEOD.inv(start[..., 0], start[..., 1], end[..., 0], end[..., 1])
-            return np.asarray(metres) / 1000.0, np.asarray(bearing) % 360.0
-        delta = end - start
+            pairs = [distance_bearing(lon, lat, ends[:, 0], ends[:, 1]) for lon, lat in starts]
+            return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        delta = ends[None, :, :] - starts[:, None, :]
         return (np.hypot(delta[..., 0], delta[..., 1]) / 1000.0,
                 np.degrees(np.arctan2(delta[..., 0], delta[..., 1])) % 360.0)
 
@@ -119,7 +121,7 @@ def link_sources(records: Sequence[tuple[BaseGeometry, dict[str, Any]]], crs: CR
         if props.get("class") != "oil":
             continue
         ends = slick_ends(positions.of(shapely.get_coordinates(geometry)), positions.geographic)
-        distances, bearings = positions.distance_bearing(ends[:, None, :], ship_points[None, :, :])
+        distances, bearings = positions.distance_bearing(ends, ship_points)
         end, ship = np.unravel_index(int(np.argmin(distances)), distances.shape)
         distance = float(distances[end, ship])
         if distance > max_km:

@@ -233,8 +233,9 @@ class Sentinel1Scene:
         linearly (nearest outside its hull); the look azimuth, clockwise from north, is the geodesic bearing
         of increasing range (GRD pixels run from near to far range) through the GCP spline.
         """
-        from pyproj import Geod
         from scipy.interpolate import griddata
+
+        from engine.io.geodesy import distance_bearing
 
         if self.options.geometry == "radar":
             radar_cols, radar_rows = np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)
@@ -249,8 +250,9 @@ class Sentinel1Scene:
             incidence[outside] = griddata(points, grid.incidence_deg, where[outside], method="nearest")
         lon0, lat0 = self.geocoder.radar_to_lonlat(radar_cols, radar_rows)
         lon1, lat1 = self.geocoder.radar_to_lonlat(radar_cols + 100.0, radar_rows)
-        look = np.asarray(Geod(ellps="WGS84").inv(lon0, lat0, lon1, lat1)[0]) % 360.0
-        return incidence, look
+        look = np.array([distance_bearing(a, b, np.array([c]), np.array([d]))[1][0]
+                         for a, b, c, d in zip(np.ravel(lon0), np.ravel(lat0), np.ravel(lon1), np.ravel(lat1))])
+        return incidence, look.reshape(np.shape(lon0))
 
     # -- reading ----------------------------------------------------------------------------------
     def _read_dn(self, window: Window) -> np.ndarray:

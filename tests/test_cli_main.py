@@ -22,7 +22,10 @@ def test_module_entry_point_runs():
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (["detect"], "dakd: error: the following arguments are required: INPUT, --out (see dakd detect --help)"),
-    (["detect", "scene.tif", "--out", "out", "--bogus"], "dakd: error: unrecognized arguments: --bogus"),
+    (["detect", "scene.tif", "--out", "out", "--bogus"],  # the sub-command's help, not the top level's
+     "dakd: error: unrecognized arguments: --bogus (see dakd detect --help)"),
+    (["model", "info", "m.json", "--bogus", "x"], "dakd: error: unrecognized arguments: --bogus x (see dakd model info "
+                                                  "--help)"),
     (["detect", "scene.tif", "--out", "out", "--overlap", "abc"],
      "dakd: error: argument --overlap: invalid int value: 'abc' (see dakd detect --help)"),
     (["detect", "scene.tif", "--out", "out", "--method", "magic"], "dakd: error: argument --method: invalid choice"),

@@ -56,6 +56,25 @@ class OneLineErrorParser(argparse.ArgumentParser):
     ``add_subparsers`` creates sub-command parsers of the parent's class, so this covers every command.
     """
 
+    commands: Any = None  # the sub-commands action, once add_subparsers made it
+
+    def add_subparsers(self, **kwargs: Any) -> Any:  # noqa: D102 - argparse's, remembering the action
+        self.commands = super().add_subparsers(**kwargs)
+        return self.commands
+
+    def command_parser(self, args: argparse.Namespace) -> OneLineErrorParser:
+        """Return the parser of the (sub-)sub-command that ``args`` chose, e.g. ``dakd model info``'s."""
+        chosen = None if self.commands is None else self.commands.choices.get(getattr(args, self.commands.dest, None))
+        return chosen.command_parser(args) if isinstance(chosen, OneLineErrorParser) else self
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """Parse as argparse does, but name the sub-command's help for an unknown option given to it."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # argparse blames the top-level parser: "see dakd --help" for a mistake in `dakd detect`
+            self.command_parser(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
     def error(self, message: str) -> NoReturn:
         """Print ``dakd: error: <message> (see <prog> --help)`` on stderr and exit 2."""
         first_line = message.splitlines()[0] if message else "bad command line"

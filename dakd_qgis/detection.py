@@ -34,6 +34,10 @@ METHOD_CHOICES = ("auto", "model", "threshold")
 #: ``DetectParams`` defaults shown in the Processing dialog (a test checks they match the engine).
 DEFAULT_OVERLAP_PX = 64
 DEFAULT_MIN_AREA_KM2 = 0.1
+#: ``--land-mask`` choices offered in Processing (a polygon layer is the third); the engine's default is auto.
+LAND_MASK_CHOICES = ("auto", "none", "file")
+#: The engine's shoreline buffer default (``engine.detect.DetectParams.land_buffer_m``), in metres.
+DEFAULT_LAND_BUFFER_M = 100.0
 #: The largest tile overlap the engine takes: half its 256-pixel tile (``engine.tiling.plan_grid``).
 MAX_OVERLAP_PX = 128
 
@@ -53,6 +57,11 @@ class DetectRequest:
     min_area_km2: float = DEFAULT_MIN_AREA_KM2
     prob_threshold: float | None = None
     batch_size: int | None = None
+    #: ``auto`` (the global coastline), ``none`` or a polygon layer file; passed as ``--land-mask``.
+    land_mask: str = "auto"
+    land_buffer_m: float = DEFAULT_LAND_BUFFER_M
+    #: A polygon layer file or ``xmin,ymin,xmax,ymax,crs``; passed as ``--aoi`` (None: the whole scene).
+    aoi: str | None = None
     #: What the analyst should know before the run (e.g. the default model is gone); not engine options.
     warnings: list[str] = field(default_factory=list)
 
@@ -112,6 +121,7 @@ def request_inputs(request: DetectRequest) -> list[Path]:
     if request.model_path:
         card = Path(request.model_path).expanduser()
         inputs += [card, card.with_suffix(".safetensors")]
+    inputs += [Path(p).expanduser() for p in (request.land_mask, request.aoi) if p and Path(p).expanduser().exists()]
     return inputs
 
 
@@ -141,8 +151,9 @@ def detect_arguments(request: DetectRequest) -> list[str]:
     """Return the ``dakd detect`` sub-command and options for ``request`` (an argument list, no shell)."""
     arguments = ["detect", request.input_path, "--out", request.out_dir, "--overwrite", "--method", request.method,
                  "--device", request.device, "--units", request.units, "--overlap", str(request.overlap_px),
-                 "--min-area-km2", f"{request.min_area_km2:g}"]
-    for option, value in (("--model", request.model_path), ("--band", request.band),
+                 "--min-area-km2", f"{request.min_area_km2:g}", "--land-mask", request.land_mask,
+                 "--land-buffer-m", f"{request.land_buffer_m:g}"]
+    for option, value in (("--model", request.model_path), ("--band", request.band), ("--aoi", request.aoi),
                           ("--prob-threshold", request.prob_threshold), ("--batch-size", request.batch_size)):
         if value is not None:
             arguments += [option, f"{value:g}" if isinstance(value, float) else str(value)]

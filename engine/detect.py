@@ -106,7 +106,12 @@ class DetectParams:
         threshold_k_db: threshold detector shift k in dB (SNAP default 2.0).
         reader_options: passed to the scene reader (e.g. ``nodata``, ``pixel_size_m``; Sentinel-1
             options such as ``pol`` and ``geometry``).
-        land_mask: polygon layer of land; its pixels are ignored (see :mod:`engine.io.landmask`).
+        land_mask: ``auto`` (the global coastline; the default, unmasked with the reason in the summary where it
+            cannot be placed), ``none``, or a polygon layer of land; land pixels are ignored
+            (:mod:`engine.io.landmask`).
+        land_buffer_m: shoreline buffer in metres: sea pixels this close to the mask's land are ignored too.
+        aoi: area of interest, a polygon layer or ``xmin,ymin,xmax,ymax[,crs]``; tiles outside are never read
+            (:mod:`engine.io.aoi`).
         detector_options: extra detector options (threshold: ``speckle_filter_px``,
             ``softness_db``; ships: the :class:`~engine.detectors.cfar.CfarConfig` fields such as ``pfa``;
             model: whatever its loader accepts).
@@ -133,8 +138,10 @@ class DetectParams:
     threshold_k_db: float = 2.0
     reader_options: dict[str, Any] = field(default_factory=dict)
     detector_options: dict[str, Any] = field(default_factory=dict)
-    land_mask: str | None = None
+    land_mask: str | None = "auto"
     ships: str = "cfar"
+    land_buffer_m: float = 100.0
+    aoi: str | None = None
     wind_dir_deg: float | None = None
 
 
@@ -268,8 +275,13 @@ def check_detect_output(params: DetectParams) -> Path:
     Raises:
         OutputError: the one-line refusal.
     """
-    inputs = (params.input_path, params.model_path, params.land_mask)
-    return check_output_dir(params.out_dir, params.overwrite, inputs, DETECTION_OUTPUT)
+    return check_output_dir(params.out_dir, params.overwrite, _input_files(params), DETECTION_OUTPUT)
+
+
+def _input_files(params: DetectParams) -> tuple[str | None, ...]:
+    """The files a run reads (``--land-mask auto``/``none`` and an extent typed as ``--aoi`` are not files)."""
+    optional = (params.land_mask, params.aoi)
+    return (params.input_path, params.model_path, *(p for p in optional if p and os.path.exists(p)))
 
 
 def _physical_memory_bytes() -> int | None:
@@ -358,7 +370,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
     run_time = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     timings: dict[str, float] = {}
     scene = open_scene(params.input_path, band=params.band, units=params.units, land_mask=params.land_mask,
-                       **params.reader_options)
+                       land_buffer_m=params.land_buffer_m, aoi=params.aoi, **params.reader_options)
     try:
         info = scene.info
         sample = info.metadata.get("sample", {})
@@ -379,8 +391,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)
         # A failed write is judged inside the block, while the partial output still fills a full disk.
-        with atomic_output_dir(params.out_dir, params.overwrite, (params.input_path, params.model_path,
-                                                                   params.land_mask), DETECTION_OUTPUT) as folder, \
+        with atomic_output_dir(params.out_dir, params.overwrite, _input_files(params), DETECTION_OUTPUT) as folder, \
                 output_write_errors(params.out_dir):
             result = _detect_into(folder, scene, detector, params, progress, timings, run_time)
             summary = _summary(params, info, detector, choice, result, timings, started, run_time, collector)
@@ -502,6 +513,8 @@ def _summary(params: DetectParams, info: SceneInfo, detector: Any, choice: Any, 
         "tiling": {"tile_size": grid.tile_size, "overlap_px": grid.overlap_px, "context_px": grid.context_px,
                    "tiles_total": result.stitch.tiles_total, "tiles_skipped": result.stitch.tiles_skipped,
                    "batches": result.stitch.batches},
+        "land_mask": info.metadata.get("land_mask", {"mode": "none", "used": False, "reason": "no --land-mask"}),
+        "aoi": info.metadata.get("aoi"),
         "valid_fraction": round(result.valid_pixels / (info.width * info.height), 6),
         "counts": counts,
         "areas_km2": areas,

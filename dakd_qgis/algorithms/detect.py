@@ -26,7 +26,9 @@ from qgis.core import (
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBand,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -42,7 +44,9 @@ from qgis.PyQt.QtGui import QIcon
 from .. import compat
 from ..deps import missing_package_names
 from ..detection import (
+    DEFAULT_LAND_BUFFER_M,
     DEFAULT_MIN_AREA_KM2,
+    LAND_MASK_CHOICES,
     DEFAULT_OVERLAP_PX,
     MAX_OVERLAP_PX,
     METHOD_CHOICES,
@@ -86,6 +90,12 @@ def detect_help() -> str:
            "and only finds dark spots (oil and look-alikes are not told apart)."), "</p><p>",
         tr("<b>Device</b>: <i>auto</i> uses a CUDA GPU when torch sees one, else the CPU; the log says which and "
            "why."), "</p>",
+        "<h3>", tr("Land and area of interest"), "</h3><p>",
+        tr("<b>Land mask</b>: <i>auto</i> ignores land from the global OpenStreetMap coastline (installed with the "
+           "engine; without it the run goes on unmasked and the log says why); <i>none</i> keeps every pixel; or "
+           "choose your own <b>Land polygons</b>. <b>Shoreline buffer</b>: sea this close to land is ignored too "
+           "(100 m by default). <b>Area of interest</b>: an extent (e.g. the map canvas) or polygons (e.g. the "
+           "selected features); only tiles inside are read, and an area outside the scene is refused."), "</p>",
         "<h3>", tr("Tiling and filtering"), "</h3><p>",
         tr("<b>Tile overlap</b>: pixels shared by neighbouring 256×256 tiles; more overlap gives smoother seams and "
            "takes longer; it is raised automatically when the detector needs more context. <b>Minimum area</b>: "
@@ -140,6 +150,11 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
     MIN_AREA_KM2 = "MIN_AREA_KM2"
     PROB_THRESHOLD = "PROB_THRESHOLD"
     BATCH_SIZE = "BATCH_SIZE"
+    LAND_MASK = "LAND_MASK"
+    LAND_LAYER = "LAND_LAYER"
+    LAND_BUFFER_M = "LAND_BUFFER_M"
+    AOI_EXTENT = "AOI_EXTENT"
+    AOI_LAYER = "AOI_LAYER"
     OUTPUT = "OUTPUT"
     PROBABILITY = "PROBABILITY"
     CLASSES = "CLASSES"
@@ -192,6 +207,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             maxValue=MAX_OVERLAP_PX))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_AREA_KM2, tr("Minimum area (km²)"), compat.NUMBER_DOUBLE, DEFAULT_MIN_AREA_KM2, minValue=0.0))
+        self._add_area_parameters()
         advanced = [
             QgsProcessingParameterNumber(self.PROB_THRESHOLD, tr("Probability threshold"), compat.NUMBER_DOUBLE,
                                          None, optional=True, minValue=0.01, maxValue=1.0),
@@ -212,6 +228,55 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             self.PROBABILITY, tr("Class probabilities"), optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASSES, tr("Classes"), optional=True, createByDefault=True))
+
+    def _add_area_parameters(self) -> None:
+        """Land mask (auto / none / a polygon layer, shoreline buffer) and area of interest (extent or polygons)."""
+        self.addParameter(QgsProcessingParameterEnum(
+            self.LAND_MASK, tr("Land mask"), [tr("auto (global OpenStreetMap coastline)"), tr("none"),
+                                              tr("the polygon layer below")], defaultValue=0))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.LAND_LAYER, tr("Land polygons"), [compat.SOURCE_TYPE_POLYGON], optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.LAND_BUFFER_M, tr("Shoreline buffer (m)"), compat.NUMBER_DOUBLE, DEFAULT_LAND_BUFFER_M,
+            minValue=0.0))
+        self.addParameter(QgsProcessingParameterExtent(self.AOI_EXTENT, tr("Area of interest (extent)"),
+                                                       optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.AOI_LAYER, tr("Area of interest (polygons)"), [compat.SOURCE_TYPE_POLYGON], optional=True))
+        self.parameterDefinition(self.LAND_LAYER).setHelp(tr("Used when the land mask is 'the polygon layer below'."))
+        self.parameterDefinition(self.AOI_EXTENT).setHelp(tr("Empty: the whole scene. The map canvas extent is one "
+                                                             "click away."))
+        self.parameterDefinition(self.AOI_LAYER).setHelp(tr("Empty: the whole scene. Tick 'Selected features only' "
+                                                            "to detect inside the selected polygons."))
+
+    def _area_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
+        """``land_mask``, ``land_buffer_m`` and ``aoi`` for the request: layers as files, the extent as text.
+
+        A layer's selected features (or a layer the engine cannot open) are written to a file first by QGIS
+        (``parameterAsCompatibleSourceLayerPath``); the engine reprojects and checks them.
+        """
+        choice = LAND_MASK_CHOICES[self.parameterAsEnum(parameters, self.LAND_MASK, context)]
+        land_mask = choice
+        if choice == "file":
+            land_mask = self._layer_file(parameters, self.LAND_LAYER, context)
+            if not land_mask:
+                raise InputProblem(tr("the land mask is 'the polygon layer below' but no land polygons are chosen; "
+                                      "choose a polygon layer, or the land mask auto"))
+        aoi = self._layer_file(parameters, self.AOI_LAYER, context) or None
+        if aoi is None and parameters.get(self.AOI_EXTENT) not in (None, ""):
+            extent = self.parameterAsExtent(parameters, self.AOI_EXTENT, context)
+            crs = self.parameterAsExtentCrs(parameters, self.AOI_EXTENT, context)
+            if not extent.isNull() and not extent.isEmpty():
+                aoi = (f"{extent.xMinimum()!r},{extent.yMinimum()!r},{extent.xMaximum()!r},{extent.yMaximum()!r},"
+                       f"{crs.toWkt() if not crs.authid() else crs.authid()}")
+        return {"land_mask": land_mask, "aoi": aoi,
+                "land_buffer_m": self.parameterAsDouble(parameters, self.LAND_BUFFER_M, context)}
+
+    def _layer_file(self, parameters: dict[str, Any], key: str, context: QgsProcessingContext) -> str:
+        if parameters.get(key) in (None, ""):
+            return ""
+        return self.parameterAsCompatibleSourceLayerPath(parameters, key, context, ["gpkg", "shp", "geojson"],
+                                                         "gpkg") or ""
 
     def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102 - QGIS API
                              context: QgsProcessingContext) -> tuple[bool, str]:
@@ -275,6 +340,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                     parameters, self.PROB_THRESHOLD, context)),
                 batch_size=optional_value(parameters, self.BATCH_SIZE, self.parameterAsInt(
                     parameters, self.BATCH_SIZE, context)),
+                **self._area_options(parameters, context),
             )
             return request, source_name
         except InputProblem as error:

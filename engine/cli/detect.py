@@ -45,9 +45,9 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--geometry", choices=("utm", "radar"), default=None,
                         help="Sentinel-1 product: utm = warp to the product's UTM zone at 10 m (default); "
                              "radar = the product's own grid, georeferenced by its GCPs")
-    parser.add_argument("--land-mask", metavar="PATH", default=None,
-                        help="polygon layer of land (Shapefile, GeoPackage, GeoJSON...); land pixels are ignored. "
-                             "Default: none (the model's land class handles coasts)")
+    parser.add_argument("--land-mask", metavar="auto|none|PATH", default=None,
+                        help="land pixels are ignored: auto = the global OSM coastline (detect's default for "
+                             "georeferenced scenes), none, or a polygon layer of land (Shapefile, GeoPackage...)")
 
 
 def _product_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,6 +113,12 @@ def register(subparsers: Any) -> None:
                         help="direction the wind blows from, degrees clockwise from north (e.g. from a weather "
                              "model): the wind speed around each slick becomes one value instead of a range over "
                              "directions (Sentinel-1 products; a plain raster has no look direction)")
+    detect.add_argument("--land-buffer-m", type=float, default=defaults.land_buffer_m, metavar="M",
+                        help=f"shoreline buffer: sea pixels this close to the land mask are ignored too (default "
+                             f"{defaults.land_buffer_m:g} m)")
+    detect.add_argument("--aoi", default=None, metavar="FILE|xmin,ymin,xmax,ymax[,crs]",
+                        help="detect only inside this polygon layer or extent (CRS default EPSG:4326); tiles "
+                             "outside are never read")
     detect.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     detect.set_defaults(func=run_detect)
 
@@ -140,8 +146,10 @@ def run_detect(args: argparse.Namespace, progress: Progress) -> int:
         band=args.band, units=args.units, overlap_px=args.overlap_px, batch_size=args.batch_size,
         min_area_km2=args.min_area_km2, prob_threshold=args.prob_threshold, overwrite=args.overwrite,
         background_window_km=args.background_window_km, threshold_k_db=args.threshold_k_db,
-        reader_options=dict(args.reader_option, **_product_options(args)), land_mask=args.land_mask,
-        detector_options=_model_options(args), ships=args.ships, wind_dir_deg=args.wind_dir_deg,
+        reader_options=dict(args.reader_option, **_product_options(args)),
+        land_mask=args.land_mask if args.land_mask is not None else DetectParams.land_mask,
+        land_buffer_m=args.land_buffer_m, aoi=args.aoi, detector_options=_model_options(args), ships=args.ships,
+        wind_dir_deg=args.wind_dir_deg,
     )
     result = run_detection(params, progress)
     if args.progress == "json":

@@ -28,7 +28,8 @@ def is_sentinel1_product(path: str | os.PathLike[str]) -> bool:
 
 
 def open_scene(path: str | os.PathLike[str], band: int | str | None = None, units: str = "auto",
-               land_mask: str | os.PathLike[str] | None = None, **reader_options: Any) -> Scene:
+               land_mask: str | os.PathLike[str] | None = None, land_buffer_m: float = 0.0,
+               aoi: str | os.PathLike[str] | None = None, **reader_options: Any) -> Scene:
     """Open a SAR scene for windowed reading.
 
     Args:
@@ -39,7 +40,11 @@ def open_scene(path: str | os.PathLike[str], band: int | str | None = None, unit
         units: ``auto`` or one of ``linear``, ``db``, ``amplitude``, ``intensity`` (rasters only;
             Sentinel-1 products are calibrated by their reader).
         land_mask: polygon layer of land (any OGR format); land pixels read as invalid
-            (:mod:`engine.io.landmask`). ``None``: no mask (the model's land class handles coasts).
+            (:mod:`engine.io.landmask`); ``"auto"`` takes land from the global coastline, never failing
+            (:mod:`engine.io.coastline`); ``None`` or ``"none"``: no mask (the model's land class handles coasts).
+        land_buffer_m: shoreline buffer: pixels this close to land are masked too.
+        aoi: area of interest, a polygon layer or ``"xmin,ymin,xmax,ymax[,crs]"`` (:mod:`engine.io.aoi`);
+            pixels outside read as invalid and windows wholly outside are never read.
         **reader_options: passed to the reader. Rasters accept ``nodata`` (raw nodata override) and
             ``pixel_size_m`` (used when there is no CRS). Sentinel-1 options are the reader's.
 
@@ -72,12 +77,24 @@ def open_scene(path: str | os.PathLike[str], band: int | str | None = None, unit
             raise InputError(f"--reader-option {unknown[0]}: not an option for rasters; use "
                              f"{' or '.join(f'{key}=VALUE' for key in RASTER_READER_OPTIONS)}")
         scene = open_raster(path_text, band=band, units=units, **reader_options)
-    if land_mask is None:  # land mask (issue 7): wraps any scene so land pixels read as invalid
+    if land_mask is None and aoi is None:
         return scene
-    from engine.io.landmask import apply_land_mask
-
     try:
-        return apply_land_mask(scene, land_mask)
+        return _wrap(scene, land_mask, land_buffer_m, aoi)
     except BaseException:
         scene.close()
         raise
+
+
+def _wrap(scene: Scene, land_mask: str | os.PathLike[str] | None, land_buffer_m: float,
+          aoi: str | os.PathLike[str] | None) -> Scene:
+    """Land mask inside, area of interest outside: a window outside the area costs neither a read nor a mask.
+
+    The area is placed first, so an area outside the scene is refused before the coastline loads.
+    """
+    from engine.io.aoi import AoiScene, area_of_interest
+    from engine.io.landmask import apply_land_mask
+
+    area = None if aoi is None or os.fspath(aoi) == "" else area_of_interest(scene, aoi)
+    scene = apply_land_mask(scene, land_mask, land_buffer_m)
+    return scene if area is None else AoiScene(scene, area, os.fspath(aoi))

@@ -1,4 +1,12 @@
-"""``--land-mask PATH``: mark land pixels invalid from any polygon layer the analyst has.
+"""``--land-mask auto|none|PATH``: mark land pixels invalid, from a global coastline or a polygon layer.
+
+``auto`` (the default for georeferenced scenes) takes land from the global coastline of
+:mod:`engine.io.coastline`; ``PATH`` from any polygon layer the analyst has; ``none`` keeps every pixel.
+Either mask can be widened by a shoreline buffer in metres (SNAP's "shoreline extension"): coastline
+data, geolocation and the wet/dry line all err by tens of metres, and a coast's bright edge reads as a
+dark/bright contrast the detectors would otherwise take for oil or ships.
+
+A polygon layer:
 
 The layer (Shapefile, GeoPackage, GeoJSON, any OGR format; its first layer) is read once: only the
 features near the scene are kept (a bounding-box filter in the layer's CRS), reprojected to the
@@ -11,7 +19,9 @@ offer a non-affine mapping instead (a Sentinel-1 product in radar geometry maps 
 spline) by providing ``map_crs``, ``map_to_pixel(xs, ys) -> (cols, rows)`` and the inverse
 ``pixel_to_map``; polygon vertices are then mapped through it.
 
-Without ``--land-mask`` nothing here runs: the model's land class handles coasts.
+With ``none`` (or a scene without coordinates under ``auto``) nothing here runs: the model's land
+class handles coasts. The same pixel-polygon machinery (:class:`PixelPolygons`) places ``--aoi``
+(:mod:`engine.io.aoi`).
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import fiona
 import numpy as np
@@ -31,6 +41,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds, transform_geom
 from rasterio.windows import Window
+from scipy import ndimage
 from shapely.geometry import box, mapping, shape
 
 from engine.errors import InputError
@@ -44,14 +55,19 @@ CLIP_MARGIN_PX = 16
 PixelMapper = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def _scene_mapping(scene: Scene) -> tuple[CRS, PixelMapper, PixelMapper]:
+def is_georeferenced(scene: Scene) -> bool:
+    """Tell whether map coordinates can be placed on the scene (a CRS, or a GCP mapping)."""
+    return callable(getattr(scene, "map_to_pixel", None)) or scene.info.crs is not None
+
+
+def _scene_mapping(scene: Scene, option: str = "--land-mask") -> tuple[CRS, PixelMapper, PixelMapper]:
     """Return the scene's map CRS and its map -> pixel / pixel -> map functions."""
     custom = getattr(scene, "map_to_pixel", None)
     if callable(custom):
         return scene.map_crs, custom, scene.pixel_to_map
     info = scene.info
     if info.crs is None:
-        raise InputError(f"{info.path}: has no coordinate system, so --land-mask cannot be placed on it; use a "
+        raise InputError(f"{info.path}: has no coordinate system, so {option} cannot be placed on it; use a "
                          "georeferenced scene")
     inverse = ~info.transform
 
@@ -64,33 +80,39 @@ def _scene_mapping(scene: Scene) -> tuple[CRS, PixelMapper, PixelMapper]:
     return info.crs, to_pixel, to_map
 
 
-class LandMask:
-    """Land polygons on a scene's pixel grid, rasterised window by window.
+class PixelPolygons:
+    """Polygons (land, an area of interest) on a scene's pixel grid, rasterised window by window.
 
     Args:
-        path: polygon layer (any OGR vector format; the first layer is used).
-        scene: the scene the mask is for (its grid and CRS).
+        path: polygon layer (any OGR vector format; the first layer is used), or a name for ``geometries``.
+        scene: the scene the polygons are for (its grid and CRS).
+        geometries: ``(geometries, crs)`` to place instead of reading ``path`` (an extent typed on the command
+            line); they are densified, so straight lines in their CRS stay straight where they bend in the scene's.
+        option: the command-line option, for messages.
     """
 
-    def __init__(self, path: str | os.PathLike[str], scene: Scene) -> None:
+    def __init__(self, path: str | os.PathLike[str], scene: Scene,
+                 geometries: tuple[list[Any], CRS] | None = None, option: str = "--land-mask") -> None:
         self.path = os.fspath(path)
+        self.option = option
         info = scene.info
-        map_crs, to_pixel, to_map = _scene_mapping(scene)
+        map_crs, to_pixel, to_map = _scene_mapping(scene, option)
         # Scene outline in map coordinates (its corners and edge midpoints, through the scene's mapping).
         cols = np.array([0, info.width / 2, info.width, info.width, info.width, info.width / 2, 0, 0], dtype=float)
         rows = np.array([0, 0, 0, info.height / 2, info.height, info.height, info.height, info.height / 2], dtype=float)
         xs, ys = to_map(cols, rows)
         scene_box = box(float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys)))
         pixel_box = box(-CLIP_MARGIN_PX, -CLIP_MARGIN_PX, info.width + CLIP_MARGIN_PX, info.height + CLIP_MARGIN_PX)
+        near = self._read_near(scene_box, map_crs) if geometries is None else _project(*geometries, map_crs)
         polygons = []
-        for geometry in self._read_near(scene_box, map_crs):
+        for geometry in near:
             pixel_geometry = shapely.transform(geometry, lambda xy: np.column_stack(to_pixel(xy[:, 0], xy[:, 1])))
             clipped = pixel_geometry.intersection(pixel_box) if pixel_geometry.is_valid else (
                 shapely.make_valid(pixel_geometry).intersection(pixel_box))
             polygons.extend(p for p in shapely.get_parts(clipped) if p.geom_type in ("Polygon", "MultiPolygon"))
         self.polygons = polygons
         self._tree = shapely.STRtree(polygons)
-        log.info("land mask %s: %d polygon(s) over the scene", self.path, len(polygons))
+        log.info("%s %s: %d polygon(s) over the scene", option, self.path, len(polygons))
 
     def _read_near(self, scene_box: Any, map_crs: CRS) -> list[Any]:
         try:
@@ -112,11 +134,23 @@ class LandMask:
                 return geometries
         except (fiona.errors.FionaError, CRSError, OSError) as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise InputError(f"--land-mask {self.path}: cannot read it as a polygon layer ({first}); give a "
-                             "Shapefile, GeoPackage or GeoJSON of land polygons") from None
+            raise InputError(f"{self.option} {self.path}: cannot read it as a polygon layer ({first}); give a "
+                             "Shapefile, GeoPackage or GeoJSON of polygons") from None
+
+    def clip_to(self, width: int, height: int) -> None:
+        """Keep only the polygon parts inside the ``width`` x ``height`` scene (no margin): an area of interest."""
+        inside = box(0, 0, width, height)
+        clipped = (polygon.intersection(inside) for polygon in self.polygons)
+        self.polygons = [p for p in clipped if not p.is_empty and p.area > 0]
+        self._tree = shapely.STRtree(self.polygons)
+
+    def touches(self, window: Window) -> bool:
+        """Tell whether any polygon touches the window (cheap: the spatial index only)."""
+        col0, row0 = float(window.col_off), float(window.row_off)
+        return len(self._tree.query(box(col0, row0, col0 + float(window.width), row0 + float(window.height)))) > 0
 
     def land(self, window: Window) -> np.ndarray:
-        """Boolean array of the window: True where the pixel centre lies on land."""
+        """Boolean array of the window: True where the pixel centre lies inside a polygon."""
         col0, row0 = float(window.col_off), float(window.row_off)
         rows, cols = int(window.height), int(window.width)
         hits = self._tree.query(box(col0, row0, col0 + cols, row0 + rows))
@@ -127,20 +161,65 @@ class LandMask:
                                     fill=0, dtype="uint8")
         return burned.astype(bool)
 
+    def describe(self) -> dict[str, Any]:
+        """What the run summary records about this mask."""
+        return {"mode": "file", "used": True, "source": self.path, "polygons": len(self.polygons)}
+
+
+#: The land mask from a polygon layer (the name ``--land-mask PATH`` has always had).
+LandMask = PixelPolygons
+
+
+def _project(geometries: list[Any], crs: CRS, map_crs: CRS) -> list[Any]:
+    """Reproject ``geometries`` from ``crs`` to the scene's map CRS, densified so their edges follow the curve."""
+    out = []
+    for geometry in geometries:
+        dense = shapely.segmentize(geometry, max(geometry.length / 256, 1e-9))
+        out.append(shape(transform_geom(crs, map_crs, mapping(dense))))
+    return out
+
+
+class LandSource(Protocol):
+    """What :class:`LandMaskedScene` needs of a mask: land per window, and a description for the summary."""
+
+    def land(self, window: Window) -> np.ndarray:
+        """True where the pixel is land."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Mode, source and reason, for the run summary."""
+        ...
+
 
 class LandMaskedScene:
-    """A scene whose land pixels (from a :class:`LandMask`) read as invalid; everything else is the scene's."""
+    """A scene whose land pixels (from a mask, widened by ``buffer_m``) read as invalid; the rest is the scene's."""
 
-    def __init__(self, scene: Scene, mask: LandMask) -> None:
+    def __init__(self, scene: Scene, mask: LandSource, buffer_m: float = 0.0) -> None:
         self.scene = scene
         self.mask = mask
-        self.info = replace(scene.info, metadata={**scene.info.metadata, "land_mask": mask.path,
-                                                  "land_mask_polygons": len(mask.polygons)})
+        self.buffer_m = float(buffer_m)
+        size_x, size_y = scene.info.pixel_size_m
+        self._sampling = (float(size_y), float(size_x))
+        self._pad = int(np.ceil(self.buffer_m / max(min(size_x, size_y), 1e-6))) if self.buffer_m > 0 else 0
+        described = {**mask.describe(), "buffer_m": self.buffer_m}
+        extra = {"land_mask_polygons": described["polygons"]} if "polygons" in described else {}
+        self.info = replace(scene.info, metadata={**scene.info.metadata, "land_mask": described, **extra})
+
+    def land(self, window: Window) -> np.ndarray:
+        """Land in the window, widened by the shoreline buffer (land up to ``buffer_m`` outside counts)."""
+        pad = self._pad
+        if pad == 0:
+            return self.mask.land(window)
+        padded = Window(window.col_off - pad, window.row_off - pad, window.width + 2 * pad, window.height + 2 * pad)
+        land = self.mask.land(padded)
+        if land.any():
+            land = ndimage.distance_transform_edt(~land, sampling=self._sampling) <= self.buffer_m
+        return land[pad:pad + int(window.height), pad:pad + int(window.width)]
 
     def read_sigma0(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read the scene's σ0 and validity, with land pixels set invalid (value 0)."""
         values, valid = self.scene.read_sigma0(window)
-        land = self.mask.land(window)
+        land = self.land(window)
         if land.any():
             values = np.where(land, np.float32(0.0), values)
             valid = valid & ~land
@@ -156,10 +235,51 @@ class LandMaskedScene:
         return getattr(self.scene, name)
 
 
-def apply_land_mask(scene: Scene, path: str | os.PathLike[str] | None) -> Scene:
-    """Wrap ``scene`` so land from ``path`` is invalid; returns ``scene`` itself when ``path`` is None."""
+#: Shoreline buffer of the command line and the plugin, in metres: about the along-shore error of the OSM
+#: coastline plus Sentinel-1 geolocation, and a 10 m pixel's bright coastal edge; SNAP's 'shoreline extension'.
+DEFAULT_BUFFER_M = 100.0
+
+
+def _skip(scene: Scene, mode: str, reason: str) -> Scene:
+    """The scene unmasked, with the reason in its metadata (and the log) so the summary says why."""
+    scene.info = replace(scene.info, metadata={**scene.info.metadata,
+                                               "land_mask": {"mode": mode, "used": False, "reason": reason}})
+    return scene
+
+
+def apply_land_mask(scene: Scene, path: str | os.PathLike[str] | None, buffer_m: float = 0.0) -> Scene:
+    """Wrap ``scene`` so land is invalid; ``path`` is a polygon layer, ``"auto"`` (global coastline) or ``"none"``.
+
+    ``None`` returns ``scene`` itself. ``"auto"`` never fails: without coordinates, without the coastline
+    package or without its data the scene comes back unmasked, with a warning (for georeferenced scenes) and
+    the reason in ``info.metadata["land_mask"]``.
+    """
     if path is None or path == "":
         return scene
-    if not os.path.exists(path):
-        raise InputError(f"--land-mask {path}: no such file; give a polygon layer of land (e.g. a coastline data set)")
-    return LandMaskedScene(scene, LandMask(path, scene))
+    if not buffer_m >= 0 or not np.isfinite(buffer_m):
+        raise InputError(f"--land-buffer-m must be 0 or more metres, got {buffer_m}")
+    text = os.fspath(path)
+    if text == "none":
+        return _skip(scene, "none", "--land-mask none")
+    if text == "auto":
+        return _auto(scene, buffer_m)
+    if not os.path.exists(text):
+        raise InputError(f"--land-mask {text}: no such file; give a polygon layer of land (e.g. a coastline data "
+                         "set), auto (the global coastline) or none")
+    return LandMaskedScene(scene, PixelPolygons(text, scene), buffer_m)
+
+
+def _auto(scene: Scene, buffer_m: float) -> Scene:
+    from engine.io.coastline import CoastlineMask, CoastlineUnavailable
+
+    if not is_georeferenced(scene):
+        reason = "the scene has no coordinate system, so no coastline can be placed on it"
+        log.info("land mask auto: none (%s)", reason)
+        return _skip(scene, "auto", reason)
+    try:
+        mask = CoastlineMask(scene)
+    except CoastlineUnavailable as error:
+        log.warning("land mask auto: detecting without a land mask: %s", error)
+        return _skip(scene, "auto", str(error))
+    log.info("land mask auto: %s", mask.describe()["reason"])
+    return LandMaskedScene(scene, mask, buffer_m)

@@ -41,3 +41,19 @@ def test_summary_sentence():
 
     outcome = DetectOutcome(Path("."), {"oil": 3, "look-alike": 1, "ship": 0}, {"oil": 41.23}, "cuda:0")
     assert summary_sentence(outcome) == "3 oil spills, 41.2 km², cuda:0 (1 look-alike)"
+
+
+def test_land_mask_and_area_of_interest_parse_with_the_engine_cli(tmp_path, isolated_plugin_settings):
+    from dakd_qgis.detection import DEFAULT_LAND_BUFFER_M, LAND_MASK_CHOICES, detect_arguments, make_request
+    from engine.cli import build_parser
+    from engine.detect import DetectParams
+
+    assert DetectParams("", "").land_mask in LAND_MASK_CHOICES
+    assert DetectParams("", "").land_buffer_m == DEFAULT_LAND_BUFFER_M
+    request = make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, method="threshold",
+                           land_mask="land.gpkg", land_buffer_m=50.0, aoi="1.5,2,3,4,EPSG:32633")
+    args = build_parser().parse_args(["--progress", "json", *detect_arguments(request)])
+    assert (args.land_mask, args.land_buffer_m, args.aoi) == ("land.gpkg", 50.0, "1.5,2,3,4,EPSG:32633")
+    default = build_parser().parse_args(["--progress", "json", *detect_arguments(
+        make_request("scene.tif", tmp_path / "out", isolated_plugin_settings))])
+    assert (default.land_mask, default.aoi) == ("auto", None)

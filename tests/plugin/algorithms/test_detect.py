@@ -540,3 +540,53 @@ def test_an_output_never_replaces_an_input(dakd_provider, sar_scene, tmp_path):
         processing.run(ALGORITHM, {"PRODUCT": str(product / "manifest.safe"), "METHOD": THRESHOLD,
                                    "OUTPUT": str(tmp_path / "spills.gpkg"), "CLASSES": str(measurement)})
     assert measurement.read_bytes() == kept and not (tmp_path / "spills.gpkg").exists()
+
+
+def test_area_of_interest_extent_and_no_land_mask_reach_the_engine(dakd_provider, sar_scene, tmp_path):
+    """Issue 15 item 4: an extent in another CRS (the canvas's, here lon/lat) keeps only the pixels inside."""
+    import processing
+    import rasterio
+    from rasterio.warp import transform
+
+    # The scene: 256 x 256 px of 10 m from (500000, 6000000) in UTM 33N; the area: its left half, in EPSG:4326.
+    lons, lats = transform("EPSG:32633", "EPSG:4326", [499000, 501280], [5997000, 6001000])
+    extent = f"{lons[0]},{lons[1]},{lats[0]},{lats[1]} [EPSG:4326]"  # QGIS order: xmin,xmax,ymin,ymax [crs]
+    outputs = _outputs(tmp_path)
+    processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "LAND_MASK": 1, "AOI_EXTENT": extent,
+                               **outputs})
+    with rasterio.open(outputs["CLASSES"]) as classes:
+        valid = classes.read(1) != 255
+    assert valid[:, :125].all() and not valid[:, 132:].any()
+
+
+def test_selected_polygons_are_the_area_of_interest(dakd_provider, sar_scene, tmp_path):
+    """Only the selected feature counts (QGIS writes the selection to a file the engine reads)."""
+    import processing
+    import rasterio
+    from qgis.core import QgsFeature, QgsGeometry, QgsProcessingFeatureSourceDefinition, QgsProject, QgsRectangle
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32633", "areas", "memory")
+    features = []
+    for rectangle in (QgsRectangle(500000, 5998720, 501280, 6000000), QgsRectangle(501280, 5997440, 502560, 5998720)):
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromRect(rectangle))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.selectByIds([next(layer.getFeatures()).id()])  # the top-left quarter only
+        outputs = _outputs(tmp_path)
+        processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "LAND_MASK": 1,
+                                   "AOI_LAYER": QgsProcessingFeatureSourceDefinition(layer.id(), True), **outputs})
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    with rasterio.open(outputs["CLASSES"]) as classes:
+        valid = classes.read(1) != 255
+    assert valid[:128, :128].all() and not valid[128:, :].any() and not valid[:, 128:].any()
+
+
+def test_land_mask_from_polygons_needs_a_layer(dakd_provider, sar_scene, tmp_path):
+    import processing
+
+    with pytest.raises(QgsProcessingException, match="no land polygons are chosen"):
+        processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "LAND_MASK": 2, **_outputs(tmp_path)})

@@ -1,0 +1,121 @@
+"""``--aoi``: an area of interest placed on the scene, in its own CRS or another, and refused outside the scene."""
+
+import json
+
+import numpy as np
+import pytest
+from rasterio.warp import transform
+from rasterio.windows import Window
+
+from engine.errors import InputError
+from engine.io import open_scene
+from engine.io.aoi import AoiScene, apply_aoi, parse_extent
+
+# linear_tif: 80 x 64 px at 10 m, top-left corner (500000, 6000000) in UTM 33N (lon 15 E, lat 54.1 N).
+# The east half of the scene, in UTM: x from 500400 (column 40) to past the edge.
+EAST_HALF_UTM = (500400.0, 5999000.0, 501000.0, 6000100.0)
+
+
+class CountingScene:
+    """The real scene, counting the windows read from it (to prove tiles outside the area are never read)."""
+
+    def __init__(self, scene):
+        self.inner = scene
+        self.info = scene.info
+        self.reads = []
+
+    def read_sigma0(self, window):
+        self.reads.append(window)
+        return self.inner.read_sigma0(window)
+
+    def close(self):
+        self.inner.close()
+
+
+def _lonlat_extent(xmin, ymin, xmax, ymax):
+    lons, lats = transform("EPSG:32633", "EPSG:4326", [xmin, xmax, xmin, xmax], [ymin, ymin, ymax, ymax])
+    return min(lons), min(lats), max(lons), max(lats)
+
+
+def test_extent_in_the_scene_crs_keeps_the_pixels_inside(linear_tif):
+    scene = open_scene(linear_tif, aoi=",".join(map(str, EAST_HALF_UTM)) + ",EPSG:32633")
+    try:
+        values, valid = scene.read_sigma0(Window(0, 0, 80, 64))
+        assert scene.info.metadata["aoi"]["polygons"] == 1
+    finally:
+        scene.close()
+    assert not valid[:, :40].any() and valid[:, 40:].all()
+    assert not values[:, :40].any() and values[:, 40:].all()
+
+
+def test_extent_without_a_crs_is_longitude_latitude(linear_tif):
+    lon0, lat0, lon1, lat1 = _lonlat_extent(*EAST_HALF_UTM)
+    # A lon/lat box around the east half is not a rectangle in UTM: its edge columns are within a pixel of 40.
+    scene = open_scene(linear_tif, aoi=f"{lon0 + 1e-4},{lat0},{lon1},{lat1}")
+    try:
+        _, valid = scene.read_sigma0(Window(0, 0, 80, 64))
+    finally:
+        scene.close()
+    assert not valid[:, :38].any() and valid[:, 43:].all()
+
+
+def test_polygon_layer_in_another_crs(linear_tif, tmp_path):
+    xmin, ymin, xmax, ymax = EAST_HALF_UTM
+    xs, ys = transform("EPSG:32633", "EPSG:3857", [xmin, xmax, xmax, xmin, xmin], [ymax, ymax, ymin, ymin, ymax])
+    layer = tmp_path / "aoi.geojson"
+    layer.write_text(json.dumps({
+        "type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:3857"}},
+        "features": [{"type": "Feature", "properties": {},
+                      "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in zip(xs, ys)]]}}]}))
+    scene = open_scene(linear_tif, aoi=layer)
+    try:
+        _, valid = scene.read_sigma0(Window(0, 0, 80, 64))
+    finally:
+        scene.close()
+    assert not valid[:, :39].any() and valid[:, 41:].all()
+
+
+def test_windows_outside_the_area_are_never_read(linear_tif):
+    counting = CountingScene(open_scene(linear_tif))
+    scene = apply_aoi(counting, ",".join(map(str, EAST_HALF_UTM)) + ",EPSG:32633")
+    try:
+        values, valid = scene.read_sigma0(Window(0, 0, 30, 64))  # wholly west of column 40
+        assert counting.reads == [] and not valid.any() and values.shape == (64, 30)
+        scene.read_sigma0(Window(30, 0, 20, 64))  # straddles the edge: read once
+        assert len(counting.reads) == 1
+        assert isinstance(scene, AoiScene) and scene.reads_skipped == 1
+    finally:
+        scene.close()
+
+
+@pytest.mark.parametrize("aoi", ["20.0,36.0,20.1,36.1", "600000,7000000,600100,7000100,EPSG:32633"])
+def test_area_outside_the_scene_is_one_line_error(linear_tif, aoi):
+    with pytest.raises(InputError, match=r"--aoi .*lies outside the scene .*linear.tif; give an area that overlaps"):
+        open_scene(linear_tif, aoi=aoi)
+
+
+@pytest.mark.parametrize(("aoi", "message"), [
+    ("not-a-file.gpkg", "no such file, and not an extent"),
+    ("1,2,3", "no such file, and not an extent"),
+    ("15.1,54,15.0,54.2", "xmin must be less than xmax"),
+    ("15,54,15.1,54.2,EPSG:999999", "is not a coordinate system"),
+])
+def test_bad_areas_are_one_line_errors(linear_tif, aoi, message):
+    with pytest.raises(InputError, match=message) as raised:
+        open_scene(linear_tif, aoi=aoi)
+    assert "\n" not in str(raised.value)
+
+
+def test_parse_extent_reads_numbers_and_a_crs():
+    (box, crs) = parse_extent(" 1e3, -2.5 ,3000,4 , EPSG:32633 ")
+    assert box == (1000.0, -2.5, 3000.0, 4.0) and crs.to_epsg() == 32633
+    assert parse_extent("a,b,c,d") is None
+    assert parse_extent("0,0,1,1")[1].to_epsg() == 4326
+
+
+def test_an_area_needs_a_georeferenced_scene(tmp_path):
+    from engine.io.raster import write_raster
+
+    path = write_raster(tmp_path / "pixels.tif", np.full((16, 16), 0.05, np.float32), None, None)
+    with pytest.raises(InputError, match="no coordinate system, so --aoi cannot be placed"):
+        open_scene(path, units="linear", aoi="0,0,1,1")

@@ -42,8 +42,6 @@ BACKENDS = [
     pytest.param("onnxruntime", None, marks=pytest.mark.skipif(not HAS["onnxruntime"],
                                                               reason="onnxruntime is not installed")),
     pytest.param("openvino", None, marks=pytest.mark.skipif(not HAS["openvino"], reason="openvino is not installed")),
-    pytest.param("openvino", "bf16", marks=pytest.mark.skipif(not HAS["openvino"],
-                                                             reason="openvino is not installed")),
 ]
 #: Agreement of the class raster with torch fp32, and polygon distance in pixels (issue 14).
 MIN_AGREEMENT = 0.999
@@ -148,12 +146,18 @@ def test_backend_gives_torch_fp32_classes_and_polygons(which, backend, precision
     pixel_m = result.summary["input"]["pixel_size_m"][0]
     ours, theirs = _polygons(result), _polygons(reference)
     assert set(ours) == set(theirs)
-    # OpenVINO's bf16 (opt-in, --precision bf16; only where the CPU has bf16 units, else it runs f32) meets the
-    # pixel rule, but moved a look-alike outline of the sample scene by 2 px: that is why it is not the default.
-    limit = 2.0 if precision == "bf16" else MAX_POLYGON_PX
     for name in ours:
         distance = ours[name].hausdorff_distance(theirs[name]) / pixel_m
-        assert distance <= limit, f"{name}: polygons {distance:.1f} px apart"
+        assert distance <= MAX_POLYGON_PX, f"{name}: polygons {distance:.1f} px apart"
+    # OpenVINO runs f32, never its bf16 default: with the model's input channels bf16 agreed on 49 % of pixels.
+    assert detector["precision"] == "fp32"
+
+
+@pytest.mark.skipif(not HAS["openvino"], reason="openvino is not installed")
+def test_half_precision_is_refused_on_the_onnx_backends(card, tmp_path):
+    with pytest.raises(DakdError, match="--precision bf16 is not available with --backend openvino"):
+        _detect(SAMPLE, card, tmp_path / "out", "openvino", "bf16")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_auto_picks_the_fastest_installed_backend_and_says_why(monkeypatch):

@@ -85,9 +85,8 @@ def register(subparsers: Any) -> None:
                              "the device (OpenVINO, then ONNX Runtime, then torch on the CPU; torch on GPUs) and the "
                              "summary says why; the ONNX backends run the card's ONNX export (dakd model export)")
     detect.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
-                        help="model detector: autocast dtype (auto: bf16/fp16 on GPUs, fp32 on the CPU); with "
-                             "--backend openvino, bf16 is OpenVINO's bf16 mode on CPUs that have it (faster, "
-                             "outlines may move by 2 px)")
+                        help="model detector: autocast dtype (auto: bf16/fp16 on GPUs, fp32 on the CPU and with "
+                             "the ONNX backends, which run fp32 only)")
     detect.add_argument("--compile", action="store_true",
                         help="model detector: torch.compile the network (slow first batch, faster after, GPUs)")
     detect.add_argument("--scan-backend", choices=("auto", "reference", "parallel", "mamba_ssm", "triton"),

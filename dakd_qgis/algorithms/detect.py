@@ -275,8 +275,9 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
     def _layer_file(self, parameters: dict[str, Any], key: str, context: QgsProcessingContext) -> str:
         if parameters.get(key) in (None, ""):
             return ""
+        # QGIS writes a selection (or a layer OGR cannot open) to a file; it needs a feedback to do so (None crashes).
         return self.parameterAsCompatibleSourceLayerPath(parameters, key, context, ["gpkg", "shp", "geojson"],
-                                                         "gpkg") or ""
+                                                         "gpkg", QgsProcessingFeedback()) or ""
 
     def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102 - QGIS API
                              context: QgsProcessingContext) -> tuple[bool, str]:

@@ -40,6 +40,11 @@
     </message>
     <message>
         <location filename="../algorithms/detect.py"/>
+        <source>&lt;b&gt;Land mask&lt;/b&gt;: &lt;i&gt;auto&lt;/i&gt; ignores land from the global OpenStreetMap coastline (installed with the engine; without it the run goes on unmasked and the log says why); &lt;i&gt;none&lt;/i&gt; keeps every pixel; or choose your own &lt;b&gt;Land polygons&lt;/b&gt;. &lt;b&gt;Shoreline buffer&lt;/b&gt;: sea this close to land is ignored too (100 m by default). &lt;b&gt;Area of interest&lt;/b&gt;: an extent (e.g. the map canvas) or polygons (e.g. the selected features); only tiles inside are read, and an area outside the scene is refused.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
         <source>&lt;b&gt;Model card&lt;/b&gt;: a SAROSS-Net model (.json with its .safetensors weights). Empty: the default model (Settings…), or the model shipped with the plugin. &lt;b&gt;Method&lt;/b&gt;: &lt;i&gt;auto&lt;/i&gt; uses the model when one is available and the classical adaptive-threshold detector otherwise; &lt;i&gt;threshold&lt;/i&gt; needs no model and only finds dark spots (oil and look-alikes are not told apart).</source>
         <translation type="unfinished"></translation>
     </message>
@@ -86,6 +91,16 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Advanced</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Area of interest (extent)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Area of interest (polygons)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -341,8 +356,28 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/deps_dialog.py"/>
+        <source>Detection and fine-tuning (adds torch: hundreds of MB, GBs with CUDA)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/deps_dialog.py"/>
+        <source>Detection only (OpenVINO runs the model: tens of MB, no torch)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../dialogs/settings_dialog.py"/>
         <source>Detection runs and registered models are kept in the cache folder.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/settings_dialog.py"/>
+        <source>Detection runs on</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/deps_dialog.py"/>
+        <source>Detection runs the model's ONNX export with a light runtime; fine-tuning, and detection on a GPU, need torch.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -393,6 +428,16 @@
     <message>
         <location filename="../algorithms/finetune.py"/>
         <source>Empty: the preset's value.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Empty: the whole scene. The map canvas extent is one click away.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Empty: the whole scene. Tick 'Selected features only' to detect inside the selected polygons.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -499,6 +544,11 @@
     </message>
     <message>
         <location filename="../dialogs/deps_dialog.py"/>
+        <source>Install</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/deps_dialog.py"/>
         <source>Install missing</source>
         <translation type="unfinished"></translation>
     </message>
@@ -547,6 +597,21 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Labelled data</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Land and area of interest</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Land mask</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Land polygons</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -785,6 +850,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/deps_dialog.py"/>
+        <source>Runs the model</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../algorithms/detect.py"/>
         <source>SAR raster layer</source>
         <translation type="unfinished"></translation>
@@ -888,6 +958,11 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Share of the scenes kept aside to measure the model (split by scene); 0 measures nothing</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Shoreline buffer (m)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1072,6 +1147,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Used when the land mask is 'the polygon layer below'.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../algorithms/finetune.py"/>
         <source>VALUE=CLASS pairs, comma separated, e.g. slick=oil, boat=ship</source>
         <translation type="unfinished"></translation>
@@ -1118,6 +1198,16 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>With a validation share of 0 the new model is not measured</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/settings_dialog.py"/>
+        <source>asking the engine…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>auto (global OpenStreetMap coastline)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1266,6 +1356,16 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/settings_dialog.py"/>
+        <source>no report</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>none</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../dialogs/deps_dialog.py"/>
         <source>not reported</source>
         <translation type="unfinished"></translation>
@@ -1356,6 +1456,16 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>the land mask is 'the polygon layer below' but no land polygons are chosen; choose a polygon layer, or the land mask auto</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>the polygon layer below</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../tasks.py"/>
         <source>the results in {folder} cannot be shown: {reason}</source>
         <translation type="unfinished"></translation>
@@ -1389,6 +1499,11 @@
     <message>
         <location filename="../dialogs/deps_dialog.py"/>
         <source>unknown ({reason})</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/settings_dialog.py"/>
+        <source>unknown ({reason}); see Check dependencies…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1429,6 +1544,11 @@
     <message>
         <location filename="../detection.py"/>
         <source>will not replace {path}: it lies inside the input {input}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/settings_dialog.py"/>
+        <source>{backend} on {device}. Backend: {backend_reason}. Device: {device_reason}.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

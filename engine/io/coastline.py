@@ -69,7 +69,7 @@ def coastline_source() -> str:
 
 
 def _load(part: str) -> Any:
-    """The coarse raster (``"mask"``) or the exact polygons (``"shapes"``), loaded once per process."""
+    """Load the coarse raster (``"mask"``) or the exact polygons (``"shapes"``), loaded once per process."""
     with _LOCK:
         if part not in _LOADED:
             package = _package()
@@ -117,7 +117,7 @@ class CoastlineMask:
         self._shore = ndimage.binary_dilation(mixed, np.ones((3, 3), dtype=bool)) if mixed.any() else mixed
 
     def describe(self) -> dict[str, Any]:
-        """What the summary records: the source, and whether the scene has any coast at all."""
+        """Describe the mask for the summary: the source, and whether the scene has any coast at all."""
         reason = (f"global coastline, sampled every {self.step_px} px and tested pixel by pixel at the shore"
                   if self.coast_near else "no coast within the scene (global coastline): nothing to mask")
         return {"mode": "auto", "used": True, "source": coastline_source(), "coast_in_scene": self.coast_near,
@@ -158,7 +158,7 @@ class CoastlineMask:
         return lon.reshape(cols.shape), np.clip(np.asarray(lat), -90.0, 90.0).reshape(cols.shape)
 
     def _exact(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """The polygons: True where the point is on land."""
+        """Test points on the polygons: True where the point is on land."""
         self.points_tested += int(lon.size)
         if lon.size == 0:
             return np.zeros(0, dtype=bool)
@@ -167,7 +167,7 @@ class CoastlineMask:
 
 
 def _near_land(mask: Any, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """True where the coarse raster, widened by :data:`RASTER_MARGIN_CELLS`, has land: elsewhere is open sea.
+    """Return True where the coarse raster, widened by :data:`RASTER_MARGIN_CELLS`, has land: elsewhere is open sea.
 
     The raster is read on its own cells over the points' extent (a few hundred thousand cells for a full IW
     scene), widened there, and looked up per point.

@@ -162,7 +162,7 @@ class PixelPolygons:
         return burned.astype(bool)
 
     def describe(self) -> dict[str, Any]:
-        """What the run summary records about this mask."""
+        """Describe the mask for the run summary."""
         return {"mode": "file", "used": True, "source": self.path, "polygons": len(self.polygons)}
 
 
@@ -183,7 +183,7 @@ class LandSource(Protocol):
     """What :class:`LandMaskedScene` needs of a mask: land per window, and a description for the summary."""
 
     def land(self, window: Window) -> np.ndarray:
-        """True where the pixel is land."""
+        """Return True where the pixel is land."""
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -241,7 +241,7 @@ DEFAULT_BUFFER_M = 100.0
 
 
 def _skip(scene: Scene, mode: str, reason: str) -> Scene:
-    """The scene unmasked, with the reason in its metadata (and the log) so the summary says why."""
+    """Return the scene unmasked, with the reason in its metadata (and the log) so the summary says why."""
     scene.info = replace(scene.info, metadata={**scene.info.metadata,
                                                "land_mask": {"mode": mode, "used": False, "reason": reason}})
     return scene

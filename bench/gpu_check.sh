@@ -44,11 +44,11 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, record its exit
 
 pip_args=(-q --disable-pip-version-check)
 [ -d "$WHEELS" ] && pip_args+=(--find-links "$WHEELS")
-install() {
-  "$PY" -c "import engine, torch, onnx, onnxruntime" 2>/dev/null && return 0
-  "$PY" -m pip install "${pip_args[@]}" -e ".[onnx]" || return 1
-}
-step install 240 install
+if "$PY" -c "import engine, torch, onnx, onnxruntime" 2>/dev/null; then
+  printf '{"step": "install", "exit_code": 0, "seconds": 0, "note": "already installed"}\n' >> "$steps"
+else
+  step install 240 "$PY" -m pip install "${pip_args[@]}" -e ".[onnx]"
+fi
 if [ "$DEVICE" = cuda ] && ! "$PY" -c "import onnxruntime as o, sys; sys.exit('CUDAExecutionProvider' not in o.get_available_providers())" 2>/dev/null; then
   # The CUDA provider is the onnxruntime-gpu build; it replaces the CPU one in this environment.
   step install-onnxruntime-gpu 240 "$PY" -m pip install "${pip_args[@]}" "onnxruntime-gpu" "numpy<2"

@@ -47,8 +47,8 @@ BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 ONNX_BACKENDS = ("onnxruntime", "openvino")
 #: The import name of each backend's package.
 _MODULES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
-#: Fastest first on a CPU, as measured by ``bench/detect.py`` (README, "Detection speed"): OpenVINO, then
-#: ONNX Runtime, then torch eager.
+#: Fastest first on a CPU: OpenVINO, then ONNX Runtime, then torch eager, as issue 14 measured on an Intel Xeon;
+#: on the 2-core AMD development machine, in fp32, the three ran within 10 % of each other (bench/detect.py).
 CPU_PREFERENCE = ("openvino", "onnxruntime", "torch")
 ONNX_OPSET = 17
 #: ``precision`` values of the ONNX backends: both are fp32. OpenVINO's bf16 mode (its default on CPUs with bf16
@@ -139,7 +139,8 @@ def choose_backend(requested: str = "auto", device: str = "auto", exported: bool
             faster = [n for n in CPU_PREFERENCE[:CPU_PREFERENCE.index(name)]]
             missing = f"; {', '.join(faster)} not installed" if faster else ""
             return BackendChoice(name, "cpu", f"auto: {name} is the fastest installed backend on the CPU "
-                                              f"(order {' > '.join(CPU_PREFERENCE)}, bench/detect.py){missing}")
+                                              f"(order {' > '.join(CPU_PREFERENCE)}, measured on an Intel CPU; "
+                                              f"about equal in fp32 on AMD, README){missing}")
     raise DakdError("no inference backend is installed: install 'detection only' (openvino or onnxruntime) or "
                     "'detection and fine-tuning' (torch)")
 

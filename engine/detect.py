@@ -41,7 +41,7 @@ from engine import __version__
 from engine.classes import VECTOR_CLASS_NAMES, SegClass
 from engine.detectors import select_detector
 from engine.errors import InputError, OutputError
-from engine.io import open_scene
+from engine.io import mask_scene, open_scene
 from engine.io.atomic import EngineFolder, atomic_output_dir, check_output_dir, output_write_errors, write_failure
 from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.scene import Scene, SceneInfo
@@ -365,18 +365,35 @@ def run_detection(params: DetectParams, progress: Progress | None = None) -> Det
         log.removeHandler(collector)
 
 
+def _nothing_to_search(info: Any) -> InputError:
+    """The error for a scene with no pixel left to search, naming the land mask or the area of interest if used.
+
+    A land mask or an area of interest can remove every pixel of a valid scene; blaming the file's nodata then
+    would send the analyst to the wrong fix.
+    """
+    land = info.metadata.get("land_mask") or {}
+    if land.get("used") and land.get("mode") == "auto" and land.get("coast_in_scene"):
+        return InputError(f"{info.path}: every pixel is land or nodata by the global coastline (--land-mask auto); "
+                          "if the scene is at sea its georeferencing is wrong, else pass --land-mask none")
+    if land.get("used") and land.get("mode") == "file":
+        return InputError(f"{info.path}: every pixel is land or nodata by --land-mask {land.get('source')}; "
+                          "check that layer, or pass --land-mask none")
+    if info.metadata.get("aoi"):
+        return InputError(f"{info.path}: no valid pixel inside --aoi; check the area of interest and the scene's nodata")
+    return InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its nodata "
+                      "value or --band")
+
+
 def _run(params: DetectParams, progress: Progress, collector: _WarningCollector) -> DetectResult:
     started = time.monotonic()
     run_time = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     timings: dict[str, float] = {}
-    scene = open_scene(params.input_path, band=params.band, units=params.units, land_mask=params.land_mask,
-                       land_buffer_m=params.land_buffer_m, aoi=params.aoi, **params.reader_options)
+    scene = open_scene(params.input_path, band=params.band, units=params.units, **params.reader_options)
     try:
         info = scene.info
         sample = info.metadata.get("sample", {})
         if sample.get("pixels") == info.width * info.height and sample.get("valid_fraction") == 0:
-            raise InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its "
-                             "nodata value or --band")
+            raise _nothing_to_search(info)
         check_detect_output(params)
         detector, choice = select_detector(params.method, params.model_path, params.device, ships=params.ships,
                                            background_window_km=params.background_window_km,
@@ -388,6 +405,8 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
             log.warning("--threshold-k-db and --background-window-km apply to --method threshold only; the %s "
                         "detector ignores them", choice.method)
         check_resources(info, len(detector.classes), detector.input_spec.tile_size, params.out_dir)
+        scene = mask_scene(scene, params.land_mask, params.land_buffer_m, params.aoi)  # after the size checks
+        info = scene.info
         detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)
         # A failed write is judged inside the block, while the partial output still fills a full disk.
@@ -447,8 +466,7 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
     if getattr(scene, "non_finite_reads", 0):
         log.warning("%s: NaN/Inf values found; they are treated as nodata", info.path)
     if stitch.tiles_skipped == stitch.tiles_total or outputs.valid_pixels == 0:
-        raise InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its nodata "
-                         "value or --band")
+        raise _nothing_to_search(info)
     timings["detect_s"] = round(time.monotonic() - step, 3)
     timings.update({f"detect_{name}": seconds for name, seconds in stitch.times.items()})  # per stage (tiling)
 

@@ -94,6 +94,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../wording.py"/>
+        <source>Area of interest</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../algorithms/detect.py"/>
         <source>Area of interest (extent)</source>
         <translation type="unfinished"></translation>
@@ -606,6 +611,7 @@
     </message>
     <message>
         <location filename="../algorithms/detect.py"/>
+        <location filename="../wording.py"/>
         <source>Land mask</source>
         <translation type="unfinished"></translation>
     </message>
@@ -958,6 +964,11 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Share of the scenes kept aside to measure the model (split by scene); 0 measures nothing</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../wording.py"/>
+        <source>Shoreline buffer</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

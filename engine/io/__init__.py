@@ -80,18 +80,23 @@ def open_scene(path: str | os.PathLike[str], band: int | str | None = None, unit
     if land_mask is None and aoi is None:
         return scene
     try:
-        return _wrap(scene, land_mask, land_buffer_m, aoi)
+        return mask_scene(scene, land_mask, land_buffer_m, aoi)
     except BaseException:
         scene.close()
         raise
 
 
-def _wrap(scene: Scene, land_mask: str | os.PathLike[str] | None, land_buffer_m: float,
-          aoi: str | os.PathLike[str] | None) -> Scene:
-    """Land mask inside, area of interest outside: a window outside the area costs neither a read nor a mask.
+def mask_scene(scene: Scene, land_mask: str | os.PathLike[str] | None = None, land_buffer_m: float = 0.0,
+               aoi: str | os.PathLike[str] | None = None) -> Scene:
+    """Wrap an open scene with its land mask and area of interest (the arguments of :func:`open_scene`).
 
-    The area is placed first, so an area outside the scene is refused before the coastline loads.
+    Land mask inside, area of interest outside: a window outside the area costs neither a read nor a mask.
+    The area is placed first, so an area outside the scene is refused before the coastline loads. Detection
+    calls this after its size checks, so a scene too large to detect is refused before any mask is built.
+    On an error the caller still owns ``scene`` and closes it.
     """
+    if land_mask is None and aoi is None:
+        return scene
     from engine.io.aoi import AoiScene, area_of_interest
     from engine.io.landmask import apply_land_mask
 

@@ -75,7 +75,7 @@ def test_all_nodata_raster(tmp_path, capsys):
 def write_rgb(path):
     data = np.random.default_rng(0).integers(0, 255, (3, 40, 40), dtype=np.uint8)
     with rasterio.open(path, "w", driver="GTiff", width=40, height=40, count=3, dtype="uint8", photometric="RGB",
-                       crs="EPSG:32633", transform=rasterio.transform.from_origin(0, 400, 10, 10)) as ds:
+                       crs="EPSG:32633", transform=rasterio.transform.from_origin(500000, 3880000, 10, 10)) as ds:
         ds.write(data)
     return path
 

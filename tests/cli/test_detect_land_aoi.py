@@ -19,7 +19,7 @@ from rasterio.windows import Window
 from engine.cli import main
 from engine.io import open_scene
 
-from .conftest import speckled_sea, write_scene
+from .conftest import SEA_ORIGIN, speckled_sea, write_scene
 from .test_detect import assert_refused, detect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,9 +95,10 @@ def test_bundled_sample_with_auto_land_is_class_land_and_the_reason_is_recorded(
 
 
 def test_aoi_in_another_crs_reads_only_its_tiles(tmp_path, capsys):
-    path = write_scene(tmp_path / "scene.tif", speckled_sea(600, 600))  # UTM 33N, corner (500000, 6000000)
+    path = write_scene(tmp_path / "scene.tif", speckled_sea(600, 600))  # UTM 33N, corner SEA_ORIGIN
     # The top-left 150 x 150 px in Web Mercator (EPSG:3857): one tile of nine, and parts of its neighbours.
-    xs, ys = transform("EPSG:32633", "EPSG:3857", [500000, 501500], [5998500, 6000000])
+    east, north = SEA_ORIGIN
+    xs, ys = transform("EPSG:32633", "EPSG:3857", [east, east + 1500], [north - 1500, north])
     out = tmp_path / "run"
     code, _, err = detect(capsys, path, "--out", out, "--method", "threshold", "--land-mask", "none",
                           "--aoi", f"{xs[0]},{ys[0]},{xs[1]},{ys[1]},EPSG:3857")
@@ -122,3 +123,17 @@ def test_aoi_polygon_file_that_is_missing_is_one_line(tmp_path, capsys):
     out = tmp_path / "run"
     code, _, err = detect(capsys, path, "--out", out, "--aoi", tmp_path / "area.gpkg")
     assert_refused(code, err, "no such file, and not an extent", out)
+
+
+@needs_coastline
+def test_a_scene_that_lies_wholly_on_land_is_refused_naming_the_land_mask(tmp_path, capsys):
+    # UTM 33N (500000, 4500000) is inland southern Italy: a sea scene placed there has wrong georeferencing
+    from rasterio.transform import from_origin
+
+    scene = write_scene(tmp_path / "inland.tif", speckled_sea(200, 200), transform=from_origin(500000, 4500000, 10, 10))
+    code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold")
+    assert_refused(code, err, "every pixel is land or nodata by the global coastline (--land-mask auto)",
+                   tmp_path / "out")
+    assert "--land-mask none" in err.splitlines()[-1]
+    code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold", "--land-mask", "none")
+    assert code == 0, err

@@ -23,7 +23,7 @@ from engine.errors import Cancelled
 from engine.io.atomic import TMP_MARK
 from engine.progress import Progress
 
-from .conftest import dakd_command, speckled_sea, write_scene
+from .conftest import SEA_ORIGIN, dakd_command, speckled_sea, write_scene
 
 
 def declared_vrt(path: Path, width: int, height: int) -> Path:
@@ -31,7 +31,7 @@ def declared_vrt(path: Path, width: int, height: int) -> Path:
     write_scene(path.with_name("tile.tif"), speckled_sea(300, 320))
     path.write_text(f"""<VRTDataset rasterXSize="{width}" rasterYSize="{height}">
   <SRS>EPSG:32633</SRS>
-  <GeoTransform>500000, 10, 0, 6000000, 0, -10</GeoTransform>
+  <GeoTransform>{SEA_ORIGIN[0]}, 10, 0, {SEA_ORIGIN[1]}, 0, -10</GeoTransform>
   <VRTRasterBand dataType="Float32" band="1">
     <SimpleSource>
       <SourceFilename relativeToVRT="1">tile.tif</SourceFilename>

@@ -104,7 +104,7 @@ def test_detect_overwrite_replaces_an_earlier_detection_output_and_nothing_else(
     (out / "spills.gpkg-wal").write_bytes(b"")
     assert main([*args, "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["classes.tif", "probability.tif", "quicklook.png",
-                                                     "spills.gpkg", "summary.json"]
+                                                     "report.html", "spills.gpkg", "summary.json"]
     assert json.loads((out / "summary.json").read_text())["run_time"] >= first
     capsys.readouterr()
 

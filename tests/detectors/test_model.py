@@ -16,12 +16,12 @@ from engine.models import create_model
 
 
 def _write_scene(path, band_name, seed=0):
-    """300×200 px of linear σ0 at 10 m in UTM, with a dark (oil-like) patch."""
+    """300×200 px of linear σ0 at 10 m in UTM (open sea south of Sicily), with a dark (oil-like) patch."""
     rng = np.random.default_rng(seed)
     sigma0 = (10 ** (rng.normal(-20, 3, (200, 300)) / 10)).astype("float32")
     sigma0[60:90, 100:160] *= 0.05
     with rasterio.open(path, "w", driver="GTiff", width=300, height=200, count=1, dtype="float32",
-                       crs="EPSG:32633", transform=from_origin(500000, 4500000, 10, 10)) as dataset:
+                       crs="EPSG:32633", transform=from_origin(500000, 3880000, 10, 10)) as dataset:
         dataset.write(sigma0, 1)
         dataset.set_band_description(1, band_name)
     return path

@@ -190,13 +190,16 @@ def test_auto_falls_back_to_threshold_when_the_default_model_cannot_load(tmp_pat
         calls.append((model_path, device, options))
         raise ModelError("weights missing")
 
+    with caplog.at_level(logging.WARNING, logger="dakd"):  # the real loaders, on whatever backend auto picks
+        detector, choice = select_detector("auto", None, "cpu", threshold_k_db=2.5)
+    assert isinstance(detector, ThresholdDetector) and detector.config.threshold_k_db == 2.5
+    assert "default model could not be loaded" in choice.reason and "using the threshold detector" in caplog.text
     monkeypatch.setitem(sys.modules, "engine.detectors.model", types.SimpleNamespace(load_model_detector=refuse))
     with caplog.at_level(logging.WARNING, logger="dakd"):
-        detector, choice = select_detector("auto", None, "cpu", threshold_k_db=2.5, tile_batch=3)
-    # threshold options never reach the model loader; other options do
+        detector, choice = select_detector("auto", None, "cpu", threshold_k_db=2.5, tile_batch=3, backend="torch")
+    # threshold options never reach the torch model loader; other options do (the backend is chosen before)
     assert calls == [(str(card), "cpu", {"tile_batch": 3})]
     assert isinstance(detector, ThresholdDetector) and detector.config.threshold_k_db == 2.5
     assert "default model could not be loaded (weights missing)" in choice.reason
-    assert "using the threshold detector" in caplog.text
     with pytest.raises(ModelError, match="weights missing"):
         select_detector("model", str(card), "cpu")

@@ -21,6 +21,7 @@ def test_task_adds_styled_layers_in_a_group(qgis_iface, qgis_new_project, sar_sc
 
     layer = _raster(sar_scene)
     done = []
+    qgis_iface.messageBar().clearWidgets()  # earlier tests' messages (the bar is shared by the session)
     segmentation = start_segmentation(qgis_iface, layer, on_done=done.append, task_manager=False)
     assert segmentation is not None
     task = segmentation.task

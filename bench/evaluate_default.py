@@ -310,7 +310,8 @@ def evaluate(label: str, method: str, model: str | None, scenes: list[dict[str, 
         out = work / "runs" / label / scene["name"]
         started = time.perf_counter()
         result = run_detection(DetectParams(str(scene["image"]), str(out), method=method, model_path=model,
-                                            device="cpu", overwrite=True, ships=ships), Progress())
+                                            device="cpu", overwrite=True, ships=ships,
+                                            land_mask="none"), Progress())
         seconds = time.perf_counter() - started
         classes, _ = read_band(result.classes_path)
         labels, pixel_km2 = read_band(scene["labels"])

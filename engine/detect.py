@@ -366,7 +366,7 @@ def run_detection(params: DetectParams, progress: Progress | None = None) -> Det
 
 
 def _nothing_to_search(info: Any) -> InputError:
-    """The error for a scene with no pixel left to search, naming the land mask or the area of interest if used.
+    """Return the error for a scene with no pixel left to search, naming the land mask or area of interest if used.
 
     A land mask or an area of interest can remove every pixel of a valid scene; blaming the file's nodata then
     would send the analyst to the wrong fix.
@@ -379,7 +379,8 @@ def _nothing_to_search(info: Any) -> InputError:
         return InputError(f"{info.path}: every pixel is land or nodata by --land-mask {land.get('source')}; "
                           "check that layer, or pass --land-mask none")
     if info.metadata.get("aoi"):
-        return InputError(f"{info.path}: no valid pixel inside --aoi; check the area of interest and the scene's nodata")
+        return InputError(f"{info.path}: no valid pixel inside --aoi; check the area of interest and the scene's "
+                          "nodata")
     return InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its nodata "
                       "value or --band")
 

@@ -146,7 +146,8 @@ def test_a_land_layer_that_covers_the_whole_scene_is_named_in_the_refusal(tmp_pa
     scene = write_scene(tmp_path / "scene.tif", speckled_sea(100, 100))
     east, north = SEA_ORIGIN
     land = tmp_path / "land.gpkg"
-    with fiona.open(land, "w", driver="GPKG", crs="EPSG:32633", schema={"geometry": "Polygon", "properties": {}}) as sink:
+    schema = {"geometry": "Polygon", "properties": {}}
+    with fiona.open(land, "w", driver="GPKG", crs="EPSG:32633", schema=schema) as sink:
         sink.write({"geometry": mapping(box(east - 100, north - 1100, east + 1100, north + 100)), "properties": {}})
     code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold", "--land-mask", land)
     assert_refused(code, err, f"every pixel is land or nodata by --land-mask {land}", tmp_path / "out")

@@ -62,6 +62,8 @@ class DetectRequest:
     land_buffer_m: float = DEFAULT_LAND_BUFFER_M
     #: A polygon layer file or ``xmin,ymin,xmax,ymax,crs``; passed as ``--aoi`` (None: the whole scene).
     aoi: str | None = None
+    #: Where the wind blows from, degrees clockwise from north; passed as ``--wind-dir`` (None: not known).
+    wind_dir_deg: float | None = None
     #: What the analyst should know before the run (e.g. the default model is gone); not engine options.
     warnings: list[str] = field(default_factory=list)
 
@@ -154,7 +156,8 @@ def detect_arguments(request: DetectRequest) -> list[str]:
                  "--min-area-km2", f"{request.min_area_km2:g}", "--land-mask", request.land_mask,
                  "--land-buffer-m", f"{request.land_buffer_m:g}"]
     for option, value in (("--model", request.model_path), ("--band", request.band), ("--aoi", request.aoi),
-                          ("--prob-threshold", request.prob_threshold), ("--batch-size", request.batch_size)):
+                          ("--prob-threshold", request.prob_threshold), ("--batch-size", request.batch_size),
+                          ("--wind-dir", request.wind_dir_deg)):
         if value is not None:
             arguments += [option, f"{value:g}" if isinstance(value, float) else str(value)]
     return arguments

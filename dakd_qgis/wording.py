@@ -35,6 +35,7 @@ def flag_labels() -> dict[str, str]:
         "land-mask": tr("Land mask"),
         "land-buffer-m": tr("Shoreline buffer"),
         "aoi": tr("Area of interest"),
+        "wind-dir": tr("Wind direction"),
         "out": tr("output"),
         "output": tr("Model card"),
         "name": tr("New model name"),

@@ -3,7 +3,9 @@
 It runs ``dakd detect`` (a thin wrapper over ``engine.detect.run_detection``, the function the
 right-click action uses too) in a child process writing into a private temporary folder; only when
 the run has succeeded are the results copied to the destinations QGIS gave (feature sink, two
-rasters). A failed or cancelled run therefore leaves no output behind.
+rasters). A failed or cancelled run therefore leaves no output behind. The run's one-page report
+(``report.html``) is kept in a folder of its own in Processing's temporary folder, since the run
+folder is removed; its path is the HTML output ``REPORT``, which the Results Viewer lists.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingOutputHtml,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterBand,
     QgsProcessingParameterEnum,
@@ -104,6 +107,11 @@ def detect_help() -> str:
            "that class's probability reaches it; empty takes the most probable class. <b>Batch size</b> "
            "(advanced): tiles per step; empty lets the detector choose, and a GPU that runs out of memory halves "
            "it by itself."), "</p>",
+        "<h3>", tr("Wind"), "</h3><p>",
+        tr("<b>Wind direction</b> (optional): where the wind blows from, in degrees clockwise from north (e.g. "
+           "from a weather model). With a Sentinel-1 product each slick then gets one wind speed instead of a range "
+           "over all directions; a plain raster has no look direction, so there it is not used (the report says "
+           "so). Empty: the range."), "</p>",
         "<h3>", tr("Outputs"), "</h3><p>",
         tr("<b>Oil spill polygons</b>: one feature per connected region, with its class (oil, look-alike, ship), "
            "area and size in km, mean and maximum probability, a confidence letter, centroid, and the scene, "
@@ -111,7 +119,10 @@ def detect_help() -> str:
            "(band names say which; oil is band 2), value = probability × 250, 255 = no data; it is shown as the "
            "oil probability from 0 to 1. <b>Classes</b> (may be skipped): 0 sea, 1 oil, 2 look-alike, 3 ship, "
            "4 land, 255 no data. The layers loaded at the end go into one group, polygons on top and the class "
-           "raster unchecked."), "</p><p>",
+           "raster unchecked. <b>Report</b>: the run's one-page report (numbered quick-look, the table of "
+           "polygons with their wind and possible source, the scene, model and caveats) as a self-contained HTML "
+           "file in Processing's temporary folder; the Results Viewer lists it and opens it in the browser."),
+        "</p><p>",
         tr("Cancel stops the run within one batch of tiles and writes nothing."), "</p>",
     ))
 
@@ -155,9 +166,11 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
     LAND_BUFFER_M = "LAND_BUFFER_M"
     AOI_EXTENT = "AOI_EXTENT"
     AOI_LAYER = "AOI_LAYER"
+    WIND_DIR = "WIND_DIR"
     OUTPUT = "OUTPUT"
     PROBABILITY = "PROBABILITY"
     CLASSES = "CLASSES"
+    REPORT = "REPORT"
 
     def name(self) -> str:  # noqa: D102 - QGIS API
         return "detectoilspills"
@@ -208,6 +221,11 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_AREA_KM2, tr("Minimum area (km²)"), compat.NUMBER_DOUBLE, DEFAULT_MIN_AREA_KM2, minValue=0.0))
         self._add_area_parameters()
+        wind = QgsProcessingParameterNumber(self.WIND_DIR, tr("Wind direction (°, from)"), compat.NUMBER_DOUBLE,
+                                            None, optional=True, minValue=0.0, maxValue=360.0)
+        wind.setHelp(tr("Where the wind blows from, degrees clockwise from north (Sentinel-1 products). Empty: the "
+                        "wind speed is a range over all directions."))
+        self.addParameter(wind)
         advanced = [
             QgsProcessingParameterNumber(self.PROB_THRESHOLD, tr("Probability threshold"), compat.NUMBER_DOUBLE,
                                          None, optional=True, minValue=0.01, maxValue=1.0),
@@ -228,6 +246,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             self.PROBABILITY, tr("Class probabilities"), optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASSES, tr("Classes"), optional=True, createByDefault=True))
+        self.addOutput(QgsProcessingOutputHtml(self.REPORT, tr("Report")))
 
     def _add_area_parameters(self) -> None:
         """Land mask (auto / none / a polygon layer, shoreline buffer) and area of interest (extent or polygons)."""
@@ -341,6 +360,8 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                     parameters, self.PROB_THRESHOLD, context)),
                 batch_size=optional_value(parameters, self.BATCH_SIZE, self.parameterAsInt(
                     parameters, self.BATCH_SIZE, context)),
+                wind_dir_deg=optional_value(parameters, self.WIND_DIR, self.parameterAsDouble(
+                    parameters, self.WIND_DIR, context)),
                 **self._area_options(parameters, context),
             )
             return request, source_name
@@ -388,6 +409,8 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         for key, role in ((self.OUTPUT, "spills"), (self.PROBABILITY, "probability"), (self.CLASSES, "classes")):
             if key in results:
                 _show_on_load(context, results[key], group, role)
+        if outcome.report_path is not None:
+            results[self.REPORT] = str(_keep_report(outcome.report_path))
         return results
 
 
@@ -469,6 +492,19 @@ def _run_with_feedback(request: DetectRequest, settings: PluginSettings,
         return run_detect(request, settings.python_executable(), sink, feedback.pushConsoleInfo, feedback.isCanceled)
     except EngineRunError as error:
         raise QgsProcessingException(sentence(str(error))) from error
+
+
+def _keep_report(report: Path) -> Path:
+    """Copy the run's report out of the run folder (removed when the algorithm ends) and return the copy.
+
+    The copy goes into a new folder in Processing's temporary folder, as QGIS keeps temporary outputs: it
+    outlives the run, so the Results Viewer can open it, and writes nothing beside the analyst's outputs.
+    The report is one self-contained file (the quick-look is inlined), so the copy needs nothing else.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="dakd-report-", dir=QgsProcessingUtils.tempFolder()))
+    kept = folder / report.name
+    shutil.copyfile(report, kept)
+    return kept
 
 
 def _replace_raster(source: Path, destination: Path) -> None:

@@ -55,7 +55,7 @@
     </message>
     <message>
         <location filename="../algorithms/detect.py"/>
-        <source>&lt;b&gt;Oil spill polygons&lt;/b&gt;: one feature per connected region, with its class (oil, look-alike, ship), area and size in km, mean and maximum probability, a confidence letter, centroid, and the scene, detector and model it came from. &lt;b&gt;Class probabilities&lt;/b&gt; (may be skipped): one byte band per class (band names say which; oil is band 2), value = probability × 250, 255 = no data; it is shown as the oil probability from 0 to 1. &lt;b&gt;Classes&lt;/b&gt; (may be skipped): 0 sea, 1 oil, 2 look-alike, 3 ship, 4 land, 255 no data. The layers loaded at the end go into one group, polygons on top and the class raster unchecked.</source>
+        <source>&lt;b&gt;Oil spill polygons&lt;/b&gt;: one feature per connected region, with its class (oil, look-alike, ship), area and size in km, mean and maximum probability, a confidence letter, centroid, and the scene, detector and model it came from. &lt;b&gt;Class probabilities&lt;/b&gt; (may be skipped): one byte band per class (band names say which; oil is band 2), value = probability × 250, 255 = no data; it is shown as the oil probability from 0 to 1. &lt;b&gt;Classes&lt;/b&gt; (may be skipped): 0 sea, 1 oil, 2 look-alike, 3 ship, 4 land, 255 no data. The layers loaded at the end go into one group, polygons on top and the class raster unchecked. &lt;b&gt;Report&lt;/b&gt;: the run's one-page report (numbered quick-look, the table of polygons with their wind and possible source, the scene, model and caveats) as a self-contained HTML file in Processing's temporary folder; the Results Viewer lists it and opens it in the browser.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -76,6 +76,11 @@
     <message>
         <location filename="../algorithms/detect.py"/>
         <source>&lt;b&gt;Tile overlap&lt;/b&gt;: pixels shared by neighbouring 256×256 tiles; more overlap gives smoother seams and takes longer; it is raised automatically when the detector needs more context. &lt;b&gt;Minimum area&lt;/b&gt;: oil and look-alike regions smaller than this are dropped (km²; ships are kept from a few pixels). &lt;b&gt;Probability threshold&lt;/b&gt; (advanced): when set, a pixel only becomes oil, look-alike or ship if that class's probability reaches it; empty takes the most probable class. &lt;b&gt;Batch size&lt;/b&gt; (advanced): tiles per step; empty lets the detector choose, and a GPU that runs out of memory halves it by itself.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>&lt;b&gt;Wind direction&lt;/b&gt; (optional): where the wind blows from, in degrees clockwise from north (e.g. from a weather model). With a Sentinel-1 product each slick then gets one wind speed instead of a range over all directions; a plain raster has no look direction, so there it is not used (the report says so). Empty: the range.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -846,6 +851,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Report</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Results</source>
         <translation type="unfinished"></translation>
@@ -1204,6 +1214,26 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>What the pixels outside every polygon are. If you outlined only the oil (or have a binary oil mask), choose Not oil: they are then trained as any class but oil, so the base model keeps telling look-alikes, ships and land apart</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Where the wind blows from, degrees clockwise from north (Sentinel-1 products). Empty: the wind speed is a range over all directions.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Wind</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../wording.py"/>
+        <source>Wind direction</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Wind direction (°, from)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

@@ -20,6 +20,10 @@ def test_request_parses_with_the_engine_cli(tmp_path, isolated_plugin_settings, 
     assert (args.band, args.units, args.overlap_px, args.min_area_km2, args.prob_threshold, args.batch_size) == (
         2, "db", 32, 0.5, 0.6, 4)
     assert args.device == "auto" and args.overwrite
+    assert args.wind_dir_deg is None
+    wind = detect_arguments(make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, wind_dir_deg=200.0))
+    assert wind[wind.index("--wind-dir"):][:2] == ["--wind-dir", "200"]
+    assert build_parser().parse_args(["--progress", "json", *wind]).wind_dir_deg == 200.0
 
 
 def test_default_model_from_settings_and_threshold_ignores_it(tmp_path, isolated_plugin_settings, model_card):

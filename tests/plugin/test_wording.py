@@ -44,7 +44,7 @@ def test_every_flag_the_plugin_passes_has_a_name():
     from dakd_qgis.wording import flag_labels
 
     detect = detect_arguments(DetectRequest("in.tif", "out", model_path="m.json", band=1, prob_threshold=0.5,
-                                            batch_size=2, aoi="sea.gpkg"))
+                                            batch_size=2, aoi="sea.gpkg", wind_dir_deg=200.0))
     finetune = finetune_arguments(FinetuneRequest("m", name="m", scenes=["a.tif"], labels="l.gpkg", layer="l",
                                                   class_map={"a": "oil"}, steps=1, jointnet_steps=1, aug_ratio=0.0,
                                                   balance=1.0, init="b.json"))

@@ -83,6 +83,35 @@ def test_detect_returns_polygons_and_rasters(dakd_provider, sar_scene, tmp_path)
     assert seen and max(seen) == 100
 
 
+def test_the_report_is_an_html_output_that_outlives_the_run(dakd_provider, scene_writer, tmp_path):
+    """Issue 15: the run's report.html is the HTML output "Report" (the Results Viewer lists it), kept after the run
+    in Processing's temporary folder, not beside the outputs; "Wind direction" reaches the engine as --wind-dir."""
+    import processing
+    from qgis.core import QgsProcessingOutputHtml
+
+    algorithm = QgsApplication_algorithm()
+    report = algorithm.outputDefinition("REPORT")
+    assert isinstance(report, QgsProcessingOutputHtml) and report.description() == "Report"
+    assert algorithm.hasHtmlOutputs()
+    wind = algorithm.parameterDefinition("WIND_DIR")
+    assert wind.flags() & wind.FlagOptional and wind.defaultValue() is None
+    assert (wind.minimum(), wind.maximum()) == (0, 360)
+    scene = scene_writer(tmp_path / "patrol_0415.tif")
+    output = tmp_path / "out" / "spills.gpkg"
+    result = processing.run(ALGORITHM, {"INPUT": str(scene), "METHOD": THRESHOLD, "LAND_MASK": 1, "WIND_DIR": 200,
+                                        "OUTPUT": str(output), "PROBABILITY": None, "CLASSES": None})
+    path = Path(result["REPORT"])
+    assert path.name == "report.html" and path.is_file()
+    html = path.read_text(encoding="utf-8")
+    assert "Possible oil spills: patrol_0415" in html
+    # A plain raster has no look direction: the engine took the direction and says it could not use it.
+    assert "--wind-dir 200 not usable without the look direction" in html
+    assert sorted(p.name for p in output.parent.iterdir()) == ["spills.gpkg"]
+    spills = QgsVectorLayer(str(output), "spills", "ogr")
+    (oil,) = [f for f in spills.getFeatures() if f["class"] == "oil"]
+    assert 0 < oil["wind_speed_min_ms"] < oil["wind_speed_max_ms"]  # the range: the direction is not usable here
+
+
 def test_detect_into_temporary_outputs_keeps_the_fields(dakd_provider, sar_scene):
     import processing
 
@@ -267,6 +296,7 @@ def test_a_successful_run_from_the_dialog_reports_no_error(dakd_provider, sar_sc
     polygons = QgsProject.instance().mapLayer(results["OUTPUT"])
     assert polygons is not None and polygons.isValid() and polygons.featureCount() == 1
     assert any(info.startswith("Found 1 oil spill") and "threshold detector" in info for info in feedback.infos)
+    assert Path(results["REPORT"]).is_file()  # the dialog puts it in the Results Viewer
 
 
 def test_processing_shows_results_as_right_click_does(dakd_provider, sar_scene, qgis_new_project, wait_until):

@@ -43,6 +43,7 @@ from engine.detectors import select_detector
 from engine.errors import InputError, OutputError
 from engine.io import mask_scene, open_scene
 from engine.io.atomic import EngineFolder, atomic_output_dir, check_output_dir, output_write_errors, write_failure
+from engine.io.landmask import DEFAULT_BUFFER_M
 from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.scene import Scene, SceneInfo
 from engine.io.vector import SPILLS_LAYER, write_polygons
@@ -140,7 +141,7 @@ class DetectParams:
     detector_options: dict[str, Any] = field(default_factory=dict)
     land_mask: str | None = "auto"
     ships: str = "cfar"
-    land_buffer_m: float = 100.0
+    land_buffer_m: float = DEFAULT_BUFFER_M
     aoi: str | None = None
     wind_dir_deg: float | None = None
 

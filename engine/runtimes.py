@@ -354,10 +354,9 @@ class RuntimeDetector:
     def __init__(self, card: ModelCard, backend: BackendChoice, onnx_path: Path, onnx_source: str,
                  precision: str = "auto", batch_size: int | None = None, model_path: str = "",
                  requested_device: str = "auto") -> None:
-        allowed = RUNTIME_PRECISIONS
-        if precision not in allowed:
+        if precision not in RUNTIME_PRECISIONS:
             raise DakdError(f"--precision {precision} is not available with --backend {backend.backend}; use "
-                            f"{' or '.join(allowed)}")
+                            f"{' or '.join(RUNTIME_PRECISIONS)}")
         self.card = card
         self.classes = card.classes
         self.input_spec = card.input_spec

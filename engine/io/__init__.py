@@ -77,8 +77,6 @@ def open_scene(path: str | os.PathLike[str], band: int | str | None = None, unit
             raise InputError(f"--reader-option {unknown[0]}: not an option for rasters; use "
                              f"{' or '.join(f'{key}=VALUE' for key in RASTER_READER_OPTIONS)}")
         scene = open_raster(path_text, band=band, units=units, **reader_options)
-    if land_mask is None and aoi is None:
-        return scene
     try:
         return mask_scene(scene, land_mask, land_buffer_m, aoi)
     except BaseException:

@@ -113,13 +113,19 @@ def write_scene(path: Path, width: int, height: int, seed: int = 0) -> Path:
     return path
 
 
-def run_detect(scene: Path, out_dir: Path, method: str = "threshold", extra: list[str] | None = None) -> dict:
-    """Run ``python -m engine detect`` in a child; return wall seconds, its peak RSS and the run summary."""
+def run_detect(scene: Path, out_dir: Path, method: str = "threshold", extra: list[str] | None = None,
+               repo: Path = REPO) -> dict:
+    """Run ``python -m engine detect`` in a child; return wall seconds, its peak RSS and the run summary.
+
+    ``repo``: the checkout whose engine runs (``python -m engine`` from there), e.g. a git worktree of an
+    earlier commit for ``--compare-with``.
+    """
     command = [sys.executable, "-m", "engine", "--progress", "none", "-q", "detect", str(scene), "--out", str(out_dir),
                "--method", method, "--overwrite", *(extra or [])]
     env = dict(os.environ, OMP_NUM_THREADS="1") if method == "threshold" else dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
     started = time.monotonic()
-    child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.monotonic() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -253,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1200)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",
+                        help="also run each detection with the engine of another checkout (e.g. `git worktree add "
+                             "build/old HEAD~1`) on the same scene, first, and report both (ratios from one run)")
     parser.add_argument("--backends", nargs="+", choices=("auto", "torch", "onnxruntime", "openvino"),
                         help="the default model on each backend: network-only throughput and end-to-end stages")
     parser.add_argument("--device", default="cpu", help="with --backends: cpu (default) or cuda")
@@ -282,7 +291,13 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             write_scene(scene, width, height, args.seed)
             generate_s = time.monotonic() - started
-            run = run_detect(scene, workdir / f"out-{name}", args.method)
+            # The synthetic scene's coordinates are arbitrary (partly on land in the global coastline): no land mask.
+            options = ["--land-mask", "none"]
+            baseline = None
+            if args.compare_with:  # the other checkout first, on the same scene, in the same run
+                baseline = run_detect(scene, workdir / f"out-{name}-baseline", args.method, options, args.compare_with)
+                shutil.rmtree(workdir / f"out-{name}-baseline", ignore_errors=True)
+            run = run_detect(scene, workdir / f"out-{name}", args.method, options)
             summary = run["summary"]
             tiles = summary["tiling"]["tiles_total"]
             detect_s = summary["timings_s"]["detect_s"]
@@ -293,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
                 "timings_s": summary["timings_s"], "peak_rss_mb": run["peak_rss_mb"],
                 "polygons": summary["counts"], "generate_s": round(generate_s, 1),
             })
+            if baseline is not None:
+                rows[-1]["baseline"] = {"checkout": str(args.compare_with), "seconds": baseline["seconds"],
+                                        "peak_rss_mb": baseline["peak_rss_mb"],
+                                        "timings_s": baseline["summary"]["timings_s"],
+                                        "polygons": baseline["summary"]["counts"]}
+                print(f"{name} (baseline {args.compare_with}): {baseline['seconds']} s", flush=True)
             print(f"{name}: {run['seconds']} s, {run['peak_rss_mb']} MB", flush=True)
             if not args.keep:
                 scene.unlink()
@@ -314,11 +335,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def format_table(rows: list[dict]) -> str:
     """Markdown table of the runs (pasted into the README, Benchmarks)."""
-    lines = ["| scene | pixels | tiles | tiles/s (detect stage) | seconds (whole run) | peak RSS |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| scene | pixels | tiles | tiles/s (detect stage) | seconds (whole run) | baseline seconds | peak RSS |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
+        baseline = row.get("baseline", {}).get("seconds", "-")
         lines.append(f"| {row['size']} ({row['width']} × {row['height']}) | {row['megapixels']} M | {row['tiles']} | "
-                     f"{row['tiles_per_s']} | {row['seconds']} | {row['peak_rss_mb']:.0f} MB |")
+                     f"{row['tiles_per_s']} | {row['seconds']} | {baseline} | {row['peak_rss_mb']:.0f} MB |")
     return "\n".join(lines)
 
 

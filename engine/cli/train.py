@@ -78,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size", type=POSITIVE_INT, help="batch size per device (halved automatically on out-of-memory)"
     )
     finetune.add_argument("--lr", type=POSITIVE_FLOAT, help="SAROSS-Net learning rate (preset override)")
+    _add_retain_arg(finetune)
     finetune.add_argument("--crop-px", type=NON_NEGATIVE_INT,
                           help="train on random crops of this size (0: whole tiles)")
     finetune.add_argument(
@@ -165,6 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     segment.add_argument("--model", default="saross_net_xs", help="SAROSS-Net variant")
     segment.add_argument("--skip", choices=("caft", "conv", "none"), default="caft", help="skip blocks")
     segment.add_argument("--init", metavar="MODEL", help="start from this model card")
+    _add_retain_arg(segment)
     segment.add_argument("--steps", type=POSITIVE_INT, default=4000, help="training steps")
     segment.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="batch size per device")
     segment.add_argument("--lr", type=POSITIVE_FLOAT, default=5e-4, help="peak learning rate (AdamW, cosine)")
@@ -244,6 +246,17 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> N
     if val_share:
         group.add_argument("--val-share", type=bounded(float, 0, 1, below=True), default=0.2,
                            help="share of scenes kept for validation (0 to below 1)")
+
+
+def _add_retain_arg(parser: argparse.ArgumentParser) -> None:
+    """``--retain W``, for the commands that take ``--init`` (engine.train.pipeline.starting_model_settings)."""
+    parser.add_argument(
+        "--retain",
+        type=bounded(float, 0),
+        metavar="W",
+        help="with --init: weight of the distillation from the starting model, so a few labelled scenes do not make "
+        "it forget what they do not show (default 1; 0 turns it off)",
+    )
 
 
 def _add_run_args(parser: argparse.ArgumentParser, precision: bool = True) -> None:
@@ -348,6 +361,7 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
         batch_size=args.batch_size,
         crop_px=args.crop_px,
         lr=args.lr,
+        retain=args.retain,
         input_features=_parse_features(args.input_features),
         augment=args.augment,
         inception_weights=args.inception_weights,
@@ -517,9 +531,10 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
     from engine.io.atomic import check_replaceable
     from engine.modelcard import card_paths
     from engine.train.loop import LoopConfig
-    from engine.train.pipeline import data_inputs, input_spec_for
+    from engine.train.pipeline import data_inputs, input_spec_for, retain_weight, starting_model_settings
     from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
 
+    retain_weight(args.retain, bool(args.init))  # refused before any work
     if card_paths(args.output)[1].exists() and not args.overwrite:
         raise InputError(f"{card_paths(args.output)[1]} already exists; pass --overwrite or choose another --output")
     inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
@@ -536,6 +551,7 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
         aug_ratio=args.aug_ratio,
         soft_labels=not args.hard_labels,
         crop_px=args.crop_px,
+        **starting_model_settings(args.retain, init_model is not None),
     )
     loop = LoopConfig(
         max_steps=args.steps,

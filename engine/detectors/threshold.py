@@ -129,14 +129,24 @@ def window_px(window_km: float, pixel_size_m: tuple[float, float]) -> int:
     return max(3, 2 * (pixels // 2) + 1)
 
 
+#: Bright pixels per tile up to which the guarded second pass is a correction around each of them
+#: (:func:`guarded_background_mean`); beyond, the box filters run again over the whole tile.
+SPARSE_BRIGHT_PX = 256
+
+
 def guarded_background_mean(values: np.ndarray, valid: np.ndarray, window: int, bright_guard_db: float) -> np.ndarray:
     """Mean of the valid pixels in a ``window``-pixel box, bright targets left out: the local sea background.
 
     One implementation for the detector's background (what a pixel is compared with) and for the wind
     around a slick (:mod:`engine.vectorize`, :mod:`engine.wind`): ships and platforms, often at a slick's
     end, would otherwise raise the background and both the darkness and the wind read from it. A first
-    pass takes the plain mean; pixels more than ``bright_guard_db`` above it are left out of a second pass,
-    run only on the tiles that have such pixels. ``bright_guard_db`` 0 gives the plain mean (SNAP's).
+    pass takes the plain mean; pixels more than ``bright_guard_db`` above it are left out of a second pass.
+    ``bright_guard_db`` 0 gives the plain mean (SNAP's).
+
+    Speckle alone puts a few pixels per tile above a 6 dB guard, so nearly every tile has some, but
+    rarely many: up to :data:`SPARSE_BRIGHT_PX` of them, the second pass removes each one's value and
+    count from the box sums of the windows that hold it, instead of filtering the whole tile again (a
+    third of the threshold detector's time). Both ways give the same mean.
 
     Args:
         values: ``(N, H, W)`` linear values, 0 where invalid.
@@ -144,16 +154,43 @@ def guarded_background_mean(values: np.ndarray, valid: np.ndarray, window: int, 
         window: odd box side in pixels.
         bright_guard_db: guard in dB above the first-pass mean; 0 turns the guard off.
     """
-    background = box_mean(values, window) / np.maximum(valid_fraction(valid, window), 1e-6)
+    window_mean = box_mean(values, window)
+    fraction = valid_fraction(valid, window)
+    background = window_mean / np.maximum(fraction, 1e-6)
     if bright_guard_db <= 0:
         return background
     bright = valid & (values > background * np.float32(10 ** (bright_guard_db / 10)))
-    guarded = np.flatnonzero(bright.any(axis=(1, 2)))  # second pass only for tiles with bright targets
-    if guarded.size:
-        kept = valid[guarded] & ~bright[guarded]
-        kept_values = np.where(kept, values[guarded], np.float32(0.0))
-        background[guarded] = box_mean(kept_values, window) / np.maximum(valid_fraction(kept, window), 1e-6)
+    counts = bright.sum(axis=(1, 2))
+    dense = np.flatnonzero(counts > SPARSE_BRIGHT_PX)
+    if dense.size:  # many bright pixels (land, a platform field): filter the kept pixels again
+        kept = valid[dense] & ~bright[dense]
+        kept_values = np.where(kept, values[dense], np.float32(0.0))
+        background[dense] = box_mean(kept_values, window) / np.maximum(valid_fraction(kept, window), 1e-6)
+    for index in np.flatnonzero((counts > 0) & (counts <= SPARSE_BRIGHT_PX)):
+        _take_out_bright(background[index], window_mean[index], fraction[index], values[index], bright[index], window)
     return background
+
+
+def _take_out_bright(background: np.ndarray, window_mean: np.ndarray, fraction: np.ndarray, values: np.ndarray,
+                     bright: np.ndarray, window: int) -> None:
+    """Update one tile's ``background`` in place: its few ``bright`` pixels leave the box sums around each.
+
+    ``window_mean`` and ``fraction`` (the box sums divided by the box area) are updated too; only the
+    windows around bright pixels change, so only they are divided again.
+    """
+    half, area = window // 2, np.float32(window * window)
+    height, width = bright.shape
+    boxes = []
+    for row, col in zip(*np.nonzero(bright)):
+        box = (slice(max(0, row - half), min(height, row + half + 1)),
+               slice(max(0, col - half), min(width, col + half + 1)))
+        window_mean[box] -= values[row, col] / area
+        fraction[box] -= 1 / area
+        boxes.append(box)
+    for box in boxes:
+        kept = fraction[box]
+        # every valid pixel of the window was bright: no background (0), as filtering the kept pixels gives
+        background[box] = np.where(kept < 0.5 / area, 0.0, window_mean[box] / np.maximum(kept, 1e-6))
 
 
 class ThresholdDetector:
@@ -203,13 +240,16 @@ class ThresholdDetector:
         """Δ = 10·log10(background mean / speckle-filtered value) in dB, per pixel; NaN where undefined."""
         if self.background_px == 0:
             raise DakdError("the threshold detector was not prepared for a scene; call prepare() first")
-        values = np.where(valid, tiles, np.float32(0.0)).astype(np.float32)
+        values = np.where(valid, tiles, np.float32(0.0)).astype(np.float32, copy=False)
         background = self.background_mean(values, valid)
         size = self.config.speckle_filter_px
         local = box_mean(values, size) / np.maximum(valid_fraction(valid, size), 1e-6) if size > 1 else values
+        undefined = ~valid | (background <= 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            delta = 10.0 * np.log10(background / local)
-        delta[~valid | (background <= 0)] = np.nan
+            delta = np.divide(background, local, out=background)  # in place: these arrays are large
+            np.log10(delta, out=delta)
+        delta *= np.float32(10.0)
+        delta[undefined] = np.nan
         return delta
 
     def background_mean(self, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -224,11 +264,21 @@ class ThresholdDetector:
     def predict(self, tiles: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, 2, H, W)`` for (sea, oil); invalid pixels are sea with probability 1."""
         delta = self.contrast_db(tiles[:, 0], valid[:, 0])
-        scaled = (delta - self.config.threshold_k_db) / self.config.softness_db
+        undefined = np.isnan(delta)
+        # p_oil = 1 / (1 + exp(-(delta - k) / softness)), computed in place on delta's array
+        scaled = delta
+        scaled -= np.float32(self.config.threshold_k_db)
+        scaled *= np.float32(-1.0 / self.config.softness_db)
+        np.clip(scaled, -60.0, 60.0, out=scaled)
         with np.errstate(over="ignore", invalid="ignore"):
-            oil = 1.0 / (1.0 + np.exp(-np.clip(scaled, -60.0, 60.0)))
-        oil = np.where(np.isnan(delta), 0.0, oil).astype(np.float32)
-        return np.stack([1.0 - oil, oil], axis=1)
+            np.exp(scaled, out=scaled)
+        scaled += np.float32(1.0)
+        oil = np.reciprocal(scaled, out=scaled)
+        oil[undefined] = 0.0
+        probabilities = np.empty((oil.shape[0], 2, *oil.shape[1:]), dtype=np.float32)
+        probabilities[:, 1] = oil
+        np.subtract(np.float32(1.0), oil, out=probabilities[:, 0])
+        return probabilities
 
     def describe(self) -> DetectorInfo:
         """Name, id and parameters for the run summary."""

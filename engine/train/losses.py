@@ -12,6 +12,11 @@ Taskar 2011, "Learning from partial labels"; the marginal loss of Shi et al. 202
 with classes missing from the labels): it pushes oil down and leaves how the rest is shared between
 sea, look-alike, ship and land to what the model already knows. With exact labels it is the usual
 cross-entropy. Dice adds an oil-against-the-rest term on those pixels (:func:`oil_vs_rest_dice`).
+
+Fine-tuning from a trained model (``--init``) adds a retention term (:func:`retention_loss`): the
+frozen starting model is a teacher for what the labels do not say, as in Learning without
+Forgetting (Li & Hoiem 2016). A few hundred tiles that name only oil otherwise let the model forget
+look-alikes, ships and land, and drift on scenes unlike the new ones.
 """
 
 from __future__ import annotations
@@ -26,12 +31,18 @@ from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, OIL
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the three terms and the distillation temperature tau [I: tau is not in the paper]."""
+    """Weights of the three terms and the distillation temperature tau [I: tau is not in the paper].
+
+    ``retain`` weighs :func:`retention_loss` (0: off; fine-tuning from ``--init`` turns it on) and
+    ``retain_mode`` says which teacher distribution it distils (see there).
+    """
 
     ce: float = 1.0
     kd: float = 1.0
     dice: float = 1.0
     temperature: float = 2.0
+    retain: float = 0.0
+    retain_mode: str = "full"
 
 
 def dice_loss(
@@ -111,6 +122,46 @@ def kd_loss(
     if per_pixel.numel() == 0:
         return student_logits.sum() * 0.0
     return per_pixel.mean() * temperature**2
+
+
+RETAIN_MODES = ("conditioned", "full")
+
+
+def retention_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor,
+    temperature: float,
+    mode: str = "conditioned",
+    oil_id: int = OIL.id,
+) -> torch.Tensor:
+    """Distillation from the frozen starting model (the teacher) on valid pixels, KL(q_T || p_T) * T^2.
+
+    ``conditioned``: the teacher's distribution given what the label says. On "not oil" pixels it is
+    the teacher's split of the rest (oil's share removed, the rest renormalised), so the label decides
+    oil and the teacher how the rest divides into sea, look-alike, ship and land; on unlabelled pixels
+    it is the teacher's whole distribution; exactly labelled pixels are left to the cross-entropy.
+    ``full``: the teacher's whole distribution on every valid pixel (Learning without Forgetting), so
+    the labels must outweigh the teacher to change any decision, oil included.
+    """
+    if mode not in RETAIN_MODES:
+        raise ValueError(f"retain mode {mode!r}: use one of {', '.join(RETAIN_MODES)}")
+    num_classes = student_logits.shape[1]
+    log_teacher = torch.log_softmax(teacher_logits.float() / temperature, dim=1)
+    counted = valid.reshape(target.shape).bool()  # (N, H, W) or the model's (N, 1, H, W)
+    if mode == "conditioned":
+        partial = (target == NOT_OIL_INDEX).unsqueeze(1)
+        oil_only = (torch.arange(num_classes, device=target.device) == oil_id).view(1, -1, 1, 1)
+        log_teacher = log_teacher.masked_fill(partial & oil_only, float("-inf"))
+        log_teacher = log_teacher - torch.logsumexp(log_teacher, dim=1, keepdim=True)
+        counted = counted & (target >= num_classes)  # "not oil" and unlabelled, not the exact labels
+    teacher = log_teacher.exp()
+    log_student = torch.log_softmax(student_logits.float() / temperature, dim=1)
+    per_pixel = (teacher * (log_teacher.clamp_min(-1e4) - log_student)).sum(dim=1)
+    if not counted.any():
+        return student_logits.sum() * 0.0
+    return per_pixel[counted].mean() * temperature**2
 
 
 def segmentation_loss(

@@ -51,6 +51,7 @@ from engine.train.jointnet import (
     train_jointnet,
 )
 from engine.train.loop import LoopConfig
+from engine.train.losses import LossWeights
 from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
 
 log = logging.getLogger("dakd")
@@ -218,6 +219,8 @@ class FinetuneConfig:
         segmenter_model: SAROSS-Net variant.
         jointnet_steps, segmenter_steps, ddim_steps, batch_size: preset overrides.
         lr: SAROSS-Net learning rate override.
+        retain: weight of the distillation from the ``init`` model on what the labels do not say
+            (:func:`engine.train.losses.retention_loss`); None: :data:`DEFAULT_RETAIN` with ``init``, else 0.
         input_features: input channels of a new model (None: :data:`engine.models.inputs.DEFAULT_INPUT_FEATURES`);
             a model started from ``init`` keeps its own, and asking for others is an error.
         augment: ``robust`` (:data:`engine.data.samples.ROBUST_AUGMENT`) or ``basic`` (flips, rotations, ±1 dB).
@@ -248,6 +251,7 @@ class FinetuneConfig:
     batch_size: int | None = None
     crop_px: int | None = None
     lr: float | None = None
+    retain: float | None = None
     input_features: tuple[str, ...] | None = None
     augment: str = "robust"
     inception_weights: str | None = None
@@ -257,6 +261,29 @@ class FinetuneConfig:
     resume: bool = False
     overwrite: bool = False
     recipe: dict[str, Any] | None = None
+
+
+#: Weight of the retention term when fine-tuning from ``--init`` (bench/finetune_binary.py measures it).
+DEFAULT_RETAIN = 1.0
+
+
+def retain_weight(retain: float | None, has_init: bool) -> float:
+    """Return the retention weight a run uses: the one asked for, else :data:`DEFAULT_RETAIN` from a model, else 0."""
+    if not has_init:
+        if retain:
+            raise InputError(f"--retain {retain:g}: keeps what the --init model knows; pass --init MODEL or drop it")
+        return 0.0
+    return DEFAULT_RETAIN if retain is None else retain
+
+
+def starting_model_settings(retain: float | None, has_init: bool) -> dict[str, Any]:
+    """:class:`SegmenterConfig` fields of a run that starts from a trained model (``--init``), else the defaults.
+
+    Such a run distils from its starting model (``retain``) and keeps its batch-norm statistics
+    (``freeze_norm``): measured in ``bench/finetune_binary.py``, a few hundred tiles otherwise make it
+    forget, whatever the learning rate.
+    """
+    return {"loss": LossWeights(retain=retain_weight(retain, has_init)), "freeze_norm": has_init}
 
 
 def _describe(preset: str, tiles: int, aug_ratio: float) -> str:
@@ -366,6 +393,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     started = time.monotonic()
     progress = progress or Progress()
     preset = get_preset(config.preset)
+    retain_weight(config.retain, bool(config.init))  # a --retain without --init is refused before any work
     if config.crop_px is not None:
         preset = replace(preset, crop_px=config.crop_px or None)
     output = Path(config.output).expanduser()
@@ -444,6 +472,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         crop_px=preset.crop_px,
         model_overrides={"input_features": input_features},
         augment=AUGMENTS[config.augment],
+        **starting_model_settings(config.retain, init_model is not None),
     )
     segmenter_steps = config.segmenter_steps or preset.segmenter_steps
     seg_loop = LoopConfig(

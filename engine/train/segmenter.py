@@ -11,6 +11,7 @@ paper's "hard label" ablation.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from engine.io.atomic import atomic_file
 from engine.modelcard import ModelCard, new_model_card, save_model_card
 from engine.progress import Progress
 from engine.train.loop import LoopConfig, TrainResult, train
-from engine.train.losses import LossWeights, segmentation_loss
+from engine.train.losses import LossWeights, retention_loss, segmentation_loss
 from engine.train.metrics import confusion_matrix, oil_vs_rest_confusion, scores
 
 
@@ -48,6 +49,9 @@ class SegmenterConfig:
         eval_batch_size: batch size for validation.
         crop_px: train on random crops of this size (None: whole tiles; validation always uses whole tiles).
         model_overrides: more :class:`~engine.models.SarossNetConfig` fields.
+        freeze_norm: batch-norm layers keep the statistics they have and normalise with them while
+            training (fine-tuning a trained model on a few scenes: their small, augmented batches would
+            otherwise move statistics learnt on the whole training set, whatever the learning rate).
     """
 
     model: str = "saross_net_xs"
@@ -60,6 +64,14 @@ class SegmenterConfig:
     eval_batch_size: int = 16
     crop_px: int | None = None
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    freeze_norm: bool = False
+
+
+def freeze_batch_norm(model: nn.Module) -> None:
+    """Put ``model``'s batch-norm layers in evaluation mode (running statistics used, not updated)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
 
 
 def build_segmenter(config: SegmenterConfig, num_classes: int) -> nn.Module:
@@ -131,6 +143,7 @@ class SegmenterTask:
         spec: InputSpec,
         config: SegmenterConfig,
         seed: int,
+        teacher: nn.Module | None = None,
     ) -> None:
         if generated is not None and generated.num_classes != train_tiles.num_classes:
             raise ValueError(
@@ -138,6 +151,7 @@ class SegmenterTask:
             )
         self.config = config
         self.spec = spec
+        self.teacher = teacher if config.loss.retain > 0 else None
         self.val_tiles = val_tiles if val_tiles is not None and len(val_tiles) else None
         use_generated = generated if config.aug_ratio > 0 else None
         self.batches = SegmentationBatches(train_tiles, use_generated, spec, config.augment, seed, config.crop_px)
@@ -155,9 +169,21 @@ class SegmenterTask:
         return batch
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """CE + Dice on real samples, KD + Dice on generated ones."""
+        """CE + Dice on real samples, KD + Dice on generated ones, and retention of the starting model's knowledge."""
+        if self.config.freeze_norm:  # after every model.train() of the loop, before the forward pass
+            freeze_batch_norm(model)
         logits = model(batch["image"], batch["valid"])
-        return segmentation_loss(logits, batch["label"], batch["soft"], batch["generated"], self.config.loss)
+        total, terms = segmentation_loss(logits, batch["label"], batch["soft"], batch["generated"], self.config.loss)
+        if self.teacher is None:
+            return total, terms
+        weights = self.config.loss
+        with torch.no_grad():
+            self.teacher.to(logits.device)
+            teacher_logits = self.teacher(batch["image"], batch["valid"])
+        real = ~batch["generated"]
+        retain = retention_loss(logits[real], teacher_logits[real], batch["label"][real], batch["valid"][real],
+                                weights.temperature, weights.retain_mode)
+        return total + weights.retain * retain, {**terms, "retain": float(retain.detach())}
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, Any] | None:
         """Return the validation mIoU (the score) and the other paper metrics."""
@@ -195,7 +221,10 @@ def train_segmenter(
     """
     torch.manual_seed(loop.seed)
     model = init_model if init_model is not None else build_segmenter(config, train_tiles.num_classes)
-    task = SegmenterTask(train_tiles, val_tiles, generated, spec, config, loop.seed)
+    teacher = None
+    if init_model is not None and config.loss.retain > 0:  # a frozen copy: the starting model, not the one trained
+        teacher = copy.deepcopy(init_model).eval().requires_grad_(False)
+    task = SegmenterTask(train_tiles, val_tiles, generated, spec, config, loop.seed, teacher)
     result = train(model, task, loop, run_dir, progress, resume)
     if result.best_state is not None:
         model.load_state_dict(result.best_state)

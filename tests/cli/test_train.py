@@ -392,6 +392,13 @@ def test_finetune_the_default_model_on_binary_labels_and_evaluate_both_foldings(
     assert card["training"]["generation"] is None  # no SAR-JointNet on oil / not-oil labels (tiny's 1.0 dropped)
     assert card["metrics"]["class_names"] == ["not oil", "oil"]
     assert 0 <= card["metrics"]["validation"]["miou"] <= 100
+    assert card["training"]["segmenter"]["loss"]["retain"] == 1.0  # the starting model teaches what labels omit
+    assert card["training"]["segmenter"]["freeze_norm"] is True  # and keeps its batch-norm statistics
+
+    alone = dakd("--progress", "none", "finetune", *data, "--preset", "tiny", "--retain", "0.5",
+                 "--output", str(tmp_path / "alone"))
+    assert alone.returncode == 2 and alone.stderr.strip().splitlines()[-1].startswith("dakd: error: --retain 0.5")
+    assert not (tmp_path / "alone.work").exists() and not (tmp_path / "alone.json").exists()
 
     asked = dakd("--progress", "none", "finetune", *data, "--init", str(default), "--preset", "tiny",
                  "--aug-ratio", "1", "--output", str(tmp_path / "gen"))

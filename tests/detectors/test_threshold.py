@@ -138,6 +138,31 @@ def test_bright_guard_removes_the_dark_ring_around_a_ship():
     assert not guarded[58:62, 58:62].any()
 
 
+def test_few_bright_pixels_are_taken_out_around_each_as_a_full_second_pass_would(monkeypatch):
+    """The sparse second pass (a ship, speckle) and refiltering the whole tile give the same guarded background,
+    also at tile edges, beside nodata, and where every valid pixel of a window is bright (no background: 0)."""
+    import engine.detectors.threshold as threshold
+
+    rng = np.random.default_rng(3)
+    values = (0.04 * rng.gamma(4.4, 1 / 4.4, (4, 96, 96))).astype(np.float32)
+    values[0, 40:43, 20:30] *= 80.0  # a ship
+    values[1, :, :30] = 0.0  # a nodata border
+    values[1, 0:2, 30:33] *= 60.0  # a bright target on the tile's edge, beside it
+    values[2:] = 0.0
+    values[2, 50, 50] = 1.0  # a lone valid pixel: never brighter than its own mean
+    values[3, :, :15] = 0.04  # sea on the left; the rest nodata but for a bright pair at column 20, bright
+    values[3, 40:42, 20] = 5.0  # against the sea in its windows, and the only valid pixels of windows further right
+    valid = values > 0
+    counts = (valid & (values > threshold.guarded_background_mean(values, valid, 15, 0.0) * 10 ** 0.6)).sum((1, 2))
+    assert counts[0] > 0 and counts.max() <= threshold.SPARSE_BRIGHT_PX  # the sparse path is the one tested
+    sparse = threshold.guarded_background_mean(values, valid, 15, 6.0)
+    monkeypatch.setattr(threshold, "SPARSE_BRIGHT_PX", -1)  # every tile filtered again
+    full = threshold.guarded_background_mean(values, valid, 15, 6.0)
+    np.testing.assert_allclose(sparse, full, rtol=1e-5, atol=1e-9)
+    assert full[3, 41, 27] == 0 and full[3, 41, 21] > 0  # only bright pixels in the window: no background
+    assert sparse[0, 41, 25] < 2 * np.median(values[0])  # the ship is out of its own background
+
+
 def test_invalid_pixels_are_sea_and_do_not_darken_the_background():
     values = np.full((1, 1, 30, 30), 0.05, np.float32)
     valid = np.ones_like(values, bool)

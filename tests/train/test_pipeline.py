@@ -118,3 +118,21 @@ def test_oil_only_labels_without_init_train_a_binary_model() -> None:
     assert folded.classes == BINARY_CLASSES and set(np.unique(folded.labels).tolist()) == {0, 1}
     labels[0, 7, 7] = 2  # one look-alike outlined: the five classes stay, the rest is a partial label
     assert classes_to_train(tiles) == OSD_CLASSES
+
+
+def test_runs_from_a_model_retain_and_freeze_batch_norm_and_others_do_not() -> None:
+    from engine.train.pipeline import DEFAULT_RETAIN, starting_model_settings
+
+    from_model = starting_model_settings(None, has_init=True)
+    assert from_model["loss"].retain == DEFAULT_RETAIN > 0 and from_model["freeze_norm"] is True
+    assert starting_model_settings(0.0, has_init=True)["loss"].retain == 0.0  # --retain 0 turns it off
+    fresh = starting_model_settings(None, has_init=False)
+    assert fresh["loss"].retain == 0.0 and fresh["freeze_norm"] is False
+    with pytest.raises(InputError, match="--retain 2: .*--init"):
+        starting_model_settings(2.0, has_init=False)
+
+
+def test_train_refuses_retain_without_init_before_reading_data(tmp_path: Path, capsys) -> None:
+    code = main(["--progress", "none", "train", "--data-format", "osd", "--dataset", str(tmp_path / "missing"),
+                 "--retain", "1", "--output", str(tmp_path / "m")])
+    assert code == 2 and capsys.readouterr().err.strip().startswith("dakd: error: --retain 1")

@@ -85,3 +85,68 @@ def test_training_on_not_oil_labels_scores_oil_against_the_rest(tmp_path: Path, 
     assert scored["exact"]["pixels"] == int((partial.labels[:2] == 1).sum())  # only oil is exact
     full = evaluate_model(model, tiles.subset([0, 1]), spec, "cpu")  # five-class labels: as before
     assert full["class_names"][0] == "sea" and "folding" not in full and len(full["confusion"]) == 5
+
+
+def test_retention_distils_from_a_frozen_copy_of_the_starting_model(tmp_path: Path, tiles, spec) -> None:
+    """``retain`` > 0 with an init model: the loss logs a retention term, and the teacher is a frozen copy.
+
+    Were the teacher the model being trained, "full" retention would be zero at every step."""
+    import torch
+
+    from engine.classes import NOT_OIL_INDEX
+    from engine.train.losses import LossWeights
+    from engine.train.segmenter import build_segmenter
+
+    partial = tiles.subset(range(len(tiles)))
+    partial.labels[partial.labels == 0] = NOT_OIL_INDEX
+    config = SegmenterConfig(loss=LossWeights(retain=1.0))
+    start = build_segmenter(config, partial.num_classes)
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    seen: list[dict] = []
+
+    def sink(event: dict) -> None:
+        if event.get("event") == "progress" and "retain" in event:
+            seen.append(event)
+
+    from engine.progress import Progress
+
+    model, result = train_segmenter(partial, None, None, spec, config, LoopConfig(max_steps=2, batch_size=4, lr=1e-3),
+                                    None, Progress(sink), init_model=start)
+    assert np.isfinite([loss for _, loss in result.loss_history]).all()
+    assert seen and all(event["retain"] > 0 for event in seen)  # a real distillation term, logged
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed  # the student trained
+    batch = SegmenterTask(partial, None, None, spec, config, 0).make_batch(np.arange(4), 0, np.arange(4))
+    copy = build_segmenter(config, partial.num_classes)
+    copy.load_state_dict(before)
+    full = SegmenterTask(partial, None, None, spec, SegmenterConfig(loss=LossWeights(retain=1.0, retain_mode="full")),
+                         0, teacher=copy.eval())
+    _, terms = full.loss(model.train(), batch)
+    assert terms["retain"] > 0
+    _, same = full.loss(copy, batch)
+    assert abs(same["retain"]) < 1e-5  # distance from the starting model, zero at the start
+    task = SegmenterTask(partial, None, None, spec, config, 0, teacher=None)
+    assert task.teacher is None  # nothing to distil from without a starting model
+
+
+def test_freeze_norm_keeps_the_batch_norm_statistics_of_the_starting_model(tmp_path: Path, tiles, spec) -> None:
+    """Fine-tuning from a model (freeze_norm): the weights train, the batch-norm running statistics do not move."""
+    import torch
+
+    from engine.train.segmenter import build_segmenter
+
+    def statistics(model) -> dict:
+        return {k: v.clone() for k, v in model.state_dict().items() if "running_" in k}
+
+    for freeze in (True, False):
+        config = SegmenterConfig(freeze_norm=freeze)
+        start = build_segmenter(config, tiles.num_classes)
+        assert statistics(start), "SAROSS-Net has batch-norm layers"
+        before_stats = statistics(start)
+        before_weights = {k: v.clone() for k, v in start.state_dict().items() if k.endswith("weight")}
+        model, _ = train_segmenter(tiles, tiles.subset([0]), None, spec, config,
+                                   LoopConfig(max_steps=2, batch_size=4, lr=1e-3), None, init_model=start)
+        after = model.state_dict()
+        moved = [k for k, v in before_stats.items() if not torch.equal(v, after[k])]
+        assert bool(moved) is not freeze, (freeze, moved[:3])
+        assert any(not torch.equal(v, after[k]) for k, v in before_weights.items())  # it did train

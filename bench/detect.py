@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.write_scene} ({args.width} x {args.height} px)")
         return 0
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dakd-bench-detect-"))
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="dakd-bench-detect-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     if args.backends:
         try:

@@ -20,7 +20,9 @@ with ``--init`` and ``--background not-oil``. Does it keep what it knows, and at
        dakd finetune --scene S --label-raster MASK ... --background not-oil --init MODEL \\
          --preset cpu-default --steps STEPS --lr 1e-4 --aug-ratio 0 --val-share 0.1 --device cpu
 
-   (a smaller learning rate than from scratch, 5e-4, since the model is already trained).
+   (a smaller learning rate than from scratch, 5e-4, since the model is already trained). As every
+   ``--init`` run, it distils from the starting model (``--retain``, default 1; ``--retain 0`` here turns it
+   off) and keeps the starting model's batch-norm statistics.
 3. **Score** the model before and after on the held-out test scenes of ``bench/evaluate_default.py``
    with its own functions (whole scenes through ``run_detection``): oil IoU, spill recall, region
    precision, false alarms per 1000 km², and the five-class IoUs, which show whether "not oil"
@@ -33,7 +35,8 @@ Usage::
     python bench/finetune_binary.py --train-like held-out              # fine-tune on scenes like the test scenes
     python bench/finetune_binary.py --quick                            # 4 scenes, 20 steps, 3 test scenes per group
 
-Results: ``bench/results/finetune_binary.json`` (with the machine) and a printed table.
+Results: ``bench/results/finetune_binary.json`` (``finetune_binary_held-out.json`` with ``--train-like held-out``;
+with the machine) and a printed table.
 """
 
 from __future__ import annotations
@@ -202,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-work", default=None,
                         help="held-out test scenes (default WORK/test; pass evaluate_default.py's --work to reuse)")
     parser.add_argument("--quick", action="store_true", help="4 scenes, 20 steps, 3 test scenes per group (smoke run)")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "finetune_binary.json"))
+    parser.add_argument("--out", default=None, help="results JSON (default bench/results/finetune_binary.json, "
+                                                     "finetune_binary_held-out.json with --train-like held-out)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.quick:
@@ -250,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         "oil_iou_not_lower": rows["after"]["oil_iou"] >= rows["before"]["oil_iou"],
         "results": results,
     }
-    out = Path(args.out)
+    suffix = "" if args.train_like == "training" else f"_{args.train_like}"
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"finetune_binary{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1, default=str) + "\n")
     print(f"\nfine-tuned {args.init} on {data['train']['tiles']} binary-labelled tiles ({args.scenes} scenes), "

@@ -418,6 +418,83 @@ class StreamingStitcher:
         self._filled = live
 
 
+class WriteBehind:
+    """Hands finished row bands to ``sink`` in a writer thread, at most ``depth`` bands behind the stitcher.
+
+    Encoding and writing the output rasters (GDAL compresses, numpy classifies; both release the GIL)
+    then overlap the detector's work on the next tiles instead of following it: on a full IW scene with
+    the threshold detector, writing was a quarter of the run. The queue is bounded, so memory grows by
+    at most ``depth`` bands. An error in the writer (a full disk, a cancel) is raised in the caller at the
+    next band or at :meth:`close`.
+
+    Args:
+        sink: the row sink to call in the thread (the bands it gets are not used again by the caller).
+        depth: bands waiting at most.
+        times: if given, ``write_wait_s`` (seconds the caller waited for a free slot) is added to it.
+    """
+
+    def __init__(self, sink: RowSink, depth: int = 1, times: dict[str, float] | None = None) -> None:
+        self._sink = sink
+        self._times = times
+        self._slots: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="dakd-row-writer", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        while True:
+            item = self._slots.get()
+            if item is _DONE or self._stop.is_set():
+                return
+            try:
+                self._sink(*item)
+            except BaseException as error:  # noqa: BLE001 - raised in the caller
+                self._error = error
+                self._stop.set()
+                return
+
+    def __call__(self, row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
+        """Queue one band (waits while ``depth`` bands are queued); raises the writer's error if it had one."""
+        started = time.perf_counter()
+        while not self._stop.is_set():
+            try:
+                self._slots.put((row0, probabilities, valid), timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if self._times is not None:
+            self._times["write_wait_s"] = self._times.get("write_wait_s", 0.0) + time.perf_counter() - started
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Wait until every band is written; raises the writer's error if it had one."""
+        while self._thread.is_alive():
+            try:
+                self._slots.put(_DONE, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Stop the writer without writing what is still queued (the caller is failing or cancelled)."""
+        self._stop.set()
+        while True:  # unblock the writer if it waits for a band
+            try:
+                self._slots.put_nowait(_DONE)
+                break
+            except queue.Full:
+                try:
+                    self._slots.get_nowait()
+                except queue.Empty:
+                    pass
+        self._thread.join()
+
+
 Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -429,8 +506,9 @@ class StitchStats:
     tiles_skipped: int
     batches: int
     #: Seconds per stage: ``read_s`` (reader thread: reading, decoding, normalising), ``network_s`` (the
-    #: detector's predict), ``stitch_s`` (blending), ``write_s`` (the sink: classes and rasters), ``wait_s``
-    #: (the network waiting for the reader: 0 when reading keeps up).
+    #: detector's predict), ``stitch_s`` (blending), ``write_s`` (the sink: classes and rasters; in the writer
+    #: thread), ``wait_s`` (the network waiting for the reader: 0 when reading keeps up), ``write_wait_s``
+    #: (the stitcher waiting for the writer: 0 when writing keeps up).
     times: dict[str, float] = field(default_factory=dict)
 
 
@@ -450,20 +528,38 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
         progress: reports one step per tile; checks for cancellation before each tile is read.
         on_core: see :func:`iter_batches`.
         stage_name: name of the progress stage.
-        prefetch: read tiles in a reader thread ahead of the network (:func:`prefetch_batches`).
+        prefetch: read tiles in a reader thread ahead of the network (:func:`prefetch_batches`) and write the
+            finished rows in a writer thread behind it (:class:`WriteBehind`); False does both in this thread.
 
     Raises:
         Cancelled: the user cancelled (between tiles).
     """
     progress = progress or Progress()
-    times = {"read_s": 0.0, "wait_s": 0.0, "network_s": 0.0, "stitch_s": 0.0, "write_s": 0.0}
+    times = {"read_s": 0.0, "wait_s": 0.0, "network_s": 0.0, "stitch_s": 0.0, "write_s": 0.0, "write_wait_s": 0.0}
 
     def timed_sink(row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
         started = time.perf_counter()
         sink(row0, probabilities, valid)
         times["write_s"] += time.perf_counter() - started
 
-    stitcher = StreamingStitcher(grid, n_classes, timed_sink)
+    writer = WriteBehind(timed_sink, times=times) if prefetch else None
+    try:
+        stats = _stitch(scene, predict, grid, n_classes, spec, batch_size, writer or timed_sink, progress, on_core,
+                        stage_name, prefetch, times)
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return StitchStats(*stats, {k: round(v, 3) for k, v in times.items()})
+
+
+def _stitch(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec: InputSpec, batch_size: int,
+            sink: RowSink, progress: Progress, on_core: CoreHook | None, stage_name: str, prefetch: bool,
+            times: dict[str, float]) -> tuple[int, int, int]:
+    """Run the loop of :func:`stitch_scene` (read, predict, blend); returns (tiles, tiles skipped, batches)."""
+    stitcher = StreamingStitcher(grid, n_classes, sink)
     skipped: list[Tile] = []
     batches = 0
     counted = 0
@@ -475,14 +571,16 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
             probabilities = np.asarray(predict(batch.values, batch.valid), dtype=np.float32)
             times["network_s"] += time.perf_counter() - started
             started = time.perf_counter()
-            write_before = times["write_s"]
+            write_before = times["write_s"] if not prefetch else times.get("write_wait_s", 0.0)
             expected = (len(batch.tiles), n_classes, grid.tile_size, grid.tile_size)
             if probabilities.shape != expected:
                 raise DakdError(f"the detector returned probabilities of shape {probabilities.shape}, expected "
                                 f"{expected}")
             for tile, tile_probabilities, tile_valid in zip(batch.tiles, probabilities, batch.valid[:, 0]):
                 stitcher.add(tile, tile_probabilities, tile_valid)
-            times["stitch_s"] += time.perf_counter() - started - (times["write_s"] - write_before)
+            # blending alone: without the bands' writing (or, behind a writer thread, the wait to hand them over)
+            write_after = times["write_s"] if not prefetch else times.get("write_wait_s", 0.0)
+            times["stitch_s"] += time.perf_counter() - started - (write_after - write_before)
             batches += 1
             done = batch.tiles[-1].row * grid.shape[1] + batch.tiles[-1].col + 1
             stage.advance(done - counted)
@@ -490,5 +588,5 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
         if counted < len(grid):
             stage.advance(len(grid) - counted)
     stitcher.close()
-    return StitchStats(len(grid), len(skipped), batches, {k: round(v, 3) for k, v in times.items()})
+    return len(grid), len(skipped), batches
 

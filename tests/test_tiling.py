@@ -208,3 +208,58 @@ def test_cancel_stops_after_the_current_batch(tmp_path):
     with pytest.raises(Cancelled):
         run(scene, predict, plan_grid(600, 600), batch_size=2, progress=progress)
     assert seen == [2]
+
+
+def test_write_behind_writes_every_band_in_order_and_raises_the_writers_error() -> None:
+    import threading
+    import time
+
+    from engine.tiling import WriteBehind
+
+    written: list[tuple[int, str]] = []
+
+    def sink(row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
+        time.sleep(0.002)
+        written.append((row0, threading.current_thread().name))
+
+    times: dict[str, float] = {}
+    writer = WriteBehind(sink, depth=1, times=times)
+    for row0 in range(0, 2560, 256):
+        writer(row0, np.zeros((2, 256, 8), np.float32), np.ones((256, 8), bool))
+    writer.close()
+    assert [row0 for row0, _ in written] == list(range(0, 2560, 256))
+    assert {name for _, name in written} == {"dakd-row-writer"} and times["write_wait_s"] >= 0
+
+    def failing(row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
+        if row0 >= 512:
+            raise OSError("No space left on device")
+
+    writer = WriteBehind(failing)
+    with pytest.raises(OSError, match="No space"):
+        for row0 in range(0, 256 * 100, 256):  # the error reaches the caller at a later band...
+            writer(row0, np.zeros((1, 1, 1), np.float32), np.ones((1, 1), bool))
+    writer.abort()
+    writer = WriteBehind(failing)
+    writer(512, np.zeros((1, 1, 1), np.float32), np.ones((1, 1), bool))
+    with pytest.raises(OSError):  # ...or at close
+        writer.close()
+
+
+def test_write_behind_abort_returns_while_the_writer_is_busy() -> None:
+    import threading
+
+    from engine.tiling import WriteBehind
+
+    release = threading.Event()
+    calls = []
+
+    def slow(row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
+        calls.append(row0)
+        release.wait(5)
+
+    writer = WriteBehind(slow, depth=1)
+    for row0 in (0, 256):  # the first is being written, the second waits in the queue
+        writer(row0, np.zeros((1, 1, 1), np.float32), np.ones((1, 1), bool))
+    threading.Timer(0.2, release.set).start()
+    writer.abort()
+    assert calls == [0]  # what was still queued is dropped: the run is failing anyway

@@ -48,6 +48,10 @@ log = logging.getLogger("dakd")
 #: Largest background window in pixels: 10 km at 10 m pixels (SNAP's default is 0.5 km, its graph setting 4.5 km).
 #: It already needs 2048-pixel tiles; --background-window-km 1000 asked for 524 288-pixel tiles and ran out of memory.
 MAX_BACKGROUND_WINDOW_PX = 1001
+#: Smallest tile of the threshold detector. Its result at a pixel needs only the pixels within its context, so
+#: tiles need not match a network's 256 px: at 512 px the 64 px overlap costs 1.3 times the pixels instead of 1.8
+#: (the whole run on a 8192² scene about 10 % faster; bench/detect.py).
+THRESHOLD_TILE_PX = 512
 
 
 @dataclass(frozen=True)
@@ -215,8 +219,8 @@ class ThresholdDetector:
     def prepare(self, scene: SceneInfo) -> None:
         """Convert the km window to pixels for this scene and size the tiles to fit the context.
 
-        The tile grows beyond 256 px when the window is large (e.g. SNAP's 4.5 km graph setting at
-        10 m is 451 px), keeping the overlap below half the tile.
+        Tiles are :data:`THRESHOLD_TILE_PX` and grow when the window is large (e.g. SNAP's 4.5 km graph
+        setting at 10 m is 451 px), keeping the overlap below half the tile.
         """
         background_px = window_px(self.config.background_window_km, scene.pixel_size_m)
         if background_px > MAX_BACKGROUND_WINDOW_PX:
@@ -227,7 +231,7 @@ class ThresholdDetector:
                             f"threshold detector handles; use at most {largest_km:.3g} km (SNAP's default is 0.5 km)")
         self.background_px = background_px
         self.context_px = self.background_px // 2 + self.config.speckle_filter_px // 2
-        tile_size = DEFAULT_TILE_SIZE  # grown until plan_grid's overlap rule fits the context
+        tile_size = THRESHOLD_TILE_PX  # grown until plan_grid's overlap rule fits the context
         while 2 * (2 * self.context_px + MIN_RAMP_PX) > tile_size:
             tile_size *= 2
         self.input_spec = InputSpec(units="linear", tile_size=tile_size)

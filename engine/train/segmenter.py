@@ -181,8 +181,7 @@ class SegmenterTask:
             self.teacher.to(logits.device)
             teacher_logits = self.teacher(batch["image"], batch["valid"])
         real = ~batch["generated"]
-        retain = retention_loss(logits[real], teacher_logits[real], batch["label"][real], batch["valid"][real],
-                                weights.temperature, weights.retain_mode)
+        retain = retention_loss(logits[real], teacher_logits[real], batch["valid"][real], weights.temperature)
         return total + weights.retain * retain, {**terms, "retain": float(retain.detach())}
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, Any] | None:

@@ -187,8 +187,8 @@ def test_complex_slc_input_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("overlap, message", [
-    ("255", "--overlap 255 px is more than half the 256-pixel tile (tiles would advance 1 px at a time); use 0 to "
-            "128 px"),
+    ("511", "--overlap 511 px is more than half the 512-pixel tile (tiles would advance 1 px at a time); use 0 to "
+            "256 px"),
     ("-1", "--overlap must be 0 or more pixels, got -1"),
 ])
 def test_overlap_is_bounded_by_the_tile(tmp_path, capsys, scene_tif, overlap, message):

@@ -54,11 +54,11 @@ def test_window_size_follows_snap():
 def test_prepare_sizes_context_and_tiles():
     small = prepared()
     assert small.background_px == 51 and small.context_px == 25 + 2
-    assert small.input_spec.tile_size == 256 and small.input_spec.units == "linear"
+    assert small.input_spec.tile_size == 512 and small.input_spec.units == "linear"
     large = prepared(background_window_km=4.5)
     assert large.context_px == 225 + 2
     assert large.input_spec.tile_size == 1024  # keeps the needed overlap under half a tile
-    assert (small.default_batch_size, large.default_batch_size) == (16, 1)  # the same pixels per batch
+    assert (small.default_batch_size, large.default_batch_size) == (4, 1)  # 16 tiles of 256 px per batch at most
 
 
 def test_a_window_too_large_for_any_tile_is_refused_with_the_range():

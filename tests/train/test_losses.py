@@ -104,44 +104,21 @@ def test_segmentation_loss_on_binary_labels_uses_oil_vs_rest_dice() -> None:
     assert terms["ce"] < 1e-3 and loss_good.item() < 0.01 < loss_bad.item()
 
 
-def test_retention_conditioned_keeps_the_teachers_split_of_the_rest_and_leaves_oil_to_the_label() -> None:
-    """On "not oil" pixels the target is the teacher's rest renormalised; unlabelled pixels take the whole
-    teacher; exactly labelled pixels are left to the cross-entropy; nodata counts nowhere."""
-    from engine.classes import NOT_OIL_INDEX
-    from engine.train.losses import retention_loss
-
-    teacher = torch.tensor([0.5, 2.0, 1.0, -1.0, 0.0]).reshape(1, 5, 1, 1)  # says oil, then look-alike
-    valid = torch.ones(1, 1, 1, dtype=torch.bool)
-    rest = torch.tensor([0, 2, 3, 4])
-    student = teacher.clone()
-    student[0, 1] = -30.0  # no oil, and the teacher's split of the rest
-    partial = torch.tensor([[[NOT_OIL_INDEX]]])
-    assert retention_loss(student, teacher, partial, valid, temperature=1.0).item() < 1e-6
-    assert retention_loss(teacher, teacher, partial, valid, temperature=1.0).item() > 0.5  # oil must go
-    swapped = student.clone()
-    swapped[0, rest] = student[0, rest.flip(0)]
-    assert retention_loss(swapped, teacher, partial, valid, temperature=1.0).item() > 0.1  # the split matters
-    unlabelled = torch.tensor([[[IGNORE_INDEX]]])
-    assert retention_loss(teacher, teacher, unlabelled, valid, 2.0).abs().item() < 1e-6
-    assert retention_loss(student, teacher, unlabelled, valid, 2.0).item() > 0.5  # keeps the teacher's oil
-    exact = torch.tensor([[[2]]])
-    assert retention_loss(student, teacher, exact, valid, 2.0).item() == 0.0
-    assert retention_loss(student, teacher, unlabelled, ~valid, 2.0).item() == 0.0  # nodata
-
-
-def test_retention_full_distils_every_valid_pixel_as_learning_without_forgetting() -> None:
-    from engine.classes import NOT_OIL_INDEX
+def test_retention_distils_every_valid_pixel_from_the_starting_model() -> None:
+    """Learning without Forgetting: KD from the teacher's logits, zero for the teacher itself, nodata left out."""
     from engine.train.losses import retention_loss
 
     teacher, student = torch.randn(2, 5, 4, 4), torch.randn(2, 5, 4, 4)
-    labels = torch.full((2, 4, 4), NOT_OIL_INDEX)
-    labels[:, 0] = 1
     valid = torch.ones(2, 1, 4, 4, dtype=torch.bool)
     expected = kd_loss(student, torch.softmax(teacher, 1), temperature=2.0)
-    torch.testing.assert_close(retention_loss(student, teacher, labels, valid, 2.0, "full"), expected)
-    try:
-        retention_loss(student, teacher, labels, valid, 2.0, "oil")
-    except ValueError as error:
-        assert "conditioned" in str(error)
-    else:
-        raise AssertionError("an unknown mode must be refused")
+    torch.testing.assert_close(retention_loss(student, teacher, valid, 2.0), expected)
+    assert retention_loss(teacher, teacher, valid, 2.0).abs().item() < 1e-6
+    valid[1] = False
+    torch.testing.assert_close(retention_loss(student, teacher, valid, 2.0),
+                               kd_loss(student[:1], torch.softmax(teacher[:1], 1), temperature=2.0))
+    assert retention_loss(student, teacher, torch.zeros_like(valid), 2.0).item() == 0.0
+    moving = student.clone().requires_grad_(True)  # a descent step moves the student towards the teacher
+    retention_loss(moving, teacher, torch.ones_like(valid), 2.0).backward()
+    closer = (moving - 0.5 * moving.grad).detach()
+    assert retention_loss(closer, teacher, torch.ones_like(valid), 2.0) < retention_loss(student, teacher,
+                                                                                         torch.ones_like(valid), 2.0)

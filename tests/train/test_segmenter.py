@@ -90,7 +90,7 @@ def test_training_on_not_oil_labels_scores_oil_against_the_rest(tmp_path: Path, 
 def test_retention_distils_from_a_frozen_copy_of_the_starting_model(tmp_path: Path, tiles, spec) -> None:
     """``retain`` > 0 with an init model: the loss logs a retention term, and the teacher is a frozen copy.
 
-    Were the teacher the model being trained, "full" retention would be zero at every step."""
+    Were the teacher the model being trained, retention would be zero at every step."""
     import torch
 
     from engine.classes import NOT_OIL_INDEX
@@ -119,7 +119,7 @@ def test_retention_distils_from_a_frozen_copy_of_the_starting_model(tmp_path: Pa
     batch = SegmenterTask(partial, None, None, spec, config, 0).make_batch(np.arange(4), 0, np.arange(4))
     copy = build_segmenter(config, partial.num_classes)
     copy.load_state_dict(before)
-    full = SegmenterTask(partial, None, None, spec, SegmenterConfig(loss=LossWeights(retain=1.0, retain_mode="full")),
+    full = SegmenterTask(partial, None, None, spec, SegmenterConfig(loss=LossWeights(retain=1.0)),
                          0, teacher=copy.eval())
     _, terms = full.loss(model.train(), batch)
     assert terms["retain"] > 0

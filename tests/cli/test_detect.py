@@ -290,7 +290,8 @@ def test_subprocess_json_progress_and_done_event(tmp_path, scene_tif, repo_root)
     assert kinds[-1] == "done" and events[-1]["counts"] == {"oil": 0}
     stage = next(e for e in events if e["event"] == "stage" and e["stage"] == "detect")
     last = [e for e in events if e["event"] == "progress" and e["stage"] == "detect"][-1]
-    assert last["done"] == last["total"] == stage["total"] == 4 and "eta_s" in last
+    tiles = json.loads((tmp_path / "out" / "summary.json").read_text())["tiling"]["tiles_total"]
+    assert last["done"] == last["total"] == stage["total"] == tiles == 1 and "eta_s" in last  # 320 px: one 512 px tile
     assert any(e["event"] == "log" and "units linear" in e["message"] for e in events)
 
 

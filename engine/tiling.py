@@ -252,6 +252,17 @@ def iter_batches(scene: Scene, grid: TileGrid, spec: InputSpec, batch_size: int,
 _DONE = object()
 
 
+def _put_unless_stopped(slots: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put ``item`` in the bounded queue, waiting for room unless ``stop`` is set; returns whether it went in."""
+    while not stop.is_set():
+        try:
+            slots.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def prefetch_batches(batches: Iterator[Batch], depth: int = PREFETCH_BATCHES,
                      times: dict[str, float] | None = None) -> Iterator[Batch]:
     """Run ``batches`` (reading and normalising tiles) in a reader thread, ``depth`` batches ahead of the caller.
@@ -272,13 +283,7 @@ def prefetch_batches(batches: Iterator[Batch], depth: int = PREFETCH_BATCHES,
     read_s = 0.0
 
     def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _put_unless_stopped(slots, item, stop)
 
     def reader() -> None:
         nonlocal read_s
@@ -457,12 +462,7 @@ class WriteBehind:
     def __call__(self, row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
         """Queue one band (waits while ``depth`` bands are queued); raises the writer's error if it had one."""
         started = time.perf_counter()
-        while not self._stop.is_set():
-            try:
-                self._slots.put((row0, probabilities, valid), timeout=0.1)
-                break
-            except queue.Full:
-                continue
+        _put_unless_stopped(self._slots, (row0, probabilities, valid), self._stop)
         if self._times is not None:
             self._times["write_wait_s"] = self._times.get("write_wait_s", 0.0) + time.perf_counter() - started
         if self._error is not None:
@@ -470,12 +470,7 @@ class WriteBehind:
 
     def close(self) -> None:
         """Wait until every band is written; raises the writer's error if it had one."""
-        while self._thread.is_alive():
-            try:
-                self._slots.put(_DONE, timeout=0.1)
-                break
-            except queue.Full:
-                continue
+        _put_unless_stopped(self._slots, _DONE, self._stop)  # stopped: the writer failed and has returned
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -560,6 +555,8 @@ def _stitch(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec
             times: dict[str, float]) -> tuple[int, int, int]:
     """Run the loop of :func:`stitch_scene` (read, predict, blend); returns (tiles, tiles skipped, batches)."""
     stitcher = StreamingStitcher(grid, n_classes, sink)
+    # blending alone: without the bands' writing, or behind a writer thread, the wait to hand them over
+    handoff = "write_wait_s" if prefetch else "write_s"
     skipped: list[Tile] = []
     batches = 0
     counted = 0
@@ -571,16 +568,14 @@ def _stitch(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec
             probabilities = np.asarray(predict(batch.values, batch.valid), dtype=np.float32)
             times["network_s"] += time.perf_counter() - started
             started = time.perf_counter()
-            write_before = times["write_s"] if not prefetch else times.get("write_wait_s", 0.0)
+            write_before = times[handoff]
             expected = (len(batch.tiles), n_classes, grid.tile_size, grid.tile_size)
             if probabilities.shape != expected:
                 raise DakdError(f"the detector returned probabilities of shape {probabilities.shape}, expected "
                                 f"{expected}")
             for tile, tile_probabilities, tile_valid in zip(batch.tiles, probabilities, batch.valid[:, 0]):
                 stitcher.add(tile, tile_probabilities, tile_valid)
-            # blending alone: without the bands' writing (or, behind a writer thread, the wait to hand them over)
-            write_after = times["write_s"] if not prefetch else times.get("write_wait_s", 0.0)
-            times["stitch_s"] += time.perf_counter() - started - (write_after - write_before)
+            times["stitch_s"] += time.perf_counter() - started - (times[handoff] - write_before)
             batches += 1
             done = batch.tiles[-1].row * grid.shape[1] + batch.tiles[-1].col + 1
             stage.advance(done - counted)

@@ -133,13 +133,8 @@ def retention_loss(
     oil" pixels, and leaving oil to the labels, was measured too: the model then lost a quarter of its oil
     recall (bench/results/finetune_binary_held-out_conditioned.json, README).
     """
-    log_teacher = torch.log_softmax(teacher_logits.float() / temperature, dim=1)
-    log_student = torch.log_softmax(student_logits.float() / temperature, dim=1)
-    per_pixel = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=1)
-    counted = valid.reshape(per_pixel.shape).bool()  # (N, H, W) or the model's (N, 1, H, W)
-    if not counted.any():
-        return student_logits.sum() * 0.0
-    return per_pixel[counted].mean() * temperature**2
+    mask = valid.reshape(teacher_logits.shape[:1] + teacher_logits.shape[2:]).bool()  # (N, H, W) or (N, 1, H, W)
+    return kd_loss(student_logits, torch.softmax(teacher_logits.float(), dim=1), temperature, mask)
 
 
 def segmentation_loss(

@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-venv
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: install test test-engine test-qgis demo bench lint package default-model clean
+.PHONY: install test test-engine test-qgis demo bench lint docs package default-model clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	fi
 	/usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "numpy<2" "attrs>=23" "$(TORCH_SPEC)"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,lint,onnx]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,lint,onnx,docs]"
 	touch $(STAMP)
 
 test: install
@@ -38,21 +38,31 @@ test-qgis: install
 
 demo: install
 	$(DAKD) detect resources/sample/sample_scene.tif --out demo-out --overwrite
-	@echo 'The default model has seen only simulated scenes: read "The model and its honest limits" in README.md before trusting it.'
+	@echo 'The default model has seen only simulated scenes: read "The model and its honest limits" (docs/model.md) before trusting it.'
 
 bench: install
 	$(PY) bench/detect.py
 
+# The same checks run as a pre-commit hook (.pre-commit-config.yaml). mypy reads [tool.mypy] in pyproject.toml;
+# flake8 ignores what ruff format writes on purpose (E203 in slices, E701/E704 for one-line stubs).
 lint: install
 	$(VENV)/bin/ruff check engine tests bench dakd_qgis
-	$(VENV)/bin/flake8 --max-line-length 120 dakd_qgis
+	$(VENV)/bin/ruff format --check engine tests bench dakd_qgis
+	$(VENV)/bin/flake8 --max-line-length 120 --extend-ignore E203,E701,E704 dakd_qgis
 	$(VENV)/bin/bandit -q -r dakd_qgis engine
+	$(VENV)/bin/mypy
 
-# The installable QGIS plugin zip (one top-level dakd_qgis/ folder, engine included): dist/dakd_qgis-VERSION.zip
-package:
-	/usr/bin/python3 dakd_qgis/package_plugin.py --out dist
+# The documentation site (docs/, mkdocs.yml), built offline; --strict fails on any broken link, anchor or reference.
+# tests/test_docs.py runs the same build. Open build/site/index.html.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
-# The bundled default model (README: "How it was made"): simulate the training scenes (fixed seeds), then
+# The installable QGIS plugin zip (one top-level dakd_qgis/ folder, engine and documentation site included):
+# dist/dakd_qgis-VERSION.zip
+package: docs
+	/usr/bin/python3 dakd_qgis/package_plugin.py --out dist --site build/site
+
+# The bundled default model (docs/model.md: "How it was made"): simulate the training scenes (fixed seeds), then
 # train SAROSS-Net-XS on the CPU with `dakd finetune` (input channels that carry the sea background, the
 # robustness augmentations), without generated pairs (--aug-ratio 0: on held-out scenes it beat the same run
 # with 0.25x pairs from the CPU-sized SAR-JointNet). Writes resources/models/default.{safetensors,json} and its
@@ -87,7 +97,7 @@ ifeq ($(DM_RESUME),)
 endif
 	$(PY) -c 'import json, sys; a = sys.argv[1:]; print(json.dumps({"how": "make default-model", \
 	  "data": "simulated Sentinel-1 IW VV scenes (engine.data.synth), float32 dB GeoTIFF + label rasters", \
-	  "note": "simulated data only; trained on a CPU (no GPU was available); see the README (The model and its honest limits)", \
+	  "note": "simulated data only; trained on a CPU (no GPU was available); see docs/model.md (The model and its honest limits)", \
 	  "simulate_all_groups": {"options": a[1], "config": json.load(open(a[1].split()[-1]))}, \
 	  "simulate": [dict(group=g, seeds=[int(o.split()[0]), int(o.split()[1])], command="dakd simulate --seed SEED " \
 	  f"--name {g}-SEED --no-quicklook " + a[1] + " " + " ".join(o.split()[2:])) for g, o in zip(a[2::2], a[3::2])], \

@@ -43,9 +43,9 @@ sys.path.insert(0, str(REPO))
 from machine import machine  # noqa: E402
 
 from engine.cli import main as dakd  # noqa: E402
+from engine.data.datasets import load_dataset  # noqa: E402
 from engine.data.generated import GENERATED_PAIRS, open_generated  # noqa: E402
-from engine.data.osd import load_osd  # noqa: E402
-from engine.data.tiles import fit_normalisation, normalise_db  # noqa: E402
+from engine.data.tiles import clip_standardise_db, fit_normalisation  # noqa: E402
 from engine.detectors.base import InputSpec  # noqa: E402
 from engine.io.atomic import atomic_file, atomic_output_dir  # noqa: E402
 from engine.models.sar_jointnet import jointnet_config  # noqa: E402
@@ -131,8 +131,8 @@ def simulate(folder: Path, count: int, seed: int) -> Path:
 
 
 def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, object]:
-    labelled = load_osd(simulate(work / "labelled", size.label_sources, 1000), tile_px=size.tile_px)
-    test = load_osd(simulate(work / "test", size.test_sources, 2000), tile_px=size.tile_px)
+    labelled = load_dataset("osd", simulate(work / "labelled", size.label_sources, 1000), tile_px=size.tile_px)
+    test = load_dataset("osd", simulate(work / "test", size.test_sources, 2000), tile_px=size.tile_px)
     mean, std = fit_normalisation(labelled, DB_RANGE)
     spec = InputSpec(units="db", db_range=DB_RANGE, mean=mean, std=std, tile_size=size.tile_px)
     results: dict[str, list[dict[str, object]]] = {name: [] for name in RUNS}
@@ -199,7 +199,7 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
                 f"seed {seed}: {name:16s} mIoU {scores['miou']:6.2f}  F1 {scores['f1']:6.2f}  ({timings[name]:.0f} s)",
                 flush=True,
             )
-        extractor = sar_encoder_extractor(models["real-0x"], lambda x: normalise_db(x, spec))
+        extractor = sar_encoder_extractor(models["real-0x"], lambda x: clip_standardise_db(x, spec))
         real = test.images_db[: min(len(test), 512)].astype(np.float32)
         for key, (pairs, balance) in generated.items():
             fake = np.stack([pairs.image_db(i) for i in range(min(len(pairs), 512))])

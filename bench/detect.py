@@ -66,18 +66,24 @@ def plan_features(width: int, height: int, seed: int) -> tuple[np.ndarray, np.nd
     rng = np.random.default_rng(seed)
     area_km2 = width * height * (PIXEL_M / 1000) ** 2
     n_slicks = max(1, int(round(area_km2 * SLICKS_PER_KM2)))
-    slicks = np.column_stack([
-        rng.uniform(BORDER_PX + 200, width - 200, n_slicks), rng.uniform(200, height - 200, n_slicks),
-        rng.uniform(100, 400, n_slicks), rng.uniform(10, 30, n_slicks), rng.uniform(0, np.pi, n_slicks),
-        rng.uniform(0.08, 0.25, n_slicks),
-    ])
+    slicks = np.column_stack(
+        [
+            rng.uniform(BORDER_PX + 200, width - 200, n_slicks),
+            rng.uniform(200, height - 200, n_slicks),
+            rng.uniform(100, 400, n_slicks),
+            rng.uniform(10, 30, n_slicks),
+            rng.uniform(0, np.pi, n_slicks),
+            rng.uniform(0.08, 0.25, n_slicks),
+        ]
+    )
     n_ships = max(1, int(round(area_km2 * SHIPS_PER_KM2)))
     ships = np.column_stack([rng.integers(BORDER_PX + 10, width - 10, n_ships), rng.integers(10, height - 10, n_ships)])
     return slicks, ships
 
 
-def scene_rows(row0: int, rows: int, width: int, height: int, slicks: np.ndarray, ships: np.ndarray,
-               seed: int) -> np.ndarray:
+def scene_rows(
+    row0: int, rows: int, width: int, height: int, slicks: np.ndarray, ships: np.ndarray, seed: int
+) -> np.ndarray:
     """Rows ``row0 .. row0 + rows`` of the scene as float32 linear σ0 (deterministic per row band)."""
     rng = np.random.default_rng([seed, row0])
     y = np.arange(row0, row0 + rows, dtype=np.float64)[:, None]
@@ -93,7 +99,7 @@ def scene_rows(row0: int, rows: int, width: int, height: int, slicks: np.ndarray
         inside = (along / half_length) ** 2 + (across / half_width) ** 2 < 1
         values[:, x0:x1][inside] *= darkening
     for sx, sy in ships[(ships[:, 1] >= row0) & (ships[:, 1] < row0 + rows - 2)]:
-        values[sy - row0:sy - row0 + 3, sx:sx + 3] *= 60.0
+        values[sy - row0 : sy - row0 + 3, sx : sx + 3] *= 60.0
     values[:, :BORDER_PX] = 0.0
     return values.astype(np.float32)
 
@@ -101,27 +107,54 @@ def scene_rows(row0: int, rows: int, width: int, height: int, slicks: np.ndarray
 def write_scene(path: Path, width: int, height: int, seed: int = 0) -> Path:
     """Write a synthetic scene window by window (never the whole array) as a tiled float32 GeoTIFF."""
     slicks, ships = plan_features(width, height, seed)
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "float32", "nodata": 0.0,
-               "crs": "EPSG:32633", "transform": from_origin(400000, 6200000, PIXEL_M, PIXEL_M), "tiled": True,
-               "blockxsize": 256, "blockysize": 256, "bigtiff": "if_safer"}
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "float32",
+        "nodata": 0.0,
+        "crs": "EPSG:32633",
+        "transform": from_origin(400000, 6200000, PIXEL_M, PIXEL_M),
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "bigtiff": "if_safer",
+    }
     with rasterio.open(path, "w", **profile) as dataset:
         dataset.set_band_description(1, "Sigma0_VV")
         for row0 in range(0, height, ROWS_PER_WRITE):
             rows = min(ROWS_PER_WRITE, height - row0)
-            dataset.write(scene_rows(row0, rows, width, height, slicks, ships, seed), 1,
-                          window=Window(0, row0, width, rows))
+            dataset.write(
+                scene_rows(row0, rows, width, height, slicks, ships, seed), 1, window=Window(0, row0, width, rows)
+            )
     return path
 
 
-def run_detect(scene: Path, out_dir: Path, method: str = "threshold", extra: list[str] | None = None,
-               repo: Path = REPO) -> dict:
+def run_detect(
+    scene: Path, out_dir: Path, method: str = "threshold", extra: list[str] | None = None, repo: Path = REPO
+) -> dict:
     """Run ``python -m engine detect`` in a child; return wall seconds, its peak RSS and the run summary.
 
     ``repo``: the checkout whose engine runs (``python -m engine`` from there), e.g. a git worktree of an
     earlier commit for ``--compare-with``.
     """
-    command = [sys.executable, "-m", "engine", "--progress", "none", "-q", "detect", str(scene), "--out", str(out_dir),
-               "--method", method, "--overwrite", *(extra or [])]
+    command = [
+        sys.executable,
+        "-m",
+        "engine",
+        "--progress",
+        "none",
+        "-q",
+        "detect",
+        str(scene),
+        "--out",
+        str(out_dir),
+        "--method",
+        method,
+        "--overwrite",
+        *(extra or []),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1") if method == "threshold" else dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
     started = time.monotonic()
@@ -140,16 +173,17 @@ def network_throughput(scene: Path, backend: str, device: str, batch_size: int, 
     sys.path.insert(0, str(REPO))
     from engine.detectors import select_detector
     from engine.io import open_scene
-    from engine.tiling import iter_batches, plan_grid
+    from engine.tiling import plan_grid, read_tile_batches
 
     started = time.monotonic()
     detector, _ = select_detector("model", None, device, ships="model", backend=backend)
     load_s = time.monotonic() - started
     scene_handle = open_scene(str(scene))
     try:
-        grid = plan_grid(scene_handle.info.height, scene_handle.info.width, detector.input_spec.tile_size, 64,
-                         detector.context_px)
-        reads = iter_batches(scene_handle, grid, detector.input_spec, batch_size)
+        grid = plan_grid(
+            scene_handle.info.height, scene_handle.info.width, detector.input_spec.tile_size, 64, detector.context_px
+        )
+        reads = read_tile_batches(scene_handle, grid, detector.input_spec, batch_size)
         tiles = [next(reads) for _ in range(3)]
     finally:
         scene_handle.close()
@@ -162,16 +196,25 @@ def network_throughput(scene: Path, backend: str, device: str, batch_size: int, 
         count += len(batch.values)
     seconds = time.perf_counter() - started
     info = detector.describe()
-    return {"tiles_per_s": round(count / seconds, 1), "tiles": count, "batch_size": batch_size,
-            "backend": info.extra.get("backend", "torch"), "backend_reason": info.extra.get("backend_reason", ""),
-            "precision": info.extra.get("precision"), "device": info.device, "load_s": round(load_s, 1)}
+    return {
+        "tiles_per_s": round(count / seconds, 1),
+        "tiles": count,
+        "batch_size": batch_size,
+        "backend": info.extra.get("backend", "torch"),
+        "backend_reason": info.extra.get("backend_reason", ""),
+        "precision": info.extra.get("precision"),
+        "device": info.device,
+        "load_s": round(load_s, 1),
+    }
 
 
 def _network_child(scene: Path, backend: str, device: str, batch_size: int) -> dict:
     """:func:`network_throughput` in a child process (each backend starts clean, as a detection does)."""
-    code = ("import json, sys; sys.path.insert(0, 'bench'); import detect; "
-            f"print(json.dumps(detect.network_throughput(__import__('pathlib').Path({str(scene)!r}), {backend!r}, "
-            f"{device!r}, {batch_size})))")
+    code = (
+        "import json, sys; sys.path.insert(0, 'bench'); import detect; "
+        f"print(json.dumps(detect.network_throughput(__import__('pathlib').Path({str(scene)!r}), {backend!r}, "
+        f"{device!r}, {batch_size})))"
+    )
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
     if run.returncode != 0:
         raise SystemExit(f"network benchmark of {backend} failed:\n{run.stderr[-3000:]}")
@@ -194,8 +237,16 @@ def run_backends(args: argparse.Namespace, workdir: Path) -> int:
         for backend in args.backends:
             net = _network_child(scene, backend, args.device, args.batch_size)
             # The synthetic scene's coordinates are arbitrary (on land in the global coastline): no land mask.
-            extra = ["--backend", backend, "--device", args.device, "--batch-size", str(args.batch_size),
-                     "--land-mask", "none"]
+            extra = [
+                "--backend",
+                backend,
+                "--device",
+                args.device,
+                "--batch-size",
+                str(args.batch_size),
+                "--land-mask",
+                "none",
+            ]
             run = run_detect(scene, workdir / f"out-{name}-{backend}", "model", extra)
             summary = run["summary"]
             timings = summary["timings_s"]
@@ -203,28 +254,44 @@ def run_backends(args: argparse.Namespace, workdir: Path) -> int:
             networked = tiling["tiles_total"] - tiling["tiles_skipped"]
             pipeline = networked / timings["detect_s"]
             row = {
-                "size": name, "width": width, "height": height, "backend": backend,
+                "size": name,
+                "width": width,
+                "height": height,
+                "backend": backend,
                 "chosen": summary["detector"].get("backend", "torch"),
                 "reason": summary["detector"].get("backend_reason", ""),
-                "precision": summary["detector"].get("precision"), "device": summary["detector"]["device"],
-                "network_tiles_per_s": net["tiles_per_s"], "pipeline_tiles_per_s": round(pipeline, 1),
+                "precision": summary["detector"].get("precision"),
+                "device": summary["detector"]["device"],
+                "network_tiles_per_s": net["tiles_per_s"],
+                "pipeline_tiles_per_s": round(pipeline, 1),
                 "pipeline_share": round(pipeline / net["tiles_per_s"], 3),
-                "tiles": tiling["tiles_total"], "tiles_skipped": tiling["tiles_skipped"],
-                "seconds": run["seconds"], "peak_rss_mb": run["peak_rss_mb"], "timings_s": timings,
+                "tiles": tiling["tiles_total"],
+                "tiles_skipped": tiling["tiles_skipped"],
+                "seconds": run["seconds"],
+                "peak_rss_mb": run["peak_rss_mb"],
+                "timings_s": timings,
                 "polygons": summary["counts"],
             }
             rows.append(row)
-            print(f"{name} {backend}: network {net['tiles_per_s']} tiles/s, end to end {run['seconds']} s",
-                  flush=True)
+            print(f"{name} {backend}: network {net['tiles_per_s']} tiles/s, end to end {run['seconds']} s", flush=True)
             if not args.keep:
                 shutil.rmtree(workdir / f"out-{name}-{backend}")
         if not args.keep:
             scene.unlink()
-    result = {"benchmark": "dakd detect per backend: network-only throughput and end-to-end stages",
-              "date": datetime.now(timezone.utc).isoformat(), "machine": machine(),
-              "model": {"card": str(DEFAULT_MODEL_CARD.relative_to(REPO)), "name": card["name"],
-                        "created": card.get("created"), "sha256": card["weights"]["sha256"]},
-              "device": args.device, "batch_size": args.batch_size, "runs": rows}
+    result = {
+        "benchmark": "dakd detect per backend: network-only throughput and end-to-end stages",
+        "date": datetime.now(timezone.utc).isoformat(),
+        "machine": machine(),
+        "model": {
+            "card": str(DEFAULT_MODEL_CARD.relative_to(REPO)),
+            "name": card["name"],
+            "created": card.get("created"),
+            "sha256": card["weights"]["sha256"],
+        },
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "runs": rows,
+    }
     out = args.out or RESULTS.with_name("detect-backends.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -234,36 +301,52 @@ def run_backends(args: argparse.Namespace, workdir: Path) -> int:
 
 
 def format_backend_table(rows: list[dict]) -> str:
-    """Markdown table: network-only tiles/s beside the end-to-end time of every stage (README, Detection speed)."""
-    lines = ["| scene | backend (precision) | network only, tiles/s | pipeline, tiles/s (share) | read | wait | "
-             "network | stitch | write | overviews | vectorise | whole run | peak RSS |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    """Markdown table: network-only tiles/s beside the end-to-end time of every stage (docs/benchmarks.md, backends)."""
+    lines = [
+        "| scene | backend (precision) | network only, tiles/s | pipeline, tiles/s (share) | read | wait | "
+        "network | stitch | write | overviews | vectorise | whole run | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         t = row["timings_s"]
         stages = " | ".join(f"{t.get(f'detect_{s}_s', 0):.0f} s" for s in STAGES)
-        lines.append(f"| {row['size']} | {row['chosen']} ({row['precision']}) | {row['network_tiles_per_s']} | "
-                     f"{row['pipeline_tiles_per_s']} ({row['pipeline_share']:.0%}) | {stages} | "
-                     f"{t.get('overviews_s', 0):.0f} s | {t.get('vectorise_s', 0):.0f} s | {row['seconds']} s | "
-                     f"{row['peak_rss_mb']:.0f} MB |")
+        lines.append(
+            f"| {row['size']} | {row['chosen']} ({row['precision']}) | {row['network_tiles_per_s']} | "
+            f"{row['pipeline_tiles_per_s']} ({row['pipeline_share']:.0%}) | {stages} | "
+            f"{t.get('overviews_s', 0):.0f} s | {t.get('vectorise_s', 0):.0f} s | {row['seconds']} s | "
+            f"{row['peak_rss_mb']:.0f} MB |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
-    parser.add_argument("--method", choices=("threshold", "model"), default="threshold",
-                        help="model: the bundled default model (resources/models/default.json)")
+    parser.add_argument(
+        "--method",
+        choices=("threshold", "model"),
+        default="threshold",
+        help="model: the bundled default model (resources/models/default.json)",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="where scenes and outputs go (default: tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the scenes and outputs")
     parser.add_argument("--write-scene", type=Path, metavar="PATH", help="only write one synthetic scene and exit")
     parser.add_argument("--width", type=int, default=1200)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--compare-with", type=Path, metavar="CHECKOUT",
-                        help="also run each detection with the engine of another checkout (e.g. `git worktree add "
-                             "build/old HEAD~1`) on the same scene, first, and report both (ratios from one run)")
-    parser.add_argument("--backends", nargs="+", choices=("auto", "torch", "onnxruntime", "openvino"),
-                        help="the default model on each backend: network-only throughput and end-to-end stages")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also run each detection with the engine of another checkout (e.g. `git worktree add "
+        "build/old HEAD~1`) on the same scene, first, and report both (ratios from one run)",
+    )
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=("auto", "torch", "onnxruntime", "openvino"),
+        help="the default model on each backend: network-only throughput and end-to-end stages",
+    )
     parser.add_argument("--device", default="cpu", help="with --backends: cpu (default) or cuda")
     parser.add_argument("--batch-size", type=int, default=8, help="with --backends: tiles per batch (default 8)")
     parser.add_argument("--out", type=Path, default=None, help="with --backends: the JSON file to write")
@@ -301,18 +384,30 @@ def main(argv: list[str] | None = None) -> int:
             summary = run["summary"]
             tiles = summary["tiling"]["tiles_total"]
             detect_s = summary["timings_s"]["detect_s"]
-            rows.append({
-                "size": name, "width": width, "height": height, "megapixels": round(width * height / 1e6, 1),
-                "tiles": tiles, "tiles_skipped": summary["tiling"]["tiles_skipped"],
-                "tiles_per_s": round(tiles / detect_s, 1), "seconds": run["seconds"],
-                "timings_s": summary["timings_s"], "peak_rss_mb": run["peak_rss_mb"],
-                "polygons": summary["counts"], "generate_s": round(generate_s, 1),
-            })
+            rows.append(
+                {
+                    "size": name,
+                    "width": width,
+                    "height": height,
+                    "megapixels": round(width * height / 1e6, 1),
+                    "tiles": tiles,
+                    "tiles_skipped": summary["tiling"]["tiles_skipped"],
+                    "tiles_per_s": round(tiles / detect_s, 1),
+                    "seconds": run["seconds"],
+                    "timings_s": summary["timings_s"],
+                    "peak_rss_mb": run["peak_rss_mb"],
+                    "polygons": summary["counts"],
+                    "generate_s": round(generate_s, 1),
+                }
+            )
             if baseline is not None:
-                rows[-1]["baseline"] = {"checkout": str(args.compare_with), "seconds": baseline["seconds"],
-                                        "peak_rss_mb": baseline["peak_rss_mb"],
-                                        "timings_s": baseline["summary"]["timings_s"],
-                                        "polygons": baseline["summary"]["counts"]}
+                rows[-1]["baseline"] = {
+                    "checkout": str(args.compare_with),
+                    "seconds": baseline["seconds"],
+                    "peak_rss_mb": baseline["peak_rss_mb"],
+                    "timings_s": baseline["summary"]["timings_s"],
+                    "polygons": baseline["summary"]["counts"],
+                }
                 print(f"{name} (baseline {args.compare_with}): {baseline['seconds']} s", flush=True)
             print(f"{name}: {run['seconds']} s, {run['peak_rss_mb']} MB", flush=True)
             if not args.keep:
@@ -322,9 +417,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    result = {"benchmark": f"dakd detect --method {args.method} (CPU)", "date": datetime.now(timezone.utc).isoformat(),
-              "machine": machine(), "omp_num_threads": 1 if args.method == "threshold" else "default (all cores)",
-              "runs": rows}
+    result = {
+        "benchmark": f"dakd detect --method {args.method} (CPU)",
+        "date": datetime.now(timezone.utc).isoformat(),
+        "machine": machine(),
+        "omp_num_threads": 1 if args.method == "threshold" else "default (all cores)",
+        "runs": rows,
+    }
     results = RESULTS if args.method == "threshold" else RESULTS.with_name("detect-model.json")
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=2) + "\n")
@@ -334,16 +433,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def format_table(rows: list[dict]) -> str:
-    """Markdown table of the runs (pasted into the README, Benchmarks)."""
-    lines = ["| scene | pixels | tiles | tiles/s (detect stage) | seconds (whole run) | baseline seconds | peak RSS |",
-             "|---|---|---|---|---|---|---|"]
+    """Markdown table of the runs (pasted into docs/benchmarks.md, "Detection: speed and memory")."""
+    lines = [
+        "| scene | pixels | tiles | tiles/s (detect stage) | seconds (whole run) | baseline seconds | peak RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         baseline = row.get("baseline", {}).get("seconds", "-")
-        lines.append(f"| {row['size']} ({row['width']} × {row['height']}) | {row['megapixels']} M | {row['tiles']} | "
-                     f"{row['tiles_per_s']} | {row['seconds']} | {baseline} | {row['peak_rss_mb']:.0f} MB |")
+        lines.append(
+            f"| {row['size']} ({row['width']} × {row['height']}) | {row['megapixels']} M | {row['tiles']} | "
+            f"{row['tiles_per_s']} | {row['seconds']} | {baseline} | {row['peak_rss_mb']:.0f} MB |"
+        )
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -129,8 +129,14 @@ def make_test_set(work: Path, per_group: int | None) -> list[dict[str, Any]]:
             folder = work / "scenes"
             image, labels = folder / f"{name}_scene.tif", folder / f"{name}_labels.tif"
             if not (image.is_file() and labels.is_file()):
-                write_scene(simulate_scene(config, seed), folder, name=name, quicklook=False, overwrite=True,
-                            command=f"bench/evaluate_default.py ({group.name}, seed {seed})")
+                write_scene(
+                    simulate_scene(config, seed),
+                    folder,
+                    name=name,
+                    quicklook=False,
+                    overwrite=True,
+                    command=f"bench/evaluate_default.py ({group.name}, seed {seed})",
+                )
             scenes.append({"name": name, "group": group.name, "seed": seed, "image": image, "labels": labels})
     return scenes
 
@@ -194,8 +200,12 @@ def ship_matches(classes: np.ndarray, labels: np.ndarray, match_px: int = SHIP_M
         near = ndimage.binary_dilation(other > 0, structure=connectivity, iterations=match_px)
         return int(np.count_nonzero(np.unique(regions[near & (regions > 0)])))
 
-    return {"labelled": labelled, "found": hit(truth, detected), "detected": int(kept.sum()),
-            "true": hit(detected, truth)}
+    return {
+        "labelled": labelled,
+        "found": hit(truth, detected),
+        "detected": int(kept.sum()),
+        "true": hit(detected, truth),
+    }
 
 
 @dataclass
@@ -216,8 +226,15 @@ class Tally:
     seconds: list[float] = field(default_factory=list)
     per_scene: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, scene: dict[str, Any], classes: np.ndarray, labels: np.ndarray, pixel_km2: float,
-            polygons: int, seconds: float) -> None:
+    def add(
+        self,
+        scene: dict[str, Any],
+        classes: np.ndarray,
+        labels: np.ndarray,
+        pixel_km2: float,
+        polygons: int,
+        seconds: float,
+    ) -> None:
         """Accumulate one scene's class raster against its labels."""
         import torch
 
@@ -227,11 +244,13 @@ class Tally:
         self.confusion += confusion_matrix(torch.from_numpy(pred), torch.from_numpy(target), len(OSD_CLASSES)).numpy()
         oil_pred, oil_true = (pred == OIL.id) & keep, (target == OIL.id)
         binary_target = np.where(keep, oil_true.astype(np.uint8), IGNORE_INDEX)
-        self.oil_binary += confusion_matrix(torch.from_numpy(oil_pred.astype(np.uint8)),
-                                            torch.from_numpy(binary_target), 2).numpy()
+        self.oil_binary += confusion_matrix(
+            torch.from_numpy(oil_pred.astype(np.uint8)), torch.from_numpy(binary_target), 2
+        ).numpy()
         sea_target = np.where(target == LAND.id, IGNORE_INDEX, binary_target)
-        self.oil_binary_sea += confusion_matrix(torch.from_numpy(oil_pred.astype(np.uint8)),
-                                                torch.from_numpy(sea_target), 2).numpy()
+        self.oil_binary_sea += confusion_matrix(
+            torch.from_numpy(oil_pred.astype(np.uint8)), torch.from_numpy(sea_target), 2
+        ).numpy()
         min_pixels = int(round(MIN_REGION_KM2 / pixel_km2))
         total, found = region_hits(oil_true, oil_pred, min_pixels)
         self.label_regions += total
@@ -248,18 +267,30 @@ class Tally:
         for key, value in ships.items():
             self.ships[key] += value
         self.seconds.append(seconds)
-        self.per_scene.append({"scene": scene["name"], "oil_polygons": polygons, "seconds": round(seconds, 2),
-                               "ships": ships,
-                               "oil_px_true": int(oil_true.sum()), "oil_px_pred": int(oil_pred.sum()),
-                               "oil_px_hit": int((oil_true & oil_pred).sum()), "sea_km2": round(sea_km2, 2)})
+        self.per_scene.append(
+            {
+                "scene": scene["name"],
+                "oil_polygons": polygons,
+                "seconds": round(seconds, 2),
+                "ships": ships,
+                "oil_px_true": int(oil_true.sum()),
+                "oil_px_pred": int(oil_pred.sum()),
+                "oil_px_hit": int((oil_true & oil_pred).sum()),
+                "sea_km2": round(sea_km2, 2),
+            }
+        )
 
     def report(self, multiclass: bool) -> dict[str, Any]:
         """JSON-ready results."""
+
         def binary(matrix: np.ndarray) -> dict[str, float]:
             result = scores(matrix)
-            return {"iou": result["iou"][1], "f1": result["class_f1"][1],
-                    "precision": _ratio(matrix[1, 1], matrix[:, 1].sum()),
-                    "recall": _ratio(matrix[1, 1], matrix[1].sum())}
+            return {
+                "iou": result["iou"][1],
+                "f1": result["class_f1"][1],
+                "precision": _ratio(matrix[1, 1], matrix[:, 1].sum()),
+                "recall": _ratio(matrix[1, 1], matrix[1].sum()),
+            }
 
         out: dict[str, Any] = {
             "oil_vs_rest": binary(self.oil_binary),
@@ -272,9 +303,11 @@ class Tally:
                 "oil_polygons": self.clean_polygons,
                 "valid_sea_km2": round(self.clean_sea_km2, 1),
                 "polygons_per_1000_km2": round(self.clean_polygons / self.clean_sea_km2 * 1000, 2)
-                if self.clean_sea_km2 else None,
+                if self.clean_sea_km2
+                else None,
                 "oil_km2_per_1000_km2": round(self.clean_oil_km2 / self.clean_sea_km2 * 1000, 2)
-                if self.clean_sea_km2 else None,
+                if self.clean_sea_km2
+                else None,
             },
             "ships": ship_scores(self.ships),
             "seconds_per_scene": round(float(np.mean(self.seconds)), 2) if self.seconds else None,
@@ -293,8 +326,11 @@ def ship_scores(counts: dict[str, int]) -> dict[str, Any]:
     """Ship recall, precision and F1 (%) from :func:`ship_matches` counts summed over scenes."""
     recall = _ratio(counts["found"], counts["labelled"])
     precision = _ratio(counts["true"], counts["detected"])
-    f1 = (round(2 * recall * precision / (recall + precision), 2) if recall is not None and precision is not None
-          and recall + precision > 0 else (0.0 if counts["labelled"] else None))
+    f1 = (
+        round(2 * recall * precision / (recall + precision), 2)
+        if recall is not None and precision is not None and recall + precision > 0
+        else (0.0 if counts["labelled"] else None)
+    )
     return {**counts, "recall": recall, "precision": precision, "f1": f1}
 
 
@@ -302,16 +338,27 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return round(float(numerator) / float(denominator) * 100, 2) if denominator else None
 
 
-def evaluate(label: str, method: str, model: str | None, scenes: list[dict[str, Any]], work: Path,
-             ships: str = "cfar") -> Tally:
+def evaluate(
+    label: str, method: str, model: str | None, scenes: list[dict[str, Any]], work: Path, ships: str = "cfar"
+) -> Tally:
     """Run one detector on every scene and tally the results (``ships``: ``DetectParams.ships``)."""
     tally = Tally()
     for index, scene in enumerate(scenes):
         out = work / "runs" / label / scene["name"]
         started = time.perf_counter()
-        result = run_detection(DetectParams(str(scene["image"]), str(out), method=method, model_path=model,
-                                            device="cpu", overwrite=True, ships=ships,
-                                            land_mask="none"), Progress())
+        result = run_detection(
+            DetectParams(
+                str(scene["image"]),
+                str(out),
+                method=method,
+                model_path=model,
+                device="cpu",
+                overwrite=True,
+                ships=ships,
+                land_mask="none",
+            ),
+            Progress(),
+        )
         seconds = time.perf_counter() - started
         classes, _ = read_band(result.classes_path)
         labels, pixel_km2 = read_band(scene["labels"])
@@ -325,7 +372,7 @@ def _fmt(value: float | None) -> str:
 
 
 def print_tables(results: dict[str, dict[str, Any]]) -> None:
-    """The tables of the README (The model and its honest limits)."""
+    """Print the tables of docs/model.md ("How well it does on held-out simulated scenes"), to paste there."""
     models = [k for k, v in results.items() if "classes" in v]
     if models:
         names = [c.name for c in OSD_CLASSES]
@@ -337,15 +384,29 @@ def print_tables(results: dict[str, dict[str, Any]]) -> None:
             row = [c["miou"], c["f1"], c["precision"], c["recall"], *[c["iou"][n] for n in names]]
             print(f"| {key} | " + " | ".join(_fmt(v) for v in row) + " |")
     print("\nOil vs not-oil (%), all labelled pixels / sea only (land left out)")
-    print("| detector | oil IoU | F1 | precision | recall | sea-only IoU | F1 | precision | recall "
-          "| spill recall | region precision | false-alarm polygons per 1000 km² | false oil km² per 1000 km² "
-          "| s/scene |")
+    print(
+        "| detector | oil IoU | F1 | precision | recall | sea-only IoU | F1 | precision | recall "
+        "| spill recall | region precision | false-alarm polygons per 1000 km² | false oil km² per 1000 km² "
+        "| s/scene |"
+    )
     print("|---" * 14 + "|")
     for key, value in results.items():
         a, s, fa = value["oil_vs_rest"], value["oil_vs_rest_sea_only"], value["false_alarms"]
-        row = [a["iou"], a["f1"], a["precision"], a["recall"], s["iou"], s["f1"], s["precision"], s["recall"],
-               value["spill_recall"], value["region_precision"], fa["polygons_per_1000_km2"],
-               fa["oil_km2_per_1000_km2"], value["seconds_per_scene"]]
+        row = [
+            a["iou"],
+            a["f1"],
+            a["precision"],
+            a["recall"],
+            s["iou"],
+            s["f1"],
+            s["precision"],
+            s["recall"],
+            value["spill_recall"],
+            value["region_precision"],
+            fa["polygons_per_1000_km2"],
+            fa["oil_km2_per_1000_km2"],
+            value["seconds_per_scene"],
+        ]
         print(f"| {key} | " + " | ".join(_fmt(v) for v in row) + " |")
     if models:
         print(f"\nShips, object by object (%; a hit within {SHIP_MATCH_PX} px)")
@@ -353,9 +414,12 @@ def print_tables(results: dict[str, dict[str, Any]]) -> None:
         print("|---" * 9 + "|")
         for key in models:
             ships = results[key]["ships"]
-            print(f"| {key} | {results[key].get('ships_mode', 'cfar')} | {ships['labelled']} | {ships['found']} | "
-                  f"{ships['detected']} | {ships['true']} | "
-                  + " | ".join(_fmt(ships[k]) for k in ("recall", "precision", "f1")) + " |")
+            print(
+                f"| {key} | {results[key].get('ships_mode', 'cfar')} | {ships['labelled']} | {ships['found']} | "
+                f"{ships['detected']} | {ships['true']} | "
+                + " | ".join(_fmt(ships[k]) for k in ("recall", "precision", "f1"))
+                + " |"
+            )
 
 
 #: Issue 13's goals on this test set: (label, how to read it from a result, the goal, True when higher is better).
@@ -390,17 +454,29 @@ def print_goals(results: dict[str, dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Build the test set, run the detectors, save and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", action="append", default=[], metavar="LABEL=CARD[@SHIPS]",
-                        help="a model card to score (repeat); default: default=resources/models/default.json; "
-                             "@cfar, @model or @off sets --ships for this model alone")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="LABEL=CARD[@SHIPS]",
+        help="a model card to score (repeat); default: default=resources/models/default.json; "
+        "@cfar, @model or @off sets --ships for this model alone",
+    )
     parser.add_argument("--no-threshold", action="store_true", help="skip the threshold detector")
-    parser.add_argument("--work", default=str(REPO / "build" / "default-model" / "test"),
-                        help="test scenes and detection outputs (reused)")
+    parser.add_argument(
+        "--work",
+        default=str(REPO / "build" / "default-model" / "test"),
+        help="test scenes and detection outputs (reused)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 scenes per group (a smoke run, not for the docs)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "default_model.json"))
-    parser.add_argument("--ships", choices=("cfar", "model", "off"), default="cfar",
-                        help="models' ships: cfar = network + CFAR (default, what dakd detect does), model = the "
-                             "network alone (the 'before' of issue 13)")
+    parser.add_argument(
+        "--ships",
+        choices=("cfar", "model", "off"),
+        default="cfar",
+        help="models' ships: cfar = network + CFAR (default, what dakd detect does), model = the "
+        "network alone (the 'before' of issue 13)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
@@ -422,8 +498,15 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(time.perf_counter() - started, 1),
         "quick": args.quick,
         "test_set": {
-            "groups": [{"name": g.name, "seeds": [g.first_seed, g.first_seed + g.count - 1], "size_px": g.size_px,
-                        "overrides": {**HELD_OUT, **g.overrides}} for g in TEST_GROUPS],
+            "groups": [
+                {
+                    "name": g.name,
+                    "seeds": [g.first_seed, g.first_seed + g.count - 1],
+                    "size_px": g.size_px,
+                    "overrides": {**HELD_OUT, **g.overrides},
+                }
+                for g in TEST_GROUPS
+            ],
             "scenes": len(scenes),
             "region_rule": f"regions >= {MIN_REGION_KM2} km2, hit when >= {REGION_HIT_FRACTION:.0%} overlap",
         },

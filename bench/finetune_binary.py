@@ -100,8 +100,14 @@ def make_training_scenes(folder: Path, count: int, like: str = "training") -> li
         name = f"train-{seed}"
         scene, labels, mask = (folder / f"{name}_{kind}.tif" for kind in ("scene", "labels", "binary"))
         if not (scene.is_file() and labels.is_file()):
-            write_scene(simulate_scene(config, seed), folder, name=name, quicklook=False, overwrite=True,
-                        command=f"bench/finetune_binary.py (seed {seed})")
+            write_scene(
+                simulate_scene(config, seed),
+                folder,
+                name=name,
+                quicklook=False,
+                overwrite=True,
+                command=f"bench/finetune_binary.py (seed {seed})",
+            )
         if not mask.is_file():
             with rasterio.open(labels) as source:
                 ids = source.read(1)
@@ -128,15 +134,43 @@ def augment_option(init: str) -> list[str]:
     return ["--augment", "basic"]
 
 
-def finetune(init: str, pairs: list[tuple[Path, Path]], output: Path, steps: int, lr: float,
-             retain: float | None) -> dict[str, Any]:
+def finetune(
+    init: str,
+    pairs: list[tuple[Path, Path]],
+    output: Path,
+    steps: int,
+    lr: float,
+    retain: float | None,
+    val_share: float = 0.1,
+) -> dict[str, Any]:
     """Run ``dakd finetune`` on the binary masks (a fresh run each time); returns the new card."""
     command = [sys.executable, "-m", "engine", "--progress", "none", "finetune"]
     for scene, mask in pairs:
         command += ["--scene", str(scene), "--label-raster", str(mask)]
-    command += ["--background", "not-oil", "--init", init, "--preset", "cpu-default", "--steps", str(steps),
-                "--lr", f"{lr:g}", "--aug-ratio", "0", "--val-share", "0.1", "--device", "cpu", "--seed", "0",
-                "--output", str(output), "--overwrite", *augment_option(init)]
+    command += [
+        "--background",
+        "not-oil",
+        "--init",
+        init,
+        "--preset",
+        "cpu-default",
+        "--steps",
+        str(steps),
+        "--lr",
+        f"{lr:g}",
+        "--aug-ratio",
+        "0",
+        "--val-share",
+        f"{val_share:g}",
+        "--device",
+        "cpu",
+        "--seed",
+        "0",
+        "--out",
+        str(output),
+        "--overwrite",
+        *augment_option(init),
+    ]
     if retain is not None:
         command += ["--retain", f"{retain:g}"]
     print("  " + " ".join(command[2:6]) + f" ... ({len(pairs)} scenes, {steps} steps)", file=sys.stderr)
@@ -187,39 +221,74 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
         print(f"| {key} | " + " | ".join(cells) + " |")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Simulate, fine-tune, score before and after, save and print."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The bench's options (``--quick`` shrinks the run to a smoke test)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--init", default=str(DEFAULT_MODEL_CARD), help="the five-class model card to fine-tune")
-    parser.add_argument("--scenes", type=int, default=21,
-                        help="training-like scenes of 1024² px (21: about 300 training tiles after the split)")
+    parser.add_argument(
+        "--scenes",
+        type=int,
+        default=21,
+        help="training-like scenes of 1024² px (21: about 300 training tiles after the split)",
+    )
     parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps (batch 8, 128 px crops)")
     parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
-    parser.add_argument("--train-like", choices=tuple(TRAIN_LIKE), default="training",
-                        help="fine-tuning scenes like the default model's training data (seeds 5000+), or like "
-                             "the held-out test scenes with other seeds (930000+)")
-    parser.add_argument("--retain", type=float, default=None,
-                        help="dakd finetune --retain (default: its own, distillation from the --init model on)")
-    parser.add_argument("--work", default=str(REPO / "build" / "finetune-binary"),
-                        help="training scenes, the fine-tuned model and detection outputs (scenes are reused)")
-    parser.add_argument("--test-work", default=None,
-                        help="held-out test scenes (default WORK/test; pass evaluate_default.py's --work to reuse)")
+    parser.add_argument(
+        "--train-like",
+        choices=tuple(TRAIN_LIKE),
+        default="training",
+        help="fine-tuning scenes like the default model's training data (seeds 5000+), or like "
+        "the held-out test scenes with other seeds (930000+)",
+    )
+    parser.add_argument(
+        "--retain",
+        type=float,
+        default=None,
+        help="dakd finetune --retain (default: its own, distillation from the --init model on)",
+    )
+    parser.add_argument(
+        "--val-share",
+        type=float,
+        default=0.1,
+        help="share of the scenes held out to pick the checkpoint (0.1 of 21: two scenes)",
+    )
+    parser.add_argument(
+        "--work",
+        default=str(REPO / "build" / "finetune-binary"),
+        help="training scenes, the fine-tuned model and detection outputs (scenes are reused)",
+    )
+    parser.add_argument(
+        "--test-work",
+        default=None,
+        help="held-out test scenes (default WORK/test; pass evaluate_default.py's --work to reuse)",
+    )
     parser.add_argument("--quick", action="store_true", help="4 scenes, 20 steps, 3 test scenes per group (smoke run)")
-    parser.add_argument("--out", default=None, help="results JSON (default bench/results/finetune_binary.json, "
-                                                     "finetune_binary_held-out.json with --train-like held-out)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="results JSON (default bench/results/finetune_binary.json, "
+        "finetune_binary_held-out.json with --train-like held-out)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
     if args.quick:
         args.scenes, args.steps = 4, 20
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Simulate, fine-tune, score before and after, save and print."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
     work = Path(args.work)
     test_work = Path(args.test_work) if args.test_work else work / "test"
     started = time.perf_counter()
     init = snapshot(args.init, work / "init")
 
-    pairs = make_training_scenes(work / ("train" if args.train_like == "training" else "train-held-out"),
-                                 args.scenes, args.train_like)
+    pairs = make_training_scenes(
+        work / ("train" if args.train_like == "training" else "train-held-out"), args.scenes, args.train_like
+    )
     tuned_at = time.perf_counter()
-    card = finetune(init, pairs, work / "model" / "binary-finetuned", args.steps, args.lr, args.retain)
+    card = finetune(init, pairs, work / "model" / "binary-finetuned", args.steps, args.lr, args.retain, args.val_share)
     finetune_s = time.perf_counter() - tuned_at
     tuned = str(work / "model" / "binary-finetuned.json")
 
@@ -238,18 +307,27 @@ def main(argv: list[str] | None = None) -> int:
         "init": args.init,
         "init_sha256": json.loads(Path(init).read_text()).get("weights", {}).get("sha256"),
         "training": {
-            "like": args.train_like, "ranges": TRAIN_LIKE[args.train_like][1] or "SceneConfig defaults",
-            "scenes": args.scenes, "size_px": SCENE_PX,
+            "like": args.train_like,
+            "ranges": TRAIN_LIKE[args.train_like][1] or "SceneConfig defaults",
+            "scenes": args.scenes,
+            "val_share": args.val_share,
+            "size_px": SCENE_PX,
             "seeds": [TRAIN_LIKE[args.train_like][0], TRAIN_LIKE[args.train_like][0] + args.scenes - 1],
             "labels": "binary masks from the simulator's labels: 1 oil, 0 sea/look-alike/ship/land, 255 unlabelled",
-            "train_tiles": data["train"]["tiles"], "validation_tiles": data["validation"]["tiles"],
+            "train_tiles": data["train"]["tiles"],
+            "validation_tiles": data["validation"]["tiles"],
             "train_class_pixels": data["train"]["class_pixels"],
-            "steps": card["training"]["steps"], "best_step": card["training"]["best_step"],
-            "lr": args.lr, "loss": card["training"]["segmenter"].get("loss"),
+            "steps": card["training"]["steps"],
+            "best_step": card["training"]["best_step"],
+            "lr": args.lr,
+            "loss": card["training"]["segmenter"].get("loss"),
             "validation": card["metrics"].get("validation", {}).get("iou"),
         },
-        "test_set": {"groups": [{"name": g.name, "seeds": [g.first_seed, g.first_seed + g.count - 1]}
-                                for g in TEST_GROUPS], "scenes": len(scenes), "held_out_ranges": HELD_OUT},
+        "test_set": {
+            "groups": [{"name": g.name, "seeds": [g.first_seed, g.first_seed + g.count - 1]} for g in TEST_GROUPS],
+            "scenes": len(scenes),
+            "held_out_ranges": HELD_OUT,
+        },
         "table": rows,
         "oil_iou_not_lower": rows["after"]["oil_iou"] >= rows["before"]["oil_iou"],
         "results": results,
@@ -258,13 +336,17 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else REPO / "bench" / "results" / f"finetune_binary{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1, default=str) + "\n")
-    print(f"\nfine-tuned {args.init} on {data['train']['tiles']} binary-labelled tiles ({args.scenes} scenes), "
-          f"{card['training']['steps']} steps (best {card['training']['best_step']}), {finetune_s / 60:.1f} min")
+    print(
+        f"\nfine-tuned {args.init} on {data['train']['tiles']} binary-labelled tiles ({args.scenes} scenes), "
+        f"{card['training']['steps']} steps (best {card['training']['best_step']}), {finetune_s / 60:.1f} min"
+    )
     print_table(rows)
     verdict = "not lower" if record["oil_iou_not_lower"] else "LOWER"
     before, after = rows["before"]["oil_iou"], rows["after"]["oil_iou"]
-    print(f"\noil IoU after fine-tuning is {verdict} ({before:.1f} -> {after:.1f}); "
-          f"{len(scenes)} test scenes, {record['wall_s']} s; results in {out}")
+    print(
+        f"\noil IoU after fine-tuning is {verdict} ({before:.1f} -> {after:.1f}); "
+        f"{len(scenes)} test scenes, {record['wall_s']} s; results in {out}"
+    )
     return 0
 
 

@@ -52,9 +52,20 @@ def write_grid(path: Path, lon: float, lat: float) -> Path:
     """A sparse float32 GeoTIFF of a full IW grid with its top-left corner at (lon, lat), UTM 33N or 34N."""
     epsg = 32633 if lon < 18 else 32634
     xs, ys = transform("EPSG:4326", f"EPSG:{epsg}", [lon], [lat])
-    profile = {"driver": "GTiff", "width": WIDTH, "height": HEIGHT, "count": 1, "dtype": "float32",
-               "crs": f"EPSG:{epsg}", "transform": from_origin(round(xs[0]), round(ys[0]), 10, 10), "nodata": 0,
-               "tiled": True, "blockxsize": 512, "blockysize": 512, "sparse_ok": True}
+    profile = {
+        "driver": "GTiff",
+        "width": WIDTH,
+        "height": HEIGHT,
+        "count": 1,
+        "dtype": "float32",
+        "crs": f"EPSG:{epsg}",
+        "transform": from_origin(round(xs[0]), round(ys[0]), 10, 10),
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "sparse_ok": True,
+    }
     with rasterio.open(path, "w", **profile):
         pass
     return path
@@ -78,12 +89,18 @@ def bench_place(path: Path, every: int) -> dict[str, object]:
     finally:
         scene.close()
     per_tile = tiles_s / len(tiles)
-    return {"open_s": round(open_s, 2), "tiles_timed": len(tiles), "tiles_in_grid": len(grid),
-            "tile_ms": round(1000 * per_tile, 2), "all_tiles_s": round(per_tile * len(grid), 1),
-            "total_s": round(open_s + per_tile * len(grid), 1), "land_share_of_timed_tiles":
-            round(land_px / max(1, sum(t.window.width * t.window.height for t in tiles)), 3),
-            "coast_in_scene": described.get("coast_in_scene"), "lattice_step_px": mask.step_px,
-            "polygon_tests": mask.points_tested}
+    return {
+        "open_s": round(open_s, 2),
+        "tiles_timed": len(tiles),
+        "tiles_in_grid": len(grid),
+        "tile_ms": round(1000 * per_tile, 2),
+        "all_tiles_s": round(per_tile * len(grid), 1),
+        "total_s": round(open_s + per_tile * len(grid), 1),
+        "land_share_of_timed_tiles": round(land_px / max(1, sum(t.window.width * t.window.height for t in tiles)), 3),
+        "coast_in_scene": described.get("coast_in_scene"),
+        "lattice_step_px": mask.step_px,
+        "polygon_tests": mask.points_tested,
+    }
 
 
 def detection_seconds() -> dict[str, float]:
@@ -111,9 +128,15 @@ def main() -> None:
             for label, seconds in detection.items():
                 runs[place][f"share_of_{label}_detection"] = round(runs[place]["total_s"] / seconds, 3)
             print(place, json.dumps(runs[place]), flush=True)
-    result = {"benchmark": "--land-mask auto on a full IW grid (26000 x 16700 px, 10 m)",
-              "date": datetime.now(timezone.utc).isoformat(), "machine": machine(),
-              "buffer_m": BUFFER_M, "full_iw_detection_s": detection, "places": PLACES, "runs": runs}
+    result = {
+        "benchmark": "--land-mask auto on a full IW grid (26000 x 16700 px, 10 m)",
+        "date": datetime.now(timezone.utc).isoformat(),
+        "machine": machine(),
+        "buffer_m": BUFFER_M,
+        "full_iw_detection_s": detection,
+        "places": PLACES,
+        "runs": runs,
+    }
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {RESULTS}")
 

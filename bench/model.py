@@ -43,20 +43,30 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_backends(model: torch.nn.Module, module: torch.nn.Module, backends: list[str], batch: torch.Tensor,
-                  dtype: torch.dtype | None, device: torch.device, min_time_s: float,
-                  max_repeats: int) -> dict[str, list[float]]:
+def time_backends(
+    model: torch.nn.Module,
+    module: torch.nn.Module,
+    backends: list[str],
+    batch: torch.Tensor,
+    dtype: torch.dtype | None,
+    device: torch.device,
+    min_time_s: float,
+    max_repeats: int,
+) -> dict[str, list[float]]:
     """Seconds per forward pass for each backend, timed round-robin so that load changes hit all alike.
 
     One warm-up per backend, then rounds of one pass per backend until ``min_time_s`` has passed
     (at least 3 rounds, at most ``max_repeats``).
     """
+
     def forward(backend: str) -> float:
         model.set_scan_backend(backend)
         synchronize(device)
         started = time.perf_counter()
-        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32,
-                                                    enabled=dtype is not None):
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+        ):
             module(batch)
         synchronize(device)
         return time.perf_counter() - started
@@ -65,8 +75,9 @@ def time_backends(model: torch.nn.Module, module: torch.nn.Module, backends: lis
         forward(backend)
     times: dict[str, list[float]] = {backend: [] for backend in backends}
     started = time.perf_counter()
-    while len(times[backends[0]]) < max_repeats and (time.perf_counter() - started < min_time_s
-                                                      or len(times[backends[0]]) < 3):
+    while len(times[backends[0]]) < max_repeats and (
+        time.perf_counter() - started < min_time_s or len(times[backends[0]]) < 3
+    ):
         for backend in backends:
             times[backend].append(forward(backend))
     return times
@@ -77,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--variants", default=None, help="MambaVision variants (default XS,T on CPU and T on CUDA)")
     parser.add_argument("--parts", default="encoder,model", help="encoder (MambaVision) and/or model (SAROSS-Net)")
-    parser.add_argument("--backends", default="reference,parallel,none",
-                        help="scan backends; mamba_ssm and triton are added on CUDA when importable")
+    parser.add_argument(
+        "--backends",
+        default="reference,parallel,none",
+        help="scan backends; mamba_ssm and triton are added on CUDA when importable",
+    )
     parser.add_argument("--batch-sizes", default=None, help="default 1,4 on CPU and 16,64 on CUDA")
     parser.add_argument("--dtypes", default=None, help="default fp32 on CPU and fp32,bf16 on CUDA")
     parser.add_argument("--size", type=int, default=256, help="tile side in pixels (default 256)")
@@ -118,31 +132,49 @@ def main(argv: list[str] | None = None) -> int:
                 dtype = autocast_dtype(device, DTYPES[dtype_name])
                 for batch_size in batch_sizes:
                     batch = torch.randn(batch_size, 1, args.size, args.size, device=device)
-                    timed = time_backends(model, module, backends, batch, dtype, device, args.min_time_s,
-                                          args.max_repeats)
+                    timed = time_backends(
+                        model, module, backends, batch, dtype, device, args.min_time_s, args.max_repeats
+                    )
                     results = [(b, min(t), statistics.median(t), len(t)) for b, t in timed.items()]
                     floor = min(timed["none"]) if "none" in timed else None
                     for backend, seconds, median, repeats in results:
                         ratio = seconds / floor if floor else None
-                        row = {"model": label, "part": part, "variant": variant, "parameters": params,
-                               "backend": backend, "batch_size": batch_size, "dtype": dtype_name,
-                               "size_px": args.size, "ms_per_batch": round(seconds * 1e3, 2),
-                               "median_ms_per_batch": round(median * 1e3, 2),
-                               "tiles_per_s": round(batch_size / seconds, 2), "repeats": repeats,
-                               "x_floor": None if ratio is None else round(ratio, 2)}
+                        row = {
+                            "model": label,
+                            "part": part,
+                            "variant": variant,
+                            "parameters": params,
+                            "backend": backend,
+                            "batch_size": batch_size,
+                            "dtype": dtype_name,
+                            "size_px": args.size,
+                            "ms_per_batch": round(seconds * 1e3, 2),
+                            "median_ms_per_batch": round(median * 1e3, 2),
+                            "tiles_per_s": round(batch_size / seconds, 2),
+                            "repeats": repeats,
+                            "x_floor": None if ratio is None else round(ratio, 2),
+                        }
                         rows.append(row)
                         ratio_text = "-" if ratio is None else f"{ratio:.2f}"
-                        print(f"{label:<22} {backend:<10} {batch_size:>5} {dtype_name:>5} "
-                              f"{row['ms_per_batch']:>9.1f} {row['tiles_per_s']:>8.1f} {ratio_text:>7}", flush=True)
+                        print(
+                            f"{label:<22} {backend:<10} {batch_size:>5} {dtype_name:>5} "
+                            f"{row['ms_per_batch']:>9.1f} {row['tiles_per_s']:>8.1f} {ratio_text:>7}",
+                            flush=True,
+                        )
             del model, module
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     out = Path(args.out) if args.out else RESULTS / f"model-{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"bench": "model", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine(device), "size_px": args.size, "rows": rows,
-              "notes": "forward only, inference mode, best of the repeats; 'none' = no-scan floor (no recurrence); "
-                       "x_floor = time / floor time for the same model, batch and dtype"}
+    record = {
+        "bench": "model",
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(device),
+        "size_px": args.size,
+        "rows": rows,
+        "notes": "forward only, inference mode, best of the repeats; 'none' = no-scan floor (no recurrence); "
+        "x_floor = time / floor time for the same model, batch and dtype",
+    }
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"saved {out}")
     return 0

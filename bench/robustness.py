@@ -51,7 +51,7 @@ from evaluate_default import make_test_set, read_band  # noqa: E402
 from machine import machine  # noqa: E402
 
 from engine.classes import IGNORE_INDEX, OIL  # noqa: E402
-from engine.data.tiles import byte_to_db, normalise_db  # noqa: E402
+from engine.data.tiles import byte_to_db, clip_standardise_db  # noqa: E402
 from engine.detectors import DEFAULT_MODEL_CARD  # noqa: E402
 from engine.modelcard import load_model  # noqa: E402
 
@@ -110,9 +110,12 @@ def cut_tiles(scenes: list[dict[str, Any]], factor: int) -> list[tuple[np.ndarra
         image, _ = read_band(scene["image"])
         labels, _ = read_band(scene["labels"])
         valid = np.isfinite(image) & (labels != IGNORE_INDEX)
-        for index, (row, col) in enumerate((r, c) for r in range(0, image.shape[0] - window + 1, window)
-                                           for c in range(0, image.shape[1] - window + 1, window)):
-            block = np.s_[row:row + window, col:col + window]
+        for index, (row, col) in enumerate(
+            (r, c)
+            for r in range(0, image.shape[0] - window + 1, window)
+            for c in range(0, image.shape[1] - window + 1, window)
+        ):
+            block = np.s_[row : row + window, col : col + window]
             if valid[block].mean() < 0.9:
                 continue
             oil_share = (labels[block] == OIL.id).mean()
@@ -153,12 +156,14 @@ def oil_iou(matrix: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def model_oil(model: torch.nn.Module, spec: Any, oil_id: int, images: list[np.ndarray], batch: int = 16
-              ) -> list[np.ndarray]:
+def model_oil(
+    model: torch.nn.Module, spec: Any, oil_id: int, images: list[np.ndarray], batch: int = 16
+) -> list[np.ndarray]:
     """The model's oil masks for dB tiles, fed as ``dakd evaluate`` feeds tiles (normalised dB, all valid)."""
     masks = []
     for start in range(0, len(images), batch):
-        x = torch.from_numpy(np.stack([normalise_db(image, spec) for image in images[start:start + batch]])[:, None])
+        chunk = images[start : start + batch]
+        x = torch.from_numpy(np.stack([clip_standardise_db(image, spec) for image in chunk])[:, None])
         masks.extend((model(x).argmax(dim=1) == oil_id).numpy())
     return masks
 
@@ -166,10 +171,18 @@ def model_oil(model: torch.nn.Module, spec: Any, oil_id: int, images: list[np.nd
 def main(argv: list[str] | None = None) -> int:
     """Cut the tiles, score every model and Otsu under every condition, save and print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", action="append", default=[], metavar="LABEL=CARD",
-                        help="a model card to score (repeat); default: default=resources/models/default.json")
-    parser.add_argument("--work", default=str(REPO / "build" / "default-model" / "test"),
-                        help="the held-out test scenes (simulated on the first run, shared with evaluate_default)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="LABEL=CARD",
+        help="a model card to score (repeat); default: default=resources/models/default.json",
+    )
+    parser.add_argument(
+        "--work",
+        default=str(REPO / "build" / "default-model" / "test"),
+        help="the held-out test scenes (simulated on the first run, shared with evaluate_default)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 scenes per group (a smoke run)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "robustness.json"))
     args = parser.parse_args(argv)
@@ -185,20 +198,29 @@ def main(argv: list[str] | None = None) -> int:
         images = [transform(image) for image, _ in tiles]
         targets = [target for _, target in tiles]
         counts[condition] = len(tiles)
-        otsu = sum((confusion(otsu_oil(image), target) for image, target in zip(images, targets)),
-                   np.zeros((2, 2), np.int64))
+        otsu = sum(
+            (confusion(otsu_oil(image), target) for image, target in zip(images, targets)), np.zeros((2, 2), np.int64)
+        )
         results["otsu"][condition] = oil_iou(otsu)
         for label, (model, card) in loaded.items():
             oil_id = next(c.id for c in card.classes if c.name == "oil")
             masks = model_oil(model, card.input_spec, oil_id, images)
             matrix = sum((confusion(mask, target) for mask, target in zip(masks, targets)), np.zeros((2, 2), np.int64))
             results[label][condition] = oil_iou(matrix)
-        print(f"  {condition}: {len(tiles)} tiles, " + ", ".join(f"{k} {v[condition]}" for k, v in results.items()),
-              file=sys.stderr)
-    record = {"machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "wall_s": round(time.perf_counter() - started, 1), "quick": args.quick, "tiles": counts,
-              "models": models, "metric": "oil IoU %, oil vs everything else, one confusion over all tiles",
-              "results": results}
+        print(
+            f"  {condition}: {len(tiles)} tiles, " + ", ".join(f"{k} {v[condition]}" for k, v in results.items()),
+            file=sys.stderr,
+        )
+    record = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "quick": args.quick,
+        "tiles": counts,
+        "models": models,
+        "metric": "oil IoU %, oil vs everything else, one confusion over all tiles",
+        "results": results,
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")

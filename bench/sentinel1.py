@@ -56,8 +56,10 @@ def build_product(workdir: Path) -> Path:
     annotation_path = next((safe / "annotation").glob("s1*-vv-*.xml"))
     annotation = parse_image_annotation(parse_xml(annotation_path.read_bytes(), str(annotation_path)), "annotation")
     grid = annotation.geolocation
-    gcps = [GroundControlPoint(row=float(r), col=float(c), x=float(lon), y=float(lat), z=float(h))
-            for r, c, lat, lon, h in zip(grid.lines, grid.pixels, grid.latitudes, grid.longitudes, grid.heights_m)]
+    gcps = [
+        GroundControlPoint(row=float(r), col=float(c), x=float(lon), y=float(lat), z=float(h))
+        for r, c, lat, lon, h in zip(grid.lines, grid.pixels, grid.latitudes, grid.longitudes, grid.heights_m)
+    ]
     height, width = annotation.height, annotation.width
     tiff = safe / "measurement" / (annotation_path.stem + ".tiff")
     rng = np.random.default_rng(0)
@@ -123,26 +125,41 @@ def main() -> None:
             with rasterio.open(out) as written:
                 size = (written.width, written.height)
             pixels = size[0] * size[1]
-            results.append({"run": geometry, "output_px": list(size), "output_mpx": round(pixels / 1e6, 1),
-                            "seconds": run["seconds"], "mpx_per_s": round(pixels / 1e6 / run["seconds"], 2),
-                            "peak_rss_mb": run["peak_rss_mb"], "output_mb": round(out.stat().st_size / 2**20, 1),
-                            "dakd_output": run["stdout"]})
+            results.append(
+                {
+                    "run": geometry,
+                    "output_px": list(size),
+                    "output_mpx": round(pixels / 1e6, 1),
+                    "seconds": run["seconds"],
+                    "mpx_per_s": round(pixels / 1e6 / run["seconds"], 2),
+                    "peak_rss_mb": run["peak_rss_mb"],
+                    "output_mb": round(out.stat().st_size / 2**20, 1),
+                    "dakd_output": run["stdout"],
+                }
+            )
             out.unlink()
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    record = {"benchmark": "sentinel1", "what": "dakd calibrate on a full-size synthetic IW GRDH product "
-              "(real XML, 26102 x 16705 px uint16 measurement): calibration + thermal-noise removal (+ warp to UTM "
-              "10 m for 'utm') + GeoTIFF writing with overviews; one child process per run, OMP_NUM_THREADS=1",
-              "product_build_s": build_s, "results": results, "machine": machine(),
-              "date": time.strftime("%Y-%m-%d")}
+    record = {
+        "benchmark": "sentinel1",
+        "what": "dakd calibrate on a full-size synthetic IW GRDH product "
+        "(real XML, 26102 x 16705 px uint16 measurement): calibration + thermal-noise removal (+ warp to UTM "
+        "10 m for 'utm') + GeoTIFF writing with overviews; one child process per run, OMP_NUM_THREADS=1",
+        "product_build_s": build_s,
+        "results": results,
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     target = REPO / "bench" / "results" / "sentinel1.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(record, indent=2) + "\n")
     print(f"{'run':<6} {'output px':>14} {'seconds':>8} {'Mpx/s':>6} {'peak RSS MB':>12}")
     for r in results:
-        print(f"{r['run']:<6} {r['output_px'][0]:>6} x {r['output_px'][1]:<6} {r['seconds']:>8} {r['mpx_per_s']:>6} "
-              f"{r['peak_rss_mb']:>12}")
+        print(
+            f"{r['run']:<6} {r['output_px'][0]:>6} x {r['output_px'][1]:<6} {r['seconds']:>8} {r['mpx_per_s']:>6} "
+            f"{r['peak_rss_mb']:>12}"
+        )
     print(f"machine: {record['machine']['cpu']}, {record['machine']['cores']} cores; saved {target}")
 
 

@@ -88,8 +88,7 @@ def tile_statistics(count: int) -> tuple[float, dict[str, float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="timed seeds per size (default 5)")
-    parser.add_argument("--tiles", type=int, default=200,
-                        help="256² tiles for rate and class balance (default 200)")
+    parser.add_argument("--tiles", type=int, default=200, help="256² tiles for rate and class balance (default 200)")
     args = parser.parse_args()
     try:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -99,29 +98,56 @@ def main() -> int:
     rows = []
     for size in (2048, 1024):
         wall, cpu = time_scenes(size, seeds)
-        rows.append({"case": f"simulate {size}x{size}", "runs": len(wall),
-                     "median_s": round(statistics.median(wall), 3), "max_s": round(max(wall), 3),
-                     "cpu_median_s": round(statistics.median(cpu), 3), "cpu_max_s": round(max(cpu), 3)})
+        rows.append(
+            {
+                "case": f"simulate {size}x{size}",
+                "runs": len(wall),
+                "median_s": round(statistics.median(wall), 3),
+                "max_s": round(max(wall), 3),
+                "cpu_median_s": round(statistics.median(cpu), 3),
+                "cpu_max_s": round(max(cpu), 3),
+            }
+        )
     write_s, write_cpu_s = time_write(2048)
-    rows.append({"case": "write 2048x2048 (int16 dB, labels, json, quick-look)", "runs": 1,
-                 "median_s": round(write_s, 3), "max_s": round(write_s, 3), "cpu_median_s": round(write_cpu_s, 3),
-                 "cpu_max_s": round(write_cpu_s, 3)})
+    rows.append(
+        {
+            "case": "write 2048x2048 (int16 dB, labels, json, quick-look)",
+            "runs": 1,
+            "median_s": round(write_s, 3),
+            "max_s": round(write_s, 3),
+            "cpu_median_s": round(write_cpu_s, 3),
+            "cpu_max_s": round(write_cpu_s, 3),
+        }
+    )
     rate, balance = tile_statistics(args.tiles)
 
     print(f"{'case':<54} {'runs':>4} {'wall med s':>10} {'wall max s':>10} {'cpu med s':>9} {'cpu max s':>9}")
     for row in rows:
-        print(f"{row['case']:<54} {row['runs']:>4} {row['median_s']:>10.3f} {row['max_s']:>10.3f} "
-              f"{row['cpu_median_s']:>9.3f} {row['cpu_max_s']:>9.3f}")
+        print(
+            f"{row['case']:<54} {row['runs']:>4} {row['median_s']:>10.3f} {row['max_s']:>10.3f} "
+            f"{row['cpu_median_s']:>9.3f} {row['cpu_max_s']:>9.3f}"
+        )
     print(f"256x256 tiles: {rate:.1f} per second; class shares over {args.tiles} default tiles (%): {balance}")
     passed = rows[0]["max_s"] < LIMIT_2048_S
-    print(f"2048x2048 under {LIMIT_2048_S:.0f} s (wall) on one core: {'yes' if passed else 'NO'} "
-          f"(max {rows[0]['max_s']:.2f} s wall, {rows[0]['cpu_max_s']:.2f} s CPU)")
+    print(
+        f"2048x2048 under {LIMIT_2048_S:.0f} s (wall) on one core: {'yes' if passed else 'NO'} "
+        f"(max {rows[0]['max_s']:.2f} s wall, {rows[0]['cpu_max_s']:.2f} s CPU)"
+    )
 
-    result = {"benchmark": "simulate", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine(), "pinned_cores": sorted(os.sched_getaffinity(0)), "rows": rows,
-              "tiles_256_per_s": round(rate, 2), "tile_class_share_percent": balance, "tiles_counted": args.tiles,
-              "requirement": f"2048x2048 under {LIMIT_2048_S} s on one core", "requirement_met": passed,
-              "numpy_threads": os.environ.get("OMP_NUM_THREADS"), "numpy": np.__version__}
+    result = {
+        "benchmark": "simulate",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "pinned_cores": sorted(os.sched_getaffinity(0)),
+        "rows": rows,
+        "tiles_256_per_s": round(rate, 2),
+        "tile_class_share_percent": balance,
+        "tiles_counted": args.tiles,
+        "requirement": f"2048x2048 under {LIMIT_2048_S} s on one core",
+        "requirement_met": passed,
+        "numpy_threads": os.environ.get("OMP_NUM_THREADS"),
+        "numpy": np.__version__,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(REPO)}")

@@ -39,8 +39,9 @@ NUMBER_DOUBLE = _pick("Qgis.ProcessingNumberParameterType.Double", "QgsProcessin
 NUMBER_INTEGER = _pick("Qgis.ProcessingNumberParameterType.Integer", "QgsProcessingParameterNumber.Integer")
 FILE_BEHAVIOR_FILE = _pick("Qgis.ProcessingFileParameterBehavior.File", "QgsProcessingParameterFile.File")
 FILE_BEHAVIOR_FOLDER = _pick("Qgis.ProcessingFileParameterBehavior.Folder", "QgsProcessingParameterFile.Folder")
-PARAMETER_FLAG_ADVANCED = _pick("Qgis.ProcessingParameterFlag.Advanced",
-                                "QgsProcessingParameterDefinition.FlagAdvanced")
+PARAMETER_FLAG_ADVANCED = _pick(
+    "Qgis.ProcessingParameterFlag.Advanced", "QgsProcessingParameterDefinition.FlagAdvanced"
+)
 SOURCE_TYPE_POLYGON = _pick("Qgis.ProcessingSourceType.VectorPolygon", "QgsProcessing.TypeVectorPolygon")
 SOURCE_TYPE_RASTER = _pick("Qgis.ProcessingSourceType.Raster", "QgsProcessing.TypeRaster")
 FIELD_TYPE_ANY = _pick("Qgis.ProcessingFieldParameterDataType.Any", "QgsProcessingParameterField.Any")

@@ -64,8 +64,13 @@ class Requirement:
             width = max(len(have), len(want))
             have, want = have + (0,) * (width - len(have)), want + (0,) * (width - len(want))
             ok = {
-                "==": have == want, "!=": have != want, ">=": have >= want, "<=": have <= want,
-                ">": have > want, "<": have < want, "~=": have >= want and have[: len(want) - 1] == want[:-1],
+                "==": have == want,
+                "!=": have != want,
+                ">=": have >= want,
+                "<=": have <= want,
+                ">": have > want,
+                "<": have < want,
+                "~=": have >= want and have[: len(want) - 1] == want[:-1],
             }[operator]
             if not ok:
                 return False
@@ -178,8 +183,9 @@ def installed_versions(search_path: Sequence[str] | None = None) -> dict[str, st
     return versions
 
 
-def check_requirement(requirement: Requirement, search_path: Sequence[str] | None = None,
-                      versions: dict[str, str] | None = None) -> RequirementStatus:
+def check_requirement(
+    requirement: Requirement, search_path: Sequence[str] | None = None, versions: dict[str, str] | None = None
+) -> RequirementStatus:
     """Check from package metadata that a requirement is present and recent enough (milliseconds).
 
     This is what runs when QGIS starts. Whether the packages really import (a broken torch, a
@@ -219,8 +225,9 @@ def status_from_probe(requirements: Sequence[Requirement], report: dict[str, Any
             problem = "missing" if error.startswith("ModuleNotFoundError") else f"fails to import: {error}"
             statuses.append(RequirementStatus(requirement, version, False, problem))
         elif version is not None and not requirement.accepts(version):
-            statuses.append(RequirementStatus(requirement, version, False,
-                                              f"{version} installed, needs {requirement.line}"))
+            statuses.append(
+                RequirementStatus(requirement, version, False, f"{version} installed, needs {requirement.line}")
+            )
         else:
             statuses.append(RequirementStatus(requirement, version, True, ""))
     return statuses
@@ -278,8 +285,13 @@ class PipCommand:
     site_dir: Path
 
 
-def pip_install_command(python: str, requirements: Sequence[Requirement], base_dir: Path | None = None,
-                        torch_index_url: str = "", extra_args: Sequence[str] = ()) -> PipCommand:
+def pip_install_command(
+    python: str,
+    requirements: Sequence[Requirement],
+    base_dir: Path | None = None,
+    torch_index_url: str = "",
+    extra_args: Sequence[str] = (),
+) -> PipCommand:
     """Build the pip command that installs ``requirements`` into the plugin's private folder.
 
     Writes the constraints file into ``base_dir`` (created if needed). The arguments are a list,
@@ -297,8 +309,18 @@ def pip_install_command(python: str, requirements: Sequence[Requirement], base_d
     base.mkdir(parents=True, exist_ok=True)
     constraints = base / "constraints.txt"
     constraints.write_text(constraints_text(), encoding="utf-8")
-    arguments = ["-m", "pip", "install", "--user", "--disable-pip-version-check", "--no-warn-script-location",
-                 "--only-binary", "numpy,torch,rasterio,fiona,shapely,pyproj,scipy", "-c", str(constraints)]
+    arguments = [
+        "-m",
+        "pip",
+        "install",
+        "--user",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--only-binary",
+        "numpy,torch,rasterio,fiona,shapely,pyproj,scipy",
+        "-c",
+        str(constraints),
+    ]
     if externally_managed():
         # The user site is redirected to our private folder, so the system packages stay untouched.
         arguments.append("--break-system-packages")

@@ -21,25 +21,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contract import EngineContract, current_contract
 from .engine_command import EngineRunError, engine_command, run_engine
 from .events import event_percent
 from .layer_sources import InputProblem
 from .settings import PluginSettings
 from .translation import tr
 
-#: Input units the engine accepts (``engine.io.scene.UNITS``) plus "auto" (read from the file).
-UNITS_CHOICES = ("auto", "linear", "db", "amplitude", "intensity")
-#: Detection methods: the model if one is available, else the threshold detector.
-METHOD_CHOICES = ("auto", "model", "threshold")
-#: ``DetectParams`` defaults shown in the Processing dialog (a test checks they match the engine).
-DEFAULT_OVERLAP_PX = 64
-DEFAULT_MIN_AREA_KM2 = 0.1
-#: ``--land-mask`` choices offered in Processing (a polygon layer is the third); the engine's default is auto.
-LAND_MASK_CHOICES = ("auto", "none", "file")
-#: The engine's shoreline buffer default (``engine.detect.DetectParams.land_buffer_m``), in metres.
-DEFAULT_LAND_BUFFER_M = 100.0
-#: The largest tile overlap the engine takes: half its 256-pixel tile (``engine.tiling.plan_grid``).
-MAX_OVERLAP_PX = 128
+#: The ``--land-mask`` choice that stands for "the polygon layer below" (the engine's keywords come from its contract).
+LAND_MASK_FILE = "file"
+
+
+def method_labels(contract: EngineContract | None = None) -> dict[str, str]:
+    """Return the engine's ``--method`` values, in its order, with what they mean for the analyst."""
+    words = {
+        "auto": tr("auto (model if available, else threshold)"),
+        "model": tr("model (SAROSS-Net)"),
+        "threshold": tr("threshold (classical, no model)"),
+    }
+    return {name: words.get(name, name) for name in (contract or current_contract()).methods}
+
+
+def land_mask_labels(contract: EngineContract | None = None) -> dict[str, str]:
+    """Return the engine's ``--land-mask`` keywords with their words, and :data:`LAND_MASK_FILE` last."""
+    words = {"auto": tr("auto (global OpenStreetMap coastline)"), "none": tr("none")}
+    keywords = (contract or current_contract()).values("land_masks")
+    return {**{name: words.get(name, name) for name in keywords}, LAND_MASK_FILE: tr("the polygon layer below")}
+
+
+def unit_choices(contract: EngineContract | None = None) -> tuple[str, ...]:
+    """Return the ``--units`` choices: ``auto`` (read from the file), then the engine's units."""
+    return ("auto", *(contract or current_contract()).values("units"))
+
+
+def detect_default(key: str, contract: EngineContract | None = None) -> Any:
+    """Return one of the engine's detection defaults (``overlap_px``, ``max_overlap_px``, ``min_area_km2``...)."""
+    return (contract or current_contract()).value("detect_defaults", key)
 
 
 @dataclass
@@ -53,13 +70,14 @@ class DetectRequest:
     device: str = "auto"
     band: int | None = None
     units: str = "auto"
-    overlap_px: int = DEFAULT_OVERLAP_PX
-    min_area_km2: float = DEFAULT_MIN_AREA_KM2
+    #: None: the engine's default (:func:`detect_default`), as for every number below.
+    overlap_px: int | None = None
+    min_area_km2: float | None = None
     prob_threshold: float | None = None
     batch_size: int | None = None
     #: ``auto`` (the global coastline), ``none`` or a polygon layer file; passed as ``--land-mask``.
     land_mask: str = "auto"
-    land_buffer_m: float = DEFAULT_LAND_BUFFER_M
+    land_buffer_m: float | None = None
     #: A polygon layer file or ``xmin,ymin,xmax,ymax,crs``; passed as ``--aoi`` (None: the whole scene).
     aoi: str | None = None
     #: Where the wind blows from, degrees clockwise from north; passed as ``--wind-dir`` (None: not known).
@@ -82,8 +100,12 @@ def chosen_model(method: str, model_path: str, settings: PluginSettings) -> str 
         return None
     if model_path:
         if not Path(model_path).is_file():
-            raise InputProblem(tr("model card {path} does not exist; choose a .json model card, or leave the model "
-                                  "empty for the default").format(path=model_path))
+            raise InputProblem(
+                tr(
+                    "model card {path} does not exist; choose a .json model card, or leave the model "
+                    "empty for the default"
+                ).format(path=model_path)
+            )
         return model_path
     if settings.default_model and Path(settings.default_model).is_file():
         return settings.default_model
@@ -97,8 +119,10 @@ def missing_default_model_warning(method: str, model_path: str, settings: Plugin
     """
     if method == "threshold" or model_path or not settings.default_model or Path(settings.default_model).is_file():
         return ""
-    return tr("the default model {path} no longer exists; using the model shipped with the plugin instead (choose "
-              "another default in DAKD Oil Spill ▸ Engine ▸ Models…)").format(path=settings.default_model)
+    return tr(
+        "the default model {path} no longer exists; using the model shipped with the plugin instead (choose "
+        "another default in DAKD Oil Spill ▸ Engine ▸ Models…)"
+    ).format(path=settings.default_model)
 
 
 def make_request(input_path: str, out_dir: Path, settings: PluginSettings, **options: Any) -> DetectRequest:
@@ -112,8 +136,15 @@ def make_request(input_path: str, out_dir: Path, settings: PluginSettings, **opt
     model_path = chosen_model(method, given_model, settings)
     device = options.pop("device", "") or settings.device
     warning = missing_default_model_warning(method, given_model, settings)
-    return DetectRequest(input_path=input_path, out_dir=str(out_dir), method=method, model_path=model_path,
-                         device=device, warnings=[warning] if warning else [], **options)
+    return DetectRequest(
+        input_path=input_path,
+        out_dir=str(out_dir),
+        method=method,
+        model_path=model_path,
+        device=device,
+        warnings=[warning] if warning else [],
+        **options,
+    )
 
 
 def request_inputs(request: DetectRequest) -> list[Path]:
@@ -151,20 +182,42 @@ def replaced_input(destination: str, inputs: list[Path]) -> str:
 
 def detect_arguments(request: DetectRequest) -> list[str]:
     """Return the ``dakd detect`` sub-command and options for ``request`` (an argument list, no shell)."""
-    arguments = ["detect", request.input_path, "--out", request.out_dir, "--overwrite", "--method", request.method,
-                 "--device", request.device, "--units", request.units, "--overlap", str(request.overlap_px),
-                 "--min-area-km2", f"{request.min_area_km2:g}", "--land-mask", request.land_mask,
-                 "--land-buffer-m", f"{request.land_buffer_m:g}"]
-    for option, value in (("--model", request.model_path), ("--band", request.band), ("--aoi", request.aoi),
-                          ("--prob-threshold", request.prob_threshold), ("--batch-size", request.batch_size),
-                          ("--wind-dir", request.wind_dir_deg)):
+    arguments = [
+        "detect",
+        request.input_path,
+        "--out",
+        request.out_dir,
+        "--overwrite",
+        "--method",
+        request.method,
+        "--device",
+        request.device,
+        "--units",
+        request.units,
+        "--land-mask",
+        request.land_mask,
+    ]
+    for option, value in (
+        ("--overlap", request.overlap_px),
+        ("--min-area-km2", request.min_area_km2),
+        ("--land-buffer-m", request.land_buffer_m),
+        ("--model", request.model_path),
+        ("--band", request.band),
+        ("--aoi", request.aoi),
+        ("--prob-threshold", request.prob_threshold),
+        ("--batch-size", request.batch_size),
+        ("--wind-dir", request.wind_dir_deg),
+    ):
         if value is not None:
             arguments += [option, f"{value:g}" if isinstance(value, float) else str(value)]
     return arguments
 
 
-def progress_reporter(set_percent: Callable[[float], None], set_text: Callable[[str], None] | None = None,
-                      on_log: Callable[[str, str], None] | None = None) -> Callable[[dict[str, Any]], None]:
+def progress_reporter(
+    set_percent: Callable[[float], None],
+    set_text: Callable[[str], None] | None = None,
+    on_log: Callable[[str, str], None] | None = None,
+) -> Callable[[dict[str, Any]], None]:
     """Make a sink for engine events that forwards them to QGIS progress callbacks.
 
     Args:
@@ -172,6 +225,7 @@ def progress_reporter(set_percent: Callable[[float], None], set_text: Callable[[
         set_text: receives ``"detect 12/120"``-style text when a stage starts or advances.
         on_log: receives ``(level, message)`` of engine log events.
     """
+
     def sink(event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "log" and on_log is not None:
@@ -217,9 +271,14 @@ class DetectOutcome:
         except (OSError, ValueError, AttributeError):
             detector = {}
         report = out_dir / str((event.get("outputs") or {}).get("report") or "report.html")
-        return cls(out_dir, dict(event.get("counts") or {}), dict(event.get("areas_km2") or {}),
-                   str(event.get("device") or "cpu"), detector if isinstance(detector, dict) else {},
-                   report if report.is_file() else None)
+        return cls(
+            out_dir,
+            dict(event.get("counts") or {}),
+            dict(event.get("areas_km2") or {}),
+            str(event.get("device") or "cpu"),
+            detector if isinstance(detector, dict) else {},
+            report if report.is_file() else None,
+        )
 
     def detector_name(self) -> str:
         """Name what found the results: ``model 'default'`` or ``the threshold detector``."""
@@ -229,8 +288,13 @@ class DetectOutcome:
         return tr("model '{name}'").format(name=model) if model else ""
 
 
-def run_detect(request: DetectRequest, python: str, on_event: Callable[[dict[str, Any]], None],
-               on_text: Callable[[str], None], is_canceled: Callable[[], bool]) -> DetectOutcome:
+def run_detect(
+    request: DetectRequest,
+    python: str,
+    on_event: Callable[[dict[str, Any]], None],
+    on_text: Callable[[str], None],
+    is_canceled: Callable[[], bool],
+) -> DetectOutcome:
     """Run ``dakd detect`` for ``request`` in a child process with ``python`` and wait for it.
 
     Raises:
@@ -250,14 +314,17 @@ def summary_sentence(outcome: DetectOutcome) -> str:
     counts, areas = outcome.counts, outcome.areas_km2
     spills = int(counts.get("oil", 0))
     area_km2 = f"{float(areas.get('oil', 0.0)):.1f}"
-    sentence = (tr("1 oil spill, {area} km², {device}") if spills == 1 else
-                tr("{count} oil spills, {area} km², {device}")).format(count=spills, area=area_km2,
-                                                                       device=outcome.device)
+    sentence = (
+        tr("1 oil spill, {area} km², {device}") if spills == 1 else tr("{count} oil spills, {area} km², {device}")
+    ).format(count=spills, area=area_km2, device=outcome.device)
     detector = outcome.detector_name()
     if detector:
         sentence += ", " + detector
-    plural = {"look-alike": (tr("1 look-alike"), tr("{count} look-alikes")),
-              "ship": (tr("1 ship"), tr("{count} ships"))}
-    others = [plural[name][0 if counts[name] == 1 else 1].format(count=counts[name]) for name in plural
-              if counts.get(name)]
+    plural = {
+        "look-alike": (tr("1 look-alike"), tr("{count} look-alikes")),
+        "ship": (tr("1 ship"), tr("{count} ships")),
+    }
+    others = [
+        plural[name][0 if counts[name] == 1 else 1].format(count=counts[name]) for name in plural if counts.get(name)
+    ]
     return sentence + (f" ({', '.join(others)})" if others else "")

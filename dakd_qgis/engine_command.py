@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .contract import engine_contract
 from .events import describe_exit, parse_event
 from .paths import engine_subprocess_env
 from .translation import tr
@@ -39,8 +40,10 @@ class MissingPackagesError(EngineRunError):
 
 def missing_packages_sentence(packages: Sequence[str]) -> str:
     """Say which Python packages are missing and where to install them."""
-    return tr("the Python packages {names} are missing; install them with DAKD Oil Spill ▸ Engine ▸ Check "
-              "dependencies… (Install missing)").format(names=", ".join(packages))
+    return tr(
+        "the Python packages {names} are missing; install them with DAKD Oil Spill ▸ Engine ▸ Check "
+        "dependencies… (Install missing)"
+    ).format(names=", ".join(packages))
 
 
 #: How Python reports a package that is not installed.
@@ -56,9 +59,15 @@ def _log_details(lines: Sequence[str]) -> None:
     QgsMessageLog.logMessage("\n".join(lines), "DAKD Oil Spill", Qgis.Warning)
 
 
-def run_engine(arguments: Sequence[str], on_event: Callable[[dict[str, Any]], None],
-               on_text: Callable[[str], None], is_canceled: Callable[[], bool],
-               poll_s: float = 0.2, grace_s: float = 10.0, process_name: str = "") -> dict[str, Any]:
+def run_engine(
+    arguments: Sequence[str],
+    on_event: Callable[[dict[str, Any]], None],
+    on_text: Callable[[str], None],
+    is_canceled: Callable[[], bool],
+    poll_s: float = 0.2,
+    grace_s: float = 10.0,
+    process_name: str = "",
+) -> dict[str, Any]:
     """Run an engine command to the end, forwarding its events; return its ``done`` event.
 
     Args:
@@ -77,14 +86,26 @@ def run_engine(arguments: Sequence[str], on_event: Callable[[dict[str, Any]], No
         EngineRunError: the child failed (with the engine's one-line error), crashed, or was cancelled.
     """
     process_name = process_name or tr("engine process")
+    contract = engine_contract(arguments[0])
+    if contract.blocking:  # another schema: its events and choices cannot be read safely
+        raise EngineRunError(contract.problem)
     try:
         # An argument list built by engine_command: no shell, no user string is parsed.
         process = subprocess.Popen(  # nosec B603
-            list(arguments), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=engine_subprocess_env(),
-            text=True, encoding="utf-8", errors="replace", bufsize=1)
+            list(arguments),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=engine_subprocess_env(),
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
     except OSError as error:
-        message = tr("cannot start the engine with {python} ({reason}); set the engine Python in DAKD Oil Spill ▸ "
-                     "Engine ▸ Settings…")
+        message = tr(
+            "cannot start the engine with {python} ({reason}); set the engine Python in DAKD Oil Spill ▸ "
+            "Engine ▸ Settings…"
+        )
         raise EngineRunError(message.format(python=arguments[0], reason=error.strerror or error)) from error
     with process:  # closes the pipe (no ResourceWarning) and reaps the child
         try:
@@ -95,8 +116,15 @@ def run_engine(arguments: Sequence[str], on_event: Callable[[dict[str, Any]], No
             raise
 
 
-def _follow(process: subprocess.Popen, on_event: Callable[[dict[str, Any]], None], on_text: Callable[[str], None],
-            is_canceled: Callable[[], bool], poll_s: float, grace_s: float, process_name: str) -> dict[str, Any]:
+def _follow(
+    process: subprocess.Popen,
+    on_event: Callable[[dict[str, Any]], None],
+    on_text: Callable[[str], None],
+    is_canceled: Callable[[], bool],
+    poll_s: float,
+    grace_s: float,
+    process_name: str,
+) -> dict[str, Any]:
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:

@@ -2,7 +2,7 @@
 
 Plain functions without Qt widgets, shared by the Processing algorithms (``feedback``), the
 detection task (``QgsTask.setProgress``) and the fine-tune dialog (a child process's stdout). The
-event schema is the engine's (see ``engine.progress``).
+event schema is the engine's (``engine.contract.EVENTS``, read through :mod:`dakd_qgis.contract`).
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .contract import engine_contract
 from .translation import tr
 from .wording import plugin_wording
-
-#: Exit code of ``dakd`` when the user cancelled (see ``engine.errors.Cancelled``).
-EXIT_CANCELLED = 130
 
 
 def parse_event(line: str) -> dict[str, Any] | None:
@@ -29,8 +27,13 @@ def parse_event(line: str) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and "event" in event else None
 
 
-def describe_exit(exit_code: int | None, crashed: bool, stopped_by_user: bool, error_message: str = "",
-                  process: str = "engine process") -> str:
+def describe_exit(
+    exit_code: int | None,
+    crashed: bool,
+    stopped_by_user: bool,
+    error_message: str = "",
+    process: str = "engine process",
+) -> str:
     """Say in one plain sentence how a child process ended ("" when it succeeded).
 
     Args:
@@ -45,18 +48,23 @@ def describe_exit(exit_code: int | None, crashed: bool, stopped_by_user: bool, e
         return ""
     error_message = plugin_wording(error_message) if error_message else ""
     if stopped_by_user:
-        return _capitalised(error_message or tr("cancelled by the user; the {process} was stopped and wrote no "
-                                                "output").format(process=process))
+        return _capitalised(
+            error_message
+            or tr("cancelled by the user; the {process} was stopped and wrote no output").format(process=process)
+        )
     if error_message:
         return _capitalised(error_message)
     # Qt reports a crash exit, subprocess a negative code, a shell 128+9 for SIGKILL (the OOM killer's signal).
     if crashed or exit_code == 137 or (exit_code is not None and exit_code < 0):
-        return tr("The {process} was killed or crashed, most likely because it ran out of memory: close other "
-                  "programs, or choose a smaller preset or batch size, and try again.").format(process=process)
-    if exit_code == EXIT_CANCELLED:
+        return tr(
+            "The {process} was killed or crashed, most likely because it ran out of memory: close other "
+            "programs, or choose a smaller preset or batch size, and try again."
+        ).format(process=process)
+    if exit_code == engine_contract().value("exit_codes", "cancelled"):
         return tr("The {process} was interrupted.").format(process=process)
     return tr("The {process} failed (exit code {code}); see the log for the reason.").format(
-        process=process, code=exit_code)
+        process=process, code=exit_code
+    )
 
 
 def _capitalised(text: str) -> str:

@@ -14,63 +14,49 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contract import EngineContract, current_contract
 from .translation import tr
 
 
-def preset_labels() -> dict[str, str]:
-    """Presets of ``dakd finetune --preset`` with what they mean for the analyst (in the analyst's language)."""
-    return {
+def preset_labels(contract: EngineContract | None = None) -> dict[str, str]:
+    """Return the engine's ``dakd finetune --preset`` names, in its order, with what they mean for the analyst.
+
+    A preset this plugin has no words for (an engine newer than the plugin) is shown by its name.
+    """
+    words = {
         "quick": tr("Quick – one GPU, about 15–30 minutes"),
         "standard": tr("Standard – one GPU, several hours"),
         "paper": tr("Paper – the paper's setting, about a day on one GPU"),
         "cpu-default": tr("CPU – about an hour on 2 CPU cores for a few thousand tiles (the default model's recipe)"),
         "tiny": tr("Tiny – a few minutes on a CPU, to try the pipeline (the model is not useful)"),
     }
+    return {name: words.get(name, name) for name in (contract or current_contract()).presets}
 
 
-#: The ``dakd finetune --preset`` names, in the order the windows list them.
-PRESETS = tuple(preset_labels())
-#: The preset for a GPU and the one for a CPU (what the fine-tune window starts on for the device it finds).
-GPU_PRESET = "quick"
-CPU_PRESET = "cpu-default"
+def preset_for_device(device: str, contract: EngineContract | None = None) -> str:
+    """Return the engine's preset for ``device``: ``cuda``/``cuda:0`` -> its GPU preset, anything else its CPU one."""
+    presets = (contract or current_contract()).value("presets") or {}
+    return str(presets.get("gpu") if device.strip().lower().startswith("cuda") else presets.get("cpu"))
 
 
-def preset_for_device(device: str) -> str:
-    """Return the preset that suits a device: ``cuda``/``cuda:0`` -> the GPU preset, anything else the CPU one."""
-    return GPU_PRESET if device.strip().lower().startswith("cuda") else CPU_PRESET
-
-
-#: Classes a label value can be mapped to (the engine's class names, ``not-oil`` and ``ignore``).
-TARGET_CLASSES = ("oil", "look-alike", "ship", "land", "sea", "not-oil", "ignore")
-
-
-def background_labels() -> dict[str, str]:
-    """Return what ``dakd finetune --background`` can make of the pixels outside every polygon, for the analyst."""
-    return {
+def background_labels(contract: EngineContract | None = None) -> dict[str, str]:
+    """Return the engine's ``--background`` values with what they make of the pixels outside every polygon."""
+    words = {
         "sea": tr("Sea – everything I did not outline is sea"),
         "not-oil": tr("Not oil – I outlined only the oil (or have a binary oil mask)"),
         "ignore": tr("Ignore – I checked only the outlined areas"),
     }
+    return {name: words.get(name, name) for name in (contract or current_contract()).values("labels", "backgrounds")}
 
 
-#: The ``--background`` values, in the order the window lists them.
-BACKGROUNDS = tuple(background_labels())
-#: The engine's classes in id order and how it reads label values (``engine.classes``,
-#: ``engine.data.scenes``); copies, kept equal by tests/plugin/test_finetune.py.
-CLASS_NAMES = ("sea", "oil", "look-alike", "ship", "land")
-IGNORE_NAMES = ("ignore", "unlabelled", "unlabeled", "nodata", "no data")
-NOT_OIL_NAMES = ("not-oil", "not oil", "not_oil", "non-oil")
-CLASS_ALIASES = {
-    "oil spill": "oil",
-    "spill": "oil",
-    "lookalike": "look-alike",
-    "look alike": "look-alike",
-    "vessel": "ship",
-    "water": "sea",
-    "background": "sea",
-}
-#: Data-set folder formats of ``--data-format``.
-DATASET_FORMATS = ("osd", "sos")
+def label_targets(contract: EngineContract | None = None) -> tuple[str, ...]:
+    """Classes a label value can be mapped to (the engine's class names, ``not-oil`` and ``ignore``)."""
+    return (contract or current_contract()).values("labels", "targets")
+
+
+def dataset_formats(contract: EngineContract | None = None) -> tuple[str, ...]:
+    """Return the data-set folder formats of ``--data-format`` (the engine's, less ``scenes``: rasters and labels)."""
+    return tuple(name for name in (contract or current_contract()).values("data_formats") if name != "scenes")
 
 
 @dataclass
@@ -83,15 +69,15 @@ class FinetuneRequest:
         scenes: SAR raster files (labelled-scenes input).
         labels: one label polygon file for all scenes, and its ``layer`` inside the file.
         class_field: attribute holding each polygon's class.
-        class_map: label value → one of :data:`TARGET_CLASSES` (values not listed must already be class names).
-        background: what the pixels outside every polygon are (:data:`BACKGROUNDS`): ``sea``, ``not-oil``
+        class_map: label value → one of :func:`label_targets` (values not listed must already be class names).
+        background: what the pixels outside every polygon are (:func:`background_labels`): ``sea``, ``not-oil``
             (only oil was outlined: the engine trains them as "any class but oil", never as sea) or ``ignore``.
         dataset: an OSD/SOS data-set folder instead of scenes, with its ``dataset_format``.
         val_share: share of scenes kept for validation.
-        preset: one of :data:`PRESETS`.
+        preset: one of the engine's presets (:func:`preset_labels`); "" = the engine's default.
         steps, jointnet_steps, aug_ratio, balance: advanced overrides (None: the preset's value).
         init: model card to start from.
-        device: ``auto``, ``cpu`` or ``cuda``.
+        device: one of the engine's devices (``PluginSettings.devices``).
     """
 
     output: str
@@ -105,7 +91,7 @@ class FinetuneRequest:
     dataset: str = ""
     dataset_format: str = "osd"
     val_share: float = 0.2
-    preset: str = "quick"
+    preset: str = ""
     steps: int | None = None
     jointnet_steps: int | None = None
     aug_ratio: float | None = None
@@ -119,9 +105,10 @@ class FinetuneRequest:
         return Path(self.output + ".work")
 
 
-def problems(request: FinetuneRequest) -> list[str]:
-    """List what must change before the run can start (empty when it can)."""
-    found = []
+def problems(request: FinetuneRequest, contract: EngineContract | None = None) -> list[str]:
+    """List what must change before the run can start (empty when it can), by the engine's contract."""
+    contract = contract or current_contract()
+    found = [contract.problem] if contract.blocking else []
     if request.dataset:
         if not Path(request.dataset).is_dir():
             found.append(tr("the data-set folder {folder} does not exist").format(folder=request.dataset))
@@ -132,12 +119,12 @@ def problems(request: FinetuneRequest) -> list[str]:
             found.append(tr("choose the label polygons"))
         if not request.class_field:
             found.append(tr("choose the field that holds the class"))
-    if request.preset not in PRESETS:
+    if request.preset and request.preset not in contract.presets:
         found.append(tr("unknown preset {preset}").format(preset=repr(request.preset)))
-    bad = sorted({target for target in request.class_map.values() if target not in TARGET_CLASSES})
+    bad = sorted({target for target in request.class_map.values() if target not in label_targets(contract)})
     if bad:
         found.append(tr("unknown classes in the mapping: {classes}").format(classes=", ".join(bad)))
-    if request.background not in BACKGROUNDS:
+    if request.background not in background_labels(contract):
         found.append(tr("unknown background {background}").format(background=repr(request.background)))
     if request.class_map and all(target == "ignore" for target in request.class_map.values()):
         found.append(tr("every label value is mapped to ignore: map at least one to a class"))
@@ -150,8 +137,18 @@ def problems(request: FinetuneRequest) -> list[str]:
 
 def finetune_arguments(request: FinetuneRequest) -> list[str]:
     """Return the ``dakd finetune`` sub-command and options for ``request`` (an argument list, no shell)."""
-    arguments = ["finetune", "--output", request.output, "--preset", request.preset, "--device", request.device,
-                 "--val-share", f"{request.val_share:g}", "--overwrite"]
+    arguments = [
+        "finetune",
+        "--out",
+        request.output,
+        "--device",
+        request.device,
+        "--val-share",
+        f"{request.val_share:g}",
+        "--overwrite",
+    ]
+    if request.preset:
+        arguments += ["--preset", request.preset]
     if request.name:
         arguments += ["--name", request.name]
     if request.dataset:
@@ -166,8 +163,12 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
             arguments += ["--class-map", f"{value}={target}"]
         if request.background != "sea":
             arguments += ["--background", request.background]
-    for option, value in (("--steps", request.steps), ("--jointnet-steps", request.jointnet_steps),
-                          ("--aug-ratio", request.aug_ratio), ("--balance", request.balance)):
+    for option, value in (
+        ("--steps", request.steps),
+        ("--jointnet-steps", request.jointnet_steps),
+        ("--aug-ratio", request.aug_ratio),
+        ("--balance", request.balance),
+    ):
         if value is not None:
             arguments += [option, f"{value:g}" if isinstance(value, float) else str(value)]
     if request.init:
@@ -175,35 +176,36 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
     return arguments
 
 
-def default_class_for(value: Any, background: str = "sea") -> str:
+def default_class_for(value: Any, background: str = "sea", contract: EngineContract | None = None) -> str:
     """Guess the class of a label value: what the engine reads it as, else ``ignore``.
 
     The engine already understands class names, ids (0-4) and common aliases ("slick" is not one, "spill"
     is); anything else ("boat", "unsure") starts as ``ignore``, never as a class it may not be: the
     window marks those rows so the analyst maps them.
     With ``background`` ``not-oil`` a value "background" means "not oil", as it does for the engine.
-    The rules are mirrored here (``CLASS_NAMES``, ``IGNORE_NAMES``, ``NOT_OIL_NAMES``, ``CLASS_ALIASES``,
-    checked against ``engine.data.scenes`` by the tests) because the engine is never imported into QGIS's
-    process: in the installed plugin it is not even on QGIS's path.
     """
-    text = str(value).strip().lower() if value is not None else ""
-    if text in IGNORE_NAMES:
-        return "ignore"
-    if text in NOT_OIL_NAMES or (text == "background" and background == "not-oil"):
-        return "not-oil"
-    text = CLASS_ALIASES.get(text, text)
-    for class_id, name in enumerate(CLASS_NAMES):
-        if text in (name, str(class_id)):
-            return name
-    return "ignore"
+    return engine_reading(value, background, contract) or "ignore"
 
 
-def is_known_label(value: Any) -> bool:
+def is_known_label(value: Any, contract: EngineContract | None = None) -> bool:
     """Tell whether the engine reads ``value`` as a class or as ignore by itself (no mapping needed)."""
+    return engine_reading(value, "sea", contract) is not None
+
+
+def engine_reading(value: Any, background: str = "sea", contract: EngineContract | None = None) -> str | None:
+    """Return the class name, ``not-oil`` or ``ignore`` the engine reads a label value as; None if it cannot.
+
+    By the label rules of the engine's contract (its ``labels``), since the engine itself is never imported
+    into QGIS's process.
+    """
+    contract = contract or current_contract()
     text = str(value).strip().lower() if value is not None else ""
-    text = CLASS_ALIASES.get(text, text)
-    return text in IGNORE_NAMES or text in NOT_OIL_NAMES or any(
-        text in (name, str(class_id)) for class_id, name in enumerate(CLASS_NAMES))
+    if text in contract.values("labels", "ignore_names"):
+        return "ignore"
+    if text in contract.values("labels", "not_oil_names") or (text == "background" and background == "not-oil"):
+        return "not-oil"
+    text = (contract.value("labels", "aliases") or {}).get(text, text)
+    return next((name for class_id, name in enumerate(contract.class_names) if text in (name, str(class_id))), None)
 
 
 def safe_model_name(text: str) -> str:
@@ -239,16 +241,25 @@ def read_report(done_event: dict[str, Any]) -> FinetuneReport:
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ValueError(tr("cannot read the run report {path}: {reason}").format(path=report_path,
-                                                                                  reason=error)) from error
+        raise ValueError(
+            tr("cannot read the run report {path}: {reason}").format(path=report_path, reason=error)
+        ) from error
     card = Path(str(done_event.get("model") or report.get("model_card")))
     validation = report.get("metrics", {}).get("validation", {}) or {}
     names = report.get("metrics", {}).get("class_names", [])
-    metrics_rows = [(label, _percent(validation.get(key))) for key, label in
-                    (("miou", tr("mIoU")), ("f1", tr("F1")), ("accuracy", tr("Accuracy")), ("recall", tr("Recall")),
-                     ("precision", tr("Precision")))]
-    class_rows = [(tr("IoU {name}").format(name=name), _percent(value))
-                  for name, value in zip(names, validation.get("iou", []))]
+    metrics_rows = [
+        (label, _percent(validation.get(key)))
+        for key, label in (
+            ("miou", tr("mIoU")),
+            ("f1", tr("F1")),
+            ("accuracy", tr("Accuracy")),
+            ("recall", tr("Recall")),
+            ("precision", tr("Precision")),
+        )
+    ]
+    class_rows = [
+        (tr("IoU {name}").format(name=name), _percent(value)) for name, value in zip(names, validation.get("iou", []))
+    ]
     generation = report.get("training", {}).get("generation") or {}
     grid = Path(generation["sample_grid"]) if generation.get("sample_grid") else None
     curves = sorted(card.parent.glob(f"{card.stem}*.png"))

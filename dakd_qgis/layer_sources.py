@@ -35,9 +35,12 @@ def raster_file(layer: QgsRasterLayer) -> str:
     if layer is None or not layer.isValid():
         raise InputProblem(tr("the input raster layer is not valid; check that its file still exists"))
     if layer.providerType() != "gdal":
-        raise InputProblem(tr("layer '{name}' is a {provider} layer, not a file; export it to GeoTIFF (right-click ▸ "
-                              "Export ▸ Save As…) and use that").format(name=layer.name(),
-                                                                        provider=layer.providerType()))
+        raise InputProblem(
+            tr(
+                "layer '{name}' is a {provider} layer, not a file; export it to GeoTIFF (right-click ▸ "
+                "Export ▸ Save As…) and use that"
+            ).format(name=layer.name(), provider=layer.providerType())
+        )
     return str(QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path") or layer.source())
 
 
@@ -87,6 +90,9 @@ def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
     options.layerName = "labels"
     result = QgsVectorFileWriter.writeAsVectorFormatV2(layer, str(target), QgsCoordinateTransformContext(), options)
     if result[0] != QgsVectorFileWriter.NoError:
-        raise InputProblem(tr("cannot save the label layer '{name}' as {path}: {reason}").format(
-            name=layer.name(), path=target, reason=result[1]))
+        raise InputProblem(
+            tr("cannot save the label layer '{name}' as {path}: {reason}").format(
+                name=layer.name(), path=target, reason=result[1]
+            )
+        )
     return str(target), "labels"

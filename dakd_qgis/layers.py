@@ -37,13 +37,17 @@ class ResultLayer:
     @property
     def title(self) -> str:
         """The layer's name in the Layers panel."""
-        return {"spills": tr("Oil spill polygons"), "probability": tr("Oil probability"),
-                "classes": tr("Classes")}[self.role]
+        return {"spills": tr("Oil spill polygons"), "probability": tr("Oil probability"), "classes": tr("Classes")}[
+            self.role
+        ]
 
 
 #: The outputs in their order in the group, top first.
-RESULT_LAYERS = (ResultLayer("spills", "spills.gpkg", True), ResultLayer("probability", "probability.tif", True),
-                 ResultLayer("classes", "classes.tif", False))
+RESULT_LAYERS = (
+    ResultLayer("spills", "spills.gpkg", True),
+    ResultLayer("probability", "probability.tif", True),
+    ResultLayer("classes", "classes.tif", False),
+)
 _ORDER = [result.role for result in RESULT_LAYERS]
 
 
@@ -56,8 +60,9 @@ def styled_layer(layer: QgsMapLayer, style: str) -> QgsMapLayer:
         raise ValueError(tr("cannot apply style {style}: {reason}").format(style=style, reason=message))
     if style == "probability":
         # GDAL band descriptions show as "Band 2: oil" (the engine names each band after its class).
-        oil_band = next((band for band in range(1, layer.bandCount() + 1)
-                         if layer.bandName(band).split(": ", 1)[-1] == "oil"), None)
+        oil_band = next(
+            (band for band in range(1, layer.bandCount() + 1) if layer.bandName(band).split(": ", 1)[-1] == "oil"), None
+        )
         if oil_band is not None and hasattr(layer.renderer(), "setBand"):
             layer.renderer().setBand(oil_band)
     return layer
@@ -68,8 +73,9 @@ def new_result_group(project: QgsProject, source_name: str) -> QgsLayerTreeGroup
     return project.layerTreeRoot().insertGroup(0, tr("Oil spills – {name}").format(name=source_name))
 
 
-def show_result_layer(project: QgsProject, group: QgsLayerTreeGroup, layer: QgsMapLayer,
-                      role: str) -> QgsLayerTreeLayer:
+def show_result_layer(
+    project: QgsProject, group: QgsLayerTreeGroup, layer: QgsMapLayer, role: str
+) -> QgsLayerTreeLayer:
     """Style ``layer`` as the output ``role`` and put it in ``group`` at its place, checked or not.
 
     A layer already in the project (Processing adds its outputs before calling the plugin) is moved
@@ -84,9 +90,12 @@ def show_result_layer(project: QgsProject, group: QgsLayerTreeGroup, layer: QgsM
         project.addMapLayer(layer, False)
     else:
         old_node = project.layerTreeRoot().findLayer(layer.id())
-    position = sum(1 for child in group.children()
-                   if child.customProperty(ROLE_PROPERTY) in _ORDER
-                   and _ORDER.index(child.customProperty(ROLE_PROPERTY)) < _ORDER.index(role))
+    position = sum(
+        1
+        for child in group.children()
+        if child.customProperty(ROLE_PROPERTY) in _ORDER
+        and _ORDER.index(child.customProperty(ROLE_PROPERTY)) < _ORDER.index(role)
+    )
     node = group.insertLayer(position, layer)
     node.setCustomProperty(ROLE_PROPERTY, role)
     node.setItemVisibilityChecked(result.visible)
@@ -110,8 +119,11 @@ def add_detection_layers(run_dir: Path, source_name: str, project: QgsProject) -
     layers = []
     for result in RESULT_LAYERS:
         path = run_dir / result.file_name
-        layer = (QgsVectorLayer(f"{path}|layername=spills", result.title, "ogr") if result.role == "spills"
-                 else QgsRasterLayer(str(path), result.title))
+        layer = (
+            QgsVectorLayer(f"{path}|layername=spills", result.title, "ogr")
+            if result.role == "spills"
+            else QgsRasterLayer(str(path), result.title)
+        )
         styled_layer(layer, result.role)  # all three readable before anything is added
         layers.append((layer, result.role))
     group = new_result_group(project, source_name)

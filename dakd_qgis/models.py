@@ -78,8 +78,9 @@ def read_card(card_path: Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(card_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ModelRegistryError(tr("{path} is not a readable model card (JSON): {reason}").format(
-            path=card_path, reason=error)) from error
+        raise ModelRegistryError(
+            tr("{path} is not a readable model card (JSON): {reason}").format(path=card_path, reason=error)
+        ) from error
     if not isinstance(data, dict):
         raise ModelRegistryError(tr("{path} is not a model card: expected a JSON object").format(path=card_path))
     return data
@@ -118,23 +119,38 @@ def validate_card(card_path: Path, python: str) -> None:
     """
     arguments = [python, "-m", "engine", "model", "info", str(card_path), "--json"]
     try:
-        done = subprocess.run(arguments, capture_output=True, text=True,  # nosec B603
-                              env=engine_subprocess_env(), timeout=300, check=False)
+        done = subprocess.run(
+            arguments,
+            capture_output=True,
+            text=True,  # nosec B603
+            env=engine_subprocess_env(),
+            timeout=300,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise ModelRegistryError(tr("cannot run the engine to check {path}: {reason}").format(
-            path=card_path, reason=error)) from error
+        raise ModelRegistryError(
+            tr("cannot run the engine to check {path}: {reason}").format(path=card_path, reason=error)
+        ) from error
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("dakd: error: ")]
         reason = (errors or lines or [tr("exit code {code}").format(code=done.returncode)])[-1]
         raise ModelRegistryError(plugin_wording(reason))
     if not weights_path(card_path).is_file():
-        raise ModelRegistryError(tr("{path}: its weights file {weights} is missing; keep the .json and .safetensors "
-                                    "files together").format(path=card_path, weights=weights_path(card_path).name))
+        raise ModelRegistryError(
+            tr("{path}: its weights file {weights} is missing; keep the .json and .safetensors files together").format(
+                path=card_path, weights=weights_path(card_path).name
+            )
+        )
 
 
-def register_model(card_path: Path, settings: PluginSettings, name: str | None = None,
-                   make_default: bool = False, validate: bool = True) -> Path:
+def register_model(
+    card_path: Path,
+    settings: PluginSettings,
+    name: str | None = None,
+    make_default: bool = False,
+    validate: bool = True,
+) -> Path:
     """Copy a model card and its weights into the registry; return the registered card's path.
 
     Args:
@@ -152,12 +168,16 @@ def register_model(card_path: Path, settings: PluginSettings, name: str | None =
     if validate:
         validate_card(card_path, settings.python_executable())
     elif not weights_path(card_path).is_file():
-        raise ModelRegistryError(tr("{path}: its weights file {weights} is missing").format(
-            path=card_path, weights=weights_path(card_path).name))
+        raise ModelRegistryError(
+            tr("{path}: its weights file {weights} is missing").format(
+                path=card_path, weights=weights_path(card_path).name
+            )
+        )
     stem = name or card_path.stem
     if not stem or any(char in stem for char in '/\\:*?"<>|'):
-        raise ModelRegistryError(tr("'{name}' cannot be a model name: use letters, digits, '-' and '_'").format(
-            name=stem))
+        raise ModelRegistryError(
+            tr("'{name}' cannot be a model name: use letters, digits, '-' and '_'").format(name=stem)
+        )
     target_card = settings.models_dir() / f"{stem}.json"
     if card_path.resolve() != target_card.resolve():
         metadata = read_card(card_path)
@@ -173,9 +193,11 @@ def register_model(card_path: Path, settings: PluginSettings, name: str | None =
         except OSError as error:  # disk full, no permission: say so, and leave no half-copied files
             partial_weights.unlink(missing_ok=True)
             partial_card.unlink(missing_ok=True)
-            raise ModelRegistryError(tr("cannot copy {name} into {folder} ({reason}); free disk space or check the "
-                                        "folder").format(name=card_path.name, folder=settings.models_dir(),
-                                                         reason=error.strerror or error)) from error
+            raise ModelRegistryError(
+                tr("cannot copy {name} into {folder} ({reason}); free disk space or check the folder").format(
+                    name=card_path.name, folder=settings.models_dir(), reason=error.strerror or error
+                )
+            ) from error
     if make_default:
         settings.default_model = str(target_card)
         settings.save()
@@ -186,8 +208,9 @@ def delete_model(card_path: Path, settings: PluginSettings) -> None:
     """Delete a registered card and its files (never the bundled one); reset the default if it was this one."""
     card_path = Path(card_path)
     if card_path.resolve().parent != settings.models_dir().resolve():
-        raise ModelRegistryError(tr("{path} is not a registered model (the bundled model cannot be deleted)").format(
-            path=card_path))
+        raise ModelRegistryError(
+            tr("{path} is not a registered model (the bundled model cannot be deleted)").format(path=card_path)
+        )
     weights = weights_path(card_path)
     card_path.unlink(missing_ok=True)
     if weights.parent == card_path.parent:

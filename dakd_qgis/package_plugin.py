@@ -2,12 +2,17 @@
 
 The zip holds the plugin code, ``metadata.txt``, ``LICENSE``, the icons, QML styles and model
 cards from ``resources/``, a ``requirements.txt`` generated from the engine's ``pyproject.toml``
-(what Check dependencies… installs), and a copy of the engine under ``lib/engine`` so the plugin
-works without installing the engine separately.
+(what Check dependencies… installs), a copy of the engine under ``lib/engine`` so the plugin
+works without installing the engine separately, and the documentation site built by ``make docs`` under
+``help/`` (what the Help buttons open, offline).
+
+The version has one source, ``engine.__version__``: the zip's ``metadata.txt`` gets its ``version=`` from it.
+The checked-in ``metadata.txt`` (QGIS reads it when the plugin runs from a source checkout) must say the same;
+``tests/plugin/test_package_plugin.py`` checks that.
 
 Run from the repository root::
 
-    python3 dakd_qgis/package_plugin.py --out dist
+    python3 dakd_qgis/package_plugin.py --out dist [--site build/site]
 
 Notes:
     Standard library only, so packaging needs no virtual environment. This file is not shipped.
@@ -27,8 +32,14 @@ import tomllib
 PLUGIN_NAME = "dakd_qgis"
 #: Resource folders shipped in the zip (``sample`` scenes and anything else stay out).
 RESOURCE_FOLDERS = ("icons", "styles", "models")
-_SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".ruff_cache", Path(__file__).name, "make_styles.py",
-                  "make_template.py"}
+_SKIPPED_NAMES = {
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    Path(__file__).name,
+    "make_styles.py",
+    "make_template.py",
+}
 
 
 def _ignore(folder: str, names: list[str]) -> list[str]:
@@ -44,14 +55,21 @@ def metadata_version(metadata: str) -> str:
 
 
 def engine_version(repo: Path) -> str:
-    """Return the engine's ``__version__``."""
+    """Return the engine's ``__version__``, read from its source (the docs' hook uses it too)."""
     match = re.search(r'^__version__\s*=\s*"([^"]+)"', (repo / "engine" / "__init__.py").read_text(), re.MULTILINE)
     if match is None:
         raise ValueError("engine/__init__.py has no __version__")
     return match.group(1)
 
 
-def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True) -> Path:
+def versioned_metadata(repo: Path) -> str:
+    """Return the repository's ``metadata.txt`` text with ``version=`` set to the engine's ``__version__``."""
+    metadata = (repo / "metadata.txt").read_text(encoding="utf-8")
+    metadata_version(metadata)  # refuses a metadata.txt without a version= line
+    return re.sub(r"^version\s*=.*$", f"version={engine_version(repo)}", metadata, count=1, flags=re.MULTILINE)
+
+
+def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True, site: Path | None = None) -> Path:
     """Assemble the plugin folder ``dest_parent/dakd_qgis`` as it is installed; return its path.
 
     Args:
@@ -59,16 +77,14 @@ def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True) 
         dest_parent: a folder to create the plugin folder in (an existing plugin folder is replaced).
         vendor_engine: copy the engine to ``lib/engine``; tests that already have the engine
             importable build without it so only one copy of the engine is ever loaded.
+        site: the built documentation site (``make docs``: ``build/site``), copied to ``help/``; None ships none
+            (the Help buttons then fall back to the project's home page).
     """
-    metadata = (repo / "metadata.txt").read_text(encoding="utf-8")
-    if metadata_version(metadata) != engine_version(repo):
-        raise SystemExit(f"metadata.txt version {metadata_version(metadata)} differs from the engine's "
-                         f"{engine_version(repo)}: make them equal before packaging")
     target = dest_parent / PLUGIN_NAME
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(repo / PLUGIN_NAME, target, ignore=_ignore)
-    shutil.copy2(repo / "metadata.txt", target / "metadata.txt")
+    (target / "metadata.txt").write_text(versioned_metadata(repo), encoding="utf-8")
     shutil.copy2(repo / "LICENSE", target / "LICENSE")
     for folder in RESOURCE_FOLDERS:
         source = repo / "resources" / folder
@@ -80,13 +96,17 @@ def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True) 
     (target / "requirements-detect.txt").write_text("\n".join(detect) + "\n", encoding="utf-8")
     if vendor_engine:
         shutil.copytree(repo / "engine", target / "lib" / "engine", ignore=_ignore)
+    if site is not None:
+        if not (site / "index.html").is_file():
+            raise SystemExit(f"{site} holds no built documentation site: run 'make docs' first (make package does)")
+        shutil.copytree(site, target / "help", ignore=_ignore)
     return target
 
 
-def build_zip(repo: Path, out_dir: Path) -> Path:
-    """Build ``out_dir/dakd_qgis-<version>.zip`` with one top-level folder; return its path."""
+def build_zip(repo: Path, out_dir: Path, site: Path | None = None) -> Path:
+    """Build ``out_dir/dakd_qgis-<version>.zip``: one top-level folder, ``site`` as its ``help/``; return its path."""
     staging = out_dir / "staging"
-    plugin_dir = build_plugin_dir(repo, staging)
+    plugin_dir = build_plugin_dir(repo, staging, site=site)
     version = metadata_version((plugin_dir / "metadata.txt").read_text(encoding="utf-8"))
     archive = out_dir / f"{PLUGIN_NAME}-{version}.zip"
     partial = archive.with_suffix(".zip.partial")
@@ -103,10 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: ``package_plugin.py [--out DIR]``."""
     parser = argparse.ArgumentParser(description="Build the DAKD Oil Spill QGIS plugin zip.")
     parser.add_argument("--out", type=Path, default=Path("dist"), help="output folder (default: dist)")
+    parser.add_argument(
+        "--site",
+        type=Path,
+        default=Path("build/site"),
+        help="the documentation site built by make docs (default: build/site)",
+    )
     args = parser.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
     args.out.mkdir(parents=True, exist_ok=True)
-    archive = build_zip(repo, args.out.resolve())
+    archive = build_zip(repo, args.out.resolve(), site=args.site.resolve())
     print(f"plugin zip: {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
     return 0
 

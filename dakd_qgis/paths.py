@@ -54,18 +54,37 @@ def metadata_value(key: str) -> str:
     return parser.get("general", key, fallback="").strip()
 
 
-def help_url(section: str) -> str:
-    """Return the address of a section of the plugin's documentation (the README on the project's home page).
+#: Folder of the built documentation site inside the installed plugin (``make package`` copies ``build/site`` there).
+HELP_SITE_FOLDER = "help"
+
+
+def help_site_dir() -> Path | None:
+    """Return the built documentation site: the installed plugin's copy, else a source tree's ``make docs`` output."""
+    for site in (PLUGIN_DIR / HELP_SITE_FOLDER, PLUGIN_DIR.parent / "build" / "site"):
+        if (site / "index.html").is_file():
+            return site
+    return None
+
+
+def help_url(page: str, anchor: str = "") -> str:
+    """Return the address of a page (and heading) of the plugin's documentation, for Help buttons and ``helpUrl``.
 
     Args:
-        section: the README heading's anchor, e.g. ``"detect-oil-spills-processing"``.
+        page: the page's path in ``docs/`` without its extension, e.g. ``"user-guide/qgis"``.
+        anchor: a heading's anchor on that page, e.g. ``"detect-oil-spills-processing"``; empty for the top.
 
     Notes:
-        The one place that knows where the documentation lives: a packaged documentation site will
-        replace the README by changing this function only.
+        The built site (HTML, works offline) when there is one; a source checkout without ``make docs`` gets the
+        page's Markdown source instead, and a plugin without either the project's home page: never an error.
     """
-    home = metadata_value("homepage") or metadata_value("repository")
-    return f"{home}#{section}" if home else ""
+    fragment = f"#{anchor}" if anchor else ""
+    site = help_site_dir()
+    if site is not None and (site / f"{page}.html").is_file():
+        return (site / f"{page}.html").as_uri() + fragment
+    source = PLUGIN_DIR.parent / "docs" / f"{page}.md"
+    if source.is_file():
+        return source.as_uri()
+    return metadata_value("homepage") or metadata_value("repository")
 
 
 def vendored_engine_dir() -> Path | None:

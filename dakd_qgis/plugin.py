@@ -52,9 +52,14 @@ class DakdPlugin:
         if QgsApplication.processingRegistry().addProvider(provider):
             self.provider = provider
         else:
-            QgsMessageLog.logMessage(tr("the Processing provider 'dakd' is already registered (is the plugin "
-                                        "installed twice?); its algorithms come from the other copy"), LOG_TAG,
-                                     compat.MESSAGE_WARNING)
+            QgsMessageLog.logMessage(
+                tr(
+                    "the Processing provider 'dakd' is already registered (is the plugin "
+                    "installed twice?); its algorithms come from the other copy"
+                ),
+                LOG_TAG,
+                compat.MESSAGE_WARNING,
+            )
 
     # -- GUI ----------------------------------------------------------------------------------
 
@@ -82,6 +87,7 @@ class DakdPlugin:
         self.iface.addCustomActionForLayerType(self.context_action, "", compat.RASTER_LAYER_TYPE, True)
 
         QTimer.singleShot(0, self.check_dependencies_on_start)
+        QTimer.singleShot(0, self.check_engine_contract)
 
     def unload(self) -> None:
         """Remove everything ``initGui`` added, stop running work and close the plugin's windows."""
@@ -146,8 +152,9 @@ class DakdPlugin:
         """Run the "Segment oil spills" context action: detect on the layer selected in the Layers panel."""
         layer = self.iface.activeLayer()
         if not isinstance(layer, QgsRasterLayer):
-            self.iface.messageBar().pushMessage(LOG_TAG, tr("Select a SAR raster layer first."), compat.MESSAGE_WARNING,
-                                                5)
+            self.iface.messageBar().pushMessage(
+                LOG_TAG, tr("Select a SAR raster layer first."), compat.MESSAGE_WARNING, 5
+            )
             return
         self.segment_layer(layer)
 
@@ -157,8 +164,9 @@ class DakdPlugin:
 
         if self.offer_installer_if_missing():
             return None
-        segmentation = start_segmentation(self.iface, layer, on_done=self.segmentations.remove,
-                                          offer_installer=self.offer_installer)
+        segmentation = start_segmentation(
+            self.iface, layer, on_done=self.segmentations.remove, offer_installer=self.offer_installer
+        )
         if segmentation is not None:
             self.segmentations.append(segmentation)
         return segmentation
@@ -204,6 +212,22 @@ class DakdPlugin:
         """
         self.offer_installer_if_missing()
 
+    def check_engine_contract(self) -> bool:
+        """Say in one line when the engine speaks another contract schema than this plugin reads; True if so.
+
+        A contract that cannot be read at all (e.g. the engine Python lacks packages) only goes to the log:
+        the dependency check and the runs themselves say what to do about it.
+        """
+        from .contract import engine_contract
+        from .settings import PluginSettings
+
+        contract = engine_contract(PluginSettings.load().engine_python)
+        if contract.blocking:
+            self.iface.messageBar().pushMessage(LOG_TAG, contract.problem, compat.MESSAGE_WARNING, 0)
+        elif contract.problem:
+            QgsMessageLog.logMessage(contract.problem, LOG_TAG, compat.MESSAGE_WARNING)
+        return contract.blocking
+
     def offer_installer_if_missing(self) -> bool:
         """Offer the installer if the engine's packages are missing (see :meth:`offer_installer`); True if so."""
         from .deps import missing_package_names
@@ -217,8 +241,10 @@ class DakdPlugin:
     def offer_installer(self, packages: list[str]) -> None:
         """Say which packages are missing in the message bar, with an Install… button that opens the installer."""
         bar = self.iface.messageBar()
-        message = bar.createMessage(LOG_TAG, tr("Missing Python packages: {names}. Detection and training need "
-                                                "them.").format(names=", ".join(packages)))
+        message = bar.createMessage(
+            LOG_TAG,
+            tr("Missing Python packages: {names}. Detection and training need them.").format(names=", ".join(packages)),
+        )
         button = QPushButton(tr("Install…"), message)
         button.setObjectName("dakd_install_dependencies")
         button.clicked.connect(self.open_deps_dialog)

@@ -52,8 +52,13 @@ def probe(device: str, pairs: list[str]) -> dict:
         backend_report = {"name": backend.backend, "reason": backend.reason}
     except Exception as failure:  # noqa: BLE001
         backend_report = {"error": _one_line(failure)}
-    return {"python": sys.version.split()[0], "executable": sys.executable, "packages": packages,
-            "device": device_report, "backend": backend_report}
+    return {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "packages": packages,
+        "device": device_report,
+        "backend": backend_report,
+    }
 
 
 if __name__ == "__main__":

@@ -34,8 +34,13 @@ class ProcessRunner(QObject):
         self.start_error = ""
         self._buffers = {"stdout": b"", "stderr": b""}
 
-    def start(self, program: str, arguments: Sequence[str], environment: Mapping[str, str] | None = None,
-              working_dir: str | None = None) -> None:
+    def start(
+        self,
+        program: str,
+        arguments: Sequence[str],
+        environment: Mapping[str, str] | None = None,
+        working_dir: str | None = None,
+    ) -> None:
         """Start ``program`` with an argument list (never through a shell).
 
         ``environment`` is the full environment of the child (e.g. from
@@ -126,8 +131,8 @@ class ProcessRunner(QObject):
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.FailedToStart and self.process is not None:
-            self.start_error = tr("could not start {program} ({reason}): check the engine Python in DAKD Oil Spill ▸ "
-                                  "Engine ▸ Settings…").format(program=self.process.program(),
-                                                               reason=self.process.errorString())
+            self.start_error = tr(
+                "could not start {program} ({reason}): check the engine Python in DAKD Oil Spill ▸ Engine ▸ Settings…"
+            ).format(program=self.process.program(), reason=self.process.errorString())
             self.line_received.emit(self.start_error, "stderr")
             self.finished.emit(-1, False)

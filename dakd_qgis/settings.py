@@ -14,10 +14,8 @@ from pathlib import Path
 
 from qgis.core import QgsSettings
 
+from .contract import engine_contract
 from .paths import PLUGIN_KEY, profile_data_dir
-
-#: Device choices, in the order the Processing enum and the Settings dialog show them.
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -25,7 +23,7 @@ class PluginSettings:
     """What the analyst set in Settings… (empty strings mean "automatic").
 
     Attributes:
-        device: ``auto`` (GPU if torch sees one, else CPU), ``cpu`` or ``cuda``.
+        device: one of the engine's devices (:meth:`devices`): ``auto`` picks a GPU if torch sees one, else the CPU.
         default_model: model card (.json) used when none is chosen; empty = the bundled model if
             present, else the threshold detector.
         engine_python: Python interpreter that runs ``dakd finetune`` and pip; empty = QGIS's own.
@@ -45,9 +43,14 @@ class PluginSettings:
         for field in fields(cls):
             value = store.value(f"{PLUGIN_KEY}/{field.name}", field.default, type=str)
             values[field.name] = value if isinstance(value, str) else field.default
-        if values["device"] not in DEVICES:
-            values["device"] = "auto"
-        return cls(**values)
+        settings = cls(**values)
+        if settings.device not in settings.devices():
+            settings.device = cls.device
+        return settings
+
+    def devices(self) -> tuple[str, ...]:
+        """Return the ``--device`` choices of the engine these settings run, ``auto`` first (from its contract)."""
+        return engine_contract(self.engine_python).devices
 
     def save(self) -> None:
         """Write every field."""
@@ -91,13 +94,19 @@ def default_python() -> str:
     """
     executable = Path(os.path.abspath(sys.executable)) if sys.executable else None
     prefixes = [os.path.abspath(prefix) for prefix in {sys.prefix, sys.exec_prefix}]
-    if executable is not None and executable.name.lower().startswith("python") and any(
-            str(executable).startswith(prefix + os.sep) for prefix in prefixes):
+    if (
+        executable is not None
+        and executable.name.lower().startswith("python")
+        and any(str(executable).startswith(prefix + os.sep) for prefix in prefixes)
+    ):
         return str(executable)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     for prefix in prefixes:
-        for candidate in (Path(prefix) / "python.exe", Path(prefix) / "bin" / f"python{version}",
-                          Path(prefix) / "bin" / "python3"):
+        for candidate in (
+            Path(prefix) / "python.exe",
+            Path(prefix) / "bin" / f"python{version}",
+            Path(prefix) / "bin" / "python3",
+        ):
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return str(candidate)
     return shutil.which(f"python{version}") or sys.executable or "python3"

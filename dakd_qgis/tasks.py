@@ -39,8 +39,13 @@ class DetectTask(QgsTask):
     returns False as failed, and a cancel is not a failure.
     """
 
-    def __init__(self, description: str, request: DetectRequest, python: str,
-                 on_finished: Callable[[DetectTask, bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        description: str,
+        request: DetectRequest,
+        python: str,
+        on_finished: Callable[[DetectTask, bool], None] | None = None,
+    ) -> None:
         super().__init__(description, compat.TASK_CAN_CANCEL)
         self.request = request
         self.python = python
@@ -65,7 +70,8 @@ class DetectTask(QgsTask):
         except Exception as error:  # noqa: BLE001 - a bug: one line for the user, the traceback in the log
             QgsMessageLog.logMessage(traceback.format_exc(), LOG_TAG, compat.MESSAGE_CRITICAL)
             self.error = tr("Internal error ({kind}: {error}); details in the log, please report it.").format(
-                kind=type(error).__name__, error=error)
+                kind=type(error).__name__, error=error
+            )
         if self.isCanceled():
             self.cancelled = True
             return True
@@ -83,9 +89,14 @@ class DetectTask(QgsTask):
 class Segmentation:
     """One right-click run: its task, its message-bar widget, and adding the results when done."""
 
-    def __init__(self, iface: Any, layer: QgsRasterLayer, task: DetectTask,
-                 on_done: Callable[[Segmentation], None] | None = None,
-                 offer_installer: Callable[[list[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        iface: Any,
+        layer: QgsRasterLayer,
+        task: DetectTask,
+        on_done: Callable[[Segmentation], None] | None = None,
+        offer_installer: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.iface = iface
         self.layer_name = layer.name()
         self.task = task
@@ -123,8 +134,11 @@ class Segmentation:
     def _finished(self, task: DetectTask, ok: bool) -> None:
         bar = self.iface.messageBar()
         bar.popWidget(self.widget)
-        QgsMessageLog.logMessage(tr("Segment oil spills in {layer}:").format(layer=self.layer_name) + "\n"
-                                 + "\n".join(task.log), LOG_TAG, compat.MESSAGE_INFO)
+        QgsMessageLog.logMessage(
+            tr("Segment oil spills in {layer}:").format(layer=self.layer_name) + "\n" + "\n".join(task.log),
+            LOG_TAG,
+            compat.MESSAGE_INFO,
+        )
         if task.cancelled or (not ok and task.isCanceled()):
             self.state = "cancelled"
             self.message = tr("{layer}: cancelled, nothing was written").format(layer=self.layer_name)
@@ -134,8 +148,12 @@ class Segmentation:
                 try:
                     self.group = add_detection_layers(task.outcome.out_dir, self.layer_name, QgsProject.instance())
                 except ValueError as error:
-                    ok, task.error = False, tr("the results in {folder} cannot be shown: {reason}").format(
-                        folder=task.outcome.out_dir, reason=error)
+                    ok, task.error = (
+                        False,
+                        tr("the results in {folder} cannot be shown: {reason}").format(
+                            folder=task.outcome.out_dir, reason=error
+                        ),
+                    )
             if ok and task.outcome is not None:
                 self.message = f"{self.layer_name}: {summary_sentence(task.outcome)}"
                 announce_result(bar, self.message, task.outcome.report_path)
@@ -147,7 +165,8 @@ class Segmentation:
             else:
                 self.state = "failed"
                 self.message = tr("{layer}: {error} (log: View ▸ Panels ▸ Log Messages)").format(
-                    layer=self.layer_name, error=task.error or tr("detection failed"))
+                    layer=self.layer_name, error=task.error or tr("detection failed")
+                )
                 bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_CRITICAL, 0)
         if self.on_done is not None:
             self.on_done(self)
@@ -184,10 +203,14 @@ def run_output_dir(settings: PluginSettings, layer_name: str) -> Path:
     return candidate
 
 
-def start_segmentation(iface: Any, layer: QgsRasterLayer, settings: PluginSettings | None = None,
-                       on_done: Callable[[Segmentation], None] | None = None,
-                       task_manager: Any = None,
-                       offer_installer: Callable[[list[str]], None] | None = None) -> Segmentation | None:
+def start_segmentation(
+    iface: Any,
+    layer: QgsRasterLayer,
+    settings: PluginSettings | None = None,
+    on_done: Callable[[Segmentation], None] | None = None,
+    task_manager: Any = None,
+    offer_installer: Callable[[list[str]], None] | None = None,
+) -> Segmentation | None:
     """Start "Segment oil spills" on ``layer`` with the plugin settings; None (and a message) if it cannot start.
 
     Args:
@@ -208,8 +231,9 @@ def start_segmentation(iface: Any, layer: QgsRasterLayer, settings: PluginSettin
         return None
     for warning in request.warnings:
         iface.messageBar().pushMessage(LOG_TAG, warning[:1].upper() + warning[1:] + ".", compat.MESSAGE_WARNING, 15)
-    task = DetectTask(tr("Segment oil spills in {layer}").format(layer=layer.name()), request,
-                      settings.python_executable())
+    task = DetectTask(
+        tr("Segment oil spills in {layer}").format(layer=layer.name()), request, settings.python_executable()
+    )
     segmentation = Segmentation(iface, layer, task, on_done, offer_installer)
     if task_manager is not False:
         (task_manager or QgsApplication.taskManager()).addTask(task)

@@ -9,15 +9,28 @@ called an engine setting.
 
 from __future__ import annotations
 
+import functools
 import re
 
+from .contract import engine_contract
 from .translation import tr
 
-#: A value after a flag ("--band 1", "--device auto", "--class-map slick=oil", "--scene RASTER").
-_VALUE = r"(?:[0-9][^\s,;)]*|[A-Z][A-Z_|]*(?:=[A-Z_]+)?|[\w.-]+=[\w.-]+|auto|cpu|cuda|fp32|bf16|fp16|osd|sos)"
-#: "use --device auto", "pass --band" and the alternative in "use --device auto or --device cpu".
-_SET_FLAG = re.compile(rf"\b(?:pass|use|set|give|try|(or))\s+--([a-z][a-z0-9-]*)(?:\s+({_VALUE})(?=[\s,;.)]|$))?")
 _FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
+
+
+@functools.lru_cache(maxsize=1)
+def _set_flag_pattern() -> re.Pattern[str]:
+    """Match "use --device auto", "pass --band" and the alternative in "use --device auto or --device cpu".
+
+    A value after a flag is a number, a placeholder ("RASTER"), a ``KEY=VALUE`` or one of the engine's
+    device, precision and data-format words (from its contract).
+    """
+    contract = engine_contract()
+    words = sorted(
+        {*contract.devices, *contract.values("precisions"), *contract.values("data_formats")}, key=len, reverse=True
+    )
+    value = r"(?:[0-9][^\s,;)]*|[A-Z][A-Z_|]*(?:=[A-Z_]+)?|[\w.-]+=[\w.-]+|" + "|".join(map(re.escape, words)) + ")"
+    return re.compile(rf"\b(?:pass|use|set|give|try|(or))\s+--([a-z][a-z0-9-]*)(?:\s+({value})(?=[\s,;.)]|$))?")
 
 
 def flag_labels() -> dict[str, str]:
@@ -61,8 +74,10 @@ def _phrases() -> list[tuple[re.Pattern[str], str]]:
     """Whole phrases of the command line that mean something else in QGIS."""
     return [
         (re.compile(r"\s*\(press Ctrl-C again to abort at once\)"), ""),
-        (re.compile(r"rerun with --debug and report it"),
-         tr("please report it with the log (View ▸ Panels ▸ Log Messages)")),
+        (
+            re.compile(r"rerun with --debug and report it"),
+            tr("please report it with the log (View ▸ Panels ▸ Log Messages)"),
+        ),
         (re.compile(r"^dakd: (?:error: )?"), ""),
     ]
 
@@ -89,9 +104,10 @@ def plugin_wording(message: str) -> str:
         label = _label(flag, labels)
         if alternative and not value:
             return f"{alternative} {label}"
-        words = (tr("set {parameter} to {value}") if value else tr("set {parameter}")).format(parameter=label,
-                                                                                              value=value)
+        words = (tr("set {parameter} to {value}") if value else tr("set {parameter}")).format(
+            parameter=label, value=value
+        )
         return f"{alternative} {words}" if alternative else words
 
-    message = _SET_FLAG.sub(set_flag, message)
+    message = _set_flag_pattern().sub(set_flag, message)
     return _FLAG.sub(lambda match: _label(match.group(1), labels), message)

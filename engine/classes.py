@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.contract import CLASS_NAMES, CLASS_RGB, IGNORE_INDEX, NOT_OIL_INDEX, VECTOR_CLASS_NAMES
+
 
 @dataclass(frozen=True)
 class SegClass:
@@ -18,26 +20,35 @@ class SegClass:
     rgb: tuple[int, int, int]
 
 
-SEA = SegClass(0, "sea", (0, 0, 0))
-OIL = SegClass(1, "oil", (0, 255, 255))
-LOOKALIKE = SegClass(2, "look-alike", (255, 0, 0))
-SHIP = SegClass(3, "ship", (153, 76, 0))
-LAND = SegClass(4, "land", (0, 153, 0))
-
-#: The five OSD classes, indexed by id.
-OSD_CLASSES: tuple[SegClass, ...] = (SEA, OIL, LOOKALIKE, SHIP, LAND)
+#: The five OSD classes, indexed by id (names and colours: :mod:`engine.contract`).
+OSD_CLASSES: tuple[SegClass, ...] = tuple(
+    SegClass(class_id, name, rgb) for class_id, (name, rgb) in enumerate(zip(CLASS_NAMES, CLASS_RGB))
+)
+SEA, OIL, LOOKALIKE, SHIP, LAND = OSD_CLASSES
 #: Binary oil / background, as in the SOS data set and the threshold detector.
 BINARY_CLASSES: tuple[SegClass, ...] = (SEA, OIL)
 
-#: Label value meaning "not labelled": ignored by losses and metrics.
-IGNORE_INDEX = 255
-#: Label value meaning "any class but oil": what binary labels (oil / background) and oil-only polygons
-#: say about the background. A partial label: the losses maximise the summed probability of the classes
-#: it allows (``engine.train.losses``) and the metrics score it as oil against the rest, never as sea.
-NOT_OIL_INDEX = 254
+# IGNORE_INDEX, the label value meaning "not labelled", is ignored by losses and metrics.
+# NOT_OIL_INDEX, "any class but oil", is what binary labels (oil / background) and oil-only polygons
+# say about the background. A partial label: the losses maximise the summed probability of the classes
+# it allows (``engine.train.losses``) and the metrics score it as oil against the rest, never as sea.
+
 #: The two classes of an oil-against-the-rest score (a five-class model folded, or binary labels).
 NOT_OIL = SegClass(0, "not oil", (0, 0, 0))
 OIL_VS_REST: tuple[SegClass, ...] = (NOT_OIL, OIL)
-#: Classes that become polygons in the detection output (sea and land do not).
-VECTOR_CLASS_NAMES: tuple[str, ...] = (OIL.name, LOOKALIKE.name, SHIP.name)
 
+__all__ = [
+    "BINARY_CLASSES",
+    "IGNORE_INDEX",
+    "LAND",
+    "LOOKALIKE",
+    "NOT_OIL",
+    "NOT_OIL_INDEX",
+    "OIL",
+    "OIL_VS_REST",
+    "OSD_CLASSES",
+    "SEA",
+    "SHIP",
+    "VECTOR_CLASS_NAMES",
+    "SegClass",
+]

@@ -39,6 +39,7 @@ import rasterio
 
 from engine import __version__
 from engine.classes import VECTOR_CLASS_NAMES, SegClass
+from engine.contract import DEFAULT_MIN_AREA_KM2, DEFAULT_OVERLAP_PX
 from engine.detectors import select_detector
 from engine.errors import InputError, OutputError
 from engine.io import mask_scene, open_scene
@@ -68,8 +69,11 @@ CLASS_NODATA = 255
 #: polygonize reads scanlines (fast on strips, very slow on compressed tiles). Deleted before the output appears.
 _POLYGON_CLASSES_FILE = ".polygon-classes.tif"
 #: An earlier detection output: the only kind of folder ``--overwrite`` replaces (see engine.io.atomic).
-DETECTION_OUTPUT = EngineFolder("detection output", (SPILLS_FILE, PROBABILITY_FILE, CLASSES_FILE, QUICKLOOK_FILE,
-                                                     SUMMARY_FILE, REPORT_FILE), marker=SUMMARY_FILE)
+DETECTION_OUTPUT = EngineFolder(
+    "detection output",
+    (SPILLS_FILE, PROBABILITY_FILE, CLASSES_FILE, QUICKLOOK_FILE, SUMMARY_FILE, REPORT_FILE),
+    marker=SUMMARY_FILE,
+)
 #: Largest scene taken: 10^10 px, about 23 Sentinel-1 IW GRD scenes (26,000 x 16,700 px each), a 100,000 px
 #: square. A larger raster is no single product (a VRT declaring a wrong size, a continent-wide mosaic); it
 #: would run for days and write terabytes, so it is refused before any work.
@@ -130,9 +134,9 @@ class DetectParams:
     device: str = "auto"
     band: int | str | None = None
     units: str = "auto"
-    overlap_px: int = 64
+    overlap_px: int = DEFAULT_OVERLAP_PX
     batch_size: int | None = None
-    min_area_km2: float = 0.1
+    min_area_km2: float = DEFAULT_MIN_AREA_KM2
     prob_threshold: float | None = None
     overwrite: bool = False
     background_window_km: float = 0.5
@@ -196,18 +200,26 @@ def classify(probabilities: np.ndarray, classes: tuple[SegClass, ...], prob_thre
 class _RasterOutputs:
     """The stitcher's sink: writes probability, class and (temporary) polygon-class rasters band by band."""
 
-    def __init__(self, folder: Path, info: SceneInfo, classes: tuple[SegClass, ...], prob_threshold: float | None,
-                 progress: Progress) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        info: SceneInfo,
+        classes: tuple[SegClass, ...],
+        prob_threshold: float | None,
+        progress: Progress,
+    ) -> None:
         self.progress = progress
         self.classes = classes
         self.prob_threshold = prob_threshold
         self.vector_ids = np.array([c.id for c in classes if c.name in VECTOR_CLASS_NAMES], dtype=np.uint8)
         self.valid_pixels = 0
-        self.probability = create_output_raster(folder / PROBABILITY_FILE, info, len(classes), "uint8", PROB_NODATA,
-                                                [c.name for c in classes], predictor=2)
+        self.probability = create_output_raster(
+            folder / PROBABILITY_FILE, info, len(classes), "uint8", PROB_NODATA, [c.name for c in classes], predictor=2
+        )
         self.class_map = create_output_raster(folder / CLASSES_FILE, info, 1, "uint8", CLASS_NODATA, ["class"])
-        self.polygon_classes = create_output_raster(folder / _POLYGON_CLASSES_FILE, info, 1, "uint8", None,
-                                                    ["polygon classes"], tiled=False)
+        self.polygon_classes = create_output_raster(
+            folder / _POLYGON_CLASSES_FILE, info, 1, "uint8", None, ["polygon classes"], tiled=False
+        )
 
     def __call__(self, row0: int, probabilities: np.ndarray, valid: np.ndarray) -> None:
         self.progress.check_cancelled()  # rows of empty tiles are written too, with no batch to count them
@@ -243,10 +255,17 @@ def scene_description(info: SceneInfo) -> dict[str, Any]:
     """Return the scene facts recorded in the run summary and printed by ``dakd info``."""
     crs = info.crs
     return {
-        "path": info.path, "scene_id": info.scene_id, "width": info.width, "height": info.height,
+        "path": info.path,
+        "scene_id": info.scene_id,
+        "width": info.width,
+        "height": info.height,
         "crs": None if crs is None else (f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_wkt()),
-        "band": info.band, "band_name": info.band_name, "units": info.units, "units_reason": info.units_reason,
-        "nodata": info.nodata, "pixel_size_m": [round(v, 4) for v in info.pixel_size_m],
+        "band": info.band,
+        "band_name": info.band_name,
+        "units": info.units,
+        "units_reason": info.units_reason,
+        "nodata": info.nodata,
+        "pixel_size_m": [round(v, 4) for v in info.pixel_size_m],
         "metadata": info.metadata,
     }
 
@@ -311,30 +330,49 @@ def check_resources(info: SceneInfo, n_classes: int, tile_size: int, out_dir: st
     pixels = info.width * info.height
     size = f"{info.width} x {info.height} px"
     if pixels > MAX_SCENE_PIXELS:
-        raise InputError(f"{info.path}: {size} is more than dakd detects in one run ({MAX_SCENE_PIXELS:,} px; a "
-                         "Sentinel-1 IW GRD scene is about 26,000 x 16,700 px); check the file (a VRT may declare a "
-                         "wrong size) or cut the scene into parts")
+        raise InputError(
+            f"{info.path}: {size} is more than dakd detects in one run ({MAX_SCENE_PIXELS:,} px; a "
+            "Sentinel-1 IW GRD scene is about 26,000 x 16,700 px); check the file (a VRT may declare a "
+            "wrong size) or cut the scene into parts"
+        )
     # Per column: the stitcher's float32 sums, weights and validity over its rows, and one flushed band of
     # float32 probabilities, their uint8 codes and the class maps.
     per_column = (4 * n_classes + 5) * (tile_size + FLUSH_ROWS) + (5 * n_classes + 24) * FLUSH_ROWS
     memory = per_column * info.width
     total_memory = _physical_memory_bytes()
     if total_memory is not None and memory > MAX_MEMORY_SHARE * total_memory:
-        raise InputError(f"{info.path}: a scene {info.width} px wide needs about {_size_text(memory)} of memory to "
-                         f"detect, more than this machine can give ({_size_text(total_memory)} in all); cut the "
-                         "scene into narrower parts")
-    need = pixels * (n_classes * _DISK_BYTES_PER_PIXEL["probability"] + _DISK_BYTES_PER_PIXEL["classes"]
-                     + _DISK_BYTES_PER_PIXEL["polygon classes"]) + _DISK_MARGIN_BYTES
+        raise InputError(
+            f"{info.path}: a scene {info.width} px wide needs about {_size_text(memory)} of memory to "
+            f"detect, more than this machine can give ({_size_text(total_memory)} in all); cut the "
+            "scene into narrower parts"
+        )
+    need = (
+        pixels
+        * (
+            n_classes * _DISK_BYTES_PER_PIXEL["probability"]
+            + _DISK_BYTES_PER_PIXEL["classes"]
+            + _DISK_BYTES_PER_PIXEL["polygon classes"]
+        )
+        + _DISK_MARGIN_BYTES
+    )
     folder = Path(out_dir).expanduser().absolute().parent
     while not folder.is_dir() and folder.parent != folder:
         folder = folder.parent
     free = shutil.disk_usage(folder).free
-    log.info("%s scene: outputs need about %s, %s free in %s; streaming needs about %s of memory", size,
-             _size_text(need), _size_text(free), folder, _size_text(memory))
+    log.info(
+        "%s scene: outputs need about %s, %s free in %s; streaming needs about %s of memory",
+        size,
+        _size_text(need),
+        _size_text(free),
+        folder,
+        _size_text(memory),
+    )
     if need > free:
-        raise OutputError(f"not enough disk space for the outputs of a {size} scene: they need about "
-                          f"{_size_text(need)}, {_size_text(free)} is free in {folder}; free disk space or choose "
-                          "another --out")
+        raise OutputError(
+            f"not enough disk space for the outputs of a {size} scene: they need about "
+            f"{_size_text(need)}, {_size_text(free)} is free in {folder}; free disk space or choose "
+            "another --out"
+        )
 
 
 def run_detection(params: DetectParams, progress: Progress | None = None) -> DetectResult:
@@ -374,16 +412,22 @@ def _nothing_to_search(info: Any) -> InputError:
     """
     land = info.metadata.get("land_mask") or {}
     if land.get("used") and land.get("mode") == "auto" and land.get("coast_in_scene"):
-        return InputError(f"{info.path}: every pixel is land or nodata by the global coastline (--land-mask auto); "
-                          "if the scene is at sea its georeferencing is wrong, else pass --land-mask none")
+        return InputError(
+            f"{info.path}: every pixel is land or nodata by the global coastline (--land-mask auto); "
+            "if the scene is at sea its georeferencing is wrong, else pass --land-mask none"
+        )
     if land.get("used") and land.get("mode") == "file":
-        return InputError(f"{info.path}: every pixel is land or nodata by --land-mask {land.get('source')}; "
-                          "check that layer, or pass --land-mask none")
+        return InputError(
+            f"{info.path}: every pixel is land or nodata by --land-mask {land.get('source')}; "
+            "check that layer, or pass --land-mask none"
+        )
     if info.metadata.get("aoi"):
-        return InputError(f"{info.path}: no valid pixel inside --aoi; check the area of interest and the scene's "
-                          "nodata")
-    return InputError(f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its nodata "
-                      "value or --band")
+        return InputError(
+            f"{info.path}: no valid pixel inside --aoi; check the area of interest and the scene's nodata"
+        )
+    return InputError(
+        f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its nodata value or --band"
+    )
 
 
 def _run(params: DetectParams, progress: Progress, collector: _WarningCollector) -> DetectResult:
@@ -397,23 +441,35 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         if sample.get("pixels") == info.width * info.height and sample.get("valid_fraction") == 0:
             raise _nothing_to_search(info)
         check_detect_output(params)
-        detector, choice = select_detector(params.method, params.model_path, params.device, ships=params.ships,
-                                           background_window_km=params.background_window_km,
-                                           threshold_k_db=params.threshold_k_db, **params.detector_options)
+        detector, choice = select_detector(
+            params.method,
+            params.model_path,
+            params.device,
+            ships=params.ships,
+            background_window_km=params.background_window_km,
+            threshold_k_db=params.threshold_k_db,
+            **params.detector_options,
+        )
         log.info("detector: %s (%s)", choice.method, choice.reason)
         defaults = {f.name: f.default for f in fields(DetectParams)}
-        if choice.method != "threshold" and any(getattr(params, name) != defaults[name]
-                                                for name in ("threshold_k_db", "background_window_km")):
-            log.warning("--threshold-k-db and --background-window-km apply to --method threshold only; the %s "
-                        "detector ignores them", choice.method)
+        if choice.method != "threshold" and any(
+            getattr(params, name) != defaults[name] for name in ("threshold_k_db", "background_window_km")
+        ):
+            log.warning(
+                "--threshold-k-db and --background-window-km apply to --method threshold only; the %s "
+                "detector ignores them",
+                choice.method,
+            )
         check_resources(info, len(detector.classes), detector.input_spec.tile_size, params.out_dir)
         scene = mask_scene(scene, params.land_mask, params.land_buffer_m, params.aoi)  # after the size checks
         info = scene.info
         detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)
         # A failed write is judged inside the block, while the partial output still fills a full disk.
-        with atomic_output_dir(params.out_dir, params.overwrite, _input_files(params), DETECTION_OUTPUT) as folder, \
-                output_write_errors(params.out_dir):
+        with (
+            atomic_output_dir(params.out_dir, params.overwrite, _input_files(params), DETECTION_OUTPUT) as folder,
+            output_write_errors(params.out_dir),
+        ):
             result = _detect_into(folder, scene, detector, params, progress, timings, run_time)
             summary = _summary(params, info, detector, choice, result, timings, started, run_time, collector)
             (folder / SUMMARY_FILE).write_text(json.dumps(_json_ready(summary), indent=2))
@@ -424,10 +480,16 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         scene.close()
     out = Path(params.out_dir).expanduser().absolute()
     return DetectResult(
-        out_dir=out, spills_path=out / SPILLS_FILE, probability_path=out / PROBABILITY_FILE,
-        classes_path=out / CLASSES_FILE, quicklook_path=out / QUICKLOOK_FILE, summary_path=out / SUMMARY_FILE,
+        out_dir=out,
+        spills_path=out / SPILLS_FILE,
+        probability_path=out / PROBABILITY_FILE,
+        classes_path=out / CLASSES_FILE,
+        quicklook_path=out / QUICKLOOK_FILE,
+        summary_path=out / SUMMARY_FILE,
         report_path=out / REPORT_FILE,
-        counts=summary["counts"], areas_km2=summary["areas_km2"], device=summary["detector"]["device"],
+        counts=summary["counts"],
+        areas_km2=summary["areas_km2"],
+        device=summary["detector"]["device"],
         summary=summary,
     )
 
@@ -444,15 +506,26 @@ class _PassResult:
     context: dict[str, Any]
 
 
-def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams, progress: Progress,
-                 timings: dict[str, float], run_time: str) -> _PassResult:
+def _detect_into(
+    folder: Path,
+    scene: Scene,
+    detector: Any,
+    params: DetectParams,
+    progress: Progress,
+    timings: dict[str, float],
+    run_time: str,
+) -> _PassResult:
     info = scene.info
     classes = tuple(detector.classes)
     grid = plan_grid(info.height, info.width, detector.input_spec.tile_size, params.overlap_px, detector.context_px)
     if grid.overlap_px != params.overlap_px:
-        log.info("tile overlap raised from %d to %d px to cover the detector's %d px context", params.overlap_px,
-                 grid.overlap_px, detector.context_px)
-    batch_size = params.batch_size or getattr(detector, "default_batch_size", 8)
+        log.info(
+            "tile overlap raised from %d to %d px to cover the detector's %d px context",
+            params.overlap_px,
+            grid.overlap_px,
+            detector.context_px,
+        )
+    batch_size = params.batch_size or int(getattr(detector, "default_batch_size", 8))
     canvas = QuicklookCanvas(info.height, info.width)
 
     def add_to_quicklook(tile: Tile, sigma0: np.ndarray, valid: np.ndarray) -> None:
@@ -461,8 +534,17 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
     step = time.monotonic()
     outputs = _RasterOutputs(folder, info, classes, params.prob_threshold, progress)
     try:
-        stitch = stitch_scene(scene, detector.predict, grid, len(classes), detector.input_spec, batch_size, outputs,
-                              progress, on_core=add_to_quicklook)
+        stitch = stitch_scene(
+            scene,
+            detector.predict,
+            grid,
+            len(classes),
+            detector.input_spec,
+            batch_size,
+            outputs,
+            progress,
+            on_core=add_to_quicklook,
+        )
     finally:
         outputs.close()
     if getattr(scene, "non_finite_reads", 0):
@@ -484,14 +566,30 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
     progress.check_cancelled()
     vectors = VectorizeResult(counts={}, areas_km2={}, dropped_small=0, outlines=[])
     describe = detector.describe()
-    run_fields = {"source_scene": info.scene_id, "acquisition_time": info.metadata.get("acquisition_start"),
-                  "detector": describe.name, "model_id": describe.model_id, "run_time": run_time}
+    run_fields = {
+        "source_scene": info.scene_id,
+        "acquisition_time": info.metadata.get("acquisition_start"),
+        "detector": describe.name,
+        "model_id": describe.model_id,
+        "run_time": run_time,
+    }
     wind = wind_estimator(scene, params.wind_dir_deg)
     # Held in memory (one dict per polygon; GDAL's polygonize holds every region anyway): a slick's source
     # is known only once every ship is traced.
-    records = list(iter_spill_records(str(folder / _POLYGON_CLASSES_FILE), str(folder / PROBABILITY_FILE), scene,
-                                      classes, params.min_area_km2, run_fields, vectors, progress, wind=wind,
-                                      background_window_km=params.background_window_km))
+    records = list(
+        iter_spill_records(
+            str(folder / _POLYGON_CLASSES_FILE),
+            str(folder / PROBABILITY_FILE),
+            scene,
+            classes,
+            params.min_area_km2,
+            run_fields,
+            vectors,
+            progress,
+            wind=wind,
+            background_window_km=params.background_window_km,
+        )
+    )
     linked = link_sources(records, info.crs, info.pixel_size_m)
     written = write_polygons(folder / SPILLS_FILE, records, info.crs, SPILLS_LAYER)
     (folder / _POLYGON_CLASSES_FILE).unlink()
@@ -500,21 +598,37 @@ def _detect_into(folder: Path, scene: Scene, detector: Any, params: DetectParams
     step = time.monotonic()
     counts = ", ".join(f"{n} {name}" for name, n in vectors.counts.items()) or "no detections"
     title = f"{info.scene_id} - {describe.name} - {counts}".encode("ascii", "replace").decode()
-    render_quicklook(folder / QUICKLOOK_FILE, canvas, vectors.outlines, title, progress.check_cancelled,
-                     labels=vectors.labels)
+    render_quicklook(
+        folder / QUICKLOOK_FILE, canvas, vectors.outlines, title, progress.check_cancelled, labels=vectors.labels
+    )
     timings["quicklook_s"] = round(time.monotonic() - step, 3)
     has_ships = any(c.name == "ship" for c in classes)
     context = {
         "wind": {"method": wind.reason, "wind_dir_deg": params.wind_dir_deg},
-        "sources": {"method": (f"nearest ship within {SOURCE_MAX_KM:g} km of either end of each oil polygon"
-                               if has_ships else "not searched: the detector finds no ships"),
-                    "max_km": SOURCE_MAX_KM if has_ships else None, "oil_with_source": linked},
+        "sources": {
+            "method": (
+                f"nearest ship within {SOURCE_MAX_KM:g} km of either end of each oil polygon"
+                if has_ships
+                else "not searched: the detector finds no ships"
+            ),
+            "max_km": SOURCE_MAX_KM if has_ships else None,
+            "oil_with_source": linked,
+        },
     }
     return _PassResult(grid, stitch, vectors, outputs.valid_pixels, written, [props for _, props in records], context)
 
 
-def _summary(params: DetectParams, info: SceneInfo, detector: Any, choice: Any, result: _PassResult,
-             timings: dict[str, float], started: float, run_time: str, collector: _WarningCollector) -> dict[str, Any]:
+def _summary(
+    params: DetectParams,
+    info: SceneInfo,
+    detector: Any,
+    choice: Any,
+    result: _PassResult,
+    timings: dict[str, float],
+    started: float,
+    run_time: str,
+    collector: _WarningCollector,
+) -> dict[str, Any]:
     describe = detector.describe()
     names = [c.name for c in detector.classes if c.name in VECTOR_CLASS_NAMES]
     counts = {name: result.vectors.counts.get(name, 0) for name in names}
@@ -526,13 +640,25 @@ def _summary(params: DetectParams, info: SceneInfo, detector: Any, choice: Any, 
         "run_time": run_time,
         "input": scene_description(info),
         "parameters": {k: v for k, v in asdict(params).items() if k not in ("input_path", "out_dir")},
-        "detector": {"method": choice.method, "method_reason": choice.reason, "name": describe.name,
-                     "model_id": describe.model_id, "device": describe.device, "device_reason": describe.device_reason,
-                     "classes": [c.name for c in detector.classes], "default_model": _is_default_card(choice),
-                     **describe.extra},
-        "tiling": {"tile_size": grid.tile_size, "overlap_px": grid.overlap_px, "context_px": grid.context_px,
-                   "tiles_total": result.stitch.tiles_total, "tiles_skipped": result.stitch.tiles_skipped,
-                   "batches": result.stitch.batches},
+        "detector": {
+            "method": choice.method,
+            "method_reason": choice.reason,
+            "name": describe.name,
+            "model_id": describe.model_id,
+            "device": describe.device,
+            "device_reason": describe.device_reason,
+            "classes": [c.name for c in detector.classes],
+            "default_model": _is_default_card(choice),
+            **describe.extra,
+        },
+        "tiling": {
+            "tile_size": grid.tile_size,
+            "overlap_px": grid.overlap_px,
+            "context_px": grid.context_px,
+            "tiles_total": result.stitch.tiles_total,
+            "tiles_skipped": result.stitch.tiles_skipped,
+            "batches": result.stitch.batches,
+        },
         "land_mask": info.metadata.get("land_mask", {"mode": "none", "used": False, "reason": "no --land-mask"}),
         "aoi": info.metadata.get("aoi"),
         "valid_fraction": round(result.valid_pixels / (info.width * info.height), 6),
@@ -542,9 +668,15 @@ def _summary(params: DetectParams, info: SceneInfo, detector: Any, choice: Any, 
         "dropped_small_regions": result.vectors.dropped_small,
         **result.context,
         "timings_s": timings,
-        "outputs": {"spills": SPILLS_FILE, "spills_layer": SPILLS_LAYER, "probability": PROBABILITY_FILE,
-                    "classes": CLASSES_FILE, "quicklook": QUICKLOOK_FILE, "summary": SUMMARY_FILE,
-                    "report": REPORT_FILE},
+        "outputs": {
+            "spills": SPILLS_FILE,
+            "spills_layer": SPILLS_LAYER,
+            "probability": PROBABILITY_FILE,
+            "classes": CLASSES_FILE,
+            "quicklook": QUICKLOOK_FILE,
+            "summary": SUMMARY_FILE,
+            "report": REPORT_FILE,
+        },
         "warnings": list(collector.messages),
     }
 

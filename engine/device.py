@@ -15,13 +15,13 @@ from typing import TypeVar
 
 import torch
 
+from engine.contract import DEVICES, PRECISIONS
 from engine.errors import DakdError
 
 log = logging.getLogger("dakd")
 T = TypeVar("T")
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICE_CHOICES = DEVICES  # the name callers of this module know
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,16 @@ def select_device(requested: str = "auto") -> DeviceChoice:
         return DeviceChoice(torch.device("cpu"), f"auto: {why} and no Apple MPS, so the CPU is used")
     if kind == "cuda":
         if not cuda_ok:
-            raise DakdError(f"--device {requested}: no CUDA GPU is visible to torch {torch.__version__}; "
-                            "use --device auto or --device cpu")
+            raise DakdError(
+                f"--device {requested}: no CUDA GPU is visible to torch {torch.__version__}; "
+                "use --device auto or --device cpu"
+            )
         device = torch.device(requested if ":" in requested else "cuda:0")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DakdError(f"--device {requested}: only {torch.cuda.device_count()} CUDA GPU(s) visible; "
-                            "use cuda:0 or --device auto")
+            raise DakdError(
+                f"--device {requested}: only {torch.cuda.device_count()} CUDA GPU(s) visible; "
+                "use cuda:0 or --device auto"
+            )
         return DeviceChoice(device, f"requested {requested}")
     if kind == "mps":
         if not _mps_available():
@@ -131,8 +135,9 @@ def free_memory_bytes(device: torch.device) -> int | None:
     return None
 
 
-def batch_size_for_memory(free_bytes: int | None, bytes_per_sample: int, max_batch: int, min_batch: int = 1,
-                          fraction: float = 0.6) -> int:
+def batch_size_for_memory(
+    free_bytes: int | None, bytes_per_sample: int, max_batch: int, min_batch: int = 1, fraction: float = 0.6
+) -> int:
     """Return the largest power-of-two batch in ``[min_batch, max_batch]`` fitting ``fraction`` of free memory.
 
     Powers of two keep the halving back-off on the same sizes. ``free_bytes`` None gives ``max_batch``.
@@ -191,8 +196,10 @@ def map_batches(
                 raise
             release_cached_memory(device)
             if batch_size <= min_batch_size:
-                raise DakdError(f"out of memory on {device} even with a batch of {batch_size}; "
-                                "close other programs, use a smaller model, or use --device cpu") from None
+                raise DakdError(
+                    f"out of memory on {device} even with a batch of {batch_size}; "
+                    "close other programs, use a smaller model, or use --device cpu"
+                ) from None
             batch_size = max(min_batch_size, batch_size // 2)
             log.warning("out of memory on %s; retrying with batch size %d", device, batch_size)
             continue

@@ -6,11 +6,13 @@ The CLI prints that line and exits non-zero; the QGIS plugin turns it into a
 ``QgsProcessingException`` or a message-bar text. Anything else escaping is a bug.
 """
 
+from engine.contract import EXIT_BAD_INPUT, EXIT_CANCELLED
+
 
 class DakdError(Exception):
     """An error caused by input, options or environment, with a one-line message for the user."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
 
 class InputError(DakdError):
@@ -28,7 +30,7 @@ class ModelError(DakdError):
 class Cancelled(DakdError):
     """The user cancelled the run (Ctrl-C, SIGTERM, Cancel button); nothing was left behind."""
 
-    exit_code = 130
+    exit_code = EXIT_CANCELLED
 
     def __init__(self, message: str = "cancelled by the user; no output was written") -> None:
         super().__init__(message)

@@ -27,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from engine import __version__
 from engine.classes import SegClass
@@ -38,6 +38,8 @@ from engine.io.scene import SceneInfo
 
 if TYPE_CHECKING:  # only annotations: reading a card (dakd model list) must not import torch
     import torch
+
+    from engine.models.saross_net import SarossNet
 
 CARD_FORMAT = "dakd-model-card"
 CARD_FORMAT_VERSION = 1
@@ -94,16 +96,28 @@ class ModelCard:
         """Return the card as written to disk."""
         spec = self.input_spec
         return {
-            "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION,
-            "name": self.name, "description": self.description,
-            "architecture": self.architecture, "variant": self.variant, "build": self.build,
+            "format": CARD_FORMAT,
+            "format_version": CARD_FORMAT_VERSION,
+            "name": self.name,
+            "description": self.description,
+            "architecture": self.architecture,
+            "variant": self.variant,
+            "build": self.build,
             "classes": [{"id": c.id, "name": c.name, "rgb": list(c.rgb)} for c in self.classes],
-            "input": {"band": self.band, "calibration": self.calibration, "pixel_size_m": self.pixel_size_m,
-                      "pixel_size_tolerance": self.pixel_size_tolerance, "units": spec.units,
-                      "db_range": list(spec.db_range), "mean": spec.mean, "std": spec.std,
-                      "tile_size": spec.tile_size},
+            "input": {
+                "band": self.band,
+                "calibration": self.calibration,
+                "pixel_size_m": self.pixel_size_m,
+                "pixel_size_tolerance": self.pixel_size_tolerance,
+                "units": spec.units,
+                "db_range": list(spec.db_range),
+                "mean": spec.mean,
+                "std": spec.std,
+                "tile_size": spec.tile_size,
+            },
             "tiling": {"overlap_px": self.overlap_px, "context_px": self.context_px},
-            "training": self.training, "metrics": self.metrics,
+            "training": self.training,
+            "metrics": self.metrics,
             "engine_version": self.engine_version,
             "created": self.created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "weights": {"file": weights_file, "sha256": weights_sha256},
@@ -117,45 +131,66 @@ class ModelCard:
             ModelError: not a card, a newer format, or a missing/invalid field (named in the message).
         """
         if data.get("format") != CARD_FORMAT:
-            raise ModelError(f"{source}: not a DAKD model card (no \"format\": \"{CARD_FORMAT}\")")
+            raise ModelError(f'{source}: not a DAKD model card (no "format": "{CARD_FORMAT}")')
         if int(data.get("format_version", 0)) > CARD_FORMAT_VERSION:
-            raise ModelError(f"{source}: card format {data['format_version']} is newer than this engine "
-                             f"({__version__}) reads; update the plugin")
+            raise ModelError(
+                f"{source}: card format {data['format_version']} is newer than this engine "
+                f"({__version__}) reads; update the plugin"
+            )
         try:
             inputs = data["input"]
             tiling = data.get("tiling", {})
             card = cls(
-                name=str(data["name"]), build=dict(data["build"]), architecture=str(data["architecture"]),
+                name=str(data["name"]),
+                build=dict(data["build"]),
+                architecture=str(data["architecture"]),
                 variant=str(data.get("variant", "")),
-                classes=tuple(SegClass(int(c["id"]), str(c["name"]), tuple(int(v) for v in c["rgb"]))
-                              for c in data["classes"]),
-                input_spec=InputSpec(units=str(inputs["units"]), db_range=tuple(float(v) for v in inputs["db_range"]),
-                                     mean=float(inputs["mean"]), std=float(inputs["std"]),
-                                     tile_size=int(inputs["tile_size"])),
-                band=str(inputs.get("band", "any")), calibration=str(inputs.get("calibration", "sigma0")),
+                # The card format's "rgb" is [r, g, b] and "db_range" is [low, high].
+                classes=tuple(
+                    SegClass(
+                        int(c["id"]), str(c["name"]), cast("tuple[int, int, int]", tuple(int(v) for v in c["rgb"]))
+                    )
+                    for c in data["classes"]
+                ),
+                input_spec=InputSpec(
+                    units=str(inputs["units"]),
+                    db_range=cast("tuple[float, float]", tuple(float(v) for v in inputs["db_range"])),
+                    mean=float(inputs["mean"]),
+                    std=float(inputs["std"]),
+                    tile_size=int(inputs["tile_size"]),
+                ),
+                band=str(inputs.get("band", "any")),
+                calibration=str(inputs.get("calibration", "sigma0")),
                 pixel_size_m=None if inputs.get("pixel_size_m") is None else float(inputs["pixel_size_m"]),
                 pixel_size_tolerance=float(inputs.get("pixel_size_tolerance", 3.0)),
-                overlap_px=int(tiling.get("overlap_px", 64)), context_px=int(tiling.get("context_px", 32)),
-                training=dict(data.get("training", {})), metrics=dict(data.get("metrics", {})),
-                description=str(data.get("description", "")), engine_version=str(data.get("engine_version", "")),
+                overlap_px=int(tiling.get("overlap_px", 64)),
+                context_px=int(tiling.get("context_px", 32)),
+                training=dict(data.get("training", {})),
+                metrics=dict(data.get("metrics", {})),
+                description=str(data.get("description", "")),
+                engine_version=str(data.get("engine_version", "")),
                 created=str(data.get("created", "")),
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise ModelError(f"{source}: invalid model card ({type(error).__name__}: {error}); "
-                             "re-export the model with 'dakd train'") from None
+            raise ModelError(
+                f"{source}: invalid model card ({type(error).__name__}: {error}); re-export the model with 'dakd train'"
+            ) from None
         card.validate(source)
         return card
 
     def validate(self, source: str) -> None:
         """Check internal consistency; raise ModelError naming ``source`` and the bad field."""
         if self.architecture not in ARCHITECTURES:
-            raise ModelError(f"{source}: unknown architecture {self.architecture!r}; "
-                             f"this engine knows {', '.join(ARCHITECTURES)}")
+            raise ModelError(
+                f"{source}: unknown architecture {self.architecture!r}; this engine knows {', '.join(ARCHITECTURES)}"
+            )
         if [c.id for c in self.classes] != list(range(len(self.classes))):
             raise ModelError(f"{source}: class ids must be 0..{len(self.classes) - 1} in order")
         if int(self.build.get("num_classes", len(self.classes))) != len(self.classes):
-            raise ModelError(f"{source}: build.num_classes={self.build.get('num_classes')} but "
-                             f"{len(self.classes)} classes are listed")
+            raise ModelError(
+                f"{source}: build.num_classes={self.build.get('num_classes')} but "
+                f"{len(self.classes)} classes are listed"
+            )
         if self.input_spec.units not in ("db", "linear") or not self.input_spec.std > 0:
             raise ModelError(f"{source}: input units must be 'db' or 'linear' and std positive")
         if self.overlap_px < 0 or self.overlap_px >= self.input_spec.tile_size:
@@ -194,8 +229,10 @@ def save_model_card(path: str | Path, model: torch.nn.Module, card: ModelCard, o
     card.validate(str(path))
     weights_path, card_path = card_paths(path)
     state = {key: tensor.detach().cpu().contiguous() for key, tensor in model.state_dict().items()}
-    with atomic_file(weights_path, overwrite=overwrite) as tmp_weights, \
-            atomic_file(card_path, overwrite=overwrite) as tmp_card:
+    with (
+        atomic_file(weights_path, overwrite=overwrite) as tmp_weights,
+        atomic_file(card_path, overwrite=overwrite) as tmp_card,
+    ):
         # One dict for both copies (same "created"); the header copy has no hash (it cannot hold its own).
         data = card.to_json_dict(weights_path.name, "")
         save_file(state, str(tmp_weights), metadata={METADATA_KEY: json.dumps(data)})
@@ -206,9 +243,14 @@ def save_model_card(path: str | Path, model: torch.nn.Module, card: ModelCard, o
 
 def new_model_card(model: torch.nn.Module, name: str, classes: tuple[SegClass, ...], **fields: Any) -> ModelCard:
     """Make a card for ``model`` (``build`` and ``variant`` taken from it); ``fields`` set the other fields."""
-    config = model.config
-    return ModelCard(name=name, build=config.to_dict(), classes=tuple(classes),
-                     variant=fields.pop("variant", f"{config.encoder}/{config.variant}"), **fields)
+    config: Any = model.config  # the architecture's config dataclass (e.g. SarossNetConfig)
+    return ModelCard(
+        name=name,
+        build=config.to_dict(),
+        classes=tuple(classes),
+        variant=fields.pop("variant", f"{config.encoder}/{config.variant}"),
+        **fields,
+    )
 
 
 def load_model_card(path: str | Path) -> ModelCard:
@@ -234,8 +276,7 @@ def read_card_data(path: str | Path) -> tuple[dict[str, Any], str]:
             raise ModelError(f"{card_path}: cannot read the model card ({error}); re-export the model") from None
     if weights_path.is_file():
         return _header_card(weights_path), str(weights_path)
-    raise ModelError(f"{path}: no model found; give a model's .json or .safetensors file "
-                     "(see 'dakd model list')")
+    raise ModelError(f"{path}: no model found; give a model's .json or .safetensors file (see 'dakd model list')")
 
 
 def _header_card(weights_path: Path) -> dict[str, Any]:
@@ -251,7 +292,7 @@ def _header_card(weights_path: Path) -> dict[str, Any]:
     return json.loads(header)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelCard]:
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[SarossNet, ModelCard]:
     """Build the network a card describes and load its weights (no pickle); returns ``(model.eval(), card)``.
 
     Raises:
@@ -274,12 +315,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         raise ModelError(f"{weights_path}: cannot read weights ({error})") from None
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
-        raise ModelError(f"{weights_path}: weights do not fit the card's build "
-                         f"(missing {len(result.missing_keys)}, unexpected {len(result.unexpected_keys)} tensors)")
+        raise ModelError(
+            f"{weights_path}: weights do not fit the card's build "
+            f"(missing {len(result.missing_keys)}, unexpected {len(result.unexpected_keys)} tensors)"
+        )
     return model.to(device).eval(), card
 
 
-def build_model_from_card(card: ModelCard) -> torch.nn.Module:
+def build_model_from_card(card: ModelCard) -> SarossNet:
     """Build a randomly initialised network with the card's architecture and build config."""
     from engine.models import build_saross_net
 
@@ -300,18 +343,24 @@ def check_card_against_scene(card: ModelCard, scene: SceneInfo) -> None:
     """
     polarisation = _scene_polarisation(scene)
     if card.band.lower() != "any" and polarisation and polarisation.upper() != card.band.upper():
-        raise ModelError(f"{scene.path}: band is {polarisation} but model {card.name!r} was trained on {card.band}; "
-                         f"choose the {card.band} band (--band) or a {polarisation} model")
+        raise ModelError(
+            f"{scene.path}: band is {polarisation} but model {card.name!r} was trained on {card.band}; "
+            f"choose the {card.band} band (--band) or a {polarisation} model"
+        )
     if card.calibration == "sigma0" and scene.units not in CALIBRATED_UNITS:
-        raise ModelError(f"{scene.path}: values are uncalibrated {scene.units} ({scene.units_reason}) but model "
-                         f"{card.name!r} needs calibrated sigma0; calibrate the scene or pass --units if it is sigma0")
+        raise ModelError(
+            f"{scene.path}: values are uncalibrated {scene.units} ({scene.units_reason}) but model "
+            f"{card.name!r} needs calibrated sigma0; calibrate the scene or pass --units if it is sigma0"
+        )
     if card.pixel_size_m:
         scene_px = max(scene.pixel_size_m)
         ratio = scene_px / card.pixel_size_m
         if not 1 / card.pixel_size_tolerance <= ratio <= card.pixel_size_tolerance:
-            raise ModelError(f"{scene.path}: pixel size {scene_px:.1f} m is too far from the model's "
-                             f"{card.pixel_size_m:.1f} m (model {card.name!r}); resample the scene to about "
-                             f"{card.pixel_size_m:.0f} m first")
+            raise ModelError(
+                f"{scene.path}: pixel size {scene_px:.1f} m is too far from the model's "
+                f"{card.pixel_size_m:.1f} m (model {card.name!r}); resample the scene to about "
+                f"{card.pixel_size_m:.0f} m first"
+            )
 
 
 _POLARISATION_IN_NAME = re.compile(r"(?<![A-Z])(VV|VH|HH|HV)(?![A-Z])")

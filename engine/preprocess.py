@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.contract import UNITS
 from engine.detectors.base import InputSpec
 from engine.errors import InputError
-from engine.io.scene import UNITS
 
 #: Smallest power converted to dB; keeps log10 finite on zeros (nodata is masked anyway).
 POWER_FLOOR = 1e-10
@@ -58,16 +58,11 @@ def from_linear(power: np.ndarray, units: str) -> np.ndarray:
     return np.sqrt(np.maximum(power, np.float32(0.0)), dtype=np.float32)  # amplitude
 
 
-def convert_units(values: np.ndarray, from_units: str, to_units: str) -> np.ndarray:
-    """Convert between any two of ``linear``, ``db``, ``amplitude``, ``intensity`` (through power)."""
-    if from_units == to_units:
-        _check_units(from_units)
-        return np.asarray(values).astype(np.float32, copy=False)
-    return from_linear(to_linear(values, from_units), to_units)
+def normalise_sigma0(sigma0_linear: np.ndarray, valid: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Turn linear σ0 tiles into what a detector wants, as ``spec`` says; nodata pixels become 0.
 
-
-def normalise(sigma0_linear: np.ndarray, valid: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Turn linear σ0 tiles into what a detector wants, as ``spec`` says.
+    The dB counterpart for training tiles, :func:`engine.data.tiles.clip_standardise_db`, takes no mask:
+    its caller sets nodata to 0 afterwards, so both paths feed the network the same values.
 
     Args:
         sigma0_linear: linear power, any shape.
@@ -97,7 +92,8 @@ def normalise(sigma0_linear: np.ndarray, valid: np.ndarray, spec: InputSpec) -> 
         db = np.clip(from_linear(sigma0_linear, "db"), low, high)
         out = ((db - np.float32(spec.mean)) / np.float32(spec.std)).astype(np.float32)
     else:
-        raise InputError(f"detector input units {spec.units!r} are not supported; use 'linear' or 'db' in the "
-                         "model card")
+        raise InputError(
+            f"detector input units {spec.units!r} are not supported; use 'linear' or 'db' in the model card"
+        )
     out[~valid] = 0.0
     return out

@@ -5,7 +5,8 @@ QGIS plugin reads from a ``dakd`` subprocess, and a Python callback for in-proce
 Processing algorithm, the layer context action). Work loops call :meth:`Stage.advance` once per
 batch; that is also where cancellation is checked, so a run stops within one batch.
 
-Event schema (one JSON object per line with ``--progress json``)::
+Event schema (one JSON object per line with ``--progress json``; the kinds, their fields and the schema's
+version are defined in :data:`engine.contract.EVENTS`, which the plugin reads)::
 
     {"event": "stage", "stage": "detect", "total": 120}
     {"event": "progress", "stage": "detect", "done": 12, "total": 120, "eta_s": 31.0, ...metrics}
@@ -87,12 +88,20 @@ class Stage:
         elapsed = time.monotonic() - self.started
         return max(0.0, elapsed / self.done * (self.total - self.done))
 
-    def advance(self, n: int = 1, **metrics: Any) -> None:
-        """Count ``n`` more steps done, report them, and stop here if the user cancelled."""
+    def advance(self, n: int = 1, /, **metrics: Any) -> None:
+        """Count ``n`` more steps done, report them, and stop here if the user cancelled.
+
+        ``n`` is positional-only, so that no metric name can take its place.
+        """
         self.done += n
         eta = self.eta_s()
-        event: dict[str, Any] = {"event": "progress", "stage": self.name, "done": self.done, "total": self.total,
-                                 "eta_s": None if eta is None else round(eta, 1)}
+        event: dict[str, Any] = {
+            "event": "progress",
+            "stage": self.name,
+            "done": self.done,
+            "total": self.total,
+            "eta_s": None if eta is None else round(eta, 1),
+        }
         event.update(metrics)
         self.progress.emit(event)
         self.progress.check_cancelled()
@@ -131,7 +140,7 @@ def tqdm_sink(stream: IO[str] | None = None) -> ProgressSink:
     """Draw one tqdm bar per stage on stderr."""
     from tqdm import tqdm
 
-    bars: dict[str, Any] = {}
+    bars: dict[str | None, Any] = {}
     out = stream if stream is not None else sys.stderr
 
     def sink(event: dict[str, Any]) -> None:

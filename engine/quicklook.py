@@ -89,10 +89,14 @@ def stretch_db(db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip((np.nan_to_num(db, nan=low) - low) / max(high - low, 1e-6), 0, 1), finite
 
 
-def render_quicklook(path: str | os.PathLike[str], canvas: QuicklookCanvas,
-                     outlines: Sequence[tuple[str, np.ndarray]], title: str,
-                     check_cancelled: Callable[[], None] | None = None,
-                     labels: Sequence[tuple[int, str, float, float]] = ()) -> tuple[int, int]:
+def render_quicklook(
+    path: str | os.PathLike[str],
+    canvas: QuicklookCanvas,
+    outlines: Sequence[tuple[str, np.ndarray]],
+    title: str,
+    check_cancelled: Callable[[], None] | None = None,
+    labels: Sequence[tuple[int, str, float, float]] = (),
+) -> tuple[int, int]:
     """Write the quick-look PNG: grey dB background (2–98 % stretch), class-coloured outlines, numbers, a title bar.
 
     The PNG is a palette image (64 grey levels plus the class colours), which keeps it small.

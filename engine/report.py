@@ -66,13 +66,15 @@ def source_text(props: dict[str, Any]) -> str:
     """``ship #7, 1.2 km at 245°`` or ``—``."""
     if props.get("source_id") is None:
         return "—"
-    return (f"ship #{int(props['source_id'])}, {_number(props.get('source_distance_km'), 2)} km at "
-            f"{_number(props.get('source_bearing_deg'), 0)}°")
+    return (
+        f"ship #{int(props['source_id'])}, {_number(props.get('source_distance_km'), 2)} km at "
+        f"{_number(props.get('source_bearing_deg'), 0)}°"
+    )
 
 
 def _rows(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Oil and look-alikes, then the ships named as a source; at most :data:`MAX_ROWS`, and how many were left out."""
-    order = {"oil": 0, "look-alike": 1, "ship": 2}
+    order: dict[str | None, int] = {"oil": 0, "look-alike": 1, "ship": 2}
     shown = [p for p in records if p.get("class") in ("oil", "look-alike") or p.get("near_spill_id") is not None]
     shown.sort(key=lambda p: (order.get(p.get("class"), 3), p.get("id", 0)))
     return shown[:MAX_ROWS], len(records) - min(len(shown), MAX_ROWS)
@@ -82,18 +84,25 @@ def _table(records: Sequence[dict[str, Any]]) -> str:
     rows, left_out = _rows(records)
     if not rows:
         return "<p>No oil or look-alike polygon above the size limits.</p>" + (
-            f"<p class='muted'>{left_out} ship polygon(s) are in spills.gpkg.</p>" if left_out else "")
-    head = ("<tr><th>#</th><th>Class</th><th>Conf.</th><th>Area km²</th><th>Length km</th><th>Wind</th>"
-            "<th>Possible source</th><th>Centroid lat, lon</th></tr>")
+            f"<p class='muted'>{left_out} ship polygon(s) are in spills.gpkg.</p>" if left_out else ""
+        )
+    head = (
+        "<tr><th>#</th><th>Class</th><th>Conf.</th><th>Area km²</th><th>Length km</th><th>Wind</th>"
+        "<th>Possible source</th><th>Centroid lat, lon</th></tr>"
+    )
     body = []
     for p in rows:
-        centroid = ("—" if p.get("centroid_lat") is None else
-                    f"{p['centroid_lat']:.4f}, {p['centroid_lon']:.4f}")
-        body.append(f"<tr><td>{_e(p.get('id'))}</td><td>{_e(p.get('class'))}</td><td>{_e(p.get('confidence'))}</td>"
-                    f"<td>{_number(p.get('area_km2'), 3)}</td><td>{_number(p.get('length_km'), 2)}</td>"
-                    f"<td>{wind_text(p)}</td><td>{source_text(p)}</td><td>{centroid}</td></tr>")
-    more = f"<p class='muted'>{left_out} more polygon(s) (ships, or rows beyond {MAX_ROWS}) are in spills.gpkg.</p>" \
-        if left_out else ""
+        centroid = "—" if p.get("centroid_lat") is None else f"{p['centroid_lat']:.4f}, {p['centroid_lon']:.4f}"
+        body.append(
+            f"<tr><td>{_e(p.get('id'))}</td><td>{_e(p.get('class'))}</td><td>{_e(p.get('confidence'))}</td>"
+            f"<td>{_number(p.get('area_km2'), 3)}</td><td>{_number(p.get('length_km'), 2)}</td>"
+            f"<td>{wind_text(p)}</td><td>{source_text(p)}</td><td>{centroid}</td></tr>"
+        )
+    more = (
+        f"<p class='muted'>{left_out} more polygon(s) (ships, or rows beyond {MAX_ROWS}) are in spills.gpkg.</p>"
+        if left_out
+        else ""
+    )
     return f"<table>{head}{''.join(body)}</table>{more}"
 
 
@@ -107,10 +116,17 @@ def _facts(summary: dict[str, Any]) -> str:
         ("Scene", scene.get("scene_id")),
         ("Acquired (UTC)", metadata.get("acquisition_start") or "not in the input's metadata"),
         ("Sensor", sensor or None),
-        ("Size", f"{scene.get('width')} x {scene.get('height')} px, {scene.get('crs') or 'no CRS'}, pixel "
-                 f"{' x '.join(f'{v:g}' for v in scene.get('pixel_size_m') or [])} m"),
-        ("Detector", f"{detector.get('name')}" + (f" (model {model})" if model and detector.get("name") == "model"
-                                                  else "") + f" on {detector.get('device')}"),
+        (
+            "Size",
+            f"{scene.get('width')} x {scene.get('height')} px, {scene.get('crs') or 'no CRS'}, pixel "
+            f"{' x '.join(f'{v:g}' for v in scene.get('pixel_size_m') or [])} m",
+        ),
+        (
+            "Detector",
+            f"{detector.get('name')}"
+            + (f" (model {model})" if model and detector.get("name") == "model" else "")
+            + f" on {detector.get('device')}",
+        ),
         ("Ships", detector.get("ships") or "none (this detector finds no ships)"),
         ("Run", f"{summary.get('run_time')}, engine {summary.get('engine_version')}"),
         ("Input", scene.get("path")),
@@ -140,23 +156,33 @@ def caveats(summary: dict[str, Any]) -> list[str]:
     notes = []
     if detector.get("name") == "model":
         if detector.get("default_model"):
-            notes.append("The bundled model was trained on simulated Sentinel-1 scenes only; its results on real "
-                         "scenes are not validated (README: 'The model and its honest limits').")
+            notes.append(
+                "The bundled model was trained on simulated Sentinel-1 scenes only; its results on real "
+                "scenes are not validated (documentation: 'The model and its honest limits')."
+            )
         else:
-            notes.append(f"Model '{detector.get('model_id')}': its card lists the data it was trained on; judge "
-                         "its results by that.")
+            notes.append(
+                f"Model '{detector.get('model_id')}': its card lists the data it was trained on; judge "
+                "its results by that."
+            )
     else:
-        notes.append("The threshold detector (SNAP's rule) calls every dark patch oil: low-wind areas, natural films "
-                     "and rain cells come out as oil too; it finds no ships, so no source is searched.")
+        notes.append(
+            "The threshold detector (SNAP's rule) calls every dark patch oil: low-wind areas, natural films "
+            "and rain cells come out as oil too; it finds no ships, so no source is searched."
+        )
     notes.append(_land_mask_text(summary))
     wind = summary.get("wind") or {}
-    notes.append(f"Wind: {wind.get('method') or 'not estimated'}. It is an estimate from the image itself "
-                 "(CMOD5.N), not a measurement.")
+    notes.append(
+        f"Wind: {wind.get('method') or 'not estimated'}. It is an estimate from the image itself "
+        "(CMOD5.N), not a measurement."
+    )
     sources = summary.get("sources") or {}
     if sources.get("method"):
         notes.append(f"Possible source: {sources['method']}; a ship near a slick is not proof that it discharged.")
-    notes.append("Confidence A = oil very likely, B = oil possible (CleanSeaNet's classes); every detection needs an "
-                 "analyst's check before it is reported.")
+    notes.append(
+        "Confidence A = oil very likely, B = oil possible (CleanSeaNet's classes); every detection needs an "
+        "analyst's check before it is reported."
+    )
     return notes
 
 
@@ -165,14 +191,23 @@ def render_report(summary: dict[str, Any], records: Sequence[dict[str, Any]], qu
     scene = (summary.get("input") or {}).get("scene_id") or "scene"
     counts = summary.get("counts") or {}
     areas = summary.get("areas_km2") or {}
-    found = ", ".join(f"{n} {name} ({areas.get(name, 0.0):.2f} km²)" if name != "ship" else f"{n} {name}"
-                      for name, n in counts.items()) or "nothing"
-    image = (f"<img alt='Quick-look with numbered polygons' src='data:image/png;base64,"
-             f"{base64.b64encode(quicklook_png).decode('ascii')}'>" if quicklook_png else
-             "<p class='muted'>No quick-look image.</p>")
+    found = (
+        ", ".join(
+            f"{n} {name} ({areas.get(name, 0.0):.2f} km²)" if name != "ship" else f"{n} {name}"
+            for name, n in counts.items()
+        )
+        or "nothing"
+    )
+    image = (
+        f"<img alt='Quick-look with numbered polygons' src='data:image/png;base64,"
+        f"{base64.b64encode(quicklook_png).decode('ascii')}'>"
+        if quicklook_png
+        else "<p class='muted'>No quick-look image.</p>"
+    )
     warnings = summary.get("warnings") or []
-    warning_list = ("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>"
-                    if warnings else "")
+    warning_list = (
+        "<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>" if warnings else ""
+    )
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>Oil spill report: {_e(scene)}</title><style>{_STYLE}</style></head><body>"
@@ -185,8 +220,12 @@ def render_report(summary: dict[str, Any], records: Sequence[dict[str, Any]], qu
     )
 
 
-def write_report(path: str | os.PathLike[str], summary: dict[str, Any], records: Sequence[dict[str, Any]],
-                 quicklook_path: str | os.PathLike[str] | None) -> Path:
+def write_report(
+    path: str | os.PathLike[str],
+    summary: dict[str, Any],
+    records: Sequence[dict[str, Any]],
+    quicklook_path: str | os.PathLike[str] | None,
+) -> Path:
     """Write ``report.html`` (see the module notes); returns its path.
 
     Args:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.contract import BACKENDS
 from engine.detectors.base import DetectorInfo
 from engine.errors import DakdError, ModelError
 from engine.io.atomic import atomic_file
@@ -41,8 +42,6 @@ from engine.modelcard import ModelCard, card_paths, check_card_against_scene, re
 
 log = logging.getLogger("dakd")
 
-#: ``--backend`` values. ``auto`` picks one (:func:`choose_backend`).
-BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 #: The runtimes that run the exported ONNX file.
 ONNX_BACKENDS = ("onnxruntime", "openvino")
 #: The import name of each backend's package.
@@ -93,8 +92,9 @@ class BackendChoice:
 TORCH_ONLY_OPTIONS = ("compile", "scan_backend")
 
 
-def choose_backend(requested: str = "auto", device: str = "auto", exported: bool = True,
-                   torch_options: tuple[str, ...] = ()) -> BackendChoice:
+def choose_backend(
+    requested: str = "auto", device: str = "auto", exported: bool = True, torch_options: tuple[str, ...] = ()
+) -> BackendChoice:
     """Resolve ``--backend`` and ``--device`` to one backend and say why.
 
     ``auto``: on a GPU (``cuda``/``mps``, or ``auto`` where CUDA is available) torch, which runs there in
@@ -111,16 +111,19 @@ def choose_backend(requested: str = "auto", device: str = "auto", exported: bool
     installed = installed_backends()
     if requested != "auto" and requested not in installed:
         extra = "detect" if requested in ONNX_BACKENDS else "train"
-        raise DakdError(f"--backend {requested} is not installed (pip install '{_MODULES[requested]}', or the "
-                        f"'{extra}' extra: pip install 'dakd-oilspill[{extra}]'); installed: "
-                        f"{', '.join(installed) or 'none'}")
+        raise DakdError(
+            f"--backend {requested} is not installed (pip install '{_MODULES[requested]}', or the "
+            f"'{extra}' extra: pip install 'dakd-oilspill[{extra}]'); installed: "
+            f"{', '.join(installed) or 'none'}"
+        )
     gpu = device.startswith(("cuda", "mps")) or (device == "auto" and _cuda_available())
     if requested in ONNX_BACKENDS:
         if device.startswith("cuda") and requested == "onnxruntime" and _ort_cuda():
             return BackendChoice(requested, "cuda", "--backend onnxruntime was given (its CUDA provider)")
         if device.startswith(("cuda", "mps")):
-            raise DakdError(f"--backend {requested} runs on the CPU here; use --backend torch (or auto) for "
-                            f"--device {device}")
+            raise DakdError(
+                f"--backend {requested} runs on the CPU here; use --backend torch (or auto) for --device {device}"
+            )
         return BackendChoice(requested, "cpu", f"--backend {requested} was given")
     if requested == "torch":
         return BackendChoice("torch", device, "--backend torch was given")
@@ -132,20 +135,31 @@ def choose_backend(requested: str = "auto", device: str = "auto", exported: bool
         return BackendChoice("torch", "cpu", f"auto: {', '.join(torch_options)} apply to torch only")
     if "torch" in installed and not exported and any(n in installed for n in ONNX_BACKENDS):
         faster = " or ".join(n for n in CPU_PREFERENCE if n in installed and n != "torch")
-        return BackendChoice("torch", "cpu", "auto: the card has no ONNX export yet, so torch runs it ('dakd model "
-                                             f"export CARD --onnx' lets the faster {faster} run it)")
+        return BackendChoice(
+            "torch",
+            "cpu",
+            "auto: the card has no ONNX export yet, so torch runs it ('dakd model "
+            f"export CARD --onnx' lets the faster {faster} run it)",
+        )
     for name in CPU_PREFERENCE:
         if name in installed:
-            faster = [n for n in CPU_PREFERENCE[:CPU_PREFERENCE.index(name)]]
-            missing = f"; {', '.join(faster)} not installed" if faster else ""
-            return BackendChoice(name, "cpu", f"auto: {name} is the fastest installed backend on the CPU "
-                                              f"(order {' > '.join(CPU_PREFERENCE)}, measured on an Intel CPU; "
-                                              f"about equal in fp32 on AMD, README){missing}")
-    raise DakdError("no inference backend is installed: install 'detection only' (openvino or onnxruntime) or "
-                    "'detection and fine-tuning' (torch)")
+            not_installed = [n for n in CPU_PREFERENCE[: CPU_PREFERENCE.index(name)]]
+            missing = f"; {', '.join(not_installed)} not installed" if not_installed else ""
+            return BackendChoice(
+                name,
+                "cpu",
+                f"auto: {name} is the fastest installed backend on the CPU "
+                f"(order {' > '.join(CPU_PREFERENCE)}, measured on an Intel CPU; "
+                f"about equal in fp32 on AMD, docs/benchmarks.md){missing}",
+            )
+    raise DakdError(
+        "no inference backend is installed: install 'detection only' (openvino or onnxruntime) or "
+        "'detection and fine-tuning' (torch)"
+    )
 
 
 # --- export ---------------------------------------------------------------------------------------------------
+
 
 def onnx_metadata(card: ModelCard, card_data: dict[str, Any]) -> dict[str, str]:
     """Return the ``metadata_props`` written into an exported ONNX file (strings; Deepness reads JSON values)."""
@@ -154,8 +168,12 @@ def onnx_metadata(card: ModelCard, card_data: dict[str, Any]) -> dict[str, str]:
     return {
         "dakd_card": json.dumps(card_data),
         "dakd_weights_sha256": str((card_data.get("weights") or {}).get("sha256", "")),
-        "dakd_inputs": json.dumps({"x": "normalised band (N,1,T,T) float32 (engine.preprocess.normalise)",
-                                   "valid": "validity (N,1,T,T) bool"}),
+        "dakd_inputs": json.dumps(
+            {
+                "x": "normalised band (N,1,T,T) float32 (engine.preprocess.normalise_sigma0)",
+                "valid": "validity (N,1,T,T) bool",
+            }
+        ),
         "dakd_output": "logits (N,classes,T,T) float32; softmax gives the class probabilities",
         "model_type": json.dumps("Segmentor"),
         "class_names": json.dumps({str(c.id): c.name for c in card.classes}),
@@ -175,8 +193,9 @@ def onnx_path_for(card_path: str | Path) -> Path:
 
 def onnx_cache_dir() -> Path:
     """Where exports of cards without a matching ``CARD.onnx`` go (``$DAKD_CACHE_DIR`` or ``~/.cache/dakd``)."""
-    root = os.environ.get("DAKD_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                                                           os.path.expanduser("~/.cache"), "dakd")
+    root = os.environ.get("DAKD_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dakd"
+    )
     return Path(root) / "onnx"
 
 
@@ -221,9 +240,16 @@ def export_onnx(card_path: str | Path, out: str | Path | None = None, batch_size
     with atomic_file(target) as temporary, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes (fixed per tile)
         try:
-            torch.onnx.export(model, (x, valid), str(temporary), input_names=["x", "valid"], output_names=["logits"],
-                              dynamic_axes={"x": {0: "batch"}, "valid": {0: "batch"}, "logits": {0: "batch"}},
-                              opset_version=ONNX_OPSET, dynamo=False)
+            torch.onnx.export(
+                model,
+                (x, valid),
+                str(temporary),
+                input_names=["x", "valid"],
+                output_names=["logits"],
+                dynamic_axes={"x": {0: "batch"}, "valid": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
         except Exception as error:  # noqa: BLE001 - the exporter raises many types
             raise ModelError(f"{card_path}: cannot export to ONNX ({type(error).__name__}: {error})") from error
         proto = onnx.load(str(temporary))
@@ -245,8 +271,9 @@ def read_onnx_metadata(path: str | Path) -> dict[str, str]:
         return {p.key: p.value for p in proto.metadata_props}
     import onnxruntime
 
-    return dict(onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-                .get_modelmeta().custom_metadata_map)
+    return dict(
+        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    )
 
 
 def has_onnx(card_path: str | Path) -> bool:
@@ -274,8 +301,10 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
     if cached.is_file() and _onnx_sha(cached) == sha:
         return cached, f"the export cache ({cached})"
     if not export or importlib.util.find_spec("torch") is None:
-        raise ModelError(f"{card_path}: no ONNX export of this model ({beside.name} next to the card); run 'dakd "
-                         f"model export {card_path} --onnx' where torch is installed, or use --backend torch")
+        raise ModelError(
+            f"{card_path}: no ONNX export of this model ({beside.name} next to the card); run 'dakd "
+            f"model export {card_path} --onnx' where torch is installed, or use --backend torch"
+        )
     cached.parent.mkdir(parents=True, exist_ok=True)
     log.info("exporting %s to ONNX once (cached in %s)", card_paths(card_path)[1].name, cached.parent)
     return export_onnx(card_path, cached), f"exported once into the cache ({cached})"
@@ -289,6 +318,7 @@ def _onnx_sha(path: Path) -> str:
 
 
 # --- runtimes ---------------------------------------------------------------------------------------------------
+
 
 class _OnnxRuntimeNet:
     """ONNX Runtime, fp32: ``CPUExecutionProvider``, or ``CUDAExecutionProvider`` on ``cuda``."""
@@ -325,8 +355,9 @@ class _OpenVinoNet:
         self.compiled = core.compile_model(str(path), "CPU", config)
         self.request = self.compiled.create_infer_request()
         hint = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
-        self.precision = {"<Type: 'bfloat16'>": "bf16", "<Type: 'float32'>": "fp32", "bf16": "bf16",
-                          "f32": "fp32"}.get(hint, hint)
+        self.precision = {"<Type: 'bfloat16'>": "bf16", "<Type: 'float32'>": "fp32", "bf16": "bf16", "f32": "fp32"}.get(
+            hint, hint
+        )
         self.version = openvino.__version__.split("-")[0]
 
     def __call__(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -351,12 +382,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class RuntimeDetector:
     """A card's network run by ONNX Runtime or OpenVINO behind the detector interface (see ``ModelDetector``)."""
 
-    def __init__(self, card: ModelCard, backend: BackendChoice, onnx_path: Path, onnx_source: str,
-                 precision: str = "auto", batch_size: int | None = None, model_path: str = "",
-                 requested_device: str = "auto") -> None:
+    def __init__(
+        self,
+        card: ModelCard,
+        backend: BackendChoice,
+        onnx_path: Path,
+        onnx_source: str,
+        precision: str = "auto",
+        batch_size: int | None = None,
+        model_path: str = "",
+        requested_device: str = "auto",
+    ) -> None:
         if precision not in RUNTIME_PRECISIONS:
-            raise DakdError(f"--precision {precision} is not available with --backend {backend.backend}; use "
-                            f"{' or '.join(RUNTIME_PRECISIONS)}")
+            raise DakdError(
+                f"--precision {precision} is not available with --backend {backend.backend}; use "
+                f"{' or '.join(RUNTIME_PRECISIONS)}"
+            )
         self.card = card
         self.classes = card.classes
         self.input_spec = card.input_spec
@@ -382,8 +423,10 @@ class RuntimeDetector:
             raise ModelError(f"model {self.card.name!r} expects tiles (N, 1, H, W); got {tuple(tiles.shape)}")
         x = np.ascontiguousarray(tiles, dtype=np.float32)
         mask = np.ascontiguousarray(np.broadcast_to(valid, tiles.shape), dtype=bool)
-        parts = [softmax(self.net(x[i:i + self.batch_size], mask[i:i + self.batch_size]))
-                 for i in range(0, len(x), self.batch_size)]
+        parts = [
+            softmax(self.net(x[i : i + self.batch_size], mask[i : i + self.batch_size]))
+            for i in range(0, len(x), self.batch_size)
+        ]
         self.stats["tiles"] += len(x)
         self.stats["forward_s"] += time.perf_counter() - started
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -391,36 +434,76 @@ class RuntimeDetector:
     def describe(self) -> DetectorInfo:
         """Model id, backend, device and why, precision and batch size for the run summary."""
         extra: dict[str, Any] = {
-            "model_path": self.model_path, "architecture": self.card.architecture, "variant": self.card.variant,
-            "backend": self.backend.backend, "backend_reason": self.backend.reason,
-            "backend_version": self.net.version, "onnx": str(self.onnx_path), "onnx_source": self.onnx_source,
-            "precision": self.net.precision, "batch_size": self.batch_size,
+            "model_path": self.model_path,
+            "architecture": self.card.architecture,
+            "variant": self.card.variant,
+            "backend": self.backend.backend,
+            "backend_reason": self.backend.reason,
+            "backend_version": self.net.version,
+            "onnx": str(self.onnx_path),
+            "onnx_source": self.onnx_source,
+            "precision": self.net.precision,
+            "batch_size": self.batch_size,
             "classes": [c.name for c in self.classes],
             "input_features": list(self.card.build.get("input_features") or ["db"]),
-            "tiles": self.stats["tiles"], "forward_s": round(self.stats["forward_s"], 3),
+            "tiles": self.stats["tiles"],
+            "forward_s": round(self.stats["forward_s"], 3),
             "engine_version_of_card": self.card.engine_version,
         }
-        device_reason = (f"requested {self.requested_device}" if self.requested_device != "auto" else
-                         f"auto: no GPU in use, {self.backend.backend} runs on the CPU")
-        return DetectorInfo(name="model", model_id=self.card.name, device=self.backend.device,
-                            device_reason=device_reason,
-                            extra=extra)
+        device_reason = (
+            f"requested {self.requested_device}"
+            if self.requested_device != "auto"
+            else f"auto: no GPU in use, {self.backend.backend} runs on the CPU"
+        )
+        return DetectorInfo(
+            name="model", model_id=self.card.name, device=self.backend.device, device_reason=device_reason, extra=extra
+        )
 
 
-def load_runtime_detector(model_path: str | Path, backend: BackendChoice, precision: str | None = None,
-                          batch_size: int | None = None, device: str = "auto") -> RuntimeDetector:
+def load_runtime_detector(
+    model_path: str | Path,
+    backend: BackendChoice,
+    precision: str | None = None,
+    batch_size: int | None = None,
+    device: str = "auto",
+) -> RuntimeDetector:
     """Build a :class:`RuntimeDetector` for a card (finding or exporting its ONNX file)."""
     data, source = read_card_data(model_path)
     card = ModelCard.from_json_dict(data, source)
     onnx_path, onnx_source = find_onnx(model_path)
     if batch_size is not None and int(batch_size) < 1:
         raise DakdError(f"--batch-size must be at least 1, got {batch_size}")
-    detector = RuntimeDetector(card, backend, onnx_path, onnx_source, precision or "auto",
-                               int(batch_size) if batch_size else None, str(model_path), device)
-    log.info("model %s on %s with %s %s (%s): %s", card.name, backend.device, backend.backend, detector.net.version,
-             detector.net.precision, backend.reason)
+    detector = RuntimeDetector(
+        card,
+        backend,
+        onnx_path,
+        onnx_source,
+        precision or "auto",
+        int(batch_size) if batch_size else None,
+        str(model_path),
+        device,
+    )
+    log.info(
+        "model %s on %s with %s %s (%s): %s",
+        card.name,
+        backend.device,
+        backend.backend,
+        detector.net.version,
+        detector.net.precision,
+        backend.reason,
+    )
     return detector
 
 
-__all__ = ["BACKENDS", "BackendChoice", "RuntimeDetector", "choose_backend", "export_onnx", "find_onnx",
-           "installed_backends", "load_runtime_detector", "onnx_path_for", "read_onnx_metadata"]
+__all__ = [
+    "BACKENDS",
+    "BackendChoice",
+    "RuntimeDetector",
+    "choose_backend",
+    "export_onnx",
+    "find_onnx",
+    "installed_backends",
+    "load_runtime_detector",
+    "onnx_path_for",
+    "read_onnx_metadata",
+]

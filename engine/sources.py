@@ -6,7 +6,7 @@ target with the spill. Here the targets are the run's ``ship`` polygons (the net
 with SNAP's CFAR bright targets, :mod:`engine.detectors.cfar`; platforms are bright targets too), so a run
 without a ship detector (the threshold detector) finds no source.
 
-Rules (also in the README, "Reference: detection"):
+Rules (also in docs/reference/detection.md):
 
 * The **ends** of a slick are the two points of its outline farthest apart along its principal axis
   (the direction of largest spread of its outline vertices).
@@ -71,8 +71,10 @@ class _Positions:
             pairs = [distance_bearing(lon, lat, ends[:, 0], ends[:, 1]) for lon, lat in starts]
             return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
         delta = ends[None, :, :] - starts[:, None, :]
-        return (np.hypot(delta[..., 0], delta[..., 1]) / 1000.0,
-                np.degrees(np.arctan2(delta[..., 0], delta[..., 1])) % 360.0)
+        return (
+            np.hypot(delta[..., 0], delta[..., 1]) / 1000.0,
+            np.degrees(np.arctan2(delta[..., 0], delta[..., 1])) % 360.0,
+        )
 
 
 def slick_ends(points: np.ndarray, geographic: bool) -> np.ndarray:
@@ -84,8 +86,9 @@ def slick_ends(points: np.ndarray, geographic: bool) -> np.ndarray:
     planar = points.astype(np.float64)
     if geographic:
         lon0, lat0 = planar[0]
-        planar = np.column_stack([((planar[:, 0] - lon0 + 180.0) % 360.0 - 180.0) * math.cos(math.radians(lat0)),
-                                  planar[:, 1] - lat0])
+        planar = np.column_stack(
+            [((planar[:, 0] - lon0 + 180.0) % 360.0 - 180.0) * math.cos(math.radians(lat0)), planar[:, 1] - lat0]
+        )
     centred = planar - planar.mean(axis=0)
     if len(points) < 2 or not centred.any():
         return np.stack([points[0], points[0]])
@@ -94,8 +97,12 @@ def slick_ends(points: np.ndarray, geographic: bool) -> np.ndarray:
     return np.stack([points[int(np.argmin(along))], points[int(np.argmax(along))]])
 
 
-def link_sources(records: Sequence[tuple[BaseGeometry, dict[str, Any]]], crs: CRS | None,
-                 pixel_size_m: tuple[float, float], max_km: float = SOURCE_MAX_KM) -> int:
+def link_sources(
+    records: Sequence[tuple[BaseGeometry, dict[str, Any]]],
+    crs: CRS | None,
+    pixel_size_m: tuple[float, float],
+    max_km: float = SOURCE_MAX_KM,
+) -> int:
     """Fill ``source_*`` of oil records and ``near_spill_id`` of ship records, in place (see the module rules).
 
     Args:
@@ -122,13 +129,16 @@ def link_sources(records: Sequence[tuple[BaseGeometry, dict[str, Any]]], crs: CR
             continue
         ends = slick_ends(positions.of(shapely.get_coordinates(geometry)), positions.geographic)
         distances, bearings = positions.distance_bearing(ends, ship_points)
-        end, ship = np.unravel_index(int(np.argmin(distances)), distances.shape)
+        end, ship = (int(i) for i in np.unravel_index(int(np.argmin(distances)), distances.shape))
         distance = float(distances[end, ship])
         if distance > max_km:
             continue
         ship_props = ships[ship][0]
-        props.update(source_id=ship_props["id"], source_distance_km=round(distance, 3),
-                     source_bearing_deg=round(float(bearings[end, ship]), 1))
+        props.update(
+            source_id=ship_props["id"],
+            source_distance_km=round(distance, 3),
+            source_bearing_deg=round(float(bearings[end, ship]), 1),
+        )
         linked += 1
         if distance < nearest_spill.get(ship, (math.inf, 0))[0]:
             nearest_spill[ship] = (distance, props["id"])

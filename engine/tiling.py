@@ -33,15 +33,15 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
+from engine.contract import DEFAULT_OVERLAP_PX, TILE_SIZE_PX
 from engine.detectors.base import InputSpec
 from engine.errors import DakdError, InputError
 from engine.io.scene import Scene
-from engine.preprocess import normalise
+from engine.preprocess import normalise_sigma0
 from engine.progress import Progress
 
 #: Default tile size and overlap in pixels (SAROSS-Net is trained on 256² tiles).
-DEFAULT_TILE_SIZE = 256
-DEFAULT_OVERLAP_PX = 64
+DEFAULT_TILE_SIZE = TILE_SIZE_PX  # the name callers of this module know
 #: Pixels of smooth ramp kept between two tiles' context margins when the overlap is raised for a detector.
 MIN_RAMP_PX = 8
 #: Output rows are flushed in bands of this height (the GeoTIFF block height, so blocks are written once).
@@ -91,8 +91,10 @@ class TileGrid:
         if self.height <= 0 or self.width <= 0:
             raise InputError(f"cannot tile a scene of {self.width}×{self.height} pixels")
         if self.tile_size <= 0 or not 0 <= self.overlap_px < self.tile_size:
-            raise InputError(f"--overlap must be between 0 and {self.tile_size - 1} pixels for {self.tile_size}-pixel "
-                             f"tiles, got {self.overlap_px}")
+            raise InputError(
+                f"--overlap must be between 0 and {self.tile_size - 1} pixels for {self.tile_size}-pixel "
+                f"tiles, got {self.overlap_px}"
+            )
 
     @property
     def stride(self) -> int:
@@ -115,8 +117,12 @@ class TileGrid:
         top, left = max(0, y0), max(0, x0)
         bottom, right = min(self.height, y0 + self.tile_size), min(self.width, x0 + self.tile_size)
         pad = ((top - y0, y0 + self.tile_size - bottom), (left - x0, x0 + self.tile_size - right))
-        core = (row * self.stride, min((row + 1) * self.stride, self.height),
-                col * self.stride, min((col + 1) * self.stride, self.width))
+        core = (
+            row * self.stride,
+            min((row + 1) * self.stride, self.height),
+            col * self.stride,
+            min((col + 1) * self.stride, self.width),
+        )
         return Tile(row, col, y0, x0, self.tile_size, Window(left, top, right - left, bottom - top), pad, core)
 
     def tiles(self) -> Iterator[Tile]:
@@ -127,8 +133,13 @@ class TileGrid:
                 yield self.tile(row, col)
 
 
-def plan_grid(height: int, width: int, tile_size: int = DEFAULT_TILE_SIZE, overlap_px: int = DEFAULT_OVERLAP_PX,
-              context_px: int = 0) -> TileGrid:
+def plan_grid(
+    height: int,
+    width: int,
+    tile_size: int = DEFAULT_TILE_SIZE,
+    overlap_px: int = DEFAULT_OVERLAP_PX,
+    context_px: int = 0,
+) -> TileGrid:
     """Choose a grid that keeps a detector's context out of the blended result.
 
     A detector whose output at a pixel depends on data up to ``context_px`` away is wrong within
@@ -146,13 +157,16 @@ def plan_grid(height: int, width: int, tile_size: int = DEFAULT_TILE_SIZE, overl
     if overlap_px > tile_size // 2:
         stride = tile_size - overlap_px
         why = f" (tiles would advance {stride} px at a time)" if stride > 0 else ""
-        raise DakdError(f"--overlap {overlap_px} px is more than half the {tile_size}-pixel tile{why}; use 0 to "
-                        f"{tile_size // 2} px")
+        raise DakdError(
+            f"--overlap {overlap_px} px is more than half the {tile_size}-pixel tile{why}; use 0 to {tile_size // 2} px"
+        )
     needed = 2 * context_px + MIN_RAMP_PX if context_px > 0 else 0
     overlap = max(overlap_px, needed)
     if overlap >= tile_size:
-        raise DakdError(f"a detector context of {context_px} px needs an overlap of {overlap} px, which does not fit "
-                        f"in {tile_size}-pixel tiles; use a smaller background window")
+        raise DakdError(
+            f"a detector context of {context_px} px needs an overlap of {overlap} px, which does not fit "
+            f"in {tile_size}-pixel tiles; use a smaller background window"
+        )
     return TileGrid(height, width, tile_size, overlap, context_px)
 
 
@@ -183,7 +197,7 @@ def blend_window(tile_size: int, overlap_px: int, context_px: int = 0) -> np.nda
         edge = np.sin(np.pi / 2 * np.clip(position, 0.0, 1.0)) ** 2
     line = np.ones(tile_size, dtype=np.float64)
     line[: len(edge)] = edge
-    line[tile_size - len(edge):] = np.minimum(line[tile_size - len(edge):], edge[::-1])
+    line[tile_size - len(edge) :] = np.minimum(line[tile_size - len(edge) :], edge[::-1])
     return np.outer(line, line).astype(np.float32)
 
 
@@ -208,9 +222,15 @@ class Batch:
 CoreHook = Callable[[Tile, np.ndarray, np.ndarray], None]
 
 
-def iter_batches(scene: Scene, grid: TileGrid, spec: InputSpec, batch_size: int,
-                 on_core: CoreHook | None = None, skipped: list[Tile] | None = None,
-                 check_cancelled: Callable[[], None] | None = None) -> Iterator[Batch]:
+def read_tile_batches(
+    scene: Scene,
+    grid: TileGrid,
+    spec: InputSpec,
+    batch_size: int,
+    on_core: CoreHook | None = None,
+    skipped: list[Tile] | None = None,
+    check_cancelled: Callable[[], None] | None = None,
+) -> Iterator[Batch]:
     """Read, normalise and batch the grid's tiles in row-major order, skipping all-nodata tiles.
 
     Args:
@@ -241,7 +261,7 @@ def iter_batches(scene: Scene, grid: TileGrid, spec: InputSpec, batch_size: int,
             if skipped is not None:
                 skipped.append(tile)
             continue
-        pending.append((tile, normalise(values, valid, spec), valid))
+        pending.append((tile, normalise_sigma0(values, valid, spec), valid))
         if len(pending) == batch_size:
             yield _make_batch(pending)
             pending = []
@@ -263,8 +283,9 @@ def _put_unless_stopped(slots: queue.Queue[Any], item: Any, stop: threading.Even
     return False
 
 
-def prefetch_batches(batches: Iterator[Batch], depth: int = PREFETCH_BATCHES,
-                     times: dict[str, float] | None = None) -> Iterator[Batch]:
+def prefetch_batches(
+    batches: Iterator[Batch], depth: int = PREFETCH_BATCHES, times: dict[str, float] | None = None
+) -> Iterator[Batch]:
     """Run ``batches`` (reading and normalising tiles) in a reader thread, ``depth`` batches ahead of the caller.
 
     The queue is bounded, so the reader never holds more than ``depth + 1`` batches, and reading and
@@ -273,7 +294,7 @@ def prefetch_batches(batches: Iterator[Batch], depth: int = PREFETCH_BATCHES,
     cancel) the reader is stopped and joined before this generator returns.
 
     Args:
-        batches: the batch iterator (:func:`iter_batches`), consumed in the thread.
+        batches: the batch iterator (:func:`read_tile_batches`), consumed in the thread.
         depth: batches read ahead.
         times: if given, ``read_s`` (seconds the reader spent reading and normalising) and ``wait_s``
             (seconds the caller waited for a batch) are added to it.
@@ -327,8 +348,9 @@ def prefetch_batches(batches: Iterator[Batch], depth: int = PREFETCH_BATCHES,
 
 
 def _make_batch(pending: list[tuple[Tile, np.ndarray, np.ndarray]]) -> Batch:
-    return Batch([p[0] for p in pending], np.stack([p[1] for p in pending])[:, None],
-                 np.stack([p[2] for p in pending])[:, None])
+    return Batch(
+        [p[0] for p in pending], np.stack([p[1] for p in pending])[:, None], np.stack([p[2] for p in pending])[:, None]
+    )
 
 
 def _core_slices(tile: Tile) -> tuple[slice, slice]:
@@ -393,7 +415,7 @@ class StreamingStitcher:
         self._weight[rows, cols] += weight
         core_rows, core_cols = _core_slices(tile)
         row_start, row_stop, col_start, col_stop = tile.core
-        self._valid[row_start - self._top:row_stop - self._top, col_start:col_stop] = valid[core_rows, core_cols]
+        self._valid[row_start - self._top : row_stop - self._top, col_start:col_stop] = valid[core_rows, core_cols]
         self._filled = max(self._filled, rows.stop)
 
     def close(self) -> None:
@@ -417,7 +439,7 @@ class StreamingStitcher:
     def _shift(self, rows: int) -> None:
         live = max(0, self._filled - rows)
         for buffer in (self._acc[:], self._weight[None], self._valid[None]):
-            buffer[:, :live] = buffer[:, rows:rows + live]
+            buffer[:, :live] = buffer[:, rows : rows + live]
             buffer[:, live:] = 0
         self._top += rows
         self._filled = live
@@ -507,9 +529,19 @@ class StitchStats:
     times: dict[str, float] = field(default_factory=dict)
 
 
-def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec: InputSpec, batch_size: int,
-                 sink: RowSink, progress: Progress | None = None, on_core: CoreHook | None = None,
-                 stage_name: str = "detect", prefetch: bool = True) -> StitchStats:
+def stitch_scene(
+    scene: Scene,
+    predict: Predict,
+    grid: TileGrid,
+    n_classes: int,
+    spec: InputSpec,
+    batch_size: int,
+    sink: RowSink,
+    progress: Progress | None = None,
+    on_core: CoreHook | None = None,
+    stage_name: str = "detect",
+    prefetch: bool = True,
+) -> StitchStats:
     """Run ``predict`` over a scene tile by tile and stream the blended probabilities to ``sink``.
 
     Args:
@@ -521,7 +553,7 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
         batch_size: tiles per ``predict`` call.
         sink: receives finished row bands (see :class:`StreamingStitcher`).
         progress: reports one step per tile; checks for cancellation before each tile is read.
-        on_core: see :func:`iter_batches`.
+        on_core: see :func:`read_tile_batches`.
         stage_name: name of the progress stage.
         prefetch: read tiles in a reader thread ahead of the network (:func:`prefetch_batches`) and write the
             finished rows in a writer thread behind it (:class:`WriteBehind`); False does both in this thread.
@@ -539,8 +571,20 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
 
     writer = WriteBehind(timed_sink, times=times) if prefetch else None
     try:
-        stats = _stitch(scene, predict, grid, n_classes, spec, batch_size, writer or timed_sink, progress, on_core,
-                        stage_name, prefetch, times)
+        stats = _stitch(
+            scene,
+            predict,
+            grid,
+            n_classes,
+            spec,
+            batch_size,
+            writer or timed_sink,
+            progress,
+            on_core,
+            stage_name,
+            prefetch,
+            times,
+        )
         if writer is not None:
             writer.close()
     except BaseException:
@@ -550,9 +594,20 @@ def stitch_scene(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int,
     return StitchStats(*stats, {k: round(v, 3) for k, v in times.items()})
 
 
-def _stitch(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec: InputSpec, batch_size: int,
-            sink: RowSink, progress: Progress, on_core: CoreHook | None, stage_name: str, prefetch: bool,
-            times: dict[str, float]) -> tuple[int, int, int]:
+def _stitch(
+    scene: Scene,
+    predict: Predict,
+    grid: TileGrid,
+    n_classes: int,
+    spec: InputSpec,
+    batch_size: int,
+    sink: RowSink,
+    progress: Progress,
+    on_core: CoreHook | None,
+    stage_name: str,
+    prefetch: bool,
+    times: dict[str, float],
+) -> tuple[int, int, int]:
     """Run the loop of :func:`stitch_scene` (read, predict, blend); returns (tiles, tiles skipped, batches)."""
     stitcher = StreamingStitcher(grid, n_classes, sink)
     # blending alone: without the bands' writing, or behind a writer thread, the wait to hand them over
@@ -560,8 +615,9 @@ def _stitch(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec
     skipped: list[Tile] = []
     batches = 0
     counted = 0
-    reads = iter_batches(scene, grid, spec, batch_size, on_core=on_core, skipped=skipped,
-                         check_cancelled=progress.check_cancelled)
+    reads = read_tile_batches(
+        scene, grid, spec, batch_size, on_core=on_core, skipped=skipped, check_cancelled=progress.check_cancelled
+    )
     with progress.stage(stage_name, total=len(grid)) as stage:
         for batch in prefetch_batches(reads, times=times) if prefetch else reads:
             started = time.perf_counter()
@@ -571,8 +627,9 @@ def _stitch(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec
             write_before = times[handoff]
             expected = (len(batch.tiles), n_classes, grid.tile_size, grid.tile_size)
             if probabilities.shape != expected:
-                raise DakdError(f"the detector returned probabilities of shape {probabilities.shape}, expected "
-                                f"{expected}")
+                raise DakdError(
+                    f"the detector returned probabilities of shape {probabilities.shape}, expected {expected}"
+                )
             for tile, tile_probabilities, tile_valid in zip(batch.tiles, probabilities, batch.valid[:, 0]):
                 stitcher.add(tile, tile_probabilities, tile_valid)
             times["stitch_s"] += time.perf_counter() - started - (times[handoff] - write_before)
@@ -584,4 +641,3 @@ def _stitch(scene: Scene, predict: Predict, grid: TileGrid, n_classes: int, spec
             stage.advance(len(grid) - counted)
     stitcher.close()
     return len(grid), len(skipped), batches
-

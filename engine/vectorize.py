@@ -4,7 +4,7 @@ Regions are traced by GDAL's polygonize over a raster *on disk* that holds the c
 polygon class (oil, look-alike, ship) won and 0 elsewhere, so the class map is never loaded
 whole. Each region then gets its measurements and statistics from small windowed reads.
 
-Rules (also in the README, "Reference: detection"):
+Rules (also in docs/reference/detection.md):
 
 * **Minimum size.** Oil and look-alike regions smaller than ``min_area_km2`` are dropped (SNAP's
   Oil-Spill-Clustering default is 0.1 km², 1000 px at 10 m). Ships are a few pixels, so that limit
@@ -164,8 +164,9 @@ def shape_measures(metric_geometry: BaseGeometry) -> dict[str, float]:
     }
 
 
-def confidence(class_name: str, mean_prob: float | None, contrast_db: float | None,
-               wind_flag: str | None = None) -> str:
+def confidence(
+    class_name: str, mean_prob: float | None, contrast_db: float | None, wind_flag: str | None = None
+) -> str:
     """CleanSeaNet-style confidence: ``A`` (very likely) or ``B`` (possible); see the module rules.
 
     A wind flag (too low: look-alikes likely; too strong: slicks rarely visible) keeps a dark region at B:
@@ -223,8 +224,15 @@ def _without_holes(geometry: BaseGeometry) -> BaseGeometry:
     return shapely.union_all([Polygon(part.exterior) for part in shapely.get_parts(geometry)])
 
 
-def region_stats(pixel_geometry: BaseGeometry, prob_band: int, probability: Any, polygon_classes: Any, scene: Scene,
-                 ring_px: int, background: Background | None = None) -> RegionStats:
+def region_stats(
+    pixel_geometry: BaseGeometry,
+    prob_band: int,
+    probability: Any,
+    polygon_classes: Any,
+    scene: Scene,
+    ring_px: int,
+    background: Background | None = None,
+) -> RegionStats:
     """Probability and contrast statistics of one region, read window by window (chunks of rows).
 
     The ring is the square dilation by ``ring_px`` of the region with its holes filled, minus that
@@ -281,8 +289,12 @@ def region_stats(pixel_geometry: BaseGeometry, prob_band: int, probability: Any,
         ring_count += np.count_nonzero(ring & valid)
         if background is not None and (ring & valid).any():
             sea = valid & undetected
-            local = guarded_background_mean(np.where(sea, sigma0, np.float32(0.0))[None], sea[None],
-                                            background.window_px, background.bright_guard_db)[0]
+            local = guarded_background_mean(
+                np.where(sea, sigma0, np.float32(0.0))[None],
+                sea[None],
+                background.window_px,
+                background.bright_guard_db,
+            )[0]
             background_sum += float(local[ring & valid].astype(np.float64).sum())
     contrast = inside_sum / inside_count - ring_sum / ring_count if inside_count and ring_count else None
     return RegionStats(
@@ -358,11 +370,19 @@ class VectorizeResult:
     labels: list[tuple[int, str, float, float]] = field(default_factory=list)
 
 
-def iter_spill_records(polygon_classes_path: str, prob_path: str, scene: Scene, classes: tuple[SegClass, ...],
-                       min_area_km2: float, run_fields: dict[str, Any], result: VectorizeResult,
-                       progress: Progress | None = None, max_outlines: int = 20000,
-                       wind: WindEstimator | None = None, background_window_km: float = 0.5
-                       ) -> Iterator[tuple[Polygon, dict[str, Any]]]:
+def iter_spill_records(
+    polygon_classes_path: str,
+    prob_path: str,
+    scene: Scene,
+    classes: tuple[SegClass, ...],
+    min_area_km2: float,
+    run_fields: dict[str, Any],
+    result: VectorizeResult,
+    progress: Progress | None = None,
+    max_outlines: int = 20000,
+    wind: WindEstimator | None = None,
+    background_window_km: float = 0.5,
+) -> Iterator[tuple[Polygon, dict[str, Any]]]:
     """Yield ``(geometry in the output CRS, attributes)`` for every kept region, updating ``result``.
 
     Args:
@@ -408,22 +428,35 @@ def iter_spill_records(polygon_classes_path: str, prob_path: str, scene: Scene, 
                 continue
             pixel_geometry = _polygonal(pixel_geometry)
             simplified = pixel_geometry.simplify(SIMPLIFY_PX, preserve_topology=True)
-            stats = region_stats(pixel_geometry, band, probability, polygon_classes, scene, ring_px,
-                                 background if seg_class.name in _DARK_CLASSES else None)
+            stats = region_stats(
+                pixel_geometry,
+                band,
+                probability,
+                polygon_classes,
+                scene,
+                ring_px,
+                background if seg_class.name in _DARK_CLASSES else None,
+            )
             lon, lat = frame.centroid_lonlat(pixel_geometry)
             label = pixel_geometry.representative_point()
             winds = _wind_attributes(wind, seg_class.name, stats.background_sigma0, pixel_geometry.centroid)
             properties = {
-                "id": next_id, "class": seg_class.name, "area_km2": round(area_km2, 6),
+                "id": next_id,
+                "class": seg_class.name,
+                "area_km2": round(area_km2, 6),
                 **{k: round(v, 4) for k, v in shape_measures(frame.to_metres(simplified)).items()},
-                "ship_length_m": _rounded(ship_length_m(pixel_geometry, scene) if seg_class.name == SHIP.name
-                                          else None, 1),
-                "mean_prob": stats.mean_prob, "max_prob": stats.max_prob,
+                "ship_length_m": _rounded(
+                    ship_length_m(pixel_geometry, scene) if seg_class.name == SHIP.name else None, 1
+                ),
+                "mean_prob": stats.mean_prob,
+                "max_prob": stats.max_prob,
                 "confidence": confidence(seg_class.name, stats.mean_prob, stats.contrast_db, winds["wind_flag"]),
-                "contrast_db": stats.contrast_db, **winds,
+                "contrast_db": stats.contrast_db,
+                **winds,
                 "centroid_lat": None if lat is None else round(lat, 6),
                 "centroid_lon": None if lon is None else round(lon, 6),
-                "pixels": pixels, **run_fields,
+                "pixels": pixels,
+                **run_fields,
             }
             result.labels.append((next_id, seg_class.name, label.x, label.y))
             next_id += 1
@@ -435,8 +468,9 @@ def iter_spill_records(polygon_classes_path: str, prob_path: str, scene: Scene, 
             yield frame.to_output(simplified), properties
 
 
-def _wind_attributes(wind: WindEstimator | None, class_name: str, background_sigma0: float | None,
-                     centroid: BaseGeometry) -> dict[str, Any]:
+def _wind_attributes(
+    wind: WindEstimator | None, class_name: str, background_sigma0: float | None, centroid: BaseGeometry
+) -> dict[str, Any]:
     """Wind fields of a region: estimated for oil and look-alikes (slicks), null for ships and without an estimator."""
     if wind is None or class_name not in _DARK_CLASSES:
         return dict.fromkeys(WIND_FIELDS)

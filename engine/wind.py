@@ -2,7 +2,7 @@
 
 Oil shows in SAR only in a window of wind speeds: below about 3 m/s the whole sea is dark and natural
 films, wind shadows and calm patches look like oil (look-alikes are likely); above about 10 m/s waves
-break and mix the oil into the water, so slicks are rarely visible (README, "Reference: detection",
+break and mix the oil into the water, so slicks are rarely visible (docs/reference/detection.md,
 wind context, for the literature). A slick detected at such a wind is less certain, so the wind feeds
 the A/B confidence class (:func:`engine.vectorize.confidence`).
 
@@ -54,8 +54,9 @@ _BISECTION_STEPS = 40  # (25 - 0.2) / 2^40: far below any σ0 precision
 CALIBRATED_UNITS = ("linear", "db")
 
 
-def invert_cmod5n(sigma0: np.ndarray | float, incidence_deg: np.ndarray | float,
-                  relative_direction_deg: np.ndarray | float) -> np.ndarray:
+def invert_cmod5n(
+    sigma0: np.ndarray | float, incidence_deg: np.ndarray | float, relative_direction_deg: np.ndarray | float
+) -> np.ndarray:
     """Wind speed (m/s) whose CMOD5.N σ0 equals ``sigma0`` (linear), by bisection on the monotonic forward model.
 
     Bisection, not a fitted inverse, so the inverse is exact to the forward model the simulator uses.
@@ -70,9 +71,11 @@ def invert_cmod5n(sigma0: np.ndarray | float, incidence_deg: np.ndarray | float,
     Returns:
         float64 array of the broadcast shape.
     """
-    target, incidence, relative = np.broadcast_arrays(np.asarray(sigma0, np.float64),
-                                                      np.asarray(incidence_deg, np.float64),
-                                                      np.asarray(relative_direction_deg, np.float64))
+    target, incidence, relative = np.broadcast_arrays(
+        np.asarray(sigma0, np.float64),
+        np.asarray(incidence_deg, np.float64),
+        np.asarray(relative_direction_deg, np.float64),
+    )
     low = np.full(target.shape, MIN_SPEED_MS)
     high = np.full(target.shape, MAX_SPEED_MS)
     for _ in range(_BISECTION_STEPS):
@@ -121,8 +124,7 @@ class WindEstimator:
 
         All None when the input is not calibrated or the region has no usable background.
         """
-        empty = dict.fromkeys(("wind_speed_ms", "wind_speed_min_ms", "wind_speed_max_ms", "wind_flag",
-                               "incidence_deg"))
+        empty = dict.fromkeys(("wind_speed_ms", "wind_speed_min_ms", "wind_speed_max_ms", "wind_flag", "incidence_deg"))
         if not self.calibrated or background_sigma0 is None or not background_sigma0 > 0:
             return empty
         incidence, look = ASSUMED_INCIDENCE_DEG, None
@@ -134,8 +136,13 @@ class WindEstimator:
         if self.wind_dir_deg is not None and look is not None:
             speed = float(invert_cmod5n(background_sigma0, incidence, self.wind_dir_deg - look))
             low = high = speed
-        return {"wind_speed_ms": _round(speed), "wind_speed_min_ms": _round(low), "wind_speed_max_ms": _round(high),
-                "wind_flag": wind_flag(low, high), "incidence_deg": round(incidence, 2)}
+        return {
+            "wind_speed_ms": _round(speed),
+            "wind_speed_min_ms": _round(low),
+            "wind_speed_max_ms": _round(high),
+            "wind_flag": wind_flag(low, high),
+            "incidence_deg": round(incidence, 2),
+        }
 
 
 def _round(value: float | None) -> float | None:
@@ -152,13 +159,16 @@ def wind_estimator(scene: Any, wind_dir_deg: float | None) -> WindEstimator:
     units = scene.info.units
     geometry = getattr(scene, "viewing_geometry", None)
     if units not in CALIBRATED_UNITS:
-        return WindEstimator(False, wind_dir_deg, geometry, f"no wind: the input is uncalibrated {units} (DN), "
-                                                            "not sigma0")
+        return WindEstimator(
+            False, wind_dir_deg, geometry, f"no wind: the input is uncalibrated {units} (DN), not sigma0"
+        )
     if geometry is not None:
         where = "incidence and look direction from the Sentinel-1 annotation"
     else:
-        where = (f"incidence assumed {ASSUMED_INCIDENCE_DEG:g} deg (the raster does not carry it; mid IW swath), "
-                 "look direction unknown")
+        where = (
+            f"incidence assumed {ASSUMED_INCIDENCE_DEG:g} deg (the raster does not carry it; mid IW swath), "
+            "look direction unknown"
+        )
     if wind_dir_deg is None:
         how = "direction unknown: range over all directions"
     elif geometry is None:
@@ -173,6 +183,8 @@ def check_wind_dir(wind_dir_deg: float | None) -> str | None:
     if wind_dir_deg is None:
         return None
     if not (math.isfinite(wind_dir_deg) and 0.0 <= wind_dir_deg <= 360.0):
-        return (f"--wind-dir must be the direction the wind blows from, 0-360 degrees clockwise from north, got "
-                f"{wind_dir_deg:g}")
+        return (
+            f"--wind-dir must be the direction the wind blows from, 0-360 degrees clockwise from north, got "
+            f"{wind_dir_deg:g}"
+        )
     return None

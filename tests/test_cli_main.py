@@ -20,19 +20,31 @@ def test_module_entry_point_runs():
     assert "usage: dakd" in done.stdout
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["detect"], "dakd: error: the following arguments are required: INPUT, --out (see dakd detect --help)"),
-    (["detect", "scene.tif", "--out", "out", "--bogus"],  # the sub-command's help, not the top level's
-     "dakd: error: unrecognized arguments: --bogus (see dakd detect --help)"),
-    (["model", "info", "m.json", "--bogus", "x"], "dakd: error: unrecognized arguments: --bogus x (see dakd model info "
-                                                  "--help)"),
-    (["detect", "scene.tif", "--out", "out", "--overlap", "abc"],
-     "dakd: error: argument --overlap: invalid int value: 'abc' (see dakd detect --help)"),
-    (["detect", "scene.tif", "--out", "out", "--method", "magic"], "dakd: error: argument --method: invalid choice"),
-    (["finetune", "--lr"], "dakd: error: argument --lr: expected one argument (see dakd finetune --help)"),
-    (["model", "info"], "dakd: error: the following arguments are required: path (see dakd model info --help)"),
-    (["no-such-command"], "dakd: error: argument COMMAND: invalid choice: 'no-such-command'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["detect"], "dakd: error: the following arguments are required: INPUT, --out (see dakd detect --help)"),
+        (
+            ["detect", "scene.tif", "--out", "out", "--bogus"],  # the sub-command's help, not the top level's
+            "dakd: error: unrecognized arguments: --bogus (see dakd detect --help)",
+        ),
+        (
+            ["model", "info", "m.json", "--bogus", "x"],
+            "dakd: error: unrecognized arguments: --bogus x (see dakd model info --help)",
+        ),
+        (
+            ["detect", "scene.tif", "--out", "out", "--overlap", "abc"],
+            "dakd: error: argument --overlap: invalid int value: 'abc' (see dakd detect --help)",
+        ),
+        (
+            ["detect", "scene.tif", "--out", "out", "--method", "magic"],
+            "dakd: error: argument --method: invalid choice",
+        ),
+        (["finetune", "--lr"], "dakd: error: argument --lr: expected one argument (see dakd finetune --help)"),
+        (["model", "info"], "dakd: error: the following arguments are required: path (see dakd model info --help)"),
+        (["no-such-command"], "dakd: error: argument COMMAND: invalid choice: 'no-such-command'"),
+    ],
+)
 def test_command_line_mistakes_are_one_line(capsys, tmp_path, monkeypatch, argv, expected):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:

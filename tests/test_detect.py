@@ -85,8 +85,9 @@ def test_run_writes_every_output(tmp_path):
 
 
 def test_plain_sea_gives_a_valid_empty_geopackage(tmp_path):
-    result = run_detection(DetectParams(scene_file(tmp_path, sea(300, 300, slick=False)), str(tmp_path / "out"),
-                                        method="threshold"))
+    result = run_detection(
+        DetectParams(scene_file(tmp_path, sea(300, 300, slick=False)), str(tmp_path / "out"), method="threshold")
+    )
     assert result.counts == {"oil": 0}
     assert fiona.listlayers(result.spills_path) == ["spills"]
     with fiona.open(result.spills_path, layer="spills") as layer:
@@ -174,8 +175,9 @@ def test_existing_output_without_overwrite_is_refused_and_kept(tmp_path):
     with pytest.raises(OutputError, match="already exists and is not empty; pass --overwrite"):
         run_detection(DetectParams(scene_file(tmp_path, sea(50, 50)), str(out)))
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    with pytest.raises(OutputError, match="only a detection output written by dakd may be replaced, and it has no "
-                                          "summary.json"):  # --overwrite replaces only an earlier detection output
+    with pytest.raises(
+        OutputError, match="only a detection output written by dakd may be replaced, and it has no summary.json"
+    ):  # --overwrite replaces only an earlier detection output
         run_detection(DetectParams(scene_file(tmp_path, sea(50, 50)), str(out), overwrite=True))
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     (out / "keep.txt").unlink()
@@ -218,22 +220,44 @@ def five_class_card(tmp_path_factory):
 
     torch.manual_seed(0)
     model = create_model("saross_net_xs", num_classes=5)
-    card = new_model_card(model, "random-5", OSD_CLASSES, input_spec=InputSpec(units="db", mean=-20.0, std=5.0),
-                          band="VV", pixel_size_m=10.0)
+    card = new_model_card(
+        model,
+        "random-5",
+        OSD_CLASSES,
+        input_spec=InputSpec(units="db", mean=-20.0, std=5.0),
+        band="VV",
+        pixel_size_m=10.0,
+    )
     return save_model_card(tmp_path_factory.mktemp("models") / "random-5", model, card)
 
 
 def test_ships_from_cfar_become_polygons_with_their_length(tmp_path, five_class_card):
     from engine.data.synth import SceneConfig, simulate_scene, write_scene
 
-    config = SceneConfig(width_px=256, height_px=256, spills=(0, 0), ships=(2, 2), land_probability=0.0,
-                         nodata_probability=0.0, biogenic_films=(0, 0), rain_cells=(0, 0), internal_waves=(0, 0),
-                         low_wind_patches=(0, 0))
+    config = SceneConfig(
+        width_px=256,
+        height_px=256,
+        spills=(0, 0),
+        ships=(2, 2),
+        land_probability=0.0,
+        nodata_probability=0.0,
+        biogenic_films=(0, 0),
+        rain_cells=(0, 0),
+        internal_waves=(0, 0),
+        low_wind_patches=(0, 0),
+    )
     simulated = simulate_scene(config, 2)  # a 248 m and a 140 m ship, 15-30 dB above the sea
     image = write_scene(simulated, tmp_path / "sim", name="ships", quicklook=False)["scene"]
     # land_probability 1: the random network's land must not hide the ships (a trained model's land would)
-    result = run_detection(DetectParams(str(image), str(tmp_path / "out"), model_path=str(five_class_card),
-                                        device="cpu", detector_options={"land_probability": 1.0}))
+    result = run_detection(
+        DetectParams(
+            str(image),
+            str(tmp_path / "out"),
+            model_path=str(five_class_card),
+            device="cpu",
+            detector_options={"land_probability": 1.0},
+        )
+    )
     with fiona.open(result.spills_path) as layer:
         ships = [(shape(f.geometry), f.properties) for f in layer if f.properties["class"] == "ship"]
     truth = simulated.params["ships"]

@@ -27,15 +27,32 @@ def small_model():
 
 def _card(model, **fields):
     spec = InputSpec(units="db", db_range=(-30.0, 0.0), mean=-18.0, std=5.0, tile_size=256)
-    values = dict(input_spec=spec, band="VV", pixel_size_m=10.0, training={"dataset": "synthetic", "tiles": 12},
-                  metrics={"val": {"miou": 0.5}})
+    values = dict(
+        input_spec=spec,
+        band="VV",
+        pixel_size_m=10.0,
+        training={"dataset": "synthetic", "tiles": 12},
+        metrics={"val": {"miou": 0.5}},
+    )
     return new_model_card(model, "test-xs", BINARY_CLASSES, **{**values, **fields})
 
 
 def _scene(**changes):
-    fields = dict(path="scene.tif", width=300, height=200, crs=None, transform=Affine.identity(), band=1,
-                  band_name="Sigma0_VV_db", units="db", units_reason="band name", nodata=None,
-                  pixel_size_m=(10.0, 10.0), scene_id="scene", metadata={})
+    fields = dict(
+        path="scene.tif",
+        width=300,
+        height=200,
+        crs=None,
+        transform=Affine.identity(),
+        band=1,
+        band_name="Sigma0_VV_db",
+        units="db",
+        units_reason="band name",
+        nodata=None,
+        pixel_size_m=(10.0, 10.0),
+        scene_id="scene",
+        metadata={},
+    )
     fields.update(changes)
     return SceneInfo(**fields)
 
@@ -122,8 +139,9 @@ def test_a_card_written_before_input_channels_existed_loads_and_runs_as_before(t
 
 
 def test_a_card_records_its_input_channels(tmp_path):
-    model = create_model("saross_net_xs", num_classes=2, input_features=("db", "lcn:31"),
-                         encoder_options={"scan_backend": "reference"}).eval()
+    model = create_model(
+        "saross_net_xs", num_classes=2, input_features=("db", "lcn:31"), encoder_options={"scan_backend": "reference"}
+    ).eval()
     card_path = save_model_card(tmp_path / "new", model, _card(model))
     assert json.loads(card_path.read_text())["build"]["input_features"] == ["db", "lcn:31"]
     loaded, _ = load_model(card_path)

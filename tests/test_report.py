@@ -15,13 +15,21 @@ from engine.wind import LOW_WIND_FLAG
 
 def summary(**changes):
     base = {
-        "engine_version": "0.1.0", "run_time": "2026-12-05T14:00:00+00:00",
-        "input": {"scene_id": "S1A_TEST", "path": "/data/S1A_TEST.SAFE", "width": 600, "height": 520,
-                  "crs": "EPSG:32633", "pixel_size_m": [10.0, 10.0],
-                  "metadata": {"acquisition_start": "2021-12-23T05:11:22Z", "platform": "Sentinel-1B", "mode": "IW"}},
+        "engine_version": "0.1.0",
+        "run_time": "2026-12-05T14:00:00+00:00",
+        "input": {
+            "scene_id": "S1A_TEST",
+            "path": "/data/S1A_TEST.SAFE",
+            "width": 600,
+            "height": 520,
+            "crs": "EPSG:32633",
+            "pixel_size_m": [10.0, 10.0],
+            "metadata": {"acquisition_start": "2021-12-23T05:11:22Z", "platform": "Sentinel-1B", "mode": "IW"},
+        },
         "parameters": {"land_mask": "coast.gpkg"},
         "detector": {"name": "model", "model_id": "default", "device": "cpu", "ships": "cfar", "default_model": True},
-        "counts": {"oil": 1, "look-alike": 0, "ship": 2}, "areas_km2": {"oil": 0.42, "look-alike": 0.0, "ship": 0.001},
+        "counts": {"oil": 1, "look-alike": 0, "ship": 2},
+        "areas_km2": {"oil": 0.42, "look-alike": 0.0, "ship": 0.001},
         "wind": {"method": "CMOD5.N on the background sigma0; incidence from the annotation"},
         "sources": {"method": "nearest ship within 5 km of either end of each oil polygon"},
         "warnings": [],
@@ -30,13 +38,42 @@ def summary(**changes):
     return base
 
 
-OIL = {"id": 1, "class": "oil", "confidence": "B", "area_km2": 0.42, "length_km": 2.1, "centroid_lat": 54.1,
-       "centroid_lon": 15.0, "wind_speed_ms": None, "wind_speed_min_ms": 1.2, "wind_speed_max_ms": 2.4,
-       "wind_flag": LOW_WIND_FLAG, "source_id": 3, "source_distance_km": 0.15, "source_bearing_deg": 92.0}
-SOURCE_SHIP = {"id": 3, "class": "ship", "confidence": "A", "area_km2": 0.001, "length_km": 0.1, "centroid_lat": 54.1,
-               "centroid_lon": 15.01, "near_spill_id": 1}
-OTHER_SHIP = {"id": 2, "class": "ship", "confidence": "A", "area_km2": 0.001, "length_km": 0.1, "centroid_lat": 54.2,
-              "centroid_lon": 15.2, "near_spill_id": None}
+OIL = {
+    "id": 1,
+    "class": "oil",
+    "confidence": "B",
+    "area_km2": 0.42,
+    "length_km": 2.1,
+    "centroid_lat": 54.1,
+    "centroid_lon": 15.0,
+    "wind_speed_ms": None,
+    "wind_speed_min_ms": 1.2,
+    "wind_speed_max_ms": 2.4,
+    "wind_flag": LOW_WIND_FLAG,
+    "source_id": 3,
+    "source_distance_km": 0.15,
+    "source_bearing_deg": 92.0,
+}
+SOURCE_SHIP = {
+    "id": 3,
+    "class": "ship",
+    "confidence": "A",
+    "area_km2": 0.001,
+    "length_km": 0.1,
+    "centroid_lat": 54.1,
+    "centroid_lon": 15.01,
+    "near_spill_id": 1,
+}
+OTHER_SHIP = {
+    "id": 2,
+    "class": "ship",
+    "confidence": "A",
+    "area_km2": 0.001,
+    "length_km": 0.1,
+    "centroid_lat": 54.2,
+    "centroid_lon": 15.2,
+    "near_spill_id": None,
+}
 
 
 @pytest.fixture
@@ -64,10 +101,19 @@ def test_full_context_is_all_in_one_self_contained_file(tmp_path, quicklook):
     assert not re.search(r"(src|href)=['\"]?(https?:|//|file:)", page) and "<script" not in page
     assert "@page { size: A4" in page
     text = text_of(page)
-    for expected in ("S1A_TEST", "2021-12-23T05:11:22Z", "Sentinel-1B IW", "model (model default) on cpu",
-                     "1.2–2.4 m/s (low wind, < 3 m/s: look-alikes likely)", "ship #3, 0.15 km at 92°",
-                     "54.1000, 15.0000", "simulated Sentinel-1 scenes only", "Land mask: coast.gpkg",
-                     "CMOD5.N on the background sigma0", "within 5 km"):
+    for expected in (
+        "S1A_TEST",
+        "2021-12-23T05:11:22Z",
+        "Sentinel-1B IW",
+        "model (model default) on cpu",
+        "1.2–2.4 m/s (low wind, < 3 m/s: look-alikes likely)",
+        "ship #3, 0.15 km at 92°",
+        "54.1000, 15.0000",
+        "simulated Sentinel-1 scenes only",
+        "Land mask: coast.gpkg",
+        "CMOD5.N on the background sigma0",
+        "within 5 km",
+    ):
         assert expected in text, expected
     rows = re.findall(r"<tr><td>(\d+)</td><td>([a-z-]+)</td>", page)
     assert rows == [("1", "oil"), ("3", "ship")]  # the source ship is listed; the other is only counted
@@ -75,11 +121,23 @@ def test_full_context_is_all_in_one_self_contained_file(tmp_path, quicklook):
 
 
 def test_without_any_context(tmp_path):
-    bare = summary(parameters={}, detector={"name": "threshold", "model_id": "snap-adaptive-threshold",
-                                            "device": "cpu"},
-                   counts={"oil": 0}, areas_km2={"oil": 0.0}, wind={}, sources={},
-                   input={"scene_id": "plain", "path": "x.tif", "width": 10, "height": 10, "crs": None,
-                          "pixel_size_m": [10.0, 10.0], "metadata": {}})
+    bare = summary(
+        parameters={},
+        detector={"name": "threshold", "model_id": "snap-adaptive-threshold", "device": "cpu"},
+        counts={"oil": 0},
+        areas_km2={"oil": 0.0},
+        wind={},
+        sources={},
+        input={
+            "scene_id": "plain",
+            "path": "x.tif",
+            "width": 10,
+            "height": 10,
+            "crs": None,
+            "pixel_size_m": [10.0, 10.0],
+            "metadata": {},
+        },
+    )
     text = text_of(written(tmp_path, bare, [], None))
     assert "No quick-look image" in text and "data:image" not in text
     assert "No oil or look-alike polygon" in text
@@ -139,8 +197,9 @@ def test_a_detection_run_writes_the_report_beside_its_outputs(tmp_path):
     values = 0.05 * rng.gamma(4.4, 1 / 4.4, (300, 400))
     rows, cols = np.mgrid[:300, :400]
     values[((cols - 200) / 80) ** 2 + ((rows - 150) / 12) ** 2 < 1] *= 0.12
-    scene = write_raster(tmp_path / "scene.tif", values.astype(np.float32), "EPSG:32633",
-                         (10, 0, 500000, 0, -10, 6000000))
+    scene = write_raster(
+        tmp_path / "scene.tif", values.astype(np.float32), "EPSG:32633", (10, 0, 500000, 0, -10, 6000000)
+    )
     result = run_detection(DetectParams(str(scene), str(tmp_path / "out"), method="threshold"))
     page = result.report_path.read_text(encoding="utf-8")
     assert result.report_path == tmp_path / "out" / "report.html"

@@ -15,14 +15,21 @@ SHARED = re.compile(r"""\.\./shared\b|\bshared/(?:data|reference)\b|/\s*["']shar
 
 
 def test_no_code_reads_the_shared_folder():
-    sources = [path for folder in ("engine", "dakd_qgis", "tests", "bench")
-               for path in (REPO / folder).rglob("*") if path.suffix in (".py", ".sh", ".json", ".toml")]
+    sources = [
+        path
+        for folder in ("engine", "dakd_qgis", "tests", "bench")
+        for path in (REPO / folder).rglob("*")
+        if path.suffix in (".py", ".sh", ".json", ".toml")
+    ]
     sources += [REPO / "Makefile", REPO / "pyproject.toml"]  # .ci/run names ../shared: it proves it is absent
     assert len(sources) > 50
-    found = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
-             for path in sources if path.is_file() and "__pycache__" not in path.parts
-             for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-             if SHARED.search(line) and path != Path(__file__).resolve()]
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in sources
+        if path.is_file() and "__pycache__" not in path.parts
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if SHARED.search(line) and path != Path(__file__).resolve()
+    ]
     assert found == []
 
 

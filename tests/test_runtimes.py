@@ -39,8 +39,9 @@ SAMPLE = REPO / "resources" / "sample" / "sample_scene.tif"
 HAS = {name: importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime", "openvino")}
 needs_onnx = pytest.mark.skipif(not HAS["onnx"], reason="the onnx package is not installed (pip install onnx)")
 BACKENDS = [
-    pytest.param("onnxruntime", None, marks=pytest.mark.skipif(not HAS["onnxruntime"],
-                                                              reason="onnxruntime is not installed")),
+    pytest.param(
+        "onnxruntime", None, marks=pytest.mark.skipif(not HAS["onnxruntime"], reason="onnxruntime is not installed")
+    ),
     pytest.param("openvino", None, marks=pytest.mark.skipif(not HAS["openvino"], reason="openvino is not installed")),
 ]
 #: Agreement of the class raster with torch fp32, and polygon distance in pixels (issue 14).
@@ -64,8 +65,30 @@ def card(tmp_path_factory):
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("simulated")
-    assert main(["--progress", "none", "simulate", "--size", "768", "640", "--seed", "7", "--spills", "2",
-                 "--ships", "3", "--out", str(folder), "--name", "sim", "--no-quicklook"]) == 0
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "simulate",
+                "--size",
+                "768",
+                "640",
+                "--seed",
+                "7",
+                "--spills",
+                "2",
+                "--ships",
+                "3",
+                "--out",
+                str(folder),
+                "--name",
+                "sim",
+                "--no-quicklook",
+            ]
+        )
+        == 0
+    )
     return folder / "sim_scene.tif"
 
 
@@ -76,8 +99,9 @@ def _detect(scene, card, out, backend, precision=None):
     options = {"backend": backend} if backend else {}
     if precision:
         options["precision"] = precision
-    return run_detection(DetectParams(str(scene), str(out), method="model", model_path=str(card), device="cpu",
-                                      detector_options=options))
+    return run_detection(
+        DetectParams(str(scene), str(out), method="model", model_path=str(card), device="cpu", detector_options=options)
+    )
 
 
 def _torch_run(scene, card, tmp_path_factory):
@@ -131,8 +155,9 @@ def test_export_has_dynamic_batch_and_the_card(card):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend, precision", BACKENDS)
 @pytest.mark.parametrize("which", ["sample", "simulated"])
-def test_backend_gives_torch_fp32_classes_and_polygons(which, backend, precision, card, simulated, tmp_path,
-                                                       tmp_path_factory):
+def test_backend_gives_torch_fp32_classes_and_polygons(
+    which, backend, precision, card, simulated, tmp_path, tmp_path_factory
+):
     scene = SAMPLE if which == "sample" else simulated
     reference = _torch_run(scene, card, tmp_path_factory)
     result = _detect(scene, card, tmp_path / "out", backend, precision)
@@ -189,8 +214,11 @@ def test_installed_backends_lists_what_imports():
 
 
 @needs_onnx
-@pytest.mark.parametrize("backend", [b for b in ("onnxruntime", "openvino") if HAS[b]] or
-                         [pytest.param("onnxruntime", marks=pytest.mark.skip(reason="no ONNX runtime installed"))])
+@pytest.mark.parametrize(
+    "backend",
+    [b for b in ("onnxruntime", "openvino") if HAS[b]]
+    or [pytest.param("onnxruntime", marks=pytest.mark.skip(reason="no ONNX runtime installed"))],
+)
 def test_a_cancelled_run_leaves_nothing_whatever_the_backend(backend, card, tmp_path):
     checks = []
 
@@ -201,8 +229,17 @@ def test_a_cancelled_run_leaves_nothing_whatever_the_backend(backend, card, tmp_
     progress = Progress(cancel=cancel)
     out = tmp_path / "out"
     with pytest.raises(Cancelled):
-        run_detection(DetectParams(str(SAMPLE), str(out), method="model", model_path=str(card), device="cpu",
-                                   detector_options={"backend": backend}), progress)
+        run_detection(
+            DetectParams(
+                str(SAMPLE),
+                str(out),
+                method="model",
+                model_path=str(card),
+                device="cpu",
+                detector_options={"backend": backend},
+            ),
+            progress,
+        )
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -215,8 +252,12 @@ def test_cli_export_and_detect_with_a_backend(card, tmp_path, capsys):
     if backend is None:
         pytest.skip("no ONNX runtime installed")
     out = tmp_path / "out"
-    assert main(["--progress", "none", "detect", str(SAMPLE), "--model", str(card), "--backend", backend,
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["--progress", "none", "detect", str(SAMPLE), "--model", str(card), "--backend", backend, "--out", str(out)]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["detector"]["backend"] == backend
     assert summary["detector"]["backend_reason"] == f"--backend {backend} was given"
@@ -229,12 +270,14 @@ def test_cli_export_and_detect_with_a_backend(card, tmp_path, capsys):
 def test_detection_runs_without_torch(card, tmp_path):
     """A detection-only install: torch cannot be imported, the card's ONNX export runs it."""
     out = tmp_path / "out"
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "from engine.cli import main\n"
-            f"code = main(['--progress', 'none', 'detect', {str(SAMPLE)!r}, '--model', {str(card)!r}, "
-            f"'--out', {str(out)!r}])\n"
-            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
-            "sys.exit(code)")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from engine.cli import main\n"
+        f"code = main(['--progress', 'none', 'detect', {str(SAMPLE)!r}, '--model', {str(card)!r}, "
+        f"'--out', {str(out)!r}])\n"
+        "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "sys.exit(code)"
+    )
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())

@@ -38,8 +38,11 @@ def traced(folder, **reader):
     scene = open_scene(str(folder / "sigma0.tif"), **reader)
     try:
         result = VectorizeResult(counts={}, areas_km2={}, dropped_small=0, outlines=[])
-        records = list(iter_spill_records(str(folder / "classes.tif"), str(folder / "prob.tif"), scene, OSD_CLASSES,
-                                          0.1, RUN, result))
+        records = list(
+            iter_spill_records(
+                str(folder / "classes.tif"), str(folder / "prob.tif"), scene, OSD_CLASSES, 0.1, RUN, result
+            )
+        )
         return records, scene.info
     finally:
         scene.close()
@@ -73,10 +76,15 @@ def test_without_a_crs_distances_come_from_the_pixel_size_and_bearings_from_grid
     assert info.crs is None and link_sources(records, None, info.pixel_size_m) == 1
     oil = next(p for _, p in records if p["class"] == "oil")
     # The east end is a corner, (200, -95) or (200, -105); the ship's centre is (206.5, -100.5); 20 m pixels.
-    corners = {(np.hypot(6.5, 5.5) * PIXEL_M / 1000, 180 - np.degrees(np.arctan2(6.5, 5.5))),
-               (np.hypot(6.5, 4.5) * PIXEL_M / 1000, np.degrees(np.arctan2(6.5, 4.5)))}
-    assert any(oil["source_distance_km"] == pytest.approx(km, abs=1e-3)
-               and oil["source_bearing_deg"] == pytest.approx(bearing, abs=0.1) for km, bearing in corners)
+    corners = {
+        (np.hypot(6.5, 5.5) * PIXEL_M / 1000, 180 - np.degrees(np.arctan2(6.5, 5.5))),
+        (np.hypot(6.5, 4.5) * PIXEL_M / 1000, np.degrees(np.arctan2(6.5, 4.5))),
+    }
+    assert any(
+        oil["source_distance_km"] == pytest.approx(km, abs=1e-3)
+        and oil["source_bearing_deg"] == pytest.approx(bearing, abs=0.1)
+        for km, bearing in corners
+    )
 
 
 def test_a_run_without_ships_leaves_the_source_fields_null(tmp_path):

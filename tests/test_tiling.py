@@ -13,8 +13,8 @@ from engine.tiling import (
     StreamingStitcher,
     TileGrid,
     blend_window,
-    iter_batches,
     plan_grid,
+    read_tile_batches,
     stitch_scene,
 )
 
@@ -22,8 +22,13 @@ LINEAR = InputSpec(units="linear")
 
 
 def open_array(tmp_path, values, nodata=None):
-    path = write_raster(tmp_path / "scene.tif", values.astype(np.float32), "EPSG:32633",
-                        from_origin(500000, 6000000, 10, 10), nodata=nodata)
+    path = write_raster(
+        tmp_path / "scene.tif",
+        values.astype(np.float32),
+        "EPSG:32633",
+        from_origin(500000, 6000000, 10, 10),
+        nodata=nodata,
+    )
     return open_scene(path, units="linear")
 
 
@@ -108,8 +113,9 @@ def test_plan_grid_refuses_an_overlap_of_more_than_half_the_tile():
     assert plan_grid(1000, 1000, 256, 128).overlap_px == 128
     with pytest.raises(DakdError) as error:
         plan_grid(1000, 1000, 256, 255)  # stride 1: ~65 000 times the work, ran for ever
-    assert str(error.value) == ("--overlap 255 px is more than half the 256-pixel tile (tiles would advance 1 px at a "
-                                "time); use 0 to 128 px")
+    assert str(error.value) == (
+        "--overlap 255 px is more than half the 256-pixel tile (tiles would advance 1 px at a time); use 0 to 128 px"
+    )
     with pytest.raises(DakdError, match="--overlap 300 px is more than half the 256-pixel tile; use 0 to 128 px"):
         plan_grid(1000, 1000, 256, 300)
 
@@ -188,7 +194,7 @@ def test_rows_stream_in_bands_with_a_fixed_buffer(tmp_path):
 
 def test_batches_hold_normalised_tiles(tmp_path):
     scene = open_array(tmp_path, np.full((300, 300), 0.1))
-    batches = list(iter_batches(scene, plan_grid(300, 300), InputSpec(units="db", mean=-10.0, std=2.0), 3))
+    batches = list(read_tile_batches(scene, plan_grid(300, 300), InputSpec(units="db", mean=-10.0, std=2.0), 3))
     assert [len(b.tiles) for b in batches] == [3, 1]
     first = batches[0]
     assert first.values.shape == (3, 1, 256, 256) and first.valid.dtype == bool

@@ -53,8 +53,9 @@ def write_detection(tmp_path, crs, transform):
 
 def vectorise(paths, scene, min_area_km2=0.1):
     result = VectorizeResult(counts={}, areas_km2={}, dropped_small=0, outlines=[])
-    records = list(iter_spill_records(str(paths["classes"]), str(paths["prob"]), scene, OSD_CLASSES, min_area_km2,
-                                      RUN, result))
+    records = list(
+        iter_spill_records(str(paths["classes"]), str(paths["prob"]), scene, OSD_CLASSES, min_area_km2, RUN, result)
+    )
     return records, result
 
 
@@ -129,8 +130,9 @@ def test_geographic_crs_areas_are_in_metres(tmp_path):
     assert oil["centroid_lon"] == pytest.approx(10.0 + 0.0002 * 50, abs=1e-6)
 
 
-@pytest.mark.parametrize("west, expected_lon",
-                         [(179.995, -179.995), (-180.015, 179.995), (359.995, 0.005), (170.0, 170.01)])
+@pytest.mark.parametrize(
+    "west, expected_lon", [(179.995, -179.995), (-180.015, 179.995), (359.995, 0.005), (170.0, 170.01)]
+)
 def test_centroid_longitude_is_wrapped_to_minus_180_to_180(tmp_path, west, expected_lon):
     # The oil rectangle's centroid lies 50 columns of 0.0002° east of the raster's west edge: 180.005 at first.
     paths, scene = write_detection(tmp_path, "EPSG:4326", from_origin(west, 60.01, 0.0002, 0.0001))

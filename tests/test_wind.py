@@ -23,8 +23,9 @@ UTM = ("EPSG:32633", (10, 0, 500000, 0, -10, 6000000))
 
 
 def test_inversion_round_trip_within_0_2_ms_over_3_to_20_ms_and_20_to_46_deg():
-    speeds, incidences, directions = np.meshgrid(np.arange(3.0, 20.01, 0.25), np.arange(20.0, 46.01, 1.0),
-                                                 np.arange(0.0, 360.0, 22.5), indexing="ij")
+    speeds, incidences, directions = np.meshgrid(
+        np.arange(3.0, 20.01, 0.25), np.arange(20.0, 46.01, 1.0), np.arange(0.0, 360.0, 22.5), indexing="ij"
+    )
     sigma0 = cmod5n_sigma0(speeds, directions, incidences)
     recovered = invert_cmod5n(sigma0, incidences, directions)
     assert np.abs(recovered - speeds).max() < 0.2
@@ -34,8 +35,7 @@ def test_inversion_round_trip_within_0_2_ms_over_3_to_20_ms_and_20_to_46_deg():
 def test_inversion_clamps_beyond_the_model_range():
     low = cmod5n_sigma0(MIN_SPEED_MS, 0.0, 35.0) / 10.0
     high = cmod5n_sigma0(MAX_SPEED_MS, 90.0, 35.0) * 10.0
-    np.testing.assert_allclose(invert_cmod5n([low, high], 35.0, [0.0, 90.0]), [MIN_SPEED_MS, MAX_SPEED_MS],
-                               atol=1e-6)
+    np.testing.assert_allclose(invert_cmod5n([low, high], 35.0, [0.0, 90.0]), [MIN_SPEED_MS, MAX_SPEED_MS], atol=1e-6)
 
 
 def test_speed_range_spans_every_direction_upwind_lowest():
@@ -46,10 +46,17 @@ def test_speed_range_spans_every_direction_upwind_lowest():
     assert high - low > 1.0  # why the direction matters
 
 
-@pytest.mark.parametrize(("low", "high", "flag"), [
-    (1.0, 2.5, LOW_WIND_FLAG), (2.0, 4.0, None), (5.0, 8.0, None), (9.0, 12.0, None), (10.5, 14.0, STRONG_WIND_FLAG),
-    (None, None, None),
-])
+@pytest.mark.parametrize(
+    ("low", "high", "flag"),
+    [
+        (1.0, 2.5, LOW_WIND_FLAG),
+        (2.0, 4.0, None),
+        (5.0, 8.0, None),
+        (9.0, 12.0, None),
+        (10.5, 14.0, STRONG_WIND_FLAG),
+        (None, None, None),
+    ],
+)
 def test_flag_only_when_the_whole_estimate_is_beyond_a_limit(low, high, flag):
     assert wind_flag(low, high) == flag
 
@@ -98,16 +105,18 @@ def cmod_sea(tmp_path, speed_ms, name):
     return str(write_raster(tmp_path / f"{name}.tif", values.astype(np.float32), *UTM))
 
 
-@pytest.mark.parametrize(("speed_ms", "flag", "expected_confidence"), [(7.0, None, "A"), (1.5, LOW_WIND_FLAG, "B"),
-                                                                        (16.0, STRONG_WIND_FLAG, "B")])
-def test_a_detected_slick_carries_the_wind_around_it_and_its_flag_decides_a_or_b(tmp_path, speed_ms, flag,
-                                                                                   expected_confidence):
+@pytest.mark.parametrize(
+    ("speed_ms", "flag", "expected_confidence"),
+    [(7.0, None, "A"), (1.5, LOW_WIND_FLAG, "B"), (16.0, STRONG_WIND_FLAG, "B")],
+)
+def test_a_detected_slick_carries_the_wind_around_it_and_its_flag_decides_a_or_b(
+    tmp_path, speed_ms, flag, expected_confidence
+):
     import fiona
 
     from engine.detect import DetectParams, run_detection
 
-    result = run_detection(DetectParams(cmod_sea(tmp_path, speed_ms, "sea"), str(tmp_path / "out"),
-                                        method="threshold"))
+    result = run_detection(DetectParams(cmod_sea(tmp_path, speed_ms, "sea"), str(tmp_path / "out"), method="threshold"))
     with fiona.open(result.spills_path) as layer:
         (oil,) = [f.properties for f in layer if f.properties["class"] == "oil"]
     assert oil["wind_speed_ms"] is None and oil["incidence_deg"] == ASSUMED_INCIDENCE_DEG

@@ -45,86 +45,127 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QIcon
 
 from .. import compat
+from ..contract import current_contract
 from ..deps import missing_package_names
 from ..detection import (
-    DEFAULT_LAND_BUFFER_M,
-    DEFAULT_MIN_AREA_KM2,
-    DEFAULT_OVERLAP_PX,
-    LAND_MASK_CHOICES,
-    MAX_OVERLAP_PX,
-    METHOD_CHOICES,
-    UNITS_CHOICES,
+    LAND_MASK_FILE,
     DetectOutcome,
     DetectRequest,
+    detect_default,
+    land_mask_labels,
     make_request,
+    method_labels,
     progress_reporter,
     replaced_input,
     request_inputs,
     run_detect,
     summary_sentence,
+    unit_choices,
 )
 from ..engine_command import EngineRunError, missing_packages_sentence
 from ..layer_sources import InputProblem, raster_file
 from ..layers import new_result_group, show_result_layer
 from ..paths import help_url, icon_path
-from ..settings import DEVICES, PluginSettings
+from ..settings import PluginSettings
 from ..translation import tr
 from .common import optional_value, sentence
 
 
 def detect_help() -> str:
     """Return the help panel of "Detect oil spills" (HTML without line breaks: QGIS starts a paragraph at each)."""
-    return "".join((
-        "<p>", tr("Finds oil spills, look-alikes and ships in a Sentinel-1 SAR scene and returns them as polygons, "
-                  "with an oil probability raster and a class raster."), "</p>",
-        "<h3>", tr("Input"), "</h3><p>",
-        tr("<b>SAR raster layer</b>: a single-polarisation backscatter raster (VV is best), as linear sigma0, dB, or "
-           "uncalibrated amplitude/intensity DN. A <b>Sentinel-1 product</b> may be given instead: a GRD "
-           "<code>.SAFE</code> folder's <code>manifest.safe</code> or the downloaded <code>.zip</code>; it is "
-           "calibrated to sigma0 on the fly, and used instead of the layer. Geographic rasters (EPSG:4326) are "
-           "fine: areas are computed in metres."), "</p><p>",
-        tr("<b>Band</b>: the band to analyse; empty takes the only band, or the one named VV. <b>Input units</b>: "
-           "<i>auto</i> reads them from the file's metadata (and guesses from the value range when it has none); "
-           "set them when you know better."), "</p>",
-        "<h3>", tr("Method and model"), "</h3><p>",
-        tr("<b>Model card</b>: a SAROSS-Net model (.json with its .safetensors weights). Empty: the default model "
-           "(Settings…), or the model shipped with the plugin. <b>Method</b>: <i>auto</i> uses the model when one "
-           "is available and the classical adaptive-threshold detector otherwise; <i>threshold</i> needs no model "
-           "and only finds dark spots (oil and look-alikes are not told apart)."), "</p><p>",
-        tr("<b>Device</b>: <i>auto</i> uses a CUDA GPU when torch sees one, else the CPU; the log says which and "
-           "why."), "</p>",
-        "<h3>", tr("Land and area of interest"), "</h3><p>",
-        tr("<b>Land mask</b>: <i>auto</i> ignores land from the global OpenStreetMap coastline (installed with the "
-           "engine; without it the run goes on unmasked and the log says why); <i>none</i> keeps every pixel; or "
-           "choose your own <b>Land polygons</b>. <b>Shoreline buffer</b>: sea this close to land is ignored too "
-           "(100 m by default). <b>Area of interest</b>: an extent (e.g. the map canvas) or polygons (e.g. the "
-           "selected features); only tiles inside are read, and an area outside the scene is refused."), "</p>",
-        "<h3>", tr("Tiling and filtering"), "</h3><p>",
-        tr("<b>Tile overlap</b>: pixels shared by neighbouring 256×256 tiles; more overlap gives smoother seams and "
-           "takes longer; it is raised automatically when the detector needs more context. <b>Minimum area</b>: "
-           "oil and look-alike regions smaller than this are dropped (km²; ships are kept from a few pixels). "
-           "<b>Probability threshold</b> (advanced): when set, a pixel only becomes oil, look-alike or ship if "
-           "that class's probability reaches it; empty takes the most probable class. <b>Batch size</b> "
-           "(advanced): tiles per step; empty lets the detector choose, and a GPU that runs out of memory halves "
-           "it by itself."), "</p>",
-        "<h3>", tr("Wind"), "</h3><p>",
-        tr("<b>Wind direction</b> (optional): where the wind blows from, in degrees clockwise from north (e.g. "
-           "from a weather model). With a Sentinel-1 product each slick then gets one wind speed instead of a range "
-           "over all directions; a plain raster has no look direction, so there it is not used (the report says "
-           "so). Empty: the range."), "</p>",
-        "<h3>", tr("Outputs"), "</h3><p>",
-        tr("<b>Oil spill polygons</b>: one feature per connected region, with its class (oil, look-alike, ship), "
-           "area and size in km, mean and maximum probability, a confidence letter, centroid, and the scene, "
-           "detector and model it came from. <b>Class probabilities</b> (may be skipped): one byte band per class "
-           "(band names say which; oil is band 2), value = probability × 250, 255 = no data; it is shown as the "
-           "oil probability from 0 to 1. <b>Classes</b> (may be skipped): 0 sea, 1 oil, 2 look-alike, 3 ship, "
-           "4 land, 255 no data. The layers loaded at the end go into one group, polygons on top and the class "
-           "raster unchecked. <b>Report</b>: the run's one-page report (numbered quick-look, the table of "
-           "polygons with their wind and possible source, the scene, model and caveats) as a self-contained HTML "
-           "file in Processing's temporary folder; the Results Viewer lists it and opens it in the browser."),
-        "</p><p>",
-        tr("Cancel stops the run within one batch of tiles and writes nothing."), "</p>",
-    ))
+    return "".join(
+        (
+            "<p>",
+            tr(
+                "Finds oil spills, look-alikes and ships in a Sentinel-1 SAR scene and returns them as polygons, "
+                "with an oil probability raster and a class raster."
+            ),
+            "</p>",
+            "<h3>",
+            tr("Input"),
+            "</h3><p>",
+            tr(
+                "<b>SAR raster layer</b>: a single-polarisation backscatter raster (VV is best), as linear sigma0, dB, "
+                "or uncalibrated amplitude/intensity DN. A <b>Sentinel-1 product</b> may be given instead: a GRD "
+                "<code>.SAFE</code> folder's <code>manifest.safe</code> or the downloaded <code>.zip</code>; it is "
+                "calibrated to sigma0 on the fly, and used instead of the layer. Geographic rasters (EPSG:4326) are "
+                "fine: areas are computed in metres."
+            ),
+            "</p><p>",
+            tr(
+                "<b>Band</b>: the band to analyse; empty takes the only band, or the one named VV. <b>Input units</b>: "
+                "<i>auto</i> reads them from the file's metadata (and guesses from the value range when it has none); "
+                "set them when you know better."
+            ),
+            "</p>",
+            "<h3>",
+            tr("Method and model"),
+            "</h3><p>",
+            tr(
+                "<b>Model card</b>: a SAROSS-Net model (.json with its .safetensors weights). Empty: the default model "
+                "(Settings…), or the model shipped with the plugin. <b>Method</b>: <i>auto</i> uses the model when one "
+                "is available and the classical adaptive-threshold detector otherwise; <i>threshold</i> needs no model "
+                "and only finds dark spots (oil and look-alikes are not told apart)."
+            ),
+            "</p><p>",
+            tr(
+                "<b>Device</b>: <i>auto</i> uses a CUDA GPU when torch sees one, else the CPU; the log says which and "
+                "why."
+            ),
+            "</p>",
+            "<h3>",
+            tr("Land and area of interest"),
+            "</h3><p>",
+            tr(
+                "<b>Land mask</b>: <i>auto</i> ignores land from the global OpenStreetMap coastline (installed with "
+                "the engine; without it the run goes on unmasked and the log says why); <i>none</i> keeps every pixel; "
+                "or choose your own <b>Land polygons</b>. <b>Shoreline buffer</b>: sea this close to land is ignored "
+                "too (100 m by default). <b>Area of interest</b>: an extent (e.g. the map canvas) or polygons (e.g. "
+                "the selected features); only tiles inside are read, and an area outside the scene is refused."
+            ),
+            "</p>",
+            "<h3>",
+            tr("Tiling and filtering"),
+            "</h3><p>",
+            tr(
+                "<b>Tile overlap</b>: pixels shared by neighbouring 256×256 tiles; more overlap gives smoother seams "
+                "and takes longer; it is raised automatically when the detector needs more context. <b>Minimum "
+                "area</b>: oil and look-alike regions smaller than this are dropped (km²; ships are kept from a few "
+                "pixels). <b>Probability threshold</b> (advanced): when set, a pixel only becomes oil, look-alike or "
+                "ship if that class's probability reaches it; empty takes the most probable class. <b>Batch size</b> "
+                "(advanced): tiles per step; empty lets the detector choose, and a GPU that runs out of memory halves "
+                "it by itself."
+            ),
+            "</p>",
+            "<h3>",
+            tr("Wind"),
+            "</h3><p>",
+            tr(
+                "<b>Wind direction</b> (optional): where the wind blows from, in degrees clockwise from north (e.g. "
+                "from a weather model). With a Sentinel-1 product each slick then gets one wind speed instead of a "
+                "range over all directions; a plain raster has no look direction, so there it is not used (the report "
+                "says so). Empty: the range."
+            ),
+            "</p>",
+            "<h3>",
+            tr("Outputs"),
+            "</h3><p>",
+            tr(
+                "<b>Oil spill polygons</b>: one feature per connected region, with its class (oil, look-alike, ship), "
+                "area and size in km, mean and maximum probability, a confidence letter, centroid, and the scene, "
+                "detector and model it came from. <b>Class probabilities</b> (may be skipped): one byte band per class "
+                "(band names say which; oil is band 2), value = probability × 250, 255 = no data; it is shown as the "
+                "oil probability from 0 to 1. <b>Classes</b> (may be skipped): 0 sea, 1 oil, 2 look-alike, 3 ship, "
+                "4 land, 255 no data. The layers loaded at the end go into one group, polygons on top and the class "
+                "raster unchecked. <b>Report</b>: the run's one-page report (numbered quick-look, the table of "
+                "polygons with their wind and possible source, the scene, model and caveats) as a self-contained HTML "
+                "file in Processing's temporary folder; the Results Viewer lists it and opens it in the browser."
+            ),
+            "</p><p>",
+            tr("Cancel stops the run within one batch of tiles and writes nothing."),
+            "</p>",
+        )
+    )
 
 
 class _SarLayerParameter(QgsProcessingParameterRasterLayer):
@@ -185,7 +226,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         return detect_help()
 
     def helpUrl(self) -> str:  # noqa: N802, D102 - QGIS API
-        return help_url("detect-oil-spills-processing")
+        return help_url("user-guide/qgis", "detect-oil-spills-processing")
 
     def icon(self) -> QIcon:  # noqa: D102 - QGIS API
         return QIcon(icon_path("detect"))
@@ -201,36 +242,86 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         sar.setHelp(tr("The scene to analyse; not needed when a Sentinel-1 product is given below."))
         self.addParameter(sar)
         product = QgsProcessingParameterFile(
-            self.PRODUCT, tr("…or a Sentinel-1 product"), compat.FILE_BEHAVIOR_FILE, optional=True,
-            fileFilter=tr("Sentinel-1 products (manifest.safe *.zip *.SAFE);;All files (*)"))
-        product.setHelp(tr("A Sentinel-1 GRD product, its manifest.safe or the downloaded .zip; used instead of the "
-                           "layer."))
+            self.PRODUCT,
+            tr("…or a Sentinel-1 product"),
+            compat.FILE_BEHAVIOR_FILE,
+            optional=True,
+            fileFilter=tr("Sentinel-1 products (manifest.safe *.zip *.SAFE);;All files (*)"),
+        )
+        product.setHelp(
+            tr("A Sentinel-1 GRD product, its manifest.safe or the downloaded .zip; used instead of the layer.")
+        )
         self.addParameter(product)
         self.addParameter(QgsProcessingParameterBand(self.BAND, tr("Band"), None, self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterEnum(self.UNITS, tr("Input units"), list(UNITS_CHOICES),
-                                                     defaultValue=0))
-        self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, tr("Model card"), compat.FILE_BEHAVIOR_FILE, extension="json", optional=True))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.METHOD, tr("Method"), [tr("auto (model if available, else threshold)"), tr("model (SAROSS-Net)"),
-                                        tr("threshold (classical, no model)")], defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(self.DEVICE, tr("Device"), list(DEVICES), defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.OVERLAP_PX, tr("Tile overlap (pixels)"), compat.NUMBER_INTEGER, DEFAULT_OVERLAP_PX, minValue=0,
-            maxValue=MAX_OVERLAP_PX))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_AREA_KM2, tr("Minimum area (km²)"), compat.NUMBER_DOUBLE, DEFAULT_MIN_AREA_KM2, minValue=0.0))
+        self.addParameter(
+            QgsProcessingParameterEnum(self.UNITS, tr("Input units"), list(unit_choices()), defaultValue=0)
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(
+                self.MODEL, tr("Model card"), compat.FILE_BEHAVIOR_FILE, extension="json", optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.METHOD, tr("Method"), list(method_labels().values()), defaultValue=0)
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.DEVICE, tr("Device"), list(current_contract().devices), defaultValue=0)
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.OVERLAP_PX,
+                tr("Tile overlap (pixels)"),
+                compat.NUMBER_INTEGER,
+                detect_default("overlap_px"),
+                minValue=0,
+                maxValue=detect_default("max_overlap_px"),
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MIN_AREA_KM2,
+                tr("Minimum area (km²)"),
+                compat.NUMBER_DOUBLE,
+                detect_default("min_area_km2"),
+                minValue=0.0,
+            )
+        )
         self._add_area_parameters()
-        wind = QgsProcessingParameterNumber(self.WIND_DIR, tr("Wind direction (°, from)"), compat.NUMBER_DOUBLE,
-                                            None, optional=True, minValue=0.0, maxValue=360.0)
-        wind.setHelp(tr("Where the wind blows from, degrees clockwise from north (Sentinel-1 products). Empty: the "
-                        "wind speed is a range over all directions."))
+        wind = QgsProcessingParameterNumber(
+            self.WIND_DIR,
+            tr("Wind direction (°, from)"),
+            compat.NUMBER_DOUBLE,
+            None,
+            optional=True,
+            minValue=0.0,
+            maxValue=360.0,
+        )
+        wind.setHelp(
+            tr(
+                "Where the wind blows from, degrees clockwise from north (Sentinel-1 products). Empty: the "
+                "wind speed is a range over all directions."
+            )
+        )
         self.addParameter(wind)
         advanced = [
-            QgsProcessingParameterNumber(self.PROB_THRESHOLD, tr("Probability threshold"), compat.NUMBER_DOUBLE,
-                                         None, optional=True, minValue=0.01, maxValue=1.0),
-            QgsProcessingParameterNumber(self.BATCH_SIZE, tr("Batch size (tiles per step)"), compat.NUMBER_INTEGER,
-                                         None, optional=True, minValue=1, maxValue=256),
+            QgsProcessingParameterNumber(
+                self.PROB_THRESHOLD,
+                tr("Probability threshold"),
+                compat.NUMBER_DOUBLE,
+                None,
+                optional=True,
+                minValue=0.01,
+                maxValue=1.0,
+            ),
+            QgsProcessingParameterNumber(
+                self.BATCH_SIZE,
+                tr("Batch size (tiles per step)"),
+                compat.NUMBER_INTEGER,
+                None,
+                optional=True,
+                minValue=1,
+                maxValue=256,
+            ),
         ]
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | compat.PARAMETER_FLAG_ADVANCED)
@@ -239,34 +330,54 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         self.parameterDefinition(self.MODEL).setHelp(tr("Empty: the default model (Settings…)."))
         self.parameterDefinition(self.PROB_THRESHOLD).setHelp(tr("Empty: each pixel takes its most probable class."))
         self.parameterDefinition(self.BATCH_SIZE).setHelp(tr("Empty: the detector chooses."))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, tr("Oil spill polygons"), compat.SOURCE_TYPE_POLYGON))
+        self.addParameter(
+            QgsProcessingParameterFeatureSink(self.OUTPUT, tr("Oil spill polygons"), compat.SOURCE_TYPE_POLYGON)
+        )
         # Optional, created unless skipped (as QGIS's own algorithms do): qgis_process needs only INPUT and OUTPUT.
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.PROBABILITY, tr("Class probabilities"), optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.CLASSES, tr("Classes"), optional=True, createByDefault=True))
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(
+                self.PROBABILITY, tr("Class probabilities"), optional=True, createByDefault=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.CLASSES, tr("Classes"), optional=True, createByDefault=True)
+        )
         self.addOutput(QgsProcessingOutputHtml(self.REPORT, tr("Report")))
 
     def _add_area_parameters(self) -> None:
         """Land mask (auto / none / a polygon layer, shoreline buffer) and area of interest (extent or polygons)."""
-        self.addParameter(QgsProcessingParameterEnum(
-            self.LAND_MASK, tr("Land mask"), [tr("auto (global OpenStreetMap coastline)"), tr("none"),
-                                              tr("the polygon layer below")], defaultValue=0))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.LAND_LAYER, tr("Land polygons"), [compat.SOURCE_TYPE_POLYGON], optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.LAND_BUFFER_M, tr("Shoreline buffer (m)"), compat.NUMBER_DOUBLE, DEFAULT_LAND_BUFFER_M,
-            minValue=0.0))
-        self.addParameter(QgsProcessingParameterExtent(self.AOI_EXTENT, tr("Area of interest (extent)"),
-                                                       optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.AOI_LAYER, tr("Area of interest (polygons)"), [compat.SOURCE_TYPE_POLYGON], optional=True))
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.LAND_MASK, tr("Land mask"), list(land_mask_labels().values()), defaultValue=0
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.LAND_LAYER, tr("Land polygons"), [compat.SOURCE_TYPE_POLYGON], optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.LAND_BUFFER_M,
+                tr("Shoreline buffer (m)"),
+                compat.NUMBER_DOUBLE,
+                detect_default("land_buffer_m"),
+                minValue=0.0,
+            )
+        )
+        self.addParameter(QgsProcessingParameterExtent(self.AOI_EXTENT, tr("Area of interest (extent)"), optional=True))
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.AOI_LAYER, tr("Area of interest (polygons)"), [compat.SOURCE_TYPE_POLYGON], optional=True
+            )
+        )
         self.parameterDefinition(self.LAND_LAYER).setHelp(tr("Used when the land mask is 'the polygon layer below'."))
-        self.parameterDefinition(self.AOI_EXTENT).setHelp(tr("Empty: the whole scene. The map canvas extent is one "
-                                                             "click away."))
-        self.parameterDefinition(self.AOI_LAYER).setHelp(tr("Empty: the whole scene. Tick 'Selected features only' "
-                                                            "to detect inside the selected polygons."))
+        self.parameterDefinition(self.AOI_EXTENT).setHelp(
+            tr("Empty: the whole scene. The map canvas extent is one click away.")
+        )
+        self.parameterDefinition(self.AOI_LAYER).setHelp(
+            tr("Empty: the whole scene. Tick 'Selected features only' to detect inside the selected polygons.")
+        )
 
     def _area_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> dict[str, Any]:
         """``land_mask``, ``land_buffer_m`` and ``aoi`` for the request: layers as files, the extent as text.
@@ -274,32 +385,48 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         A layer's selected features (or a layer the engine cannot open) are written to a file first by QGIS
         (``parameterAsCompatibleSourceLayerPath``); the engine reprojects and checks them.
         """
-        choice = LAND_MASK_CHOICES[self.parameterAsEnum(parameters, self.LAND_MASK, context)]
+        choice = list(land_mask_labels())[self.parameterAsEnum(parameters, self.LAND_MASK, context)]
         land_mask = choice
-        if choice == "file":
+        if choice == LAND_MASK_FILE:
             land_mask = self._layer_file(parameters, self.LAND_LAYER, context)
             if not land_mask:
-                raise InputProblem(tr("the land mask is 'the polygon layer below' but no land polygons are chosen; "
-                                      "choose a polygon layer, or the land mask auto"))
+                raise InputProblem(
+                    tr(
+                        "the land mask is 'the polygon layer below' but no land polygons are chosen; "
+                        "choose a polygon layer, or the land mask auto"
+                    )
+                )
         aoi = self._layer_file(parameters, self.AOI_LAYER, context) or None
         if aoi is None and parameters.get(self.AOI_EXTENT) not in (None, ""):
             extent = self.parameterAsExtent(parameters, self.AOI_EXTENT, context)
             crs = self.parameterAsExtentCrs(parameters, self.AOI_EXTENT, context)
             if not extent.isNull() and not extent.isEmpty():
-                aoi = (f"{extent.xMinimum()!r},{extent.yMinimum()!r},{extent.xMaximum()!r},{extent.yMaximum()!r},"
-                       f"{crs.toWkt() if not crs.authid() else crs.authid()}")
-        return {"land_mask": land_mask, "aoi": aoi,
-                "land_buffer_m": self.parameterAsDouble(parameters, self.LAND_BUFFER_M, context)}
+                aoi = (
+                    f"{extent.xMinimum()!r},{extent.yMinimum()!r},{extent.xMaximum()!r},{extent.yMaximum()!r},"
+                    f"{crs.toWkt() if not crs.authid() else crs.authid()}"
+                )
+        return {
+            "land_mask": land_mask,
+            "aoi": aoi,
+            "land_buffer_m": self.parameterAsDouble(parameters, self.LAND_BUFFER_M, context),
+        }
 
     def _layer_file(self, parameters: dict[str, Any], key: str, context: QgsProcessingContext) -> str:
         if parameters.get(key) in (None, ""):
             return ""
         # QGIS writes a selection (or a layer OGR cannot open) to a file; it needs a feedback to do so (None crashes).
-        return self.parameterAsCompatibleSourceLayerPath(parameters, key, context, ["gpkg", "shp", "geojson"],
-                                                         "gpkg", QgsProcessingFeedback()) or ""
+        return (
+            self.parameterAsCompatibleSourceLayerPath(
+                parameters, key, context, ["gpkg", "shp", "geojson"], "gpkg", QgsProcessingFeedback()
+            )
+            or ""
+        )
 
-    def checkParameterValues(self, parameters: dict[str, Any],  # noqa: N802, D102 - QGIS API
-                             context: QgsProcessingContext) -> tuple[bool, str]:
+    def checkParameterValues(  # noqa: N802, D102 - QGIS API
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+    ) -> tuple[bool, str]:
         has_layer = parameters.get(self.INPUT) not in (None, "")
         has_product = parameters.get(self.PRODUCT) not in (None, "")
         if not has_layer and not has_product:
@@ -310,8 +437,12 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                 return False, problem
         return super().checkParameterValues(parameters, context)
 
-    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802, D102
-                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+    def processAlgorithm(  # noqa: N802, D102 - QGIS API
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
         settings = PluginSettings.load()
         missing = missing_package_names(settings.engine_python)
         if missing:
@@ -331,8 +462,9 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
-    def _request(self, parameters: dict[str, Any], context: QgsProcessingContext, settings: PluginSettings,
-                 out_dir: Path) -> tuple[DetectRequest, str]:
+    def _request(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, settings: PluginSettings, out_dir: Path
+    ) -> tuple[DetectRequest, str]:
         product = self.parameterAsFile(parameters, self.PRODUCT, context)
         try:
             if product:
@@ -344,53 +476,69 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             else:
                 layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
                 if layer is None:
-                    raise InputProblem(_unreadable_input(parameters.get(self.INPUT), context) or tr(
-                        "cannot open the input raster; check the path or choose a layer"))
+                    raise InputProblem(
+                        _unreadable_input(parameters.get(self.INPUT), context)
+                        or tr("cannot open the input raster; check the path or choose a layer")
+                    )
                 input_path, source_name = raster_file(layer), layer.name()
             request = make_request(
-                input_path, out_dir, settings,
+                input_path,
+                out_dir,
+                settings,
                 band=self.parameterAsInt(parameters, self.BAND, context) or None,
-                units=UNITS_CHOICES[self.parameterAsEnum(parameters, self.UNITS, context)],
-                method=METHOD_CHOICES[self.parameterAsEnum(parameters, self.METHOD, context)],
+                units=unit_choices()[self.parameterAsEnum(parameters, self.UNITS, context)],
+                method=list(method_labels())[self.parameterAsEnum(parameters, self.METHOD, context)],
                 model_path=self.parameterAsFile(parameters, self.MODEL, context),
-                device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+                device=current_contract().devices[self.parameterAsEnum(parameters, self.DEVICE, context)],
                 overlap_px=self.parameterAsInt(parameters, self.OVERLAP_PX, context),
                 min_area_km2=self.parameterAsDouble(parameters, self.MIN_AREA_KM2, context),
-                prob_threshold=optional_value(parameters, self.PROB_THRESHOLD, self.parameterAsDouble(
-                    parameters, self.PROB_THRESHOLD, context)),
-                batch_size=optional_value(parameters, self.BATCH_SIZE, self.parameterAsInt(
-                    parameters, self.BATCH_SIZE, context)),
-                wind_dir_deg=optional_value(parameters, self.WIND_DIR, self.parameterAsDouble(
-                    parameters, self.WIND_DIR, context)),
+                prob_threshold=optional_value(
+                    parameters, self.PROB_THRESHOLD, self.parameterAsDouble(parameters, self.PROB_THRESHOLD, context)
+                ),
+                batch_size=optional_value(
+                    parameters, self.BATCH_SIZE, self.parameterAsInt(parameters, self.BATCH_SIZE, context)
+                ),
+                wind_dir_deg=optional_value(
+                    parameters, self.WIND_DIR, self.parameterAsDouble(parameters, self.WIND_DIR, context)
+                ),
                 **self._area_options(parameters, context),
             )
             return request, source_name
         except InputProblem as error:
             raise QgsProcessingException(sentence(str(error))) from error
 
-    def _refuse_replacing_inputs(self, parameters: dict[str, Any], context: QgsProcessingContext,
-                                 request: DetectRequest) -> None:
+    def _refuse_replacing_inputs(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, request: DetectRequest
+    ) -> None:
         """Refuse, before any work, an output file that is one of the run's inputs (the scene, the model)."""
         inputs = request_inputs(request)
         for key in (self.OUTPUT, self.PROBABILITY, self.CLASSES):
             output = _output_file(parameters.get(key), context)
             reason = replaced_input(output[0], inputs) if output else ""
             if reason:
-                raise QgsProcessingException(sentence(tr("{reason}; choose another file for “{output}”").format(
-                    reason=reason, output=self.parameterDefinition(key).description())))
+                raise QgsProcessingException(
+                    sentence(
+                        tr("{reason}; choose another file for “{output}”").format(
+                            reason=reason, output=self.parameterDefinition(key).description()
+                        )
+                    )
+                )
 
-    def _write_outputs(self, outcome: DetectOutcome, parameters: dict[str, Any], context: QgsProcessingContext,
-                       source_name: str) -> dict[str, Any]:
+    def _write_outputs(
+        self, outcome: DetectOutcome, parameters: dict[str, Any], context: QgsProcessingContext, source_name: str
+    ) -> dict[str, Any]:
         run_dir = outcome.out_dir
         spills = QgsVectorLayer(f"{run_dir / 'spills.gpkg'}|layername=spills", "spills", "ogr")
         if not spills.isValid():
-            raise QgsProcessingException(tr("The engine wrote no readable spills.gpkg in {folder}.").format(
-                folder=run_dir))
+            raise QgsProcessingException(
+                tr("The engine wrote no readable spills.gpkg in {folder}.").format(folder=run_dir)
+            )
         _make_parent_folder(parameters, self.OUTPUT, context)
         # parameterAsSink alone: parameterAsOutputLayer on a sink would queue a second, never-created layer
         # ("memory:Oil spill polygons") for loading, and QGIS would report it as not correctly generated.
-        sink, sink_id = self.parameterAsSink(parameters, self.OUTPUT, context, spills.fields(),
-                                             compat.MULTIPOLYGON, spills.crs())
+        sink, sink_id = self.parameterAsSink(
+            parameters, self.OUTPUT, context, spills.fields(), compat.MULTIPOLYGON, spills.crs()
+        )
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         for feature in spills.getFeatures():
@@ -442,8 +590,9 @@ def _output_file(value: Any, context: QgsProcessingContext) -> tuple[str, str] |
     return path, separator + options
 
 
-def _absolute_destinations(parameters: dict[str, Any], keys: tuple[str, ...],
-                           context: QgsProcessingContext) -> dict[str, Any]:
+def _absolute_destinations(
+    parameters: dict[str, Any], keys: tuple[str, ...], context: QgsProcessingContext
+) -> dict[str, Any]:
     """Return ``parameters`` with relative output paths made absolute, from the current folder.
 
     OGR and GDAL would otherwise resolve them on their own and fail with their own messages.
@@ -473,12 +622,16 @@ def _make_parent_folder(parameters: dict[str, Any], key: str, context: QgsProces
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise QgsProcessingException(tr("Cannot create the folder {folder} for the output {path} ({reason}).").format(
-            folder=folder, path=output[0], reason=error.strerror or error)) from error
+        raise QgsProcessingException(
+            tr("Cannot create the folder {folder} for the output {path} ({reason}).").format(
+                folder=folder, path=output[0], reason=error.strerror or error
+            )
+        ) from error
 
 
-def _run_with_feedback(request: DetectRequest, settings: PluginSettings,
-                       feedback: QgsProcessingFeedback) -> DetectOutcome:
+def _run_with_feedback(
+    request: DetectRequest, settings: PluginSettings, feedback: QgsProcessingFeedback
+) -> DetectOutcome:
     def log(level: str, message: str) -> None:
         if level == "error":
             feedback.reportError(message, False)
@@ -519,8 +672,11 @@ def _replace_raster(source: Path, destination: Path) -> None:
 
             driver = QgsRasterFileWriter.driverForExtension(destination.suffix) or "GTiff"
             if gdal.Translate(str(partial), str(source), format=driver) is None:
-                raise QgsProcessingException(tr("GDAL cannot write {path} as {driver}; choose a .tif output.").format(
-                    path=destination, driver=driver))
+                raise QgsProcessingException(
+                    tr("GDAL cannot write {path} as {driver}; choose a .tif output.").format(
+                        path=destination, driver=driver
+                    )
+                )
         partial.replace(destination)
     finally:
         partial.unlink(missing_ok=True)
@@ -549,8 +705,12 @@ class _ShowOnLoad(QgsProcessingLayerPostProcessorInterface):
         self.role = role
         self.project = project
 
-    def postProcessLayer(self, layer: Any, context: QgsProcessingContext,  # noqa: N802, D102 - QGIS API
-                         feedback: QgsProcessingFeedback) -> None:
+    def postProcessLayer(
+        self,
+        layer: Any,
+        context: QgsProcessingContext,  # noqa: N802, D102 - QGIS API
+        feedback: QgsProcessingFeedback,
+    ) -> None:
         if layer is None:
             return
         project = self.project or context.project() or QgsProject.instance()

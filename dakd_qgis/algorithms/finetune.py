@@ -34,14 +34,13 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QIcon
 
 from .. import compat
+from ..contract import current_contract
 from ..detection import progress_reporter
 from ..engine_command import EngineRunError, engine_command, run_engine
 from ..finetune import (
-    BACKGROUNDS,
-    DATASET_FORMATS,
-    PRESETS,
     FinetuneRequest,
     background_labels,
+    dataset_formats,
     finetune_arguments,
     preset_labels,
     problems,
@@ -50,34 +49,42 @@ from ..finetune import (
 from ..layer_sources import InputProblem, raster_file, vector_file
 from ..models import ModelRegistryError, register_model
 from ..paths import help_url, icon_path
-from ..settings import DEVICES, PluginSettings
+from ..settings import PluginSettings
 from ..translation import tr
 from .common import optional_value, sentence
-
-PRESET_KEYS = list(PRESETS)
 
 
 def training_help() -> str:
     """Return the help paragraphs both training algorithms share (HTML without line breaks)."""
-    return "".join((
-        "<p>", tr("Runs the DAKD pipeline (arXiv 2412.08116) as a separate <code>dakd finetune</code> process: "
-                  "SAR-JointNet learns your labelled tiles and generates extra image/soft-label pairs, then SAROSS-Net "
-                  "is trained on the real and generated pairs. The log shows each stage and the validation mIoU."),
-        "</p><p>",
-        tr("<b>Preset</b>: quick (one GPU, about half an hour), standard (hours), paper (about a day), CPU (about an "
-           "hour on 2 CPU cores for a few thousand tiles), tiny (a few minutes on a CPU, to try the pipeline; the "
-           "model is not useful). <b>Validation share</b>: share of scenes kept aside to measure the model. "
-           "Advanced: <b>SAROSS-Net steps</b> and <b>SAR-JointNet steps</b> override the preset, <b>augmentation "
-           "ratio</b> is the number of generated pairs per real tile (0 skips the diffusion model), <b>b</b> is the "
-           "balancing factor (empty: computed from the data; 1 turns it off). <b>Base model</b>: start from this "
-           "model card (its normalisation is kept)."),
-        "</p><p>",
-        tr("<b>Model card</b>: where the new model is written (.json + .safetensors). With <b>Register</b> the model "
-           "is also copied into the plugin's model list and becomes the default for Detect oil spills, unless the "
-           "validation share is 0: a model measured on nothing is registered but not made the default."),
-        "</p><p>", tr("Cancel stops training after the current step; the run's work folder keeps its checkpoints."),
-        "</p>",
-    ))
+    return "".join(
+        (
+            "<p>",
+            tr(
+                "Runs the DAKD pipeline (arXiv 2412.08116) as a separate <code>dakd finetune</code> process: "
+                "SAR-JointNet learns your labelled tiles and generates extra image/soft-label pairs, then SAROSS-Net "
+                "is trained on the real and generated pairs. The log shows each stage and the validation mIoU."
+            ),
+            "</p><p>",
+            tr(
+                "<b>Preset</b>: quick (one GPU, about half an hour), standard (hours), paper (about a day), CPU (about "
+                "an hour on 2 CPU cores for a few thousand tiles), tiny (a few minutes on a CPU, to try the pipeline; "
+                "the model is not useful). <b>Validation share</b>: share of scenes kept aside to measure the model. "
+                "Advanced: <b>SAROSS-Net steps</b> and <b>SAR-JointNet steps</b> override the preset, <b>augmentation "
+                "ratio</b> is the number of generated pairs per real tile (0 skips the diffusion model), <b>b</b> is "
+                "the balancing factor (empty: computed from the data; 1 turns it off). <b>Base model</b>: start from "
+                "this model card (its normalisation is kept)."
+            ),
+            "</p><p>",
+            tr(
+                "<b>Model card</b>: where the new model is written (.json + .safetensors). With <b>Register</b> the "
+                "model is also copied into the plugin's model list and becomes the default for Detect oil spills, "
+                "unless the validation share is 0: a model measured on nothing is registered but not made the default."
+            ),
+            "</p><p>",
+            tr("Cancel stops training after the current step; the run's work folder keeps its checkpoints."),
+            "</p>",
+        )
+    )
 
 
 class _TrainingAlgorithm(QgsProcessingAlgorithm):
@@ -109,7 +116,7 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
         return self.data_help() + training_help()
 
     def helpUrl(self) -> str:  # noqa: N802, D102 - QGIS API
-        return help_url("fine-tune-on-my-labels")
+        return help_url("user-guide/qgis", "fine-tune-on-my-labels")
 
     def data_help(self) -> str:
         """Return the help paragraph about this algorithm's data inputs."""
@@ -118,26 +125,49 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
     def add_data_parameters(self) -> None:
         """Add the data inputs (subclasses)."""
 
-    def data_request(self, parameters: dict[str, Any], context: QgsProcessingContext, request: FinetuneRequest,
-                     scratch: Path) -> None:
+    def data_request(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, request: FinetuneRequest, scratch: Path
+    ) -> None:
         """Fill the data fields of ``request`` (subclasses); raise ``InputProblem`` on bad inputs."""
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102 - QGIS API
         self.add_data_parameters()
-        self.addParameter(QgsProcessingParameterNumber(self.VAL_SHARE, tr("Validation share"),
-                                                       compat.NUMBER_DOUBLE, 0.2, minValue=0.0, maxValue=0.9))
-        self.addParameter(QgsProcessingParameterEnum(self.PRESET, tr("Preset"), list(preset_labels().values()),
-                                                     defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(self.DEVICE, tr("Device"), list(DEVICES), defaultValue=0))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.VAL_SHARE, tr("Validation share"), compat.NUMBER_DOUBLE, 0.2, minValue=0.0, maxValue=0.9
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.PRESET, tr("Preset"), list(preset_labels().values()), defaultValue=0)
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.DEVICE, tr("Device"), list(current_contract().devices), defaultValue=0)
+        )
         advanced = [
-            QgsProcessingParameterNumber(self.STEPS, tr("SAROSS-Net steps"), compat.NUMBER_INTEGER,
-                                         None, optional=True, minValue=1),
-            QgsProcessingParameterNumber(self.JOINTNET_STEPS, tr("SAR-JointNet steps"),
-                                         compat.NUMBER_INTEGER, None, optional=True, minValue=1),
-            QgsProcessingParameterNumber(self.AUG_RATIO, tr("Augmentation ratio"),
-                                         compat.NUMBER_DOUBLE, None, optional=True, minValue=0.0, maxValue=4.0),
-            QgsProcessingParameterNumber(self.BALANCE, tr("Balancing factor b"),
-                                         compat.NUMBER_DOUBLE, None, optional=True, minValue=0.01, maxValue=100.0),
+            QgsProcessingParameterNumber(
+                self.STEPS, tr("SAROSS-Net steps"), compat.NUMBER_INTEGER, None, optional=True, minValue=1
+            ),
+            QgsProcessingParameterNumber(
+                self.JOINTNET_STEPS, tr("SAR-JointNet steps"), compat.NUMBER_INTEGER, None, optional=True, minValue=1
+            ),
+            QgsProcessingParameterNumber(
+                self.AUG_RATIO,
+                tr("Augmentation ratio"),
+                compat.NUMBER_DOUBLE,
+                None,
+                optional=True,
+                minValue=0.0,
+                maxValue=4.0,
+            ),
+            QgsProcessingParameterNumber(
+                self.BALANCE,
+                tr("Balancing factor b"),
+                compat.NUMBER_DOUBLE,
+                None,
+                optional=True,
+                minValue=0.01,
+                maxValue=100.0,
+            ),
         ]
         advanced[0].setHelp(tr("Empty: the preset's value."))
         advanced[1].setHelp(tr("Empty: the preset's value."))
@@ -146,16 +176,24 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | compat.PARAMETER_FLAG_ADVANCED)
             self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterFile(self.BASE_MODEL, tr("Base model"),
-                                                     compat.FILE_BEHAVIOR_FILE, extension="json", optional=True))
+        self.addParameter(
+            QgsProcessingParameterFile(
+                self.BASE_MODEL, tr("Base model"), compat.FILE_BEHAVIOR_FILE, extension="json", optional=True
+            )
+        )
         self.addParameter(QgsProcessingParameterBoolean(self.REGISTER, tr("Register and use for detection"), True))
-        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT, tr("Model card"),
-                                                                tr("Model cards (*.json)")))
+        self.addParameter(
+            QgsProcessingParameterFileDestination(self.OUTPUT, tr("Model card"), tr("Model cards (*.json)"))
+        )
         self.addOutput(QgsProcessingOutputFile(self.REGISTERED, tr("Registered model card")))
         self.addOutput(QgsProcessingOutputNumber(self.VALIDATION_MIOU, tr("Validation mIoU (%)")))
 
-    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802, D102
-                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+    def processAlgorithm(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,  # noqa: N802, D102
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
         settings = PluginSettings.load()
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         stem = output[:-5] if output.lower().endswith(".json") else output
@@ -167,13 +205,17 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
             return optional_value(parameters, key, self.parameterAsDouble(parameters, key, context))
 
         request = FinetuneRequest(
-            output=stem, name=safe_model_name(Path(stem).name),
-            preset=PRESET_KEYS[self.parameterAsEnum(parameters, self.PRESET, context)],
+            output=stem,
+            name=safe_model_name(Path(stem).name),
+            preset=list(preset_labels())[self.parameterAsEnum(parameters, self.PRESET, context)],
             val_share=self.parameterAsDouble(parameters, self.VAL_SHARE, context),
-            steps=integer(self.STEPS), jointnet_steps=integer(self.JOINTNET_STEPS),
-            aug_ratio=number(self.AUG_RATIO), balance=number(self.BALANCE),
+            steps=integer(self.STEPS),
+            jointnet_steps=integer(self.JOINTNET_STEPS),
+            aug_ratio=number(self.AUG_RATIO),
+            balance=number(self.BALANCE),
             init=self.parameterAsFile(parameters, self.BASE_MODEL, context),
-            device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)])
+            device=current_contract().devices[self.parameterAsEnum(parameters, self.DEVICE, context)],
+        )
         scratch = Path(tempfile.mkdtemp(prefix="dakd-train-", dir=QgsProcessingUtils.tempFolder()))
         try:
             self.data_request(parameters, context, request, scratch)
@@ -184,31 +226,42 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("Cannot start: {reasons}.").format(reasons="; ".join(found)))
         arguments = engine_command(settings.python_executable(), finetune_arguments(request))
         feedback.pushCommandInfo(" ".join(arguments))
-        sink = progress_reporter(feedback.setProgress, feedback.setProgressText,
-                                 lambda level, message: feedback.pushInfo(message))
+        sink = progress_reporter(
+            feedback.setProgress, feedback.setProgressText, lambda level, message: feedback.pushInfo(message)
+        )
         try:
-            done = run_engine(arguments, sink, feedback.pushConsoleInfo, feedback.isCanceled,
-                              process_name=tr("training process"))
+            done = run_engine(
+                arguments, sink, feedback.pushConsoleInfo, feedback.isCanceled, process_name=tr("training process")
+            )
         except (EngineRunError, OSError) as error:
             raise QgsProcessingException(sentence(str(error))) from error
         card = str(done.get("model") or stem + ".json")
-        results: dict[str, Any] = {self.OUTPUT: card, self.REGISTERED: "",
-                                   self.VALIDATION_MIOU: done.get("validation_miou")}
+        results: dict[str, Any] = {
+            self.OUTPUT: card,
+            self.REGISTERED: "",
+            self.VALIDATION_MIOU: done.get("validation_miou"),
+        }
         if self.parameterAsBoolean(parameters, self.REGISTER, context):
             # A model measured on no validation scene never becomes the default unasked (nobody can ask here).
             measured = isinstance(done.get("validation_miou"), (int, float)) and request.val_share > 0
             try:
-                registered = register_model(Path(card), settings, request.name, make_default=measured,
-                                            validate=False)  # the engine has just written and checked it
+                registered = register_model(
+                    Path(card), settings, request.name, make_default=measured, validate=False
+                )  # the engine has just written and checked it
             except ModelRegistryError as error:
-                raise QgsProcessingException(tr("The model was trained ({card}) but not registered: {reason}").format(
-                    card=card, reason=error)) from error
+                raise QgsProcessingException(
+                    tr("The model was trained ({card}) but not registered: {reason}").format(card=card, reason=error)
+                ) from error
             if measured:
                 feedback.pushInfo(tr("Registered {card} as the default model.").format(card=registered))
             else:
-                feedback.pushWarning(tr("Registered {card}, but not as the default model: with a validation share "
-                                        "of 0 it was not measured. Make it the default in Models… if you trust "
-                                        "it.").format(card=registered))
+                feedback.pushWarning(
+                    tr(
+                        "Registered {card}, but not as the default model: with a validation share "
+                        "of 0 it was not measured. Make it the default in Models… if you trust "
+                        "it."
+                    ).format(card=registered)
+                )
             results[self.REGISTERED] = str(registered)
         return results
 
@@ -233,30 +286,45 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
 
     def data_help(self) -> str:
         """Describe the scene and label inputs."""
-        return "<p>" + tr("<b>SAR rasters</b>: the scenes you labelled. <b>Label polygons</b>: one layer for all "
-                          "scenes (reprojected as needed). <b>Class field</b>: the "
-                          "attribute with each polygon's class: a class name (oil, look-alike, ship, land, sea), an id "
-                          "0-4, or any value mapped in <b>Value mapping</b>, e.g. <code>slick=oil, boat=ship, "
-                          "unsure=ignore</code>. <b>Outside the polygons</b>: sea, or <i>not oil</i> when you "
-                          "outlined only the oil (the rest is trained as any class but oil, never as sea), or "
-                          "ignore when you checked only the outlined areas.") + "</p>"
+        return (
+            "<p>"
+            + tr(
+                "<b>SAR rasters</b>: the scenes you labelled. <b>Label polygons</b>: one layer for all "
+                "scenes (reprojected as needed). <b>Class field</b>: the "
+                "attribute with each polygon's class: a class name (oil, look-alike, ship, land, sea), an id "
+                "0-4, or any value mapped in <b>Value mapping</b>, e.g. <code>slick=oil, boat=ship, "
+                "unsure=ignore</code>. <b>Outside the polygons</b>: sea, or <i>not oil</i> when you "
+                "outlined only the oil (the rest is trained as any class but oil, never as sea), or "
+                "ignore when you checked only the outlined areas."
+            )
+            + "</p>"
+        )
 
     def add_data_parameters(self) -> None:
         """Add SAR rasters, label polygons, class field and value mapping."""
-        self.addParameter(QgsProcessingParameterMultipleLayers(self.SCENES, tr("SAR rasters"),
-                                                               compat.SOURCE_TYPE_RASTER))
-        self.addParameter(QgsProcessingParameterVectorLayer(self.LABELS, tr("Label polygons"),
-                                                            [compat.SOURCE_TYPE_POLYGON]))
-        self.addParameter(QgsProcessingParameterField(self.CLASS_FIELD, tr("Class field"), "class", self.LABELS,
-                                                      compat.FIELD_TYPE_ANY))
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers(self.SCENES, tr("SAR rasters"), compat.SOURCE_TYPE_RASTER)
+        )
+        self.addParameter(
+            QgsProcessingParameterVectorLayer(self.LABELS, tr("Label polygons"), [compat.SOURCE_TYPE_POLYGON])
+        )
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.CLASS_FIELD, tr("Class field"), "class", self.LABELS, compat.FIELD_TYPE_ANY
+            )
+        )
         mapping = QgsProcessingParameterString(self.CLASS_MAP, tr("Value mapping"), "", optional=True)
         mapping.setHelp(tr("VALUE=CLASS pairs, comma separated, e.g. slick=oil, boat=ship"))
         self.addParameter(mapping)
-        self.addParameter(QgsProcessingParameterEnum(self.BACKGROUND, tr("Outside the polygons"),
-                                                     list(background_labels().values()), defaultValue=0))
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.BACKGROUND, tr("Outside the polygons"), list(background_labels().values()), defaultValue=0
+            )
+        )
 
-    def data_request(self, parameters: dict[str, Any], context: QgsProcessingContext, request: FinetuneRequest,
-                     scratch: Path) -> None:
+    def data_request(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, request: FinetuneRequest, scratch: Path
+    ) -> None:
         """Fill scenes, labels, class field and mapping."""
         request.scenes = [raster_file(layer) for layer in self.parameterAsLayerList(parameters, self.SCENES, context)]
         labels = self.parameterAsVectorLayer(parameters, self.LABELS, context)
@@ -264,7 +332,7 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
         fields = self.parameterAsFields(parameters, self.CLASS_FIELD, context)
         request.class_field = fields[0] if fields else "class"
         request.class_map = parse_mapping(self.parameterAsString(parameters, self.CLASS_MAP, context))
-        request.background = BACKGROUNDS[self.parameterAsEnum(parameters, self.BACKGROUND, context)]
+        request.background = list(background_labels())[self.parameterAsEnum(parameters, self.BACKGROUND, context)]
 
 
 class TrainPipelineAlgorithm(_TrainingAlgorithm):
@@ -287,22 +355,31 @@ class TrainPipelineAlgorithm(_TrainingAlgorithm):
 
     def data_help(self) -> str:
         """Describe the data-set folder input."""
-        return "<p>" + tr("<b>Data-set folder</b>: an Oil Spill Detection (OSD, Krestenitis et al.) or SOS data set "
-                          "laid out as published (images and label masks); its <code>train</code> split is "
-                          "used.") + "</p>"
+        return (
+            "<p>"
+            + tr(
+                "<b>Data-set folder</b>: an Oil Spill Detection (OSD, Krestenitis et al.) or SOS data set "
+                "laid out as published (images and label masks); its <code>train</code> split is "
+                "used."
+            )
+            + "</p>"
+        )
 
     def add_data_parameters(self) -> None:
         """Add the data-set folder and its format."""
-        self.addParameter(QgsProcessingParameterFile(self.DATASET, tr("Data-set folder"),
-                                                     compat.FILE_BEHAVIOR_FOLDER))
-        self.addParameter(QgsProcessingParameterEnum(self.DATASET_FORMAT, tr("Data-set format"),
-                                                     [name.upper() for name in DATASET_FORMATS], defaultValue=0))
+        self.addParameter(QgsProcessingParameterFile(self.DATASET, tr("Data-set folder"), compat.FILE_BEHAVIOR_FOLDER))
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.DATASET_FORMAT, tr("Data-set format"), [name.upper() for name in dataset_formats()], defaultValue=0
+            )
+        )
 
-    def data_request(self, parameters: dict[str, Any], context: QgsProcessingContext, request: FinetuneRequest,
-                     scratch: Path) -> None:
+    def data_request(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, request: FinetuneRequest, scratch: Path
+    ) -> None:
         """Fill the data-set folder and format."""
         request.dataset = self.parameterAsFile(parameters, self.DATASET, context)
-        request.dataset_format = DATASET_FORMATS[self.parameterAsEnum(parameters, self.DATASET_FORMAT, context)]
+        request.dataset_format = dataset_formats()[self.parameterAsEnum(parameters, self.DATASET_FORMAT, context)]
 
 
 def parse_mapping(text: str) -> dict[str, str]:
@@ -315,7 +392,8 @@ def parse_mapping(text: str) -> dict[str, str]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         value, sep, target = item.partition("=")
         if not sep or not value.strip():
-            raise QgsProcessingException(tr("Value mapping item {item}: write VALUE=CLASS, e.g. slick=oil.").format(
-                item=repr(item)))
+            raise QgsProcessingException(
+                tr("Value mapping item {item}: write VALUE=CLASS, e.g. slick=oil.").format(item=repr(item))
+            )
         mapping[value.strip()] = target.strip().lower()
     return mapping

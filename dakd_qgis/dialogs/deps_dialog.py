@@ -73,8 +73,12 @@ class DepsDialog(QDialog):
         self.profile = QComboBox(self)
         self.profile.addItem(tr("Detection and fine-tuning (adds torch: hundreds of MB, GBs with CUDA)"), "train")
         self.profile.addItem(tr("Detection only (OpenVINO runs the model: tens of MB, no torch)"), "detect")
-        self.profile.setToolTip(tr("Detection runs the model's ONNX export with a light runtime; fine-tuning, and "
-                                   "detection on a GPU, need torch."))
+        self.profile.setToolTip(
+            tr(
+                "Detection runs the model's ONNX export with a light runtime; fine-tuning, and "
+                "detection on a GPU, need torch."
+            )
+        )
         self.profile.currentIndexChanged.connect(lambda _index: self.set_profile(self.profile.currentData()))
         info.addRow(tr("Install"), self.profile)
         self.device_label = QLabel(self)
@@ -101,7 +105,11 @@ class DepsDialog(QDialog):
         layout.addWidget(self.log)
 
         self.recheck_button, self.install_button = add_buttons(
-            self, layout, [(tr("Check again"), self.refresh), (tr("Install missing"), lambda: self.install_missing())])
+            self,
+            layout,
+            [(tr("Check again"), self.refresh), (tr("Install missing"), lambda: self.install_missing())],
+            help_page=("install", "the-qgis-plugin"),
+        )
         self.refresh()
 
     def set_profile(self, profile: str) -> None:
@@ -131,9 +139,12 @@ class DepsDialog(QDialog):
         missing = missing_requirements(self.statuses)
         if not missing or self.runner.is_running():
             return
-        command = pip_install_command(self.settings.python_executable(), missing,
-                                      torch_index_url=self.torch_build.currentData() or "",
-                                      extra_args=extra_args or [])
+        command = pip_install_command(
+            self.settings.python_executable(),
+            missing,
+            torch_index_url=self.torch_build.currentData() or "",
+            extra_args=extra_args or [],
+        )
         environment = engine_subprocess_env()
         environment.update(command.environment)
         environment.pop("PYTHONNOUSERSITE", None)
@@ -157,8 +168,11 @@ class DepsDialog(QDialog):
             self._show_probe(exit_code)
             return
         ok = exit_code == 0 and not crashed
-        self.log.appendPlainText(tr("Installation finished.") if ok else self.runner.start_error
-                                 or tr("pip failed (exit code {code}); see above.").format(code=exit_code))
+        self.log.appendPlainText(
+            tr("Installation finished.")
+            if ok
+            else self.runner.start_error or tr("pip failed (exit code {code}); see above.").format(code=exit_code)
+        )
         self.installed.emit(ok)
         self.refresh()
 
@@ -172,8 +186,9 @@ class DepsDialog(QDialog):
                 continue
         if report is None:
             reason = self.runner.start_error or tr("the engine Python exited with code {code}").format(code=exit_code)
-            self.summary.setText(tr("Cannot run the engine Python: {reason}. Set it in Settings….").format(
-                reason=reason))
+            self.summary.setText(
+                tr("Cannot run the engine Python: {reason}. Set it in Settings….").format(reason=reason)
+            )
             self.statuses = []
             self.table.setRowCount(0)
             self.checked.emit()
@@ -181,8 +196,12 @@ class DepsDialog(QDialog):
         self.statuses = status_from_probe(self.requirements, report)
         self.table.setRowCount(len(self.statuses))
         for row, status in enumerate(self.statuses):
-            cells = (status.requirement.name, status.requirement.line, status.installed_version or "–",
-                     status.describe())
+            cells = (
+                status.requirement.name,
+                status.requirement.line,
+                status.installed_version or "–",
+                status.describe(),
+            )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column == 3:
@@ -192,15 +211,26 @@ class DepsDialog(QDialog):
         missing = missing_requirements(self.statuses)
         self.install_button.setEnabled(bool(missing))
         names = ", ".join(r.name for r in missing)
-        self.summary.setText(tr("Everything the engine needs is installed.") if not missing else
-                             tr("Missing or unusable: {names}. Install missing puts them in the private folder; "
-                                "QGIS's own packages are not changed.").format(names=names))
+        self.summary.setText(
+            tr("Everything the engine needs is installed.")
+            if not missing
+            else tr(
+                "Missing or unusable: {names}. Install missing puts them in the private folder; "
+                "QGIS's own packages are not changed."
+            ).format(names=names)
+        )
         device = report.get("device", {})
-        self.device_label.setText(f"{device['name']} – {device['reason']}" if "name" in device else
-                                  tr("unknown ({reason})").format(reason=device.get("error", tr("not reported"))))
+        self.device_label.setText(
+            f"{device['name']} – {device['reason']}"
+            if "name" in device
+            else tr("unknown ({reason})").format(reason=device.get("error", tr("not reported")))
+        )
         backend = report.get("backend", {})
-        self.backend_label.setText(f"{backend['name']} – {backend['reason']}" if "name" in backend else
-                                   tr("unknown ({reason})").format(reason=backend.get("error", tr("not reported"))))
+        self.backend_label.setText(
+            f"{backend['name']} – {backend['reason']}"
+            if "name" in backend
+            else tr("unknown ({reason})").format(reason=backend.get("error", tr("not reported")))
+        )
         self.python_label.setText(f"{report.get('executable')} (Python {report.get('python')})")
         self.checked.emit()
 

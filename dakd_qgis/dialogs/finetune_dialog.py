@@ -9,7 +9,7 @@ window shows the sample grid of generated pairs and the validation metrics, and 
 model so "Detect oil spills" and "Segment oil spills" use it (a model measured on no validation
 scene only after the analyst agrees).
 
-The window starts on what the README recommends: the bundled model as the base, and the preset for
+The window starts on what the documentation recommends: the bundled model as the base, and the preset for
 the device the engine finds (asked in the background, as Check dependencies… does). Label values
 the engine does not know start as *ignore* and are pointed out, never silently made oil.
 """
@@ -56,13 +56,13 @@ from ..deps import probe_arguments
 from ..engine_command import engine_command
 from ..events import describe_exit, event_percent, format_eta, parse_event
 from ..finetune import (
-    TARGET_CLASSES,
     FinetuneReport,
     FinetuneRequest,
     background_labels,
     default_class_for,
     finetune_arguments,
     is_known_label,
+    label_targets,
     preset_for_device,
     preset_labels,
     problems,
@@ -73,11 +73,11 @@ from ..layer_sources import InputProblem, could_be_sar_scene, raster_file, vecto
 from ..models import ModelRegistryError, list_models, register_model
 from ..paths import engine_subprocess_env
 from ..process import ProcessRunner
-from ..settings import DEVICES, PluginSettings
+from ..settings import PluginSettings
 from ..translation import tr
 from ..wording import plugin_wording
 from .plot import LivePlot
-from .widgets import make_table
+from .widgets import help_button, make_table
 
 #: The window's largest size; it opens smaller on a screen with less room (1366 × 768 laptops).
 MAX_SIZE = (1100, 680)
@@ -89,8 +89,11 @@ MIOU_CURVE = ("miou", "#2ca02c")
 
 
 def _curve_labels() -> dict[str, str]:
-    return {"jointnet_loss": tr("SAR-JointNet loss"), "segmenter_loss": tr("SAROSS-Net loss"),
-            "miou": tr("validation mIoU (%)")}
+    return {
+        "jointnet_loss": tr("SAR-JointNet loss"),
+        "segmenter_loss": tr("SAROSS-Net loss"),
+        "miou": tr("validation mIoU (%)"),
+    }
 
 
 class FinetuneDialog(QDialog):
@@ -148,7 +151,8 @@ class FinetuneDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         close_button = QPushButton(tr("Close"), self)
         close_button.clicked.connect(self.close)
-        for button in (self.start_button, self.cancel_button, close_button):
+        self.help_button = help_button(self, "user-guide/qgis", "fine-tune-on-my-labels")
+        for button in (self.start_button, self.cancel_button, close_button, self.help_button):
             buttons.addWidget(button)
         layout.addLayout(buttons)
         self._fit_to_screen()
@@ -156,8 +160,9 @@ class FinetuneDialog(QDialog):
         self._suggest_preset()
         self.device_probe = ProcessRunner(self)
         self._probe_lines: list[str] = []
-        self.device_probe.line_received.connect(lambda line, stream: stream == "stdout"
-                                                and self._probe_lines.append(line))
+        self.device_probe.line_received.connect(
+            lambda line, stream: stream == "stdout" and self._probe_lines.append(line)
+        )
         self.device_probe.finished.connect(self._on_device_probed)
         self.detect_device()
 
@@ -199,17 +204,22 @@ class FinetuneDialog(QDialog):
         self.background = QComboBox(data)
         for key, label in background_labels().items():
             self.background.addItem(label, key)
-        self.background.setToolTip(tr("What the pixels outside every polygon are. If you outlined only the oil (or "
-                                      "have a binary oil mask), choose Not oil: they are then trained as any class "
-                                      "but oil, so the base model keeps telling look-alikes, ships and land apart"))
+        self.background.setToolTip(
+            tr(
+                "What the pixels outside every polygon are. If you outlined only the oil (or "
+                "have a binary oil mask), choose Not oil: they are then trained as any class "
+                "but oil, so the base model keeps telling look-alikes, ships and land apart"
+            )
+        )
         self.background.activated.connect(self._background_picked)
         form.addRow(tr("Outside the polygons"), self.background)
         self.val_share = QDoubleSpinBox(data)
         self.val_share.setRange(0.0, 0.9)
         self.val_share.setSingleStep(0.05)
         self.val_share.setValue(0.2)
-        self.val_share.setToolTip(tr("Share of the scenes kept aside to measure the model (split by scene); 0 "
-                                     "measures nothing"))
+        self.val_share.setToolTip(
+            tr("Share of the scenes kept aside to measure the model (split by scene); 0 measures nothing")
+        )
         self.val_share.valueChanged.connect(self._validation_changed)
         form.addRow(tr("Validation share"), self.val_share)
         column.addWidget(data)
@@ -223,7 +233,7 @@ class FinetuneDialog(QDialog):
         self.preset.currentIndexChanged.connect(self._preset_picked)
         form.addRow(tr("Preset"), self.preset)
         self.device = QComboBox(training)
-        self.device.addItems(list(DEVICES))
+        self.device.addItems(list(self.settings.devices()))
         self.device.setCurrentText(self.settings.device)
         self.device.currentTextChanged.connect(lambda _text: self._suggest_preset())
         form.addRow(tr("Device"), self.device)
@@ -236,7 +246,7 @@ class FinetuneDialog(QDialog):
         for entry in list_models(self.settings):
             self.base_model.addItem(entry.name, str(entry.card_path))
         self.base_model.addItem(tr("None (start from scratch)"), "")
-        self.base_model.setCurrentIndex(0)  # the bundled model when there is one (the README's advice)
+        self.base_model.setCurrentIndex(0)  # the bundled model when there is one (the documentation's advice)
         self.base_model.setToolTip(tr("The model training starts from; the bundled model is a good start"))
         form.addRow(tr("Base model"), self.base_model)
         self.model_name = QLineEdit(f"my-model-{time.strftime('%Y%m%d')}", training)
@@ -365,8 +375,9 @@ class FinetuneDialog(QDialog):
         elif share > 0 and self._default_unticked_for_validation:
             self.make_default.setChecked(True)
             self._default_unticked_for_validation = False
-        self.make_default.setToolTip(tr("With a validation share of 0 the new model is not measured") if share == 0
-                                     else "")
+        self.make_default.setToolTip(
+            tr("With a validation share of 0 the new model is not measured") if share == 0 else ""
+        )
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -424,7 +435,7 @@ class FinetuneDialog(QDialog):
             item.setData(Qt.UserRole, not is_known_label(value))
             self.mapping_table.setItem(row, 0, item)
             target = QComboBox(self.mapping_table)
-            target.addItems(list(TARGET_CLASSES))
+            target.addItems(list(label_targets()))
             target.setCurrentText(default_class_for(value, self.background.currentData()))
             target.currentTextChanged.connect(lambda _text: self._show_unmapped())
             target.currentTextChanged.connect(lambda _text: self._suggest_background())
@@ -442,8 +453,9 @@ class FinetuneDialog(QDialog):
             item.setToolTip(tr("Not a class name: ignored until you choose its class") if waiting else "")
             if waiting:
                 unmapped.append(item.text())
-        self.mapping_note.setText(tr("Not class names, so ignored until you choose their class: {values}.").format(
-            values=", ".join(unmapped)))
+        self.mapping_note.setText(
+            tr("Not class names, so ignored until you choose their class: {values}.").format(values=", ".join(unmapped))
+        )
         self.mapping_note.setVisible(bool(unmapped))
 
     def _background_picked(self, _index: int) -> None:
@@ -452,7 +464,8 @@ class FinetuneDialog(QDialog):
         for row in range(self.mapping_table.rowCount()):
             if self.mapping_table.item(row, 0).text().strip().lower() == "background":
                 self.mapping_table.cellWidget(row, 1).setCurrentText(
-                    default_class_for("background", self.background.currentData()))
+                    default_class_for("background", self.background.currentData())
+                )
 
     def _suggest_background(self) -> None:
         """Labels that map to oil and nothing else (but ignore) outline only the oil: start on *Not oil*.
@@ -462,13 +475,16 @@ class FinetuneDialog(QDialog):
         if self._background_chosen:
             return
         targets = set(self.class_map().values()) - {"ignore"}
-        self.background.setCurrentIndex(self.background.findData(
-            "not-oil" if "oil" in targets and targets <= {"oil", "not-oil"} else "sea"))
+        self.background.setCurrentIndex(
+            self.background.findData("not-oil" if "oil" in targets and targets <= {"oil", "not-oil"} else "sea")
+        )
 
     def class_map(self) -> dict[str, str]:
         """Return the value → class mapping as set in the table."""
-        return {self.mapping_table.item(row, 0).text(): self.mapping_table.cellWidget(row, 1).currentText()
-                for row in range(self.mapping_table.rowCount())}
+        return {
+            self.mapping_table.item(row, 0).text(): self.mapping_table.cellWidget(row, 1).currentText()
+            for row in range(self.mapping_table.rowCount())
+        }
 
     def set_class(self, value: str, target: str) -> None:
         """Map a label value to a class, as the analyst does in the table."""
@@ -491,13 +507,23 @@ class FinetuneDialog(QDialog):
         if self.labels_combo.currentLayer() is not None:
             labels, layer_name = vector_file(self.labels_combo.currentLayer(), run_dir / "labels")
         return FinetuneRequest(
-            output=str(run_dir / name), name=name, scenes=[raster_file(layer) for layer in self.scene_layers()],
-            labels=labels, layer=layer_name, class_field=self.field_combo.currentField(), class_map=self.class_map(),
-            val_share=self.val_share.value(), preset=self.preset.currentData(),
-            steps=self.steps.value() or None, jointnet_steps=self.jointnet_steps.value() or None,
+            output=str(run_dir / name),
+            name=name,
+            scenes=[raster_file(layer) for layer in self.scene_layers()],
+            labels=labels,
+            layer=layer_name,
+            class_field=self.field_combo.currentField(),
+            class_map=self.class_map(),
+            val_share=self.val_share.value(),
+            preset=self.preset.currentData(),
+            steps=self.steps.value() or None,
+            jointnet_steps=self.jointnet_steps.value() or None,
             aug_ratio=None if self.aug_ratio.value() < 0 else self.aug_ratio.value(),
-            balance=self.balance.value() or None, init=self.base_model.currentData() or "",
-            device=self.device.currentText(), background=self.background.currentData())
+            balance=self.balance.value() or None,
+            init=self.base_model.currentData() or "",
+            device=self.device.currentText(),
+            background=self.background.currentData(),
+        )
 
     # -- running ----------------------------------------------------------------------------
 
@@ -525,8 +551,9 @@ class FinetuneDialog(QDialog):
         self.log.appendPlainText("$ " + " ".join(arguments))
         self.started_at = time.monotonic()
         self._set_running(True)
-        self.status.setText(tr("Training '{name}'… QGIS stays usable; you can close this window.").format(
-            name=request.name))
+        self.status.setText(
+            tr("Training '{name}'… QGIS stays usable; you can close this window.").format(name=request.name)
+        )
         self.runner.start(arguments[0], arguments[1:], engine_subprocess_env())
         return True
 
@@ -595,8 +622,13 @@ class FinetuneDialog(QDialog):
 
     def _on_finished(self, exit_code: int, crashed: bool) -> None:
         self._set_running(False)
-        message = describe_exit(exit_code, crashed, self.runner.stop_requested,
-                                self.runner.start_error or self.error_message, tr("training process"))
+        message = describe_exit(
+            exit_code,
+            crashed,
+            self.runner.stop_requested,
+            self.runner.start_error or self.error_message,
+            tr("training process"),
+        )
         success = not message and bool(self.done_event)
         if success:
             try:
@@ -606,8 +638,11 @@ class FinetuneDialog(QDialog):
                 message = tr("The model was trained but could not be registered: {reason}").format(reason=error)
         if success:
             minutes = f"{(time.monotonic() - self.started_at) / 60:.1f}"
-            done = (tr("Done in {minutes} min: model '{name}' is registered and used for detection.")
-                    if self.used_for_detection else tr("Done in {minutes} min: model '{name}' is registered."))
+            done = (
+                tr("Done in {minutes} min: model '{name}' is registered and used for detection.")
+                if self.used_for_detection
+                else tr("Done in {minutes} min: model '{name}' is registered.")
+            )
             self.status.setText(done.format(minutes=minutes, name=self.registered_card.stem))
             self.stage_label.setText(tr("Finished"))
         else:
@@ -619,16 +654,23 @@ class FinetuneDialog(QDialog):
     def confirm_unvalidated_default(self) -> bool:
         """Ask before a model measured on no validation scene becomes the default for detection (default: no)."""
         answer = QMessageBox.question(
-            self, tr("Use an unmeasured model?"),
-            tr("The new model was not measured on validation scenes (validation share 0), so nobody knows how well it "
-               "detects. Use it for detection anyway?"), QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+            self,
+            tr("Use an unmeasured model?"),
+            tr(
+                "The new model was not measured on validation scenes (validation share 0), so nobody knows how well it "
+                "detects. Use it for detection anyway?"
+            ),
+            QMessageBox.Yes | QMessageBox.No,
+            QMessageBox.No,
+        )
         return answer == QMessageBox.Yes
 
     def _show_results(self) -> None:
         self.report = read_report(self.done_event)
         use = self.make_default.isChecked() and (self.report.validated or self.confirm_unvalidated_default())
-        self.registered_card = register_model(self.report.model_card, self.settings, self.request.name,
-                                              make_default=use, validate=False)
+        self.registered_card = register_model(
+            self.report.model_card, self.settings, self.request.name, make_default=use, validate=False
+        )
         self.used_for_detection = use
         rows = self.report.metrics_rows + self.report.class_rows
         self.metrics_table.setRowCount(len(rows))
@@ -638,12 +680,16 @@ class FinetuneDialog(QDialog):
         self.metrics_table.resizeColumnsToContents()
         if self.report.sample_grid is not None:
             pixmap = QPixmap(str(self.report.sample_grid))
-            self.sample_grid.setPixmap(pixmap.scaled(self.sample_grid.size(), Qt.KeepAspectRatio,
-                                                     Qt.SmoothTransformation))
+            self.sample_grid.setPixmap(
+                pixmap.scaled(self.sample_grid.size(), Qt.KeepAspectRatio, Qt.SmoothTransformation)
+            )
         else:
             self.sample_grid.setText(tr("No generated pairs (augmentation ratio 0)."))
-        self.log.appendPlainText(tr("Model card: {card}; registered as {registered}").format(
-            card=self.report.model_card, registered=self.registered_card))
+        self.log.appendPlainText(
+            tr("Model card: {card}; registered as {registered}").format(
+                card=self.report.model_card, registered=self.registered_card
+            )
+        )
 
     # -- lifetime ---------------------------------------------------------------------------
 

@@ -48,8 +48,16 @@ class ModelsDialog(QDialog):
         self.status.viewport().setAutoFillBackground(False)
         layout.addWidget(self.status)
         self.import_button, self.inspect_button, self.default_button, self.delete_button = add_buttons(
-            self, layout, [(tr("Import…"), self.import_dialog), (tr("Inspect"), self.inspect_selected),
-                           (tr("Set as default"), self.set_selected_default), (tr("Delete"), self.delete_selected)])
+            self,
+            layout,
+            [
+                (tr("Import…"), self.import_dialog),
+                (tr("Inspect"), self.inspect_selected),
+                (tr("Set as default"), self.set_selected_default),
+                (tr("Delete"), self.delete_selected),
+            ],
+            help_page=("user-guide/qgis", "models-settings-check-dependencies"),
+        )
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.refresh()
 
@@ -61,15 +69,20 @@ class ModelsDialog(QDialog):
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
             is_default = default is not None and entry.card_path.resolve() == default.resolve()
-            for column, text in enumerate((entry.name, "✔" if is_default else "", entry.describe(),
-                                           str(entry.card_path))):
+            for column, text in enumerate(
+                (entry.name, "✔" if is_default else "", entry.describe(), str(entry.card_path))
+            ):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.UserRole, str(entry.card_path))
                 self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
         if not self.entries:
-            self.status.setPlainText(tr("No model cards yet: import one, or fine-tune on your labels. Detection uses "
-                                        "the threshold method until then."))
+            self.status.setPlainText(
+                tr(
+                    "No model cards yet: import one, or fine-tune on your labels. Detection uses "
+                    "the threshold method until then."
+                )
+            )
         self._selection_changed()
 
     def _selection_changed(self) -> None:
@@ -78,8 +91,9 @@ class ModelsDialog(QDialog):
         for button in (self.inspect_button, self.default_button):
             button.setEnabled(entry is not None)
         self.delete_button.setEnabled(entry is not None and not entry.bundled)
-        self.delete_button.setToolTip(tr("The model shipped with the plugin cannot be deleted")
-                                      if entry is not None and entry.bundled else "")
+        self.delete_button.setToolTip(
+            tr("The model shipped with the plugin cannot be deleted") if entry is not None and entry.bundled else ""
+        )
 
     def selected(self) -> ModelEntry | None:
         """Return the entry of the selected row."""
@@ -131,8 +145,9 @@ class ModelsDialog(QDialog):
         entry = self.selected()
         if entry is None or entry.bundled:
             return
-        answer = QMessageBox.question(self, tr("Delete model"), tr("Delete the model '{name}' and its weights?").format(
-            name=entry.name))
+        answer = QMessageBox.question(
+            self, tr("Delete model"), tr("Delete the model '{name}' and its weights?").format(name=entry.name)
+        )
         if answer != QMessageBox.Yes:
             return
         try:

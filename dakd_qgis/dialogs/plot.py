@@ -64,8 +64,9 @@ class LivePlot(QWidget):
 
     def y_range(self) -> tuple[float, float]:
         """Return the left axis's range: the left curves' finite values, with room above and below."""
-        left = [y for series in self.series.values() if series.axis == "left" for _x, y in series.points
-                if math.isfinite(y)]
+        left = [
+            y for series in self.series.values() if series.axis == "left" for _x, y in series.points if math.isfinite(y)
+        ]
         y_min, y_max = (min(left), max(left)) if left else (0.0, 1.0)
         if y_max - y_min < 1e-9:
             y_min, y_max = y_min - 0.5, y_max + 0.5
@@ -75,8 +76,9 @@ class LivePlot(QWidget):
     def plot_area(self) -> QRectF:
         """Return where the curves are drawn (inside the axes' frame)."""
         bottom = self.BOTTOM_LINES * self.fontMetrics().height() + 6
-        return QRectF(self.MARGIN, self.TOP, max(1.0, self.width() - 2 * self.MARGIN),
-                      max(1.0, self.height() - self.TOP - bottom))
+        return QRectF(
+            self.MARGIN, self.TOP, max(1.0, self.width() - 2 * self.MARGIN), max(1.0, self.height() - self.TOP - bottom)
+        )
 
     def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt API
         """Axes, legend and curves; the curves never leave the frame."""
@@ -97,15 +99,21 @@ class LivePlot(QWidget):
         metrics = painter.fontMetrics()
         line = metrics.height()
         painter.drawText(QRectF(area.left(), area.bottom() + 2, area.width() / 2, line), Qt.AlignLeft, f"{x_min:g}")
-        painter.drawText(QRectF(area.center().x(), area.bottom() + 2, area.width() / 2, line), Qt.AlignRight,
-                         tr("step {step}").format(step=f"{x_max:g}"))
+        painter.drawText(
+            QRectF(area.center().x(), area.bottom() + 2, area.width() / 2, line),
+            Qt.AlignRight,
+            tr("step {step}").format(step=f"{x_max:g}"),
+        )
         painter.drawText(QRectF(0, area.top(), self.MARGIN - 3, line), Qt.AlignRight | Qt.AlignTop, f"{y_max:.3g}")
-        painter.drawText(QRectF(0, area.bottom() - line, self.MARGIN - 3, line), Qt.AlignRight | Qt.AlignBottom,
-                         f"{y_min:.3g}")
-        painter.drawText(QRectF(area.right() + 3, area.top(), self.MARGIN, line), Qt.AlignLeft,
-                         f"{self.right_range[1]:g}")
-        painter.drawText(QRectF(area.right() + 3, area.bottom() - line, self.MARGIN, line), Qt.AlignLeft,
-                         f"{self.right_range[0]:g}")
+        painter.drawText(
+            QRectF(0, area.bottom() - line, self.MARGIN - 3, line), Qt.AlignRight | Qt.AlignBottom, f"{y_min:.3g}"
+        )
+        painter.drawText(
+            QRectF(area.right() + 3, area.top(), self.MARGIN, line), Qt.AlignLeft, f"{self.right_range[1]:g}"
+        )
+        painter.drawText(
+            QRectF(area.right() + 3, area.bottom() - line, self.MARGIN, line), Qt.AlignLeft, f"{self.right_range[0]:g}"
+        )
         legend_x, legend_y = area.left(), area.bottom() + 2 + line
         painter.save()
         painter.setClipRect(area.adjusted(-1, -1, 1, 1))
@@ -115,8 +123,10 @@ class LivePlot(QWidget):
             path = QPainterPath()
             finite = [(x, y) for x, y in series.points if math.isfinite(x) and math.isfinite(y)]
             for index, (x, y) in enumerate(finite):
-                point = QPointF(area.left() + (x - x_min) / x_span * area.width(),
-                                area.bottom() - (y - low) / max(high - low, 1e-9) * area.height())
+                point = QPointF(
+                    area.left() + (x - x_min) / x_span * area.width(),
+                    area.bottom() - (y - low) / max(high - low, 1e-9) * area.height(),
+                )
                 if index == 0:
                     path.moveTo(point)
                 else:

@@ -24,9 +24,9 @@ from ..deps import probe_arguments
 from ..models import list_models
 from ..paths import engine_subprocess_env
 from ..process import ProcessRunner
-from ..settings import DEVICES, PluginSettings, default_python
+from ..settings import PluginSettings, default_python
 from ..translation import tr
-from .widgets import path_row
+from .widgets import help_button, path_row
 
 
 class SettingsDialog(QDialog):
@@ -45,9 +45,9 @@ class SettingsDialog(QDialog):
         form = QFormLayout(self)
 
         self.device = QComboBox(self)
-        self.device.addItems(list(DEVICES))
+        self.device.addItems(list(self.settings.devices()))
         self.device.setCurrentText(self.settings.device)
-        self.device.setToolTip(tr("auto: the GPU when torch sees a CUDA GPU, else the CPU"))
+        self.device.setToolTip(tr("auto: a CUDA GPU when torch sees one, else Apple MPS, else the CPU"))
         form.addRow(tr("Device"), self.device)
         self.runs_on = QLabel(tr("asking the engine…"), self)
         self.runs_on.setWordWrap(True)
@@ -80,6 +80,9 @@ class SettingsDialog(QDialog):
         form.addRow(note)
 
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        buttons.addButton(
+            help_button(self, "user-guide/qgis", "models-settings-check-dependencies"), QDialogButtonBox.HelpRole
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -108,9 +111,14 @@ class SettingsDialog(QDialog):
                 continue
         device, backend = report.get("device", {}), report.get("backend", {})
         if "name" in device and "name" in backend:
-            self.runs_on.setText(tr("{backend} on {device}. Backend: {backend_reason}. Device: {device_reason}.")
-                                 .format(backend=backend["name"], device=device["name"],
-                                         backend_reason=backend["reason"], device_reason=device["reason"]))
+            self.runs_on.setText(
+                tr("{backend} on {device}. Backend: {backend_reason}. Device: {device_reason}.").format(
+                    backend=backend["name"],
+                    device=device["name"],
+                    backend_reason=backend["reason"],
+                    device_reason=device["reason"],
+                )
+            )
         else:
             problem = backend.get("error") or device.get("error") or self.probe.start_error or tr("no report")
             self.runs_on.setText(tr("unknown ({reason}); see Check dependencies…").format(reason=problem))
@@ -122,8 +130,7 @@ class SettingsDialog(QDialog):
         super().done(result)
 
     def _browse_python(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, tr("Python interpreter for the engine"),
-                                              self.engine_python.text())
+        path, _ = QFileDialog.getOpenFileName(self, tr("Python interpreter for the engine"), self.engine_python.text())
         if path:
             self.engine_python.setText(path)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from qgis.PyQt.QtCore import QUrl
+from qgis.PyQt.QtGui import QDesktopServices
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QBoxLayout,
@@ -16,6 +18,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..paths import help_url
 from ..translation import tr
 
 
@@ -30,9 +33,31 @@ def make_table(parent: QWidget, headers: Sequence[str], editable: bool = False) 
     return table
 
 
-def add_buttons(dialog: QDialog, layout: QBoxLayout,
-                actions: Sequence[tuple[str, Callable[[], object]]]) -> list[QPushButton]:
-    """Add a row of action buttons, then the dialog's Close button; return the action buttons."""
+def help_button(parent: QWidget, page: str, anchor: str = "") -> QPushButton:
+    """Return a Help button that opens this page of the documentation (``paths.help_url``) in the browser.
+
+    The address is kept as the button's ``help_url`` property, so a test can check where it leads without a browser.
+    """
+    button = QPushButton(tr("Help"), parent)
+    button.setProperty("help_url", help_url(page, anchor))
+    button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl(button.property("help_url"))))
+    return button
+
+
+def add_buttons(
+    dialog: QDialog,
+    layout: QBoxLayout,
+    actions: Sequence[tuple[str, Callable[[], object]]],
+    help_page: tuple[str, str] | None = None,
+) -> list[QPushButton]:
+    """Add a row of action buttons, then the dialog's Close (and Help) buttons; return the action buttons.
+
+    Args:
+        dialog: the window the buttons belong to (Close rejects it).
+        layout: the window's layout; the buttons go at its end.
+        actions: ``(label, slot)`` of each action button, left to right.
+        help_page: ``(page, anchor)`` of the documentation the Help button opens; None for no Help button.
+    """
     row = QHBoxLayout()
     buttons = []
     for text, slot in actions:
@@ -44,6 +69,8 @@ def add_buttons(dialog: QDialog, layout: QBoxLayout,
     layout.addLayout(row)
     close = QDialogButtonBox(QDialogButtonBox.Close, dialog)
     close.rejected.connect(dialog.reject)
+    if help_page is not None:
+        close.addButton(help_button(dialog, *help_page), QDialogButtonBox.HelpRole)
     layout.addWidget(close)
     return buttons
 

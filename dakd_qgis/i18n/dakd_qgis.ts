@@ -517,6 +517,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/widgets.py"/>
+        <source>Help</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../finetune.py"/>
         <source>Ignore – I checked only the outlined areas</source>
         <translation type="unfinished"></translation>
@@ -1247,18 +1252,18 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../algorithms/detect.py"/>
+        <location filename="../detection.py"/>
         <source>auto (global OpenStreetMap coastline)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../algorithms/detect.py"/>
+        <location filename="../detection.py"/>
         <source>auto (model if available, else threshold)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <location filename="../dialogs/settings_dialog.py"/>
-        <source>auto: the GPU when torch sees a CUDA GPU, else the CPU</source>
+        <source>auto: a CUDA GPU when torch sees one, else Apple MPS, else the CPU</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1269,6 +1274,11 @@
     <message>
         <location filename="../layers.py"/>
         <source>cannot apply style {style}: {reason}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../contract.py"/>
+        <source>cannot ask the engine at {python} for its contract ({reason})</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1357,6 +1367,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../contract.py"/>
         <location filename="../models.py"/>
         <source>exit code {code}</source>
         <translation type="unfinished"></translation>
@@ -1387,7 +1398,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../algorithms/detect.py"/>
+        <location filename="../detection.py"/>
         <source>model (SAROSS-Net)</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1402,7 +1413,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../algorithms/detect.py"/>
+        <location filename="../detection.py"/>
         <source>none</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1472,8 +1483,23 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../contract.py"/>
+        <source>the engine ({engine}) speaks contract schema version {theirs}, this plugin reads version {ours}: install the plugin version that matches the engine, or choose another engine Python in DAKD Oil Spill ▸ Engine ▸ Settings…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../dialogs/deps_dialog.py"/>
         <source>the engine Python exited with code {code}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../contract.py"/>
+        <source>the engine at {python} cannot describe itself ({reason})</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../contract.py"/>
+        <source>the engine at {python} printed no readable contract</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1502,7 +1528,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../algorithms/detect.py"/>
+        <location filename="../contract.py"/>
+        <source>the plugin's engine</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../detection.py"/>
         <source>the polygon layer below</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1522,7 +1553,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../algorithms/detect.py"/>
+        <location filename="../detection.py"/>
         <source>threshold (classical, no model)</source>
         <translation type="unfinished"></translation>
     </message>

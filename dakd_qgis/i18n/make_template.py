@@ -40,8 +40,9 @@ def escape(text: str) -> str:
 
 def plugin_sources(plugin_dir: Path = PLUGIN_DIR) -> list[Path]:
     """Return the plugin's Python files, sorted, without build scripts."""
-    return sorted(path for path in plugin_dir.rglob("*.py")
-                  if path.name not in SKIPPED and "__pycache__" not in path.parts)
+    return sorted(
+        path for path in plugin_dir.rglob("*.py") if path.name not in SKIPPED and "__pycache__" not in path.parts
+    )
 
 
 def tr_calls(path: Path) -> Iterable[tuple[int, str | None]]:
@@ -72,8 +73,13 @@ def collect(plugin_dir: Path = PLUGIN_DIR) -> tuple[dict[str, list[str]], list[s
 
 def template_text(messages: dict[str, list[str]]) -> str:
     """Render a Qt Linguist template (every translation unfinished)."""
-    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<!DOCTYPE TS>", '<TS version="2.1">', "<context>",
-             f"    <name>{CONTEXT}</name>"]
+    lines = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        "<!DOCTYPE TS>",
+        '<TS version="2.1">',
+        "<context>",
+        f"    <name>{CONTEXT}</name>",
+    ]
     for text in sorted(messages):
         lines.append("    <message>")
         for relative in messages[text]:

@@ -3,7 +3,9 @@
 Each sub-command lives in its own module under ``engine.cli`` and exposes ``register(subparsers)``,
 which adds its parser(s) and sets ``func(args, progress) -> int``. This module owns what all commands
 share: the ``--progress`` front ends, logging, cancellation by signal, and turning errors into one
-line and an exit code (an analyst never sees a traceback unless they pass ``--debug``).
+line and an exit code (an analyst never sees a traceback unless they pass ``--debug``). The options
+every command spells the same way (``--out``, ``--device``, ``--overwrite`` of a report) are defined
+once, in :mod:`engine.cli.options`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ COMMAND_MODULES = (
     "engine.cli.model",
     "engine.cli.train",
     "engine.cli.calibrate",
+    "engine.cli.describe",
 )
 
 
@@ -67,8 +70,11 @@ class OneLineErrorParser(argparse.ArgumentParser):
         chosen = None if self.commands is None else self.commands.choices.get(getattr(args, self.commands.dest, None))
         return chosen.command_parser(args) if isinstance(chosen, OneLineErrorParser) else self
 
-    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
-                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+    def parse_args(  # type: ignore[override]  # one signature for argparse's three overloads
+        self,
+        args: Sequence[str] | None = None,
+        namespace: argparse.Namespace | None = None,
+    ) -> argparse.Namespace:
         """Parse as argparse does, but name the sub-command's help for an unknown option given to it."""
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:  # argparse blames the top-level parser: "see dakd --help" for a mistake in `dakd detect`
@@ -81,8 +87,14 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"dakd: error: {first_line} (see {self.prog} --help)\n")
 
 
-def bounded(kind: type[int] | type[float], low: float | None = None, high: float | None = None, *,
-            above: bool = False, below: bool = False) -> Callable[[str], Any]:
+def bounded(
+    kind: type[int] | type[float],
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    above: bool = False,
+    below: bool = False,
+) -> Callable[[str], Any]:
     """Return an argparse ``type`` that reads a number and checks its range: one line for a careless value.
 
     ``--lr -1`` crashed deep in the optimiser and ``--batch-size -1`` reached the model card; checked
@@ -108,8 +120,11 @@ def bounded(kind: type[int] | type[float], low: float | None = None, high: float
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
-        if (not math.isfinite(value) or (low is not None and (value <= low if above else value < low))
-                or (high is not None and (value >= high if below else value > high))):
+        if (
+            not math.isfinite(value)
+            or (low is not None and (value <= low if above else value < low))
+            or (high is not None and (value >= high if below else value > high))
+        ):
             raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
         return value
 
@@ -129,8 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dakd", description="Detect oil spills in Sentinel-1 SAR scenes and fine-tune the detector (DAKD)."
     )
     parser.add_argument("--version", action="version", version=f"dakd {__version__}")
-    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
-                        help="progress on stderr as a bar (default), JSON lines on stdout for tools, or nothing")
+    parser.add_argument(
+        "--progress",
+        choices=("bar", "json", "none"),
+        default="bar",
+        help="progress on stderr as a bar (default), JSON lines on stdout for tools, or nothing",
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
     parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

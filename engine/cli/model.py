@@ -8,32 +8,43 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.cli.options import add_out_option, add_report_out_option, report_to_out
 from engine.detectors import BUNDLED_MODELS_DIR  # searched by ``dakd model list``, then $DAKD_MODELS_DIR
 from engine.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``dakd model`` with its ``info`` and ``list`` sub-commands."""
-    parser = subparsers.add_parser("model", help="inspect and export model cards (info, list, export)",
-                                   description="Inspect SAROSS-Net model cards (.json + .safetensors).")
+    parser = subparsers.add_parser(
+        "model",
+        help="inspect and export model cards (info, list, export)",
+        description="Inspect SAROSS-Net model cards (.json + .safetensors).",
+    )
     commands = parser.add_subparsers(dest="model_command", metavar="{info,list,export}")
     commands.required = True
     info = commands.add_parser("info", help="print a model card", description="Print what a model card says.")
     info.add_argument("path", help="the model's .json card or .safetensors weights")
     info.add_argument("--json", action="store_true", help="print the card as JSON")
+    add_report_out_option(info, "the card's description")
     info.set_defaults(func=run_info)
-    export = commands.add_parser("export", help="export a model card's network (ONNX)",
-                                 description="Write the card's network as ONNX (dynamic batch; the card in the "
-                                             "file's metadata) next to the card, for --backend onnxruntime or "
-                                             "openvino and for a detection-only install without torch.")
+    export = commands.add_parser(
+        "export",
+        help="export a model card's network (ONNX)",
+        description="Write the card's network as ONNX (dynamic batch; the card in the "
+        "file's metadata) next to the card, for --backend onnxruntime or "
+        "openvino and for a detection-only install without torch.",
+    )
     export.add_argument("path", help="the model's .json card or .safetensors weights")
     export.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
-    export.add_argument("--out", default=None, metavar="FILE", help="the ONNX file (default: CARD.onnx next to it)")
+    add_out_option(export, "FILE", "the ONNX file (default: CARD.onnx next to it)")
     export.set_defaults(func=run_export)
-    listing = commands.add_parser("list", help="list model cards in folders",
-                                  description="List model cards in the bundled models folder and $DAKD_MODELS_DIR, "
-                                              "or in the folders given.")
+    listing = commands.add_parser(
+        "list",
+        help="list model cards in folders",
+        description="List model cards in the bundled models folder and $DAKD_MODELS_DIR, or in the folders given.",
+    )
     listing.add_argument("folders", nargs="*", help="folders to search (default: bundled + $DAKD_MODELS_DIR)")
+    add_report_out_option(listing, "the list")
     listing.set_defaults(func=run_list)
 
 
@@ -67,7 +78,14 @@ def _card_dict(path: str) -> tuple[dict[str, Any], Path]:
 
 
 def run_info(args: argparse.Namespace, progress: Progress) -> int:
-    """Print a card as text (or JSON with ``--json``)."""
+    """Print a card as text (or JSON with ``--json``), or write that to ``--out FILE``."""
+    from engine.modelcard import card_paths
+
+    with report_to_out(args, [args.path, *card_paths(args.path)]):
+        return _print_info(args)
+
+
+def _print_info(args: argparse.Namespace) -> int:
     data, weights = _card_dict(args.path)
     data["parameters"] = _parameter_count(weights)
     if args.json:
@@ -84,9 +102,13 @@ def run_info(args: argparse.Namespace, progress: Progress) -> int:
         f"(x{inputs['pixel_size_tolerance']} tolerance)",
         f"normalisation: units {inputs['units']}, dB range {inputs['db_range']}, mean {inputs['mean']}, "
         f"std {inputs['std']}; nodata set to 0",
-        "channels:      " + ", ".join(build.get("input_features") or ["db (the normalised band only)"])
-        + (" (computed inside the network from the normalised band; engine.models.inputs)"
-           if build.get("input_features") else ""),
+        "channels:      "
+        + ", ".join(build.get("input_features") or ["db (the normalised band only)"])
+        + (
+            " (computed inside the network from the normalised band; engine.models.inputs)"
+            if build.get("input_features")
+            else ""
+        ),
         f"tiling:        {inputs['tile_size']} px tiles, overlap {tiling['overlap_px']} px, "
         f"context {tiling['context_px']} px",
         f"training:      {_training_line(data['training'])}",
@@ -123,8 +145,10 @@ def _training_line(training: dict[str, Any] | None) -> str:
     parts = [f"{training.get('pipeline', '?')} pipeline", f"preset {training.get('preset', '?')}"]
     train = (training.get("data") or {}).get("train") or {}
     if train:
-        parts.append(f"{train.get('tiles', '?')} tiles from {train.get('scenes', '?')} scenes "
-                     f"({(training.get('data') or {}).get('format', '?')})")
+        parts.append(
+            f"{train.get('tiles', '?')} tiles from {train.get('scenes', '?')} scenes "
+            f"({(training.get('data') or {}).get('format', '?')})"
+        )
     segmenter = training.get("segmenter") or {}
     if "aug_ratio" in segmenter:
         parts.append(f"generated pairs {segmenter['aug_ratio']:g}x")
@@ -152,12 +176,19 @@ def _metrics_line(metrics: dict[str, Any] | None, class_names: list[str]) -> str
 
 
 def run_list(args: argparse.Namespace, progress: Progress) -> int:
+    """Print one line per readable card found (or write the lines to ``--out FILE``)."""
+    with report_to_out(args, list(args.folders)):
+        return _print_list(args)
+
+
+def _print_list(args: argparse.Namespace) -> int:
     """Print one line per readable card found; unreadable ones are listed with the reason."""
     from engine.errors import ModelError
     from engine.modelcard import load_model_card
 
     folders = [Path(f) for f in args.folders] or [BUNDLED_MODELS_DIR] + (
-        [Path(os.environ["DAKD_MODELS_DIR"])] if os.environ.get("DAKD_MODELS_DIR") else [])
+        [Path(os.environ["DAKD_MODELS_DIR"])] if os.environ.get("DAKD_MODELS_DIR") else []
+    )
     found = 0
     for folder in folders:
         for card_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:

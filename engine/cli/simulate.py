@@ -14,16 +14,24 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from engine.cli.options import add_out_option
 from engine.errors import InputError
 from engine.progress import Progress
 
 #: Dedicated options -> SceneConfig fields; a single value N of a range option means (N, N).
 _RANGE_OPTIONS = {
-    "spills": "spills", "wind": "wind_speed_ms", "damping": "damping_db", "ships": "ships",
-    "land_fraction": "land_fraction", "incidence": "incidence_deg",
+    "spills": "spills",
+    "wind": "wind_speed_ms",
+    "damping": "damping_db",
+    "ships": "ships",
+    "land_fraction": "land_fraction",
+    "incidence": "incidence_deg",
 }
-_SCALAR_OPTIONS = {"land_probability": "land_probability", "orbit": "orbit_direction",
-                   "nodata_probability": "nodata_probability"}
+_SCALAR_OPTIONS = {
+    "land_probability": "land_probability",
+    "orbit": "orbit_direction",
+    "nodata_probability": "nodata_probability",
+}
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -37,61 +45,110 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _add_scene_options(parser: argparse.ArgumentParser, default_size: tuple[int, int]) -> None:
-    parser.add_argument("--size", nargs=2, type=int, metavar=("W", "H"), default=None,
-                        help=f"size in pixels, 10 m each (default: from --config, else {default_size[0]} "
-                             f"{default_size[1]})")
-    parser.add_argument("--seed", type=int, default=0, metavar="N",
-                        help="random seed; same seed, same pixels (default 0)")
-    parser.add_argument("--config", metavar="JSON", default=None,
-                        help="scene parameters: a JSON dict of SceneConfig fields, or a *_scene.json sidecar")
+    parser.add_argument(
+        "--size",
+        nargs=2,
+        type=int,
+        metavar=("W", "H"),
+        default=None,
+        help=f"size in pixels, 10 m each (default: from --config, else {default_size[0]} {default_size[1]})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="random seed; same seed, same pixels (default 0)"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="JSON",
+        default=None,
+        help="scene parameters: a JSON dict of SceneConfig fields, or a *_scene.json sidecar",
+    )
     parser.add_argument("--spills", nargs="+", type=int, metavar="N", help="number of oil spills: N or MIN MAX")
-    parser.add_argument("--wind", nargs="+", type=float, metavar="MS",
-                        help="scene-mean wind speed in m/s: V or MIN MAX (default 3.5 11)")
-    parser.add_argument("--damping", nargs="+", type=float, metavar="DB",
-                        help="oil damping in dB: D or MIN MAX (default 3 10)")
+    parser.add_argument(
+        "--wind",
+        nargs="+",
+        type=float,
+        metavar="MS",
+        help="scene-mean wind speed in m/s: V or MIN MAX (default 3.5 11)",
+    )
+    parser.add_argument(
+        "--damping", nargs="+", type=float, metavar="DB", help="oil damping in dB: D or MIN MAX (default 3 10)"
+    )
     parser.add_argument("--ships", nargs="+", type=int, metavar="N", help="free ships: N or MIN MAX (default 0 4)")
     parser.add_argument("--land-probability", type=float, metavar="P", help="chance of a coast (default 0.35)")
-    parser.add_argument("--land-fraction", nargs="+", type=float, metavar="F",
-                        help="land share if a coast: F or MIN MAX")
-    parser.add_argument("--incidence", nargs=2, type=float, metavar=("NEAR", "FAR"),
-                        help="stretch this incidence range (deg) across the scene instead of the real IW geometry")
-    parser.add_argument("--orbit", choices=("ascending", "descending", "random"),
-                        help="orbit direction (default random)")
+    parser.add_argument(
+        "--land-fraction", nargs="+", type=float, metavar="F", help="land share if a coast: F or MIN MAX"
+    )
+    parser.add_argument(
+        "--incidence",
+        nargs=2,
+        type=float,
+        metavar=("NEAR", "FAR"),
+        help="stretch this incidence range (deg) across the scene instead of the real IW geometry",
+    )
+    parser.add_argument(
+        "--orbit", choices=("ascending", "descending", "random"), help="orbit direction (default random)"
+    )
     parser.add_argument("--nodata-probability", type=float, metavar="P", help="chance of a nodata border wedge")
-    parser.add_argument("--set", dest="overrides", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                        help="any SceneConfig field, value in JSON (e.g. --set rain_cells=[1,1]); repeatable")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any SceneConfig field, value in JSON (e.g. --set rain_cells=[1,1]); repeatable",
+    )
 
 
 def register(subparsers: Any) -> None:
     """Add ``simulate`` and ``simulate-tiles`` to the ``dakd`` parser."""
     simulate = subparsers.add_parser(
-        "simulate", help="simulate a Sentinel-1 scene with oil spills and exact labels",
+        "simulate",
+        help="simulate a Sentinel-1 scene with oil spills and exact labels",
         description="Simulate a Sentinel-1 IW GRDH VV scene (CMOD5.N sea, oil, look-alikes, ships, land, speckle, "
-                    "thermal noise) and write <name>_scene.tif, <name>_labels.tif (OSD ids), <name>_scene.json "
-                    "(every parameter; reproducible from --seed) and <name>_quicklook.png into --out DIR.")
+        "thermal noise) and write <name>_scene.tif, <name>_labels.tif (OSD ids), <name>_scene.json "
+        "(every parameter; reproducible from --seed) and <name>_quicklook.png into --out DIR.",
+    )
     _add_scene_options(simulate, (1024, 1024))
-    simulate.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    add_out_option(simulate, "DIR", "output folder (created if missing)", required=True)
     simulate.add_argument("--name", default="sim", help="file-name prefix (default sim)")
     simulate.add_argument("--units", choices=("db", "linear"), default="db", help="image units (default db)")
-    simulate.add_argument("--dtype", choices=("float32", "int16"), default="float32",
-                          help="image data type; int16 stores hundredths of dB (dB only, about half the size)")
+    simulate.add_argument(
+        "--dtype",
+        choices=("float32", "int16"),
+        default="float32",
+        help="image data type; int16 stores hundredths of dB (dB only, about half the size)",
+    )
     simulate.add_argument("--polygons", action="store_true", help="also write <name>_labels.gpkg (class polygons)")
     simulate.add_argument("--no-quicklook", action="store_true", help="do not write the quick-look PNG")
     simulate.add_argument("--overwrite", action="store_true", help="replace existing files of the same names")
     simulate.set_defaults(func=run_simulate)
 
     tiles = subparsers.add_parser(
-        "simulate-tiles", help="simulate a tile data set in the OSD or SOS layout",
+        "simulate-tiles",
+        help="simulate a tile data set in the OSD or SOS layout",
         description="Simulate --count tiles (each its own scene) and write them as an OSD (images/, labels/, "
-                    "labels_1D/) or SOS (sat/, gt/) data set with dataset.json into a new --out DIR.")
+        "labels_1D/) or SOS (sat/, gt/) data set with dataset.json into a new --out DIR.",
+    )
     _add_scene_options(tiles, (256, 256))
     tiles.add_argument("--count", type=int, required=True, metavar="N", help="number of tiles")
     tiles.add_argument("--format", choices=("osd", "sos"), required=True, help="folder layout")
-    tiles.add_argument("--out", required=True, metavar="DIR", help="data-set folder to create")
-    tiles.add_argument("--db-range", nargs=2, type=float, metavar=("LOW", "HIGH"), default=None,
-                       help="dB mapped to 0..255 in the 8-bit images (default -35 5)")
-    tiles.add_argument("--median-px", type=int, default=0, metavar="K",
-                       help="median filter of K x K pixels before 8-bit mapping (OSD used 7; default 0 = none)")
+    add_out_option(tiles, "DIR", "data-set folder to create", required=True)
+    tiles.add_argument(
+        "--db-range",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help="dB mapped to 0..255 in the 8-bit images (default -35 5)",
+    )
+    tiles.add_argument(
+        "--median-px",
+        type=int,
+        default=0,
+        metavar="K",
+        help="median filter of K x K pixels before 8-bit mapping (OSD used 7; default 0 = none)",
+    )
     tiles.add_argument("--overwrite", action="store_true", help="replace an existing data-set folder")
     tiles.set_defaults(func=run_simulate_tiles)
 
@@ -127,11 +184,10 @@ def scene_config_from_args(args: argparse.Namespace, base: dict[str, Any] | None
     except InputError as error:
         message = str(error)
         for field_name, flag in origin.items():
-            prefixes = (f"scene parameters: {field_name} ",
-                        f"scene parameters: unknown scene parameter(s) {field_name}")
+            prefixes = (f"scene parameters: {field_name} ", f"scene parameters: unknown key(s) {field_name}")
             for prefix in prefixes:
                 if message.startswith(prefix):
-                    raise InputError(flag + message[len("scene parameters"):]) from None
+                    raise InputError(flag + message[len("scene parameters") :]) from None
         raise
 
 
@@ -180,18 +236,38 @@ def run_simulate(args: argparse.Namespace, progress: Progress) -> int:
     from engine.data.synth.writers import check_outputs, output_paths, write_scene
 
     config = scene_config_from_args(args)
-    check_outputs(output_paths(args.out, args.name, args.polygons, not args.no_quicklook), args.overwrite,
-                  [args.config])
+    check_outputs(
+        output_paths(args.out, args.name, args.polygons, not args.no_quicklook), args.overwrite, [args.config]
+    )
     scene = simulate_scene(config, args.seed, progress)
-    command = _command_line(args, "simulate") + f" --out {shlex.quote(args.out)} --name {shlex.quote(args.name)}" \
-        + f" --units {args.units} --dtype {args.dtype}" + (" --polygons" if args.polygons else "")
-    written = write_scene(scene, args.out, args.name, args.units, args.dtype, args.polygons, not args.no_quicklook,
-                          args.overwrite, command)
+    command = (
+        _command_line(args, "simulate")
+        + f" --out {shlex.quote(args.out)} --name {shlex.quote(args.name)}"
+        + f" --units {args.units} --dtype {args.dtype}"
+        + (" --polygons" if args.polygons else "")
+    )
+    written = write_scene(
+        scene,
+        args.out,
+        args.name,
+        args.units,
+        args.dtype,
+        args.polygons,
+        not args.no_quicklook,
+        args.overwrite,
+        command,
+    )
     counts = scene.params["class_pixels"]
     total = max(1, scene.labels.size)
     if args.progress == "json":
-        progress.emit({"event": "done", "outputs": {k: str(p) for k, p in written.items()}, "seed": args.seed,
-                       "class_pixels": counts})
+        progress.emit(
+            {
+                "event": "done",
+                "outputs": {k: str(p) for k, p in written.items()},
+                "seed": args.seed,
+                "class_pixels": counts,
+            }
+        )
     else:
         shares = ", ".join(f"{name} {100.0 * n / total:.1f}%" for name, n in counts.items())
         print(f"simulated {config.width_px}x{config.height_px} scene, seed {args.seed}: {shares}")
@@ -209,11 +285,23 @@ def run_simulate_tiles(args: argparse.Namespace, progress: Progress) -> int:
     config = scene_config_from_args(args, TILE_DEFAULTS)
     check_output_dir(args.out, args.overwrite, [args.config], SIMULATED_TILES)
     db_range = tuple(args.db_range) if args.db_range else DEFAULT_DB_RANGE
-    manifest = write_tiles(args.out, args.count, args.format, args.seed, config, db_range, args.median_px,
-                           args.overwrite, progress, [args.config])
+    manifest = write_tiles(
+        args.out,
+        args.count,
+        args.format,
+        args.seed,
+        config,
+        db_range,
+        args.median_px,
+        args.overwrite,
+        progress,
+        [args.config],
+    )
     if args.progress == "json":
         progress.emit({"event": "done", "out_dir": args.out, "count": manifest["count"], "format": args.format})
     else:
-        print(f"wrote {manifest['count']} simulated {args.format.upper()} tiles of "
-              f"{config.width_px}x{config.height_px} px to {args.out}")
+        print(
+            f"wrote {manifest['count']} simulated {args.format.upper()} tiles of "
+            f"{config.width_px}x{config.height_px} px to {args.out}"
+        )
     return 0

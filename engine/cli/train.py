@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
+from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
+from engine.contract import DATA_FORMATS, PRESETS
 from engine.errors import InputError
 from engine.progress import Progress
 
-PRESET_NAMES = ("tiny", "quick", "standard", "paper", "cpu-default")
+PRESET_NAMES = PRESETS  # the name callers of this module know
 #: Generated pairs per real tile: the paper's range is 0-4; the pipeline accepts up to 8.
 AUG_RATIO = bounded(float, 0, 8)
 #: DDIM sampling steps: at most the 1000 diffusion steps SAR-JointNet trains with
@@ -32,6 +34,12 @@ DDIM_STEPS = bounded(int, 1, MAX_DDIM_STEPS)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the training commands to ``dakd``."""
+    for add in (_register_finetune, _register_train_jointnet, _register_generate, _register_train, _register_evaluate):
+        add(subparsers)
+
+
+def _register_finetune(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``dakd finetune``: the whole pipeline."""
     finetune = subparsers.add_parser(
         "finetune",
         help="fine-tune the detector on labelled data (DAKD end to end) and write a model card",
@@ -39,12 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "SAROSS-Net on real + generated data and write a model card. Resumable with --resume.",
     )
     _add_data_args(finetune)
-    finetune.add_argument(
-        "--output",
-        "-o",
+    add_out_option(
+        finetune,
+        "MODEL",
+        "output model path (MODEL.safetensors + MODEL.json are written)",
         required=True,
-        metavar="MODEL",
-        help="output model path (MODEL.safetensors + MODEL.json are written)",
+        output_alias=True,
     )
     finetune.add_argument("--name", help="model name in the card (default: the output file name)")
     finetune.add_argument(
@@ -69,18 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument(
         "--model", dest="segmenter_model", help="SAROSS-Net variant (e.g. saross_net_xs, saross_net_t)"
     )
-    finetune.add_argument("--jointnet-steps", type=POSITIVE_INT, help="SAR-JointNet training steps (preset override)")
-    finetune.add_argument(
-        "--steps", dest="segmenter_steps", type=POSITIVE_INT, help="SAROSS-Net training steps (preset override)"
-    )
-    finetune.add_argument("--ddim-steps", type=DDIM_STEPS, help="DDIM sampling steps, 1-1000 (preset override)")
-    finetune.add_argument(
-        "--batch-size", type=POSITIVE_INT, help="batch size per device (halved automatically on out-of-memory)"
-    )
-    finetune.add_argument("--lr", type=POSITIVE_FLOAT, help="SAROSS-Net learning rate (preset override)")
-    _add_retain_arg(finetune)
-    finetune.add_argument("--crop-px", type=NON_NEGATIVE_INT,
-                          help="train on random crops of this size (0: whole tiles)")
+    _add_preset_overrides(finetune)
     finetune.add_argument(
         "--input-features",
         metavar="LIST",
@@ -110,19 +107,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_args(finetune)
     finetune.set_defaults(func=run_finetune)
 
+
+def _add_preset_overrides(finetune: argparse.ArgumentParser) -> None:
+    """``dakd finetune``'s options that override the preset's sizes (and ``--retain``)."""
+    finetune.add_argument("--jointnet-steps", type=POSITIVE_INT, help="SAR-JointNet training steps (preset override)")
+    finetune.add_argument(
+        "--steps", dest="segmenter_steps", type=POSITIVE_INT, help="SAROSS-Net training steps (preset override)"
+    )
+    finetune.add_argument("--ddim-steps", type=DDIM_STEPS, help="DDIM sampling steps, 1-1000 (preset override)")
+    finetune.add_argument(
+        "--batch-size", type=POSITIVE_INT, help="batch size per device (halved automatically on out-of-memory)"
+    )
+    finetune.add_argument("--lr", type=POSITIVE_FLOAT, help="SAROSS-Net learning rate (preset override)")
+    _add_retain_arg(finetune)
+    finetune.add_argument(
+        "--crop-px", type=NON_NEGATIVE_INT, help="train on random crops of this size (0: whole tiles)"
+    )
+
+
+def _register_train_jointnet(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``dakd train-jointnet``: SAR-JointNet alone."""
     joint = subparsers.add_parser(
         "train-jointnet", help="train SAR-JointNet (joint image/label diffusion) on labelled data"
     )
     _add_data_args(joint)
-    joint.add_argument(
-        "--output", "-o", required=True, metavar="PATH", help="weights path (PATH.safetensors + PATH.json)"
-    )
+    add_out_option(joint, "PATH", "weights path (PATH.safetensors + PATH.json)", required=True, output_alias=True)
     joint.add_argument("--variant", choices=("tiny", "small", "base"), default="small", help="UNet size")
     joint.add_argument("--steps", type=POSITIVE_INT, default=4000, help="training steps")
     joint.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="batch size per device")
     joint.add_argument("--lr", type=POSITIVE_FLOAT, default=2e-4, help="learning rate")
-    joint.add_argument("--balance", type=POSITIVE_FLOAT, metavar="B",
-                       help="balancing factor b (default: computed; 1 = off)")
+    joint.add_argument(
+        "--balance", type=POSITIVE_FLOAT, metavar="B", help="balancing factor b (default: computed; 1 = off)"
+    )
     joint.add_argument("--balance-stat", choices=("rms", "std"), default="rms", help="statistic b is computed from")
     joint.add_argument(
         "--label-loss",
@@ -130,38 +146,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="ce",
         help="label branch loss: ce (SAR-JointNet) or mse (plain JointNet)",
     )
-    joint.add_argument("--crop-px", type=NON_NEGATIVE_INT,
-                       help="train on random crops of this size (default: whole tiles)")
-    joint.add_argument("--ema", type=bounded(float, 0, 1, below=True), default=0.999,
-                       help="EMA decay of the weights used for sampling (0 turns EMA off)")
+    joint.add_argument(
+        "--crop-px", type=NON_NEGATIVE_INT, help="train on random crops of this size (default: whole tiles)"
+    )
+    joint.add_argument(
+        "--ema",
+        type=bounded(float, 0, 1, below=True),
+        default=0.999,
+        help="EMA decay of the weights used for sampling (0 turns EMA off)",
+    )
     joint.add_argument("--work-dir", help="checkpoint folder (default: PATH.work)")
     joint.add_argument("--checkpoint-every", type=POSITIVE_INT, default=500, help="steps between checkpoints")
     joint.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
     _add_run_args(joint)
     joint.set_defaults(func=run_train_jointnet)
 
+
+def _register_generate(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``dakd generate``: pairs from a trained SAR-JointNet."""
     generate = subparsers.add_parser("generate", help="generate image/soft-label pairs with a trained SAR-JointNet")
     generate.add_argument("--jointnet", required=True, metavar="PATH", help="SAR-JointNet weights from train-jointnet")
     generate.add_argument("--count", type=POSITIVE_INT, required=True, help="number of pairs")
-    generate.add_argument("--out", required=True, metavar="DIR", help="output data-set folder")
+    add_out_option(generate, "DIR", "output data-set folder", required=True)
     generate.add_argument("--steps", type=DDIM_STEPS, default=50, help="DDIM steps (1-1000)")
-    generate.add_argument("--eta", type=bounded(float, 0, 1), default=0.0,
-                          help="DDIM eta (0 deterministic, 1 ancestral)")
+    generate.add_argument(
+        "--eta", type=bounded(float, 0, 1), default=0.0, help="DDIM eta (0 deterministic, 1 ancestral)"
+    )
     generate.add_argument("--temperature", type=POSITIVE_FLOAT, default=1.0, help="soft-label softmax temperature")
     generate.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="pairs per batch")
-    generate.add_argument("--tile-size", type=POSITIVE_INT, default=256,
-                          help="generated tile side in pixels (a multiple of the network's downsampling, e.g. 256)")
+    generate.add_argument(
+        "--tile-size",
+        type=POSITIVE_INT,
+        default=256,
+        help="generated tile side in pixels (a multiple of the network's downsampling, e.g. 256)",
+    )
     generate.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     _add_run_args(generate, precision=False)
     generate.set_defaults(func=run_generate)
 
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``dakd train``: SAROSS-Net alone."""
     segment = subparsers.add_parser("train", help="train SAROSS-Net on real (+ generated) pairs and write a model card")
     _add_data_args(segment)
-    segment.add_argument("--output", "-o", required=True, metavar="MODEL", help="output model path")
+    add_out_option(segment, "MODEL", "output model path", required=True, output_alias=True)
     segment.add_argument("--name", help="model name in the card")
     segment.add_argument("--generated", metavar="DIR", help="generated pairs from 'dakd generate'")
-    segment.add_argument("--aug-ratio", type=AUG_RATIO, default=0.0,
-                         help="generated pairs per real tile per epoch (0-4)")
+    segment.add_argument(
+        "--aug-ratio", type=AUG_RATIO, default=0.0, help="generated pairs per real tile per epoch (0-4)"
+    )
     segment.add_argument("--hard-labels", action="store_true", help="use argmax of the soft labels with CE, not KD")
     segment.add_argument("--model", default="saross_net_xs", help="SAROSS-Net variant")
     segment.add_argument("--skip", choices=("caft", "conv", "none"), default="caft", help="skip blocks")
@@ -170,8 +203,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     segment.add_argument("--steps", type=POSITIVE_INT, default=4000, help="training steps")
     segment.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="batch size per device")
     segment.add_argument("--lr", type=POSITIVE_FLOAT, default=5e-4, help="peak learning rate (AdamW, cosine)")
-    segment.add_argument("--crop-px", type=NON_NEGATIVE_INT,
-                         help="train on random crops of this size (default: whole tiles)")
+    segment.add_argument(
+        "--crop-px", type=NON_NEGATIVE_INT, help="train on random crops of this size (default: whole tiles)"
+    )
     segment.add_argument(
         "--patience", type=POSITIVE_INT, default=8, help="early stopping after this many evaluations without gain"
     )
@@ -182,6 +216,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_args(segment)
     segment.set_defaults(func=run_train)
 
+
+def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``dakd evaluate``: the paper's metrics of a model."""
     evaluate = subparsers.add_parser("evaluate", help="print the paper's metrics table for a model on labelled data")
     evaluate.add_argument("model", metavar="MODEL", help="model card (.json or .safetensors)")
     _add_data_args(evaluate, val_share=False)
@@ -189,7 +226,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--inception-weights", metavar="PTH", help="Inception-v3 weights for FID")
     evaluate.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
     evaluate.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="tiles per batch")
-    evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_device_option(evaluate)
+    add_report_out_option(evaluate, "the printed tables")
     evaluate.set_defaults(func=run_evaluate)
 
 
@@ -197,7 +235,7 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> N
     group = parser.add_argument_group("labelled data")
     group.add_argument(
         "--data-format",
-        choices=("scenes", "osd", "sos"),
+        choices=DATA_FORMATS,
         help="scenes (rasters + labels, the default with --scene) or an OSD/SOS data-set folder",
     )
     group.add_argument("--scene", action="append", default=[], metavar="RASTER", help="a SAR raster (repeat)")
@@ -244,8 +282,12 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> N
         help="dB clip range; also the span of 8-bit OSD/SOS images (default -35 5)",
     )
     if val_share:
-        group.add_argument("--val-share", type=bounded(float, 0, 1, below=True), default=0.2,
-                           help="share of scenes kept for validation (0 to below 1)")
+        group.add_argument(
+            "--val-share",
+            type=bounded(float, 0, 1, below=True),
+            default=0.2,
+            help="share of scenes kept for validation (0 to below 1)",
+        )
 
 
 def _add_retain_arg(parser: argparse.ArgumentParser) -> None:
@@ -260,7 +302,7 @@ def _add_retain_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run_args(parser: argparse.ArgumentParser, precision: bool = True) -> None:
-    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    add_device_option(parser)
     if precision:
         parser.add_argument(
             "--precision",
@@ -290,7 +332,7 @@ def data_config_from_args(args: argparse.Namespace, val_share: float | None = No
     if data_format is None:
         raise InputError("no labelled data: give --scene RASTER --labels FILE, or --data-format osd|sos --dataset DIR")
     share = args.val_share if val_share is None else val_share
-    db_range = tuple(float(v) for v in args.db_range)
+    db_range = (float(args.db_range[0]), float(args.db_range[1]))  # argparse: nargs=2
     if not db_range[0] < db_range[1]:
         raise InputError(f"--db-range {db_range[0]} {db_range[1]}: LOW must be below HIGH")
     if data_format != "scenes":
@@ -344,7 +386,7 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
     from engine.train.pipeline import FinetuneConfig, finetune
 
     config = FinetuneConfig(
-        output=args.output,
+        output=args.out,
         data=data_config_from_args(args),
         preset=args.preset,
         name=args.name,
@@ -421,24 +463,16 @@ def _read_recipe(path: str | None) -> dict[str, Any] | None:
     return recipe
 
 
-def _split_data(
-    args: argparse.Namespace, progress: Progress, init: str | None = None
-) -> tuple[Any, Any, Any, Any, Any]:
-    """Return the data config, training and validation tiles, and the ``init`` model and card.
-
-    The tiles carry the classes of the model to train (``engine.train.pipeline.load_init``).
-    """
-    from engine.data.split import split_by_scene
-    from engine.train.pipeline import load_init, load_tiles
+def _split_data(args: argparse.Namespace, progress: Progress, init: str | None = None) -> tuple[Any, Any]:
+    """Return the data config and its tiles split by scene (:func:`engine.train.pipeline.split_data`)."""
+    from engine.train.pipeline import split_data
 
     data = data_config_from_args(args)
-    init_model, base_card, tiles = load_init(init, load_tiles(data, progress))
-    train_tiles, val_tiles = split_by_scene(tiles, data.val_share, args.seed)
-    return data, train_tiles, val_tiles, init_model, base_card
+    return data, split_data(data, init, args.seed, progress)
 
 
 def _work_dir(args: argparse.Namespace) -> Path:
-    output = Path(args.output).expanduser()
+    output = Path(args.out).expanduser()
     return Path(args.work_dir) if args.work_dir else output.with_name(output.with_suffix("").name + ".work")
 
 
@@ -446,9 +480,9 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd train-jointnet``."""
     from engine.models.sar_jointnet import jointnet_config
     from engine.train.jointnet import JointTrainConfig, save_jointnet, train_jointnet
-    from engine.train.loop import LoopConfig
+    from engine.train.pipeline import jointnet_loop
 
-    data, train_tiles, _, _, _ = _split_data(args, progress)
+    data, split = _split_data(args, progress)
     config = JointTrainConfig(
         model=jointnet_config(args.variant),
         balance=args.balance,
@@ -457,23 +491,22 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
         label_loss=args.label_loss,
         crop_px=args.crop_px,
     )
-    loop = LoopConfig(
-        max_steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_steps=min(1000, args.steps // 20),
-        ema_decay=args.ema or None,
-        checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
+    loop = jointnet_loop(
+        args.steps,
+        args.batch_size,
+        args.lr,
+        args.ema or None,
+        args.checkpoint_every,
+        args.seed,
+        args.device,
+        args.precision,
     )
-    trained, result = train_jointnet(train_tiles, config, loop, _work_dir(args), progress, args.resume)
+    trained, result = train_jointnet(split.train, config, loop, _work_dir(args), progress, args.resume)
     from engine.train.distributed import is_main_process
 
     if not is_main_process():
         return 0
-    weights = save_jointnet(args.output, trained)
+    weights = save_jointnet(args.out, trained)
     _print_done(
         progress,
         args,
@@ -499,8 +532,10 @@ def run_generate(args: argparse.Namespace, progress: Progress) -> int:
     trained = load_jointnet(args.jointnet)
     factor = 2 ** (len(trained.model.config.channel_mults) - 1)  # the UNet halves the tile this many times
     if args.tile_size % factor or args.tile_size < factor:
-        raise InputError(f"--tile-size {args.tile_size}: this SAR-JointNet needs a multiple of {factor} px, e.g. "
-                         f"{max(factor, args.tile_size // factor * factor)}")
+        raise InputError(
+            f"--tile-size {args.tile_size}: this SAR-JointNet needs a multiple of {factor} px, e.g. "
+            f"{max(factor, args.tile_size // factor * factor)}"
+        )
     config = GenerateConfig(
         count=args.count,
         steps=args.steps,
@@ -526,63 +561,75 @@ def run_generate(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def run_train(args: argparse.Namespace, progress: Progress) -> int:
-    """``dakd train``."""
+    """``dakd train``: SAROSS-Net with the pipeline's settings (:mod:`engine.train.pipeline`), the sizes given."""
     from engine.data.generated import open_generated
-    from engine.io.atomic import check_replaceable
-    from engine.modelcard import card_paths
-    from engine.train.loop import LoopConfig
-    from engine.train.pipeline import data_inputs, input_spec_for, retain_weight, starting_model_settings
-    from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
+    from engine.train.pipeline import input_spec_for, retain_weight, segmenter_config, segmenter_loop
+    from engine.train.segmenter import evaluate_model, train_segmenter
 
     retain_weight(args.retain, bool(args.init))  # refused before any work
-    if card_paths(args.output)[1].exists() and not args.overwrite:
-        raise InputError(f"{card_paths(args.output)[1]} already exists; pass --overwrite or choose another --output")
-    inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
-    for path in card_paths(args.output):
-        check_replaceable(path, inputs, option="--output")
-    data, train_tiles, val_tiles, init_model, base_card = _split_data(args, progress, args.init)
+    _check_model_out(args)
+    data, split = _split_data(args, progress, args.init)
     generated = open_generated(args.generated) if args.generated else None
     if args.aug_ratio > 0 and generated is None:
         raise InputError("--aug-ratio needs --generated DIR (pairs from 'dakd generate')")
-    spec = input_spec_for(train_tiles, data, base_card.input_spec if base_card else None, args.seed)
-    config = SegmenterConfig(
-        model=args.model,
-        skip=args.skip,
-        aug_ratio=args.aug_ratio,
-        soft_labels=not args.hard_labels,
-        crop_px=args.crop_px,
-        **starting_model_settings(args.retain, init_model is not None),
+    spec = input_spec_for(split.train, data, split.base_card.input_spec if split.base_card else None, args.seed)
+    has_init = split.init_model is not None
+    config = segmenter_config(
+        args.model, args.skip, args.aug_ratio, not args.hard_labels, args.crop_px, args.retain, has_init
     )
-    loop = LoopConfig(
-        max_steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_steps=min(500, args.steps // 20),
-        checkpoint_every=args.checkpoint_every,
-        early_stop_patience=args.patience,
-        evaluate_first=init_model is not None,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
+    loop = segmenter_loop(
+        args.steps,
+        args.batch_size,
+        args.lr,
+        args.checkpoint_every,
+        args.patience,
+        has_init,
+        args.seed,
+        args.device,
+        args.precision,
     )
+    validation = split.validation if len(split.validation) else None
     model, result = train_segmenter(
-        train_tiles,
-        val_tiles if len(val_tiles) else None,
-        generated,
-        spec,
-        config,
-        loop,
-        _work_dir(args),
-        progress,
-        args.resume,
-        init_model,
+        split.train, validation, generated, spec, config, loop, _work_dir(args), progress, args.resume, split.init_model
     )
     metrics: dict[str, Any] = {}
-    if len(val_tiles):
-        metrics["validation"] = evaluate_model(model, val_tiles, spec, "cpu")
+    if validation is not None:
+        metrics["validation"] = evaluate_model(model, validation, spec, "cpu")
+    from engine.train.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun only the first process writes the model
+        return 0
+    card = _write_train_card(args, model, split, spec, result, loop, metrics)
+    _print_done(
+        progress,
+        args,
+        {"model": str(card), "steps": result.steps, "validation_miou": metrics.get("validation", {}).get("miou")},
+    )
+    return 0
+
+
+def _check_model_out(args: argparse.Namespace) -> None:
+    """Refuse ``dakd train``'s ``--out`` before any work: an existing card without --overwrite, or an input."""
+    from engine.io.atomic import check_replaceable
+    from engine.modelcard import card_paths
+    from engine.train.pipeline import data_inputs
+
+    if card_paths(args.out)[1].exists() and not args.overwrite:
+        raise InputError(f"{card_paths(args.out)[1]} already exists; pass --overwrite or choose another --output")
+    inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
+    for path in card_paths(args.out):
+        check_replaceable(path, inputs, option="--output")
+
+
+def _write_train_card(
+    args: argparse.Namespace, model: Any, split: Any, spec: Any, result: Any, loop: Any, metrics: dict[str, Any]
+) -> Path:
+    """Write ``dakd train``'s model card, recording the data and the settings it ran with."""
+    from engine.train.segmenter import write_model_card
+
     training = {
         "pipeline": "DAKD (dakd train)",
-        "data": {"train": train_tiles.summary(), "validation": val_tiles.summary()},
+        "data": {"train": split.train.summary(), "validation": split.validation.summary()},
         "generated": args.generated,
         "segmenter": {
             "model": args.model,
@@ -592,44 +639,36 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
         },
         "loop": loop.to_dict(),
     }
-    from engine.train.distributed import is_main_process
-
-    if not is_main_process():  # under torchrun only the first process writes the model
-        return 0
-    card = write_model_card(
-        args.output,
-        model,
-        args.name or Path(args.output).with_suffix("").name,
-        train_tiles.classes,
-        spec,
-        result,
-        training,
-        metrics,
-        base_card=base_card,
+    name = args.name or Path(args.out).with_suffix("").name
+    return write_model_card(
+        args.out, model, name, split.classes, spec, result, training, metrics, base_card=split.base_card
     )
-    _print_done(
-        progress,
-        args,
-        {"model": str(card), "steps": result.steps, "validation_miou": metrics.get("validation", {}).get("miou")},
-    )
-    return 0
 
 
 def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
-    """``dakd evaluate``: the paper's metrics table on labelled data."""
-    from engine.classes import OIL_VS_REST
-    from engine.data.generated import open_generated
-    from engine.data.tiles import can_fold, folding_note
-    from engine.device import select_device
+    """``dakd evaluate``: the paper's metrics table on labelled data (printed, or written to ``--out FILE``)."""
     from engine.io.atomic import check_replaceable
-    from engine.modelcard import card_paths, load_model
-    from engine.train.metrics import metrics_table
-    from engine.train.pipeline import data_inputs, load_tiles
-    from engine.train.segmenter import evaluate_model
+    from engine.modelcard import card_paths
+    from engine.train.pipeline import data_inputs
 
     inputs = [args.model, *card_paths(args.model), *data_inputs(data_config_from_args(args, 0.0)), args.generated]
     if args.json:  # before the evaluation: never after it, over the model card it was given
         check_replaceable(args.json, inputs, option="--json")
+    with report_to_out(args, inputs):  # --out FILE: checked here, written after the evaluation
+        return _evaluate_and_print(args, progress, inputs)
+
+
+def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: list[Any]) -> int:
+    """Evaluate ``dakd evaluate``'s model and print the tables (see :func:`run_evaluate`)."""
+    from engine.classes import OIL_VS_REST
+    from engine.data.generated import open_generated
+    from engine.data.tiles import can_fold, folding_note
+    from engine.device import select_device
+    from engine.modelcard import load_model
+    from engine.train.metrics import metrics_table
+    from engine.train.pipeline import load_tiles
+    from engine.train.segmenter import evaluate_model
+
     device = select_device(args.device).device
     model, card = load_model(args.model, device)
     tiles = load_tiles(data_config_from_args(args, val_share=0.0), progress)

@@ -1,17 +1,44 @@
-"""Shared reading for image/label folder data sets (OSD, SOS): pairing files and reading 8-bit images."""
+"""Shared reading for image/label folder data sets (OSD, SOS): the declaration, pairing files, 8-bit images.
+
+A folder data set is declared once as a :class:`FolderDataset` (its classes, folder names and how a
+label file becomes class ids) and read by :func:`engine.data.datasets.load_dataset`, which all of them share.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from engine.classes import SegClass
 from engine.errors import InputError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 #: File-name endings that some data sets add to tell an image from its mask (``0001_sat.jpg``).
 STEM_TAGS = ("_sat", "_mask", "_gt", "_label", "_img", "_image")
+
+
+@dataclass(frozen=True)
+class FolderDataset:
+    """What makes one image/label folder data set different from another; the reading is shared.
+
+    Attributes:
+        name: shown in progress and errors (``OSD``).
+        classes: the class scheme of its labels.
+        image_folders: accepted names of the image folder, first match wins (case-insensitive).
+        label_folders: accepted names of the label folder, first match wins.
+        read_labels: reads one label file as (H, W) uint8 class ids or ``IGNORE_INDEX``, raising
+            :class:`~engine.errors.InputError` naming the file on bad values.
+    """
+
+    name: str
+    classes: tuple[SegClass, ...]
+    image_folders: tuple[str, ...]
+    label_folders: tuple[str, ...]
+    read_labels: Callable[[Path], np.ndarray]
 
 
 def pair_key(path: Path) -> str:

@@ -33,8 +33,9 @@ FORMAT_VERSION = 1
 MANIFEST = "dataset.json"
 #: A folder of generated pairs as :class:`GeneratedWriter` and ``generate_pairs`` leave it: the only kind of
 #: folder ``dakd generate --overwrite`` (and a fine-tune's ``generated/``) replaces.
-GENERATED_PAIRS = EngineFolder("generated pair set", (MANIFEST, "images/*.npy", "soft_labels/*.npy", "samples.png"),
-                               marker=MANIFEST)
+GENERATED_PAIRS = EngineFolder(
+    "generated pair set", (MANIFEST, "images/*.npy", "soft_labels/*.npy", "samples.png"), marker=MANIFEST
+)
 
 
 class GeneratedWriter:

@@ -14,13 +14,14 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from engine.config import ConfigBase
 from engine.data.generated import GeneratedSet
-from engine.data.tiles import TileSet, db_to_diffusion, normalise_db, spill_repeats
+from engine.data.tiles import TileSet, clip_standardise_db, db_to_diffusion, spill_repeats
 from engine.detectors.base import InputSpec
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(ConfigBase):
     """SAR-appropriate augmentations, each drawn per sample from its own seeded generator.
 
     The basic set (the defaults) keeps the speckle statistics: flips, 90° rotations and a global dB
@@ -64,14 +65,22 @@ class AugmentConfig:
 
 #: The segmenter's augmentations: the basic set plus resampling, unknown dB scaling, 8-bit exports and
 #: speckle filters. A third of the samples keep calibrated levels (only the ±1 dB shift).
-ROBUST_AUGMENT = AugmentConfig(zoom=(0.5, 2.0), zoom_probability=0.4, radiometric_probability=0.65,
-                               quantise_probability=0.6, smooth_probability=0.25)
+ROBUST_AUGMENT = AugmentConfig(
+    zoom=(0.5, 2.0),
+    zoom_probability=0.4,
+    radiometric_probability=0.65,
+    quantise_probability=0.6,
+    smooth_probability=0.25,
+)
 #: Augmentation sets by the names ``dakd finetune --augment`` takes.
 AUGMENTS = {"robust": ROBUST_AUGMENT, "basic": AugmentConfig()}
 
 
 def augment(
-    image_db: np.ndarray, arrays: list[np.ndarray], config: AugmentConfig, rng: np.random.Generator,
+    image_db: np.ndarray,
+    arrays: list[np.ndarray],
+    config: AugmentConfig,
+    rng: np.random.Generator,
     valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Apply the same flip/rotation to the image and to ``arrays`` (labels, masks, soft labels).
@@ -90,8 +99,9 @@ def augment(
     return apply(image_db), [np.ascontiguousarray(apply(a)) for a in arrays]
 
 
-def radiometric(image_db: np.ndarray, config: AugmentConfig, rng: np.random.Generator,
-                valid: np.ndarray | None = None) -> np.ndarray:
+def radiometric(
+    image_db: np.ndarray, config: AugmentConfig, rng: np.random.Generator, valid: np.ndarray | None = None
+) -> np.ndarray:
     """Speckle filter, 8-bit export and dB gain/offset as ``config`` draws them, else the plain dB shift."""
     image_db = image_db.astype(np.float32)
     usable = image_db[valid] if valid is not None and valid.any() else image_db.ravel()
@@ -116,8 +126,9 @@ def radiometric(image_db: np.ndarray, config: AugmentConfig, rng: np.random.Gene
     return (np.float32(median + offset) + np.float32(gain) * (image_db - np.float32(median))).astype(np.float32)
 
 
-def export_8bit(image_db: np.ndarray, usable: np.ndarray, median: float, config: AugmentConfig,
-                rng: np.random.Generator) -> np.ndarray:
+def export_8bit(
+    image_db: np.ndarray, usable: np.ndarray, median: float, config: AugmentConfig, rng: np.random.Generator
+) -> np.ndarray:
     """Export to 8 bits and read back as ``config.read_range_db`` (what the OSD/SOS loaders do with such images).
 
     The export stretches either the sample's own percentiles (about 2-98 %, the usual picture stretch;
@@ -180,8 +191,11 @@ def resample(image_db: np.ndarray, arrays: list[np.ndarray], size_px: int) -> tu
         if array.dtype.kind == "f":
             resized = F.interpolate(tensor.float(), size=(size_px, size_px), mode="bilinear", align_corners=False)
         else:
-            resized = F.interpolate(tensor.to(torch.uint8 if array.dtype == bool else torch.int64).float(),
-                                    size=(size_px, size_px), mode="nearest")
+            resized = F.interpolate(
+                tensor.to(torch.uint8 if array.dtype == bool else torch.int64).float(),
+                size=(size_px, size_px),
+                mode="nearest",
+            )
         out.append(resized.reshape(*lead, size_px, size_px).numpy().astype(array.dtype))
     return image_db, out
 
@@ -297,7 +311,7 @@ class SegmentationBatches:
         """(image (H, W) normalised, valid (H, W), label (H, W), soft (C, H, W) or empty, generated?).
 
         Invalid pixels are 0 in the image (the normalised mean), as in detection
-        (:func:`engine.preprocess.normalise`): one nodata rule; the network also receives ``valid``.
+        (:func:`engine.preprocess.normalise_sigma0`): one nodata rule; the network also receives ``valid``.
         """
         num_real = len(self.tiles)
         if sample_id < num_real:
@@ -318,10 +332,16 @@ class SegmentationBatches:
             is_generated = True
         if self.augment_config is not None:  # training; validation sees whole tiles as they are
             image_db, (label, soft, valid) = crop_and_augment(
-                image_db, [label, soft, valid], self.crop_px, self.augment_config, self.seed, epoch, position,
+                image_db,
+                [label, soft, valid],
+                self.crop_px,
+                self.augment_config,
+                self.seed,
+                epoch,
+                position,
                 valid=valid,
             )
-        image = np.where(valid, normalise_db(image_db, self.spec), np.float32(0.0))
+        image = np.where(valid, clip_standardise_db(image_db, self.spec), np.float32(0.0))
         return image, valid, label, soft, is_generated
 
     def batch(self, sample_ids: np.ndarray, epoch: int, positions: np.ndarray) -> dict[str, torch.Tensor]:

@@ -32,30 +32,27 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, OSD_CLASSES, SEA, SegClass
+from engine.contract import CLASS_ALIASES, IGNORE_NAMES, NOT_OIL_NAMES
 from engine.data.osd import check_ids
-from engine.data.tiles import TILE_SIZE_PX, TileSet, concat_tilesets, cut_tiles, empty_tileset, tile_origins
+from engine.data.tiles import (
+    TILE_SIZE_PX,
+    TileSet,
+    concat_tilesets,
+    cut_tiles,
+    empty_tileset,
+    require_tiles,
+    tile_origins,
+)
 from engine.errors import InputError
 from engine.progress import Progress
 
 log = logging.getLogger("dakd")
 
-IGNORE_NAMES = ("ignore", "unlabelled", "unlabeled", "nodata", "no data")
-#: Names of the partial label "any class but oil" (:data:`NOT_OIL_INDEX`).
-NOT_OIL_NAMES = ("not-oil", "not oil", "not_oil", "non-oil")
-CLASS_ALIASES = {
-    "oil spill": "oil",
-    "spill": "oil",
-    "lookalike": "look-alike",
-    "look alike": "look-alike",
-    "vessel": "ship",
-    "water": "sea",
-    "background": "sea",
-}
 #: Paint order when polygons overlap: later wins.
 PAINT_ORDER = ("not-oil", "sea", "land", "look-alike", "oil", "ship", "ignore")
 
@@ -247,13 +244,8 @@ def load_labelled_scenes(
                 scene, f"{Path(scene.raster).stem}#{index}", spec, db_floor, tile_px, min_valid_fraction, progress
             )
         )
-    tiles = concat_tilesets(parts) if parts else empty_tileset(spec.classes, tile_px)
-    if len(tiles) == 0:
-        raise InputError(
-            "the labels give no usable tile: every tile is unlabelled or nodata; check the labels "
-            "cover valid sea pixels"
-        )
-    return tiles
+    source = scenes[0].raster if len(scenes) == 1 else f"{len(scenes)} labelled scenes"
+    return require_tiles(concat_tilesets(parts) if parts else empty_tileset(spec.classes, tile_px), str(source))
 
 
 def _load_one(
@@ -318,7 +310,7 @@ class _LabelSource:
             if spec.background.lower() in IGNORE_NAMES
             else resolve_class(spec.background, spec, "--background")
         )
-        self.dataset = None
+        self.dataset: Any = None  # the open label raster (rasterio), when the labels are one
         self.shapes: list[tuple[Any, int]] = []
         if scene.label_vector is not None:
             self._init_vector(scene)
@@ -334,7 +326,8 @@ class _LabelSource:
                 f"{scene.raster}: the raster has no CRS, so label polygons cannot be placed; "
                 "georeference it or use a label raster"
             )
-        shapes = read_label_polygons(scene.label_vector, self.spec, self.info.crs, scene.layer)
+        # A LabelledScene has exactly one of label_vector and label_raster: here, the vector.
+        shapes = read_label_polygons(cast(str, scene.label_vector), self.spec, self.info.crs, scene.layer)
         transform = self.info.transform
         corners = [transform @ (0, 0), transform @ (self.info.width, self.info.height)]
         bounds = box(
@@ -380,7 +373,7 @@ class _LabelSource:
                 "georeferencing; export the labels on the raster's grid"
             )
         self.same_grid = same_grid
-        self.label_path = scene.label_raster
+        self.label_path = cast(str, scene.label_raster)  # the one label source when there is no label_vector
 
     def read(self, window: Any) -> np.ndarray:
         """Class ids for one window of the scene grid (IGNORE_INDEX where unlabelled)."""

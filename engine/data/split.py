@@ -1,15 +1,38 @@
-"""Train/validation split by scene, so no scene contributes tiles to both sides (no leakage).
+"""Splits: a data set's split folder (``train/``, ``test/``) and the train/validation split by scene.
 
 Neighbouring tiles of one scene share speckle statistics, wind and often the same slick; a random
-split by tile would put near-copies on both sides and overstate validation scores.
+split by tile would put near-copies on both sides and overstate validation scores, so
+:func:`split_by_scene` never puts one scene on both sides (no leakage).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from engine.data.folders import find_subfolder
 from engine.data.tiles import TileSet
 from engine.errors import InputError
+
+
+def resolve_split_folder(folder: Path, split: str | None, image_folders: tuple[str, ...], name: str) -> Path:
+    """Return the folder holding the images: ``folder`` itself (a split folder) or ``folder/split`` (the root).
+
+    Raises:
+        InputError: the folder is missing, or neither it nor ``folder/split`` holds an image folder.
+    """
+    if not folder.is_dir():
+        raise InputError(f"{folder}: data-set folder not found")
+    if find_subfolder(folder, image_folders) is not None:
+        return folder
+    split_folder = find_subfolder(folder, (split,)) if split else None
+    if split_folder is not None:
+        return split_folder
+    raise InputError(
+        f"{folder}: no {'/'.join(image_folders)} folder; give a split folder of the {name} data set (train/ or test/) "
+        "or the root with --split train|test"
+    )
 
 
 def split_by_scene(tiles: TileSet, validation_share: float, seed: int = 0) -> tuple[TileSet, TileSet]:

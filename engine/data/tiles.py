@@ -6,7 +6,7 @@ is no usable label, plus the scene each tile came from (for the split by scene).
 
 Two input domains are derived from the same dB tiles, both from the model card's ``InputSpec``:
 
-- the **segmenter** input, ``(clip(dB, db_range) - mean) / std`` (:func:`normalise_db`), the same
+- the **segmenter** input, ``(clip(dB, db_range) - mean) / std`` (:func:`clip_standardise_db`), the same
   normalisation detection applies to scenes;
 - the **diffusion** domain of SAR-JointNet, ``clip(dB, db_range)`` mapped linearly to [-1, 1]
   (:func:`db_to_diffusion`), as JointNet maps 8-bit images. b is computed in this domain.
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.classes import IGNORE_INDEX, NOT_OIL, NOT_OIL_INDEX, SegClass
+from engine.contract import TILE_SIZE_PX
 from engine.detectors.base import InputSpec
-
-TILE_SIZE_PX = 256
+from engine.errors import InputError
 
 
 @dataclass
@@ -60,7 +60,7 @@ class TileSet:
         """Number of classes in the label scheme."""
         return len(self.classes)
 
-    def subset(self, indices: Sequence[int]) -> TileSet:
+    def subset(self, indices: Sequence[int] | np.ndarray) -> TileSet:
         """Return a new TileSet with the tiles at ``indices`` (copies)."""
         index = np.asarray(indices, dtype=np.int64)
         origins = [self.origins[i] for i in index] if self.origins else []
@@ -271,6 +271,20 @@ def cut_tiles(
     return TileSet(np.stack(images), np.stack(masks), np.stack(label_tiles), [scene_id] * len(images), classes, origins)
 
 
+def require_tiles(tiles: TileSet, source: str) -> TileSet:
+    """Return ``tiles``, or fail when there are none: the one error every loader gives on an empty result.
+
+    Raises:
+        InputError: naming ``source`` (the folder or scene read) and what to check.
+    """
+    if len(tiles) == 0:
+        raise InputError(
+            f"{source}: no usable tile: every tile is unlabelled or nodata; "
+            "check that the labels cover valid sea pixels"
+        )
+    return tiles
+
+
 def empty_tileset(classes: tuple[SegClass, ...], tile_px: int = TILE_SIZE_PX) -> TileSet:
     """Return a TileSet with no tiles."""
     return TileSet(
@@ -295,8 +309,12 @@ def spill_repeats(labels: np.ndarray, spill_class_ids: Sequence[int], factor: in
     return np.where(has_spill, factor, 1).astype(np.int64)
 
 
-def normalise_db(image_db: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Segmenter input: clip dB to ``spec.db_range`` then ``(x - mean) / std`` (as detection does)."""
+def clip_standardise_db(image_db: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Segmenter input: clip dB to ``spec.db_range`` then ``(x - mean) / std`` (as detection does).
+
+    Every pixel is transformed, nodata too (tiles hold the clip floor there); callers with a ``valid``
+    mask set those pixels to 0 afterwards, as :func:`engine.preprocess.normalise_sigma0` does itself.
+    """
     low, high = spec.db_range
     return ((np.clip(image_db.astype(np.float32), low, high) - spec.mean) / spec.std).astype(np.float32)
 
@@ -342,7 +360,7 @@ def fit_normalisation(
     return float(values.mean()), float(max(values.std(), 1e-3))
 
 
-def iter_batches(count: int, batch_size: int) -> Iterator[slice]:
+def batch_slices(count: int, batch_size: int) -> Iterator[slice]:
     """Consecutive slices of at most ``batch_size`` over ``range(count)``."""
     for start in range(0, count, batch_size):
         yield slice(start, min(start + batch_size, count))

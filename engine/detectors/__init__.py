@@ -1,7 +1,7 @@
 """Detectors and the one factory that builds them.
 
-``make_detector(method, model_path, device, **options)`` returns an object following
-:class:`engine.detectors.base.Detector`:
+``select_detector(method, model_path, device, **options)`` returns a detector following
+:class:`engine.detectors.base.Detector`, and which method it chose and why:
 
 * ``threshold``: SNAP's adaptive threshold (:mod:`engine.detectors.threshold`); options
   ``background_window_km``, ``threshold_k_db``, ``speckle_filter_px``, ``softness_db``.
@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.contract import METHODS
 from engine.detectors.base import Detector
 from engine.errors import DakdError, ModelError
 
 log = logging.getLogger("dakd")
-
-METHODS = ("auto", "threshold", "model")
 
 
 def _bundled_models_dir() -> Path:
@@ -62,8 +61,9 @@ class MethodChoice:
     from_default_card: bool = False
 
 
-def choose_method(method: str = "auto", model_path: str | None = None,
-                  default_card: Path | None = None) -> MethodChoice:
+def choose_method(
+    method: str = "auto", model_path: str | None = None, default_card: Path | None = None
+) -> MethodChoice:
     """Resolve ``auto`` and check that the method and model path fit together.
 
     ``default_card`` defaults to :data:`DEFAULT_MODEL_CARD` (read at call time).
@@ -84,12 +84,14 @@ def choose_method(method: str = "auto", model_path: str | None = None,
         return MethodChoice("model", str(default_card), "the bundled default model card exists", from_default_card=True)
     if method == "model":
         raise ModelError(f"--method model needs a model card: pass --model PATH (no default card at {default_card})")
-    return MethodChoice("threshold", None, "no model card given and no bundled default model: using the threshold "
-                                           "detector")
+    return MethodChoice(
+        "threshold", None, "no model card given and no bundled default model: using the threshold detector"
+    )
 
 
-def select_detector(method: str = "auto", model_path: str | None = None, device: str = "auto",
-                    ships: str = "cfar", **options: Any) -> tuple[Detector, MethodChoice]:
+def select_detector(
+    method: str = "auto", model_path: str | None = None, device: str = "auto", ships: str = "cfar", **options: Any
+) -> tuple[Detector, MethodChoice]:
     """Build the detector for ``method`` and say which one was used and why.
 
     Threshold options (see :class:`~engine.detectors.threshold.ThresholdConfig`) go to the threshold
@@ -117,8 +119,10 @@ def select_detector(method: str = "auto", model_path: str | None = None, device:
         except (ImportError, ModelError) as error:
             if not (choice.from_default_card and method == "auto"):
                 if isinstance(error, ImportError):
-                    raise ModelError(f"the model detector cannot be loaded ({error}); reinstall with 'make install' "
-                                     "or use --method threshold") from error
+                    raise ModelError(
+                        f"the model detector cannot be loaded ({error}); reinstall with 'make install' "
+                        "or use --method threshold"
+                    ) from error
                 raise
             reason = f"the bundled default model could not be loaded ({error}); using the threshold detector"
             log.warning("%s", reason)
@@ -136,22 +140,26 @@ def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> D
     """Load the model detector on the backend ``options["backend"]`` asks for (``auto``: see engine.runtimes)."""
     from engine.runtimes import ONNX_BACKENDS, TORCH_ONLY_OPTIONS, choose_backend, has_onnx, load_runtime_detector
 
+    model_path = choice.model_path
+    if model_path is None:  # choose_method never picks "model" without a card
+        raise DakdError("the model method needs a model card: pass --model")
     options = dict(options)
     requested = options.pop("backend", None) or "auto"
     torch_options = tuple(name for name in TORCH_ONLY_OPTIONS if options.get(name))
     if options.get("precision") == "fp16":
         torch_options += ("precision fp16",)
-    exported = choice.from_default_card or has_onnx(choice.model_path)
+    exported = choice.from_default_card or has_onnx(model_path)
     backend = choose_backend(requested, device, exported=exported, torch_options=torch_options)
     log.info("backend: %s on %s (%s)", backend.backend, backend.device, backend.reason)
     if backend.backend in ONNX_BACKENDS:
         if torch_options:
             raise DakdError(f"{', '.join(torch_options)} apply to --backend torch only, not {backend.backend}")
-        return load_runtime_detector(choice.model_path, backend, precision=options.get("precision"),
-                                     batch_size=options.get("batch_size"), device=device)
+        return load_runtime_detector(
+            model_path, backend, precision=options.get("precision"), batch_size=options.get("batch_size"), device=device
+        )
     from engine.detectors.model import load_model_detector
 
-    detector = load_model_detector(choice.model_path, device, **options)
+    detector = load_model_detector(model_path, device, **options)
     detector.backend_reason = backend.reason
     return detector
 
@@ -174,9 +182,3 @@ def with_ships(detector: Detector, ships: str = "cfar", **cfar_options: Any) -> 
             log.warning("CFAR option(s) %s are ignored with --ships model", ", ".join(sorted(cfar_options)))
         return detector
     return ShipsDetector(detector, ships, config)
-
-
-def make_detector(method: str = "auto", model_path: str | None = None, device: str = "auto",
-                  **options: Any) -> Detector:
-    """Build a detector (see :func:`select_detector`, which also tells you which method was chosen)."""
-    return select_detector(method, model_path, device, **options)[0]

@@ -14,7 +14,7 @@ design parameter" ``√2·erf⁻¹(1 - 2·10^(-pfa))``, the Gaussian quantile fo
 ``10^(-pfa)``; SNAP's default ``pfa`` 6.5 gives t = 4.98. SNAP's Object-Discrimination step then keeps the
 8-connected target clusters whose bounding-box diagonal lies between ``min_target_m`` and ``max_target_m``.
 
-Where this differs from SNAP, and why (also in the README, Reference: detection):
+Where this differs from SNAP, and why (also in docs/reference/detection.md):
 
 * Windows are odd and centred (:func:`engine.detectors.threshold.window_px`: SNAP's ``dim / spacing``
   made odd, at least 3 px). The defaults are SNAP's guard (500 m) and background (800 m) windows and its
@@ -45,18 +45,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from scipy import ndimage, special
 
 from engine.classes import LAND, SEA, SHIP, SegClass
+from engine.config import ConfigBase
 from engine.detectors.base import Detector, DetectorInfo, InputSpec
 from engine.detectors.threshold import box_mean, valid_fraction, window_px
 from engine.errors import DakdError
 from engine.io.scene import SceneInfo
-from engine.preprocess import normalise
+from engine.preprocess import normalise_sigma0
 from engine.tiling import MIN_RAMP_PX
 
 log = logging.getLogger("dakd")
@@ -71,7 +72,7 @@ MIN_RING_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
-class CfarConfig:
+class CfarConfig(ConfigBase):
     """Parameters of the CFAR ship detector (Python: ``DetectParams.detector_options``).
 
     Attributes:
@@ -101,15 +102,20 @@ class CfarConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.target_window_m < self.guard_window_m < self.background_window_m:
-            raise DakdError(f"CFAR windows must satisfy 0 < target < guard < background, got target "
-                            f"{self.target_window_m} m, guard {self.guard_window_m} m, background "
-                            f"{self.background_window_m} m")
+            raise DakdError(
+                f"CFAR windows must satisfy 0 < target < guard < background, got target "
+                f"{self.target_window_m} m, guard {self.guard_window_m} m, background "
+                f"{self.background_window_m} m"
+            )
         if not 0 < self.pfa < 300:
-            raise DakdError(f"CFAR pfa is the exponent x of a false-alarm probability 10^-x (SNAP default 6.5); "
-                            f"got {self.pfa}")
+            raise DakdError(
+                f"CFAR pfa is the exponent x of a false-alarm probability 10^-x (SNAP default 6.5); got {self.pfa}"
+            )
         if not 0 <= self.min_target_m <= self.max_target_m:
-            raise DakdError(f"CFAR target sizes must satisfy 0 <= min_target_m <= max_target_m, got "
-                            f"{self.min_target_m} and {self.max_target_m}")
+            raise DakdError(
+                f"CFAR target sizes must satisfy 0 <= min_target_m <= max_target_m, got "
+                f"{self.min_target_m} and {self.max_target_m}"
+            )
         if not 0 < self.land_probability <= 1:
             raise DakdError(f"land_probability must be in (0, 1], got {self.land_probability}")
         if not 0 <= self.shore_buffer_m <= 5000:
@@ -120,7 +126,7 @@ class CfarConfig:
     @property
     def t(self) -> float:
         """SNAP's detector design parameter ``√2·erf⁻¹(1 - 2·10^(-pfa))`` (the Gaussian ``1 - 10^(-pfa)`` quantile)."""
-        return float(-special.ndtri(10.0 ** -self.pfa))
+        return float(-special.ndtri(10.0**-self.pfa))
 
 
 #: Option names :func:`engine.detectors.select_detector` routes to the CFAR ship detector.
@@ -143,12 +149,16 @@ class CfarWindows:
         Raises:
             DakdError: the guard or background window is no larger than the window inside it at this pixel size.
         """
-        sizes = [window_px(metres / 1000.0, pixel_size_m)
-                 for metres in (config.target_window_m, config.guard_window_m, config.background_window_m)]
+        sizes = [
+            window_px(metres / 1000.0, pixel_size_m)
+            for metres in (config.target_window_m, config.guard_window_m, config.background_window_m)
+        ]
         if not sizes[0] < sizes[1] < sizes[2]:
-            raise DakdError(f"CFAR windows of {sizes[0]}, {sizes[1]} and {sizes[2]} px at {min(pixel_size_m):g} m "
-                            "pixels leave no guard or background ring; use larger guard/background windows")
-        return cls(*sizes, pixel_size_m=tuple(pixel_size_m))
+            raise DakdError(
+                f"CFAR windows of {sizes[0]}, {sizes[1]} and {sizes[2]} px at {min(pixel_size_m):g} m "
+                "pixels leave no guard or background ring; use larger guard/background windows"
+            )
+        return cls(sizes[0], sizes[1], sizes[2], pixel_size_m=(pixel_size_m[0], pixel_size_m[1]))
 
     @property
     def context_px(self) -> int:
@@ -185,9 +195,12 @@ def cfar_statistic(sigma0: np.ndarray, usable: np.ndarray, windows: CfarWindows)
     ring_squares = box_sum(squares, background) - box_sum(squares, guard)
     ring_mean = ring_sum / np.maximum(ring_count, 1.0)
     ring_var = ring_squares / np.maximum(ring_count, 1.0) - ring_mean * ring_mean
-    tested = (usable & (target_count >= MIN_TARGET_FRACTION * target * target - 1e-3)
-              & (ring_count >= MIN_RING_FRACTION * (background * background - guard * guard))
-              & (ring_var > 0))
+    tested = (
+        usable
+        & (target_count >= MIN_TARGET_FRACTION * target * target - 1e-3)
+        & (ring_count >= MIN_RING_FRACTION * (background * background - guard * guard))
+        & (ring_var > 0)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (target_mean - ring_mean) / np.sqrt(ring_var)
     return np.where(tested, z, np.nan).astype(np.float32)
@@ -227,8 +240,9 @@ def shore_zone(land: np.ndarray, windows: CfarWindows, config: CfarConfig) -> np
     return ndimage.maximum_filter(land, size=(1, 2 * radius + 1, 2 * radius + 1), mode="constant", cval=False)
 
 
-def ship_confidence(sigma0: np.ndarray, usable: np.ndarray, windows: CfarWindows, config: CfarConfig,
-                    shore: np.ndarray | None = None) -> np.ndarray:
+def ship_confidence(
+    sigma0: np.ndarray, usable: np.ndarray, windows: CfarWindows, config: CfarConfig, shore: np.ndarray | None = None
+) -> np.ndarray:
     """CFAR ship probability per pixel: ``logistic((z - t) / softness)`` on kept targets (> 0.5), 0 elsewhere.
 
     ``shore`` (``(N, H, W)`` bool, :func:`shore_zone`) marks where no target may lie.
@@ -278,7 +292,7 @@ class ShipsDetector:
     """A detector with a ship class, with its ships from CFAR (``cfar``) or with no ships (``off``).
 
     Implements :class:`~engine.detectors.base.Detector`. It asks for **linear** σ0 tiles, normalises them
-    for the wrapped detector itself (:func:`engine.preprocess.normalise` with the wrapped ``input_spec``,
+    for the wrapped detector itself (:func:`engine.preprocess.normalise_sigma0` with the wrapped ``input_spec``,
     exactly what the tiler would have done), runs it, and then runs :func:`ship_confidence` on the linear
     values with the wrapped detector's land left out.
 
@@ -297,8 +311,10 @@ class ShipsDetector:
         self.classes = tuple(inner.classes)
         ship_index, sea_index = _index(self.classes, SHIP), _index(self.classes, SEA)
         if ship_index is None or sea_index is None:
-            raise DakdError(f"--ships {mode} needs a detector with sea and ship classes; this one has "
-                            f"{', '.join(c.name for c in self.classes)}")
+            raise DakdError(
+                f"--ships {mode} needs a detector with sea and ship classes; this one has "
+                f"{', '.join(c.name for c in self.classes)}"
+            )
         self.ship_index, self.sea_index = ship_index, sea_index
         self.land_index = _index(self.classes, LAND)
         self.input_spec = InputSpec(units="linear", tile_size=inner.input_spec.tile_size)
@@ -320,17 +336,25 @@ class ShipsDetector:
         self.windows = CfarWindows.for_scene(self.config, scene.pixel_size_m)
         self.context_px = max(self.inner.context_px, self.windows.context_px)
         if 2 * self.context_px + MIN_RAMP_PX >= self.input_spec.tile_size:
-            raise DakdError(f"the CFAR background window of {self.windows.background_px} px does not fit in "
-                            f"{self.input_spec.tile_size}-pixel tiles; use a smaller background_window_m or "
-                            "--ships model")
-        log.info("ships: CFAR with target %d px, guard %d px, background %d px, t = %.2f (pfa 10^-%g)",
-                 self.windows.target_px, self.windows.guard_px, self.windows.background_px, self.config.t,
-                 self.config.pfa)
+            raise DakdError(
+                f"the CFAR background window of {self.windows.background_px} px does not fit in "
+                f"{self.input_spec.tile_size}-pixel tiles; use a smaller background_window_m or "
+                "--ships model"
+            )
+        log.info(
+            "ships: CFAR with target %d px, guard %d px, background %d px, t = %.2f (pfa 10^-%g)",
+            self.windows.target_px,
+            self.windows.guard_px,
+            self.windows.background_px,
+            self.config.t,
+            self.config.pfa,
+        )
 
     def predict(self, tiles: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, C, H, W)`` of the wrapped detector, with CFAR ships merged (or ships folded into sea)."""
-        probabilities = np.asarray(self.inner.predict(normalise(tiles, valid, self.inner.input_spec), valid),
-                                   dtype=np.float32)
+        probabilities = np.asarray(
+            self.inner.predict(normalise_sigma0(tiles, valid, self.inner.input_spec), valid), dtype=np.float32
+        )
         if self.mode == "off":
             return fold_ships_into_sea(probabilities, self.ship_index, self.sea_index)
         if self.windows is None:
@@ -350,9 +374,13 @@ class ShipsDetector:
         info = self.inner.describe()
         extra: dict[str, Any] = {"ships": self.mode}
         if self.mode == "cfar":
-            extra["cfar"] = {**asdict(self.config), "t": round(self.config.t, 4),
-                             "windows_px": None if self.windows is None else
-                             [self.windows.target_px, self.windows.guard_px, self.windows.background_px],
-                             "rule": "target where (mean_target - mean_ring) / std_ring > t, land and nodata "
-                                     "left out; clusters kept when min <= bbox diagonal <= max"}
+            extra["cfar"] = {
+                **self.config.to_dict(),
+                "t": round(self.config.t, 4),
+                "windows_px": None
+                if self.windows is None
+                else [self.windows.target_px, self.windows.guard_px, self.windows.background_px],
+                "rule": "target where (mean_target - mean_ring) / std_ring > t, land and nodata "
+                "left out; clusters kept when min <= bbox diagonal <= max",
+            }
         return dataclasses.replace(info, extra={**info.extra, **extra})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from engine.models.scan import SCAN_BACKENDS, available_backends
 
 log = logging.getLogger("dakd")
 
-#: Options :func:`load_model_detector` accepts (the CLI passes them through ``make_detector``).
+#: Options :func:`load_model_detector` accepts (the CLI passes them through ``select_detector``).
 MODEL_OPTIONS = ("batch_size", "precision", "compile", "scan_backend")
 MAX_BATCH = 64
 #: Rough activation memory per 256² tile and million parameters at inference, in bytes; used only to
@@ -53,8 +53,16 @@ class ModelDetector:
         model_path: where the card came from (for the run summary).
     """
 
-    def __init__(self, model: torch.nn.Module, card: ModelCard, device: DeviceChoice, precision: str = "auto",
-                 batch_size: int | None = None, compile: bool = False, model_path: str = "") -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        card: ModelCard,
+        device: DeviceChoice,
+        precision: str = "auto",
+        batch_size: int | None = None,
+        compile: bool = False,
+        model_path: str = "",
+    ) -> None:
         self.card = card
         self.classes = card.classes
         self.input_spec = card.input_spec
@@ -70,7 +78,7 @@ class ModelDetector:
         self.input_bands = getattr(getattr(model, "config", None), "input_bands", card.build.get("in_chans", 1))
         self.compiled = False
         if compile:
-            self.model = torch.compile(self.model)
+            self.model = cast(torch.nn.Module, torch.compile(self.model))  # an OptimizedModule
             self.compiled = True
         self.batch_size = batch_size if batch_size else self._batch_from_memory()
         #: Tiles per batch the detection pipeline should read (it asks for this when --batch-size is not given).
@@ -81,8 +89,12 @@ class ModelDetector:
     def _batch_from_memory(self) -> int:
         if self.device_choice.device.type == "cpu":
             return 8
-        per_tile = int(_BYTES_PER_TILE_PER_MPARAM * max(1.0, self.n_params / 1e6)
-                       * (self.input_spec.tile_size / 256) ** 2 * (0.5 if self.dtype is not None else 1.0))
+        per_tile = int(
+            _BYTES_PER_TILE_PER_MPARAM
+            * max(1.0, self.n_params / 1e6)
+            * (self.input_spec.tile_size / 256) ** 2
+            * (0.5 if self.dtype is not None else 1.0)
+        )
         return batch_size_for_memory(free_memory_bytes(self.device_choice.device), per_tile, MAX_BATCH)
 
     def prepare(self, scene: SceneInfo) -> None:
@@ -99,8 +111,11 @@ class ModelDetector:
         except Exception as error:  # noqa: BLE001 - a failed compilation falls back to eager mode once
             if not self.compiled or is_out_of_memory(error):
                 raise
-            log.warning("torch.compile failed (%s: %s); running without --compile", type(error).__name__,
-                        str(error).splitlines()[0] if str(error) else "")
+            log.warning(
+                "torch.compile failed (%s: %s); running without --compile",
+                type(error).__name__,
+                str(error).splitlines()[0] if str(error) else "",
+            )
             self.model, self.compiled = self.eager_model, False
             logits = self._run_model(batch, valid)
         return torch.softmax(logits.float(), dim=1).cpu()
@@ -122,8 +137,9 @@ class ModelDetector:
         if inputs.ndim != 4 or inputs.shape[1] != bands:
             raise ModelError(f"model {self.card.name!r} expects tiles (N, {bands}, H, W); got {tuple(inputs.shape)}")
         mask = torch.from_numpy(np.broadcast_to(valid, tiles.shape).copy())
-        parts, self.batch_size = map_batches(lambda a, b: self._forward(inputs[a:b], mask[a:b]), len(inputs),
-                                             self.batch_size, self.device_choice.device)
+        parts, self.batch_size = map_batches(
+            lambda a, b: self._forward(inputs[a:b], mask[a:b]), len(inputs), self.batch_size, self.device_choice.device
+        )
         probabilities = torch.cat(parts).numpy()
         self.stats["tiles"] += len(inputs)
         self.stats["forward_s"] += time.perf_counter() - started
@@ -133,18 +149,32 @@ class ModelDetector:
         """Model id, device and the reason it was chosen, precision and batch size for the run summary."""
         dtype = "fp32" if self.dtype is None else str(self.dtype).replace("torch.", "")
         extra: dict[str, Any] = {
-            "model_path": self.model_path, "architecture": self.card.architecture, "variant": self.card.variant,
-            "encoder": self.card.build.get("encoder"), "encoder_variant": self.card.build.get("variant"),
-            "parameters": self.n_params, "precision": dtype, "batch_size": self.batch_size,
-            "compiled": self.compiled, "classes": [c.name for c in self.classes],
+            "model_path": self.model_path,
+            "architecture": self.card.architecture,
+            "variant": self.card.variant,
+            "encoder": self.card.build.get("encoder"),
+            "encoder_variant": self.card.build.get("variant"),
+            "parameters": self.n_params,
+            "precision": dtype,
+            "batch_size": self.batch_size,
+            "compiled": self.compiled,
+            "classes": [c.name for c in self.classes],
             "scan_backend": self.scan_backend,
             "input_features": list(self.card.build.get("input_features") or ["db"]),
-            "tiles": self.stats["tiles"], "forward_s": round(self.stats["forward_s"], 3),
+            "tiles": self.stats["tiles"],
+            "forward_s": round(self.stats["forward_s"], 3),
             "engine_version_of_card": self.card.engine_version,
-            "backend": "torch", "backend_reason": self.backend_reason, "backend_version": torch.__version__,
+            "backend": "torch",
+            "backend_reason": self.backend_reason,
+            "backend_version": torch.__version__,
         }
-        return DetectorInfo(name="model", model_id=self.card.name, device=self.device_choice.name,
-                            device_reason=self.device_choice.reason, extra=extra)
+        return DetectorInfo(
+            name="model",
+            model_id=self.card.name,
+            device=self.device_choice.name,
+            device_reason=self.device_choice.reason,
+            extra=extra,
+        )
 
 
 def load_model_detector(model_path: str | Path, device: str = "auto", **options: Any) -> ModelDetector:
@@ -169,19 +199,34 @@ def load_model_detector(model_path: str | Path, device: str = "auto", **options:
     if scan_backend:
         if scan_backend not in SCAN_BACKENDS:
             raise DakdError(f"unknown scan backend {scan_backend!r}; use one of: {', '.join(SCAN_BACKENDS)}")
-        if scan_backend in ("mamba_ssm", "triton") and (scan_backend not in available_backends()
-                                                         or choice.device.type != "cuda"):
-            raise DakdError(f"--scan-backend {scan_backend} needs a CUDA GPU and the {scan_backend} package; "
-                            f"on {choice.name} use --scan-backend auto")
+        if scan_backend in ("mamba_ssm", "triton") and (
+            scan_backend not in available_backends() or choice.device.type != "cuda"
+        ):
+            raise DakdError(
+                f"--scan-backend {scan_backend} needs a CUDA GPU and the {scan_backend} package; "
+                f"on {choice.name} use --scan-backend auto"
+            )
         model.set_scan_backend(scan_backend)
     batch_size = options.get("batch_size")
     if batch_size is not None and int(batch_size) < 1:
         raise DakdError(f"--batch-size must be at least 1, got {batch_size}")
-    detector = ModelDetector(model, card, choice, precision=options.get("precision") or "auto",
-                             batch_size=int(batch_size) if batch_size else None,
-                             compile=bool(options.get("compile", False)), model_path=str(model_path))
+    detector = ModelDetector(
+        model,
+        card,
+        choice,
+        precision=options.get("precision") or "auto",
+        batch_size=int(batch_size) if batch_size else None,
+        compile=bool(options.get("compile", False)),
+        model_path=str(model_path),
+    )
     if scan_backend:
         detector.scan_backend = scan_backend
-    log.info("model %s (%s, %.1fM parameters) on %s: %s", card.name, card.variant, detector.n_params / 1e6,
-             choice.name, choice.reason)
+    log.info(
+        "model %s (%s, %.1fM parameters) on %s: %s",
+        card.name,
+        card.variant,
+        detector.n_params / 1e6,
+        choice.name,
+        choice.reason,
+    )
     return detector

@@ -11,7 +11,7 @@ Brekke & Solberg, IGARSS 2004), applied to **linear** σ0:
 SNAP does. SNAP's Oil-Spill-Clustering step (drop 8-connected clusters under 0.1 km²) is the
 ``min_area_km2`` filter of :mod:`engine.vectorize`.
 
-Three additions, all documented in the README (Reference: detection):
+Three additions, all documented in docs/reference/detection.md:
 
 * ``v`` is the mean over a small ``speckle_filter_px`` box (default 5 px) before the test. SNAP's help
   asks for a speckle filter before the operator; without one, single pixels of speckle fall below
@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import ndimage
 
 from engine.classes import BINARY_CLASSES, SegClass
+from engine.config import ConfigBase
 from engine.detectors.base import DetectorInfo, InputSpec
 from engine.errors import DakdError
 from engine.io.scene import SceneInfo
@@ -55,7 +56,7 @@ THRESHOLD_TILE_PX = 512
 
 
 @dataclass(frozen=True)
-class ThresholdConfig:
+class ThresholdConfig(ConfigBase):
     """Parameters of the threshold detector (the CLI exposes the first two).
 
     Attributes:
@@ -86,7 +87,7 @@ class ThresholdConfig:
             raise DakdError(f"bright_guard_db must be 0 (off) or more, got {self.bright_guard_db}")
 
 
-#: Option names :func:`engine.detectors.make_detector` routes to this detector.
+#: Option names :func:`engine.detectors.select_detector` routes to this detector.
 THRESHOLD_OPTIONS = tuple(f.name for f in fields(ThresholdConfig))
 
 
@@ -114,8 +115,10 @@ def valid_fraction(valid: np.ndarray, size: int) -> np.ndarray:
     """
     fraction = np.empty(valid.shape, dtype=np.float32)
     height, width = valid.shape[-2:]
-    full = (ndimage.uniform_filter1d(np.ones(height, np.float32), size, mode="constant")[:, None]
-            * ndimage.uniform_filter1d(np.ones(width, np.float32), size, mode="constant")[None, :])
+    full = (
+        ndimage.uniform_filter1d(np.ones(height, np.float32), size, mode="constant")[:, None]
+        * ndimage.uniform_filter1d(np.ones(width, np.float32), size, mode="constant")[None, :]
+    )
     for index, tile_valid in enumerate(valid):
         if tile_valid.all():
             fraction[index] = full
@@ -175,8 +178,14 @@ def guarded_background_mean(values: np.ndarray, valid: np.ndarray, window: int, 
     return background
 
 
-def _take_out_bright(background: np.ndarray, window_mean: np.ndarray, fraction: np.ndarray, values: np.ndarray,
-                     bright: np.ndarray, window: int) -> None:
+def _take_out_bright(
+    background: np.ndarray,
+    window_mean: np.ndarray,
+    fraction: np.ndarray,
+    values: np.ndarray,
+    bright: np.ndarray,
+    window: int,
+) -> None:
     """Update one tile's ``background`` in place: its few ``bright`` pixels leave the box sums around each.
 
     ``window_mean`` and ``fraction`` (the box sums divided by the box area) are updated too; only the
@@ -186,8 +195,10 @@ def _take_out_bright(background: np.ndarray, window_mean: np.ndarray, fraction: 
     height, width = bright.shape
     boxes = []
     for row, col in zip(*np.nonzero(bright)):
-        box = (slice(max(0, row - half), min(height, row + half + 1)),
-               slice(max(0, col - half), min(width, col + half + 1)))
+        box = (
+            slice(max(0, row - half), min(height, row + half + 1)),
+            slice(max(0, col - half), min(width, col + half + 1)),
+        )
         window_mean[box] -= values[row, col] / area
         fraction[box] -= 1 / area
         boxes.append(box)
@@ -226,9 +237,11 @@ class ThresholdDetector:
         if background_px > MAX_BACKGROUND_WINDOW_PX:
             metres = min(scene.pixel_size_m)
             largest_km = MAX_BACKGROUND_WINDOW_PX * metres / 1000
-            raise DakdError(f"--background-window-km {self.config.background_window_km:g} is {background_px} px at "
-                            f"this scene's {metres:.3g} m pixels, more than the {MAX_BACKGROUND_WINDOW_PX} px the "
-                            f"threshold detector handles; use at most {largest_km:.3g} km (SNAP's default is 0.5 km)")
+            raise DakdError(
+                f"--background-window-km {self.config.background_window_km:g} is {background_px} px at "
+                f"this scene's {metres:.3g} m pixels, more than the {MAX_BACKGROUND_WINDOW_PX} px the "
+                f"threshold detector handles; use at most {largest_km:.3g} km (SNAP's default is 0.5 km)"
+            )
         self.background_px = background_px
         self.context_px = self.background_px // 2 + self.config.speckle_filter_px // 2
         tile_size = THRESHOLD_TILE_PX  # grown until plan_grid's overlap rule fits the context
@@ -237,8 +250,13 @@ class ThresholdDetector:
         self.input_spec = InputSpec(units="linear", tile_size=tile_size)
         # The same pixels per batch as 16 tiles of 256 px: larger tiles take fewer per batch (memory).
         self.default_batch_size = max(1, type(self).default_batch_size * DEFAULT_TILE_SIZE**2 // tile_size**2)
-        log.info("threshold detector: background window %g km = %d px, k = %g dB, tiles %d px",
-                 self.config.background_window_km, self.background_px, self.config.threshold_k_db, tile_size)
+        log.info(
+            "threshold detector: background window %g km = %d px, k = %g dB, tiles %d px",
+            self.config.background_window_km,
+            self.background_px,
+            self.config.threshold_k_db,
+            tile_size,
+        )
 
     def contrast_db(self, tiles: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Δ = 10·log10(background mean / speckle-filtered value) in dB, per pixel; NaN where undefined."""
@@ -288,8 +306,14 @@ class ThresholdDetector:
         """Name, id and parameters for the run summary."""
         reason = "the threshold detector is numpy code on the CPU"
         return DetectorInfo(
-            name="threshold", model_id="snap-adaptive-threshold", device="cpu", device_reason=reason,
-            extra={**asdict(self.config), "background_window_px": self.background_px, "context_px": self.context_px,
-                   "rule": "oil where 10*log10(mean_bg / v) > k; p_oil = logistic((delta - k) / softness_db)"},
+            name="threshold",
+            model_id="snap-adaptive-threshold",
+            device="cpu",
+            device_reason=reason,
+            extra={
+                **self.config.to_dict(),
+                "background_window_px": self.background_px,
+                "context_px": self.context_px,
+                "rule": "oil where 10*log10(mean_bg / v) > k; p_oil = logistic((delta - k) / softness_db)",
+            },
         )
-

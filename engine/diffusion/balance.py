@@ -27,11 +27,6 @@ import numpy as np
 BALANCE_STATS = ("rms", "std")
 
 
-def label_to_signed(one_hot: np.ndarray) -> np.ndarray:
-    """Map a one-hot label (0/1) to JointNet's signed form in [-1, 1]."""
-    return 2.0 * one_hot - 1.0
-
-
 def balance_factor(
     images: Iterable[np.ndarray], valid: Iterable[np.ndarray] | None = None, stat: str = "rms", num_classes: int = 5
 ) -> float:

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.config import ConfigBase
 from engine.diffusion.schedule import NoiseSchedule
 
 TIMESTEP_SPACINGS = ("trailing", "leading")
 
 
 @dataclass(frozen=True)
-class DDIMConfig:
+class DDIMConfig(ConfigBase):
     """Sampler settings: number of steps, stochasticity and how steps are spaced over [0, T).
 
     ``trailing`` spacing starts at t = T-1 (pure noise), which an x0-predicting net needs to see

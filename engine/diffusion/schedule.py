@@ -21,16 +21,18 @@ Notes:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from engine.config import ConfigBase
 
 BETA_SCHEDULES = ("linear", "cosine")
 
 
 @dataclass(frozen=True)
-class ScheduleConfig:
+class ScheduleConfig(ConfigBase):
     """Constructor arguments of :class:`NoiseSchedule`; saved as JSON beside weights."""
 
     num_train_timesteps: int = 1000
@@ -70,12 +72,12 @@ class NoiseSchedule:
 
     def config_dict(self) -> dict[str, Any]:
         """Return the configuration as a JSON-ready dict."""
-        return asdict(self.config)
+        return self.config.to_dict()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> NoiseSchedule:
         """Rebuild a schedule from :meth:`config_dict` output."""
-        return cls(ScheduleConfig(**config))
+        return cls(ScheduleConfig.from_dict(config))
 
     def alpha_bar(self, timesteps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """alpha_bar_t for each sample, shaped to broadcast over ``like`` (N, C, H, W)."""
@@ -86,11 +88,6 @@ class NoiseSchedule:
         """Sample x_t ~ q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I) (DDPM eq. 4)."""
         alpha_bar = self.alpha_bar(timesteps, x0)
         return alpha_bar.sqrt() * x0 + (1.0 - alpha_bar).sqrt() * noise
-
-    def snr(self, timesteps: torch.Tensor) -> torch.Tensor:
-        """Signal-to-noise ratio alpha_bar_t / (1 - alpha_bar_t) of a unit-power signal."""
-        alpha_bar = self.alphas_cumprod[timesteps.long()]
-        return alpha_bar / (1.0 - alpha_bar)
 
     def sample_timesteps(
         self, batch_size: int, device: torch.device | str = "cpu", generator: torch.Generator | None = None

@@ -15,21 +15,31 @@ from engine.errors import InputError
 from engine.io.scene import Scene
 
 
-def is_sentinel1_product(path: str | os.PathLike[str]) -> bool:
-    """Tell whether ``path`` is a Sentinel-1 product: a ``.SAFE`` folder, its ``manifest.safe``, or a ``.zip``."""
+def is_sentinel1_path(path: str | os.PathLike[str]) -> bool:
+    """Tell whether ``path`` goes to the Sentinel-1 reader (``.SAFE``, ``manifest.safe``, ``.zip`` or a manifest).
+
+    Decided by the name first, so a broken product still reaches the reader and gets its one-line error;
+    :func:`engine.io.sentinel1.has_sentinel1_manifest` is the strict check that looks inside.
+    """
     candidate = Path(path)
     name = candidate.name.lower()
     if name.endswith(".safe") or name == "manifest.safe" or name.endswith(".zip"):
         return True
     # A renamed product folder (no .SAFE suffix) is recognised by its manifest (issue 7).
-    from engine.io.sentinel1.product import is_sentinel1_product as has_manifest
+    from engine.io.sentinel1.product import has_sentinel1_manifest
 
-    return has_manifest(candidate)
+    return has_sentinel1_manifest(candidate)
 
 
-def open_scene(path: str | os.PathLike[str], band: int | str | None = None, units: str = "auto",
-               land_mask: str | os.PathLike[str] | None = None, land_buffer_m: float = 0.0,
-               aoi: str | os.PathLike[str] | None = None, **reader_options: Any) -> Scene:
+def open_scene(
+    path: str | os.PathLike[str],
+    band: int | str | None = None,
+    units: str = "auto",
+    land_mask: str | os.PathLike[str] | None = None,
+    land_buffer_m: float = 0.0,
+    aoi: str | os.PathLike[str] | None = None,
+    **reader_options: Any,
+) -> Scene:
     """Open a SAR scene for windowed reading.
 
     Args:
@@ -57,25 +67,29 @@ def open_scene(path: str | os.PathLike[str], band: int | str | None = None, unit
     path_text = os.fspath(path)
     if not Path(path_text).exists():
         raise InputError(f"{path_text}: no such file; check the path")
-    if is_sentinel1_product(path_text):
+    if is_sentinel1_path(path_text):
         # Sentinel-1 dispatch: the reader lives in engine.io.sentinel1 (imported lazily so plain rasters never
         # need it). It receives the band as the polarisation unless a ``pol`` option is given.
         try:
             from engine.io import sentinel1
         except ImportError as error:
-            raise InputError(f"{path_text}: Sentinel-1 products are not supported by this installation ({error}); "
-                             "export the calibrated σ0 band as a GeoTIFF") from error
+            raise InputError(
+                f"{path_text}: Sentinel-1 products are not supported by this installation ({error}); "
+                "export the calibrated σ0 band as a GeoTIFF"
+            ) from error
         options = dict(reader_options)
         if band is not None and "pol" not in options:
             options["pol"] = band
-        scene = sentinel1.open_product(path_text, **options)
+        scene: Scene = sentinel1.open_product(path_text, **options)
     else:
         from engine.io.raster import RASTER_READER_OPTIONS, open_raster
 
         unknown = sorted(set(reader_options) - set(RASTER_READER_OPTIONS))
         if unknown:
-            raise InputError(f"--reader-option {unknown[0]}: not an option for rasters; use "
-                             f"{' or '.join(f'{key}=VALUE' for key in RASTER_READER_OPTIONS)}")
+            raise InputError(
+                f"--reader-option {unknown[0]}: not an option for rasters; use "
+                f"{' or '.join(f'{key}=VALUE' for key in RASTER_READER_OPTIONS)}"
+            )
         scene = open_raster(path_text, band=band, units=units, **reader_options)
     try:
         return mask_scene(scene, land_mask, land_buffer_m, aoi)
@@ -84,8 +98,12 @@ def open_scene(path: str | os.PathLike[str], band: int | str | None = None, unit
         raise
 
 
-def mask_scene(scene: Scene, land_mask: str | os.PathLike[str] | None = None, land_buffer_m: float = 0.0,
-               aoi: str | os.PathLike[str] | None = None) -> Scene:
+def mask_scene(
+    scene: Scene,
+    land_mask: str | os.PathLike[str] | None = None,
+    land_buffer_m: float = 0.0,
+    aoi: str | os.PathLike[str] | None = None,
+) -> Scene:
     """Wrap an open scene with its land mask and area of interest (the arguments of :func:`open_scene`).
 
     Land mask inside, area of interest outside: a window outside the area costs neither a read nor a mask.
@@ -100,4 +118,4 @@ def mask_scene(scene: Scene, land_mask: str | os.PathLike[str] | None = None, la
 
     area = None if aoi is None or os.fspath(aoi) == "" else area_of_interest(scene, aoi)
     scene = apply_land_mask(scene, land_mask, land_buffer_m)
-    return scene if area is None else AoiScene(scene, area, os.fspath(aoi))
+    return scene if area is None or aoi is None else AoiScene(scene, area, os.fspath(aoi))

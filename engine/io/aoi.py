@@ -48,8 +48,9 @@ def parse_extent(text: str) -> tuple[tuple[float, float, float, float], CRS] | N
     try:
         crs = CRS.from_user_input(match.group(5) or "EPSG:4326")
     except CRSError:
-        raise InputError(f"--aoi {text}: {match.group(5)} is not a coordinate system; use e.g. EPSG:4326 or "
-                         "EPSG:32634") from None
+        raise InputError(
+            f"--aoi {text}: {match.group(5)} is not a coordinate system; use e.g. EPSG:4326 or EPSG:32634"
+        ) from None
     return (xmin, ymin, xmax, ymax), crs
 
 
@@ -61,9 +62,17 @@ class AoiScene:
         self.area = area
         self.reads_skipped = 0
         bounds = shapely.unary_union(area.polygons).bounds
-        self.info = replace(scene.info, metadata={**scene.info.metadata, "aoi": {
-            "source": spec, "polygons": len(area.polygons),
-            "pixel_bounds": [round(float(v), 1) for v in bounds]}})
+        self.info = replace(
+            scene.info,
+            metadata={
+                **scene.info.metadata,
+                "aoi": {
+                    "source": spec,
+                    "polygons": len(area.polygons),
+                    "pixel_bounds": [round(float(v), 1) for v in bounds],
+                },
+            },
+        )
 
     def read_sigma0(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read the window (only if it meets the area), with pixels outside the area invalid (value 0)."""
@@ -105,14 +114,9 @@ def area_of_interest(scene: Scene, spec: str | os.PathLike[str]) -> PixelPolygon
     info = scene.info
     area.clip_to(info.width, info.height)
     if not area.polygons:
-        raise InputError(f"--aoi {text}: lies outside the scene {info.path}; give an area that overlaps it "
-                         "(an extent without a CRS is read as EPSG:4326 longitude/latitude)")
+        raise InputError(
+            f"--aoi {text}: lies outside the scene {info.path}; give an area that overlaps it "
+            "(an extent without a CRS is read as EPSG:4326 longitude/latitude)"
+        )
     log.info("area of interest %s: %d polygon(s) on the scene", text, len(area.polygons))
     return area
-
-
-def apply_aoi(scene: Scene, spec: str | os.PathLike[str] | None) -> Scene:
-    """Wrap ``scene`` so only the area of interest is read; ``None`` returns ``scene`` itself."""
-    if spec is None or os.fspath(spec) == "":
-        return scene
-    return AoiScene(scene, area_of_interest(scene, spec), os.fspath(spec))

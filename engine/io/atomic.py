@@ -128,8 +128,11 @@ def _is_folder_of(entry: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
 
 def _is_file_of(entry: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     """Whether ``entry`` is a file of ``pattern`` or a sidecar of one."""
-    return (len(entry) == len(pattern) and all(fnmatchcase(e, p) for e, p in zip(entry[:-1], pattern[:-1]))
-            and any(fnmatchcase(entry[-1], pattern[-1] + suffix) for suffix in ("", *SIDECAR_SUFFIXES)))
+    return (
+        len(entry) == len(pattern)
+        and all(fnmatchcase(e, p) for e, p in zip(entry[:-1], pattern[:-1]))
+        and any(fnmatchcase(entry[-1], pattern[-1] + suffix) for suffix in ("", *SIDECAR_SUFFIXES))
+    )
 
 
 #: The paths a run reads (scenes, label files, models...); ``None`` and empty entries are skipped.
@@ -157,8 +160,9 @@ def _protected_reason(real: Path) -> str | None:
     return None
 
 
-def check_replaceable(target: str | os.PathLike[str], inputs: Inputs = (), kind: EngineFolder | None = None,
-                      option: str = "--out") -> None:
+def check_replaceable(
+    target: str | os.PathLike[str], inputs: Inputs = (), kind: EngineFolder | None = None, option: str = "--out"
+) -> None:
     """Refuse, in one line, to replace an existing ``target`` when that could delete files dakd did not write.
 
     The one rule behind every ``--overwrite`` (and every output that replaces an older one): an
@@ -201,16 +205,25 @@ def check_replaceable(target: str | os.PathLike[str], inputs: Inputs = (), kind:
             raise OutputError(f"{refuse}: it lies inside the input {given}; {advice}")
     if path.is_dir() and any(path.iterdir()):
         if kind is None:
-            raise OutputError(f"{refuse}: it is not empty and dakd cannot tell that it wrote it; move your files out "
-                              f"of it or {advice}")
+            raise OutputError(
+                f"{refuse}: it is not empty and dakd cannot tell that it wrote it; move your files out "
+                f"of it or {advice}"
+            )
         foreign = kind.foreign_entry(path)
         if foreign:
-            raise OutputError(f"{refuse}: only a {kind.what} written by dakd may be replaced, and it {foreign}; move "
-                              f"your files out of it or {advice}")
+            raise OutputError(
+                f"{refuse}: only a {kind.what} written by dakd may be replaced, and it {foreign}; move "
+                f"your files out of it or {advice}"
+            )
 
 
-def check_output_dir(out_dir: str | os.PathLike[str], overwrite: bool, inputs: Inputs = (),
-                     kind: EngineFolder | None = None, option: str = "--out") -> Path:
+def check_output_dir(
+    out_dir: str | os.PathLike[str],
+    overwrite: bool,
+    inputs: Inputs = (),
+    kind: EngineFolder | None = None,
+    option: str = "--out",
+) -> Path:
     """Refuse an output directory that cannot be used, before any work is done.
 
     Args:
@@ -231,8 +244,9 @@ def check_output_dir(out_dir: str | os.PathLike[str], overwrite: bool, inputs: I
     if target.exists() and not target.is_dir():
         raise OutputError(f"output {target} exists and is a file, not a directory; choose another {option}")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise OutputError(f"output directory {target} already exists and is not empty; pass --overwrite or choose "
-                          f"another {option}")
+        raise OutputError(
+            f"output directory {target} already exists and is not empty; pass --overwrite or choose another {option}"
+        )
     check_replaceable(target, inputs, kind, option)  # an empty folder too: never the current folder or an input
     parent = target.parent
     if parent.exists() and not parent.is_dir():
@@ -242,8 +256,9 @@ def check_output_dir(out_dir: str | os.PathLike[str], overwrite: bool, inputs: I
     return target
 
 
-def remove_engine_folder(folder: str | os.PathLike[str], kind: EngineFolder, inputs: Inputs = (),
-                         option: str = "--out") -> None:
+def remove_engine_folder(
+    folder: str | os.PathLike[str], kind: EngineFolder, inputs: Inputs = (), option: str = "--out"
+) -> None:
     """Delete an earlier run's ``folder`` so a run can start afresh in it, after :func:`check_replaceable`.
 
     For folders written in place rather than through :func:`atomic_output_dir` (a resumable work
@@ -258,8 +273,13 @@ def remove_engine_folder(folder: str | os.PathLike[str], kind: EngineFolder, inp
 
 
 @contextlib.contextmanager
-def atomic_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False, inputs: Inputs = (),
-                      kind: EngineFolder | None = None, option: str = "--out") -> Iterator[Path]:
+def atomic_output_dir(
+    out_dir: str | os.PathLike[str],
+    overwrite: bool = False,
+    inputs: Inputs = (),
+    kind: EngineFolder | None = None,
+    option: str = "--out",
+) -> Iterator[Path]:
     """Yield a hidden temporary directory that becomes ``out_dir`` when the block completes.
 
     Everything written into the yielded directory appears at ``out_dir`` in one rename at the end.
@@ -303,22 +323,25 @@ def atomic_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False, 
         raise
 
 
-def _replace_dir(tmp: Path, target: Path, overwrite: bool, inputs: Inputs, kind: EngineFolder | None,
-                 option: str) -> None:
+def _replace_dir(
+    tmp: Path, target: Path, overwrite: bool, inputs: Inputs, kind: EngineFolder | None, option: str
+) -> None:
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the result normal permissions
     old: Path | None = None
     if target.exists():
         if any(target.iterdir()) and not overwrite:  # appeared while we were working
-            raise OutputError(f"output directory {target} appeared during the run; pass --overwrite or choose "
-                              f"another {option}")
+            raise OutputError(
+                f"output directory {target} appeared during the run; pass --overwrite or choose another {option}"
+            )
         check_replaceable(target, inputs, kind, option)  # again: files may have been put there during the run
         old = target.with_name(f".{target.name}{TMP_MARK}old-{os.getpid()}")
         _remove(old)
         try:
             os.rename(target, old)
         except OSError as error:
-            raise OutputError(f"cannot replace {target} ({_describe_os_error(error)}); close programs using it"
-                              ) from error
+            raise OutputError(
+                f"cannot replace {target} ({_describe_os_error(error)}); close programs using it"
+            ) from error
     try:
         os.rename(tmp, target)
     except OSError as error:
@@ -366,8 +389,9 @@ def atomic_file(path: str | os.PathLike[str], overwrite: bool = True, inputs: In
         handle, name = tempfile.mkstemp(prefix=f".{target.stem}{TMP_MARK}", suffix=target.suffix, dir=target.parent)
     except OSError as error:
         _remove_created(created)
-        raise OutputError(f"cannot write to folder {target.parent} ({_describe_os_error(error)}); choose another "
-                          "path") from error
+        raise OutputError(
+            f"cannot write to folder {target.parent} ({_describe_os_error(error)}); choose another path"
+        ) from error
     os.close(handle)
     tmp = Path(name)
     tmp.unlink()  # writers (GDAL, fiona) want to create the file themselves
@@ -435,11 +459,15 @@ def write_failure(error: BaseException, target: str | os.PathLike[str], option: 
         code = _probe_write(folder)
     if code in _DISK_FULL:
         free_mb = shutil.disk_usage(folder).free / 2**20
-        return OutputError(f"the disk is full: writing {target} failed with {free_mb:.0f} MB left in {folder}; free "
-                           f"disk space or choose another {option}")
+        return OutputError(
+            f"the disk is full: writing {target} failed with {free_mb:.0f} MB left in {folder}; free "
+            f"disk space or choose another {option}"
+        )
     if code == errno.EFBIG:
-        return OutputError(f"writing {target} failed: the file grew past the largest file allowed in {folder} (File "
-                           f"too large); choose another {option} or raise the limit (ulimit -f)")
+        return OutputError(
+            f"writing {target} failed: the file grew past the largest file allowed in {folder} (File "
+            f"too large); choose another {option} or raise the limit (ulimit -f)"
+        )
     if code is not None:
         reason = os.strerror(code)
     elif isinstance(error, OSError) and error.strerror:

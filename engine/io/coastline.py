@@ -54,8 +54,10 @@ def _package() -> Any:
     try:
         import roaring_landmask
     except ImportError:
-        raise CoastlineUnavailable("the global coastline package is not installed (pip install roaring-landmask, "
-                                   "or make install); give --land-mask FILE or none") from None
+        raise CoastlineUnavailable(
+            "the global coastline package is not installed (pip install roaring-landmask, "
+            "or make install); give --land-mask FILE or none"
+        ) from None
     return roaring_landmask
 
 
@@ -78,8 +80,10 @@ def _load(part: str) -> Any:
                 loader = package.RoaringMask if part == "mask" else package.Shapes
                 _LOADED[part] = loader.new(provider)
             except Exception as error:  # noqa: BLE001 - any failure of the data means: no mask, say why
-                raise CoastlineUnavailable(f"the coastline data could not be loaded ({type(error).__name__}: "
-                                           f"{error}); reinstall roaring-landmask") from None
+                raise CoastlineUnavailable(
+                    f"the coastline data could not be loaded ({type(error).__name__}: "
+                    f"{error}); reinstall roaring-landmask"
+                ) from None
         return _LOADED[part]
 
 
@@ -118,10 +122,18 @@ class CoastlineMask:
 
     def describe(self) -> dict[str, Any]:
         """Describe the mask for the summary: the source, and whether the scene has any coast at all."""
-        reason = (f"global coastline, sampled every {self.step_px} px and tested pixel by pixel at the shore"
-                  if self.coast_near else "no coast within the scene (global coastline): nothing to mask")
-        return {"mode": "auto", "used": True, "source": coastline_source(), "coast_in_scene": self.coast_near,
-                "reason": reason}
+        reason = (
+            f"global coastline, sampled every {self.step_px} px and tested pixel by pixel at the shore"
+            if self.coast_near
+            else "no coast within the scene (global coastline): nothing to mask"
+        )
+        return {
+            "mode": "auto",
+            "used": True,
+            "source": coastline_source(),
+            "coast_in_scene": self.coast_near,
+            "reason": reason,
+        }
 
     def land(self, window: Window) -> np.ndarray:
         """Boolean array of the window: True where the pixel centre is on land (outside the scene: the edge's)."""
@@ -136,14 +148,22 @@ class CoastlineMask:
             self._fill(out, int(unique_rows[i]), int(unique_cols[j]), rows, cols, block_rows, block_cols)
         return out
 
-    def _fill(self, out: np.ndarray, bi: int, bj: int, rows: np.ndarray, cols: np.ndarray, block_rows: np.ndarray,
-              block_cols: np.ndarray) -> None:
+    def _fill(
+        self,
+        out: np.ndarray,
+        bi: int,
+        bj: int,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        block_rows: np.ndarray,
+        block_cols: np.ndarray,
+    ) -> None:
         """Copy shore block (bi, bj), tested pixel by pixel (once per run), into the window's ``out``."""
         step = self.step_px
         block = self._refined.get((bi, bj))
         if block is None:
             r0, c0 = bi * step, bj * step
-            r, c = np.mgrid[r0:min(r0 + step, self.height), c0:min(c0 + step, self.width)]
+            r, c = np.mgrid[r0 : min(r0 + step, self.height), c0 : min(c0 + step, self.width)]
             lon, lat = self._lonlat(c + 0.5, r + 0.5)
             block = self._exact(lon.ravel(), lat.ravel()).reshape(r.shape)
             self._refined[(bi, bj)] = block
@@ -162,8 +182,9 @@ class CoastlineMask:
         self.points_tested += int(lon.size)
         if lon.size == 0:
             return np.zeros(0, dtype=bool)
-        return np.asarray(self._shapes.contains_many_par(np.ascontiguousarray(lon), np.ascontiguousarray(lat)),
-                          dtype=bool)
+        return np.asarray(
+            self._shapes.contains_many_par(np.ascontiguousarray(lon), np.ascontiguousarray(lat)), dtype=bool
+        )
 
 
 def _near_land(mask: Any, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -183,8 +204,10 @@ def _near_land(mask: Any, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     cy = np.arange(y0, iy.max() + margin + 1)
     centre_lon, centre_lat = np.meshgrid((cx + 0.5) * cell - 180.0, np.clip((cy + 0.5) * cell - 90.0, -90, 90))
     centre_lon = (centre_lon + 180.0) % 360.0 - 180.0
-    cells = np.asarray(mask.contains_many(np.ascontiguousarray(centre_lon.ravel()),
-                                          np.ascontiguousarray(centre_lat.ravel())), dtype=bool)
+    cells = np.asarray(
+        mask.contains_many(np.ascontiguousarray(centre_lon.ravel()), np.ascontiguousarray(centre_lat.ravel())),
+        dtype=bool,
+    )
     cells = cells.reshape(centre_lon.shape)
     size = 2 * RASTER_MARGIN_CELLS + 1
     widened = ndimage.binary_dilation(cells, np.ones((size, size), dtype=bool)) if cells.any() else cells

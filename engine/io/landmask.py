@@ -30,7 +30,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import fiona
 import numpy as np
@@ -44,6 +44,7 @@ from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry import box, mapping, shape
 
+from engine.contract import DEFAULT_LAND_BUFFER_M
 from engine.errors import InputError
 from engine.io.scene import Scene
 
@@ -64,11 +65,13 @@ def _scene_mapping(scene: Scene, option: str = "--land-mask") -> tuple[CRS, Pixe
     """Return the scene's map CRS and its map -> pixel / pixel -> map functions."""
     custom = getattr(scene, "map_to_pixel", None)
     if callable(custom):
-        return scene.map_crs, custom, scene.pixel_to_map
+        mapped = cast(Any, scene)  # a scene with its own mapping, e.g. Sentinel1Scene (see the module docstring)
+        return mapped.map_crs, custom, mapped.pixel_to_map
     info = scene.info
     if info.crs is None:
-        raise InputError(f"{info.path}: has no coordinate system, so {option} cannot be placed on it; use a "
-                         "georeferenced scene")
+        raise InputError(
+            f"{info.path}: has no coordinate system, so {option} cannot be placed on it; use a georeferenced scene"
+        )
     inverse = ~info.transform
 
     def to_pixel(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,8 +94,13 @@ class PixelPolygons:
         option: the command-line option, for messages.
     """
 
-    def __init__(self, path: str | os.PathLike[str], scene: Scene,
-                 geometries: tuple[list[Any], CRS] | None = None, option: str = "--land-mask") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        scene: Scene,
+        geometries: tuple[list[Any], CRS] | None = None,
+        option: str = "--land-mask",
+    ) -> None:
         self.path = os.fspath(path)
         self.option = option
         info = scene.info
@@ -104,11 +112,14 @@ class PixelPolygons:
         scene_box = box(float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys)))
         pixel_box = box(-CLIP_MARGIN_PX, -CLIP_MARGIN_PX, info.width + CLIP_MARGIN_PX, info.height + CLIP_MARGIN_PX)
         near = self._read_near(scene_box, map_crs) if geometries is None else _project(*geometries, map_crs)
-        polygons = []
+        polygons: list[Any] = []  # shapely polygons
         for geometry in near:
             pixel_geometry = shapely.transform(geometry, lambda xy: np.column_stack(to_pixel(xy[:, 0], xy[:, 1])))
-            clipped = pixel_geometry.intersection(pixel_box) if pixel_geometry.is_valid else (
-                shapely.make_valid(pixel_geometry).intersection(pixel_box))
+            clipped = (
+                pixel_geometry.intersection(pixel_box)
+                if pixel_geometry.is_valid
+                else (shapely.make_valid(pixel_geometry).intersection(pixel_box))
+            )
             polygons.extend(p for p in shapely.get_parts(clipped) if p.geom_type in ("Polygon", "MultiPolygon"))
         self.polygons = polygons
         self._tree = shapely.STRtree(polygons)
@@ -134,8 +145,10 @@ class PixelPolygons:
                 return geometries
         except (fiona.errors.FionaError, CRSError, OSError) as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise InputError(f"{self.option} {self.path}: cannot read it as a polygon layer ({first}); give a "
-                             "Shapefile, GeoPackage or GeoJSON of polygons") from None
+            raise InputError(
+                f"{self.option} {self.path}: cannot read it as a polygon layer ({first}); give a "
+                "Shapefile, GeoPackage or GeoJSON of polygons"
+            ) from None
 
     def clip_to(self, width: int, height: int) -> None:
         """Keep only the polygon parts inside the ``width`` x ``height`` scene (no margin): an area of interest."""
@@ -157,17 +170,14 @@ class PixelPolygons:
         if len(hits) == 0:
             return np.zeros((rows, cols), dtype=bool)
         shapes = [(mapping(self.polygons[i]), 1) for i in hits]
-        burned = features.rasterize(shapes, out_shape=(rows, cols), transform=Affine.translation(col0, row0),
-                                    fill=0, dtype="uint8")
+        burned = features.rasterize(
+            shapes, out_shape=(rows, cols), transform=Affine.translation(col0, row0), fill=0, dtype="uint8"
+        )
         return burned.astype(bool)
 
     def describe(self) -> dict[str, Any]:
         """Describe the mask for the run summary."""
         return {"mode": "file", "used": True, "source": self.path, "polygons": len(self.polygons)}
-
-
-#: The land mask from a polygon layer (the name ``--land-mask PATH`` has always had).
-LandMask = PixelPolygons
 
 
 def _project(geometries: list[Any], crs: CRS, map_crs: CRS) -> list[Any]:
@@ -214,7 +224,7 @@ class LandMaskedScene:
         land = self.mask.land(padded)
         if land.any():
             land = ndimage.distance_transform_edt(~land, sampling=self._sampling) <= self.buffer_m
-        return land[pad:pad + int(window.height), pad:pad + int(window.width)]
+        return land[pad : pad + int(window.height), pad : pad + int(window.width)]
 
     def read_sigma0(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read the scene's σ0 and validity, with land pixels set invalid (value 0)."""
@@ -237,13 +247,14 @@ class LandMaskedScene:
 
 #: Shoreline buffer of the command line and the plugin, in metres: about the along-shore error of the OSM
 #: coastline plus Sentinel-1 geolocation, and a 10 m pixel's bright coastal edge; SNAP's 'shoreline extension'.
-DEFAULT_BUFFER_M = 100.0
+DEFAULT_BUFFER_M = DEFAULT_LAND_BUFFER_M  # the name callers of this module know
 
 
 def _skip(scene: Scene, mode: str, reason: str) -> Scene:
     """Return the scene unmasked, with the reason in its metadata (and the log) so the summary says why."""
-    scene.info = replace(scene.info, metadata={**scene.info.metadata,
-                                               "land_mask": {"mode": mode, "used": False, "reason": reason}})
+    scene.info = replace(
+        scene.info, metadata={**scene.info.metadata, "land_mask": {"mode": mode, "used": False, "reason": reason}}
+    )
     return scene
 
 
@@ -264,8 +275,10 @@ def apply_land_mask(scene: Scene, path: str | os.PathLike[str] | None, buffer_m:
     if text == "auto":
         return _auto(scene, buffer_m)
     if not os.path.exists(text):
-        raise InputError(f"--land-mask {text}: no such file; give a polygon layer of land (e.g. a coastline data "
-                         "set), auto (the global coastline) or none")
+        raise InputError(
+            f"--land-mask {text}: no such file; give a polygon layer of land (e.g. a coastline data "
+            "set), auto (the global coastline) or none"
+        )
     return LandMaskedScene(scene, PixelPolygons(text, scene), buffer_m)
 
 

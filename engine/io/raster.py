@@ -39,8 +39,9 @@ from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
+from engine.contract import UNITS
 from engine.errors import InputError
-from engine.io.scene import UNITS, SceneInfo, reader_number
+from engine.io.scene import SceneInfo, reader_number
 from engine.preprocess import to_linear
 
 log = logging.getLogger("dakd")
@@ -60,7 +61,7 @@ RASTER_READER_OPTIONS = ("nodata", "pixel_size_m")
 
 def error_text(error: BaseException) -> str:
     """GDAL's own words for an error (rasterio chains them as ``__cause__``), on one line."""
-    parts = []
+    parts: list[str] = []
     seen: BaseException | None = error
     while seen is not None and len(parts) < 3:
         text = str(seen).strip()
@@ -94,8 +95,17 @@ class RasterScene:
     as a context manager; detection keeps it open for the whole run.
     """
 
-    def __init__(self, dataset: Any, info: SceneInfo, scale: float, offset: float, raw_nodata: float | None,
-                 zero_is_nodata: bool, use_gdal_mask: bool, units_declared: bool) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        info: SceneInfo,
+        scale: float,
+        offset: float,
+        raw_nodata: float | None,
+        zero_is_nodata: bool,
+        use_gdal_mask: bool,
+        units_declared: bool,
+    ) -> None:
         self._dataset = dataset
         self.info = info
         self._scale = scale
@@ -125,8 +135,12 @@ class RasterScene:
             InputError: GDAL cannot decode the pixels (a truncated or corrupt file).
         """
         info = self.info
-        if (window.col_off < 0 or window.row_off < 0 or window.col_off + window.width > info.width
-                or window.row_off + window.height > info.height):
+        if (
+            window.col_off < 0
+            or window.row_off < 0
+            or window.col_off + window.width > info.width
+            or window.row_off + window.height > info.height
+        ):
             raise ValueError(f"window {window} lies outside the {info.width}×{info.height} scene")
         try:
             raw = self._dataset.read(info.band, window=window)
@@ -205,8 +219,14 @@ def _select_band(dataset: Any, path: str, band: int | str | None) -> int:
         return 1
     vv = [i + 1 for i, n in enumerate(names) if "vv" in n.lower()]
     chosen = vv[0] if vv else 1
-    log.info("%s has %d bands (%s); using band %d%s (choose another with --band)", path, count, listing, chosen,
-             " (VV)" if vv else "")
+    log.info(
+        "%s has %d bands (%s); using band %d%s (choose another with --band)",
+        path,
+        count,
+        listing,
+        chosen,
+        " (VV)" if vv else "",
+    )
     return chosen
 
 
@@ -308,15 +328,20 @@ def _pixel_size_m(dataset: Any, path: str, override_m: float | None) -> tuple[tu
     return (size_x * factor, size_y * factor), None
 
 
-def open_raster(path: str | os.PathLike[str], band: int | str | None = None, units: str = "auto",
-                nodata: float | None = None, pixel_size_m: float | None = None) -> RasterScene:
+def open_raster(
+    path: str | os.PathLike[str],
+    band: int | str | None = None,
+    units: str = "auto",
+    nodata: float | None = None,
+    pixel_size_m: float | None = None,
+) -> RasterScene:
     """Open a GDAL raster as a :class:`RasterScene`.
 
     Args:
         path: GeoTIFF or any GDAL raster.
         band: 1-based band number, or a band description (exact, or a unique part such as ``"VV"``).
             ``None`` takes the only band, or the first band whose description contains VV.
-        units: ``auto`` or one of :data:`engine.io.scene.UNITS`.
+        units: ``auto`` or one of :data:`engine.contract.UNITS`.
         nodata: raw nodata value overriding the file's metadata.
         pixel_size_m: pixel size to use when the raster has no CRS (default 10 m, with a warning).
 
@@ -348,10 +373,12 @@ def open_raster(path: str | os.PathLike[str], band: int | str | None = None, uni
     except RasterioError as error:
         text = error_text(error)
         if "not recognized" in text or "not recognised" in text:
-            raise InputError(f"{path_text}: not a raster GDAL can read; give a GeoTIFF (or another GDAL raster) of SAR "
-                             "backscatter") from error
-        raise InputError(f"{path_text}: cannot open the raster, it is truncated or corrupt ({text}); re-export or "
-                         "re-download it") from error
+            raise InputError(
+                f"{path_text}: not a raster GDAL can read; give a GeoTIFF (or another GDAL raster) of SAR backscatter"
+            ) from error
+        raise InputError(
+            f"{path_text}: cannot open the raster, it is truncated or corrupt ({text}); re-export or re-download it"
+        ) from error
     try:
         return _build_scene(dataset, path_text, band, units, nodata, pixel_size_m)
     except BaseException:
@@ -359,22 +386,31 @@ def open_raster(path: str | os.PathLike[str], band: int | str | None = None, uni
         raise
 
 
-def _build_scene(dataset: Any, path: str, band: int | str | None, units: str, nodata: float | None,
-                 pixel_size_m: float | None) -> RasterScene:
+def _build_scene(
+    dataset: Any, path: str, band: int | str | None, units: str, nodata: float | None, pixel_size_m: float | None
+) -> RasterScene:
     if dataset.width == 0 or dataset.height == 0 or dataset.count == 0:
-        raise InputError(f"{path}: the raster has no pixels ({dataset.width}×{dataset.height}, {dataset.count} bands); "
-                         "re-export it")
+        raise InputError(
+            f"{path}: the raster has no pixels ({dataset.width}×{dataset.height}, {dataset.count} bands); re-export it"
+        )
     if band is None and _is_rgb_picture(dataset):
-        raise InputError(f"{path} is an 8-bit RGB picture, not radar backscatter; export the calibrated σ0 band as a "
-                         "single-band GeoTIFF, or pass --band 1 to use its first band anyway")
+        raise InputError(
+            f"{path} is an 8-bit RGB picture, not radar backscatter; export the calibrated σ0 band as a "
+            "single-band GeoTIFF, or pass --band 1 to use its first band anyway"
+        )
     band_index = _select_band(dataset, path, band)
     dtype = dataset.dtypes[band_index - 1]
     if dtype.startswith("complex"):  # reading it as float32 would silently drop the imaginary part
-        raise InputError(f"{path}: band {band_index} holds complex values ({dtype}), as in SLC data; detect it to "
-                         "intensity first (|z|², e.g. SNAP Calibrate to σ0) or use the GRD product")
+        raise InputError(
+            f"{path}: band {band_index} holds complex values ({dtype}), as in SLC data; detect it to "
+            "intensity first (|z|², e.g. SNAP Calibrate to σ0) or use the GRD product"
+        )
     if _is_rgb_picture(dataset):
-        log.warning("%s is an 8-bit RGB picture; using band %d as DN amplitude: results on a rendered picture are "
-                    "unreliable", path, band_index)
+        log.warning(
+            "%s is an 8-bit RGB picture; using band %d as DN amplitude: results on a rendered picture are unreliable",
+            path,
+            band_index,
+        )
     scale = float(dataset.scales[band_index - 1] or 1.0)
     offset = float(dataset.offsets[band_index - 1] or 0.0)
     raw_nodata = nodata if nodata is not None else dataset.nodatavals[band_index - 1]
@@ -385,9 +421,16 @@ def _build_scene(dataset: Any, path: str, band: int | str | None, units: str, no
         log.warning("%s", pixel_warning)
 
     # A provisional scene reads the sample; zeros count as nodata unless the file turns out to be dB.
-    probe = RasterScene(dataset, _info(dataset, path, band_index, "linear", "", raw_nodata, pixel_size, {}),
-                        scale, offset, raw_nodata, zero_is_nodata=False, use_gdal_mask=use_gdal_mask,
-                        units_declared=False)
+    probe = RasterScene(
+        dataset,
+        _info(dataset, path, band_index, "linear", "", raw_nodata, pixel_size, {}),
+        scale,
+        offset,
+        raw_nodata,
+        zero_is_nodata=False,
+        use_gdal_mask=use_gdal_mask,
+        units_declared=False,
+    )
     samples, sample_valid = [], []
     for window in _sample_windows(dataset.width, dataset.height):
         values, valid = probe.read_raw(window)
@@ -396,8 +439,9 @@ def _build_scene(dataset: Any, path: str, band: int | str | None, units: str, no
     sample = np.concatenate(samples)
     sample_ok = np.concatenate(sample_valid)
     if units == "auto":
-        chosen, reason = decide_units(sample[sample_ok], dtype, scale != 1.0 or offset != 0.0,
-                                      _metadata_units(dataset, band_index))
+        chosen, reason = decide_units(
+            sample[sample_ok], dtype, scale != 1.0 or offset != 0.0, _metadata_units(dataset, band_index)
+        )
         log.info("%s: units %s (%s); override with --units", path, chosen, reason)
     else:
         chosen, reason = units, "given with --units"
@@ -405,35 +449,61 @@ def _build_scene(dataset: Any, path: str, band: int | str | None, units: str, no
     good = sample_ok & (sample != 0) if zero_is_nodata else sample_ok
     stats = _sample_stats(sample, good, probe.non_finite_reads)
     metadata: dict[str, Any] = {
-        "driver": dataset.driver, "dtype": dtype, "band_count": dataset.count,
-        "band_names": [d or "" for d in dataset.descriptions], "scale": scale, "offset": offset,
-        "sample": stats, **({"pixel_size_warning": pixel_warning} if pixel_warning else {}),
+        "driver": dataset.driver,
+        "dtype": dtype,
+        "band_count": dataset.count,
+        "band_names": [d or "" for d in dataset.descriptions],
+        "scale": scale,
+        "offset": offset,
+        "sample": stats,
+        **({"pixel_size_warning": pixel_warning} if pixel_warning else {}),
     }
     info = _info(dataset, path, band_index, chosen, reason, raw_nodata, pixel_size, metadata)
-    return RasterScene(dataset, info, scale, offset, raw_nodata, zero_is_nodata, use_gdal_mask,
-                       units_declared=units != "auto")
+    return RasterScene(
+        dataset, info, scale, offset, raw_nodata, zero_is_nodata, use_gdal_mask, units_declared=units != "auto"
+    )
 
 
 def _sample_stats(sample: np.ndarray, good: np.ndarray, non_finite: int) -> dict[str, Any]:
     values = sample[good]
-    stats: dict[str, Any] = {"pixels": int(sample.size), "valid_fraction": round(float(good.mean()), 4)
-                             if sample.size else 0.0}
+    stats: dict[str, Any] = {
+        "pixels": int(sample.size),
+        "valid_fraction": round(float(good.mean()), 4) if sample.size else 0.0,
+    }
     if values.size:
         p2, median, p98 = np.percentile(values, [2, 50, 98])
-        stats.update(min=float(values.min()), p2=float(p2), median=float(median), p98=float(p98),
-                     max=float(values.max()))
+        stats.update(
+            min=float(values.min()), p2=float(p2), median=float(median), p98=float(p98), max=float(values.max())
+        )
     stats["non_finite"] = non_finite
     return stats
 
 
-def _info(dataset: Any, path: str, band: int, units: str, reason: str, nodata: float | None,
-          pixel_size: tuple[float, float], metadata: dict[str, Any]) -> SceneInfo:
+def _info(
+    dataset: Any,
+    path: str,
+    band: int,
+    units: str,
+    reason: str,
+    nodata: float | None,
+    pixel_size: tuple[float, float],
+    metadata: dict[str, Any],
+) -> SceneInfo:
     tags = {k.lower(): v for k, v in dataset.tags().items()}
     scene_id = tags.get("product_id") or tags.get("product_name") or tags.get("scene_id") or Path(path).stem
     return SceneInfo(
-        path=path, width=dataset.width, height=dataset.height, crs=dataset.crs, transform=dataset.transform,
-        band=band, band_name=dataset.descriptions[band - 1], units=units, units_reason=reason,
-        nodata=None if nodata is None else float(nodata), pixel_size_m=pixel_size, scene_id=str(scene_id),
+        path=path,
+        width=dataset.width,
+        height=dataset.height,
+        crs=dataset.crs,
+        transform=dataset.transform,
+        band=band,
+        band_name=dataset.descriptions[band - 1],
+        units=units,
+        units_reason=reason,
+        nodata=None if nodata is None else float(nodata),
+        pixel_size_m=pixel_size,
+        scene_id=str(scene_id),
         metadata=metadata,
     )
 
@@ -446,13 +516,28 @@ OUTPUT_BLOCK_PX = 256
 #: GDAL block cache during a run (MB). GDAL's default (5 % of RAM) would make memory grow with the machine.
 GDAL_CACHE_MB = 256
 _OUTPUT_PROFILE = {
-    "driver": "GTiff", "tiled": True, "blockxsize": OUTPUT_BLOCK_PX, "blockysize": OUTPUT_BLOCK_PX,
-    "compress": "deflate", "zlevel": 1, "num_threads": "ALL_CPUS", "bigtiff": "if_safer", "interleave": "band",
+    "driver": "GTiff",
+    "tiled": True,
+    "blockxsize": OUTPUT_BLOCK_PX,
+    "blockysize": OUTPUT_BLOCK_PX,
+    "compress": "deflate",
+    "zlevel": 1,
+    "num_threads": "ALL_CPUS",
+    "bigtiff": "if_safer",
+    "interleave": "band",
 }
 
 
-def create_output_raster(path: str | os.PathLike[str], info: SceneInfo, count: int, dtype: str, nodata: float | None,
-                         descriptions: list[str] | None = None, predictor: int = 1, tiled: bool = True) -> Any:
+def create_output_raster(
+    path: str | os.PathLike[str],
+    info: SceneInfo,
+    count: int,
+    dtype: str,
+    nodata: float | None,
+    descriptions: list[str] | None = None,
+    predictor: int = 1,
+    tiled: bool = True,
+) -> Any:
     """Open a new GeoTIFF on the scene's grid for writing, window by window.
 
     Args:
@@ -469,8 +554,17 @@ def create_output_raster(path: str | os.PathLike[str], info: SceneInfo, count: i
     Returns:
         An open rasterio dataset in write mode; the caller closes it.
     """
-    profile = dict(_OUTPUT_PROFILE, width=info.width, height=info.height, count=count, dtype=dtype, nodata=nodata,
-                   crs=info.crs, transform=info.transform, predictor=predictor)
+    profile = dict(
+        _OUTPUT_PROFILE,
+        width=info.width,
+        height=info.height,
+        count=count,
+        dtype=dtype,
+        nodata=nodata,
+        crs=info.crs,
+        transform=info.transform,
+        predictor=predictor,
+    )
     if not tiled or info.width < OUTPUT_BLOCK_PX or info.height < OUTPUT_BLOCK_PX:
         profile.update(tiled=False)
         for key in ("blockxsize", "blockysize"):
@@ -483,8 +577,12 @@ def create_output_raster(path: str | os.PathLike[str], info: SceneInfo, count: i
     return dataset
 
 
-def add_overviews(path: str | os.PathLike[str], resampling: str, min_size_px: int = 256,
-                  check_cancelled: Callable[[], None] | None = None) -> list[int]:
+def add_overviews(
+    path: str | os.PathLike[str],
+    resampling: str,
+    min_size_px: int = 256,
+    check_cancelled: Callable[[], None] | None = None,
+) -> list[int]:
     """Build internal overviews (2, 4, 8... until the smaller side is under ``min_size_px``) so QGIS draws fast.
 
     GDAL builds overviews in one call that cannot be interrupted, so the first level (about three
@@ -517,9 +615,17 @@ def add_overviews(path: str | os.PathLike[str], resampling: str, min_size_px: in
     return factors
 
 
-def write_raster(path: str | os.PathLike[str], array: np.ndarray, crs: Any = None, transform: Any = None,
-                 nodata: float | None = None, band_names: list[str] | None = None, units: str | None = None,
-                 scale: float | None = None, offset: float | None = None) -> Path:
+def write_raster(
+    path: str | os.PathLike[str],
+    array: np.ndarray,
+    crs: Any = None,
+    transform: Any = None,
+    nodata: float | None = None,
+    band_names: list[str] | None = None,
+    units: str | None = None,
+    scale: float | None = None,
+    offset: float | None = None,
+) -> Path:
     """Write a small in-memory array as a GeoTIFF in one go (fixtures, samples, examples).
 
     Large outputs stream window by window through :func:`create_output_raster` instead.
@@ -539,8 +645,15 @@ def write_raster(path: str | os.PathLike[str], array: np.ndarray, crs: Any = Non
         ``path`` as a Path.
     """
     data = array[None] if array.ndim == 2 else array
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-               "dtype": data.dtype.name, "crs": crs, "nodata": nodata}
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": data.dtype.name,
+        "crs": crs,
+        "nodata": nodata,
+    }
     if transform is not None:
         profile["transform"] = transform
     with warnings.catch_warnings():

@@ -17,9 +17,6 @@ from rasterio.windows import Window
 
 from engine.errors import InputError
 
-#: Units an input raster can be in. ``amplitude`` and ``intensity`` are uncalibrated DN.
-UNITS = ("linear", "db", "amplitude", "intensity")
-
 
 def reader_number(key: str, value: Any, example: str, positive: bool = False) -> float:
     """Return a numeric reader option (``--reader-option KEY=VALUE``) as a float, or raise a one-line error.

@@ -1,7 +1,7 @@
 """Writing the detection polygons to a GeoPackage with fiona.
 
 The layer schema is part of the engine's public interface: the QGIS plugin styles the layer by
-``class`` and shows these fields; the README (Reference: detection) documents each one. An empty result is a
+``class`` and shows these fields; docs/reference/outputs.md documents each one. An empty result is a
 valid GeoPackage with the layer and 0 features.
 """
 
@@ -56,8 +56,12 @@ SPILL_SCHEMA = {"geometry": "MultiPolygon", "properties": SPILL_FIELDS}
 WRITE_CHUNK = 500
 
 
-def write_polygons(path: str | os.PathLike[str], records: Iterable[tuple[Polygon | MultiPolygon, dict[str, Any]]],
-                   crs: CRS | None, layer: str = SPILLS_LAYER) -> int:
+def write_polygons(
+    path: str | os.PathLike[str],
+    records: Iterable[tuple[Polygon | MultiPolygon, dict[str, Any]]],
+    crs: CRS | None,
+    layer: str = SPILLS_LAYER,
+) -> int:
     """Write ``(geometry, properties)`` records to a new GeoPackage layer, streaming in chunks.
 
     Args:

@@ -72,8 +72,11 @@ class ConvSkipBlock(nn.Module):
 
     def __init__(self, channels: int, low_channels: int, num_heads: int = 1) -> None:
         super().__init__()
-        self.fuse = nn.Sequential(nn.Conv2d(channels + low_channels, channels, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.fuse = nn.Sequential(
+            nn.Conv2d(channels + low_channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return self.fuse(torch.cat([high, resize_to(low, high)], dim=1))

@@ -36,8 +36,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling refusal becomes one clear line
-        raise ModelError(f"{path}: not a weights-only PyTorch checkpoint ({type(error).__name__}); "
-                         "re-save it as a plain state dict or a .safetensors file") from None
+        raise ModelError(
+            f"{path}: not a weights-only PyTorch checkpoint ({type(error).__name__}); "
+            "re-save it as a plain state dict or a .safetensors file"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
@@ -84,9 +86,10 @@ def load_foreign_state_dict(
     unexpected = [k for k in wanted if k not in own]
     mismatched = [k for k in wanted if k in own and tuple(wanted[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or mismatched:
-        details = "; ".join(f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                            for label, keys in (("missing", missing), ("unexpected", unexpected),
-                                                ("wrong shape", mismatched)) if keys)
-        raise ModelError(f"{source}: checkpoint does not fit this architecture ({details}); "
-                         "check the variant name")
+        details = "; ".join(
+            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched))
+            if keys
+        )
+        raise ModelError(f"{source}: checkpoint does not fit this architecture ({details}); check the variant name")
     module.load_state_dict(wanted, strict=True)

@@ -80,8 +80,9 @@ def box_sum(values: torch.Tensor, size: int) -> torch.Tensor:
     return cols[..., size:, :] - cols[..., :-size, :]
 
 
-def window_moments(x: torch.Tensor, weights: torch.Tensor, size: int
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def window_moments(
+    x: torch.Tensor, weights: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted mean, variance (floored) and weight count of ``x`` in each ``size`` window."""
     counts = box_sum(weights, size)
     mean = box_sum(x * weights, size) / counts.clamp_min(1.0)
@@ -89,8 +90,9 @@ def window_moments(x: torch.Tensor, weights: torch.Tensor, size: int
     return mean, (square - mean * mean).clamp_min(0.0) + LCN_VARIANCE_FLOOR, counts
 
 
-def local_background(x: torch.Tensor, valid: torch.Tensor, size: int, bright_guard: float
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def local_background(
+    x: torch.Tensor, valid: torch.Tensor, size: int, bright_guard: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean, variance and count of the valid, non-bright pixels in each window.
 
     A first pass over the valid pixels flags bright targets, more than ``bright_guard`` local standard

@@ -34,14 +34,16 @@ Notes:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.config import ConfigBase
 from engine.models.checkpoint import load_foreign_state_dict, read_state_dict
 from engine.models.scan import get_scan
 
@@ -51,7 +53,7 @@ WindowSize = tuple[int, int]
 
 
 @dataclass(frozen=True)
-class MambaVisionConfig:
+class MambaVisionConfig(ConfigBase):
     """Hyper-parameters of one MambaVision encoder.
 
     Attributes:
@@ -86,10 +88,6 @@ class MambaVisionConfig:
     def out_channels(self) -> tuple[int, int, int, int]:
         """Channels of the four stage maps."""
         return (self.dim, 2 * self.dim, 4 * self.dim, 8 * self.dim)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples become lists)."""
-        return asdict(self)
 
 
 _HEADS = (2, 4, 8, 16)
@@ -190,9 +188,8 @@ class MambaVisionMixer(nn.Module):
         self.x_proj = nn.Linear(self.d_half, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_half, bias=True)
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
-        conv_args = dict(kernel_size=d_conv, groups=self.d_half, padding="same", bias=False)
-        self.conv1d_x = nn.Conv1d(self.d_half, self.d_half, **conv_args)
-        self.conv1d_z = nn.Conv1d(self.d_half, self.d_half, **conv_args)
+        self.conv1d_x = nn.Conv1d(self.d_half, self.d_half, d_conv, groups=self.d_half, padding="same", bias=False)
+        self.conv1d_z = nn.Conv1d(self.d_half, self.d_half, d_conv, groups=self.d_half, padding="same", bias=False)
         self._init_dt_proj()
 
     def _init_dt_proj(self, dt_min: float = 1e-3, dt_max: float = 0.1) -> None:
@@ -213,13 +210,26 @@ class MambaVisionMixer(nn.Module):
         x, z = xz.chunk(2, dim=1)
         x = F.silu(self.conv1d_x(x))
         z = F.silu(self.conv1d_z(z))
-        dt, b_proj, c_proj = torch.split(self.x_proj(x.transpose(1, 2)), [self.dt_rank, self.d_state, self.d_state],
-                                         dim=-1)
+        dt, b_proj, c_proj = torch.split(
+            self.x_proj(x.transpose(1, 2)), [self.dt_rank, self.d_state, self.d_state], dim=-1
+        )
         dt = self.dt_proj(dt).transpose(1, 2)  # includes the bias once...
         scan = get_scan(self.scan_backend)
-        y = scan(x, dt, -torch.exp(self.A_log.float()), b_proj.transpose(1, 2).contiguous(),
-                 c_proj.transpose(1, 2).contiguous(), self.D.float(), z=None,
-                 delta_bias=self.dt_proj.bias.float(), delta_softplus=True)  # ...and here a second time
+        # return_last_state is off, so the scan returns y alone.
+        y = cast(
+            torch.Tensor,
+            scan(
+                x,
+                dt,
+                -torch.exp(self.A_log.float()),
+                b_proj.transpose(1, 2).contiguous(),
+                c_proj.transpose(1, 2).contiguous(),
+                self.D.float(),
+                z=None,
+                delta_bias=self.dt_proj.bias.float(),
+                delta_softplus=True,
+            ),
+        )  # ...and here a second time
         return self.out_proj(torch.cat([y.to(z.dtype), z], dim=1).transpose(1, 2))
 
 
@@ -255,9 +265,12 @@ class Mlp(nn.Module):
 class TokenBlock(nn.Module):
     """Pre-norm block of stages 3-4: ``x + mixer(norm1(x))`` then ``x + mlp(norm2(x))``, optionally layer-scaled."""
 
-    def __init__(self, dim: int, mixer: nn.Module, mlp_ratio: float, drop_path: float,
-                 layer_scale: float | None) -> None:
+    def __init__(
+        self, dim: int, mixer: nn.Module, mlp_ratio: float, drop_path: float, layer_scale: float | None
+    ) -> None:
         super().__init__()
+        self.gamma_1: nn.Parameter | None
+        self.gamma_2: nn.Parameter | None
         if layer_scale is not None:
             self.gamma_1 = nn.Parameter(torch.full((dim,), float(layer_scale)))
             self.gamma_2 = nn.Parameter(torch.full((dim,), float(layer_scale)))
@@ -312,13 +325,16 @@ class MambaVisionStage(nn.Module):
         self.uses_windows = index >= 2
         depth = config.depths[index]
         if not self.uses_windows:
-            blocks = [ConvBlock(dim, drop_paths[i]) for i in range(depth)]
+            blocks: list[nn.Module] = [ConvBlock(dim, drop_paths[i]) for i in range(depth)]
         else:
             blocks = []
             for i in range(depth):
                 # The first half (rounded up) mixes with the SSM, the rest with attention.
-                mixer = (MambaVisionMixer(dim, d_state=config.d_state, scan_backend=config.scan_backend)
-                         if i < (depth + 1) // 2 else Attention(dim, config.num_heads[index]))
+                mixer = (
+                    MambaVisionMixer(dim, d_state=config.d_state, scan_backend=config.scan_backend)
+                    if i < (depth + 1) // 2
+                    else Attention(dim, config.num_heads[index])
+                )
                 blocks.append(TokenBlock(dim, mixer, config.mlp_ratio, drop_paths[i], config.layer_scale))
         self.blocks = nn.ModuleList(blocks)
         self.downsample = Downsample(dim) if index < 3 else None
@@ -392,12 +408,15 @@ class MambaVisionEncoder(nn.Module):
         rates = [config.drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         starts = [sum(config.depths[:i]) for i in range(4)]
         self.levels = nn.ModuleList(
-            MambaVisionStage(config, i, rates[starts[i]:starts[i] + config.depths[i]]) for i in range(4))
+            MambaVisionStage(config, i, rates[starts[i] : starts[i] + config.depths[i]]) for i in range(4)
+        )
         self.norm = nn.BatchNorm2d(config.out_channels[3], eps=1e-5)
         self.out_channels = config.out_channels
         self.reductions = (4, 8, 16, 32)
-        self.feature_info = [{"num_chs": c, "reduction": r, "module": f"levels.{i}"}
-                             for i, (c, r) in enumerate(zip(self.out_channels, self.reductions))]
+        self.feature_info = [
+            {"num_chs": c, "reduction": r, "module": f"levels.{i}"}
+            for i, (c, r) in enumerate(zip(self.out_channels, self.reductions))
+        ]
         self.apply(_init_weights)
 
     def set_scan_backend(self, name: str) -> None:
@@ -412,7 +431,7 @@ class MambaVisionEncoder(nn.Module):
         windows = stage_windows(self.config, x.shape[-2], x.shape[-1])
         x = self.patch_embed(x)
         features = []
-        for level, window in zip(self.levels, windows):
+        for level, window in zip(cast("Iterable[MambaVisionStage]", self.levels), windows):
             x = level(x, window)
             features.append(x)
             if level.downsample is not None:
@@ -426,8 +445,13 @@ class MambaVisionEncoder(nn.Module):
         3-channel stem weights are summed over RGB for a 1-channel encoder. Raises ``ModelError`` when
         the file does not fit (wrong variant, not weights-only).
         """
-        load_foreign_state_dict(self, read_state_dict(path), str(path), ignore_prefixes=("head.",),
-                                input_conv_key="patch_embed.conv_down.0.weight")
+        load_foreign_state_dict(
+            self,
+            read_state_dict(path),
+            str(path),
+            ignore_prefixes=("head.",),
+            input_conv_key="patch_embed.conv_down.0.weight",
+        )
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -449,6 +473,11 @@ def build_mambavision(variant: str = "T", **overrides: Any) -> MambaVisionEncode
 
 
 __all__ = [
-    "MAMBAVISION_VARIANTS", "OFFICIAL_WINDOW_SIZE", "MambaVisionConfig", "MambaVisionEncoder", "build_mambavision",
-    "mambavision_config", "stage_windows",
+    "MAMBAVISION_VARIANTS",
+    "OFFICIAL_WINDOW_SIZE",
+    "MambaVisionConfig",
+    "MambaVisionEncoder",
+    "build_mambavision",
+    "mambavision_config",
+    "stage_windows",
 ]

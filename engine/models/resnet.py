@@ -21,11 +21,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.config import ConfigBase
 from engine.models.checkpoint import load_foreign_state_dict, read_state_dict
 
 
 @dataclass(frozen=True)
-class ResNetConfig:
+class ResNetConfig(ConfigBase):
     """Depth and block type of a ResNet; ``in_chans`` 1 for a single SAR band."""
 
     block: str
@@ -36,7 +37,7 @@ class ResNetConfig:
     def out_channels(self) -> tuple[int, int, int, int]:
         """Channels of layer1..layer4."""
         expansion = 4 if self.block == "bottleneck" else 1
-        return tuple(64 * 2**i * expansion for i in range(4))  # type: ignore[return-value]
+        return (64 * expansion, 128 * expansion, 256 * expansion, 512 * expansion)
 
 
 RESNET_VARIANTS: dict[str, ResNetConfig] = {
@@ -112,8 +113,10 @@ class ResNetEncoder(nn.Module):
             stride = 1 if index == 0 else 2
             downsample = None
             if stride != 1 or in_chs != chs * block.expansion:
-                downsample = nn.Sequential(nn.Conv2d(in_chs, chs * block.expansion, 1, stride=stride, bias=False),
-                                           nn.BatchNorm2d(chs * block.expansion))
+                downsample = nn.Sequential(
+                    nn.Conv2d(in_chs, chs * block.expansion, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(chs * block.expansion),
+                )
             blocks = [block(in_chs, chs, stride, downsample)]
             in_chs = chs * block.expansion
             blocks += [block(in_chs, chs, 1, None) for _ in range(count - 1)]
@@ -123,8 +126,10 @@ class ResNetEncoder(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         self.out_channels = config.out_channels
         self.reductions = (4, 8, 16, 32)
-        self.feature_info = [{"num_chs": c, "reduction": r, "module": f"layer{i + 1}"}
-                             for i, (c, r) in enumerate(zip(self.out_channels, self.reductions))]
+        self.feature_info = [
+            {"num_chs": c, "reduction": r, "module": f"layer{i + 1}"}
+            for i, (c, r) in enumerate(zip(self.out_channels, self.reductions))
+        ]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``(B, in_chans, H, W)`` → four maps at strides 4, 8, 16, 32."""
@@ -137,8 +142,9 @@ class ResNetEncoder(nn.Module):
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Load a local timm/torchvision ResNet checkpoint strictly, minus ``fc`` (RGB ``conv1`` summed for 1 band)."""
-        load_foreign_state_dict(self, read_state_dict(path), str(path), ignore_prefixes=("fc.",),
-                                input_conv_key="conv1.weight")
+        load_foreign_state_dict(
+            self, read_state_dict(path), str(path), ignore_prefixes=("fc.",), input_conv_key="conv1.weight"
+        )
 
 
 def build_resnet(variant: str = "resnet34", **overrides: Any) -> ResNetEncoder:

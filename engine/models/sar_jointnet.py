@@ -16,17 +16,18 @@ is ``b * (2 * softmax(logits) - 1)`` [I], which the DDIM sampler uses for its st
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import nn
 
+from engine.config import ConfigBase
 from engine.models.unet import UNet, UNetConfig
 
 
 @dataclass(frozen=True)
-class JointNetConfig:
+class JointNetConfig(ConfigBase):
     """Size of both UNets (they share widths) and the number of label classes."""
 
     num_classes: int = 5
@@ -37,19 +38,6 @@ class JointNetConfig:
     attention_levels: tuple[int, ...] = (3,)
     dropout: float = 0.0
     norm_groups: int = 32
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> JointNetConfig:
-        """Inverse of :meth:`to_dict`."""
-        values = dict(values)
-        for key in ("channel_mults", "attention_levels"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
 
     def unet(self, in_channels: int, out_channels: int) -> UNetConfig:
         """Return the UNet config of one branch."""
@@ -103,7 +91,7 @@ def zero_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
     """Return a 1x1 conv with zero weight and bias (ControlNet / JointNet): contributes nothing until trained."""
     conv = nn.Conv2d(in_channels, out_channels, 1)
     nn.init.zeros_(conv.weight)
-    nn.init.zeros_(conv.bias)
+    nn.init.zeros_(cast(torch.Tensor, conv.bias))  # bias=True above, so never None
     return conv
 
 

@@ -24,22 +24,23 @@ Notes:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import nn
 
+from engine.config import ConfigBase
 from engine.models.caft import SKIP_BLOCKS, resize_to
 from engine.models.inputs import InputFeatures, parse_feature
-from engine.models.mambavision import MAMBAVISION_VARIANTS, build_mambavision
-from engine.models.resnet import RESNET_VARIANTS, build_resnet
+from engine.models.mambavision import MAMBAVISION_VARIANTS, MambaVisionEncoder, build_mambavision
+from engine.models.resnet import RESNET_VARIANTS, ResNetEncoder, build_resnet
 
 ENCODERS = ("mambavision", "resnet")
 
 
 @dataclass(frozen=True)
-class SarossNetConfig:
+class SarossNetConfig(ConfigBase):
     """Everything needed to rebuild a SAROSS-Net; stored in model cards as ``build``.
 
     Attributes:
@@ -86,17 +87,8 @@ class SarossNetConfig:
         """Bands the network takes (the encoder's ``in_chans``, or 1 when it computes its own channels)."""
         return 1 if self.input_features else self.in_chans
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict; :meth:`from_dict` inverts it."""
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SarossNetConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys raise a TypeError naming them."""
-        return cls(**data)
-
-
-def build_encoder(config: SarossNetConfig) -> nn.Module:
+def build_encoder(config: SarossNetConfig) -> MambaVisionEncoder | ResNetEncoder:
     """Build the encoder a config asks for; it exposes ``out_channels`` and returns maps at strides 4-32."""
     if config.encoder == "resnet":
         return build_resnet(config.variant, in_chans=config.in_chans, **config.encoder_options)
@@ -108,8 +100,12 @@ class ConvDecoderBlock(nn.Sequential):
 
     def __init__(self, in_chs: int, out_chs: int) -> None:
         super().__init__(
-            nn.Conv2d(in_chs, out_chs, 3, padding=1, bias=False), nn.BatchNorm2d(out_chs), nn.ReLU(inplace=True),
-            nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=False), nn.BatchNorm2d(out_chs), nn.ReLU(inplace=True),
+            nn.Conv2d(in_chs, out_chs, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_chs),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_chs),
+            nn.ReLU(inplace=True),
         )
 
 
@@ -134,12 +130,14 @@ class NestedDecoder(nn.Module):
                 for column in range(1, 4 - row):
                     self.skip_nodes[f"{row}_{column}"] = block(channels[row], channels[row + 1], caft_heads[row])
         self.out_channels = max(channels[0] // 2, 16)
-        self.conv_decoders = nn.ModuleList([
-            ConvDecoderBlock(2 * channels[0], self.out_channels),
-            ConvDecoderBlock(2 * channels[1], channels[0]),
-            ConvDecoderBlock(2 * channels[2], channels[1]),
-            ConvDecoderBlock(channels[3], channels[2]),
-        ])
+        self.conv_decoders = nn.ModuleList(
+            [
+                ConvDecoderBlock(2 * channels[0], self.out_channels),
+                ConvDecoderBlock(2 * channels[1], channels[0]),
+                ConvDecoderBlock(2 * channels[2], channels[1]),
+                ConvDecoderBlock(channels[3], channels[2]),
+            ]
+        )
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Four encoder maps (strides 4-32) → the stride-4 decoder map."""
@@ -170,8 +168,7 @@ class SarossNet(nn.Module):
     def __init__(self, config: SarossNetConfig) -> None:
         super().__init__()
         self.config = config
-        self.inputs = (InputFeatures(config.input_features, config.input_bright_guard)
-                       if config.input_features else None)
+        self.inputs = InputFeatures(config.input_features, config.input_bright_guard) if config.input_features else None
         self.encoder = build_encoder(config)
         self.decoder = NestedDecoder(tuple(self.encoder.out_channels), config.skip, config.caft_heads)
         self.head = nn.Conv2d(self.decoder.out_channels, config.num_classes, 1)
@@ -190,16 +187,9 @@ class SarossNet(nn.Module):
         logits = self.head(self.decoder(self.encode(x, valid)))
         return resize_to(logits, x)
 
-    def load_encoder_checkpoint(self, path: str) -> None:
-        """Load pretrained encoder weights from a local file (official MambaVision, or timm/torchvision ResNet).
-
-        Raises ``ModelError`` when the file does not fit the encoder variant. Nothing is downloaded.
-        """
-        self.encoder.load_checkpoint(path)
-
     def set_scan_backend(self, name: str) -> None:
         """Switch the encoder's selective-scan backend (MambaVision only; a no-op for ResNet)."""
-        if hasattr(self.encoder, "set_scan_backend"):
+        if isinstance(self.encoder, MambaVisionEncoder):
             self.encoder.set_scan_backend(name)
 
 

@@ -260,8 +260,9 @@ def selective_scan_triton(u: torch.Tensor, *args, **kwargs) -> torch.Tensor | tu
     """Our fused Triton kernel (CUDA tensors; CPU only in interpreter mode); RuntimeError without triton."""
     module = _triton_module()
     if module is None:
-        raise RuntimeError("scan backend 'triton' needs the triton package (pip install triton; NVIDIA or AMD "
-                           "GPUs); use 'auto'")
+        raise RuntimeError(
+            "scan backend 'triton' needs the triton package (pip install triton; NVIDIA or AMD GPUs); use 'auto'"
+        )
     return module.selective_scan_fn(u, *args, **kwargs)
 
 

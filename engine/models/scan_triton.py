@@ -53,8 +53,11 @@ import triton.language as tl
 
 #: True when Triton runs its kernels through the CPU interpreter (``TRITON_INTERPRET=1`` set before this
 #: module was imported): then CPU tensors are accepted, which is how the tests check the kernels.
-INTERPRETED: bool = (bool(triton.knobs.runtime.interpret) if hasattr(triton, "knobs")  # older Triton: no knobs
-                     else os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes"))
+INTERPRETED: bool = (
+    bool(triton.knobs.runtime.interpret)
+    if hasattr(triton, "knobs")  # older Triton: no knobs
+    else os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
+)
 
 #: Largest state size accepted (the 3-D register tile grows with it; MambaVision uses 8).
 MAX_STATE = 256
@@ -90,8 +93,23 @@ def _step_size(delta_ptr, offsets, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS:
 
 
 @triton.jit
-def _chunk(u_ptr, delta_ptr, B_ptr, C_ptr, A, bias, start_state, position, dl_rows, nl_rows, channel_mask, state_mask,
-           seqlen, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
+def _chunk(
+    u_ptr,
+    delta_ptr,
+    B_ptr,
+    C_ptr,
+    A,
+    bias,
+    start_state,
+    position,
+    dl_rows,
+    nl_rows,
+    channel_mask,
+    state_mask,
+    seqlen,
+    HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr,
+):
     """Load one chunk (positions ``position``) and run its recurrence from ``start_state``.
 
     Returns ``u``, ``Δ``, ``dΔ/d(delta)``, ``B``, ``C`` (float32, 0 where masked), the masks, ``ΔBu`` and the
@@ -113,8 +131,18 @@ def _chunk(u_ptr, delta_ptr, B_ptr, C_ptr, A, bias, start_state, position, dl_ro
 
 
 @triton.jit
-def _channel_parameters(A_ptr, D_ptr, bias_ptr, channel, state_idx, dstate, channel_mask, dn_mask,
-                        HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr):
+def _channel_parameters(
+    A_ptr,
+    D_ptr,
+    bias_ptr,
+    channel,
+    state_idx,
+    dstate,
+    channel_mask,
+    dn_mask,
+    HAS_D: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+):
     """Load ``A`` ``(BLOCK_D, BLOCK_N)``, ``delta_bias`` and ``D`` ``(BLOCK_D,)`` in float32 (0 where absent)."""
     A = tl.load(A_ptr + channel[:, None] * dstate + state_idx[None, :], mask=dn_mask, other=0.0).to(tl.float32)
     bias = tl.zeros(channel.shape, tl.float32)
@@ -127,8 +155,7 @@ def _channel_parameters(A_ptr, D_ptr, bias_ptr, channel, state_idx, dstate, chan
 
 
 @triton.jit
-def _block_indices(batch, channel_block, dim, seqlen, dstate, n_chunks, BLOCK_D: tl.constexpr,
-                   BLOCK_N: tl.constexpr):
+def _block_indices(batch, channel_block, dim, seqlen, dstate, n_chunks, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
     """Compute the channels and states of a program, their masks, and its row offsets into the tensors."""
     channel = channel_block * BLOCK_D + tl.arange(0, BLOCK_D)
     state_idx = tl.arange(0, BLOCK_N)
@@ -144,18 +171,38 @@ def _block_indices(batch, channel_block, dim, seqlen, dstate, n_chunks, BLOCK_D:
 
 @triton.jit
 def _scan_forward_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
-    y_ptr, chunk_state_ptr, last_state_ptr,
-    dim, seqlen, dstate, n_chunks,
-    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    SAVE_CHUNK_STATES: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,
+    u_ptr,
+    delta_ptr,
+    A_ptr,
+    B_ptr,
+    C_ptr,
+    D_ptr,
+    z_ptr,
+    bias_ptr,
+    y_ptr,
+    chunk_state_ptr,
+    last_state_ptr,
+    dim,
+    seqlen,
+    dstate,
+    n_chunks,
+    HAS_D: tl.constexpr,
+    HAS_Z: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr,
+    SAVE_CHUNK_STATES: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_L: tl.constexpr,
 ):
     """One program: sequence ``program_id(0)``, channels ``program_id(1) * BLOCK_D + [0, BLOCK_D)``."""
     batch = tl.program_id(0).to(tl.int64)
     channel, state_idx, channel_mask, state_mask, dn_mask, dl_rows, nl_rows, dn_offsets, chunk_rows = _block_indices(
-        batch, tl.program_id(1), dim, seqlen, dstate, n_chunks, BLOCK_D, BLOCK_N)
-    A, bias, skip = _channel_parameters(A_ptr, D_ptr, bias_ptr, channel, state_idx, dstate, channel_mask, dn_mask,
-                                        HAS_D, HAS_BIAS)
+        batch, tl.program_id(1), dim, seqlen, dstate, n_chunks, BLOCK_D, BLOCK_N
+    )
+    A, bias, skip = _channel_parameters(
+        A_ptr, D_ptr, bias_ptr, channel, state_idx, dstate, channel_mask, dn_mask, HAS_D, HAS_BIAS
+    )
     position_in_chunk = tl.arange(0, BLOCK_L)
 
     state = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
@@ -163,9 +210,23 @@ def _scan_forward_kernel(
         position = chunk * BLOCK_L + position_in_chunk
         if SAVE_CHUNK_STATES:  # the state before this chunk, for the backward
             tl.store(chunk_state_ptr + chunk_rows + chunk * dstate, state, mask=dn_mask)
-        u, _, _, _, C, dl_mask, _, _, states = _chunk(u_ptr, delta_ptr, B_ptr, C_ptr, A, bias, state, position,
-                                                      dl_rows, nl_rows, channel_mask, state_mask, seqlen,
-                                                      HAS_BIAS, SOFTPLUS)
+        u, _, _, _, C, dl_mask, _, _, states = _chunk(
+            u_ptr,
+            delta_ptr,
+            B_ptr,
+            C_ptr,
+            A,
+            bias,
+            state,
+            position,
+            dl_rows,
+            nl_rows,
+            channel_mask,
+            state_mask,
+            seqlen,
+            HAS_BIAS,
+            SOFTPLUS,
+        )
         out = tl.sum(states * C[None, :, :], axis=1)
         if HAS_D:
             out += skip[:, None] * u
@@ -179,21 +240,49 @@ def _scan_forward_kernel(
 
 @triton.jit
 def _scan_backward_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, chunk_state_ptr, grad_y_ptr, grad_last_ptr,
-    grad_u_ptr, grad_delta_ptr, grad_z_ptr, grad_A_part_ptr, grad_B_part_ptr, grad_C_part_ptr,
-    grad_D_part_ptr, grad_bias_part_ptr,
-    dim, seqlen, dstate, n_chunks, n_channel_blocks,
-    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    HAS_GRAD_Y: tl.constexpr, HAS_GRAD_LAST: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,
+    u_ptr,
+    delta_ptr,
+    A_ptr,
+    B_ptr,
+    C_ptr,
+    D_ptr,
+    z_ptr,
+    bias_ptr,
+    chunk_state_ptr,
+    grad_y_ptr,
+    grad_last_ptr,
+    grad_u_ptr,
+    grad_delta_ptr,
+    grad_z_ptr,
+    grad_A_part_ptr,
+    grad_B_part_ptr,
+    grad_C_part_ptr,
+    grad_D_part_ptr,
+    grad_bias_part_ptr,
+    dim,
+    seqlen,
+    dstate,
+    n_chunks,
+    n_channel_blocks,
+    HAS_D: tl.constexpr,
+    HAS_Z: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr,
+    HAS_GRAD_Y: tl.constexpr,
+    HAS_GRAD_LAST: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_L: tl.constexpr,
 ):
     """Reverse pass over the chunks of one (sequence, channel block); see the module docstring."""
     batch = tl.program_id(0).to(tl.int64)
     channel_block = tl.program_id(1)
     channel, state_idx, channel_mask, state_mask, dn_mask, dl_rows, nl_rows, dn_offsets, chunk_rows = _block_indices(
-        batch, channel_block, dim, seqlen, dstate, n_chunks, BLOCK_D, BLOCK_N)
-    A, bias, skip = _channel_parameters(A_ptr, D_ptr, bias_ptr, channel, state_idx, dstate, channel_mask, dn_mask,
-                                        HAS_D, HAS_BIAS)
+        batch, channel_block, dim, seqlen, dstate, n_chunks, BLOCK_D, BLOCK_N
+    )
+    A, bias, skip = _channel_parameters(
+        A_ptr, D_ptr, bias_ptr, channel, state_idx, dstate, channel_mask, dn_mask, HAS_D, HAS_BIAS
+    )
     position_in_chunk = tl.arange(0, BLOCK_L)
     part_rows = ((batch * n_channel_blocks + channel_block) * dstate + state_idx[:, None]) * seqlen  # (b, D/BD, n, l)
 
@@ -213,8 +302,22 @@ def _scan_backward_kernel(
         # Recompute this chunk's states from the saved start state.
         start_state = tl.load(chunk_state_ptr + chunk_rows + chunk * dstate, mask=dn_mask, other=0.0)
         u, step, step_slope, B, C, dl_mask, nl_mask, drive, states = _chunk(
-            u_ptr, delta_ptr, B_ptr, C_ptr, A, bias, start_state, position, dl_rows, nl_rows, channel_mask,
-            state_mask, seqlen, HAS_BIAS, SOFTPLUS)
+            u_ptr,
+            delta_ptr,
+            B_ptr,
+            C_ptr,
+            A,
+            bias,
+            start_state,
+            position,
+            dl_rows,
+            nl_rows,
+            channel_mask,
+            state_mask,
+            seqlen,
+            HAS_BIAS,
+            SOFTPLUS,
+        )
 
         grad_out = tl.zeros((BLOCK_D, BLOCK_L), tl.float32)
         if HAS_GRAD_Y:
@@ -232,15 +335,17 @@ def _scan_backward_kernel(
         if HAS_D:
             grad_skip += tl.sum(grad_out * u, axis=1)
             grad_u = grad_out * skip[:, None]
-        tl.store(grad_C_part_ptr + part_rows + position[None, :], tl.sum(grad_out[:, None, :] * states, axis=0),
-                 mask=nl_mask)
+        tl.store(
+            grad_C_part_ptr + part_rows + position[None, :], tl.sum(grad_out[:, None, :] * states, axis=0), mask=nl_mask
+        )
 
         # Adjoint recurrence λ_t = C_t g_t + exp(Δ_{t+1} A) λ_{t+1}, as a reverse scan with λ carried in.
         next_mask = channel_mask[:, None] & (position[None, :] + 1 < seqlen)
         next_step, _ = _step_size(delta_ptr, dl_offsets + 1, next_mask, bias, HAS_BIAS, SOFTPLUS)
         next_decay = tl.exp(next_step[:, None, :] * A[:, :, None])
-        decay_suffix, adjoints = tl.associative_scan((next_decay, grad_out[:, None, :] * C[None, :, :]), axis=2,
-                                                     combine_fn=_affine_combine, reverse=True)
+        decay_suffix, adjoints = tl.associative_scan(
+            (next_decay, grad_out[:, None, :] * C[None, :, :]), axis=2, combine_fn=_affine_combine, reverse=True
+        )
         adjoints = adjoints + decay_suffix * adjoint[:, :, None]
         adjoint = tl.sum(tl.where(position_in_chunk[None, None, :] == 0, adjoints, 0.0), axis=2)
 
@@ -250,8 +355,11 @@ def _scan_backward_kernel(
         grad_step = tl.sum(adjoints * (carried * A[:, :, None] + u[:, None, :] * B[None, :, :]), axis=1)
         grad_u += step * tl.sum(adjoints * B[None, :, :], axis=1)
         tl.store(grad_u_ptr + dl_offsets, grad_u, mask=dl_mask)
-        tl.store(grad_B_part_ptr + part_rows + position[None, :],
-                 tl.sum(adjoints * (step * u)[:, None, :], axis=0), mask=nl_mask)
+        tl.store(
+            grad_B_part_ptr + part_rows + position[None, :],
+            tl.sum(adjoints * (step * u)[:, None, :], axis=0),
+            mask=nl_mask,
+        )
         grad_A += tl.sum(adjoints * carried * step[:, None, :], axis=2)
         grad_delta = grad_step * step_slope  # step_slope is 0 where masked
         grad_bias += tl.sum(grad_delta, axis=1)
@@ -289,16 +397,24 @@ def _prepare(tensor: torch.Tensor | None) -> torch.Tensor | None:
 def _check_inputs(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> None:
     """Raise ValueError/RuntimeError for shapes or devices the kernels do not handle."""
     if u.device.type != "cuda" and not INTERPRETED:
-        raise RuntimeError(f"scan backend 'triton' needs CUDA tensors (got {u.device.type}; TRITON_INTERPRET=1 "
-                           "runs it on the CPU for tests only); use scan backend 'auto'")
+        raise RuntimeError(
+            f"scan backend 'triton' needs CUDA tensors (got {u.device.type}; TRITON_INTERPRET=1 "
+            "runs it on the CPU for tests only); use scan backend 'auto'"
+        )
     batch, dim, seqlen = u.shape
     dstate = A.shape[-1]
-    expected = {"delta": (delta, (batch, dim, seqlen)), "A": (A, (dim, dstate)),
-                "B": (B, (batch, dstate, seqlen)), "C": (C, (batch, dstate, seqlen))}
+    expected = {
+        "delta": (delta, (batch, dim, seqlen)),
+        "A": (A, (dim, dstate)),
+        "B": (B, (batch, dstate, seqlen)),
+        "C": (C, (batch, dstate, seqlen)),
+    }
     for name, (tensor, shape) in expected.items():
         if tuple(tensor.shape) != shape:
-            raise ValueError(f"scan backend 'triton': {name} has shape {tuple(tensor.shape)}, expected {shape} "
-                             "((b, n, l) B and C only)")
+            raise ValueError(
+                f"scan backend 'triton': {name} has shape {tuple(tensor.shape)}, expected {shape} "
+                "((b, n, l) B and C only)"
+            )
     if not 1 <= dstate <= MAX_STATE:
         raise ValueError(f"scan backend 'triton': state size {dstate} is outside 1..{MAX_STATE}")
 
@@ -314,16 +430,36 @@ class _SelectiveScanTriton(torch.autograd.Function):
         block_d, block_n, block_l = blocks or block_sizes(dim, seqlen, dstate)
         n_chunks = triton.cdiv(seqlen, block_l)
         y = torch.empty_like(u)
-        chunk_states = torch.empty(batch, dim, n_chunks if save_chunk_states else 0, dstate, device=u.device,
-                                   dtype=torch.float32)
+        chunk_states = torch.empty(
+            batch, dim, n_chunks if save_chunk_states else 0, dstate, device=u.device, dtype=torch.float32
+        )
         last_state = torch.empty(batch, dim, dstate, device=u.device, dtype=torch.float32)
         grid = (batch, triton.cdiv(dim, block_d))
         if batch * dim > 0:  # an empty grid is not launched (all outputs are empty then)
             _scan_forward_kernel[grid](
-                u, delta, A, B, C, u if D is None else D, u if z is None else z,
-                u if delta_bias is None else delta_bias, y, chunk_states, last_state, dim, seqlen, dstate, n_chunks,
-                HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
-                SAVE_CHUNK_STATES=save_chunk_states, BLOCK_D=block_d, BLOCK_N=block_n, BLOCK_L=block_l,
+                u,
+                delta,
+                A,
+                B,
+                C,
+                u if D is None else D,
+                u if z is None else z,
+                u if delta_bias is None else delta_bias,
+                y,
+                chunk_states,
+                last_state,
+                dim,
+                seqlen,
+                dstate,
+                n_chunks,
+                HAS_D=D is not None,
+                HAS_Z=z is not None,
+                HAS_BIAS=delta_bias is not None,
+                SOFTPLUS=delta_softplus,
+                SAVE_CHUNK_STATES=save_chunk_states,
+                BLOCK_D=block_d,
+                BLOCK_N=block_n,
+                BLOCK_L=block_l,
                 num_warps=NUM_WARPS,
             )
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, chunk_states)
@@ -357,20 +493,54 @@ class _SelectiveScanTriton(torch.autograd.Function):
         grad_bias_part = None if delta_bias is None else torch.empty(batch, dim, **float_options)
         if batch * dim > 0:
             _scan_backward_kernel[(batch, n_channel_blocks)](
-                u, delta, A, B, C, u if D is None else D, u if z is None else z,
-                u if delta_bias is None else delta_bias, chunk_states, u if grad_y is None else grad_y,
+                u,
+                delta,
+                A,
+                B,
+                C,
+                u if D is None else D,
+                u if z is None else z,
+                u if delta_bias is None else delta_bias,
+                chunk_states,
+                u if grad_y is None else grad_y,
                 u if grad_last_state is None else grad_last_state,
-                grad_u, grad_delta, u if grad_z is None else grad_z, grad_A_part, grad_B_part, grad_C_part,
+                grad_u,
+                grad_delta,
+                u if grad_z is None else grad_z,
+                grad_A_part,
+                grad_B_part,
+                grad_C_part,
                 grad_A_part if grad_D_part is None else grad_D_part,
                 grad_A_part if grad_bias_part is None else grad_bias_part,
-                dim, seqlen, dstate, n_chunks, n_channel_blocks,
-                HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-                SOFTPLUS=ctx.delta_softplus, HAS_GRAD_Y=grad_y is not None, HAS_GRAD_LAST=grad_last_state is not None,
-                BLOCK_D=block_d, BLOCK_N=block_n, BLOCK_L=block_l, num_warps=NUM_WARPS,
+                dim,
+                seqlen,
+                dstate,
+                n_chunks,
+                n_channel_blocks,
+                HAS_D=D is not None,
+                HAS_Z=z is not None,
+                HAS_BIAS=delta_bias is not None,
+                SOFTPLUS=ctx.delta_softplus,
+                HAS_GRAD_Y=grad_y is not None,
+                HAS_GRAD_LAST=grad_last_state is not None,
+                BLOCK_D=block_d,
+                BLOCK_N=block_n,
+                BLOCK_L=block_l,
+                num_warps=NUM_WARPS,
             )
-        return (grad_u, grad_delta, grad_A_part.sum(0).to(A.dtype), grad_B_part.sum(1).to(B.dtype),
-                grad_C_part.sum(1).to(C.dtype), None if D is None else grad_D_part.sum(0).to(D.dtype), grad_z,
-                None if delta_bias is None else grad_bias_part.sum(0).to(delta_bias.dtype), None, None, None)
+        return (
+            grad_u,
+            grad_delta,
+            grad_A_part.sum(0).to(A.dtype),
+            grad_B_part.sum(1).to(B.dtype),
+            grad_C_part.sum(1).to(C.dtype),
+            None if D is None else grad_D_part.sum(0).to(D.dtype),
+            grad_z,
+            None if delta_bias is None else grad_bias_part.sum(0).to(delta_bias.dtype),
+            None,
+            None,
+            None,
+        )
 
 
 def selective_scan_fn(

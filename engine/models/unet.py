@@ -18,16 +18,17 @@ Notes:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.config import ConfigBase
+
 
 @dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(ConfigBase):
     """Width, depth and attention of a UNet; variants are instances of this, not subclasses.
 
     ``channel_mults`` gives each level's width as a multiple of ``base_channels``; attention runs at
@@ -43,19 +44,6 @@ class UNetConfig:
     dropout: float = 0.0
     time_embedding: bool = True
     norm_groups: int = 32
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> UNetConfig:
-        """Inverse of :meth:`to_dict` (lists from JSON become tuples)."""
-        values = dict(values)
-        for key in ("channel_mults", "attention_levels"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
 
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:

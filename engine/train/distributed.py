@@ -7,8 +7,10 @@ this process's device. Without those variables everything runs in one process.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -37,11 +39,12 @@ class DistInfo:
 def setup(device: torch.device) -> tuple[DistInfo, torch.device]:
     """Join the process group when launched by torchrun; returns this process's info and device.
 
-    On CUDA each process takes ``cuda:LOCAL_RANK``. Calling it twice is harmless.
+    On CUDA each process takes ``cuda:LOCAL_RANK``. Calling it twice is harmless. Prefer
+    :func:`process_group`, which also leaves the group again.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    if not launched_by_torchrun():
         return DistInfo(), device
+    world_size = int(os.environ["WORLD_SIZE"])
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
@@ -53,11 +56,31 @@ def setup(device: torch.device) -> tuple[DistInfo, torch.device]:
     return DistInfo(rank, world_size, local_rank), device
 
 
+def launched_by_torchrun() -> bool:
+    """Return True when torchrun (or another launcher setting ``RANK`` and ``WORLD_SIZE``) started this process."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "MASTER_ADDR" in os.environ
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[tuple[DistInfo, torch.device]]:
+    """Join the process group for the block (see :func:`setup`) and leave it at the end, also on error.
+
+    Whoever joins the group leaves it: a block entered with the group already joined (the fine-tune
+    pipeline holds it across its stages, for the barriers between them) leaves it joined. A group left
+    behind makes torch warn at exit and keeps NCCL's resources until the process ends.
+    """
+    joined_before = dist.is_available() and dist.is_initialized()
+    info, device = setup(device)
+    try:
+        yield info, device
+    finally:
+        if not joined_before:
+            teardown()
+
+
 def is_main_process() -> bool:
     """Return True unless this is a torchrun process other than rank 0 (works before the group is joined)."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
 
 
 def barrier(info: DistInfo | None = None) -> None:
@@ -68,5 +91,5 @@ def barrier(info: DistInfo | None = None) -> None:
 
 def teardown() -> None:
     """Leave the process group, if joined."""
-    if dist.is_initialized():
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

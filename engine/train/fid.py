@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -127,7 +127,7 @@ def score_generated_set(
         device: where features are computed.
     """
     from engine.data.samples import random_crop
-    from engine.data.tiles import normalise_db
+    from engine.data.tiles import clip_standardise_db
 
     count = min(len(real_db), len(generated), max_images)
     if count < 2:
@@ -140,7 +140,7 @@ def score_generated_set(
     if inception_weights:
         extractor = inception_extractor(inception_weights, spec.db_range, device)
     else:
-        extractor = sar_encoder_extractor(model, lambda x: normalise_db(x, spec), device)
+        extractor = sar_encoder_extractor(model, lambda x: clip_standardise_db(x, spec), device)
     return generation_scores(real, fake, extractor)
 
 
@@ -160,7 +160,7 @@ def sar_encoder_extractor(
     ``model.encode(x)`` (SAROSS-Net: its input channels, then the encoder) or else ``model.encoder(x)``
     must return the list of stage features; ``normalise`` maps dB images to the model's input.
     """
-    encode = getattr(model, "encode", None) or model.encoder
+    encode = cast(Callable[[torch.Tensor], list[torch.Tensor]], getattr(model, "encode", None) or model.encoder)
 
     @torch.no_grad()
     def features(images_db: np.ndarray) -> np.ndarray:

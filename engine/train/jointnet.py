@@ -19,7 +19,8 @@ The image is mapped back from [-1, 1] to dB.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, SegClass
+from engine.config import ConfigBase
 from engine.data.generated import GeneratedWriter, sample_grid_png
 from engine.data.samples import AugmentConfig, JointBatches, make_plan
 from engine.data.tiles import TileSet, db_to_diffusion, diffusion_to_db
@@ -48,7 +50,7 @@ META_SUFFIX = ".json"
 
 
 @dataclass(frozen=True)
-class JointTrainConfig:
+class JointTrainConfig(ConfigBase):
     """Settings of SAR-JointNet training beyond the loop's.
 
     Attributes:
@@ -185,7 +187,7 @@ def train_jointnet(
         f"SAR-JointNet balancing factor b = {balance:.4f}"
         + (" (computed from the training tiles)" if config.balance is None else " (given)"),
     )
-    model_config = JointNetConfig(**dict(asdict(config.model), num_classes=tiles.num_classes))
+    model_config = replace(config.model, num_classes=tiles.num_classes)
     torch.manual_seed(loop.seed)
     model = SARJointNet(model_config)
     task = JointTask(tiles, config, balance, loop.seed)
@@ -263,7 +265,7 @@ def load_jointnet(path: str | Path) -> TrainedJointNet:
 
 
 @dataclass(frozen=True)
-class GenerateConfig:
+class GenerateConfig(ConfigBase):
     """Sampling settings: how many pairs, DDIM steps/eta, batch, soft-label temperature, tile size."""
 
     count: int
@@ -304,7 +306,9 @@ def generate_pairs(
             last_logits: dict[str, torch.Tensor] = {}
 
             def denoise(
-                states: list[torch.Tensor], timesteps: torch.Tensor, last_logits: dict[str, torch.Tensor] = last_logits
+                states: Sequence[torch.Tensor],
+                timesteps: torch.Tensor,
+                last_logits: dict[str, torch.Tensor] = last_logits,
             ) -> list[torch.Tensor]:
                 image_x0, logits = model(states[0], states[1], timesteps)
                 last_logits["logits"] = logits
@@ -326,7 +330,7 @@ def generate_pairs(
     metadata = {
         "db_range": list(trained.db_range),
         "balance": trained.balance,
-        "sampler": {"name": "ddim", **asdict(sampler.config)},
+        "sampler": {"name": "ddim", **sampler.config.to_dict()},
         "soft_label_temperature": config.temperature,
         "schedule": trained.schedule.config_dict(),
         "seed": config.seed,

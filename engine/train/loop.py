@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.config import ConfigBase
 from engine.device import autocast_dtype, is_out_of_memory, release_cached_memory, select_device
 from engine.errors import Cancelled, DakdError
 from engine.progress import Progress
@@ -46,7 +47,7 @@ log = logging.getLogger("dakd")
 
 
 @dataclass(frozen=True)
-class LoopConfig:
+class LoopConfig(ConfigBase):
     """Optimisation and bookkeeping settings shared by both trainers.
 
     Attributes:
@@ -85,10 +86,6 @@ class LoopConfig:
     evaluate_first: bool = False
     seed: int = 0
     device: str = "auto"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return asdict(self)
 
 
 class TrainTask(Protocol):
@@ -190,6 +187,27 @@ class _State:
     eval_history: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class _Run:
+    """Everything one :func:`train` call holds: the model, its optimiser, where it runs, what it has done."""
+
+    model: nn.Module
+    trained: nn.Module  # ``model``, or its DistributedDataParallel wrapper under torchrun
+    task: TrainTask
+    config: LoopConfig
+    device: torch.device
+    dist_info: distributed.DistInfo
+    run_path: Path | None
+    progress: Progress
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    ema: EMA | None
+    state: _State
+    best_state: dict[str, torch.Tensor] | None = None
+
+
 def train(
     model: nn.Module,
     task: TrainTask,
@@ -199,6 +217,9 @@ def train(
     resume: bool = False,
 ) -> TrainResult:
     """Train ``model`` on ``task``; see the module docstring for what the loop handles.
+
+    Under ``torchrun`` the run joins the process group and leaves it at the end, also on error, unless
+    the caller had joined it already (the fine-tune pipeline does, for its barriers between stages).
 
     Args:
         model: the network (weights already initialised or loaded).
@@ -215,11 +236,37 @@ def train(
         Cancelled: the user stopped the run (a checkpoint was written first when ``run_dir`` is set).
         DakdError: out of memory at batch size 1, or under DDP.
     """
-    progress = progress or Progress()
-    dist_info, device = distributed.setup(select_device(config.device).device)
-    if not dist_info.is_main:
+    with distributed.process_group(select_device(config.device).device) as (dist_info, device):
+        run = _start(model, task, config, dist_info, device, run_dir, progress or Progress())
+        if resume:
+            _resume(run)
+        order = task.epoch_order(run.state.epoch)
+        if len(order) == 0:
+            raise DakdError(f"{task.stage_name}: no training samples")
+        if config.evaluate_first and run.state.step == 0 and not run.state.eval_history:
+            _evaluate(run)
+        try:
+            stopped_early = _run_steps(run, order)
+        except Cancelled:
+            _checkpoint(run)
+            raise
+        _checkpoint(run)
+    model.eval()
+    return _result(run, stopped_early)
+
+
+def _start(
+    model: nn.Module,
+    task: TrainTask,
+    config: LoopConfig,
+    dist_info: distributed.DistInfo,
+    device: torch.device,
+    run_dir: str | Path | None,
+    progress: Progress,
+) -> _Run:
+    """Seed, place (and under DDP wrap) the model, and build its optimiser, schedule, scaler and EMA."""
+    if not dist_info.is_main:  # only the first process reports; all of them obey a cancel
         progress = Progress(None, progress.cancel)
-    run_path = Path(run_dir) if run_dir is not None else None
     torch.manual_seed(config.seed + dist_info.rank)
     model.to(device)
     trained: nn.Module = model
@@ -232,162 +279,188 @@ def train(
         optimizer, warmup_cosine(config.max_steps, config.warmup_steps, config.min_lr_ratio)
     )
     amp_dtype = autocast_dtype(device, config.precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    ema = EMA(model, config.ema_decay) if config.ema_decay else None
-    state = _State(batch_size=config.batch_size)
-    best_state: dict[str, torch.Tensor] | None = None
-    if resume:
-        if run_path is None:
-            raise DakdError("--resume needs the run's checkpoint folder")
-        saved = load_checkpoint(run_path / LAST)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        scaler.load_state_dict(saved["scaler"])
-        if ema is not None and saved.get("ema") is not None:
-            ema.load_state_dict(saved["ema"])
-        loop_state = saved["loop"]
-        state = _State(**{k: loop_state[k] for k in _State.__dataclass_fields__})
-        state.loss_history = [tuple(x) for x in state.loss_history]  # type: ignore[misc]
-        restore_rng_state(saved["rng"][min(dist_info.rank, len(saved["rng"]) - 1)])
-        if (run_path / BEST).is_file():
-            best_state = load_checkpoint(run_path / BEST)["model"]
-        log.info("resumed %s at step %d of %d", task.stage_name, state.step, config.max_steps)
-
-    def checkpoint() -> None:
-        if run_path is None:
-            return
-        rngs: list[Any] = [rng_state()]
-        if dist_info.enabled:
-            rngs = [None] * dist_info.world_size
-            torch.distributed.all_gather_object(rngs, rng_state())
-        if dist_info.is_main:
-            save_checkpoint(
-                run_path / LAST,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "ema": ema.state_dict() if ema is not None else None,
-                    "rng": rngs,
-                    "loop": asdict(state),
-                    "config": config.to_dict(),
-                    "task": task.stage_name,
-                },
-            )
-
-    def evaluate() -> bool:
-        """Validate; returns True when training should stop early."""
-        nonlocal best_state
-        state.last_eval_step = state.step
-        result = task.evaluate(model, device)
-        if result is None:
-            return False
-        result = {"step": state.step, "epoch": state.epoch, **result}
-        state.eval_history.append(result)
-        score = float(result["score"])
-        if state.best_score is None or score > state.best_score:
-            state.best_score, state.best_step, state.evals_since_best = score, state.step, 0
-            best_state = _cpu_state(model)
-            if run_path is not None and dist_info.is_main:
-                save_checkpoint(run_path / BEST, {"model": best_state, "step": state.step, "score": score})
-        else:
-            state.evals_since_best += 1
-        progress.log(
-            "info",
-            f"{task.stage_name}: step {state.step} validation score {score:.2f} "
-            f"(best {state.best_score:.2f} at step {state.best_step})",
-        )
-        patience = config.early_stop_patience
-        return patience is not None and state.evals_since_best >= patience
-
-    order = task.epoch_order(state.epoch)
-    if len(order) == 0:
-        raise DakdError(f"{task.stage_name}: no training samples")
-    stopped_early = False
-    if config.evaluate_first and state.step == 0 and not state.eval_history:
-        evaluate()
-    last_metric: float | None = state.best_score
-    model.train()
-    with progress.stage(task.stage_name, max(0, config.max_steps - state.step)) as stage:
-        try:
-            while state.step < config.max_steps:
-                per_step = state.batch_size * dist_info.world_size
-                if state.position >= len(order):
-                    if state.step - state.last_eval_step >= config.min_eval_interval and evaluate():
-                        stopped_early = True
-                        break
-                    last_metric = state.best_score
-                    model.train()
-                    state.epoch += 1
-                    state.position = 0
-                    order = task.epoch_order(state.epoch)
-                chunk = order[state.position : state.position + per_step]
-                positions = np.arange(state.position, state.position + len(chunk))
-                mine = chunk[dist_info.rank :: dist_info.world_size]
-                if len(mine) == 0:  # fewer samples left than processes: start the next epoch
-                    state.position = len(order)
-                    continue
-                batch = task.make_batch(mine, state.epoch, positions[dist_info.rank :: dist_info.world_size])
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                try:
-                    loss_value, terms = _optimiser_step(
-                        trained, task, batch, optimizer, scaler, amp_dtype, config.grad_clip, device
-                    )
-                except Exception as error:
-                    if not is_out_of_memory(error):
-                        raise
-                    optimizer.zero_grad(set_to_none=True)
-                    release_cached_memory(device)
-                    if dist_info.enabled:
-                        raise DakdError(
-                            f"out of memory at batch size {state.batch_size} per GPU under torchrun; "
-                            "rerun with a smaller --batch-size"
-                        ) from None
-                    if state.batch_size <= 1:
-                        raise DakdError(
-                            "out of memory even at batch size 1; use a smaller model variant or --device cpu"
-                        ) from None
-                    state.batch_size //= 2
-                    log.warning("out of memory: halving the batch size to %d and retrying", state.batch_size)
-                    progress.log("warning", f"out of memory: batch size halved to {state.batch_size}")
-                    continue
-                scheduler.step()
-                if ema is not None:
-                    ema.update(model)
-                state.position += len(chunk)
-                state.step += 1
-                state.loss_history.append((state.step, loss_value))
-                stage.advance(
-                    loss=round(loss_value, 5),
-                    metric=None if last_metric is None else round(last_metric, 3),
-                    step=state.step,
-                    total=config.max_steps,
-                    lr=float(scheduler.get_last_lr()[0]),
-                    **{k: round(v, 5) for k, v in terms.items()},
-                )
-                if config.checkpoint_every and state.step % config.checkpoint_every == 0:
-                    checkpoint()
-            if not stopped_early and state.last_eval_step != state.step:
-                evaluate()
-        except Cancelled:
-            checkpoint()
-            raise
-    checkpoint()
-    model.eval()
-    return TrainResult(
+    return _Run(
         model=model,
+        trained=trained,
+        task=task,
+        config=config,
+        device=device,
+        dist_info=dist_info,
+        run_path=Path(run_dir) if run_dir is not None else None,
+        progress=progress,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
+        amp_dtype=amp_dtype,
+        ema=EMA(model, config.ema_decay) if config.ema_decay else None,
+        state=_State(batch_size=config.batch_size),
+    )
+
+
+def _resume(run: _Run) -> None:
+    """Restore weights, optimiser, schedule, scaler, EMA, loop position and RNGs from ``run_dir/last.pt``."""
+    if run.run_path is None:
+        raise DakdError("--resume needs the run's checkpoint folder")
+    saved = load_checkpoint(run.run_path / LAST)
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scheduler.load_state_dict(saved["scheduler"])
+    run.scaler.load_state_dict(saved["scaler"])
+    if run.ema is not None and saved.get("ema") is not None:
+        run.ema.load_state_dict(saved["ema"])
+    loop_state = saved["loop"]
+    run.state = _State(**{k: loop_state[k] for k in _State.__dataclass_fields__})
+    run.state.loss_history = [tuple(x) for x in run.state.loss_history]  # type: ignore[misc]
+    restore_rng_state(saved["rng"][min(run.dist_info.rank, len(saved["rng"]) - 1)])
+    if (run.run_path / BEST).is_file():
+        run.best_state = load_checkpoint(run.run_path / BEST)["model"]
+    log.info("resumed %s at step %d of %d", run.task.stage_name, run.state.step, run.config.max_steps)
+
+
+def _checkpoint(run: _Run) -> None:
+    """Write ``last.pt`` (on the first process; every process's RNG state goes into it)."""
+    if run.run_path is None:
+        return
+    rngs: list[Any] = [rng_state()]
+    if run.dist_info.enabled:
+        rngs = [None] * run.dist_info.world_size
+        torch.distributed.all_gather_object(rngs, rng_state())
+    if run.dist_info.is_main:
+        save_checkpoint(
+            run.run_path / LAST,
+            {
+                "model": run.model.state_dict(),
+                "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(),
+                "scaler": run.scaler.state_dict(),
+                "ema": run.ema.state_dict() if run.ema is not None else None,
+                "rng": rngs,
+                "loop": asdict(run.state),
+                "config": run.config.to_dict(),
+                "task": run.task.stage_name,
+            },
+        )
+
+
+def _evaluate(run: _Run) -> bool:
+    """Validate, keep the best weights (``best.pt``); returns True when training should stop early."""
+    state = run.state
+    state.last_eval_step = state.step
+    result = run.task.evaluate(run.model, run.device)
+    if result is None:
+        return False
+    result = {"step": state.step, "epoch": state.epoch, **result}
+    state.eval_history.append(result)
+    score = float(result["score"])
+    if state.best_score is None or score > state.best_score:
+        state.best_score, state.best_step, state.evals_since_best = score, state.step, 0
+        run.best_state = _cpu_state(run.model)
+        if run.run_path is not None and run.dist_info.is_main:
+            save_checkpoint(run.run_path / BEST, {"model": run.best_state, "step": state.step, "score": score})
+    else:
+        state.evals_since_best += 1
+    run.progress.log(
+        "info",
+        f"{run.task.stage_name}: step {state.step} validation score {score:.2f} "
+        f"(best {state.best_score:.2f} at step {state.best_step})",
+    )
+    patience = run.config.early_stop_patience
+    return patience is not None and state.evals_since_best >= patience
+
+
+def _run_steps(run: _Run, order: np.ndarray) -> bool:
+    """Take optimiser steps up to ``max_steps`` from ``order`` (this epoch's), validating at epoch ends.
+
+    Returns True when early stopping ended the run.
+    """
+    state, config, dist_info = run.state, run.config, run.dist_info
+    last_metric: float | None = state.best_score
+    run.model.train()
+    with run.progress.stage(run.task.stage_name, max(0, config.max_steps - state.step)) as stage:
+        while state.step < config.max_steps:
+            if state.position >= len(order):
+                if state.step - state.last_eval_step >= config.min_eval_interval and _evaluate(run):
+                    return True
+                last_metric = state.best_score
+                run.model.train()
+                state.epoch, state.position = state.epoch + 1, 0
+                order = run.task.epoch_order(state.epoch)
+            chunk = order[state.position : state.position + state.batch_size * dist_info.world_size]
+            positions = np.arange(state.position, state.position + len(chunk))
+            mine = chunk[dist_info.rank :: dist_info.world_size]
+            if len(mine) == 0:  # fewer samples left than processes: start the next epoch
+                state.position = len(order)
+                continue
+            batch = run.task.make_batch(mine, state.epoch, positions[dist_info.rank :: dist_info.world_size])
+            stepped = _step_or_back_off(run, {k: v.to(run.device, non_blocking=True) for k, v in batch.items()})
+            if stepped is None:  # out of memory: the same samples again, in a smaller batch
+                continue
+            loss_value, terms = stepped
+            state.position += len(chunk)
+            state.step += 1
+            state.loss_history.append((state.step, loss_value))
+            stage.advance(
+                loss=round(loss_value, 5),
+                metric=None if last_metric is None else round(last_metric, 3),
+                step=state.step,
+                total=config.max_steps,
+                lr=float(run.scheduler.get_last_lr()[0]),
+                **{k: round(v, 5) for k, v in terms.items()},
+            )
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                _checkpoint(run)
+        if state.last_eval_step != state.step:
+            _evaluate(run)
+    return False
+
+
+def _step_or_back_off(run: _Run, batch: dict[str, torch.Tensor]) -> tuple[float, dict[str, float]] | None:
+    """Take one optimiser step (and the schedule and EMA with it); None when out of memory halved the batch.
+
+    Raises:
+        DakdError: out of memory at batch size 1, or under DDP (where one process cannot change its batch alone).
+    """
+    try:
+        loss_value, terms = _optimiser_step(
+            run.trained, run.task, batch, run.optimizer, run.scaler, run.amp_dtype, run.config.grad_clip, run.device
+        )
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        run.optimizer.zero_grad(set_to_none=True)
+        release_cached_memory(run.device)
+        if run.dist_info.enabled:
+            raise DakdError(
+                f"out of memory at batch size {run.state.batch_size} per GPU under torchrun; "
+                "rerun with a smaller --batch-size"
+            ) from None
+        if run.state.batch_size <= 1:
+            raise DakdError("out of memory even at batch size 1; use a smaller model variant or --device cpu") from None
+        run.state.batch_size //= 2
+        log.warning("out of memory: halving the batch size to %d and retrying", run.state.batch_size)
+        run.progress.log("warning", f"out of memory: batch size halved to {run.state.batch_size}")
+        return None
+    run.scheduler.step()
+    if run.ema is not None:
+        run.ema.update(run.model)
+    return loss_value, terms
+
+
+def _result(run: _Run, stopped_early: bool) -> TrainResult:
+    """Return what the finished run hands back (histories copied, the EMA weights deep-copied)."""
+    state = run.state
+    return TrainResult(
+        model=run.model,
         steps=state.step,
         batch_size=state.batch_size,
         loss_history=list(state.loss_history),
         eval_history=list(state.eval_history),
         best_score=state.best_score,
         best_step=state.best_step,
-        best_state=best_state,
-        ema_state=copy.deepcopy(ema.shadow) if ema is not None else None,
+        best_state=run.best_state,
+        ema_state=copy.deepcopy(run.ema.shadow) if run.ema is not None else None,
         stopped_early=stopped_early,
-        device=str(device),
+        device=str(run.device),
     )
 
 

@@ -27,10 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from engine.classes import IGNORE_INDEX, NOT_OIL_INDEX, OIL
+from engine.config import ConfigBase
 
 
 @dataclass(frozen=True)
-class LossWeights:
+class LossWeights(ConfigBase):
     """Weights of the three terms and the distillation temperature tau [I: tau is not in the paper].
 
     ``retain`` weighs :func:`retention_loss` (0: off; fine-tuning from ``--init`` turns it on).
@@ -131,7 +132,7 @@ def retention_loss(
     model said to change a decision, oil included, and what they do not name (look-alikes, ships and land
     under "not oil") keeps the teacher's answer. Distilling only the teacher's split of the rest on "not
     oil" pixels, and leaving oil to the labels, was measured too: the model then lost a quarter of its oil
-    recall (bench/results/finetune_binary_held-out_conditioned.json, README).
+    recall (bench/results/finetune_binary_held-out_conditioned.json, docs/model.md).
     """
     mask = valid.reshape(teacher_logits.shape[:1] + teacher_logits.shape[2:]).bool()  # (N, H, W) or (N, 1, H, W)
     return kd_loss(student_logits, torch.softmax(teacher_logits.float(), dim=1), temperature, mask)

@@ -16,6 +16,8 @@ any prediction but oil is right.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 
@@ -83,5 +85,5 @@ def metrics_table(result: dict[str, object], classes: tuple[SegClass, ...]) -> s
     head = f"{'mIoU':>7} {'F1':>7} {'A':>7} {'R':>7} {'P':>7}"
     row = " ".join(f"{result[k]:7.2f}" for k in ("miou", "f1", "accuracy", "recall", "precision"))
     names = " ".join(f"{c.name:>10}" for c in classes)
-    ious = " ".join(f"{v:10.2f}" for v in result["iou"])  # type: ignore[union-attr]
+    ious = " ".join(f"{v:10.2f}" for v in cast("list[float]", result["iou"]))
     return f"{head}\n{row}\n\nIoU per class\n{names}\n{ious}"

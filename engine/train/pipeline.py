@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,17 @@ import numpy as np
 import torch
 
 from engine.classes import BINARY_CLASSES, NOT_OIL, SegClass
+from engine.config import ConfigBase
+from engine.contract import PRESETS as PRESET_NAMES
+from engine.data.datasets import DATASETS, load_dataset
 from engine.data.generated import GENERATED_PAIRS, open_generated
-from engine.data.osd import DEFAULT_DB_RANGE, load_osd
+from engine.data.osd import DEFAULT_DB_RANGE
 from engine.data.samples import AUGMENTS
 from engine.data.scenes import LabelledScene, LabelSpec, load_labelled_scenes
-from engine.data.sos import load_sos
 from engine.data.split import split_by_scene
 from engine.data.tiles import TileSet, can_fold, fit_normalisation, is_binary
 from engine.detectors.base import InputSpec
+from engine.device import select_device
 from engine.errors import InputError, ModelError
 from engine.io.atomic import EngineFolder, atomic_file, atomic_output_dir, check_replaceable, remove_engine_folder
 from engine.models.sar_jointnet import jointnet_config
@@ -59,9 +62,17 @@ log = logging.getLogger("dakd")
 DATA_FORMATS = ("scenes", "osd", "sos")
 #: A fine-tune's work folder (checkpoints, the SAR-JointNet, generated pairs, the report): the only kind of
 #: --work-dir that --overwrite empties. Known by its names alone, since an interrupted run leaves any part of it.
-FINETUNE_WORK = EngineFolder("fine-tune work folder", (
-    "report.json", "jointnet.safetensors", "jointnet.json", "jointnet/*.pt", "segmenter/*.pt",
-    *(f"generated/{name}" for name in GENERATED_PAIRS.names)))
+FINETUNE_WORK = EngineFolder(
+    "fine-tune work folder",
+    (
+        "report.json",
+        "jointnet.safetensors",
+        "jointnet.json",
+        "jointnet/*.pt",
+        "segmenter/*.pt",
+        *(f"generated/{name}" for name in GENERATED_PAIRS.names),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,7 @@ class Preset:
     description: str = ""
 
 
-PRESETS: dict[str, Preset] = {
+_PRESET_SIZES: dict[str, Preset] = {
     "tiny": Preset(
         jointnet_variant="tiny",
         jointnet_steps=30,
@@ -158,7 +169,7 @@ PRESETS: dict[str, Preset] = {
         jointnet_batch=8,
         jointnet_lr=1e-3,
         ddim_steps=10,
-        aug_ratio=0.0,  # the pairs of a CPU-sized SAR-JointNet made the model worse (README); --aug-ratio turns them on
+        aug_ratio=0.0,  # CPU-sized SAR-JointNet pairs made the model worse (docs/model.md); --aug-ratio turns them on
         segmenter_model="saross_net_xs",
         segmenter_steps=4000,
         segmenter_batch=8,
@@ -172,10 +183,12 @@ PRESETS: dict[str, Preset] = {
         "thousand tiles",
     ),
 }
+#: The presets by name, in the order of :data:`engine.contract.PRESETS` (which names them).
+PRESETS: dict[str, Preset] = {name: _PRESET_SIZES[name] for name in PRESET_NAMES}
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigBase):
     """Where the labelled data comes from.
 
     Attributes:
@@ -202,7 +215,7 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(ConfigBase):
     """One ``dakd finetune`` run. Fields left None take the preset's value.
 
     Attributes:
@@ -316,15 +329,12 @@ def load_tiles(data: DataConfig, progress: Progress | None = None) -> TileSet:
         )
     if data.folder is None:
         raise InputError(f"--data-format {data.format} needs --dataset FOLDER")
-    if data.format == "osd":
-        tiles = load_osd(data.folder, data.split, data.db_range, limit=data.limit, progress=progress)
-    elif data.format == "sos":
-        tiles = load_sos(data.folder, data.split, data.db_range, limit=data.limit, progress=progress)
-    else:
+    if data.format not in DATASETS:
         raise InputError(f"--data-format {data.format!r}: use one of {', '.join(DATA_FORMATS)}")
-    if len(tiles) == 0:
-        raise InputError(f"{data.folder}: no usable tiles (all nodata or unlabelled)")
-    return tiles
+    # (bandit B615) engine.data.datasets.load_dataset reads a local folder; bandit takes it for Hugging Face's.
+    return load_dataset(  # nosec B615
+        data.format, data.folder, data.split, db_range=data.db_range, limit=data.limit, progress=progress
+    )
 
 
 def input_spec_for(train_tiles: TileSet, data: DataConfig, base: InputSpec | None, seed: int) -> InputSpec:
@@ -334,7 +344,7 @@ def input_spec_for(train_tiles: TileSet, data: DataConfig, base: InputSpec | Non
     mean, std = fit_normalisation(train_tiles, data.db_range, seed=seed)
     return InputSpec(
         units="db",
-        db_range=tuple(data.db_range),
+        db_range=(data.db_range[0], data.db_range[1]),
         mean=round(mean, 4),
         std=round(std, 4),
         tile_size=int(train_tiles.images_db.shape[-1]),
@@ -383,8 +393,117 @@ def load_init(init: str | None, tiles: TileSet) -> tuple[Any, Any, TileSet]:
     return model, card, folded
 
 
+#: Warm-up of the learning rate: a twentieth of the run, at most this many steps (SAROSS-Net, SAR-JointNet).
+SEGMENTER_WARMUP_CAP = 500
+JOINTNET_WARMUP_CAP = 1000
+
+
+def warmup_steps(steps: int, cap: int = SEGMENTER_WARMUP_CAP) -> int:
+    """Return the linear warm-up of a run of ``steps``: a twentieth of it, at most ``cap`` steps ([I])."""
+    return min(cap, steps // 20)
+
+
+def segmenter_loop(
+    steps: int,
+    batch_size: int,
+    lr: float,
+    checkpoint_every: int,
+    patience: int | None,
+    has_init: bool,
+    seed: int,
+    device: str,
+    precision: str,
+) -> LoopConfig:
+    """Return SAROSS-Net's loop settings (``dakd finetune`` and ``dakd train`` build them here)."""
+    return LoopConfig(
+        max_steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_steps=warmup_steps(steps),
+        checkpoint_every=checkpoint_every,
+        early_stop_patience=patience,
+        evaluate_first=has_init,  # the --init model itself is a candidate for the best weights
+        seed=seed,
+        device=device,
+        precision=precision,
+    )
+
+
+def jointnet_loop(
+    steps: int,
+    batch_size: int,
+    lr: float,
+    ema_decay: float | None,
+    checkpoint_every: int,
+    seed: int,
+    device: str,
+    precision: str,
+) -> LoopConfig:
+    """Return SAR-JointNet's loop settings (``dakd finetune`` and ``dakd train-jointnet`` build them here)."""
+    return LoopConfig(
+        max_steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_steps=warmup_steps(steps, JOINTNET_WARMUP_CAP),
+        ema_decay=ema_decay,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        device=device,
+        precision=precision,
+    )
+
+
+def segmenter_config(
+    model: str,
+    skip: str,
+    aug_ratio: float,
+    soft_labels: bool,
+    crop_px: int | None,
+    retain: float | None,
+    has_init: bool,
+    **extra: Any,
+) -> SegmenterConfig:
+    """Return SAROSS-Net's training settings, with those of a run from a trained model (``--init``)."""
+    return SegmenterConfig(
+        model=model,
+        skip=skip,
+        aug_ratio=aug_ratio,
+        soft_labels=soft_labels,
+        crop_px=crop_px,
+        **extra,
+        **starting_model_settings(retain, has_init),
+    )
+
+
+@dataclass
+class DataSplit:
+    """Labelled tiles split by scene, with the classes of the model to train and the ``--init`` model."""
+
+    train: TileSet
+    validation: TileSet
+    classes: tuple[SegClass, ...]
+    init_model: Any = None
+    base_card: Any = None
+
+
+def split_data(data: DataConfig, init: str | None, seed: int, progress: Progress | None = None) -> DataSplit:
+    """Load the tiles, fit their classes to the ``--init`` model (:func:`load_init`) and split them by scene.
+
+    Raises:
+        InputError: no data, or no training tiles left after the validation split.
+    """
+    init_model, base_card, tiles = load_init(init, load_tiles(data, progress))
+    train_tiles, val_tiles = split_by_scene(tiles, data.val_share, seed)  # copies: ``tiles`` is dropped on return
+    if len(train_tiles) == 0:
+        raise InputError("no training tiles left after the validation split; lower --val-share or add scenes")
+    return DataSplit(train_tiles, val_tiles, tiles.classes, init_model, base_card)
+
+
 def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Run the whole DAKD pipeline; returns the run report (also written to ``work_dir/report.json``).
+
+    Under ``torchrun`` the processes join one group for the whole run (the stages meet at barriers)
+    and leave it at the end, also on error.
 
     Raises:
         InputError, ModelError, OutputError: bad data, models or output paths (one-line messages).
@@ -396,52 +515,98 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     retain_weight(config.retain, bool(config.init))  # a --retain without --init is refused before any work
     if config.crop_px is not None:
         preset = replace(preset, crop_px=config.crop_px or None)
+    output, work = _check_outputs(config)
+    if not distributed.is_main_process():  # torchrun: one process reports progress and checks the outputs
+        progress = Progress(None, progress.cancel)
+    with distributed.process_group(select_device(config.device).device):
+        split = split_data(config.data, config.init, config.seed, progress)
+        input_features = _input_features(config, split.base_card)  # a mismatch with --init is refused before work
+        spec = input_spec_for(
+            split.train, config.data, split.base_card.input_spec if split.base_card else None, config.seed
+        )
+        progress.log(
+            "info",
+            f"{len(split.train)} training tiles from {len(split.train.scenes())} scene(s), "
+            f"{len(split.validation)} validation tiles from {len(split.validation.scenes())} scene(s)",
+        )
+        aug_ratio = _aug_ratio(config, preset, split.train, progress)
+        if distributed.is_main_process() and config.overwrite and not config.resume and work.exists():
+            # Start afresh: a checkpoint of the earlier run left here would be resumed by a later --resume.
+            remove_engine_folder(work, FINETUNE_WORK, run_inputs(config), "--work-dir")
+        work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
+        generated, generation = None, None
+        if aug_ratio > 0:
+            generated, generation = _generate(config, preset, split.train, work, aug_ratio, progress)
+        model, result, seg_config, seg_loop = _train_segmenter(
+            config, preset, split, generated, spec, input_features, aug_ratio, work, progress
+        )
+        if split.init_model is not None and result.best_step == 0:
+            progress.log(
+                "warning",
+                f"no fine-tuned step beat the --init model on the validation scenes; "
+                f"{output.name} keeps its weights (more or other labelled scenes, or another "
+                "--lr, may help)",
+            )
+        metrics = _evaluate(config, model, result, split, generated, spec, progress)
+    training = _training_record(config, split, generation, seg_config, seg_loop, started)
+    report = {
+        "model_card": None,
+        "work_dir": str(work),
+        "metrics": metrics,
+        "training": training,
+        "steps": result.steps,
+        "best_step": result.best_step,
+    }
+    if not distributed.is_main_process():
+        return report
+    card_path = write_model_card(
+        output,
+        model,
+        config.name or output.name,
+        split.classes,
+        spec,
+        result,
+        training,
+        metrics,
+        description=_describe(config.preset, len(split.train), aug_ratio),
+        base_card=split.base_card,
+    )
+    report["model_card"] = str(card_path)
+    with atomic_file(work / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=2, default=_json_default))
+    return report
+
+
+def _check_outputs(config: FinetuneConfig) -> tuple[Path, Path]:
+    """Return the output model path (without suffix) and the work folder, refusing ones that may not be used.
+
+    Only the first torchrun process checks (the others would race it); an existing work folder is
+    emptied later, once the data is known to be good.
+    """
     output = Path(config.output).expanduser()
     output = output.with_suffix("") if output.suffix in (".json", ".safetensors") else output
     card_json = output.with_name(output.name + ".json")
-    if card_json.exists() and not config.overwrite and distributed.is_main_process():
-        raise InputError(f"{card_json} already exists; pass --overwrite or choose another --output")
     work = Path(config.work_dir).expanduser() if config.work_dir else output.with_name(output.name + ".work")
+    if not distributed.is_main_process():
+        return output, work
+    if card_json.exists() and not config.overwrite:
+        raise InputError(f"{card_json} already exists; pass --overwrite or choose another --output")
     inputs = run_inputs(config)
-    main_process = distributed.is_main_process()
-    if not main_process:  # torchrun: one process reports progress and checks the outputs
-        progress = Progress(None, progress.cancel)
-    else:
-        for path in (card_json, output.with_name(output.name + ".safetensors")):
-            check_replaceable(path, inputs, option="--output")
-        if work.exists() and not config.resume:
-            if config.overwrite:  # emptied below, once the data is checked; only a fine-tune's own work folder
-                check_replaceable(work, inputs, FINETUNE_WORK, "--work-dir")
-            elif any(work.iterdir()):
-                raise InputError(f"work folder {work} exists from an earlier run; pass --resume to continue it or "
-                                 "--overwrite to start again")
-    name = config.name or output.name
+    for path in (card_json, output.with_name(output.name + ".safetensors")):
+        check_replaceable(path, inputs, option="--output")
+    if work.exists() and not config.resume:
+        if config.overwrite:  # emptied later, once the data is checked; only a fine-tune's own work folder
+            check_replaceable(work, inputs, FINETUNE_WORK, "--work-dir")
+        elif any(work.iterdir()):
+            raise InputError(
+                f"work folder {work} exists from an earlier run; pass --resume to continue it or "
+                "--overwrite to start again"
+            )
+    return output, work
 
-    # 1. data
-    tiles = load_tiles(config.data, progress)
-    init_model, base_card, tiles = load_init(config.init, tiles)
-    input_features = _input_features(config, base_card)
-    train_tiles, val_tiles = split_by_scene(tiles, config.data.val_share, config.seed)
-    classes = tiles.classes
-    del tiles  # the split holds copies; keeping the unsplit set would double the tile memory for the whole run
-    if len(train_tiles) == 0:
-        raise InputError("no training tiles left after the validation split; lower --val-share or add scenes")
-    spec = input_spec_for(train_tiles, config.data, base_card.input_spec if base_card else None, config.seed)
-    data_summary = {
-        "format": config.data.format,
-        "train": train_tiles.summary(),
-        "validation": val_tiles.summary(),
-        "validation_scenes": val_tiles.scenes(),
-        "sources": _sources(config.data),
-        "partial_labels": train_tiles.has_partial_labels(),
-    }
-    progress.log(
-        "info",
-        f"{len(train_tiles)} training tiles from {len(train_tiles.scenes())} scene(s), "
-        f"{len(val_tiles)} validation tiles from {len(val_tiles.scenes())} scene(s)",
-    )
 
-    # 2-3. SAR-JointNet and generated pairs
+def _aug_ratio(config: FinetuneConfig, preset: Preset, train_tiles: TileSet, progress: Progress) -> float:
+    """Return the generated pairs per real tile: the asked or the preset's, 0 for labels that say only oil."""
     aug_ratio = preset.aug_ratio if config.aug_ratio is None else config.aug_ratio
     if not 0.0 <= aug_ratio <= 8.0:
         raise InputError(f"--aug-ratio {aug_ratio}: use a value from 0 to 4 (the paper's range; 8 at most)")
@@ -455,42 +620,49 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
             )
         progress.log("info", "no generated pairs: the labels say only oil / not oil (aug ratio 0)")
         aug_ratio = 0.0
-    if main_process and config.overwrite and not config.resume and work.exists():
-        # Start afresh: a checkpoint of the earlier run left here would be resumed by a later --resume.
-        remove_engine_folder(work, FINETUNE_WORK, inputs, "--work-dir")
-    work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
-    generated, generation = None, None
-    if aug_ratio > 0:
-        generated, generation = _generate(config, preset, train_tiles, work, aug_ratio, progress)
+    return aug_ratio
 
-    # 4. SAROSS-Net
-    seg_config = SegmenterConfig(
-        model=config.segmenter_model or preset.segmenter_model,
-        skip=config.skip,
-        aug_ratio=aug_ratio,
-        soft_labels=config.soft_labels,
-        crop_px=preset.crop_px,
+
+def _train_segmenter(
+    config: FinetuneConfig,
+    preset: Preset,
+    split: DataSplit,
+    generated: Any,
+    spec: InputSpec,
+    input_features: tuple[str, ...],
+    aug_ratio: float,
+    work: Path,
+    progress: Progress,
+) -> tuple[Any, Any, SegmenterConfig, LoopConfig]:
+    """Train SAROSS-Net (stage 4); returns the model, the loop's result and the settings used."""
+    has_init = split.init_model is not None
+    seg_config = segmenter_config(
+        config.segmenter_model or preset.segmenter_model,
+        config.skip,
+        aug_ratio,
+        config.soft_labels,
+        preset.crop_px,
+        config.retain,
+        has_init,
         model_overrides={"input_features": input_features},
         augment=AUGMENTS[config.augment],
-        **starting_model_settings(config.retain, init_model is not None),
     )
-    segmenter_steps = config.segmenter_steps or preset.segmenter_steps
-    seg_loop = LoopConfig(
-        max_steps=segmenter_steps,
-        batch_size=config.batch_size or preset.segmenter_batch,
-        lr=config.lr or preset.segmenter_lr,
-        warmup_steps=min(500, segmenter_steps // 20),
+    steps = config.segmenter_steps or preset.segmenter_steps
+    seg_loop = segmenter_loop(
+        steps,
+        config.batch_size or preset.segmenter_batch,
+        config.lr or preset.segmenter_lr,
         # validation costs a pass over every validation tile: at most about 24 of them in a long run
-        checkpoint_every=max(preset.checkpoint_every, segmenter_steps // 24),
-        early_stop_patience=preset.early_stop_patience,
-        evaluate_first=init_model is not None,  # the --init model itself is a candidate for the best weights
-        seed=config.seed,
-        device=config.device,
-        precision=config.precision,
+        max(preset.checkpoint_every, steps // 24),
+        preset.early_stop_patience,
+        has_init,
+        config.seed,
+        config.device,
+        config.precision,
     )
     model, result = train_segmenter(
-        train_tiles,
-        val_tiles if len(val_tiles) else None,
+        split.train,
+        split.validation if len(split.validation) else None,
         generated,
         spec,
         seg_config,
@@ -498,71 +670,70 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         work / "segmenter",
         progress,
         resume=config.resume and (work / "segmenter" / "last.pt").is_file(),
-        init_model=init_model,
+        init_model=split.init_model,
     )
-    if init_model is not None and result.best_step == 0:
-        progress.log("warning", f"no fine-tuned step beat the --init model on the validation scenes; {output.name} "
-                                "keeps its weights (more or other labelled scenes, or another --lr, may help)")
+    return model, result, seg_config, seg_loop
 
-    # 5. evaluation
+
+def _evaluate(
+    config: FinetuneConfig,
+    model: Any,
+    result: Any,
+    split: DataSplit,
+    generated: Any,
+    spec: InputSpec,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Return the paper's metrics on the validation tiles and the generated set's SAR-FID/KID (stage 5)."""
     metrics: dict[str, Any] = {}
     device = torch.device(result.device)
     model.to(device)  # train_segmenter returns it on the CPU
-    if len(val_tiles):
-        val = evaluate_model(model, val_tiles, spec, device, progress=progress)
+    if len(split.validation):
+        val = evaluate_model(model, split.validation, spec, device, progress=progress)
         metrics["validation"] = {k: v for k, v in val.items() if k != "confusion"}
         metrics["validation"]["confusion"] = val["confusion"]
         metrics["class_names"] = val["class_names"]
     if generated is not None:
         metrics["generation"] = score_generated_set(
-            train_tiles.images_db, generated, model, spec, config.inception_weights, seed=config.seed, device=device
+            split.train.images_db, generated, model, spec, config.inception_weights, seed=config.seed, device=device
         )
+    return metrics
 
-    # 6. model card
-    training = {
+
+def _training_record(
+    config: FinetuneConfig,
+    split: DataSplit,
+    generation: dict[str, Any] | None,
+    seg_config: SegmenterConfig,
+    seg_loop: LoopConfig,
+    started: float,
+) -> dict[str, Any]:
+    """Return the card's ``training`` record: data, generation, every setting, the recipe and the wall time."""
+    training: dict[str, Any] = {
         "pipeline": "DAKD",
         "preset": config.preset,
-        "data": data_summary,
+        "data": _data_summary(config.data, split),
         "generation": generation,
-        "segmenter": asdict(seg_config),
+        "segmenter": seg_config.to_dict(),
         "loop": seg_loop.to_dict(),
         "seed": config.seed,
     }
     if config.recipe:
         training["recipe"] = config.recipe
     training["wall_time_s"] = round(time.monotonic() - started, 1)  # this run only (a resumed run restarts it)
-    if not distributed.is_main_process():
-        return {
-            "model_card": None,
-            "work_dir": str(work),
-            "metrics": metrics,
-            "training": training,
-            "steps": result.steps,
-            "best_step": result.best_step,
-        }
-    card_path = write_model_card(
-        output,
-        model,
-        name,
-        classes,
-        spec,
-        result,
-        training,
-        metrics,
-        description=_describe(config.preset, len(train_tiles), aug_ratio),
-        base_card=base_card,
-    )
-    report = {
-        "model_card": str(card_path),
-        "work_dir": str(work),
-        "metrics": metrics,
-        "training": training,
-        "steps": result.steps,
-        "best_step": result.best_step,
+    return training
+
+
+def _data_summary(data: DataConfig, split: DataSplit) -> dict[str, Any]:
+    """Return what the card records about the data: format, both splits, validation scenes, sources."""
+    return {
+        "format": data.format,
+        "train": split.train.summary(),
+        "validation": split.validation.summary(),
+        "validation_scenes": split.validation.scenes(),
+        "sources": _sources(data),
+        "partial_labels": split.train.has_partial_labels(),
     }
-    with atomic_file(work / "report.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=2, default=_json_default))
-    return report
 
 
 def _input_features(config: FinetuneConfig, base_card: Any) -> tuple[str, ...]:
@@ -573,8 +744,10 @@ def _input_features(config: FinetuneConfig, base_card: Any) -> tuple[str, ...]:
         return tuple(config.input_features or DEFAULT_INPUT_FEATURES)
     own = tuple(base_card.build.get("input_features") or ())
     if config.input_features is not None and tuple(config.input_features) != (own or ("db",)):
-        raise InputError(f"--input-features {','.join(config.input_features)}: the --init model {base_card.name!r} "
-                         f"takes {','.join(own or ('db',))}; leave --input-features out to keep them")
+        raise InputError(
+            f"--input-features {','.join(config.input_features)}: the --init model {base_card.name!r} "
+            f"takes {','.join(own or ('db',))}; leave --input-features out to keep them"
+        )
     return own
 
 
@@ -608,20 +781,19 @@ def _generate(
         joint_config = JointTrainConfig(
             model=jointnet_config(preset.jointnet_variant),
             balance=config.balance,
-            db_range=tuple(config.data.db_range),
+            db_range=(config.data.db_range[0], config.data.db_range[1]),
             crop_px=preset.crop_px,
         )
         steps = config.jointnet_steps or preset.jointnet_steps
-        loop = LoopConfig(
-            max_steps=steps,
-            batch_size=config.batch_size or preset.jointnet_batch,
-            lr=preset.jointnet_lr,
-            warmup_steps=min(1000, steps // 20),
-            ema_decay=0.999 if steps > 2000 else 0.95,
-            checkpoint_every=preset.checkpoint_every,
-            seed=config.seed,
-            device=config.device,
-            precision=config.precision,
+        loop = jointnet_loop(
+            steps,
+            config.batch_size or preset.jointnet_batch,
+            preset.jointnet_lr,
+            0.999 if steps > 2000 else 0.95,
+            preset.checkpoint_every,
+            config.seed,
+            config.device,
+            config.precision,
         )
         trained, _ = train_jointnet(
             train_tiles,
@@ -667,4 +839,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
-

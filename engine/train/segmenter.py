@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from engine.classes import OIL_VS_REST, SegClass
+from engine.config import ConfigBase
 from engine.data.generated import GeneratedSet
 from engine.data.samples import ROBUST_AUGMENT, AugmentConfig, SegmentationBatches, make_plan
-from engine.data.tiles import TileSet, iter_batches
+from engine.data.tiles import TileSet, batch_slices
 from engine.detectors.base import InputSpec
 from engine.io.atomic import atomic_file
 from engine.modelcard import ModelCard, new_model_card, save_model_card
@@ -34,7 +35,7 @@ from engine.train.metrics import confusion_matrix, oil_vs_rest_confusion, scores
 
 
 @dataclass(frozen=True)
-class SegmenterConfig:
+class SegmenterConfig(ConfigBase):
     """Settings of SAROSS-Net training beyond the loop's.
 
     Attributes:
@@ -105,7 +106,7 @@ def evaluate_model(
     confusion = torch.zeros(tiles.num_classes, tiles.num_classes, dtype=torch.int64)
     partial = tiles.has_partial_labels()
     binary = torch.zeros(2, 2, dtype=torch.int64)
-    chunks = list(iter_batches(len(tiles), batch_size))
+    chunks = list(batch_slices(len(tiles), batch_size))
     with (progress or Progress()).stage("evaluate", len(chunks)) as stage:
         for chunk in chunks:
             ids = np.arange(chunk.start, chunk.stop)

@@ -74,8 +74,18 @@ def test_all_nodata_raster(tmp_path, capsys):
 
 def write_rgb(path):
     data = np.random.default_rng(0).integers(0, 255, (3, 40, 40), dtype=np.uint8)
-    with rasterio.open(path, "w", driver="GTiff", width=40, height=40, count=3, dtype="uint8", photometric="RGB",
-                       crs="EPSG:32633", transform=rasterio.transform.from_origin(500000, 3880000, 10, 10)) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=40,
+        height=40,
+        count=3,
+        dtype="uint8",
+        photometric="RGB",
+        crs="EPSG:32633",
+        transform=rasterio.transform.from_origin(500000, 3880000, 10, 10),
+    ) as ds:
         ds.write(data)
     return path
 
@@ -125,21 +135,33 @@ def test_read_only_output_folder(world_readable_dir, repo_root):
     locked.chmod(0o555)
     drop = None
     if os.geteuid() == 0:
+
         def drop():
             os.setgid(65534)
             os.setuid(65534)
 
         try:  # a checkout under a private folder (mktemp -d is 0700) fails at exec, not with a return code
-            probe = subprocess.run([sys.executable, "-c", "import engine.detect"], capture_output=True,
-                                   cwd=repo_root, preexec_fn=drop, timeout=120,
-                                   env={**os.environ, "HOME": str(world_readable_dir)})
+            probe = subprocess.run(
+                [sys.executable, "-c", "import engine.detect"],
+                capture_output=True,
+                cwd=repo_root,
+                preexec_fn=drop,
+                timeout=120,
+                env={**os.environ, "HOME": str(world_readable_dir)},
+            )
         except (PermissionError, subprocess.SubprocessError):
             probe = None
         if probe is None or probe.returncode != 0:
             pytest.skip("the checkout is not readable by the unprivileged user 'nobody'")
-    done = subprocess.run([*dakd_command(), "--progress", "none", "detect", str(scene), "--out", str(locked / "out")],
-                          capture_output=True, text=True, cwd=repo_root, preexec_fn=drop, timeout=120,
-                          env={**os.environ, "HOME": str(world_readable_dir)})
+    done = subprocess.run(
+        [*dakd_command(), "--progress", "none", "detect", str(scene), "--out", str(locked / "out")],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+        preexec_fn=drop,
+        timeout=120,
+        env={**os.environ, "HOME": str(world_readable_dir)},
+    )
     assert done.returncode == 2, done.stderr
     expected = f"dakd: error: output folder {locked} is not writable; choose another --out"
     assert done.stderr.strip().splitlines()[-1] == expected
@@ -166,11 +188,13 @@ def test_existing_output_without_overwrite(tmp_path, capsys, scene_tif):
 
 
 def test_bad_option_values_are_one_line_errors(tmp_path, capsys, scene_tif):
-    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--threshold-k-db",
-                          "-1")
+    code, _, err = detect(
+        capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--threshold-k-db", "-1"
+    )
     assert_refused(code, err, "--threshold-k-db must be 0 or more", tmp_path / "out")
-    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "model", "--model",
-                          tmp_path / "missing.json")
+    code, _, err = detect(
+        capsys, scene_tif, "--out", tmp_path / "out", "--method", "model", "--model", tmp_path / "missing.json"
+    )
     assert_refused(code, err, "missing.json", tmp_path / "out")  # the model detector's own one-line message
 
 
@@ -181,29 +205,42 @@ def test_complex_slc_input_is_refused(tmp_path, capsys):
     field = (speckled_sea(64, 64) + 1j * speckled_sea(64, 64, seed=1)).astype(np.complex64)
     slc = write_scene(tmp_path / "slc.tif", field)
     code, _, err = detect(capsys, slc, "--out", tmp_path / "out")
-    assert_refused(code, err, "slc.tif: band 1 holds complex values (complex64), as in SLC data; detect it to "
-                              "intensity first (|z|²", tmp_path / "out")
+    assert_refused(
+        code,
+        err,
+        "slc.tif: band 1 holds complex values (complex64), as in SLC data; detect it to intensity first (|z|²",
+        tmp_path / "out",
+    )
     assert err.count("\n") == 1
 
 
-@pytest.mark.parametrize("overlap, message", [
-    ("511", "--overlap 511 px is more than half the 512-pixel tile (tiles would advance 1 px at a time); use 0 to "
-            "256 px"),
-    ("-1", "--overlap must be 0 or more pixels, got -1"),
-])
+@pytest.mark.parametrize(
+    "overlap, message",
+    [
+        (
+            "511",
+            "--overlap 511 px is more than half the 512-pixel tile (tiles would advance 1 px at a time); use 0 to "
+            "256 px",
+        ),
+        ("-1", "--overlap must be 0 or more pixels, got -1"),
+    ],
+)
 def test_overlap_is_bounded_by_the_tile(tmp_path, capsys, scene_tif, overlap, message):
     code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--overlap", overlap)
     assert_refused(code, err, message, tmp_path / "out")
     assert err.count("dakd: error:") == 1
 
 
-@pytest.mark.parametrize("option, message", [
-    ("nodata=abc", "--reader-option nodata=abc: not a number"),
-    ("pixel_size_m=0", "--reader-option pixel_size_m=0: must be a positive number"),
-    ("pixel_size_m=nan", "--reader-option pixel_size_m=nan: must be a positive number"),
-    ("pixel_size_m=-10", "--reader-option pixel_size_m=-10: must be a positive number"),
-    ("nodta=0", "--reader-option nodta: not an option for rasters; use nodata=VALUE or pixel_size_m=VALUE"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("nodata=abc", "--reader-option nodata=abc: not a number"),
+        ("pixel_size_m=0", "--reader-option pixel_size_m=0: must be a positive number"),
+        ("pixel_size_m=nan", "--reader-option pixel_size_m=nan: must be a positive number"),
+        ("pixel_size_m=-10", "--reader-option pixel_size_m=-10: must be a positive number"),
+        ("nodta=0", "--reader-option nodta: not an option for rasters; use nodata=VALUE or pixel_size_m=VALUE"),
+    ],
+)
 def test_bad_reader_options(tmp_path, capsys, scene_tif, option, message):
     code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--reader-option", option)
     assert_refused(code, err, message, tmp_path / "out")
@@ -214,16 +251,20 @@ def test_a_reader_option_that_has_its_own_flag_is_refused(tmp_path, capsys, scen
     with pytest.raises(SystemExit) as stop:  # used to be an internal error: band given twice
         detect(capsys, scene_tif, "--out", tmp_path / "out", "--reader-option", "band=2")
     err = capsys.readouterr().err
-    assert stop.value.code == 2 and err == ("dakd: error: argument --reader-option: band has its own option: use "
-                                            "--band 2 (see dakd detect --help)\n")
+    assert stop.value.code == 2 and err == (
+        "dakd: error: argument --reader-option: band has its own option: use --band 2 (see dakd detect --help)\n"
+    )
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--background-window-km", "inf", "--background-window-km must be positive, got inf"),  # was an internal error
-    ("--threshold-k-db", "inf", "--threshold-k-db must be 0 or more (SNAP's rule), got inf"),  # found nothing
-    ("--min-area-km2", "inf", "--min-area-km2 must be 0 or more and finite, got inf"),  # dropped every region
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--background-window-km", "inf", "--background-window-km must be positive, got inf"),  # was an internal error
+        ("--threshold-k-db", "inf", "--threshold-k-db must be 0 or more (SNAP's rule), got inf"),  # found nothing
+        ("--min-area-km2", "inf", "--min-area-km2 must be 0 or more and finite, got inf"),  # dropped every region
+    ],
+)
 def test_infinite_detection_options_are_refused(tmp_path, capsys, scene_tif, option, value, message):
     code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", option, value)
     assert_refused(code, err, message, tmp_path / "out")
@@ -232,24 +273,51 @@ def test_infinite_detection_options_are_refused(tmp_path, capsys, scene_tif, opt
 @pytest.mark.parametrize("value", ["400", "-5", "nan"])
 def test_a_wind_direction_outside_0_360_is_refused(tmp_path, capsys, scene_tif, value):
     code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--wind-dir", value)
-    assert_refused(code, err, f"--wind-dir must be the direction the wind blows from, 0-360 degrees clockwise from "
-                              f"north, got {float(value):g}", tmp_path / "out")
+    assert_refused(
+        code,
+        err,
+        f"--wind-dir must be the direction the wind blows from, 0-360 degrees clockwise from "
+        f"north, got {float(value):g}",
+        tmp_path / "out",
+    )
     assert err.count("dakd: error:") == 1
 
 
 def test_background_window_that_cannot_fit_is_refused_up_front(tmp_path, capsys, scene_tif):
-    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold",
-                          "--background-window-km", "1000")
-    assert_refused(code, err, "--background-window-km 1000 is 100001 px at this scene's 10 m pixels, more than the "
-                              "1001 px the threshold detector handles; use at most 10 km", tmp_path / "out")
+    code, _, err = detect(
+        capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--background-window-km", "1000"
+    )
+    assert_refused(
+        code,
+        err,
+        "--background-window-km 1000 is 100001 px at this scene's 10 m pixels, more than the "
+        "1001 px the threshold detector handles; use at most 10 km",
+        tmp_path / "out",
+    )
     assert "--batch-size" not in err.splitlines()[-1] and err.count("dakd: error:") == 1
 
 
 def test_options_reach_the_run(tmp_path, capsys, scene_tif):
-    code, _, _ = detect(capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--overlap", "80",
-                        "--batch-size", "3",
-                        "--background-window-km", "0.3", "--threshold-k-db", "3", "--min-area-km2", "0.05",
-                        "--reader-option", "pixel_size_m=12")
+    code, _, _ = detect(
+        capsys,
+        scene_tif,
+        "--out",
+        tmp_path / "out",
+        "--method",
+        "threshold",
+        "--overlap",
+        "80",
+        "--batch-size",
+        "3",
+        "--background-window-km",
+        "0.3",
+        "--threshold-k-db",
+        "3",
+        "--min-area-km2",
+        "0.05",
+        "--reader-option",
+        "pixel_size_m=12",
+    )
     assert code == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["parameters"]["overlap_px"] == 80 and summary["tiling"]["overlap_px"] == 80
@@ -282,8 +350,23 @@ def test_info_refuses_a_bad_file_in_one_line(tmp_path, capsys):
 
 
 def test_subprocess_json_progress_and_done_event(tmp_path, scene_tif, repo_root):
-    done = subprocess.run([*dakd_command(), "--progress", "json", "detect", str(scene_tif), "--method", "threshold",
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=repo_root, timeout=120)
+    done = subprocess.run(
+        [
+            *dakd_command(),
+            "--progress",
+            "json",
+            "detect",
+            str(scene_tif),
+            "--method",
+            "threshold",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     kinds = [e["event"] for e in events]
@@ -296,8 +379,13 @@ def test_subprocess_json_progress_and_done_event(tmp_path, scene_tif, repo_root)
 
 
 def test_subprocess_bad_input_is_one_line_and_exit_2(tmp_path, repo_root):
-    done = subprocess.run([*dakd_command(), "detect", str(tmp_path / "missing.tif"), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, cwd=repo_root, timeout=120)
+    done = subprocess.run(
+        [*dakd_command(), "detect", str(tmp_path / "missing.tif"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.strip() == f"dakd: error: {tmp_path / 'missing.tif'}: no such file; check the path"
     assert not (tmp_path / "out").exists()
@@ -314,22 +402,53 @@ def test_subprocess_failed_write_is_one_line_and_leaves_nothing(tmp_path, repo_r
     scene = write_scene(tmp_path / "scene.tif", speckled_sea(600, 600))
     folder = tmp_path / "results"
     folder.mkdir()
-    done = subprocess.run([*dakd_command(), "-q", "--progress", "none", "detect", str(scene), "--method", "threshold",
-                           "--out", str(folder / "out")], capture_output=True, text=True, cwd=repo_root, timeout=300,
-                          preexec_fn=limited)
+    done = subprocess.run(
+        [
+            *dakd_command(),
+            "-q",
+            "--progress",
+            "none",
+            "detect",
+            str(scene),
+            "--method",
+            "threshold",
+            "--out",
+            str(folder / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+        timeout=300,
+        preexec_fn=limited,
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("dakd: error:") == 1 and "internal error" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         f"dakd: error: writing {folder / 'out'} failed: the file grew past the largest file allowed in {folder} (File "
-        "too large); choose another --out or raise the limit (ulimit -f)")
+        "too large); choose another --out or raise the limit (ulimit -f)"
+    )
     assert list(folder.iterdir()) == []
 
 
 def test_sigterm_stops_within_a_batch_and_leaves_nothing(tmp_path, repo_root):
     scene = write_scene(tmp_path / "big.tif", speckled_sea(1400, 1400))
-    process = subprocess.Popen([*dakd_command(), "--progress", "json", "detect", str(scene), "--out",
-                                str(tmp_path / "out"), "--batch-size", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo_root)
+    process = subprocess.Popen(
+        [
+            *dakd_command(),
+            "--progress",
+            "json",
+            "detect",
+            str(scene),
+            "--out",
+            str(tmp_path / "out"),
+            "--batch-size",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=repo_root,
+    )
     try:
         for line in process.stdout:
             event = json.loads(line)

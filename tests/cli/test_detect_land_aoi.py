@@ -23,17 +23,42 @@ from .conftest import SEA_ORIGIN, speckled_sea, write_scene
 from .test_detect import assert_refused, detect
 
 REPO = Path(__file__).resolve().parents[2]
-needs_coastline = pytest.mark.skipif(importlib.util.find_spec("roaring_landmask") is None,
-                                     reason="roaring-landmask is not installed (make install installs it)")
+needs_coastline = pytest.mark.skipif(
+    importlib.util.find_spec("roaring_landmask") is None,
+    reason="roaring-landmask is not installed (make install installs it)",
+)
 
 
 def _simulate_at_marseille(tmp_path, size=384):
     """A simulated scene with its own (simulated) coast, placed with its corner at 5.34 E, 43.31 N."""
     xs, ys = transform("EPSG:4326", "EPSG:32631", [5.34], [43.31])
-    code = main(["--progress", "none", "simulate", "--size", str(size), str(size), "--seed", "5", "--out",
-                 str(tmp_path / "sim"), "--name", "coast", "--no-quicklook", "--land-probability", "1",
-                 "--nodata-probability", "0", "--set", "utm_epsg=32631", "--set", f"origin_easting_m={round(xs[0])}",
-                 "--set", f"origin_northing_m={round(ys[0])}"])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "simulate",
+            "--size",
+            str(size),
+            str(size),
+            "--seed",
+            "5",
+            "--out",
+            str(tmp_path / "sim"),
+            "--name",
+            "coast",
+            "--no-quicklook",
+            "--land-probability",
+            "1",
+            "--nodata-probability",
+            "0",
+            "--set",
+            "utm_epsg=32631",
+            "--set",
+            f"origin_easting_m={round(xs[0])}",
+            "--set",
+            f"origin_northing_m={round(ys[0])}",
+        ]
+    )
     assert code == 0
     return tmp_path / "sim" / "coast_scene.tif"
 
@@ -100,8 +125,18 @@ def test_aoi_in_another_crs_reads_only_its_tiles(tmp_path, capsys):
     east, north = SEA_ORIGIN
     xs, ys = transform("EPSG:32633", "EPSG:3857", [east, east + 1500], [north - 1500, north])
     out = tmp_path / "run"
-    code, _, err = detect(capsys, path, "--out", out, "--method", "threshold", "--land-mask", "none",
-                          "--aoi", f"{xs[0]},{ys[0]},{xs[1]},{ys[1]},EPSG:3857")
+    code, _, err = detect(
+        capsys,
+        path,
+        "--out",
+        out,
+        "--method",
+        "threshold",
+        "--land-mask",
+        "none",
+        "--aoi",
+        f"{xs[0]},{ys[0]},{xs[1]},{ys[1]},EPSG:3857",
+    )
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["aoi"]["source"].endswith("EPSG:3857") and summary["aoi"]["polygons"] == 1
@@ -132,8 +167,9 @@ def test_a_scene_that_lies_wholly_on_land_is_refused_naming_the_land_mask(tmp_pa
 
     scene = write_scene(tmp_path / "inland.tif", speckled_sea(200, 200), transform=from_origin(500000, 4500000, 10, 10))
     code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold")
-    assert_refused(code, err, "every pixel is land or nodata by the global coastline (--land-mask auto)",
-                   tmp_path / "out")
+    assert_refused(
+        code, err, "every pixel is land or nodata by the global coastline (--land-mask auto)", tmp_path / "out"
+    )
     assert "--land-mask none" in err.splitlines()[-1]
     code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold", "--land-mask", "none")
     assert code == 0, err

@@ -58,13 +58,15 @@ def refused_line(capsys) -> str:
 def test_a_vrt_declaring_a_million_pixels_square_is_refused_up_front(tmp_path, capsys):
     vrt = declared_vrt(tmp_path / "huge.vrt", 10**6, 10**6)
     started = time.monotonic()
-    assert main(["--progress", "none", "detect", str(vrt), "--method", "threshold", "--out",
-                 str(tmp_path / "out")]) == 2
+    assert (
+        main(["--progress", "none", "detect", str(vrt), "--method", "threshold", "--out", str(tmp_path / "out")]) == 2
+    )
     assert time.monotonic() - started < 60
     assert refused_line(capsys) == (
         f"dakd: error: {vrt}: 1000000 x 1000000 px is more than dakd detects in one run (10,000,000,000 px; a "
         "Sentinel-1 IW GRD scene is about 26,000 x 16,700 px); check the file (a VRT may declare a wrong size) or "
-        "cut the scene into parts")
+        "cut the scene into parts"
+    )
     assert left_behind(tmp_path) == []
 
 
@@ -73,8 +75,9 @@ def test_a_scene_too_wide_for_the_memory_is_refused_up_front(tmp_path, capsys):
     if os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") > 100e9:
         pytest.skip("this machine has the memory for it")
     vrt = declared_vrt(tmp_path / "wide.vrt", width, 1000)
-    assert main(["--progress", "none", "detect", str(vrt), "--method", "threshold", "--out",
-                 str(tmp_path / "out")]) == 2
+    assert (
+        main(["--progress", "none", "detect", str(vrt), "--method", "threshold", "--out", str(tmp_path / "out")]) == 2
+    )
     line = refused_line(capsys)
     assert line.startswith(f"dakd: error: {vrt}: a scene 9000000 px wide needs about ")
     assert line.endswith("cut the scene into narrower parts")
@@ -84,8 +87,9 @@ def test_a_scene_too_wide_for_the_memory_is_refused_up_front(tmp_path, capsys):
 def _can_mount_tmpfs() -> bool:
     if shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
-                           capture_output=True, check=False)
+    probe = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True, check=False
+    )
     return probe.returncode == 0
 
 
@@ -94,16 +98,30 @@ def test_outputs_larger_than_the_free_disk_space_are_refused_up_front_and_the_es
     scene = write_scene(tmp_path / "scene.tif", speckled_sea(300, 320))
     disk = tmp_path / "disk"
     disk.mkdir()
-    command = shlex.join([*dakd_command(), "--progress", "none", "detect", str(scene), "--method", "threshold",
-                          "--out", str(disk / "out")])
+    command = shlex.join(
+        [
+            *dakd_command(),
+            "--progress",
+            "none",
+            "detect",
+            str(scene),
+            "--method",
+            "threshold",
+            "--out",
+            str(disk / "out"),
+        ]
+    )
     script = f"mount -t tmpfs -o size=8m tmpfs {shlex.quote(str(disk))} && {{ {command}; echo rc=$?; ls -A {disk}; }}"
-    result = subprocess.run(["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.stdout.strip() == "rc=2"  # and nothing in the small disk
     lines = result.stderr.strip().splitlines()
     assert f"320 x 300 px scene: outputs need about 34 MB, 8 MB free in {disk}" in result.stderr
-    assert lines[-1] == (f"dakd: error: not enough disk space for the outputs of a 320 x 300 px scene: they need "
-                         f"about 34 MB, 8 MB is free in {disk}; free disk space or choose another --out")
+    assert lines[-1] == (
+        f"dakd: error: not enough disk space for the outputs of a 320 x 300 px scene: they need "
+        f"about 34 MB, 8 MB is free in {disk}; free disk space or choose another --out"
+    )
 
 
 class CancelAfter:
@@ -162,7 +180,7 @@ def _checking_loop() -> str:
 
 #: The loops that can run long, each with its own cancel check: reading tiles (empty ones too), writing the
 #: rasters row by row, building overviews, tracing regions, drawing the quick-look's outlines.
-LONG_LOOPS = ("iter_batches", "_RasterOutputs.__call__", "add_overviews", "iter_spill_records", "render_quicklook")
+LONG_LOOPS = ("read_tile_batches", "_RasterOutputs.__call__", "add_overviews", "iter_spill_records", "render_quicklook")
 
 
 @pytest.mark.slow
@@ -171,12 +189,13 @@ def test_a_cancel_is_honoured_inside_every_long_loop_and_leaves_nothing(tmp_path
     sea = speckled_sea(1024, 1024)
     for row in range(20, 1004, 40):  # 625 small dark spots: several hundred regions to trace and outline
         for col in range(20, 1004, 40):
-            sea[row:row + 8, col:col + 8] *= 0.03
+            sea[row : row + 8, col : col + 8] *= 0.03
     scene = write_scene(tmp_path / "scene.tif", sea)
 
     def run(cancel) -> None:
-        run_detection(DetectParams(str(scene), str(tmp_path / "out"), method="threshold", min_area_km2=0),
-                      Progress(None, cancel))
+        run_detection(
+            DetectParams(str(scene), str(tmp_path / "out"), method="threshold", min_area_km2=0), Progress(None, cancel)
+        )
 
     checks: list[str] = []
     run(lambda: checks.append(_checking_loop()) and False)
@@ -200,9 +219,22 @@ def test_a_cancel_is_honoured_inside_every_long_loop_and_leaves_nothing(tmp_path
 def test_a_signal_stops_a_run_on_a_mostly_empty_scene_within_seconds(tmp_path, stop):
     """Both signals the VRT of the issue ignored for over ten minutes (SIGINT is Ctrl-C, once)."""
     vrt = declared_vrt(tmp_path / "sparse.vrt", 20000, 20000)  # the whole run takes over a minute
-    process = subprocess.Popen([*dakd_command(), "--progress", "json", "detect", str(vrt), "--method", "threshold",
-                                "--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [
+            *dakd_command(),
+            "--progress",
+            "json",
+            "detect",
+            str(vrt),
+            "--method",
+            "threshold",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in process.stdout:
             event = json.loads(line)
@@ -258,8 +290,16 @@ def test_a_disk_that_fills_up_during_the_overviews_is_named_in_one_line_and_left
     (tmp_path / "fill.py").write_text(_FILL_AT_OVERVIEWS)
     run = shlex.join([sys.executable, str(tmp_path / "fill.py"), str(disk), str(scene)])
     script = f"mount -t tmpfs -o size=64m tmpfs {shlex.quote(str(disk))} && {{ {run}; ls -A {disk}; }}"
-    result = subprocess.run(["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300,
-                            check=False, cwd=Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert result.stdout.strip().splitlines() == [
         f"the disk is full: writing {disk / 'out'} failed with 0 MB left in {disk}; free disk space or choose "
-        "another --out", "filler"], result.stderr[-2000:]
+        "another --out",
+        "filler",
+    ], result.stderr[-2000:]

@@ -13,8 +13,9 @@ from engine.models import create_model
 def card_path(tmp_path_factory):
     torch.manual_seed(0)
     model = create_model("saross_net_xs")
-    card = new_model_card(model, "osd-xs", OSD_CLASSES, description="random weights for tests",
-                          metrics={"test": {"miou": 0.1}})
+    card = new_model_card(
+        model, "osd-xs", OSD_CLASSES, description="random weights for tests", metrics={"test": {"miou": 0.1}}
+    )
     return save_model_card(tmp_path_factory.mktemp("models") / "osd-xs", model, card)
 
 

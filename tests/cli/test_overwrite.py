@@ -35,8 +35,14 @@ def user_folder(folder: Path) -> Path:
 
 
 def dakd(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*dakd_command(), "--progress", "none", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [*dakd_command(), "--progress", "none", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def assert_refused(result: subprocess.CompletedProcess, *words: str) -> None:
@@ -80,12 +86,31 @@ def test_detect_into_a_home_folder_or_the_root_is_refused_and_every_file_survive
     home = user_folder(tmp_path / "home" / "analyst")
     scene = write_scene(tmp_path / "scene.tif", speckled_sea(300, 320))
     before = snapshot(tmp_path / "home")
-    for out, reason in [(str(home), "it is a home folder or holds one"),
-                        (str(tmp_path / "home"), "it is a home folder or holds one"),
-                        ("/", "it is the root of a file system")]:
-        result = subprocess.run([*dakd_command(), "--progress", "none", "detect", str(scene), "--out", out,
-                                 "--overwrite", "--method", "threshold"], cwd=tmp_path, capture_output=True, text=True,
-                                timeout=300, check=False, env={**os.environ, "HOME": str(home)})
+    for out, reason in [
+        (str(home), "it is a home folder or holds one"),
+        (str(tmp_path / "home"), "it is a home folder or holds one"),
+        ("/", "it is the root of a file system"),
+    ]:
+        result = subprocess.run(
+            [
+                *dakd_command(),
+                "--progress",
+                "none",
+                "detect",
+                str(scene),
+                "--out",
+                out,
+                "--overwrite",
+                "--method",
+                "threshold",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, "HOME": str(home)},
+        )
         assert_refused(result, f"will not replace {out}: {reason}")
         assert snapshot(tmp_path / "home") == before
     assert no_temporaries(tmp_path)
@@ -103,8 +128,14 @@ def test_detect_overwrite_replaces_an_earlier_detection_output_and_nothing_else(
     (out / "probability.tif.aux.xml").write_text("<PAMDataset/>")  # QGIS's statistics: still the engine's folder
     (out / "spills.gpkg-wal").write_bytes(b"")
     assert main([*args, "--overwrite"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["classes.tif", "probability.tif", "quicklook.png",
-                                                     "report.html", "spills.gpkg", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "classes.tif",
+        "probability.tif",
+        "quicklook.png",
+        "report.html",
+        "spills.gpkg",
+        "summary.json",
+    ]
     assert json.loads((out / "summary.json").read_text())["run_time"] >= first
     capsys.readouterr()
 
@@ -124,14 +155,31 @@ def test_detect_overwrite_refuses_a_folder_dakd_did_not_write(tmp_path, capsys):
     before = snapshot(data)
     assert main(["--progress", "none", "detect", str(scene), "--out", str(data), "--overwrite"]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error == (f"dakd: error: will not replace {data}: only a detection output written by dakd may be "
-                     "replaced, and it has no summary.json; move your files out of it or choose another --out")
+    assert error == (
+        f"dakd: error: will not replace {data}: only a detection output written by dakd may be "
+        "replaced, and it has no summary.json; move your files out of it or choose another --out"
+    )
     assert snapshot(data) == before
 
 
 def simulate_tiles(out: Path, *extra: str) -> int:
-    return main(["--progress", "none", "simulate-tiles", "--count", "2", "--format", "sos", "--size", "64", "64",
-                 "--out", str(out), *extra])
+    return main(
+        [
+            "--progress",
+            "none",
+            "simulate-tiles",
+            "--count",
+            "2",
+            "--format",
+            "sos",
+            "--size",
+            "64",
+            "64",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_simulate_tiles_overwrite_replaces_its_own_data_set_only(tmp_path, capsys):
@@ -154,8 +202,10 @@ def test_simulate_never_replaces_the_config_it_reads(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--config", str(tmp_path / "sim_scene.json"), "--overwrite"]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error == (f"dakd: error: will not replace {tmp_path / 'sim_scene.json'}: it is an input of this run; "
-                     "choose another --out/--name")
+    assert error == (
+        f"dakd: error: will not replace {tmp_path / 'sim_scene.json'}: it is an input of this run; "
+        "choose another --out/--name"
+    )
     assert snapshot(tmp_path) == before
 
 
@@ -164,16 +214,51 @@ def test_simulate_never_replaces_the_config_it_reads(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_finetune_overwrite_replaces_its_model_and_work_folder_and_nothing_else(tmp_path, capsys):
-    assert main(["--progress", "none", "simulate-tiles", "--count", "4", "--format", "sos", "--spills", "1",
-                 "--out", str(tmp_path / "sos"), "--seed", "4"]) == 0
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "simulate-tiles",
+                "--count",
+                "4",
+                "--format",
+                "sos",
+                "--spills",
+                "1",
+                "--out",
+                str(tmp_path / "sos"),
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     # what an earlier, interrupted run left: the names the engine writes, with stale contents
-    earlier = {"m.json": "{}", "m.safetensors": "old weights", "m.work/segmenter/last.pt": "old checkpoint",
-               "m.work/jointnet/last.pt": "old checkpoint", "m.work/generated/dataset.json": "{}"}
+    earlier = {
+        "m.json": "{}",
+        "m.safetensors": "old weights",
+        "m.work/segmenter/last.pt": "old checkpoint",
+        "m.work/jointnet/last.pt": "old checkpoint",
+        "m.work/generated/dataset.json": "{}",
+    }
     for name, text in earlier.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    data = ["--data-format", "sos", "--dataset", "sos", "--device", "cpu", "--preset", "tiny", "--steps", "2",
-            "--val-share", "0"]
+    data = [
+        "--data-format",
+        "sos",
+        "--dataset",
+        "sos",
+        "--device",
+        "cpu",
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--val-share",
+        "0",
+    ]
     again = dakd(tmp_path, "finetune", *data, "--output", "m", "--overwrite")
     assert again.returncode == 0, again.stderr[-2000:]
     for name, text in earlier.items():  # replaced, or gone with the old work folder
@@ -186,8 +271,22 @@ def test_finetune_overwrite_replaces_its_model_and_work_folder_and_nothing_else(
     before, model = snapshot(mine), snapshot(tmp_path / "m.work")
     sos = ["--data-format", "sos", "--dataset", str(tmp_path / "sos")]
     capsys.readouterr()
-    assert main(["--progress", "none", "finetune", *sos, "--output", str(tmp_path / "m"), "--work-dir", str(mine),
-                 "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "finetune",
+                *sos,
+                "--output",
+                str(tmp_path / "m"),
+                "--work-dir",
+                str(mine),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith(f"dakd: error: will not replace {mine}: only a fine-tune work folder written by dakd")
     assert error.endswith("choose another --work-dir")
@@ -195,21 +294,68 @@ def test_finetune_overwrite_replaces_its_model_and_work_folder_and_nothing_else(
 
     # the model it starts from is an input: never replaced by the new one
     card = (tmp_path / "m.json").read_bytes()
-    assert main(["--progress", "none", "finetune", *sos, "--init", str(tmp_path / "m.json"), "--output",
-                 str(tmp_path / "m"), "--overwrite"]) == 2
-    assert f"will not replace {tmp_path / 'm.json'}: it is an input of this run; choose another --output" in \
-        capsys.readouterr().err
-    assert main(["--progress", "none", "train", *sos, "--init", str(tmp_path / "m.json"), "--output",
-                 str(tmp_path / "m"), "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "finetune",
+                *sos,
+                "--init",
+                str(tmp_path / "m.json"),
+                "--output",
+                str(tmp_path / "m"),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
+    assert (
+        f"will not replace {tmp_path / 'm.json'}: it is an input of this run; choose another --output"
+        in capsys.readouterr().err
+    )
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "train",
+                *sos,
+                "--init",
+                str(tmp_path / "m.json"),
+                "--output",
+                str(tmp_path / "m"),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert "it is an input of this run" in capsys.readouterr().err
-    assert main(["--progress", "none", "evaluate", str(tmp_path / "m.json"), *sos, "--json",
-                 str(tmp_path / "m.json")]) == 2
+    assert (
+        main(["--progress", "none", "evaluate", str(tmp_path / "m.json"), *sos, "--json", str(tmp_path / "m.json")])
+        == 2
+    )
     assert "choose another --json" in capsys.readouterr().err
     assert (tmp_path / "m.json").read_bytes() == card
 
     # dakd generate replaces only its own pair set (as a fine-tune's generated/ above), not a folder of the analyst's
-    assert main(["--progress", "none", "generate", "--jointnet", str(tmp_path / "m.work" / "jointnet.safetensors"),
-                 "--count", "2", "--out", str(mine), "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "generate",
+                "--jointnet",
+                str(tmp_path / "m.work" / "jointnet.safetensors"),
+                "--count",
+                "2",
+                "--out",
+                str(mine),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert "only a generated pair set written by dakd" in capsys.readouterr().err
     assert snapshot(mine) == before
     assert no_temporaries(tmp_path)

@@ -19,9 +19,31 @@ def run(capsys, *argv):
 
 
 def test_simulate_writes_the_files_and_reproduces_from_the_sidecar(tmp_path, capsys):
-    code, out, _ = run(capsys, "simulate", "--size", "96", "64", "--seed", "4", "--out", str(tmp_path), "--name", "a",
-                       "--spills", "2", "--wind", "6", "9", "--damping", "5", "--dtype", "int16", "--polygons",
-                       "--set", "rain_cells=[1,1]")
+    code, out, _ = run(
+        capsys,
+        "simulate",
+        "--size",
+        "96",
+        "64",
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "a",
+        "--spills",
+        "2",
+        "--wind",
+        "6",
+        "9",
+        "--damping",
+        "5",
+        "--dtype",
+        "int16",
+        "--polygons",
+        "--set",
+        "rain_cells=[1,1]",
+    )
     assert code == 0 and "simulated 96x64 scene, seed 4" in out
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["a_labels.gpkg", "a_labels.tif", "a_quicklook.png", "a_scene.json", "a_scene.tif"]
@@ -31,8 +53,20 @@ def test_simulate_writes_the_files_and_reproduces_from_the_sidecar(tmp_path, cap
     assert config["rain_cells"] == [1, 1] and config["width_px"] == 96 and config["height_px"] == 64
     assert sidecar["command"].startswith("dakd simulate --seed 4 --size 96 64")
     # --config with the sidecar gives the same pixels (and the sidecar's size).
-    code, _, _ = run(capsys, "simulate", "--config", str(tmp_path / "a_scene.json"), "--seed", "4", "--out",
-                     str(tmp_path), "--name", "b", "--dtype", "int16")
+    code, _, _ = run(
+        capsys,
+        "simulate",
+        "--config",
+        str(tmp_path / "a_scene.json"),
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "b",
+        "--dtype",
+        "int16",
+    )
     assert code == 0
     with rasterio.open(tmp_path / "a_scene.tif") as first, rasterio.open(tmp_path / "b_scene.tif") as second:
         assert np.array_equal(first.read(1), second.read(1))
@@ -44,7 +78,7 @@ def test_simulate_writes_the_files_and_reproduces_from_the_sidecar(tmp_path, cap
         (["--size", "8", "64"], "--size: width_px must be an integer >= 32"),
         (["--wind", "20", "30"], "--wind: wind_speed_ms [20.0, 30.0] lies outside wind_limits_ms"),
         (["--spills", "1", "2", "3"], "--spills takes one value or MIN MAX"),
-        (["--set", "colour=3"], "--set colour: unknown scene parameter(s) colour"),
+        (["--set", "colour=3"], "--set colour: unknown key(s) colour for SceneConfig"),
         (["--damping", "12", "3"], "--damping: damping_db must be a (low, high) pair"),
         (["--dtype", "int16", "--units", "linear"], "--units linear with --dtype int16 is not supported"),
         (["--config", "missing.json"], "--config missing.json: file not found"),
@@ -67,15 +101,42 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
 
 
 def test_wind_limits_can_be_widened_with_set(tmp_path, capsys):
-    code, _, _ = run(capsys, "simulate", "--size", "48", "48", "--out", str(tmp_path), "--wind", "18",
-                     "--set", "wind_limits_ms=[1,25]")
+    code, _, _ = run(
+        capsys,
+        "simulate",
+        "--size",
+        "48",
+        "48",
+        "--out",
+        str(tmp_path),
+        "--wind",
+        "18",
+        "--set",
+        "wind_limits_ms=[1,25]",
+    )
     assert code == 0
     assert json.loads((tmp_path / "sim_scene.json").read_text())["scene"]["wind"]["mean_speed_ms"] == 18.0
 
 
 def test_simulate_tiles_osd_and_json_progress(tmp_path, capsys):
-    code = main(["--progress", "json", "simulate-tiles", "--count", "2", "--format", "osd", "--out",
-                 str(tmp_path / "osd"), "--size", "64", "64", "--seed", "1"])
+    code = main(
+        [
+            "--progress",
+            "json",
+            "simulate-tiles",
+            "--count",
+            "2",
+            "--format",
+            "osd",
+            "--out",
+            str(tmp_path / "osd"),
+            "--size",
+            "64",
+            "64",
+            "--seed",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0
@@ -97,7 +158,12 @@ def test_simulate_tiles_refuses_existing_folder(tmp_path, capsys):
 def test_real_subprocess(tmp_path):
     script = Path(sys.executable).parent / "dakd"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "engine"]
-    done = subprocess.run([*command, "--progress", "none", "simulate", "--size", "40", "40", "--out", str(tmp_path),
-                           "--no-quicklook"], capture_output=True, text=True, check=False, timeout=120)
+    done = subprocess.run(
+        [*command, "--progress", "none", "simulate", "--size", "40", "40", "--out", str(tmp_path), "--no-quicklook"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "sim_scene.tif").exists()

@@ -98,6 +98,20 @@ def test_finetune_tiny_end_to_end_on_simulated_tiles(tmp_path: Path) -> None:
     assert evaluated.returncode == 0, evaluated.stderr
     assert "mIoU" in evaluated.stdout and "look-alike" in evaluated.stdout
     assert 0.9 * 2 * 256 * 256 < json.loads((tmp_path / "eval.json").read_text())["pixels"] <= 2 * 256 * 256
+    table = tmp_path / "eval.txt"  # --out FILE: the printed tables, written instead of printed
+    again = dakd(
+        "--progress",
+        "none",
+        "evaluate",
+        str(tmp_path / "models" / "mine.json"),
+        "--data-format",
+        "osd",
+        "--dataset",
+        str(test_tiles),
+        "--out",
+        str(table),
+    )
+    assert again.returncode == 0 and again.stdout == "" and table.read_text() == evaluated.stdout, again.stderr
 
 
 @pytest.mark.slow
@@ -147,8 +161,23 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         == 0
     )
     assert (tmp_path / "gen" / "samples.png").is_file()
-    generate = ["--progress", "none", "generate", "--jointnet", str(tmp_path / "joint.safetensors"), "--count", "1",
-                "--steps", "2", "--device", "cpu", "--out", str(tmp_path / "gen66"), "--tile-size", "66"]
+    generate = [
+        "--progress",
+        "none",
+        "generate",
+        "--jointnet",
+        str(tmp_path / "joint.safetensors"),
+        "--count",
+        "1",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "gen66"),
+        "--tile-size",
+        "66",
+    ]
     assert main(generate) == 2  # was an internal error from the UNet: the tiny variant halves the tile twice
     assert "--tile-size 66: this SAR-JointNet needs a multiple of 4 px, e.g. 64" in capsys.readouterr().err
     assert not (tmp_path / "gen66").exists()
@@ -268,7 +297,7 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "3 --labels for 2 --scene" in capsys.readouterr().err
     assert main(["finetune", "--data-format", "osd", "--dataset", str(tmp_path), "--output", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no images/ folder" in err
+    assert err.count("\n") == 1 and "no images folder" in err
     data = ["--data-format", "osd", "--dataset", str(tmp_path), "--output", str(tmp_path / "m")]
     assert main(["finetune", *data, "--recipe", str(tmp_path / "missing.json")]) == 2
     assert "--recipe" in capsys.readouterr().err
@@ -287,8 +316,10 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["finetune", "--batch-size", "-1"], "argument --batch-size: must be a whole number, at least 1, got -1"),
         (["finetune", "--steps", "-5"], "argument --steps: must be a whole number, at least 1, got -5"),
         (["finetune", "--jointnet-steps", "0"], "argument --jointnet-steps: must be a whole number, at least 1"),
-        (["finetune", "--ddim-steps", "5000"], "argument --ddim-steps: must be a whole number, at least 1 and at most "
-                                               "1000, got 5000"),
+        (
+            ["finetune", "--ddim-steps", "5000"],
+            "argument --ddim-steps: must be a whole number, at least 1 and at most 1000, got 5000",
+        ),
         (["finetune", "--val-share", "1"], "argument --val-share: must be a number, at least 0 and below 1, got 1"),
         (["finetune", "--aug-ratio", "-0.5"], "argument --aug-ratio: must be a number, at least 0 and at most 8"),
         (["finetune", "--balance", "0"], "argument --balance: must be a number, above 0, got 0"),
@@ -312,8 +343,13 @@ def test_numeric_training_options_are_checked_up_front(
 ) -> None:
     """Each careless number is one line, exit 2, before any data is read or anything written."""
     monkeypatch.chdir(tmp_path)
-    required = {"finetune": ["--output", "m"], "train": ["--output", "m"], "train-jointnet": ["--output", "j"],
-                "generate": ["--jointnet", "j.safetensors", "--count", "1", "--out", "gen"], "evaluate": []}[argv[0]]
+    required = {
+        "finetune": ["--output", "m"],
+        "train": ["--output", "m"],
+        "train-jointnet": ["--output", "j"],
+        "generate": ["--jointnet", "j.safetensors", "--count", "1", "--out", "gen"],
+        "evaluate": [],
+    }[argv[0]]
     data = [] if argv[0] == "generate" else ["--data-format", "osd", "--dataset", "tiles"]
     with pytest.raises(SystemExit) as stop:
         main(["--progress", "none", *argv, *required, *data])
@@ -337,18 +373,33 @@ def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.C
     from rasterio.transform import from_origin
 
     scene = tmp_path / "scene.tif"
-    with rasterio.open(scene, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32",
-                       crs="EPSG:32633", transform=from_origin(400000, 6200000, 10, 10)) as dataset:
+    with rasterio.open(
+        scene,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=from_origin(400000, 6200000, 10, 10),
+    ) as dataset:
         dataset.write(np.full((1, 64, 64), 0.04, np.float32))
     (tmp_path / "scene.json").write_text("{}")
-    args = ["finetune", "--scene", str(scene), "--labels", str(tmp_path / "scene.json"), "--output",
-            str(tmp_path / "out" / "m")]
+    args = [
+        "finetune",
+        "--scene",
+        str(scene),
+        "--labels",
+        str(tmp_path / "scene.json"),
+        "--output",
+        str(tmp_path / "out" / "m"),
+    ]
     (tmp_path / "out").mkdir()
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith("dakd: error:") and "label polygons" in err
     assert list((tmp_path / "out").iterdir()) == []
-
 
 
 def test_train_refuses_an_init_model_with_other_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -363,8 +414,23 @@ def test_train_refuses_an_init_model_with_other_classes(tmp_path: Path, capsys: 
     model = create_model("saross_net_xs", num_classes=3)
     three = save_model_card(tmp_path / "three", model, new_model_card(model, "three", OSD_CLASSES[:3]))
     data = simulate_tiles(tmp_path / "tiles", 2, seed=3)
-    args = ["--progress", "none", "train", "--data-format", "osd", "--dataset", str(data), "--device", "cpu",
-            "--steps", "2", "--init", str(three), "--output", str(tmp_path / "seg")]
+    args = [
+        "--progress",
+        "none",
+        "train",
+        "--data-format",
+        "osd",
+        "--dataset",
+        str(data),
+        "--device",
+        "cpu",
+        "--steps",
+        "2",
+        "--init",
+        str(three),
+        "--output",
+        str(tmp_path / "seg"),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith("dakd: error: --init") and "same classes" in err
@@ -377,11 +443,45 @@ def test_finetune_the_default_model_on_binary_labels_and_evaluate_both_foldings(
     `dakd evaluate` scores a five-class model on binary labels and a binary model on five-class labels."""
     default = REPO / "resources" / "models" / "default.json"
     sos = tmp_path / "sos"
-    assert main(["--progress", "none", "simulate-tiles", "--count", "4", "--format", "sos", "--spills", "1",
-                 "--out", str(sos), "--seed", "4"]) == 0
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "simulate-tiles",
+                "--count",
+                "4",
+                "--format",
+                "sos",
+                "--spills",
+                "1",
+                "--out",
+                str(sos),
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     data = ["--data-format", "sos", "--dataset", str(sos), "--device", "cpu"]
-    done = dakd("--progress", "none", "finetune", *data, "--init", str(default), "--preset", "tiny",
-                "--steps", "3", "--lr", "1e-4", "--val-share", "0.25", "--output", str(tmp_path / "ft"))
+    done = dakd(
+        "--progress",
+        "none",
+        "finetune",
+        *data,
+        "--init",
+        str(default),
+        "--preset",
+        "tiny",
+        "--steps",
+        "3",
+        "--lr",
+        "1e-4",
+        "--val-share",
+        "0.25",
+        "--output",
+        str(tmp_path / "ft"),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((tmp_path / "ft.json").read_text())
     assert [c["name"] for c in card["classes"]] == ["sea", "oil", "look-alike", "ship", "land"]  # the head is kept
@@ -395,13 +495,35 @@ def test_finetune_the_default_model_on_binary_labels_and_evaluate_both_foldings(
     assert card["training"]["segmenter"]["loss"]["retain"] == 1.0  # the starting model teaches what labels omit
     assert card["training"]["segmenter"]["freeze_norm"] is True  # and keeps its batch-norm statistics
 
-    alone = dakd("--progress", "none", "finetune", *data, "--preset", "tiny", "--retain", "0.5",
-                 "--output", str(tmp_path / "alone"))
+    alone = dakd(
+        "--progress",
+        "none",
+        "finetune",
+        *data,
+        "--preset",
+        "tiny",
+        "--retain",
+        "0.5",
+        "--output",
+        str(tmp_path / "alone"),
+    )
     assert alone.returncode == 2 and alone.stderr.strip().splitlines()[-1].startswith("dakd: error: --retain 0.5")
     assert not (tmp_path / "alone.work").exists() and not (tmp_path / "alone.json").exists()
 
-    asked = dakd("--progress", "none", "finetune", *data, "--init", str(default), "--preset", "tiny",
-                 "--aug-ratio", "1", "--output", str(tmp_path / "gen"))
+    asked = dakd(
+        "--progress",
+        "none",
+        "finetune",
+        *data,
+        "--init",
+        str(default),
+        "--preset",
+        "tiny",
+        "--aug-ratio",
+        "1",
+        "--output",
+        str(tmp_path / "gen"),
+    )
     assert asked.returncode == 2 and asked.stderr.strip().splitlines()[-1].startswith("dakd: error: --aug-ratio 1")
     assert not (tmp_path / "gen.work").exists()
 
@@ -409,13 +531,37 @@ def test_finetune_the_default_model_on_binary_labels_and_evaluate_both_foldings(
     assert five_on_binary.returncode == 0, five_on_binary.stderr[-2000:]
     assert "folding: the labels are binary" in five_on_binary.stdout and "not oil" in five_on_binary.stdout
 
-    binary = dakd("--progress", "none", "finetune", *data, "--preset", "tiny", "--steps", "2", "--val-share", "0",
-                  "--output", str(tmp_path / "binary"))  # from scratch on binary masks: a binary model, as before
+    binary = dakd(
+        "--progress",
+        "none",
+        "finetune",
+        *data,
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--val-share",
+        "0",
+        "--output",
+        str(tmp_path / "binary"),
+    )  # from scratch on binary masks: a binary model, as before
     assert binary.returncode == 0, binary.stderr[-2000:]
     assert [c["name"] for c in json.loads((tmp_path / "binary.json").read_text())["classes"]] == ["sea", "oil"]
     osd = simulate_tiles(tmp_path / "osd", 2, seed=5)
-    binary_on_five = dakd("--progress", "none", "evaluate", str(tmp_path / "binary.json"), "--data-format", "osd",
-                          "--dataset", str(osd), "--device", "cpu", "--json", str(tmp_path / "eval.json"))
+    binary_on_five = dakd(
+        "--progress",
+        "none",
+        "evaluate",
+        str(tmp_path / "binary.json"),
+        "--data-format",
+        "osd",
+        "--dataset",
+        str(osd),
+        "--device",
+        "cpu",
+        "--json",
+        str(tmp_path / "eval.json"),
+    )
     assert binary_on_five.returncode == 0, binary_on_five.stderr[-2000:]
     assert "folding: the model is binary" in binary_on_five.stdout
     assert "look-alike, ship, land are folded into not oil" in binary_on_five.stdout

@@ -5,12 +5,12 @@ import pytest
 from PIL import Image
 
 from engine.classes import IGNORE_INDEX, OSD_CLASSES
-from engine.data.osd import load_osd
+from engine.data.datasets import load_dataset
 from engine.errors import InputError
 
 
 def test_reads_labels_1d_from_the_root_with_split(osd_folder: Path) -> None:
-    tiles = load_osd(osd_folder, split="train", tile_px=64)
+    tiles = load_dataset("osd", osd_folder, split="train", tile_px=64)
     # 96x160 -> rows (0, 32) x cols (0, 64, 96) = 6 tiles per image, 3 images
     assert len(tiles) == 18
     assert tiles.classes == OSD_CLASSES
@@ -24,9 +24,9 @@ def test_reads_labels_1d_from_the_root_with_split(osd_folder: Path) -> None:
 
 def test_rgb_labels_match_labels_1d(osd_folder: Path) -> None:
     split = osd_folder / "train"
-    from_ids = load_osd(split, split=None, tile_px=64)
+    from_ids = load_dataset("osd", split, split=None, tile_px=64)
     (split / "labels_1D").rename(split / "unused")
-    from_rgb = load_osd(split, split=None, tile_px=64)
+    from_rgb = load_dataset("osd", split, split=None, tile_px=64)
     np.testing.assert_array_equal(from_ids.labels, from_rgb.labels)
 
 
@@ -37,7 +37,7 @@ def test_unknown_colour_is_one_line_error(osd_folder: Path) -> None:
     label[0, 0] = (12, 34, 56)
     Image.fromarray(label).save(split / "labels" / "img_0001.png")
     with pytest.raises(InputError, match=r"img_0001.png: 1 pixels have colour \(12, 34, 56\)"):
-        load_osd(split, tile_px=64)
+        load_dataset("osd", split, tile_px=64)
 
 
 def test_white_rgb_means_ignore(osd_folder: Path) -> None:
@@ -46,13 +46,13 @@ def test_white_rgb_means_ignore(osd_folder: Path) -> None:
     label = np.asarray(Image.open(split / "labels" / "img_0000.png")).copy()
     label[0:5, 0:5] = 255
     Image.fromarray(label).save(split / "labels" / "img_0000.png")
-    tiles = load_osd(split, tile_px=64)
+    tiles = load_dataset("osd", split, tile_px=64)
     assert (tiles.labels[0, 0:5, 0:5] == IGNORE_INDEX).all()
 
 
 def test_missing_label_and_missing_folder(osd_folder: Path, tmp_path: Path) -> None:
     (osd_folder / "train" / "labels_1D" / "img_0002.png").unlink()
     with pytest.raises(InputError, match="no label file for 1 image"):
-        load_osd(osd_folder / "train", tile_px=64)
-    with pytest.raises(InputError, match="no images/ folder"):
-        load_osd(tmp_path, split="nope")
+        load_dataset("osd", osd_folder / "train", tile_px=64)
+    with pytest.raises(InputError, match="no images folder; give a split folder of the OSD data set"):
+        load_dataset("osd", tmp_path, split="nope")

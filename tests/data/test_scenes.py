@@ -82,8 +82,14 @@ def test_label_raster_on_another_grid_is_warped(scene: Path, tmp_path: Path) -> 
     from rasterio.transform import Affine
 
     with rasterio.open(scene) as source:
-        profile = dict(source.profile, dtype="uint8", nodata=None, width=64, height=64,
-                       transform=source.transform * Affine.scale(2))
+        profile = dict(
+            source.profile,
+            dtype="uint8",
+            nodata=None,
+            width=64,
+            height=64,
+            transform=source.transform * Affine.scale(2),
+        )
     ids = np.zeros((64, 64), np.uint8)
     ids[10:30, 20:50] = 1  # scene rows 20-60, columns 40-100
     with rasterio.open(tmp_path / "coarse.tif", "w", **profile) as sink:
@@ -96,7 +102,6 @@ def test_label_raster_on_another_grid_is_warped(scene: Path, tmp_path: Path) -> 
         mosaic[row : row + 64, col : col + 64] = tile
     assert (mosaic[20:60, 40:100] == 1).all() and mosaic[10, 30] == 0 and mosaic[70, 110] == 0
     assert tiles.class_pixel_counts()["oil"] == 40 * 60
-
 
 
 def mosaic_of(tiles, size: int = 128) -> np.ndarray:
@@ -112,8 +117,11 @@ def test_oil_only_polygons_with_background_not_oil(scene: Path, tmp_path: Path) 
 
     labels = write_polygons(
         tmp_path / "oil.gpkg",
-        [(pixel_box(20, 40, 60, 100), "oil"), (pixel_box(90, 90, 100, 100), "background"),
-         (pixel_box(100, 20, 110, 30), "look-alike")],
+        [
+            (pixel_box(20, 40, 60, 100), "oil"),
+            (pixel_box(90, 90, 100, 100), "background"),
+            (pixel_box(100, 20, 110, 30), "look-alike"),
+        ],
     )
     scenes = [LabelledScene(str(scene), label_vector=str(labels), units="linear")]
     tiles = load_labelled_scenes(scenes, LabelSpec(background="not-oil"), db_floor=-35.0, tile_px=64)

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from engine.classes import BINARY_CLASSES
-from engine.data.sos import load_sos
+from engine.data.datasets import load_dataset
 from engine.errors import InputError
 
 
 def test_reads_binary_masks(sos_folder: Path) -> None:
-    tiles = load_sos(sos_folder, split="train", tile_px=64)
+    tiles = load_dataset("sos", sos_folder, split="train", tile_px=64)
     assert len(tiles) == 2 and tiles.classes == BINARY_CLASSES
     labels = tiles.labels[0]
     assert labels[15, 15] == 1 and labels[45, 62] == 0  # look-alike is background in SOS
@@ -20,4 +20,4 @@ def test_reads_binary_masks(sos_folder: Path) -> None:
 def test_missing_mask_folder(tmp_path: Path) -> None:
     (tmp_path / "sat").mkdir()
     with pytest.raises(InputError, match="needs an image folder"):
-        load_sos(tmp_path)
+        load_dataset("sos", tmp_path)

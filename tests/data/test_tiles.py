@@ -3,11 +3,11 @@ import pytest
 
 from engine.classes import IGNORE_INDEX, OSD_CLASSES
 from engine.data.tiles import (
+    clip_standardise_db,
     concat_tilesets,
     cut_tiles,
     db_to_diffusion,
     diffusion_to_db,
-    normalise_db,
     spill_repeats,
     tile_origins,
 )
@@ -62,7 +62,7 @@ def test_domains() -> None:
     np.testing.assert_allclose(db_to_diffusion(db, (-35, 5)), [-1, -1, 0, 1, 1])
     np.testing.assert_allclose(diffusion_to_db(db_to_diffusion(db, (-35, 5)), (-35, 5)), [-35, -35, -15, 5, 5])
     spec = InputSpec(units="db", db_range=(-35, 5), mean=-20, std=5)
-    np.testing.assert_allclose(normalise_db(db, spec), [-3, -3, 1, 5, 5])
+    np.testing.assert_allclose(clip_standardise_db(db, spec), [-3, -3, 1, 5, 5])
 
 
 def test_fold_labels_between_binary_and_five_classes() -> None:

@@ -23,15 +23,26 @@ from engine.errors import DakdError
 from engine.io.scene import SceneInfo
 from engine.modelcard import new_model_card, save_model_card
 from engine.models import create_model
-from engine.preprocess import normalise
+from engine.preprocess import normalise_sigma0
 
 SEA, OIL, LOOKALIKE, SHIP, LAND = range(5)
 
 
 def scene_info(pixel_m=10.0):
-    return SceneInfo(path="x.tif", width=100, height=100, crs=None, transform=Affine.identity(), band=1,
-                     band_name=None, units="linear", units_reason="", nodata=None, pixel_size_m=(pixel_m, pixel_m),
-                     scene_id="x")
+    return SceneInfo(
+        path="x.tif",
+        width=100,
+        height=100,
+        crs=None,
+        transform=Affine.identity(),
+        band=1,
+        band_name=None,
+        units="linear",
+        units_reason="",
+        nodata=None,
+        pixel_size_m=(pixel_m, pixel_m),
+        scene_id="x",
+    )
 
 
 def speckled_sea(shape, level=0.01, seed=0):
@@ -61,8 +72,9 @@ def test_windows_follow_snaps_rule_made_odd():
 
 def test_ring_statistics_leave_out_the_guard_window():
     # 1 m pixels: target 3, guard 11, background 21 px around the centre (50, 50).
-    windows = CfarWindows.for_scene(CfarConfig(target_window_m=3, guard_window_m=11, background_window_m=21),
-                                    (1.0, 1.0))
+    windows = CfarWindows.for_scene(
+        CfarConfig(target_window_m=3, guard_window_m=11, background_window_m=21), (1.0, 1.0)
+    )
     assert (windows.target_px, windows.guard_px, windows.background_px) == (3, 11, 21)
     values = np.full((101, 101), 5.0)
     rows = np.arange(101)[:, None] * np.ones(101)
@@ -127,11 +139,13 @@ def test_merge_keeps_probabilities_summing_to_one_and_the_other_ratios():
     merged = merge_ships(probabilities, confidence, SHIP)
     np.testing.assert_allclose(merged.sum(axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(merged[:, SHIP], np.maximum(probabilities[:, SHIP], confidence), atol=1e-7)
-    np.testing.assert_allclose(merged[:, SEA] * probabilities[:, OIL], merged[:, OIL] * probabilities[:, SEA],
-                               atol=1e-7)  # sea : oil unchanged
+    np.testing.assert_allclose(
+        merged[:, SEA] * probabilities[:, OIL], merged[:, OIL] * probabilities[:, SEA], atol=1e-7
+    )  # sea : oil unchanged
     untouched = confidence <= probabilities[:, SHIP]
-    np.testing.assert_allclose(merged.transpose(0, 2, 3, 1)[untouched],
-                               probabilities.transpose(0, 2, 3, 1)[untouched], atol=1e-7)
+    np.testing.assert_allclose(
+        merged.transpose(0, 2, 3, 1)[untouched], probabilities.transpose(0, 2, 3, 1)[untouched], atol=1e-7
+    )
     assert merged[0, SHIP, 0, 0] == 1 and merged.dtype == np.float32
 
 
@@ -176,7 +190,7 @@ def test_ships_detector_runs_the_network_on_its_input_and_cfar_on_linear_sigma0(
     valid = np.ones_like(values, bool)
     valid[0, 0, :, :20] = False  # nodata
     probabilities = detector.predict(values, valid)
-    np.testing.assert_array_equal(network.seen[0], normalise(values, valid, network.input_spec))
+    np.testing.assert_array_equal(network.seen[0], normalise_sigma0(values, valid, network.input_spec))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
     ship = probabilities[0, SHIP]
     assert ship[128, 100] > 0.99 and probabilities[0, SEA, 128, 100] < 0.01
@@ -202,7 +216,8 @@ def test_ships_off_folds_the_ship_class_into_sea():
 def test_a_background_window_larger_than_the_tiles_is_refused():
     with pytest.raises(DakdError, match="does not fit in 256-pixel tiles"):
         ShipsDetector(ConstantNetwork(), config=CfarConfig(guard_window_m=900, background_window_m=3000)).prepare(
-            scene_info())
+            scene_info()
+        )
     with pytest.raises(DakdError, match="needs a detector with sea and ship classes"):
         ShipsDetector(type("Oil", (ConstantNetwork,), {"classes": BINARY_CLASSES})())
 
@@ -212,8 +227,14 @@ def five_class_card(tmp_path_factory):
     """A randomly initialised SAROSS-Net-XS card with the five OSD classes."""
     torch.manual_seed(0)
     model = create_model("saross_net_xs", num_classes=5)
-    card = new_model_card(model, "random-5", OSD_CLASSES, input_spec=InputSpec(units="db", mean=-20.0, std=5.0),
-                          band="VV", pixel_size_m=10.0)
+    card = new_model_card(
+        model,
+        "random-5",
+        OSD_CLASSES,
+        input_spec=InputSpec(units="db", mean=-20.0, std=5.0),
+        band="VV",
+        pixel_size_m=10.0,
+    )
     return save_model_card(tmp_path_factory.mktemp("models") / "random-5", model, card)
 
 

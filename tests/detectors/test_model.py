@@ -20,8 +20,17 @@ def _write_scene(path, band_name, seed=0):
     rng = np.random.default_rng(seed)
     sigma0 = (10 ** (rng.normal(-20, 3, (200, 300)) / 10)).astype("float32")
     sigma0[60:90, 100:160] *= 0.05
-    with rasterio.open(path, "w", driver="GTiff", width=300, height=200, count=1, dtype="float32",
-                       crs="EPSG:32633", transform=from_origin(500000, 3880000, 10, 10)) as dataset:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=300,
+        height=200,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=from_origin(500000, 3880000, 10, 10),
+    ) as dataset:
         dataset.write(sigma0, 1)
         dataset.set_band_description(1, band_name)
     return path
@@ -32,8 +41,14 @@ def random_card(tmp_path_factory):
     """A randomly initialised SAROSS-Net-XS card for oil/background on VV σ0 in dB."""
     torch.manual_seed(0)
     model = create_model("saross_net_xs", num_classes=2)
-    card = new_model_card(model, "random-xs", BINARY_CLASSES, input_spec=InputSpec(units="db", mean=-20.0, std=5.0),
-                          band="VV", pixel_size_m=10.0)
+    card = new_model_card(
+        model,
+        "random-xs",
+        BINARY_CLASSES,
+        input_spec=InputSpec(units="db", mean=-20.0, std=5.0),
+        band="VV",
+        pixel_size_m=10.0,
+    )
     return save_model_card(tmp_path_factory.mktemp("models") / "random-xs", model, card)
 
 
@@ -69,8 +84,20 @@ def test_options_are_checked(random_card):
 def test_dakd_detect_with_a_model_card_writes_valid_outputs(tmp_path, random_card, capsys):
     scene = _write_scene(tmp_path / "scene.tif", "Sigma0_VV")
     out = tmp_path / "out"
-    code = main(["--progress", "none", "detect", str(scene), "--method", "model", "--model", str(random_card),
-                 "--out", str(out)])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "detect",
+            str(scene),
+            "--method",
+            "model",
+            "--model",
+            str(random_card),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["detector"]["name"] == "model" and summary["detector"]["model_id"] == "random-xs"
@@ -89,8 +116,20 @@ def test_dakd_detect_with_a_model_card_writes_valid_outputs(tmp_path, random_car
 def test_dakd_detect_refuses_a_scene_the_card_does_not_fit(tmp_path, random_card, capsys):
     scene = _write_scene(tmp_path / "vh.tif", "Sigma0_VH")
     out = tmp_path / "out"
-    code = main(["--progress", "none", "detect", str(scene), "--method", "model", "--model", str(random_card),
-                 "--out", str(out)])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "detect",
+            str(scene),
+            "--method",
+            "model",
+            "--model",
+            str(random_card),
+            "--out",
+            str(out),
+        ]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and error[-1].startswith("dakd: error: ") and "trained on VV" in error[-1]
     assert not out.exists()

@@ -7,16 +7,27 @@ import pytest
 from affine import Affine
 
 from engine.classes import BINARY_CLASSES
-from engine.detectors import choose_method, make_detector, select_detector
+from engine.detectors import choose_method, select_detector
 from engine.detectors.threshold import ThresholdConfig, ThresholdDetector, box_mean, valid_fraction, window_px
 from engine.errors import DakdError, ModelError
 from engine.io.scene import SceneInfo
 
 
 def scene_info(pixel_m=10.0):
-    return SceneInfo(path="x.tif", width=100, height=100, crs=None, transform=Affine.identity(), band=1,
-                     band_name=None, units="linear", units_reason="", nodata=None, pixel_size_m=(pixel_m, pixel_m),
-                     scene_id="x")
+    return SceneInfo(
+        path="x.tif",
+        width=100,
+        height=100,
+        crs=None,
+        transform=Affine.identity(),
+        band=1,
+        band_name=None,
+        units="linear",
+        units_reason="",
+        nodata=None,
+        pixel_size_m=(pixel_m, pixel_m),
+        scene_id="x",
+    )
 
 
 def prepared(pixel_m=10.0, **config):
@@ -31,7 +42,7 @@ def brute_box_mean(values, size):
     out = np.zeros(values.shape)
     for y in range(values.shape[1]):
         for x in range(values.shape[2]):
-            out[:, y, x] = padded[:, y:y + size, x:x + size].mean(axis=(1, 2))
+            out[:, y, x] = padded[:, y : y + size, x : x + size].mean(axis=(1, 2))
     return out
 
 
@@ -65,8 +76,10 @@ def test_a_window_too_large_for_any_tile_is_refused_with_the_range():
     assert prepared(background_window_km=10).input_spec.tile_size == 2048  # the largest: 1001 px at 10 m
     with pytest.raises(DakdError) as error:
         prepared(background_window_km=1000)  # asked for 524 288-pixel tiles: out of memory, exit 1
-    assert str(error.value) == ("--background-window-km 1000 is 100001 px at this scene's 10 m pixels, more than the "
-                                "1001 px the threshold detector handles; use at most 10 km (SNAP's default is 0.5 km)")
+    assert str(error.value) == (
+        "--background-window-km 1000 is 100001 px at this scene's 10 m pixels, more than the "
+        "1001 px the threshold detector handles; use at most 10 km (SNAP's default is 0.5 km)"
+    )
     with pytest.raises(DakdError, match="at this scene's 40 m pixels.* use at most 40 km"):
         prepared(pixel_m=40.0, background_window_km=41)
 
@@ -153,7 +166,7 @@ def test_few_bright_pixels_are_taken_out_around_each_as_a_full_second_pass_would
     values[3, :, :15] = 0.04  # sea on the left; the rest nodata but for a bright pair at column 20, bright
     values[3, 40:42, 20] = 5.0  # against the sea in its windows, and the only valid pixels of windows further right
     valid = values > 0
-    counts = (valid & (values > threshold.guarded_background_mean(values, valid, 15, 0.0) * 10 ** 0.6)).sum((1, 2))
+    counts = (valid & (values > threshold.guarded_background_mean(values, valid, 15, 0.0) * 10**0.6)).sum((1, 2))
     assert counts[0] > 0 and counts.max() <= threshold.SPARSE_BRIGHT_PX  # the sparse path is the one tested
     sparse = threshold.guarded_background_mean(values, valid, 15, 6.0)
     monkeypatch.setattr(threshold, "SPARSE_BRIGHT_PX", -1)  # every tile filtered again
@@ -191,13 +204,13 @@ def test_factory_chooses_and_explains(tmp_path, monkeypatch):
     detector, choice = select_detector("auto", None, "auto", background_window_km=1.0)
     assert isinstance(detector, ThresholdDetector) and detector.config.background_window_km == 1.0
     assert choice.method == "threshold" and "no bundled default model" in choice.reason
-    assert isinstance(make_detector("threshold", threshold_k_db=3.0), ThresholdDetector)
+    assert isinstance(select_detector("threshold", threshold_k_db=3.0)[0], ThresholdDetector)
     with pytest.raises(DakdError, match="unknown --method 'magic'"):
-        make_detector("magic")
+        select_detector("magic")
     with pytest.raises(ModelError, match="--method model needs a model card"):
-        make_detector("model")
+        select_detector("model")
     with pytest.raises(DakdError, match="has no option.*colour"):
-        make_detector("threshold", colour="red")
+        select_detector("threshold", colour="red")
     card = tmp_path / "default.json"
     card.write_text("{}")
     chosen = choose_method("auto", None, card)

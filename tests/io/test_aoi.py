@@ -8,8 +8,8 @@ from rasterio.warp import transform
 from rasterio.windows import Window
 
 from engine.errors import InputError
-from engine.io import open_scene
-from engine.io.aoi import AoiScene, apply_aoi, parse_extent
+from engine.io import mask_scene, open_scene
+from engine.io.aoi import AoiScene, parse_extent
 
 # linear_tif: 80 x 64 px at 10 m, top-left corner (500000, 6000000) in UTM 33N (lon 15 E, lat 54.1 N).
 # The east half of the scene, in UTM: x from 500400 (column 40) to past the edge.
@@ -63,10 +63,21 @@ def test_polygon_layer_in_another_crs(linear_tif, tmp_path):
     xmin, ymin, xmax, ymax = EAST_HALF_UTM
     xs, ys = transform("EPSG:32633", "EPSG:3857", [xmin, xmax, xmax, xmin, xmin], [ymax, ymax, ymin, ymin, ymax])
     layer = tmp_path / "aoi.geojson"
-    layer.write_text(json.dumps({
-        "type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:3857"}},
-        "features": [{"type": "Feature", "properties": {},
-                      "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in zip(xs, ys)]]}}]}))
+    layer.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "crs": {"type": "name", "properties": {"name": "EPSG:3857"}},
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in zip(xs, ys)]]},
+                    }
+                ],
+            }
+        )
+    )
     scene = open_scene(linear_tif, aoi=layer)
     try:
         _, valid = scene.read_sigma0(Window(0, 0, 80, 64))
@@ -77,7 +88,7 @@ def test_polygon_layer_in_another_crs(linear_tif, tmp_path):
 
 def test_windows_outside_the_area_are_never_read(linear_tif):
     counting = CountingScene(open_scene(linear_tif))
-    scene = apply_aoi(counting, ",".join(map(str, EAST_HALF_UTM)) + ",EPSG:32633")
+    scene = mask_scene(counting, aoi=",".join(map(str, EAST_HALF_UTM)) + ",EPSG:32633")
     try:
         values, valid = scene.read_sigma0(Window(0, 0, 30, 64))  # wholly west of column 40
         assert counting.reads == [] and not valid.any() and values.shape == (64, 30)
@@ -94,12 +105,15 @@ def test_area_outside_the_scene_is_one_line_error(linear_tif, aoi):
         open_scene(linear_tif, aoi=aoi)
 
 
-@pytest.mark.parametrize(("aoi", "message"), [
-    ("not-a-file.gpkg", "no such file, and not an extent"),
-    ("1,2,3", "no such file, and not an extent"),
-    ("15.1,54,15.0,54.2", "xmin must be less than xmax"),
-    ("15,54,15.1,54.2,EPSG:999999", "is not a coordinate system"),
-])
+@pytest.mark.parametrize(
+    ("aoi", "message"),
+    [
+        ("not-a-file.gpkg", "no such file, and not an extent"),
+        ("1,2,3", "no such file, and not an extent"),
+        ("15.1,54,15.0,54.2", "xmin must be less than xmax"),
+        ("15,54,15.1,54.2,EPSG:999999", "is not a coordinate system"),
+    ],
+)
 def test_bad_areas_are_one_line_errors(linear_tif, aoi, message):
     with pytest.raises(InputError, match=message) as raised:
         open_scene(linear_tif, aoi=aoi)

@@ -180,12 +180,15 @@ def test_engine_folder_recognises_its_names_sidecars_and_temporaries(tmp_path):
     assert RUNS.foreign_entry(tmp_path) is None
 
 
-@pytest.mark.parametrize(("extra", "reason"), [
-    ("notes.txt", "holds notes.txt"),
-    ("parts/deep/000001.npy", "holds parts/deep/"),
-    ("parts/readme.md", "holds parts/readme.md"),
-    ("photos/cat.jpg", "holds photos/"),
-])
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ("notes.txt", "holds notes.txt"),
+        ("parts/deep/000001.npy", "holds parts/deep/"),
+        ("parts/readme.md", "holds parts/readme.md"),
+        ("photos/cat.jpg", "holds photos/"),
+    ],
+)
 def test_a_folder_holding_anything_else_is_refused_and_kept(tmp_path, extra, reason):
     target = tmp_path / "run"
     contents = fill(target, ["done.json", "old.txt", extra])
@@ -209,8 +212,10 @@ def test_a_folder_without_the_marker_or_without_a_kind_is_refused(tmp_path):
 def test_files_put_into_the_folder_during_the_run_stop_the_replacement(tmp_path):
     target = tmp_path / "run"
     fill(target, ["done.json", "old.txt"])
-    with pytest.raises(OutputError, match="holds mine.txt"), \
-            atomic_output_dir(target, overwrite=True, kind=RUNS) as tmp:
+    with (
+        pytest.raises(OutputError, match="holds mine.txt"),
+        atomic_output_dir(target, overwrite=True, kind=RUNS) as tmp,
+    ):
         (tmp / "new.txt").write_text("new")
         (target / "mine.txt").write_text("mine")
     assert sorted(p.name for p in target.iterdir()) == ["done.json", "mine.txt", "old.txt"]
@@ -233,9 +238,15 @@ def test_the_current_folder_its_parents_a_home_folder_and_the_root_are_never_rep
     monkeypatch.setenv("HOME", str(tmp_path / "home" / "analyst"))
     (tmp_path / "home" / "other").mkdir()
     home = "it is a home folder or holds one"
-    for target, reason in [(work, "it is the current folder or holds it"), (".", "it is the current folder"),
-                           (tmp_path, home), (tmp_path / "home" / "other", home), (tmp_path / "home" / "analyst", home),
-                           ("/", "it is the root of a file system"), ("/tmp", "it is a top-level folder")]:
+    for target, reason in [
+        (work, "it is the current folder or holds it"),
+        (".", "it is the current folder"),
+        (tmp_path, home),
+        (tmp_path / "home" / "other", home),
+        (tmp_path / "home" / "analyst", home),
+        ("/", "it is the root of a file system"),
+        ("/tmp", "it is a top-level folder"),
+    ]:
         with pytest.raises(OutputError, match=f"will not replace .*: {reason}"):
             check_replaceable(target, kind=RUNS)
     # an empty current folder too, without --overwrite: renaming it away would pull the floor from under the shell

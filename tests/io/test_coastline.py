@@ -18,8 +18,10 @@ from engine.io import coastline, open_scene
 from engine.io.landmask import LandMaskedScene, apply_land_mask
 from engine.io.raster import write_raster
 
-needs_coastline = pytest.mark.skipif(importlib.util.find_spec("roaring_landmask") is None,
-                                     reason="roaring-landmask is not installed (make install installs it)")
+needs_coastline = pytest.mark.skipif(
+    importlib.util.find_spec("roaring_landmask") is None,
+    reason="roaring-landmask is not installed (make install installs it)",
+)
 
 
 def _scene_at(tmp_path, lon, lat, size=400, epsg=32631, name="coast.tif"):
@@ -66,8 +68,9 @@ def test_the_shore_is_refined_and_open_sea_costs_no_polygon_test(tmp_path):
     finally:
         scene.close()
     # The simulator's default place (UTM 34N, 400 km E, 4000 km N: the Ionian Sea, 36.1 N 19.9 E) has no coast.
-    path = write_raster(tmp_path / "sea.tif", np.full((64, 64), 0.05, np.float32), "EPSG:32634",
-                        from_origin(400000, 4000000, 10, 10))
+    path = write_raster(
+        tmp_path / "sea.tif", np.full((64, 64), 0.05, np.float32), "EPSG:32634", from_origin(400000, 4000000, 10, 10)
+    )
     scene = open_scene(path, land_mask="auto")
     try:
         assert not scene.mask.coast_near and scene.mask.land(Window(0, 0, 64, 64)).sum() == 0

@@ -15,11 +15,17 @@ def _write_polygon_layer(path, corners_utm, crs="EPSG:4326", extra_line=False):
     xs, ys = zip(*corners_utm)
     lons, lats = transform("EPSG:32633", crs, list(xs), list(ys))
     ring = [list(p) for p in zip(lons, lats)] + [[lons[0], lats[0]]]
-    features = [{"type": "Feature", "properties": {"name": "land"},
-                 "geometry": {"type": "Polygon", "coordinates": [ring]}}]
+    features = [
+        {"type": "Feature", "properties": {"name": "land"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    ]
     if extra_line:  # lines and points in the layer are ignored
-        features.append({"type": "Feature", "properties": {"name": "road"},
-                         "geometry": {"type": "LineString", "coordinates": ring[:2]}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"name": "road"},
+                "geometry": {"type": "LineString", "coordinates": ring[:2]},
+            }
+        )
     collection = {"type": "FeatureCollection", "features": features}
     if crs != "EPSG:4326":
         collection["crs"] = {"type": "name", "properties": {"name": crs}}

@@ -161,11 +161,14 @@ def test_window_outside_the_scene_is_a_bug(linear_tif):
         scene.read_sigma0(Window(70, 0, 20, 10))
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: None, "no such file; check the path"),
-    (lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
-    (lambda p: p.write_text("not a raster at all"), "not a raster GDAL can read"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: None, "no such file; check the path"),
+        (lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
+        (lambda p: p.write_text("not a raster at all"), "not a raster GDAL can read"),
+    ],
+)
 def test_unusable_files_are_refused(tmp_path, make, message):
     path = tmp_path / "input.tif"
     make(path)
@@ -199,28 +202,34 @@ def test_rgb_picture_is_refused_unless_a_band_is_chosen(tmp_path, caplog):
 def test_complex_slc_data_is_refused_not_cut_to_its_real_part(tmp_path, dtype):
     path = tmp_path / "slc.tif"
     if dtype == "complex_int16":  # GDAL's CInt16 (no numpy dtype): an SLC measurement as distributed
-        with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype=dtype, crs=UTM33,
-                           transform=UTM_TRANSFORM):
+        with rasterio.open(
+            path, "w", driver="GTiff", width=20, height=20, count=1, dtype=dtype, crs=UTM33, transform=UTM_TRANSFORM
+        ):
             pass
     else:
         field = speckled_sea(20, 20) + 1j * speckled_sea(20, 20, seed=1)
         write_raster(path, field.astype(dtype), UTM33, UTM_TRANSFORM)
     with pytest.raises(InputError) as error:
         open_scene(path)
-    assert str(error.value) == (f"{path}: band 1 holds complex values ({dtype}), as in SLC data; detect it to "
-                                "intensity first (|z|², e.g. SNAP Calibrate to σ0) or use the GRD product")
+    assert str(error.value) == (
+        f"{path}: band 1 holds complex values ({dtype}), as in SLC data; detect it to "
+        "intensity first (|z|², e.g. SNAP Calibrate to σ0) or use the GRD product"
+    )
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"nodata": "abc"}, "--reader-option nodata=abc: not a number; give one, e.g. nodata=0 or nodata=nan"),
-    ({"nodata": True}, "--reader-option nodata=True: not a number"),
-    ({"pixel_size_m": 0}, "--reader-option pixel_size_m=0: must be a positive number, e.g. pixel_size_m=10"),
-    ({"pixel_size_m": "nan"}, "--reader-option pixel_size_m=nan: must be a positive number"),
-    ({"pixel_size_m": -10}, "--reader-option pixel_size_m=-10: must be a positive number"),
-    ({"pixel_size_m": "inf"}, "--reader-option pixel_size_m=inf: must be a positive number"),
-    ({"pixel_size_m": "ten"}, "--reader-option pixel_size_m=ten: not a number"),
-    ({"nodta": 0}, "--reader-option nodta: not an option for rasters; use nodata=VALUE or pixel_size_m=VALUE"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"nodata": "abc"}, "--reader-option nodata=abc: not a number; give one, e.g. nodata=0 or nodata=nan"),
+        ({"nodata": True}, "--reader-option nodata=True: not a number"),
+        ({"pixel_size_m": 0}, "--reader-option pixel_size_m=0: must be a positive number, e.g. pixel_size_m=10"),
+        ({"pixel_size_m": "nan"}, "--reader-option pixel_size_m=nan: must be a positive number"),
+        ({"pixel_size_m": -10}, "--reader-option pixel_size_m=-10: must be a positive number"),
+        ({"pixel_size_m": "inf"}, "--reader-option pixel_size_m=inf: must be a positive number"),
+        ({"pixel_size_m": "ten"}, "--reader-option pixel_size_m=ten: not a number"),
+        ({"nodta": 0}, "--reader-option nodta: not an option for rasters; use nodata=VALUE or pixel_size_m=VALUE"),
+    ],
+)
 def test_bad_reader_options_are_one_line_errors(linear_tif, options, message):
     with pytest.raises(InputError) as error:
         open_scene(linear_tif, **options)

@@ -13,8 +13,9 @@ def test_box_sum_equals_a_direct_window_sum_with_zeros_outside() -> None:
     np.testing.assert_allclose(box_sum(values, 7).numpy(), expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("name, parsed", [("db", ("db", 0)), ("contrast:31", ("contrast", 31)),
-                                          ("lcn:101", ("lcn", 101))])
+@pytest.mark.parametrize(
+    "name, parsed", [("db", ("db", 0)), ("contrast:31", ("contrast", 31)), ("lcn:101", ("lcn", 101))]
+)
 def test_feature_names_parse(name: str, parsed: tuple[str, int]) -> None:
     assert parse_feature(name) == parsed
 

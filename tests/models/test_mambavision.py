@@ -24,8 +24,11 @@ STAGE_HOOK_NAMES = ("stride 4", "stride 8", "stride 16", "stride 32")
 
 
 def _official_keys(variant):
-    rows = [line.rstrip("\n").split("\t") for line in (REFERENCE_DIR / "mambavision_state_dict_keys.tsv").open()
-            if not line.startswith("#")]
+    rows = [
+        line.rstrip("\n").split("\t")
+        for line in (REFERENCE_DIR / "mambavision_state_dict_keys.tsv").open()
+        if not line.startswith("#")
+    ]
     wanted = f"mamba_vision_{variant}"
     return [(key, shape) for name, key, shape in rows if name == wanted and not key.startswith("head.")]
 
@@ -97,7 +100,7 @@ def test_mixer_applies_dt_bias_twice_and_scans_only_the_x_half(monkeypatch):
         tokens = torch.randn(2, 10, 32)
         mixer(tokens)
         x = torch.nn.functional.silu(mixer.conv1d_x(mixer.in_proj(tokens).transpose(1, 2)[:, :16]))
-        dt = mixer.x_proj(x.transpose(1, 2))[..., :mixer.dt_rank]
+        dt = mixer.x_proj(x.transpose(1, 2))[..., : mixer.dt_rank]
         with_bias_once = mixer.dt_proj(dt).transpose(1, 2)
     assert captured["z"] is None and captured["softplus"]
     assert captured["u"].shape == (2, 16, 10)  # only the x half (d/2 channels) is scanned
@@ -141,6 +144,7 @@ def test_checkpoint_of_another_variant_or_with_code_is_refused(tmp_path):
 
 # --- Equivalence with the official package (mambavision 1.2.0) -------------------------------------
 
+
 def _torchvision_stand_in():
     """The names timm 1.0.15 touches from torchvision while being imported, and nothing else.
 
@@ -163,19 +167,41 @@ def _torchvision_stand_in():
         new.__dict__.update(attributes)
         return new
 
-    functional = module("torchvision.transforms.functional", InterpolationMode=enum.Enum(
-        "InterpolationMode", [(n, n.lower()) for n in ("NEAREST", "BILINEAR", "BICUBIC", "BOX", "HAMMING", "LANCZOS")]))
+    functional = module(
+        "torchvision.transforms.functional",
+        InterpolationMode=enum.Enum(
+            "InterpolationMode",
+            [(n, n.lower()) for n in ("NEAREST", "BILINEAR", "BICUBIC", "BOX", "HAMMING", "LANCZOS")],
+        ),
+    )
     transforms = module("torchvision.transforms", ToTensor=Unavailable, functional=functional)
     misc = module("torchvision.ops.misc", FrozenBatchNorm2d=Unavailable)
     ops = module("torchvision.ops", misc=misc)
-    datasets = module("torchvision.datasets", **{n: Unavailable for n in (
-        "CIFAR10", "CIFAR100", "MNIST", "KMNIST", "FashionMNIST", "ImageFolder", "Places365", "INaturalist", "QMNIST",
-        "ImageNet")})
-    feature_extraction = module("torchvision.models.feature_extraction", create_feature_extractor=unavailable,
-                                get_graph_node_names=unavailable)
+    datasets = module(
+        "torchvision.datasets",
+        **{
+            n: Unavailable
+            for n in (
+                "CIFAR10",
+                "CIFAR100",
+                "MNIST",
+                "KMNIST",
+                "FashionMNIST",
+                "ImageFolder",
+                "Places365",
+                "INaturalist",
+                "QMNIST",
+                "ImageNet",
+            )
+        },
+    )
+    feature_extraction = module(
+        "torchvision.models.feature_extraction", create_feature_extractor=unavailable, get_graph_node_names=unavailable
+    )
     models = module("torchvision.models", feature_extraction=feature_extraction)
-    root = module("torchvision", transforms=transforms, ops=ops, datasets=datasets, models=models,
-                  __version__="0.0-stand-in")
+    root = module(
+        "torchvision", transforms=transforms, ops=ops, datasets=datasets, models=models, __version__="0.0-stand-in"
+    )
     return {m.__name__: m for m in (root, transforms, functional, ops, misc, datasets, models, feature_extraction)}
 
 
@@ -188,8 +214,18 @@ def _mamba_ssm_stand_in():
 
 
 def _install_official(target):
-    command = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--disable-pip-version-check",
-               "--target", str(target), *OFFICIAL_PACKAGES]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        *OFFICIAL_PACKAGES,
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -232,11 +268,15 @@ def _stage_maps(model, x):
     hooks = []
     for index, level in enumerate(model.levels):
         if level.downsample is not None:
-            hooks.append(level.downsample.register_forward_pre_hook(
-                lambda module, args, index=index: maps.__setitem__(index, args[0])))
+            hooks.append(
+                level.downsample.register_forward_pre_hook(
+                    lambda module, args, index=index: maps.__setitem__(index, args[0])
+                )
+            )
         else:
-            hooks.append(level.register_forward_hook(
-                lambda module, args, output, index=index: maps.__setitem__(index, output)))
+            hooks.append(
+                level.register_forward_hook(lambda module, args, output, index=index: maps.__setitem__(index, output))
+            )
     with torch.no_grad():
         model(x)
     for hook in hooks:
@@ -245,10 +285,13 @@ def _stage_maps(model, x):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")  # timm's own import warnings
-@pytest.mark.parametrize(("size", "window_size"), [
-    ((96, 64), (8, 8, 4, 2)),   # stage 3: 6×4 padded to 8×4, 2 windows; stage 4: 3×2 padded to 4×2, 2 windows
-    ((128, 128), None),         # ours derives global windows (8×8, 4×4); the official model gets them explicitly
-])
+@pytest.mark.parametrize(
+    ("size", "window_size"),
+    [
+        ((96, 64), (8, 8, 4, 2)),  # stage 3: 6×4 padded to 8×4, 2 windows; stage 4: 3×2 padded to 4×2, 2 windows
+        ((128, 128), None),  # ours derives global windows (8×8, 4×4); the official model gets them explicitly
+    ],
+)
 def test_stage_maps_equal_the_official_implementation(official_mamba_vision, size, window_size):
     official_windows = window_size or (8, 8, -(-size[0] // 16), -(-size[0] // 32))
     official = official_mamba_vision.mamba_vision_T(window_size=list(official_windows)).eval()

@@ -25,8 +25,10 @@ def test_caft_adds_089m_parameters_to_the_t_model():
     assert count("conv") > count("caft")  # the 3×3-conv skip is the heavy one, as in the paper's table
 
 
-@pytest.mark.parametrize(("skip", "encoder", "variant"), [("conv", "mambavision", "XS"), ("none", "mambavision", "XS"),
-                                                          ("caft", "resnet", "resnet18")])
+@pytest.mark.parametrize(
+    ("skip", "encoder", "variant"),
+    [("conv", "mambavision", "XS"), ("none", "mambavision", "XS"), ("caft", "resnet", "resnet18")],
+)
 def test_ablation_switches_build_and_run_with_two_classes(skip, encoder, variant):
     model = build_saross_net({"encoder": encoder, "variant": variant, "skip": skip, "num_classes": 2}).eval()
     with torch.no_grad():
@@ -63,6 +65,6 @@ def test_pretrained_encoder_weights_load_from_a_local_file(tmp_path):
     path = tmp_path / "xs.pth"
     torch.save({"state_dict": {**rgb_encoder.state_dict(), "head.weight": torch.zeros(10, 256)}}, path)
     model = create_model("saross_net_xs")
-    model.load_encoder_checkpoint(str(path))
+    model.encoder.load_checkpoint(str(path))
     stem = rgb_encoder.patch_embed.conv_down[0].weight
     assert torch.allclose(model.encoder.patch_embed.conv_down[0].weight, stem.sum(1, keepdim=True))

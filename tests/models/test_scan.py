@@ -77,12 +77,14 @@ def test_mamba_ssm_backend_reported_only_when_importable():
 @pytest.mark.parametrize("backend", ["reference", "parallel"])
 def test_return_last_state_and_dtype(backend):
     u, delta, A, B, C, D, z, bias = (t.detach() for t in _inputs(length=9))
-    y, last = get_scan(backend)(u.double(), delta, A, B, C, D, delta_bias=bias, delta_softplus=True,
-                                return_last_state=True)
+    y, last = get_scan(backend)(
+        u.double(), delta, A, B, C, D, delta_bias=bias, delta_softplus=True, return_last_state=True
+    )
     assert y.dtype == torch.float64 and y.shape == u.shape
     assert last.shape == (2, 5, 3)
-    _, reference_last = selective_scan_reference(u, delta, A, B, C, D, delta_bias=bias, delta_softplus=True,
-                                                 return_last_state=True)
+    _, reference_last = selective_scan_reference(
+        u, delta, A, B, C, D, delta_bias=bias, delta_softplus=True, return_last_state=True
+    )
     assert torch.allclose(last, reference_last, atol=1e-5)
 
 

@@ -22,8 +22,10 @@ TOLERANCE = 1e-4  # relative to max(1, the largest reference value), as in test_
 HALF_TOLERANCE = 2e-2  # bfloat16/float16 outputs and gradients: a couple of rounding steps of an 8-bit mantissa
 GRAD_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
-needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None,
-                                  reason="triton is not installed (pip install triton); the triton scan is untested")
+needs_triton = pytest.mark.skipif(
+    importlib.util.find_spec("triton") is None,
+    reason="triton is not installed (pip install triton); the triton scan is untested",
+)
 
 # name -> options of _compare: sizes, which optional inputs, dtypes, layout, forced block sizes.
 CASES = {
@@ -71,8 +73,19 @@ def _inputs(batch, channels, state, length, half=None, non_contiguous=False, dou
 def _run(scan, inputs, use_d, use_z, use_bias, softplus, **options):
     """Output, last state and the gradients of a weighted loss on both (None for unused inputs)."""
     u, delta, A, B, C, D, z, bias = inputs
-    y, last = scan(u, delta, A, B, C, D if use_d else None, z=z if use_z else None,
-                   delta_bias=bias if use_bias else None, delta_softplus=softplus, return_last_state=True, **options)
+    y, last = scan(
+        u,
+        delta,
+        A,
+        B,
+        C,
+        D if use_d else None,
+        z=z if use_z else None,
+        delta_bias=bias if use_bias else None,
+        delta_softplus=softplus,
+        return_last_state=True,
+        **options,
+    )
     weights = torch.cos(torch.arange(y.numel(), dtype=torch.float32, device=y.device)).view_as(y)
     last_weights = torch.linspace(-1.0, 2.0, last.numel(), device=y.device).view_as(last)
     loss = (y.float() * weights).sum() + (last * last_weights).sum()
@@ -86,8 +99,20 @@ def _error(actual, expected):
     return ((actual.double() - expected.double()).abs().max() / max(1.0, expected.double().abs().max().item())).item()
 
 
-def _compare(length, channels=5, state=3, batch=2, use_d=True, use_z=True, use_bias=True, softplus=True,
-             half=None, non_contiguous=False, double_u=False, blocks=None):
+def _compare(
+    length,
+    channels=5,
+    state=3,
+    batch=2,
+    use_d=True,
+    use_z=True,
+    use_bias=True,
+    softplus=True,
+    half=None,
+    non_contiguous=False,
+    double_u=False,
+    blocks=None,
+):
     """Errors of the triton backend against the reference, plus dtype checks, for one case."""
     from engine.models.scan import get_scan, selective_scan_reference
 
@@ -126,9 +151,11 @@ def _compare_model():
     expected, expected_grads, expected_bf16 = logits_and_grads("reference")
     actual, grads, actual_bf16 = logits_and_grads("triton")
     mixer_grads = [name for name in expected_grads if ".mixer." in name]
-    errors = {"logits": _error(actual, expected),
-              "parameter_grads": max(_error(grads[name], expected_grads[name]) for name in expected_grads),
-              "bf16_autocast_logits": _error(actual_bf16, expected_bf16)}
+    errors = {
+        "logits": _error(actual, expected),
+        "parameter_grads": max(_error(grads[name], expected_grads[name]) for name in expected_grads),
+        "bf16_autocast_logits": _error(actual_bf16, expected_bf16),
+    }
     dtypes_match = actual.dtype == expected.dtype and actual_bf16.dtype == expected_bf16.dtype
     return {"errors": errors, "dtypes_match": dtypes_match, "mixer_parameters_with_grads": len(mixer_grads)}
 
@@ -150,8 +177,9 @@ def interpreted():
     """Results of running this file under TRITON_INTERPRET=1 in a subprocess (the variable stays there)."""
     python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path}
-    completed = subprocess.run([sys.executable, str(Path(__file__).resolve())], cwd=REPO, env=env,
-                               capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve())], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert completed.returncode == 0, completed.stderr[-4000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -180,8 +208,10 @@ def test_interpreted_triton_scan_in_saross_net_xs(interpreted):
 
 
 @needs_triton
-@pytest.mark.skipif(torch.cuda.is_available() or bool(os.environ.get("TRITON_INTERPRET")),
-                    reason="checks the CPU-only behaviour without the interpreter")
+@pytest.mark.skipif(
+    torch.cuda.is_available() or bool(os.environ.get("TRITON_INTERPRET")),
+    reason="checks the CPU-only behaviour without the interpreter",
+)
 def test_triton_backend_refuses_cpu_tensors_without_interpreter():
     from engine.models.scan import available_backends, get_scan
 
@@ -193,20 +223,32 @@ def test_triton_backend_refuses_cpu_tensors_without_interpreter():
 
 
 # Pointer arguments that hold activations (u's dtype family); the rest (A, D, bias, states, partial sums) are fp32.
-ACTIVATION_POINTERS = {"u_ptr", "delta_ptr", "B_ptr", "C_ptr", "z_ptr", "y_ptr", "grad_y_ptr", "grad_u_ptr",
-                       "grad_delta_ptr", "grad_z_ptr"}
+ACTIVATION_POINTERS = {
+    "u_ptr",
+    "delta_ptr",
+    "B_ptr",
+    "C_ptr",
+    "z_ptr",
+    "y_ptr",
+    "grad_y_ptr",
+    "grad_u_ptr",
+    "grad_delta_ptr",
+    "grad_z_ptr",
+}
 INT_ARGUMENTS = {"dim", "seqlen", "dstate", "n_chunks", "n_channel_blocks"}
 
 
 @needs_triton
 @pytest.mark.skipif(bool(os.environ.get("TRITON_INTERPRET")), reason="compiles the kernels, not interpreted")
 @pytest.mark.parametrize("kernel", ["_scan_forward_kernel", "_scan_backward_kernel"])
-@pytest.mark.parametrize(("activation_type", "shape", "with_options"), [
-    ("*bf16", (160, 256, 8), True),  # MambaVision-T stage 3 under bf16 autocast
-    ("*fp32", (5, 7, 3), False),  # no D, z, bias or softplus
-])
-def test_kernels_compile_for_an_h100_without_a_gpu(kernel, activation_type, shape, with_options, tmp_path,
-                                                   monkeypatch):
+@pytest.mark.parametrize(
+    ("activation_type", "shape", "with_options"),
+    [
+        ("*bf16", (160, 256, 8), True),  # MambaVision-T stage 3 under bf16 autocast
+        ("*fp32", (5, 7, 3), False),  # no D, z, bias or softplus
+    ],
+)
+def test_kernels_compile_for_an_h100_without_a_gpu(kernel, activation_type, shape, with_options, tmp_path, monkeypatch):
     # The interpreter runs the kernels as numpy code and misses what only the compiler rejects (types of loop-carried
     # values, layouts of the 3-D scans). Triton compiles to a cubin for sm_90 with its bundled ptxas, no GPU needed.
     monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path))
@@ -219,26 +261,47 @@ def test_kernels_compile_for_an_h100_without_a_gpu(kernel, activation_type, shap
 
     function = getattr(scan_triton, kernel)
     block_d, block_n, block_l = scan_triton.block_sizes(*shape)
-    constexprs = {"HAS_D": with_options, "HAS_Z": with_options, "HAS_BIAS": with_options, "SOFTPLUS": with_options,
-                  "BLOCK_D": block_d, "BLOCK_N": block_n, "BLOCK_L": block_l}
+    constexprs = {
+        "HAS_D": with_options,
+        "HAS_Z": with_options,
+        "HAS_BIAS": with_options,
+        "SOFTPLUS": with_options,
+        "BLOCK_D": block_d,
+        "BLOCK_N": block_n,
+        "BLOCK_L": block_l,
+    }
     if kernel == "_scan_backward_kernel":
         constexprs.update(HAS_GRAD_Y=True, HAS_GRAD_LAST=not with_options)
     else:
         constexprs.update(SAVE_CHUNK_STATES=with_options)
-    signature = {name: "constexpr" if name in constexprs else "i32" if name in INT_ARGUMENTS
-                 else activation_type if name in ACTIVATION_POINTERS else "*fp32" for name in function.arg_names}
-    compiled = triton.compile(ASTSource(fn=function, signature=signature, constexprs=constexprs),
-                              target=GPUTarget("cuda", 90, 32), options={"num_warps": scan_triton.NUM_WARPS})
+    signature = {
+        name: "constexpr"
+        if name in constexprs
+        else "i32"
+        if name in INT_ARGUMENTS
+        else activation_type
+        if name in ACTIVATION_POINTERS
+        else "*fp32"
+        for name in function.arg_names
+    }
+    compiled = triton.compile(
+        ASTSource(fn=function, signature=signature, constexprs=constexprs),
+        target=GPUTarget("cuda", 90, 32),
+        options={"num_warps": scan_triton.NUM_WARPS},
+    )
     assert len(compiled.asm["cubin"]) > 0
 
 
 @needs_triton
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (compiled Triton kernels)")
-@pytest.mark.parametrize(("batch", "channels", "state", "length", "half"), [
-    (3, 71, 16, 300, None),  # 5 chunks, a partial last chunk and a partial channel block (BLOCK_D = 2)
-    (64, 40, 8, 64, None),  # many sequences (accelerated-scan's out-of-bounds read showed at batch >= 24)
-    (4, 160, 8, 256, torch.bfloat16),  # MambaVision-T stage 3 under bf16 autocast
-])
+@pytest.mark.parametrize(
+    ("batch", "channels", "state", "length", "half"),
+    [
+        (3, 71, 16, 300, None),  # 5 chunks, a partial last chunk and a partial channel block (BLOCK_D = 2)
+        (64, 40, 8, 64, None),  # many sequences (accelerated-scan's out-of-bounds read showed at batch >= 24)
+        (4, 160, 8, 256, torch.bfloat16),  # MambaVision-T stage 3 under bf16 autocast
+    ],
+)
 def test_compiled_triton_scan_matches_reference_on_cuda(batch, channels, state, length, half):
     from engine.models.scan import get_scan, selective_scan_reference
 
@@ -250,8 +313,9 @@ def test_compiled_triton_scan_matches_reference_on_cuda(batch, channels, state, 
         return [y, last, *grads]
 
     tolerance = HALF_TOLERANCE if half else TOLERANCE
-    for name, actual, expected in zip(("y", "last_state", *GRAD_NAMES), run(get_scan("triton")),
-                                      run(selective_scan_reference)):
+    for name, actual, expected in zip(
+        ("y", "last_state", *GRAD_NAMES), run(get_scan("triton")), run(selective_scan_reference)
+    ):
         assert actual.dtype == expected.dtype, name
         assert _error(actual, expected) <= tolerance, name
 

@@ -102,9 +102,17 @@ def dakd_provider(qgis_processing):
         registry.removeProvider(added)
 
 
-def write_sar_scene(path: Path, width: int = 256, height: int = 256, seed: int = 0,
-                    spill_centre=(128, 128), spill_axes_px=(60, 18), epsg: int = 32633,
-                    pixel_size_m: float = 10.0, units: str = "linear") -> Path:
+def write_sar_scene(
+    path: Path,
+    width: int = 256,
+    height: int = 256,
+    seed: int = 0,
+    spill_centre=(128, 128),
+    spill_axes_px=(60, 18),
+    epsg: int = 32633,
+    pixel_size_m: float = 10.0,
+    units: str = "linear",
+) -> Path:
     """A speckled sea in linear sigma0 (about -13 dB) with one dark elliptical slick (about -25 dB).
 
     The slick covers ``pi * a * b`` pixels (60 x 18 px: about 3393 px, 0.34 km² at 10 m), so tests can
@@ -122,9 +130,16 @@ def write_sar_scene(path: Path, width: int = 256, height: int = 256, seed: int =
     looks = 4.0
     sigma0 = (mean * rng.gamma(looks, 1.0 / looks, size=mean.shape)).astype("float32")
     data = 10 * np.log10(sigma0) if units == "db" else sigma0
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "float32",
-               "crs": f"EPSG:{epsg}", "transform": Affine(pixel_size_m, 0.0, 500000.0, 0.0, -pixel_size_m, 6000000.0),
-               "nodata": None}
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "float32",
+        "crs": f"EPSG:{epsg}",
+        "transform": Affine(pixel_size_m, 0.0, 500000.0, 0.0, -pixel_size_m, 6000000.0),
+        "nodata": None,
+    }
     with rasterio.open(path, "w", **profile) as dataset:
         dataset.write(data.astype("float32"), 1)
         dataset.update_tags(1, units=units)
@@ -175,8 +190,9 @@ def labelled_scenes(tmp_path):
 
             with rasterio.open(path, "r+") as dataset:
                 dataset.transform = Affine(10.0, 0.0, origin_x, 0.0, -10.0, 6000000.0)
-            ellipse = affinity.scale(Point(origin_x + centre[0] * 10 + 5, 6000000.0 - centre[1] * 10 - 5).buffer(1),
-                                     600, 180)
+            ellipse = affinity.scale(
+                Point(origin_x + centre[0] * 10 + 5, 6000000.0 - centre[1] * 10 - 5).buffer(1), 600, 180
+            )
             sink.write({"geometry": mapping(ellipse), "properties": {"label": "slick"}})
             scenes.append(path)
     return scenes, labels
@@ -220,10 +236,11 @@ def make_wheel(folder: Path, name: str = "dakdprobe", version: str = "1.0", requ
     """Write a minimal pure-Python wheel that depends on numpy (so pip must leave QGIS's numpy alone)."""
     files = {
         f"{name}/__init__.py": "VALUE = 42\n",
-        f"{name}-{version}.dist-info/METADATA": (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-                                                 f"Requires-Dist: {requires}\n"),
+        f"{name}-{version}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Dist: {requires}\n"
+        ),
         f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                                             "Tag: py3-none-any\n",
+        "Tag: py3-none-any\n",
     }
     record = []
     for path, text in files.items():
@@ -273,6 +290,7 @@ def wait_until():
 @pytest.fixture
 def wait_for_signal():
     """``wait_for_signal(signal, timeout_s)``: spin the event loop until ``signal`` fires; return its emissions."""
+
     def wait(signal, timeout_s: float = 120.0) -> list:
         got = []
         signal.connect(lambda *args: got.append(args))

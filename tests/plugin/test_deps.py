@@ -43,8 +43,10 @@ def test_check_requirements_from_metadata():
     statuses = check_requirements()
     assert all(status.ok for status in statuses), [s.describe() for s in statuses if not s.ok]
     extra = check_requirements([parse_requirement("dakd-surely-not-installed>=1"), parse_requirement("numpy>=99")])
-    assert [s.describe() for s in extra] == ["missing", f"{importlib.metadata.version('numpy')} installed, needs "
-                                                        "numpy>=99"]
+    assert [s.describe() for s in extra] == [
+        "missing",
+        f"{importlib.metadata.version('numpy')} installed, needs numpy>=99",
+    ]
     assert [r.name for r in missing_requirements(extra)] == ["dakd-surely-not-installed", "numpy"]
 
 
@@ -62,20 +64,30 @@ def test_pip_installs_into_the_private_folder_only(local_wheels, tmp_path):
 
     wheels = local_wheels
     base = tmp_path / "private"
-    command = pip_install_command(sys.executable, [parse_requirement("dakdprobe>=1")], base,
-                                  extra_args=["--no-index", "--find-links", str(wheels)])
+    command = pip_install_command(
+        sys.executable,
+        [parse_requirement("dakdprobe>=1")],
+        base,
+        extra_args=["--no-index", "--find-links", str(wheels)],
+    )
     assert command.arguments[:4] == ["-m", "pip", "install", "--user"]
     assert "-c" in command.arguments and Path(command.arguments[command.arguments.index("-c") + 1]).is_file()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONNOUSERSITE"}
     env.update(command.environment)
-    done = subprocess.run([command.program, *command.arguments], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [command.program, *command.arguments], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     site = command.site_dir
     assert (site / "dakdprobe" / "__init__.py").is_file()
     assert not list(site.glob("numpy*")), "pip installed a second numpy next to QGIS's"
-    probe = subprocess.run([sys.executable, "-c", "import dakdprobe, numpy; print(dakdprobe.VALUE, numpy.__file__)"],
-                           env={**env, "PYTHONPATH": str(site)}, capture_output=True, text=True, check=False)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import dakdprobe, numpy; print(dakdprobe.VALUE, numpy.__file__)"],
+        env={**env, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert probe.returncode == 0, probe.stderr
     value, numpy_file = probe.stdout.split()
     assert value == "42" and str(base) not in numpy_file

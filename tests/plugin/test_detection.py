@@ -11,18 +11,39 @@ def test_request_parses_with_the_engine_cli(tmp_path, isolated_plugin_settings, 
     from dakd_qgis.detection import detect_arguments, make_request
     from engine.cli import build_parser
 
-    request = make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, method="model",
-                           model_path=str(model_card), band=2, units="db", overlap_px=32, min_area_km2=0.5,
-                           prob_threshold=0.6, batch_size=4)
+    request = make_request(
+        "scene.tif",
+        tmp_path / "out",
+        isolated_plugin_settings,
+        method="model",
+        model_path=str(model_card),
+        band=2,
+        units="db",
+        overlap_px=32,
+        min_area_km2=0.5,
+        prob_threshold=0.6,
+        batch_size=4,
+    )
     args = build_parser().parse_args(["--progress", "json", *detect_arguments(request)])
     assert (args.command, args.input, args.out, args.method, args.model_path) == (
-        "detect", "scene.tif", str(tmp_path / "out"), "model", str(model_card))
+        "detect",
+        "scene.tif",
+        str(tmp_path / "out"),
+        "model",
+        str(model_card),
+    )
     assert (args.band, args.units, args.overlap_px, args.min_area_km2, args.prob_threshold, args.batch_size) == (
-        2, "db", 32, 0.5, 0.6, 4)
+        2,
+        "db",
+        32,
+        0.5,
+        0.6,
+        4,
+    )
     assert args.device == "auto" and args.overwrite
     assert args.wind_dir_deg is None
     wind = detect_arguments(make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, wind_dir_deg=200.0))
-    assert wind[wind.index("--wind-dir"):][:2] == ["--wind-dir", "200"]
+    assert wind[wind.index("--wind-dir") :][:2] == ["--wind-dir", "200"]
     assert build_parser().parse_args(["--progress", "json", *wind]).wind_dir_deg == 200.0
 
 
@@ -48,16 +69,25 @@ def test_summary_sentence():
 
 
 def test_land_mask_and_area_of_interest_parse_with_the_engine_cli(tmp_path, isolated_plugin_settings):
-    from dakd_qgis.detection import DEFAULT_LAND_BUFFER_M, LAND_MASK_CHOICES, detect_arguments, make_request
+    from dakd_qgis.detection import detect_arguments, land_mask_labels, make_request
     from engine.cli import build_parser
     from engine.detect import DetectParams
 
-    assert DetectParams("", "").land_mask in LAND_MASK_CHOICES
-    assert DetectParams("", "").land_buffer_m == DEFAULT_LAND_BUFFER_M
-    request = make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, method="threshold",
-                           land_mask="land.gpkg", land_buffer_m=50.0, aoi="1.5,2,3,4,EPSG:32633")
+    assert DetectParams("", "").land_mask in land_mask_labels()
+    unset = detect_arguments(make_request("scene.tif", tmp_path / "out", isolated_plugin_settings))
+    assert not {"--overlap", "--min-area-km2", "--land-buffer-m"} & set(unset)  # not passed: the engine's defaults
+    request = make_request(
+        "scene.tif",
+        tmp_path / "out",
+        isolated_plugin_settings,
+        method="threshold",
+        land_mask="land.gpkg",
+        land_buffer_m=50.0,
+        aoi="1.5,2,3,4,EPSG:32633",
+    )
     args = build_parser().parse_args(["--progress", "json", *detect_arguments(request)])
     assert (args.land_mask, args.land_buffer_m, args.aoi) == ("land.gpkg", 50.0, "1.5,2,3,4,EPSG:32633")
-    default = build_parser().parse_args(["--progress", "json", *detect_arguments(
-        make_request("scene.tif", tmp_path / "out", isolated_plugin_settings))])
+    default = build_parser().parse_args(
+        ["--progress", "json", *detect_arguments(make_request("scene.tif", tmp_path / "out", isolated_plugin_settings))]
+    )
     assert (default.land_mask, default.aoi) == ("auto", None)

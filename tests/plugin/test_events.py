@@ -10,8 +10,11 @@ pytestmark = pytest.mark.qgis
 def test_parse_event():
     from dakd_qgis.events import parse_event
 
-    assert parse_event('{"event": "progress", "done": 3, "total": 10}\n') == {"event": "progress", "done": 3,
-                                                                             "total": 10}
+    assert parse_event('{"event": "progress", "done": 3, "total": 10}\n') == {
+        "event": "progress",
+        "done": 3,
+        "total": 10,
+    }
     assert parse_event("dakd: warning: something") is None
     assert parse_event("{not json") is None
     assert parse_event('{"no_event": 1}') is None

@@ -30,7 +30,8 @@ def test_the_template_is_up_to_date(make_template):
     messages, problems = make_template.collect()
     assert problems == []  # every tr() has a literal string (no f-strings: a translator could not match them)
     assert TEMPLATE.read_text(encoding="utf-8") == make_template.template_text(messages), (
-        "the translation template is out of date: run python3 dakd_qgis/i18n/make_template.py")
+        "the translation template is out of date: run python3 dakd_qgis/i18n/make_template.py"
+    )
 
 
 def test_the_template_lists_what_the_analyst_sees(make_template):
@@ -40,9 +41,17 @@ def test_the_template_lists_what_the_analyst_sees(make_template):
     root = ElementTree.parse(TEMPLATE).getroot()
     assert [context.findtext("name") for context in root.iter("context")] == [CONTEXT]
     sources = {message.findtext("source") for message in root.iter("message")}
-    for text in ("Detect oil spills", "SAR raster layer", "Segment oil spills", "Fine-tune on my labels…",
-                 "Use the new model for detection", "Install…", "Oil probability", "Classes",
-                 "Choose a SAR raster layer or a Sentinel-1 product."):
+    for text in (
+        "Detect oil spills",
+        "SAR raster layer",
+        "Segment oil spills",
+        "Fine-tune on my labels…",
+        "Use the new model for detection",
+        "Install…",
+        "Oil probability",
+        "Classes",
+        "Choose a SAR raster layer or a Sentinel-1 product.",
+    ):
         assert text in sources, text
     assert all(message.find("translation").get("type") == "unfinished" for message in root.iter("message"))
 
@@ -51,10 +60,29 @@ def test_no_user_visible_string_is_left_untranslated():
     """Texts given to widgets, message bars and Processing are tr() calls, not bare strings (source check)."""
     import ast
 
-    setters = {"setText", "setWindowTitle", "setPlaceholderText", "setToolTip", "pushMessage", "addRow",
-               "QPushButton", "QLabel", "QCheckBox", "QGroupBox", "QgsCollapsibleGroupBox", "createMessage",
-               "QgsProcessingException", "InputProblem", "ModelRegistryError", "EngineRunError", "reportError",
-               "pushInfo", "pushWarning", "setPlainText", "appendPlainText"}
+    setters = {
+        "setText",
+        "setWindowTitle",
+        "setPlaceholderText",
+        "setToolTip",
+        "pushMessage",
+        "addRow",
+        "QPushButton",
+        "QLabel",
+        "QCheckBox",
+        "QGroupBox",
+        "QgsCollapsibleGroupBox",
+        "createMessage",
+        "QgsProcessingException",
+        "InputProblem",
+        "ModelRegistryError",
+        "EngineRunError",
+        "reportError",
+        "pushInfo",
+        "pushWarning",
+        "setPlainText",
+        "appendPlainText",
+    }
     found = []
     for path in sorted((REPO / "dakd_qgis").rglob("*.py")):
         if path.name in ("package_plugin.py", "probe_engine.py", "make_template.py"):
@@ -88,10 +116,10 @@ def test_a_translation_is_used(tmp_path, qgis_iface, monkeypatch):
 
     text = TEMPLATE.read_text(encoding="utf-8").replace(
         '<source>Segment oil spills</source>\n        <translation type="unfinished"></translation>',
-        "<source>Segment oil spills</source>\n        <translation>Ölteppiche finden</translation>")
+        "<source>Segment oil spills</source>\n        <translation>Ölteppiche finden</translation>",
+    )
     (tmp_path / "dakd_qgis_xx.ts").write_text(text, encoding="utf-8")
-    done = subprocess.run(["lrelease", str(tmp_path / "dakd_qgis_xx.ts")], capture_output=True, text=True,
-                          check=False)  # nosec B603 B607
+    done = subprocess.run(["lrelease", str(tmp_path / "dakd_qgis_xx.ts")], capture_output=True, text=True, check=False)  # nosec B603 B607
     assert done.returncode == 0, done.stderr
     monkeypatch.setattr(translation, "I18N_DIR", tmp_path)
     QgsSettings().setValue("locale/userLocale", "xx")

@@ -47,8 +47,9 @@ def test_class_factory_imports_nothing_heavy(qgis_iface):
     assert not newly, f"classFactory imported {newly}"
 
 
-def test_load_unload_reload_leaves_nothing_behind(qgis_iface, qgis_new_project, qgis_processing,
-                                                   plugin_modules_restored):
+def test_load_unload_reload_leaves_nothing_behind(
+    qgis_iface, qgis_new_project, qgis_processing, plugin_modules_restored
+):
     registry = QgsApplication.processingRegistry()
     assert registry.providerById("dakd") is None
     plugin = _start(qgis_iface)

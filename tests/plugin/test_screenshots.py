@@ -1,7 +1,8 @@
-"""Screenshots for the README, taken offscreen: a detection result on the map, and the fine-tune window.
+"""Screenshots for the README and the documentation, taken offscreen: a detection result on the map, and the
+fine-tune window.
 
 Run as tests they write into a temporary folder and check the pictures are not blank. To refresh the
-README images::
+pictures in ``resources/readme`` (the documentation site serves the same files as ``images/``)::
 
     DAKD_SCREENSHOTS_DIR=resources/readme QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest \\
         tests/plugin/test_screenshots.py
@@ -80,8 +81,10 @@ def test_detection_result_screenshot(qgis_iface, qgis_new_project, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("DAKD_SCREENSHOTS_DIR"),
-                    reason="README picture only; test_finetune_dialog.py runs the same training")
+@pytest.mark.skipif(
+    not os.environ.get("DAKD_SCREENSHOTS_DIR"),
+    reason="README picture only; test_finetune_dialog.py runs the same training",
+)
 def test_finetune_window_screenshot(qgis_iface, qgis_new_project, labelled_scenes, tmp_path, wait_until):
     from qgis.core import QgsVectorLayer
 

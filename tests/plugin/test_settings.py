@@ -16,11 +16,18 @@ def test_settings_round_trip_and_invalid_device(tmp_path):
     from dakd_qgis.paths import PLUGIN_KEY
     from dakd_qgis.settings import PluginSettings
 
-    PluginSettings(device="cuda", default_model="/models/a.json", engine_python="/opt/py/bin/python3",
-                   cache_folder=str(tmp_path / "cache")).save()
+    PluginSettings(
+        device="cuda",
+        default_model="/models/a.json",
+        engine_python="/opt/py/bin/python3",
+        cache_folder=str(tmp_path / "cache"),
+    ).save()
     loaded = PluginSettings.load()
-    assert (loaded.device, loaded.default_model, loaded.engine_python) == ("cuda", "/models/a.json",
-                                                                          "/opt/py/bin/python3")
+    assert (loaded.device, loaded.default_model, loaded.engine_python) == (
+        "cuda",
+        "/models/a.json",
+        "/opt/py/bin/python3",
+    )
     assert loaded.python_executable() == "/opt/py/bin/python3"
     assert loaded.models_dir() == tmp_path / "cache" / "models" and loaded.models_dir().is_dir()
     QgsSettings().setValue(f"{PLUGIN_KEY}/device", "tpu")
@@ -34,8 +41,9 @@ def test_default_python_is_a_runnable_interpreter_of_this_version():
 
     python = default_python()
     assert os.access(python, os.X_OK)
-    done = subprocess.run([python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == str(tuple(sys.version_info[:2]))
 
 

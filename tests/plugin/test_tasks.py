@@ -55,8 +55,11 @@ def test_task_adds_styled_layers_in_a_group(qgis_iface, qgis_new_project, sar_sc
     # Issue 12 item 15: the legend reads 0-1 (probabilities), not the stored bytes 0-250.
     from qgis.core import QgsColorRampLegendNode, QgsLayerTreeLayer
 
-    ramps = [node for node in probability.legend().createLayerTreeModelLegendNodes(QgsLayerTreeLayer(probability))
-             if isinstance(node, QgsColorRampLegendNode)]
+    ramps = [
+        node
+        for node in probability.legend().createLayerTreeModelLegendNodes(QgsLayerTreeLayer(probability))
+        if isinstance(node, QgsColorRampLegendNode)
+    ]
     assert [(node.settings().minimumLabel(), node.settings().maximumLabel()) for node in ramps] == [("0", "1")]
     assert not group.findLayer(QgsProject.instance().mapLayersByName("Classes")[0]).isVisible()
     # The run's files live in the cache's runs folder; the message names what was found and where.
@@ -114,8 +117,9 @@ def test_task_in_the_task_manager_and_cancel(qgis_iface, qgis_new_project, scene
     task = segmentation.task
     statuses = []
     task.statusChanged.connect(statuses.append)
-    assert wait_until(lambda: task.stage.startswith("detect") or task.status() in (QgsTask.Complete,
-                                                                                    QgsTask.Terminated))
+    assert wait_until(
+        lambda: task.stage.startswith("detect") or task.status() in (QgsTask.Complete, QgsTask.Terminated)
+    )
     segmentation.cancel_button.click()
     assert wait_until(lambda: finished, 120)
     assert segmentation.state == "cancelled"  # QGIS has deleted the task by now
@@ -135,8 +139,18 @@ def test_task_failure_is_reported_in_one_line(qgis_iface, qgis_new_project, tmp_
     from dakd_qgis.tasks import start_segmentation
 
     empty = tmp_path / "empty.tif"
-    with rasterio.open(empty, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32", crs="EPSG:32633",
-                       transform=Affine(10, 0, 500000, 0, -10, 6000000), nodata=0) as dataset:
+    with rasterio.open(
+        empty,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=Affine(10, 0, 500000, 0, -10, 6000000),
+        nodata=0,
+    ) as dataset:
         dataset.write(np.zeros((64, 64), "float32"), 1)
     segmentation = start_segmentation(qgis_iface, _raster(empty, "empty"), task_manager=False)
     ok = segmentation.task.run()
@@ -184,8 +198,9 @@ def _install_buttons(bar):
     return [item for item in bar.items() if item.findChild(QPushButton, "dakd_install_dependencies") is not None]
 
 
-def test_missing_packages_offer_the_installer_instead_of_a_traceback(qgis_iface, qgis_new_project, sar_scene,
-                                                                    monkeypatch):
+def test_missing_packages_offer_the_installer_instead_of_a_traceback(
+    qgis_iface, qgis_new_project, sar_scene, monkeypatch
+):
     """Issue 12 item 11: right-click and Detect… before the packages are installed name them and offer Install…."""
     from dakd_qgis import deps
     from dakd_qgis.plugin import DakdPlugin
@@ -206,14 +221,17 @@ def test_missing_packages_offer_the_installer_instead_of_a_traceback(qgis_iface,
     bar.clearWidgets()
 
 
-def test_an_engine_python_without_a_package_offers_the_installer(qgis_iface, qgis_new_project, sar_scene, tmp_path,
-                                                                  isolated_plugin_settings):
+def test_an_engine_python_without_a_package_offers_the_installer(
+    qgis_iface, qgis_new_project, sar_scene, tmp_path, isolated_plugin_settings
+):
     """The engine Python set in Settings lacks a package: one sentence naming it and Install…, no red traceback."""
     from dakd_qgis.plugin import DakdPlugin
 
     python = tmp_path / "python-without-affine"
-    python.write_text("#!/bin/sh\necho 'Traceback (most recent call last):'\n"
-                      "echo \"ModuleNotFoundError: No module named 'affine'\"\nexit 1\n")
+    python.write_text(
+        "#!/bin/sh\necho 'Traceback (most recent call last):'\n"
+        "echo \"ModuleNotFoundError: No module named 'affine'\"\nexit 1\n"
+    )
     python.chmod(0o755)
     isolated_plugin_settings.engine_python = str(python)
     isolated_plugin_settings.save()
@@ -222,8 +240,9 @@ def test_an_engine_python_without_a_package_offers_the_installer(qgis_iface, qgi
     bar.clearWidgets()
     from dakd_qgis.tasks import start_segmentation
 
-    segmentation = start_segmentation(qgis_iface, _raster(sar_scene), task_manager=False,
-                                      offer_installer=plugin.offer_installer)
+    segmentation = start_segmentation(
+        qgis_iface, _raster(sar_scene), task_manager=False, offer_installer=plugin.offer_installer
+    )
     segmentation.task.finished(segmentation.task.run())
     assert segmentation.state == "failed" and "affine" in segmentation.message
     assert "Traceback" not in segmentation.message and "exit code" not in segmentation.message
@@ -233,8 +252,9 @@ def test_an_engine_python_without_a_package_offers_the_installer(qgis_iface, qgi
     bar.clearWidgets()
 
 
-def test_a_missing_default_model_is_said_and_the_model_used_is_named(qgis_iface, qgis_new_project, sar_scene,
-                                                                     tmp_path, isolated_plugin_settings):
+def test_a_missing_default_model_is_said_and_the_model_used_is_named(
+    qgis_iface, qgis_new_project, sar_scene, tmp_path, isolated_plugin_settings
+):
     """Issue 12 item 14: the default model from Settings was deleted: a warning, and the success names the model."""
     import json
     from pathlib import Path

@@ -12,25 +12,42 @@ pytestmark = pytest.mark.qgis
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("engine, plugin", [
-    ("scene.tif: has 1 band(s), there is no band 3; use --band 1..1 (1=(no name))",
-     "scene.tif: has 1 band(s), there is no band 3; set “Band” to 1..1 (1=(no name))"),
-    ("--device cuda: no CUDA GPU is visible to torch 2.13; use --device auto or --device cpu",
-     "“Device” cuda: no CUDA GPU is visible to torch 2.13; set “Device” to auto or set “Device” to cpu"),
-    ("out of memory: use a smaller --batch-size or close other programs",
-     "out of memory: use a smaller “Batch size” or close other programs"),
-    ("stopping after the current batch (press Ctrl-C again to abort at once)", "stopping after the current batch"),
-    ("internal error (KeyError: 'x'); rerun with --debug and report it",
-     "internal error (KeyError: 'x'); please report it with the log (View ▸ Panels ▸ Log Messages)"),
-    ("labels.gpkg: unknown class 'boat'; map it with --class-map boat=CLASS",
-     "labels.gpkg: unknown class 'boat'; map it with “Value mapping” boat=CLASS"),
-    ("no training tiles left after the validation split; lower --val-share or add scenes",
-     "no training tiles left after the validation split; lower “Validation share” or add scenes"),
-    ("the training loss became nan; lower --lr or use --precision fp32",
-     "the training loss became nan; lower the engine setting “lr” or set the engine setting “precision” to fp32"),
-    ("dakd: error: x.json: not a DAKD model card", "x.json: not a DAKD model card"),
-    ("a sentence without flags, e.g. a range -5 to --", "a sentence without flags, e.g. a range -5 to --"),
-])
+@pytest.mark.parametrize(
+    "engine, plugin",
+    [
+        (
+            "scene.tif: has 1 band(s), there is no band 3; use --band 1..1 (1=(no name))",
+            "scene.tif: has 1 band(s), there is no band 3; set “Band” to 1..1 (1=(no name))",
+        ),
+        (
+            "--device cuda: no CUDA GPU is visible to torch 2.13; use --device auto or --device cpu",
+            "“Device” cuda: no CUDA GPU is visible to torch 2.13; set “Device” to auto or set “Device” to cpu",
+        ),
+        (
+            "out of memory: use a smaller --batch-size or close other programs",
+            "out of memory: use a smaller “Batch size” or close other programs",
+        ),
+        ("stopping after the current batch (press Ctrl-C again to abort at once)", "stopping after the current batch"),
+        (
+            "internal error (KeyError: 'x'); rerun with --debug and report it",
+            "internal error (KeyError: 'x'); please report it with the log (View ▸ Panels ▸ Log Messages)",
+        ),
+        (
+            "labels.gpkg: unknown class 'boat'; map it with --class-map boat=CLASS",
+            "labels.gpkg: unknown class 'boat'; map it with “Value mapping” boat=CLASS",
+        ),
+        (
+            "no training tiles left after the validation split; lower --val-share or add scenes",
+            "no training tiles left after the validation split; lower “Validation share” or add scenes",
+        ),
+        (
+            "the training loss became nan; lower --lr or use --precision fp32",
+            "the training loss became nan; lower the engine setting “lr” or set the engine setting “precision” to fp32",
+        ),
+        ("dakd: error: x.json: not a DAKD model card", "x.json: not a DAKD model card"),
+        ("a sentence without flags, e.g. a range -5 to --", "a sentence without flags, e.g. a range -5 to --"),
+    ],
+)
 def test_engine_flags_become_parameter_names(engine, plugin):
     from dakd_qgis.wording import plugin_wording
 
@@ -43,11 +60,33 @@ def test_every_flag_the_plugin_passes_has_a_name():
     from dakd_qgis.finetune import FinetuneRequest, finetune_arguments
     from dakd_qgis.wording import flag_labels
 
-    detect = detect_arguments(DetectRequest("in.tif", "out", model_path="m.json", band=1, prob_threshold=0.5,
-                                            batch_size=2, aoi="sea.gpkg", wind_dir_deg=200.0))
-    finetune = finetune_arguments(FinetuneRequest("m", name="m", scenes=["a.tif"], labels="l.gpkg", layer="l",
-                                                  class_map={"a": "oil"}, steps=1, jointnet_steps=1, aug_ratio=0.0,
-                                                  balance=1.0, init="b.json"))
+    detect = detect_arguments(
+        DetectRequest(
+            "in.tif",
+            "out",
+            model_path="m.json",
+            band=1,
+            prob_threshold=0.5,
+            batch_size=2,
+            aoi="sea.gpkg",
+            wind_dir_deg=200.0,
+        )
+    )
+    finetune = finetune_arguments(
+        FinetuneRequest(
+            "m",
+            name="m",
+            scenes=["a.tif"],
+            labels="l.gpkg",
+            layer="l",
+            class_map={"a": "oil"},
+            steps=1,
+            jointnet_steps=1,
+            aug_ratio=0.0,
+            balance=1.0,
+            init="b.json",
+        )
+    )
     passed = {argument[2:] for argument in detect + finetune if argument.startswith("--")} - {"overwrite"}
     assert passed <= set(flag_labels()), passed - set(flag_labels())
 
@@ -68,8 +107,10 @@ def test_the_labels_are_the_plugins_parameter_labels(dakd_provider):
 
 def test_engine_messages_reach_the_analyst_through_the_wording():
     """The three ways engine text reaches QGIS all go through plugin_wording (source check)."""
-    for module, needle in (("events.py", "plugin_wording(error_message)"),
-                           ("engine_command.py", "plugin_wording(line)"),
-                           ("dialogs/finetune_dialog.py", "plugin_wording(line)"),
-                           ("models.py", "plugin_wording(reason)")):
+    for module, needle in (
+        ("events.py", "plugin_wording(error_message)"),
+        ("engine_command.py", "plugin_wording(line)"),
+        ("dialogs/finetune_dialog.py", "plugin_wording(line)"),
+        ("models.py", "plugin_wording(reason)"),
+    ):
         assert needle in (REPO / "dakd_qgis" / module).read_text(), module

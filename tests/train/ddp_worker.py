@@ -20,27 +20,27 @@ from engine.train.segmenter import SegmenterConfig, SegmenterTask  # noqa: E402
 
 
 def main(out_dir: Path) -> None:
-    tiles = make_tiles(8, size=32)
-    spec = InputSpec(units="db", mean=-20.0, std=4.0, tile_size=32)
-    torch.manual_seed(0)
-    model = UNet(SMALL_UNET)
-    task = SegmenterTask(tiles, tiles, None, spec, SegmenterConfig(), seed=0)
-    seg = train(model, task, LoopConfig(max_steps=4, batch_size=2, lr=1e-3, checkpoint_every=2), out_dir / "seg")
-    joint, joint_result = train_jointnet(
-        tiles, JointTrainConfig(model=jointnet_config("tiny")), LoopConfig(max_steps=3, batch_size=2, ema_decay=0.9)
-    )
-    info = distributed.DistInfo(int(torch.distributed.get_rank()), int(torch.distributed.get_world_size()))
-    record = {
-        "rank": info.rank,
-        "world": info.world_size,
-        "segmenter_checksum": float(sum(p.double().sum() for p in seg.model.parameters())),
-        "jointnet_checksum": float(sum(p.double().sum() for p in joint.model.parameters())),
-        "losses": [loss for _, loss in seg.loss_history],
-        "miou": seg.best_score,
-        "joint_loss": joint_result.loss_history[-1][1],
-    }
-    (out_dir / f"rank{info.rank}.json").write_text(json.dumps(record))
-    distributed.teardown()
+    # Joined here, the group outlives both train() calls (as in the fine-tune pipeline) and is left at the end.
+    with distributed.process_group(torch.device("cpu")) as (info, _):
+        tiles = make_tiles(8, size=32)
+        spec = InputSpec(units="db", mean=-20.0, std=4.0, tile_size=32)
+        torch.manual_seed(0)
+        model = UNet(SMALL_UNET)
+        task = SegmenterTask(tiles, tiles, None, spec, SegmenterConfig(), seed=0)
+        seg = train(model, task, LoopConfig(max_steps=4, batch_size=2, lr=1e-3, checkpoint_every=2), out_dir / "seg")
+        joint, joint_result = train_jointnet(
+            tiles, JointTrainConfig(model=jointnet_config("tiny")), LoopConfig(max_steps=3, batch_size=2, ema_decay=0.9)
+        )
+        record = {
+            "rank": info.rank,
+            "world": info.world_size,
+            "segmenter_checksum": float(sum(p.double().sum() for p in seg.model.parameters())),
+            "jointnet_checksum": float(sum(p.double().sum() for p in joint.model.parameters())),
+            "losses": [loss for _, loss in seg.loss_history],
+            "miou": seg.best_score,
+            "joint_loss": joint_result.loss_history[-1][1],
+        }
+        (out_dir / f"rank{info.rank}.json").write_text(json.dumps(record))
 
 
 if __name__ == "__main__":

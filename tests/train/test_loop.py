@@ -121,8 +121,72 @@ def test_evaluate_first_keeps_the_starting_weights_when_training_only_makes_them
     calls: list[int] = []
     model = UNet(SMALL_UNET)
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    result = train(model, Worse(tiles, None, None, spec, SegmenterConfig(spill_oversample=1), 0),
-                   LoopConfig(max_steps=3, batch_size=6, lr=1e-2, evaluate_first=True))
+    result = train(
+        model,
+        Worse(tiles, None, None, spec, SegmenterConfig(spill_oversample=1), 0),
+        LoopConfig(max_steps=3, batch_size=6, lr=1e-2, evaluate_first=True),
+    )
     assert result.eval_history[0]["step"] == 0 and result.best_step == 0 and result.best_score == 60.0
     assert all(torch.equal(start[k], v) for k, v in result.best_state.items())
     assert not all(torch.equal(start[k], v) for k, v in model.state_dict().items())  # it did train
+
+
+def _torchrun_env(monkeypatch) -> None:
+    """What torchrun sets for one process on this machine (gloo on the CPU), with a free port."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in {
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_run_under_torchrun_leaves_the_process_group_it_joined(monkeypatch, tiles, spec) -> None:
+    """train() joins the (gloo, world size 1) group and destroys it at the end, also when the run fails."""
+    _torchrun_env(monkeypatch)
+    joined = []
+
+    class Watched(SegmenterTask):
+        def loss(self, model, batch):
+            joined.append(torch.distributed.is_initialized())
+            return super().loss(model, batch)
+
+    result = train(
+        UNet(SMALL_UNET),
+        Watched(tiles, None, None, spec, SegmenterConfig(), seed=0),
+        LoopConfig(max_steps=2, batch_size=2, device="cpu"),
+    )
+    assert result.steps == 2 and joined == [True, True]
+    assert not torch.distributed.is_initialized()
+
+    class Broken(SegmenterTask):
+        def loss(self, model, batch):
+            raise RuntimeError("a bug in the task")
+
+    with pytest.raises(RuntimeError, match="a bug in the task"):
+        train(
+            UNet(SMALL_UNET),
+            Broken(tiles, None, None, spec, SegmenterConfig(), seed=0),
+            LoopConfig(max_steps=2, batch_size=2, device="cpu"),
+        )
+    assert not torch.distributed.is_initialized()
+
+
+def test_a_group_joined_by_the_caller_stays_joined(monkeypatch, tiles, spec) -> None:
+    """The pipeline holds the group across its stages (barriers between them): train() must not leave it."""
+    from engine.train import distributed
+
+    _torchrun_env(monkeypatch)
+    with distributed.process_group(torch.device("cpu")) as (info, _):
+        assert info.world_size == 1 and torch.distributed.is_initialized()
+        train(UNet(SMALL_UNET), small_task(tiles, spec), LoopConfig(max_steps=1, batch_size=2, device="cpu"))
+        assert torch.distributed.is_initialized()
+        distributed.barrier()
+    assert not torch.distributed.is_initialized()

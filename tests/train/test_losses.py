@@ -114,11 +114,14 @@ def test_retention_distils_every_valid_pixel_from_the_starting_model() -> None:
     torch.testing.assert_close(retention_loss(student, teacher, valid, 2.0), expected)
     assert retention_loss(teacher, teacher, valid, 2.0).abs().item() < 1e-6
     valid[1] = False
-    torch.testing.assert_close(retention_loss(student, teacher, valid, 2.0),
-                               kd_loss(student[:1], torch.softmax(teacher[:1], 1), temperature=2.0))
+    torch.testing.assert_close(
+        retention_loss(student, teacher, valid, 2.0),
+        kd_loss(student[:1], torch.softmax(teacher[:1], 1), temperature=2.0),
+    )
     assert retention_loss(student, teacher, torch.zeros_like(valid), 2.0).item() == 0.0
     moving = student.clone().requires_grad_(True)  # a descent step moves the student towards the teacher
     retention_loss(moving, teacher, torch.ones_like(valid), 2.0).backward()
     closer = (moving - 0.5 * moving.grad).detach()
-    assert retention_loss(closer, teacher, torch.ones_like(valid), 2.0) < retention_loss(student, teacher,
-                                                                                         torch.ones_like(valid), 2.0)
+    assert retention_loss(closer, teacher, torch.ones_like(valid), 2.0) < retention_loss(
+        student, teacher, torch.ones_like(valid), 2.0
+    )

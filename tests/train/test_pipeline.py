@@ -84,8 +84,24 @@ def test_binary_labels_meet_a_five_class_model_as_oil_and_not_oil(tmp_path: Path
     from engine.train.pipeline import load_init, load_tiles
 
     sos = tmp_path / "sos"
-    assert main(["--progress", "none", "simulate-tiles", "--count", "2", "--format", "sos", "--spills", "1",
-                 "--out", str(sos)]) == 0
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "simulate-tiles",
+                "--count",
+                "2",
+                "--format",
+                "sos",
+                "--spills",
+                "1",
+                "--out",
+                str(sos),
+            ]
+        )
+        == 0
+    )
     tiles = load_tiles(DataConfig(format="sos", folder=str(sos), split=None))
     assert tiles.classes == BINARY_CLASSES
     model, card, folded = load_init(str(five_class_card(tmp_path / "five")), tiles)
@@ -133,6 +149,19 @@ def test_runs_from_a_model_retain_and_freeze_batch_norm_and_others_do_not() -> N
 
 
 def test_train_refuses_retain_without_init_before_reading_data(tmp_path: Path, capsys) -> None:
-    code = main(["--progress", "none", "train", "--data-format", "osd", "--dataset", str(tmp_path / "missing"),
-                 "--retain", "1", "--output", str(tmp_path / "m")])
+    code = main(
+        [
+            "--progress",
+            "none",
+            "train",
+            "--data-format",
+            "osd",
+            "--dataset",
+            str(tmp_path / "missing"),
+            "--retain",
+            "1",
+            "--output",
+            str(tmp_path / "m"),
+        ]
+    )
     assert code == 2 and capsys.readouterr().err.strip().startswith("dakd: error: --retain 1")

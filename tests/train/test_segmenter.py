@@ -74,8 +74,13 @@ def test_training_on_not_oil_labels_scores_oil_against_the_rest(tmp_path: Path, 
     partial = tiles.subset(range(len(tiles)))
     partial.labels[partial.labels == 0] = NOT_OIL_INDEX
     model, result = train_segmenter(
-        partial, partial.subset([0, 1]), None, spec, SegmenterConfig(),
-        LoopConfig(max_steps=3, batch_size=4, lr=1e-3), tmp_path / "run",
+        partial,
+        partial.subset([0, 1]),
+        None,
+        spec,
+        SegmenterConfig(),
+        LoopConfig(max_steps=3, batch_size=4, lr=1e-3),
+        tmp_path / "run",
     )
     assert np.isfinite([loss for _, loss in result.loss_history]).all()
     assert result.eval_history and "not oil" in result.eval_history[-1]["class_names"]
@@ -110,8 +115,17 @@ def test_retention_distils_from_a_frozen_copy_of_the_starting_model(tmp_path: Pa
 
     from engine.progress import Progress
 
-    model, result = train_segmenter(partial, None, None, spec, config, LoopConfig(max_steps=2, batch_size=4, lr=1e-3),
-                                    None, Progress(sink), init_model=start)
+    model, result = train_segmenter(
+        partial,
+        None,
+        None,
+        spec,
+        config,
+        LoopConfig(max_steps=2, batch_size=4, lr=1e-3),
+        None,
+        Progress(sink),
+        init_model=start,
+    )
     assert np.isfinite([loss for _, loss in result.loss_history]).all()
     assert seen and all(event["retain"] > 0 for event in seen)  # a real distillation term, logged
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
@@ -119,8 +133,9 @@ def test_retention_distils_from_a_frozen_copy_of_the_starting_model(tmp_path: Pa
     batch = SegmenterTask(partial, None, None, spec, config, 0).make_batch(np.arange(4), 0, np.arange(4))
     copy = build_segmenter(config, partial.num_classes)
     copy.load_state_dict(before)
-    full = SegmenterTask(partial, None, None, spec, SegmenterConfig(loss=LossWeights(retain=1.0)),
-                         0, teacher=copy.eval())
+    full = SegmenterTask(
+        partial, None, None, spec, SegmenterConfig(loss=LossWeights(retain=1.0)), 0, teacher=copy.eval()
+    )
     _, terms = full.loss(model.train(), batch)
     assert terms["retain"] > 0
     _, same = full.loss(copy, batch)
@@ -144,8 +159,16 @@ def test_freeze_norm_keeps_the_batch_norm_statistics_of_the_starting_model(tmp_p
         assert statistics(start), "SAROSS-Net has batch-norm layers"
         before_stats = statistics(start)
         before_weights = {k: v.clone() for k, v in start.state_dict().items() if k.endswith("weight")}
-        model, _ = train_segmenter(tiles, tiles.subset([0]), None, spec, config,
-                                   LoopConfig(max_steps=2, batch_size=4, lr=1e-3), None, init_model=start)
+        model, _ = train_segmenter(
+            tiles,
+            tiles.subset([0]),
+            None,
+            spec,
+            config,
+            LoopConfig(max_steps=2, batch_size=4, lr=1e-3),
+            None,
+            init_model=start,
+        )
         after = model.state_dict()
         moved = [k for k, v in before_stats.items() if not torch.equal(v, after[k])]
         assert bool(moved) is not freeze, (freeze, moved[:3])

@@ -11,7 +11,7 @@ Public API::
     write_scene(scene, "out/", name="sim7")  # GeoTIFFs, JSON sidecar, quick-look (and a GeoPackage)
     write_tiles("tiles/", count=100, fmt="osd", seed=0, config=SceneConfig(width_px=256, height_px=256))
 
-See the README ("Reference: the scene simulator") for what is and is not modelled.
+See docs/reference/simulator.md for what is and is not modelled.
 """
 
 from engine.data.synth.cmod5n import cmod5n_sigma0

@@ -4,17 +4,19 @@ A :class:`SceneConfig` holds *ranges*, not drawn values: ``simulate_scene(config
 actual wind, spills, look-alikes and ships from them, so one config plus a list of seeds makes a
 data set, and a second config with other ranges makes a held-out test set. Ranges are ``(low, high)``
 pairs, inclusive; count ranges are integers. The config is saved in every JSON sidecar and can be
-loaded back with :meth:`SceneConfig.from_dict` (unknown keys are an error, so a typo never passes
-silently).
+loaded back with :meth:`SceneConfig.from_dict` (:class:`engine.config.ConfigBase`: unknown keys are an
+error, so a typo never passes silently).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, cast
 
+from engine.config import ConfigBase
 from engine.errors import InputError
 
 #: Largest scene simulated in memory (pixels): about 16 float32 layers of this size are alive at once.
@@ -23,12 +25,11 @@ MAX_SCENE_PIXELS = 64 * 1024 * 1024
 MIN_SIDE_PX = 32
 
 SPILL_KINDS = ("discharge", "leak", "weathered")
-LOOKALIKE_KINDS = ("biogenic", "rain_cell", "internal_wave", "low_wind")
 ORBIT_DIRECTIONS = ("ascending", "descending", "random")
 
 
 @dataclass(frozen=True)
-class SceneConfig:
+class SceneConfig(ConfigBase):
     """Ranges and switches for one simulated Sentinel-1 IW GRDH VV scene.
 
     Geometry:
@@ -117,7 +118,8 @@ class SceneConfig:
 
     spills: tuple[int, int] = (1, 3)
     spill_kind_weights: dict[str, float] = field(
-        default_factory=lambda: {"discharge": 0.5, "leak": 0.25, "weathered": 0.25})
+        default_factory=lambda: {"discharge": 0.5, "leak": 0.25, "weathered": 0.25}
+    )
     spill_area_km2: tuple[float, float] = (0.05, 300.0)
     max_spill_scene_fraction: float = 0.12
     damping_db: tuple[float, float] = (3.0, 10.0)
@@ -157,32 +159,17 @@ class SceneConfig:
     origin_easting_m: float = 400000.0
     origin_northing_m: float = 4000000.0
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+    config_error: ClassVar[type[Exception]] = InputError
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> SceneConfig:
-        """Build a config from a (partial) dict; missing keys keep their defaults.
+    def from_dict(cls, values: Mapping[str, Any], source: str | None = None) -> SceneConfig:
+        """Build a config from a (partial) dict, as :meth:`ConfigBase.from_dict` does, and validate it.
 
         Raises:
             InputError: an unknown key or a malformed value, naming ``source`` and the key.
         """
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise InputError(f"{source}: unknown scene parameter(s) {', '.join(unknown)}; "
-                             "valid names are the SceneConfig fields (README: 'Reference: the scene simulator')")
-        kwargs: dict[str, Any] = {}
-        for name, value in values.items():
-            default = getattr(cls(), name)
-            if isinstance(default, tuple) or (default is None and isinstance(value, list)):
-                if not isinstance(value, (list, tuple)) or len(value) != 2:
-                    raise InputError(f"{source}: {name} must be a [low, high] pair, got {value!r}")
-                value = tuple(value)
-            kwargs[name] = value
-        config = cls(**kwargs)
-        config.validate(source)
+        config = super().from_dict(values, source)
+        config.validate(source or "scene config")
         return config
 
     def replace(self, **changes: Any) -> SceneConfig:
@@ -195,25 +182,30 @@ class SceneConfig:
         """Check every field; raise :class:`InputError` naming the first bad one and its valid range."""
         for name, (kind, low, high) in FIELD_LIMITS.items():
             value = getattr(self, name)
+            # FIELD_LIMITS gives every int a low, and every number and range both bounds.
             if kind == "int":
-                _check_int(source, name, value, int(low), None if high is None else int(high))
+                _check_int(source, name, value, int(cast(float, low)), None if high is None else int(high))
             elif kind == "number":
-                _check_number(source, name, value, low, high)
+                _check_number(source, name, value, cast(float, low), cast(float, high))
             elif kind == "range":
-                _check_range(source, name, value, low, high)
+                _check_range(source, name, value, cast(float, low), cast(float, high))
             else:
                 _check_count(source, name, value)
         if self.width_px * self.height_px > MAX_SCENE_PIXELS:
-            raise InputError(f"{source}: size {self.width_px}x{self.height_px} is over the "
-                             f"{MAX_SCENE_PIXELS // (1024 * 1024)} Mpx limit; simulate smaller scenes or tiles")
+            raise InputError(
+                f"{source}: size {self.width_px}x{self.height_px} is over the "
+                f"{MAX_SCENE_PIXELS // (1024 * 1024)} Mpx limit; simulate smaller scenes or tiles"
+            )
         if self.incidence_deg is not None:
             _check_range(source, "incidence_deg", self.incidence_deg, 18.0, 58.0)
         if self.orbit_direction not in ORBIT_DIRECTIONS:
             raise InputError(f"{source}: orbit_direction must be one of {', '.join(ORBIT_DIRECTIONS)}")
         if not self.wind_limits_ms[0] <= self.wind_speed_ms[0] <= self.wind_speed_ms[1] <= self.wind_limits_ms[1]:
-            raise InputError(f"{source}: wind_speed_ms {list(self.wind_speed_ms)} lies outside wind_limits_ms "
-                             f"{list(self.wind_limits_ms)}; choose speeds inside it or widen it with "
-                             f"--set wind_limits_ms=[low,high] (up to [0.2, 35])")
+            raise InputError(
+                f"{source}: wind_speed_ms {list(self.wind_speed_ms)} lies outside wind_limits_ms "
+                f"{list(self.wind_limits_ms)}; choose speeds inside it or widen it with "
+                f"--set wind_limits_ms=[low,high] (up to [0.2, 35])"
+            )
         _check_weights(source, "spill_kind_weights", self.spill_kind_weights, SPILL_KINDS)
         if self.speckle_enl != 0:
             _check_number(source, "speckle_enl", self.speckle_enl, 0.5, 1000.0)
@@ -267,14 +259,6 @@ FIELD_LIMITS: dict[str, tuple[str, float | None, float | None]] = {
 }
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -291,21 +275,35 @@ def _check_int(source: str, name: str, value: Any, low: int, high: int | None) -
 
 
 def _check_range(source: str, name: str, value: Any, low: float, high: float) -> None:
-    if (not isinstance(value, tuple) or len(value) != 2 or not all(_is_number(v) for v in value)
-            or not low <= value[0] <= value[1] <= high):
-        raise InputError(f"{source}: {name} must be a (low, high) pair with {low:g} <= low <= high <= {high:g}, "
-                         f"got {value!r}")
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or not all(_is_number(v) for v in value)
+        or not low <= value[0] <= value[1] <= high
+    ):
+        raise InputError(
+            f"{source}: {name} must be a (low, high) pair with {low:g} <= low <= high <= {high:g}, got {value!r}"
+        )
 
 
 def _check_count(source: str, name: str, value: Any) -> None:
-    if (not isinstance(value, tuple) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            or not 0 <= value[0] <= value[1] <= 1000):
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or not 0 <= value[0] <= value[1] <= 1000
+    ):
         raise InputError(f"{source}: {name} must be a (min, max) pair of counts with 0 <= min <= max, got {value!r}")
 
 
 def _check_weights(source: str, name: str, value: Any, kinds: tuple[str, ...]) -> None:
-    if (not isinstance(value, dict) or not set(value) <= set(kinds)
-            or not all(_is_number(v) and v >= 0 for v in value.values()) or sum(value.values()) <= 0):
-        raise InputError(f"{source}: {name} must map some of {', '.join(kinds)} to non-negative weights "
-                         f"with a positive sum, got {value!r}")
+    if (
+        not isinstance(value, dict)
+        or not set(value) <= set(kinds)
+        or not all(_is_number(v) and v >= 0 for v in value.values())
+        or sum(value.values()) <= 0
+    ):
+        raise InputError(
+            f"{source}: {name} must map some of {', '.join(kinds)} to non-negative weights "
+            f"with a positive sum, got {value!r}"
+        )

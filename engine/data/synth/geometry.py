@@ -81,8 +81,13 @@ class ViewingGeometry:
         }
 
 
-def draw_geometry(width_px: int, pixel_size_m: float, incidence_range_deg: tuple[float, float] | None,
-                  orbit_direction: str, rng: np.random.Generator) -> ViewingGeometry:
+def draw_geometry(
+    width_px: int,
+    pixel_size_m: float,
+    incidence_range_deg: tuple[float, float] | None,
+    orbit_direction: str,
+    rng: np.random.Generator,
+) -> ViewingGeometry:
     """Place the scene in the IW swath (or stretch a given incidence range across it).
 
     Args:

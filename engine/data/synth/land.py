@@ -43,8 +43,9 @@ class LandLayer:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def draw_land(config: SceneConfig, shape: tuple[int, int], geometry: ViewingGeometry,
-              rng: np.random.Generator) -> LandLayer | None:
+def draw_land(
+    config: SceneConfig, shape: tuple[int, int], geometry: ViewingGeometry, rng: np.random.Generator
+) -> LandLayer | None:
     """Draw a coast (or None, with probability ``1 - land_probability``)."""
     if rng.random() >= config.land_probability:
         return None
@@ -56,8 +57,8 @@ def draw_land(config: SceneConfig, shape: tuple[int, int], geometry: ViewingGeom
     # 1. Coastline: ramp toward the land side + fractal field, thresholded at the land-fraction quantile.
     land_azimuth = float(rng.uniform(0.0, 360.0))
     theta = np.deg2rad(land_azimuth)
-    yy = (np.arange(cshape[0], dtype=np.float32)[:, None] / max(cshape))
-    xx = (np.arange(cshape[1], dtype=np.float32)[None, :] / max(cshape))
+    yy = np.arange(cshape[0], dtype=np.float32)[:, None] / max(cshape)
+    xx = np.arange(cshape[1], dtype=np.float32)[None, :] / max(cshape)
     ramp = xx * np.float32(np.sin(theta)) - yy * np.float32(np.cos(theta))
     ramp = (ramp - ramp.mean()) / max(float(ramp.std()), 1e-6)
     roughness = float(rng.uniform(0.5, 1.2))
@@ -81,14 +82,17 @@ def draw_land(config: SceneConfig, shape: tuple[int, int], geometry: ViewingGeom
     slope_range = np.gradient(relief_m, axis=1) / (LAND_CELL_PX * config.pixel_size_m)
     if not geometry.near_range_left:
         slope_range = -slope_range
-    incidence = np.deg2rad(geometry.incidence_deg[:: LAND_CELL_PX][None, : cshape[1]])
+    incidence = np.deg2rad(geometry.incidence_deg[::LAND_CELL_PX][None, : cshape[1]])
     local = incidence - np.arctan(slope_range)
     relief_db = 10.0 * np.log10(np.clip(np.cos(local), 0.05, None) / np.cos(incidence))
     land_db = (base_db + texture + parcels + np.clip(relief_db, -8.0, 8.0)).astype(np.float32)
     sigma0 = (10.0 ** (upsample(land_db, LAND_CELL_PX, shape) / 10.0)).astype(np.float32)
 
-    summary: dict[str, Any] = {"land_fraction_target": round(fraction, 4),
-                               "land_side_azimuth_deg": round(land_azimuth, 2), "base_db": round(base_db, 2)}
+    summary: dict[str, Any] = {
+        "land_fraction_target": round(fraction, 4),
+        "land_side_azimuth_deg": round(land_azimuth, 2),
+        "base_db": round(base_db, 2),
+    }
     moorings: list[ShipSpec] = []
     if rng.random() < config.harbour_probability:
         harbour = _harbour(mask, sigma0, config, rng)
@@ -98,8 +102,9 @@ def draw_land(config: SceneConfig, shape: tuple[int, int], geometry: ViewingGeom
     return LandLayer(mask, sigma0, moorings, summary)
 
 
-def _harbour(mask: np.ndarray, sigma0: np.ndarray, config: SceneConfig,
-             rng: np.random.Generator) -> tuple[dict[str, Any], list[ShipSpec]] | None:
+def _harbour(
+    mask: np.ndarray, sigma0: np.ndarray, config: SceneConfig, rng: np.random.Generator
+) -> tuple[dict[str, Any], list[ShipSpec]] | None:
     """Add an L-shaped breakwater, a bright town and moored ships at a random coast point (in place)."""
     pixel_size_m = config.pixel_size_m
     coarse = block_mean(mask, LAND_CELL_PX) > 0.5
@@ -139,8 +144,9 @@ def _harbour(mask: np.ndarray, sigma0: np.ndarray, config: SceneConfig,
         density = 0.25 * smoothstep((1.0 - r) / 0.5)
         bright = (rng.random(patch.shape) < density) & mask[patch.rows, patch.cols]
         gain = 10.0 ** (rng.uniform(5.0, 15.0, patch.shape) / 10.0)
-        sigma0[patch.rows, patch.cols] = np.where(bright, sigma0[patch.rows, patch.cols] * gain,
-                                                  sigma0[patch.rows, patch.cols]).astype(np.float32)
+        sigma0[patch.rows, patch.cols] = np.where(
+            bright, sigma0[patch.rows, patch.cols] * gain, sigma0[patch.rows, patch.cols]
+        ).astype(np.float32)
 
     # Moored ships along the inner side of the outer arm.
     moorings = []
@@ -148,19 +154,41 @@ def _harbour(mask: np.ndarray, sigma0: np.ndarray, config: SceneConfig,
     for k in range(int(rng.integers(1, 4))):
         t = (k + 0.5) / 3.0
         offset = width_px + 3.0
-        centre = (corner[0] + along_y * arm_along_px * t - out_y * offset,
-                  corner[1] + along_x * arm_along_px * t - out_x * offset)
+        centre = (
+            corner[0] + along_y * arm_along_px * t - out_y * offset,
+            corner[1] + along_x * arm_along_px * t - out_x * offset,
+        )
         inside = 0 <= centre[0] < mask.shape[0] and 0 <= centre[1] < mask.shape[1]
         if inside and not mask[int(centre[0]), int(centre[1])]:
-            moorings.append(ShipSpec(centre, heading, float(rng.uniform(40.0, 150.0)), 0.0,
-                                     float(rng.uniform(*config.ship_brightness_db)), wake=False, moored=True))
-    info = {"root_px": [round(root[0], 1), round(root[1], 1)], "corner_px": [round(corner[0], 1), round(corner[1], 1)],
-            "tip_px": [round(tip[0], 1), round(tip[1], 1)], "moored_ships": len(moorings)}
+            moorings.append(
+                ShipSpec(
+                    centre,
+                    heading,
+                    float(rng.uniform(40.0, 150.0)),
+                    0.0,
+                    float(rng.uniform(*config.ship_brightness_db)),
+                    wake=False,
+                    moored=True,
+                )
+            )
+    info = {
+        "root_px": [round(root[0], 1), round(root[1], 1)],
+        "corner_px": [round(corner[0], 1), round(corner[1], 1)],
+        "tip_px": [round(tip[0], 1), round(tip[1], 1)],
+        "moored_ships": len(moorings),
+    }
     return info, moorings
 
 
-def _draw_wall(mask: np.ndarray, sigma0: np.ndarray, start: tuple[float, float], end: tuple[float, float],
-               width_px: float, wall_db: float, rng: np.random.Generator) -> None:
+def _draw_wall(
+    mask: np.ndarray,
+    sigma0: np.ndarray,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    width_px: float,
+    wall_db: float,
+    rng: np.random.Generator,
+) -> None:
     """Rasterise a thick bright segment (a breakwater) into the land mask and backscatter."""
     half = width_px / 2.0 + 1.0
     centre = ((start[0] + end[0]) / 2.0, (start[1] + end[1]) / 2.0)

@@ -46,8 +46,14 @@ def label_dark(darkening_db: np.ndarray, peak_db: float) -> np.ndarray:
     return darkening_db >= max(MIN_LABEL_DB, 0.5 * peak_db)
 
 
-def draw_biogenic(centre_yx: tuple[float, float], damping_db: float, radius_km: float, pixel_size_m: float,
-                  shape: tuple[int, int], rng: np.random.Generator) -> LookAlike | None:
+def draw_biogenic(
+    centre_yx: tuple[float, float],
+    damping_db: float,
+    radius_km: float,
+    pixel_size_m: float,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+) -> LookAlike | None:
     """Draw a natural film: streaky filaments of weak damping over a faint film, in a blotchy envelope."""
     radius = radius_km * 1000.0 / pixel_size_m
     window = patch_around(centre_yx, 1.6 * radius, 1.6 * radius, shape)
@@ -66,14 +72,25 @@ def draw_biogenic(centre_yx: tuple[float, float], damping_db: float, radius_km: 
     r = r + np.float32(0.25) * patch_field(window.shape, rng, beta=3.0)
     envelope = smoothstep((1.0 - r) / 0.3) * taper
     darkening = (np.float32(damping_db) * filaments * envelope).astype(np.float32)
-    info = {"centre_px": [round(centre_yx[0], 1), round(centre_yx[1], 1)], "damping_db": round(damping_db, 3),
-            "radius_km": round(radius_km, 3), "filament_wavelength_m": round(wavelength * pixel_size_m, 1)}
+    info = {
+        "centre_px": [round(centre_yx[0], 1), round(centre_yx[1], 1)],
+        "damping_db": round(damping_db, 3),
+        "radius_km": round(radius_km, 3),
+        "filament_wavelength_m": round(wavelength * pixel_size_m, 1),
+    }
     return LookAlike("biogenic", window, darkening, label_dark(darkening, damping_db), info)
 
 
-def draw_rain_cell(centre_yx: tuple[float, float], radius_km: float, core_damping_db: float, rim_db: float,
-                   wind_to_deg: float, pixel_size_m: float, shape: tuple[int, int],
-                   rng: np.random.Generator) -> LookAlike | None:
+def draw_rain_cell(
+    centre_yx: tuple[float, float],
+    radius_km: float,
+    core_damping_db: float,
+    rim_db: float,
+    wind_to_deg: float,
+    pixel_size_m: float,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+) -> LookAlike | None:
     """Rain cell: dark damped core, bright gust-front rim that is strongest downwind."""
     radius = radius_km * 1000.0 / pixel_size_m
     window = patch_around(centre_yx, 1.4 * radius, 1.4 * radius, shape)
@@ -85,13 +102,22 @@ def draw_rain_cell(centre_yx: tuple[float, float], radius_km: float, core_dampin
     downwind = np.float32(0.55) + np.float32(0.45) * u / np.maximum(np.hypot(u, v), np.float32(1.0))
     rim = np.float32(rim_db) * downwind * np.exp(-(((r - 1.0) / 0.15) ** 2))
     darkening = (core - rim).astype(np.float32)
-    info = {"centre_px": [round(centre_yx[0], 1), round(centre_yx[1], 1)], "radius_km": round(radius_km, 3),
-            "core_damping_db": round(core_damping_db, 3), "rim_brightening_db": round(rim_db, 3)}
+    info = {
+        "centre_px": [round(centre_yx[0], 1), round(centre_yx[1], 1)],
+        "radius_km": round(radius_km, 3),
+        "core_damping_db": round(core_damping_db, 3),
+        "rim_brightening_db": round(rim_db, 3),
+    }
     return LookAlike("rain_cell", window, darkening, label_dark(darkening, core_damping_db), info)
 
 
-def draw_internal_waves(anchor_yx: tuple[float, float], amplitude_db: float, pixel_size_m: float,
-                        shape: tuple[int, int], rng: np.random.Generator) -> LookAlike | None:
+def draw_internal_waves(
+    anchor_yx: tuple[float, float],
+    amplitude_db: float,
+    pixel_size_m: float,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+) -> LookAlike | None:
     """Draw a packet of curved internal-wave bands, bright then dark, leading wave strongest.
 
     Each soliton's surface signature is modelled as the derivative of ``sech²`` across the crest
@@ -129,7 +155,12 @@ def draw_internal_waves(anchor_yx: tuple[float, float], amplitude_db: float, pix
     signature = lookup(ahead, start, step, profile.astype(np.float32))
     # max |d/ds sech²| = 0.77, so the leading wave's darkening peaks at amplitude_db.
     darkening = (np.float32(amplitude_db / 0.77) * signature * crest_envelope).astype(np.float32)
-    info = {"anchor_px": [round(anchor_yx[0], 1), round(anchor_yx[1], 1)], "propagation_deg": round(propagation, 2),
-            "waves": waves, "spacing_m": round(spacing * pixel_size_m, 1), "amplitude_db": round(amplitude_db, 3),
-            "crest_length_km": round(2 * half_crest * pixel_size_m / 1000.0, 2)}
+    info = {
+        "anchor_px": [round(anchor_yx[0], 1), round(anchor_yx[1], 1)],
+        "propagation_deg": round(propagation, 2),
+        "waves": waves,
+        "spacing_m": round(spacing * pixel_size_m, 1),
+        "amplitude_db": round(amplitude_db, 3),
+        "crest_length_km": round(2 * half_crest * pixel_size_m / 1000.0, 2),
+    }
     return LookAlike("internal_wave", window, darkening, label_dark(darkening, amplitude_db), info)

@@ -29,8 +29,10 @@ def spectral_field(shape: tuple[int, int], rng: np.random.Generator, amplitude: 
 
     ``ky`` and ``kx`` are spatial frequencies in cycles per pixel of the output grid.
     """
-    pad_shape = (next_fast_len(max(8, int(shape[0] * _PAD_FACTOR) + 1), real=True),
-                 next_fast_len(max(8, int(shape[1] * _PAD_FACTOR) + 1), real=True))
+    pad_shape = (
+        next_fast_len(max(8, int(shape[0] * _PAD_FACTOR) + 1), real=True),
+        next_fast_len(max(8, int(shape[1] * _PAD_FACTOR) + 1), real=True),
+    )
     white = rng.standard_normal(pad_shape, dtype=np.float32)
     spectrum = np.fft.rfft2(white)
     ky = np.fft.fftfreq(pad_shape[0])[:, None]
@@ -41,8 +43,9 @@ def spectral_field(shape: tuple[int, int], rng: np.random.Generator, amplitude: 
     return _standardise(field)
 
 
-def fractal_field(shape: tuple[int, int], rng: np.random.Generator, beta: float,
-                  min_wavelength_px: float = 2.0) -> np.ndarray:
+def fractal_field(
+    shape: tuple[int, int], rng: np.random.Generator, beta: float, min_wavelength_px: float = 2.0
+) -> np.ndarray:
     """Fractional-Brownian-like field with power spectrum ``k**-beta`` (unit std).
 
     ``min_wavelength_px`` rolls the spectrum off above that frequency (a smoothness floor).
@@ -57,8 +60,14 @@ def fractal_field(shape: tuple[int, int], rng: np.random.Generator, beta: float,
     return spectral_field(shape, rng, amplitude)
 
 
-def band_field(shape: tuple[int, int], rng: np.random.Generator, wavelength_px: float,
-               relative_bandwidth: float = 0.3, elongation: float = 1.0, angle_deg: float = 0.0) -> np.ndarray:
+def band_field(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    wavelength_px: float,
+    relative_bandwidth: float = 0.3,
+    elongation: float = 1.0,
+    angle_deg: float = 0.0,
+) -> np.ndarray:
     """Band-pass field: structures of about ``wavelength_px`` (unit std).
 
     With ``elongation > 1`` the structures are stretched by that factor along ``angle_deg`` (image
@@ -117,8 +126,8 @@ def _upsample_axis(grid: np.ndarray, factor: int, axis: int) -> np.ndarray:
         position = (phase + 0.5) / factor - 0.5  # relative to coarse cell j, in [-0.5, 0.5)
         lower = int(np.floor(position))  # -1 or 0
         weight = grid.dtype.type(position - lower)
-        a = padded[1 + lower: 1 + lower + n]
-        b = padded[2 + lower: 2 + lower + n]
+        a = padded[1 + lower : 1 + lower + n]
+        b = padded[2 + lower : 2 + lower + n]
         phases.append(a + weight * (b - a))
     fine = np.stack(phases, axis=1).reshape((n * factor,) + moved.shape[1:])
     return np.moveaxis(fine, 0, axis)
@@ -135,7 +144,7 @@ def lookup(values: np.ndarray, start: float, step: float, table: np.ndarray) -> 
     return table[index.astype(np.int32)]
 
 
-def coarse_shape(shape: tuple[int, int], factor: int) -> tuple[int, int]:
+def coarse_shape(shape: tuple[int, ...], factor: int) -> tuple[int, int]:
     """Grid that covers ``shape`` with cells of ``factor`` pixels."""
     return (-(-shape[0] // factor), -(-shape[1] // factor))
 
@@ -188,8 +197,9 @@ class Patch:
         return np.arange(self.cols.start, self.cols.stop, dtype=np.float32)[None, :]
 
 
-def patch_around(centre_yx: tuple[float, float], half_height: float, half_width: float,
-                 shape: tuple[int, int]) -> Patch | None:
+def patch_around(
+    centre_yx: tuple[float, float], half_height: float, half_width: float, shape: tuple[int, ...]
+) -> Patch | None:
     """Return the window ``centre ± half`` clipped to the scene, or None if it falls outside."""
     r0 = max(0, int(np.floor(centre_yx[0] - half_height)))
     r1 = min(shape[0], int(np.ceil(centre_yx[0] + half_height)) + 1)

@@ -121,11 +121,6 @@ class SimulatedScene:
     params: dict[str, Any] = field(default_factory=dict)
     layers: SceneLayers | None = None
 
-    @property
-    def sigma0_db(self) -> np.ndarray:
-        """σ0 in dB (float32); nodata pixels read -100 dB (see :func:`engine.preprocess.from_linear`)."""
-        return from_linear(self.sigma0, "db")
-
 
 def rng_for(seed: int, stream: str) -> np.random.Generator:
     """Return the random generator of one simulation step, independent of the other steps' draws."""
@@ -179,10 +174,16 @@ def _simulate(config: SceneConfig, seed: int, step: Callable[[], None]) -> Simul
     spill_ships: list[ShipSpec] = []
     spills_info = []
     for slick, ship in _draw_spills(config, shape, wind, land_mask, rngs["oil"]):
-        np.maximum(oil_db[slick.patch.rows, slick.patch.cols], slick.damping_field_db,
-                   out=oil_db[slick.patch.rows, slick.patch.cols])
-        np.maximum(oil_coverage[slick.patch.rows, slick.patch.cols], slick.coverage,
-                   out=oil_coverage[slick.patch.rows, slick.patch.cols])
+        np.maximum(
+            oil_db[slick.patch.rows, slick.patch.cols],
+            slick.damping_field_db,
+            out=oil_db[slick.patch.rows, slick.patch.cols],
+        )
+        np.maximum(
+            oil_coverage[slick.patch.rows, slick.patch.cols],
+            slick.coverage,
+            out=oil_coverage[slick.patch.rows, slick.patch.cols],
+        )
         spills_info.append(dict(slick.info, kind=slick.kind, ship_attached=ship is not None))
         if ship is not None:
             spill_ships.append(ship)
@@ -207,8 +208,9 @@ def _simulate(config: SceneConfig, seed: int, step: Callable[[], None]) -> Simul
         ship_label[rendered.patch.rows, rendered.patch.cols] |= rendered.label
         ships_info.append(rendered.info)
         if spec.wake and spec.speed_ms > 1.0:
-            wake = draw_wake(spec, float(rngs["ship"].uniform(1.0, 3.0)), px, shape, rngs["ship"],
-                             config.label_wake_as_lookalike)
+            wake = draw_wake(
+                spec, float(rngs["ship"].uniform(1.0, 3.0)), px, shape, rngs["ship"], config.label_wake_as_lookalike
+            )
             if wake is not None:
                 _add_lookalike(wake, lookalike_db, lookalike_label)
                 lookalikes_info.append(dict(wake.info, kind=wake.kind))
@@ -237,8 +239,7 @@ def _simulate(config: SceneConfig, seed: int, step: Callable[[], None]) -> Simul
     labels[ship_label] = SHIP.id
 
     # Sensor: noise floor, speckle, quantisation, nodata.
-    noise = draw_noise_profile(config.nesz_mean_db, config.nesz_scallop_scale, config.subswath_step_db,
-                               rngs["noise"])
+    noise = draw_noise_profile(config.nesz_mean_db, config.nesz_scallop_scale, config.subswath_step_db, rngs["noise"])
     nesz_db = noise.nesz_db(geometry.incidence_deg).astype(np.float32)
     observed = clean + np.power(np.float32(10.0), nesz_db / np.float32(10.0))[None, :]
     if config.speckle_enl > 0:
@@ -270,14 +271,29 @@ def _simulate(config: SceneConfig, seed: int, step: Callable[[], None]) -> Simul
         "class_pixels": {c.name: int(np.count_nonzero(labels == c.id)) for c in OSD_CLASSES},
         "ignore_pixels": int(np.count_nonzero(labels == IGNORE_INDEX)),
     }
-    layers = SceneLayers(wind_speed, wind.direction_from_deg, geometry.incidence_deg, nesz_db, sea_sigma0, clean,
-                         oil_db, lookalike_db, oil_coverage, land_mask)
+    layers = SceneLayers(
+        wind_speed,
+        wind.direction_from_deg,
+        geometry.incidence_deg,
+        nesz_db,
+        sea_sigma0,
+        clean,
+        oil_db,
+        lookalike_db,
+        oil_coverage,
+        land_mask,
+    )
     transform = Affine(px, 0.0, config.origin_easting_m, 0.0, -px, config.origin_northing_m)
     return SimulatedScene(observed, labels, valid, config.utm_epsg, transform, config, seed, params, layers)
 
 
-def _sea(config: SceneConfig, shape: tuple[int, int], geometry: ViewingGeometry, land: LandLayer | None,
-         rng: np.random.Generator) -> tuple[WindField, np.ndarray, np.ndarray]:
+def _sea(
+    config: SceneConfig,
+    shape: tuple[int, int],
+    geometry: ViewingGeometry,
+    land: LandLayer | None,
+    rng: np.random.Generator,
+) -> tuple[WindField, np.ndarray, np.ndarray]:
     """Wind field and the CMOD5.N sea σ0, both at full resolution."""
     cshape = coarse_shape(shape, WIND_CELL_PX)
     land_coarse = block_mean(land.mask, WIND_CELL_PX) if land is not None else None
@@ -292,8 +308,9 @@ def _sea(config: SceneConfig, shape: tuple[int, int], geometry: ViewingGeometry,
     return wind, sea_sigma0.astype(np.float32), wind_speed
 
 
-def _random_sea_point(shape: tuple[int, int], land_mask: np.ndarray, rng: np.random.Generator,
-                      margin: float = 0.0) -> tuple[float, float] | None:
+def _random_sea_point(
+    shape: tuple[int, int], land_mask: np.ndarray, rng: np.random.Generator, margin: float = 0.0
+) -> tuple[float, float] | None:
     """Draw a random pixel centre on the sea (None when 100 tries all hit land)."""
     for _ in range(100):
         y = float(rng.uniform(margin, shape[0] - margin))
@@ -310,8 +327,9 @@ def _wind_to_at(wind: WindField, point: tuple[float, float]) -> float:
     return float(wind.direction_from_deg[r, c]) + 180.0
 
 
-def _draw_spills(config: SceneConfig, shape: tuple[int, int], wind: WindField, land_mask: np.ndarray,
-                 rng: np.random.Generator) -> list[tuple[Slick, ShipSpec | None]]:
+def _draw_spills(
+    config: SceneConfig, shape: tuple[int, int], wind: WindField, land_mask: np.ndarray, rng: np.random.Generator
+) -> list[tuple[Slick, ShipSpec | None]]:
     """Draw the scene's slicks (and the ships at the head of discharges)."""
     kinds = [k for k in SPILL_KINDS if config.spill_kind_weights.get(k, 0.0) > 0]
     weights = np.array([config.spill_kind_weights[k] for k in kinds], dtype=np.float64)
@@ -337,9 +355,14 @@ def _draw_spills(config: SceneConfig, shape: tuple[int, int], wind: WindField, l
             heading = float(outward + rng.uniform(-60.0, 60.0))
             slick = draw_discharge(point, heading, drift, area, damping, px, shape, rng, config.discharge_aspect)
             if slick is not None and rng.random() < config.ship_with_discharge_probability:
-                ship = ShipSpec(point, heading, float(rng.uniform(*config.ship_length_m)),
-                                float(rng.uniform(2.0, 8.0)), float(rng.uniform(*config.ship_brightness_db)),
-                                wake=bool(rng.random() < config.wake_probability))
+                ship = ShipSpec(
+                    point,
+                    heading,
+                    float(rng.uniform(*config.ship_length_m)),
+                    float(rng.uniform(2.0, 8.0)),
+                    float(rng.uniform(*config.ship_brightness_db)),
+                    wake=bool(rng.random() < config.wake_probability),
+                )
         elif kind == "leak":
             slick = draw_leak(point, drift, area, damping, px, shape, rng)
         else:
@@ -351,8 +374,9 @@ def _draw_spills(config: SceneConfig, shape: tuple[int, int], wind: WindField, l
     return out
 
 
-def _draw_lookalikes(config: SceneConfig, shape: tuple[int, int], wind: WindField, land_mask: np.ndarray,
-                     rng: np.random.Generator) -> list[LookAlike]:
+def _draw_lookalikes(
+    config: SceneConfig, shape: tuple[int, int], wind: WindField, land_mask: np.ndarray, rng: np.random.Generator
+) -> list[LookAlike]:
     """Draw biogenic films, rain cells and internal-wave packets."""
     px = config.pixel_size_m
     scene_km = min(shape) * px / 1000.0
@@ -383,8 +407,9 @@ def _add_lookalike(feature: LookAlike, darkening_db: np.ndarray, label: np.ndarr
     label[feature.patch.rows, feature.patch.cols] |= feature.label
 
 
-def _ship_specs(config: SceneConfig, shape: tuple[int, int], land: LandLayer | None,
-                rng: np.random.Generator) -> list[ShipSpec]:
+def _ship_specs(
+    config: SceneConfig, shape: tuple[int, int], land: LandLayer | None, rng: np.random.Generator
+) -> list[ShipSpec]:
     """Free ships at sea and ships moored in the harbour."""
     land_mask = land.mask if land is not None else np.zeros(shape, dtype=bool)
     specs = []

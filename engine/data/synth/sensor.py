@@ -37,15 +37,57 @@ from engine.data.synth.noise import lookup
 #: named in the module docstring (15 knots per sub-swath, denser toward the sub-swath edges where
 #: the profile is steep; linear interpolation is within 0.3 dB of the product everywhere).
 REFERENCE_NESZ_KNOTS: tuple[tuple[tuple[float, float], ...], ...] = (
-    ((30.309, -22.29), (30.388, -22.50), (30.619, -23.01), (30.991, -23.64), (31.481, -24.16), (32.064, -24.51),
-     (32.705, -24.71), (33.373, -24.88), (34.033, -25.08), (34.652, -25.18), (35.200, -25.02), (35.655, -24.62),
-     (35.993, -24.12), (36.202, -23.72), (36.273, -23.57)),
-    ((36.276, -23.56), (36.346, -23.71), (36.555, -24.31), (36.892, -25.12), (37.338, -25.90), (37.861, -26.52),
-     (38.432, -27.01), (39.025, -27.35), (39.627, -27.39), (40.231, -27.09), (40.739, -26.57), (41.122, -25.94),
-     (41.415, -25.33), (41.600, -24.87), (41.663, -24.71)),
-    ((41.665, -24.69), (41.725, -25.86), (41.901, -26.68), (42.176, -27.78), (42.537, -28.88), (42.959, -29.75),
-     (43.423, -30.25), (43.912, -30.25), (44.395, -29.68), (44.850, -28.61), (45.252, -27.23), (45.598, -25.79),
-     (45.862, -24.52), (46.027, -23.71), (46.083, -23.69)),
+    (
+        (30.309, -22.29),
+        (30.388, -22.50),
+        (30.619, -23.01),
+        (30.991, -23.64),
+        (31.481, -24.16),
+        (32.064, -24.51),
+        (32.705, -24.71),
+        (33.373, -24.88),
+        (34.033, -25.08),
+        (34.652, -25.18),
+        (35.200, -25.02),
+        (35.655, -24.62),
+        (35.993, -24.12),
+        (36.202, -23.72),
+        (36.273, -23.57),
+    ),
+    (
+        (36.276, -23.56),
+        (36.346, -23.71),
+        (36.555, -24.31),
+        (36.892, -25.12),
+        (37.338, -25.90),
+        (37.861, -26.52),
+        (38.432, -27.01),
+        (39.025, -27.35),
+        (39.627, -27.39),
+        (40.231, -27.09),
+        (40.739, -26.57),
+        (41.122, -25.94),
+        (41.415, -25.33),
+        (41.600, -24.87),
+        (41.663, -24.71),
+    ),
+    (
+        (41.665, -24.69),
+        (41.725, -25.86),
+        (41.901, -26.68),
+        (42.176, -27.78),
+        (42.537, -28.88),
+        (42.959, -29.75),
+        (43.423, -30.25),
+        (43.912, -30.25),
+        (44.395, -29.68),
+        (44.850, -28.61),
+        (45.252, -27.23),
+        (45.598, -25.79),
+        (45.862, -24.52),
+        (46.027, -23.71),
+        (46.083, -23.69),
+    ),
 )
 #: sigmaNought LUT at near and far range of the same product (used for DN quantisation).
 CALIBRATION_A_NEAR = 663.9
@@ -96,18 +138,28 @@ class NoiseProfile:
 
     def summary(self) -> dict[str, Any]:
         """Parameters for the JSON sidecar."""
-        return {"mean_db": round(self.mean_db, 3), "scallop_scale": round(self.scallop_scale, 3),
-                "subswath_steps_db": [round(s, 3) for s in self.steps_db]}
+        return {
+            "mean_db": round(self.mean_db, 3),
+            "scallop_scale": round(self.scallop_scale, 3),
+            "subswath_steps_db": [round(s, 3) for s in self.steps_db],
+        }
 
 
 _REFERENCE_MEAN_DB = _reference_mean_db()
 
 
-def draw_noise_profile(mean_db: tuple[float, float], scallop_scale: tuple[float, float],
-                       step_db: tuple[float, float], rng: np.random.Generator) -> NoiseProfile:
+def draw_noise_profile(
+    mean_db: tuple[float, float],
+    scallop_scale: tuple[float, float],
+    step_db: tuple[float, float],
+    rng: np.random.Generator,
+) -> NoiseProfile:
     """Draw the scene's NESZ parameters from the config ranges."""
-    return NoiseProfile(float(rng.uniform(*mean_db)), float(rng.uniform(*scallop_scale)),
-                        (float(rng.uniform(*step_db)), float(rng.uniform(*step_db))))
+    return NoiseProfile(
+        float(rng.uniform(*mean_db)),
+        float(rng.uniform(*scallop_scale)),
+        (float(rng.uniform(*step_db)), float(rng.uniform(*step_db))),
+    )
 
 
 #: Gaussian-to-Gamma lookup resolution (quantile function sampled on this many points in ±6 sigma).
@@ -184,5 +236,8 @@ def nodata_wedge(shape: tuple[int, int], heading_deg: float, rng: np.random.Gene
         valid = yy >= depth + slope * (xx - 0.5) * w / h
     else:
         valid = yy <= 1.0 - depth + slope * (xx - 0.5) * w / h
-    return np.broadcast_to(valid, shape).copy(), {"side": side, "depth": round(depth, 3),
-                                                   "tilt_deg": round(float(np.rad2deg(tilt)), 2)}
+    return np.broadcast_to(valid, shape).copy(), {
+        "side": side,
+        "depth": round(depth, 3),
+        "tilt_deg": round(float(np.rad2deg(tilt)), 2),
+    }

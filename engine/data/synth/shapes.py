@@ -67,9 +67,17 @@ def soft_edge(signed_distance_px: np.ndarray) -> np.ndarray:
     return np.clip(signed_distance_px / np.float32(EDGE_PX) + np.float32(0.5), 0.0, 1.0).astype(np.float32)
 
 
-def draw_discharge(head_yx: tuple[float, float], heading_deg: float, drift_azimuth_deg: float, area_km2: float,
-                   damping_db: float, pixel_size_m: float, shape: tuple[int, int],
-                   rng: np.random.Generator, aspect_range: tuple[float, float] = (25.0, 150.0)) -> Slick | None:
+def draw_discharge(
+    head_yx: tuple[float, float],
+    heading_deg: float,
+    drift_azimuth_deg: float,
+    area_km2: float,
+    damping_db: float,
+    pixel_size_m: float,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    aspect_range: tuple[float, float] = (25.0, 150.0),
+) -> Slick | None:
     """Draw a ship discharge: narrow at the ship (head), widening and breaking up along a curved tail.
 
     Args:
@@ -120,14 +128,26 @@ def draw_discharge(head_yx: tuple[float, float], heading_deg: float, drift_azimu
     threshold = np.float32(-2.5) + np.float32(2.8) * smoothstep((t - 0.45) / 0.55)
     coverage = soft_edge(signed) * np.clip((breakup - threshold) / np.float32(0.3) + np.float32(0.5), 0.0, 1.0)
     thickness = np.float32(1.3) - np.float32(0.6) * t + np.float32(0.12) * patch_field(window.shape, rng, beta=3.0)
-    info = {"length_m": round(length * pixel_size_m, 1), "head_width_m": round(head_width * pixel_size_m, 1),
-            "tail_width_m": round(tail_width * pixel_size_m, 1), "heading_deg": round(heading_deg % 360.0, 2),
-            "bend": round(bend, 4), "head_px": [round(head_yx[0], 1), round(head_yx[1], 1)]}
+    info = {
+        "length_m": round(length * pixel_size_m, 1),
+        "head_width_m": round(head_width * pixel_size_m, 1),
+        "tail_width_m": round(tail_width * pixel_size_m, 1),
+        "heading_deg": round(heading_deg % 360.0, 2),
+        "bend": round(bend, 4),
+        "head_px": [round(head_yx[0], 1), round(head_yx[1], 1)],
+    }
     return _finish("discharge", window, coverage, thickness, damping_db, info)
 
 
-def draw_leak(source_yx: tuple[float, float], drift_azimuth_deg: float, area_km2: float, damping_db: float,
-              pixel_size_m: float, shape: tuple[int, int], rng: np.random.Generator) -> Slick | None:
+def draw_leak(
+    source_yx: tuple[float, float],
+    drift_azimuth_deg: float,
+    area_km2: float,
+    damping_db: float,
+    pixel_size_m: float,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+) -> Slick | None:
     """Draw a leak from a fixed source: a fractal-edged plume drifting and spreading downstream."""
     area_px = area_km2 * 1e6 / pixel_size_m**2
     aspect = float(rng.uniform(2.0, 8.0))
@@ -153,14 +173,25 @@ def draw_leak(source_yx: tuple[float, float], drift_azimuth_deg: float, area_km2
     signed = np.minimum(signed, (np.float32(length) - u) * np.float32(0.6) + np.float32(0.3) * edge_noise * half_width)
     coverage = soft_edge(signed)
     thickness = np.float32(1.35) - np.float32(0.7) * t + np.float32(0.15) * patch_field(window.shape, rng, beta=3.0)
-    info = {"length_m": round(length * pixel_size_m, 1), "source_px": [round(source_yx[0], 1), round(source_yx[1], 1)],
-            "drift_azimuth_deg": round(drift_azimuth_deg % 360.0, 2), "bend": round(bend, 4)}
+    info = {
+        "length_m": round(length * pixel_size_m, 1),
+        "source_px": [round(source_yx[0], 1), round(source_yx[1], 1)],
+        "drift_azimuth_deg": round(drift_azimuth_deg % 360.0, 2),
+        "bend": round(bend, 4),
+    }
     return _finish("leak", window, coverage, thickness, damping_db, info)
 
 
-def draw_weathered(centre_yx: tuple[float, float], wind_from_deg: float, drift_azimuth_deg: float, area_km2: float,
-                   damping_db: float, pixel_size_m: float, shape: tuple[int, int],
-                   rng: np.random.Generator) -> Slick | None:
+def draw_weathered(
+    centre_yx: tuple[float, float],
+    wind_from_deg: float,
+    drift_azimuth_deg: float,
+    area_km2: float,
+    damping_db: float,
+    pixel_size_m: float,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+) -> Slick | None:
     """Draw a weathered slick: an envelope broken into windrows along the wind, then into fragments."""
     area_px = area_km2 * 1e6 / pixel_size_m**2
     cover_share = 0.4
@@ -174,8 +205,10 @@ def draw_weathered(centre_yx: tuple[float, float], wind_from_deg: float, drift_a
     u, v = rotated_frame(window, centre_yx, drift_azimuth_deg)
     radius = np.sqrt((u / np.float32(semi_major)) ** 2 + (v / np.float32(semi_minor)) ** 2)
     # Blotchy edge, kept inside the window (no straight cut at its border).
-    radius = np.maximum(radius + np.float32(0.3) * patch_field(window.shape, rng, beta=3.0),
-                        np.hypot(u, v) / np.float32(1.5 * semi_major))
+    radius = np.maximum(
+        radius + np.float32(0.3) * patch_field(window.shape, rng, beta=3.0),
+        np.hypot(u, v) / np.float32(1.5 * semi_major),
+    )
     envelope = soft_edge((np.float32(1.0) - radius) * np.float32(semi_minor))
 
     # Windrows: stripes whose crests run along the wind, spacing 50-300 m, wavy and broken.
@@ -189,14 +222,24 @@ def draw_weathered(centre_yx: tuple[float, float], wind_from_deg: float, drift_a
     fragments = np.clip((rows - np.float32(level)) / np.float32(0.12) + np.float32(0.5), 0.0, 1.0)
     coverage = (envelope * fragments).astype(np.float32)
     thickness = np.float32(1.0) + np.float32(0.15) * patch_field(window.shape, rng, beta=3.0)
-    info = {"semi_major_m": round(semi_major * pixel_size_m, 1), "semi_minor_m": round(semi_minor * pixel_size_m, 1),
-            "windrow_spacing_m": round(spacing * pixel_size_m, 1), "centre_px": [round(centre_yx[0], 1),
-                                                                               round(centre_yx[1], 1)]}
+    info = {
+        "semi_major_m": round(semi_major * pixel_size_m, 1),
+        "semi_minor_m": round(semi_minor * pixel_size_m, 1),
+        "windrow_spacing_m": round(spacing * pixel_size_m, 1),
+        "centre_px": [round(centre_yx[0], 1), round(centre_yx[1], 1)],
+    }
     return _finish("weathered", window, coverage, thickness, damping_db, info)
 
 
-def _trim_to_curve(window: Patch, origin_yx: tuple[float, float], azimuth_deg: float, length: float, bend: float,
-                   width: float, shape: tuple[int, int]) -> Patch | None:
+def _trim_to_curve(
+    window: Patch,
+    origin_yx: tuple[float, float],
+    azimuth_deg: float,
+    length: float,
+    bend: float,
+    width: float,
+    shape: tuple[int, int],
+) -> Patch | None:
     """Shrink a square window to the bounding box of a bent centreline (saves work on long slicks)."""
     t = np.linspace(0.0, 1.0, 17)
     theta = np.deg2rad(azimuth_deg)
@@ -214,8 +257,9 @@ def _trim_to_curve(window: Patch, origin_yx: tuple[float, float], azimuth_deg: f
     return Patch(slice(r0, r1), slice(c0, c1))
 
 
-def _finish(kind: str, window: Patch, coverage: np.ndarray, thickness: np.ndarray, damping_db: float,
-            info: dict[str, Any]) -> Slick | None:
+def _finish(
+    kind: str, window: Patch, coverage: np.ndarray, thickness: np.ndarray, damping_db: float, info: dict[str, Any]
+) -> Slick | None:
     """Normalise the thickness so the labelled pixels' mean damping equals ``damping_db``."""
     thickness = np.clip(thickness, 0.4, 1.8).astype(np.float32)
     labelled = coverage >= LABEL_COVERAGE

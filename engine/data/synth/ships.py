@@ -70,8 +70,9 @@ def impulse_response(sidelobe_level_db: float, half_px: int = IRF_HALF_PX) -> np
     return (response / response.max()).astype(np.float32)
 
 
-def azimuth_shift_px(spec: ShipSpec, geometry: ViewingGeometry, column: int,
-                     pixel_size_m: float) -> tuple[float, float]:
+def azimuth_shift_px(
+    spec: ShipSpec, geometry: ViewingGeometry, column: int, pixel_size_m: float
+) -> tuple[float, float]:
     """(row, col) displacement of a moving ship's image, along the flight direction."""
     if spec.speed_ms <= 0:
         return 0.0, 0.0
@@ -84,8 +85,14 @@ def azimuth_shift_px(spec: ShipSpec, geometry: ViewingGeometry, column: int,
     return -np.cos(heading) * shift_m / pixel_size_m, np.sin(heading) * shift_m / pixel_size_m
 
 
-def render_ship(spec: ShipSpec, sea_sigma0: np.ndarray, geometry: ViewingGeometry, pixel_size_m: float,
-                sidelobe_level_db: float, rng: np.random.Generator) -> RenderedShip | None:
+def render_ship(
+    spec: ShipSpec,
+    sea_sigma0: np.ndarray,
+    geometry: ViewingGeometry,
+    pixel_size_m: float,
+    sidelobe_level_db: float,
+    rng: np.random.Generator,
+) -> RenderedShip | None:
     """Draw one ship's image (displaced if moving) with its sidelobe cross; label its hull blob."""
     shape = sea_sigma0.shape
     shift = azimuth_shift_px(spec, geometry, int(spec.centre_yx[1]), pixel_size_m)
@@ -122,16 +129,26 @@ def render_ship(spec: ShipSpec, sea_sigma0: np.ndarray, geometry: ViewingGeometr
     u, v = rotated_frame(window, centre, spec.heading_deg)
     near_hull = (np.abs(u) <= length_px / 2.0 + IRF_NULL_PX + 1.0) & (np.abs(v) <= width_px / 2.0 + IRF_NULL_PX + 1.0)
     label = near_hull & (power >= np.float32(sea_level))
-    info = {"true_centre_px": [round(spec.centre_yx[0], 1), round(spec.centre_yx[1], 1)],
-            "image_centre_px": [round(centre[0], 1), round(centre[1], 1)],
-            "heading_deg": round(spec.heading_deg % 360.0, 2), "length_m": round(spec.length_m, 1),
-            "speed_ms": round(spec.speed_ms, 2), "brightness_db": round(spec.brightness_db, 2),
-            "moored": spec.moored}
+    info = {
+        "true_centre_px": [round(spec.centre_yx[0], 1), round(spec.centre_yx[1], 1)],
+        "image_centre_px": [round(centre[0], 1), round(centre[1], 1)],
+        "heading_deg": round(spec.heading_deg % 360.0, 2),
+        "length_m": round(spec.length_m, 1),
+        "speed_ms": round(spec.speed_ms, 2),
+        "brightness_db": round(spec.brightness_db, 2),
+        "moored": spec.moored,
+    }
     return RenderedShip(window, power.astype(np.float32), label, info)
 
 
-def draw_wake(spec: ShipSpec, damping_db: float, pixel_size_m: float, shape: tuple[int, int],
-              rng: np.random.Generator, labelled: bool) -> LookAlike | None:
+def draw_wake(
+    spec: ShipSpec,
+    damping_db: float,
+    pixel_size_m: float,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    labelled: bool,
+) -> LookAlike | None:
     """Dark turbulent wake along the track behind the ship, plus faint bright Kelvin arms."""
     length_px = float(np.clip(spec.speed_ms * rng.uniform(150.0, 400.0), 300.0, 5000.0)) / pixel_size_m
     hull_width_px = max(1.5, spec.length_m / 6.0 / pixel_size_m)
@@ -153,9 +170,13 @@ def draw_wake(spec: ShipSpec, damping_db: float, pixel_size_m: float, shape: tup
     arms = np.where(behind & (u < 0.5 * length_px), arms * (1.0 - 2.0 * t), 0.0)
     darkening = (turbulent - arms).astype(np.float32)
     label = label_dark(darkening, damping_db) if labelled else np.zeros(window.shape, dtype=bool)
-    info = {"ship_true_centre_px": [round(spec.centre_yx[0], 1), round(spec.centre_yx[1], 1)],
-            "length_m": round(length_px * pixel_size_m, 1), "damping_db": round(damping_db, 3),
-            "kelvin_brightening_db": round(kelvin_db, 3), "labelled": labelled}
+    info = {
+        "ship_true_centre_px": [round(spec.centre_yx[0], 1), round(spec.centre_yx[1], 1)],
+        "length_m": round(length_px * pixel_size_m, 1),
+        "damping_db": round(damping_db, 3),
+        "kelvin_brightening_db": round(kelvin_db, 3),
+        "labelled": labelled,
+    }
     return LookAlike("wake", window, darkening, label, info)
 
 

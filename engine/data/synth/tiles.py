@@ -50,8 +50,17 @@ MAX_TILES = 1_000_000
 TILE_DEFAULTS: dict[str, Any] = {"width_px": 256, "height_px": 256, "nodata_probability": 0.0}
 #: A data set written by :func:`write_tiles` (either layout): the only kind of folder ``--overwrite`` replaces.
 SIMULATED_TILES = EngineFolder(
-    "simulated tile data set", ("dataset.json", "images/sim_*.jpg", "labels/sim_*.png", "labels_1D/sim_*.png",
-                                "sat/sim_*_sat.jpg", "gt/sim_*_mask.png"), marker="dataset.json")
+    "simulated tile data set",
+    (
+        "dataset.json",
+        "images/sim_*.jpg",
+        "labels/sim_*.png",
+        "labels_1D/sim_*.png",
+        "sat/sim_*_sat.jpg",
+        "gt/sim_*_mask.png",
+    ),
+    marker="dataset.json",
+)
 
 
 def tile_seed(seed: int, index: int) -> int:
@@ -68,9 +77,18 @@ def tile_image_db(scene: SimulatedScene, median_px: int = 0) -> np.ndarray:
     return db
 
 
-def write_tiles(out_dir: str | os.PathLike[str], count: int, fmt: str, seed: int, config: SceneConfig,
-                db_range: tuple[float, float] = DEFAULT_DB_RANGE, median_px: int = 0, overwrite: bool = False,
-                progress: Progress | None = None, inputs: Inputs = ()) -> dict[str, Any]:
+def write_tiles(
+    out_dir: str | os.PathLike[str],
+    count: int,
+    fmt: str,
+    seed: int,
+    config: SceneConfig,
+    db_range: tuple[float, float] = DEFAULT_DB_RANGE,
+    median_px: int = 0,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    inputs: Inputs = (),
+) -> dict[str, Any]:
     """Simulate ``count`` tiles and write them in the ``fmt`` layout into a new ``out_dir``.
 
     Args:
@@ -104,13 +122,22 @@ def write_tiles(out_dir: str | os.PathLike[str], count: int, fmt: str, seed: int
     config.validate()
     folders = ("images", "labels", "labels_1D") if fmt == "osd" else ("sat", "gt")
     manifest: dict[str, Any] = {
-        "format": fmt, "simulated": True, "generator": "dakd simulate-tiles (engine.data.synth)",
-        "engine_version": __version__, "count": count, "seed": seed,
+        "format": fmt,
+        "simulated": True,
+        "generator": "dakd simulate-tiles (engine.data.synth)",
+        "engine_version": __version__,
+        "count": count,
+        "seed": seed,
         "tile_size_px": [config.width_px, config.height_px],
-        "image_encoding": {"db_range": list(db_range), "median_px": median_px, "jpeg_quality": JPEG_QUALITY,
-                           "formula": "byte = round((clip(dB, low, high) - low) / (high - low) * 255)"},
+        "image_encoding": {
+            "db_range": list(db_range),
+            "median_px": median_px,
+            "jpeg_quality": JPEG_QUALITY,
+            "formula": "byte = round((clip(dB, low, high) - low) / (high - low) * 255)",
+        },
         "label_ids": {c.name: c.id for c in OSD_CLASSES} | {"ignore": IGNORE_INDEX},
-        "config": config.to_dict(), "tiles": [],
+        "config": config.to_dict(),
+        "tiles": [],
     }
     stage_context = progress.stage("simulate tiles", total=count) if progress is not None else contextlib.nullcontext()
     with stage_context as stage, atomic_output_dir(out_dir, overwrite, inputs, SIMULATED_TILES) as tmp:
@@ -131,10 +158,15 @@ def write_tiles(out_dir: str | os.PathLike[str], count: int, fmt: str, seed: int
                 image.save(tmp / "sat" / f"{tile_id}_sat.jpg", quality=JPEG_QUALITY)
                 mask = np.where(scene.labels == OIL.id, 255, 0).astype(np.uint8)
                 Image.fromarray(mask, "L").save(tmp / "gt" / f"{tile_id}_mask.png")
-            manifest["tiles"].append({"id": tile_id, "seed": scene_seed, "class_pixels": scene.params["class_pixels"],
-                                      "ignore_pixels": scene.params["ignore_pixels"]})
+            manifest["tiles"].append(
+                {
+                    "id": tile_id,
+                    "seed": scene_seed,
+                    "class_pixels": scene.params["class_pixels"],
+                    "ignore_pixels": scene.params["ignore_pixels"],
+                }
+            )
             if stage is not None:
                 stage.advance()
         (Path(tmp) / "dataset.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
-

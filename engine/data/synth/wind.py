@@ -51,8 +51,13 @@ def blow_vector(direction_from_deg: float) -> tuple[float, float]:
     return float(-np.cos(to)), float(np.sin(to))
 
 
-def draw_wind(config: SceneConfig, shape: tuple[int, int], cell_m: float, rng: np.random.Generator,
-              land_coarse: np.ndarray | None = None) -> WindField:
+def draw_wind(
+    config: SceneConfig,
+    shape: tuple[int, int],
+    cell_m: float,
+    rng: np.random.Generator,
+    land_coarse: np.ndarray | None = None,
+) -> WindField:
     """Draw the wind field on a coarse grid of ``shape`` cells of ``cell_m`` metres.
 
     Args:
@@ -81,8 +86,7 @@ def draw_wind(config: SceneConfig, shape: tuple[int, int], cell_m: float, rng: n
     streak = float(rng.uniform(*config.streak_strength))
     streak_km = float(rng.uniform(0.5, 1.5))
     if streak > 0:
-        streaks = band_field(shape, rng, streak_km * 1000.0 / cell_m, 0.25, elongation=6.0,
-                             angle_deg=mean_from + 180.0)
+        streaks = band_field(shape, rng, streak_km * 1000.0 / cell_m, 0.25, elongation=6.0, angle_deg=mean_from + 180.0)
         factor = factor * (1.0 + streak * streaks)
     summary["streak_strength"] = round(streak, 4)
 
@@ -101,8 +105,9 @@ def draw_wind(config: SceneConfig, shape: tuple[int, int], cell_m: float, rng: n
     return WindField(speed, direction.astype(np.float32), summary)
 
 
-def _front(speed: np.ndarray, direction: np.ndarray, cell_m: float,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _front(
+    speed: np.ndarray, direction: np.ndarray, cell_m: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Draw a wavy front through the scene: speed ratio and veer change across a 100-500 m transition."""
     h, w = speed.shape
     angle = float(rng.uniform(0.0, 180.0))
@@ -118,8 +123,12 @@ def _front(speed: np.ndarray, direction: np.ndarray, cell_m: float,
     veer = float(rng.uniform(-40.0, 40.0))
     speed = speed * (1.0 + (ratio - 1.0) * side)
     direction = direction + veer * side
-    info = {"angle_deg": round(angle, 2), "speed_ratio": round(ratio, 3), "veer_deg": round(veer, 2),
-            "transition_m": round(width_cells * cell_m, 1)}
+    info = {
+        "angle_deg": round(angle, 2),
+        "speed_ratio": round(ratio, 3),
+        "veer_deg": round(veer, 2),
+        "transition_m": round(width_cells * cell_m, 1),
+    }
     return speed.astype(np.float32), direction, info
 
 
@@ -142,12 +151,14 @@ def _low_wind_patch(speed: np.ndarray, cell_m: float, rng: np.random.Generator) 
     weight = smoothstep((1.0 - r) / 0.35)
     speed *= 1.0 - weight
     speed += weight * np.float32(calm_ms)
-    return {"centre_px": [round(centre[0] * WIND_CELL_PX, 1), round(centre[1] * WIND_CELL_PX, 1)],
-            "radius_km": round(radius_km, 3), "calm_speed_ms": round(calm_ms, 3)}
+    return {
+        "centre_px": [round(centre[0] * WIND_CELL_PX, 1), round(centre[1] * WIND_CELL_PX, 1)],
+        "radius_km": round(radius_km, 3),
+        "calm_speed_ms": round(calm_ms, 3),
+    }
 
 
-def _lee_shadow(land_coarse: np.ndarray, direction_from_deg: float, cell_m: float,
-                reach_km: float = 4.0) -> np.ndarray:
+def _lee_shadow(land_coarse: np.ndarray, direction_from_deg: float, cell_m: float, reach_km: float = 4.0) -> np.ndarray:
     """0-1 sheltering downwind of land, decaying exponentially over ``reach_km``."""
     dy, dx = blow_vector(direction_from_deg)
     steps = max(1, int(reach_km * 1000.0 / cell_m / 2.0))
@@ -167,6 +178,6 @@ def _shift(array: np.ndarray, dy: int, dx: int) -> np.ndarray:
     h, w = array.shape
     if abs(dy) >= h or abs(dx) >= w:
         return out
-    src = array[max(0, -dy): h - max(0, dy), max(0, -dx): w - max(0, dx)]
-    out[max(0, dy): max(0, dy) + src.shape[0], max(0, dx): max(0, dx) + src.shape[1]] = src
+    src = array[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
     return out

@@ -62,14 +62,18 @@ QUICKLOOK_PANEL_PX = 1024
 ENCODINGS = {("db", "float32"), ("db", "int16"), ("linear", "float32")}
 
 
-def output_paths(out_dir: str | os.PathLike[str], name: str, polygons: bool = False,
-                 quicklook: bool = True) -> dict[str, Path]:
+def output_paths(
+    out_dir: str | os.PathLike[str], name: str, polygons: bool = False, quicklook: bool = True
+) -> dict[str, Path]:
     """Return the files :func:`write_scene` writes (keys: scene, labels, sidecar, quicklook, polygons)."""
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise InputError(f"--name {name!r} must be a plain file-name prefix (no folders, not starting with '.')")
     folder = Path(out_dir)
-    paths = {"scene": folder / f"{name}_scene.tif", "labels": folder / f"{name}_labels.tif",
-             "sidecar": folder / f"{name}_scene.json"}
+    paths = {
+        "scene": folder / f"{name}_scene.tif",
+        "labels": folder / f"{name}_labels.tif",
+        "sidecar": folder / f"{name}_scene.json",
+    }
     if quicklook:
         paths["quicklook"] = folder / f"{name}_quicklook.png"
     if polygons:
@@ -104,9 +108,17 @@ def check_outputs(paths: dict[str, Path], overwrite: bool, inputs: Inputs = ()) 
         raise OutputError(f"output folder {existing} is not writable; choose another --out")
 
 
-def write_scene(scene: SimulatedScene, out_dir: str | os.PathLike[str], name: str = "sim", units: str = "db",
-                dtype: str = "float32", polygons: bool = False, quicklook: bool = True,
-                overwrite: bool = False, command: str | None = None) -> dict[str, Path]:
+def write_scene(
+    scene: SimulatedScene,
+    out_dir: str | os.PathLike[str],
+    name: str = "sim",
+    units: str = "db",
+    dtype: str = "float32",
+    polygons: bool = False,
+    quicklook: bool = True,
+    overwrite: bool = False,
+    command: str | None = None,
+) -> dict[str, Path]:
     """Write the scene's files into ``out_dir`` (created if missing); returns their paths.
 
     Args:
@@ -125,8 +137,9 @@ def write_scene(scene: SimulatedScene, out_dir: str | os.PathLike[str], name: st
         OutputError: a file exists without ``overwrite``, or the folder cannot be written.
     """
     if (units, dtype) not in ENCODINGS:
-        raise InputError(f"--units {units} with --dtype {dtype} is not supported; use db/float32, db/int16 "
-                         "or linear/float32")
+        raise InputError(
+            f"--units {units} with --dtype {dtype} is not supported; use db/float32, db/int16 or linear/float32"
+        )
     paths = output_paths(out_dir, name, polygons, quicklook)
     check_outputs(paths, overwrite)
     with contextlib.ExitStack() as stack:
@@ -143,8 +156,9 @@ def write_scene(scene: SimulatedScene, out_dir: str | os.PathLike[str], name: st
     return paths
 
 
-def sidecar_dict(scene: SimulatedScene, files: dict[str, Any], encoding: dict[str, Any],
-                 command: str | None) -> dict[str, Any]:
+def sidecar_dict(
+    scene: SimulatedScene, files: dict[str, Any], encoding: dict[str, Any], command: str | None
+) -> dict[str, Any]:
     """Build the JSON sidecar: how to reproduce the scene and what is in it."""
     return {
         "generator": "dakd simulate (engine.data.synth)",
@@ -165,9 +179,17 @@ def sidecar_dict(scene: SimulatedScene, files: dict[str, Any], encoding: dict[st
 
 def _profile(scene: SimulatedScene, dtype: str, nodata: float | None) -> dict[str, Any]:
     height, width = scene.sigma0.shape
-    profile: dict[str, Any] = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": dtype,
-                               "crs": CRS.from_epsg(scene.crs_epsg), "transform": scene.transform,
-                               "compress": "deflate", "nodata": nodata}
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": dtype,
+        "crs": CRS.from_epsg(scene.crs_epsg),
+        "transform": scene.transform,
+        "compress": "deflate",
+        "nodata": nodata,
+    }
     if width >= 256 and height >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     return profile
@@ -177,8 +199,13 @@ def _write_image(scene: SimulatedScene, path: Path, units: str, dtype: str) -> d
     """Write σ0 in the chosen encoding; returns the encoding facts for the sidecar."""
     valid = scene.valid
     if units == "linear":
-        data, nodata, scale, unit, band_name = np.where(valid, scene.sigma0, 0.0).astype(np.float32), 0.0, 1.0, \
-            "linear", "Sigma0_VV"
+        data, nodata, scale, unit, band_name = (
+            np.where(valid, scene.sigma0, 0.0).astype(np.float32),
+            0.0,
+            1.0,
+            "linear",
+            "Sigma0_VV",
+        )
         predictor = 3
     else:
         db = from_linear(scene.sigma0, "db")
@@ -199,11 +226,22 @@ def _write_image(scene: SimulatedScene, path: Path, units: str, dtype: str) -> d
         if scale != 1.0:
             dst.scales = (scale,)
             dst.offsets = (0.0,)
-        dst.update_tags(DAKD_SIMULATED="yes", DAKD_SEED=str(scene.seed), UNITS=units, POLARISATION="VV",
-                        SIMULATOR_VERSION=str(scene.params.get("simulator_version")))
-    return {"units": units, "dtype": dtype, "scale": scale, "offset": 0.0,
-            "nodata": None if np.isnan(nodata) else nodata, "nodata_is_nan": bool(np.isnan(nodata)),
-            "band_description": band_name}
+        dst.update_tags(
+            DAKD_SIMULATED="yes",
+            DAKD_SEED=str(scene.seed),
+            UNITS=units,
+            POLARISATION="VV",
+            SIMULATOR_VERSION=str(scene.params.get("simulator_version")),
+        )
+    return {
+        "units": units,
+        "dtype": dtype,
+        "scale": scale,
+        "offset": 0.0,
+        "nodata": None if np.isnan(nodata) else nodata,
+        "nodata_is_nan": bool(np.isnan(nodata)),
+        "band_description": band_name,
+    }
 
 
 def _write_labels(scene: SimulatedScene, path: Path) -> None:
@@ -214,8 +252,11 @@ def _write_labels(scene: SimulatedScene, path: Path) -> None:
         colormap = {c.id: c.rgb + (255,) for c in OSD_CLASSES}
         colormap[IGNORE_INDEX] = IGNORE_RGB + (255,)
         dst.write_colormap(1, colormap)
-        dst.update_tags(DAKD_SIMULATED="yes", **{f"CLASS_{c.id}": c.name for c in OSD_CLASSES},
-                        **{f"CLASS_{IGNORE_INDEX}": "ignore"})
+        dst.update_tags(
+            DAKD_SIMULATED="yes",
+            **{f"CLASS_{c.id}": c.name for c in OSD_CLASSES},
+            **{f"CLASS_{IGNORE_INDEX}": "ignore"},
+        )
 
 
 def label_rgb(labels: np.ndarray) -> np.ndarray:
@@ -236,7 +277,7 @@ def write_quicklook(scene: SimulatedScene, path: Path, max_px: int = QUICKLOOK_P
     grey = (stretched * 255).astype(np.uint8)
     grey[~finite] = 0
     f = canvas.factor
-    labels = scene.labels[f // 2:: f, f // 2:: f][: grey.shape[0], : grey.shape[1]]
+    labels = scene.labels[f // 2 :: f, f // 2 :: f][: grey.shape[0], : grey.shape[1]]
     labels = np.pad(labels, ((0, grey.shape[0] - labels.shape[0]), (0, grey.shape[1] - labels.shape[1])), mode="edge")
     grey_rgb = np.repeat(grey[..., None], 3, axis=2)
     overlay = grey_rgb.copy()
@@ -257,8 +298,12 @@ def label_polygons(scene: SimulatedScene) -> list[tuple[dict[str, Any], dict[str
     for geometry, value in features.shapes(scene.labels, mask=mask, connectivity=8, transform=scene.transform):
         class_id = int(value)
         area_km2 = shape(geometry).area / 1e6 if scene.transform.a > 0 else 0.0
-        records.append((geometry, {"class": names[class_id], "class_id": class_id,
-                                   "area_km2": round(area_km2 or pixel_area_km2, 6)}))
+        records.append(
+            (
+                geometry,
+                {"class": names[class_id], "class_id": class_id, "area_km2": round(area_km2 or pixel_area_km2, 6)},
+            )
+        )
     return records
 
 
@@ -266,8 +311,9 @@ def _write_polygons(scene: SimulatedScene, path: Path) -> int:
     schema = {"geometry": "Polygon", "properties": {"class": "str:16", "class_id": "int", "area_km2": "float"}}
     records = label_polygons(scene)
     try:
-        with fiona.open(path, "w", driver="GPKG", layer=LABELS_LAYER, schema=schema,
-                        crs_wkt=CRS.from_epsg(scene.crs_epsg).to_wkt()) as sink:
+        with fiona.open(
+            path, "w", driver="GPKG", layer=LABELS_LAYER, schema=schema, crs_wkt=CRS.from_epsg(scene.crs_epsg).to_wkt()
+        ) as sink:
             sink.writerecords({"geometry": mapping(shape(g)), "properties": p} for g, p in records)
     except fiona.errors.FionaError as error:  # pragma: no cover - disk full and the like
         raise OutputError(f"cannot write {path.name}: {error}") from error

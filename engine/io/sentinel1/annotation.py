@@ -126,8 +126,13 @@ def parse_image_annotation(root: ET.Element, name: str) -> ImageAnnotation:
     if len(points) < 4:
         raise InputError(f"{name}: the geolocation grid has {len(points)} points (need >= 4); cannot georeference")
     grid = np.array(
-        [[float(_text(p, key, name)) for key in ("line", "pixel", "latitude", "longitude", "height", "incidenceAngle")]
-         for p in points]
+        [
+            [
+                float(_text(p, key, name))
+                for key in ("line", "pixel", "latitude", "longitude", "height", "incidenceAngle")
+            ]
+            for p in points
+        ]
     )
     return ImageAnnotation(
         mission=_text(root, "adsHeader/missionId", name),
@@ -155,8 +160,10 @@ def _line_vectors(vectors: list[ET.Element], lut_tag: str, name: str) -> LineVec
         pixels = _numbers(vector.find("pixel"), name, np.int64)
         values = _numbers(vector.find(lut_tag), name)
         if pixels.size != values.size or pixels.size == 0:
-            raise InputError(f"{name}: a <{lut_tag}> vector at line {line} has {values.size} values "
-                             f"for {pixels.size} pixels; the annotation is damaged")
+            raise InputError(
+                f"{name}: a <{lut_tag}> vector at line {line} has {values.size} values "
+                f"for {pixels.size} pixels; the annotation is damaged"
+            )
         rows.append((line, pixels, values))
     rows.sort(key=lambda row: row[0])  # they are in order in real products; be safe
     return LineVectors(
@@ -184,14 +191,17 @@ def parse_noise(root: ET.Element, name: str) -> NoiseAnnotation:
         if lines.size != values.size:
             raise InputError(f"{name}: a noiseAzimuthVector has {values.size} values for {lines.size} lines")
         swath = node.find("swath")
-        blocks.append(AzimuthNoiseBlock(
-            swath=swath.text.strip() if swath is not None and swath.text else "",
-            first_line=int(_text(node, "firstAzimuthLine", name)),
-            last_line=int(_text(node, "lastAzimuthLine", name)),
-            first_sample=int(_text(node, "firstRangeSample", name)),
-            last_sample=int(_text(node, "lastRangeSample", name)),
-            lines=lines,
-            values=values,
-        ))
-    return NoiseAnnotation(_line_vectors(range_nodes, "noiseRangeLut", name), tuple(blocks),
-                           "range x azimuth (IPF >= 2.9)")
+        blocks.append(
+            AzimuthNoiseBlock(
+                swath=swath.text.strip() if swath is not None and swath.text else "",
+                first_line=int(_text(node, "firstAzimuthLine", name)),
+                last_line=int(_text(node, "lastAzimuthLine", name)),
+                first_sample=int(_text(node, "firstRangeSample", name)),
+                last_sample=int(_text(node, "lastRangeSample", name)),
+                lines=lines,
+                values=values,
+            )
+        )
+    return NoiseAnnotation(
+        _line_vectors(range_nodes, "noiseRangeLut", name), tuple(blocks), "range x azimuth (IPF >= 2.9)"
+    )

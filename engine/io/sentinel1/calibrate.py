@@ -129,8 +129,9 @@ def window_rows_cols(window: Window) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(row0, row0 + int(window.height)), np.arange(col0, col0 + int(window.width))
 
 
-def sigma0_from_dn(dn: np.ndarray, sigma_lut: np.ndarray, noise: np.ndarray | None,
-                   floor_linear: float = SIGMA0_FLOOR_LINEAR) -> tuple[np.ndarray, np.ndarray]:
+def sigma0_from_dn(
+    dn: np.ndarray, sigma_lut: np.ndarray, noise: np.ndarray | None, floor_linear: float = SIGMA0_FLOOR_LINEAR
+) -> tuple[np.ndarray, np.ndarray]:
     """σ0 = (DN² − η) / A² on one window, clipped to ``floor_linear``; DN 0 is invalid (0, False).
 
     Args:
@@ -160,8 +161,9 @@ def _border_run_length(intensity: np.ndarray, threshold: float, run_px: int) -> 
     width = intensity.shape[1]
     run = max(1, min(run_px, width))
     signal = intensity > threshold
-    counts = np.concatenate([np.zeros((signal.shape[0], 1), np.int32), np.cumsum(signal, axis=1, dtype=np.int32)],
-                            axis=1)
+    counts = np.concatenate(
+        [np.zeros((signal.shape[0], 1), np.int32), np.cumsum(signal, axis=1, dtype=np.int32)], axis=1
+    )
     ahead = np.empty(signal.shape, dtype=np.int32)  # signal pixels in [c, c + run), shorter at the strip end
     stops = np.minimum(np.arange(width) + run, width)
     ahead[:] = counts[:, stops] - counts[:, :width]
@@ -181,15 +183,23 @@ class RadarCalibrator:
         options: see :class:`CalibrationOptions`.
     """
 
-    def __init__(self, sigma_lut: LineVectors, noise: NoiseAnnotation, image_shape: tuple[int, int],
-                 read_dn: Callable[[Window], np.ndarray], ipf: float, options: CalibrationOptions) -> None:
+    def __init__(
+        self,
+        sigma_lut: LineVectors,
+        noise: NoiseAnnotation,
+        image_shape: tuple[int, int],
+        read_dn: Callable[[Window], np.ndarray],
+        ipf: float,
+        options: CalibrationOptions,
+    ) -> None:
         self.sigma_lut = sigma_lut
         self.noise = noise
         self.height, self.width = image_shape
         self.read_dn = read_dn
         self.options = options
-        self.mask_border = options.mask_border_noise if options.mask_border_noise is not None else (
-            ipf < IPF_CLEAN_BORDERS)
+        self.mask_border = (
+            options.mask_border_noise if options.mask_border_noise is not None else (ipf < IPF_CLEAN_BORDERS)
+        )
 
     def calibrate(self, window: Window, dn: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """σ0 (float32 linear) and validity of one radar-geometry window.

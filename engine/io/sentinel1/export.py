@@ -11,11 +11,12 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from engine.io.atomic import atomic_file, output_write_errors
@@ -31,12 +32,20 @@ EXPORT_WINDOW_PX = 1024
 
 def export_windows(width: int, height: int, size: int = EXPORT_WINDOW_PX) -> list[Window]:
     """Row-major windows of ``size`` px covering a ``width`` x ``height`` raster."""
-    return [Window(col, row, min(size, width - col), min(size, height - row))
-            for row in range(0, height, size) for col in range(0, width, size)]
+    return [
+        Window(col, row, min(size, width - col), min(size, height - row))
+        for row in range(0, height, size)
+        for col in range(0, width, size)
+    ]
 
 
-def write_sigma0(scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: bool = False, overwrite: bool = False,
-                 progress: Progress | None = None) -> dict[str, Any]:
+def write_sigma0(
+    scene: Sentinel1Scene,
+    out_path: str | os.PathLike[str],
+    db: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Write the scene's σ0 (linear, or dB with ``db``) to a float32 GeoTIFF; nodata is NaN.
 
     The file appears only when complete (written under a temporary name, then renamed). Band
@@ -61,8 +70,9 @@ def write_sigma0(scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: bo
         return _write_sigma0(scene, out_path, db, overwrite, progress or Progress())
 
 
-def _write_sigma0(scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: bool, overwrite: bool,
-                  progress: Progress) -> dict[str, Any]:
+def _write_sigma0(
+    scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: bool, overwrite: bool, progress: Progress
+) -> dict[str, Any]:
     started = time.monotonic()
     info = scene.info
     radar = scene.options.geometry == "radar"
@@ -76,8 +86,9 @@ def _write_sigma0(scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: b
         try:
             if radar:
                 dataset.gcps = (scene.gcps, GCP_CRS)
-            dataset.update_tags(**{k: str(v) for k, v in info.metadata.items()},
-                                units="dB" if db else "linear power", quantity="sigma0")
+            dataset.update_tags(
+                **{k: str(v) for k, v in info.metadata.items()}, units="dB" if db else "linear power", quantity="sigma0"
+            )
             if db:
                 dataset.set_band_unit(1, "dB")
             with progress.stage("calibrate", len(windows)) as stage:
@@ -95,7 +106,7 @@ def _write_sigma0(scene: Sentinel1Scene, out_path: str | os.PathLike[str], db: b
         "path": str(Path(out_path).expanduser().absolute()),
         "width": info.width,
         "height": info.height,
-        "crs": "GCPs (EPSG:4326)" if radar else f"EPSG:{info.crs.to_epsg()}",
+        "crs": "GCPs (EPSG:4326)" if radar else f"EPSG:{cast(CRS, info.crs).to_epsg()}",  # UTM: always a CRS
         "geometry": scene.options.geometry,
         "band": band_name,
         "valid_fraction": round(valid_pixels / (info.width * info.height), 4),

@@ -20,8 +20,7 @@ window is the one the warp samples. Accuracy notes:
   to within 0.125 px (its default error threshold).
 * A block's warp uses only its own source window, but the mapping is global, so blocks agree.
 * GCP positions are those of the annotation (ellipsoid heights of the processor's DEM): over sea
-  they are at sea level; over land no terrain correction is done (README: "Reference: Sentinel-1
-  products").
+  they are at sea level; over land no terrain correction is done (docs/user-guide/sentinel-1.md).
 * Annotation pixel/line numbers address pixel centres; GDAL GCPs address pixel corners, so
   ``+0.5`` is added (:func:`gcps_from_grid`). GDAL's own SAFE driver omits it (a 5 m shift).
 """
@@ -53,10 +52,12 @@ _EDGE_STEP_PX = 32
 def gcps_from_grid(grid: GeolocationGrid) -> list[GroundControlPoint]:
     """GDAL GCPs (pixel-corner convention, EPSG:4326, z = annotated height) from the geolocation grid."""
     return [
-        GroundControlPoint(row=float(line) + 0.5, col=float(pixel) + 0.5, x=float(lon), y=float(lat), z=float(h),
-                           id=str(i + 1))
-        for i, (line, pixel, lat, lon, h) in enumerate(zip(grid.lines, grid.pixels, grid.latitudes,
-                                                           grid.longitudes, grid.heights_m))
+        GroundControlPoint(
+            row=float(line) + 0.5, col=float(pixel) + 0.5, x=float(lon), y=float(lat), z=float(h), id=str(i + 1)
+        )
+        for i, (line, pixel, lat, lon, h) in enumerate(
+            zip(grid.lines, grid.pixels, grid.latitudes, grid.longitudes, grid.heights_m)
+        )
     ]
 
 
@@ -98,8 +99,10 @@ class GcpGeocoder:
         lats = np.array([g.y for g in gcps])
         self.utm_crs = utm_crs_for(float(lons.mean()), float(lats.mean()))
         east, north = transform_coords(GCP_CRS, self.utm_crs, lons, lats)
-        self.utm_gcps = [GroundControlPoint(row=g.row, col=g.col, x=float(x), y=float(y), z=g.z, id=g.id)
-                         for g, x, y in zip(gcps, east, north)]
+        self.utm_gcps = [
+            GroundControlPoint(row=g.row, col=g.col, x=float(x), y=float(y), z=g.z, id=g.id)
+            for g, x, y in zip(gcps, east, north)
+        ]
         self._spline = GCPTransformer(self.utm_gcps, tps=True)
         self.grid = self._utm_grid()
 
@@ -114,8 +117,9 @@ class GcpGeocoder:
 
     def map_to_radar(self, east: np.ndarray, north: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fractional radar (cols, rows) of UTM points (pixel-corner convention)."""
-        rows, cols = self._spline.rowcol(np.asarray(east, dtype=float), np.asarray(north, dtype=float),
-                                         op=np.positive)  # an identity ufunc: keep fractional pixels
+        rows, cols = self._spline.rowcol(
+            np.asarray(east, dtype=float), np.asarray(north, dtype=float), op=np.positive
+        )  # an identity ufunc: keep fractional pixels
         return np.asarray(cols, dtype=float), np.asarray(rows, dtype=float)
 
     def radar_to_lonlat(self, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,12 +127,6 @@ class GcpGeocoder:
         east, north = self.radar_to_map(cols, rows)
         lons, lats = transform_coords(self.utm_crs, GCP_CRS, east, north)
         return np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
-
-    def lonlat_to_radar(self, lons: np.ndarray, lats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fractional radar (cols, rows) of lon/lat points (pixel-corner convention)."""
-        east, north = transform_coords(GCP_CRS, self.utm_crs, np.asarray(lons, dtype=float),
-                                       np.asarray(lats, dtype=float))
-        return self.map_to_radar(np.asarray(east), np.asarray(north))
 
     def _utm_grid(self) -> UtmGrid:
         # The footprint is the image outline mapped through the spline (edges are slightly curved).
@@ -174,8 +172,9 @@ class GcpGeocoder:
         the source pixels it is interpolated from are valid (a conservative edge, at most 1 px).
         """
         col0, row0 = float(src_window.col_off), float(src_window.row_off)
-        shifted = [GroundControlPoint(row=g.row - row0, col=g.col - col0, x=g.x, y=g.y, z=g.z, id=g.id)
-                   for g in self.utm_gcps]
+        shifted = [
+            GroundControlPoint(row=g.row - row0, col=g.col - col0, x=g.x, y=g.y, z=g.z, id=g.id) for g in self.utm_gcps
+        ]
         out = np.full((int(dst_window.height), int(dst_window.width)), np.nan, dtype=np.float32)
         dst_transform = self.grid.transform @ Affine.translation(float(dst_window.col_off), float(dst_window.row_off))
         reproject(

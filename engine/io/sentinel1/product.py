@@ -27,15 +27,17 @@ SUPPORTED_MODES = ("IW",)
 
 _WHY_NOT = {
     "SLC": "it is a Single Look Complex (SLC) product in slant range; download the GRD product of the "
-           "same acquisition (product type GRD, e.g. S1A_IW_GRDH_...)",
+    "same acquisition (product type GRD, e.g. S1A_IW_GRDH_...)",
     "OCN": "it is a Level-2 Ocean (OCN) product with wind/wave/current fields, no backscatter image; "
-           "download the IW GRD product of the same acquisition",
+    "download the IW GRD product of the same acquisition",
     "RAW": "it is a Level-0 RAW product (unfocused echoes); download the IW GRD product of the same acquisition",
 }
 
 _POLARISATION_IN_NAME = re.compile(r"-(vv|vh|hh|hv)-")
-_PRODUCT_NAME = re.compile(r"^(S1[A-D])_([A-Z0-9]{2})_([A-Z]{3})([A-Z_])_(\d)S([SDHV])([A-Z_])_"
-                           r"(\d{8}T\d{6})_(\d{8}T\d{6})_(\d{6})_([0-9A-F]{6})_([0-9A-F]{4})")
+_PRODUCT_NAME = re.compile(
+    r"^(S1[A-D])_([A-Z0-9]{2})_([A-Z]{3})([A-Z_])_(\d)S([SDHV])([A-Z_])_"
+    r"(\d{8}T\d{6})_(\d{8}T\d{6})_(\d{6})_([0-9A-F]{6})_([0-9A-F]{4})"
+)
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,10 @@ class ProductLocation:
                 return self._zip.read(self.member(relative))
             return (self.root / self.member(relative)).read_bytes()
         except (KeyError, FileNotFoundError):
-            raise InputError(f"{self.user_path}: {_clean_relative(relative)} is missing; the download is incomplete, "
-                             "download the product again") from None
+            raise InputError(
+                f"{self.user_path}: {_clean_relative(relative)} is missing; the download is incomplete, "
+                "download the product again"
+            ) from None
         except (OSError, zipfile.BadZipFile) as error:
             raise InputError(f"{self.user_path}: cannot read {_clean_relative(relative)} ({error})") from None
 
@@ -166,14 +170,16 @@ def _manifest_folder_in_zip(archive: zipfile.ZipFile, user_path: str | Path) -> 
     manifests = [name for name in archive.namelist() if PurePosixPath(name).name.lower() == MANIFEST]
     shallow = [name for name in manifests if len(PurePosixPath(name).parts) <= 2]
     if not shallow:
-        raise InputError(f"{user_path}: the zip has no {MANIFEST} at its top level; it is not a Sentinel-1 product "
-                         "zip as downloaded from the Copernicus hubs")
+        raise InputError(
+            f"{user_path}: the zip has no {MANIFEST} at its top level; it is not a Sentinel-1 product "
+            "zip as downloaded from the Copernicus hubs"
+        )
     if len(shallow) > 1:
         raise InputError(f"{user_path}: the zip holds {len(shallow)} products; give one product per zip")
     return str(PurePosixPath(shallow[0]).parent).strip(".")
 
 
-def is_sentinel1_product(path: str | Path) -> bool:
+def has_sentinel1_manifest(path: str | Path) -> bool:
     """Tell whether ``path`` looks like a Sentinel-1 product: a ``.SAFE`` folder, its manifest, or its zip.
 
     Cheap and never raises: it only looks for ``manifest.safe`` (in a zip, in the central directory).
@@ -186,8 +192,10 @@ def is_sentinel1_product(path: str | Path) -> bool:
             return given.is_file()
         if given.suffix.lower() == ".zip" and zipfile.is_zipfile(given):
             with zipfile.ZipFile(given) as archive:
-                return any(PurePosixPath(name).name.lower() == MANIFEST and len(PurePosixPath(name).parts) <= 2
-                           for name in archive.namelist())
+                return any(
+                    PurePosixPath(name).name.lower() == MANIFEST and len(PurePosixPath(name).parts) <= 2
+                    for name in archive.namelist()
+                )
     except (OSError, ValueError, zipfile.BadZipFile):
         return False
     return False
@@ -218,16 +226,21 @@ def _polarisation_of(href: str) -> str | None:
 
 
 def _files_by_polarisation(root: ET.Element) -> dict[str, PolarisationFiles]:
-    roles = {"s1Level1MeasurementSchema": "measurement", "s1Level1ProductSchema": "annotation",
-             "s1Level1CalibrationSchema": "calibration", "s1Level1NoiseSchema": "noise"}
+    roles = {
+        "s1Level1MeasurementSchema": "measurement",
+        "s1Level1ProductSchema": "annotation",
+        "s1Level1CalibrationSchema": "calibration",
+        "s1Level1NoiseSchema": "noise",
+    }
     found: dict[str, dict[str, str]] = {}
     for node in root.iter():
-        if local_name(node.tag) != "dataObject" or node.get("repID") not in roles:
+        rep_id = node.get("repID", "")
+        if local_name(node.tag) != "dataObject" or rep_id not in roles:
             continue
         href = next((loc.get("href") for loc in node.iter() if local_name(loc.tag) == "fileLocation"), None)
         pol = _polarisation_of(href) if href else None
         if href and pol:
-            found.setdefault(pol, {})[roles[node.get("repID")]] = href
+            found.setdefault(pol, {})[roles[rep_id]] = href
     return {pol: PolarisationFiles(pol, **paths) for pol, paths in found.items()}
 
 
@@ -276,13 +289,17 @@ def check_supported(manifest: ManifestInfo, path: str) -> None:
     if kind in _WHY_NOT:
         raise InputError(f"{path}: not usable, {_WHY_NOT[kind]}")
     if kind != "GRD":
-        raise InputError(f"{path}: product type {kind or 'unknown'} is not handled; only Sentinel-1 IW GRD products "
-                         "are (GRDH, as downloaded from the Copernicus hubs)")
+        raise InputError(
+            f"{path}: product type {kind or 'unknown'} is not handled; only Sentinel-1 IW GRD products "
+            "are (GRDH, as downloaded from the Copernicus hubs)"
+        )
     if manifest.mode not in SUPPORTED_MODES:
-        why = {"EW": "Extra Wide (EW, 40 m) GRD products are not handled: the detectors are trained on IW 10 m "
-                     "scenes; use an IW GRDH product",
-               "WV": "Wave mode (WV) products are small vignettes, not handled; use an IW GRDH product",
-               "SM": "Stripmap (SM) GRD products are not handled; use an IW GRDH product"}
+        why = {
+            "EW": "Extra Wide (EW, 40 m) GRD products are not handled: the detectors are trained on IW 10 m "
+            "scenes; use an IW GRDH product",
+            "WV": "Wave mode (WV) products are small vignettes, not handled; use an IW GRDH product",
+            "SM": "Stripmap (SM) GRD products are not handled; use an IW GRDH product",
+        }
         default = f"mode {manifest.mode or 'unknown'} is not handled; use an IW GRDH product"
         raise InputError(f"{path}: {why.get(manifest.mode, default)}")
 
@@ -295,21 +312,34 @@ def choose_polarisation(manifest: ManifestInfo, location: ProductLocation, pol: 
         listed = ", ".join(available) or "none"
         if wanted in manifest.polarisations:
             hint = f"pass --pol {available[0]}" if available else "download the product again"
-            raise InputError(f"{location.user_path}: the manifest lists {wanted} but names no {wanted} files "
-                             f"(incomplete product?); {hint}")
-        raise InputError(f"{location.user_path}: the product has no {wanted} band (it has: {listed}); "
-                         f"pass --pol {available[0] if available else 'VV'}")
+            raise InputError(
+                f"{location.user_path}: the manifest lists {wanted} but names no {wanted} files "
+                f"(incomplete product?); {hint}"
+            )
+        raise InputError(
+            f"{location.user_path}: the product has no {wanted} band (it has: {listed}); "
+            f"pass --pol {available[0] if available else 'VV'}"
+        )
     files = manifest.files[wanted]
     for role in ("measurement", "annotation", "calibration", "noise"):
         relative = getattr(files, role)
         if relative is None:
-            raise InputError(f"{location.user_path}: the manifest lists no {role} file for {wanted}; the product is "
-                             "incomplete")
+            raise InputError(
+                f"{location.user_path}: the manifest lists no {role} file for {wanted}; the product is incomplete"
+            )
         if not location.exists(relative):
-            others = [p for p in available if p != wanted and all(
-                getattr(manifest.files[p], r) and location.exists(getattr(manifest.files[p], r))
-                for r in ("measurement", "annotation", "calibration", "noise"))]
+            others = [
+                p
+                for p in available
+                if p != wanted
+                and all(
+                    getattr(manifest.files[p], r) and location.exists(getattr(manifest.files[p], r))
+                    for r in ("measurement", "annotation", "calibration", "noise")
+                )
+            ]
             hint = f"pass --pol {others[0]}" if others else "download the product again"
-            raise InputError(f"{location.user_path}: the {wanted} {role} file {_clean_relative(relative)} is missing "
-                             f"(incomplete download?); {hint}")
+            raise InputError(
+                f"{location.user_path}: the {wanted} {role} file {_clean_relative(relative)} is missing "
+                f"(incomplete download?); {hint}"
+            )
     return files

@@ -18,7 +18,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import rasterio
@@ -110,8 +110,16 @@ class Sentinel1Scene:
     radar grid) and ``geocoder``.
     """
 
-    def __init__(self, location: ProductLocation, manifest: ManifestInfo, annotation: ImageAnnotation,
-                 sigma_lut: LineVectors, noise: NoiseAnnotation, measurement_path: str, options: ProductOptions):
+    def __init__(
+        self,
+        location: ProductLocation,
+        manifest: ManifestInfo,
+        annotation: ImageAnnotation,
+        sigma_lut: LineVectors,
+        noise: NoiseAnnotation,
+        measurement_path: str,
+        options: ProductOptions,
+    ):
         self.location = location
         self.manifest = manifest
         self.annotation = annotation
@@ -122,22 +130,29 @@ class Sentinel1Scene:
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self._dataset = rasterio.open(measurement_path)
         except RasterioIOError as error:
-            raise InputError(f"{location.user_path}: cannot open the measurement raster ({error}); the product is "
-                             "damaged or incompletely downloaded") from None
+            raise InputError(
+                f"{location.user_path}: cannot open the measurement raster ({error}); the product is "
+                "damaged or incompletely downloaded"
+            ) from None
         if (self._dataset.height, self._dataset.width) != (annotation.height, annotation.width):
             shape = f"{self._dataset.width}x{self._dataset.height}"
             self._dataset.close()
-            raise InputError(f"{location.user_path}: the measurement raster is {shape} but the annotation says "
-                             f"{annotation.width}x{annotation.height}; the product is inconsistent")
-        self.calibrator = RadarCalibrator(sigma_lut, noise, (annotation.height, annotation.width), self._read_dn,
-                                          manifest.ipf, options.calibration)
+            raise InputError(
+                f"{location.user_path}: the measurement raster is {shape} but the annotation says "
+                f"{annotation.width}x{annotation.height}; the product is inconsistent"
+            )
+        self.calibrator = RadarCalibrator(
+            sigma_lut, noise, (annotation.height, annotation.width), self._read_dn, manifest.ipf, options.calibration
+        )
         self.gcps: list[GroundControlPoint] = gcps_from_grid(annotation.geolocation)
         try:
             self.geocoder = GcpGeocoder(self.gcps, (annotation.height, annotation.width), options.pixel_size_m)
         except Exception as error:  # GDAL cannot fit the tie points (a damaged geolocation grid)
             self._dataset.close()
-            raise InputError(f"{location.user_path}: cannot georeference from the annotation's geolocation grid "
-                             f"({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+            raise InputError(
+                f"{location.user_path}: cannot georeference from the annotation's geolocation grid "
+                f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+            ) from None
         self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.info = self._scene_info()
         blocks_per_row = math.ceil(self.info.width / options.block_px)
@@ -250,8 +265,12 @@ class Sentinel1Scene:
             incidence[outside] = griddata(points, grid.incidence_deg, where[outside], method="nearest")
         lon0, lat0 = self.geocoder.radar_to_lonlat(radar_cols, radar_rows)
         lon1, lat1 = self.geocoder.radar_to_lonlat(radar_cols + 100.0, radar_rows)
-        look = np.array([distance_bearing(a, b, np.array([c]), np.array([d]))[1][0]
-                         for a, b, c, d in zip(np.ravel(lon0), np.ravel(lat0), np.ravel(lon1), np.ravel(lat1))])
+        look = np.array(
+            [
+                distance_bearing(a, b, np.array([c]), np.array([d]))[1][0]
+                for a, b, c, d in zip(np.ravel(lon0), np.ravel(lat0), np.ravel(lon1), np.ravel(lat1))
+            ]
+        )
         return incidence, look.reshape(np.shape(lon0))
 
     # -- reading ----------------------------------------------------------------------------------
@@ -264,7 +283,8 @@ class Sentinel1Scene:
             raise InputError(
                 f"{self.location.user_path}: cannot read the measurement pixels at line {int(window.row_off)}, pixel "
                 f"{int(window.col_off)} ({error_text(error)}); the product is damaged or incompletely downloaded: "
-                "download it again") from error
+                "download it again"
+            ) from error
 
     def read_radar_sigma0(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """σ0 (float32 linear) and validity of a window of the product's own grid."""
@@ -287,9 +307,11 @@ class Sentinel1Scene:
                 top, left = max(row0, block_row * block), max(col0, block_col * block)
                 bottom = min(row0 + rows, block_row * block + block_values.shape[0])
                 right = min(col0 + cols, block_col * block + block_values.shape[1])
-                out = np.s_[top - row0:bottom - row0, left - col0:right - col0]
-                src = np.s_[top - block_row * block:bottom - block_row * block,
-                            left - block_col * block:right - block_col * block]
+                out = np.s_[top - row0 : bottom - row0, left - col0 : right - col0]
+                src = np.s_[
+                    top - block_row * block : bottom - block_row * block,
+                    left - block_col * block : right - block_col * block,
+                ]
                 values[out] = block_values[src]
                 valid[out] = block_valid[src]
         return values, valid
@@ -300,12 +322,18 @@ class Sentinel1Scene:
             self._cache.move_to_end(key)
             return self._cache[key]
         block = self.options.block_px
-        dst = Window(block_col * block, block_row * block, min(block, self.info.width - block_col * block),
-                     min(block, self.info.height - block_row * block))
+        dst = Window(
+            block_col * block,
+            block_row * block,
+            min(block, self.info.width - block_col * block),
+            min(block, self.info.height - block_row * block),
+        )
         src = self.geocoder.source_window(dst)
         if src is None:
-            result = (np.zeros((int(dst.height), int(dst.width)), np.float32),
-                      np.zeros((int(dst.height), int(dst.width)), bool))
+            result = (
+                np.zeros((int(dst.height), int(dst.width)), np.float32),
+                np.zeros((int(dst.height), int(dst.width)), bool),
+            )
         else:
             sigma0, valid = self.calibrator.calibrate(src)
             sigma0[~valid] = np.nan
@@ -376,12 +404,16 @@ def open_product(path: str | Path, pol: str | int = "VV", geometry: str = "utm",
     unknown = set(options) - calibration_fields - product_fields
     if unknown:
         raise InputError(f"unknown Sentinel-1 reader option(s): {', '.join(sorted(unknown))}")
-    defaults = {**{key: getattr(CalibrationOptions(), key) for key in calibration_fields},
-                **{key: getattr(ProductOptions(), key) for key in product_fields}}
+    defaults = {
+        **{key: getattr(CalibrationOptions(), key) for key in calibration_fields},
+        **{key: getattr(ProductOptions(), key) for key in product_fields},
+    }
     options = {key: _checked_option(key, value, defaults[key]) for key, value in options.items()}
     calibration = CalibrationOptions(**{k: v for k, v in options.items() if k in calibration_fields})
-    product_options = replace(ProductOptions(geometry=geometry, calibration=calibration),
-                              **{k: v for k, v in options.items() if k in product_fields})
+    product_options = replace(
+        ProductOptions(geometry=geometry, calibration=calibration),
+        **{k: v for k, v in options.items() if k in product_fields},
+    )
 
     location = ProductLocation(path)
     try:
@@ -389,15 +421,21 @@ def open_product(path: str | Path, pol: str | int = "VV", geometry: str = "utm",
         check_supported(manifest, str(path))
         product_options = replace(product_options, pol=_polarisation_name(pol, manifest, str(path)))
         files = choose_polarisation(manifest, location, product_options.pol)
-        annotation = parse_image_annotation(parse_xml(location.read_bytes(files.annotation), files.annotation),
-                                            f"{path}: {files.annotation}")
+        # choose_polarisation has checked that all four files are named and present.
+        annotation_file, calibration_file = cast(str, files.annotation), cast(str, files.calibration)
+        noise_file, measurement_file = cast(str, files.noise), cast(str, files.measurement)
+        annotation = parse_image_annotation(
+            parse_xml(location.read_bytes(annotation_file), annotation_file), f"{path}: {annotation_file}"
+        )
         if annotation.product_type.upper() != "GRD":
             check_supported(replace(manifest, product_type=annotation.product_type.upper()), str(path))
-        sigma_lut = parse_calibration(parse_xml(location.read_bytes(files.calibration), files.calibration),
-                                      f"{path}: {files.calibration}")
-        noise = parse_noise(parse_xml(location.read_bytes(files.noise), files.noise), f"{path}: {files.noise}")
-        return Sentinel1Scene(location, manifest, annotation, sigma_lut, noise,
-                              location.gdal_path(files.measurement), product_options)
+        sigma_lut = parse_calibration(
+            parse_xml(location.read_bytes(calibration_file), calibration_file), f"{path}: {calibration_file}"
+        )
+        noise = parse_noise(parse_xml(location.read_bytes(noise_file), noise_file), f"{path}: {noise_file}")
+        return Sentinel1Scene(
+            location, manifest, annotation, sigma_lut, noise, location.gdal_path(measurement_file), product_options
+        )
     except BaseException:
         location.close()
         raise

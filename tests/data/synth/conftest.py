@@ -10,10 +10,19 @@ from engine.data.synth.scene import SimulatedScene
 
 #: Everything off except the sea: a homogeneous wind field and the sensor.
 PLAIN_SEA = {
-    "wind_variability": 0.0, "wind_direction_variability_deg": 0.0, "gust_strength": (0.0, 0.0),
-    "streak_strength": (0.0, 0.0), "front_probability": 0.0, "low_wind_patches": (0, 0), "spills": (0, 0),
-    "biogenic_films": (0, 0), "rain_cells": (0, 0), "internal_waves": (0, 0), "ships": (0, 0),
-    "land_probability": 0.0, "nodata_probability": 0.0,
+    "wind_variability": 0.0,
+    "wind_direction_variability_deg": 0.0,
+    "gust_strength": (0.0, 0.0),
+    "streak_strength": (0.0, 0.0),
+    "front_probability": 0.0,
+    "low_wind_patches": (0, 0),
+    "spills": (0, 0),
+    "biogenic_films": (0, 0),
+    "rain_cells": (0, 0),
+    "internal_waves": (0, 0),
+    "ships": (0, 0),
+    "land_probability": 0.0,
+    "nodata_probability": 0.0,
 }
 
 
@@ -24,10 +33,21 @@ def plain_sea_config(**changes: object) -> SceneConfig:
 
 def busy_config(**changes: object) -> SceneConfig:
     """A 384² scene with every object kind present (coast, spills, look-alikes, ships)."""
-    values = {"width_px": 384, "height_px": 384, "land_probability": 1.0, "land_fraction": (0.15, 0.2),
-              "spills": (3, 3), "ships": (3, 3), "biogenic_films": (1, 1), "rain_cells": (1, 1),
-              "internal_waves": (1, 1), "low_wind_patches": (1, 1), "nodata_probability": 1.0,
-              "wind_speed_ms": (6.0, 8.0), "harbour_probability": 1.0}
+    values = {
+        "width_px": 384,
+        "height_px": 384,
+        "land_probability": 1.0,
+        "land_fraction": (0.15, 0.2),
+        "spills": (3, 3),
+        "ships": (3, 3),
+        "biogenic_films": (1, 1),
+        "rain_cells": (1, 1),
+        "internal_waves": (1, 1),
+        "low_wind_patches": (1, 1),
+        "nodata_probability": 1.0,
+        "wind_speed_ms": (6.0, 8.0),
+        "harbour_probability": 1.0,
+    }
     values.update(changes)
     return SceneConfig(**values)  # type: ignore[arg-type]
 

@@ -7,8 +7,7 @@ from engine.errors import InputError
 
 
 def test_round_trip_through_json():
-    config = SceneConfig(width_px=300, spills=(2, 5), incidence_deg=(31.0, 33.0),
-                         spill_kind_weights={"leak": 1.0})
+    config = SceneConfig(width_px=300, spills=(2, 5), incidence_deg=(31.0, 33.0), spill_kind_weights={"leak": 1.0})
     back = SceneConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert back == config
 
@@ -22,9 +21,9 @@ def test_partial_dict_keeps_defaults():
 @pytest.mark.parametrize(
     ("values", "fragment"),
     [
-        ({"colour": 1}, "unknown scene parameter(s) colour"),
+        ({"colour": 1}, "unknown key(s) colour for SceneConfig"),
         ({"damping_db": [5, 2]}, "damping_db must be a (low, high) pair"),
-        ({"damping_db": 5}, "damping_db must be a [low, high] pair"),
+        ({"damping_db": 5}, "damping_db must be a list of 2 values"),
         ({"width_px": 8}, "width_px must be an integer >= 32"),
         ({"width_px": 10000, "height_px": 10000}, "Mpx limit"),
         ({"spills": [1.5, 2]}, "spills must be a (min, max) pair of counts"),

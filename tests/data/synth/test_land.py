@@ -43,4 +43,3 @@ def test_no_land_when_probability_zero():
     config = SceneConfig(width_px=64, height_px=64, land_probability=0.0)
     geometry = draw_geometry(64, 10.0, None, "ascending", np.random.default_rng(0))
     assert draw_land(config, (64, 64), geometry, np.random.default_rng(0)) is None
-

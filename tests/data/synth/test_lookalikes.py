@@ -32,8 +32,8 @@ def test_rain_cell_has_dark_core_and_bright_downwind_rim():
     centre = (int(CENTRE[0]) - cell.patch.rows.start, int(CENTRE[1]) - cell.patch.cols.start)
     assert darkening[centre] == pytest.approx(4.0, abs=0.5)
     row = darkening[centre[0]]
-    downwind_rim = row[centre[1] + 120: centre[1] + 180].min()  # wind blows to the right (90 deg)
-    upwind_rim = row[centre[1] - 180: centre[1] - 120].min()
+    downwind_rim = row[centre[1] + 120 : centre[1] + 180].min()  # wind blows to the right (90 deg)
+    upwind_rim = row[centre[1] - 180 : centre[1] - 120].min()
     assert downwind_rim < -1.0 and downwind_rim < upwind_rim
     assert cell.label[centre] and not np.any(cell.label & (darkening < 0))
 

@@ -14,8 +14,10 @@ from engine.data.synth.noise import (
 )
 
 
-@pytest.mark.parametrize(("coarse_shape", "factor", "shape"), [((5, 7), 4, (20, 28)), ((5, 7), 4, (17, 26)),
-                                                              ((6, 3), 3, (18, 9)), ((4, 4), 1, (4, 4))])
+@pytest.mark.parametrize(
+    ("coarse_shape", "factor", "shape"),
+    [((5, 7), 4, (20, 28)), ((5, 7), 4, (17, 26)), ((6, 3), 3, (18, 9)), ((4, 4), 1, (4, 4))],
+)
 def test_upsample_is_scipy_bilinear_grid_mode(coarse_shape, factor, shape):
     coarse = np.random.default_rng(0).standard_normal(coarse_shape).astype(np.float32)
     expected = ndimage.zoom(coarse, factor, order=1, grid_mode=True, mode="nearest", prefilter=False)

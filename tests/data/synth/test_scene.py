@@ -25,14 +25,25 @@ def column_mean_db(values: np.ndarray, incidence: np.ndarray, target_deg: float)
 
 @pytest.mark.parametrize(
     ("speed_ms", "phi_deg", "incidence_deg", "expected_db"),
-    [(8.0, 0.0, 30.0, -10.1), (8.0, 0.0, 45.0, -16.6), (8.0, 90.0, 35.0, -16.3), (5.0, 0.0, 35.0, -16.1),
-     (3.0, 0.0, 35.0, -19.2)],
+    [
+        (8.0, 0.0, 30.0, -10.1),
+        (8.0, 0.0, 45.0, -16.6),
+        (8.0, 90.0, 35.0, -16.3),
+        (5.0, 0.0, 35.0, -16.1),
+        (3.0, 0.0, 35.0, -19.2),
+    ],
 )
-def test_simulated_sea_mean_before_speckle_matches_cmod5n(speed_ms, phi_deg, incidence_deg, expected_db,
-                                                          plain_sea_config):
-    config = plain_sea_config(width_px=640, height_px=64, incidence_deg=(29.0, 47.0), orbit_direction="ascending",
-                              wind_speed_ms=(speed_ms, speed_ms),
-                              wind_direction_from_deg=(ASCENDING_LOOK_DEG + phi_deg,) * 2)
+def test_simulated_sea_mean_before_speckle_matches_cmod5n(
+    speed_ms, phi_deg, incidence_deg, expected_db, plain_sea_config
+):
+    config = plain_sea_config(
+        width_px=640,
+        height_px=64,
+        incidence_deg=(29.0, 47.0),
+        orbit_direction="ascending",
+        wind_speed_ms=(speed_ms, speed_ms),
+        wind_direction_from_deg=(ASCENDING_LOOK_DEG + phi_deg,) * 2,
+    )
     scene = simulate_scene(config, seed=1)
     incidence = scene.layers.incidence_deg
     clean_db = column_mean_db(scene.layers.clean_sigma0, incidence, incidence_deg)
@@ -55,16 +66,24 @@ def _contrast_db(scene, ring_mask) -> float:
     """Mean dB of the sea ring around the slick minus the mean dB inside the oil label."""
     oil = scene.labels == OIL.id
     ring = ring_mask(scene.layers.oil_coverage > 0.01, 3, 12) & (scene.labels == SEA.id)
-    db = scene.sigma0_db
+    db = from_linear(scene.sigma0, "db")
     assert oil.sum() > 300 and ring.sum() > 300
     return float(db[ring].mean() - db[oil].mean())
 
 
 def _spill_config(plain_sea_config, kind: str, **changes):
-    values = {"width_px": 320, "height_px": 320, "wind_speed_ms": (12.0, 12.0), "orbit_direction": "ascending",
-              "wind_direction_from_deg": (ASCENDING_LOOK_DEG,) * 2, "incidence_deg": (30.0, 32.0),
-              "spills": (1, 1), "spill_kind_weights": {kind: 1.0}, "damping_db": (3.0, 10.0),
-              "ship_with_discharge_probability": 0.0}
+    values = {
+        "width_px": 320,
+        "height_px": 320,
+        "wind_speed_ms": (12.0, 12.0),
+        "orbit_direction": "ascending",
+        "wind_direction_from_deg": (ASCENDING_LOOK_DEG,) * 2,
+        "incidence_deg": (30.0, 32.0),
+        "spills": (1, 1),
+        "spill_kind_weights": {kind: 1.0},
+        "damping_db": (3.0, 10.0),
+        "ship_with_discharge_probability": 0.0,
+    }
     values.update(changes)
     return plain_sea_config(**values)
 
@@ -80,8 +99,12 @@ def test_oil_contrast_is_the_configured_damping(kind, seed, plain_sea_config, ri
 
 
 def test_noise_floor_lowers_the_contrast_as_expected(plain_sea_config, ring_mask):
-    scene = simulate_scene(_spill_config(plain_sea_config, "leak", damping_db=(9.0, 9.0), incidence_deg=(40.0, 42.0),
-                                         wind_speed_ms=(6.0, 6.0)), seed=3)
+    scene = simulate_scene(
+        _spill_config(
+            plain_sea_config, "leak", damping_db=(9.0, 9.0), incidence_deg=(40.0, 42.0), wind_speed_ms=(6.0, 6.0)
+        ),
+        seed=3,
+    )
     oil = scene.labels == OIL.id
     ring = ring_mask(scene.layers.oil_coverage > 0.01, 3, 12) & (scene.labels == SEA.id)
     power = scene.layers.clean_sigma0 + 10 ** (scene.layers.nesz_db[None, :] / 10)
@@ -106,7 +129,7 @@ def test_labels_match_the_rendered_classes(busy_scene, ring_mask):
     assert np.all(from_linear(without_oil[oil], "db") - from_linear(layers.clean_sigma0[oil], "db") >= 1.0)
     # ... and darker than its surroundings in the final image.
     ring = ring_mask(oil, 2, 8) & (labels == SEA.id)
-    assert scene.sigma0_db[oil].mean() < scene.sigma0_db[ring].mean() - 2.0
+    assert from_linear(scene.sigma0, "db")[oil].mean() < from_linear(scene.sigma0, "db")[ring].mean() - 2.0
     # Oil-covered sea is labelled oil unless a ship or nodata is there (or the damping is invisible).
     covered = (layers.oil_coverage >= 0.5) & ~layers.land_mask & valid & (labels != SHIP.id)
     assert set(np.unique(labels[covered]).tolist()) <= {OIL.id, IGNORE_INDEX}

@@ -45,12 +45,12 @@ def test_discharge_is_long_narrow_and_widens_toward_the_tail():
     assert cols.min() + slick.patch.cols.start >= HEAD[1] - 2
     widths = labelled.sum(axis=0)
     columns = np.nonzero(widths)[0]
-    head, tail = widths[columns[: len(columns) // 4]], widths[columns[len(columns) // 2: 3 * len(columns) // 4]]
+    head, tail = widths[columns[: len(columns) // 4]], widths[columns[len(columns) // 2 : 3 * len(columns) // 4]]
     assert tail.mean() > head.mean()
     # Fresh oil at the head is thicker (damps more) than the old tail.
     damping = slick.damping_field_db
     head_cols = columns[: len(columns) // 5]
-    tail_cols = columns[-len(columns) // 3: -len(columns) // 5]
+    tail_cols = columns[-len(columns) // 3 : -len(columns) // 5]
     assert damping[:, head_cols][labelled[:, head_cols]].mean() > damping[:, tail_cols][labelled[:, tail_cols]].mean()
 
 

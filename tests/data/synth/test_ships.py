@@ -23,7 +23,7 @@ def test_impulse_response_sidelobes():
     response = impulse_response(-20.0)
     centre = len(response) // 2
     assert response[centre] == 1.0
-    first_sidelobe = response[centre + int(IRF_NULL_PX) + 1: centre + 2 * int(IRF_NULL_PX) + 1].max()
+    first_sidelobe = response[centre + int(IRF_NULL_PX) + 1 : centre + 2 * int(IRF_NULL_PX) + 1].max()
     assert float(from_linear(first_sidelobe, "db")) == pytest.approx(-20.0, abs=0.6)
 
 

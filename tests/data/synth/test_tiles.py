@@ -5,8 +5,7 @@ import pytest
 from PIL import Image
 
 from engine.classes import OIL, OSD_CLASSES
-from engine.data.osd import load_osd
-from engine.data.sos import load_sos
+from engine.data.datasets import load_dataset
 from engine.data.synth import SceneConfig, simulate_scene
 from engine.data.synth.tiles import TILE_DEFAULTS, tile_image_db, tile_seed, write_tiles
 from engine.data.tiles import byte_to_db
@@ -50,7 +49,7 @@ def test_osd_layout_and_encoding(osd_tiles):
 
 def test_training_loaders_read_the_osd_tiles(osd_tiles):
     out, manifest = osd_tiles
-    tiles = load_osd(out, split=None)
+    tiles = load_dataset("osd", out, split=None)
     assert len(tiles) == 3
     expected = [simulate_scene(CONFIG, t["seed"]).labels for t in manifest["tiles"]]
     loaded = {scene_id: labels for scene_id, labels in zip(tiles.scene_ids, tiles.labels)}
@@ -70,7 +69,7 @@ def test_sos_layout_masks_and_loader(tmp_path):
             mask = np.asarray(mask_png)
         assert set(np.unique(mask).tolist()) <= {0, 255}
         np.testing.assert_array_equal(mask == 255, labels == OIL.id)
-    tiles = load_sos(out, split=None)
+    tiles = load_dataset("sos", out, split=None)
     assert len(tiles) == 2 and set(np.unique(tiles.labels).tolist()) <= {0, 1}
 
 
@@ -103,9 +102,15 @@ def test_refuses_existing_folder_and_leaves_nothing_on_cancel(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["osd"]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"fmt": "coco"}, "--format"), ({"count": 0}, "--count"),
-                                                 ({"db_range": (5.0, -35.0)}, "--db-range"),
-                                                 ({"median_px": 40}, "--median-px")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fmt": "coco"}, "--format"),
+        ({"count": 0}, "--count"),
+        ({"db_range": (5.0, -35.0)}, "--db-range"),
+        ({"median_px": 40}, "--median-px"),
+    ],
+)
 def test_bad_arguments(tmp_path, kwargs, message):
     arguments = {"out_dir": tmp_path / "x", "count": 1, "fmt": "osd", "seed": 0, "config": CONFIG, **kwargs}
     with pytest.raises(InputError, match=message):

@@ -11,8 +11,9 @@ def test_blow_vector():
 
 
 def test_wind_field_limits_patches_and_lee_shadow():
-    config = SceneConfig(wind_speed_ms=(8.0, 8.0), wind_direction_from_deg=(270.0, 270.0), low_wind_patches=(1, 1),
-                         front_probability=0.0)
+    config = SceneConfig(
+        wind_speed_ms=(8.0, 8.0), wind_direction_from_deg=(270.0, 270.0), low_wind_patches=(1, 1), front_probability=0.0
+    )
     land = np.zeros((100, 100), np.float32)
     land[:, :20] = 1.0  # land on the west; wind from the west
     wind = draw_wind(config, (100, 100), 40.0, np.random.default_rng(0), land)

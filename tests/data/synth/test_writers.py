@@ -22,8 +22,9 @@ def _read_all(path):
     return info, values, valid
 
 
-@pytest.mark.parametrize(("units", "dtype", "tolerance_db"), [("db", "float32", 1e-4), ("db", "int16", 0.006),
-                                                                ("linear", "float32", 1e-4)])
+@pytest.mark.parametrize(
+    ("units", "dtype", "tolerance_db"), [("db", "float32", 1e-4), ("db", "int16", 0.006), ("linear", "float32", 1e-4)]
+)
 def test_image_round_trips_through_the_engine_reader(busy_scene, tmp_path, units, dtype, tolerance_db):
     paths = write_scene(busy_scene, tmp_path, "t", units=units, dtype=dtype)
     info, values, valid = _read_all(paths["scene"])
@@ -31,7 +32,7 @@ def test_image_round_trips_through_the_engine_reader(busy_scene, tmp_path, units
     assert info.crs.to_epsg() == busy_scene.crs_epsg and info.transform == busy_scene.transform
     assert info.pixel_size_m == (10.0, 10.0)
     np.testing.assert_array_equal(valid, busy_scene.valid)
-    error = np.abs(from_linear(values[valid], "db") - busy_scene.sigma0_db[busy_scene.valid])
+    error = np.abs(from_linear(values[valid], "db") - from_linear(busy_scene.sigma0, "db")[busy_scene.valid])
     assert float(error.max()) < tolerance_db
 
 
@@ -44,8 +45,15 @@ def test_labels_raster_and_sidecar(busy_scene, tmp_path):
     sidecar = json.loads(paths["sidecar"].read_text())
     assert sidecar["seed"] == 5 and sidecar["simulated"] is True and sidecar["command"] == "dakd simulate ..."
     assert sidecar["label_ids"] == {"sea": 0, "oil": 1, "look-alike": 2, "ship": 3, "land": 4, "ignore": 255}
-    assert sidecar["image_encoding"] == {"units": "db", "dtype": "int16", "scale": 0.01, "offset": 0.0,
-                                         "nodata": -32768.0, "nodata_is_nan": False, "band_description": "Sigma0_VV_db"}
+    assert sidecar["image_encoding"] == {
+        "units": "db",
+        "dtype": "int16",
+        "scale": 0.01,
+        "offset": 0.0,
+        "nodata": -32768.0,
+        "nodata_is_nan": False,
+        "band_description": "Sigma0_VV_db",
+    }
     assert sidecar["scene"]["class_pixels"] == busy_scene.params["class_pixels"]
     # The sidecar's config reproduces the scene.
     config = SceneConfig.from_dict(sidecar["config"])
@@ -88,8 +96,10 @@ def test_existing_files_need_overwrite_and_stay_untouched(busy_scene, tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"units": "linear", "dtype": "int16"}, "not supported"),
-                                                 ({"name": "../x"}, "plain file-name prefix")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"units": "linear", "dtype": "int16"}, "not supported"), ({"name": "../x"}, "plain file-name prefix")],
+)
 def test_bad_encoding_or_name(busy_scene, tmp_path, kwargs, message):
     with pytest.raises(InputError, match=message):
         write_scene(busy_scene, tmp_path, **{"name": "t", **kwargs})

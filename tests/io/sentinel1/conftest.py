@@ -68,11 +68,20 @@ def standard_patches() -> dict[str, Patch]:
         # A smooth field in mid-scene for warp checks.
         "smooth": Patch(8000, 12000, _smooth_field(768, 768)),
         # Low-valued "border noise" at the left edge: DN 0, then DN 5, then sea at DN 1500.
-        "left_border": Patch(3000, 0, np.concatenate(
-            [np.zeros((64, 40)), np.full((64, 80), 5), np.full((64, 480), 1500)], axis=1).astype(np.uint16)),
+        "left_border": Patch(
+            3000,
+            0,
+            np.concatenate([np.zeros((64, 40)), np.full((64, 80), 5), np.full((64, 480), 1500)], axis=1).astype(
+                np.uint16
+            ),
+        ),
     }
-    for name, (row, col) in {"corner_ul": (0, 0), "corner_ur": (0, width - 64), "corner_ll": (height - 64, 0),
-                             "corner_lr": (height - 64, width - 64)}.items():
+    for name, (row, col) in {
+        "corner_ul": (0, 0),
+        "corner_ur": (0, width - 64),
+        "corner_ll": (height - 64, 0),
+        "corner_lr": (height - 64, width - 64),
+    }.items():
         dn = np.full((64, 64), 300, dtype=np.uint16)
         dn[0 if row == 0 else -1, 0 if col == 0 else -1] = 4000  # the corner pixel itself is bright
         patches[name] = Patch(row, col, dn)
@@ -98,8 +107,11 @@ def _edit(path: Path, edit) -> None:  # noqa: ANN001 - a str -> str function
 
 def _legacy_noise(text: str) -> str:
     text = re.sub(r"<noiseAzimuthVectorList.*?</noiseAzimuthVectorList>", "", text, flags=re.S)
-    for new, old in (("noiseRangeVectorList", "noiseVectorList"), ("noiseRangeVector", "noiseVector"),
-                     ("noiseRangeLut", "noiseLut")):
+    for new, old in (
+        ("noiseRangeVectorList", "noiseVectorList"),
+        ("noiseRangeVector", "noiseVector"),
+        ("noiseRangeLut", "noiseLut"),
+    ):
         text = text.replace(f"<{new}", f"<{old}").replace(f"</{new}>", f"</{old}>")
     return text
 
@@ -109,29 +121,60 @@ def _crop_annotation(text: str, shape: tuple[int, int]) -> str:
     text = re.sub(r"<numberOfSamples>\d+</numberOfSamples>", f"<numberOfSamples>{samples}</numberOfSamples>", text)
     text = re.sub(r"<numberOfLines>\d+</numberOfLines>", f"<numberOfLines>{lines}</numberOfLines>", text)
     points = re.findall(r"<geolocationGridPoint>.*?</geolocationGridPoint>", text, flags=re.S)
-    kept = [p for p in points if int(re.search(r"<line>(\d+)</line>", p).group(1)) < lines
-            and int(re.search(r"<pixel>(\d+)</pixel>", p).group(1)) < samples]
+    kept = [
+        p
+        for p in points
+        if int(re.search(r"<line>(\d+)</line>", p).group(1)) < lines
+        and int(re.search(r"<pixel>(\d+)</pixel>", p).group(1)) < samples
+    ]
     block = "".join(kept)
-    return re.sub(r'<geolocationGridPointList count="\d+">.*</geolocationGridPointList>',
-                  f'<geolocationGridPointList count="{len(kept)}">{block}</geolocationGridPointList>', text, flags=re.S)
+    return re.sub(
+        r'<geolocationGridPointList count="\d+">.*</geolocationGridPointList>',
+        f'<geolocationGridPointList count="{len(kept)}">{block}</geolocationGridPointList>',
+        text,
+        flags=re.S,
+    )
 
 
-def build_product(dest: Path, patches: list[Patch], *, shape: tuple[int, int] = FULL_SHAPE, product_type: str = "GRD",
-                  mode: str = "IW", ipf: str | None = None, legacy_noise: bool = False) -> Path:
+def build_product(
+    dest: Path,
+    patches: list[Patch],
+    *,
+    shape: tuple[int, int] = FULL_SHAPE,
+    product_type: str = "GRD",
+    mode: str = "IW",
+    ipf: str | None = None,
+    legacy_noise: bool = False,
+) -> Path:
     """Write a test product folder under ``dest``; returns the ``.SAFE`` path (see the module docstring)."""
     safe = _copy_metadata(dest)
     manifest = safe / "manifest.safe"
-    _edit(manifest, lambda t: t.replace("<s1sarl1:productType>GRD<", f"<s1sarl1:productType>{product_type}<")
-          .replace("<s1sarl1:mode>IW<", f"<s1sarl1:mode>{mode}<"))
+    _edit(
+        manifest,
+        lambda t: t.replace("<s1sarl1:productType>GRD<", f"<s1sarl1:productType>{product_type}<").replace(
+            "<s1sarl1:mode>IW<", f"<s1sarl1:mode>{mode}<"
+        ),
+    )
     if ipf is not None:
-        _edit(manifest, lambda t: t.replace('name="Sentinel-1 IPF" version="003.40"',
-                                            f'name="Sentinel-1 IPF" version="{ipf}"'))
+        _edit(
+            manifest,
+            lambda t: t.replace('name="Sentinel-1 IPF" version="003.40"', f'name="Sentinel-1 IPF" version="{ipf}"'),
+        )
     if legacy_noise:
         _edit(safe / "annotation" / "calibration" / f"noise-{STEM}.xml", _legacy_noise)
     if shape != FULL_SHAPE:
         _edit(safe / "annotation" / f"{STEM}.xml", lambda t: _crop_annotation(t, shape))
-    profile = dict(driver="GTiff", width=shape[1], height=shape[0], count=1, dtype="uint16", tiled=True,
-                   blockxsize=512, blockysize=512, SPARSE_OK="TRUE")
+    profile = dict(
+        driver="GTiff",
+        width=shape[1],
+        height=shape[0],
+        count=1,
+        dtype="uint16",
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        SPARSE_OK="TRUE",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # like real GRD TIFFs: no geotransform
         with rasterio.open(safe / "measurement" / f"{STEM}.tiff", "w", **profile) as dst:
@@ -172,8 +215,9 @@ def full_product_zip(full_product: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="session")
 def legacy_product(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full product rewritten as an IPF 2.84 product (range-only noise vectors, border noise)."""
-    return build_product(tmp_path_factory.mktemp("legacy"), list(standard_patches().values()), ipf="002.84",
-                         legacy_noise=True)
+    return build_product(
+        tmp_path_factory.mktemp("legacy"), list(standard_patches().values()), ipf="002.84", legacy_noise=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -189,6 +233,15 @@ def crop_product(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def kit() -> SimpleNamespace:
     """The helpers and constants of this conftest, for tests (test modules cannot import conftest)."""
-    return SimpleNamespace(SAFE_NAME=SAFE_NAME, STEM=STEM, FULL_SHAPE=FULL_SHAPE, CROP_SHAPE=CROP_SHAPE, Patch=Patch,
-                           build_product=build_product, zip_product=zip_product, standard_patches=standard_patches,
-                           legacy_noise=_legacy_noise, smooth_field=_smooth_field)
+    return SimpleNamespace(
+        SAFE_NAME=SAFE_NAME,
+        STEM=STEM,
+        FULL_SHAPE=FULL_SHAPE,
+        CROP_SHAPE=CROP_SHAPE,
+        Patch=Patch,
+        build_product=build_product,
+        zip_product=zip_product,
+        standard_patches=standard_patches,
+        legacy_noise=_legacy_noise,
+        smooth_field=_smooth_field,
+    )

@@ -21,7 +21,11 @@ def test_image_annotation_of_the_real_product(shared_safe, kit):
     annotation = parse_image_annotation(_root(shared_safe, f"annotation/{kit.STEM}.xml"), "annotation")
     assert (annotation.width, annotation.height) == (26102, 16705)
     assert (annotation.mission, annotation.product_type, annotation.mode, annotation.polarisation) == (
-        "S1B", "GRD", "IW", "VV")
+        "S1B",
+        "GRD",
+        "IW",
+        "VV",
+    )
     assert annotation.range_spacing_m == annotation.azimuth_spacing_m == 10.0
     grid = annotation.geolocation
     assert grid.lines.size == 210
@@ -65,6 +69,6 @@ def test_broken_xml_is_one_clear_line():
 
 def test_mismatched_lut_vector_is_refused(shared_safe, kit):
     text = (shared_safe / f"annotation/calibration/calibration-{kit.STEM}.xml").read_text()
-    broken = text.replace("<sigmaNought count=\"654\">6.638558e+02 ", "<sigmaNought count=\"654\">", 1)
+    broken = text.replace('<sigmaNought count="654">6.638558e+02 ', '<sigmaNought count="654">', 1)
     with pytest.raises(InputError, match="653 values for 654 pixels"):
         parse_calibration(parse_xml(broken.encode(), "calibration"), "calibration")

@@ -18,8 +18,14 @@ POINTS = [(1000, 1234), (1336, 1200), (900, 1150), (1099, 1349), (5050, 8889), (
 
 def _vectors(path, vector_tag, lut_tag):
     root = ET.parse(path).getroot()
-    return [(int(v.find("line").text), [int(p) for p in v.find("pixel").text.split()],
-             [float(x) for x in v.find(lut_tag).text.split()]) for v in root.iter(vector_tag)]
+    return [
+        (
+            int(v.find("line").text),
+            [int(p) for p in v.find("pixel").text.split()],
+            [float(x) for x in v.find(lut_tag).text.split()],
+        )
+        for v in root.iter(vector_tag)
+    ]
 
 
 def _linear(xs, ys, x):
@@ -98,8 +104,10 @@ def test_noise_subtracted_is_range_times_azimuth(full_product, xml_paths):
     sigma_lut = _vectors(calibration_path, "calibrationVector", "sigmaNought")
     noise_range = _vectors(noise_path, "noiseRangeVector", "noiseRangeLut")
     window = Window(8850, 5000, 100, 100)  # across the IW1 | IW2 boundary
-    with open_product(full_product, geometry="radar") as denoised, \
-            open_product(full_product, geometry="radar", remove_noise=False) as raw:
+    with (
+        open_product(full_product, geometry="radar") as denoised,
+        open_product(full_product, geometry="radar", remove_noise=False) as raw,
+    ):
         with_noise, valid = raw.read_radar_sigma0(window)
         without_noise, _ = denoised.read_radar_sigma0(window)
     kept = without_noise > SIGMA0_FLOOR_LINEAR  # where the clip did not act

@@ -24,8 +24,9 @@ def test_info_on_a_zipped_product(crop_product, kit, tmp_path, capsys):
 def test_product_options_are_refused_for_rasters(tmp_path, capsys):
     from engine.io.raster import write_raster
 
-    tif = write_raster(tmp_path / "scene.tif", np.full((8, 8), 0.05, np.float32), "EPSG:32633",
-                       (10, 0, 500000, 0, -10, 6000000))
+    tif = write_raster(
+        tmp_path / "scene.tif", np.full((8, 8), 0.05, np.float32), "EPSG:32633", (10, 0, 500000, 0, -10, 6000000)
+    )
     assert main(["info", str(tif), "--geometry", "radar"]) == 2
     assert "--geometry only apply to Sentinel-1 products" in capsys.readouterr().err
 
@@ -33,8 +34,23 @@ def test_product_options_are_refused_for_rasters(tmp_path, capsys):
 def test_detect_in_radar_geometry_places_the_slick_by_the_gcps(crop_product, tmp_path):
     """The dark patch (radar lines 900-1000, pixels 1200-1500) is found where the GCP spline puts it."""
     out = tmp_path / "run"
-    assert main(["--progress", "none", "detect", str(crop_product), "--out", str(out), "--method", "threshold",
-                 "--geometry", "radar"]) == 0
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "detect",
+                str(crop_product),
+                "--out",
+                str(out),
+                "--method",
+                "threshold",
+                "--geometry",
+                "radar",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["input"]["metadata"]["product_id"] == summary["input"]["scene_id"]
     with fiona.open(out / "spills.gpkg") as layer:
@@ -55,8 +71,25 @@ def test_detect_in_radar_geometry_places_the_slick_by_the_gcps(crop_product, tmp
 def test_a_known_wind_direction_gives_one_speed_at_the_annotations_incidence(crop_product, tmp_path):
     """Issue 15 item 2: with --wind-dir the slick gets one wind speed, at the incidence the annotation gives there."""
     out = tmp_path / "run"
-    assert main(["--progress", "none", "detect", str(crop_product), "--out", str(out), "--method", "threshold",
-                 "--geometry", "radar", "--wind-dir", "90"]) == 0
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "detect",
+                str(crop_product),
+                "--out",
+                str(out),
+                "--method",
+                "threshold",
+                "--geometry",
+                "radar",
+                "--wind-dir",
+                "90",
+            ]
+        )
+        == 0
+    )
     with fiona.open(out / "spills.gpkg") as layer:
         (props,) = [f.properties for f in layer if f.properties["class"] == "oil"]
     with open_product(crop_product, geometry="radar") as scene:

@@ -101,12 +101,13 @@ def test_cancel_leaves_no_partial_file(crop_product, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-
 def _file_size_limit(limit_bytes):
     """Make every write past ``limit_bytes`` fail for real, with EFBIG (a full disk fails alike, with ENOSPC)."""
+
     def apply():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not death by signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
     return apply
 
 
@@ -120,15 +121,17 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(crop_product, tmp_path):
     assert done.stderr.count("dakd: error:") == 1 and "internal error" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         f"dakd: error: writing {out} failed: the file grew past the largest file allowed in {folder} (File too "
-        "large); choose another --out or raise the limit (ulimit -f)")
+        "large); choose another --out or raise the limit (ulimit -f)"
+    )
     assert list(folder.iterdir()) == []
 
 
 def _can_mount_tmpfs() -> bool:
     if shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
-                           capture_output=True, check=False)
+    probe = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True, check=False
+    )
     return probe.returncode == 0
 
 
@@ -138,16 +141,19 @@ def test_a_disk_that_is_full_is_named_as_such_and_left_as_it_was(crop_product, t
     disk = tmp_path / "disk"
     disk.mkdir()
     out = disk / "sigma0.tif"
-    command = shlex.join([sys.executable, "-m", "engine", "--progress", "none", "calibrate", str(crop_product),
-                          "--out", str(out)])
+    command = shlex.join(
+        [sys.executable, "-m", "engine", "--progress", "none", "calibrate", str(crop_product), "--out", str(out)]
+    )
     script = f"mount -t tmpfs -o size=256k tmpfs {shlex.quote(str(disk))} && {{ {command}; echo rc=$?; ls -A {disk}; }}"
-    done = subprocess.run(["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.stdout.strip() == "rc=2", done.stderr[-2000:]  # and nothing left on the small disk
     assert done.stderr.count("dakd: error:") == 1 and "internal error" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         f"dakd: error: the disk is full: writing {out} failed with 0 MB left in {disk}; free disk space or choose "
-        "another --out")
+        "another --out"
+    )
 
 
 def test_a_truncated_measurement_is_an_input_error(crop_product, tmp_path, kit, capsys):
@@ -164,7 +170,6 @@ def test_a_truncated_measurement_is_an_input_error(crop_product, tmp_path, kit, 
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [damaged.name]
 
 
-
 def test_overwrite_never_replaces_a_file_of_the_product(crop_product, capsys):
     """`--out` on the product's own measurement TIFF is refused up front, however the product is named (issue 12)."""
     measurement = sorted((crop_product / "measurement").iterdir())[0]
@@ -172,6 +177,8 @@ def test_overwrite_never_replaces_a_file_of_the_product(crop_product, capsys):
     for product in (crop_product, crop_product / "manifest.safe"):
         assert _calibrate(product, "--out", measurement, "--overwrite") == 2
         error = capsys.readouterr().err.strip().splitlines()[-1]
-        assert error == (f"dakd: error: will not replace {measurement}: it lies inside the input {crop_product}; "
-                         "choose another --out")
+        assert error == (
+            f"dakd: error: will not replace {measurement}: it lies inside the input {crop_product}; "
+            "choose another --out"
+        )
     assert measurement.read_bytes() == before

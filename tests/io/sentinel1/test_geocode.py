@@ -24,6 +24,12 @@ def test_utm_zone_choice():
     assert utm_crs_for(179.9, 10.0).to_epsg() == 32660
 
 
+def lonlat_to_radar(geocoder, lons, lats):
+    """Fractional radar (cols, rows) of lon/lat points (pixel-corner convention), through the geocoder's UTM."""
+    east, north = transform(GCP_CRS, geocoder.utm_crs, list(lons), list(lats))
+    return geocoder.map_to_radar(np.asarray(east), np.asarray(north))
+
+
 def _utm_pixel_of(scene, lon, lat):
     xs, ys = transform(GCP_CRS, scene.info.crs, [lon], [lat])
     return ~scene.info.transform @ (xs[0], ys[0])
@@ -34,8 +40,11 @@ def test_corner_gcps_land_within_one_output_pixel(full_product):
     with open_product(full_product) as scene:
         assert scene.info.crs.to_epsg() == 32633 and scene.info.pixel_size_m == (10.0, 10.0)
         height, width = scene.annotation.height, scene.annotation.width
-        corners = [g for g in scene.gcps if (g.row - 0.5, g.col - 0.5) in
-                   {(0, 0), (0, width - 1), (height - 1, 0), (height - 1, width - 1)}]
+        corners = [
+            g
+            for g in scene.gcps
+            if (g.row - 0.5, g.col - 0.5) in {(0, 0), (0, width - 1), (height - 1, 0), (height - 1, width - 1)}
+        ]
         assert len(corners) == 4
         for gcp in corners:
             col, row = _utm_pixel_of(scene, gcp.x, gcp.y)
@@ -61,14 +70,18 @@ def test_warp_equals_sampling_the_radar_image_at_the_gcp_position(full_product):
         rows, cols = np.mgrid[0:64, 0:64]
         east, north = scene.info.transform @ (window.col_off + cols.ravel() + 0.5, window.row_off + rows.ravel() + 0.5)
         lons, lats = transform(scene.info.crs, GCP_CRS, list(east), list(north))
-        src_cols, src_rows = geocoder.lonlat_to_radar(np.array(lons), np.array(lats))
+        src_cols, src_rows = lonlat_to_radar(geocoder, lons, lats)
     # Pixel-centre coordinates inside the patch array, then bilinear by hand.
     x = src_cols - 0.5 - 12000
     y = src_rows - 0.5 - 8000
     x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
     fx, fy = x - x0, y - y0
-    sampled = (radar[y0, x0] * (1 - fx) * (1 - fy) + radar[y0, x0 + 1] * fx * (1 - fy)
-               + radar[y0 + 1, x0] * (1 - fx) * fy + radar[y0 + 1, x0 + 1] * fx * fy)
+    sampled = (
+        radar[y0, x0] * (1 - fx) * (1 - fy)
+        + radar[y0, x0 + 1] * fx * (1 - fy)
+        + radar[y0 + 1, x0] * (1 - fx) * fy
+        + radar[y0 + 1, x0 + 1] * fx * fy
+    )
     np.testing.assert_allclose(warped.ravel(), sampled, rtol=0.01)
 
 
@@ -85,7 +98,7 @@ def test_source_window_covers_every_pixel_of_the_utm_window(full_product, seed):
         rows, cols = np.mgrid[0:size:7, 0:size:7]
         east, north = scene.info.transform @ (col0 + cols.ravel() + 0.5, row0 + rows.ravel() + 0.5)
         lons, lats = transform(scene.info.crs, GCP_CRS, list(east), list(north))
-        src_cols, src_rows = geocoder.lonlat_to_radar(np.array(lons), np.array(lats))
+        src_cols, src_rows = lonlat_to_radar(geocoder, lons, lats)
     assert source is not None
     assert src_cols.min() - 1 >= source.col_off and src_cols.max() + 1 <= source.col_off + source.width
     assert src_rows.min() - 1 >= source.row_off and src_rows.max() + 1 <= source.row_off + source.height

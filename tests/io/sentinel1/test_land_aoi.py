@@ -14,8 +14,10 @@ from rasterio.windows import Window
 from engine.cli import main
 from engine.io import open_scene
 
-needs_coastline = pytest.mark.skipif(importlib.util.find_spec("roaring_landmask") is None,
-                                     reason="roaring-landmask is not installed (make install installs it)")
+needs_coastline = pytest.mark.skipif(
+    importlib.util.find_spec("roaring_landmask") is None,
+    reason="roaring-landmask is not installed (make install installs it)",
+)
 
 
 @needs_coastline
@@ -47,8 +49,25 @@ def _pixels(scene, lons, lats):
 
 def test_crop_in_the_open_adriatic_runs_with_auto_and_says_why_nothing_is_masked(crop_product, tmp_path):
     out = tmp_path / "run"
-    assert main(["--progress", "none", "detect", str(crop_product), "--out", str(out), "--method", "threshold",
-                 "--geometry", "radar", "--land-mask", "auto"]) == 0
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "detect",
+                str(crop_product),
+                "--out",
+                str(out),
+                "--method",
+                "threshold",
+                "--geometry",
+                "radar",
+                "--land-mask",
+                "auto",
+            ]
+        )
+        == 0
+    )
     land_mask = json.loads((out / "summary.json").read_text())["land_mask"]
     assert land_mask["mode"] == "auto" and land_mask["reason"]
     if importlib.util.find_spec("roaring_landmask") is not None:
@@ -61,8 +80,27 @@ def test_aoi_in_longitude_latitude_on_the_radar_grid(crop_product, tmp_path):
         lons, lats = scene.geocoder.radar_to_lonlat(np.array([1100.0, 1600.0]), np.array([800.0, 1100.0]))
     extent = f"{min(lons)},{min(lats)},{max(lons)},{max(lats)}"
     out = tmp_path / "run"
-    assert main(["--progress", "none", "detect", str(crop_product), "--out", str(out), "--method", "threshold",
-                 "--geometry", "radar", "--land-mask", "none", "--aoi", extent]) == 0
+    assert (
+        main(
+            [
+                "--progress",
+                "none",
+                "detect",
+                str(crop_product),
+                "--out",
+                str(out),
+                "--method",
+                "threshold",
+                "--geometry",
+                "radar",
+                "--land-mask",
+                "none",
+                "--aoi",
+                extent,
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["oil"] == 1
     assert summary["tiling"]["tiles_skipped"] >= summary["tiling"]["tiles_total"] - 12

@@ -3,14 +3,18 @@ import zipfile
 import pytest
 
 from engine.errors import InputError
-from engine.io.sentinel1 import is_sentinel1_product, open_product
+from engine.io.sentinel1 import has_sentinel1_manifest, open_product
 from engine.io.sentinel1.product import ProductLocation, parse_manifest
 
 
 def test_manifest_facts(shared_safe, kit):
     manifest = parse_manifest((shared_safe / "manifest.safe").read_bytes(), "manifest", kit.SAFE_NAME[:-5])
     assert (manifest.product_type, manifest.mode, manifest.platform, manifest.mission) == (
-        "GRD", "IW", "Sentinel-1B", "S1B")
+        "GRD",
+        "IW",
+        "Sentinel-1B",
+        "S1B",
+    )
     assert manifest.polarisations == ("VV", "VH")
     assert (manifest.start_time, manifest.stop_time) == ("2021-12-23T05:11:22.594441", "2021-12-23T05:11:47.593146")
     assert (manifest.absolute_orbit, manifest.relative_orbit, manifest.pass_direction) == (30148, 22, "DESCENDING")
@@ -21,15 +25,15 @@ def test_manifest_facts(shared_safe, kit):
 
 
 def test_accepted_path_forms(full_product, full_product_zip, tmp_path):
-    assert is_sentinel1_product(full_product)
-    assert is_sentinel1_product(full_product / "manifest.safe")
-    assert is_sentinel1_product(full_product_zip)
+    assert has_sentinel1_manifest(full_product)
+    assert has_sentinel1_manifest(full_product / "manifest.safe")
+    assert has_sentinel1_manifest(full_product_zip)
     other_zip = tmp_path / "other.zip"
     with zipfile.ZipFile(other_zip, "w") as archive:
         archive.writestr("readme.txt", "not a product")
-    assert not is_sentinel1_product(other_zip)
-    assert not is_sentinel1_product(tmp_path / "missing.SAFE")
-    assert not is_sentinel1_product(full_product / "measurement")
+    assert not has_sentinel1_manifest(other_zip)
+    assert not has_sentinel1_manifest(tmp_path / "missing.SAFE")
+    assert not has_sentinel1_manifest(full_product / "measurement")
     for path in (full_product, full_product / "manifest.safe", full_product_zip):
         with open_product(path) as scene:
             assert scene.info.scene_id == "S1B_IW_GRDH_1SDV_20211223T051122_20211223T051147_030148_039993_5371"
@@ -46,13 +50,16 @@ def test_zip_is_read_in_place(full_product_zip, kit):
     assert list(full_product_zip.parent.iterdir()) == [full_product_zip]  # nothing unpacked beside it
 
 
-@pytest.mark.parametrize(("product_type", "mode", "reason"), [
-    ("SLC", "IW", "Single Look Complex"),
-    ("OCN", "IW", "Level-2 Ocean"),
-    ("RAW", "IW", "Level-0 RAW"),
-    ("GRD", "EW", "Extra Wide"),
-    ("GRD", "WV", "Wave mode"),
-])
+@pytest.mark.parametrize(
+    ("product_type", "mode", "reason"),
+    [
+        ("SLC", "IW", "Single Look Complex"),
+        ("OCN", "IW", "Level-2 Ocean"),
+        ("RAW", "IW", "Level-0 RAW"),
+        ("GRD", "EW", "Extra Wide"),
+        ("GRD", "WV", "Wave mode"),
+    ],
+)
 def test_wrong_product_types_are_refused_with_the_reason(tmp_path, kit, product_type, mode, reason):
     safe = kit.build_product(tmp_path, [], product_type=product_type, mode=mode)
     with pytest.raises(InputError, match=reason) as info:

@@ -25,9 +25,15 @@ def test_metadata_for_the_run_summary_and_polygons(full_product):
     meta = info.metadata
     assert meta["product_id"] == SCENE_ID
     assert (meta["platform"], meta["mode"], meta["product_type"], meta["polarisation"]) == (
-        "Sentinel-1B", "IW", "GRD", "VV")
+        "Sentinel-1B",
+        "IW",
+        "GRD",
+        "VV",
+    )
     assert (meta["acquisition_start"], meta["acquisition_stop"]) == (
-        "2021-12-23T05:11:22.594441Z", "2021-12-23T05:11:47.593146Z")
+        "2021-12-23T05:11:22.594441Z",
+        "2021-12-23T05:11:47.593146Z",
+    )
     assert (meta["absolute_orbit"], meta["relative_orbit"], meta["pass"]) == (30148, 22, "DESCENDING")
     assert meta["ipf_version"] == "003.40" and meta["thermal_noise_removed"] is True
     import json
@@ -64,7 +70,7 @@ def test_utm_reads_do_not_depend_on_how_the_scene_is_cut(full_product):
         c0, r0 = int(window.col_off), int(window.row_off)
         parts = np.zeros_like(whole)
         for dr, dc, h, w in [(0, 0, 250, 333), (0, 333, 250, 367), (250, 0, 350, 333), (250, 333, 350, 367)]:
-            parts[dr:dr + h, dc:dc + w] = uncached.read_sigma0(Window(c0 + dc, r0 + dr, w, h))[0]
+            parts[dr : dr + h, dc : dc + w] = uncached.read_sigma0(Window(c0 + dc, r0 + dr, w, h))[0]
     assert np.array_equal(whole, parts)
 
 
@@ -73,10 +79,14 @@ def test_zipped_product_gives_identical_results(full_product, full_product_zip):
         assert archive.measurement_path.startswith("/vsizip/")
         assert folder.info.metadata == archive.info.metadata
         assert (folder.info.width, folder.info.height, folder.info.transform) == (
-            archive.info.width, archive.info.height, archive.info.transform)
+            archive.info.width,
+            archive.info.height,
+            archive.info.transform,
+        )
         for read in ("read_radar_sigma0", "read_sigma0"):
-            window = Window(1150, 900, 200, 500) if read == "read_radar_sigma0" else _utm_window_over_smooth_patch(
-                folder)
+            window = (
+                Window(1150, 900, 200, 500) if read == "read_radar_sigma0" else _utm_window_over_smooth_patch(folder)
+            )
             a, a_valid = getattr(folder, read)(window)
             b, b_valid = getattr(archive, read)(window)
             assert a_valid.any() and np.array_equal(a, b) and np.array_equal(a_valid, b_valid)
@@ -97,15 +107,18 @@ def test_option_errors(full_product):
         open_product(full_product, speckle="lee")
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"pixel_size_m": 0}, "--reader-option pixel_size_m=0: must be a positive number, e.g. pixel_size_m=10.0"),
-    ({"pixel_size_m": -10}, "--reader-option pixel_size_m=-10: must be a positive number"),
-    ({"pixel_size_m": "abc"}, "--reader-option pixel_size_m=abc: not a number; give one, e.g. pixel_size_m=10.0"),
-    ({"block_px": 0}, "--reader-option block_px=0: must be a positive number, e.g. block_px=512"),
-    ({"block_px": 2.5}, "--reader-option block_px=2.5: must be a whole number, e.g. block_px=512"),
-    ({"cache_block_rows": -1}, "--reader-option cache_block_rows=-1: must be a finite number, 0 or more"),
-    ({"remove_noise": "abc"}, "--reader-option remove_noise=abc: must be true or false"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"pixel_size_m": 0}, "--reader-option pixel_size_m=0: must be a positive number, e.g. pixel_size_m=10.0"),
+        ({"pixel_size_m": -10}, "--reader-option pixel_size_m=-10: must be a positive number"),
+        ({"pixel_size_m": "abc"}, "--reader-option pixel_size_m=abc: not a number; give one, e.g. pixel_size_m=10.0"),
+        ({"block_px": 0}, "--reader-option block_px=0: must be a positive number, e.g. block_px=512"),
+        ({"block_px": 2.5}, "--reader-option block_px=2.5: must be a whole number, e.g. block_px=512"),
+        ({"cache_block_rows": -1}, "--reader-option cache_block_rows=-1: must be a finite number, 0 or more"),
+        ({"remove_noise": "abc"}, "--reader-option remove_noise=abc: must be true or false"),
+    ],
+)
 def test_bad_product_options_are_one_line_errors(full_product, options, message):
     with pytest.raises(InputError) as error:
         open_product(full_product, **options)
@@ -125,7 +138,8 @@ def test_gdal_safe_driver_reads_the_same_dn_and_gcps(full_product):
         assert np.array_equal(gdal_product.read(1, window=window), scene._read_dn(window))
         gdal_gcps, _ = gdal_product.gcps
         assert [(g.row + 0.5, g.col + 0.5, g.x, g.y) for g in gdal_gcps] == [
-            (g.row, g.col, g.x, g.y) for g in scene.gcps]
+            (g.row, g.col, g.x, g.y) for g in scene.gcps
+        ]
 
 
 def test_gdal_sigma0_subdataset_when_gdal_can_open_it(full_product):
@@ -162,8 +176,16 @@ def test_land_mask_follows_the_gcp_mapping_in_both_geometries(full_product, tmp_
         lons, lats = radar.geocoder.radar_to_lonlat(cols, rows)
     ring = [[float(x), float(y)] for x, y in zip(lons, lats)] + [[float(lons[0]), float(lats[0])]]
     layer = tmp_path / "land.geojson"
-    layer.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    layer.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+                ],
+            }
+        )
+    )
 
     masked = apply_land_mask(open_product(full_product, geometry="radar"), layer)
     try:

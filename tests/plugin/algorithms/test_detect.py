@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -24,35 +23,16 @@ SLICK_KM2 = np.pi * 60 * 18 * 100 / 1e6
 
 
 def _outputs(tmp_path):
-    return {"OUTPUT": str(tmp_path / "out" / "spills.gpkg"), "PROBABILITY": str(tmp_path / "out" / "probability.tif"),
-            "CLASSES": str(tmp_path / "out" / "classes.tif")}
-
-
-def test_defaults_and_choices_match_the_engine():
-    from dakd_qgis.detection import DEFAULT_MIN_AREA_KM2, DEFAULT_OVERLAP_PX, METHOD_CHOICES, UNITS_CHOICES
-    from dakd_qgis.settings import DEVICES
-    from engine.detect import DetectParams
-    from engine.detectors import METHODS
-    from engine.io.scene import UNITS
-
-    defaults = {f.name: f.default for f in fields(DetectParams)}
-    assert defaults["overlap_px"] == DEFAULT_OVERLAP_PX
-    assert defaults["min_area_km2"] == DEFAULT_MIN_AREA_KM2
-    assert UNITS_CHOICES == ("auto", *UNITS)
-    assert set(METHOD_CHOICES) == set(METHODS)
-    assert set(DEVICES) <= {"auto", "cpu", "cuda"}
-    from dakd_qgis.detection import MAX_OVERLAP_PX
-    from engine.errors import DakdError
-    from engine.tiling import DEFAULT_TILE_SIZE, plan_grid
-
-    plan_grid(1000, 1000, DEFAULT_TILE_SIZE, MAX_OVERLAP_PX)  # the plugin's largest overlap runs
-    with pytest.raises(DakdError, match="more than half"):
-        plan_grid(1000, 1000, DEFAULT_TILE_SIZE, MAX_OVERLAP_PX + 1)
+    return {
+        "OUTPUT": str(tmp_path / "out" / "spills.gpkg"),
+        "PROBABILITY": str(tmp_path / "out" / "probability.tif"),
+        "CLASSES": str(tmp_path / "out" / "classes.tif"),
+    }
 
 
 def test_the_overlap_parameter_stops_where_the_engine_does(dakd_provider):
     """Issue 12 item 7: the dialog offers no overlap the engine refuses (255 px used to run for ever)."""
-    from dakd_qgis.detection import MAX_OVERLAP_PX
+    from engine.contract import MAX_OVERLAP_PX
 
     overlap = QgsApplication_algorithm().parameterDefinition("OVERLAP_PX")
     assert (overlap.minimum(), overlap.maximum()) == (0, MAX_OVERLAP_PX)
@@ -64,8 +44,9 @@ def test_detect_returns_polygons_and_rasters(dakd_provider, sar_scene, tmp_path)
     feedback = QgsProcessingFeedback()
     seen = []
     feedback.progressChanged.connect(seen.append)
-    result = processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, **_outputs(tmp_path)},
-                            feedback=feedback)
+    result = processing.run(
+        ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, **_outputs(tmp_path)}, feedback=feedback
+    )
     spills = QgsVectorLayer(result["OUTPUT"], "spills", "ogr")
     assert spills.isValid()
     assert spills.crs().authid() == "EPSG:32633"
@@ -98,8 +79,18 @@ def test_the_report_is_an_html_output_that_outlives_the_run(dakd_provider, scene
     assert (wind.minimum(), wind.maximum()) == (0, 360)
     scene = scene_writer(tmp_path / "patrol_0415.tif")
     output = tmp_path / "out" / "spills.gpkg"
-    result = processing.run(ALGORITHM, {"INPUT": str(scene), "METHOD": THRESHOLD, "LAND_MASK": 1, "WIND_DIR": 200,
-                                        "OUTPUT": str(output), "PROBABILITY": None, "CLASSES": None})
+    result = processing.run(
+        ALGORITHM,
+        {
+            "INPUT": str(scene),
+            "METHOD": THRESHOLD,
+            "LAND_MASK": 1,
+            "WIND_DIR": 200,
+            "OUTPUT": str(output),
+            "PROBABILITY": None,
+            "CLASSES": None,
+        },
+    )
     path = Path(result["REPORT"])
     assert path.name == "report.html" and path.is_file()
     html = path.read_text(encoding="utf-8")
@@ -115,8 +106,16 @@ def test_the_report_is_an_html_output_that_outlives_the_run(dakd_provider, scene
 def test_detect_into_temporary_outputs_keeps_the_fields(dakd_provider, sar_scene):
     import processing
 
-    result = processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": "TEMPORARY_OUTPUT",
-                                        "PROBABILITY": "TEMPORARY_OUTPUT", "CLASSES": "TEMPORARY_OUTPUT"})
+    result = processing.run(
+        ALGORITHM,
+        {
+            "INPUT": str(sar_scene),
+            "METHOD": THRESHOLD,
+            "OUTPUT": "TEMPORARY_OUTPUT",
+            "PROBABILITY": "TEMPORARY_OUTPUT",
+            "CLASSES": "TEMPORARY_OUTPUT",
+        },
+    )
     layer = result["OUTPUT"]
     layer = layer if isinstance(layer, QgsVectorLayer) else QgsVectorLayer(layer, "s", "ogr")
     assert layer.featureCount() == 1
@@ -128,8 +127,10 @@ def test_missing_model_card_is_a_readable_error(dakd_provider, sar_scene, tmp_pa
     import processing
 
     with pytest.raises(QgsProcessingException) as raised:
-        processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": 1, "MODEL": str(tmp_path / "nope.json"),
-                                   **_outputs(tmp_path)})
+        processing.run(
+            ALGORITHM,
+            {"INPUT": str(sar_scene), "METHOD": 1, "MODEL": str(tmp_path / "nope.json"), **_outputs(tmp_path)},
+        )
     assert not (tmp_path / "out").exists()
     assert "Traceback" not in str(raised.value)
 
@@ -141,8 +142,18 @@ def test_bad_input_gives_one_line_reason(dakd_provider, tmp_path):
     from affine import Affine
 
     empty = tmp_path / "all-nodata.tif"
-    with rasterio.open(empty, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32", crs="EPSG:32633",
-                       transform=Affine(10, 0, 500000, 0, -10, 6000000), nodata=0) as dataset:
+    with rasterio.open(
+        empty,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=Affine(10, 0, 500000, 0, -10, 6000000),
+        nodata=0,
+    ) as dataset:
         dataset.write(np.zeros((64, 64), "float32"), 1)
     with pytest.raises(QgsProcessingException):
         processing.run(ALGORITHM, {"INPUT": str(empty), "METHOD": THRESHOLD, **_outputs(tmp_path)})
@@ -154,8 +165,18 @@ def test_bad_input_message_through_the_algorithm(algorithm_error, tmp_path):
     from affine import Affine
 
     empty = tmp_path / "all-nodata.tif"
-    with rasterio.open(empty, "w", driver="GTiff", width=64, height=64, count=1, dtype="float32", crs="EPSG:32633",
-                       transform=Affine(10, 0, 500000, 0, -10, 6000000), nodata=0) as dataset:
+    with rasterio.open(
+        empty,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=Affine(10, 0, 500000, 0, -10, 6000000),
+        nodata=0,
+    ) as dataset:
         dataset.write(np.zeros((64, 64), "float32"), 1)
     message = algorithm_error(ALGORITHM, {"INPUT": str(empty), "METHOD": THRESHOLD, **_outputs(tmp_path)})
     assert "no valid pixels" in message and "all-nodata.tif" in message
@@ -181,8 +202,11 @@ def test_cancel_stops_the_run_and_leaves_no_output(dakd_provider, scene_writer, 
 
     feedback = CancelOnDetect()
     with pytest.raises(QgsProcessingException):
-        processing.run(ALGORITHM, {"INPUT": str(scene), "METHOD": THRESHOLD, "BATCH_SIZE": 1, **_outputs(tmp_path)},
-                       feedback=feedback)
+        processing.run(
+            ALGORITHM,
+            {"INPUT": str(scene), "METHOD": THRESHOLD, "BATCH_SIZE": 1, **_outputs(tmp_path)},
+            feedback=feedback,
+        )
     assert any(text.startswith("detect") for text in texts)
     assert not any(text.startswith("vectorise") for text in texts), "the run went on after Cancel"
     assert not (tmp_path / "out").exists()
@@ -195,8 +219,13 @@ def test_cancel_stops_the_run_and_leaves_no_output(dakd_provider, scene_writer, 
 def _qgis_process_env(plugins_dir: Path, profile: Path) -> dict[str, str]:
     env = dict(os.environ)
     site = next(p for p in sys.path if p.endswith("site-packages") and ".venv" in p)
-    env.update(QGIS_PLUGINPATH=str(plugins_dir), QGIS_CUSTOM_CONFIG_PATH=str(profile), QT_QPA_PLATFORM="offscreen",
-               PYTHONPATH=site, OMP_NUM_THREADS="1")
+    env.update(
+        QGIS_PLUGINPATH=str(plugins_dir),
+        QGIS_CUSTOM_CONFIG_PATH=str(profile),
+        QT_QPA_PLATFORM="offscreen",
+        PYTHONPATH=site,
+        OMP_NUM_THREADS="1",
+    )
     return env
 
 
@@ -206,13 +235,33 @@ def test_qgis_process_runs_the_packaged_plugin(sar_scene, package_plugin, tmp_pa
     plugins = tmp_path / "plugins"
     package_plugin.build_plugin_dir(Path(package_plugin.__file__).resolve().parents[1], plugins)
     env = _qgis_process_env(plugins, tmp_path / "profile")
-    enabled = subprocess.run([str(QGIS_PROCESS), "plugins", "enable", "dakd_qgis"], env=env, capture_output=True,
-                             text=True, timeout=120, check=False)
+    enabled = subprocess.run(
+        [str(QGIS_PROCESS), "plugins", "enable", "dakd_qgis"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert enabled.returncode == 0, enabled.stderr
     outputs = _outputs(tmp_path)
-    run = subprocess.run([str(QGIS_PROCESS), "--json", "run", ALGORITHM, "--", f"INPUT={sar_scene}",
-                          f"METHOD={THRESHOLD}", *(f"{k}={v}" for k, v in outputs.items())],
-                         env=env, capture_output=True, text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [
+            str(QGIS_PROCESS),
+            "--json",
+            "run",
+            ALGORITHM,
+            "--",
+            f"INPUT={sar_scene}",
+            f"METHOD={THRESHOLD}",
+            *(f"{k}={v}" for k, v in outputs.items()),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout)
     assert report["algorithm_details"]["id"] == ALGORITHM
@@ -259,8 +308,12 @@ def _run_as_the_dialog_does(parameters, wait_until):
     )
 
     ProcessingConfig.setSettingValue(ProcessingConfig.RESULTS_GROUP_NAME, "")
-    parameters = {key: QgsProcessingOutputLayerDefinition(value, QgsProject.instance())
-                  if key in ("OUTPUT", "PROBABILITY", "CLASSES") else value for key, value in parameters.items()}
+    parameters = {
+        key: QgsProcessingOutputLayerDefinition(value, QgsProject.instance())
+        if key in ("OUTPUT", "PROBABILITY", "CLASSES")
+        else value
+        for key, value in parameters.items()
+    }
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALGORITHM)
     feedback = _RecordingFeedback()
     context = QgsProcessingContext()
@@ -289,8 +342,13 @@ def test_a_successful_run_from_the_dialog_reports_no_error(dakd_provider, sar_sc
     """Issue 12 item 9: a run with the dialog's default outputs (temporary layers) ends without an error."""
     from qgis.core import QgsProject
 
-    parameters = {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": "TEMPORARY_OUTPUT",
-                  "PROBABILITY": "TEMPORARY_OUTPUT", "CLASSES": "TEMPORARY_OUTPUT"}
+    parameters = {
+        "INPUT": str(sar_scene),
+        "METHOD": THRESHOLD,
+        "OUTPUT": "TEMPORARY_OUTPUT",
+        "PROBABILITY": "TEMPORARY_OUTPUT",
+        "CLASSES": "TEMPORARY_OUTPUT",
+    }
     results, feedback = _run_as_the_dialog_does(parameters, wait_until)
     assert feedback.errors == []
     polygons = QgsProject.instance().mapLayer(results["OUTPUT"])
@@ -303,8 +361,13 @@ def test_processing_shows_results_as_right_click_does(dakd_provider, sar_scene, 
     """Issue 12 item 15: one group per run, polygons on top, then the oil probability, the classes unchecked."""
     from qgis.core import QgsProject
 
-    parameters = {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": "TEMPORARY_OUTPUT",
-                  "PROBABILITY": "TEMPORARY_OUTPUT", "CLASSES": "TEMPORARY_OUTPUT"}
+    parameters = {
+        "INPUT": str(sar_scene),
+        "METHOD": THRESHOLD,
+        "OUTPUT": "TEMPORARY_OUTPUT",
+        "PROBABILITY": "TEMPORARY_OUTPUT",
+        "CLASSES": "TEMPORARY_OUTPUT",
+    }
     _run_as_the_dialog_does(parameters, wait_until)
     QCoreApplication.processEvents()  # QGIS removes a layer left without a tree node on the next event loop turn
     group = _result_group(QgsProject.instance())
@@ -319,8 +382,11 @@ def test_processing_shows_results_as_right_click_does(dakd_provider, sar_scene, 
     assert classes.renderer().type() == "paletted"
     from qgis.core import QgsColorRampLegendNode, QgsLayerTreeLayer
 
-    ramps = [node for node in probability.legend().createLayerTreeModelLegendNodes(QgsLayerTreeLayer(probability))
-             if isinstance(node, QgsColorRampLegendNode)]
+    ramps = [
+        node
+        for node in probability.legend().createLayerTreeModelLegendNodes(QgsLayerTreeLayer(probability))
+        if isinstance(node, QgsColorRampLegendNode)
+    ]
     assert [(node.settings().minimumLabel(), node.settings().maximumLabel()) for node in ramps] == [("0", "1")]
 
 
@@ -351,15 +417,18 @@ def test_relative_output_paths_are_taken_from_the_current_folder(dakd_provider, 
     import processing
 
     monkeypatch.chdir(tmp_path)
-    result = processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": "new/spills.gpkg",
-                                        "PROBABILITY": "new/p.tif"})
+    result = processing.run(
+        ALGORITHM,
+        {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "OUTPUT": "new/spills.gpkg", "PROBABILITY": "new/p.tif"},
+    )
     assert Path(result["OUTPUT"]) == tmp_path / "new" / "spills.gpkg"
     assert QgsVectorLayer(result["OUTPUT"], "s", "ogr").featureCount() == 1
     assert (tmp_path / "new" / "p.tif").is_file() and Path(result["PROBABILITY"]).is_absolute()
 
 
-@pytest.mark.parametrize("content, expected", [(b"", "is an empty file"), (b"not a raster\n", "is not a raster"),
-                                               (None, "does not exist")])
+@pytest.mark.parametrize(
+    "content, expected", [(b"", "is an empty file"), (b"not a raster\n", "is not a raster"), (None, "does not exist")]
+)
 def test_unreadable_input_says_what_is_wrong(dakd_provider, tmp_path, content, expected):
     """Issue 12 item 18: an empty or non-raster .tif is not reported as "not found"."""
     import processing
@@ -381,16 +450,15 @@ def test_the_input_is_required_unless_a_product_is_given(dakd_provider, tmp_path
     browser = QgsBrowserGuiModel()
     monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
 
-    from dakd_qgis.paths import metadata_value
-
     algorithm = QgsApplication_algorithm()
     sar = algorithm.parameterDefinition("INPUT")
     assert not sar.flags() & sar.FlagOptional
     assert sar.checkValueIsAcceptable(None)  # a product may stand in for it
     assert all(len(p.description()) <= 32 for p in algorithm.parameterDefinitions()), [
-        p.description() for p in algorithm.parameterDefinitions() if len(p.description()) > 32]
+        p.description() for p in algorithm.parameterDefinitions() if len(p.description()) > 32
+    ]
     assert "\n" not in algorithm.shortHelpString()
-    assert algorithm.helpUrl().startswith(metadata_value("homepage") + "#")
+    assert "user-guide/qgis" in algorithm.helpUrl()  # tests/plugin/test_help.py checks the page and anchor exist
     dialog = processing.createAlgorithmDialog(ALGORITHM, {})
     from qgis.PyQt.QtWidgets import QLabel
 
@@ -410,8 +478,11 @@ def test_missing_packages_are_named_with_the_installer(dakd_provider, sar_scene,
 
     from dakd_qgis import deps
 
-    monkeypatch.setattr(deps, "engine_requirements", lambda: [deps.parse_requirement("dakd-surely-missing>=1"),
-                                                              deps.parse_requirement("numpy>=1")])
+    monkeypatch.setattr(
+        deps,
+        "engine_requirements",
+        lambda: [deps.parse_requirement("dakd-surely-missing>=1"), deps.parse_requirement("numpy>=1")],
+    )
     feedback = _RecordingFeedback()
     with pytest.raises(QgsProcessingException) as raised:
         processing.run(ALGORITHM, {"INPUT": str(sar_scene), "OUTPUT": str(tmp_path / "out.gpkg")}, feedback=feedback)
@@ -426,8 +497,10 @@ def test_an_engine_that_cannot_import_a_package_names_it(dakd_provider, sar_scen
     import processing
 
     python = tmp_path / "python-without-affine"
-    python.write_text("#!/bin/sh\necho 'Traceback (most recent call last):'\necho '  File \"x.py\", line 1'\n"
-                      "echo \"ModuleNotFoundError: No module named 'affine'\"\nexit 1\n")
+    python.write_text(
+        "#!/bin/sh\necho 'Traceback (most recent call last):'\necho '  File \"x.py\", line 1'\n"
+        "echo \"ModuleNotFoundError: No module named 'affine'\"\nexit 1\n"
+    )
     python.chmod(0o755)
     isolated_plugin_settings.engine_python = str(python)
     isolated_plugin_settings.save()
@@ -440,8 +513,9 @@ def test_an_engine_that_cannot_import_a_package_names_it(dakd_provider, sar_scen
     assert not any("Traceback" in text for text in feedback.errors + feedback.infos)
 
 
-def test_a_missing_default_model_is_a_warning_and_the_model_is_named(dakd_provider, sar_scene, tmp_path,
-                                                                     isolated_plugin_settings):
+def test_a_missing_default_model_is_a_warning_and_the_model_is_named(
+    dakd_provider, sar_scene, tmp_path, isolated_plugin_settings
+):
     """Issue 12 item 14: the default model from Settings is gone: say so, and name the model that ran."""
     import processing
 
@@ -461,8 +535,9 @@ def test_engine_flags_are_named_as_parameters(dakd_provider, sar_scene, tmp_path
     import rasterio
 
     with pytest.raises(QgsProcessingException) as raised:
-        processing.run(ALGORITHM, {"INPUT": str(sar_scene), "BAND": 3, "METHOD": THRESHOLD,
-                                   "OUTPUT": str(tmp_path / "o.gpkg")})
+        processing.run(
+            ALGORITHM, {"INPUT": str(sar_scene), "BAND": 3, "METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "o.gpkg")}
+        )
     message = str(raised.value)
     assert "set “Band” to 1..1" in message and "--" not in message, message
     two_bands = tmp_path / "two-bands.tif"
@@ -472,8 +547,9 @@ def test_engine_flags_are_named_as_parameters(dakd_provider, sar_scene, tmp_path
     with rasterio.open(two_bands, "w", **profile) as dataset:
         dataset.write(np.stack([data, data]))
     feedback = _RecordingFeedback()
-    processing.run(ALGORITHM, {"INPUT": str(two_bands), "METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "o.gpkg")},
-                   feedback=feedback)
+    processing.run(
+        ALGORITHM, {"INPUT": str(two_bands), "METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "o.gpkg")}, feedback=feedback
+    )
     chosen = [info for info in feedback.infos if "using band 1" in info]
     assert chosen and "“Band”" in chosen[0] and "--" not in chosen[0], feedback.infos
 
@@ -485,13 +561,26 @@ def test_qgis_process_runs_with_only_input_and_output(package_plugin, tmp_path):
     plugins = tmp_path / "plugins"
     package_plugin.build_plugin_dir(Path(package_plugin.__file__).resolve().parents[1], plugins)
     env = _qgis_process_env(plugins, tmp_path / "profile")
-    enabled = subprocess.run([str(QGIS_PROCESS), "plugins", "enable", "dakd_qgis"], env=env, capture_output=True,
-                             text=True, timeout=120, check=False)
+    enabled = subprocess.run(
+        [str(QGIS_PROCESS), "plugins", "enable", "dakd_qgis"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert enabled.returncode == 0, enabled.stderr
     work = tmp_path / "work"
     work.mkdir()
-    run = subprocess.run([str(QGIS_PROCESS), "--json", "run", ALGORITHM, "--", f"INPUT={sample}", "OUTPUT=x.gpkg"],
-                         env=env, cwd=work, capture_output=True, text=True, timeout=500, check=False)
+    run = subprocess.run(
+        [str(QGIS_PROCESS), "--json", "run", ALGORITHM, "--", f"INPUT={sample}", "OUTPUT=x.gpkg"],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=500,
+        check=False,
+    )
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     report = json.loads(run.stdout)
     assert Path(report["results"]["OUTPUT"]) == work / "x.gpkg"
@@ -510,8 +599,17 @@ def test_a_complex_raster_is_refused_in_one_line(dakd_provider, tmp_path):
     rng = np.random.default_rng(0)
     field = (rng.normal(size=(64, 64)) + 1j * rng.normal(size=(64, 64))).astype("complex64")
     slc = tmp_path / "slc.tif"
-    with rasterio.open(slc, "w", driver="GTiff", width=64, height=64, count=1, dtype="complex64", crs="EPSG:32633",
-                       transform=Affine(10, 0, 500000, 0, -10, 6000000)) as dataset:
+    with rasterio.open(
+        slc,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="complex64",
+        crs="EPSG:32633",
+        transform=Affine(10, 0, 500000, 0, -10, 6000000),
+    ) as dataset:
         dataset.write(field, 1)
     assert QgsRasterLayer(str(slc), "slc").isValid()  # QGIS itself opens it
     with pytest.raises(QgsProcessingException) as raised:
@@ -541,14 +639,32 @@ def test_an_output_never_replaces_an_input(dakd_provider, sar_scene, tmp_path):
 
     before = snapshot()
     cases = [
-        ({"METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "spills.gpkg"), "PROBABILITY": str(sar_scene)},
-         f"Will not replace {sar_scene}: it is an input of this run; choose another file for “Class probabilities”"),
-        ({"METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "spills.gpkg"), "PROBABILITY": "TEMPORARY_OUTPUT",
-          "CLASSES": str(sar_scene)}, "choose another file for “Classes”"),
-        ({"METHOD": 1, "MODEL": str(card), "OUTPUT": str(card)},
-         f"Will not replace {card}: it is an input of this run; choose another file for “Oil spill polygons”"),
-        ({"METHOD": 1, "MODEL": str(card), "OUTPUT": str(tmp_path / "spills.gpkg"),
-          "PROBABILITY": str(folder / "my-model.safetensors")}, "it is an input of this run"),
+        (
+            {"METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "spills.gpkg"), "PROBABILITY": str(sar_scene)},
+            f"Will not replace {sar_scene}: it is an input of this run; choose another file for “Class probabilities”",
+        ),
+        (
+            {
+                "METHOD": THRESHOLD,
+                "OUTPUT": str(tmp_path / "spills.gpkg"),
+                "PROBABILITY": "TEMPORARY_OUTPUT",
+                "CLASSES": str(sar_scene),
+            },
+            "choose another file for “Classes”",
+        ),
+        (
+            {"METHOD": 1, "MODEL": str(card), "OUTPUT": str(card)},
+            f"Will not replace {card}: it is an input of this run; choose another file for “Oil spill polygons”",
+        ),
+        (
+            {
+                "METHOD": 1,
+                "MODEL": str(card),
+                "OUTPUT": str(tmp_path / "spills.gpkg"),
+                "PROBABILITY": str(folder / "my-model.safetensors"),
+            },
+            "it is an input of this run",
+        ),
     ]
     for parameters, expected in cases:
         feedback = _RecordingFeedback()
@@ -567,8 +683,15 @@ def test_an_output_never_replaces_an_input(dakd_provider, sar_scene, tmp_path):
     measurement = next((product / "measurement").glob("*.tiff"))
     kept = measurement.read_bytes()
     with pytest.raises(QgsProcessingException, match="it lies inside the input"):
-        processing.run(ALGORITHM, {"PRODUCT": str(product / "manifest.safe"), "METHOD": THRESHOLD,
-                                   "OUTPUT": str(tmp_path / "spills.gpkg"), "CLASSES": str(measurement)})
+        processing.run(
+            ALGORITHM,
+            {
+                "PRODUCT": str(product / "manifest.safe"),
+                "METHOD": THRESHOLD,
+                "OUTPUT": str(tmp_path / "spills.gpkg"),
+                "CLASSES": str(measurement),
+            },
+        )
     assert measurement.read_bytes() == kept and not (tmp_path / "spills.gpkg").exists()
 
 
@@ -582,8 +705,9 @@ def test_area_of_interest_extent_and_no_land_mask_reach_the_engine(dakd_provider
     lons, lats = transform("EPSG:32633", "EPSG:4326", [499000, 501280], [5997000, 6001000])
     extent = f"{lons[0]},{lons[1]},{lats[0]},{lats[1]} [EPSG:4326]"  # QGIS order: xmin,xmax,ymin,ymax [crs]
     outputs = _outputs(tmp_path)
-    processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "LAND_MASK": 1, "AOI_EXTENT": extent,
-                               **outputs})
+    processing.run(
+        ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "LAND_MASK": 1, "AOI_EXTENT": extent, **outputs}
+    )
     with rasterio.open(outputs["CLASSES"]) as classes:
         valid = classes.read(1) != 255
     assert valid[:, :125].all() and not valid[:, 132:].any()
@@ -606,8 +730,16 @@ def test_selected_polygons_are_the_area_of_interest(dakd_provider, sar_scene, tm
     try:
         layer.selectByIds([next(layer.getFeatures()).id()])  # the top-left quarter only
         outputs = _outputs(tmp_path)
-        processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "LAND_MASK": 1,
-                                   "AOI_LAYER": QgsProcessingFeatureSourceDefinition(layer.id(), True), **outputs})
+        processing.run(
+            ALGORITHM,
+            {
+                "INPUT": str(sar_scene),
+                "METHOD": THRESHOLD,
+                "LAND_MASK": 1,
+                "AOI_LAYER": QgsProcessingFeatureSourceDefinition(layer.id(), True),
+                **outputs,
+            },
+        )
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
     with rasterio.open(outputs["CLASSES"]) as classes:

@@ -20,18 +20,32 @@ def test_parse_mapping():
 
 def test_unknown_class_in_mapping_is_refused_before_training(algorithm_error, labelled_scenes, tmp_path):
     scenes, labels = labelled_scenes
-    message = algorithm_error("dakd:finetuneonmylabels", {
-        "SCENES": [str(p) for p in scenes], "LABELS": f"{labels}|layername=labels", "CLASS_FIELD": "label",
-        "CLASS_MAP": "slick=petrol", "PRESET": 3, "OUTPUT": str(tmp_path / "model.json")})
+    message = algorithm_error(
+        "dakd:finetuneonmylabels",
+        {
+            "SCENES": [str(p) for p in scenes],
+            "LABELS": f"{labels}|layername=labels",
+            "CLASS_FIELD": "label",
+            "CLASS_MAP": "slick=petrol",
+            "PRESET": 3,
+            "OUTPUT": str(tmp_path / "model.json"),
+        },
+    )
     assert "unknown classes in the mapping: petrol" in message
     assert not (tmp_path / "model.json").exists()
     assert not (tmp_path / "model.work").exists()
 
 
 def test_missing_dataset_folder_is_a_readable_error(algorithm_error, tmp_path):
-    message = algorithm_error("dakd:traindakdpipeline", {"DATASET": str(tmp_path / "no-such-folder"),
-                                                         "DATASET_FORMAT": 0, "PRESET": 3,
-                                                         "OUTPUT": str(tmp_path / "m.json")})
+    message = algorithm_error(
+        "dakd:traindakdpipeline",
+        {
+            "DATASET": str(tmp_path / "no-such-folder"),
+            "DATASET_FORMAT": 0,
+            "PRESET": 3,
+            "OUTPUT": str(tmp_path / "m.json"),
+        },
+    )
     assert "no-such-folder does not exist" in message
 
 
@@ -45,10 +59,22 @@ def test_finetune_algorithm_trains_and_registers(dakd_provider, labelled_scenes,
     feedback = QgsProcessingFeedback()
     progress = []
     feedback.progressChanged.connect(progress.append)
-    result = processing.run("dakd:finetuneonmylabels", {
-        "SCENES": [str(p) for p in scenes], "LABELS": f"{labels}|layername=labels", "CLASS_FIELD": "label",
-        "CLASS_MAP": "slick=oil", "VAL_SHARE": 0.5, "PRESET": 3, "DEVICE": 1, "STEPS": 3, "JOINTNET_STEPS": 2,
-        "OUTPUT": str(tmp_path / "trained" / "batch-model.json")}, feedback=feedback)
+    result = processing.run(
+        "dakd:finetuneonmylabels",
+        {
+            "SCENES": [str(p) for p in scenes],
+            "LABELS": f"{labels}|layername=labels",
+            "CLASS_FIELD": "label",
+            "CLASS_MAP": "slick=oil",
+            "VAL_SHARE": 0.5,
+            "PRESET": 3,
+            "DEVICE": 1,
+            "STEPS": 3,
+            "JOINTNET_STEPS": 2,
+            "OUTPUT": str(tmp_path / "trained" / "batch-model.json"),
+        },
+        feedback=feedback,
+    )
     assert Path(result["OUTPUT"]).is_file() and Path(result["OUTPUT"]).with_suffix(".safetensors").is_file()
     registered = Path(result["REGISTERED"])
     assert registered.parent == isolated_plugin_settings.models_dir() and registered.is_file()
@@ -58,14 +84,25 @@ def test_finetune_algorithm_trains_and_registers(dakd_provider, labelled_scenes,
 
 
 def test_oil_only_labels_reach_the_engine_as_background_not_oil(algorithm_error, labelled_scenes, tmp_path):
-    """"Outside the polygons: not oil" becomes --background not-oil: with the bundled five-class base model the
+    """ "Outside the polygons: not oil" becomes --background not-oil: with the bundled five-class base model the
     engine reads the rest as "not oil" (and, asked for generated pairs as well, refuses them in one line)."""
     from dakd_qgis.models import bundled_model_path
 
     scenes, labels = labelled_scenes
-    message = algorithm_error("dakd:finetuneonmylabels", {
-        "SCENES": [str(p) for p in scenes], "LABELS": f"{labels}|layername=labels", "CLASS_FIELD": "label",
-        "CLASS_MAP": "slick=oil", "BACKGROUND": 1, "AUG_RATIO": 1, "PRESET": 4, "DEVICE": 1,
-        "BASE_MODEL": str(bundled_model_path()), "OUTPUT": str(tmp_path / "model.json")})
+    message = algorithm_error(
+        "dakd:finetuneonmylabels",
+        {
+            "SCENES": [str(p) for p in scenes],
+            "LABELS": f"{labels}|layername=labels",
+            "CLASS_FIELD": "label",
+            "CLASS_MAP": "slick=oil",
+            "BACKGROUND": 1,
+            "AUG_RATIO": 1,
+            "PRESET": 4,
+            "DEVICE": 1,
+            "BASE_MODEL": str(bundled_model_path()),
+            "OUTPUT": str(tmp_path / "model.json"),
+        },
+    )
     assert "generated pairs need labels that name every class" in message and "only oil / not oil" in message
     assert not (tmp_path / "model.json").exists()

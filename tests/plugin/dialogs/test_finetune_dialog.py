@@ -37,7 +37,10 @@ def _run_script(dialog, tmp_path, body):
 
 
 def test_events_drive_progress_plot_and_log(dialog, tmp_path, wait_until):
-    finished = _run_script(dialog, tmp_path, """
+    finished = _run_script(
+        dialog,
+        tmp_path,
+        """
         import json, sys
         def emit(**event): print(json.dumps(event), flush=True)
         emit(event="log", level="info", message="12 training tiles")
@@ -51,7 +54,8 @@ def test_events_drive_progress_plot_and_log(dialog, tmp_path, wait_until):
         print("a plain warning line", file=sys.stderr, flush=True)
         emit(event="error", kind="InputError", message="labels.gpkg: unknown class 'foo' in field 'label'")
         sys.exit(2)
-    """)
+    """,
+    )
     assert wait_until(lambda: finished, 30)
     assert finished == [False]
     assert dialog.plot.point_count("jointnet_loss") == 4
@@ -68,24 +72,32 @@ def test_events_drive_progress_plot_and_log(dialog, tmp_path, wait_until):
 
 
 def test_killed_process_is_reported_as_out_of_memory(dialog, tmp_path, wait_until):
-    finished = _run_script(dialog, tmp_path, """
+    finished = _run_script(
+        dialog,
+        tmp_path,
+        """
         import json, os, signal
         print(json.dumps({"event": "stage", "stage": "train SAR-JointNet", "total": 10}), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
-    """)
+    """,
+    )
     assert wait_until(lambda: finished, 30)
     assert "out of memory" in dialog.status.text()
 
 
 def test_cancel_ends_the_child_process(dialog, tmp_path, wait_until):
-    finished = _run_script(dialog, tmp_path, """
+    finished = _run_script(
+        dialog,
+        tmp_path,
+        """
         import json, time
         print(json.dumps({"event": "stage", "stage": "train SAR-JointNet", "total": 1000}), flush=True)
         for step in range(1, 1000):
             print(json.dumps({"event": "progress", "stage": "train SAR-JointNet", "done": step, "total": 1000,
                               "loss": 1.0, "step": step}), flush=True)
             time.sleep(0.05)
-    """)
+    """,
+    )
     assert wait_until(lambda: dialog.plot.point_count("jointnet_loss") > 2, 30)
     pid = dialog.runner.pid()
     dialog.cancel_button.click()
@@ -127,7 +139,7 @@ def test_inputs_become_the_engine_command_line(dialog, labelled_scenes):
     dialog.steps.setValue(4)
     request = dialog.build_request()
     arguments = finetune_arguments(request)
-    assert arguments[:2] == ["finetune", "--output"]
+    assert arguments[:2] == ["finetune", "--out"]
     assert arguments.count("--scene") == 2 and "--class-map" in arguments and "slick=oil" in arguments
     assert arguments[arguments.index("--preset") + 1] == "tiny"
     assert arguments[arguments.index("--steps") + 1] == "4"
@@ -135,8 +147,9 @@ def test_inputs_become_the_engine_command_line(dialog, labelled_scenes):
 
 
 @pytest.mark.slow
-def test_real_finetune_updates_progress_and_registers_the_model(dialog, labelled_scenes, isolated_plugin_settings,
-                                                                wait_until):
+def test_real_finetune_updates_progress_and_registers_the_model(
+    dialog, labelled_scenes, isolated_plugin_settings, wait_until
+):
     from dakd_qgis.settings import PluginSettings
 
     _load_inputs(dialog, labelled_scenes)
@@ -173,8 +186,10 @@ def test_real_finetune_updates_progress_and_registers_the_model(dialog, labelled
     assert dialog.registered_card == registered and registered.is_file()
     assert registered.with_suffix(".safetensors").is_file()
     assert PluginSettings.load().default_model == str(registered)
-    metrics = {dialog.metrics_table.item(r, 0).text(): dialog.metrics_table.item(r, 1).text()
-               for r in range(dialog.metrics_table.rowCount())}
+    metrics = {
+        dialog.metrics_table.item(r, 0).text(): dialog.metrics_table.item(r, 1).text()
+        for r in range(dialog.metrics_table.rowCount())
+    }
     assert metrics["mIoU"].endswith("%")
     assert dialog.report.sample_grid is not None and not dialog.sample_grid.pixmap().isNull()
     assert "registered" in dialog.status.text()
@@ -229,8 +244,7 @@ def test_unknown_label_values_start_as_ignore_and_are_pointed_out(dialog, tmp_pa
     assert dialog.mapping_note.isHidden()
 
 
-def test_the_window_starts_on_the_bundled_model_and_the_devices_preset(qgis_iface, qgis_new_project,
-                                                                        wait_for_signal):
+def test_the_window_starts_on_the_bundled_model_and_the_devices_preset(qgis_iface, qgis_new_project, wait_for_signal):
     """Issue 12 item 13: the base model is the bundled one, and a CPU-only machine gets the CPU preset."""
     from dakd_qgis.dialogs.finetune_dialog import FinetuneDialog
     from dakd_qgis.finetune import preset_for_device
@@ -266,8 +280,9 @@ def test_the_window_fits_a_small_laptop_screen(dialog):
     assert dialog.minimumSizeHint().height() <= 680 and dialog.minimumSizeHint().width() <= 1300
 
 
-def test_no_validation_means_not_the_default_without_asking(dialog, tmp_path, monkeypatch, isolated_plugin_settings,
-                                                            model_card):
+def test_no_validation_means_not_the_default_without_asking(
+    dialog, tmp_path, monkeypatch, isolated_plugin_settings, model_card
+):
     """Issue 12 item 13: validation share 0 unticks "use the new model"; ticked anyway, the window asks first."""
     import json
     import shutil
@@ -318,8 +333,17 @@ def test_the_raster_list_offers_only_scenes(dialog, sar_scene, tmp_path, qgis_if
     segmentation.task.finished(segmentation.task.run())
     assert segmentation.state == "done", segmentation.message
     rgb = tmp_path / "photo.tif"
-    with rasterio.open(rgb, "w", driver="GTiff", width=8, height=8, count=3, dtype="uint8", crs="EPSG:32633",
-                       transform=Affine(10, 0, 500000, 0, -10, 6000000)) as dataset:
+    with rasterio.open(
+        rgb,
+        "w",
+        driver="GTiff",
+        width=8,
+        height=8,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=Affine(10, 0, 500000, 0, -10, 6000000),
+    ) as dataset:
         dataset.write(np.zeros((3, 8, 8), "uint8"))
     QgsProject.instance().addMapLayer(QgsRasterLayer(str(rgb), "photo"))
     run_dir = segmentation.task.outcome.out_dir
@@ -349,8 +373,12 @@ def test_the_loss_curve_stays_inside_the_plot(qgis_parent):
     low, high = plot.y_range()
     assert high > 3.9 and low < 0.4  # headroom above the highest and below the lowest point
     for colour in ("#ff0000", "#00ff00"):
-        rows = [y for y in range(image.height()) for x in range(0, image.width(), 2)
-                if image.pixelColor(x, y).name() == colour and area.left() < x < area.right()]
+        rows = [
+            y
+            for y in range(image.height())
+            for x in range(0, image.width(), 2)
+            if image.pixelColor(x, y).name() == colour and area.left() < x < area.right()
+        ]
         assert rows, colour
         assert min(rows) >= area.top() - 1, colour
     plot.deleteLater()
@@ -364,8 +392,7 @@ def test_oil_only_labels_suggest_background_not_oil_until_the_analyst_chooses(di
     arguments = finetune_arguments(dialog.build_request())
     assert arguments[arguments.index("--background") + 1] == "not-oil"
     dialog.set_class("slick", "look-alike")  # other classes outlined: the rest is sea again
-    assert dialog.background.currentData() == "sea" and "--background" not in finetune_arguments(
-        dialog.build_request())
+    assert dialog.background.currentData() == "sea" and "--background" not in finetune_arguments(dialog.build_request())
     dialog.background.setCurrentIndex(dialog.background.findData("ignore"))
     dialog.background.activated.emit(dialog.background.currentIndex())  # as a click does
     dialog.set_class("slick", "oil")
@@ -373,8 +400,9 @@ def test_oil_only_labels_suggest_background_not_oil_until_the_analyst_chooses(di
 
 
 @pytest.mark.slow
-def test_a_binary_label_finetune_starts_from_the_bundled_model(dialog, labelled_scenes, isolated_plugin_settings,
-                                                               wait_until):
+def test_a_binary_label_finetune_starts_from_the_bundled_model(
+    dialog, labelled_scenes, isolated_plugin_settings, wait_until
+):
     """Oil-only polygons and the window's own defaults (bundled base model, background suggested as not oil):
     a real tiny run keeps the five classes and trains the rest as "not oil", never as sea."""
     import json

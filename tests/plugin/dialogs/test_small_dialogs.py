@@ -23,8 +23,9 @@ def test_settings_dialog_saves(qgis_parent, isolated_plugin_settings, tmp_path):
     dialog.deleteLater()
 
 
-def test_settings_dialog_shows_which_backend_and_device_detection_uses(qgis_parent, isolated_plugin_settings,
-                                                                        wait_for_signal):
+def test_settings_dialog_shows_which_backend_and_device_detection_uses(
+    qgis_parent, isolated_plugin_settings, wait_for_signal
+):
     """Issue 14: the backend and device `dakd detect` will use, each with its reason, asked of the engine Python."""
     from dakd_qgis.dialogs.settings_dialog import SettingsDialog
 
@@ -38,8 +39,7 @@ def test_settings_dialog_shows_which_backend_and_device_detection_uses(qgis_pare
     dialog.deleteLater()
 
 
-def test_models_dialog_lists_sets_default_and_deletes(qgis_parent, model_card, isolated_plugin_settings,
-                                                      monkeypatch):
+def test_models_dialog_lists_sets_default_and_deletes(qgis_parent, model_card, isolated_plugin_settings, monkeypatch):
     from qgis.PyQt.QtWidgets import QMessageBox
 
     from dakd_qgis.dialogs import models_dialog
@@ -151,8 +151,9 @@ def test_deps_dialog_offers_detection_only_without_torch(qgis_parent, wait_for_s
 
 
 @pytest.mark.slow
-def test_deps_dialog_installs_a_missing_package_privately(qgis_parent, local_wheels, tmp_path, monkeypatch,
-                                                         wait_for_signal):
+def test_deps_dialog_installs_a_missing_package_privately(
+    qgis_parent, local_wheels, tmp_path, monkeypatch, wait_for_signal
+):
     """Offline: a missing requirement is installed from a local wheel into the private folder, then found."""
     from dakd_qgis import paths
     from dakd_qgis.deps import parse_requirement

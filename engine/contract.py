@@ -1,0 +1,140 @@
+"""What the plugin and the engine must agree on, defined once: choices, names, label rules, defaults, events.
+
+The QGIS plugin never imports the engine into QGIS's process, yet its dialogs offer the engine's
+choices and read its progress events. Instead of keeping copies, it reads this module: from the engine
+copy it ships (loaded as a plain file) or, for another engine Python, from ``dakd describe --json``
+(:func:`describe`). So this module imports nothing but the standard library (a test checks it), and the
+engine modules that use these values import them from here. The plugin loads it in QGIS's own Python, which
+may be older than the engine's, so it keeps to syntax that Python 3.9 runs.
+
+Change :data:`SCHEMA_VERSION` whenever a change here or in the event schema would break a plugin that
+reads the old one (a removed choice, a renamed field); adding a choice or an event field does not need it.
+A plugin that meets another schema version says so in one line instead of guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Version of this contract (choices, label rules, defaults and the progress-event schema).
+SCHEMA_VERSION = 1
+
+# --- Devices and back-ends -----------------------------------------------------------------------------------
+#: Devices every command accepts with ``--device`` (``cuda:N`` is also accepted where ``cuda`` is). Choice lists
+#: that the plugin offers keep their order (its Processing enums save indices): new values go at the end.
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+#: ``--precision`` values of torch runs.
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+#: ``dakd detect --backend`` values: ``auto`` picks an installed one.
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime", "openvino")
+
+# --- Detection -------------------------------------------------------------------------------------------------
+#: ``dakd detect --method`` values: ``auto`` uses the model if one is available, else the threshold detector.
+#: The order is the plugin's Processing enum (saved models keep indices): add new values at the end.
+METHODS: tuple[str, ...] = ("auto", "model", "threshold")
+#: Units a scene's pixels can be in (``--units`` also takes ``auto``: read from the file). ``amplitude`` and
+#: ``intensity`` are uncalibrated DN.
+UNITS: tuple[str, ...] = ("linear", "db", "amplitude", "intensity")
+#: ``--land-mask`` keywords; any other value is a polygon layer of land.
+LAND_MASKS: tuple[str, ...] = ("auto", "none")
+#: Side of the square tiles detection runs on, in pixels.
+TILE_SIZE_PX = 256
+#: Tile overlap in pixels, and the largest the tiling takes (half a tile).
+DEFAULT_OVERLAP_PX = 64
+MAX_OVERLAP_PX = TILE_SIZE_PX // 2
+#: Oil and look-alike regions smaller than this are dropped (SNAP's default).
+DEFAULT_MIN_AREA_KM2 = 0.1
+#: Sea pixels this close to the land mask are ignored too, in metres.
+DEFAULT_LAND_BUFFER_M = 100.0
+
+# --- Classes and label rules -----------------------------------------------------------------------------------
+#: Segmentation classes in id order (the OSD data set's ids), and their RGB colours in label images.
+CLASS_NAMES: tuple[str, ...] = ("sea", "oil", "look-alike", "ship", "land")
+CLASS_RGB: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (0, 255, 255), (255, 0, 0), (153, 76, 0), (0, 153, 0))
+#: Classes that become polygons in the detection output (sea and land do not).
+VECTOR_CLASS_NAMES: tuple[str, ...] = ("oil", "look-alike", "ship")
+#: Label value meaning "not labelled", and the partial label "any class but oil".
+IGNORE_INDEX = 255
+NOT_OIL_INDEX = 254
+#: Label names read as "not labelled" and as "any class but oil" (case-insensitive).
+IGNORE_NAMES: tuple[str, ...] = ("ignore", "unlabelled", "unlabeled", "nodata", "no data")
+NOT_OIL_NAMES: tuple[str, ...] = ("not-oil", "not oil", "not_oil", "non-oil")
+#: Other names the engine reads as a class (lower case).
+CLASS_ALIASES: dict[str, str] = {
+    "oil spill": "oil",
+    "spill": "oil",
+    "lookalike": "look-alike",
+    "look alike": "look-alike",
+    "vessel": "ship",
+    "water": "sea",
+    "background": "sea",
+}
+#: What ``--class-map VALUE=TARGET`` may map a label value to.
+LABEL_TARGETS: tuple[str, ...] = (*CLASS_NAMES, "not-oil", "ignore")
+#: ``--background`` values: what the pixels outside every label polygon are.
+BACKGROUNDS: tuple[str, ...] = ("sea", "not-oil", "ignore")
+#: ``--data-format`` values: labelled scenes, or an OSD / SOS data-set folder.
+DATA_FORMATS: tuple[str, ...] = ("scenes", "osd", "sos")
+
+# --- Fine-tuning -----------------------------------------------------------------------------------------------
+#: ``dakd finetune --preset`` names, from the smallest run a GPU needs to the largest, then the CPU ones (the
+#: order of the plugin's Processing enums, as for every choice list here that the plugin offers: append only).
+PRESETS: tuple[str, ...] = ("quick", "standard", "paper", "cpu-default", "tiny")
+#: The preset a run starts on with a GPU, and without one.
+GPU_PRESET = "quick"
+CPU_PRESET = "cpu-default"
+
+# --- Exit codes and progress events ----------------------------------------------------------------------------
+#: ``dakd`` exit codes: bad input or environment, a bug, cancelled by the user.
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_BAD_INPUT = 2
+EXIT_CANCELLED = 130
+#: ``--progress json`` events (one JSON object a line, ``event`` naming its kind) and the fields each always has;
+#: ``progress`` may carry more metrics (``loss``, ``step``...), ``done`` carries the command's summary.
+EVENTS: dict[str, tuple[str, ...]] = {
+    "stage": ("stage", "total"),
+    "progress": ("stage", "done", "total", "eta_s"),
+    "stage_end": ("stage", "done", "total"),
+    "log": ("level", "message"),
+    "done": (),
+    "error": ("kind", "message"),
+}
+
+
+def describe() -> dict[str, Any]:
+    """Return the whole contract as plain JSON-ready data (what ``dakd describe --json`` prints)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "devices": list(DEVICES),
+        "precisions": list(PRECISIONS),
+        "backends": list(BACKENDS),
+        "methods": list(METHODS),
+        "units": list(UNITS),
+        "land_masks": list(LAND_MASKS),
+        "detect_defaults": {
+            "tile_size_px": TILE_SIZE_PX,
+            "overlap_px": DEFAULT_OVERLAP_PX,
+            "max_overlap_px": MAX_OVERLAP_PX,
+            "min_area_km2": DEFAULT_MIN_AREA_KM2,
+            "land_buffer_m": DEFAULT_LAND_BUFFER_M,
+        },
+        "classes": [
+            {"id": class_id, "name": name, "rgb": list(rgb)}
+            for class_id, (name, rgb) in enumerate(zip(CLASS_NAMES, CLASS_RGB))
+        ],
+        "vector_classes": list(VECTOR_CLASS_NAMES),
+        "labels": {
+            "ignore_index": IGNORE_INDEX,
+            "not_oil_index": NOT_OIL_INDEX,
+            "ignore_names": list(IGNORE_NAMES),
+            "not_oil_names": list(NOT_OIL_NAMES),
+            "aliases": dict(CLASS_ALIASES),
+            "targets": list(LABEL_TARGETS),
+            "backgrounds": list(BACKGROUNDS),
+        },
+        "data_formats": list(DATA_FORMATS),
+        "presets": {"names": list(PRESETS), "gpu": GPU_PRESET, "cpu": CPU_PRESET},
+        "exit_codes": {"ok": EXIT_OK, "bug": EXIT_BUG, "bad_input": EXIT_BAD_INPUT, "cancelled": EXIT_CANCELLED},
+        "events": {kind: list(fields) for kind, fields in EVENTS.items()},
+    }

@@ -1,0 +1,95 @@
+"""The contract between plugin and engine: standard library only, one definition, used by the engine."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import engine.contract as contract
+
+CONTRACT_FILE = Path(contract.__file__)
+
+
+def test_contract_imports_only_the_standard_library():
+    tree = ast.parse(CONTRACT_FILE.read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_contract_loads_with_heavy_packages_blocked():
+    """As the plugin loads it: a plain file in a Python where torch, numpy and the engine package are absent."""
+    code = (
+        "import importlib.util, json, sys\n"
+        "for name in ('torch', 'numpy', 'rasterio', 'engine'): sys.modules[name] = None\n"
+        f"spec = importlib.util.spec_from_file_location('c', {str(CONTRACT_FILE)!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "print(json.dumps(module.describe()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == json.loads(json.dumps(contract.describe()))
+
+
+def test_describe_is_json_and_names_every_part():
+    described = contract.describe()
+    assert json.loads(json.dumps(described)) == described
+    assert described["schema_version"] == contract.SCHEMA_VERSION
+    assert "mps" in described["devices"] and described["devices"][0] == "auto"
+    assert [c["name"] for c in described["classes"]] == list(contract.CLASS_NAMES)
+    assert {contract.GPU_PRESET, contract.CPU_PRESET} <= set(described["presets"]["names"])
+    assert set(described["labels"]["aliases"].values()) <= set(contract.CLASS_NAMES)
+    assert {"stage", "progress", "log", "done", "error"} <= set(described["events"])
+
+
+def test_engine_uses_the_contract_values():
+    """The engine's modules take these values from the contract (the same objects), not from copies."""
+    from engine import classes, device, errors, runtimes, tiling
+    from engine.cli import train as train_cli
+    from engine.data import scenes
+    from engine.detect import DetectParams
+    from engine.detectors import METHODS
+    from engine.io.landmask import DEFAULT_BUFFER_M
+    from engine.train.pipeline import PRESETS
+
+    assert device.DEVICE_CHOICES is contract.DEVICES and device.PRECISIONS is contract.PRECISIONS
+    assert runtimes.BACKENDS is contract.BACKENDS and METHODS is contract.METHODS
+    assert tuple(c.name for c in classes.OSD_CLASSES) == contract.CLASS_NAMES
+    assert classes.VECTOR_CLASS_NAMES is contract.VECTOR_CLASS_NAMES
+    assert scenes.CLASS_ALIASES is contract.CLASS_ALIASES and scenes.IGNORE_NAMES is contract.IGNORE_NAMES
+    assert tuple(PRESETS) == contract.PRESETS and train_cli.PRESET_NAMES is contract.PRESETS
+    params = DetectParams("in.tif", "out")
+    assert (params.overlap_px, params.min_area_km2, params.land_buffer_m) == (
+        contract.DEFAULT_OVERLAP_PX,
+        contract.DEFAULT_MIN_AREA_KM2,
+        contract.DEFAULT_LAND_BUFFER_M,
+    )
+    assert DEFAULT_BUFFER_M == contract.DEFAULT_LAND_BUFFER_M and tiling.DEFAULT_TILE_SIZE == contract.TILE_SIZE_PX
+    assert errors.DakdError.exit_code == contract.EXIT_BAD_INPUT
+    assert errors.Cancelled.exit_code == contract.EXIT_CANCELLED
+
+
+def test_largest_overlap_runs_and_one_more_is_refused():
+    import pytest
+
+    from engine.errors import DakdError
+    from engine.tiling import plan_grid
+
+    plan_grid(1000, 1000, contract.TILE_SIZE_PX, contract.MAX_OVERLAP_PX)
+    with pytest.raises(DakdError, match="more than half"):
+        plan_grid(1000, 1000, contract.TILE_SIZE_PX, contract.MAX_OVERLAP_PX + 1)
+
+
+def test_progress_events_follow_the_schema():
+    """Every event kind a run writes has the fields the contract promises."""
+    from engine.progress import Progress
+
+    events = []
+    progress = Progress(events.append)
+    progress.log("info", "hello")
+    with progress.stage("detect", 2) as stage:
+        stage.advance()
+    for event in events:
+        assert set(contract.EVENTS[event["event"]]) <= set(event), event

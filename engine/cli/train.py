@@ -66,6 +66,7 @@ def _register_finetune(subparsers: argparse._SubParsersAction) -> None:
         "--init", metavar="MODEL", help="start SAROSS-Net from this model card (keeps its normalisation)"
     )
     finetune.add_argument("--aug-ratio", type=AUG_RATIO, help="generated pairs per real tile (0-4; 0 skips diffusion)")
+    _add_generated_share_arg(finetune)
     finetune.add_argument(
         "--balance",
         type=POSITIVE_FLOAT,
@@ -195,6 +196,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     segment.add_argument(
         "--aug-ratio", type=AUG_RATIO, default=0.0, help="generated pairs per real tile per epoch (0-4)"
     )
+    _add_generated_share_arg(segment)
     segment.add_argument("--hard-labels", action="store_true", help="use argmax of the soft labels with CE, not KD")
     segment.add_argument("--model", default="saross_net_xs", help="SAROSS-Net variant")
     segment.add_argument("--skip", choices=("caft", "conv", "none"), default="caft", help="skip blocks")
@@ -288,6 +290,16 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> N
             default=0.2,
             help="share of scenes kept for validation (0 to below 1)",
         )
+
+
+def _add_generated_share_arg(parser: argparse.ArgumentParser) -> None:
+    """``--generated-share S``: the share of the supervision generated pairs carry (engine.train.losses)."""
+    parser.add_argument(
+        "--generated-share",
+        type=bounded(float, 0, 1),
+        metavar="S",
+        help="share of a mixed batch's loss that generated pairs carry, 0-1 (default: their share of the batch)",
+    )
 
 
 def _add_retain_arg(parser: argparse.ArgumentParser) -> None:
@@ -404,6 +416,7 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
         crop_px=args.crop_px,
         lr=args.lr,
         retain=args.retain,
+        generated_share=args.generated_share,
         input_features=_parse_features(args.input_features),
         augment=args.augment,
         inception_weights=args.inception_weights,
@@ -575,7 +588,14 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
     spec = input_spec_for(split.train, data, split.base_card.input_spec if split.base_card else None, args.seed)
     has_init = split.init_model is not None
     config = segmenter_config(
-        args.model, args.skip, args.aug_ratio, not args.hard_labels, args.crop_px, args.retain, has_init
+        args.model,
+        args.skip,
+        args.aug_ratio,
+        not args.hard_labels,
+        args.crop_px,
+        args.retain,
+        has_init,
+        args.generated_share,
     )
     loop = segmenter_loop(
         args.steps,
@@ -599,7 +619,7 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
 
     if not is_main_process():  # under torchrun only the first process writes the model
         return 0
-    card = _write_train_card(args, model, split, spec, result, loop, metrics)
+    card = _write_train_card(args, model, split, spec, result, config, loop, metrics)
     _print_done(
         progress,
         args,
@@ -615,14 +635,21 @@ def _check_model_out(args: argparse.Namespace) -> None:
     from engine.train.pipeline import data_inputs
 
     if card_paths(args.out)[1].exists() and not args.overwrite:
-        raise InputError(f"{card_paths(args.out)[1]} already exists; pass --overwrite or choose another --output")
+        raise InputError(f"{card_paths(args.out)[1]} already exists; pass --overwrite or choose another --out")
     inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
     for path in card_paths(args.out):
-        check_replaceable(path, inputs, option="--output")
+        check_replaceable(path, inputs, option="--out")
 
 
 def _write_train_card(
-    args: argparse.Namespace, model: Any, split: Any, spec: Any, result: Any, loop: Any, metrics: dict[str, Any]
+    args: argparse.Namespace,
+    model: Any,
+    split: Any,
+    spec: Any,
+    result: Any,
+    config: Any,
+    loop: Any,
+    metrics: dict[str, Any],
 ) -> Path:
     """Write ``dakd train``'s model card, recording the data and the settings it ran with."""
     from engine.train.segmenter import write_model_card
@@ -631,12 +658,7 @@ def _write_train_card(
         "pipeline": "DAKD (dakd train)",
         "data": {"train": split.train.summary(), "validation": split.validation.summary()},
         "generated": args.generated,
-        "segmenter": {
-            "model": args.model,
-            "skip": args.skip,
-            "aug_ratio": args.aug_ratio,
-            "soft_labels": not args.hard_labels,
-        },
+        "segmenter": config.to_dict(),  # as dakd finetune records it: loss weights, retain, generated share
         "loop": loop.to_dict(),
     }
     name = args.name or Path(args.out).with_suffix("").name

@@ -1,9 +1,12 @@
 """Losses of DAKD: cross-entropy and Dice on real pairs, KD and Dice on generated pairs (paper §4).
 
-``L_total = w_ce * L_ce + w_kd * L_kd + w_dice * L_dice``, weights equal by default as drawn in the
-paper's figure. Real samples give L_ce against the label; generated samples give L_kd against
-their soft label; Dice runs on both, with ``argmax(soft label)`` as the hard target for generated
-samples [I].
+Real samples give ``w_ce * L_ce + w_dice * L_dice`` against their label; generated samples give
+``w_kd * L_kd`` against their soft label (weights equal by default, as drawn in the paper's figure). The two
+are mixed by the generated samples' share of the batch, ``(1 - s) * L_real + s * L_generated``, so that
+generated pairs carry the share of the supervision they have of the data (issue 17: summing a mean over
+the real samples and a mean over the generated ones gave a quarter of the data about half of the
+supervision). ``LossWeights.generated_share`` sets ``s`` instead (0.25-0.5 are sensible). Dice runs on real
+samples only: the argmax of a generated soft label is not a label to match region by region [I].
 
 Partial labels (:data:`~engine.classes.NOT_OIL_INDEX`, "any class but oil": binary masks and
 oil-only polygons on a five-class model) are a set of allowed classes, not one class. L_ce is then
@@ -35,6 +38,8 @@ class LossWeights(ConfigBase):
     """Weights of the three terms and the distillation temperature tau [I: tau is not in the paper].
 
     ``retain`` weighs :func:`retention_loss` (0: off; fine-tuning from ``--init`` turns it on).
+    ``generated_share`` is the share of the supervision that generated pairs carry in a mixed batch
+    (None: their share of the batch; see the module notes).
     """
 
     ce: float = 1.0
@@ -42,6 +47,11 @@ class LossWeights(ConfigBase):
     dice: float = 1.0
     temperature: float = 2.0
     retain: float = 0.0
+    generated_share: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.generated_share is not None and not 0.0 <= self.generated_share <= 1.0:
+            raise ValueError(f"generated_share must be in [0, 1], got {self.generated_share}")
 
 
 def dice_loss(
@@ -141,7 +151,7 @@ def retention_loss(
 def segmentation_loss(
     logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor, generated: torch.Tensor, weights: LossWeights
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Return the DAKD loss on a mixed batch.
+    """Return the DAKD loss on a mixed batch: ``(1 - s) * (CE + Dice on real) + s * KD on generated``.
 
     Args:
         logits: (N, C, H, W) student output.
@@ -149,21 +159,36 @@ def segmentation_loss(
             generated ones; IGNORE_INDEX where unlabelled, NOT_OIL_INDEX where only "not oil" is known.
         soft: (N, C, H, W) soft labels (ignored for real samples).
         generated: (N,) bool, True for generated samples.
-        weights: term weights and KD temperature.
+        weights: term weights, KD temperature and the generated share ``s`` (:func:`generated_share`).
 
     Returns:
-        The total loss and its terms as floats (for logging).
+        The total loss and its terms as floats (for logging), ``share`` included.
     """
     real = ~generated
     zero = logits.sum() * 0.0
-    ce = partial_cross_entropy(logits[real], labels[real]) if real.any() else zero
+    ce, dice, kd = zero, zero, zero
+    if real.any():
+        ce = partial_cross_entropy(logits[real], labels[real])
+        dice = dice_loss(logits[real], labels[real])
+        if (labels[real] == NOT_OIL_INDEX).any():  # exact pixels keep the class Dice; oil-vs-rest covers them all
+            dice = 0.5 * (dice + oil_vs_rest_dice(logits[real], labels[real]))
     if generated.any():
         gen_mask = labels[generated] != IGNORE_INDEX
         kd = kd_loss(logits[generated], soft[generated], weights.temperature, gen_mask)
-    else:
-        kd = zero
-    dice = dice_loss(logits, labels)
-    if (labels == NOT_OIL_INDEX).any():  # exact pixels keep the class Dice; oil against the rest covers them all
-        dice = 0.5 * (dice + oil_vs_rest_dice(logits, labels))
-    total = weights.ce * ce + weights.kd * kd + weights.dice * dice
-    return total, {"ce": float(ce.detach()), "kd": float(kd.detach()), "dice": float(dice.detach())}
+    share = generated_share(generated, weights.generated_share)
+    total = (1.0 - share) * (weights.ce * ce + weights.dice * dice) + share * weights.kd * kd
+    terms = {"ce": float(ce.detach()), "kd": float(kd.detach()), "dice": float(dice.detach()), "share": share}
+    return total, terms
+
+
+def generated_share(generated: torch.Tensor, configured: float | None) -> float:
+    """Return the share of a batch's supervision that its generated samples carry.
+
+    0 or 1 when the batch is all of one kind; else ``configured``, or their share of the batch when None.
+    """
+    count = int(generated.sum())
+    if count == 0:
+        return 0.0
+    if count == generated.numel():
+        return 1.0
+    return count / generated.numel() if configured is None else float(configured)

@@ -234,6 +234,8 @@ class FinetuneConfig(ConfigBase):
         lr: SAROSS-Net learning rate override.
         retain: weight of the distillation from the ``init`` model on what the labels do not say
             (:func:`engine.train.losses.retention_loss`); None: :data:`DEFAULT_RETAIN` with ``init``, else 0.
+        generated_share: share of the supervision that generated pairs carry in a mixed batch (None: their
+            share of the batch; :func:`engine.train.losses.generated_share`).
         input_features: input channels of a new model (None: :data:`engine.models.inputs.DEFAULT_INPUT_FEATURES`);
             a model started from ``init`` keeps its own, and asking for others is an error.
         augment: ``robust`` (:data:`engine.data.samples.ROBUST_AUGMENT`) or ``basic`` (flips, rotations, ±1 dB).
@@ -265,6 +267,7 @@ class FinetuneConfig(ConfigBase):
     crop_px: int | None = None
     lr: float | None = None
     retain: float | None = None
+    generated_share: float | None = None
     input_features: tuple[str, ...] | None = None
     augment: str = "robust"
     inception_weights: str | None = None
@@ -461,17 +464,14 @@ def segmenter_config(
     crop_px: int | None,
     retain: float | None,
     has_init: bool,
+    generated_share: float | None = None,
     **extra: Any,
 ) -> SegmenterConfig:
     """Return SAROSS-Net's training settings, with those of a run from a trained model (``--init``)."""
+    settings = starting_model_settings(retain, has_init)
+    settings["loss"] = replace(settings["loss"], generated_share=generated_share)
     return SegmenterConfig(
-        model=model,
-        skip=skip,
-        aug_ratio=aug_ratio,
-        soft_labels=soft_labels,
-        crop_px=crop_px,
-        **extra,
-        **starting_model_settings(retain, has_init),
+        model=model, skip=skip, aug_ratio=aug_ratio, soft_labels=soft_labels, crop_px=crop_px, **extra, **settings
     )
 
 
@@ -590,10 +590,10 @@ def _check_outputs(config: FinetuneConfig) -> tuple[Path, Path]:
     if not distributed.is_main_process():
         return output, work
     if card_json.exists() and not config.overwrite:
-        raise InputError(f"{card_json} already exists; pass --overwrite or choose another --output")
+        raise InputError(f"{card_json} already exists; pass --overwrite or choose another --out")
     inputs = run_inputs(config)
     for path in (card_json, output.with_name(output.name + ".safetensors")):
-        check_replaceable(path, inputs, option="--output")
+        check_replaceable(path, inputs, option="--out")
     if work.exists() and not config.resume:
         if config.overwrite:  # emptied later, once the data is checked; only a fine-tune's own work folder
             check_replaceable(work, inputs, FINETUNE_WORK, "--work-dir")
@@ -644,6 +644,7 @@ def _train_segmenter(
         preset.crop_px,
         config.retain,
         has_init,
+        config.generated_share,
         model_overrides={"input_features": input_features},
         augment=AUGMENTS[config.augment],
     )
@@ -829,6 +830,9 @@ def _generate(
         "balance_computed": config.balance is None,
         "jointnet": str(weights),
         "ddim_steps": generated.manifest["sampler"]["num_inference_steps"],
+        # "linspace" ends at t = 0 (issue 17); sets generated before it have no key and were "trailing".
+        "ddim_spacing": generated.manifest["sampler"].get("timestep_spacing", "trailing"),
+        "ddim_eta": generated.manifest["sampler"].get("eta", 0.0),
         "sample_grid": str(folder / "samples.png"),
     }
 

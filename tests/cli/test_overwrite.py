@@ -311,7 +311,7 @@ def test_finetune_overwrite_replaces_its_model_and_work_folder_and_nothing_else(
         == 2
     )
     assert (
-        f"will not replace {tmp_path / 'm.json'}: it is an input of this run; choose another --output"
+        f"will not replace {tmp_path / 'm.json'}: it is an input of this run; choose another --out"
         in capsys.readouterr().err
     )
     assert (

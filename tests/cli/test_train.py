@@ -78,6 +78,7 @@ def test_finetune_tiny_end_to_end_on_simulated_tiles(tmp_path: Path) -> None:
     assert card["architecture"] == "saross_net" and card["input"]["tile_size"] == 256
     assert card["training"]["data"]["train"]["tiles"] == 8 and card["training"]["generation"]["pairs"] == 8
     assert 0 < card["training"]["generation"]["balance"] < 1
+    assert card["training"]["generation"]["ddim_spacing"] == "linspace"  # the last DDIM step at t = 0 (issue 17)
     assert 0 <= card["metrics"]["validation"]["miou"] <= 100
     assert "SAR-FID" in card["metrics"]["generation"]
     for name in ("mine.safetensors", "mine.loss.png", "mine.miou.png", "mine.work/generated/samples.png"):
@@ -192,6 +193,8 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
                 str(tmp_path / "gen"),
                 "--aug-ratio",
                 "1",
+                "--generated-share",
+                "0.4",
                 "--steps",
                 "2",
                 "--batch-size",
@@ -204,6 +207,7 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     )
     card = json.loads((tmp_path / "seg.json").read_text())
     assert card["training"]["segmenter"]["aug_ratio"] == 1.0
+    assert card["training"]["segmenter"]["loss"]["generated_share"] == 0.4  # issue 17: a set share, recorded
 
 
 def test_finetune_on_a_user_scene_with_polygons(tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from engine.classes import IGNORE_INDEX
@@ -125,3 +126,43 @@ def test_retention_distils_every_valid_pixel_from_the_starting_model() -> None:
     assert retention_loss(closer, teacher, torch.ones_like(valid), 2.0) < retention_loss(
         student, teacher, torch.ones_like(valid), 2.0
     )
+
+
+def _mixed_batch(generated: list[bool]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    n = len(generated)
+    logits = torch.randn(n, 3, 8, 8)
+    labels = torch.randint(0, 3, (n, 8, 8))
+    soft = torch.softmax(torch.randn(n, 3, 8, 8), 1)
+    return logits, labels, soft, torch.tensor(generated)
+
+
+def test_generated_share_of_the_loss_equals_their_share_of_the_batch() -> None:
+    """Issue 17: 1 generated sample of 4 carries a quarter of the supervision, not a half."""
+    logits, labels, soft, generated = _mixed_batch([False, False, False, True])
+    total, terms = segmentation_loss(logits, labels, soft, generated, LossWeights())
+    assert terms["share"] == 0.25
+    real_part = terms["ce"] + terms["dice"]
+    generated_part = terms["kd"]
+    assert abs(total.item() - (0.75 * real_part + 0.25 * generated_part)) < 1e-5
+    assert abs(0.25 * generated_part / total.item() - generated_part / (3 * real_part + generated_part)) < 1e-5
+
+
+def test_a_configured_generated_share_is_used_on_a_fixed_batch() -> None:
+    logits, labels, soft, generated = _mixed_batch([False, False, False, True])
+    total, terms = segmentation_loss(logits, labels, soft, generated, LossWeights(generated_share=0.5))
+    assert terms["share"] == 0.5
+    assert abs(total.item() - 0.5 * (terms["ce"] + terms["dice"]) - 0.5 * terms["kd"]) < 1e-5
+    with pytest.raises(ValueError, match="generated_share"):
+        LossWeights(generated_share=1.5)
+
+
+def test_dice_runs_on_real_samples_only() -> None:
+    logits, labels, soft, generated = _mixed_batch([False, True])
+    _, terms = segmentation_loss(logits, labels, soft, generated, LossWeights())
+    other = labels.clone()
+    other[1] = (other[1] + 1) % 3  # the generated sample's hard target changes; Dice must not
+    _, terms_other = segmentation_loss(logits, other, soft, generated, LossWeights())
+    assert terms["dice"] == terms_other["dice"]
+    _, real_only = segmentation_loss(logits[:1], labels[:1], soft[:1], generated[:1], LossWeights())
+    assert abs(terms["dice"] - real_only["dice"]) < 1e-6 and real_only["share"] == 0.0

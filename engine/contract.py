@@ -32,6 +32,9 @@ BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime", "openvino")
 #: ``dakd detect --method`` values: ``auto`` uses the model if one is available, else the threshold detector.
 #: The order is the plugin's Processing enum (saved models keep indices): add new values at the end.
 METHODS: tuple[str, ...] = ("auto", "model", "threshold")
+#: ``dakd detect --ships``: ``cfar`` merges CFAR targets into the network's ship class (default), ``model`` uses
+#: the network's ship class alone, ``off`` folds the ship class into sea (no ship polygons).
+SHIP_MODES: tuple[str, ...] = ("cfar", "model", "off")
 #: Units a scene's pixels can be in (``--units`` also takes ``auto``: read from the file). ``amplitude`` and
 #: ``intensity`` are uncalibrated DN.
 UNITS: tuple[str, ...] = ("linear", "db", "amplitude", "intensity")
@@ -110,6 +113,7 @@ def describe() -> dict[str, Any]:
         "precisions": list(PRECISIONS),
         "backends": list(BACKENDS),
         "methods": list(METHODS),
+        "ship_modes": list(SHIP_MODES),
         "units": list(UNITS),
         "land_masks": list(LAND_MASKS),
         "detect_defaults": {

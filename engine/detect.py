@@ -506,6 +506,47 @@ class _PassResult:
     context: dict[str, Any]
 
 
+def _add_output_overviews(folder: Path, progress: Progress) -> None:
+    """Overviews of the probability (average) and class (nearest) rasters, so QGIS draws a full scene fast."""
+    with progress.stage("overviews", total=2) as stage:
+        add_overviews(folder / PROBABILITY_FILE, "average", check_cancelled=progress.check_cancelled)
+        stage.advance()
+        add_overviews(folder / CLASSES_FILE, "nearest", check_cancelled=progress.check_cancelled)
+        stage.advance()
+
+
+def _spill_records(
+    folder: Path,
+    scene: Scene,
+    classes: tuple[Any, ...],
+    params: DetectParams,
+    run_fields: dict[str, Any],
+    wind: Any,
+    progress: Progress,
+) -> tuple[list[tuple[Any, dict[str, Any]]], VectorizeResult]:
+    """Trace the polygons and their attributes, held in memory.
+
+    One dict per polygon (GDAL's polygonize holds every region anyway): a slick's source is known only once
+    every ship is traced.
+    """
+    vectors = VectorizeResult(counts={}, areas_km2={}, dropped_small=0, outlines=[])
+    records = list(
+        iter_spill_records(
+            str(folder / _POLYGON_CLASSES_FILE),
+            str(folder / PROBABILITY_FILE),
+            scene,
+            classes,
+            params.min_area_km2,
+            run_fields,
+            vectors,
+            progress,
+            wind=wind,
+            background_window_km=params.background_window_km,
+        )
+    )
+    return records, vectors
+
+
 def _detect_into(
     folder: Path,
     scene: Scene,
@@ -555,16 +596,11 @@ def _detect_into(
     timings.update({f"detect_{name}": seconds for name, seconds in stitch.times.items()})  # per stage (tiling)
 
     step = time.monotonic()
-    with progress.stage("overviews", total=2) as stage:
-        add_overviews(folder / PROBABILITY_FILE, "average", check_cancelled=progress.check_cancelled)
-        stage.advance()
-        add_overviews(folder / CLASSES_FILE, "nearest", check_cancelled=progress.check_cancelled)
-        stage.advance()
+    _add_output_overviews(folder, progress)
     timings["overviews_s"] = round(time.monotonic() - step, 3)
 
     step = time.monotonic()
     progress.check_cancelled()
-    vectors = VectorizeResult(counts={}, areas_km2={}, dropped_small=0, outlines=[])
     describe = detector.describe()
     run_fields = {
         "source_scene": info.scene_id,
@@ -574,22 +610,7 @@ def _detect_into(
         "run_time": run_time,
     }
     wind = wind_estimator(scene, params.wind_dir_deg)
-    # Held in memory (one dict per polygon; GDAL's polygonize holds every region anyway): a slick's source
-    # is known only once every ship is traced.
-    records = list(
-        iter_spill_records(
-            str(folder / _POLYGON_CLASSES_FILE),
-            str(folder / PROBABILITY_FILE),
-            scene,
-            classes,
-            params.min_area_km2,
-            run_fields,
-            vectors,
-            progress,
-            wind=wind,
-            background_window_km=params.background_window_km,
-        )
-    )
+    records, vectors = _spill_records(folder, scene, classes, params, run_fields, wind, progress)
     linked = link_sources(records, info.crs, info.pixel_size_m)
     written = write_polygons(folder / SPILLS_FILE, records, info.crs, SPILLS_LAYER)
     (folder / _POLYGON_CLASSES_FILE).unlink()

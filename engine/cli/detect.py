@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
-from engine.contract import UNITS
+from engine.contract import BACKENDS, METHODS, PRECISIONS, SHIP_MODES, UNITS
 from engine.progress import Progress
 
 
@@ -111,11 +111,19 @@ def _register_detect(subparsers: Any) -> None:
     add_out_option(detect, "DIR", "output directory", required=True)
     detect.add_argument(
         "--method",
-        choices=("auto", "threshold", "model"),
+        choices=METHODS,
         default=defaults.method,
         help="auto: the model if a card is available, else the SNAP threshold (default)",
     )
     detect.add_argument("--model", dest="model_path", metavar="PATH", default=None, help="model card (.json)")
+    _add_model_options(detect, defaults)
+    _add_tiling_and_region_options(detect, defaults)
+    detect.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    detect.set_defaults(func=run_detect)
+
+
+def _add_model_options(detect: argparse.ArgumentParser, defaults: Any) -> None:
+    """``dakd detect``'s options for the device and the network's runtime."""
     add_device_option(
         detect,
         defaults.device,
@@ -123,7 +131,7 @@ def _register_detect(subparsers: Any) -> None:
     )
     detect.add_argument(
         "--backend",
-        choices=("auto", "torch", "onnxruntime", "openvino"),
+        choices=BACKENDS,
         default=None,
         help="model detector: what runs the network; auto (default) takes the fastest installed for "
         "the device (OpenVINO, then ONNX Runtime, then torch on the CPU; torch on GPUs) and the "
@@ -131,7 +139,7 @@ def _register_detect(subparsers: Any) -> None:
     )
     detect.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16", "fp16"),
+        choices=PRECISIONS,
         default=None,
         help="model detector: autocast dtype (auto: bf16/fp16 on GPUs, fp32 on the CPU and with "
         "the ONNX backends, which run fp32 only)",
@@ -147,6 +155,10 @@ def _register_detect(subparsers: Any) -> None:
         default=None,
         help="model detector: selective-scan implementation (default auto)",
     )
+
+
+def _add_tiling_and_region_options(detect: argparse.ArgumentParser, defaults: Any) -> None:
+    """``dakd detect``'s options for tiles, polygons, the threshold detector, ships, wind, land and the AOI."""
     detect.add_argument(
         "--overlap",
         dest="overlap_px",
@@ -188,7 +200,7 @@ def _register_detect(subparsers: Any) -> None:
     )
     detect.add_argument(
         "--ships",
-        choices=("cfar", "model", "off"),
+        choices=SHIP_MODES,
         default=defaults.ships,
         help="model with a ship class: cfar = the network plus SNAP's CFAR bright-target detector "
         "(default), model = the network alone, off = no ships",
@@ -217,8 +229,6 @@ def _register_detect(subparsers: Any) -> None:
         metavar="FILE|xmin,ymin,xmax,ymax[,crs]",
         help="detect only inside this polygon layer or extent (CRS default EPSG:4326); tiles outside are never read",
     )
-    detect.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    detect.set_defaults(func=run_detect)
 
 
 def _register_info(subparsers: Any) -> None:

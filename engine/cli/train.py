@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
 from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
-from engine.contract import DATA_FORMATS, PRESETS
+from engine.contract import DATA_FORMATS, PRECISIONS, PRESETS
 from engine.errors import InputError
 from engine.progress import Progress
 
@@ -319,7 +319,7 @@ def _add_run_args(parser: argparse.ArgumentParser, precision: bool = True) -> No
         parser.add_argument(
             "--precision",
             default="auto",
-            choices=("auto", "fp32", "bf16", "fp16"),
+            choices=PRECISIONS,
             help="autocast precision (auto: bf16/fp16 on GPUs, fp32 on CPU)",
         )
     parser.add_argument("--seed", type=_seed, default=0, help="random seed")

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, special
 
+from engine import contract
 from engine.classes import LAND, SEA, SHIP, SegClass
 from engine.config import ConfigBase
 from engine.detectors.base import Detector, DetectorInfo, InputSpec
@@ -62,9 +63,7 @@ from engine.tiling import MIN_RAMP_PX
 
 log = logging.getLogger("dakd")
 
-#: ``--ships``: ``cfar`` merges CFAR targets into the network's ship class (default), ``model`` uses the
-#: network's ship class alone, ``off`` folds the ship class into sea (no ship polygons).
-SHIP_MODES = ("cfar", "model", "off")
+SHIP_MODES = contract.SHIP_MODES
 #: A pixel is tested when at least this share of its target window is usable (valid, not land)...
 MIN_TARGET_FRACTION = 0.5
 #: ...and at least this share of its background ring.

@@ -211,6 +211,8 @@ class RadarCalibrator:
         rows, cols = window_rows_cols(window)
         if dn is None:
             dn = self.read_dn(window)
+        if not dn.any():  # DN 0 is no data: skip the LUTs (an empty product is refused in seconds, not minutes)
+            return np.zeros(dn.shape, np.float32), np.zeros(dn.shape, bool)
         lut = interpolate_line_vectors(self.sigma_lut, rows, cols)
         noise = noise_power(self.noise, rows, cols) if self.options.remove_noise else None
         sigma0, valid = sigma0_from_dn(dn, lut, noise, self.options.floor_linear)

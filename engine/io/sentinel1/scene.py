@@ -328,14 +328,12 @@ class Sentinel1Scene:
             min(block, self.info.width - block_col * block),
             min(block, self.info.height - block_row * block),
         )
+        shape = (int(dst.height), int(dst.width))
         src = self.geocoder.source_window(dst)
-        if src is None:
-            result = (
-                np.zeros((int(dst.height), int(dst.width)), np.float32),
-                np.zeros((int(dst.height), int(dst.width)), bool),
-            )
+        sigma0, valid = self.calibrator.calibrate(src) if src is not None else (None, None)
+        if sigma0 is None or valid is None or not valid.any():  # outside the swath, or no data: nothing to warp
+            result = (np.zeros(shape, np.float32), np.zeros(shape, bool))
         else:
-            sigma0, valid = self.calibrator.calibrate(src)
             sigma0[~valid] = np.nan
             warped = self.geocoder.warp_window(sigma0, src, dst)
             ok = np.isfinite(warped)

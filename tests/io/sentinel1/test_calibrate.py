@@ -185,3 +185,13 @@ def test_a_lone_bright_speckle_does_not_end_the_border():
     row[15] = -1.0  # one dark data pixel does not matter
     assert _border_run_length(row[None, :], 0.5, 8).tolist() == [12]
     assert _border_run_length(np.full((1, 30), -5.0), 0.5, 8).tolist() == [30]  # all border within the limit
+
+
+def test_a_product_without_data_reads_as_nodata_in_both_geometries(shared_safe):
+    """The real product's stub measurement is all DN 0: every window is nodata (and read without the LUTs)."""
+    for geometry in ("radar", "utm"):
+        with open_product(shared_safe, geometry=geometry) as scene:
+            middle = Window(scene.info.width // 2, scene.info.height // 2, 300, 300)
+            values, valid = scene.read_sigma0(middle)
+        assert values.shape == valid.shape == (300, 300)
+        assert not valid.any() and not values.any() and values.dtype == np.float32

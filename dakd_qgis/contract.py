@@ -54,9 +54,7 @@ class EngineContract:
 
     def values(self, *keys: str) -> tuple[Any, ...]:
         """Return the list at ``data[keys[0]][keys[1]]...`` as a tuple (empty when the contract lacks it)."""
-        value: Any = self.data
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
+        value = self.value(*keys)
         return tuple(value) if isinstance(value, (list, tuple)) else ()
 
     def value(self, *keys: str) -> Any:

@@ -7,9 +7,16 @@ test set:
     dakd-4x-soft       + 4x generated pairs, KD on soft labels, b computed (the full method)
     dakd-4x-hard       + 4x generated pairs, CE on their argmax (hard labels), b computed
     dakd-4x-soft-b1    + 4x generated pairs from a SAR-JointNet trained with b = 1 (no balancing)
+    dakd-4x-soft-learned + 4x pairs from a SAR-JointNet that learns raw tiles and makes its own speckle
+                       (``--speckle learned``, version 0.1); the others draw speckle by physics
+    dakd-4x-soft-gated + the pairs of the b-computed generator that pass the consistency gate
+                       (engine.train.consistency, judged by that seed's real-0x model); real tiles
+                       alone when the set fails as a whole
     real-0x-noskip     real tiles only, plain skips (skip="none") instead of CAFT
 
-and reports SAR-FID/KID of the two generators (b computed vs b = 1) against real tiles, with the
+and reports, for each generator (b computed vs b = 1), the consistency scores (the real-0x model as the
+judge: its oil IoU on the generated pairs against its oil IoU on the test tiles, pairs kept, class
+shares) and SAR-FID/KID against real tiles, with the
 features of that seed's real-0x model encoder (a SAR feature extractor: not comparable with the
 paper's Inception FID).
 
@@ -34,6 +41,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -49,6 +57,7 @@ from engine.data.tiles import clip_standardise_db, fit_normalisation  # noqa: E4
 from engine.detectors.base import InputSpec  # noqa: E402
 from engine.io.atomic import atomic_file, atomic_output_dir  # noqa: E402
 from engine.models.sar_jointnet import jointnet_config  # noqa: E402
+from engine.train.consistency import GateConfig, gate_generated  # noqa: E402
 from engine.train.fid import generation_scores, sar_encoder_extractor  # noqa: E402
 from engine.train.jointnet import GenerateConfig, JointTrainConfig, generate_pairs, train_jointnet  # noqa: E402
 from engine.train.loop import LoopConfig  # noqa: E402
@@ -102,8 +111,18 @@ RUNS = {  # name: (aug ratio used, soft labels, generator, skip)
     "dakd-4x-soft": (None, True, "b", "caft"),
     "dakd-4x-hard": (None, False, "b", "caft"),
     "dakd-4x-soft-b1": (None, True, "b1", "caft"),
+    "dakd-4x-soft-learned": (None, True, "b-learned", "caft"),
+    "dakd-4x-soft-gated": (None, True, "gated", "caft"),
     "real-0x-noskip": (0.0, True, None, "none"),
 }
+
+
+GENERATORS = {  # key: (b: None computes it, speckle mode); the label is what the tables print
+    "b": (None, "physics"),
+    "b1": (1.0, "physics"),
+    "b-learned": (None, "learned"),
+}
+GENERATOR_LABELS = {"b": "b computed", "b1": "b = 1", "b-learned": "b computed, learned speckle"}
 
 
 def simulate(folder: Path, count: int, seed: int) -> Path:
@@ -136,13 +155,16 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
     mean, std = fit_normalisation(labelled, DB_RANGE)
     spec = InputSpec(units="db", db_range=DB_RANGE, mean=mean, std=std, tile_size=size.tile_px)
     results: dict[str, list[dict[str, object]]] = {name: [] for name in RUNS}
-    generation: dict[str, list[dict[str, object]]] = {"b": [], "b1": []}
+    generation: dict[str, list[dict[str, object]]] = {key: [] for key in GENERATORS}
+    consistency: dict[str, list[dict[str, object]]] = {key: [] for key in GENERATORS}
     timings: dict[str, float] = {}
     for seed in seeds:
         generated = {}
-        for key, balance in (("b", None), ("b1", 1.0)):
+        for key, (balance, speckle) in GENERATORS.items():
             started = time.monotonic()
-            config = JointTrainConfig(model=jointnet_config(size.jointnet_variant), balance=balance, db_range=DB_RANGE)
+            config = JointTrainConfig(
+                model=jointnet_config(size.jointnet_variant), balance=balance, db_range=DB_RANGE, speckle=speckle
+            )
             loop = LoopConfig(
                 max_steps=size.jointnet_steps,
                 batch_size=size.jointnet_batch,
@@ -177,6 +199,8 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
         models = {}
         for name, (ratio, soft, generator, skip) in RUNS.items():
             started = time.monotonic()
+            if generator == "gated":  # judged by this seed's real-0x model, which RUNS trains first
+                generated["gated"] = (gate_sets(generated, models["real-0x"], test, spec, seed, consistency), None)
             pairs = generated[generator][0] if generator else None
             config = SegmenterConfig(
                 model=size.segmenter, skip=skip, aug_ratio=size.aug_ratio if ratio is None else ratio, soft_labels=soft
@@ -202,6 +226,8 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
         extractor = sar_encoder_extractor(models["real-0x"], lambda x: clip_standardise_db(x, spec))
         real = test.images_db[: min(len(test), 512)].astype(np.float32)
         for key, (pairs, balance) in generated.items():
+            if key == "gated":
+                continue
             fake = np.stack([pairs.image_db(i) for i in range(min(len(pairs), 512))])
             scores = generation_scores(real, fake, extractor)
             generation[key].append({"seed": seed, "balance": balance, **scores})
@@ -212,6 +238,7 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
     return {
         "results": results,
         "generation": generation,
+        "consistency": consistency,
         "last_seed_timings_s": timings,
         "data": {
             "labelled_tiles": len(labelled),
@@ -221,6 +248,26 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
             "normalisation": {"mean": mean, "std": std},
         },
     }
+
+
+def gate_sets(
+    generated: dict[str, tuple[object, object]],
+    judge: object,
+    test: object,
+    spec: InputSpec,
+    seed: int,
+    consistency: dict[str, list[dict[str, object]]],
+) -> object:
+    """Score both generators' sets with the judge; return the b-computed set's kept pairs (None: it failed)."""
+    card = SimpleNamespace(classes=test.classes, input_spec=spec, name=f"real-0x seed {seed}")  # type: ignore[attr-defined]
+    kept = None
+    for key in GENERATORS:
+        result = gate_generated(generated[key][0], test, judge, card, GateConfig())  # type: ignore[arg-type]
+        consistency[key].append({"seed": seed, **result.scores})
+        print(f"seed {seed}: generator {key} gate: {result.reason}", flush=True)
+        if key == "b" and result.passed:
+            kept = generated[key][0].subset(result.keep)  # type: ignore[attr-defined]
+    return kept
 
 
 def summarise(report: dict[str, object]) -> str:
@@ -239,8 +286,27 @@ def summarise(report: dict[str, object]) -> str:
     lines += ["", "| generator | b | SAR-FID | SAR-KID |", "|---|---|---|---|"]
     for key, rows in report["generation"].items():  # type: ignore[union-attr]
         lines.append(
-            f"| {'b computed' if key == 'b' else 'b = 1'} | {stat([r['balance'] for r in rows])} | "
+            f"| {GENERATOR_LABELS[key]} | {stat([r['balance'] for r in rows])} | "
             f"{stat([r['SAR-FID'] for r in rows])} | {stat([r['SAR-KID'] for r in rows])} |"
+        )
+    lines += [
+        "",
+        "| generator | judge oil IoU, test tiles | judge oil IoU, generated | pairs kept (%) "
+        "| oil share, test / generated (%) | oil contrast dB, test / generated | sea ENL, test / generated | passed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, rows in report.get("consistency", {}).items():  # type: ignore[union-attr]
+        lines.append(
+            f"| {GENERATOR_LABELS[key]} | {stat([r['judge_oil_iou_real'] or 0.0 for r in rows])} | "
+            f"{stat([r['judge_oil_iou_generated'] or 0.0 for r in rows])} | "
+            f"{stat([100.0 * r['kept'] / max(r['pairs'], 1) for r in rows])} | "
+            f"{stat([100 * r['real']['oil']['share'] for r in rows])} / "
+            f"{stat([100 * r['generated']['oil']['share'] for r in rows])} | "
+            f"{stat([r['real']['oil']['contrast_db'] or 0.0 for r in rows])} / "
+            f"{stat([r['generated']['oil']['contrast_db'] or 0.0 for r in rows])} | "
+            f"{stat([r['real']['sea']['enl'] or 0.0 for r in rows])} / "
+            f"{stat([r['generated']['sea']['enl'] or 0.0 for r in rows])} | "
+            f"{sum(bool(r['passed']) for r in rows)} of {len(rows)} |"
         )
     return "\n".join(lines)
 

@@ -142,6 +142,7 @@ def finetune(
     lr: float,
     retain: float | None,
     val_share: float = 0.1,
+    min_gain: float | None = None,
 ) -> dict[str, Any]:
     """Run ``dakd finetune`` on the binary masks (a fresh run each time); returns the new card."""
     command = [sys.executable, "-m", "engine", "--progress", "none", "finetune"]
@@ -173,6 +174,8 @@ def finetune(
     ]
     if retain is not None:
         command += ["--retain", f"{retain:g}"]
+    if min_gain is not None:
+        command += ["--min-gain", f"{min_gain:g}"]
     print("  " + " ".join(command[2:6]) + f" ... ({len(pairs)} scenes, {steps} steps)", file=sys.stderr)
     subprocess.run(command, cwd=REPO, check=True)
     return json.loads(output.with_name(output.name + ".json").read_text())
@@ -247,6 +250,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="dakd finetune --retain (default: its own, distillation from the --init model on)",
     )
     parser.add_argument(
+        "--min-gain",
+        type=float,
+        default=None,
+        help="dakd finetune --min-gain (default: its own, 0.5 validation points over the starting model)",
+    )
+    parser.add_argument(
         "--val-share",
         type=float,
         default=0.1,
@@ -288,7 +297,16 @@ def main(argv: list[str] | None = None) -> int:
         work / ("train" if args.train_like == "training" else "train-held-out"), args.scenes, args.train_like
     )
     tuned_at = time.perf_counter()
-    card = finetune(init, pairs, work / "model" / "binary-finetuned", args.steps, args.lr, args.retain, args.val_share)
+    card = finetune(
+        init,
+        pairs,
+        work / "model" / "binary-finetuned",
+        args.steps,
+        args.lr,
+        args.retain,
+        args.val_share,
+        args.min_gain,
+    )
     finetune_s = time.perf_counter() - tuned_at
     tuned = str(work / "model" / "binary-finetuned.json")
 
@@ -320,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps": card["training"]["steps"],
             "best_step": card["training"]["best_step"],
             "lr": args.lr,
+            "min_gain": card["training"]["loop"].get("min_gain_over_start"),
             "loss": card["training"]["segmenter"].get("loss"),
             "validation": card["metrics"].get("validation", {}).get("iou"),
         },

@@ -13,8 +13,12 @@ threshold (the usual classical baseline on such tiles):
     8bit -25..-5        a narrower span (more contrast, more saturation)
     8bit p2-p98         a per-tile percentile stretch (2 % .. 98 %)
     8bit +median7       -30..0 dB after a 7×7 median filter (as OSD)
+    8bit amplitude      linear in amplitude from 0 to the tile's 98th percentile (a common picture export)
+    8bit intensity      linear in intensity (σ0) from 0 to the tile's 99th percentile
+    8bit equalised      a per-tile histogram equalisation (no training augmentation does this)
     20 m                power averaged 2×2 (a 512² window becomes a 256² tile; labels by majority)
     20 m 8bit p2-p98    both
+    40 m                power averaged 4×4 (outside the training's 0.5-2× resampling: a coarse export)
 
 Tiles: every 256² tile of the ``oil`` and ``large`` groups with at least 0.5 % oil and 90 % valid
 pixels, plus every fourth tile of the ``clean`` group (oil-free sea with look-alikes). This is a
@@ -76,6 +80,21 @@ def median7(image_db: np.ndarray) -> np.ndarray:
     return export_8bit(ndimage.median_filter(image_db, size=7, mode="reflect"), -30.0, 0.0)
 
 
+def linear_8bit(image_db: np.ndarray, divisor: float, percentile: float) -> np.ndarray:
+    """An export linear in amplitude (``divisor`` 20) or intensity (10) from 0 to a percentile, read back as dB."""
+    linear = np.power(10.0, image_db / divisor)
+    top = float(np.percentile(linear, percentile))
+    pixels = np.round(np.clip(linear / max(top, 1e-12), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return byte_to_db(pixels, READ_RANGE)
+
+
+def equalise_8bit(image_db: np.ndarray) -> np.ndarray:
+    """A per-tile histogram equalisation to 8 bits, read back as dB."""
+    ranks = np.argsort(np.argsort(image_db, axis=None)).reshape(image_db.shape)
+    pixels = np.round(ranks / max(ranks.size - 1, 1) * 255.0).astype(np.uint8)
+    return byte_to_db(pixels, READ_RANGE)
+
+
 CONDITIONS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
     # name: (window read from the scene, transform of the (TILE, TILE) dB tile)
     "calibrated": (1, lambda x: x),
@@ -83,8 +102,12 @@ CONDITIONS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
     "8bit -25..-5": (1, lambda x: export_8bit(x, -25.0, -5.0)),
     "8bit p2-p98": (1, stretch_8bit),
     "8bit +median7": (1, median7),
+    "8bit amplitude": (1, lambda x: linear_8bit(x, 20.0, 98.0)),
+    "8bit intensity": (1, lambda x: linear_8bit(x, 10.0, 99.0)),
+    "8bit equalised": (1, equalise_8bit),
     "20 m": (2, lambda x: x),
     "20 m 8bit p2-p98": (2, stretch_8bit),
+    "40 m": (4, lambda x: x),
 }
 
 

@@ -67,6 +67,8 @@ def _register_finetune(subparsers: argparse._SubParsersAction) -> None:
     )
     finetune.add_argument("--aug-ratio", type=AUG_RATIO, help="generated pairs per real tile (0-4; 0 skips diffusion)")
     _add_generated_share_arg(finetune)
+    _add_gate_args(finetune)
+    _add_speckle_arg(finetune)
     finetune.add_argument(
         "--balance",
         type=POSITIVE_FLOAT,
@@ -87,10 +89,11 @@ def _register_finetune(subparsers: argparse._SubParsersAction) -> None:
     )
     finetune.add_argument(
         "--augment",
-        choices=("robust", "basic"),
+        choices=("robust", "robust-db", "basic"),
         default="robust",
-        help="augmentations: robust (flips, rotations, resampling, unknown dB scaling, 8-bit exports, speckle "
-        "filters; the default) or basic (flips, rotations, a 1 dB shift)",
+        help="augmentations: robust (flips, rotations, resampling, unknown dB scaling, 8-bit exports linear in dB, "
+        "amplitude or intensity, speckle filters; the default), robust-db (the same with dB exports only, as "
+        "model 0.1.1 was trained) or basic (flips, rotations, a 1 dB shift)",
     )
     finetune.add_argument(
         "--inception-weights",
@@ -141,6 +144,7 @@ def _register_train_jointnet(subparsers: argparse._SubParsersAction) -> None:
         "--balance", type=POSITIVE_FLOAT, metavar="B", help="balancing factor b (default: computed; 1 = off)"
     )
     joint.add_argument("--balance-stat", choices=("rms", "std"), default="rms", help="statistic b is computed from")
+    _add_speckle_arg(joint)
     joint.add_argument(
         "--label-loss",
         choices=("ce", "mse"),
@@ -302,6 +306,41 @@ def _add_generated_share_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_speckle_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--speckle``: how generated images get their speckle (engine.diffusion.speckle)."""
+    parser.add_argument(
+        "--speckle",
+        choices=("physics", "learned"),
+        default="physics",
+        help="physics (the default: SAR-JointNet learns speckle-filtered tiles, and generated images get Gamma "
+        "speckle with the equivalent number of looks measured on your tiles) or learned (raw tiles: the generator "
+        "makes its own speckle, as in version 0.1)",
+    )
+
+
+def _add_gate_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--no-gate`` and ``--gate-min-agreement``: the consistency gate (engine.train.consistency)."""
+    parser.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="train on every generated pair, unjudged (default: a judge model scores each pair and drops those "
+        "whose label does not match what the judge sees; a set that fails as a whole is not used)",
+    )
+    parser.add_argument(
+        "--gate-min-agreement",
+        type=bounded(float, 0, 1),
+        metavar="A",
+        help="keep a generated pair when the judge's mean IoU over its foreground classes is at least A (default 0.3)",
+    )
+
+
+def _gate_config(args: argparse.Namespace) -> Any:
+    from engine.train.consistency import GateConfig
+
+    changes = {} if args.gate_min_agreement is None else {"min_pair_agreement": args.gate_min_agreement}
+    return GateConfig(enabled=not args.no_gate, **changes)
+
+
 def _add_retain_arg(parser: argparse.ArgumentParser) -> None:
     """``--retain W``, for the commands that take ``--init`` (engine.train.pipeline.starting_model_settings)."""
     parser.add_argument(
@@ -310,6 +349,14 @@ def _add_retain_arg(parser: argparse.ArgumentParser) -> None:
         metavar="W",
         help="with --init: weight of the distillation from the starting model, so a few labelled scenes do not make "
         "it forget what they do not show (default 1; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--min-gain",
+        type=bounded(float, 0),
+        metavar="POINTS",
+        help="with --init: validation mIoU points a fine-tuned checkpoint must gain over the starting model to "
+        "replace it (default 0.5; 0 takes any gain), so that chance differences on a few validation scenes do "
+        "not swap a good model for a worse one",
     )
 
 
@@ -416,9 +463,12 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
         crop_px=args.crop_px,
         lr=args.lr,
         retain=args.retain,
+        min_gain=args.min_gain,
         generated_share=args.generated_share,
         input_features=_parse_features(args.input_features),
         augment=args.augment,
+        gate=_gate_config(args),
+        speckle=args.speckle,
         inception_weights=args.inception_weights,
         device=args.device,
         precision=args.precision,
@@ -503,6 +553,7 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
         db_range=data.db_range,
         label_loss=args.label_loss,
         crop_px=args.crop_px,
+        speckle=args.speckle,
     )
     loop = jointnet_loop(
         args.steps,
@@ -607,6 +658,7 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
         args.seed,
         args.device,
         args.precision,
+        args.min_gain,
     )
     validation = split.validation if len(split.validation) else None
     model, result = train_segmenter(

@@ -77,9 +77,20 @@ class GeneratedSet:
 
     folder: Path
     manifest: dict[str, Any]
+    #: the stored pairs this set reads, in order (None: all of them); see :meth:`subset`
+    indices: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return int(self.manifest["count"])
+        return int(self.manifest["count"]) if self.indices is None else len(self.indices)
+
+    def subset(self, keep: np.ndarray) -> GeneratedSet:
+        """Return the same folder read through ``keep`` (positions in this set): what a consistency gate leaves."""
+        positions = np.asarray(keep, dtype=np.int64)
+        stored = positions if self.indices is None else self.indices[positions]
+        return GeneratedSet(self.folder, self.manifest, stored)
+
+    def _stored(self, index: int) -> int:
+        return int(index if self.indices is None else self.indices[index])
 
     @property
     def num_classes(self) -> int:
@@ -88,11 +99,13 @@ class GeneratedSet:
 
     def image_db(self, index: int) -> np.ndarray:
         """float32 (H, W) dB image of pair ``index``."""
-        return np.load(self.folder / "images" / f"{index:06d}.npy", allow_pickle=False).astype(np.float32)
+        name = f"{self._stored(index):06d}.npy"
+        return np.load(self.folder / "images" / name, allow_pickle=False).astype(np.float32)
 
     def soft_label(self, index: int) -> np.ndarray:
         """float32 (C, H, W) probabilities of pair ``index``, renormalised to sum to 1."""
-        soft = np.load(self.folder / "soft_labels" / f"{index:06d}.npy", allow_pickle=False).astype(np.float32)
+        name = f"{self._stored(index):06d}.npy"
+        soft = np.load(self.folder / "soft_labels" / name, allow_pickle=False).astype(np.float32)
         return soft / np.clip(soft.sum(axis=0, keepdims=True), 1e-6, None)
 
 

@@ -7,7 +7,7 @@ straight through, resumes from a checkpoint, or runs on several processes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ class AugmentConfig(ConfigBase):
         quantise_probability: chance, given a radiometric change, that it is an 8-bit export (read back
             over ``read_range_db``; three times in ten it is then also given a free gain and offset).
         read_range_db: the dB span 0..255 is read as (the OSD/SOS loaders' default).
+        export_scales: the scales an 8-bit export may be linear in, drawn evenly: ``db``, ``amplitude``
+            (√σ0) or ``intensity`` (σ0). Many exports stretch amplitude or intensity, not dB; read
+            back as dB, the dark end of such a picture is compressed and the bright end spread.
         smooth_probability: chance of a speckle filter (a median in dB or a mean in power over 3-7 px,
             as many exported products have: OSD used a 7×7 median).
     """
@@ -61,6 +64,16 @@ class AugmentConfig(ConfigBase):
     quantise_probability: float = 0.0
     read_range_db: tuple[float, float] = (-35.0, 5.0)
     smooth_probability: float = 0.0
+    export_scales: tuple[str, ...] = ("db",)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.export_scales) - set(EXPORT_SCALES))
+        if unknown or not self.export_scales:
+            raise ValueError(f"export_scales must be some of {', '.join(EXPORT_SCALES)}, not {unknown or 'none'}")
+
+
+#: What an 8-bit export may be linear in: the dB value itself, amplitude (dB / 20) or intensity (dB / 10).
+EXPORT_SCALES = {"db": None, "amplitude": 20.0, "intensity": 10.0}
 
 
 #: The segmenter's augmentations: the basic set plus resampling, unknown dB scaling, 8-bit exports and
@@ -71,9 +84,15 @@ ROBUST_AUGMENT = AugmentConfig(
     radiometric_probability=0.65,
     quantise_probability=0.6,
     smooth_probability=0.25,
+    export_scales=("db", "amplitude", "intensity"),
 )
-#: Augmentation sets by the names ``dakd finetune --augment`` takes.
-AUGMENTS = {"robust": ROBUST_AUGMENT, "basic": AugmentConfig()}
+#: Augmentation sets by the names ``dakd finetune --augment`` takes. ``robust-db`` is the robust set as the
+#: first stage of the default model was trained with: 8-bit exports linear in dB only.
+AUGMENTS = {
+    "robust": ROBUST_AUGMENT,
+    "robust-db": replace(ROBUST_AUGMENT, export_scales=("db",)),
+    "basic": AugmentConfig(),
+}
 
 
 def augment(
@@ -131,18 +150,28 @@ def export_8bit(
 ) -> np.ndarray:
     """Export to 8 bits and read back as ``config.read_range_db`` (what the OSD/SOS loaders do with such images).
 
-    The export stretches either the sample's own percentiles (about 2-98 %, the usual picture stretch;
-    a 10 dB span read as 40 dB is a gain of 4) or a fixed dB window of 10-40 dB placed around the sea,
-    clips and quantises to 256 levels.
+    The export is linear in dB, amplitude or intensity (one of ``config.export_scales``). It stretches
+    the sample's own percentiles (about 2-98 %, the usual picture stretch; a 10 dB span read as 40 dB
+    is a gain of 4; amplitude and intensity from zero half the time) or, in dB, a fixed window of
+    10-40 dB placed around the sea; then it clips and quantises to 256 levels.
     """
-    if rng.random() < 0.5:
-        low, high = (float(v) for v in np.quantile(usable, [rng.uniform(0.0, 0.05), rng.uniform(0.95, 1.0)]))
-    else:
+    scale = config.export_scales[int(rng.integers(0, len(config.export_scales)))]
+    divisor = EXPORT_SCALES[scale]
+    if divisor is None and rng.random() < 0.5:
         span = float(rng.uniform(10.0, 40.0))
         low = median - span * float(rng.uniform(0.3, 0.8))
         high = low + span
+    else:  # a linear picture stretch clips the bright tail: a fixed 40 dB window would leave it a few grey levels
+        quantiles = [rng.uniform(0.0, 0.05), rng.uniform(0.95, 1.0) if divisor is None else rng.uniform(0.95, 0.995)]
+        low, high = (float(v) for v in np.quantile(usable, quantiles))
     high = max(high, low + 1.0)
-    levels = np.round(np.clip((image_db - low) / (high - low), 0.0, 1.0) * 255.0)
+    if divisor is None:
+        stretched = (image_db - low) / (high - low)
+    else:  # linear in amplitude or intensity between the same two dB levels; half the time from zero
+        to_linear = np.float32(np.log(10.0) / divisor)
+        floor, top = (0.0 if rng.random() < 0.5 else np.exp(low * to_linear)), np.exp(high * to_linear)
+        stretched = (np.exp(image_db * to_linear) - floor) / (top - floor)
+    levels = np.round(np.clip(stretched, 0.0, 1.0) * 255.0)
     read_low, read_high = config.read_range_db
     return (read_low + levels * ((read_high - read_low) / 255.0)).astype(np.float32)
 

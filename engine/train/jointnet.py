@@ -38,6 +38,14 @@ from engine.device import select_device
 from engine.diffusion.balance import balance_factor
 from engine.diffusion.ddim import DDIMConfig, DDIMSampler, sample
 from engine.diffusion.schedule import NoiseSchedule, ScheduleConfig
+from engine.diffusion.speckle import (
+    GRDH_ENL,
+    SPECKLE_CORRELATION_PX,
+    SPECKLE_MODES,
+    add_speckle_db,
+    despeckle_db,
+    estimate_enl,
+)
 from engine.errors import ModelError
 from engine.io.atomic import atomic_file
 from engine.models.sar_jointnet import JointNetConfig, SARJointNet, label_x0_from_logits
@@ -65,6 +73,10 @@ class JointTrainConfig(ConfigBase):
         min_valid_fraction: tiles with less valid area are not used for diffusion training.
         augment: flips and rotations (no dB shift: the generator should learn the real levels).
         crop_px: train on random crops of this size (None: whole tiles); generation size is separate.
+        speckle: ``physics`` (learn speckle-filtered tiles; generation draws Gamma speckle with the
+            tiles' ENL, :mod:`engine.diffusion.speckle`) or ``learned`` (raw tiles, before issue 17).
+        despeckle_px: the multilook window of the ``physics`` mode's speckle filter.
+        enl: equivalent number of looks of the drawn speckle (None: estimated on the tiles' background).
     """
 
     model: JointNetConfig = field(default_factory=JointNetConfig)
@@ -78,6 +90,13 @@ class JointTrainConfig(ConfigBase):
     min_valid_fraction: float = 0.9
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(db_shift=0.0))
     crop_px: int | None = None
+    speckle: str = "physics"
+    despeckle_px: int = 5
+    enl: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.speckle not in SPECKLE_MODES:
+            raise ValueError(f"unknown speckle mode {self.speckle!r}; valid: {', '.join(SPECKLE_MODES)}")
 
 
 def compute_balance(tiles: TileSet, db_range: tuple[float, float], stat: str = "rms") -> float:
@@ -179,6 +198,7 @@ def train_jointnet(
     b is computed from ``tiles`` unless ``config.balance`` is set.
     """
     progress = progress or Progress()
+    tiles, speckle = speckle_targets(tiles, config, progress)
     balance = (
         config.balance if config.balance is not None else compute_balance(tiles, config.db_range, config.balance_stat)
     )
@@ -199,6 +219,7 @@ def train_jointnet(
         "balance_computed": config.balance is None,
         "balance_stat": config.balance_stat,
         "label_loss": config.label_loss,
+        "speckle": speckle,
         "steps": result.steps,
         "tiles": len(task.tiles),
         "loop": loop.to_dict(),
@@ -206,6 +227,37 @@ def train_jointnet(
     }
     trained = TrainedJointNet(model.cpu(), balance, task.schedule, config.db_range, tiles.classes, metadata)
     return trained, result
+
+
+def speckle_targets(tiles: TileSet, config: JointTrainConfig, progress: Progress) -> tuple[TileSet, dict[str, Any]]:
+    """Return the tiles SAR-JointNet learns and how its images get speckle (``metadata["speckle"]``).
+
+    ``physics``: the tiles speckle-filtered, and the ENL (given, or measured on the background class of
+    the raw tiles). ``learned``: the tiles as they are.
+    """
+    if config.speckle == "learned":
+        return tiles, {"mode": "learned"}
+    enl, estimated = config.enl, config.enl is None
+    if enl is None:
+        background = tiles.valid & (tiles.labels == tiles.classes[0].id)
+        enl = estimate_enl(tiles.images_db.astype(np.float32), background)
+        if enl is None:
+            progress.log("warning", f"no homogeneous {tiles.classes[0].name} to measure speckle on; ENL {GRDH_ENL}")
+            enl, estimated = GRDH_ENL, False
+    filtered = np.empty_like(tiles.images_db)  # tile by tile: the whole set is never held in float32
+    for index, (image, valid) in enumerate(zip(tiles.images_db, tiles.valid)):
+        filtered[index] = despeckle_db(image, valid, config.despeckle_px)
+    progress.log(
+        "info", f"SAR-JointNet learns speckle-filtered tiles; generated images get Gamma speckle, ENL {enl:.2f}"
+    )
+    despeckled = replace(tiles, images_db=filtered)
+    return despeckled, {
+        "mode": "physics",
+        "enl": round(float(enl), 3),
+        "enl_estimated": estimated,
+        "despeckle_px": config.despeckle_px,
+        "correlation_px": SPECKLE_CORRELATION_PX,
+    }
 
 
 def save_jointnet(path: str | Path, trained: TrainedJointNet) -> Path:
@@ -293,6 +345,8 @@ def generate_pairs(
     sampler = DDIMSampler(trained.schedule, DDIMConfig(config.steps, config.eta))
     generator = torch.Generator().manual_seed(config.seed)
     writer = GeneratedWriter(out_dir)
+    speckle = trained.metadata.get("speckle", {"mode": "learned"})  # generators saved before issue 17: learned
+    speckle_rng = np.random.default_rng([config.seed, 17])
     num_classes = len(trained.classes)
     size = config.tile_px
     preview_images: list[np.ndarray] = []
@@ -319,6 +373,8 @@ def generate_pairs(
             )
             soft = torch.softmax(last_logits["logits"].float() / config.temperature, dim=1)
             images_db = diffusion_to_db(image_x0[:, 0].cpu().numpy(), trained.db_range)
+            if speckle["mode"] == "physics":
+                images_db = add_speckle_db(images_db, speckle["enl"], speckle["correlation_px"], speckle_rng)
             soft_np = soft.cpu().numpy()
             writer.add(images_db, soft_np)
             if len(preview_images) < 32:
@@ -332,6 +388,7 @@ def generate_pairs(
         "balance": trained.balance,
         "sampler": {"name": "ddim", **sampler.config.to_dict()},
         "soft_label_temperature": config.temperature,
+        "speckle": speckle,
         "schedule": trained.schedule.config_dict(),
         "seed": config.seed,
         "jointnet": trained.metadata,

@@ -67,6 +67,10 @@ class LoopConfig(ConfigBase):
         evaluate_first: validate before the first step too, so the starting weights (an ``--init``
             model) compete for the best checkpoint: fine-tuning never hands back a model that scores
             worse on its validation scenes than the one it started from.
+        min_gain_over_start: with ``evaluate_first``, the validation points a trained checkpoint must gain
+            over the starting weights to replace them (0: any gain). A small validation set moves by a
+            point or two from checkpoint to checkpoint by chance; without a margin that noise, not the
+            labels, decides whether a fine-tuned model replaces a good one.
         seed: seeds the torch RNG (diffusion noise, dropout) at the start.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
     """
@@ -84,6 +88,7 @@ class LoopConfig(ConfigBase):
     min_eval_interval: int = 1
     early_stop_patience: int | None = None
     evaluate_first: bool = False
+    min_gain_over_start: float = 0.0
     seed: int = 0
     device: str = "auto"
 
@@ -352,7 +357,10 @@ def _evaluate(run: _Run) -> bool:
     result = {"step": state.step, "epoch": state.epoch, **result}
     state.eval_history.append(result)
     score = float(result["score"])
-    if state.best_score is None or score > state.best_score:
+    to_beat = state.best_score
+    if to_beat is not None and state.best_step == 0 and run.config.evaluate_first:
+        to_beat += run.config.min_gain_over_start  # the starting weights keep their place unless clearly beaten
+    if to_beat is None or score > to_beat:
         state.best_score, state.best_step, state.evals_since_best = score, state.step, 0
         run.best_state = _cpu_state(run.model)
         if run.run_path is not None and run.dist_info.is_main:

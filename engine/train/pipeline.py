@@ -44,6 +44,7 @@ from engine.io.atomic import EngineFolder, atomic_file, atomic_output_dir, check
 from engine.models.sar_jointnet import jointnet_config
 from engine.progress import Progress
 from engine.train import distributed
+from engine.train.consistency import GateConfig, gate_generated
 from engine.train.fid import score_generated_set
 from engine.train.jointnet import (
     GenerateConfig,
@@ -232,13 +233,18 @@ class FinetuneConfig(ConfigBase):
         segmenter_model: SAROSS-Net variant.
         jointnet_steps, segmenter_steps, ddim_steps, batch_size: preset overrides.
         lr: SAROSS-Net learning rate override.
+        min_gain: with ``init``: validation points a checkpoint must gain over the starting model to replace
+            it (None: :data:`DEFAULT_MIN_GAIN`; 0: any gain).
         retain: weight of the distillation from the ``init`` model on what the labels do not say
             (:func:`engine.train.losses.retention_loss`); None: :data:`DEFAULT_RETAIN` with ``init``, else 0.
         generated_share: share of the supervision that generated pairs carry in a mixed batch (None: their
             share of the batch; :func:`engine.train.losses.generated_share`).
         input_features: input channels of a new model (None: :data:`engine.models.inputs.DEFAULT_INPUT_FEATURES`);
             a model started from ``init`` keeps its own, and asking for others is an error.
-        augment: ``robust`` (:data:`engine.data.samples.ROBUST_AUGMENT`) or ``basic`` (flips, rotations, ±1 dB).
+        augment: ``robust`` (:data:`engine.data.samples.ROBUST_AUGMENT`), ``robust-db`` or ``basic`` (flips,
+            rotations, ±1 dB).
+        gate: the consistency gate of generated pairs (:mod:`engine.train.consistency`).
+        speckle: how generated images get speckle: ``physics`` or ``learned`` (:mod:`engine.diffusion.speckle`).
         inception_weights: Inception-v3 weights for FID (else SAR-FID with the trained encoder).
         device: ``auto``, ``cpu``, ``cuda``, ``mps``.
         precision: ``auto``, ``fp32``, ``bf16``, ``fp16``.
@@ -267,9 +273,12 @@ class FinetuneConfig(ConfigBase):
     crop_px: int | None = None
     lr: float | None = None
     retain: float | None = None
+    min_gain: float | None = None
     generated_share: float | None = None
     input_features: tuple[str, ...] | None = None
     augment: str = "robust"
+    gate: GateConfig = field(default_factory=GateConfig)
+    speckle: str = "physics"
     inception_weights: str | None = None
     device: str = "auto"
     precision: str = "auto"
@@ -281,6 +290,9 @@ class FinetuneConfig(ConfigBase):
 
 #: Weight of the retention term when fine-tuning from ``--init`` (bench/finetune_binary.py measures it).
 DEFAULT_RETAIN = 1.0
+#: Validation points a run from ``--init`` must gain over its starting model to replace it
+#: (:attr:`engine.train.loop.LoopConfig.min_gain_over_start`; bench/finetune_binary.py measures it).
+DEFAULT_MIN_GAIN = 0.5
 
 
 def retain_weight(retain: float | None, has_init: bool) -> float:
@@ -416,8 +428,13 @@ def segmenter_loop(
     seed: int,
     device: str,
     precision: str,
+    min_gain: float | None = None,
 ) -> LoopConfig:
-    """Return SAROSS-Net's loop settings (``dakd finetune`` and ``dakd train`` build them here)."""
+    """Return SAROSS-Net's loop settings (``dakd finetune`` and ``dakd train`` build them here).
+
+    A run from ``--init`` validates its starting model first; a checkpoint replaces it only when it scores
+    ``min_gain`` points more (None: :data:`DEFAULT_MIN_GAIN`).
+    """
     return LoopConfig(
         max_steps=steps,
         batch_size=batch_size,
@@ -426,6 +443,7 @@ def segmenter_loop(
         checkpoint_every=checkpoint_every,
         early_stop_patience=patience,
         evaluate_first=has_init,  # the --init model itself is a candidate for the best weights
+        min_gain_over_start=(DEFAULT_MIN_GAIN if min_gain is None else min_gain) if has_init else 0.0,
         seed=seed,
         device=device,
         precision=precision,
@@ -534,9 +552,10 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
             # Start afresh: a checkpoint of the earlier run left here would be resumed by a later --resume.
             remove_engine_folder(work, FINETUNE_WORK, run_inputs(config), "--work-dir")
         work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
-        generated, generation = None, None
+        generated, generation, all_generated = None, None, None
         if aug_ratio > 0:
-            generated, generation = _generate(config, preset, split.train, work, aug_ratio, progress)
+            all_generated, generation = _generate(config, preset, split.train, work, aug_ratio, progress)
+            generated, aug_ratio = _gate(config, split, all_generated, generation, aug_ratio, progress)
         model, result, seg_config, seg_loop = _train_segmenter(
             config, preset, split, generated, spec, input_features, aug_ratio, work, progress
         )
@@ -547,7 +566,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
                 f"{output.name} keeps its weights (more or other labelled scenes, or another "
                 "--lr, may help)",
             )
-        metrics = _evaluate(config, model, result, split, generated, spec, progress)
+        metrics = _evaluate(config, model, result, split, all_generated, spec, progress)
     training = _training_record(config, split, generation, seg_config, seg_loop, started)
     report = {
         "model_card": None,
@@ -660,6 +679,7 @@ def _train_segmenter(
         config.seed,
         config.device,
         config.precision,
+        config.min_gain,
     )
     model, result = train_segmenter(
         split.train,
@@ -685,7 +705,10 @@ def _evaluate(
     spec: InputSpec,
     progress: Progress,
 ) -> dict[str, Any]:
-    """Return the paper's metrics on the validation tiles and the generated set's SAR-FID/KID (stage 5)."""
+    """Return the paper's metrics on the validation tiles and the generated set's SAR-FID/KID (stage 5).
+
+    ``generated`` is the whole set as SAR-JointNet made it, also when the gate dropped some or all of it.
+    """
     metrics: dict[str, Any] = {}
     device = torch.device(result.device)
     model.to(device)  # train_segmenter returns it on the CPU
@@ -784,6 +807,7 @@ def _generate(
             balance=config.balance,
             db_range=(config.data.db_range[0], config.data.db_range[1]),
             crop_px=preset.crop_px,
+            speckle=config.speckle,
         )
         steps = config.jointnet_steps or preset.jointnet_steps
         loop = jointnet_loop(
@@ -828,6 +852,7 @@ def _generate(
         "folder": str(folder),
         "balance": trained.balance,
         "balance_computed": config.balance is None,
+        "speckle": generated.manifest.get("speckle", {"mode": "learned"}),
         "jointnet": str(weights),
         "ddim_steps": generated.manifest["sampler"]["num_inference_steps"],
         # "linspace" ends at t = 0 (issue 17); sets generated before it have no key and were "trailing".
@@ -835,6 +860,43 @@ def _generate(
         "ddim_eta": generated.manifest["sampler"].get("eta", 0.0),
         "sample_grid": str(folder / "samples.png"),
     }
+
+
+def _gate(
+    config: FinetuneConfig,
+    split: DataSplit,
+    generated: Any,
+    generation: dict[str, Any],
+    aug_ratio: float,
+    progress: Progress,
+) -> tuple[Any, float]:
+    """Judge the generated set (:mod:`engine.train.consistency`); returns the kept pairs and their ratio.
+
+    The scores go to ``generation["consistency"]`` (the card). A failed set is dropped: the run goes on
+    with real tiles alone and says why in one line.
+    """
+    if not config.gate.enabled:
+        generation["consistency"] = {"enabled": False}
+        return generated, aug_ratio
+    judge_model, judge_card = split.init_model, split.base_card
+    if judge_model is None:
+        from engine.detectors import DEFAULT_MODEL_CARD
+        from engine.modelcard import load_model
+
+        if not DEFAULT_MODEL_CARD.is_file():
+            generation["consistency"] = {"enabled": True, "judge": None, "reason": "no --init and no default model"}
+            progress.log("warning", "generated pairs not judged: no --init model and no bundled default model")
+            return generated, aug_ratio
+        judge_model, judge_card = load_model(DEFAULT_MODEL_CARD)
+    judge_model.to(select_device(config.device).device)
+    reference = split.validation if len(split.validation) else split.train
+    result = gate_generated(generated, reference, judge_model, judge_card, config.gate)
+    generation["consistency"] = result.scores
+    if not result.passed:
+        progress.log("warning", f"generated pairs dropped, fine-tuning on real tiles alone: {result.reason}")
+        return None, 0.0
+    progress.log("info", f"consistency gate: {result.reason} (judge: {judge_card.name})")
+    return generated.subset(result.keep), aug_ratio * len(result.keep) / max(len(generated), 1)
 
 
 def _json_default(value: Any) -> Any:

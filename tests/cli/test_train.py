@@ -79,6 +79,14 @@ def test_finetune_tiny_end_to_end_on_simulated_tiles(tmp_path: Path) -> None:
     assert card["training"]["data"]["train"]["tiles"] == 8 and card["training"]["generation"]["pairs"] == 8
     assert 0 < card["training"]["generation"]["balance"] < 1
     assert card["training"]["generation"]["ddim_spacing"] == "linspace"  # the last DDIM step at t = 0 (issue 17)
+    assert card["training"]["generation"]["speckle"]["mode"] == "physics"  # drawn, with the tiles' ENL (issue 17)
+    consistency = card["training"]["generation"]["consistency"]  # judged by the bundled default model (issue 17)
+    assert consistency["judge"] == "dakd-default-sim-xs" and consistency["pairs"] == 8
+    assert consistency["kept"] + consistency["dropped"] == 8 and "sea" in consistency["real"]
+    gated = [
+        e for e in events if e["event"] == "log" and ("consistency gate" in e["message"] or "dropped" in e["message"])
+    ]
+    assert len(gated) == 1, [e for e in events if e["event"] == "log"]
     assert 0 <= card["metrics"]["validation"]["miou"] <= 100
     assert "SAR-FID" in card["metrics"]["generation"]
     for name in ("mine.safetensors", "mine.loss.png", "mine.miou.png", "mine.work/generated/samples.png"):

@@ -1,13 +1,16 @@
 import numpy as np
+import pytest
 import torch
 
 from engine.classes import OSD_CLASSES
 from engine.data.samples import (
+    AUGMENTS,
     AugmentConfig,
     EpochPlan,
     SegmentationBatches,
     augment,
     crop_and_augment,
+    export_8bit,
     radiometric,
     resample,
     sample_rng,
@@ -76,6 +79,39 @@ def test_an_8bit_export_leaves_at_most_256_levels() -> None:
     config = AugmentConfig(radiometric_probability=1.0, quantise_probability=1.0)
     out = radiometric(image, config, sample_rng(3, 0, 0))
     assert len(np.unique(out)) <= 256 < len(np.unique(image))
+
+
+@pytest.mark.parametrize("scale", ["db", "amplitude", "intensity"])
+def test_an_8bit_export_in_any_scale_keeps_the_order_of_the_db_values(scale: str) -> None:
+    ramp = np.linspace(-35.0, 0.0, 4096, dtype=np.float32).reshape(64, 64)
+    config = AugmentConfig(export_scales=(scale,))
+    for seed in range(8):
+        out = export_8bit(ramp, ramp.ravel(), float(np.median(ramp)), config, sample_rng(seed, 0, 0))
+        assert np.all(np.diff(out.ravel()) >= 0)
+        assert config.read_range_db[0] <= out.min() and out.max() <= config.read_range_db[1]
+        assert len(np.unique(out)) > 8
+
+
+def test_amplitude_and_intensity_exports_squeeze_the_dark_end_more_than_a_db_export() -> None:
+    """Linear in σ0, the darkest 10 dB of a 35 dB ramp get far fewer grey levels than linear in dB."""
+    ramp = np.linspace(-35.0, 0.0, 4096, dtype=np.float32).reshape(64, 64)
+    dark = ramp < -25.0
+    levels = {}
+    for scale in ("db", "amplitude", "intensity"):
+        config = AugmentConfig(export_scales=(scale,))
+        outs = [export_8bit(ramp, ramp.ravel(), -17.5, config, sample_rng(seed, 0, 0)) for seed in range(8)]
+        levels[scale] = np.mean([len(np.unique(out[dark])) for out in outs])
+    assert levels["intensity"] < levels["amplitude"] < levels["db"]
+
+
+def test_export_scales_are_checked_and_robust_db_is_the_first_stage_set() -> None:
+    with pytest.raises(ValueError, match="export_scales"):
+        AugmentConfig(export_scales=("log",))
+    assert set(AUGMENTS["robust"].export_scales) == {"db", "amplitude", "intensity"}
+    assert AUGMENTS["robust-db"].export_scales == ("db",)
+    # a card written before export_scales existed reads back as the dB-only set it was trained with
+    old = {k: v for k, v in AUGMENTS["robust"].to_dict().items() if k != "export_scales"}
+    assert AugmentConfig.from_dict(old) == AUGMENTS["robust-db"]
 
 
 def test_resampling_multilooks_power_and_keeps_labels_exact() -> None:

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def test_signed_label_is_scaled_by_b(tiles) -> None:
 
 def test_train_save_load_generate(tmp_path: Path) -> None:
     tiles = make_tiles(4, size=32)
-    config = JointTrainConfig(model=jointnet_config("tiny"))
+    config = JointTrainConfig(model=jointnet_config("tiny"), speckle="learned")
     trained, result = train_jointnet(tiles, config, LoopConfig(max_steps=24, batch_size=4, lr=3e-3, ema_decay=0.9))
     assert trained.balance == pytest.approx(compute_balance(tiles, (-35.0, 5.0)))
     losses = [loss for _, loss in result.loss_history]
@@ -56,6 +57,35 @@ def test_train_save_load_generate(tmp_path: Path) -> None:
     np.testing.assert_allclose(raw.astype(np.float32).sum(axis=1), 1.0, atol=5e-3)
     assert data.image_db(0).shape == (32, 32) and -35 <= data.image_db(0).min() and data.image_db(0).max() <= 5
     assert (out / "samples.png").is_file() and json.loads((out / "dataset.json").read_text())["format"]
+
+
+def test_physics_speckle_learns_filtered_tiles_and_draws_speckle_with_their_enl(tmp_path: Path) -> None:
+    """Issue 17: the generator learns despeckled tiles; its images get Gamma speckle with the tiles' own ENL."""
+    tiles = make_tiles(6, size=64)
+    config = JointTrainConfig(model=jointnet_config("tiny"))
+    assert config.speckle == "physics"
+    trained, _ = train_jointnet(tiles, config, LoopConfig(max_steps=4, batch_size=2, lr=3e-3))
+    speckle = trained.metadata["speckle"]
+    assert speckle["mode"] == "physics" and speckle["enl_estimated"]
+    assert speckle["enl"] == pytest.approx(4.4, rel=0.2)  # measured on the sea of the tiles
+    again = load_jointnet(save_jointnet(tmp_path / "joint", trained))
+    assert again.metadata["speckle"] == speckle
+    out = tmp_path / "generated"
+    manifest = generate_pairs(again, GenerateConfig(count=4, steps=3, batch_size=2, tile_px=64, device="cpu"), out)
+    assert manifest["speckle"] == speckle
+    # the same generator and seed without drawn speckle: the ratio of the two is the drawn speckle itself
+    unspeckled = replace(again, metadata={**again.metadata, "speckle": {"mode": "learned"}})
+    generate_pairs(unspeckled, GenerateConfig(count=4, steps=3, batch_size=2, tile_px=64, device="cpu"), tmp_path / "u")
+    with_speckle, without = open_generated(out), open_generated(tmp_path / "u")
+    ratio = np.stack([10 ** ((with_speckle.image_db(i) - without.image_db(i)) / 10) for i in range(4)])
+    assert ratio.mean() == pytest.approx(1.0, rel=0.05)
+    assert ratio.mean() ** 2 / ratio.var() == pytest.approx(speckle["enl"], rel=0.2)
+    plain = JointTrainConfig(model=jointnet_config("tiny"), speckle="learned", enl=3.0)
+    assert train_jointnet(tiles, plain, LoopConfig(max_steps=1, batch_size=2))[0].metadata["speckle"] == {
+        "mode": "learned"
+    }
+    with pytest.raises(ValueError, match="speckle mode"):
+        JointTrainConfig(speckle="made-up")
 
 
 def test_given_balance_and_bad_files(tmp_path: Path) -> None:

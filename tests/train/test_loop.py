@@ -131,6 +131,25 @@ def test_evaluate_first_keeps_the_starting_weights_when_training_only_makes_them
     assert not all(torch.equal(start[k], v) for k, v in model.state_dict().items())  # it did train
 
 
+@pytest.mark.parametrize(("min_gain", "best_step"), [(0.5, 0), (0.0, 3)])
+def test_a_checkpoint_replaces_the_starting_weights_only_by_the_set_margin(tiles, spec, min_gain, best_step) -> None:
+    """Scores 60 at the start, then 60.2: within a 0.5 margin the starting weights stay the best."""
+
+    class SlightlyBetter(SegmenterTask):
+        def evaluate(self, model, device):
+            calls.append(1)
+            return {"score": 60.0 + 0.2 * (len(calls) - 1)}
+
+    calls: list[int] = []
+    result = train(
+        UNet(SMALL_UNET),
+        SlightlyBetter(tiles, None, None, spec, SegmenterConfig(spill_oversample=1), 0),
+        LoopConfig(max_steps=3, batch_size=2, lr=1e-3, evaluate_first=True, min_gain_over_start=min_gain),
+    )
+    assert [e["step"] for e in result.eval_history] == [0, 3]
+    assert result.best_step == best_step
+
+
 def _torchrun_env(monkeypatch) -> None:
     """What torchrun sets for one process on this machine (gloo on the CPU), with a free port."""
     import socket

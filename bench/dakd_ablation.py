@@ -55,6 +55,7 @@ from engine.data.datasets import load_dataset  # noqa: E402
 from engine.data.generated import GENERATED_PAIRS, open_generated  # noqa: E402
 from engine.data.tiles import clip_standardise_db, fit_normalisation  # noqa: E402
 from engine.detectors.base import InputSpec  # noqa: E402
+from engine.device import select_device  # noqa: E402
 from engine.io.atomic import atomic_file, atomic_output_dir  # noqa: E402
 from engine.models.sar_jointnet import jointnet_config  # noqa: E402
 from engine.train.consistency import GateConfig, gate_generated  # noqa: E402
@@ -322,7 +323,7 @@ def main() -> None:
     size = FULL if args.full else REDUCED
     out = args.out or REPO / "bench" / "results" / f"dakd_ablation_{'full' if args.full else 'cpu'}.json"
     started = time.monotonic()
-    report = run(size, args.seeds, args.work, args.device)
+    report = run(size, args.seeds, args.work, str(select_device(args.device).device))  # "auto" resolved once
     report.update(
         {
             "size": size.__dict__,

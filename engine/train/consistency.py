@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from engine.config import ConfigBase
 from engine.data.generated import GeneratedSet
 from engine.data.tiles import TileSet, clip_standardise_db
 from engine.diffusion.speckle import estimate_enl
+from engine.train.metrics import confusion_matrix, oil_vs_rest_confusion, scores
 
 
 @dataclass(frozen=True)
@@ -127,32 +128,21 @@ def pair_agreement(predicted: np.ndarray, label: np.ndarray, num_classes: int) -
     return float(np.mean(ious)) if ious else 1.0
 
 
-def _confusion(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """(C, C + 1) counts of label rows against judged columns; column C: a judge class with no match."""
-    scored = (labels >= 0) & (labels < num_classes)
-    columns = np.where(predicted < 0, num_classes, predicted)[scored]
-    flat = labels[scored].astype(np.int64) * (num_classes + 1) + columns
-    return np.bincount(flat, minlength=num_classes * (num_classes + 1)).reshape(num_classes, num_classes + 1)
+def _confusion(judged: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(C + 1)² counts of labels against the judge; class C is a judge class with no match (-1)."""
+    judged = np.where(judged < 0, num_classes, judged)
+    return confusion_matrix(torch.from_numpy(judged), torch.from_numpy(labels), num_classes + 1).numpy()
 
 
 def _class_ious(confusion: np.ndarray, classes: Sequence[SegClass]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for seg_class in classes:
-        hit = int(confusion[seg_class.id, seg_class.id])
-        union = int(confusion[seg_class.id].sum() + confusion[:, seg_class.id].sum()) - hit
-        out[seg_class.name] = round(100.0 * hit / union, 2) if union else None
-    return out
+    ious = cast(list[float], scores(confusion)["iou"])
+    return {c.name: (None if ious[c.id] != ious[c.id] else round(ious[c.id], 2)) for c in classes}
 
 
-def _oil_counts(predicted: np.ndarray, labels: np.ndarray, oil_id: int) -> np.ndarray:
-    """Count true positives, false positives and false negatives of oil against the rest ("not oil" is rest)."""
-    scored = labels != IGNORE_INDEX
-    truth, guess = (labels == oil_id) & scored, (predicted == oil_id) & scored
-    return np.array([(truth & guess).sum(), (guess & ~truth).sum(), (truth & ~guess).sum()], np.int64)
-
-
-def _iou(counts: np.ndarray) -> float | None:
-    return round(100.0 * float(counts[0]) / float(counts.sum()), 2) if counts.sum() else None
+def _oil_iou(confusion: np.ndarray) -> float | None:
+    """Oil IoU from an oil-against-the-rest confusion (None without oil on either side)."""
+    iou = cast(list[float], scores(confusion)["iou"])[1]
+    return None if iou != iou else round(iou, 2)
 
 
 def _evenly(count: int, most: int) -> np.ndarray:
@@ -175,13 +165,15 @@ def gate_generated(
     sample = real.subset(_evenly(len(real), config.max_real_tiles))
     real_images = sample.images_db.astype(np.float32)
     real_labels = np.where(sample.valid, sample.labels, IGNORE_INDEX).astype(np.int64)
-    real_counts = np.zeros(3, np.int64)
+    real_oil_confusion = np.zeros((2, 2), np.int64)
     for start in range(0, len(sample), config.batch_size):
         window = slice(start, start + config.batch_size)
         judged = mapping[judge(judge_model, judge_card, real_images[window], config.batch_size)]
-        real_counts += _oil_counts(judged, real_labels[window], oil_id)
+        real_oil_confusion += oil_vs_rest_confusion(
+            torch.from_numpy(judged), torch.from_numpy(real_labels[window]), oil_id
+        ).numpy()
     agreement = np.zeros(len(generated))
-    confusion = np.zeros((num_classes, num_classes + 1), np.int64)
+    confusion = np.zeros((num_classes + 1, num_classes + 1), np.int64)
     kept_confusion = np.zeros_like(confusion)
     statistics_ids = set(_evenly(len(generated), config.max_real_tiles).tolist())
     stat_images, stat_labels = [], []
@@ -202,7 +194,7 @@ def gate_generated(
     keep = np.flatnonzero(agreement >= config.min_pair_agreement)
     all_ious = _class_ious(confusion, classes)
     kept_ious = _class_ious(kept_confusion, classes) if keep.size else {}
-    real_oil = _iou(real_counts) if oil_id >= 0 else None
+    real_oil = _oil_iou(real_oil_confusion) if oil_id >= 0 else None
     kept_oil = kept_ious.get("oil") if oil_id >= 0 else None
     scores = {
         "judge": judge_card.name,

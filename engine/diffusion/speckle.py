@@ -32,7 +32,8 @@ def estimate_enl(images_db: np.ndarray, mask: np.ndarray, block: int = 8) -> flo
     gives a very large value. None when no window lies wholly inside ``mask`` (N, H, W).
     """
     values = []
-    for image, inside in zip(np.asarray(images_db, np.float32), np.asarray(mask, bool)):
+    for stored, inside in zip(images_db, mask):  # one image at a time: a float16 tile set is never copied whole
+        image = np.asarray(stored, np.float32)
         height, width = (s - s % block for s in image.shape)
         if height == 0 or width == 0:
             continue

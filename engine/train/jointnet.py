@@ -240,7 +240,7 @@ def speckle_targets(tiles: TileSet, config: JointTrainConfig, progress: Progress
     enl, estimated = config.enl, config.enl is None
     if enl is None:
         background = tiles.valid & (tiles.labels == tiles.classes[0].id)
-        enl = estimate_enl(tiles.images_db.astype(np.float32), background)
+        enl = estimate_enl(tiles.images_db, background)
         if enl is None:
             progress.log("warning", f"no homogeneous {tiles.classes[0].name} to measure speckle on; ENL {GRDH_ENL}")
             enl, estimated = GRDH_ENL, False

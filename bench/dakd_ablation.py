@@ -12,7 +12,15 @@ test set:
     dakd-4x-soft-gated + the pairs of the b-computed generator that pass the consistency gate
                        (engine.train.consistency, judged by that seed's real-0x model); real tiles
                        alone when the set fails as a whole
+    dakd-4x-soft-share25 the full method with generated pairs carrying a set 25 % of the supervision
+                       (--generated-share 0.25) instead of their share of the batch (80 % at 4x)
+    dakd-4x-soft-real-last the full method whose last eighth of the steps trains on real tiles alone
+                       (--real-only-steps), at a tenth of the learning rate
     real-0x-noskip     real tiles only, plain skips (skip="none") instead of CAFT
+
+Every run uses the basic augmentations (flips, 90° rotations, ±1 dB): the paper's setting, and the one of the
+first 3-seed run (2026-11-27). The segmenter's default became the robust set with issue 13; on 64 labelled
+tiles and a few hundred steps that alone costs about ten points of mIoU, which is not what this bench asks.
 
 and reports, for each generator (b computed vs b = 1), the consistency scores (the real-0x model as the
 judge: its oil IoU on the generated pairs against its oil IoU on the test tiles, pairs kept, class
@@ -31,6 +39,10 @@ Usage::
 
     python bench/dakd_ablation.py                  # reduced CPU run -> bench/results/dakd_ablation_cpu.json
     python bench/dakd_ablation.py --full           # GPU run         -> bench/results/dakd_ablation_full.json
+    python bench/dakd_ablation.py --study b        # b computed vs 0.3/0.5/0.7 -> bench/results/dakd_b_study_cpu.json
+    python bench/dakd_ablation.py --study goals    # only the runs of issue 17's goal table -> dakd_goals_cpu.json
+    python bench/dakd_ablation.py --full --study goals --budget-s 330   # step counts fitted to 330 s of training,
+                                                   # timed on this machine (bench/gpu_dakd.sh, one GPU call)
 """
 
 from __future__ import annotations
@@ -39,7 +51,8 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,6 +66,7 @@ from machine import machine  # noqa: E402
 from engine.cli import main as dakd  # noqa: E402
 from engine.data.datasets import load_dataset  # noqa: E402
 from engine.data.generated import GENERATED_PAIRS, open_generated  # noqa: E402
+from engine.data.samples import AugmentConfig  # noqa: E402
 from engine.data.tiles import clip_standardise_db, fit_normalisation  # noqa: E402
 from engine.detectors.base import InputSpec  # noqa: E402
 from engine.device import select_device  # noqa: E402
@@ -62,6 +76,7 @@ from engine.train.consistency import GateConfig, gate_generated  # noqa: E402
 from engine.train.fid import generation_scores, sar_encoder_extractor  # noqa: E402
 from engine.train.jointnet import GenerateConfig, JointTrainConfig, generate_pairs, train_jointnet  # noqa: E402
 from engine.train.loop import LoopConfig  # noqa: E402
+from engine.train.losses import LossWeights  # noqa: E402
 from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter  # noqa: E402
 
 DB_RANGE = (-35.0, 5.0)
@@ -107,15 +122,20 @@ FULL = Size(
     segmenter_batch=16,
 )
 
-RUNS = {  # name: (aug ratio used, soft labels, generator, skip)
-    "real-0x": (0.0, True, None, "caft"),
-    "dakd-4x-soft": (None, True, "b", "caft"),
-    "dakd-4x-hard": (None, False, "b", "caft"),
-    "dakd-4x-soft-b1": (None, True, "b1", "caft"),
-    "dakd-4x-soft-learned": (None, True, "b-learned", "caft"),
-    "dakd-4x-soft-gated": (None, True, "gated", "caft"),
-    "real-0x-noskip": (0.0, True, None, "none"),
+RUNS: dict[str, tuple[float | None, bool, str | None, str, dict[str, object]]] = {
+    # name: (aug ratio used, soft labels, generator, skip, other SegmenterConfig fields)
+    "real-0x": (0.0, True, None, "caft", {}),
+    "dakd-4x-soft": (None, True, "b", "caft", {}),
+    "dakd-4x-hard": (None, False, "b", "caft", {}),
+    "dakd-4x-soft-b1": (None, True, "b1", "caft", {}),
+    "dakd-4x-soft-learned": (None, True, "b-learned", "caft", {}),
+    "dakd-4x-soft-gated": (None, True, "gated", "caft", {}),
+    "dakd-4x-soft-share25": (None, True, "b", "caft", {"loss": LossWeights(generated_share=0.25)}),
+    "dakd-4x-soft-real-last": (None, True, "b", "caft", {}),
+    "real-0x-noskip": (0.0, True, None, "none", {}),
 }
+#: Runs whose last share of the segmenter's steps trains on real tiles alone (SegmenterConfig.real_only_steps).
+REAL_ONLY_SHARE = {"dakd-4x-soft-real-last": 0.125}
 
 
 GENERATORS = {  # key: (b: None computes it, speckle mode); the label is what the tables print
@@ -124,6 +144,32 @@ GENERATORS = {  # key: (b: None computes it, speckle mode); the label is what th
     "b-learned": (None, "learned"),
 }
 GENERATOR_LABELS = {"b": "b computed", "b1": "b = 1", "b-learned": "b computed, learned speckle"}
+
+#: ``--b-study`` (issue 17 item 5): b computed by SNR matching against fixed b in the paper's range (0.3-0.7),
+#: every generator with speckle by physics, judged by the gate and scored by the segmenter trained on its pairs.
+B_STUDY_VALUES = (0.3, 0.5, 0.7)
+B_STUDY_GENERATORS = {"b": (None, "physics"), **{f"b{b}": (b, "physics") for b in B_STUDY_VALUES}}
+B_STUDY_RUNS: dict[str, tuple[float | None, bool, str | None, str, dict[str, object]]] = {
+    "real-0x": RUNS["real-0x"],
+    **{f"dakd-4x-soft-{key}": (None, True, key, "caft", {}) for key in B_STUDY_GENERATORS},
+}
+GENERATOR_LABELS.update({f"b{b}": f"b = {b}" for b in B_STUDY_VALUES})
+
+#: ``--study goals``: only what issue 17's goal table needs (full DAKD, hard labels and the gate against real
+#: tiles alone, one generator), so that the GPU-sized run fits a 10-minute window (``bench/gpu_dakd.sh``).
+GOAL_GENERATORS = {"b": GENERATORS["b"]}
+GOAL_RUNS = {name: RUNS[name] for name in ("real-0x", "dakd-4x-soft", "dakd-4x-hard", "dakd-4x-soft-gated")}
+
+STUDIES = {  # --study: (runs, generators, result name)
+    "ablation": (RUNS, GENERATORS, "dakd_ablation"),
+    "b": (B_STUDY_RUNS, B_STUDY_GENERATORS, "dakd_b_study"),
+    "goals": (GOAL_RUNS, GOAL_GENERATORS, "dakd_goals"),
+}
+
+#: ``--budget-s``: shares of the budget for SAR-JointNet's and SAROSS-Net's training steps; the rest is left for
+#: generation, evaluation, the gate and SAR-FID.
+JOINTNET_BUDGET_SHARE = 0.5
+SEGMENTER_BUDGET_SHARE = 0.3
 
 
 def simulate(folder: Path, count: int, seed: int) -> Path:
@@ -150,18 +196,32 @@ def simulate(folder: Path, count: int, seed: int) -> Path:
     return folder
 
 
-def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, object]:
+def run(
+    size: Size,
+    seeds: list[int],
+    work: Path,
+    device: str,
+    runs: dict[str, tuple[float | None, bool, str | None, str, dict[str, object]]] = RUNS,
+    generators: dict[str, tuple[float | None, str]] = GENERATORS,
+    budget_s: float | None = None,
+) -> dict[str, object]:
     labelled = load_dataset("osd", simulate(work / "labelled", size.label_sources, 1000), tile_px=size.tile_px)
     test = load_dataset("osd", simulate(work / "test", size.test_sources, 2000), tile_px=size.tile_px)
     mean, std = fit_normalisation(labelled, DB_RANGE)
     spec = InputSpec(units="db", db_range=DB_RANGE, mean=mean, std=std, tile_size=size.tile_px)
-    results: dict[str, list[dict[str, object]]] = {name: [] for name in RUNS}
-    generation: dict[str, list[dict[str, object]]] = {key: [] for key in GENERATORS}
-    consistency: dict[str, list[dict[str, object]]] = {key: [] for key in GENERATORS}
+    fitted = None
+    if budget_s is not None:
+        fitted = fit_to_budget(
+            size, labelled, spec, device, budget_s, len(seeds) * len(generators), len(seeds) * len(runs)
+        )
+        size = fitted["size"]  # type: ignore[assignment]
+    results: dict[str, list[dict[str, object]]] = {name: [] for name in runs}
+    generation: dict[str, list[dict[str, object]]] = {key: [] for key in generators}
+    consistency: dict[str, list[dict[str, object]]] = {key: [] for key in generators}
     timings: dict[str, float] = {}
     for seed in seeds:
         generated = {}
-        for key, (balance, speckle) in GENERATORS.items():
+        for key, (balance, speckle) in generators.items():
             started = time.monotonic()
             config = JointTrainConfig(
                 model=jointnet_config(size.jointnet_variant), balance=balance, db_range=DB_RANGE, speckle=speckle
@@ -198,13 +258,19 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
                 flush=True,
             )
         models = {}
-        for name, (ratio, soft, generator, skip) in RUNS.items():
+        for name, (ratio, soft, generator, skip, extra) in runs.items():
             started = time.monotonic()
             if generator == "gated":  # judged by this seed's real-0x model, which RUNS trains first
                 generated["gated"] = (gate_sets(generated, models["real-0x"], test, spec, seed, consistency), None)
             pairs = generated[generator][0] if generator else None
             config = SegmenterConfig(
-                model=size.segmenter, skip=skip, aug_ratio=size.aug_ratio if ratio is None else ratio, soft_labels=soft
+                model=size.segmenter,
+                skip=skip,
+                aug_ratio=size.aug_ratio if ratio is None else ratio,
+                soft_labels=soft,
+                augment=AugmentConfig(),
+                real_only_steps=int(size.segmenter_steps * REAL_ONLY_SHARE.get(name, 0.0)),
+                **extra,  # type: ignore[arg-type]
             )
             loop = LoopConfig(
                 max_steps=size.segmenter_steps,
@@ -224,6 +290,8 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
                 f"seed {seed}: {name:16s} mIoU {scores['miou']:6.2f}  F1 {scores['f1']:6.2f}  ({timings[name]:.0f} s)",
                 flush=True,
             )
+        if "gated" not in generated:  # no gated run: still judge every set with this seed's real-0x model
+            gate_sets(generated, models["real-0x"], test, spec, seed, consistency)
         extractor = sar_encoder_extractor(models["real-0x"], lambda x: clip_standardise_db(x, spec))
         real = test.images_db[: min(len(test), 512)].astype(np.float32)
         for key, (pairs, balance) in generated.items():
@@ -241,6 +309,8 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
         "generation": generation,
         "consistency": consistency,
         "last_seed_timings_s": timings,
+        "budget": None if fitted is None else {k: v for k, v in fitted.items() if k != "size"},
+        "size": size.__dict__,
         "data": {
             "labelled_tiles": len(labelled),
             "test_tiles": len(test),
@@ -248,6 +318,63 @@ def run(size: Size, seeds: list[int], work: Path, device: str) -> dict[str, obje
             "test": test.summary(),
             "normalisation": {"mean": mean, "std": std},
         },
+    }
+
+
+def seconds_per_step(train_steps: Callable[[int], object], short: int = 3, long: int = 11) -> float:
+    """Seconds per training step: two short runs timed, their difference divided (set-up cancels out).
+
+    One step is run first, untimed: the first call on a GPU pays for CUDA's start and kernel selection.
+    """
+    train_steps(1)
+    timed = []
+    for steps in (short, long):
+        started = time.monotonic()
+        train_steps(steps)
+        timed.append(time.monotonic() - started)
+    return max(timed[1] - timed[0], 1e-3) / (long - short)
+
+
+def fit_to_budget(
+    size: Size,
+    labelled: object,
+    spec: InputSpec,
+    device: str,
+    budget_s: float,
+    generator_trainings: int,
+    segmenter_trainings: int,
+) -> dict[str, object]:
+    """``size`` with step counts that fit ``budget_s`` on this machine (measured here), never above ``size``'s."""
+
+    def jointnet(steps: int) -> object:
+        config = JointTrainConfig(model=jointnet_config(size.jointnet_variant), db_range=DB_RANGE)
+        loop = LoopConfig(max_steps=steps, batch_size=size.jointnet_batch, device=device)
+        return train_jointnet(labelled, config, loop)  # type: ignore[arg-type]
+
+    def segmenter(steps: int) -> object:
+        config = SegmenterConfig(model=size.segmenter, augment=AugmentConfig())
+        loop = LoopConfig(max_steps=steps, batch_size=size.segmenter_batch, device=device)
+        return train_segmenter(labelled, None, None, spec, config, loop)  # type: ignore[arg-type]
+
+    per_jointnet_step, per_segmenter_step = seconds_per_step(jointnet), seconds_per_step(segmenter)
+    jointnet_steps = int(JOINTNET_BUDGET_SHARE * budget_s / (generator_trainings * per_jointnet_step))
+    segmenter_steps = int(SEGMENTER_BUDGET_SHARE * budget_s / (segmenter_trainings * per_segmenter_step))
+    fitted = replace(
+        size,
+        jointnet_steps=max(20, min(size.jointnet_steps, jointnet_steps)),
+        segmenter_steps=max(20, min(size.segmenter_steps, segmenter_steps)),
+    )
+    print(
+        f"budget {budget_s:.0f} s: SAR-JointNet {per_jointnet_step:.3f} s/step -> {fitted.jointnet_steps} steps, "
+        f"SAROSS-Net {per_segmenter_step:.3f} s/step -> {fitted.segmenter_steps} steps",
+        flush=True,
+    )
+    return {
+        "size": fitted,
+        "budget_s": budget_s,
+        "jointnet_s_per_step": round(per_jointnet_step, 4),
+        "segmenter_s_per_step": round(per_segmenter_step, 4),
+        "asked": {"jointnet_steps": size.jointnet_steps, "segmenter_steps": size.segmenter_steps},
     }
 
 
@@ -259,10 +386,10 @@ def gate_sets(
     seed: int,
     consistency: dict[str, list[dict[str, object]]],
 ) -> object:
-    """Score both generators' sets with the judge; return the b-computed set's kept pairs (None: it failed)."""
+    """Score every generator's set with the judge; return the b-computed set's kept pairs (None: it failed)."""
     card = SimpleNamespace(classes=test.classes, input_spec=spec, name=f"real-0x seed {seed}")  # type: ignore[attr-defined]
     kept = None
-    for key in GENERATORS:
+    for key in consistency:
         result = gate_generated(generated[key][0], test, judge, card, GateConfig())  # type: ignore[arg-type]
         consistency[key].append({"seed": seed, **result.scores})
         print(f"seed {seed}: generator {key} gate: {result.reason}", flush=True)
@@ -319,14 +446,30 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/dakd_ablation"), help="scratch folder")
     parser.add_argument("--out", type=Path, help="JSON result (default bench/results/dakd_ablation_{cpu,full}.json)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--study",
+        choices=sorted(STUDIES),
+        default="ablation",
+        help="ablation: every run above; b: b computed against b = 0.3, 0.5, 0.7 (issue 17 item 5); "
+        "goals: real only, full DAKD, hard labels and the gate (issue 17's goal table)",
+    )
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        help="fit the training steps to this many seconds: time a few steps of each trainer here first, "
+        "then scale the size's step counts down (never up)",
+    )
     args = parser.parse_args()
     size = FULL if args.full else REDUCED
-    out = args.out or REPO / "bench" / "results" / f"dakd_ablation_{'full' if args.full else 'cpu'}.json"
+    runs, generators, stem = STUDIES[args.study]
+    out = args.out or REPO / "bench" / "results" / f"{stem}_{'full' if args.full else 'cpu'}.json"
     started = time.monotonic()
-    report = run(size, args.seeds, args.work, str(select_device(args.device).device))  # "auto" resolved once
+    device = str(select_device(args.device).device)  # "auto" resolved once
+    report = run(size, args.seeds, args.work, device, runs, generators, args.budget_s)
     report.update(
         {
-            "size": size.__dict__,
+            "study": args.study,
+            "budget_s": args.budget_s,
             "seeds": args.seeds,
             "machine": machine(),
             "reduced": not args.full,

@@ -33,6 +33,8 @@ Usage::
     python bench/evaluate_default.py                                # default model + threshold
     python bench/evaluate_default.py --model other=models/x.json    # add (or compare) other model cards
     python bench/evaluate_default.py --quick                        # 3 scenes per group (a smoke run)
+    python bench/evaluate_default.py --split validation             # the same groups, other seeds (800000 and up)
+    python bench/evaluate_default.py --model p60=resources/models/default.json --prob-threshold p60=0.6
 
 Results: ``bench/results/default_model.json`` (with the machine description) and a printed table.
 The test scenes and detection outputs are kept in ``--work`` (default ``build/default-model/test``)
@@ -119,12 +121,18 @@ TEST_GROUPS = (
 )
 
 
-def make_test_set(work: Path, per_group: int | None) -> list[dict[str, Any]]:
-    """Simulate (or reuse) the test scenes; returns one record per scene."""
+#: ``--split validation``: the same groups and ranges with seeds this much lower (800000 and up), for choosing
+#: anything (a threshold, a rule) without looking at the test scenes.
+VALIDATION_SEED_SHIFT = -100000
+
+
+def make_test_set(work: Path, per_group: int | None, seed_shift: int = 0) -> list[dict[str, Any]]:
+    """Simulate (or reuse) the test scenes (``seed_shift``: :data:`VALIDATION_SEED_SHIFT` for validation)."""
     scenes = []
     for group in TEST_GROUPS:
         config = group.config()
-        for seed in range(group.first_seed, group.first_seed + min(group.count, per_group or group.count)):
+        first = group.first_seed + seed_shift
+        for seed in range(first, first + min(group.count, per_group or group.count)):
             name = f"{group.name}-{seed}"
             folder = work / "scenes"
             image, labels = folder / f"{name}_scene.tif", folder / f"{name}_labels.tif"
@@ -339,9 +347,15 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def evaluate(
-    label: str, method: str, model: str | None, scenes: list[dict[str, Any]], work: Path, ships: str = "cfar"
+    label: str,
+    method: str,
+    model: str | None,
+    scenes: list[dict[str, Any]],
+    work: Path,
+    ships: str = "cfar",
+    prob_threshold: float | None = None,
 ) -> Tally:
-    """Run one detector on every scene and tally the results (``ships``: ``DetectParams.ships``)."""
+    """Run one detector on every scene and tally the results (``ships``, ``prob_threshold``: :class:`DetectParams`)."""
     tally = Tally()
     for index, scene in enumerate(scenes):
         out = work / "runs" / label / scene["name"]
@@ -356,6 +370,7 @@ def evaluate(
                 overwrite=True,
                 ships=ships,
                 land_mask="none",
+                prob_threshold=prob_threshold,
             ),
             Progress(),
         )
@@ -462,14 +477,30 @@ def main(argv: list[str] | None = None) -> int:
         help="a model card to score (repeat); default: default=resources/models/default.json; "
         "@cfar, @model or @off sets --ships for this model alone",
     )
+    parser.add_argument(
+        "--prob-threshold",
+        action="append",
+        default=[],
+        metavar="LABEL=P",
+        help="run the model LABEL with dakd detect --prob-threshold P (repeat; models without one use none)",
+    )
     parser.add_argument("--no-threshold", action="store_true", help="skip the threshold detector")
     parser.add_argument(
         "--work",
-        default=str(REPO / "build" / "default-model" / "test"),
-        help="test scenes and detection outputs (reused)",
+        default=None,
+        help="scenes and detection outputs (reused; default build/default-model/<split>)",
     )
     parser.add_argument("--quick", action="store_true", help="3 scenes per group (a smoke run, not for the docs)")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "default_model.json"))
+    parser.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="validation: the same groups with other seeds (800000 and up), for choosing rules without the "
+        "test scenes; default work build/default-model/validation, results default_model_validation.json",
+    )
+    parser.add_argument(
+        "--out", default=None, help="results JSON (default bench/results/default_model[_validation].json)"
+    )
     parser.add_argument(
         "--ships",
         choices=("cfar", "model", "off"),
@@ -482,26 +513,37 @@ def main(argv: list[str] | None = None) -> int:
     models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
     ships_modes = {label: card.rpartition("@")[2] if "@" in card else args.ships for label, card in models.items()}
     models = {label: card.rpartition("@")[0] if "@" in card else card for label, card in models.items()}
-    work = Path(args.work)
+    prob_thresholds = {label: float(value) for label, value in (item.split("=", 1) for item in args.prob_threshold)}
+    unknown = sorted(set(prob_thresholds) - set(models))
+    if unknown:
+        parser.error(f"--prob-threshold names no --model: {', '.join(unknown)}")
+    validation = args.split == "validation"
+    work = Path(args.work or REPO / "build" / "default-model" / args.split)
     started = time.perf_counter()
-    scenes = make_test_set(work, 3 if args.quick else None)
+    scenes = make_test_set(work, 3 if args.quick else None, VALIDATION_SEED_SHIFT if validation else 0)
     results: dict[str, dict[str, Any]] = {}
     for label, card in models.items():
-        results[label] = evaluate(label, "model", card, scenes, work, ships=ships_modes[label]).report(multiclass=True)
+        tally = evaluate(
+            label, "model", card, scenes, work, ships=ships_modes[label], prob_threshold=prob_thresholds.get(label)
+        )
+        results[label] = tally.report(multiclass=True)
         results[label]["model_card"] = card
         results[label]["ships_mode"] = ships_modes[label]
+        results[label]["prob_threshold"] = prob_thresholds.get(label)
     if not args.no_threshold:
         results["threshold"] = evaluate("threshold", "threshold", None, scenes, work).report(multiclass=False)
+    shift = VALIDATION_SEED_SHIFT if validation else 0
     record = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_s": round(time.perf_counter() - started, 1),
         "quick": args.quick,
+        "split": args.split,
         "test_set": {
             "groups": [
                 {
                     "name": g.name,
-                    "seeds": [g.first_seed, g.first_seed + g.count - 1],
+                    "seeds": [g.first_seed + shift, g.first_seed + shift + g.count - 1],
                     "size_px": g.size_px,
                     "overrides": {**HELD_OUT, **g.overrides},
                 }
@@ -512,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": results,
     }
-    out = Path(args.out)
+    out = Path(args.out or REPO / "bench" / "results" / f"default_model{'_validation' if validation else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1, default=str) + "\n")
     print_tables(results)

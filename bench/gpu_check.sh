@@ -15,35 +15,19 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-bench/results/gpu}"
 SIZE="${GPU_CHECK_SIZE:-iw}"
-WHEELS="${WHEELS:-wheels}"
 mkdir -p "$OUT"
 started=$(date +%s)
 steps="$OUT/steps.jsonl"
 : > "$steps"
 
-if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY="${PYTHON:-python3}"; fi
-if [ -z "${GPU_CHECK_DEVICE:-}" ]; then
-  if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then DEVICE=cuda; else DEVICE=cpu; fi
-else
-  DEVICE="$GPU_CHECK_DEVICE"
-fi
+DEVICE_OVERRIDE="${GPU_CHECK_DEVICE:-}"
+# shellcheck source=bench/gpu_common.sh
+source bench/gpu_common.sh
 if [ "$DEVICE" = cuda ]; then BATCH="${GPU_CHECK_BATCH:-32}"; else BATCH="${GPU_CHECK_BATCH:-8}"; fi
 echo "gpu_check: python $PY, device $DEVICE, scene $SIZE, results in $OUT"
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU") \
   > "$OUT/gpu.txt"
 
-step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, record its exit code and seconds
-  local name="$1" limit="$2"; shift 2
-  local t0; t0=$(date +%s)
-  echo "== $name (limit ${limit} s)"
-  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
-  local code=$?
-  tail -n 25 "$OUT/$name.log"
-  printf '{"step": "%s", "exit_code": %d, "seconds": %d}\n' "$name" "$code" "$(( $(date +%s) - t0 ))" >> "$steps"
-}
-
-pip_args=(-q --disable-pip-version-check)
-[ -d "$WHEELS" ] && pip_args+=(--find-links "$WHEELS")
 if "$PY" -c "import engine, torch, onnx, onnxruntime" 2>/dev/null; then
   printf '{"step": "install", "exit_code": 0, "seconds": 0, "note": "already installed"}\n' >> "$steps"
 else

@@ -29,6 +29,7 @@ Usage::
 
     python bench/robustness.py                                   # the bundled model
     python bench/robustness.py --model old=build/old.json --model new=resources/models/default.json
+    python bench/robustness.py --model default=M --model p60=M --prob-threshold p60=0.6   # dakd detect's threshold
 
 Results: ``bench/results/robustness.json`` and a printed table (oil IoU %, one confusion over all tiles).
 """
@@ -56,6 +57,7 @@ from machine import machine  # noqa: E402
 
 from engine.classes import IGNORE_INDEX, OIL  # noqa: E402
 from engine.data.tiles import byte_to_db, clip_standardise_db  # noqa: E402
+from engine.detect import classify  # noqa: E402
 from engine.detectors import DEFAULT_MODEL_CARD  # noqa: E402
 from engine.modelcard import load_model  # noqa: E402
 
@@ -180,14 +182,24 @@ def oil_iou(matrix: np.ndarray) -> float:
 
 @torch.no_grad()
 def model_oil(
-    model: torch.nn.Module, spec: Any, oil_id: int, images: list[np.ndarray], batch: int = 16
+    model: torch.nn.Module,
+    card: Any,
+    images: list[np.ndarray],
+    prob_threshold: float | None = None,
+    batch: int = 16,
 ) -> list[np.ndarray]:
-    """The model's oil masks for dB tiles, fed as ``dakd evaluate`` feeds tiles (normalised dB, all valid)."""
+    """The model's oil masks for dB tiles, fed as ``dakd evaluate`` feeds tiles (normalised dB, all valid).
+
+    Classes are chosen as ``dakd detect`` chooses them (:func:`engine.detect.classify`), with its
+    ``--prob-threshold`` when given.
+    """
+    oil_id = next(c.id for c in card.classes if c.name == OIL.name)
     masks = []
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
-        x = torch.from_numpy(np.stack([clip_standardise_db(image, spec) for image in chunk])[:, None])
-        masks.extend((model(x).argmax(dim=1) == oil_id).numpy())
+        x = torch.from_numpy(np.stack([clip_standardise_db(image, card.input_spec) for image in chunk])[:, None])
+        probabilities = torch.softmax(model(x), dim=1).numpy()
+        masks.extend(classify(p, tuple(card.classes), prob_threshold) == oil_id for p in probabilities)
     return masks
 
 
@@ -202,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a model card to score (repeat); default: default=resources/models/default.json",
     )
     parser.add_argument(
+        "--prob-threshold",
+        action="append",
+        default=[],
+        metavar="LABEL=P",
+        help="score the model LABEL as dakd detect --prob-threshold P does (repeat)",
+    )
+    parser.add_argument(
         "--work",
         default=str(REPO / "build" / "default-model" / "test"),
         help="the held-out test scenes (simulated on the first run, shared with evaluate_default)",
@@ -211,9 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
+    prob_thresholds = {label: float(value) for label, value in (item.split("=", 1) for item in args.prob_threshold)}
+    if set(prob_thresholds) - set(models):
+        parser.error(f"--prob-threshold names no --model: {', '.join(sorted(set(prob_thresholds) - set(models)))}")
     started = time.perf_counter()
     scenes = [s for s in make_test_set(Path(args.work), 3 if args.quick else None)]
-    loaded = {label: load_model(card) for label, card in models.items()}
+    cache: dict[str, Any] = {}
+    loaded = {label: cache.setdefault(card, load_model(card)) for label, card in models.items()}
     results: dict[str, dict[str, float]] = {label: {} for label in [*models, "otsu"]}
     counts: dict[str, int] = {}
     for condition, (factor, transform) in CONDITIONS.items():
@@ -226,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         results["otsu"][condition] = oil_iou(otsu)
         for label, (model, card) in loaded.items():
-            oil_id = next(c.id for c in card.classes if c.name == "oil")
-            masks = model_oil(model, card.input_spec, oil_id, images)
+            masks = model_oil(model, card, images, prob_thresholds.get(label))
             matrix = sum((confusion(mask, target) for mask, target in zip(masks, targets)), np.zeros((2, 2), np.int64))
             results[label][condition] = oil_iou(matrix)
         print(
@@ -241,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "tiles": counts,
         "models": models,
+        "prob_thresholds": prob_thresholds,
         "metric": "oil IoU %, oil vs everything else, one confusion over all tiles",
         "results": results,
     }

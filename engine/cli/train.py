@@ -297,12 +297,20 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> N
 
 
 def _add_generated_share_arg(parser: argparse.ArgumentParser) -> None:
-    """``--generated-share S``: the share of the supervision generated pairs carry (engine.train.losses)."""
+    """``--generated-share S`` and ``--real-only-steps N``: how much generated pairs weigh, and when they stop."""
     parser.add_argument(
         "--generated-share",
         type=bounded(float, 0, 1),
         metavar="S",
         help="share of a mixed batch's loss that generated pairs carry, 0-1 (default: their share of the batch)",
+    )
+    parser.add_argument(
+        "--real-only-steps",
+        type=NON_NEGATIVE_INT,
+        default=0,
+        metavar="N",
+        help="with generated pairs: the last N training steps use real tiles alone, at a tenth of the learning "
+        "rate (default 0: off)",
     )
 
 
@@ -465,6 +473,7 @@ def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
         retain=args.retain,
         min_gain=args.min_gain,
         generated_share=args.generated_share,
+        real_only_steps=args.real_only_steps,
         input_features=_parse_features(args.input_features),
         augment=args.augment,
         gate=_gate_config(args),
@@ -647,7 +656,10 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
         args.retain,
         has_init,
         args.generated_share,
+        real_only_steps=args.real_only_steps if args.aug_ratio > 0 else 0,
     )
+    if config.real_only_steps >= args.steps:
+        raise InputError(f"--real-only-steps {args.real_only_steps}: must be fewer than --steps {args.steps}")
     loop = segmenter_loop(
         args.steps,
         args.batch_size,

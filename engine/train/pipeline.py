@@ -56,7 +56,13 @@ from engine.train.jointnet import (
 )
 from engine.train.loop import LoopConfig
 from engine.train.losses import LossWeights
-from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter, write_model_card
+from engine.train.segmenter import (
+    REAL_ONLY_DIR,
+    SegmenterConfig,
+    evaluate_model,
+    train_segmenter,
+    write_model_card,
+)
 
 log = logging.getLogger("dakd")
 
@@ -71,6 +77,7 @@ FINETUNE_WORK = EngineFolder(
         "jointnet.json",
         "jointnet/*.pt",
         "segmenter/*.pt",
+        f"segmenter/{REAL_ONLY_DIR}/*.pt",
         *(f"generated/{name}" for name in GENERATED_PAIRS.names),
     ),
 )
@@ -239,6 +246,8 @@ class FinetuneConfig(ConfigBase):
             (:func:`engine.train.losses.retention_loss`); None: :data:`DEFAULT_RETAIN` with ``init``, else 0.
         generated_share: share of the supervision that generated pairs carry in a mixed batch (None: their
             share of the batch; :func:`engine.train.losses.generated_share`).
+        real_only_steps: with generated pairs, the last this many SAROSS-Net steps train on real tiles alone
+            (:attr:`engine.train.segmenter.SegmenterConfig.real_only_steps`; 0: off).
         input_features: input channels of a new model (None: :data:`engine.models.inputs.DEFAULT_INPUT_FEATURES`);
             a model started from ``init`` keeps its own, and asking for others is an error.
         augment: ``robust`` (:data:`engine.data.samples.ROBUST_AUGMENT`), ``robust-db`` or ``basic`` (flips,
@@ -275,6 +284,7 @@ class FinetuneConfig(ConfigBase):
     retain: float | None = None
     min_gain: float | None = None
     generated_share: float | None = None
+    real_only_steps: int = 0
     input_features: tuple[str, ...] | None = None
     augment: str = "robust"
     gate: GateConfig = field(default_factory=GateConfig)
@@ -548,6 +558,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
             f"{len(split.validation)} validation tiles from {len(split.validation.scenes())} scene(s)",
         )
         aug_ratio = _aug_ratio(config, preset, split.train, progress)
+        _check_real_only_steps(config, preset, aug_ratio)
         if distributed.is_main_process() and config.overwrite and not config.resume and work.exists():
             # Start afresh: a checkpoint of the earlier run left here would be resumed by a later --resume.
             remove_engine_folder(work, FINETUNE_WORK, run_inputs(config), "--work-dir")
@@ -642,6 +653,16 @@ def _aug_ratio(config: FinetuneConfig, preset: Preset, train_tiles: TileSet, pro
     return aug_ratio
 
 
+def _check_real_only_steps(config: FinetuneConfig, preset: Preset, aug_ratio: float) -> None:
+    """Refuse a real-only phase as long as the whole run before any work (it applies with generated pairs only)."""
+    steps = config.segmenter_steps or preset.segmenter_steps
+    if aug_ratio > 0 and config.real_only_steps >= steps:
+        raise InputError(
+            f"--real-only-steps {config.real_only_steps}: must be fewer than the {steps} SAROSS-Net steps "
+            "(--steps); a few hundred is a short final phase"
+        )
+
+
 def _train_segmenter(
     config: FinetuneConfig,
     preset: Preset,
@@ -666,6 +687,7 @@ def _train_segmenter(
         config.generated_share,
         model_overrides={"input_features": input_features},
         augment=AUGMENTS[config.augment],
+        real_only_steps=config.real_only_steps,
     )
     steps = config.segmenter_steps or preset.segmenter_steps
     seg_loop = segmenter_loop(

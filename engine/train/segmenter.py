@@ -12,7 +12,7 @@ paper's "hard label" ablation.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,10 @@ class SegmenterConfig(ConfigBase):
         freeze_norm: batch-norm layers keep the statistics they have and normalise with them while
             training (fine-tuning a trained model on a few scenes: their small, augmented batches would
             otherwise move statistics learnt on the whole training set, whatever the learning rate).
+        real_only_steps: with generated pairs, the last this many of the loop's steps train on real tiles
+            alone (issue 17): a second run from the first phase's best weights, at a tenth of the learning
+            rate, whose start competes for the best checkpoint. What the model learnt from generated pairs
+            is then corrected by the real labels last. 0: off.
     """
 
     model: str = "saross_net_xs"
@@ -66,6 +70,17 @@ class SegmenterConfig(ConfigBase):
     crop_px: int | None = None
     model_overrides: dict[str, Any] = field(default_factory=dict)
     freeze_norm: bool = False
+    real_only_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.real_only_steps < 0:
+            raise ValueError(f"real_only_steps must be 0 or more, got {self.real_only_steps}")
+
+
+#: The real-only phase's learning rate, as a share of the main phase's peak.
+REAL_ONLY_LR_SHARE = 0.1
+#: The real-only phase's checkpoints, inside the run folder.
+REAL_ONLY_DIR = "real-only"
 
 
 def freeze_batch_norm(model: nn.Module) -> None:
@@ -224,11 +239,78 @@ def train_segmenter(
     teacher = None
     if init_model is not None and config.loss.retain > 0:  # a frozen copy: the starting model, not the one trained
         teacher = copy.deepcopy(init_model).eval().requires_grad_(False)
+    real_only = config.real_only_steps if generated is not None and config.aug_ratio > 0 else 0
+    if real_only >= loop.max_steps:
+        raise ValueError(f"real_only_steps ({real_only}) must be fewer than the run's {loop.max_steps} steps")
+    main_loop = replace(loop, max_steps=loop.max_steps - real_only)
     task = SegmenterTask(train_tiles, val_tiles, generated, spec, config, loop.seed, teacher)
-    result = train(model, task, loop, run_dir, progress, resume)
+    result = train(model, task, main_loop, run_dir, progress, resume)
     if result.best_state is not None:
         model.load_state_dict(result.best_state)
+    if real_only:
+        result = _real_only_phase(
+            model, result, train_tiles, val_tiles, spec, config, loop, real_only, teacher, run_dir, progress, resume
+        )
+        if result.best_state is not None:
+            model.load_state_dict(result.best_state)
     return model.cpu().eval(), result
+
+
+def _real_only_phase(
+    model: nn.Module,
+    first: TrainResult,
+    train_tiles: TileSet,
+    val_tiles: TileSet | None,
+    spec: InputSpec,
+    config: SegmenterConfig,
+    loop: LoopConfig,
+    steps: int,
+    teacher: nn.Module | None,
+    run_dir: str | Path | None,
+    progress: Progress | None,
+    resume: bool,
+) -> TrainResult:
+    """Train ``steps`` more on real tiles alone from ``model`` (the first phase's best); one result for both phases.
+
+    The phase starts from its own warm-up-free schedule at :data:`REAL_ONLY_LR_SHARE` of the peak rate and
+    validates before its first step, so it never hands back a model worse on validation than the first phase's.
+    """
+    phase_loop = replace(
+        loop,
+        max_steps=steps,
+        lr=loop.lr * REAL_ONLY_LR_SHARE,
+        warmup_steps=0,
+        evaluate_first=True,
+        min_gain_over_start=0.0,
+        checkpoint_every=min(loop.checkpoint_every, steps) if loop.checkpoint_every else 0,
+    )
+    phase_dir = Path(run_dir) / REAL_ONLY_DIR if run_dir is not None else None
+    task = SegmenterTask(train_tiles, val_tiles, None, spec, replace(config, aug_ratio=0.0), loop.seed + 1, teacher)
+    resume_phase = resume and phase_dir is not None and (phase_dir / "last.pt").is_file()
+    second = train(model, task, phase_loop, phase_dir, progress, resume_phase)
+    offset = first.steps
+    improved = second.best_step is not None and second.best_step > 0
+    best_step = second.best_step + offset if second.best_step is not None and improved else first.best_step
+    return replace(
+        second,
+        steps=offset + second.steps,
+        loss_history=first.loss_history + [(step + offset, value) for step, value in second.loss_history],
+        eval_history=first.eval_history
+        + [{**e, "step": e["step"] + offset, "phase": "real-only"} for e in second.eval_history],
+        best_step=best_step,
+        best_score=second.best_score if second.best_score is not None else first.best_score,
+        best_state=second.best_state if second.best_state is not None else first.best_state,
+        stopped_early=first.stopped_early or second.stopped_early,
+        extra={
+            **first.extra,
+            "real_only_phase": {
+                "steps": second.steps,
+                "first_phase_steps": offset,
+                "lr": phase_loop.lr,
+                "improved_on_first_phase": improved,
+            },
+        },
+    )
 
 
 def save_curves(path_stem: Path, result: TrainResult) -> list[Path]:
@@ -301,6 +383,7 @@ def write_model_card(
         stopped_early=result.stopped_early,
         device=result.device,
         curves=[p.name for p in curves],
+        **{k: v for k, v in result.extra.items() if k == "real_only_phase"},
     )
     inherited: dict[str, Any] = {}
     if base_card is not None:

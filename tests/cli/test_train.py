@@ -64,6 +64,8 @@ def test_finetune_tiny_end_to_end_on_simulated_tiles(tmp_path: Path) -> None:
         str(tmp_path / "models" / "mine"),
         "--device",
         "cpu",
+        "--real-only-steps",
+        "5",
     )
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-2000:]
@@ -89,6 +91,8 @@ def test_finetune_tiny_end_to_end_on_simulated_tiles(tmp_path: Path) -> None:
     assert len(gated) == 1, [e for e in events if e["event"] == "log"]
     assert 0 <= card["metrics"]["validation"]["miou"] <= 100
     assert "SAR-FID" in card["metrics"]["generation"]
+    assert consistency["passed"] is False and card["training"]["segmenter"]["aug_ratio"] == 0
+    assert "real_only_phase" not in card["training"]  # no generated pairs left, so no real-only phase to add
     for name in ("mine.safetensors", "mine.loss.png", "mine.miou.png", "mine.work/generated/samples.png"):
         assert (tmp_path / "models" / name).stat().st_size > 0
     test_tiles = simulate_tiles(tmp_path / "test", 2, seed=9)
@@ -203,8 +207,10 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
                 "1",
                 "--generated-share",
                 "0.4",
+                "--real-only-steps",
+                "1",
                 "--steps",
-                "2",
+                "3",
                 "--batch-size",
                 "2",
                 "--output",
@@ -216,6 +222,8 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     card = json.loads((tmp_path / "seg.json").read_text())
     assert card["training"]["segmenter"]["aug_ratio"] == 1.0
     assert card["training"]["segmenter"]["loss"]["generated_share"] == 0.4  # issue 17: a set share, recorded
+    assert card["training"]["segmenter"]["real_only_steps"] == 1 and card["training"]["steps"] == 3
+    assert card["training"]["real_only_phase"]["first_phase_steps"] == 2  # issue 17: a last phase on real tiles
 
 
 def test_finetune_on_a_user_scene_with_polygons(tmp_path: Path) -> None:

@@ -165,3 +165,46 @@ def test_train_refuses_retain_without_init_before_reading_data(tmp_path: Path, c
         ]
     )
     assert code == 2 and capsys.readouterr().err.strip().startswith("dakd: error: --retain 1")
+
+
+def test_overwrite_knows_the_real_only_phase_checkpoints_as_its_own(tmp_path: Path) -> None:
+    """A work folder with the real-only phase's checkpoints is a fine-tune's; a stranger's file in it is not."""
+    from engine.train.pipeline import FINETUNE_WORK
+    from engine.train.segmenter import REAL_ONLY_DIR
+
+    phase = tmp_path / "segmenter" / REAL_ONLY_DIR
+    phase.mkdir(parents=True)
+    (phase / "last.pt").write_bytes(b"x")
+    (tmp_path / "segmenter" / "best.pt").write_bytes(b"x")
+    assert FINETUNE_WORK.foreign_entry(tmp_path) is None
+    (phase / "notes.txt").write_text("mine")
+    assert FINETUNE_WORK.foreign_entry(tmp_path) == f"holds segmenter/{REAL_ONLY_DIR}/notes.txt"
+
+
+@pytest.mark.slow
+def test_a_run_cut_in_its_real_only_phase_resumes_to_the_same_model(tiles: Path, tmp_path: Path) -> None:
+    """Generated pairs, then a real-only phase (issue 17): cut in that phase and resumed, it ends as a straight run."""
+    from engine.train.consistency import GateConfig
+
+    changes = dict(aug_ratio=1.0, gate=GateConfig(enabled=False), jointnet_steps=4, real_only_steps=3)
+    straight = finetune(config(tiles, tmp_path / "straight" / "m", **changes))
+    assert straight["steps"] == 6
+    card = json.loads((tmp_path / "straight" / "m.json").read_text())
+    assert card["training"]["segmenter"]["real_only_steps"] == 3
+    assert card["training"]["real_only_phase"]["first_phase_steps"] == 3
+    seen = {"progress": 0}
+
+    def sink(event: dict) -> None:
+        if event.get("event") == "progress" and event.get("stage") == "train SAROSS-Net":
+            seen["progress"] += 1
+
+    with pytest.raises(Cancelled):  # the fifth step is the real-only phase's second
+        finetune(config(tiles, tmp_path / "cut" / "m", **changes), Progress(sink, lambda: seen["progress"] >= 5))
+    assert (tmp_path / "cut" / "m.work" / "segmenter" / "real-only" / "last.pt").is_file()
+    finetune(config(tiles, tmp_path / "cut" / "m", resume=True, **changes))
+    a = load_file(str(tmp_path / "straight" / "m.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "m.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+    with pytest.raises(InputError, match="--real-only-steps 6"):
+        finetune(config(tiles, tmp_path / "bad" / "m", **dict(changes, real_only_steps=6)))
+    assert not (tmp_path / "bad").exists()  # refused before any work

@@ -2,6 +2,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from engine.data.generated import GeneratedWriter, open_generated
 from engine.modelcard import load_model
@@ -96,7 +98,6 @@ def test_retention_distils_from_a_frozen_copy_of_the_starting_model(tmp_path: Pa
     """``retain`` > 0 with an init model: the loss logs a retention term, and the teacher is a frozen copy.
 
     Were the teacher the model being trained, retention would be zero at every step."""
-    import torch
 
     from engine.classes import NOT_OIL_INDEX
     from engine.train.losses import LossWeights
@@ -146,7 +147,6 @@ def test_retention_distils_from_a_frozen_copy_of_the_starting_model(tmp_path: Pa
 
 def test_freeze_norm_keeps_the_batch_norm_statistics_of_the_starting_model(tmp_path: Path, tiles, spec) -> None:
     """Fine-tuning from a model (freeze_norm): the weights train, the batch-norm running statistics do not move."""
-    import torch
 
     from engine.train.segmenter import build_segmenter
 
@@ -173,3 +173,42 @@ def test_freeze_norm_keeps_the_batch_norm_statistics_of_the_starting_model(tmp_p
         moved = [k for k, v in before_stats.items() if not torch.equal(v, after[k])]
         assert bool(moved) is not freeze, (freeze, moved[:3])
         assert any(not torch.equal(v, after[k]) for k, v in before_weights.items())  # it did train
+
+
+def test_real_only_phase_ends_the_run_on_real_tiles_alone(tmp_path: Path, tiles, spec) -> None:
+    """The last ``real_only_steps`` steps see no generated pair, start from the first phase, and resume."""
+    from engine.progress import Progress
+    from engine.train.segmenter import REAL_ONLY_DIR
+
+    generated = open_generated(fake_generated(tmp_path / "gen", tiles))
+    shares: list[float] = []
+
+    def sink(event: dict) -> None:
+        if event.get("event") == "progress" and "share" in event:
+            shares.append(event["share"])
+
+    config = SegmenterConfig(aug_ratio=2.0, real_only_steps=2)
+    loop = LoopConfig(max_steps=5, batch_size=4, lr=1e-3)
+    model, result = train_segmenter(
+        tiles, tiles.subset([0, 1]), generated, spec, config, loop, tmp_path / "run", Progress(sink)
+    )
+    assert result.steps == 5 and len(result.loss_history) == 5
+    assert result.extra["real_only_phase"] == {
+        "steps": 2,
+        "first_phase_steps": 3,
+        "lr": 1e-4,
+        "improved_on_first_phase": result.best_step is not None and result.best_step > 3,
+    }
+    assert len(shares) == 5 and max(shares[:3]) > 0 and shares[3:] == [0.0, 0.0]
+    assert [e["step"] for e in result.eval_history if e.get("phase") == "real-only"][0] == 3  # its start competes
+    assert (tmp_path / "run" / REAL_ONLY_DIR / "last.pt").is_file()
+    again, resumed = train_segmenter(
+        tiles, tiles.subset([0, 1]), generated, spec, config, loop, tmp_path / "run", resume=True
+    )
+    assert resumed.steps == 5 and resumed.loss_history == result.loss_history  # nothing trained twice
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key])
+    plain, _ = train_segmenter(tiles, None, None, spec, config, LoopConfig(max_steps=2, batch_size=4), None)
+    assert plain is not None  # without generated pairs the phase does not apply: two ordinary steps
+    with pytest.raises(ValueError, match="fewer than"):
+        train_segmenter(tiles, None, generated, spec, config, LoopConfig(max_steps=2, batch_size=4), None)

@@ -186,6 +186,12 @@ def _register_generate(subparsers: argparse._SubParsersAction) -> None:
         help="generated tile side in pixels (a multiple of the network's downsampling, e.g. 256)",
     )
     generate.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _add_data_args(generate, val_share=False, title="labelled data to score the set against (optional)")
+    generate.add_argument(
+        "--judge",
+        metavar="MODEL",
+        help="with labelled data: the model that scores the set (default: the bundled default model)",
+    )
     _add_run_args(generate, precision=False)
     generate.set_defaults(func=run_generate)
 
@@ -201,6 +207,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--aug-ratio", type=AUG_RATIO, default=0.0, help="generated pairs per real tile per epoch (0-4)"
     )
     _add_generated_share_arg(segment)
+    _add_gate_args(segment)
     segment.add_argument("--hard-labels", action="store_true", help="use argmax of the soft labels with CE, not KD")
     segment.add_argument("--model", default="saross_net_xs", help="SAROSS-Net variant")
     segment.add_argument("--skip", choices=("caft", "conv", "none"), default="caft", help="skip blocks")
@@ -237,8 +244,8 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
 
-def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True) -> None:
-    group = parser.add_argument_group("labelled data")
+def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True, title: str = "labelled data") -> None:
+    group = parser.add_argument_group(title)
     group.add_argument(
         "--data-format",
         choices=DATA_FORMATS,
@@ -594,14 +601,18 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def run_generate(args: argparse.Namespace, progress: Progress) -> int:
-    """``dakd generate``."""
+    """``dakd generate``: the pairs, scored against labelled tiles when they are given (issue 17)."""
     from engine.data.generated import GENERATED_PAIRS
     from engine.io.atomic import atomic_output_dir, check_output_dir
     from engine.train.jointnet import GenerateConfig, generate_pairs, load_jointnet
+    from engine.train.pipeline import data_inputs
 
     if args.count < 1:
         raise InputError(f"--count {args.count}: give at least 1")
-    check_output_dir(args.out, args.overwrite, [args.jointnet], GENERATED_PAIRS)
+    scoring = bool(args.scene or args.dataset or args.data_format)
+    data = data_config_from_args(args, 0.0) if scoring else None
+    inputs = [args.jointnet, args.judge, *(data_inputs(data) if data else [])]
+    check_output_dir(args.out, args.overwrite, inputs, GENERATED_PAIRS)
     trained = load_jointnet(args.jointnet)
     factor = 2 ** (len(trained.model.config.channel_mults) - 1)  # the UNet halves the tile this many times
     if args.tile_size % factor or args.tile_size < factor:
@@ -609,6 +620,7 @@ def run_generate(args: argparse.Namespace, progress: Progress) -> int:
             f"--tile-size {args.tile_size}: this SAR-JointNet needs a multiple of {factor} px, e.g. "
             f"{max(factor, args.tile_size // factor * factor)}"
         )
+    split = _scoring_split(args, data, trained.classes, progress) if data else None  # bad data fails before work
     config = GenerateConfig(
         count=args.count,
         steps=args.steps,
@@ -619,18 +631,50 @@ def run_generate(args: argparse.Namespace, progress: Progress) -> int:
         seed=args.seed,
         device=args.device,
     )
-    with atomic_output_dir(args.out, args.overwrite, [args.jointnet], GENERATED_PAIRS) as tmp:
+    with atomic_output_dir(args.out, args.overwrite, inputs, GENERATED_PAIRS) as tmp:
         manifest = generate_pairs(trained, config, tmp, progress)
-    _print_done(
-        progress,
-        args,
-        {
-            "out": str(Path(args.out).absolute()),
-            "pairs": manifest["count"],
-            "sample_grid": str(Path(args.out) / "samples.png"),
-        },
-    )
+        consistency = _score_generated(Path(tmp), split, args.device, progress) if split else None
+    summary: dict[str, Any] = {
+        "out": str(Path(args.out).absolute()),
+        "pairs": manifest["count"],
+        "sample_grid": str(Path(args.out) / "samples.png"),
+    }
+    if consistency is not None:
+        summary["consistency"] = {key: consistency.get(key) for key in ("passed", "reason", "kept", "dropped")}
+    _print_done(progress, args, summary)
     return 0
+
+
+def _scoring_split(args: argparse.Namespace, data: Any, classes: Any, progress: Progress) -> Any:
+    """Load the labelled tiles ``dakd generate`` scores against, with the judge; refuse other classes."""
+    from engine.train.pipeline import split_data
+
+    split = split_data(data, args.judge, args.seed, progress)
+    ours, theirs = [c.name for c in classes], [c.name for c in split.classes]
+    if ours != theirs:
+        raise InputError(
+            f"the labelled data have the classes {', '.join(theirs)} but the SAR-JointNet {args.jointnet} makes "
+            f"{', '.join(ours)}; score it against labels of its own classes"
+        )
+    return split
+
+
+def _score_generated(folder: Path, split: Any, device: str, progress: Progress) -> dict[str, Any]:
+    """Judge the set just written to ``folder`` and record the scores in its manifest (``consistency``)."""
+    from engine.data.generated import MANIFEST, open_generated
+    from engine.train.consistency import GateConfig
+    from engine.train.pipeline import judge_generated
+
+    generated = open_generated(folder)
+    kept, scores = judge_generated(generated, split, GateConfig(), device, progress)
+    if kept is None:
+        progress.log(
+            "warning",
+            f"this set fails the consistency gate: {scores['reason']}; dakd train and dakd finetune will not use it",
+        )
+    manifest = {**generated.manifest, "consistency": scores}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+    return scores
 
 
 def run_train(args: argparse.Namespace, progress: Progress) -> int:
@@ -645,18 +689,19 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
     generated = open_generated(args.generated) if args.generated else None
     if args.aug_ratio > 0 and generated is None:
         raise InputError("--aug-ratio needs --generated DIR (pairs from 'dakd generate')")
+    generated, aug_ratio, generation = _gated_pairs(args, split, generated, progress)
     spec = input_spec_for(split.train, data, split.base_card.input_spec if split.base_card else None, args.seed)
     has_init = split.init_model is not None
     config = segmenter_config(
         args.model,
         args.skip,
-        args.aug_ratio,
+        aug_ratio,
         not args.hard_labels,
         args.crop_px,
         args.retain,
         has_init,
         args.generated_share,
-        real_only_steps=args.real_only_steps if args.aug_ratio > 0 else 0,
+        real_only_steps=args.real_only_steps if aug_ratio > 0 else 0,
     )
     if config.real_only_steps >= args.steps:
         raise InputError(f"--real-only-steps {args.real_only_steps}: must be fewer than --steps {args.steps}")
@@ -683,13 +728,32 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
 
     if not is_main_process():  # under torchrun only the first process writes the model
         return 0
-    card = _write_train_card(args, model, split, spec, result, config, loop, metrics)
+    card = _write_train_card(args, model, split, spec, result, config, loop, metrics, generation)
     _print_done(
         progress,
         args,
         {"model": str(card), "steps": result.steps, "validation_miou": metrics.get("validation", {}).get("miou")},
     )
     return 0
+
+
+def _gated_pairs(
+    args: argparse.Namespace, split: Any, generated: Any, progress: Progress
+) -> tuple[Any, float, dict[str, Any] | None]:
+    """``dakd train``'s generated pairs through the consistency gate, as ``dakd finetune`` judges them.
+
+    Returns the kept pairs (None when the set failed), the ``--aug-ratio`` scaled to them, and the
+    card's ``generation`` record (None without generated pairs).
+    """
+    if generated is None or args.aug_ratio == 0:
+        return generated, args.aug_ratio, None
+    from engine.train.pipeline import gate_for_training
+
+    generation: dict[str, Any] = {"folder": str(args.generated), "pairs": len(generated)}
+    kept, aug_ratio = gate_for_training(
+        generated, split, _gate_config(args), args.device, generation, args.aug_ratio, progress
+    )
+    return kept, aug_ratio, generation
 
 
 def _check_model_out(args: argparse.Namespace) -> None:
@@ -714,6 +778,7 @@ def _write_train_card(
     config: Any,
     loop: Any,
     metrics: dict[str, Any],
+    generation: dict[str, Any] | None,
 ) -> Path:
     """Write ``dakd train``'s model card, recording the data and the settings it ran with."""
     from engine.train.segmenter import write_model_card
@@ -722,6 +787,7 @@ def _write_train_card(
         "pipeline": "DAKD (dakd train)",
         "data": {"train": split.train.summary(), "validation": split.validation.summary()},
         "generated": args.generated,
+        "generation": generation,  # as in dakd finetune's card: the consistency scores and pairs dropped
         "segmenter": config.to_dict(),  # as dakd finetune records it: loss weights, retain, generated share
         "loop": loop.to_dict(),
     }

@@ -566,7 +566,9 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         generated, generation, all_generated = None, None, None
         if aug_ratio > 0:
             all_generated, generation = _generate(config, preset, split.train, work, aug_ratio, progress)
-            generated, aug_ratio = _gate(config, split, all_generated, generation, aug_ratio, progress)
+            generated, aug_ratio = gate_for_training(
+                all_generated, split, config.gate, config.device, generation, aug_ratio, progress
+            )
         model, result, seg_config, seg_loop = _train_segmenter(
             config, preset, split, generated, spec, input_features, aug_ratio, work, progress
         )
@@ -884,41 +886,58 @@ def _generate(
     }
 
 
-def _gate(
-    config: FinetuneConfig,
-    split: DataSplit,
+def gate_for_training(
     generated: Any,
+    split: DataSplit,
+    gate: GateConfig,
+    device: str,
     generation: dict[str, Any],
     aug_ratio: float,
     progress: Progress,
 ) -> tuple[Any, float]:
-    """Judge the generated set (:mod:`engine.train.consistency`); returns the kept pairs and their ratio.
+    """Judge the generated set (:func:`judge_generated`); returns the kept pairs and their ratio.
 
+    ``aug_ratio`` shrinks with the share of pairs kept, so each kept pair is drawn as often as before.
     The scores go to ``generation["consistency"]`` (the card). A failed set is dropped: the run goes on
     with real tiles alone and says why in one line.
     """
-    if not config.gate.enabled:
-        generation["consistency"] = {"enabled": False}
-        return generated, aug_ratio
+    kept, generation["consistency"] = judge_generated(generated, split, gate, device, progress)
+    if kept is None:
+        progress.log(
+            "warning", f"generated pairs dropped, training on real tiles alone: {generation['consistency']['reason']}"
+        )
+        return None, 0.0
+    return kept, aug_ratio * len(kept) / max(len(generated), 1)
+
+
+def judge_generated(
+    generated: Any, split: DataSplit, gate: GateConfig, device: str, progress: Progress
+) -> tuple[Any, dict[str, Any]]:
+    """Score a generated set against the labelled tiles (:mod:`engine.train.consistency`) and apply the gate.
+
+    One rule for ``dakd finetune``, ``dakd train`` and ``dakd generate``: the judge is the ``--init``
+    model, else the bundled default model; the reference is the validation tiles, else the training
+    tiles. Returns ``(kept pairs, scores)``, with ``None`` for the pairs when the set fails as a whole,
+    and the whole set when the gate is off or no judge exists.
+    """
+    if not gate.enabled:
+        return generated, {"enabled": False}
     judge_model, judge_card = split.init_model, split.base_card
     if judge_model is None:
         from engine.detectors import DEFAULT_MODEL_CARD
         from engine.modelcard import load_model
 
         if not DEFAULT_MODEL_CARD.is_file():
-            generation["consistency"] = {"enabled": True, "judge": None, "reason": "no --init and no default model"}
             progress.log("warning", "generated pairs not judged: no --init model and no bundled default model")
-            return generated, aug_ratio
+            return generated, {"enabled": True, "judge": None, "reason": "no --init and no default model"}
         judge_model, judge_card = load_model(DEFAULT_MODEL_CARD)
-    judge_model.to(select_device(config.device).device)
+    judge_model.to(select_device(device).device)
     reference = split.validation if len(split.validation) else split.train
-    result = gate_generated(generated, reference, judge_model, judge_card, config.gate)
-    generation["consistency"] = result.scores
+    result = gate_generated(generated, reference, judge_model, judge_card, gate)
     if not result.passed:
-        progress.log("warning", f"generated pairs dropped, fine-tuning on real tiles alone: {result.reason}")
-        return None, 0.0
+        return None, result.scores
     progress.log("info", f"consistency gate: {result.reason} (judge: {judge_card.name})")
-    return generated.subset(result.keep), aug_ratio * len(result.keep) / max(len(generated), 1)
+    return generated.subset(result.keep), result.scores
 
 
 def _json_default(value: Any) -> Any:

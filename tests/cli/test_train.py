@@ -169,11 +169,18 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
                 str(tmp_path / "gen"),
                 "--device",
                 "cpu",
+                "--data-format",  # issue 17: labelled tiles given, so the set is scored (bundled judge)
+                "osd",
+                "--dataset",
+                str(data),
             ]
         )
         == 0
     )
     assert (tmp_path / "gen" / "samples.png").is_file()
+    scored = json.loads((tmp_path / "gen" / "dataset.json").read_text())["consistency"]
+    assert scored["pairs"] == 2 and scored["kept"] + scored["dropped"] == 2 and isinstance(scored["passed"], bool)
+    assert scored["judge"] == "dakd-default-sim-xs" and scored["real"]["sea"]["share"] > 0
     generate = [
         "--progress",
         "none",
@@ -194,6 +201,13 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(generate) == 2  # was an internal error from the UNet: the tiny variant halves the tile twice
     assert "--tile-size 66: this SAR-JointNet needs a multiple of 4 px, e.g. 64" in capsys.readouterr().err
     assert not (tmp_path / "gen66").exists()
+    sos = tmp_path / "sos"  # binary labels: not the classes this SAR-JointNet makes, refused before any work
+    sos_tiles = ["simulate-tiles", "--count", "2", "--format", "sos", "--spills", "1", "--out", str(sos)]
+    assert main(["--progress", "none", *sos_tiles]) == 0
+    capsys.readouterr()
+    scored_on_sos = [*generate[:-4], "--out", str(tmp_path / "gen-sos"), "--data-format", "sos", "--dataset", str(sos)]
+    assert main(scored_on_sos) == 2
+    assert "but the SAR-JointNet" in capsys.readouterr().err and not (tmp_path / "gen-sos").exists()
     assert (
         main(
             [
@@ -209,6 +223,7 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
                 "0.4",
                 "--real-only-steps",
                 "1",
+                "--no-gate",  # every pair, so that the share and the last phase are exercised
                 "--steps",
                 "3",
                 "--batch-size",
@@ -224,6 +239,13 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert card["training"]["segmenter"]["loss"]["generated_share"] == 0.4  # issue 17: a set share, recorded
     assert card["training"]["segmenter"]["real_only_steps"] == 1 and card["training"]["steps"] == 3
     assert card["training"]["real_only_phase"]["first_phase_steps"] == 2  # issue 17: a last phase on real tiles
+    assert card["training"]["generation"]["consistency"] == {"enabled": False}
+    gated = ["--progress", "none", "train", *common, "--generated", str(tmp_path / "gen"), "--aug-ratio", "1"]
+    assert main([*gated, "--steps", "2", "--batch-size", "2", "--output", str(tmp_path / "gated")]) == 0
+    training = json.loads((tmp_path / "gated.json").read_text())["training"]
+    judged = training["generation"]["consistency"]  # issue 17: dakd train judges the pairs as dakd finetune does
+    assert judged["pairs"] == 2 and judged["kept"] + judged["dropped"] == 2
+    assert training["segmenter"]["aug_ratio"] == (judged["kept"] / 2 if judged["passed"] else 0.0)
 
 
 def test_finetune_on_a_user_scene_with_polygons(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ Usage::
     python bench/dakd_ablation.py --full           # GPU run         -> bench/results/dakd_ablation_full.json
     python bench/dakd_ablation.py --study b        # b computed vs 0.3/0.5/0.7 -> bench/results/dakd_b_study_cpu.json
     python bench/dakd_ablation.py --study goals    # only the runs of issue 17's goal table -> dakd_goals_cpu.json
+    python bench/dakd_ablation.py --study sampler  # the default sampler vs eta 1 -> dakd_sampler_study_cpu.json
     python bench/dakd_ablation.py --full --study goals --budget-s 330   # step counts fitted to 330 s of training,
                                                    # timed on this machine (bench/gpu_dakd.sh, one GPU call)
 """
@@ -160,10 +161,23 @@ GENERATOR_LABELS.update({f"b{b}": f"b = {b}" for b in B_STUDY_VALUES})
 GOAL_GENERATORS = {"b": GENERATORS["b"]}
 GOAL_RUNS = {name: RUNS[name] for name in ("real-0x", "dakd-4x-soft", "dakd-4x-hard", "dakd-4x-soft-gated")}
 
+#: How each generator's pairs are drawn: key -> (DDIM steps, eta); None steps: the size's ``ddim_steps``. Keys not
+#: listed sample with the size's steps and eta 0 (the default sampler, ending at t = 0).
+SAMPLERS: dict[str, tuple[int | None, float]] = {"b-eta1": (None, 1.0), "b-50-eta1": (50, 1.0)}
+#: ``--study sampler`` (issue 17 item 1): one SAR-JointNet per seed (b computed, physics speckle), sampled three
+#: ways: the default (ending at t = 0, eta 0), ancestral (eta 1) in as many steps, and 50 ancestral steps.
+SAMPLER_STUDY_GENERATORS = {key: GENERATORS["b"] for key in ("b", *SAMPLERS)}
+SAMPLER_STUDY_RUNS: dict[str, tuple[float | None, bool, str | None, str, dict[str, object]]] = {
+    "real-0x": RUNS["real-0x"],
+    **{f"dakd-4x-soft-{key}": (None, True, key, "caft", {}) for key in SAMPLER_STUDY_GENERATORS},
+}
+GENERATOR_LABELS.update({"b-eta1": "b computed, eta 1", "b-50-eta1": "b computed, 50 steps, eta 1"})
+
 STUDIES = {  # --study: (runs, generators, result name)
     "ablation": (RUNS, GENERATORS, "dakd_ablation"),
     "b": (B_STUDY_RUNS, B_STUDY_GENERATORS, "dakd_b_study"),
     "goals": (GOAL_RUNS, GOAL_GENERATORS, "dakd_goals"),
+    "sampler": (SAMPLER_STUDY_RUNS, SAMPLER_STUDY_GENERATORS, "dakd_sampler_study"),
 }
 
 #: ``--budget-s``: shares of the budget for SAR-JointNet's and SAROSS-Net's training steps; the rest is left for
@@ -212,7 +226,7 @@ def run(
     fitted = None
     if budget_s is not None:
         fitted = fit_to_budget(
-            size, labelled, spec, device, budget_s, len(seeds) * len(generators), len(seeds) * len(runs)
+            size, labelled, spec, device, budget_s, len(seeds) * len(set(generators.values())), len(seeds) * len(runs)
         )
         size = fitted["size"]  # type: ignore[assignment]
     results: dict[str, list[dict[str, object]]] = {name: [] for name in runs}
@@ -221,28 +235,22 @@ def run(
     timings: dict[str, float] = {}
     for seed in seeds:
         generated = {}
+        trained_by_spec: dict[tuple[float | None, str], object] = {}  # one SAR-JointNet per (b, speckle) and seed
         for key, (balance, speckle) in generators.items():
             started = time.monotonic()
-            config = JointTrainConfig(
-                model=jointnet_config(size.jointnet_variant), balance=balance, db_range=DB_RANGE, speckle=speckle
-            )
-            loop = LoopConfig(
-                max_steps=size.jointnet_steps,
-                batch_size=size.jointnet_batch,
-                lr=2e-3 if size.jointnet_variant == "tiny" else 2e-4,
-                warmup_steps=size.jointnet_steps // 20,
-                ema_decay=0.99 if size.jointnet_steps < 2000 else 0.999,
-                seed=seed,
-                device=device,
-            )
-            trained, _ = train_jointnet(labelled, config, loop)
+            if (balance, speckle) not in trained_by_spec:
+                trained_by_spec[balance, speckle] = train_generator(size, labelled, balance, speckle, seed, device)
+            trained = trained_by_spec[balance, speckle]
+            steps, eta = SAMPLERS.get(key, (None, 0.0))
             folder = work / f"generated-{key}-seed{seed}"
+            sampling_started = time.monotonic()
             with atomic_output_dir(folder, overwrite=True, kind=GENERATED_PAIRS) as tmp:
                 generate_pairs(
-                    trained,
+                    trained,  # type: ignore[arg-type]
                     GenerateConfig(
                         count=int(size.aug_ratio * len(labelled)),
-                        steps=size.ddim_steps,
+                        steps=steps or size.ddim_steps,
+                        eta=eta,
                         batch_size=32,
                         tile_px=size.tile_px,
                         seed=seed,
@@ -250,10 +258,11 @@ def run(
                     ),
                     tmp,
                 )
-            generated[key] = (open_generated(folder), trained.balance)
+            generated[key] = (open_generated(folder), trained.balance)  # type: ignore[attr-defined]
+            timings[f"generate-{key}"] = time.monotonic() - sampling_started
             timings[f"jointnet+generate-{key}"] = time.monotonic() - started
             print(
-                f"seed {seed}: generator {key} (b = {trained.balance:.3f}) in "
+                f"seed {seed}: generator {key} (b = {trained.balance:.3f}) in "  # type: ignore[attr-defined]
                 f"{timings[f'jointnet+generate-{key}']:.0f} s",
                 flush=True,
             )
@@ -347,9 +356,7 @@ def fit_to_budget(
     """``size`` with step counts that fit ``budget_s`` on this machine (measured here), never above ``size``'s."""
 
     def jointnet(steps: int) -> object:
-        config = JointTrainConfig(model=jointnet_config(size.jointnet_variant), db_range=DB_RANGE)
-        loop = LoopConfig(max_steps=steps, batch_size=size.jointnet_batch, device=device)
-        return train_jointnet(labelled, config, loop)  # type: ignore[arg-type]
+        return train_generator(replace(size, jointnet_steps=steps), labelled, None, "physics", 0, device)
 
     def segmenter(steps: int) -> object:
         config = SegmenterConfig(model=size.segmenter, augment=AugmentConfig())
@@ -376,6 +383,26 @@ def fit_to_budget(
         "segmenter_s_per_step": round(per_segmenter_step, 4),
         "asked": {"jointnet_steps": size.jointnet_steps, "segmenter_steps": size.segmenter_steps},
     }
+
+
+def train_generator(
+    size: Size, labelled: object, balance: float | None, speckle: str, seed: int, device: str
+) -> object:
+    """SAR-JointNet at this size's settings (b None: computed by SNR matching)."""
+    config = JointTrainConfig(
+        model=jointnet_config(size.jointnet_variant), balance=balance, db_range=DB_RANGE, speckle=speckle
+    )
+    loop = LoopConfig(
+        max_steps=size.jointnet_steps,
+        batch_size=size.jointnet_batch,
+        lr=2e-3 if size.jointnet_variant == "tiny" else 2e-4,
+        warmup_steps=size.jointnet_steps // 20,
+        ema_decay=0.99 if size.jointnet_steps < 2000 else 0.999,
+        seed=seed,
+        device=device,
+    )
+    trained, _ = train_jointnet(labelled, config, loop)  # type: ignore[arg-type]
+    return trained
 
 
 def gate_sets(
@@ -451,7 +478,8 @@ def main() -> None:
         choices=sorted(STUDIES),
         default="ablation",
         help="ablation: every run above; b: b computed against b = 0.3, 0.5, 0.7 (issue 17 item 5); "
-        "goals: real only, full DAKD, hard labels and the gate (issue 17's goal table)",
+        "goals: real only, full DAKD, hard labels and the gate (issue 17's goal table); sampler: one generator "
+        "sampled with eta 0 (the default), eta 1, and 50 steps of eta 1 (issue 17 item 1)",
     )
     parser.add_argument(
         "--budget-s",

@@ -680,10 +680,17 @@ def _score_generated(folder: Path, split: Any, device: str, progress: Progress) 
 def run_train(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd train``: SAROSS-Net with the pipeline's settings (:mod:`engine.train.pipeline`), the sizes given."""
     from engine.data.generated import open_generated
-    from engine.train.pipeline import input_spec_for, retain_weight, segmenter_config, segmenter_loop
+    from engine.train.pipeline import (
+        check_real_only_steps,
+        input_spec_for,
+        retain_weight,
+        segmenter_config,
+        segmenter_loop,
+    )
     from engine.train.segmenter import evaluate_model, train_segmenter
 
     retain_weight(args.retain, bool(args.init))  # refused before any work
+    check_real_only_steps(args.real_only_steps, args.steps, args.aug_ratio)
     _check_model_out(args)
     data, split = _split_data(args, progress, args.init)
     generated = open_generated(args.generated) if args.generated else None
@@ -703,8 +710,6 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
         args.generated_share,
         real_only_steps=args.real_only_steps if aug_ratio > 0 else 0,
     )
-    if config.real_only_steps >= args.steps:
-        raise InputError(f"--real-only-steps {args.real_only_steps}: must be fewer than --steps {args.steps}")
     loop = segmenter_loop(
         args.steps,
         args.batch_size,

@@ -558,7 +558,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
             f"{len(split.validation)} validation tiles from {len(split.validation.scenes())} scene(s)",
         )
         aug_ratio = _aug_ratio(config, preset, split.train, progress)
-        _check_real_only_steps(config, preset, aug_ratio)
+        check_real_only_steps(config.real_only_steps, config.segmenter_steps or preset.segmenter_steps, aug_ratio)
         if distributed.is_main_process() and config.overwrite and not config.resume and work.exists():
             # Start afresh: a checkpoint of the earlier run left here would be resumed by a later --resume.
             remove_engine_folder(work, FINETUNE_WORK, run_inputs(config), "--work-dir")
@@ -655,12 +655,11 @@ def _aug_ratio(config: FinetuneConfig, preset: Preset, train_tiles: TileSet, pro
     return aug_ratio
 
 
-def _check_real_only_steps(config: FinetuneConfig, preset: Preset, aug_ratio: float) -> None:
+def check_real_only_steps(real_only_steps: int, steps: int, aug_ratio: float) -> None:
     """Refuse a real-only phase as long as the whole run before any work (it applies with generated pairs only)."""
-    steps = config.segmenter_steps or preset.segmenter_steps
-    if aug_ratio > 0 and config.real_only_steps >= steps:
+    if aug_ratio > 0 and real_only_steps >= steps:
         raise InputError(
-            f"--real-only-steps {config.real_only_steps}: must be fewer than the {steps} SAROSS-Net steps "
+            f"--real-only-steps {real_only_steps}: must be fewer than the {steps} SAROSS-Net steps "
             "(--steps); a few hundred is a short final phase"
         )
 

@@ -235,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--prob-threshold names no --model: {', '.join(sorted(set(prob_thresholds) - set(models)))}")
     started = time.perf_counter()
     scenes = [s for s in make_test_set(Path(args.work), 3 if args.quick else None)]
-    cache: dict[str, Any] = {}
-    loaded = {label: cache.setdefault(card, load_model(card)) for label, card in models.items()}
+    by_card = {card: load_model(card) for card in set(models.values())}  # one load per card, however many labels
+    loaded = {label: by_card[card] for label, card in models.items()}
     results: dict[str, dict[str, float]] = {label: {} for label in [*models, "otsu"]}
     counts: dict[str, int] = {}
     for condition, (factor, transform) in CONDITIONS.items():

@@ -10,6 +10,7 @@ folder is removed; its path is the HTML output ``REPORT``, which the Results Vie
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -661,9 +662,18 @@ def _keep_report(report: Path) -> Path:
 
 
 def _replace_raster(source: Path, destination: Path) -> None:
-    """Put a copy of ``source`` at ``destination`` in one rename, translating with GDAL for non-GeoTIFF names."""
+    """Put a copy of ``source`` at ``destination`` by renames, translating with GDAL for non-GeoTIFF names.
+
+    The copy is written under a new name of our own (``mkstemp``) beside ``destination``: a fixed name could be a
+    file of the analyst's, replaced and then deleted. A format of several files (an ``.aux.xml``, ENVI's ``.hdr``)
+    moves whole, its main file last, and whatever GDAL wrote under that name is removed if anything fails.
+    """
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(f".{destination.stem}.partial{destination.suffix}")
+    handle, name = tempfile.mkstemp(
+        prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent
+    )
+    os.close(handle)
+    partial = Path(name)
     try:
         if destination.suffix.lower() in (".tif", ".tiff"):
             shutil.copyfile(source, partial)
@@ -671,15 +681,22 @@ def _replace_raster(source: Path, destination: Path) -> None:
             from osgeo import gdal
 
             driver = QgsRasterFileWriter.driverForExtension(destination.suffix) or "GTiff"
-            if gdal.Translate(str(partial), str(source), format=driver) is None:
+            if gdal.Translate(str(partial), str(source), format=driver) is None:  # closed (and flushed) at once
                 raise QgsProcessingException(
                     tr("GDAL cannot write {path} as {driver}; choose a .tif output.").format(
                         path=destination, driver=driver
                     )
                 )
-        partial.replace(destination)
+        for path in sorted(_written_as(partial), key=lambda path: path == partial):
+            path.replace(destination.with_name(destination.stem + path.name[len(partial.stem) :]))
     finally:
-        partial.unlink(missing_ok=True)
+        for path in _written_as(partial):
+            path.unlink(missing_ok=True)
+
+
+def _written_as(partial: Path) -> list[Path]:
+    """Return the files under ``partial``'s unique name: the raster and any sidecar GDAL wrote beside it."""
+    return [path for path in partial.parent.iterdir() if path.name.startswith(partial.stem)]
 
 
 class _ResultGroup:

@@ -752,3 +752,28 @@ def test_land_mask_from_polygons_needs_a_layer(dakd_provider, sar_scene, tmp_pat
 
     with pytest.raises(QgsProcessingException, match="no land polygons are chosen"):
         processing.run(ALGORITHM, {"INPUT": str(sar_scene), "METHOD": THRESHOLD, "LAND_MASK": 2, **_outputs(tmp_path)})
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".img"])
+def test_writing_a_raster_output_never_touches_a_file_named_like_its_partial(tmp_path, suffix):
+    """The analyst's own ``.classes.partial.tif`` beside the output is neither replaced nor deleted."""
+    import rasterio
+
+    from dakd_qgis.algorithms.detect import _replace_raster
+
+    source = tmp_path / "run" / "classes.tif"
+    source.parent.mkdir()
+    profile = {"driver": "GTiff", "width": 4, "height": 3, "count": 1, "dtype": "uint8"}
+    with rasterio.open(source, "w", **profile) as raster:
+        raster.write(np.arange(12, dtype=np.uint8).reshape(1, 3, 4))
+    destination = tmp_path / "out" / f"classes{suffix}"
+    destination.parent.mkdir()
+    theirs = [destination.with_name(f".classes.partial{suffix}"), destination.with_name(f"classes{suffix}.partial")]
+    for path in theirs:
+        path.write_bytes(b"the analyst's file")
+    _replace_raster(source, destination)
+    with rasterio.open(destination) as written:
+        assert written.read(1).tolist() == np.arange(12).reshape(3, 4).tolist()
+    assert all(path.read_bytes() == b"the analyst's file" for path in theirs)
+    ours = {path.name for path in destination.parent.iterdir()} - {path.name for path in theirs}
+    assert destination.name in ours and all(name.startswith(destination.name) for name in ours)  # sidecars follow it

@@ -208,6 +208,11 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     scored_on_sos = [*generate[:-4], "--out", str(tmp_path / "gen-sos"), "--data-format", "sos", "--dataset", str(sos)]
     assert main(scored_on_sos) == 2
     assert "but the SAR-JointNet" in capsys.readouterr().err and not (tmp_path / "gen-sos").exists()
+    whole_run_real = ["train", *common, "--generated", str(tmp_path / "gen"), "--aug-ratio", "1", "--steps", "3"]
+    whole_run_real += ["--real-only-steps", "3", "--output", str(tmp_path / "all-real")]
+    assert main(["--progress", "none", *whole_run_real]) == 2  # a last phase as long as the run: refused up front
+    assert "--real-only-steps 3: must be fewer than the 3 SAROSS-Net steps" in capsys.readouterr().err
+    assert not list(tmp_path.glob("all-real*"))
     assert (
         main(
             [

@@ -58,12 +58,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import options  # noqa: E402
 from machine import machine  # noqa: E402
 
 from engine.classes import IGNORE_INDEX, LAND, OIL, OSD_CLASSES, SHIP  # noqa: E402
 from engine.data.synth import SceneConfig, simulate_scene, write_scene  # noqa: E402
 from engine.detect import DetectParams, run_detection  # noqa: E402
 from engine.detectors import DEFAULT_MODEL_CARD  # noqa: E402
+from engine.io.atomic import atomic_file  # noqa: E402
 from engine.progress import Progress  # noqa: E402
 from engine.train.metrics import confusion_matrix, scores  # noqa: E402
 
@@ -513,10 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
     ships_modes = {label: card.rpartition("@")[2] if "@" in card else args.ships for label, card in models.items()}
     models = {label: card.rpartition("@")[0] if "@" in card else card for label, card in models.items()}
-    prob_thresholds = {label: float(value) for label, value in (item.split("=", 1) for item in args.prob_threshold)}
-    unknown = sorted(set(prob_thresholds) - set(models))
-    if unknown:
-        parser.error(f"--prob-threshold names no --model: {', '.join(unknown)}")
+    prob_thresholds = options.prob_thresholds(parser, args.prob_threshold, models)
     validation = args.split == "validation"
     work = Path(args.work or REPO / "build" / "default-model" / args.split)
     started = time.perf_counter()
@@ -555,8 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     out = Path(args.out or REPO / "bench" / "results" / f"default_model{'_validation' if validation else ''}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    with atomic_file(out) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
     print_tables(results)
     print_goals(results)
     print(f"\n{len(scenes)} scenes, {record['wall_s']} s; results in {out}")

@@ -30,8 +30,10 @@ Usage::
     python bench/robustness.py                                   # the bundled model
     python bench/robustness.py --model old=build/old.json --model new=resources/models/default.json
     python bench/robustness.py --model default=M --model p60=M --prob-threshold p60=0.6   # dakd detect's threshold
+    python bench/robustness.py --split validation                # the validation scenes, for choosing rules
 
-Results: ``bench/results/robustness.json`` and a printed table (oil IoU %, one confusion over all tiles).
+Results: ``bench/results/robustness.json`` (``robustness_validation.json``) and a printed table (oil IoU %, one
+confusion over all tiles).
 """
 
 from __future__ import annotations
@@ -52,13 +54,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from evaluate_default import make_test_set, read_band  # noqa: E402
+import options  # noqa: E402
+from evaluate_default import VALIDATION_SEED_SHIFT, make_test_set, read_band  # noqa: E402
 from machine import machine  # noqa: E402
 
 from engine.classes import IGNORE_INDEX, OIL  # noqa: E402
 from engine.data.tiles import byte_to_db, clip_standardise_db  # noqa: E402
 from engine.detect import classify  # noqa: E402
 from engine.detectors import DEFAULT_MODEL_CARD  # noqa: E402
+from engine.io.atomic import atomic_file  # noqa: E402
 from engine.modelcard import load_model  # noqa: E402
 
 TILE = 256
@@ -221,20 +225,27 @@ def main(argv: list[str] | None = None) -> int:
         help="score the model LABEL as dakd detect --prob-threshold P does (repeat)",
     )
     parser.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="validation: evaluate_default's validation scenes (other seeds), for choosing rules without the test "
+        "scenes; default work build/default-model/<split>, results robustness[_validation].json",
+    )
+    parser.add_argument(
         "--work",
-        default=str(REPO / "build" / "default-model" / "test"),
-        help="the held-out test scenes (simulated on the first run, shared with evaluate_default)",
+        help="the scenes (simulated on the first run, shared with evaluate_default; default "
+        "build/default-model/<split>)",
     )
     parser.add_argument("--quick", action="store_true", help="3 scenes per group (a smoke run)")
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "robustness.json"))
+    parser.add_argument("--out", help="results JSON (default bench/results/robustness[_validation].json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
-    prob_thresholds = {label: float(value) for label, value in (item.split("=", 1) for item in args.prob_threshold)}
-    if set(prob_thresholds) - set(models):
-        parser.error(f"--prob-threshold names no --model: {', '.join(sorted(set(prob_thresholds) - set(models)))}")
+    prob_thresholds = options.prob_thresholds(parser, args.prob_threshold, models)
     started = time.perf_counter()
-    scenes = [s for s in make_test_set(Path(args.work), 3 if args.quick else None)]
+    validation = args.split == "validation"
+    work = Path(args.work or REPO / "build" / "default-model" / args.split)
+    scenes = make_test_set(work, 3 if args.quick else None, VALIDATION_SEED_SHIFT if validation else 0)
     by_card = {card: load_model(card) for card in set(models.values())}  # one load per card, however many labels
     loaded = {label: by_card[card] for label, card in models.items()}
     results: dict[str, dict[str, float]] = {label: {} for label in [*models, "otsu"]}
@@ -261,15 +272,16 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_s": round(time.perf_counter() - started, 1),
         "quick": args.quick,
+        "split": args.split,
         "tiles": counts,
         "models": models,
         "prob_thresholds": prob_thresholds,
         "metric": "oil IoU %, oil vs everything else, one confusion over all tiles",
         "results": results,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    out = Path(args.out or REPO / "bench" / "results" / f"robustness{'_validation' if validation else ''}.json")
+    with atomic_file(out) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
     names = list(CONDITIONS)
     print("\n| detector | " + " | ".join(names) + " | mean |")
     print("|---" * (len(names) + 2) + "|")

@@ -44,6 +44,13 @@ Usage::
     python bench/dakd_ablation.py --study sampler  # the default sampler vs eta 1 -> dakd_sampler_study_cpu.json
     python bench/dakd_ablation.py --full --study goals --budget-s 330   # step counts fitted to 330 s of training,
                                                    # timed on this machine (bench/gpu_dakd.sh, one GPU call)
+    python bench/dakd_ablation.py --study goals --generator G.safetensors --out R.json
+                                                   # one SAR-JointNet trained beforehand (issue 17 item 6: the
+                                                   # generator 2 CPU cores train in hours) instead of one per seed
+
+``--generator``: a SAR-JointNet from ``dakd train-jointnet`` on this bench's labelled tiles (``WORK/labelled``, made
+by a first run or by ``dakd simulate-tiles --count 4 --format osd --seed 1000``), used by every seed; the seeds then
+differ in sampling and in the segmenters. Only for studies whose generators share one (b, speckle) setting.
 """
 
 from __future__ import annotations
@@ -71,11 +78,19 @@ from engine.data.samples import AugmentConfig  # noqa: E402
 from engine.data.tiles import clip_standardise_db, fit_normalisation  # noqa: E402
 from engine.detectors.base import InputSpec  # noqa: E402
 from engine.device import select_device  # noqa: E402
+from engine.errors import ModelError  # noqa: E402
 from engine.io.atomic import atomic_file, atomic_output_dir  # noqa: E402
 from engine.models.sar_jointnet import jointnet_config  # noqa: E402
 from engine.train.consistency import GateConfig, gate_generated  # noqa: E402
 from engine.train.fid import generation_scores, sar_encoder_extractor  # noqa: E402
-from engine.train.jointnet import GenerateConfig, JointTrainConfig, generate_pairs, train_jointnet  # noqa: E402
+from engine.train.jointnet import (  # noqa: E402
+    GenerateConfig,
+    JointTrainConfig,
+    TrainedJointNet,
+    generate_pairs,
+    load_jointnet,
+    train_jointnet,
+)
 from engine.train.loop import LoopConfig  # noqa: E402
 from engine.train.losses import LossWeights  # noqa: E402
 from engine.train.segmenter import SegmenterConfig, evaluate_model, train_segmenter  # noqa: E402
@@ -218,8 +233,12 @@ def run(
     runs: dict[str, tuple[float | None, bool, str | None, str, dict[str, object]]] = RUNS,
     generators: dict[str, tuple[float | None, str]] = GENERATORS,
     budget_s: float | None = None,
+    pretrained: TrainedJointNet | None = None,
 ) -> dict[str, object]:
+    """Train and score every run of ``runs`` over ``seeds``; ``pretrained``: the one generator of every seed."""
     labelled = load_dataset("osd", simulate(work / "labelled", size.label_sources, 1000), tile_px=size.tile_px)
+    if pretrained is not None:
+        check_pretrained(pretrained, labelled)
     test = load_dataset("osd", simulate(work / "test", size.test_sources, 2000), tile_px=size.tile_px)
     mean, std = fit_normalisation(labelled, DB_RANGE)
     spec = InputSpec(units="db", db_range=DB_RANGE, mean=mean, std=std, tile_size=size.tile_px)
@@ -238,7 +257,9 @@ def run(
         trained_by_spec: dict[tuple[float | None, str], object] = {}  # one SAR-JointNet per (b, speckle) and seed
         for key, (balance, speckle) in generators.items():
             started = time.monotonic()
-            if (balance, speckle) not in trained_by_spec:
+            if pretrained is not None:
+                trained_by_spec[balance, speckle] = pretrained
+            elif (balance, speckle) not in trained_by_spec:
                 trained_by_spec[balance, speckle] = train_generator(size, labelled, balance, speckle, seed, device)
             trained = trained_by_spec[balance, speckle]
             steps, eta = SAMPLERS.get(key, (None, 0.0))
@@ -405,6 +426,17 @@ def train_generator(
     return trained
 
 
+def check_pretrained(trained: TrainedJointNet, labelled: object) -> None:
+    """Refuse, in one line, a generator whose classes or dB range are not this bench's."""
+    names = [c.name for c in trained.classes]
+    wanted = [c.name for c in labelled.classes]  # type: ignore[attr-defined]
+    if names != wanted or tuple(trained.db_range) != DB_RANGE:
+        raise SystemExit(
+            f"--generator: classes {names} and dB range {list(trained.db_range)} do not match this bench's "
+            f"{wanted} and {list(DB_RANGE)}; train it with 'dakd train-jointnet' on WORK/labelled"
+        )
+
+
 def gate_sets(
     generated: dict[str, tuple[object, object]],
     judge: object,
@@ -487,16 +519,42 @@ def main() -> None:
         help="fit the training steps to this many seconds: time a few steps of each trainer here first, "
         "then scale the size's step counts down (never up)",
     )
+    parser.add_argument(
+        "--generator",
+        type=Path,
+        metavar="WEIGHTS",
+        help="a SAR-JointNet trained beforehand with 'dakd train-jointnet' on WORK/labelled, used by every seed "
+        "instead of training one per seed (studies with one generator setting: goals, sampler)",
+    )
     args = parser.parse_args()
     size = FULL if args.full else REDUCED
     runs, generators, stem = STUDIES[args.study]
+    pretrained = None
+    if args.generator is not None:
+        if len(set(generators.values())) > 1:
+            parser.error(f"--generator: the {args.study} study trains several generators; use --study goals or sampler")
+        if args.budget_s is not None:
+            parser.error("--generator and --budget-s: a generator trained beforehand has no steps to fit")
+        try:
+            pretrained = load_jointnet(args.generator)
+        except ModelError as error:
+            parser.error(str(error))
+        stem += "_pretrained"
     out = args.out or REPO / "bench" / "results" / f"{stem}_{'full' if args.full else 'cpu'}.json"
     started = time.monotonic()
     device = str(select_device(args.device).device)  # "auto" resolved once
-    report = run(size, args.seeds, args.work, device, runs, generators, args.budget_s)
+    report = run(size, args.seeds, args.work, device, runs, generators, args.budget_s, pretrained)
     report.update(
         {
             "study": args.study,
+            "pretrained_generator": None
+            if pretrained is None
+            else {
+                "file": args.generator.name,
+                "model": pretrained.model.config.to_dict(),
+                "balance": pretrained.balance,
+                **pretrained.metadata,
+            },
             "budget_s": args.budget_s,
             "seeds": args.seeds,
             "machine": machine(),

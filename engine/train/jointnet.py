@@ -219,6 +219,7 @@ def train_jointnet(
         "balance_computed": config.balance is None,
         "balance_stat": config.balance_stat,
         "label_loss": config.label_loss,
+        "crop_px": config.crop_px,
         "speckle": speckle,
         "steps": result.steps,
         "tiles": len(task.tiles),

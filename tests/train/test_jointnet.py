@@ -41,6 +41,7 @@ def test_train_save_load_generate(tmp_path: Path) -> None:
     config = JointTrainConfig(model=jointnet_config("tiny"), speckle="learned")
     trained, result = train_jointnet(tiles, config, LoopConfig(max_steps=24, batch_size=4, lr=3e-3, ema_decay=0.9))
     assert trained.balance == pytest.approx(compute_balance(tiles, (-35.0, 5.0)))
+    assert trained.metadata["crop_px"] is None and trained.metadata["steps"] == 24  # what the bench reports
     losses = [loss for _, loss in result.loss_history]
     assert np.mean(losses[-4:]) < np.mean(losses[:4])
     weights = save_jointnet(tmp_path / "joint", trained)

@@ -46,6 +46,13 @@ class GateConfig(ConfigBase):
             judge's oil IoU on the real tiles (issue 17's goal is 0.8; the default only stops sets that
             are clearly worse).
         min_kept_share: the set fails when fewer than this share of its pairs are kept.
+        max_share_ratio: the set fails when a class holding at least ``min_real_share`` of the real tiles'
+            labelled pixels has a share of the kept pairs' labelled pixels more than this factor away from it
+            (issue 17's goal: every class within a factor 2). A generator that draws the judge's oil but four
+            times too little of it and no look-alikes or land still taught SAROSS-Net "everything is sea" on the
+            ablation bench; 0 turns this check off.
+        min_real_share: classes rarer than this in the real tiles are not held to ``max_share_ratio`` (their
+            share in a few hundred pairs is too noisy to judge).
         max_real_tiles: real tiles the judge and the statistics look at (evenly spaced).
         batch_size: judge batch size.
     """
@@ -54,6 +61,8 @@ class GateConfig(ConfigBase):
     min_pair_agreement: float = 0.3
     min_oil_ratio: float = 0.5
     min_kept_share: float = 0.25
+    max_share_ratio: float = 2.0
+    min_real_share: float = 0.01
     max_real_tiles: int = 512
     batch_size: int = 16
 
@@ -196,6 +205,9 @@ def gate_generated(
     kept_ious = _class_ious(kept_confusion, classes) if keep.size else {}
     real_oil = _oil_iou(real_oil_confusion) if oil_id >= 0 else None
     kept_oil = kept_ious.get("oil") if oil_id >= 0 else None
+    kept_pixels = kept_confusion.sum(axis=1)[:num_classes]  # rows: the generated labels
+    kept_shares = {c.name: round(float(kept_pixels[c.id]) / max(int(kept_pixels.sum()), 1), 5) for c in classes}
+    real_statistics = class_statistics(real_images, real_labels, classes)
     scores = {
         "judge": judge_card.name,
         "pairs": len(generated),
@@ -207,11 +219,16 @@ def gate_generated(
         "judge_oil_iou_real": real_oil,
         "judge_oil_iou_generated": all_ious.get("oil") if oil_id >= 0 else None,
         "judge_oil_iou_kept": kept_oil,
-        "real": class_statistics(real_images, real_labels, classes),
+        "real": real_statistics,
+        "kept_class_share": kept_shares if keep.size else {},
         "generated": class_statistics(np.array(stat_images), np.array(stat_labels), classes) if stat_images else {},
         "config": config.to_dict(),
     }
     passed, reason = _verdict(len(generated), keep.size, real_oil, kept_oil, config)
+    if passed:
+        passed, reason = _share_verdict(
+            {name: stat["share"] for name, stat in real_statistics.items()}, kept_shares, config, reason
+        )
     return GateResult(
         keep if passed else np.zeros(0, np.int64), passed, reason, {**scores, "passed": passed, "reason": reason}
     )
@@ -231,3 +248,21 @@ def _verdict(
             f"tiles (at least {config.min_oil_ratio:.0%} of it needed)"
         )
     return True, f"{kept} of {pairs} generated pairs kept"
+
+
+def _share_verdict(
+    real: dict[str, float | None], kept: dict[str, float], config: GateConfig, passed_reason: str
+) -> tuple[bool, str]:
+    """Fail the set when a common class of the real tiles is more than ``max_share_ratio`` off in the kept pairs."""
+    if not config.max_share_ratio:
+        return True, passed_reason
+    for name, real_share in real.items():
+        if real_share is None or real_share < config.min_real_share:
+            continue
+        share = kept.get(name, 0.0)
+        if not real_share / config.max_share_ratio <= share <= real_share * config.max_share_ratio:
+            return False, (
+                f"the kept pairs label {share:.1%} of their pixels {name}, against {real_share:.1%} in the real "
+                f"tiles (within a factor {config.max_share_ratio:g} needed)"
+            )
+    return True, passed_reason

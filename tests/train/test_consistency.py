@@ -117,3 +117,24 @@ def test_a_wholly_inconsistent_set_fails_and_keeps_nothing(tmp_path: Path) -> No
     assert not result.passed and result.keep.size == 0
     assert "only 0 of 5 generated pairs agree" in result.reason
     assert result.scores["passed"] is False
+
+
+def test_a_set_with_far_too_little_of_a_class_fails_though_each_pair_agrees(tmp_path: Path) -> None:
+    """Issue 17: pairs the judge agrees with, but four times too little oil, taught "everything is sea"."""
+    rng = np.random.default_rng(3)
+    images, labels = [], []
+    for _ in range(6):  # real slicks are 12 x 48 px (about 15 % of a tile); these 4 x 24 px (2.3 %)
+        image, label = sea(rng, enl=50.0), np.zeros((64, 64), np.int64)  # little speckle: the judge sees the slick
+        image[30:34, 20:44] -= 8.0
+        label[30:34, 20:44] = 1
+        images.append(image)
+        labels.append(label)
+    generated = open_generated(write_set(tmp_path / "gen", images, labels))
+    real = real_tiles(rng)
+    result = gate_generated(generated, real, DarkIsOil(), JUDGE_CARD, GateConfig())
+    assert result.scores["kept"] == 6 and result.scores["judge_oil_iou_kept"] > 70  # every pair agrees
+    assert not result.passed and result.keep.size == 0
+    assert result.reason.startswith("the kept pairs label 2.3% of their pixels oil, against 1")
+    assert result.scores["kept_class_share"]["oil"] == pytest.approx(96 / 4096, rel=0.01)
+    unchecked = gate_generated(generated, real, DarkIsOil(), JUDGE_CARD, GateConfig(max_share_ratio=0))
+    assert unchecked.passed and unchecked.keep.size == 6

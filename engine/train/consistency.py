@@ -224,19 +224,23 @@ def gate_generated(
         "generated": class_statistics(np.array(stat_images), np.array(stat_labels), classes) if stat_images else {},
         "config": config.to_dict(),
     }
-    passed, reason = _verdict(len(generated), keep.size, real_oil, kept_oil, config)
-    if passed:
-        passed, reason = _share_verdict(
-            {name: stat["share"] for name, stat in real_statistics.items()}, kept_shares, config, reason
-        )
+    real_shares = {name: stat["share"] for name, stat in real_statistics.items()}
+    passed, reason = _verdict(len(generated), keep.size, real_oil, kept_oil, real_shares, kept_shares, config)
     return GateResult(
         keep if passed else np.zeros(0, np.int64), passed, reason, {**scores, "passed": passed, "reason": reason}
     )
 
 
 def _verdict(
-    pairs: int, kept: int, real_oil: float | None, kept_oil: float | None, config: GateConfig
+    pairs: int,
+    kept: int,
+    real_oil: float | None,
+    kept_oil: float | None,
+    real_shares: dict[str, float | None],
+    kept_shares: dict[str, float],
+    config: GateConfig,
 ) -> tuple[bool, str]:
+    """Whether the kept set passes: enough pairs kept, the judge's oil IoU, then each common class's share."""
     if pairs == 0 or kept < config.min_kept_share * pairs:
         return False, (
             f"only {kept} of {pairs} generated pairs agree with the judge (agreement ≥ {config.min_pair_agreement:g}; "
@@ -247,22 +251,13 @@ def _verdict(
             f"the judge finds the generated oil with IoU {kept_oil or 0:.1f} %, against {real_oil:.1f} % on real "
             f"tiles (at least {config.min_oil_ratio:.0%} of it needed)"
         )
-    return True, f"{kept} of {pairs} generated pairs kept"
-
-
-def _share_verdict(
-    real: dict[str, float | None], kept: dict[str, float], config: GateConfig, passed_reason: str
-) -> tuple[bool, str]:
-    """Fail the set when a common class of the real tiles is more than ``max_share_ratio`` off in the kept pairs."""
-    if not config.max_share_ratio:
-        return True, passed_reason
-    for name, real_share in real.items():
+    for name, real_share in real_shares.items() if config.max_share_ratio else ():
         if real_share is None or real_share < config.min_real_share:
             continue
-        share = kept.get(name, 0.0)
+        share = kept_shares.get(name, 0.0)
         if not real_share / config.max_share_ratio <= share <= real_share * config.max_share_ratio:
             return False, (
                 f"the kept pairs label {share:.1%} of their pixels {name}, against {real_share:.1%} in the real "
                 f"tiles (within a factor {config.max_share_ratio:g} needed)"
             )
-    return True, passed_reason
+    return True, f"{kept} of {pairs} generated pairs kept"

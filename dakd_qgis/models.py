@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import engine_subprocess_env, resources_dir
+from .paths import engine_subprocess_env, partial_beside, resources_dir
 from .settings import PluginSettings
 from .translation import tr
 from .wording import plugin_wording
@@ -182,17 +182,18 @@ def register_model(
     if card_path.resolve() != target_card.resolve():
         metadata = read_card(card_path)
         target_weights = target_card.with_suffix(".safetensors")
-        partial_weights = target_weights.with_name(target_weights.name + ".partial")
-        partial_card = target_card.with_name(target_card.name + ".partial")
         metadata["weights"] = dict(metadata.get("weights") or {}, file=target_weights.name)
+        partial_weights = partial_card = None
         try:
+            partial_weights, partial_card = partial_beside(target_weights), partial_beside(target_card)
             shutil.copyfile(weights_path(card_path), partial_weights)
             partial_weights.replace(target_weights)
             partial_card.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
             partial_card.replace(target_card)
         except OSError as error:  # disk full, no permission: say so, and leave no half-copied files
-            partial_weights.unlink(missing_ok=True)
-            partial_card.unlink(missing_ok=True)
+            for partial in (partial_weights, partial_card):  # our own mkstemp names, never a user's file
+                if partial is not None:
+                    partial.unlink(missing_ok=True)
             raise ModelRegistryError(
                 tr("cannot copy {name} into {folder} ({reason}); free disk space or check the folder").format(
                     name=card_path.name, folder=settings.models_dir(), reason=error.strerror or error

@@ -21,9 +21,11 @@ Notes:
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -105,17 +107,22 @@ def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True, 
 
 def build_zip(repo: Path, out_dir: Path, site: Path | None = None) -> Path:
     """Build ``out_dir/dakd_qgis-<version>.zip``: one top-level folder, ``site`` as its ``help/``; return its path."""
-    staging = out_dir / "staging"
-    plugin_dir = build_plugin_dir(repo, staging, site=site)
-    version = metadata_version((plugin_dir / "metadata.txt").read_text(encoding="utf-8"))
-    archive = out_dir / f"{PLUGIN_NAME}-{version}.zip"
-    partial = archive.with_suffix(".zip.partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        for path in sorted(plugin_dir.rglob("*")):
-            if path.is_file():
-                bundle.write(path, path.relative_to(staging).as_posix())
-    partial.replace(archive)
-    shutil.rmtree(staging)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Our own new names for the staging folder and the half-written zip: a fixed name could hold someone's files.
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        plugin_dir = build_plugin_dir(repo, staging, site=site)
+        version = metadata_version((plugin_dir / "metadata.txt").read_text(encoding="utf-8"))
+        archive = out_dir / f"{PLUGIN_NAME}-{version}.zip"
+        partial = staging / "archive.zip"
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+            for path in sorted(plugin_dir.rglob("*")):
+                if path.is_file():
+                    bundle.write(path, path.relative_to(staging).as_posix())
+        os.chmod(partial, 0o644)
+        partial.replace(archive)
+    finally:
+        shutil.rmtree(staging)
     return archive
 
 

@@ -17,11 +17,26 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 #: Folder name used for the plugin's data under the QGIS profile and for its settings prefix.
 PLUGIN_KEY = "dakd_oilspill"
+
+
+def partial_beside(destination: Path) -> Path:
+    """Return a new, empty file of our own beside ``destination``, to write into and then rename into place.
+
+    A fixed name (``NAME.partial``) could be a file of the user's, which a failed copy would then delete;
+    ``mkstemp`` makes a name nobody else holds. Beside the destination, so the rename stays on one disk.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent
+    )
+    os.close(handle)
+    return Path(name)
 
 
 def resources_dir() -> Path:

@@ -94,6 +94,28 @@ def test_the_readme_is_a_landing_page_whose_links_resolve():
             assert anchor in _anchors(path.read_text(encoding="utf-8")), f"{target}#{anchor}"
 
 
+def test_the_python_examples_parse_and_are_formatted_as_the_code_is(tmp_path):
+    """A copied example that does not parse fails the analyst at once; ruff format keeps them in the code's style."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    blocks = [
+        (page, code)
+        for page in pages
+        for code in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    ]
+    assert len(blocks) >= 4  # the README's, the command-line guide's, the detection and simulator references'
+    for index, (page, code) in enumerate(blocks):
+        compile(code, str(page), "exec")
+        (tmp_path / f"{page.stem.replace('-', '_')}_{index}.py").write_text(code, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--config", str(REPO / "pyproject.toml"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # nosec B603 - a fixed argument list
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_the_citation_names_the_paper_and_the_engines_version():
     citation = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
     assert citation["cff-version"] == "1.2.0"

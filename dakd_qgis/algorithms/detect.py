@@ -10,7 +10,6 @@ folder is removed; its path is the HTML output ``REPORT``, which the Results Vie
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -66,7 +65,7 @@ from ..detection import (
 from ..engine_command import EngineRunError, missing_packages_sentence
 from ..layer_sources import InputProblem, raster_file
 from ..layers import new_result_group, show_result_layer
-from ..paths import help_url, icon_path
+from ..paths import help_url, icon_path, partial_beside
 from ..settings import PluginSettings
 from ..translation import tr
 from .common import optional_value, sentence
@@ -668,12 +667,7 @@ def _replace_raster(source: Path, destination: Path) -> None:
     file of the analyst's, replaced and then deleted. A format of several files (an ``.aux.xml``, ENVI's ``.hdr``)
     moves whole, its main file last, and whatever GDAL wrote under that name is removed if anything fails.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent
-    )
-    os.close(handle)
-    partial = Path(name)
+    partial = partial_beside(destination)
     try:
         if destination.suffix.lower() in (".tif", ".tiff"):
             shutil.copyfile(source, partial)

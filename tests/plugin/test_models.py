@@ -51,9 +51,17 @@ def test_a_failed_copy_is_one_message_and_leaves_no_partial_files(model_card, is
 
     models = isolated_plugin_settings.models_dir()
     (models / "blocked.safetensors").mkdir(parents=True)  # a real OSError when the weights are moved in place
+    # files under the names the copy once used for itself are someone else's: they stay
+    (models / "blocked.safetensors.partial").write_text("mine")
+    (models / "blocked.json.partial").write_text("mine too")
     with pytest.raises(ModelRegistryError, match="cannot copy .* free disk space or check the folder"):
         register_model(model_card, isolated_plugin_settings, "blocked", validate=False)
-    assert sorted(p.name for p in models.iterdir()) == ["blocked.safetensors"]
+    assert sorted(p.name for p in models.iterdir()) == [
+        "blocked.json.partial",
+        "blocked.safetensors",
+        "blocked.safetensors.partial",
+    ]
+    assert (models / "blocked.safetensors.partial").read_text() == "mine"
 
 
 def test_bundled_card_cannot_be_deleted(isolated_plugin_settings, tmp_path):

@@ -13,8 +13,20 @@ def test_zip_has_one_top_level_folder_with_everything(package_plugin, tmp_path):
     from pathlib import Path
 
     repo = Path(package_plugin.__file__).resolve().parents[1]
+    # files that were there before, under the names the build once used for its own scratch files, stay
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "staging" / "notes.txt").write_text("mine")
+    (tmp_path / "dakd_qgis-0.1.0.zip.partial").write_text("mine too")
     archive = package_plugin.build_zip(repo, tmp_path)
     assert archive.name == "dakd_qgis-0.1.0.zip"
+    assert (tmp_path / "staging" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "dakd_qgis-0.1.0.zip.partial").read_text() == "mine too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dakd_qgis-0.1.0.zip",
+        "dakd_qgis-0.1.0.zip.partial",
+        "staging",
+    ]
+    assert archive.stat().st_mode & 0o777 == 0o644
     with zipfile.ZipFile(archive) as bundle:
         names = bundle.namelist()
         metadata = bundle.read("dakd_qgis/metadata.txt").decode()
@@ -56,7 +68,6 @@ def test_zip_has_one_top_level_folder_with_everything(package_plugin, tmp_path):
     assert f"dakd_qgis/{icon}" in names
     assert "GNU GENERAL PUBLIC LICENSE" in licence
     assert "torch>=2.1" in requirements
-    assert not list(tmp_path.glob("staging")) and not list(tmp_path.glob("*.partial"))
 
 
 def test_the_zips_version_is_the_engines(package_plugin, tmp_path):

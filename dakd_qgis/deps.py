@@ -243,19 +243,28 @@ def missing_requirements(statuses: Sequence[RequirementStatus]) -> list[Requirem
 
 
 def missing_package_names(engine_python: str = "") -> list[str]:
-    """Name the engine requirements that are missing or too old, from metadata (milliseconds).
+    """Name the requirements detection needs that are missing or too old, from metadata (milliseconds).
 
-    What detection and training check before they start, so the analyst hears "the Python packages
-    affine, rasterio are missing" and gets the installer, not a traceback. Empty when another engine
-    Python is set in Settings (QGIS cannot see its packages; a failed import is then reported when the
+    What detection checks before it starts (and QGIS at start-up), so the analyst hears "the Python packages
+    affine, rasterio are missing" and gets the installer, not a traceback. Detection runs the model with any
+    one runtime, torch or the ``detect`` extra's (OpenVINO): a "Detection only" install without torch, or an
+    engine with torch but without OpenVINO, lacks nothing; with neither, both are named. Empty when another
+    engine Python is set in Settings (QGIS cannot see its packages; a failed import is then reported when the
     engine runs) or when the requirement list cannot be read.
     """
     if engine_python:
         return []
     try:
-        return [requirement.name for requirement in missing_requirements(check_requirements())]
+        requirements = profile_requirements("train")
+        runtimes = {_normalise(name) for name in TRAINING_ONLY} | {
+            _normalise(requirement.name) for requirement in extra_requirements("detect")
+        }
+        missing = [requirement.name for requirement in missing_requirements(check_requirements(requirements))]
     except (OSError, ValueError, KeyError):
         return []
+    if runtimes - {_normalise(name) for name in missing}:  # one runtime is there: detection can run the model
+        missing = [name for name in missing if _normalise(name) not in runtimes]
+    return missing
 
 
 def constraints_text() -> str:

@@ -83,7 +83,8 @@ def run_engine(
 
     Raises:
         MissingPackagesError: the engine Python lacks a package (the child could not import it).
-        EngineRunError: the child failed (with the engine's one-line error), crashed, or was cancelled.
+        EngineRunError: the child failed (with the engine's one-line error), crashed, or was cancelled, before
+            its ``done`` event (after it the outputs are written, so the run has succeeded however the child ends).
     """
     process_name = process_name or tr("engine process")
     contract = engine_contract(arguments[0])
@@ -177,6 +178,10 @@ def _follow(
         killer.cancel()
     if traceback_lines:
         _log_details(traceback_lines)
+    if done:
+        # The engine says "done" only after every output is written: a Cancel that came too late, or a crash
+        # while the interpreter exits, changes nothing the run made.
+        return done
     if missing and exit_code != 0 and not error_message:
         raise MissingPackagesError(missing)
     message = describe_exit(exit_code, False, cancelled, error_message, process_name)

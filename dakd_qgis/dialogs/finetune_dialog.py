@@ -622,14 +622,20 @@ class FinetuneDialog(QDialog):
 
     def _on_finished(self, exit_code: int, crashed: bool) -> None:
         self._set_running(False)
-        message = describe_exit(
-            exit_code,
-            crashed,
-            self.runner.stop_requested,
-            self.runner.start_error or self.error_message,
-            tr("training process"),
+        # The engine says "done" only after the model and its report are written: a Cancel that came too late, or a
+        # crash while Python exits, changes nothing the run made.
+        success = bool(self.done_event)
+        message = (
+            ""
+            if success
+            else describe_exit(
+                exit_code,
+                crashed,
+                self.runner.stop_requested,
+                self.runner.start_error or self.error_message,
+                tr("training process"),
+            )
         )
-        success = not message and bool(self.done_event)
         if success:
             try:
                 self._show_results()

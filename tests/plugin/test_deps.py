@@ -105,3 +105,30 @@ def test_install_profiles_detection_only_and_with_fine_tuning():
     assert {r.name for r in engine_requirements()} <= set(train)
     with pytest.raises(ValueError, match="unknown install profile"):
         profile_requirements("everything")
+
+
+def test_a_detection_only_install_is_not_called_missing_torch(monkeypatch):
+    """After "Detection only" (no torch: OpenVINO runs the model) detection must not be refused for want of torch.
+
+    The engine detects with any one inference runtime (torch, or the ``detect`` extra's OpenVINO); only when
+    none is there does detection need one installed.
+    """
+    from dakd_qgis import deps
+
+    real_check = deps.check_requirement
+    absent: set[str] = set()
+
+    def check(requirement, search_path=None, versions=None):
+        if requirement.name in absent:
+            return deps.RequirementStatus(requirement, None, False, "missing")
+        return real_check(requirement, search_path, versions)
+
+    monkeypatch.setattr(deps, "check_requirement", check)
+    assert deps.missing_package_names() == []
+    absent.add("torch")  # what the installer's "Detection only" leaves out
+    assert deps.missing_package_names() == []
+    absent.clear()
+    absent.add("openvino")  # pip install dakd-oilspill without the detect extra: torch runs the model
+    assert deps.missing_package_names() == []
+    absent.update({"torch", "rasterio"})  # no runtime at all, and a package detection always needs
+    assert set(deps.missing_package_names()) == {"torch", "openvino", "rasterio"}

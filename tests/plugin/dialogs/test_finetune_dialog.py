@@ -109,6 +109,44 @@ def test_cancel_ends_the_child_process(dialog, tmp_path, wait_until):
     assert dialog.stage_label.text() == "Stopped"
 
 
+def test_a_cancel_after_the_model_is_written_is_not_a_failure(
+    dialog, tmp_path, wait_until, isolated_plugin_settings, model_card
+):
+    """Cancel pressed after the ``done`` event (the model and its report are written) while the process exits.
+
+    The training has finished: the window must register the model and say so, not "wrote no output".
+    """
+    import json
+    import shutil
+
+    from dakd_qgis.finetune import FinetuneRequest
+
+    work = tmp_path / "late.work"
+    work.mkdir()
+    for source in (model_card, model_card.with_suffix(".safetensors")):
+        shutil.copy(source, tmp_path / source.name)
+    (work / "report.json").write_text(json.dumps({"metrics": {"validation": {"miou": 55.0}, "class_names": []}}))
+    dialog.request = FinetuneRequest(output=str(tmp_path / "late"), name="late-cancel")
+    done = {"event": "done", "model": str(tmp_path / model_card.name), "work_dir": str(work)}
+    finished = _run_script(
+        dialog,
+        tmp_path,
+        f"""
+        import json, signal, time
+        print(json.dumps({done!r}), flush=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the engine's main() has returned: Python is exiting
+        time.sleep(30)  # a slow exit (torch, CUDA)
+        """,
+    )
+    assert wait_until(lambda: dialog.done_event, 30)
+    dialog.cancel_button.click()
+    assert wait_until(lambda: finished, 30)
+    assert finished == [True], dialog.status.text()
+    assert dialog.status.text().startswith("Done") and dialog.stage_label.text() == "Finished"
+    assert dialog.registered_card == isolated_plugin_settings.models_dir() / "late-cancel.json"
+    assert dialog.registered_card.is_file()
+
+
 def test_start_refuses_incomplete_inputs(dialog):
     assert not dialog.start()
     assert "choose at least one SAR raster" in dialog.status.text()

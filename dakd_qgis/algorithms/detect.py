@@ -458,7 +458,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             feedback.pushInfo(tr("Found {summary}.").format(summary=summary_sentence(outcome)))
             if feedback.isCanceled():
                 raise QgsProcessingException(tr("Cancelled by the user; no output was written."))
-            return self._write_outputs(outcome, parameters, context, source_name)
+            return self._write_outputs(outcome, parameters, context, feedback, source_name)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -525,7 +525,12 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                 )
 
     def _write_outputs(
-        self, outcome: DetectOutcome, parameters: dict[str, Any], context: QgsProcessingContext, source_name: str
+        self,
+        outcome: DetectOutcome,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        source_name: str,
     ) -> dict[str, Any]:
         run_dir = outcome.out_dir
         spills = QgsVectorLayer(f"{run_dir / 'spills.gpkg'}|layername=spills", "spills", "ogr")
@@ -557,8 +562,9 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         for key, role in ((self.OUTPUT, "spills"), (self.PROBABILITY, "probability"), (self.CLASSES, "classes")):
             if key in results:
                 _show_on_load(context, results[key], group, role)
-        if outcome.report_path is not None:
-            results[self.REPORT] = str(_keep_report(outcome.report_path))
+        kept = _keep_report(outcome.report_path, feedback) if outcome.report_path is not None else None
+        if kept is not None:
+            results[self.REPORT] = str(kept)
         return results
 
 
@@ -647,16 +653,30 @@ def _run_with_feedback(
         raise QgsProcessingException(sentence(str(error))) from error
 
 
-def _keep_report(report: Path) -> Path:
+def _keep_report(report: Path, feedback: QgsProcessingFeedback) -> Path | None:
     """Copy the run's report out of the run folder (removed when the algorithm ends) and return the copy.
 
     The copy goes into a new folder in Processing's temporary folder, as QGIS keeps temporary outputs: it
     outlives the run, so the Results Viewer can open it, and writes nothing beside the analyst's outputs.
     The report is one self-contained file (the quick-look is inlined), so the copy needs nothing else.
+    It comes after the outputs are in place, so a failed copy (a full temporary disk) is one line in the log
+    and None, not a failed run.
     """
-    folder = Path(tempfile.mkdtemp(prefix="dakd-report-", dir=QgsProcessingUtils.tempFolder()))
-    kept = folder / report.name
-    shutil.copyfile(report, kept)
+    folder = None
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="dakd-report-", dir=QgsProcessingUtils.tempFolder()))
+        kept = folder / report.name
+        shutil.copyfile(report, kept)
+    except OSError as error:
+        if folder is not None:  # our own new folder, with at most a half copy in it
+            shutil.rmtree(folder, ignore_errors=True)
+        feedback.reportError(
+            tr("The run's report could not be kept ({reason}); the outputs are written.").format(
+                reason=error.strerror or error
+            ),
+            False,
+        )
+        return None
     return kept
 
 

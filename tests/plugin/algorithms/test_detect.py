@@ -777,3 +777,26 @@ def test_writing_a_raster_output_never_touches_a_file_named_like_its_partial(tmp
     assert all(path.read_bytes() == b"the analyst's file" for path in theirs)
     ours = {path.name for path in destination.parent.iterdir()} - {path.name for path in theirs}
     assert destination.name in ours and all(name.startswith(destination.name) for name in ours)  # sidecars follow it
+
+
+def test_a_report_that_cannot_be_kept_is_one_line_not_a_failed_run(tmp_path):
+    """The report is copied after the outputs are in place: a failed copy is one logged line, not a traceback."""
+    from qgis.core import QgsProcessingFeedback
+
+    from dakd_qgis.algorithms.detect import _keep_report
+
+    class Collected(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.errors = []
+
+        def reportError(self, error, fatalError=False):  # noqa: N802 - QGIS's name
+            self.errors.append(error)
+
+    feedback = Collected()
+    assert _keep_report(tmp_path / "gone" / "report.html", feedback) is None
+    assert len(feedback.errors) == 1 and "report could not be kept" in feedback.errors[0]
+    report = tmp_path / "report.html"
+    report.write_text("<html>the run</html>")
+    kept = _keep_report(report, feedback)
+    assert kept is not None and kept.read_text() == "<html>the run</html>" and kept.parent != tmp_path

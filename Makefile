@@ -65,10 +65,10 @@ package: docs
 # The bundled default model (docs/model.md: "How it was made"): simulate the training scenes (fixed seeds), then
 # train SAROSS-Net-XS on the CPU with `dakd finetune` (input channels that carry the sea background, the
 # robustness augmentations), without generated pairs (--aug-ratio 0: on held-out scenes it beat the same run
-# with 0.25x pairs from the CPU-sized SAR-JointNet), in two stages (below). Writes
-# resources/models/default.{safetensors,json} and its curves in resources/readme; about three hours on 2 CPU cores
-# (18,000 + 9,000 steps of 12). An interrupted run continues with make default-model DM_RESUME=1 (the simulated
-# scenes are kept, and a finished stage 1 is not run again).
+# with 0.25x pairs from the CPU-sized SAR-JointNet), in three stages (below). Writes
+# resources/models/default.{safetensors,json} and its curves in resources/readme; about four hours on 2 CPU cores
+# (18,000 + 9,000 + 6,000 steps of 12). An interrupted run continues with make default-model DM_RESUME=1 (the
+# simulated scenes are kept, and a finished stage is not run again).
 # The comparison run: make default-model DM_EXTRA="--aug-ratio 0.25" DM_RUN=with-generated DM_OUT=build/with-generated
 # Each group below: first seed, last seed, then the `dakd simulate` options; DM_SIM_ALL applies to every group
 # first (resources/training/default-model-scenes.json: wider than the simulator's defaults: wind 2-15 m/s, noise
@@ -89,6 +89,8 @@ DM_FINETUNE := $(DM_COMMON) --steps 18000 --input-features $(DM_FEATURES) --augm
 # Stage 2: 9,000 more steps from stage 1 (it was still improving at its last step) at half the learning rate,
 # with 8-bit exports linear in dB, amplitude or intensity.
 DM_CONTINUE = $(DM_COMMON) --init $(DM)/$(DM_RUN)-stage1.json --retain 0 --min-gain 0 --steps 9000 --lr 0.00025 --augment robust
+# Stage 3: 6,000 more steps from stage 2 with pixels resampled up to 4x coarser (40 m), where stage 2 failed.
+DM_WIDEN = $(DM_COMMON) --init $(DM)/$(DM_RUN)-stage2.json --retain 0 --min-gain 0 --steps 6000 --lr 0.00015 --augment robust-wide
 DM_SCENE_ARGS = $$(for f in $(DM)/train/*_scene.tif; do echo --scene $$f --label-raster $${f%_scene.tif}_labels.tif; done)
 DM_EXTRA ?=
 DM_RUN ?= model
@@ -102,20 +104,24 @@ ifeq ($(DM_RESUME),)
 	  $(DAKD) -q --progress none simulate --seed {} --name $(g)-{} --out $(DM)/train --no-quicklook \
 	  $(DM_SIM_ALL) $(wordlist 3,99,$(DM_SIM_$(g))) >/dev/null &&) true
 endif
-	$(PY) -c 'import json, sys; a = sys.argv[1:]; print(json.dumps({"how": "make default-model (two stages)", \
+	$(PY) -c 'import json, sys; a = sys.argv[1:]; print(json.dumps({"how": "make default-model (three stages)", \
 	  "data": "simulated Sentinel-1 IW VV scenes (engine.data.synth), float32 dB GeoTIFF + label rasters", \
 	  "note": "simulated data only; trained on a CPU (no GPU was available); see docs/model.md (The model and its honest limits)", \
 	  "simulate_all_groups": {"options": a[1], "config": json.load(open(a[1].split()[-1]))}, \
 	  "simulate": [dict(group=g, seeds=[int(o.split()[0]), int(o.split()[1])], command="dakd simulate --seed SEED " \
-	  f"--name {g}-SEED --no-quicklook " + a[1] + " " + " ".join(o.split()[2:])) for g, o in zip(a[3::2], a[4::2])], \
+	  f"--name {g}-SEED --no-quicklook " + a[1] + " " + " ".join(o.split()[2:])) for g, o in zip(a[4::2], a[5::2])], \
 	  "finetune": "dakd finetune [--scene S_scene.tif --label-raster S_labels.tif for every simulated scene] " + a[0], \
-	  "continue": "dakd finetune [the same scenes] " + a[2]}, \
-	  indent=1))' "$(DM_FINETUNE) $(DM_EXTRA) --out $(DM)/$(DM_RUN)-stage1" "$(DM_SIM_ALL)" "$(DM_CONTINUE) $(DM_EXTRA)" \
+	  "continue": "dakd finetune [the same scenes] " + a[2], "widen": "dakd finetune [the same scenes] " + a[3]}, \
+	  indent=1))' "$(DM_FINETUNE) $(DM_EXTRA) --out $(DM)/$(DM_RUN)-stage1" "$(DM_SIM_ALL)" \
+	  "$(DM_CONTINUE) $(DM_EXTRA) --out $(DM)/$(DM_RUN)-stage2" "$(DM_WIDEN) $(DM_EXTRA)" \
 	  $(foreach g,$(DM_GROUPS),$(g) "$(DM_SIM_$(g))") > $(DM)/$(DM_RUN).recipe.json
-	if [ -z "$(DM_RESUME)" ] || [ ! -f $(DM)/$(DM_RUN)-stage1.json ]; then time $(DAKD) finetune $(DM_SCENE_ARGS) $(DM_FINETUNE) \
-	  $(DM_EXTRA) --recipe $(DM)/$(DM_RUN).recipe.json --out $(DM)/$(DM_RUN)-stage1 --work-dir $(DM)/$(DM_RUN)-stage1.work \
-	  $(if $(DM_RESUME),--resume,--overwrite); fi
-	time $(DAKD) finetune $(DM_SCENE_ARGS) $(DM_CONTINUE) $(DM_EXTRA) --recipe $(DM)/$(DM_RUN).recipe.json \
+	if [ -z "$(DM_RESUME)" ] || { [ ! -f $(DM)/$(DM_RUN)-stage1.json ] && [ ! -f $(DM)/$(DM_RUN)-stage2.json ]; }; then \
+	  time $(DAKD) finetune $(DM_SCENE_ARGS) $(DM_FINETUNE) $(DM_EXTRA) --recipe $(DM)/$(DM_RUN).recipe.json \
+	  --out $(DM)/$(DM_RUN)-stage1 --work-dir $(DM)/$(DM_RUN)-stage1.work $(if $(DM_RESUME),--resume,--overwrite); fi
+	if [ -z "$(DM_RESUME)" ] || [ ! -f $(DM)/$(DM_RUN)-stage2.json ]; then time $(DAKD) finetune $(DM_SCENE_ARGS) \
+	  $(DM_CONTINUE) $(DM_EXTRA) --recipe $(DM)/$(DM_RUN).recipe.json --out $(DM)/$(DM_RUN)-stage2 \
+	  --work-dir $(DM)/$(DM_RUN)-stage2.work $(if $(DM_RESUME),--resume,--overwrite); fi
+	time $(DAKD) finetune $(DM_SCENE_ARGS) $(DM_WIDEN) $(DM_EXTRA) --recipe $(DM)/$(DM_RUN).recipe.json \
 	  --out $(DM)/$(DM_RUN) --work-dir $(DM)/$(DM_RUN).work $(if $(DM_RESUME),--resume,--overwrite)
 	mkdir -p $(dir $(DM_OUT))
 	for ext in safetensors json; do cp $(DM)/$(DM_RUN).$$ext $(DM_OUT).$$ext; done

@@ -18,7 +18,8 @@ threshold (the usual classical baseline on such tiles):
     8bit equalised      a per-tile histogram equalisation (no training augmentation does this)
     20 m                power averaged 2×2 (a 512² window becomes a 256² tile; labels by majority)
     20 m 8bit p2-p98    both
-    40 m                power averaged 4×4 (outside the training's 0.5-2× resampling: a coarse export)
+    30 m                power averaged 3×3 (the shipped model's stage 3 resampled up to 4×; stages 1-2 up to 2×)
+    40 m                power averaged 4×4 (a coarse export, at the end of stage 3's resampling range)
 
 Tiles: every 256² tile of the ``oil`` and ``large`` groups with at least 0.5 % oil and 90 % valid
 pixels, plus every fourth tile of the ``clean`` group (oil-free sea with look-alikes). This is a
@@ -113,6 +114,7 @@ CONDITIONS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
     "8bit equalised": (1, equalise_8bit),
     "20 m": (2, lambda x: x),
     "20 m 8bit p2-p98": (2, stretch_8bit),
+    "30 m": (3, lambda x: x),
     "40 m": (4, lambda x: x),
 }
 

@@ -121,8 +121,9 @@ def _print_info(args: argparse.Namespace) -> int:
     recipe = (data.get("training") or {}).get("recipe")
     if recipe:
         lines.insert(-2, f"recipe:        {recipe.get('how', '')}; {recipe.get('finetune', '')}".rstrip("; "))
-        if recipe.get("continue"):  # a second stage from the first one's model (make default-model)
-            lines.insert(-2, f"then:          {recipe['continue']}")
+        for stage in ("continue", "widen"):  # later stages, each from the one before (make default-model)
+            if recipe.get(stage):
+                lines.insert(-2, f"then:          {recipe[stage]}")
     print("\n".join(lines))
     if data.get("training") or data.get("metrics"):
         print("(everything recorded, including the data and every setting: dakd model info --json CARD)")

@@ -89,11 +89,12 @@ def _register_finetune(subparsers: argparse._SubParsersAction) -> None:
     )
     finetune.add_argument(
         "--augment",
-        choices=("robust", "robust-db", "basic"),
+        choices=("robust", "robust-db", "robust-wide", "basic"),
         default="robust",
         help="augmentations: robust (flips, rotations, resampling, unknown dB scaling, 8-bit exports linear in dB, "
         "amplitude or intensity, speckle filters; the default), robust-db (the same with dB exports only, as "
-        "model 0.1.1 was trained) or basic (flips, rotations, a 1 dB shift)",
+        "model 0.1.1 was trained), robust-wide (robust with resampling to pixels up to 4x coarser, as the default "
+        "model's third stage) or basic (flips, rotations, a 1 dB shift)",
     )
     finetune.add_argument(
         "--inception-weights",

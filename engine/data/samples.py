@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from engine.classes import IGNORE_INDEX
 from engine.config import ConfigBase
 from engine.data.generated import GeneratedSet
 from engine.data.tiles import TileSet, clip_standardise_db, db_to_diffusion, spill_repeats
@@ -86,11 +87,15 @@ ROBUST_AUGMENT = AugmentConfig(
     smooth_probability=0.25,
     export_scales=("db", "amplitude", "intensity"),
 )
+#: The robust set with resampling out to 4x coarser pixels (40 m for 10 m scenes), beyond what a tile holds at
+#: the crop size: such samples are the whole tile, shrunk, with nodata around it (:func:`pad_as_nodata`).
+ROBUST_WIDE_AUGMENT = replace(ROBUST_AUGMENT, zoom=(0.5, 4.0))
 #: Augmentation sets by the names ``dakd finetune --augment`` takes. ``robust-db`` is the robust set as the
 #: first stage of the default model was trained with: 8-bit exports linear in dB only.
 AUGMENTS = {
     "robust": ROBUST_AUGMENT,
     "robust-db": replace(ROBUST_AUGMENT, export_scales=("db",)),
+    "robust-wide": ROBUST_WIDE_AUGMENT,
     "basic": AugmentConfig(),
 }
 
@@ -229,6 +234,31 @@ def resample(image_db: np.ndarray, arrays: list[np.ndarray], size_px: int) -> tu
     return image_db, out
 
 
+def pad_as_nodata(
+    image_db: np.ndarray, arrays: list[np.ndarray], size_px: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Place a sample smaller than ``size_px`` at a random spot of a ``size_px`` square of nodata.
+
+    The rest is what a scene edge is to the network: integer arrays (labels) are :data:`IGNORE_INDEX`
+    there, boolean ones (validity) False and float ones (soft labels) 0, so no loss sees it; the image
+    there holds the sample's median dB, so a speckle filter drawn later does not smear a false edge in.
+    """
+    height, width = image_db.shape[-2:]
+    if height >= size_px and width >= size_px:
+        return image_db, arrays
+    row = int(rng.integers(0, size_px - height + 1))
+    col = int(rng.integers(0, size_px - width + 1))
+    window = np.s_[..., row : row + height, col : col + width]
+
+    def pad(array: np.ndarray, fill: float) -> np.ndarray:
+        out = np.full((*array.shape[:-2], size_px, size_px), fill, array.dtype)
+        out[window] = array
+        return out
+
+    padded = [pad(a, IGNORE_INDEX if a.dtype.kind in "iu" else 0) for a in arrays]
+    return pad(image_db, float(np.median(image_db))), padded
+
+
 def crop_and_augment(
     image_db: np.ndarray,
     arrays: list[np.ndarray],
@@ -249,9 +279,11 @@ def crop_and_augment(
     size = crop_px or tile_px
     if config is not None and config.zoom and rng.random() < config.zoom_probability:
         factor = float(np.exp(rng.uniform(np.log(config.zoom[0]), np.log(config.zoom[1]))))
-        window = int(np.clip(round(size * factor), 16, tile_px))
-        image_db, arrays = random_crop(image_db, arrays, window, rng)
-        image_db, arrays = resample(image_db, arrays, size)
+        wanted = round(size * factor)
+        image_db, arrays = random_crop(image_db, arrays, int(np.clip(wanted, 16, tile_px)), rng)
+        # A factor coarser than the tile allows shrinks the whole tile below the sample size; the rest is nodata.
+        image_db, arrays = resample(image_db, arrays, size if wanted <= tile_px else max(16, round(tile_px / factor)))
+        image_db, arrays = pad_as_nodata(image_db, arrays, size, rng)
     else:
         image_db, arrays = random_crop(image_db, arrays, crop_px, rng)
     if config is not None:

@@ -31,10 +31,14 @@ def test_model_info_summarises_the_bundled_card(capsys):
     from engine.detectors import DEFAULT_MODEL_CARD
 
     assert main(["model", "info", str(DEFAULT_MODEL_CARD)]) == 0
-    lines = {line.split(":", 1)[0]: line for line in capsys.readouterr().out.splitlines() if ":" in line}
+    out = capsys.readouterr().out.splitlines()
+    lines = {line.split(":", 1)[0]: line for line in out if ":" in line}
     assert "cpu-default" in lines["training"] and "tiles from" in lines["training"]
     assert "validation mIoU" in lines["metrics"] and "oil" in lines["metrics"]
     assert "make default-model" in lines["recipe"] and "dakd finetune" in lines["recipe"]
+    # each later stage starts from the one before, and says so
+    later = [line for line in out if line.startswith("then:")]
+    assert len(later) == 2 and "model-stage1.json" in later[0] and "--augment robust-wide" in later[1]
     assert all(len(line) < 400 for line in lines.values())  # the full record is behind --json
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.classes import OSD_CLASSES
+from engine.classes import IGNORE_INDEX, OSD_CLASSES
 from engine.data.samples import (
     AUGMENTS,
     AugmentConfig,
@@ -124,6 +124,27 @@ def test_resampling_multilooks_power_and_keeps_labels_exact() -> None:
     assert out.shape == out_labels.shape == out_valid.shape == (32, 32)
     assert set(np.unique(out_labels).tolist()) == {0, 2} and out_valid.dtype == bool and out_valid.all()
     assert np.isclose(out[:, :10], -20.0, atol=1e-3).all() and np.isclose(out[:, -10:], -10.0, atol=1e-3).all()
+
+
+def test_a_zoom_coarser_than_the_tile_allows_shrinks_the_tile_into_nodata() -> None:
+    """robust-wide reaches 4x coarser pixels from 256 px tiles at 128 px crops: the rest of the crop is nodata."""
+    image = np.full((256, 256), -22.0, np.float32)
+    image[:, :128] = -30.0  # a dark half, labelled oil
+    labels = np.zeros((256, 256), np.int64)
+    labels[:, :128] = 1
+    valid = np.ones((256, 256), bool)
+    config = AugmentConfig(zoom=(4.0, 4.0), zoom_probability=1.0, flips=False, rotations=False, db_shift=0.0)
+    out, (out_labels, out_valid) = crop_and_augment(image, [labels, valid], 128, config, 0, 0, 3, valid=valid)
+    assert out.shape == out_labels.shape == out_valid.shape == (128, 128)
+    assert out_valid.sum() == 64 * 64  # the whole 256 px tile at 4x the pixel size
+    assert (out_labels[~out_valid] == IGNORE_INDEX).all() and set(np.unique(out_labels[out_valid])) == {0, 1}
+    assert (out_labels[out_valid] == 1).sum() == 32 * 64  # the labels keep their share
+    # the image around the shrunk tile holds its median, not a bright false edge
+    assert out[~out_valid].min() >= -30.0 and out[~out_valid].max() <= -22.0
+    # within the tile's reach nothing is padded, as before
+    near = AugmentConfig(zoom=(2.0, 2.0), zoom_probability=1.0)
+    assert crop_and_augment(image, [labels, valid], 128, near, 0, 0, 3, valid=valid)[1][1].all()
+    assert AUGMENTS["robust-wide"].zoom == (0.5, 4.0)
 
 
 def test_a_zoomed_crop_has_the_crop_size_and_is_reproducible() -> None:

@@ -1088,6 +1088,11 @@
     </message>
     <message>
         <location filename="../algorithms/detect.py"/>
+        <source>The run's report could not be kept ({reason}); the outputs are written.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
         <source>The scene to analyse; not needed when a Sentinel-1 product is given below.</source>
         <translation type="unfinished"></translation>
     </message>

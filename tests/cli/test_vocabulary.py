@@ -99,3 +99,10 @@ def test_model_list_writes_its_lines_to_out(tmp_path, capsys) -> None:
     assert main(["model", "list", str(tmp_path), "--out", str(listing)]) == 0
     assert capsys.readouterr().out == ""
     assert listing.read_text() == f"no model cards found in {tmp_path}\n"
+
+
+def test_the_augment_choices_are_the_registrys() -> None:
+    """``--augment`` lists its names literally (building the parser must not import torch); they are AUGMENTS'."""
+    from engine.data.samples import AUGMENTS
+
+    assert set(option(COMMANDS[("finetune",)], "--augment").choices) == set(AUGMENTS)

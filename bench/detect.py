@@ -328,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         default="threshold",
         help="model: the bundled default model (resources/models/default.json)",
     )
-    parser.add_argument("--workdir", type=Path, default=None, help="where scenes and outputs go (default: tmp)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="a folder to work in: a new subfolder of it is used (default: tmp)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scenes and outputs")
     parser.add_argument("--write-scene", type=Path, metavar="PATH", help="only write one synthetic scene and exit")
     parser.add_argument("--width", type=int, default=1200)
@@ -358,13 +360,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.write_scene} ({args.width} x {args.height} px)")
         return 0
 
-    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="dakd-bench-detect-"))).resolve()
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    # Always a folder of our own, removed whole at the end: never the --workdir itself, which may hold anything.
+    workdir = Path(tempfile.mkdtemp(prefix="dakd-bench-detect-", dir=args.workdir)).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     if args.backends:
         try:
             return run_backends(args, workdir)
         finally:
-            if not args.keep and args.workdir is None:
+            if not args.keep:
                 shutil.rmtree(workdir, ignore_errors=True)
     rows = []
     try:
@@ -414,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                 scene.unlink()
                 shutil.rmtree(workdir / f"out-{name}")
     finally:
-        if not args.keep and args.workdir is None:
+        if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
     result = {

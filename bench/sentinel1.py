@@ -109,11 +109,15 @@ def run_child(args: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", choices=("utm", "radar"), default=["utm", "radar"])
-    parser.add_argument("--workdir", type=Path, default=None, help="where the product and outputs go (default: tmp)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="a folder to work in: a new subfolder of it is used (default: tmp)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the product and outputs")
     args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dakd-bench-s1-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    # Always a folder of our own, removed whole at the end: never the --workdir itself, which may hold anything.
+    workdir = Path(tempfile.mkdtemp(prefix="dakd-bench-s1-", dir=args.workdir))
     try:
         started = time.monotonic()
         product = build_product(workdir)
@@ -139,7 +143,9 @@ def main() -> None:
             )
             out.unlink()
     finally:
-        if not args.keep:
+        if args.keep:
+            print(f"kept in {workdir}")
+        else:
             shutil.rmtree(workdir, ignore_errors=True)
     record = {
         "benchmark": "sentinel1",

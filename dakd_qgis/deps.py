@@ -101,6 +101,10 @@ def parse_requirement(line: str) -> Requirement:
 INSTALL_PROFILES = {"detect": "Detection only", "train": "Detection and fine-tuning"}
 #: Engine requirements only fine-tuning (and torch detection) needs.
 TRAINING_ONLY = ("torch",)
+#: Engine requirements detection runs without, so their absence never stops it: the coastline mask
+#: (``--land-mask auto`` then goes on without one and says so), training curves, command-line progress bars.
+#: ``tests/plugin/test_deps.py`` runs the engine's detection with them blocked.
+NOT_NEEDED_TO_DETECT = ("roaring-landmask", "matplotlib", "tqdm")
 #: The runtime a detection-only install gets when the engine's ``detect`` extra cannot be read.
 DETECTION_RUNTIME = "openvino>=2024.0"
 
@@ -248,7 +252,8 @@ def missing_package_names(engine_python: str = "") -> list[str]:
     What detection checks before it starts (and QGIS at start-up), so the analyst hears "the Python packages
     affine, rasterio are missing" and gets the installer, not a traceback. Detection runs the model with any
     one runtime, torch or the ``detect`` extra's (OpenVINO): a "Detection only" install without torch, or an
-    engine with torch but without OpenVINO, lacks nothing; with neither, both are named. Empty when another
+    engine with torch but without OpenVINO, lacks nothing; with neither, both are named. Packages detection runs
+    without (:data:`NOT_NEEDED_TO_DETECT`) are left to the dependency window. Empty when another
     engine Python is set in Settings (QGIS cannot see its packages; a failed import is then reported when the
     engine runs) or when the requirement list cannot be read.
     """
@@ -264,7 +269,7 @@ def missing_package_names(engine_python: str = "") -> list[str]:
         return []
     if runtimes - {_normalise(name) for name in missing}:  # one runtime is there: detection can run the model
         missing = [name for name in missing if _normalise(name) not in runtimes]
-    return missing
+    return [name for name in missing if _normalise(name) not in NOT_NEEDED_TO_DETECT]
 
 
 def constraints_text() -> str:

@@ -25,6 +25,7 @@ from .contract import EngineContract, current_contract
 from .engine_command import EngineRunError, engine_command, run_engine
 from .events import event_percent
 from .layer_sources import InputProblem
+from .models import weights_path
 from .settings import PluginSettings
 from .translation import tr
 
@@ -153,7 +154,7 @@ def request_inputs(request: DetectRequest) -> list[Path]:
     inputs = [scene.parent if scene.name.lower() == "manifest.safe" else scene]
     if request.model_path:
         card = Path(request.model_path).expanduser()
-        inputs += [card, card.with_suffix(".safetensors")]
+        inputs += [card, weights_path(card)]
     inputs += [Path(p).expanduser() for p in (request.land_mask, request.aoi) if p and Path(p).expanduser().exists()]
     return inputs
 

@@ -8,6 +8,7 @@ event schema is the engine's (``engine.contract.EVENTS``, read through :mod:`dak
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from .contract import engine_contract
@@ -25,6 +26,22 @@ def parse_event(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return event if isinstance(event, dict) and "event" in event else None
+
+
+def last_json_object(lines: Sequence[str]) -> dict[str, Any] | None:
+    """Return the last line that is a JSON object, or None.
+
+    A probe prints its report last, after whatever the engine Python's imports printed; a stray line such as
+    ``42`` or ``[]`` also parses as JSON, and reading it as the report raised inside a Qt slot.
+    """
+    for line in reversed(lines):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
 
 
 def describe_exit(

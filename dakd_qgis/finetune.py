@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qgis.PyQt.QtCore import QVariant
+
 from .contract import EngineContract, current_contract
 from .translation import tr
 
@@ -174,6 +176,17 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
     if request.init:
         arguments += ["--init", request.init]
     return arguments
+
+
+def label_key(value: Any) -> str:
+    """Return a label value as the engine reads it from the file: its text, and ``""`` when it is empty.
+
+    QGIS gives an empty (NULL) attribute as None or as a null QVariant whose text is "NULL"; the engine
+    reads the file itself and sees no value, so ``""`` is what its ``--class-map`` must name (``=ignore``).
+    """
+    if value is None or (isinstance(value, QVariant) and value.isNull()):
+        return ""
+    return str(value).strip()
 
 
 def default_class_for(value: Any, background: str = "sea", contract: EngineContract | None = None) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .layer_sources import InputProblem
 from .paths import engine_subprocess_env, partial_beside, resources_dir
 from .settings import PluginSettings
 from .translation import tr
@@ -87,11 +88,13 @@ def read_card(card_path: Path) -> dict[str, Any]:
 
 
 def weights_path(card_path: Path) -> Path:
-    """Return the weights file a card names (``weights.file``), else ``NAME.safetensors`` beside the card."""
-    card_path = Path(card_path)
-    weights = read_card(card_path).get("weights")
-    name = weights.get("file") if isinstance(weights, dict) else None
-    return card_path.parent / Path(name).name if name else card_path.with_suffix(".safetensors")
+    """Return the weights file the engine loads for a card: ``NAME.safetensors`` beside ``NAME.json``.
+
+    The card's ``weights.file`` is not read: it keeps the name the weights had when trained (the bundled
+    card says ``model.safetensors``), and the engine ignores it (``engine.modelcard.card_paths``). Following
+    it copied, checked or deleted another model's weights, and refused cards the engine loads.
+    """
+    return Path(card_path).with_suffix(".safetensors")
 
 
 def list_models(settings: PluginSettings) -> list[ModelEntry]:
@@ -100,7 +103,7 @@ def list_models(settings: PluginSettings) -> list[ModelEntry]:
     bundled = bundled_model_path()
     if bundled is not None:
         entries.append(ModelEntry(bundled, tr("default (bundled)"), True, read_card(bundled)))
-    for card in sorted(settings.models_dir().glob("*.json")):
+    for card in sorted(settings.models_dir(create=False).glob("*.json")):
         try:
             entries.append(ModelEntry(card, card.stem, False, read_card(card)))
         except ModelRegistryError:
@@ -178,7 +181,10 @@ def register_model(
         raise ModelRegistryError(
             tr("'{name}' cannot be a model name: use letters, digits, '-' and '_'").format(name=stem)
         )
-    target_card = settings.models_dir() / f"{stem}.json"
+    try:
+        target_card = settings.models_dir() / f"{stem}.json"
+    except InputProblem as error:
+        raise ModelRegistryError(str(error)) from error
     if card_path.resolve() != target_card.resolve():
         metadata = read_card(card_path)
         target_weights = target_card.with_suffix(".safetensors")
@@ -208,7 +214,7 @@ def register_model(
 def delete_model(card_path: Path, settings: PluginSettings) -> None:
     """Delete a registered card and its files (never the bundled one); reset the default if it was this one."""
     card_path = Path(card_path)
-    if card_path.resolve().parent != settings.models_dir().resolve():
+    if card_path.resolve().parent != settings.models_dir(create=False).resolve():
         raise ModelRegistryError(
             tr("{path} is not a registered model (the bundled model cannot be deleted)").format(path=card_path)
         )

@@ -15,7 +15,9 @@ from pathlib import Path
 from qgis.core import QgsSettings
 
 from .contract import engine_contract
+from .layer_sources import InputProblem
 from .paths import PLUGIN_KEY, profile_data_dir
+from .translation import tr
 
 
 @dataclass
@@ -58,27 +60,40 @@ class PluginSettings:
         for field in fields(self):
             store.setValue(f"{PLUGIN_KEY}/{field.name}", getattr(self, field.name))
 
-    def cache_dir(self) -> Path:
-        """Return the cache folder, created if needed."""
-        folder = Path(self.cache_folder).expanduser() if self.cache_folder else profile_data_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+    def cache_dir(self, create: bool = True) -> Path:
+        """Return the cache folder, created if needed (``create``).
 
-    def models_dir(self) -> Path:
-        """Folder of registered model cards (fine-tuned and imported)."""
-        folder = self.cache_dir() / "models"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        Raises:
+            InputProblem: it cannot be created (a drive that is gone, no permission); the message says to choose
+                another in Settings…, which opens without it.
+        """
+        folder = Path(self.cache_folder).expanduser() if self.cache_folder else profile_data_dir()
+        return _made(folder) if create else folder
+
+    def models_dir(self, create: bool = True) -> Path:
+        """Folder of registered model cards (fine-tuned and imported); listing them needs no ``create``."""
+        folder = self.cache_dir(create=False) / "models"
+        return _made(folder) if create else folder
 
     def runs_dir(self) -> Path:
         """Folder where right-click detections write their outputs."""
-        folder = self.cache_dir() / "runs"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return _made(self.cache_dir(create=False) / "runs")
 
     def python_executable(self) -> str:
         """Return the interpreter for engine subprocesses and pip (the setting, else QGIS's own Python)."""
         return self.engine_python or default_python()
+
+
+def _made(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputProblem(
+            tr("cannot use the cache folder {folder} ({reason}); choose another in Settings…").format(
+                folder=folder, reason=error.strerror or error
+            )
+        ) from error
+    return folder
 
 
 def default_python() -> str:

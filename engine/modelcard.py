@@ -271,12 +271,31 @@ def read_card_data(path: str | Path) -> tuple[dict[str, Any], str]:
     weights_path, card_path = card_paths(path)
     if card_path.is_file():
         try:
-            return json.loads(card_path.read_text(encoding="utf-8")), str(card_path)
+            data = json.loads(card_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ModelError(f"{card_path}: cannot read the model card ({error}); re-export the model") from None
+        return _card_object(data, card_path), str(card_path)
     if weights_path.is_file():
         return _header_card(weights_path), str(weights_path)
     raise ModelError(f"{path}: no model found; give a model's .json or .safetensors file (see 'dakd model list')")
+
+
+#: JSON's names for the values :func:`json.loads` returns, for "not a model card" messages.
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def _card_object(data: Any, source: Path) -> dict[str, Any]:
+    """Return ``data`` if it is a JSON object; any other JSON (``notes.json`` holding ``[]``) is not a card.
+
+    Every reader of a card looks up keys in it: an array reaching them would be an AttributeError, not
+    the one-line refusal ``dakd model list`` shows beside the cards it can read.
+    """
+    if isinstance(data, dict):
+        return data
+    kind = _JSON_KINDS.get(type(data), type(data).__name__)
+    raise ModelError(
+        f"{source}: not a DAKD model card (it holds a JSON {kind}, not an object); give a model's .json card"
+    )
 
 
 def _header_card(weights_path: Path) -> dict[str, Any]:
@@ -289,7 +308,13 @@ def _header_card(weights_path: Path) -> dict[str, Any]:
         raise ModelError(f"{weights_path}: not a readable safetensors file ({error})") from None
     if header is None:
         raise ModelError(f"{weights_path}: has no model card; put its .json card beside it")
-    return json.loads(header)
+    try:
+        data = json.loads(header)
+    except json.JSONDecodeError as error:
+        raise ModelError(
+            f"{weights_path}: its model card is not valid JSON ({error}); put its .json card beside it"
+        ) from None
+    return _card_object(data, weights_path)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[SarossNet, ModelCard]:

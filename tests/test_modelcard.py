@@ -148,3 +148,23 @@ def test_a_card_records_its_input_channels(tmp_path):
     x = torch.randn(1, 1, 48, 48)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))
+
+
+@pytest.mark.parametrize("text", ["[]", "[1, 2]", "3", '"a card"', "null", "true"])
+def test_a_json_that_is_not_an_object_is_not_a_card(tmp_path, text):
+    """A JSON array, number, string... is refused in one line, never an AttributeError (``dakd model list``)."""
+    notes = tmp_path / "notes.json"
+    notes.write_text(text)
+    for read in (load_model_card, load_model):
+        with pytest.raises(ModelError, match=f"^{notes}: not a DAKD model card \\(it holds a JSON "):
+            read(notes)
+
+
+@pytest.mark.parametrize("header", ["[]", "{not json"])
+def test_a_weights_header_that_is_not_a_card_object_is_refused(tmp_path, small_model, header):
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "m.safetensors"
+    save_file({"w": torch.zeros(2)}, str(weights), metadata={"dakd_model_card": header})
+    with pytest.raises(ModelError, match=f"^{weights}: "):
+        load_model_card(weights)

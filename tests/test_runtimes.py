@@ -30,6 +30,7 @@ from engine.runtimes import (
     find_onnx,
     installed_backends,
     onnx_path_for,
+    openvino_cache_dir,
     read_onnx_metadata,
 )
 from engine.tiling import prefetch_batches
@@ -152,6 +153,24 @@ def test_export_has_dynamic_batch_and_the_card(card):
 
 
 @needs_onnx
+def test_the_default_export_and_the_cache_are_refreshed_over_stale_files(card, tmp_path, monkeypatch, capsys):
+    """Only a user's ``--out`` needs ``--overwrite``: ``CARD.onnx`` and the export cache are the engine's to refresh."""
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card.with_suffix(suffix), tmp_path / f"m{suffix}")
+    copy = tmp_path / "m.json"
+    (tmp_path / "m.onnx").write_text("stale")
+    assert main(["--progress", "none", "model", "export", str(copy), "--onnx"]) == 0
+    assert "wrote" in capsys.readouterr().out and find_onnx(copy, export=False)[0] == tmp_path / "m.onnx"
+    (tmp_path / "m.onnx").unlink()
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
+    stale = tmp_path / "cache" / "onnx" / f"{json.loads(copy.read_text())['weights']['sha256'][:32]}.onnx"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("stale")
+    assert find_onnx(copy) == (stale, f"exported once into the cache ({stale})")
+    assert read_onnx_metadata(stale)["dakd_weights_sha256"] == json.loads(copy.read_text())["weights"]["sha256"]
+
+
+@needs_onnx
 @pytest.mark.slow
 @pytest.mark.parametrize("backend, precision", BACKENDS)
 @pytest.mark.parametrize("which", ["sample", "simulated"])
@@ -176,6 +195,28 @@ def test_backend_gives_torch_fp32_classes_and_polygons(
         assert distance <= MAX_POLYGON_PX, f"{name}: polygons {distance:.1f} px apart"
     # OpenVINO runs f32, never its bf16 default: with the model's input channels bf16 agreed on 49 % of pixels.
     assert detector["precision"] == "fp32"
+
+
+@pytest.mark.skipif(not HAS["openvino"], reason="openvino is not installed")
+def test_openvino_keeps_compiled_networks_in_the_cache_and_runs_without_one(card, tmp_path, monkeypatch):
+    """Issue 14: compiling the model took about 3 s at every detection; the next run loads it from CACHE/openvino.
+
+    A cache folder that cannot be written (here a file stands where it should be) only costs the compile time.
+    """
+    from engine.runtimes import _OpenVinoNet
+
+    onnx_file = onnx_path_for(card)
+    x = np.zeros((2, 1, 256, 256), np.float32)
+    valid = np.ones_like(x, dtype=bool)
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
+    assert _OpenVinoNet(onnx_file, "auto")(x, valid).shape == (2, 5, 256, 256)
+    assert openvino_cache_dir() == tmp_path / "cache" / "openvino"
+    assert list(openvino_cache_dir().glob("*.blob")), "nothing compiled into the cache"
+    (tmp_path / "taken").write_text("a file, not a folder")
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "taken"))
+    assert openvino_cache_dir() is None
+    assert _OpenVinoNet(onnx_file, "auto")(x, valid).shape == (2, 5, 256, 256)
+    assert (tmp_path / "taken").read_text() == "a file, not a folder"
 
 
 @pytest.mark.skipif(not HAS["openvino"], reason="openvino is not installed")

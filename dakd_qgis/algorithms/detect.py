@@ -686,7 +686,19 @@ def _replace_raster(source: Path, destination: Path) -> None:
     The copy is written under a new name of our own (``mkstemp``) beside ``destination``: a fixed name could be a
     file of the analyst's, replaced and then deleted. A format of several files (an ``.aux.xml``, ENVI's ``.hdr``)
     moves whole, its main file last, and whatever GDAL wrote under that name is removed if anything fails.
+    A folder that cannot be written (read-only, full, not a folder) is one line, not a traceback.
     """
+    try:
+        _copy_by_rename(source, destination)
+    except OSError as error:
+        raise QgsProcessingException(
+            tr("Cannot write {path} ({reason}); choose another folder, or free disk space.").format(
+                path=destination, reason=error.strerror or error
+            )
+        ) from error
+
+
+def _copy_by_rename(source: Path, destination: Path) -> None:
     partial = partial_beside(destination)
     try:
         if destination.suffix.lower() in (".tif", ".tiff"):

@@ -314,7 +314,9 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
             )
         )
         mapping = QgsProcessingParameterString(self.CLASS_MAP, tr("Value mapping"), "", optional=True)
-        mapping.setHelp(tr("VALUE=CLASS pairs, comma separated, e.g. slick=oil, boat=ship"))
+        mapping.setHelp(
+            tr("VALUE=CLASS pairs, comma separated, e.g. slick=oil, boat=ship; =ignore for polygons without a value")
+        )
         self.addParameter(mapping)
         self.addParameter(
             QgsProcessingParameterEnum(
@@ -383,7 +385,7 @@ class TrainPipelineAlgorithm(_TrainingAlgorithm):
 
 
 def parse_mapping(text: str) -> dict[str, str]:
-    """Parse ``"slick=oil, boat=ship"`` into ``{"slick": "oil", "boat": "ship"}``.
+    """Parse ``"slick=oil, boat=ship"`` into ``{"slick": "oil", "boat": "ship"}``; ``=ignore`` names empty values.
 
     Raises:
         QgsProcessingException: an item without ``=``.
@@ -391,7 +393,7 @@ def parse_mapping(text: str) -> dict[str, str]:
     mapping = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         value, sep, target = item.partition("=")
-        if not sep or not value.strip():
+        if not sep:
             raise QgsProcessingException(
                 tr("Value mapping item {item}: write VALUE=CLASS, e.g. slick=oil.").format(item=repr(item))
             )

@@ -9,8 +9,6 @@ streams its log. Both run asynchronously; QGIS stays usable.
 
 from __future__ import annotations
 
-import json
-
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
@@ -34,6 +32,7 @@ from ..deps import (
     profile_requirements,
     status_from_probe,
 )
+from ..events import last_json_object
 from ..paths import deps_site_dir, engine_subprocess_env
 from ..process import ProcessRunner
 from ..settings import PluginSettings
@@ -177,13 +176,7 @@ class DepsDialog(QDialog):
         self.refresh()
 
     def _show_probe(self, exit_code: int) -> None:
-        report = None
-        for line in reversed(self.probe_output):
-            try:
-                report = json.loads(line)
-                break
-            except ValueError:
-                continue
+        report = last_json_object(self.probe_output)
         if report is None:
             reason = self.runner.start_error or tr("the engine Python exited with code {code}").format(code=exit_code)
             self.summary.setText(

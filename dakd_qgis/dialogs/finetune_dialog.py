@@ -16,7 +16,6 @@ the engine does not know start as *ignore* and are pointed out, never silently m
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import compat
 from ..deps import probe_arguments
 from ..engine_command import engine_command
-from ..events import describe_exit, event_percent, format_eta, parse_event
+from ..events import describe_exit, event_percent, format_eta, last_json_object, parse_event
 from ..finetune import (
     FinetuneReport,
     FinetuneRequest,
@@ -62,6 +61,7 @@ from ..finetune import (
     default_class_for,
     finetune_arguments,
     is_known_label,
+    label_key,
     label_targets,
     preset_for_device,
     preset_labels,
@@ -83,6 +83,8 @@ from .widgets import help_button, make_table
 MAX_SIZE = (1100, 680)
 
 
+#: Where a mapping row keeps its label value as the engine reads it ("" for an empty value shown as "(no value)").
+LABEL_KEY_ROLE = Qt.UserRole + 1
 #: Training stages whose loss is plotted, and the curve each one draws (key, colour).
 LOSS_CURVES = {"train SAR-JointNet": ("jointnet_loss", "#1f77b4"), "train SAROSS-Net": ("segmenter_loss", "#d62728")}
 MIOU_CURVE = ("miou", "#2ca02c")
@@ -339,16 +341,11 @@ class FinetuneDialog(QDialog):
         self.device_probe.start(arguments[0], arguments[1:], engine_subprocess_env())
 
     def _on_device_probed(self, exit_code: int, crashed: bool) -> None:
-        for line in reversed(self._probe_lines):
-            try:
-                device = json.loads(line).get("device", {}).get("name")
-            except (ValueError, AttributeError):
-                continue
-            if device:
-                self.detected_device = str(device)
-                self._suggest_preset()
-                self.device_detected.emit(self.detected_device)
-            return
+        device = ((last_json_object(self._probe_lines) or {}).get("device") or {}).get("name")
+        if device:
+            self.detected_device = str(device)
+            self._suggest_preset()
+            self.device_detected.emit(self.detected_device)
 
     def _preset_picked(self, _index: int) -> None:
         if not self._suggesting:
@@ -431,12 +428,14 @@ class FinetuneDialog(QDialog):
         values = sorted(layer.uniqueValues(layer.fields().indexOf(field)), key=str)
         self.mapping_table.setRowCount(len(values))
         for row, value in enumerate(values):
-            item = QTableWidgetItem(str(value))
-            item.setData(Qt.UserRole, not is_known_label(value))
+            key = label_key(value)
+            item = QTableWidgetItem(key or tr("(no value)"))
+            item.setData(Qt.UserRole, not is_known_label(key))
+            item.setData(LABEL_KEY_ROLE, key)
             self.mapping_table.setItem(row, 0, item)
             target = QComboBox(self.mapping_table)
             target.addItems(list(label_targets()))
-            target.setCurrentText(default_class_for(value, self.background.currentData()))
+            target.setCurrentText(default_class_for(key, self.background.currentData()))
             target.currentTextChanged.connect(lambda _text: self._show_unmapped())
             target.currentTextChanged.connect(lambda _text: self._suggest_background())
             self.mapping_table.setCellWidget(row, 1, target)
@@ -482,14 +481,14 @@ class FinetuneDialog(QDialog):
     def class_map(self) -> dict[str, str]:
         """Return the value → class mapping as set in the table."""
         return {
-            self.mapping_table.item(row, 0).text(): self.mapping_table.cellWidget(row, 1).currentText()
+            self.mapping_table.item(row, 0).data(LABEL_KEY_ROLE): self.mapping_table.cellWidget(row, 1).currentText()
             for row in range(self.mapping_table.rowCount())
         }
 
     def set_class(self, value: str, target: str) -> None:
-        """Map a label value to a class, as the analyst does in the table."""
+        """Map a label value (``""``: the empty value) to a class, as the analyst does in the table."""
         for row in range(self.mapping_table.rowCount()):
-            if self.mapping_table.item(row, 0).text() == value:
+            if self.mapping_table.item(row, 0).data(LABEL_KEY_ROLE) == value:
                 self.mapping_table.cellWidget(row, 1).setCurrentText(target)
                 return
         raise KeyError(value)

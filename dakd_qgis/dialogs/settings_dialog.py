@@ -6,8 +6,6 @@ Check dependencies… does): the device and the backend ``dakd detect`` picks, e
 
 from __future__ import annotations
 
-import json
-
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QComboBox,
@@ -21,6 +19,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..deps import probe_arguments
+from ..events import last_json_object
 from ..models import list_models
 from ..paths import engine_subprocess_env
 from ..process import ProcessRunner
@@ -102,14 +101,8 @@ class SettingsDialog(QDialog):
     def _on_probed(self, exit_code: int, crashed: bool) -> None:
         if self._stopping:
             return
-        report: dict = {}
-        for line in reversed(self._probe_lines):
-            try:
-                report = json.loads(line)
-                break
-            except ValueError:
-                continue
-        device, backend = report.get("device", {}), report.get("backend", {})
+        report = last_json_object(self._probe_lines) or {}
+        device, backend = report.get("device") or {}, report.get("backend") or {}
         if "name" in device and "name" in backend:
             self.runs_on.setText(
                 tr("{backend} on {device}. Backend: {backend_reason}. Device: {device_reason}.").format(

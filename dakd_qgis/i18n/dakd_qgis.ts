@@ -9,6 +9,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/finetune_dialog.py"/>
+        <source>(no value)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../detection.py"/>
         <source>1 look-alike</source>
         <translation type="unfinished"></translation>
@@ -218,6 +223,11 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Cannot start: {reason}.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>Cannot write {path} ({reason}); choose another folder, or free disk space.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1184,7 +1194,7 @@
     </message>
     <message>
         <location filename="../algorithms/finetune.py"/>
-        <source>VALUE=CLASS pairs, comma separated, e.g. slick=oil, boat=ship</source>
+        <source>VALUE=CLASS pairs, comma separated, e.g. slick=oil, boat=ship; =ignore for polygons without a value</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1319,6 +1329,11 @@
     <message>
         <location filename="../engine_command.py"/>
         <source>cannot start the engine with {python} ({reason}); set the engine Python in DAKD Oil Spill ▸ Engine ▸ Settings…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../settings.py"/>
+        <source>cannot use the cache folder {folder} ({reason}); choose another in Settings…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

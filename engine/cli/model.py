@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("path", help="the model's .json card or .safetensors weights")
     export.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
-    add_out_option(export, "FILE", "the ONNX file (default: CARD.onnx next to it)")
+    add_out_option(export, "FILE", "the ONNX file (default: CARD.onnx next to it, replaced by a new export)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out FILE")
     export.set_defaults(func=run_export)
     listing = commands.add_parser(
         "list",
@@ -131,11 +132,15 @@ def _print_info(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace, progress: Progress) -> int:
-    """Export the card's network to ONNX and print where it went."""
+    """Export the card's network to ONNX and print where it went.
+
+    ``CARD.onnx`` next to the card is refreshed as before; a file given with ``--out`` is replaced only with
+    ``--overwrite`` (it may be anything), and never when it is one of the card's own files.
+    """
     from engine.runtimes import export_onnx
 
     with progress.stage("export", total=1) as stage:
-        path = export_onnx(args.path, args.out)
+        path = export_onnx(args.path, args.out, overwrite=args.overwrite or not args.out)
         stage.advance()
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; dynamic batch, the card in its metadata)")
     return 0

@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
 from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
 from engine.contract import DATA_FORMATS, PRECISIONS, PRESETS
-from engine.errors import InputError
+from engine.errors import InputError, OutputError
 from engine.progress import Progress
 
 PRESET_NAMES = PRESETS  # the name callers of this module know
@@ -164,6 +165,7 @@ def _register_train_jointnet(subparsers: argparse._SubParsersAction) -> None:
     joint.add_argument("--work-dir", help="checkpoint folder (default: PATH.work)")
     joint.add_argument("--checkpoint-every", type=POSITIVE_INT, default=500, help="steps between checkpoints")
     joint.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
+    joint.add_argument("--overwrite", action="store_true", help="replace an existing model")
     _add_run_args(joint)
     joint.set_defaults(func=run_train_jointnet)
 
@@ -559,9 +561,11 @@ def _work_dir(args: argparse.Namespace) -> Path:
 def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd train-jointnet``."""
     from engine.models.sar_jointnet import jointnet_config
-    from engine.train.jointnet import JointTrainConfig, save_jointnet, train_jointnet
-    from engine.train.pipeline import jointnet_loop
+    from engine.train.jointnet import JointTrainConfig, jointnet_paths, save_jointnet, train_jointnet
+    from engine.train.pipeline import data_inputs, jointnet_loop
 
+    inputs = data_inputs(data_config_from_args(args))
+    _check_out_files(jointnet_paths(args.out), args.overwrite, inputs)
     data, split = _split_data(args, progress)
     config = JointTrainConfig(
         model=jointnet_config(args.variant),
@@ -587,7 +591,7 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
 
     if not is_main_process():
         return 0
-    weights = save_jointnet(args.out, trained)
+    weights = save_jointnet(args.out, trained, args.overwrite, inputs)
     _print_done(
         progress,
         args,
@@ -764,15 +768,26 @@ def _gated_pairs(
 
 def _check_model_out(args: argparse.Namespace) -> None:
     """Refuse ``dakd train``'s ``--out`` before any work: an existing card without --overwrite, or an input."""
-    from engine.io.atomic import check_replaceable
     from engine.modelcard import card_paths
     from engine.train.pipeline import data_inputs
 
-    if card_paths(args.out)[1].exists() and not args.overwrite:
-        raise InputError(f"{card_paths(args.out)[1]} already exists; pass --overwrite or choose another --out")
     inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
-    for path in card_paths(args.out):
+    _check_out_files(card_paths(args.out)[::-1], args.overwrite, inputs)
+
+
+def _check_out_files(paths: Sequence[Path], overwrite: bool, inputs: list[str | None]) -> None:
+    """Refuse a model command's ``--out`` files before any work (hours of training), by the rule of every output.
+
+    An input of the run (or a file inside an input folder) is refused even with ``--overwrite``, so that
+    is said first: "pass --overwrite" would not help. Any other existing file is refused without it.
+    """
+    from engine.io.atomic import check_replaceable
+
+    for path in paths:
         check_replaceable(path, inputs, option="--out")
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise OutputError(f"{path} already exists; pass --overwrite or choose another --out")
 
 
 def _write_train_card(

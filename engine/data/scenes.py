@@ -102,9 +102,14 @@ def parse_class_map(items: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
+def label_text(value: Any) -> str:
+    """Return a label value as ``--class-map`` names it: its text, and ``""`` for an empty (NULL) value."""
+    return "" if value is None else str(value).strip()
+
+
 def resolve_class(value: Any, spec: LabelSpec, source: str) -> int:
     """Return the class id (or IGNORE_INDEX) for one label value; raises InputError for unknown values."""
-    text = str(value).strip() if value is not None else ""
+    text = label_text(value)
     target = spec.class_map.get(text, text)
     lowered = target.lower()
     if lowered in IGNORE_NAMES:
@@ -116,9 +121,14 @@ def resolve_class(value: Any, spec: LabelSpec, source: str) -> int:
         if lowered == seg_class.name or lowered == str(seg_class.id):
             return seg_class.id
     valid = ", ".join(c.name for c in spec.classes)
+    if not text:
+        raise InputError(
+            f"{source}: a label has no value in field {spec.class_field!r}; give it a class ({valid}, not-oil), "
+            "or map empty values with --class-map =ignore"
+        )
     raise InputError(
         f"{source}: unknown class {text!r} in field {spec.class_field!r}; use one of {valid}, not-oil, ignore, "
-        f"or map it with --class-map {text or 'VALUE'}=CLASS"
+        f"or map it with --class-map {text}=CLASS"
     )
 
 
@@ -169,15 +179,17 @@ def read_label_polygons(
         try:
             class_id = resolve_class(value, spec, str(path))
         except InputError:
-            unknown[str(value)] = unknown.get(str(value), 0) + 1
+            text = label_text(value)
+            unknown[text] = unknown.get(text, 0) + 1
             continue
         shapes.append((geometry, class_id))
     if unknown:
-        values = ", ".join(sorted(unknown)[:5])
+        values = ", ".join(value or "(no value)" for value in sorted(unknown)[:5])
         valid = ", ".join(c.name for c in spec.classes)
+        empty = " (--class-map =ignore for polygons without a value)" if "" in unknown else ""
         raise InputError(
             f"{path}: unknown class values {values} in field {spec.class_field!r}; use {valid}, not-oil or "
-            "ignore, or map them with --class-map VALUE=CLASS"
+            f"ignore, or map them with --class-map VALUE=CLASS{empty}"
         )
     shapes = _reproject(shapes, crs, target_crs, path)
     return sorted(shapes, key=lambda item: _paint_rank(item[1], spec.classes))

@@ -47,7 +47,7 @@ from engine.diffusion.speckle import (
     estimate_enl,
 )
 from engine.errors import ModelError
-from engine.io.atomic import atomic_file
+from engine.io.atomic import Inputs, atomic_file
 from engine.models.sar_jointnet import JointNetConfig, SARJointNet, label_x0_from_logits
 from engine.progress import Progress
 from engine.train.loop import LoopConfig, TrainResult, train
@@ -261,11 +261,22 @@ def speckle_targets(tiles: TileSet, config: JointTrainConfig, progress: Progress
     }
 
 
-def save_jointnet(path: str | Path, trained: TrainedJointNet) -> Path:
-    """Write weights (safetensors) and a JSON sidecar beside them; returns the weights path."""
+def jointnet_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(weights.safetensors, sidecar.json)`` of a SAR-JointNet at ``path``: what is written, checked and read."""
+    weights = Path(path).expanduser().with_suffix(WEIGHTS_SUFFIX)
+    return weights, weights.with_suffix(META_SUFFIX)
+
+
+def save_jointnet(path: str | Path, trained: TrainedJointNet, overwrite: bool = True, inputs: Inputs = ()) -> Path:
+    """Write weights (safetensors) and a JSON sidecar beside them; returns the weights path.
+
+    ``overwrite`` and ``inputs`` are :func:`~engine.io.atomic.atomic_file`'s: ``dakd train-jointnet`` passes its
+    ``--overwrite`` and data, so an earlier model or a data file is not replaced at the end of a run either.
+    """
     from safetensors.torch import save_file
 
-    weights = Path(path).with_suffix(WEIGHTS_SUFFIX)
+    weights, sidecar = jointnet_paths(path)
+    inputs = list(inputs)  # read by both files' checks
     meta = {
         "format": "dakd-sar-jointnet",
         "version": 1,
@@ -276,10 +287,12 @@ def save_jointnet(path: str | Path, trained: TrainedJointNet) -> Path:
         "classes": [{"id": c.id, "name": c.name, "rgb": list(c.rgb)} for c in trained.classes],
         "training": trained.metadata,
     }
-    with atomic_file(weights) as tmp:
-        save_file({k: v.contiguous() for k, v in trained.model.state_dict().items()}, str(tmp))
-    with atomic_file(weights.with_suffix(META_SUFFIX)) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
+    with (  # both checked before either is written
+        atomic_file(weights, overwrite, inputs) as tmp_weights,
+        atomic_file(sidecar, overwrite, inputs) as tmp_sidecar,
+    ):
+        save_file({k: v.contiguous() for k, v in trained.model.state_dict().items()}, str(tmp_weights))
+        tmp_sidecar.write_text(json.dumps(meta, indent=2, default=str))
     return weights
 
 
@@ -291,8 +304,7 @@ def load_jointnet(path: str | Path) -> TrainedJointNet:
     """
     from safetensors.torch import load_file
 
-    weights = Path(path).with_suffix(WEIGHTS_SUFFIX)
-    sidecar = weights.with_suffix(META_SUFFIX)
+    weights, sidecar = jointnet_paths(path)
     if not weights.is_file() or not sidecar.is_file():
         raise ModelError(
             f"{weights}: SAR-JointNet weights or their .json sidecar not found; train one with 'dakd train-jointnet'"

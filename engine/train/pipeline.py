@@ -59,6 +59,7 @@ from engine.train.losses import LossWeights
 from engine.train.segmenter import (
     REAL_ONLY_DIR,
     SegmenterConfig,
+    curve_paths,
     evaluate_model,
     train_segmenter,
     write_model_card,
@@ -621,10 +622,12 @@ def _check_outputs(config: FinetuneConfig) -> tuple[Path, Path]:
     work = Path(config.work_dir).expanduser() if config.work_dir else output.with_name(output.name + ".work")
     if not distributed.is_main_process():
         return output, work
-    if card_json.exists() and not config.overwrite:
-        raise InputError(f"{card_json} already exists; pass --overwrite or choose another --out")
+    outputs = [card_json, output.with_name(output.name + ".safetensors"), *curve_paths(output)]
+    existing = next((path for path in outputs if path.exists()), None)
+    if existing is not None and not config.overwrite:
+        raise InputError(f"{existing} already exists; pass --overwrite or choose another --out")
     inputs = run_inputs(config)
-    for path in (card_json, output.with_name(output.name + ".safetensors")):
+    for path in outputs:
         check_replaceable(path, inputs, option="--out")
     if work.exists() and not config.resume:
         if config.overwrite:  # emptied later, once the data is checked; only a fine-tune's own work folder

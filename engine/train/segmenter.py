@@ -313,6 +313,15 @@ def _real_only_phase(
     )
 
 
+#: The curve pictures written beside a trained model: ``STEM.loss.png`` and ``STEM.miou.png``.
+CURVE_SUFFIXES = ("loss", "miou")
+
+
+def curve_paths(path_stem: Path) -> list[Path]:
+    """Return the curve pictures :func:`save_curves` writes for ``path_stem`` (outputs, checked like the card)."""
+    return [path_stem.with_name(f"{path_stem.name}.{suffix}.png") for suffix in CURVE_SUFFIXES]
+
+
 def save_curves(path_stem: Path, result: TrainResult) -> list[Path]:
     """Write ``STEM.loss.png`` and ``STEM.miou.png`` (training loss and validation mIoU by step)."""
     import matplotlib
@@ -348,7 +357,7 @@ def save_curves(path_stem: Path, result: TrainResult) -> list[Path]:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         figure.tight_layout()
-        target = path_stem.with_name(f"{path_stem.name}.{suffix}.png")
+        target = curve_paths(path_stem)[CURVE_SUFFIXES.index(suffix)]
         with atomic_file(target) as tmp:
             figure.savefig(tmp, format="png")
         plt.close(figure)

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 import torch
@@ -55,3 +56,47 @@ def test_model_info_on_a_bad_path_is_one_line(tmp_path, capsys):
     assert main(["model", "info", str(tmp_path / "nothing.json")]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("dakd: error:") and "no model found" in error[0]
+
+
+def test_model_list_and_info_take_a_json_array_for_no_card(card_path, tmp_path, capsys):
+    """``notes.json`` holding ``[]`` beside a card: listed as unreadable in one line, and the listing goes on."""
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card_path.with_suffix(suffix), tmp_path / f"osd-xs{suffix}")
+    notes = tmp_path / "notes.json"
+    notes.write_text("[]")
+    assert main(["model", "list", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{notes}  (unreadable: {notes}: not a DAKD model card (it holds a JSON array, not an object); "
+        "give a model's .json card)",
+        f"{tmp_path / 'osd-xs.json'}  osd-xs  mambavision XS  sea/oil/look-alike/ship/land",
+    ]
+    assert main(["model", "info", str(notes)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip().splitlines() == [
+        f"dakd: error: {notes}: not a DAKD model card (it holds a JSON array, not an object); give a model's .json card"
+    ]
+    assert notes.read_text() == "[]"
+
+
+def test_model_export_never_replaces_its_card_or_an_existing_file(card_path, tmp_path, capsys):
+    """``--out`` over the card it exports is always refused; over another existing file only without --overwrite."""
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card_path.with_suffix(suffix), tmp_path / f"m{suffix}")
+    card, kept = tmp_path / "m.json", tmp_path / "kept.onnx"
+    kept.write_text("keep")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    export = ["--progress", "none", "model", "export", str(card), "--onnx", "--out"]
+    for out, extra, error in [
+        (card, [], f"will not replace {card}: it is an input of this run; choose another --out"),
+        (card, ["--overwrite"], f"will not replace {card}: it is an input of this run; choose another --out"),
+        (
+            tmp_path / "m.safetensors",
+            ["--overwrite"],
+            f"will not replace {tmp_path / 'm.safetensors'}: it is an input of this run; choose another --out",
+        ),
+        (kept, [], f"output file {kept} already exists; pass --overwrite or choose another name"),
+    ]:
+        assert main([*export, str(out), *extra]) == 2, (out, extra)
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.strip().splitlines() == [f"dakd: error: {error}"]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no partial output, nothing replaced

@@ -209,6 +209,42 @@ def test_simulate_never_replaces_the_config_it_reads(tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+# --- train-jointnet: the weights and their sidecar -------------------------------------------------------------
+
+
+def test_train_jointnet_replaces_an_existing_model_only_with_overwrite_and_never_an_input(tmp_path, capsys):
+    """An earlier model (hours of training) at ``--out`` survives a run without --overwrite; a data file always does."""
+    tiles = tmp_path / "tiles"
+    simulate = ["--progress", "none", "simulate-tiles", "--count", "2", "--format", "osd", "--out", str(tiles)]
+    assert main(simulate) == 0  # 256 px tiles: the smallest SAR-JointNet learns from (64 px crops)
+    (tmp_path / "m.json").write_text("keep")
+    data = ["--data-format", "osd", "--dataset", str(tiles), "--val-share", "0", "--device", "cpu"]
+    run = [
+        *("--progress", "none", "train-jointnet", *data, "--variant", "tiny", "--steps", "1", "--batch-size", "2"),
+        *("--crop-px", "64", "--work-dir", str(tmp_path / "work")),
+    ]
+    capsys.readouterr()
+    assert main([*run, "--out", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"dakd: error: {tmp_path / 'm.json'} already exists; pass --overwrite or choose another --out"
+    ]
+    assert (tmp_path / "m.json").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "tiles"]  # refused before any work
+
+    dataset = tiles / "dataset.json"  # --out tiles/dataset writes tiles/dataset.json: a file of the input
+    before = snapshot(tiles)
+    assert main([*run, "--out", str(tiles / "dataset"), "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"dakd: error: will not replace {dataset}: it lies inside the input {tiles}; choose another --out"
+    ]
+    assert snapshot(tiles) == before
+
+    assert main([*run, "--out", str(tmp_path / "m"), "--overwrite"]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["format"] == "dakd-sar-jointnet"
+    assert (tmp_path / "m.safetensors").stat().st_size > 0
+    assert no_temporaries(tmp_path)
+
+
 # --- fine-tuning: the model files and the work folder ----------------------------------------------------------
 
 
@@ -259,6 +295,10 @@ def test_finetune_overwrite_replaces_its_model_and_work_folder_and_nothing_else(
         "--val-share",
         "0",
     ]
+    (tmp_path / "n.loss.png").write_text("the analyst's picture")  # the curve finetune --output n would write
+    refused = dakd(tmp_path, "finetune", *data, "--output", "n")
+    assert refused.returncode == 2 and "n.loss.png already exists; pass --overwrite" in refused.stderr
+    assert (tmp_path / "n.loss.png").read_text() == "the analyst's picture" and not (tmp_path / "n.json").exists()
     again = dakd(tmp_path, "finetune", *data, "--output", "m", "--overwrite")
     assert again.returncode == 0, again.stderr[-2000:]
     for name, text in earlier.items():  # replaced, or gone with the old work folder

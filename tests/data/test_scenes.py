@@ -40,6 +40,12 @@ def test_label_errors(scene: Path, tmp_path: Path) -> None:
     unknown = write_polygons(tmp_path / "unknown.gpkg", [(pixel_box(0, 0, 10, 10), "tanker")])
     with pytest.raises(InputError, match="unknown class values tanker.*--class-map"):
         load_labelled_scenes([LabelledScene(str(scene), label_vector=str(unknown))], spec, -35.0, 64)
+    blank_items = [(pixel_box(0, 0, 10, 10), "oil"), (pixel_box(20, 20, 30, 30), None)]  # one class left empty
+    blank = write_polygons(tmp_path / "blank.gpkg", blank_items)
+    with pytest.raises(InputError, match=r"values \(no value\) in field 'class'.*--class-map =ignore for polygons"):
+        load_labelled_scenes([LabelledScene(str(scene), label_vector=str(blank))], spec, -35.0, 64)
+    ignored = LabelSpec(class_map=parse_class_map(["=ignore"]))  # what the plugin passes for "(no value)"
+    assert load_labelled_scenes([LabelledScene(str(scene), label_vector=str(blank))], ignored, -35.0, 64)
     far = write_polygons(tmp_path / "far.gpkg", [(pixel_box(5000, 5000, 5010, 5010), "oil")])
     with pytest.raises(InputError, match="no label polygon lies inside"):
         load_labelled_scenes([LabelledScene(str(scene), label_vector=str(far))], spec, -35.0, 64)

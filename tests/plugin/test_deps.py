@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import subprocess
 import sys
@@ -132,3 +133,41 @@ def test_a_detection_only_install_is_not_called_missing_torch(monkeypatch):
     assert deps.missing_package_names() == []
     absent.update({"torch", "rasterio"})  # no runtime at all, and a package detection always needs
     assert set(deps.missing_package_names()) == {"torch", "openvino", "rasterio"}
+
+
+def test_packages_detection_runs_without_do_not_stop_it(monkeypatch, sar_scene, tmp_path):
+    """Trust: without roaring-landmask (a 100 MB wheel), matplotlib or tqdm, detection was refused ("the Python
+    packages ... are missing") though the engine detects without them. Checked against a real engine run with
+    the three imports blocked, on the bundled model with ``--land-mask auto``."""
+    import subprocess
+    import sys
+
+    from dakd_qgis import deps
+
+    real_check = deps.check_requirement
+    blocked = {"roaring-landmask", "matplotlib", "tqdm"}
+
+    def check(requirement, search_path=None, versions=None):
+        if requirement.name in blocked:
+            return deps.RequirementStatus(requirement, None, False, "missing")
+        return real_check(requirement, search_path, versions)
+
+    monkeypatch.setattr(deps, "check_requirement", check)
+    assert deps.missing_package_names() == []
+    assert set(deps.NOT_NEEDED_TO_DETECT) == blocked
+    imports = ("roaring_landmask", "matplotlib", "tqdm")
+    script = (
+        f"import sys; sys.modules.update(dict.fromkeys({imports!r})); from engine.cli import main; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-c", script, "--progress", "json", "detect", str(sar_scene), "--out", str(out)]
+        + ["--land-mask", "auto"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    land_mask = json.loads((out / "summary.json").read_text())["land_mask"]
+    assert (out / "spills.gpkg").is_file() and not land_mask["used"] and "not installed" in land_mask["reason"]

@@ -39,3 +39,14 @@ def test_describe_exit():
     assert "out of memory" in describe_exit(9, True, False)
     assert describe_exit(130, False, True, "cancelled by the user; no output was written").startswith("Cancelled")
     assert "exit code 1" in describe_exit(1, False, False)
+
+
+def test_last_json_object_skips_stray_json_that_is_not_an_object():
+    """A probe's report is its last JSON object; a later ``42`` or ``[]`` printed by an import is not the report."""
+    from dakd_qgis.events import last_json_object
+
+    assert last_json_object(['{"device": {"name": "cpu"}}', "[]", "42", "null", "plain text"]) == {
+        "device": {"name": "cpu"}
+    }
+    assert last_json_object(['{"a": 1}', '{"b": 2}']) == {"b": 2}
+    assert last_json_object(["[1, 2]", '"text"', ""]) is None

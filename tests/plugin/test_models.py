@@ -33,6 +33,39 @@ def test_register_list_default_and_delete(model_card, isolated_plugin_settings, 
     assert settings.default_model == ""
 
 
+def test_the_weights_are_the_ones_the_engine_loads_whatever_the_card_calls_them(
+    model_card, isolated_plugin_settings, tmp_path
+):
+    """Trust: a card's ``weights.file`` keeps its training name (the bundled card says ``model.safetensors``),
+    and the engine loads ``NAME.safetensors`` beside ``NAME.json`` whatever it says. Following the field, the
+    plugin refused a card the engine loads, copied another model's weights, or deleted them."""
+    import hashlib
+
+    from dakd_qgis.models import delete_model, register_model
+
+    settings = isolated_plugin_settings
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    card = renamed / "stage2.json"
+    data = json.loads(model_card.read_text())
+    data["weights"]["file"] = "model.safetensors"  # as after `cp model.json stage2.json`
+    card.write_text(json.dumps(data))
+    shutil.copy(model_card.with_suffix(".safetensors"), card.with_suffix(".safetensors"))
+    registered = register_model(card, settings, "stage2")  # validated by the engine; before: "weights missing"
+    digest = hashlib.sha256(registered.with_suffix(".safetensors").read_bytes()).hexdigest()
+    assert digest == data["weights"]["sha256"]
+    decoy = renamed / "model.safetensors"  # another model's weights, under the name the card gives
+    decoy.write_bytes(b"another model")
+    assert register_model(card, settings, "again", validate=False).with_suffix(".safetensors").read_bytes() != (
+        b"another model"
+    )
+    other = settings.models_dir() / "model.safetensors"  # a model the user keeps in the models folder
+    other.write_bytes(b"keep me")
+    registered.write_text(json.dumps(data))  # its card now names the other file
+    delete_model(registered, settings)
+    assert other.read_bytes() == b"keep me" and not registered.with_suffix(".safetensors").exists()
+
+
 def test_register_validates_with_the_engine(model_card, isolated_plugin_settings, tmp_path):
     from dakd_qgis.models import ModelRegistryError, register_model
 

@@ -269,3 +269,29 @@ def test_a_missing_default_model_is_said_and_the_model_used_is_named(
     segmentation.task.finished(segmentation.task.run())
     bundled = json.loads((Path(__file__).resolve().parents[2] / "resources" / "models" / "default.json").read_text())
     assert segmentation.state == "done" and f"model '{bundled['name']}'" in segmentation.message
+
+
+def test_a_cache_folder_that_cannot_be_made_is_one_message_everywhere(
+    qgis_iface, qgis_parent, qgis_new_project, sar_scene, isolated_plugin_settings, model_card, tmp_path
+):
+    """Trust: a cache folder on a drive that is gone (here: a file stands where its parent should be) raised
+    from every entry point, Settings… included, the window that would change it."""
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+    from dakd_qgis.dialogs.settings_dialog import SettingsDialog
+    from dakd_qgis.models import ModelRegistryError, list_models, register_model
+    from dakd_qgis.tasks import start_segmentation
+
+    (tmp_path / "gone").write_text("a file, not a folder")
+    isolated_plugin_settings.cache_folder = str(tmp_path / "gone" / "dakd-cache")
+    isolated_plugin_settings.save()
+    assert [entry.bundled for entry in list_models(isolated_plugin_settings)] == [True]
+    for dialog in (SettingsDialog(qgis_parent), ModelsDialog(qgis_parent)):  # they open, to change it
+        dialog.reject()
+        dialog.deleteLater()
+    qgis_iface.messageBar().clearWidgets()
+    assert start_segmentation(qgis_iface, _raster(sar_scene), task_manager=False) is None
+    messages = qgis_iface.messageBar().get_messages(2)
+    assert any("cache folder" in text and "choose another in Settings" in text for text in messages), messages
+    with pytest.raises(ModelRegistryError, match="cannot use the cache folder .*choose another in Settings"):
+        register_model(model_card, isolated_plugin_settings, validate=False)
+    assert (tmp_path / "gone").read_text() == "a file, not a folder"

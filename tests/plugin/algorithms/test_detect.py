@@ -779,6 +779,23 @@ def test_writing_a_raster_output_never_touches_a_file_named_like_its_partial(tmp
     assert destination.name in ours and all(name.startswith(destination.name) for name in ours)  # sidecars follow it
 
 
+def test_a_raster_output_that_cannot_be_written_is_one_line(tmp_path):
+    """Trust: an output folder that cannot be written (here: a file stands where the folder should be; the same
+    for a read-only or full disk) ended "Detect oil spills" in an OSError traceback after the polygons were
+    written; now it is one line naming the file."""
+    from qgis.core import QgsProcessingException
+
+    from dakd_qgis.algorithms.detect import _replace_raster
+
+    source = tmp_path / "classes.tif"
+    source.write_bytes(b"raster")
+    (tmp_path / "notes").write_text("the analyst's notes")
+    destination = tmp_path / "notes" / "classes.tif"
+    with pytest.raises(QgsProcessingException, match=r"Cannot write .*classes\.tif .*choose another folder"):
+        _replace_raster(source, destination)
+    assert (tmp_path / "notes").read_text() == "the analyst's notes"
+
+
 def test_a_report_that_cannot_be_kept_is_one_line_not_a_failed_run(tmp_path):
     """The report is copied after the outputs are in place: a failed copy is one logged line, not a traceback."""
     from qgis.core import QgsProcessingFeedback

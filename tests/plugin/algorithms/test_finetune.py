@@ -14,6 +14,7 @@ def test_parse_mapping():
     from dakd_qgis.algorithms.finetune import parse_mapping
 
     assert parse_mapping(" slick=oil, boat = Ship ,") == {"slick": "oil", "boat": "ship"}
+    assert parse_mapping("=ignore, slick=oil") == {"": "ignore", "slick": "oil"}  # polygons without a value
     with pytest.raises(QgsProcessingException, match="VALUE=CLASS"):
         parse_mapping("slick")
 

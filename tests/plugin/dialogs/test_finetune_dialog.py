@@ -185,6 +185,40 @@ def test_inputs_become_the_engine_command_line(dialog, labelled_scenes):
 
 
 @pytest.mark.slow
+def test_polygons_without_a_class_value_are_ignored_as_the_window_says(dialog, labelled_scenes, tmp_path):
+    """Trust: an empty (NULL) class value was shown as "NULL"/"None" and passed as --class-map None=ignore; the
+    engine reads the file and sees no value, so it refused the whole run that the window said would ignore it."""
+    import subprocess
+
+    import fiona
+    from shapely.geometry import box, mapping
+
+    from dakd_qgis.finetune import finetune_arguments
+
+    scenes, labels = labelled_scenes
+    with fiona.open(labels, "a", layer="labels") as sink:  # an outline whose class nobody filled in
+        sink.write({"geometry": mapping(box(500100.0, 5998800.0, 500400.0, 5999100.0)), "properties": {"label": None}})
+    _load_inputs(dialog, labelled_scenes)
+    assert dialog.class_map() == {"": "ignore", "slick": "oil"}
+    shown = [dialog.mapping_table.item(row, 0).text() for row in range(dialog.mapping_table.rowCount())]
+    assert "(no value)" in shown and "(no value)" in dialog.mapping_note.text()
+    dialog.base_model.setCurrentIndex(dialog.base_model.findData(""))
+    dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
+    dialog.device.setCurrentText("cpu")
+    dialog.val_share.setValue(0.5)
+    dialog.steps.setValue(1)
+    dialog.jointnet_steps.setValue(1)
+    arguments = finetune_arguments(dialog.build_request())
+    assert "=ignore" in arguments
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "-q", "--progress", "none", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_real_finetune_updates_progress_and_registers_the_model(
     dialog, labelled_scenes, isolated_plugin_settings, wait_until
 ):

@@ -39,6 +39,37 @@ def test_settings_dialog_shows_which_backend_and_device_detection_uses(
     dialog.deleteLater()
 
 
+@pytest.fixture
+def chatty_engine_python(isolated_plugin_settings, tmp_path):
+    """An engine Python that prints a stray JSON line that is not an object ("[]") after every program it runs."""
+    from dakd_qgis.settings import default_python
+
+    wrapper = tmp_path / "chatty-python"
+    wrapper.write_text(f'#!/bin/sh\n"{default_python()}" "$@"\necho "[]"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    isolated_plugin_settings.engine_python = str(wrapper)
+    isolated_plugin_settings.save()
+    return wrapper
+
+
+def test_probe_dialogs_read_the_report_past_a_stray_json_line(qgis_parent, chatty_engine_python, wait_for_signal):
+    """Trust: a last stdout line that parses as JSON but is no object raised inside the Qt slot, so the
+    Settings and Check dependencies windows never showed the engine's report."""
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+    from dakd_qgis.dialogs.settings_dialog import SettingsDialog
+
+    settings = SettingsDialog(qgis_parent)
+    settings.device.setCurrentText("cpu")
+    assert wait_for_signal(settings.probed), "the settings probe did not report"
+    assert " on cpu" in settings.runs_on.text(), settings.runs_on.text()
+    settings.reject()
+    settings.deleteLater()
+    deps = DepsDialog(qgis_parent)
+    assert wait_for_signal(deps.checked), "the dependency probe did not report"
+    assert deps.table.rowCount() == len(deps.requirements), deps.summary.text()
+    deps.deleteLater()
+
+
 def test_models_dialog_lists_sets_default_and_deletes(qgis_parent, model_card, isolated_plugin_settings, monkeypatch):
     from qgis.PyQt.QtWidgets import QMessageBox
 

@@ -35,6 +35,8 @@ Usage::
     python bench/evaluate_default.py --quick                        # 3 scenes per group (a smoke run)
     python bench/evaluate_default.py --split validation             # the same groups, other seeds (800000 and up)
     python bench/evaluate_default.py --model p60=resources/models/default.json --prob-threshold p60=0.6
+    python bench/evaluate_default.py --from-results bench/results/default_model.json   # print a saved run
+    python bench/evaluate_default.py --from-results bench/results/default_model.json --show 0.1.0 --show stage3
 
 Results: ``bench/results/default_model.json`` (with the machine description) and a printed table.
 The test scenes and detection outputs are kept in ``--work`` (default ``build/default-model/test``)
@@ -450,14 +452,16 @@ GOALS: tuple[tuple[str, Callable[[dict[str, Any]], Any], float, bool], ...] = (
 )
 
 
-def print_goals(results: dict[str, dict[str, Any]]) -> None:
-    """The goals table: every model's value beside the goal, and whether it is met."""
+def goals_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The goals table (markdown lines): every model's value beside the goal, and whether it is met.
+
+    The README's evaluation table is these lines as printed; ``tests/test_docs.py`` checks it against the
+    results file the README names.
+    """
     models = [k for k, v in results.items() if "classes" in v]
     if not models:
-        return
-    print("\nGoals (issue 13)")
-    print("| measure | " + " | ".join(models) + " | goal |")
-    print("|---" * (len(models) + 2) + "|")
+        return []
+    lines = ["| measure | " + " | ".join(models) + " | goal |", "|---" * (len(models) + 2) + "|"]
     for label, read, goal, higher in GOALS:
         cells = []
         for key in models:
@@ -465,7 +469,16 @@ def print_goals(results: dict[str, dict[str, Any]]) -> None:
             met = value is not None and (value >= goal if higher else value <= goal)
             text = "-" if value is None else (f"{value:.2f}" if goal < 1 else f"{value:.1f}")
             cells.append(f"{text} {'(met)' if met else '(not met)'}")
-        print(f"| {label} | " + " | ".join(cells) + f" | {'≥' if higher else '≤'} {goal:g} |")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {'≥' if higher else '≤'} {goal:g} |")
+    return lines
+
+
+def print_goals(results: dict[str, dict[str, Any]]) -> None:
+    """Print :func:`goals_table` under its title."""
+    lines = goals_table(results)
+    if lines:
+        print("\nGoals (issue 13)")
+        print("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -510,7 +523,32 @@ def main(argv: list[str] | None = None) -> int:
         help="models' ships: cfar = network + CFAR (default, what dakd detect does), model = the "
         "network alone (the 'before' of issue 13)",
     )
+    parser.add_argument(
+        "--from-results",
+        metavar="JSON",
+        default=None,
+        help="print the tables of a saved results file (e.g. bench/results/default_model_stage3.json); run nothing",
+    )
+    parser.add_argument(
+        "--show",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="with --from-results: print only these detectors, in this order (repeat; default all)",
+    )
     args = parser.parse_args(argv)
+    if args.from_results:
+        try:
+            saved = json.loads(Path(args.from_results).read_text(encoding="utf-8"))["results"]
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"{args.from_results}: not a results file of this script ({error})")
+        unknown = [label for label in args.show if label not in saved]
+        if unknown:
+            parser.error(f"{args.from_results} has no results for {', '.join(unknown)}; it has {', '.join(saved)}")
+        saved = {label: saved[label] for label in args.show} if args.show else saved
+        print_tables(saved)
+        print_goals(saved)
+        return 0
     logging.basicConfig(level=logging.WARNING)
     models = dict(item.split("=", 1) for item in args.model) or {"default": str(DEFAULT_MODEL_CARD)}
     ships_modes = {label: card.rpartition("@")[2] if "@" in card else args.ships for label, card in models.items()}

@@ -128,3 +128,20 @@ def test_the_citation_names_the_paper_and_the_engines_version():
 def test_the_changelog_has_the_current_version():
     changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
     assert re.search(rf"^## \[{re.escape(engine.__version__)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.MULTILINE)
+
+
+def test_the_readme_goals_table_is_what_the_evaluation_bench_printed():
+    """Issue 13: the README's evaluation table is produced by bench/evaluate_default.py, from the results it names."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    named = re.search(r"--from-results (bench/results/default_model[\w.-]*\.json)((?: --show [\w.-]+)*)", readme)
+    assert named, "the README says how its evaluation table is printed: bench/evaluate_default.py --from-results"
+    command = [sys.executable, str(REPO / "bench" / "evaluate_default.py"), "--from-results", str(REPO / named[1])]
+    printed = subprocess.run(
+        [*command, *named[2].split()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    table = printed.split("Goals (issue 13)\n", 1)[1].strip().splitlines()
+    assert len(table) == 8 and "\n".join(table) in readme, "\n".join(table)

@@ -108,12 +108,9 @@ def test_install_profiles_detection_only_and_with_fine_tuning():
         profile_requirements("everything")
 
 
-def test_a_detection_only_install_is_not_called_missing_torch(monkeypatch):
-    """After "Detection only" (no torch: OpenVINO runs the model) detection must not be refused for want of torch.
-
-    The engine detects with any one inference runtime (torch, or the ``detect`` extra's OpenVINO); only when
-    none is there does detection need one installed.
-    """
+@pytest.fixture
+def absent_packages(monkeypatch) -> set[str]:
+    """Names the dependency check reports as missing (add to the set), whatever is installed; the rest is real."""
     from dakd_qgis import deps
 
     real_check = deps.check_requirement
@@ -125,6 +122,18 @@ def test_a_detection_only_install_is_not_called_missing_torch(monkeypatch):
         return real_check(requirement, search_path, versions)
 
     monkeypatch.setattr(deps, "check_requirement", check)
+    return absent
+
+
+def test_a_detection_only_install_is_not_called_missing_torch(absent_packages):
+    """After "Detection only" (no torch: OpenVINO runs the model) detection must not be refused for want of torch.
+
+    The engine detects with any one inference runtime (torch, or the ``detect`` extra's OpenVINO); only when
+    none is there does detection need one installed.
+    """
+    from dakd_qgis import deps
+
+    absent = absent_packages
     assert deps.missing_package_names() == []
     absent.add("torch")  # what the installer's "Detection only" leaves out
     assert deps.missing_package_names() == []
@@ -135,7 +144,7 @@ def test_a_detection_only_install_is_not_called_missing_torch(monkeypatch):
     assert set(deps.missing_package_names()) == {"torch", "openvino", "rasterio"}
 
 
-def test_packages_detection_runs_without_do_not_stop_it(monkeypatch, sar_scene, tmp_path):
+def test_packages_detection_runs_without_do_not_stop_it(absent_packages, sar_scene, tmp_path):
     """Trust: without roaring-landmask (a 100 MB wheel), matplotlib or tqdm, detection was refused ("the Python
     packages ... are missing") though the engine detects without them. Checked against a real engine run with
     the three imports blocked, on the bundled model with ``--land-mask auto``."""
@@ -144,15 +153,8 @@ def test_packages_detection_runs_without_do_not_stop_it(monkeypatch, sar_scene, 
 
     from dakd_qgis import deps
 
-    real_check = deps.check_requirement
     blocked = {"roaring-landmask", "matplotlib", "tqdm"}
-
-    def check(requirement, search_path=None, versions=None):
-        if requirement.name in blocked:
-            return deps.RequirementStatus(requirement, None, False, "missing")
-        return real_check(requirement, search_path, versions)
-
-    monkeypatch.setattr(deps, "check_requirement", check)
+    absent_packages.update(blocked)
     assert deps.missing_package_names() == []
     assert set(deps.NOT_NEEDED_TO_DETECT) == blocked
     imports = ("roaring_landmask", "matplotlib", "tqdm")

@@ -166,6 +166,16 @@ def _load_inputs(dialog, labelled_scenes):
     return layers, label_layer
 
 
+def _tiny_run_from_scratch(dialog, steps: int, jointnet_steps: int) -> None:
+    """Set the window for the smallest real run: no base model, the tiny preset on the CPU, half for validation."""
+    dialog.base_model.setCurrentIndex(dialog.base_model.findData(""))
+    dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
+    dialog.device.setCurrentText("cpu")
+    dialog.val_share.setValue(0.5)
+    dialog.steps.setValue(steps)
+    dialog.jointnet_steps.setValue(jointnet_steps)
+
+
 def test_inputs_become_the_engine_command_line(dialog, labelled_scenes):
     from dakd_qgis.finetune import finetune_arguments
 
@@ -202,12 +212,7 @@ def test_polygons_without_a_class_value_are_ignored_as_the_window_says(dialog, l
     assert dialog.class_map() == {"": "ignore", "slick": "oil"}
     shown = [dialog.mapping_table.item(row, 0).text() for row in range(dialog.mapping_table.rowCount())]
     assert "(no value)" in shown and "(no value)" in dialog.mapping_note.text()
-    dialog.base_model.setCurrentIndex(dialog.base_model.findData(""))
-    dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
-    dialog.device.setCurrentText("cpu")
-    dialog.val_share.setValue(0.5)
-    dialog.steps.setValue(1)
-    dialog.jointnet_steps.setValue(1)
+    _tiny_run_from_scratch(dialog, steps=1, jointnet_steps=1)
     arguments = finetune_arguments(dialog.build_request())
     assert "=ignore" in arguments
     done = subprocess.run(
@@ -227,12 +232,7 @@ def test_real_finetune_updates_progress_and_registers_the_model(
     _load_inputs(dialog, labelled_scenes)
     # From scratch: oil-only labels on the five-class bundled model make no generated pairs (the engine's
     # rule for partial labels), and this test follows every DAKD stage.
-    dialog.base_model.setCurrentIndex(dialog.base_model.findData(""))
-    dialog.preset.setCurrentIndex(dialog.preset.findData("tiny"))
-    dialog.device.setCurrentText("cpu")
-    dialog.val_share.setValue(0.5)
-    dialog.steps.setValue(4)
-    dialog.jointnet_steps.setValue(3)
+    _tiny_run_from_scratch(dialog, steps=4, jointnet_steps=3)
     dialog.model_name.setText("tiny test model")
     finished, progress_values, stages = [], [], []
     dialog.run_finished.connect(finished.append)

@@ -23,6 +23,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputHtml,
@@ -39,6 +40,7 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsProject,
     QgsProperty,
+    QgsProviderRegistry,
     QgsRasterFileWriter,
     QgsVectorLayer,
 )
@@ -510,8 +512,8 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
     def _refuse_replacing_inputs(
         self, parameters: dict[str, Any], context: QgsProcessingContext, request: DetectRequest
     ) -> None:
-        """Refuse, before any work, an output file that is one of the run's inputs (the scene, the model)."""
-        inputs = request_inputs(request)
+        """Refuse, before any work, an output file that is one of the run's inputs (scene, model, layers)."""
+        inputs = request_inputs(request) + self._layer_files(parameters, context)
         for key in (self.OUTPUT, self.PROBABILITY, self.CLASSES):
             output = _output_file(parameters.get(key), context)
             reason = replaced_input(output[0], inputs) if output else ""
@@ -523,6 +525,24 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                         )
                     )
                 )
+
+    def _layer_files(self, parameters: dict[str, Any], context: QgsProcessingContext) -> list[Path]:
+        """Return the files behind the land and area layers themselves.
+
+        With selected features QGIS hands the engine a copy, so the request names the copy: the analyst's own
+        file, which an output of the same name would replace, is named here.
+        """
+        files = []
+        for key in (self.LAND_LAYER, self.AOI_LAYER):
+            value = parameters.get(key)
+            if isinstance(value, QgsProcessingFeatureSourceDefinition):  # selected features: a layer id or path
+                value = value.source.staticValue()
+            layer = QgsProcessingUtils.mapLayerFromString(value, context) if isinstance(value, str) and value else None
+            if isinstance(layer, QgsVectorLayer) and layer.providerType() == "ogr":
+                path = QgsProviderRegistry.instance().decodeUri("ogr", layer.source()).get("path") or ""
+                if path and Path(path).is_file():
+                    files.append(Path(path))
+        return files
 
     def _write_outputs(
         self,

@@ -747,6 +747,39 @@ def test_selected_polygons_are_the_area_of_interest(dakd_provider, sar_scene, tm
     assert valid[:128, :128].all() and not valid[128:, :].any() and not valid[:, 128:].any()
 
 
+def test_an_output_never_replaces_the_file_behind_a_selected_area_layer(dakd_provider, sar_scene, tmp_path):
+    """Trust: with selected features QGIS hands the engine a copy of the area layer, so the run's inputs named the
+    copy and an output given the name of the analyst's own GeoPackage replaced it. It is refused before any work."""
+    import fiona
+    import processing
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject
+    from shapely.geometry import box, mapping
+
+    areas = tmp_path / "areas.gpkg"
+    schema = {"geometry": "Polygon", "properties": {"name": "str"}}
+    with fiona.open(areas, "w", driver="GPKG", schema=schema, crs="EPSG:32633", layer="areas") as sink:
+        for name, x in (("west", 500000.0), ("east", 501280.0)):
+            sink.write({"geometry": mapping(box(x, 5998720.0, x + 1280.0, 6000000.0)), "properties": {"name": name}})
+    before = areas.read_bytes()
+    layer = QgsVectorLayer(f"{areas}|layername=areas", "areas", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.selectByIds([next(layer.getFeatures()).id()])
+        parameters = {
+            "INPUT": str(sar_scene),
+            "METHOD": THRESHOLD,
+            "LAND_MASK": 1,
+            "AOI_LAYER": QgsProcessingFeatureSourceDefinition(layer.id(), True),
+            **_outputs(tmp_path),
+            "OUTPUT": str(areas),
+        }
+        with pytest.raises(QgsProcessingException, match="it is an input of this run"):
+            processing.run(ALGORITHM, parameters)
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    assert areas.read_bytes() == before
+
+
 def test_land_mask_from_polygons_needs_a_layer(dakd_provider, sar_scene, tmp_path):
     import processing
 

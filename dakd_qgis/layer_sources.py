@@ -66,6 +66,14 @@ def could_be_sar_scene(layer: QgsRasterLayer) -> bool:
     return provider.colorInterpretation(1) != compat.PALETTE_INDEX
 
 
+def ogr_file(layer: QgsVectorLayer) -> str:
+    """Return the file behind an OGR vector layer (a GeoPackage, a shapefile), or "" for any other layer."""
+    if layer.providerType() != "ogr":
+        return ""
+    path = QgsProviderRegistry.instance().decodeUri("ogr", layer.source()).get("path") or ""
+    return str(path) if path and Path(path).is_file() else ""
+
+
 def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
     """Return ``(file, layer name)`` of a vector layer, writing it to a GeoPackage first if it is not a file.
 
@@ -78,11 +86,10 @@ def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
     """
     if layer is None or not layer.isValid():
         raise InputProblem(tr("the label layer is not valid; check that its file still exists"))
-    if layer.providerType() == "ogr":
-        parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-        path = parts.get("path") or ""
-        if path and Path(path).is_file() and not parts.get("subset"):
-            return str(path), str(parts.get("layerName") or "")
+    path = ogr_file(layer)
+    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+    if path and not parts.get("subset"):
+        return path, str(parts.get("layerName") or "")
     export_dir.mkdir(parents=True, exist_ok=True)
     target = export_dir / "labels.gpkg"
     options = QgsVectorFileWriter.SaveVectorOptions()

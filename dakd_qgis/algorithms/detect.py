@@ -40,7 +40,6 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsProject,
     QgsProperty,
-    QgsProviderRegistry,
     QgsRasterFileWriter,
     QgsVectorLayer,
 )
@@ -65,7 +64,7 @@ from ..detection import (
     unit_choices,
 )
 from ..engine_command import EngineRunError, missing_packages_sentence
-from ..layer_sources import InputProblem, raster_file
+from ..layer_sources import InputProblem, ogr_file, raster_file
 from ..layers import new_result_group, show_result_layer
 from ..paths import help_url, icon_path, partial_beside
 from ..settings import PluginSettings
@@ -538,10 +537,9 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             if isinstance(value, QgsProcessingFeatureSourceDefinition):  # selected features: a layer id or path
                 value = value.source.staticValue()
             layer = QgsProcessingUtils.mapLayerFromString(value, context) if isinstance(value, str) and value else None
-            if isinstance(layer, QgsVectorLayer) and layer.providerType() == "ogr":
-                path = QgsProviderRegistry.instance().decodeUri("ogr", layer.source()).get("path") or ""
-                if path and Path(path).is_file():
-                    files.append(Path(path))
+            path = ogr_file(layer) if isinstance(layer, QgsVectorLayer) else ""
+            if path:
+                files.append(Path(path))
         return files
 
     def _write_outputs(

@@ -85,13 +85,10 @@ def report_to_out(args: argparse.Namespace, inputs: list[str | Path | None] | No
     if not out:
         yield
         return
-    from engine.errors import OutputError
-    from engine.io.atomic import atomic_file, check_replaceable
+    from engine.io.atomic import atomic_file, check_output_files
 
     given = [path for path in inputs or [] if path is not None]
-    check_replaceable(out, given)
-    if Path(out).expanduser().exists() and not args.overwrite:
-        raise OutputError(f"{out} already exists; pass --overwrite or choose another --out")
+    check_output_files([out], given, args.overwrite)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         yield

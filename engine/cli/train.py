@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
 from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
 from engine.contract import DATA_FORMATS, PRECISIONS, PRESETS
-from engine.errors import InputError, OutputError
+from engine.errors import InputError
+from engine.io.atomic import check_output_files
 from engine.progress import Progress
 
 PRESET_NAMES = PRESETS  # the name callers of this module know
@@ -565,7 +565,7 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
     from engine.train.pipeline import data_inputs, jointnet_loop
 
     inputs = data_inputs(data_config_from_args(args))
-    _check_out_files(jointnet_paths(args.out), args.overwrite, inputs)
+    check_output_files(jointnet_paths(args.out), inputs, args.overwrite)
     data, split = _split_data(args, progress)
     config = JointTrainConfig(
         model=jointnet_config(args.variant),
@@ -772,22 +772,7 @@ def _check_model_out(args: argparse.Namespace) -> None:
     from engine.train.pipeline import data_inputs
 
     inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
-    _check_out_files(card_paths(args.out)[::-1], args.overwrite, inputs)
-
-
-def _check_out_files(paths: Sequence[Path], overwrite: bool, inputs: list[str | None]) -> None:
-    """Refuse a model command's ``--out`` files before any work (hours of training), by the rule of every output.
-
-    An input of the run (or a file inside an input folder) is refused even with ``--overwrite``, so that
-    is said first: "pass --overwrite" would not help. Any other existing file is refused without it.
-    """
-    from engine.io.atomic import check_replaceable
-
-    for path in paths:
-        check_replaceable(path, inputs, option="--out")
-    for path in paths:
-        if path.exists() and not overwrite:
-            raise OutputError(f"{path} already exists; pass --overwrite or choose another --out")
+    check_output_files(card_paths(args.out)[::-1], inputs, args.overwrite)
 
 
 def _write_train_card(

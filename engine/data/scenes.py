@@ -121,14 +121,9 @@ def resolve_class(value: Any, spec: LabelSpec, source: str) -> int:
         if lowered == seg_class.name or lowered == str(seg_class.id):
             return seg_class.id
     valid = ", ".join(c.name for c in spec.classes)
-    if not text:
-        raise InputError(
-            f"{source}: a label has no value in field {spec.class_field!r}; give it a class ({valid}, not-oil), "
-            "or map empty values with --class-map =ignore"
-        )
     raise InputError(
         f"{source}: unknown class {text!r} in field {spec.class_field!r}; use one of {valid}, not-oil, ignore, "
-        f"or map it with --class-map {text}=CLASS"
+        f"or map it with --class-map {text or 'VALUE'}=CLASS"
     )
 
 

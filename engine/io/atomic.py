@@ -217,6 +217,25 @@ def check_replaceable(
             )
 
 
+def check_output_files(
+    targets: Iterable[str | os.PathLike[str]], inputs: Inputs = (), overwrite: bool = False, option: str = "--out"
+) -> None:
+    """Refuse, before any work, output files a command may not write: the one rule of every ``--out`` FILE.
+
+    An input of the run (or a file inside an input folder) is refused first, even with ``overwrite``: "pass
+    --overwrite" would not help there. Then any other existing file is refused without ``overwrite``.
+
+    Raises:
+        OutputError: the refusal, naming the file and what to do.
+    """
+    paths = [Path(target).expanduser() for target in targets]
+    for path in paths:
+        check_replaceable(path, inputs, option=option)
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise OutputError(f"{path} already exists; pass --overwrite or choose another {option}")
+
+
 def check_output_dir(
     out_dir: str | os.PathLike[str],
     overwrite: bool,

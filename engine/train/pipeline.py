@@ -40,7 +40,14 @@ from engine.data.tiles import TileSet, can_fold, fit_normalisation, is_binary
 from engine.detectors.base import InputSpec
 from engine.device import select_device
 from engine.errors import InputError, ModelError
-from engine.io.atomic import EngineFolder, atomic_file, atomic_output_dir, check_replaceable, remove_engine_folder
+from engine.io.atomic import (
+    EngineFolder,
+    atomic_file,
+    atomic_output_dir,
+    check_output_files,
+    check_replaceable,
+    remove_engine_folder,
+)
 from engine.models.sar_jointnet import jointnet_config
 from engine.progress import Progress
 from engine.train import distributed
@@ -622,13 +629,9 @@ def _check_outputs(config: FinetuneConfig) -> tuple[Path, Path]:
     work = Path(config.work_dir).expanduser() if config.work_dir else output.with_name(output.name + ".work")
     if not distributed.is_main_process():
         return output, work
-    outputs = [card_json, output.with_name(output.name + ".safetensors"), *curve_paths(output)]
-    existing = next((path for path in outputs if path.exists()), None)
-    if existing is not None and not config.overwrite:
-        raise InputError(f"{existing} already exists; pass --overwrite or choose another --out")
     inputs = run_inputs(config)
-    for path in outputs:
-        check_replaceable(path, inputs, option="--out")
+    outputs = [card_json, output.with_name(output.name + ".safetensors"), *curve_paths(output)]
+    check_output_files(outputs, inputs, config.overwrite)
     if work.exists() and not config.resume:
         if config.overwrite:  # emptied later, once the data is checked; only a fine-tune's own work folder
             check_replaceable(work, inputs, FINETUNE_WORK, "--work-dir")

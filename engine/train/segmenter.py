@@ -341,7 +341,7 @@ def save_curves(path_stem: Path, result: TrainResult) -> list[Path]:
             [e.get("miou", float("nan")) for e in result.eval_history],
         ),
     ]
-    for suffix, label, xs, ys in curves:
+    for (suffix, label, xs, ys), target in zip(curves, curve_paths(path_stem)):
         figure, axis = plt.subplots(figsize=(5, 3), dpi=100)
         if xs:
             if suffix == "loss" and len(ys) > 20:
@@ -357,7 +357,6 @@ def save_curves(path_stem: Path, result: TrainResult) -> list[Path]:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         figure.tight_layout()
-        target = curve_paths(path_stem)[CURVE_SUFFIXES.index(suffix)]
         with atomic_file(target) as tmp:
             figure.savefig(tmp, format="png")
         plt.close(figure)

@@ -58,9 +58,15 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 # The installable QGIS plugin zip (one top-level dakd_qgis/ folder, engine and documentation site included):
-# dist/dakd_qgis-VERSION.zip
+# dist/dakd_qgis-VERSION.zip. Each bundled card's ONNX export (about 15 MB, 10-20 s) ships next to it, so a
+# "Detection only" install (OpenVINO, no torch) runs the bundled model: it cannot export one itself.
+PACKAGE_ONNX := build/package-onnx
 package: docs
-	/usr/bin/python3 dakd_qgis/package_plugin.py --out dist --site build/site
+	mkdir -p $(PACKAGE_ONNX)
+	for card in resources/models/*.json; do \
+	  $(PY) -m engine --progress none model export $$card --onnx --out $(PACKAGE_ONNX)/$$(basename $$card .json).onnx \
+	  --overwrite || exit 1; done
+	/usr/bin/python3 dakd_qgis/package_plugin.py --out dist --site build/site --onnx-dir $(PACKAGE_ONNX)
 
 # The bundled default model (docs/model.md: "How it was made"): simulate the training scenes (fixed seeds), then
 # train SAROSS-Net-XS on the CPU with `dakd finetune` (input channels that carry the sea background, the
@@ -125,6 +131,9 @@ endif
 	  --out $(DM)/$(DM_RUN) --work-dir $(DM)/$(DM_RUN).work $(if $(DM_RESUME),--resume,--overwrite)
 	mkdir -p $(dir $(DM_OUT))
 	for ext in safetensors json; do cp $(DM)/$(DM_RUN).$$ext $(DM_OUT).$$ext; done
+	# the copied card names its own weights file (the engine loads NAME.safetensors beside NAME.json either way)
+	$(PY) -c 'import json, sys; p = sys.argv[1]; c = json.load(open(p)); c["weights"]["file"] = sys.argv[2]; \
+	  open(p, "w").write(json.dumps(c, indent=2) + "\n")' $(DM_OUT).json $(notdir $(DM_OUT)).safetensors
 ifeq ($(DM_OUT),resources/models/default)
 	for curve in loss miou; do cp $(DM)/$(DM_RUN).$$curve.png resources/readme/default-model-$$curve.png; done
 endif

@@ -23,6 +23,7 @@ default, every core, as an analyst's run does.
 Backends (issue 14), in one run::
 
     .venv/bin/python bench/detect.py --backends torch onnxruntime openvino --sizes 8k
+    .venv/bin/python bench/detect.py --backends openvino openvino:bf16 --sizes iw    # a precision per backend
     .venv/bin/python bench/detect.py --backends auto --sizes iw --device cuda --out gpu.json
 
 For each backend: its network-only throughput (batches of real tiles of the scene, through the detector's
@@ -168,7 +169,9 @@ def run_detect(
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "summary": summary}
 
 
-def network_throughput(scene: Path, backend: str, device: str, batch_size: int, batches: int = 12) -> dict:
+def network_throughput(
+    scene: Path, backend: str, device: str, batch_size: int, batches: int = 12, precision: str | None = None
+) -> dict:
     """Tiles/s of the detector's ``predict`` alone, on batches of real tiles of ``scene`` (after one warm-up)."""
     sys.path.insert(0, str(REPO))
     from engine.detectors import select_detector
@@ -176,7 +179,8 @@ def network_throughput(scene: Path, backend: str, device: str, batch_size: int, 
     from engine.tiling import plan_grid, read_tile_batches
 
     started = time.monotonic()
-    detector, _ = select_detector("model", None, device, ships="model", backend=backend)
+    options = {"precision": precision} if precision else {}
+    detector, _ = select_detector("model", None, device, ships="model", backend=backend, **options)
     load_s = time.monotonic() - started
     scene_handle = open_scene(str(scene))
     try:
@@ -208,12 +212,26 @@ def network_throughput(scene: Path, backend: str, device: str, batch_size: int, 
     }
 
 
-def _network_child(scene: Path, backend: str, device: str, batch_size: int) -> dict:
+def parse_backend(spec: str) -> tuple[str, str | None]:
+    """Split ``openvino:bf16`` into ``("openvino", "bf16")``; ``torch`` gives ``("torch", None)`` (auto precision)."""
+    backend, _, precision = spec.partition(":")
+    if backend not in ("auto", "torch", "onnxruntime", "openvino") or precision not in ("", "fp32", "bf16"):
+        raise argparse.ArgumentTypeError(f"{spec!r}: give BACKEND or BACKEND:fp32|bf16, e.g. openvino:bf16")
+    return backend, precision or None
+
+
+def parse_backend_spec(spec: str) -> str:
+    """argparse type: checks a ``--backends`` entry and keeps it as given."""
+    parse_backend(spec)
+    return spec
+
+
+def _network_child(scene: Path, backend: str, device: str, batch_size: int, precision: str | None = None) -> dict:
     """:func:`network_throughput` in a child process (each backend starts clean, as a detection does)."""
     code = (
         "import json, sys; sys.path.insert(0, 'bench'); import detect; "
         f"print(json.dumps(detect.network_throughput(__import__('pathlib').Path({str(scene)!r}), {backend!r}, "
-        f"{device!r}, {batch_size})))"
+        f"{device!r}, {batch_size}, precision={precision!r})))"
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
     if run.returncode != 0:
@@ -234,8 +252,10 @@ def run_backends(args: argparse.Namespace, workdir: Path) -> int:
         width, height = SIZES[name]
         scene = workdir / f"scene-{name}.tif"
         write_scene(scene, width, height, args.seed)
-        for backend in args.backends:
-            net = _network_child(scene, backend, args.device, args.batch_size)
+        for spec in args.backends:
+            backend, precision = parse_backend(spec)
+            label = spec.replace(":", "-")
+            net = _network_child(scene, backend, args.device, args.batch_size, precision)
             # The synthetic scene's coordinates are arbitrary (on land in the global coastline): no land mask.
             extra = [
                 "--backend",
@@ -246,8 +266,9 @@ def run_backends(args: argparse.Namespace, workdir: Path) -> int:
                 str(args.batch_size),
                 "--land-mask",
                 "none",
+                *(["--precision", precision] if precision else []),
             ]
-            run = run_detect(scene, workdir / f"out-{name}-{backend}", "model", extra)
+            run = run_detect(scene, workdir / f"out-{name}-{label}", "model", extra)
             summary = run["summary"]
             timings = summary["timings_s"]
             tiling = summary["tiling"]
@@ -257,7 +278,7 @@ def run_backends(args: argparse.Namespace, workdir: Path) -> int:
                 "size": name,
                 "width": width,
                 "height": height,
-                "backend": backend,
+                "backend": spec,
                 "chosen": summary["detector"].get("backend", "torch"),
                 "reason": summary["detector"].get("backend_reason", ""),
                 "precision": summary["detector"].get("precision"),
@@ -273,9 +294,9 @@ def run_backends(args: argparse.Namespace, workdir: Path) -> int:
                 "polygons": summary["counts"],
             }
             rows.append(row)
-            print(f"{name} {backend}: network {net['tiles_per_s']} tiles/s, end to end {run['seconds']} s", flush=True)
+            print(f"{name} {spec}: network {net['tiles_per_s']} tiles/s, end to end {run['seconds']} s", flush=True)
             if not args.keep:
-                shutil.rmtree(workdir / f"out-{name}-{backend}")
+                shutil.rmtree(workdir / f"out-{name}-{label}")
         if not args.keep:
             scene.unlink()
     result = {
@@ -346,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backends",
         nargs="+",
-        choices=("auto", "torch", "onnxruntime", "openvino"),
-        help="the default model on each backend: network-only throughput and end-to-end stages",
+        type=parse_backend_spec,
+        help="the default model on each backend (BACKEND or BACKEND:fp32|bf16, e.g. openvino:bf16; BACKEND: auto, "
+        "torch, onnxruntime, openvino): network-only throughput and end-to-end stages",
     )
     parser.add_argument("--device", default="cpu", help="with --backends: cpu (default) or cuda")
     parser.add_argument("--batch-size", type=int, default=8, help="with --backends: tiles per batch (default 8)")

@@ -6,13 +6,19 @@ cards from ``resources/``, a ``requirements.txt`` generated from the engine's ``
 works without installing the engine separately, and the documentation site built by ``make docs`` under
 ``help/`` (what the Help buttons open, offline).
 
+``--onnx-dir DIR`` adds each bundled card's ONNX export (``DIR/NAME.onnx`` for ``resources/models/NAME.json``) next
+to its card, where ``engine.runtimes.find_onnx`` looks first: a "Detection only" install (OpenVINO, no torch)
+cannot export one itself. ``make package`` exports them with ``dakd model export`` first; a bundled card without
+an export in ``DIR`` is refused. Whether an export matches its card's weights is not checked here (that needs the
+``onnx`` package); ``tests/plugin/test_package_plugin.py`` runs a packaged export without torch.
+
 The version has one source, ``engine.__version__``: the zip's ``metadata.txt`` gets its ``version=`` from it.
 The checked-in ``metadata.txt`` (QGIS reads it when the plugin runs from a source checkout) must say the same;
 ``tests/plugin/test_package_plugin.py`` checks that.
 
 Run from the repository root::
 
-    python3 dakd_qgis/package_plugin.py --out dist [--site build/site]
+    python3 dakd_qgis/package_plugin.py --out dist [--site build/site] [--onnx-dir build/package-onnx]
 
 Notes:
     Standard library only, so packaging needs no virtual environment. This file is not shipped.
@@ -71,7 +77,36 @@ def versioned_metadata(repo: Path) -> str:
     return re.sub(r"^version\s*=.*$", f"version={engine_version(repo)}", metadata, count=1, flags=re.MULTILINE)
 
 
-def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True, site: Path | None = None) -> Path:
+def bundled_onnx_exports(repo: Path, onnx_dir: Path) -> list[Path]:
+    """Return ``onnx_dir/NAME.onnx`` for every bundled card ``resources/models/NAME.json`` (other files are ignored).
+
+    Raises:
+        SystemExit: ``onnx_dir`` is not a folder, or holds no export of a bundled card (one line: the file and the fix).
+    """
+    if not onnx_dir.is_dir():
+        raise SystemExit(
+            f"--onnx-dir {onnx_dir} is not a folder: export the bundled models into it first (make package does)"
+        )
+    exports = []
+    for card in sorted((repo / "resources" / "models").glob("*.json")):
+        export = onnx_dir / f"{card.stem}.onnx"
+        if not export.is_file():
+            raise SystemExit(
+                f"{export} is missing: the bundled model {card.relative_to(repo).as_posix()} needs its ONNX export for "
+                f"a detection-only install; run 'python -m engine model export {card.relative_to(repo).as_posix()} "
+                f"--onnx --out {export} --overwrite' where torch is installed (make package does)"
+            )
+        exports.append(export)
+    return exports
+
+
+def build_plugin_dir(
+    repo: Path,
+    dest_parent: Path,
+    vendor_engine: bool = True,
+    site: Path | None = None,
+    onnx_dir: Path | None = None,
+) -> Path:
     """Assemble the plugin folder ``dest_parent/dakd_qgis`` as it is installed; return its path.
 
     Args:
@@ -81,7 +116,13 @@ def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True, 
             importable build without it so only one copy of the engine is ever loaded.
         site: the built documentation site (``make docs``: ``build/site``), copied to ``help/``; None ships none
             (the Help buttons then fall back to the project's home page).
+        onnx_dir: a folder of ONNX exports, ``NAME.onnx`` for each bundled card ``resources/models/NAME.json``,
+            copied next to their cards (:func:`bundled_onnx_exports`); None ships none.
+
+    Raises:
+        SystemExit: ``site`` holds no built site, or ``onnx_dir`` lacks a bundled card's export (checked first).
     """
+    exports = bundled_onnx_exports(repo, onnx_dir) if onnx_dir is not None else []
     target = dest_parent / PLUGIN_NAME
     if target.exists():
         shutil.rmtree(target)
@@ -92,6 +133,8 @@ def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True, 
         source = repo / "resources" / folder
         if source.is_dir():
             shutil.copytree(source, target / "resources" / folder, ignore=_ignore)
+    for export in exports:
+        shutil.copy2(export, target / "resources" / "models" / export.name)
     project = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     (target / "requirements.txt").write_text("\n".join(project["dependencies"]) + "\n", encoding="utf-8")
     detect = project.get("optional-dependencies", {}).get("detect", [])  # the installer's "Detection only"
@@ -105,13 +148,16 @@ def build_plugin_dir(repo: Path, dest_parent: Path, vendor_engine: bool = True, 
     return target
 
 
-def build_zip(repo: Path, out_dir: Path, site: Path | None = None) -> Path:
-    """Build ``out_dir/dakd_qgis-<version>.zip``: one top-level folder, ``site`` as its ``help/``; return its path."""
+def build_zip(repo: Path, out_dir: Path, site: Path | None = None, onnx_dir: Path | None = None) -> Path:
+    """Build ``out_dir/dakd_qgis-<version>.zip``: one top-level folder, ``site`` as its ``help/``; return its path.
+
+    ``onnx_dir``: the bundled cards' ONNX exports (:func:`build_plugin_dir`). A refusal leaves no zip behind.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     # Our own new names for the staging folder and the half-written zip: a fixed name could hold someone's files.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
-        plugin_dir = build_plugin_dir(repo, staging, site=site)
+        plugin_dir = build_plugin_dir(repo, staging, site=site, onnx_dir=onnx_dir)
         version = metadata_version((plugin_dir / "metadata.txt").read_text(encoding="utf-8"))
         archive = out_dir / f"{PLUGIN_NAME}-{version}.zip"
         partial = staging / "archive.zip"
@@ -127,7 +173,7 @@ def build_zip(repo: Path, out_dir: Path, site: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``package_plugin.py [--out DIR]``."""
+    """Command line: ``package_plugin.py [--out DIR] [--site SITE] [--onnx-dir DIR]``."""
     parser = argparse.ArgumentParser(description="Build the DAKD Oil Spill QGIS plugin zip.")
     parser.add_argument("--out", type=Path, default=Path("dist"), help="output folder (default: dist)")
     parser.add_argument(
@@ -136,10 +182,17 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("build/site"),
         help="the documentation site built by make docs (default: build/site)",
     )
+    parser.add_argument(
+        "--onnx-dir",
+        type=Path,
+        default=None,
+        help="a folder holding NAME.onnx, the ONNX export of each bundled card resources/models/NAME.json, shipped "
+        "next to it so a detection-only install (no torch) runs it (make package exports them; default: none)",
+    )
     args = parser.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
     args.out.mkdir(parents=True, exist_ok=True)
-    archive = build_zip(repo, args.out.resolve(), site=args.site.resolve())
+    archive = build_zip(repo, args.out.resolve(), site=args.site.resolve(), onnx_dir=args.onnx_dir)
     print(f"plugin zip: {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
     return 0
 

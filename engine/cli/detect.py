@@ -142,7 +142,8 @@ def _add_model_options(detect: argparse.ArgumentParser, defaults: Any) -> None:
         choices=PRECISIONS,
         default=None,
         help="model detector: autocast dtype (auto: bf16/fp16 on GPUs, fp32 on the CPU and with "
-        "the ONNX backends, which run fp32 only)",
+        "the ONNX backends); bf16 with OpenVINO runs the encoder and decoder in bf16, faster where the CPU "
+        "has bf16 units, agreeing with fp32 on 99.85 %% of the sample scene's pixels (docs/benchmarks.md)",
     )
     detect.add_argument(
         "--compile",

@@ -138,7 +138,14 @@ def select_detector(
 
 def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> Detector:
     """Load the model detector on the backend ``options["backend"]`` asks for (``auto``: see engine.runtimes)."""
-    from engine.runtimes import ONNX_BACKENDS, TORCH_ONLY_OPTIONS, choose_backend, has_onnx, load_runtime_detector
+    from engine.runtimes import (
+        ONNX_BACKENDS,
+        TORCH_ONLY_OPTIONS,
+        choose_backend,
+        has_onnx,
+        installed_backends,
+        load_runtime_detector,
+    )
 
     model_path = choice.model_path
     if model_path is None:  # choose_method never picks "model" without a card
@@ -146,8 +153,10 @@ def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> D
     options = dict(options)
     requested = options.pop("backend", None) or "auto"
     torch_options = tuple(name for name in TORCH_ONLY_OPTIONS if options.get(name))
-    if options.get("precision") == "fp16":
-        torch_options += ("precision fp16",)
+    if options.get("precision") == "fp16" or (
+        options.get("precision") == "bf16" and "openvino" not in installed_backends()
+    ):
+        torch_options += (f"precision {options['precision']}",)  # of the ONNX backends, OpenVINO alone runs bf16
     exported = choice.from_default_card or has_onnx(model_path)
     backend = choose_backend(requested, device, exported=exported, torch_options=torch_options)
     log.info("backend: %s on %s (%s)", backend.backend, backend.device, backend.reason)

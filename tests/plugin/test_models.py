@@ -36,7 +36,7 @@ def test_register_list_default_and_delete(model_card, isolated_plugin_settings, 
 def test_the_weights_are_the_ones_the_engine_loads_whatever_the_card_calls_them(
     model_card, isolated_plugin_settings, tmp_path
 ):
-    """Trust: a card's ``weights.file`` keeps its training name (the bundled card says ``model.safetensors``),
+    """Trust: a card's ``weights.file`` keeps its training name (as the bundled card did: ``model.safetensors``),
     and the engine loads ``NAME.safetensors`` beside ``NAME.json`` whatever it says. Following the field, the
     plugin refused a card the engine loads, copied another model's weights, or deleted them."""
     import hashlib

@@ -123,3 +123,116 @@ def test_packaged_engine_uses_the_bundled_default_model(package_plugin, tmp_path
     assert Path(card) == plugin / "resources" / "models" / "default.json" and Path(card).is_file()
     assert method == "model"
     assert (plugin / "resources" / "models" / "default.safetensors").stat().st_size < 30 * 2**20
+
+
+def test_the_plugin_carries_the_onnx_export_of_each_bundled_card(package_plugin, tmp_path):
+    """``--onnx-dir``: ``NAME.onnx`` goes next to ``resources/models/NAME.json``; an export without a card stays out."""
+    from pathlib import Path
+
+    repo = Path(package_plugin.__file__).resolve().parents[1]
+    exports = tmp_path / "onnx"
+    exports.mkdir()
+    (exports / "default.onnx").write_bytes(b"an export")
+    (exports / "not-a-bundled-card.onnx").write_bytes(b"another")
+    plugin = package_plugin.build_plugin_dir(repo, tmp_path / "built", vendor_engine=False, onnx_dir=exports)
+    models = plugin / "resources" / "models"
+    assert (models / "default.onnx").read_bytes() == b"an export"
+    assert sorted(p.name for p in models.iterdir()) == ["default.json", "default.onnx", "default.safetensors"]
+
+
+def test_a_bundled_card_without_its_export_is_refused_in_one_line_and_leaves_no_zip(package_plugin, tmp_path):
+    from pathlib import Path
+
+    repo = Path(package_plugin.__file__).resolve().parents[1]
+    exports = tmp_path / "onnx"
+    exports.mkdir()
+    (exports / "other.onnx").write_bytes(b"not the bundled card's")
+    out = tmp_path / "dist"
+    with pytest.raises(SystemExit) as refused:
+        package_plugin.build_zip(repo, out, onnx_dir=exports)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"{exports / 'default.onnx'} is missing" in message
+    assert "model export resources/models/default.json --onnx --out" in message
+    assert list(out.iterdir()) == []  # no zip, no staging folder
+    with pytest.raises(SystemExit, match="is not a folder"):
+        package_plugin.main(["--out", str(out), "--onnx-dir", str(tmp_path / "absent")])
+    assert list(out.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def default_model_export(tmp_path_factory):
+    """The bundled default card exported to ONNX once, into a folder of its own (as ``make package`` does)."""
+    import importlib.util
+    import shutil
+
+    from engine.detectors import DEFAULT_MODEL_CARD
+    from engine.runtimes import export_onnx
+
+    if importlib.util.find_spec("onnx") is None:
+        pytest.skip("the onnx package is not installed (pip install onnx)")
+    if importlib.util.find_spec("onnxruntime") is None and importlib.util.find_spec("openvino") is None:
+        pytest.skip("no ONNX runtime installed")
+    card = tmp_path_factory.mktemp("card")
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(DEFAULT_MODEL_CARD.with_suffix(suffix), card / f"default{suffix}")
+    exports = tmp_path_factory.mktemp("package-onnx")
+    export_onnx(card / "default.json", exports / "default.onnx")
+    return exports
+
+
+#: What each detection-only case cannot import: torch alone, and the installer's "Detection only" profile exactly
+#: (``requirements-detect.txt``: OpenVINO, neither the onnx package nor ONNX Runtime).
+DETECTION_ONLY = [
+    pytest.param(("torch",), id="no-torch"),
+    pytest.param(("torch", "onnx", "onnxruntime"), id="openvino-only"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("blocked", DETECTION_ONLY)
+def test_a_detection_only_install_runs_the_packaged_default_model(
+    package_plugin, default_model_export, blocked, tmp_path
+):
+    """The zip's engine, without torch and with an empty cache, runs ``default.onnx`` next to the packaged card."""
+    import importlib.util
+    import json
+    import os
+    import subprocess  # nosec B404 - a fixed argument list
+    import sys
+    from pathlib import Path
+
+    if "onnxruntime" in blocked and importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino is not installed")
+    repo = Path(package_plugin.__file__).resolve().parents[1]
+    plugin = package_plugin.build_plugin_dir(repo, tmp_path / "built", onnx_dir=default_model_export)
+    lib = plugin / "lib"
+    card = plugin / "resources" / "models" / "default.json"
+    sample = repo / "resources" / "sample" / "sample_scene.tif"
+    out = tmp_path / "out"
+    cache = tmp_path / "cache"  # empty: the export cache cannot help
+    cache.mkdir()
+    code = (
+        "import sys\n"
+        f"for name in {list(blocked)!r}: sys.modules[name] = None\n"
+        f"sys.path.insert(0, {str(lib)!r})\n"
+        "import engine\n"
+        f"assert engine.__file__.startswith({str(lib)!r}), engine.__file__\n"
+        "from engine.runtimes import find_onnx\n"
+        f"print(find_onnx({str(card)!r}, export=False)[0])\n"
+        "from engine.cli import main\n"
+        f"code = main(['--progress', 'none', '-q', 'detect', {str(sample)!r}, '--model', {str(card)!r}, "
+        f"'--out', {str(out)!r}])\n"
+        f"assert not [name for name in {list(blocked)!r} if sys.modules.get(name) is not None]\n"
+        "sys.exit(code)"
+    )
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    env["DAKD_CACHE_DIR"] = str(cache)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env, check=False
+    )  # nosec B603
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert Path(done.stdout.splitlines()[0]) == card.with_suffix(".onnx")
+    assert not (cache / "onnx").exists()  # nothing was exported: the packaged file ran
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["detector"]["backend"] in ("openvino", "onnxruntime")

@@ -65,9 +65,10 @@ from engine.detect import classify  # noqa: E402
 from engine.detectors import DEFAULT_MODEL_CARD  # noqa: E402
 from engine.io.atomic import atomic_file  # noqa: E402
 from engine.modelcard import load_model  # noqa: E402
+from engine.preprocess import PICTURE_DB_RANGE  # noqa: E402
 
 TILE = 256
-READ_RANGE = (-35.0, 5.0)
+READ_RANGE = PICTURE_DB_RANGE  # what dakd detect --units db-8bit and the data-set loaders read 0..255 as
 
 
 def export_8bit(image_db: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -36,8 +36,9 @@ METHODS: tuple[str, ...] = ("auto", "model", "threshold")
 #: the network's ship class alone, ``off`` folds the ship class into sea (no ship polygons).
 SHIP_MODES: tuple[str, ...] = ("cfar", "model", "off")
 #: Units a scene's pixels can be in (``--units`` also takes ``auto``: read from the file). ``amplitude`` and
-#: ``intensity`` are uncalibrated DN.
-UNITS: tuple[str, ...] = ("linear", "db", "amplitude", "intensity")
+#: ``intensity`` are uncalibrated DN. ``db-8bit`` is an 8-bit picture of σ0 linear in dB over a span the file does
+#: not say (a display export), read as the data-set loaders read OSD/SOS pictures (engine.preprocess).
+UNITS: tuple[str, ...] = ("linear", "db", "amplitude", "intensity", "db-8bit")
 #: ``--land-mask`` keywords; any other value is a polygon layer of land.
 LAND_MASKS: tuple[str, ...] = ("auto", "none")
 #: Side of the square tiles detection runs on, in pixels.

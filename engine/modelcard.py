@@ -48,6 +48,9 @@ METADATA_KEY = "dakd_model_card"
 ARCHITECTURES = ("saross_net",)
 #: Scene units that are radiometrically calibrated σ0 (``amplitude``/``intensity`` are raw DN).
 CALIBRATED_UNITS = ("linear", "db")
+#: σ0 whose absolute level is unknown (an 8-bit picture, ``db-8bit``): a σ0 model still reads it, as -35..5 dB,
+#: since its input channels compare each pixel to the local sea; the wind (CMOD) cannot.
+PICTURE_UNITS = ("db-8bit",)
 
 
 @dataclass(frozen=True)
@@ -372,7 +375,7 @@ def check_card_against_scene(card: ModelCard, scene: SceneInfo) -> None:
             f"{scene.path}: band is {polarisation} but model {card.name!r} was trained on {card.band}; "
             f"choose the {card.band} band (--band) or a {polarisation} model"
         )
-    if card.calibration == "sigma0" and scene.units not in CALIBRATED_UNITS:
+    if card.calibration == "sigma0" and scene.units not in (*CALIBRATED_UNITS, *PICTURE_UNITS):
         raise ModelError(
             f"{scene.path}: values are uncalibrated {scene.units} ({scene.units_reason}) but model "
             f"{card.name!r} needs calibrated sigma0; calibrate the scene or pass --units if it is sigma0"

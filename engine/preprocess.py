@@ -8,6 +8,11 @@ model detector, the simulator and the data loaders agree on what "dB" means.
 Units:
     ``linear``: σ0 power (calibrated). ``intensity``: DN² (uncalibrated power). Both are power.
     ``amplitude``: DN (square root of power). ``db``: 10·log10(power).
+    ``db-8bit``: an 8-bit picture (0..255) of σ0 linear in dB over an unknown span, as display exports and the
+    OSD/SOS data sets are; read as :data:`PICTURE_DB_RANGE`, the span the data-set loaders assume. The true span
+    is unknown, so absolute levels mean little: the default model's input channels (contrast to the local sea,
+    ``engine.models.inputs``) do not depend on them, and its robustness bench scores such pictures
+    (``bench/robustness.py``, docs/model.md).
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from engine.errors import InputError
 #: Smallest power converted to dB; keeps log10 finite on zeros (nodata is masked anyway).
 POWER_FLOOR = 1e-10
 _POWER_UNITS = ("linear", "intensity")
+#: Units in dB: 0 is a legal value there, negative values too.
+DB_UNITS = ("db", "db-8bit")
+#: The dB span an 8-bit picture (``db-8bit``) is read as: the data-set loaders' (engine.data.osd.DEFAULT_DB_RANGE).
+PICTURE_DB_RANGE = (-35.0, 5.0)
 
 
 def _check_units(units: str) -> None:
@@ -38,6 +47,10 @@ def to_linear(values: np.ndarray, units: str) -> np.ndarray:
     values = np.asarray(values).astype(np.float32, copy=False)
     if units in _POWER_UNITS:
         return values
+    if units == "db-8bit":
+        from engine.data.tiles import byte_to_db
+
+        values, units = byte_to_db(values, PICTURE_DB_RANGE), "db"
     if units == "db":
         with np.errstate(over="ignore"):
             return np.power(np.float32(10.0), values / np.float32(10.0), dtype=np.float32)
@@ -53,8 +66,13 @@ def from_linear(power: np.ndarray, units: str) -> np.ndarray:
     power = np.asarray(power).astype(np.float32, copy=False)
     if units in _POWER_UNITS:
         return power
-    if units == "db":
-        return (10.0 * np.log10(np.maximum(power, np.float32(POWER_FLOOR)))).astype(np.float32)
+    if units in DB_UNITS:
+        db = (10.0 * np.log10(np.maximum(power, np.float32(POWER_FLOOR)))).astype(np.float32)
+        if units == "db":
+            return db
+        from engine.data.tiles import db_to_byte
+
+        return db_to_byte(db, PICTURE_DB_RANGE).astype(np.float32)
     return np.sqrt(np.maximum(power, np.float32(0.0)), dtype=np.float32)  # amplitude
 
 

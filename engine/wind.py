@@ -159,9 +159,8 @@ def wind_estimator(scene: Any, wind_dir_deg: float | None) -> WindEstimator:
     units = scene.info.units
     geometry = getattr(scene, "viewing_geometry", None)
     if units not in CALIBRATED_UNITS:
-        return WindEstimator(
-            False, wind_dir_deg, geometry, f"no wind: the input is uncalibrated {units} (DN), not sigma0"
-        )
+        what = "an 8-bit picture without its dB span" if units == "db-8bit" else f"uncalibrated {units} (DN)"
+        return WindEstimator(False, wind_dir_deg, geometry, f"no wind: the input is {what}, not sigma0")
     if geometry is not None:
         where = "incidence and look direction from the Sentinel-1 annotation"
     else:

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from engine.data.osd import DEFAULT_DB_RANGE
 from engine.detectors.base import InputSpec
 from engine.errors import InputError
-from engine.preprocess import POWER_FLOOR, from_linear, normalise_sigma0, to_linear
+from engine.preprocess import PICTURE_DB_RANGE, POWER_FLOOR, from_linear, normalise_sigma0, to_linear
 
 
 def test_unit_conversions_by_hand():
@@ -19,6 +20,13 @@ def test_unit_conversions_by_hand():
 def test_round_trip_through_linear(units):
     values = np.array([0.5, 2.0, 7.0], dtype=np.float32)
     np.testing.assert_allclose(from_linear(to_linear(values, units), units), values, rtol=1e-5)
+
+
+def test_an_8bit_picture_spans_the_loaders_db_range_and_round_trips():
+    pixels = np.array([0, 51, 255], dtype=np.uint8)
+    np.testing.assert_allclose(from_linear(to_linear(pixels, "db-8bit"), "db"), [-35.0, -27.0, 5.0], atol=1e-4)
+    np.testing.assert_array_equal(from_linear(to_linear(pixels, "db-8bit"), "db-8bit"), pixels)
+    assert PICTURE_DB_RANGE == DEFAULT_DB_RANGE  # detection reads a picture as the data-set loaders do
 
 
 def test_db_of_zero_is_floored_not_infinite():

@@ -96,7 +96,8 @@ def detect_help() -> str:
             tr(
                 "<b>Band</b>: the band to analyse; empty takes the only band, or the one named VV. <b>Input units</b>: "
                 "<i>auto</i> reads them from the file's metadata (and guesses from the value range when it has none); "
-                "set them when you know better."
+                "set them when you know better. An 8-bit picture (a display export, linear in dB) is <i>db-8bit</i>: "
+                "the model reads it, but no wind can be estimated from it."
             ),
             "</p>",
             "<h3>",

@@ -30,7 +30,7 @@
     </message>
     <message>
         <location filename="../algorithms/detect.py"/>
-        <source>&lt;b&gt;Band&lt;/b&gt;: the band to analyse; empty takes the only band, or the one named VV. &lt;b&gt;Input units&lt;/b&gt;: &lt;i&gt;auto&lt;/i&gt; reads them from the file's metadata (and guesses from the value range when it has none); set them when you know better.</source>
+        <source>&lt;b&gt;Band&lt;/b&gt;: the band to analyse; empty takes the only band, or the one named VV. &lt;b&gt;Input units&lt;/b&gt;: &lt;i&gt;auto&lt;/i&gt; reads them from the file's metadata (and guesses from the value range when it has none); set them when you know better. An 8-bit picture (a display export, linear in dB) is &lt;i&gt;db-8bit&lt;/i&gt;: the model reads it, but no wind can be estimated from it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

@@ -16,8 +16,10 @@ import numpy as np
 from engine.classes import IGNORE_INDEX, OSD_CLASSES, SegClass
 from engine.data.folders import FolderDataset, read_label_image
 from engine.errors import InputError
+from engine.preprocess import PICTURE_DB_RANGE
 
-DEFAULT_DB_RANGE = (-35.0, 5.0)
+#: The dB span 0..255 of an OSD/SOS picture is read as (the authors do not publish theirs; ``--image-db-range``).
+DEFAULT_DB_RANGE = PICTURE_DB_RANGE
 
 
 def rgb_to_ids(rgb: np.ndarray, classes: tuple[SegClass, ...], path: Path) -> np.ndarray:

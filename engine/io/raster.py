@@ -14,12 +14,13 @@ What "valid" means (False pixels are ignored by detectors and written as nodata)
     * a GDAL per-dataset mask or alpha band, where the file has one, says the pixel is valid.
 
 Units (``--units``): ``linear`` (calibrated σ0 power), ``db`` (10·log10 of it), ``amplitude``
-(uncalibrated DN, as in the GRD measurement TIFFs) and ``intensity`` (DN²). ``auto`` decides in
-this order and logs the reason: band unit/description metadata (SNAP names such as ``Sigma0_VV_db``
-or ``Amplitude_VV``, unit strings such as ``dB``), then the data type (integers without a scale are
-DN amplitude), then statistics of the sample (mostly negative or a negative median → dB; a median
-below 1.5 → linear σ0; larger positive values → DN amplitude, or DN intensity above a median of
-3000). GDAL scale/offset metadata are applied before anything else, so an Int16 raster of
+(uncalibrated DN, as in the GRD measurement TIFFs), ``intensity`` (DN²) and ``db-8bit`` (an 8-bit picture
+linear in dB over an unknown span, :mod:`engine.preprocess`). ``auto`` decides in this order and logs the
+reason: band unit/description metadata (SNAP names such as ``Sigma0_VV_db`` or ``Amplitude_VV``, unit
+strings such as ``dB``), then the data type (uint8 without a scale is an 8-bit picture, ``db-8bit``; other
+integers without a scale are DN amplitude), then statistics of the sample (mostly negative or a negative
+median → dB; a median below 1.5 → linear σ0; larger positive values → DN amplitude, or DN intensity above a
+median of 3000). GDAL scale/offset metadata are applied before anything else, so an Int16 raster of
 hundredths of dB with ``scale=0.01`` reads as dB.
 """
 
@@ -42,7 +43,7 @@ from rasterio.windows import Window
 from engine.contract import UNITS
 from engine.errors import InputError
 from engine.io.scene import SceneInfo, reader_number
-from engine.preprocess import to_linear
+from engine.preprocess import DB_UNITS, to_linear
 
 log = logging.getLogger("dakd")
 
@@ -177,7 +178,7 @@ class RasterScene:
         """
         values, valid = self.read_raw(window)
         units = self.info.units
-        if units != "db":
+        if units not in DB_UNITS:
             negative = valid & (values < 0)
             if negative.any():
                 if self._units_declared:
@@ -288,7 +289,10 @@ def decide_units(values: np.ndarray, dtype: str, scaled: bool, metadata: tuple[s
     Returns:
         ``(units, reason)``; the reason is logged and recorded in the run summary.
     """
+    picture = dtype == "uint8" and not scaled
     if metadata is not None:
+        if metadata[0] == "db" and picture:
+            return "db-8bit", f"from metadata: {metadata[1]}, in uint8 without a scale: an 8-bit picture of dB"
         return metadata[0], f"from metadata: {metadata[1]}"
     finite = values[np.isfinite(values)]
     nonzero = finite[finite != 0]
@@ -296,6 +300,11 @@ def decide_units(values: np.ndarray, dtype: str, scaled: bool, metadata: tuple[s
         return "linear", "no valid pixels in the sample; assuming linear σ0"
     negative_fraction = float((nonzero < 0).mean())
     median = float(np.median(nonzero))
+    if picture:
+        return "db-8bit", (
+            f"uint8 values without a scale are an 8-bit picture (median {median:.4g}), not DN (Sentinel-1 DN are "
+            "16-bit): read as linear in dB over -35..5 dB, its unknown span"
+        )
     if np.issubdtype(np.dtype(dtype), np.integer) and not scaled and negative_fraction == 0:
         return "amplitude", f"{dtype} integers without a scale are DN amplitude (median {median:.4g})"
     if median < 0 or negative_fraction > 0.05:
@@ -396,7 +405,7 @@ def _build_scene(
     if band is None and _is_rgb_picture(dataset):
         raise InputError(
             f"{path} is an 8-bit RGB picture, not radar backscatter; export the calibrated σ0 band as a "
-            "single-band GeoTIFF, or pass --band 1 to use its first band anyway"
+            "single-band GeoTIFF, or pass --band 1 to read its first band as an 8-bit picture of σ0 in dB"
         )
     band_index = _select_band(dataset, path, band)
     dtype = dataset.dtypes[band_index - 1]
@@ -407,7 +416,7 @@ def _build_scene(
         )
     if _is_rgb_picture(dataset):
         log.warning(
-            "%s is an 8-bit RGB picture; using band %d as DN amplitude: results on a rendered picture are unreliable",
+            "%s is an 8-bit RGB picture; using band %d: a rendered picture is reliable only if it is linear in σ0 dB",
             path,
             band_index,
         )
@@ -445,7 +454,7 @@ def _build_scene(
         log.info("%s: units %s (%s); override with --units", path, chosen, reason)
     else:
         chosen, reason = units, "given with --units"
-    zero_is_nodata = chosen != "db"
+    zero_is_nodata = chosen not in DB_UNITS  # 0 dB is legal; 0 in a picture is its darkest grey
     good = sample_ok & (sample != 0) if zero_is_nodata else sample_ok
     stats = _sample_stats(sample, good, probe.non_finite_reads)
     metadata: dict[str, Any] = {

@@ -96,10 +96,16 @@ def test_rgb_picture_is_refused_with_advice_and_works_on_request(tmp_path, capsy
     assert_refused(code, err, "8-bit RGB picture, not radar backscatter; export the calibrated", tmp_path / "out")
     assert "pass --band 1" in err
     code, _, err = detect(capsys, photo, "--band", "1", "--method", "threshold", "--out", tmp_path / "out")
-    assert code == 0 and "RGB picture; using band 1" in err
-    # the default model knows what it was trained on and refuses a picture in its own words
+    assert code == 0 and "RGB picture; using band 1" in err and "units db-8bit" in err
+    # the default model reads an 8-bit picture as σ0 in dB over an unknown span (its channels compare to the sea)
     code, _, err = detect(capsys, photo, "--band", "1", "--out", tmp_path / "out2")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out2" / "summary.json").read_text())
+    assert summary["input"]["units"] == "db-8bit" and summary["detector"]["name"] == "model"
+    # an uncalibrated DN picture is still refused by the σ0 model, in one line
+    code, _, err = detect(capsys, photo, "--band", "1", "--units", "amplitude", "--out", tmp_path / "out3")
     assert code == 2 and err.strip().splitlines()[-1].startswith("dakd: error: ") and "Traceback" not in err
+    assert "needs calibrated sigma0" in err and not (tmp_path / "out3").exists()
 
 
 def test_nan_and_inf_values_are_nodata_with_a_warning(tmp_path, capsys):

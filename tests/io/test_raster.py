@@ -194,8 +194,25 @@ def test_rgb_picture_is_refused_unless_a_band_is_chosen(tmp_path, caplog):
     with pytest.raises(InputError, match="8-bit RGB picture, not radar backscatter; .*or pass --band 1"):
         open_scene(path)
     with caplog.at_level(logging.WARNING, logger="dakd"), open_scene(path, band=1) as scene:
-        assert scene.info.units == "amplitude"
+        assert scene.info.units == "db-8bit"
     assert "RGB picture; using band 1" in caplog.text
+
+
+def test_uint8_is_an_8bit_picture_read_as_db_and_its_zero_is_valid(tmp_path):
+    """A display export (uint8, no scale) is σ0 linear in dB over an unknown span, read as -35..5 dB like the
+    data-set loaders; its 0 is the darkest grey (saturated oil), not nodata, unless the file says so."""
+    raw = np.array([[0, 51, 255], [128, 0, 200]], dtype=np.uint8)
+    path = write_raster(tmp_path / "picture.tif", raw, UTM33, UTM_TRANSFORM)
+    with open_scene(path) as scene:
+        assert scene.info.units == "db-8bit" and "8-bit picture" in scene.info.units_reason
+        values, valid = read_all(scene)
+    assert valid.all()
+    np.testing.assert_allclose(10 * np.log10(values), -35.0 + raw / 255.0 * 40.0, atol=1e-4)
+    with open_scene(write_raster(tmp_path / "bordered.tif", raw, UTM33, UTM_TRANSFORM, nodata=0)) as scene:
+        assert not read_all(scene)[1][raw == 0].any()
+    declared = write_raster(tmp_path / "declared.tif", raw, UTM33, UTM_TRANSFORM, units="dB")
+    with open_scene(declared) as scene:  # dB in the metadata, but uint8 without a scale: a picture of dB
+        assert scene.info.units == "db-8bit"
 
 
 @pytest.mark.parametrize("dtype", ["complex64", "complex128", "complex_int16"])
@@ -254,6 +271,8 @@ def test_decide_units_rules():
     assert decide_units(np.array([40.0, 80.0, 120.0]), "float32", False, None)[0] == "amplitude"
     assert decide_units(np.array([4e3, 1e4, 2e4]), "float32", False, None)[0] == "intensity"
     assert decide_units(np.array([40, 80]), "uint16", False, None)[0] == "amplitude"
+    assert decide_units(np.array([40, 80]), "uint8", False, None)[0] == "db-8bit"
+    assert decide_units(np.array([40, 80]), "uint8", True, None)[0] == "amplitude"  # a scale says what it is
     assert decide_units(np.array([]), "float32", False, None)[0] == "linear"
     assert decide_units(np.array([0.1]), "float32", False, ("db", "band unit is 'db'"))[0] == "db"
 

@@ -85,6 +85,9 @@ class DetectRequest:
     wind_dir_deg: float | None = None
     #: What the analyst should know before the run (e.g. the default model is gone); not engine options.
     warnings: list[str] = field(default_factory=list)
+    #: Pass ``--overwrite``: an earlier detection output in ``out_dir`` is replaced (Processing, where the analyst
+    #: chose the folder; the engine refuses any other folder). The right-click run reserves a new empty folder.
+    overwrite: bool = True
 
 
 def chosen_model(method: str, model_path: str, settings: PluginSettings) -> str | None:
@@ -188,7 +191,7 @@ def detect_arguments(request: DetectRequest) -> list[str]:
         request.input_path,
         "--out",
         request.out_dir,
-        "--overwrite",
+        *(["--overwrite"] if request.overwrite else []),
         "--method",
         request.method,
         "--device",

@@ -80,6 +80,9 @@ class FinetuneRequest:
         steps, jointnet_steps, aug_ratio, balance: advanced overrides (None: the preset's value).
         init: model card to start from.
         device: one of the engine's devices (``PluginSettings.devices``).
+        overwrite: pass ``--overwrite``: the engine then replaces an existing ``output`` model and empties its
+            work folder. Only for an output the caller may replace: one the plugin made for this run (the
+            Fine-tune window's own training folder) or a Processing destination the analyst chose.
     """
 
     output: str
@@ -100,6 +103,7 @@ class FinetuneRequest:
     balance: float | None = None
     init: str = ""
     device: str = "auto"
+    overwrite: bool = False
 
     @property
     def work_dir(self) -> Path:
@@ -147,8 +151,9 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
         request.device,
         "--val-share",
         f"{request.val_share:g}",
-        "--overwrite",
     ]
+    if request.overwrite:
+        arguments.append("--overwrite")
     if request.preset:
         arguments += ["--preset", request.preset]
     if request.name:

@@ -4,6 +4,10 @@ A model card is a JSON file with a safetensors weights file beside it (see ``eng
 "Registering" a model (after fine-tuning, or Import… in the Models dialog) copies both files into
 the registry folder, so the card keeps working if the training output is moved or deleted, and
 optionally makes it the default model for detection.
+
+A registered name is never taken over unasked: :func:`register_model` refuses a name in use
+(:class:`ModelNameTaken`) unless told ``replace=True``, and even then never replaces the default model's
+files unless the new model becomes the default too. :func:`free_model_name` proposes ``NAME-2``, ``NAME-3``….
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess  # nosec B404
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,21 @@ BUNDLED_CARD_NAME = "default.json"
 
 class ModelRegistryError(ValueError):
     """A model card cannot be imported or deleted; the message says why and what to do."""
+
+
+class ModelNameTaken(ModelRegistryError):
+    """A model of this name is registered already; it is replaced only when the caller asks (``replace=True``).
+
+    Attributes:
+        name: the registry name.
+        card: the registered card of that name.
+        is_default: whether it is the default model for detection (then only a new default may replace it).
+    """
+
+    def __init__(self, name: str, card: Path, is_default: bool) -> None:
+        message = tr("a model named '{name}' is already registered; choose another name, or delete it in Models… first")
+        super().__init__(message.format(name=name))
+        self.name, self.card, self.is_default = name, card, is_default
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,27 @@ def list_models(settings: PluginSettings) -> list[ModelEntry]:
     return entries
 
 
+def registered_card(settings: PluginSettings, name: str) -> Path | None:
+    """Return the registered card of ``name`` if the name is in use (its card or its weights exist), else None."""
+    card = settings.models_dir(create=False) / f"{name}.json"
+    return card if card.exists() or card.with_suffix(".safetensors").exists() else None
+
+
+def free_model_name(settings: PluginSettings, wanted: str, taken: Callable[[str], bool] | None = None) -> str:
+    """Return ``wanted`` if no registered model has it (nor ``taken(name)`` says so), else ``wanted-2``, ``-3``, etc."""
+    name, number = wanted, 1
+    while registered_card(settings, name) is not None or (taken is not None and taken(name)):
+        number += 1
+        name = f"{wanted}-{number}"
+    return name
+
+
+def is_default_model(card_path: Path) -> bool:
+    """Tell whether ``card_path`` is the default model for detection as stored now (not as a copy read earlier)."""
+    default = PluginSettings.load().default_model
+    return bool(default) and Path(default).resolve() == Path(card_path).resolve()
+
+
 def validate_card(card_path: Path, python: str) -> None:
     """Check a card the way detection reads it (``dakd model info``) and that its weights file exists.
 
@@ -153,15 +194,23 @@ def register_model(
     name: str | None = None,
     make_default: bool = False,
     validate: bool = True,
+    replace: bool = False,
 ) -> Path:
     """Copy a model card and its weights into the registry; return the registered card's path.
 
     Args:
         card_path: the card to register (e.g. the output of ``dakd finetune``).
-        settings: gives the registry folder; updated and saved when ``make_default``.
-        name: registry name (file stem); defaults to the card's stem. An existing one is replaced.
+        settings: gives the registry folder: read them when registering (``PluginSettings.load()``), not
+            before a long run; with ``make_default`` only their default model is written.
+        name: registry name (file stem); defaults to the card's stem.
         make_default: also make it the default model for detection.
         validate: check the card with the engine first (skip only for a card the engine just wrote).
+        replace: replace a registered model of the same name (the analyst agreed). The default model is
+            replaced only when this one becomes the default too (``make_default``).
+
+    Raises:
+        ModelNameTaken: the name is registered and ``replace`` is not set.
+        ModelRegistryError: the card is not valid, the name cannot be a file name, or the copy failed.
 
     Notes:
         The weights are copied under a temporary name and the card written last, so a half-copied
@@ -185,6 +234,18 @@ def register_model(
         target_card = settings.models_dir() / f"{stem}.json"
     except InputProblem as error:
         raise ModelRegistryError(str(error)) from error
+    existing = registered_card(settings, stem)
+    if existing is not None:
+        is_default = is_default_model(existing)
+        if not replace:
+            raise ModelNameTaken(stem, existing, is_default)
+        if is_default and not make_default:
+            raise ModelRegistryError(
+                tr(
+                    "'{name}' is the default model for detection: it is replaced only by a model that becomes the "
+                    "default too"
+                ).format(name=stem)
+            )
     if card_path.resolve() != target_card.resolve():
         metadata = read_card(card_path)
         target_weights = target_card.with_suffix(".safetensors")
@@ -206,8 +267,7 @@ def register_model(
                 )
             ) from error
     if make_default:
-        settings.default_model = str(target_card)
-        settings.save()
+        settings.set_default_model(str(target_card))
     return target_card
 
 
@@ -222,6 +282,5 @@ def delete_model(card_path: Path, settings: PluginSettings) -> None:
     card_path.unlink(missing_ok=True)
     if weights.parent == card_path.parent:
         weights.unlink(missing_ok=True)
-    if settings.default_model and Path(settings.default_model).resolve() == card_path.resolve():
-        settings.default_model = ""
-        settings.save()
+    if is_default_model(card_path):
+        settings.set_default_model("")

@@ -153,6 +153,8 @@ def build_zip(repo: Path, out_dir: Path, site: Path | None = None, onnx_dir: Pat
 
     ``onnx_dir``: the bundled cards' ONNX exports (:func:`build_plugin_dir`). A refusal leaves no zip behind.
     """
+    if onnx_dir is not None:
+        bundled_onnx_exports(repo, onnx_dir)  # refused before anything is made, the output folder included
     out_dir.mkdir(parents=True, exist_ok=True)
     # Our own new names for the staging folder and the half-written zip: a fixed name could hold someone's files.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
@@ -191,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
-    args.out.mkdir(parents=True, exist_ok=True)
     archive = build_zip(repo, args.out.resolve(), site=args.site.resolve(), onnx_dir=args.onnx_dir)
     print(f"plugin zip: {archive} ({archive.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -2,6 +2,12 @@
 
 One dataclass with ``load``/``save`` so dialogs, the context action and the Processing
 algorithm read the same values, and tests can build one without Qt widgets.
+
+Read them with :meth:`PluginSettings.load` when they are used, not once when a window is made: a
+fine-tune lasts hours, and Settings… may change the engine Python, the device or the cache folder
+meanwhile. :meth:`PluginSettings.save` writes only the fields changed since ``load``, and
+:meth:`PluginSettings.set_default_model` only that key, so a copy read earlier never puts back what
+another window saved since.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from qgis.core import QgsSettings
@@ -36,29 +42,53 @@ class PluginSettings:
     default_model: str = ""
     engine_python: str = ""
     cache_folder: str = ""
+    #: The values as :meth:`load` read them (None: made in code), so :meth:`save` writes only what changed.
+    _loaded: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def _names(cls) -> list[str]:
+        return [item.name for item in fields(cls) if item.init]
 
     @classmethod
     def load(cls) -> PluginSettings:
         """Read the settings; unknown or invalid values fall back to the defaults."""
         store = QgsSettings()
         values = {}
-        for field in fields(cls):
-            value = store.value(f"{PLUGIN_KEY}/{field.name}", field.default, type=str)
-            values[field.name] = value if isinstance(value, str) else field.default
+        for item in fields(cls):
+            if item.init:
+                value = store.value(f"{PLUGIN_KEY}/{item.name}", item.default, type=str)
+                values[item.name] = value if isinstance(value, str) else item.default
         settings = cls(**values)
         if settings.device not in settings.devices():
             settings.device = cls.device
+        settings._loaded = settings._values()
         return settings
+
+    def _values(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in self._names()}
 
     def devices(self) -> tuple[str, ...]:
         """Return the ``--device`` choices of the engine these settings run, ``auto`` first (from its contract)."""
         return engine_contract(self.engine_python).devices
 
     def save(self) -> None:
-        """Write every field."""
+        """Write the fields changed since :meth:`load` (every field of settings made in code).
+
+        A field this copy did not change keeps what is stored, even when another window saved it after
+        this copy was read.
+        """
         store = QgsSettings()
-        for field in fields(self):
-            store.setValue(f"{PLUGIN_KEY}/{field.name}", getattr(self, field.name))
+        for name, value in self._values().items():
+            if self._loaded is None or self._loaded.get(name) != value:
+                store.setValue(f"{PLUGIN_KEY}/{name}", value)
+        self._loaded = self._values()
+
+    def set_default_model(self, card: str) -> None:
+        """Make ``card`` the default model for detection ("" = the bundled one), writing only that key."""
+        self.default_model = str(card)
+        QgsSettings().setValue(f"{PLUGIN_KEY}/default_model", self.default_model)
+        if self._loaded is not None:
+            self._loaded["default_model"] = self.default_model
 
     def cache_dir(self, create: bool = True) -> Path:
         """Return the cache folder, created if needed (``create``).

@@ -139,6 +139,8 @@ class Segmentation:
             LOG_TAG,
             compat.MESSAGE_INFO,
         )
+        if not ok or task.cancelled:
+            release_run_dir(Path(task.request.out_dir))
         if task.cancelled or (not ok and task.isCanceled()):
             self.state = "cancelled"
             self.message = tr("{layer}: cancelled, nothing was written").format(layer=self.layer_name)
@@ -192,15 +194,34 @@ def announce_result(bar: Any, message: str, report_path: Path | None) -> None:
 
 
 def run_output_dir(settings: PluginSettings, layer_name: str) -> Path:
-    """Return a new folder name under the cache's ``runs`` folder, e.g. ``runs/S1A_scene-20250101-101500``."""
+    """Reserve a new, empty folder under the cache's ``runs`` folder, e.g. ``runs/S1A_scene-20250101-101500``.
+
+    The folder is made here, not named only: two runs started within the same second, or on two layers with
+    the same name (several SNAP ``Sigma0_VV_db`` exports), used to get the same name, and the later one
+    replaced the earlier one's results while its layers were in the project. The engine writes into an empty
+    folder without ``--overwrite``; :func:`release_run_dir` removes it again if the run leaves it empty.
+    """
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", layer_name).strip("._") or "layer"
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = settings.runs_dir() / f"{safe}-{stamp}"
+    runs = settings.runs_dir()
+    runs.mkdir(parents=True, exist_ok=True)
     suffix = 1
-    while candidate.exists():
-        suffix += 1
-        candidate = settings.runs_dir() / f"{safe}-{stamp}-{suffix}"
-    return candidate
+    while True:
+        candidate = runs / (f"{safe}-{stamp}" if suffix == 1 else f"{safe}-{stamp}-{suffix}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            suffix += 1
+            continue
+        return candidate
+
+
+def release_run_dir(folder: Path) -> None:
+    """Remove a folder :func:`run_output_dir` reserved if the run left it empty (failed, cancelled, refused)."""
+    try:
+        folder.rmdir()  # only an empty folder: whatever is in it stays
+    except OSError:
+        pass
 
 
 def start_segmentation(
@@ -225,8 +246,15 @@ def start_segmentation(
     """
     settings = settings or PluginSettings.load()
     try:
-        request = make_request(raster_file(layer), run_output_dir(settings, layer.name()), settings)
+        source = raster_file(layer)
+        out_dir = run_output_dir(settings, layer.name())
+    except (InputProblem, OSError) as error:
+        iface.messageBar().pushMessage(LOG_TAG, str(error)[:1].upper() + str(error)[1:], compat.MESSAGE_CRITICAL, 0)
+        return None
+    try:
+        request = make_request(source, out_dir, settings, overwrite=False)  # a new folder: nothing to replace
     except InputProblem as error:
+        release_run_dir(out_dir)
         iface.messageBar().pushMessage(LOG_TAG, str(error)[:1].upper() + str(error)[1:], compat.MESSAGE_CRITICAL, 0)
         return None
     for warning in request.warnings:

@@ -47,7 +47,7 @@ from ..finetune import (
     safe_model_name,
 )
 from ..layer_sources import InputProblem, raster_file, vector_file
-from ..models import ModelRegistryError, register_model
+from ..models import ModelRegistryError, free_model_name, register_model
 from ..paths import help_url, icon_path
 from ..settings import PluginSettings
 from ..translation import tr
@@ -77,8 +77,10 @@ def training_help() -> str:
             "</p><p>",
             tr(
                 "<b>Model card</b>: where the new model is written (.json + .safetensors). With <b>Register</b> the "
-                "model is also copied into the plugin's model list and becomes the default for Detect oil spills, "
-                "unless the validation share is 0: a model measured on nothing is registered but not made the default."
+                "model is also copied into the plugin's model list under the card's name (NAME-2, NAME-3… when a "
+                "registered model has it: that one is never replaced) and becomes the default for Detect oil "
+                "spills, unless the validation share is 0: a model measured on nothing is registered but not made "
+                "the default."
             ),
             "</p><p>",
             tr("Cancel stops training after the current step; the run's work folder keeps its checkpoints."),
@@ -194,9 +196,21 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
         context: QgsProcessingContext,  # noqa: N802, D102
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        settings = PluginSettings.load()
+        settings = PluginSettings.load()  # for starting the run; the registration reads them again at the end
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         stem = output[:-5] if output.lower().endswith(".json") else output
+        register = self.parameterAsBoolean(parameters, self.REGISTER, context)
+        models = settings.models_dir(create=False)
+        if Path(stem).expanduser().resolve().parent == models.resolve():
+            # the engine would write over a registered model (the default one, maybe) before anyone is asked
+            raise QgsProcessingException(
+                tr(
+                    "Choose a Model card outside the plugin's model folder {folder}: with Register the model is "
+                    "copied there under a free name."
+                ).format(folder=models)
+            )
+        wanted = safe_model_name(Path(stem).name)
+        name = free_model_name(settings, wanted) if register else wanted
 
         def integer(key: str) -> int | None:
             return optional_value(parameters, key, self.parameterAsInt(parameters, key, context))
@@ -206,7 +220,7 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
 
         request = FinetuneRequest(
             output=stem,
-            name=safe_model_name(Path(stem).name),
+            name=name,
             preset=list(preset_labels())[self.parameterAsEnum(parameters, self.PRESET, context)],
             val_share=self.parameterAsDouble(parameters, self.VAL_SHARE, context),
             steps=integer(self.STEPS),
@@ -215,6 +229,7 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
             balance=number(self.BALANCE),
             init=self.parameterAsFile(parameters, self.BASE_MODEL, context),
             device=current_contract().devices[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            overwrite=True,  # the destination the analyst chose, replaced as every Processing output is
         )
         scratch = Path(tempfile.mkdtemp(prefix="dakd-train-", dir=QgsProcessingUtils.tempFolder()))
         try:
@@ -224,6 +239,8 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
         found = problems(request)
         if found:
             raise QgsProcessingException(tr("Cannot start: {reasons}.").format(reasons="; ".join(found)))
+        if name != wanted:
+            self._say_renamed(feedback, wanted, name)
         arguments = engine_command(settings.python_executable(), finetune_arguments(request))
         feedback.pushCommandInfo(" ".join(arguments))
         sink = progress_reporter(
@@ -241,12 +258,16 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
             self.REGISTERED: "",
             self.VALIDATION_MIOU: done.get("validation_miou"),
         }
-        if self.parameterAsBoolean(parameters, self.REGISTER, context):
+        if register:
             # A model measured on no validation scene never becomes the default unasked (nobody can ask here).
             measured = isinstance(done.get("validation_miou"), (int, float)) and request.val_share > 0
             try:
+                settings = PluginSettings.load()  # as they are now: Settings… may have changed during the run
+                name = free_model_name(settings, request.name)  # registered meanwhile: never replaced
+                if name != request.name:
+                    self._say_renamed(feedback, request.name, name)
                 registered = register_model(
-                    Path(card), settings, request.name, make_default=measured, validate=False
+                    Path(card), settings, name, make_default=measured, validate=False
                 )  # the engine has just written and checked it
             except ModelRegistryError as error:
                 raise QgsProcessingException(
@@ -264,6 +285,14 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
                 )
             results[self.REGISTERED] = str(registered)
         return results
+
+    @staticmethod
+    def _say_renamed(feedback: QgsProcessingFeedback, wanted: str, name: str) -> None:
+        feedback.pushWarning(
+            tr(
+                "A model named '{wanted}' is already registered and is kept: this one is registered as '{name}'."
+            ).format(wanted=wanted, name=name)
+        )
 
 
 class FinetuneAlgorithm(_TrainingAlgorithm):

@@ -122,10 +122,16 @@ class DepsDialog(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
-        """Start the probe in the engine Python; the table fills when it reports."""
+        """Start the probe in the engine Python; the table fills when it reports.
+
+        While a check or an install runs, a profile change is checked when it ends (:meth:`_on_finished`): the
+        report of one profile was once read against the other's list, and torch, which works, was shown as
+        failing to import, with Install missing offering a download of several GB.
+        """
         if self.runner.is_running():
             return
         self.mode = "probe"
+        self.probed_requirements = self.requirements
         self.probe_output = []
         self.install_button.setEnabled(False)
         self.recheck_button.setEnabled(False)
@@ -164,6 +170,9 @@ class DepsDialog(QDialog):
         mode, self.mode = self.mode, ""
         self.recheck_button.setEnabled(True)
         if mode == "probe":
+            if self.probed_requirements != self.requirements:  # the profile changed while this check ran
+                self.refresh()
+                return
             self._show_probe(exit_code)
             return
         ok = exit_code == 0 and not crashed

@@ -12,6 +12,12 @@ scene only after the analyst agrees).
 The window starts on what the documentation recommends: the bundled model as the base, and the preset for
 the device the engine finds (asked in the background, as Check dependencies… does). Label values
 the engine does not know start as *ignore* and are pointed out, never silently made oil.
+
+A new model never takes the place of another: the name starts free (``my-model-YYYYMMDD``, else ``-2``,
+``-3``…) and moves on when that is taken; a name the analyst gave that is registered, or has a training
+folder from an earlier run, is refused by Start, which proposes a free one. The settings are read when
+they are used (a run lasts hours; Settings… may change meanwhile), and the base model list is read again
+each time the window is shown.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.gui import QgsCollapsibleGroupBox, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt, pyqtSignal
-from qgis.PyQt.QtGui import QBrush, QColor, QGuiApplication, QPixmap
+from qgis.PyQt.QtGui import QBrush, QColor, QGuiApplication, QPixmap, QShowEvent
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -70,7 +76,7 @@ from ..finetune import (
     safe_model_name,
 )
 from ..layer_sources import InputProblem, could_be_sar_scene, raster_file, vector_file
-from ..models import ModelRegistryError, list_models, register_model
+from ..models import ModelRegistryError, free_model_name, list_models, register_model, registered_card
 from ..paths import engine_subprocess_env
 from ..process import ProcessRunner
 from ..settings import PluginSettings
@@ -113,7 +119,6 @@ class FinetuneDialog(QDialog):
         super().__init__(parent)
         self.iface = iface
         self.setWindowTitle(tr("DAKD Oil Spill – Fine-tune on my labels"))
-        self.settings = PluginSettings.load()
         self.runner = ProcessRunner(self)
         self.runner.line_received.connect(self.handle_line)
         self.runner.finished.connect(self._on_finished)
@@ -130,6 +135,9 @@ class FinetuneDialog(QDialog):
         self._background_chosen = False
         self._suggesting = False
         self._default_unticked_for_validation = False
+        #: Training folders this window made for runs that wrote no model: Start may use them again (--overwrite).
+        self._own_run_dirs: set[Path] = set()
+        self._suggested_name = ""  # the name this window offered; any other is the analyst's, never changed unsaid
 
         splitter = QSplitter(Qt.Horizontal, self)
         inputs = QScrollArea(splitter)  # the inputs scroll rather than make the window taller than the screen
@@ -167,6 +175,67 @@ class FinetuneDialog(QDialog):
         )
         self.device_probe.finished.connect(self._on_device_probed)
         self.detect_device()
+
+    @property
+    def settings(self) -> PluginSettings:
+        """The settings as they are now: Settings… may change them while the window is open or a run lasts."""
+        return PluginSettings.load()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        """Shown again (the plugin keeps one window): list the models registered since, and a free default name."""
+        if not event.spontaneous() and not self.runner.is_running():
+            self.refresh_models()
+            self.suggest_name()
+        super().showEvent(event)
+
+    def refresh_models(self) -> None:
+        """List the base models (the registered ones as they are now), keeping the chosen one if it is still there."""
+        chosen = self.base_model.currentData() if self.base_model.count() else None
+        self.base_model.clear()
+        for entry in list_models(self.settings):
+            self.base_model.addItem(entry.name, str(entry.card_path))
+        self.base_model.addItem(tr("None (start from scratch)"), "")
+        index = self.base_model.findData(chosen) if chosen is not None else -1
+        self.base_model.setCurrentIndex(max(index, 0))  # else the bundled model (the documentation's advice)
+
+    # -- the new model's name ---------------------------------------------------------------
+
+    def run_dir(self, name: str) -> Path:
+        """Return the training folder of a model name: ``<cache>/training/NAME`` (the engine's output, its work)."""
+        return self.settings.cache_dir(create=False) / "training" / name
+
+    def name_taken(self, name: str) -> bool:
+        """Tell whether ``name`` is registered, or has a training folder this window did not make for a failed run."""
+        if registered_card(self.settings, name) is not None:
+            return True
+        folder = self.run_dir(name)
+        return folder.exists() and folder not in self._own_run_dirs
+
+    def suggest_name(self) -> None:
+        """Offer ``my-model-YYYYMMDD`` (``-2``, ``-3``… when taken), unless the analyst gave a name of their own."""
+        if self.model_name.text() == self._suggested_name:
+            wanted = f"my-model-{time.strftime('%Y%m%d')}"
+            self._suggested_name = free_model_name(self.settings, wanted, self.name_taken)
+            self.model_name.setText(self._suggested_name)
+
+    def _claim_name(self) -> str:
+        """Make sure the run gets a free name; return why not ("" when it does).
+
+        Our own suggestion moves on to the next free name; a name the analyst typed is not changed behind their
+        back: Start refuses it and puts a free one in the field to take or change.
+        """
+        name = safe_model_name(self.model_name.text())
+        if not self.name_taken(name):
+            return ""
+        if self.model_name.text() == self._suggested_name:
+            self.suggest_name()
+            return ""
+        free = free_model_name(self.settings, name, self.name_taken)
+        self.model_name.setText(free)
+        return tr(
+            "a model named '{name}' already exists (registered, or trained earlier in {folder}) and is kept; "
+            "the name is now '{free}': press Start to use it, or choose another"
+        ).format(name=name, folder=self.run_dir(name).parent, free=free)
 
     def _fit_to_screen(self) -> None:
         """Open at :data:`MAX_SIZE`, or smaller on a screen whose free area is smaller."""
@@ -245,13 +314,12 @@ class FinetuneDialog(QDialog):
         self.base_model = QComboBox(training)
         self.base_model.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.base_model.setMinimumContentsLength(16)
-        for entry in list_models(self.settings):
-            self.base_model.addItem(entry.name, str(entry.card_path))
-        self.base_model.addItem(tr("None (start from scratch)"), "")
-        self.base_model.setCurrentIndex(0)  # the bundled model when there is one (the documentation's advice)
+        self.refresh_models()
         self.base_model.setToolTip(tr("The model training starts from; the bundled model is a good start"))
         form.addRow(tr("Base model"), self.base_model)
-        self.model_name = QLineEdit(f"my-model-{time.strftime('%Y%m%d')}", training)
+        self.model_name = QLineEdit(training)
+        self.model_name.setToolTip(tr("A name no registered model has: an earlier model is never replaced"))
+        self.suggest_name()
         form.addRow(tr("New model name"), self.model_name)
         self.make_default = QCheckBox(tr("Use the new model for detection"), training)
         self.make_default.setChecked(True)
@@ -501,7 +569,10 @@ class FinetuneDialog(QDialog):
         """
         name = safe_model_name(self.model_name.text())
         run_dir = self.settings.cache_dir() / "training" / name
+        own = run_dir in self._own_run_dirs or not run_dir.exists()  # else an earlier run's: never replaced
         run_dir.mkdir(parents=True, exist_ok=True)
+        if own:
+            self._own_run_dirs.add(run_dir)
         labels, layer_name = ("", "")
         if self.labels_combo.currentLayer() is not None:
             labels, layer_name = vector_file(self.labels_combo.currentLayer(), run_dir / "labels")
@@ -522,6 +593,7 @@ class FinetuneDialog(QDialog):
             init=self.base_model.currentData() or "",
             device=self.device.currentText(),
             background=self.background.currentData(),
+            overwrite=own,
         )
 
     # -- running ----------------------------------------------------------------------------
@@ -530,6 +602,9 @@ class FinetuneDialog(QDialog):
         """Check the inputs and start ``dakd finetune``; False (and the reason in the status line) if not."""
         if self.runner.is_running():
             return False
+        taken = self._claim_name()
+        if taken:
+            return self._refuse(taken)
         try:
             request = self.build_request()
         except InputProblem as error:
@@ -624,6 +699,8 @@ class FinetuneDialog(QDialog):
         # The engine says "done" only after the model and its report are written: a Cancel that came too late, or a
         # crash while Python exits, changes nothing the run made.
         success = bool(self.done_event)
+        if success and self.request is not None:  # a model was written: its folder is no longer ours to overwrite
+            self._own_run_dirs.discard(Path(self.request.output).parent)
         message = (
             ""
             if success
@@ -673,9 +750,15 @@ class FinetuneDialog(QDialog):
     def _show_results(self) -> None:
         self.report = read_report(self.done_event)
         use = self.make_default.isChecked() and (self.report.validated or self.confirm_unvalidated_default())
-        self.registered_card = register_model(
-            self.report.model_card, self.settings, self.request.name, make_default=use, validate=False
-        )
+        settings = self.settings  # as they are now, hours after Start
+        name = free_model_name(settings, self.request.name)  # registered meanwhile elsewhere: that one is kept
+        self.registered_card = register_model(self.report.model_card, settings, name, make_default=use, validate=False)
+        if name != self.request.name:
+            self.log.appendPlainText(
+                tr("A model named '{wanted}' was registered during the run and is kept; this one is '{name}'.").format(
+                    wanted=self.request.name, name=name
+                )
+            )
         self.used_for_detection = use
         rows = self.report.metrics_rows + self.report.class_rows
         self.metrics_table.setRowCount(len(rows))

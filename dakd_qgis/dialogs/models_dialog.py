@@ -1,4 +1,9 @@
-"""Models…: list, import, inspect and delete model cards; choose the default model."""
+"""Models…: list, import, inspect and delete model cards; choose the default model.
+
+The list is read again each time the window is shown (the plugin keeps one window and shows it again), and
+the settings are read when a button is pressed, so a model registered or a default chosen elsewhere since is
+what the window shows and keeps.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import json
 from pathlib import Path
 
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QTextOption
+from qgis.PyQt.QtGui import QShowEvent, QTextOption
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -19,7 +24,15 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..models import ModelEntry, ModelRegistryError, default_model_path, delete_model, list_models, register_model
+from ..models import (
+    ModelEntry,
+    ModelNameTaken,
+    ModelRegistryError,
+    default_model_path,
+    delete_model,
+    list_models,
+    register_model,
+)
 from ..settings import PluginSettings
 from ..translation import tr
 from .widgets import add_buttons, make_table
@@ -32,7 +45,6 @@ class ModelsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(tr("DAKD Oil Spill – Models"))
         self.resize(760, 380)
-        self.settings = PluginSettings.load()
         self.entries: list[ModelEntry] = []
         layout = QVBoxLayout(self)
         self.table = make_table(self, (tr("Name"), tr("Default"), tr("Description"), tr("Card")))
@@ -61,11 +73,22 @@ class ModelsDialog(QDialog):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.refresh()
 
+    @property
+    def settings(self) -> PluginSettings:
+        """The settings as they are now (another window may have changed them since this one opened)."""
+        return PluginSettings.load()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        """Read the list again when the window is shown again (not when it is only restored from the task bar)."""
+        if not event.spontaneous():
+            self.refresh()
+        super().showEvent(event)
+
     def refresh(self) -> None:
         """Reload the list from disk."""
-        self.settings = PluginSettings.load()
-        self.entries = list_models(self.settings)
-        default = default_model_path(self.settings)
+        settings = self.settings
+        self.entries = list_models(settings)
+        default = default_model_path(settings)
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
             is_default = default is not None and entry.card_path.resolve() == default.resolve()
@@ -107,15 +130,45 @@ class ModelsDialog(QDialog):
             self.import_card(Path(path))
 
     def import_card(self, card: Path) -> Path | None:
-        """Copy a card and its weights into the registry; show why if it is not a valid card."""
+        """Copy a card and its weights into the registry; show why if it is not a valid card.
+
+        A card whose name is registered already replaces that model only when the analyst agrees; when that
+        model is the default for detection, the imported one becomes the default in its place.
+        """
+        settings = self.settings
         try:
-            registered = register_model(card, self.settings)
+            try:
+                registered = register_model(card, settings)
+            except ModelNameTaken as taken:
+                if Path(card).resolve() == taken.card.resolve():
+                    self.status.setPlainText(tr("{name} is registered already.").format(name=taken.card.name))
+                    return None
+                if not self.confirm_replace(taken.name, taken.is_default):
+                    self.status.setPlainText(tr("Not imported: {reason}").format(reason=taken))
+                    return None
+                # checked by the engine just now; the default stays the model of this name
+                registered = register_model(card, settings, make_default=taken.is_default, validate=False, replace=True)
         except ModelRegistryError as error:
             self.status.setPlainText(tr("Not imported: {reason}").format(reason=error))
             return None
         self.status.setPlainText(tr("Imported {name}.").format(name=registered.name))
         self.refresh()
         return registered
+
+    def confirm_replace(self, name: str, is_default: bool) -> bool:
+        """Ask before an imported card replaces the registered model of the same name (default: no)."""
+        question = (
+            tr(
+                "A model named '{name}' is already registered, and it is the default model for detection. Replace "
+                "it with the imported card? Detection then uses the imported model."
+            )
+            if is_default
+            else tr("A model named '{name}' is already registered. Replace it with the imported card?")
+        )
+        answer = QMessageBox.question(
+            self, tr("Replace model?"), question.format(name=name), QMessageBox.Yes | QMessageBox.No, QMessageBox.No
+        )
+        return answer == QMessageBox.Yes
 
     def inspect_selected(self) -> None:
         """Show the selected card's metadata."""
@@ -136,8 +189,7 @@ class ModelsDialog(QDialog):
         entry = self.selected()
         if entry is None:
             return
-        self.settings.default_model = "" if entry.bundled else str(entry.card_path)
-        self.settings.save()
+        self.settings.set_default_model("" if entry.bundled else str(entry.card_path))  # only this key
         self.refresh()
 
     def delete_selected(self) -> None:

@@ -2,11 +2,18 @@
 
 The "Detection runs on" line comes from ``probe_engine.py`` in the engine Python (in the background, as
 Check dependencies… does): the device and the backend ``dakd detect`` picks, each with its reason.
+
+The plugin keeps one window and shows it again: its values are read again each time it is shown, and OK
+writes only what was changed in it, so a default model chosen elsewhere meanwhile (a fine-tune, Models…)
+is kept.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtGui import QShowEvent
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDialog,
@@ -41,11 +48,10 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(tr("DAKD Oil Spill – Settings"))
         self.settings = PluginSettings.load()
+        self._probed_for: tuple[str, str] | None = None  # (engine Python, device) the last report was asked for
         form = QFormLayout(self)
 
         self.device = QComboBox(self)
-        self.device.addItems(list(self.settings.devices()))
-        self.device.setCurrentText(self.settings.device)
         self.device.setToolTip(tr("auto: a CUDA GPU when torch sees one, else Apple MPS, else the CPU"))
         form.addRow(tr("Device"), self.device)
         self.runs_on = QLabel(tr("asking the engine…"), self)
@@ -59,19 +65,13 @@ class SettingsDialog(QDialog):
         self.device.currentTextChanged.connect(lambda _text: self.ask_engine())
 
         self.default_model = QComboBox(self)
-        self.default_model.addItem(tr("Bundled model (threshold if none is bundled)"), "")
-        for entry in list_models(self.settings):
-            if not entry.bundled:
-                self.default_model.addItem(f"{entry.name} – {entry.describe()}", str(entry.card_path))
-        index = self.default_model.findData(self.settings.default_model)
-        self.default_model.setCurrentIndex(max(index, 0))
         form.addRow(tr("Default model"), self.default_model)
 
-        self.engine_python = QLineEdit(self.settings.engine_python, self)
+        self.engine_python = QLineEdit(self)
         self.engine_python.setPlaceholderText(tr("QGIS's Python ({path})").format(path=default_python()))
         form.addRow(tr("Engine Python"), path_row(self.engine_python, self._browse_python, self))
 
-        self.cache_folder = QLineEdit(self.settings.cache_folder, self)
+        self.cache_folder = QLineEdit(self)
         self.cache_folder.setPlaceholderText(tr("in the QGIS profile"))
         form.addRow(tr("Cache folder"), path_row(self.cache_folder, self._browse_cache, self))
         note = QLabel(tr("Detection runs and registered models are kept in the cache folder."), self)
@@ -85,7 +85,40 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
-        self.ask_engine()
+        self.reload()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        """Read the settings again when the window is shown again (not when it is only restored from the task bar)."""
+        if not event.spontaneous():
+            self.reload()
+        super().showEvent(event)
+
+    def reload(self) -> None:
+        """Fill the fields from the settings as they are now, and ask the engine again if that changes its answer."""
+        self.settings = PluginSettings.load()
+        self.device.blockSignals(True)
+        try:
+            self.device.clear()
+            self.device.addItems(list(self.settings.devices()))
+            self.device.setCurrentText(self.settings.device)
+        finally:
+            self.device.blockSignals(False)
+        self.default_model.clear()
+        self.default_model.addItem(tr("Bundled model (threshold if none is bundled)"), "")
+        for entry in list_models(self.settings):
+            if not entry.bundled:
+                self.default_model.addItem(f"{entry.name} – {entry.describe()}", str(entry.card_path))
+        if self.settings.default_model and self.default_model.findData(self.settings.default_model) < 0:
+            # not a registered card (moved or deleted): shown as it is, so OK does not change it unasked
+            self.default_model.addItem(
+                tr("{name} (not in the model list)").format(name=Path(self.settings.default_model).name),
+                self.settings.default_model,
+            )
+        self.default_model.setCurrentIndex(max(self.default_model.findData(self.settings.default_model), 0))
+        self.engine_python.setText(self.settings.engine_python)
+        self.cache_folder.setText(self.settings.cache_folder)
+        if self._probed_for != (self.settings.python_executable(), self.device.currentText()):
+            self.ask_engine()
 
     def ask_engine(self) -> None:
         """Ask the engine Python which device and backend detection will use, and why (in the background)."""
@@ -95,7 +128,9 @@ class SettingsDialog(QDialog):
             self._stopping = False
         self._probe_lines = []
         self.runs_on.setText(tr("asking the engine…"))
-        arguments = probe_arguments(self.settings.python_executable(), [], self.device.currentText())
+        python, device = self.settings.python_executable(), self.device.currentText()
+        self._probed_for = (python, device)
+        arguments = probe_arguments(python, [], device)
         self.probe.start(arguments[0], arguments[1:], engine_subprocess_env())
 
     def _on_probed(self, exit_code: int, crashed: bool) -> None:
@@ -118,8 +153,11 @@ class SettingsDialog(QDialog):
         self.probed.emit()
 
     def done(self, result: int) -> None:  # noqa: D102 - stop the probe with the dialog
+        if self.probe.is_running():
+            self._probed_for = None  # a report cut short: ask again when the window is shown again
         self._stopping = True
         self.probe.stop_and_wait(1000)
+        self._stopping = False
         super().done(result)
 
     def _browse_python(self) -> None:
@@ -133,10 +171,10 @@ class SettingsDialog(QDialog):
             self.cache_folder.setText(path)
 
     def accept(self) -> None:
-        """Save and close."""
+        """Save what was changed in the window (the rest keeps what is stored now) and close."""
         self.settings.device = self.device.currentText()
         self.settings.default_model = self.default_model.currentData() or ""
         self.settings.engine_python = self.engine_python.text().strip()
         self.settings.cache_folder = self.cache_folder.text().strip()
-        self.settings.save()
+        self.settings.save()  # only the fields changed since reload()
         super().accept()

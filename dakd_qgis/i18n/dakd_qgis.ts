@@ -9,6 +9,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../models.py"/>
+        <source>'{name}' is the default model for detection: it is replaced only by a model that becomes the default too</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>(no value)</source>
         <translation type="unfinished"></translation>
@@ -55,7 +60,7 @@
     </message>
     <message>
         <location filename="../algorithms/finetune.py"/>
-        <source>&lt;b&gt;Model card&lt;/b&gt;: where the new model is written (.json + .safetensors). With &lt;b&gt;Register&lt;/b&gt; the model is also copied into the plugin's model list and becomes the default for Detect oil spills, unless the validation share is 0: a model measured on nothing is registered but not made the default.</source>
+        <source>&lt;b&gt;Model card&lt;/b&gt;: where the new model is written (.json + .safetensors). With &lt;b&gt;Register&lt;/b&gt; the model is also copied into the plugin's model list under the card's name (NAME-2, NAME-3… when a registered model has it: that one is never replaced) and becomes the default for Detect oil spills, unless the validation share is 0: a model measured on nothing is registered but not made the default.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -91,6 +96,31 @@
     <message>
         <location filename="../algorithms/detect.py"/>
         <source>A Sentinel-1 GRD product, its manifest.safe or the downloaded .zip; used instead of the layer.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/models_dialog.py"/>
+        <source>A model named '{name}' is already registered, and it is the default model for detection. Replace it with the imported card? Detection then uses the imported model.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/models_dialog.py"/>
+        <source>A model named '{name}' is already registered. Replace it with the imported card?</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/finetune.py"/>
+        <source>A model named '{wanted}' is already registered and is kept: this one is registered as '{name}'.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/finetune_dialog.py"/>
+        <source>A model named '{wanted}' was registered during the run and is kept; this one is '{name}'.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/finetune_dialog.py"/>
+        <source>A name no registered model has: an earlier model is never replaced</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -248,6 +278,11 @@
     <message>
         <location filename="../dialogs/deps_dialog.py"/>
         <source>Checking the engine's packages (importing torch takes a few seconds)…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../algorithms/finetune.py"/>
+        <source>Choose a Model card outside the plugin's model folder {folder}: with Register the model is copied there under a free name.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -866,6 +901,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/models_dialog.py"/>
+        <source>Replace model?</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../algorithms/detect.py"/>
         <source>Report</source>
         <translation type="unfinished"></translation>
@@ -1259,6 +1299,16 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>With a validation share of 0 the new model is not measured</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/finetune_dialog.py"/>
+        <source>a model named '{name}' already exists (registered, or trained earlier in {folder}) and is kept; the name is now '{free}': press Start to use it, or choose another</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../models.py"/>
+        <source>a model named '{name}' is already registered; choose another name, or delete it in Models… first</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1676,6 +1726,16 @@
     <message>
         <location filename="../events.py"/>
         <source>{minutes} min {seconds} s left</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/settings_dialog.py"/>
+        <source>{name} (not in the model list)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/models_dialog.py"/>
+        <source>{name} is registered already.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

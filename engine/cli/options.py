@@ -65,12 +65,17 @@ def add_out_option(
     parser.add_argument(*names, dest="out", required=required, default=default, metavar=metavar, help=help)
 
 
-def add_report_out_option(parser: argparse.ArgumentParser, what: str = "the report") -> None:
-    """Add ``--out FILE`` and ``--overwrite`` to a command that prints a report (see :func:`report_to_out`)."""
+def add_report_out_option(
+    parser: argparse.ArgumentParser, what: str = "the report", replaces: str = "--out FILE"
+) -> None:
+    """Add ``--out FILE`` and ``--overwrite`` to a command that prints a report (see :func:`report_to_out`).
+
+    ``replaces`` names, in ``--overwrite``'s help, every file it lets the command replace.
+    """
     add_out_option(
         parser, "FILE", f"write {what} to FILE instead of printing it (refused if FILE exists, unless --overwrite)"
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out FILE")
+    parser.add_argument("--overwrite", action="store_true", help=f"replace an existing {replaces}")
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
 from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
 from engine.contract import DATA_FORMATS, PRECISIONS, PRESETS
 from engine.errors import InputError
-from engine.io.atomic import check_output_files
+from engine.io.atomic import EngineFolder, check_output_files, check_work_folder, clear_work_folder
 from engine.progress import Progress
 
 PRESET_NAMES = PRESETS  # the name callers of this module know
@@ -162,10 +162,16 @@ def _register_train_jointnet(subparsers: argparse._SubParsersAction) -> None:
         default=0.999,
         help="EMA decay of the weights used for sampling (0 turns EMA off)",
     )
-    joint.add_argument("--work-dir", help="checkpoint folder (default: PATH.work)")
+    joint.add_argument(
+        "--work-dir", help="checkpoint folder (default: PATH.work); an earlier run's needs --resume or --overwrite"
+    )
     joint.add_argument("--checkpoint-every", type=POSITIVE_INT, default=500, help="steps between checkpoints")
     joint.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
-    joint.add_argument("--overwrite", action="store_true", help="replace an existing model")
+    joint.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model and start an earlier run's work folder afresh",
+    )
     _add_run_args(joint)
     joint.set_defaults(func=run_train_jointnet)
 
@@ -226,9 +232,15 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "--patience", type=POSITIVE_INT, default=8, help="early stopping after this many evaluations without gain"
     )
     segment.add_argument("--checkpoint-every", type=POSITIVE_INT, default=500, help="steps between checkpoints")
-    segment.add_argument("--work-dir", help="checkpoint folder (default: MODEL.work)")
+    segment.add_argument(
+        "--work-dir", help="checkpoint folder (default: MODEL.work); an earlier run's needs --resume or --overwrite"
+    )
     segment.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
-    segment.add_argument("--overwrite", action="store_true", help="replace an existing model")
+    segment.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model and its curve pictures, and start an earlier run's work folder afresh",
+    )
     _add_run_args(segment)
     segment.set_defaults(func=run_train)
 
@@ -240,10 +252,12 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     _add_data_args(evaluate, val_share=False)
     evaluate.add_argument("--generated", metavar="DIR", help="also report SAR-FID/KID of these generated pairs")
     evaluate.add_argument("--inception-weights", metavar="PTH", help="Inception-v3 weights for FID")
-    evaluate.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    evaluate.add_argument(
+        "--json", metavar="FILE", help="also write the metrics as JSON (refused if FILE exists, unless --overwrite)"
+    )
     evaluate.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="tiles per batch")
     add_device_option(evaluate)
-    add_report_out_option(evaluate, "the printed tables")
+    add_report_out_option(evaluate, "the printed tables", "--out or --json FILE")
     evaluate.set_defaults(func=run_evaluate)
 
 
@@ -558,14 +572,36 @@ def _work_dir(args: argparse.Namespace) -> Path:
     return Path(args.work_dir) if args.work_dir else output.with_name(output.with_suffix("").name + ".work")
 
 
+def _check_work_dir(args: argparse.Namespace, kind: EngineFolder, inputs: list[Any]) -> Path:
+    """Return ``--work-dir`` (or ``OUT.work``), refusing an earlier run's without --resume or --overwrite.
+
+    As ``dakd finetune`` (engine.io.atomic.check_work_folder); only the first torchrun process checks.
+    """
+    from engine.train.distributed import is_main_process
+
+    work = _work_dir(args)
+    if is_main_process():
+        check_work_folder(work, kind, args.resume, args.overwrite, inputs)
+    return work
+
+
+def _clear_work_dir(args: argparse.Namespace, work: Path, kind: EngineFolder, inputs: list[Any]) -> None:
+    """With --overwrite (no --resume), empty an earlier run's work folder: after the data checks, before training."""
+    from engine.train.distributed import is_main_process
+
+    if is_main_process():
+        clear_work_folder(work, kind, args.resume, args.overwrite, inputs)
+
+
 def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd train-jointnet``."""
     from engine.models.sar_jointnet import jointnet_config
-    from engine.train.jointnet import JointTrainConfig, jointnet_paths, save_jointnet, train_jointnet
+    from engine.train.jointnet import JOINTNET_WORK, JointTrainConfig, jointnet_paths, save_jointnet, train_jointnet
     from engine.train.pipeline import data_inputs, jointnet_loop
 
     inputs = data_inputs(data_config_from_args(args))
     check_output_files(jointnet_paths(args.out), inputs, args.overwrite)
+    work = _check_work_dir(args, JOINTNET_WORK, inputs)
     data, split = _split_data(args, progress)
     config = JointTrainConfig(
         model=jointnet_config(args.variant),
@@ -586,7 +622,8 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
         args.device,
         args.precision,
     )
-    trained, result = train_jointnet(split.train, config, loop, _work_dir(args), progress, args.resume)
+    _clear_work_dir(args, work, JOINTNET_WORK, inputs)
+    trained, result = train_jointnet(split.train, config, loop, work, progress, args.resume)
     from engine.train.distributed import is_main_process
 
     if not is_main_process():
@@ -692,11 +729,12 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
         segmenter_config,
         segmenter_loop,
     )
-    from engine.train.segmenter import evaluate_model, train_segmenter
+    from engine.train.segmenter import SEGMENTER_WORK, evaluate_model, train_segmenter
 
     retain_weight(args.retain, bool(args.init))  # refused before any work
     check_real_only_steps(args.real_only_steps, args.steps, args.aug_ratio)
-    _check_model_out(args)
+    inputs = _check_model_out(args)
+    work = _check_work_dir(args, SEGMENTER_WORK, inputs)
     data, split = _split_data(args, progress, args.init)
     generated = open_generated(args.generated) if args.generated else None
     if args.aug_ratio > 0 and generated is None:
@@ -728,8 +766,9 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
         args.min_gain,
     )
     validation = split.validation if len(split.validation) else None
+    _clear_work_dir(args, work, SEGMENTER_WORK, inputs)
     model, result = train_segmenter(
-        split.train, validation, generated, spec, config, loop, _work_dir(args), progress, args.resume, split.init_model
+        split.train, validation, generated, spec, config, loop, work, progress, args.resume, split.init_model
     )
     metrics: dict[str, Any] = {}
     if validation is not None:
@@ -738,7 +777,7 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
 
     if not is_main_process():  # under torchrun only the first process writes the model
         return 0
-    card = _write_train_card(args, model, split, spec, result, config, loop, metrics, generation)
+    card = _write_train_card(args, model, split, spec, result, config, loop, metrics, generation, inputs)
     _print_done(
         progress,
         args,
@@ -766,13 +805,20 @@ def _gated_pairs(
     return kept, aug_ratio, generation
 
 
-def _check_model_out(args: argparse.Namespace) -> None:
-    """Refuse ``dakd train``'s ``--out`` before any work: an existing card without --overwrite, or an input."""
+def _check_model_out(args: argparse.Namespace) -> list[Any]:
+    """Refuse ``dakd train``'s ``--out`` before any work; return what the run reads.
+
+    Refused: an existing card or curve picture (``MODEL.loss.png``, ``MODEL.miou.png``) without --overwrite, or
+    an input.
+    """
     from engine.modelcard import card_paths
     from engine.train.pipeline import data_inputs
+    from engine.train.segmenter import curve_paths
 
     inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
-    check_output_files(card_paths(args.out)[::-1], inputs, args.overwrite)
+    weights, card = card_paths(args.out)
+    check_output_files([card, weights, *curve_paths(card.with_suffix(""))], inputs, args.overwrite)
+    return inputs
 
 
 def _write_train_card(
@@ -785,8 +831,12 @@ def _write_train_card(
     loop: Any,
     metrics: dict[str, Any],
     generation: dict[str, Any] | None,
+    inputs: list[Any],
 ) -> Path:
-    """Write ``dakd train``'s model card, recording the data and the settings it ran with."""
+    """Write ``dakd train``'s model card and curves, recording the data and the settings it ran with.
+
+    Existing files are replaced only with --overwrite (checked up front, and again as they are written).
+    """
     from engine.train.segmenter import write_model_card
 
     training = {
@@ -799,19 +849,30 @@ def _write_train_card(
     }
     name = args.name or Path(args.out).with_suffix("").name
     return write_model_card(
-        args.out, model, name, split.classes, spec, result, training, metrics, base_card=split.base_card
+        args.out,
+        model,
+        name,
+        split.classes,
+        spec,
+        result,
+        training,
+        metrics,
+        base_card=split.base_card,
+        overwrite=args.overwrite,
+        inputs=inputs,
     )
 
 
 def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd evaluate``: the paper's metrics table on labelled data (printed, or written to ``--out FILE``)."""
-    from engine.io.atomic import check_replaceable
     from engine.modelcard import card_paths
     from engine.train.pipeline import data_inputs
 
     inputs = [args.model, *card_paths(args.model), *data_inputs(data_config_from_args(args, 0.0)), args.generated]
-    if args.json:  # before the evaluation: never after it, over the model card it was given
-        check_replaceable(args.json, inputs, option="--json")
+    if args.json:  # before the evaluation: never after it, over the model card it was given or an earlier file
+        if args.out and Path(args.json).expanduser().resolve() == Path(args.out).expanduser().resolve():
+            raise InputError(f"--json {args.json} and --out {args.out} name the same file; give each its own")
+        check_output_files([args.json], inputs, args.overwrite, "--json")
     with report_to_out(args, inputs):  # --out FILE: checked here, written after the evaluation
         return _evaluate_and_print(args, progress, inputs)
 
@@ -864,6 +925,6 @@ def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: li
     if args.json:
         from engine.io.atomic import atomic_file
 
-        with atomic_file(args.json, inputs=inputs) as tmp:
+        with atomic_file(args.json, args.overwrite, inputs) as tmp:
             tmp.write_text(json.dumps(result, indent=2, default=str))
     return 0

@@ -14,7 +14,8 @@ instead of after an hour of work.
 Replacing (``--overwrite``) follows one rule, :func:`check_replaceable`: a folder is replaced only
 when it is an earlier output of the same command (an :class:`EngineFolder` recognises it), and never
 when it is, or holds, an input of the run, the current folder, a home folder or a file-system root;
-a file is never replaced when it is an input or lies inside an input folder.
+a file is never replaced when it is an input or lies inside an input folder. A training run's work
+folder (checkpoints that ``--resume`` continues) is used only as :func:`check_work_folder` allows.
 
 Notes:
     A process killed with SIGKILL cannot clean up; its hidden ``.tmp-`` sibling stays behind, but
@@ -222,14 +223,17 @@ def check_output_files(
 ) -> None:
     """Refuse, before any work, output files a command may not write: the one rule of every ``--out`` FILE.
 
-    An input of the run (or a file inside an input folder) is refused first, even with ``overwrite``: "pass
-    --overwrite" would not help there. Then any other existing file is refused without ``overwrite``.
+    A folder is refused first (it would fail only once the work is done), then an input of the run (or a
+    file inside an input folder), even with ``overwrite``: "pass --overwrite" would not help there. Then any
+    other existing file is refused without ``overwrite``.
 
     Raises:
         OutputError: the refusal, naming the file and what to do.
     """
     paths = [Path(target).expanduser() for target in targets]
     for path in paths:
+        if path.is_dir():
+            raise OutputError(f"{path} is a folder, not a file; choose another {option}")
         check_replaceable(path, inputs, option=option)
     for path in paths:
         if path.exists() and not overwrite:
@@ -289,6 +293,66 @@ def remove_engine_folder(
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def check_work_folder(
+    folder: str | os.PathLike[str],
+    kind: EngineFolder,
+    resume: bool,
+    overwrite: bool,
+    inputs: Inputs = (),
+    option: str = "--work-dir",
+) -> Path:
+    """Refuse, before any work, a work folder that a training run may not keep its checkpoints in.
+
+    A work folder is written bit by bit and continued by a later run (``--resume``), so it is not
+    replaced in one rename like an output. A run that starts afresh in an existing, non-empty folder
+    would replace an interrupted run's checkpoint, or leave an earlier run's best weights there for a
+    later ``--resume`` to take as its own: it is refused unless ``resume`` (continue that run) or
+    ``overwrite`` (start again: allowed only for a folder ``kind`` recognises, see
+    :func:`check_replaceable`, and emptied by :func:`clear_work_folder` once the run's data are checked).
+
+    Returns:
+        The folder as a :class:`~pathlib.Path`.
+
+    Raises:
+        OutputError: the refusal, naming the folder and what to do.
+    """
+    path = Path(folder).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"work folder {path} is a file, not a folder; choose another {option}")
+    if resume or not path.exists():
+        return path
+    if overwrite:
+        check_replaceable(path, inputs, kind, option)
+    elif any(path.iterdir()):
+        foreign = kind.foreign_entry(path)
+        if foreign:
+            raise OutputError(
+                f"work folder {path} is not empty and not a {kind.what} written by dakd (it {foreign}); move "
+                f"your files out of it or choose another {option}"
+            )
+        raise OutputError(
+            f"work folder {path} exists from an earlier run; pass --resume to continue it or --overwrite to start again"
+        )
+    return path
+
+
+def clear_work_folder(
+    folder: str | os.PathLike[str],
+    kind: EngineFolder,
+    resume: bool,
+    overwrite: bool,
+    inputs: Inputs = (),
+    option: str = "--work-dir",
+) -> None:
+    """Start afresh in an earlier run's work folder: delete it when ``overwrite`` is given without ``resume``.
+
+    Call it after :func:`check_work_folder` and the run's own checks of its data and options, so that a
+    refused run leaves the folder as it was; no checkpoint of the earlier run (a ``best.pt``) survives.
+    """
+    if overwrite and not resume and Path(folder).expanduser().exists():
+        remove_engine_folder(folder, kind, inputs, option)
 
 
 @contextlib.contextmanager

@@ -47,14 +47,18 @@ from engine.diffusion.speckle import (
     estimate_enl,
 )
 from engine.errors import ModelError
-from engine.io.atomic import Inputs, atomic_file
+from engine.io.atomic import EngineFolder, Inputs, atomic_file
 from engine.models.sar_jointnet import JointNetConfig, SARJointNet, label_x0_from_logits
 from engine.progress import Progress
+from engine.train.checkpoint import BEST, LAST
 from engine.train.loop import LoopConfig, TrainResult, train
 
 LABEL_LOSSES = ("ce", "mse")
 WEIGHTS_SUFFIX = ".safetensors"
 META_SUFFIX = ".json"
+#: SAR-JointNet's run folder (``dakd train-jointnet --work-dir``): its checkpoints, all that ``--overwrite`` may
+#: delete there (:func:`engine.io.atomic.check_work_folder`).
+JOINTNET_WORK = EngineFolder("SAR-JointNet work folder", (LAST, BEST))
 
 
 @dataclass(frozen=True)

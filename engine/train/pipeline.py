@@ -45,8 +45,8 @@ from engine.io.atomic import (
     atomic_file,
     atomic_output_dir,
     check_output_files,
-    check_replaceable,
-    remove_engine_folder,
+    check_work_folder,
+    clear_work_folder,
 )
 from engine.models.sar_jointnet import jointnet_config
 from engine.progress import Progress
@@ -54,6 +54,7 @@ from engine.train import distributed
 from engine.train.consistency import GateConfig, gate_generated
 from engine.train.fid import score_generated_set
 from engine.train.jointnet import (
+    JOINTNET_WORK,
     GenerateConfig,
     JointTrainConfig,
     generate_pairs,
@@ -64,7 +65,7 @@ from engine.train.jointnet import (
 from engine.train.loop import LoopConfig
 from engine.train.losses import LossWeights
 from engine.train.segmenter import (
-    REAL_ONLY_DIR,
+    SEGMENTER_WORK,
     SegmenterConfig,
     curve_paths,
     evaluate_model,
@@ -83,9 +84,8 @@ FINETUNE_WORK = EngineFolder(
         "report.json",
         "jointnet.safetensors",
         "jointnet.json",
-        "jointnet/*.pt",
-        "segmenter/*.pt",
-        f"segmenter/{REAL_ONLY_DIR}/*.pt",
+        *(f"jointnet/{name}" for name in JOINTNET_WORK.names),
+        *(f"segmenter/{name}" for name in SEGMENTER_WORK.names),
         *(f"generated/{name}" for name in GENERATED_PAIRS.names),
     ),
 )
@@ -567,9 +567,8 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         )
         aug_ratio = _aug_ratio(config, preset, split.train, progress)
         check_real_only_steps(config.real_only_steps, config.segmenter_steps or preset.segmenter_steps, aug_ratio)
-        if distributed.is_main_process() and config.overwrite and not config.resume and work.exists():
-            # Start afresh: a checkpoint of the earlier run left here would be resumed by a later --resume.
-            remove_engine_folder(work, FINETUNE_WORK, run_inputs(config), "--work-dir")
+        if distributed.is_main_process():  # --overwrite starts afresh: no checkpoint of the earlier run is left
+            clear_work_folder(work, FINETUNE_WORK, config.resume, config.overwrite, run_inputs(config))
         work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
         generated, generation, all_generated = None, None, None
         if aug_ratio > 0:
@@ -632,14 +631,7 @@ def _check_outputs(config: FinetuneConfig) -> tuple[Path, Path]:
     inputs = run_inputs(config)
     outputs = [card_json, output.with_name(output.name + ".safetensors"), *curve_paths(output)]
     check_output_files(outputs, inputs, config.overwrite)
-    if work.exists() and not config.resume:
-        if config.overwrite:  # emptied later, once the data is checked; only a fine-tune's own work folder
-            check_replaceable(work, inputs, FINETUNE_WORK, "--work-dir")
-        elif any(work.iterdir()):
-            raise InputError(
-                f"work folder {work} exists from an earlier run; pass --resume to continue it or "
-                "--overwrite to start again"
-            )
+    check_work_folder(work, FINETUNE_WORK, config.resume, config.overwrite, inputs)  # emptied once the data is checked
     return output, work
 
 

@@ -26,9 +26,10 @@ from engine.data.generated import GeneratedSet
 from engine.data.samples import ROBUST_AUGMENT, AugmentConfig, SegmentationBatches, make_plan
 from engine.data.tiles import TileSet, batch_slices
 from engine.detectors.base import InputSpec
-from engine.io.atomic import atomic_file
+from engine.io.atomic import EngineFolder, Inputs, atomic_file
 from engine.modelcard import ModelCard, new_model_card, save_model_card
 from engine.progress import Progress
+from engine.train.checkpoint import BEST, LAST
 from engine.train.loop import LoopConfig, TrainResult, train
 from engine.train.losses import LossWeights, retention_loss, segmentation_loss
 from engine.train.metrics import confusion_matrix, oil_vs_rest_confusion, scores
@@ -81,6 +82,11 @@ class SegmenterConfig(ConfigBase):
 REAL_ONLY_LR_SHARE = 0.1
 #: The real-only phase's checkpoints, inside the run folder.
 REAL_ONLY_DIR = "real-only"
+#: SAROSS-Net's run folder (``dakd train --work-dir``): the checkpoints of both phases, all that ``--overwrite``
+#: may delete there (:func:`engine.io.atomic.check_work_folder`).
+SEGMENTER_WORK = EngineFolder(
+    "SAROSS-Net work folder", (LAST, BEST, f"{REAL_ONLY_DIR}/{LAST}", f"{REAL_ONLY_DIR}/{BEST}")
+)
 
 
 def freeze_batch_norm(model: nn.Module) -> None:
@@ -322,8 +328,12 @@ def curve_paths(path_stem: Path) -> list[Path]:
     return [path_stem.with_name(f"{path_stem.name}.{suffix}.png") for suffix in CURVE_SUFFIXES]
 
 
-def save_curves(path_stem: Path, result: TrainResult) -> list[Path]:
-    """Write ``STEM.loss.png`` and ``STEM.miou.png`` (training loss and validation mIoU by step)."""
+def save_curves(path_stem: Path, result: TrainResult, overwrite: bool = True, inputs: Inputs = ()) -> list[Path]:
+    """Write ``STEM.loss.png`` and ``STEM.miou.png`` (training loss and validation mIoU by step).
+
+    ``overwrite`` and ``inputs`` are :func:`~engine.io.atomic.atomic_file`'s: ``dakd train`` passes its
+    ``--overwrite`` and data, so an analyst's picture of that name is not replaced at the end of a run either.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -357,7 +367,7 @@ def save_curves(path_stem: Path, result: TrainResult) -> list[Path]:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         figure.tight_layout()
-        with atomic_file(target) as tmp:
+        with atomic_file(target, overwrite, inputs) as tmp:
             figure.savefig(tmp, format="png")
         plt.close(figure)
         written.append(target)
@@ -375,14 +385,18 @@ def write_model_card(
     metrics: dict[str, Any],
     description: str = "",
     base_card: ModelCard | None = None,
+    overwrite: bool = True,
+    inputs: Inputs = (),
 ) -> Path:
     """Save the model card (weights + JSON) and its curve PNGs beside it; returns the card's JSON path.
 
-    ``base_card`` (from ``--init``) supplies band, calibration, pixel size and tiling defaults.
+    ``base_card`` (from ``--init``) supplies band, calibration, pixel size and tiling defaults. ``overwrite``
+    decides whether the card and its curve pictures may replace existing files; ``inputs`` are never replaced
+    (:func:`save_curves`).
     """
     stem = Path(path).expanduser()
     stem = stem.with_suffix("") if stem.suffix in (".json", ".safetensors") else stem
-    curves = save_curves(stem, result)
+    curves = save_curves(stem, result, overwrite, inputs)
     training = dict(
         training,
         steps=result.steps,
@@ -403,4 +417,4 @@ def write_model_card(
     card = new_model_card(
         model, name, classes, input_spec=spec, training=training, metrics=metrics, description=description, **inherited
     )
-    return save_model_card(stem, model, card)
+    return save_model_card(stem, model, card, overwrite)

@@ -399,3 +399,142 @@ def test_finetune_overwrite_replaces_its_model_and_work_folder_and_nothing_else(
     assert "only a generated pair set written by dakd" in capsys.readouterr().err
     assert snapshot(mine) == before
     assert no_temporaries(tmp_path)
+
+
+# --- evaluate --json, train's curve pictures and the trainers' work folders ------------------------------------
+
+
+def sos_tiles(out: Path) -> Path:
+    """Two simulated SOS tiles with a spill: the cheapest labelled data the trainers and evaluate take."""
+    simulate = ["--progress", "none", "simulate-tiles", "--count", "2", "--format", "sos", "--spills", "1"]
+    assert main([*simulate, "--out", str(out)]) == 0
+    return out
+
+
+#: The smallest `dakd train` run: one step on 64 px crops, no validation.
+TINY_TRAIN = ("--device", "cpu", "--steps", "1", "--batch-size", "2", "--crop-px", "64", "--val-share", "0")
+
+
+def test_evaluate_json_replaces_a_file_only_with_overwrite_and_refuses_a_folder_before_any_table(
+    tmp_path, capsys, repo_root
+):
+    """An earlier results file survives `dakd evaluate --json` without --overwrite, as with --out FILE; a folder
+    is refused before the evaluation, not after its tables were printed."""
+    sos = sos_tiles(tmp_path / "sos")
+    model = repo_root / "resources" / "models" / "default.json"
+    run = ["--progress", "none", "evaluate", str(model), "--data-format", "sos", "--dataset", str(sos)]
+    run += ["--device", "cpu"]
+    results = tmp_path / "results.json"
+    results.write_text("my results")
+    capsys.readouterr()
+    assert main([*run, "--json", str(results)]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.strip().splitlines() == [
+        f"dakd: error: {results} already exists; pass --overwrite or choose another --json"
+    ]
+    assert printed.out == "" and results.read_text() == "my results"
+
+    assert main([*run, "--json", str(results), "--out", str(results), "--overwrite"]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.strip().splitlines() == [
+        f"dakd: error: --json {results} and --out {results} name the same file; give each its own"
+    ]
+    assert printed.out == "" and results.read_text() == "my results"
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert main([*run, "--json", str(folder), "--overwrite"]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.strip().splitlines() == [f"dakd: error: {folder} is a folder, not a file; choose another --json"]
+    assert printed.out == "" and list(folder.iterdir()) == []
+
+    assert main([*run, "--json", str(results), "--overwrite"]) == 0
+    assert "mIoU" in capsys.readouterr().out and json.loads(results.read_text())["pixels"] > 0
+    assert no_temporaries(tmp_path)
+
+
+def test_train_replaces_its_curve_pictures_only_with_overwrite(tmp_path, capsys):
+    sos = sos_tiles(tmp_path / "sos")
+    (tmp_path / "n.loss.png").write_text("the analyst's picture")  # the curve train --out n would write
+    run = ["--progress", "none", "train", "--data-format", "sos", "--dataset", str(sos), *TINY_TRAIN]
+    run += ["--out", str(tmp_path / "n")]
+    capsys.readouterr()
+    assert main(run) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"dakd: error: {tmp_path / 'n.loss.png'} already exists; pass --overwrite or choose another --out"
+    ]
+    assert (tmp_path / "n.loss.png").read_text() == "the analyst's picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.loss.png", "sos"]  # refused before any work
+    assert main([*run, "--overwrite"]) == 0
+    assert (tmp_path / "n.loss.png").read_bytes().startswith(b"\x89PNG") and (tmp_path / "n.json").is_file()
+    assert no_temporaries(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"), [("train", "SAROSS-Net work folder"), ("train-jointnet", "SAR-JointNet work folder")]
+)
+def test_trainers_never_write_checkpoints_into_a_folder_of_the_analysts(tmp_path, capsys, command, kind):
+    """A checkpoint name beside the analyst's notes: refused before any work, with or without --overwrite."""
+    sos = sos_tiles(tmp_path / "sos")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "last.pt").write_text("my checkpoint")
+    (mine / "notes.txt").write_text("my notes\n")
+    before = snapshot(mine)
+    run = ["--progress", "none", command, "--data-format", "sos", "--dataset", str(sos), "--device", "cpu"]
+    run += ["--work-dir", str(mine), "--out", str(tmp_path / "m")]
+    capsys.readouterr()
+    assert main(run) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"dakd: error: work folder {mine} is not empty and not a {kind} written by dakd (it holds notes.txt); "
+        "move your files out of it or choose another --work-dir"
+    ]
+    assert main([*run, "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"dakd: error: will not replace {mine}: only a {kind} written by dakd may be replaced, and it holds "
+        "notes.txt; move your files out of it or choose another --work-dir"
+    ]
+    assert snapshot(mine) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "sos"]
+
+
+@pytest.mark.parametrize("command", ["finetune", "train", "train-jointnet"])
+def test_a_file_where_the_work_folder_goes_is_refused_and_kept(tmp_path, capsys, command):
+    """--overwrite empties an earlier run's work folder; a file of that name (finetune deleted it) is never touched."""
+    sos = sos_tiles(tmp_path / "sos")
+    (tmp_path / "m.work").write_text("my notes")
+    run = ["--progress", "none", command, "--data-format", "sos", "--dataset", str(sos), "--device", "cpu"]
+    capsys.readouterr()
+    assert main([*run, "--out", str(tmp_path / "m"), "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"dakd: error: work folder {tmp_path / 'm.work'} is a file, not a folder; choose another --work-dir"
+    ]
+    assert (tmp_path / "m.work").read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.work", "sos"]
+
+
+def test_train_continues_or_restarts_an_earlier_work_folder_only_when_asked(tmp_path, capsys):
+    """A run without --resume would replace the checkpoint an interrupted run left; --overwrite starts afresh."""
+    sos = sos_tiles(tmp_path / "sos")
+    run = ["--progress", "none", "train", "--data-format", "sos", "--dataset", str(sos), *TINY_TRAIN]
+    run += ["--out", str(tmp_path / "m")]
+    assert main(run) == 0
+    work = tmp_path / "m.work"
+    for name in ("m.json", "m.safetensors", "m.loss.png", "m.miou.png"):  # as if the run had been cut before its card
+        (tmp_path / name).unlink()
+    checkpoint = (work / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert main(run) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"dakd: error: work folder {work} exists from an earlier run; pass --resume to continue it or "
+        "--overwrite to start again"
+    ]
+    assert (work / "last.pt").read_bytes() == checkpoint and not (tmp_path / "m.json").exists()
+
+    assert main([*run, "--resume"]) == 0  # the cut run, continued: its one step was done
+    assert json.loads((tmp_path / "m.json").read_text())["training"]["steps"] == 1
+
+    (work / "best.pt").write_text("an earlier run's best weights")  # what a later --resume would have loaded
+    assert main([*run, "--overwrite"]) == 0
+    assert sorted(p.name for p in work.iterdir()) == ["last.pt"]  # started afresh: nothing of the earlier run
+    assert no_temporaries(tmp_path)

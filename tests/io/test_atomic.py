@@ -10,7 +10,10 @@ from engine.io.atomic import (
     atomic_file,
     atomic_output_dir,
     check_output_dir,
+    check_output_files,
     check_replaceable,
+    check_work_folder,
+    clear_work_folder,
     output_write_errors,
     remove_engine_folder,
     write_failure,
@@ -294,3 +297,49 @@ def test_an_earlier_output_inside_an_input_folder_may_be_replaced(tmp_path):
         (tmp / "new.txt").write_text("new")
     assert [p.name for p in (product / "run").iterdir()] == ["new.txt"]
     assert_kept(contents)
+
+
+def test_an_output_file_that_is_a_folder_is_refused_up_front_even_with_overwrite(tmp_path):
+    (tmp_path / "results.json").mkdir()
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match="results.json is a folder, not a file; choose another --json"):
+            check_output_files([tmp_path / "results.json"], overwrite=overwrite, option="--json")
+    assert (tmp_path / "results.json").is_dir()
+
+
+#: A training run's work folder for these tests: its checkpoints, and a sub-folder of them.
+CHECKPOINTS = EngineFolder("test work folder", ("last.pt", "best.pt", "phase/last.pt"))
+
+
+def test_a_work_folder_of_an_earlier_run_needs_resume_or_overwrite(tmp_path):
+    work = tmp_path / "run.work"
+    assert check_work_folder(work, CHECKPOINTS, resume=False, overwrite=False) == work  # new: fine
+    work.mkdir()
+    check_work_folder(work, CHECKPOINTS, resume=False, overwrite=False)  # empty: fine
+    contents = fill(work, ["last.pt", "best.pt"])
+    with pytest.raises(OutputError, match="exists from an earlier run; pass --resume to continue it or --overwrite"):
+        check_work_folder(work, CHECKPOINTS, resume=False, overwrite=False)
+    check_work_folder(work, CHECKPOINTS, resume=True, overwrite=False)
+    check_work_folder(work, CHECKPOINTS, resume=False, overwrite=True)
+    clear_work_folder(work, CHECKPOINTS, resume=True, overwrite=True)  # --resume continues it: nothing deleted
+    clear_work_folder(work, CHECKPOINTS, resume=False, overwrite=False)
+    assert_kept(contents)
+    clear_work_folder(work, CHECKPOINTS, resume=False, overwrite=True)  # started afresh: no stale best.pt
+    assert not work.exists()
+
+
+def test_a_work_folder_holding_other_files_is_refused_and_kept(tmp_path):
+    work = tmp_path / "mine"
+    contents = fill(work, ["last.pt", "notes.txt"])
+    with pytest.raises(OutputError, match=r"not a test work folder written by dakd \(it holds notes.txt\); move your"):
+        check_work_folder(work, CHECKPOINTS, resume=False, overwrite=False)
+    with pytest.raises(OutputError, match="only a test work folder written by dakd may be replaced"):
+        check_work_folder(work, CHECKPOINTS, resume=False, overwrite=True)
+    with pytest.raises(OutputError, match="holds notes.txt"):
+        clear_work_folder(work, CHECKPOINTS, resume=False, overwrite=True)
+    assert_kept(contents)
+    (tmp_path / "file.work").write_text("mine")
+    for resume in (False, True):
+        with pytest.raises(OutputError, match="file.work is a file, not a folder; choose another --work-dir"):
+            check_work_folder(tmp_path / "file.work", CHECKPOINTS, resume=resume, overwrite=True)
+    assert (tmp_path / "file.work").read_text() == "mine"

@@ -33,6 +33,7 @@ def test_scene_request_parses_with_the_engine_cli(tmp_path):
         balance=1.0,
         init="base.json",
         device="cpu",
+        overwrite=True,
     )
     args = _parse(finetune_arguments(request))
     assert args.command == "finetune" and args.out == str(tmp_path / "m") and args.name == "m"
@@ -78,6 +79,7 @@ def test_dataset_request_parses_with_the_engine_cli(tmp_path):
     request = FinetuneRequest(output=str(tmp_path / "osd"), dataset=str(tmp_path), dataset_format="sos")
     args = _parse(finetune_arguments(request))
     assert (args.data_format, args.dataset, args.scene, args.preset) == ("sos", str(tmp_path), [], "quick")
+    assert not args.overwrite  # only a request that may replace its output asks for it
 
 
 def test_problems_name_what_to_fix(tmp_path):

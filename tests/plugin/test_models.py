@@ -88,13 +88,81 @@ def test_a_failed_copy_is_one_message_and_leaves_no_partial_files(model_card, is
     (models / "blocked.safetensors.partial").write_text("mine")
     (models / "blocked.json.partial").write_text("mine too")
     with pytest.raises(ModelRegistryError, match="cannot copy .* free disk space or check the folder"):
-        register_model(model_card, isolated_plugin_settings, "blocked", validate=False)
+        register_model(model_card, isolated_plugin_settings, "blocked", validate=False, replace=True)
     assert sorted(p.name for p in models.iterdir()) == [
         "blocked.json.partial",
         "blocked.safetensors",
         "blocked.safetensors.partial",
     ]
     assert (models / "blocked.safetensors.partial").read_text() == "mine"
+
+
+@pytest.fixture
+def other_card(tmp_path):
+    """Another real model card written by the engine: same architecture, its own random weights."""
+    from engine.classes import OSD_CLASSES
+    from engine.modelcard import new_model_card, save_model_card
+    from engine.models import create_model
+
+    model = create_model("saross_net_xs", num_classes=len(OSD_CLASSES))
+    folder = tmp_path / "second-training"
+    folder.mkdir()
+    return save_model_card(folder / "second", model, new_model_card(model, "second", OSD_CLASSES, metrics={}))
+
+
+def _files(card):
+    return card.read_bytes(), card.with_suffix(".safetensors").read_bytes()
+
+
+def test_a_registered_name_is_not_taken_over_least_of_all_the_default(model_card, other_card, isolated_plugin_settings):
+    """Audit: a second model registered under the same name (a second fine-tune the same day, Import…) replaced
+    the first without a word; when it was the default, detection then ran the new, maybe unmeasured, model."""
+    from dakd_qgis.models import (
+        ModelNameTaken,
+        ModelRegistryError,
+        free_model_name,
+        list_models,
+        register_model,
+    )
+    from dakd_qgis.settings import PluginSettings
+
+    settings = isolated_plugin_settings
+    default = register_model(model_card, settings, "my-model", make_default=True, validate=False)
+    kept = _files(default)
+    assert kept[1] != other_card.with_suffix(".safetensors").read_bytes()  # really another model
+    with pytest.raises(ModelNameTaken, match="'my-model' is already registered") as taken:
+        register_model(other_card, settings, "my-model", make_default=False, validate=False)
+    assert taken.value.is_default and taken.value.card == default
+    assert _files(default) == kept and PluginSettings.load().default_model == str(default)
+    # told to replace it, the default model is still replaced only by a model that becomes the default
+    with pytest.raises(ModelRegistryError, match="'my-model' is the default model for detection"):
+        register_model(other_card, settings, "my-model", validate=False, replace=True)
+    assert _files(default) == kept and PluginSettings.load().default_model == str(default)
+    assert [entry.name for entry in list_models(settings) if not entry.bundled] == ["my-model"]
+    assert free_model_name(settings, "my-model") == "my-model-2"
+    second = register_model(other_card, settings, free_model_name(settings, "my-model"), validate=False)
+    assert second.stem == "my-model-2" and _files(default) == kept
+    assert free_model_name(settings, "my-model", taken=lambda name: name == "my-model-3") == "my-model-4"
+    # a name that is not the default's is replaced when the caller says so (the analyst agreed)
+    replaced = register_model(model_card, settings, "my-model-2", validate=False, replace=True)
+    assert _files(replaced)[1] == kept[1] and PluginSettings.load().default_model == str(default)
+
+
+def test_registering_the_default_keeps_settings_saved_meanwhile(model_card, isolated_plugin_settings):
+    """Audit: a copy of the settings read when a fine-tune started was saved whole when it registered its model,
+    hours later, putting back the engine Python and device changed meanwhile in Settings…."""
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    at_start = PluginSettings.load()  # the fine-tune's copy
+    meanwhile = PluginSettings.load()  # Settings… while it trains
+    meanwhile.engine_python = "/opt/another/bin/python3"
+    meanwhile.device = "cpu"
+    meanwhile.save()
+    registered = register_model(model_card, at_start, "late", make_default=True, validate=False)
+    now = PluginSettings.load()
+    assert now.default_model == str(registered)
+    assert (now.engine_python, now.device) == ("/opt/another/bin/python3", "cpu")
 
 
 def test_bundled_card_cannot_be_deleted(isolated_plugin_settings, tmp_path):

@@ -34,6 +34,29 @@ def test_settings_round_trip_and_invalid_device(tmp_path):
     assert PluginSettings.load().device == "auto"
 
 
+def test_a_copy_read_earlier_saves_only_what_it_changed(isolated_plugin_settings, tmp_path):
+    """Audit: save() wrote every field, so a window's copy read earlier put back what another window saved since."""
+    from dakd_qgis.settings import PluginSettings
+
+    first = PluginSettings.load()
+    second = PluginSettings.load()
+    second.engine_python = "/opt/another/bin/python3"
+    second.cache_folder = str(tmp_path / "new-cache")
+    second.save()
+    first.device = "cpu"
+    first.save()
+    first.set_default_model(str(tmp_path / "a.json"))
+    now = PluginSettings.load()
+    assert (now.device, now.engine_python, now.cache_folder, now.default_model) == (
+        "cpu",
+        "/opt/another/bin/python3",
+        str(tmp_path / "new-cache"),
+        str(tmp_path / "a.json"),
+    )
+    second.set_default_model("")  # one key, whatever else the copy holds
+    assert PluginSettings.load().device == "cpu" and PluginSettings.load().default_model == ""
+
+
 def test_default_python_is_a_runnable_interpreter_of_this_version():
     import subprocess
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from qgis.core import QgsProject, QgsRasterLayer, QgsTask
 from qgis.PyQt.QtCore import QCoreApplication
@@ -158,6 +160,32 @@ def test_task_failure_is_reported_in_one_line(qgis_iface, qgis_new_project, tmp_
     assert not ok
     assert "no valid pixels" in segmentation.message and "\n" not in segmentation.message
     assert any("no valid pixels" in text for text in qgis_iface.messageBar().get_messages(2))
+    assert not Path(segmentation.task.request.out_dir).exists()  # the folder reserved for the run is released
+
+
+def test_two_runs_of_same_named_layers_in_one_second_get_their_own_folders(
+    qgis_iface, qgis_new_project, sar_scene, isolated_plugin_settings, monkeypatch
+):
+    """Trust: the folder was named, not made, from the layer name and the second, and ``--overwrite`` was passed,
+    so a second run on a layer of the same name (two SNAP ``Sigma0_VV_db`` exports) replaced the first's results
+    while its layers were in the project. Each run now reserves its own empty folder and replaces nothing."""
+    from dakd_qgis.detection import detect_arguments
+    from dakd_qgis.tasks import run_output_dir, start_segmentation
+
+    monkeypatch.setattr("dakd_qgis.tasks.time.strftime", lambda _format: "20261207-101500")
+    first, second = (
+        start_segmentation(qgis_iface, _raster(sar_scene, "Sigma0_VV_db"), task_manager=False) for _ in "12"
+    )
+    folders = [Path(run.task.request.out_dir) for run in (first, second)]
+    assert folders[0] != folders[1] and all(folder.is_dir() for folder in folders)
+    assert all("--overwrite" not in detect_arguments(run.task.request) for run in (first, second))
+    earlier = folders[0] / "mine.txt"
+    earlier.write_text("results of the first run")
+    assert run_output_dir(isolated_plugin_settings, "Sigma0_VV_db") not in folders
+    ok = second.task.run()
+    second.task.finished(ok)
+    assert ok, second.task.error
+    assert earlier.read_text() == "results of the first run" and (folders[1] / "summary.json").is_file()
 
 
 def test_plugin_context_action_starts_a_task(qgis_iface, qgis_new_project, sar_scene, wait_until):

@@ -5,7 +5,7 @@ import pytest
 from safetensors.torch import load_file
 
 from engine.cli import main
-from engine.errors import Cancelled, InputError
+from engine.errors import Cancelled, InputError, OutputError
 from engine.progress import Progress
 from engine.train.pipeline import DataConfig, FinetuneConfig, finetune
 
@@ -37,7 +37,7 @@ def test_interrupted_finetune_resumes_to_the_same_model(tiles: Path, tmp_path: P
     with pytest.raises(Cancelled):
         finetune(config(tiles, tmp_path / "cut" / "m"), Progress(sink, lambda: seen["step"] >= 3))
     assert not (tmp_path / "cut" / "m.json").exists()  # nothing half-written
-    with pytest.raises(InputError, match="--resume"):
+    with pytest.raises(OutputError, match="--resume"):
         finetune(config(tiles, tmp_path / "cut" / "m"))
     resumed = finetune(config(tiles, tmp_path / "cut" / "m", resume=True))
     assert resumed["steps"] == 6

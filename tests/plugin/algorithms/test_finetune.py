@@ -87,8 +87,70 @@ def test_finetune_algorithm_trains_and_registers(dakd_provider, labelled_scenes,
 def test_oil_only_labels_reach_the_engine_as_background_not_oil(algorithm_error, labelled_scenes, tmp_path):
     """ "Outside the polygons: not oil" becomes --background not-oil: with the bundled five-class base model the
     engine reads the rest as "not oil" (and, asked for generated pairs as well, refuses them in one line)."""
-    from dakd_qgis.models import bundled_model_path
 
+    scenes, labels = labelled_scenes
+    message = algorithm_error(
+        "dakd:finetuneonmylabels",
+        _binary_labels_with_pairs(scenes, labels, tmp_path / "model.json"),
+    )
+    assert "generated pairs need labels that name every class" in message and "only oil / not oil" in message
+    assert not (tmp_path / "model.json").exists()
+
+
+class _Feedback(QgsProcessingFeedback):
+    """Keeps the warnings the algorithm gives (the Processing log shows them to the analyst)."""
+
+    def __init__(self):
+        super().__init__()
+        self.warnings = []
+
+    def pushWarning(self, text):  # noqa: N802 - QGIS API
+        self.warnings.append(text)
+        super().pushWarning(text)
+
+
+def _process(algorithm_id, parameters, feedback):
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
+    try:
+        algorithm.processAlgorithm(parameters, QgsProcessingContext(), feedback)
+    except QgsProcessingException as error:
+        return str(error)
+    finally:
+        del algorithm
+    raise AssertionError(f"{algorithm_id} did not fail")
+
+
+def test_a_registered_name_is_kept_and_the_run_says_which_name_it_takes(
+    dakd_provider, labelled_scenes, tmp_path, model_card, isolated_plugin_settings
+):
+    """Audit: the algorithm registered under the card's file name and replaced a model of that name, the default
+    one included. It now says before the engine starts which free name the new model will have."""
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    default = register_model(model_card, isolated_plugin_settings, "model", make_default=True, validate=False)
+    kept = default.read_bytes(), default.with_suffix(".safetensors").read_bytes()
+    scenes, labels = labelled_scenes
+    feedback = _Feedback()
+    message = _process(  # the engine refuses these options at once (see the test above): no training
+        "dakd:finetuneonmylabels",
+        _binary_labels_with_pairs(scenes, labels, tmp_path / "model.json"),
+        feedback,
+    )
+    assert "only oil / not oil" in message  # the engine ran: the warning came before it
+    assert feedback.warnings == [
+        "A model named 'model' is already registered and is kept: this one is registered as 'model-2'."
+    ]
+    assert (default.read_bytes(), default.with_suffix(".safetensors").read_bytes()) == kept
+    assert PluginSettings.load().default_model == str(default)
+
+
+def test_a_model_card_in_the_plugins_model_folder_is_refused(
+    algorithm_error, labelled_scenes, isolated_plugin_settings
+):
+    """The engine would write over a registered model (with --overwrite) before anyone is asked."""
     scenes, labels = labelled_scenes
     message = algorithm_error(
         "dakd:finetuneonmylabels",
@@ -97,13 +159,27 @@ def test_oil_only_labels_reach_the_engine_as_background_not_oil(algorithm_error,
             "LABELS": f"{labels}|layername=labels",
             "CLASS_FIELD": "label",
             "CLASS_MAP": "slick=oil",
-            "BACKGROUND": 1,
-            "AUG_RATIO": 1,
             "PRESET": 4,
-            "DEVICE": 1,
-            "BASE_MODEL": str(bundled_model_path()),
-            "OUTPUT": str(tmp_path / "model.json"),
+            "OUTPUT": str(isolated_plugin_settings.models_dir() / "default-model.json"),
         },
     )
-    assert "generated pairs need labels that name every class" in message and "only oil / not oil" in message
-    assert not (tmp_path / "model.json").exists()
+    assert message.startswith("Choose a Model card outside the plugin's model folder")
+    assert not list(isolated_plugin_settings.models_dir().iterdir())
+
+
+def _binary_labels_with_pairs(scenes, labels, output):
+    """Parameters the engine refuses at once (oil / not oil labels asked for generated pairs): no training."""
+    from dakd_qgis.models import bundled_model_path
+
+    return {
+        "SCENES": [str(p) for p in scenes],
+        "LABELS": f"{labels}|layername=labels",
+        "CLASS_FIELD": "label",
+        "CLASS_MAP": "slick=oil",
+        "BACKGROUND": 1,
+        "AUG_RATIO": 1,
+        "PRESET": 4,
+        "DEVICE": 1,
+        "BASE_MODEL": str(bundled_model_path()),
+        "OUTPUT": str(output),
+    }

@@ -501,3 +501,110 @@ def test_a_binary_label_finetune_starts_from_the_bundled_model(
     assert pixels["not oil"] > 0 and pixels["oil"] > 0 and pixels["sea"] == 0
     rows = [dialog.metrics_table.item(r, 0).text() for r in range(dialog.metrics_table.rowCount())]
     assert "IoU not oil" in rows and "IoU oil" in rows
+
+
+def _finished_run(tmp_path, model_card, miou=55.0):
+    """What a finished `dakd finetune` leaves: a card and its weights, and the work folder's report.json."""
+    import json
+    import shutil
+
+    output = tmp_path / "run"
+    output.mkdir(exist_ok=True)
+    for source in (model_card, model_card.with_suffix(".safetensors")):
+        shutil.copy(source, output / source.name)
+    work = output / "m.work"
+    work.mkdir(exist_ok=True)
+    validation = {"miou": miou} if miou is not None else {}
+    (work / "report.json").write_text(json.dumps({"metrics": {"validation": validation, "class_names": []}}))
+    return {"event": "done", "model": str(output / model_card.name), "work_dir": str(work)}
+
+
+def test_a_second_fine_tune_the_same_day_never_replaces_the_default_model(
+    qgis_iface, qgis_new_project, model_card, isolated_plugin_settings
+):
+    """Audit: the name starts as my-model-YYYYMMDD, and a second run that day replaced the morning's model and its
+    registered copy, the default for detection; answering No to "Use an unmeasured model?" did not help."""
+    from dakd_qgis.dialogs.finetune_dialog import FinetuneDialog
+    from dakd_qgis.finetune import finetune_arguments
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    morning = f"my-model-{time.strftime('%Y%m%d')}"
+    default = register_model(model_card, isolated_plugin_settings, morning, make_default=True, validate=False)
+    kept = default.read_bytes(), default.with_suffix(".safetensors").read_bytes()
+    earlier_run = isolated_plugin_settings.cache_dir() / "training" / f"{morning}-2"  # a run's folder, unregistered
+    (earlier_run / f"{morning}-2.work").mkdir(parents=True)
+    window = FinetuneDialog(qgis_iface)
+    try:
+        assert window.model_name.text() == f"{morning}-3"  # the window starts on a free name
+        window.model_name.setText(morning)  # the analyst types the morning's name
+        assert not window.start()
+        assert not window.runner.is_running()
+        assert f"a model named '{morning}' already exists" in window.status.text(), window.status.text()
+        assert window.model_name.text() == f"{morning}-3"  # a free name is proposed, to take or change
+        assert (default.read_bytes(), default.with_suffix(".safetensors").read_bytes()) == kept
+        assert PluginSettings.load().default_model == str(default)
+        assert not (isolated_plugin_settings.cache_dir() / "training" / morning).exists()
+        assert sorted(p.name for p in earlier_run.iterdir()) == [f"{morning}-2.work"]
+        # Start on the proposal goes on (to the inputs, which are missing here); its request is the window's own
+        assert not window.start() and "choose at least one SAR raster" in window.status.text()
+        request = window.build_request()
+        assert request.name == f"{morning}-3" and "--overwrite" in finetune_arguments(request)
+        assert not window.start() and "choose at least one SAR raster" in window.status.text()  # its own folder
+        assert window.model_name.text() == f"{morning}-3"
+    finally:
+        window.shutdown()
+        window.deleteLater()
+
+
+def test_the_offered_name_moves_on_when_it_is_taken_while_the_window_is_open(
+    dialog, model_card, isolated_plugin_settings
+):
+    """The window stays open (the plugin keeps it): the morning's run took the offered name; the next one does not."""
+    from dakd_qgis.models import register_model
+
+    offered = dialog.model_name.text()
+    morning = register_model(model_card, isolated_plugin_settings, offered, make_default=True, validate=False)
+    assert not dialog.start() and "choose at least one SAR raster" in dialog.status.text()
+    assert dialog.model_name.text() == f"{offered}-2"  # the window's own suggestion moves on, nothing is refused
+    assert not (isolated_plugin_settings.cache_dir() / "training" / offered).exists() and morning.is_file()
+    dialog.hide()
+    register_model(model_card, isolated_plugin_settings, f"{offered}-2", validate=False)
+    dialog.show()  # shown again: the models registered since are offered as base models, and the name is free
+    assert dialog.model_name.text() == f"{offered}-3"
+    assert dialog.base_model.findData(str(morning)) >= 0
+
+
+def test_a_name_registered_during_the_run_is_kept(dialog, tmp_path, model_card, isolated_plugin_settings):
+    """The run's name was taken while it trained (Import…, a Processing run): the new model gets a free name."""
+    from dakd_qgis.finetune import FinetuneRequest
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    meanwhile = register_model(model_card, isolated_plugin_settings, "evening", make_default=True, validate=False)
+    dialog.request = FinetuneRequest(output=str(tmp_path / "run" / "m"), name="evening")
+    dialog.make_default.setChecked(False)
+    dialog.done_event = _finished_run(tmp_path, model_card)
+    dialog._show_results()
+    assert dialog.registered_card == isolated_plugin_settings.models_dir() / "evening-2.json"
+    assert PluginSettings.load().default_model == str(meanwhile) and not dialog.used_for_detection
+    assert "'evening' was registered during the run and is kept" in dialog.log.toPlainText()
+
+
+def test_the_run_registers_with_the_settings_of_its_end(dialog, tmp_path, model_card, isolated_plugin_settings):
+    """Audit: the window kept the settings of its opening and saved them whole when the run ended, hours later:
+    the engine Python and cache folder chosen meanwhile were put back, and the model went to the old folder."""
+    from dakd_qgis.finetune import FinetuneRequest
+    from dakd_qgis.settings import PluginSettings
+
+    dialog.request = FinetuneRequest(output=str(tmp_path / "run" / "m"), name="long-run")
+    meanwhile = PluginSettings.load()  # Settings… while it trains
+    meanwhile.engine_python = "/opt/another/bin/python3"
+    meanwhile.cache_folder = str(tmp_path / "new-cache")
+    meanwhile.save()
+    dialog.done_event = _finished_run(tmp_path, model_card)
+    dialog._show_results()
+    now = PluginSettings.load()
+    assert (now.engine_python, now.cache_folder) == ("/opt/another/bin/python3", str(tmp_path / "new-cache"))
+    assert dialog.registered_card == tmp_path / "new-cache" / "models" / "long-run.json"
+    assert now.default_model == str(dialog.registered_card) and dialog.used_for_detection

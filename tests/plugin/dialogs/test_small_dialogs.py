@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -181,6 +182,24 @@ def test_deps_dialog_offers_detection_only_without_torch(qgis_parent, wait_for_s
     dialog.deleteLater()
 
 
+def test_deps_dialog_checks_the_profile_chosen_while_a_check_ran(qgis_parent, wait_for_signal):
+    """Trust: switching profile while a check ran read one profile's report against the other's list, so torch,
+    which works, showed as "fails to import: not checked" and Install missing offered several GB."""
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    dialog = DepsDialog(qgis_parent)  # its check for "Detection and fine-tuning" starts at once
+    assert wait_for_signal(dialog.checked)
+    dialog.set_profile("detect")  # starts a check of "Detection only" (no torch in its list)...
+    assert dialog.runner.is_running()
+    dialog.set_profile("train")  # ...and back, while it runs
+    reports = wait_for_signal(dialog.checked)
+    assert reports and dialog.profile.currentData() == "train"
+    statuses = {dialog.table.item(r, 0).text(): dialog.table.item(r, 3).text() for r in range(dialog.table.rowCount())}
+    assert statuses.get("torch") == "ok" and set(statuses.values()) == {"ok"}, statuses
+    assert not dialog.install_button.isEnabled()
+    dialog.deleteLater()
+
+
 @pytest.mark.slow
 def test_deps_dialog_installs_a_missing_package_privately(
     qgis_parent, local_wheels, tmp_path, monkeypatch, wait_for_signal
@@ -206,4 +225,102 @@ def test_deps_dialog_installs_a_missing_package_privately(
     assert str(site).startswith(str(tmp_path / "profile")) and (site / "dakdprobe").is_dir()
     assert not list(site.glob("numpy*"))
     assert "--user" in dialog.log.toPlainText()
+    dialog.deleteLater()
+
+
+def test_the_settings_window_shown_again_shows_and_keeps_the_default_chosen_meanwhile(
+    qgis_parent, model_card, isolated_plugin_settings
+):
+    """Audit: the plugin keeps one Settings window; shown again, it listed the models of its first showing, and
+    OK put back the default model it read then."""
+    from dakd_qgis.dialogs.settings_dialog import SettingsDialog
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    dialog = SettingsDialog(qgis_parent)
+    dialog.show()
+    dialog.reject()  # closed; the plugin shows this same window next time
+    registered = register_model(model_card, PluginSettings.load(), "new-default", make_default=True, validate=False)
+    dialog.show()
+    assert dialog.default_model.currentData() == str(registered)
+    dialog.accept()
+    assert PluginSettings.load().default_model == str(registered)
+    dialog.deleteLater()
+
+
+def test_settings_ok_writes_only_what_was_changed_in_the_window(qgis_parent, model_card, isolated_plugin_settings):
+    """Open while a fine-tune registers its model as the default: OK with another device keeps that default."""
+    from dakd_qgis.dialogs.settings_dialog import SettingsDialog
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    dialog = SettingsDialog(qgis_parent)
+    dialog.show()
+    registered = register_model(model_card, PluginSettings.load(), "trained", make_default=True, validate=False)
+    dialog.device.setCurrentText("cpu")
+    dialog.accept()
+    saved = PluginSettings.load()
+    assert (saved.device, saved.default_model) == ("cpu", str(registered))
+    dialog.deleteLater()
+
+
+def test_settings_ok_keeps_a_default_model_that_is_not_in_the_list(qgis_parent, isolated_plugin_settings, tmp_path):
+    """A default card outside the model list (moved, deleted) is shown as it is, not changed by OK unasked."""
+    from dakd_qgis.dialogs.settings_dialog import SettingsDialog
+    from dakd_qgis.settings import PluginSettings
+
+    isolated_plugin_settings.set_default_model(str(tmp_path / "elsewhere.json"))
+    dialog = SettingsDialog(qgis_parent)
+    assert "elsewhere.json" in dialog.default_model.currentText()
+    dialog.accept()
+    assert PluginSettings.load().default_model == str(tmp_path / "elsewhere.json")
+    dialog.deleteLater()
+
+
+def test_models_window_shown_again_lists_the_models_registered_since(qgis_parent, model_card, isolated_plugin_settings):
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    dialog = ModelsDialog(qgis_parent)
+    dialog.show()
+    dialog.close()
+    register_model(model_card, PluginSettings.load(), "trained-since", make_default=True, validate=False)
+    dialog.show()
+    rows = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())}
+    assert rows.get("trained-since") == "✔", rows
+    dialog.deleteLater()
+
+
+def test_import_asks_before_replacing_a_registered_name(
+    qgis_parent, model_card, isolated_plugin_settings, tmp_path, monkeypatch
+):
+    """Audit: Import… of a card whose name is registered replaced that model, the default one included."""
+    from qgis.PyQt.QtWidgets import QMessageBox
+
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    default = register_model(model_card, isolated_plugin_settings, "shared", make_default=True, validate=False)
+    kept = default.read_bytes()
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    card = incoming / "shared.json"  # the same model under another description: a card the engine accepts
+    data = json.loads(model_card.read_text())
+    data["description"] = "imported from a colleague"
+    card.write_text(json.dumps(data))
+    shutil.copy(model_card.with_suffix(".safetensors"), card.with_suffix(".safetensors"))
+    asked, answers = [], [QMessageBox.No, QMessageBox.Yes]
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2]) or answers.pop(0))
+    dialog = ModelsDialog(qgis_parent)
+    assert dialog.import_card(card) is None  # No: nothing replaced
+    assert asked and "'shared' is already registered" in asked[0] and "default model" in asked[0]
+    assert (
+        dialog.status.toPlainText().startswith("Not imported:") and "already registered" in dialog.status.toPlainText()
+    )
+    assert default.read_bytes() == kept and PluginSettings.load().default_model == str(default)
+    assert dialog.import_card(card) == default  # Yes: replaced, and detection uses the imported model
+    assert json.loads(default.read_text())["description"] == "imported from a colleague"
+    assert PluginSettings.load().default_model == str(default)
     dialog.deleteLater()

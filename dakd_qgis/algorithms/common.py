@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..translation import tr
@@ -19,3 +20,21 @@ def sentence(message: str, empty: str = "") -> str:
         return empty or tr("The run failed.")
     message = message[0].upper() + message[1:]
     return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def feedback_log(feedback: Any) -> Callable[[str, str], None]:
+    """Return a sink for engine log events that shows each at its level in the Processing log.
+
+    Errors go to ``reportError`` (not fatal: the run's end says whether it failed), warnings to ``pushWarning``
+    (the fine-tune algorithms once showed them as plain information), the rest to ``pushInfo``.
+    """
+
+    def log(level: str, message: str) -> None:
+        if level == "error":
+            feedback.reportError(message, False)
+        elif level == "warning":
+            feedback.pushWarning(message)
+        else:
+            feedback.pushInfo(message)
+
+    return log

@@ -69,7 +69,7 @@ from ..layers import new_result_group, show_result_layer
 from ..paths import help_url, icon_path, partial_beside
 from ..settings import PluginSettings
 from ..translation import tr
-from .common import optional_value, sentence
+from .common import feedback_log, optional_value, sentence
 
 
 def detect_help() -> str:
@@ -657,15 +657,7 @@ def _make_parent_folder(parameters: dict[str, Any], key: str, context: QgsProces
 def _run_with_feedback(
     request: DetectRequest, settings: PluginSettings, feedback: QgsProcessingFeedback
 ) -> DetectOutcome:
-    def log(level: str, message: str) -> None:
-        if level == "error":
-            feedback.reportError(message, False)
-        elif level == "warning":
-            feedback.pushWarning(message)
-        else:
-            feedback.pushInfo(message)
-
-    sink = progress_reporter(feedback.setProgress, feedback.setProgressText, log)
+    sink = progress_reporter(feedback.setProgress, feedback.setProgressText, feedback_log(feedback))
     try:
         return run_detect(request, settings.python_executable(), sink, feedback.pushConsoleInfo, feedback.isCanceled)
     except EngineRunError as error:

@@ -51,7 +51,7 @@ from ..models import ModelRegistryError, free_model_name, register_model
 from ..paths import help_url, icon_path
 from ..settings import PluginSettings
 from ..translation import tr
-from .common import optional_value, sentence
+from .common import feedback_log, optional_value, sentence
 
 
 def training_help() -> str:
@@ -243,9 +243,7 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
             self._say_renamed(feedback, wanted, name)
         arguments = engine_command(settings.python_executable(), finetune_arguments(request))
         feedback.pushCommandInfo(" ".join(arguments))
-        sink = progress_reporter(
-            feedback.setProgress, feedback.setProgressText, lambda level, message: feedback.pushInfo(message)
-        )
+        sink = progress_reporter(feedback.setProgress, feedback.setProgressText, feedback_log(feedback))
         try:
             done = run_engine(
                 arguments, sink, feedback.pushConsoleInfo, feedback.isCanceled, process_name=tr("training process")

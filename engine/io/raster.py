@@ -409,6 +409,11 @@ def _build_scene(
         )
     band_index = _select_band(dataset, path, band)
     dtype = dataset.dtypes[band_index - 1]
+    if units == "auto" and dataset.colorinterp[band_index - 1] == ColorInterp.palette:
+        raise InputError(
+            f"{path}: band {band_index} has a colour table, as a class map or label raster has, not radar "
+            "backscatter; give the SAR scene (or pass --units if this really is backscatter)"
+        )
     if dtype.startswith("complex"):  # reading it as float32 would silently drop the imaginary part
         raise InputError(
             f"{path}: band {band_index} holds complex values ({dtype}), as in SLC data; detect it to "
@@ -454,6 +459,13 @@ def _build_scene(
         log.info("%s: units %s (%s); override with --units", path, chosen, reason)
     else:
         chosen, reason = units, "given with --units"
+    if chosen == "db-8bit":
+        _check_picture_values(path, sample[sample_ok & np.isfinite(sample)])
+    elif chosen == "db" and dtype == "uint8" and scale == 1.0 and offset == 0.0:
+        raise InputError(
+            f"{path}: uint8 values without a scale cannot be dB (they would be 0 to 255 dB); an 8-bit picture "
+            "of dB is --units db-8bit, or use --units auto"
+        )
     zero_is_nodata = chosen not in DB_UNITS  # 0 dB is legal; 0 in a picture is its darkest grey
     good = sample_ok & (sample != 0) if zero_is_nodata else sample_ok
     stats = _sample_stats(sample, good, probe.non_finite_reads)
@@ -471,6 +483,15 @@ def _build_scene(
     return RasterScene(
         dataset, info, scale, offset, raw_nodata, zero_is_nodata, use_gdal_mask, units_declared=units != "auto"
     )
+
+
+def _check_picture_values(path: str, values: np.ndarray) -> None:
+    """Refuse ``--units db-8bit`` for values an 8-bit picture cannot hold (a float dB file given it by mistake)."""
+    if values.size and (values.min() < 0 or values.max() > 255):
+        raise InputError(
+            f"{path}: values from {values.min():.4g} to {values.max():.4g} are not an 8-bit picture (0-255); "
+            "use --units db for dB, or --units auto"
+        )
 
 
 def _sample_stats(sample: np.ndarray, good: np.ndarray, non_finite: int) -> dict[str, Any]:

@@ -210,6 +210,16 @@ def test_uint8_is_an_8bit_picture_read_as_db_and_its_zero_is_valid(tmp_path):
     np.testing.assert_allclose(10 * np.log10(values), -35.0 + raw / 255.0 * 40.0, atol=1e-4)
     with open_scene(write_raster(tmp_path / "bordered.tif", raw, UTM33, UTM_TRANSFORM, nodata=0)) as scene:
         assert not read_all(scene)[1][raw == 0].any()
+    float_db = write_raster(tmp_path / "float.tif", np.full((4, 4), -18.0, np.float32), UTM33, UTM_TRANSFORM)
+    with pytest.raises(InputError, match=r"float.tif: values from -18 to -18 are not an 8-bit picture .*--units db"):
+        open_scene(float_db, units="db-8bit")  # a careless --units db-8bit on a float dB file: one line
+    with pytest.raises(InputError, match=r"picture.tif: uint8 values without a scale cannot be dB .*--units db-8bit"):
+        open_scene(path, units="db")  # and the reverse mistake
+    labels = write_raster(tmp_path / "labels.tif", raw, UTM33, UTM_TRANSFORM)
+    with rasterio.open(labels, "r+") as dataset:
+        dataset.write_colormap(1, {0: (0, 0, 0, 255), 1: (0, 255, 255, 255)})
+    with pytest.raises(InputError, match=r"labels.tif: band 1 has a colour table, as a class map .*give the SAR scene"):
+        open_scene(labels)  # a label raster given as the scene is not taken for a picture
     declared = write_raster(tmp_path / "declared.tif", raw, UTM33, UTM_TRANSFORM, units="dB")
     with open_scene(declared) as scene:  # dB in the metadata, but uint8 without a scale: a picture of dB
         assert scene.info.units == "db-8bit"

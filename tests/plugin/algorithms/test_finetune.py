@@ -183,3 +183,15 @@ def _binary_labels_with_pairs(scenes, labels, output):
         "BASE_MODEL": str(bundled_model_path()),
         "OUTPUT": str(output),
     }
+
+
+def test_engine_warnings_reach_the_processing_log_as_warnings():
+    """Audit: the fine-tune algorithms showed the engine's warnings ("no fine-tuned step beat the --init model")
+    as plain information; both algorithms now log each engine event at its level."""
+    from dakd_qgis.algorithms.common import feedback_log
+
+    feedback = _Feedback()
+    log = feedback_log(feedback)
+    log("warning", "no fine-tuned step beat the --init model")
+    log("info", "step 10/20")
+    assert feedback.warnings == ["no fine-tuned step beat the --init model"]

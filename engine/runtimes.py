@@ -447,7 +447,7 @@ class _OpenVinoNet:
             self.precision_reason = {
                 "fp32": "--precision fp32 was given",
                 "auto": "auto: fp32 (--precision bf16 is faster where the CPU has bf16 units, but agrees with fp32 on "
-                f"{BF16_SAMPLE_AGREEMENT:.2%} of the sample scene's pixels, below 99.9 %)",
+                f"{BF16_SAMPLE_AGREEMENT * 100:.2f} % of the sample scene's pixels, below 99.9 %)",
                 "bf16": "--precision bf16 was given, but the CPU has no bf16 units: OpenVINO ran f32",
             }[precision]
             return

@@ -1,9 +1,10 @@
 """The plugin's model registry: the bundled model card plus the cards in the cache's ``models`` folder.
 
-A model card is a JSON file with a safetensors weights file beside it (see ``engine.modelcard``).
-"Registering" a model (after fine-tuning, or Import… in the Models dialog) copies both files into
-the registry folder, so the card keeps working if the training output is moved or deleted, and
-optionally makes it the default model for detection.
+A model card is a JSON file with a safetensors weights file beside it (see ``engine.modelcard``), and
+maybe its ONNX export ``NAME.onnx`` (``dakd model export --onnx``), which a "Detection only" install
+(no torch, so no export of its own) needs to run it. "Registering" a model (after fine-tuning, or
+Import… in the Models dialog) copies these files into the registry folder, so the card keeps working
+if the training output is moved or deleted, and optionally makes it the default model for detection.
 
 A registered name is never taken over unasked: :func:`register_model` refuses a name in use
 (:class:`ModelNameTaken`) unless told ``replace=True``, and even then never replaces the default model's
@@ -12,7 +13,9 @@ files unless the new model becomes the default too. :func:`free_model_name` prop
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import subprocess  # nosec B404
 from collections.abc import Callable
@@ -117,6 +120,15 @@ def weights_path(card_path: Path) -> Path:
     return Path(card_path).with_suffix(".safetensors")
 
 
+def onnx_export_path(card_path: Path) -> Path:
+    """Return the ONNX export the engine looks for first: ``NAME.onnx`` beside ``NAME.json``.
+
+    The engine uses it only when it was exported from the card's weights (it reads the weights' hash the
+    export records), else it exports into its own cache where torch is installed.
+    """
+    return Path(card_path).with_suffix(".onnx")
+
+
 def list_models(settings: PluginSettings) -> list[ModelEntry]:
     """List the bundled card first, then the registered ones by name; unreadable cards are skipped."""
     entries = []
@@ -132,9 +144,13 @@ def list_models(settings: PluginSettings) -> list[ModelEntry]:
 
 
 def registered_card(settings: PluginSettings, name: str) -> Path | None:
-    """Return the registered card of ``name`` if the name is in use (its card or its weights exist), else None."""
+    """Return the registered card of ``name`` if the name is in use (its card, weights or ONNX export exist), else None.
+
+    A left-over ``NAME.onnx`` counts: registering ``NAME`` would replace or remove it, so it is done only when asked.
+    """
     card = settings.models_dir(create=False) / f"{name}.json"
-    return card if card.exists() or card.with_suffix(".safetensors").exists() else None
+    in_use = (card, weights_path(card), onnx_export_path(card))
+    return card if any(path.exists() for path in in_use) else None
 
 
 def free_model_name(settings: PluginSettings, wanted: str, taken: Callable[[str], bool] | None = None) -> str:
@@ -196,7 +212,7 @@ def register_model(
     validate: bool = True,
     replace: bool = False,
 ) -> Path:
-    """Copy a model card and its weights into the registry; return the registered card's path.
+    """Copy a model card, its weights and its ONNX export (if it has one) into the registry; return the card's path.
 
     Args:
         card_path: the card to register (e.g. the output of ``dakd finetune``).
@@ -213,8 +229,10 @@ def register_model(
         ModelRegistryError: the card is not valid, the name cannot be a file name, or the copy failed.
 
     Notes:
-        The weights are copied under a temporary name and the card written last, so a half-copied
-        model never shows up in the list.
+        Every file is written under a partial name of its own first; only when all are complete are they
+        renamed into place, the card last, so a failed copy changes nothing and a half-copied model never
+        shows up in the list. A replaced model's ONNX export goes with it when the new model has none
+        (it was exported from the old weights).
     """
     card_path = Path(card_path)
     if validate:
@@ -247,40 +265,58 @@ def register_model(
                 ).format(name=stem)
             )
     if card_path.resolve() != target_card.resolve():
-        metadata = read_card(card_path)
-        target_weights = target_card.with_suffix(".safetensors")
-        metadata["weights"] = dict(metadata.get("weights") or {}, file=target_weights.name)
-        partial_weights = partial_card = None
-        try:
-            partial_weights, partial_card = partial_beside(target_weights), partial_beside(target_card)
-            shutil.copyfile(weights_path(card_path), partial_weights)
-            partial_weights.replace(target_weights)
-            partial_card.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-            partial_card.replace(target_card)
-        except OSError as error:  # disk full, no permission: say so, and leave no half-copied files
-            for partial in (partial_weights, partial_card):  # our own mkstemp names, never a user's file
-                if partial is not None:
-                    partial.unlink(missing_ok=True)
-            raise ModelRegistryError(
-                tr("cannot copy {name} into {folder} ({reason}); free disk space or check the folder").format(
-                    name=card_path.name, folder=settings.models_dir(), reason=error.strerror or error
-                )
-            ) from error
+        _copy_model(card_path, target_card)
     if make_default:
         settings.set_default_model(str(target_card))
     return target_card
 
 
+def _copy_model(card_path: Path, target_card: Path) -> None:
+    """Copy the card, its weights and its ONNX export (if any) to ``target_card``'s names, all or none of them."""
+    metadata = read_card(card_path)
+    target_weights = weights_path(target_card)
+    metadata["weights"] = dict(metadata.get("weights") or {}, file=target_weights.name)
+    sources = {target_weights: weights_path(card_path)}
+    if onnx_export_path(card_path).is_file():
+        sources[onnx_export_path(target_card)] = onnx_export_path(card_path)
+    partials: dict[Path, Path] = {}  # target -> our own mkstemp name beside it, never a user's file
+    try:
+        for target in (*sources, target_card):
+            if target.is_dir():  # found now, not when half the files are in place
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+        for target, source in sources.items():
+            partials[target] = partial_beside(target)
+            shutil.copyfile(source, partials[target])
+        partials[target_card] = partial_beside(target_card)
+        partials[target_card].write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        # all complete: into place, the card last (a dict keeps its order)
+        stale_onnx = onnx_export_path(target_card)
+        if stale_onnx not in partials:  # the replaced model's export, from its weights: it would only warn
+            stale_onnx.unlink(missing_ok=True)
+        for target, partial in partials.items():
+            partial.replace(target)
+    except OSError as error:  # disk full, no permission: say so, and leave no half-copied files
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)
+        raise ModelRegistryError(
+            tr("cannot copy {name} into {folder} ({reason}); free disk space or check the folder").format(
+                name=card_path.name, folder=target_card.parent, reason=error.strerror or error
+            )
+        ) from error
+
+
 def delete_model(card_path: Path, settings: PluginSettings) -> None:
-    """Delete a registered card and its files (never the bundled one); reset the default if it was this one."""
+    """Delete a registered card and the files registering it copied (never the bundled one).
+
+    The default model is reset if it was this one.
+    """
     card_path = Path(card_path)
     if card_path.resolve().parent != settings.models_dir(create=False).resolve():
         raise ModelRegistryError(
             tr("{path} is not a registered model (the bundled model cannot be deleted)").format(path=card_path)
         )
-    weights = weights_path(card_path)
     card_path.unlink(missing_ok=True)
-    if weights.parent == card_path.parent:
-        weights.unlink(missing_ok=True)
+    for copied in (weights_path(card_path), onnx_export_path(card_path)):
+        copied.unlink(missing_ok=True)
     if is_default_model(card_path):
         settings.set_default_model("")

@@ -158,6 +158,10 @@ def engine_subprocess_env(base_env: dict[str, str] | None = None) -> dict[str, s
         The private folder goes before the interpreter's own site-packages because it only holds what
         that Python lacked or had too old (e.g. attrs>=23 beside Debian's attrs 22); the constraints
         file keeps numpy and GDAL out of it (see :mod:`dakd_qgis.deps`).
+
+        When the analyst chose a cache folder in Settings…, the engine caches (ONNX exports, compiled
+        OpenVINO networks) into its ``engine`` folder, ``DAKD_CACHE_DIR``: see
+        :meth:`dakd_qgis.settings.PluginSettings.engine_cache_dir`.
     """
     env = dict(os.environ if base_env is None else base_env)
     paths = engine_front_paths()
@@ -166,4 +170,9 @@ def engine_subprocess_env(base_env: dict[str, str] | None = None) -> dict[str, s
     if paths:
         env["PYTHONPATH"] = os.pathsep.join(paths)
     env.setdefault("PYTHONIOENCODING", "utf-8")
+    from .settings import stored_engine_cache_dir  # here: settings imports this module
+
+    engine_cache = stored_engine_cache_dir()
+    if engine_cache is not None:
+        env["DAKD_CACHE_DIR"] = str(engine_cache)
     return env

@@ -25,6 +25,9 @@ from .layer_sources import InputProblem
 from .paths import PLUGIN_KEY, profile_data_dir
 from .translation import tr
 
+#: The engine's own cache folder (``DAKD_CACHE_DIR``) inside the cache folder: :meth:`PluginSettings.engine_cache_dir`.
+ENGINE_CACHE_FOLDER = "engine"
+
 
 @dataclass
 class PluginSettings:
@@ -105,6 +108,24 @@ class PluginSettings:
         folder = self.cache_dir(create=False) / "models"
         return _made(folder) if create else folder
 
+    def engine_cache_dir(self) -> Path | None:
+        """Return the folder the engine caches into (``DAKD_CACHE_DIR``: ONNX exports, compiled OpenVINO networks).
+
+        ``<cache folder>/engine`` when a cache folder is chosen, made if needed: apart from the plugin's own
+        ``models``, ``runs`` and ``training`` folders, and on the disk the analyst moved the cache to. None, for
+        the engine's own default (``~/.cache/dakd``, or the ``DAKD_CACHE_DIR`` QGIS was started with), when none
+        is chosen (the QGIS profile is no place for model exports) or that folder cannot be made or written (a
+        drive that is gone: a cache only saves time, detection goes on without it).
+        """
+        if not self.cache_folder.strip():
+            return None
+        folder = self.cache_dir(create=False) / ENGINE_CACHE_FOLDER
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return folder if os.access(folder, os.W_OK) else None
+
     def runs_dir(self) -> Path:
         """Folder where right-click detections write their outputs."""
         return _made(self.cache_dir(create=False) / "runs")
@@ -112,6 +133,16 @@ class PluginSettings:
     def python_executable(self) -> str:
         """Return the interpreter for engine subprocesses and pip (the setting, else QGIS's own Python)."""
         return self.engine_python or default_python()
+
+
+def stored_engine_cache_dir() -> Path | None:
+    """Return :meth:`PluginSettings.engine_cache_dir` for the cache folder stored now.
+
+    Only that setting is read: :meth:`PluginSettings.load` asks the engine for its contract, in a child process
+    whose environment needs this folder (:func:`dakd_qgis.paths.engine_subprocess_env`).
+    """
+    value = QgsSettings().value(f"{PLUGIN_KEY}/cache_folder", "", type=str)
+    return PluginSettings(cache_folder=value if isinstance(value, str) else "").engine_cache_dir()
 
 
 def _made(folder: Path) -> Path:

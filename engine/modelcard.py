@@ -133,13 +133,7 @@ class ModelCard:
         Raises:
             ModelError: not a card, a newer format, or a missing/invalid field (named in the message).
         """
-        if data.get("format") != CARD_FORMAT:
-            raise ModelError(f'{source}: not a DAKD model card (no "format": "{CARD_FORMAT}")')
-        if int(data.get("format_version", 0)) > CARD_FORMAT_VERSION:
-            raise ModelError(
-                f"{source}: card format {data['format_version']} is newer than this engine "
-                f"({__version__}) reads; update the plugin"
-            )
+        _card_object(data, source)  # a card dict may come from elsewhere than read_card_data
         try:
             inputs = data["input"]
             tiling = data.get("tiling", {})
@@ -189,7 +183,7 @@ class ModelCard:
             )
         if [c.id for c in self.classes] != list(range(len(self.classes))):
             raise ModelError(f"{source}: class ids must be 0..{len(self.classes) - 1} in order")
-        if int(self.build.get("num_classes", len(self.classes))) != len(self.classes):
+        if _whole_number(self.build.get("num_classes", len(self.classes))) != len(self.classes):
             raise ModelError(
                 f"{source}: build.num_classes={self.build.get('num_classes')} but "
                 f"{len(self.classes)} classes are listed"
@@ -198,6 +192,16 @@ class ModelCard:
             raise ModelError(f"{source}: input units must be 'db' or 'linear' and std positive")
         if self.overlap_px < 0 or self.overlap_px >= self.input_spec.tile_size:
             raise ModelError(f"{source}: tiling.overlap_px must be in [0, tile_size)")
+        if not self.pixel_size_tolerance >= 1:  # the scene check accepts ratios in [1/tolerance, tolerance]
+            raise ModelError(f"{source}: input.pixel_size_tolerance must be 1 or more (a ratio either way)")
+
+
+def _whole_number(value: Any) -> int | None:
+    """``int(value)``, or None when it is not a number (a hand-edited card): compared, it then fails the check."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _sha256(path: Path) -> str:
@@ -287,25 +291,51 @@ def read_card_data(path: str | Path) -> tuple[dict[str, Any], str]:
 _JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
-def _card_object(data: Any, source: Path) -> dict[str, Any]:
-    """Return ``data`` if it is a JSON object; any other JSON (``notes.json`` holding ``[]``) is not a card.
+#: Card fields that hold a JSON object: every reader calls ``.get`` on them.
+_OBJECT_FIELDS = ("build", "input", "tiling", "weights", "training", "metrics")
 
-    Every reader of a card looks up keys in it: an array reaching them would be an AttributeError, not
+
+def _card_object(data: Any, source: str | Path) -> dict[str, Any]:
+    """Return ``data`` if it is a card this engine reads: a JSON object, our format, its objects objects.
+
+    Every reader of a card (``dakd model info/list``, detection, the ONNX export) looks up keys in it and
+    in its objects: an array or a string reaching them would be an AttributeError ("internal error"), not
     the one-line refusal ``dakd model list`` shows beside the cards it can read.
     """
-    if isinstance(data, dict):
-        return data
-    kind = _JSON_KINDS.get(type(data), type(data).__name__)
-    raise ModelError(
-        f"{source}: not a DAKD model card (it holds a JSON {kind}, not an object); give a model's .json card"
-    )
+    if not isinstance(data, dict):
+        raise ModelError(
+            f"{source}: not a DAKD model card (it holds a JSON {_json_kind(data)}, not an object); "
+            "give a model's .json card"
+        )
+    if data.get("format") != CARD_FORMAT:
+        raise ModelError(f'{source}: not a DAKD model card (no "format": "{CARD_FORMAT}")')
+    version = _whole_number(data.get("format_version", 0))
+    if version is None:
+        raise ModelError(f'{source}: invalid model card ("format_version" is not a number); re-export the model')
+    if version > CARD_FORMAT_VERSION:
+        raise ModelError(
+            f"{source}: card format {version} is newer than this engine ({__version__}) reads; update the plugin"
+        )
+    for name in _OBJECT_FIELDS:
+        if name in data and not isinstance(data[name], dict):
+            raise ModelError(
+                f'{source}: invalid model card ("{name}" holds a JSON {_json_kind(data[name])}, not an object); '
+                "correct it or re-export the model with 'dakd train'"
+            )
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    """JSON's name for a value :func:`json.loads` returned (``array``, ``string``...), for refusals."""
+    return _JSON_KINDS.get(type(value), type(value).__name__)
 
 
 def _header_card(weights_path: Path) -> dict[str, Any]:
+    """Return the card copy in a ``.safetensors`` header, read as numpy: a detection-only install has no torch."""
     from safetensors import safe_open
 
     try:
-        with safe_open(str(weights_path), framework="pt") as handle:
+        with safe_open(str(weights_path), framework="numpy") as handle:
             header = (handle.metadata() or {}).get(METADATA_KEY)
     except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
         raise ModelError(f"{weights_path}: not a readable safetensors file ({error})") from None

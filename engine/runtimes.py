@@ -39,7 +39,7 @@ import numpy as np
 
 from engine.contract import BACKENDS
 from engine.detectors.base import DetectorInfo
-from engine.errors import DakdError, ModelError
+from engine.errors import DakdError, ModelError, OutputError
 from engine.io.atomic import atomic_file, check_replaceable
 from engine.io.scene import SceneInfo
 from engine.modelcard import ModelCard, card_paths, check_card_against_scene, read_card_data
@@ -380,9 +380,20 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
             f"{card_path}: no ONNX export of this model ({beside.name} next to the card); run 'dakd "
             f"model export {card_path} --onnx' where torch is installed, or use --backend torch"
         )
-    cached.parent.mkdir(parents=True, exist_ok=True)
     log.info("exporting %s to ONNX once (cached in %s)", card_paths(card_path)[1].name, cached.parent)
-    return export_onnx(card_path, cached), f"exported once into the cache ({cached})"
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        return export_onnx(card_path, cached), f"exported once into the cache ({cached})"
+    except (OSError, OutputError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ExportCacheError(
+            f"cannot write the export cache {cached.parent} ({reason}); set DAKD_CACHE_DIR to a writable folder "
+            "(in QGIS: Settings…, Cache folder), or use --backend torch"
+        ) from error
+
+
+class ExportCacheError(ModelError):
+    """The ONNX export cache cannot be written: the run is not at fault, and torch can run the card instead."""
 
 
 def _onnx_stamp(path: Path) -> tuple[str, str]:
@@ -647,6 +658,7 @@ def load_runtime_detector(
 __all__ = [
     "BACKENDS",
     "BackendChoice",
+    "ExportCacheError",
     "RuntimeDetector",
     "choose_backend",
     "export_onnx",

@@ -168,3 +168,35 @@ def test_a_weights_header_that_is_not_a_card_object_is_refused(tmp_path, small_m
     save_file({"w": torch.zeros(2)}, str(weights), metadata={"dakd_model_card": header})
     with pytest.raises(ModelError, match=f"^{weights}: "):
         load_model_card(weights)
+
+
+@pytest.mark.parametrize("field", ["weights", "tiling", "input", "build", "training", "metrics"])
+@pytest.mark.parametrize("value, kind", [("x.safetensors", "string"), ([1], "array"), (None, "null")])
+def test_a_field_that_must_be_an_object_is_named_in_one_line(tmp_path, small_model, field, value, kind):
+    """``"weights": "x.safetensors"`` reached ``.get`` as an AttributeError ("internal error"), not a refusal."""
+    card_path = save_model_card(tmp_path / "m", small_model, _card(small_model))
+    data = json.loads(card_path.read_text())
+    data[field] = value
+    card_path.write_text(json.dumps(data))
+    for read in (load_model_card, load_model):
+        with pytest.raises(ModelError, match=f'^{card_path}: invalid model card \\("{field}" holds a JSON {kind}, '):
+            read(card_path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format_version": "one"}, 'invalid model card \\("format_version" is not a number\\)'),
+        ({"build": {"num_classes": "two"}}, "build.num_classes=two but 2 classes are listed"),
+        ({"input": {"pixel_size_tolerance": 0}}, "input.pixel_size_tolerance must be 1 or more"),
+    ],
+)
+def test_a_malformed_value_is_refused_in_one_line(tmp_path, small_model, change, message):
+    """A hand-edited number: a ValueError, or a division by zero when a scene is checked, before this."""
+    card_path = save_model_card(tmp_path / "m", small_model, _card(small_model))
+    data = json.loads(card_path.read_text())
+    for key, value in change.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    card_path.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=f"^{card_path}: {message}"):
+        load_model_card(card_path)

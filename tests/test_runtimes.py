@@ -165,14 +165,39 @@ def test_export_has_dynamic_batch_and_the_card(card):
 
 @needs_onnx
 def test_the_default_export_and_the_cache_are_refreshed_over_stale_files(card, tmp_path, monkeypatch, capsys):
-    """Only a user's ``--out`` needs ``--overwrite``: ``CARD.onnx`` and the export cache are the engine's to refresh."""
+    """A dakd export as ``CARD.onnx`` and the export cache are the engine's to refresh; any other file is not."""
+    import onnx
+
     for suffix in (".json", ".safetensors"):
         shutil.copy(card.with_suffix(suffix), tmp_path / f"m{suffix}")
-    copy = tmp_path / "m.json"
-    (tmp_path / "m.onnx").write_text("stale")
+    copy, beside = tmp_path / "m.json", tmp_path / "m.onnx"
+    proto = onnx.load(str(card.with_suffix(".onnx")))  # an earlier export, from other weights
+    for entry in proto.metadata_props:
+        if entry.key == "dakd_weights_sha256":
+            entry.value = "0" * 64
+    onnx.save(proto, str(beside))
     assert main(["--progress", "none", "model", "export", str(copy), "--onnx"]) == 0
-    assert "wrote" in capsys.readouterr().out and find_onnx(copy, export=False)[0] == tmp_path / "m.onnx"
-    (tmp_path / "m.onnx").unlink()
+    assert "wrote" in capsys.readouterr().out and find_onnx(copy, export=False)[0] == beside
+    mine = onnx.helper.make_model(  # the analyst's own network, named like the card: not dakd's to replace
+        onnx.helper.make_graph(
+            [onnx.helper.make_node("Identity", ["x"], ["y"])],
+            "mine",
+            [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+        )
+    )
+    onnx.save(mine, str(beside))
+    kept = beside.read_bytes()
+    assert main(["--progress", "none", "model", "export", str(copy), "--onnx"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip().splitlines() == [
+        f"dakd: error: will not replace {beside}: dakd did not export it; pass --overwrite to replace it, "
+        "or --out FILE to write the export elsewhere"
+    ]
+    assert beside.read_bytes() == kept and len(list(tmp_path.iterdir())) == 3  # kept, and no partial export
+    assert main(["--progress", "none", "model", "export", str(copy), "--onnx", "--overwrite"]) == 0
+    assert "wrote" in capsys.readouterr().out and find_onnx(copy, export=False)[0] == beside
+    beside.unlink()
     monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
     stale = tmp_path / "cache" / "onnx" / f"{json.loads(copy.read_text())['weights']['sha256'][:32]}.onnx"
     stale.parent.mkdir(parents=True)
@@ -180,9 +205,7 @@ def test_the_default_export_and_the_cache_are_refreshed_over_stale_files(card, t
     assert find_onnx(copy) == (stale, f"exported once into the cache ({stale})")
     assert read_onnx_metadata(stale)["dakd_weights_sha256"] == json.loads(copy.read_text())["weights"]["sha256"]
     assert find_onnx(copy) == (stale, f"the export cache ({stale})")
-    import onnx  # an export of an older format (no cut tensors) in the cache is made again
-
-    proto = onnx.load(str(stale))
+    proto = onnx.load(str(stale))  # an export of an older format (no cut tensors) in the cache is made again
     for entry in proto.metadata_props:
         if entry.key == "dakd_export_format":
             entry.value = "1"
@@ -382,6 +405,31 @@ def test_cli_export_and_detect_with_a_backend(card, tmp_path, capsys):
     assert summary["detector"]["backend_reason"] == f"--backend {backend} was given"
     stages = {k for k in summary["timings_s"] if k.startswith("detect_")}
     assert stages >= {"detect_read_s", "detect_network_s", "detect_stitch_s", "detect_write_s", "detect_wait_s"}
+
+
+@needs_onnx
+@pytest.mark.skipif(not HAS["onnxruntime"] and not HAS["openvino"], reason="no ONNX runtime installed")
+def test_an_export_cache_that_cannot_be_written_is_named_and_auto_runs_torch(card, tmp_path, monkeypatch, capsys):
+    """A cache folder that cannot be made (a file stands there, a drive is gone) was reported as a failed --out."""
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    for suffix in (".json", ".safetensors"):  # no ONNX file beside it: it must be exported into the cache
+        shutil.copy(card.with_suffix(suffix), lone / f"mine{suffix}")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "taken"))
+    backend = "openvino" if HAS["openvino"] else "onnxruntime"
+    args = ["--progress", "none", "detect", str(SAMPLE), "--model", str(lone / "mine.json")]
+    assert main([*args, "--backend", backend, "--out", str(tmp_path / "asked")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "export cache" in error and "DAKD_CACHE_DIR" in error and "--out" not in error
+    assert not (tmp_path / "asked").exists()
+    if onnx_path_for(DEFAULT_MODEL_CARD).is_file():
+        return  # a packaged default model: its export ships beside it and needs no cache
+    # auto runs the bundled model on an ONNX backend, exporting it into the cache first: torch runs it instead
+    assert main(["--progress", "none", "detect", str(SAMPLE), "--out", str(tmp_path / "auto")]) == 0
+    summary = json.loads((tmp_path / "auto" / "summary.json").read_text())
+    assert summary["detector"]["backend"] == "torch" and "export cache" in summary["detector"]["backend_reason"]
+    assert (tmp_path / "taken").read_text() == "a file, not a folder"
 
 
 @needs_onnx

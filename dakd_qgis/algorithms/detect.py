@@ -10,14 +10,18 @@ folder is removed; its path is the HTML output ``REPORT``, which the Results Vie
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import shutil
 import tempfile
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsLayerTreeGroup,
     QgsProcessingAlgorithm,
@@ -451,16 +455,26 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(sentence(missing_packages_sentence(missing)))
         parameters = _absolute_destinations(parameters, (self.OUTPUT, self.PROBABILITY, self.CLASSES), context)
         work_dir = Path(tempfile.mkdtemp(prefix="dakd-detect-", dir=QgsProcessingUtils.tempFolder()))
+        queued = set(context.layersToLoadOnCompletion())
         try:
             request, source_name = self._request(parameters, context, settings, work_dir / "run")
             self._refuse_replacing_inputs(parameters, context, request)
+            rasters = self._raster_destinations(parameters, context)
+            _refuse_unwritable_rasters(rasters, work_dir)
             for warning in request.warnings:
                 feedback.pushWarning(sentence(warning))
             outcome = _run_with_feedback(request, settings, feedback)
             feedback.pushInfo(tr("Found {summary}.").format(summary=summary_sentence(outcome)))
             if feedback.isCanceled():
                 raise QgsProcessingException(tr("Cancelled by the user; no output was written."))
-            return self._write_outputs(outcome, parameters, context, feedback, source_name)
+            return self._write_outputs(outcome, parameters, context, feedback, source_name, rasters)
+        except BaseException:
+            # The raster destinations were asked for before the run, which queues them for loading: a failed run
+            # must not leave QGIS loading a file of that name (an earlier run's) or saying it was not generated.
+            context.setLayersToLoadOnCompletion(
+                {layer: details for layer, details in context.layersToLoadOnCompletion().items() if layer in queued}
+            )
+            raise
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -543,6 +557,23 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                 files.append(Path(path))
         return files
 
+    def _raster_destinations(self, parameters: dict[str, Any], context: QgsProcessingContext) -> list[_RasterOutput]:
+        """Return the raster outputs to write, the skipped ones left out.
+
+        Asked once, before the run: a temporary output gets a new file name each time it is asked for. The
+        probabilities have a band per class of the engine (its contract's classes), the classes one band.
+        """
+        wanted = (
+            (self.PROBABILITY, "probability.tif", len(current_contract().class_names)),
+            (self.CLASSES, "classes.tif", 1),
+        )
+        rasters = []
+        for key, run_file, bands in wanted:
+            destination = self.parameterAsOutputLayer(parameters, key, context)
+            if destination:  # empty: the analyst skipped this output
+                rasters.append(_RasterOutput(key, run_file, destination, max(bands, 1)))
+        return rasters
+
     def _write_outputs(
         self,
         outcome: DetectOutcome,
@@ -550,33 +581,54 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
         source_name: str,
+        rasters: list[_RasterOutput],
     ) -> dict[str, Any]:
+        """Put the run's results at the destinations, so that a failure leaves none of them written.
+
+        The rasters are written first under partial names of our own beside their destinations (a format GDAL
+        cannot write, a folder that cannot be written fail here, before any destination is touched), then the
+        polygons go into the sink, and only then are the rasters renamed into place. On a failure the partial
+        files go, and so do the folders this method made while they are empty.
+        """
         run_dir = outcome.out_dir
         spills = QgsVectorLayer(f"{run_dir / 'spills.gpkg'}|layername=spills", "spills", "ogr")
         if not spills.isValid():
             raise QgsProcessingException(
                 tr("The engine wrote no readable spills.gpkg in {folder}.").format(folder=run_dir)
             )
-        _make_parent_folder(parameters, self.OUTPUT, context)
-        # parameterAsSink alone: parameterAsOutputLayer on a sink would queue a second, never-created layer
-        # ("memory:Oil spill polygons") for loading, and QGIS would report it as not correctly generated.
-        sink, sink_id = self.parameterAsSink(
-            parameters, self.OUTPUT, context, spills.fields(), compat.MULTIPOLYGON, spills.crs()
-        )
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        for feature in spills.getFeatures():
-            copy = QgsFeature(spills.fields())
-            copy.setAttributes(feature.attributes())
-            copy.setGeometry(feature.geometry())
-            sink.addFeature(copy, compat.SINK_FAST_INSERT)
-        del sink  # flush and close the file before QGIS loads it
+        sink_file = _output_file(parameters.get(self.OUTPUT), context)
+        files = [raster.destination for raster in rasters] + ([Path(sink_file[0])] if sink_file else [])
+        new_folders = _missing_folders(files)
+        staged: list[_StagedRaster] = []
+        try:
+            for raster in rasters:
+                staged.append(_stage_raster(run_dir / raster.run_file, raster.destination))
+            _make_parent_folder(parameters, self.OUTPUT, context)
+            # parameterAsSink alone: parameterAsOutputLayer on a sink would queue a second, never-created layer
+            # ("memory:Oil spill polygons") for loading, and QGIS would report it as not correctly generated.
+            sink, sink_id = self.parameterAsSink(
+                parameters, self.OUTPUT, context, spills.fields(), compat.MULTIPOLYGON, spills.crs()
+            )
+            if sink is None:
+                raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+            for feature in spills.getFeatures():
+                copy = QgsFeature(spills.fields())
+                copy.setAttributes(feature.attributes())
+                copy.setGeometry(feature.geometry())
+                sink.addFeature(copy, compat.SINK_FAST_INSERT)
+            del sink  # flush and close the file before QGIS loads it
+            for raster in staged:
+                raster.place()
+        except BaseException:
+            for raster in staged:
+                raster.discard()
+            _remove_empty(new_folders)  # only folders this run made, and only while they hold nothing
+            # The traceback keeps this frame: a layer or sink left in it outlives QGIS and crashed Python at exit.
+            spills = sink = None  # noqa: F841
+            raise
         results = {self.OUTPUT: sink_id}
-        for key, name in ((self.PROBABILITY, "probability.tif"), (self.CLASSES, "classes.tif")):
-            destination = self.parameterAsOutputLayer(parameters, key, context)
-            if destination:  # empty: the analyst skipped this output
-                _replace_raster(run_dir / name, Path(destination))
-                results[key] = destination
+        for raster in rasters:
+            results[raster.key] = raster.output
         group = _ResultGroup(source_name)
         for key, role in ((self.OUTPUT, "spills"), (self.PROBABILITY, "probability"), (self.CLASSES, "classes")):
             if key in results:
@@ -691,44 +743,166 @@ def _keep_report(report: Path, feedback: QgsProcessingFeedback) -> Path | None:
     return kept
 
 
-def _replace_raster(source: Path, destination: Path) -> None:
-    """Put a copy of ``source`` at ``destination`` by renames, translating with GDAL for non-GeoTIFF names.
+@dataclass(frozen=True)
+class _RasterOutput:
+    """One raster output to write: its parameter, the run's file it copies, its destination, its band count."""
 
-    The copy is written under a new name of our own (``mkstemp``) beside ``destination``: a fixed name could be a
-    file of the analyst's, replaced and then deleted. A format of several files (an ``.aux.xml``, ENVI's ``.hdr``)
-    moves whole, its main file last, and whatever GDAL wrote under that name is removed if anything fails.
-    A folder that cannot be written (read-only, full, not a folder) is one line, not a traceback.
+    key: str
+    run_file: str
+    #: The destination as QGIS gave it (the id of the layer it loads at the end).
+    output: str
+    bands: int
+
+    @property
+    def destination(self) -> Path:
+        """The destination file."""
+        return Path(self.output)
+
+
+def _gdal_driver(destination: Path) -> str | None:
+    """Return the GDAL driver that writes ``destination`` (None for a GeoTIFF name: the run's file is copied)."""
+    if destination.suffix.lower() in (".tif", ".tiff"):
+        return None
+    return QgsRasterFileWriter.driverForExtension(destination.suffix) or "GTiff"
+
+
+def _cannot_write_as(destination: Path, driver: str) -> str:
+    return tr("GDAL cannot write {path} as {driver}; choose a .tif output.").format(path=destination, driver=driver)
+
+
+def _cannot_write(destination: Path, error: OSError) -> str:
+    return tr("Cannot write {path} ({reason}); choose another folder, or free disk space.").format(
+        path=destination, reason=error.strerror or error
+    )
+
+
+def _refuse_unwritable_rasters(rasters: list[_RasterOutput], scratch: Path) -> None:
+    """Refuse, before the run, a raster output that names a folder or a format GDAL cannot write.
+
+    The check writes a small raster of the output's shape (byte bands, as many as the output has) in the format
+    its name asks for, inside ``scratch`` (the run's own temporary folder): JPEG, for one, takes one or three
+    bands, and the probabilities have more. Nothing is written beside the destination. A failure it cannot
+    foresee (a full disk) still leaves nothing: :meth:`DetectOilSpillsAlgorithm._write_outputs` writes the
+    rasters under partial names before anything else.
+    """
+    for raster in rasters:
+        if raster.destination.is_dir():
+            error = IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+            raise QgsProcessingException(_cannot_write(raster.destination, error))
+        driver = _gdal_driver(raster.destination)
+        if driver is not None and not _gdal_can_write(driver, raster.destination.suffix, raster.bands, scratch):
+            raise QgsProcessingException(_cannot_write_as(raster.destination, driver))
+
+
+def _gdal_can_write(driver: str, suffix: str, bands: int, scratch: Path) -> bool:
+    """Tell whether GDAL's ``driver`` writes a georeferenced byte raster of ``bands`` bands (tried in ``scratch``)."""
+    from osgeo import gdal
+
+    folder = Path(tempfile.mkdtemp(prefix="format-check-", dir=scratch))
+    try:
+        sample = gdal.GetDriverByName("MEM").Create("", 16, 16, bands, gdal.GDT_Byte)
+        sample.SetGeoTransform((0.0, 0.001, 0.0, 0.0, 0.0, -0.001))
+        sample.SetProjection(QgsCoordinateReferenceSystem("EPSG:4326").toWkt())
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            written = gdal.Translate(str(folder / f"check{suffix}"), sample, format=driver)
+        except RuntimeError:  # GDAL's exceptions, when something in this process turned them on
+            written = None
+        finally:
+            gdal.PopErrorHandler()
+        can_write = written is not None
+        del written, sample  # closed before the folder goes
+        return can_write
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _StagedRaster:
+    """A raster written under a partial name of our own beside its destination, not yet in place."""
+
+    partial: Path
+    destination: Path
+
+    def place(self) -> None:
+        """Rename the partial files into place: a format of several files moves whole, its main file last."""
+        try:
+            for path in sorted(_written_as(self.partial), key=lambda path: path == self.partial):
+                path.replace(self.destination.with_name(self.destination.stem + path.name[len(self.partial.stem) :]))
+        except OSError as error:
+            raise QgsProcessingException(_cannot_write(self.destination, error)) from error
+
+    def discard(self) -> None:
+        """Remove whatever is left under the partial name (never a file of the analyst's)."""
+        try:
+            for path in _written_as(self.partial):
+                path.unlink(missing_ok=True)
+        except OSError:  # the folder itself is gone
+            pass
+
+
+def _stage_raster(source: Path, destination: Path) -> _StagedRaster:
+    """Write a copy of ``source`` for ``destination`` under a partial name beside it; ``place`` puts it there.
+
+    Names other than GeoTIFF are translated with GDAL. The partial name is new and our own (``mkstemp``): a fixed
+    name could be a file of the analyst's, replaced and then deleted. Whatever GDAL wrote under it is removed if
+    the copy fails. A folder that cannot be written (read-only, full, not a folder) is one line, not a traceback.
     """
     try:
-        _copy_by_rename(source, destination)
+        if destination.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        staged = _StagedRaster(partial_beside(destination), destination)
     except OSError as error:
-        raise QgsProcessingException(
-            tr("Cannot write {path} ({reason}); choose another folder, or free disk space.").format(
-                path=destination, reason=error.strerror or error
-            )
-        ) from error
-
-
-def _copy_by_rename(source: Path, destination: Path) -> None:
-    partial = partial_beside(destination)
+        raise QgsProcessingException(_cannot_write(destination, error)) from error
     try:
-        if destination.suffix.lower() in (".tif", ".tiff"):
-            shutil.copyfile(source, partial)
+        driver = _gdal_driver(destination)
+        if driver is None:
+            shutil.copyfile(source, staged.partial)
         else:
             from osgeo import gdal
 
-            driver = QgsRasterFileWriter.driverForExtension(destination.suffix) or "GTiff"
-            if gdal.Translate(str(partial), str(source), format=driver) is None:  # closed (and flushed) at once
-                raise QgsProcessingException(
-                    tr("GDAL cannot write {path} as {driver}; choose a .tif output.").format(
-                        path=destination, driver=driver
-                    )
-                )
-        for path in sorted(_written_as(partial), key=lambda path: path == partial):
-            path.replace(destination.with_name(destination.stem + path.name[len(partial.stem) :]))
+            try:  # the dataset is closed (and flushed) at once: it is not kept
+                written = gdal.Translate(str(staged.partial), str(source), format=driver) is not None
+            except RuntimeError:  # GDAL's exceptions, when something in this process turned them on
+                written = False
+            if not written:
+                raise QgsProcessingException(_cannot_write_as(destination, driver))
+    except OSError as error:
+        staged.discard()
+        raise QgsProcessingException(_cannot_write(destination, error)) from error
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def _replace_raster(source: Path, destination: Path) -> None:
+    """Put a copy of ``source`` at ``destination`` by renames (:func:`_stage_raster`, then its ``place``)."""
+    staged = _stage_raster(source, destination)
+    try:
+        staged.place()
     finally:
-        for path in _written_as(partial):
-            path.unlink(missing_ok=True)
+        staged.discard()
+
+
+def _missing_folders(files: list[Path]) -> list[Path]:
+    """Return the folders above ``files`` that do not exist yet, deepest first (those a write would make)."""
+    missing: list[Path] = []
+    for file in files:
+        folder = file.expanduser().parent
+        while not folder.exists() and folder != folder.parent and folder not in missing:
+            missing.append(folder)
+            folder = folder.parent
+    return sorted(missing, key=lambda folder: len(folder.parts), reverse=True)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) that are empty; one that holds anything is kept."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            continue
 
 
 def _written_as(partial: Path) -> list[Path]:

@@ -9,6 +9,7 @@ command line (:func:`dakd_qgis.finetune.finetune_arguments`).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -231,25 +232,30 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
             device=current_contract().devices[self.parameterAsEnum(parameters, self.DEVICE, context)],
             overwrite=True,  # the destination the analyst chose, replaced as every Processing output is
         )
+        # A new folder of our own for the copies the engine reads (a layer's selection, a layer that is no plain
+        # file); removed whatever the end (done, failed, cancelled), and never a folder the analyst named.
         scratch = Path(tempfile.mkdtemp(prefix="dakd-train-", dir=QgsProcessingUtils.tempFolder()))
         try:
-            self.data_request(parameters, context, request, scratch)
-        except InputProblem as error:
-            raise QgsProcessingException(sentence(str(error))) from error
-        found = problems(request)
-        if found:
-            raise QgsProcessingException(tr("Cannot start: {reasons}.").format(reasons="; ".join(found)))
-        if name != wanted:
-            self._say_renamed(feedback, wanted, name)
-        arguments = engine_command(settings.python_executable(), finetune_arguments(request))
-        feedback.pushCommandInfo(" ".join(arguments))
-        sink = progress_reporter(feedback.setProgress, feedback.setProgressText, feedback_log(feedback))
-        try:
-            done = run_engine(
-                arguments, sink, feedback.pushConsoleInfo, feedback.isCanceled, process_name=tr("training process")
-            )
-        except (EngineRunError, OSError) as error:
-            raise QgsProcessingException(sentence(str(error))) from error
+            try:
+                self.data_request(parameters, context, request, scratch)
+            except InputProblem as error:
+                raise QgsProcessingException(sentence(str(error))) from error
+            found = problems(request)
+            if found:
+                raise QgsProcessingException(tr("Cannot start: {reasons}.").format(reasons="; ".join(found)))
+            if name != wanted:
+                self._say_renamed(feedback, wanted, name)
+            arguments = engine_command(settings.python_executable(), finetune_arguments(request))
+            feedback.pushCommandInfo(" ".join(arguments))
+            sink = progress_reporter(feedback.setProgress, feedback.setProgressText, feedback_log(feedback))
+            try:
+                done = run_engine(
+                    arguments, sink, feedback.pushConsoleInfo, feedback.isCanceled, process_name=tr("training process")
+                )
+            except (EngineRunError, OSError) as error:
+                raise QgsProcessingException(sentence(str(error))) from error
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         card = str(done.get("model") or stem + ".json")
         results: dict[str, Any] = {
             self.OUTPUT: card,

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from engine.cli.options import add_out_option, add_report_out_option, report_to_out
 from engine.detectors import BUNDLED_MODELS_DIR  # searched by ``dakd model list``, then $DAKD_MODELS_DIR
@@ -36,8 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("path", help="the model's .json card or .safetensors weights")
     export.add_argument("--onnx", action="store_true", required=True, help="export to ONNX (the only format)")
-    add_out_option(export, "FILE", "the ONNX file (default: CARD.onnx next to it, replaced by a new export)")
-    export.add_argument("--overwrite", action="store_true", help="replace an existing --out FILE")
+    add_out_option(
+        export, "FILE", "the ONNX file (default: CARD.onnx next to it; an earlier dakd export there is refreshed)"
+    )
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out FILE, or a CARD.onnx dakd did not write"
+    )
     export.set_defaults(func=run_export)
     listing = commands.add_parser(
         "list",
@@ -50,13 +54,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _parameter_count(weights: Path) -> int | None:
-    """Count weights from the safetensors header without loading tensors."""
+    """Count weights from the safetensors header without loading tensors.
+
+    Read as numpy: only shapes are needed, and a "Detection only" install (OpenVINO, no torch) shows cards too.
+    """
     if not weights.is_file():
         return None
     from safetensors import safe_open
 
     total = 0
-    with safe_open(str(weights), framework="pt") as handle:
+    with safe_open(str(weights), framework="numpy") as handle:
         for key in handle.keys():
             if not key.endswith(("running_mean", "running_var", "num_batches_tracked")):
                 shape = handle.get_slice(key).get_shape()
@@ -119,7 +126,7 @@ def _print_info(args: argparse.Namespace) -> int:
     ]
     if data.get("description"):
         lines.insert(1, f"description:   {data['description']}")
-    recipe = (data.get("training") or {}).get("recipe")
+    recipe = _object(_object(data.get("training")).get("recipe"))
     if recipe:
         lines.insert(-2, f"recipe:        {recipe.get('how', '')}; {recipe.get('finetune', '')}".rstrip("; "))
         for stage in ("continue", "widen"):  # later stages, each from the one before (make default-model)
@@ -134,16 +141,40 @@ def _print_info(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace, progress: Progress) -> int:
     """Export the card's network to ONNX and print where it went.
 
-    ``CARD.onnx`` next to the card is refreshed as before; a file given with ``--out`` is replaced only with
-    ``--overwrite`` (it may be anything), and never when it is one of the card's own files.
+    A file given with ``--out`` is replaced only with ``--overwrite`` (it may be anything), and never when it
+    is one of the card's own files; for ``CARD.onnx`` next to the card see :func:`_may_replace_beside`.
     """
     from engine.runtimes import export_onnx
 
+    overwrite = args.overwrite or (not args.out and _may_replace_beside(args.path))
     with progress.stage("export", total=1) as stage:
-        path = export_onnx(args.path, args.out, overwrite=args.overwrite or not args.out)
+        path = export_onnx(args.path, args.out, overwrite=overwrite)
         stage.advance()
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; dynamic batch, the card in its metadata)")
     return 0
+
+
+def _may_replace_beside(card: str) -> bool:
+    """Whether an existing ``CARD.onnx`` may be replaced without ``--overwrite``: only when dakd exported it.
+
+    A new export refreshes an earlier one (older weights, an older export format) as a matter of course, but a
+    file of the analyst's that happens to be named ``CARD.onnx`` is theirs: refused, in one line, before any work.
+
+    Raises:
+        OutputError: ``CARD.onnx`` is a file without the dakd export stamp.
+    """
+    from engine.errors import OutputError
+    from engine.runtimes import _onnx_stamp, onnx_path_for  # the stamp find_onnx trusts an export by
+
+    beside = onnx_path_for(card)
+    if not beside.is_file():
+        return False  # nothing to replace (a folder there is refused by the export itself)
+    if _onnx_stamp(beside)[0]:
+        return True
+    raise OutputError(
+        f"will not replace {beside}: dakd did not export it; pass --overwrite to replace it, or --out FILE to write "
+        "the export elsewhere"
+    )
 
 
 def _training_line(training: dict[str, Any] | None) -> str:
@@ -151,52 +182,88 @@ def _training_line(training: dict[str, Any] | None) -> str:
     if not training:
         return "not recorded"
     parts = [f"{training.get('pipeline', '?')} pipeline", f"preset {training.get('preset', '?')}"]
-    train = (training.get("data") or {}).get("train") or {}
+    data = _object(training.get("data"))
+    train = _object(data.get("train"))
     if train:
         parts.append(
-            f"{train.get('tiles', '?')} tiles from {train.get('scenes', '?')} scenes "
-            f"({(training.get('data') or {}).get('format', '?')})"
+            f"{train.get('tiles', '?')} tiles from {train.get('scenes', '?')} scenes ({data.get('format', '?')})"
         )
-    segmenter = training.get("segmenter") or {}
-    if "aug_ratio" in segmenter:
-        parts.append(f"generated pairs {segmenter['aug_ratio']:g}x")
+    aug_ratio = _object(training.get("segmenter")).get("aug_ratio")
+    if _is_number(aug_ratio):
+        parts.append(f"generated pairs {aug_ratio:g}x")
     if training.get("steps"):
         parts.append(f"{training['steps']} steps")
     if training.get("device"):
         parts.append(f"on {training['device']}")
-    if training.get("wall_time_s"):
+    if _is_number(training.get("wall_time_s")) and training["wall_time_s"]:
         parts.append(f"{training['wall_time_s'] / 60:.0f} min")
     return ", ".join(parts)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else empty: ``training`` and ``metrics`` are free-form, hand-editable."""
+    return value if isinstance(value, dict) else {}
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    """Whether a free-form card value can be formatted as a number (``true`` is JSON's boolean, not 1)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _metrics_line(metrics: dict[str, Any] | None, class_names: list[str]) -> str:
     """MIoU and per-class IoU of each scored split (validation, test...), when the card has them."""
-    names = (metrics or {}).get("class_names") or class_names
+    recorded = (metrics or {}).get("class_names")
+    names = recorded if isinstance(recorded, list) and recorded else class_names
     splits = []
     for split, scores in (metrics or {}).items():
-        if not isinstance(scores, dict) or "miou" not in scores:
+        miou = _object(scores).get("miou")
+        if not _is_number(miou):
             continue
-        miou = scores["miou"]
         text = f"{split} mIoU {miou:.1f} %" if miou > 1 else f"{split} mIoU {miou:g}"
-        per_class = ", ".join(f"{name} {iou:.1f}" for name, iou in zip(names, scores.get("iou") or []))
+        ious = scores.get("iou") if isinstance(scores.get("iou"), list) else []
+        per_class = ", ".join(f"{name} {iou:.1f}" for name, iou in zip(names, ious) if _is_number(iou))
         splits.append(text + (f" (IoU: {per_class})" if per_class else ""))
     return "; ".join(splits) or "not recorded"
 
 
 def run_list(args: argparse.Namespace, progress: Progress) -> int:
-    """Print one line per readable card found (or write the lines to ``--out FILE``)."""
-    with report_to_out(args, list(args.folders)):
-        return _print_list(args)
+    """Print one line per readable card found (or write the lines to ``--out FILE``).
+
+    The folders searched are inputs whatever chose them: ``--out`` never replaces a card in one of them.
+    """
+    folders = _list_folders(args.folders)
+    with report_to_out(args, list(folders)):
+        return _print_list(folders)
 
 
-def _print_list(args: argparse.Namespace) -> int:
-    """Print one line per readable card found; unreadable ones are listed with the reason."""
+def _list_folders(given: list[str]) -> list[Path]:
+    """Return the folders ``dakd model list`` searches: those given (each a folder), else bundled + $DAKD_MODELS_DIR.
+
+    A mistyped folder would otherwise read as "no model cards found" with exit 0, which a script takes for an
+    empty folder.
+
+    Raises:
+        InputError: a folder given does not exist or is a file.
+    """
+    from engine.errors import InputError
+
+    for folder in given:
+        path = Path(folder).expanduser()
+        if not path.exists():
+            raise InputError(f"{folder}: no such folder; give a folder that holds model cards")
+        if not path.is_dir():
+            raise InputError(f"{folder} is a file, not a folder; give its folder, or 'dakd model info {folder}'")
+    if given:
+        return [Path(folder).expanduser() for folder in given]
+    registered = os.environ.get("DAKD_MODELS_DIR")
+    return [BUNDLED_MODELS_DIR, *([Path(registered)] if registered else [])]
+
+
+def _print_list(folders: list[Path]) -> int:
+    """Print one line per readable card found; unreadable ones are listed with the reason, and the listing goes on."""
     from engine.errors import ModelError
     from engine.modelcard import load_model_card
 
-    folders = [Path(f) for f in args.folders] or [BUNDLED_MODELS_DIR] + (
-        [Path(os.environ["DAKD_MODELS_DIR"])] if os.environ.get("DAKD_MODELS_DIR") else []
-    )
     found = 0
     for folder in folders:
         for card_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:

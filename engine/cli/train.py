@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,11 @@ from engine.errors import InputError
 from engine.io.atomic import EngineFolder, check_output_files, check_work_folder, clear_work_folder
 from engine.progress import Progress
 
+log = logging.getLogger("dakd")
+
 PRESET_NAMES = PRESETS  # the name callers of this module know
+#: ``--split`` when it is not given. Scripts rely on it, so it stays train, and ``dakd evaluate`` says so.
+DEFAULT_SPLIT = "train"
 #: Generated pairs per real tile: the paper's range is 0-4; the pipeline accepts up to 8.
 AUG_RATIO = bounded(float, 0, 8)
 #: DDIM sampling steps: at most the 1000 diffusion steps SAR-JointNet trains with
@@ -301,7 +306,8 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True, titl
     group.add_argument("--band", help="raster band number or name (default: the only band, or VV)")
     group.add_argument("--units", default="auto", help="raster units: auto, linear, db, amplitude, intensity")
     group.add_argument("--dataset", metavar="DIR", help="OSD or SOS data-set folder")
-    group.add_argument("--split", default="train", help="sub-folder of an OSD/SOS root (train or test)")
+    # None when not given (DEFAULT_SPLIT is read then), so that dakd evaluate can warn that it scores training tiles.
+    group.add_argument("--split", help=f"sub-folder of an OSD/SOS root: {DEFAULT_SPLIT} (the default) or test")
     group.add_argument("--limit", type=POSITIVE_INT, help="read at most this many images from a data-set folder")
     group.add_argument(
         "--db-range",
@@ -432,7 +438,7 @@ def data_config_from_args(args: argparse.Namespace, val_share: float | None = No
         return DataConfig(
             format=data_format,
             folder=args.dataset,
-            split=args.split,
+            split=DEFAULT_SPLIT if args.split is None else args.split,
             limit=args.limit,
             db_range=db_range,
             val_share=share,
@@ -877,6 +883,31 @@ def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
         return _evaluate_and_print(args, progress, inputs)
 
 
+def _scored_folder(args: argparse.Namespace, data: Any) -> Path | None:
+    """Return the data-set folder ``dakd evaluate`` scores (None for scenes), for its first line.
+
+    ``--split`` defaults to train, so an evaluation without it scores the tiles a model was trained on and
+    looks far better than it is; when the root also holds a test split, one warning line says so.
+    """
+    from engine.data.datasets import DATASETS, split_folder
+    from engine.data.folders import find_subfolder
+
+    if data.format not in DATASETS:
+        return None
+    folder = split_folder(data.format, data.folder, data.split)
+    root = Path(data.folder)
+    held_out = find_subfolder(root, ("test",)) if args.split is None and folder != root else None
+    if held_out is not None:
+        log.warning(
+            "scoring the %s split (%s), as --split defaults to %s; pass --split test to score the held-out tiles in %s",
+            data.split,
+            folder,
+            DEFAULT_SPLIT,
+            held_out,
+        )
+    return folder
+
+
 def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: list[Any]) -> int:
     """Evaluate ``dakd evaluate``'s model and print the tables (see :func:`run_evaluate`)."""
     from engine.classes import OIL_VS_REST
@@ -890,13 +921,15 @@ def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: li
 
     device = select_device(args.device).device
     model, card = load_model(args.model, device)
-    tiles = load_tiles(data_config_from_args(args, val_share=0.0), progress)
+    data = data_config_from_args(args, val_share=0.0)
+    tiles = load_tiles(data, progress)
     if not can_fold(tiles.classes, card.classes):
         raise InputError(
             f"the data's classes ({', '.join(c.name for c in tiles.classes)}) do not fit model {card.name!r} "
             f"({', '.join(c.name for c in card.classes)}); evaluate it on labels with its classes, binary oil labels "
             "or five-class labels for a binary model"
         )
+    scored = _scored_folder(args, data)  # after the checks: bad input gets its one error line, and no warning
     folding = folding_note(tiles.classes, card.classes)
     tiles = tiles.with_classes(card.classes)
     result = evaluate_model(model, tiles, card.input_spec, device, args.batch_size, progress)
@@ -912,7 +945,8 @@ def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: li
             args.inception_weights,
             device=device,
         )
-    print(f"model {card.name} on {len(tiles)} tiles ({result['pixels']} labelled pixels)")
+    source = f" of {scored}" if scored else ""
+    print(f"model {card.name} on {len(tiles)} tiles{source} ({result['pixels']} labelled pixels)")
     if result["folding"]:
         print(f"folding: {result['folding']}")
     print(metrics_table(result, OIL_VS_REST if "exact" in result else card.classes))

@@ -2,12 +2,14 @@
 
 Every folder data set (OSD, SOS, or one added to :data:`DATASETS` as a :class:`FolderDataset`) is read by
 :func:`load_dataset` with the same options and the same errors: the split folder, tile stride, an
-8-bit nodata value, a limit on images, and one :class:`~engine.errors.InputError` when no tile is left.
+8-bit nodata value, a limit on images, one :class:`~engine.errors.InputError` when no tile is left, and
+one warning when no tile holds an oil pixel (nearly always a mask-convention mistake).
 The labelled-scene format (rasters with polygons) is read by :func:`engine.data.scenes.load_labelled_scenes`.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,8 @@ from engine.data.tiles import (
 )
 from engine.errors import InputError
 from engine.progress import Progress
+
+log = logging.getLogger("dakd")
 
 #: Folder data sets by the name ``--data-format`` uses; a new one is a declaration added here.
 DATASETS: dict[str, FolderDataset] = {"osd": OSD, "sos": SOS}
@@ -60,10 +64,8 @@ def load_dataset(
     Raises:
         InputError: missing folders, unreadable files, bad label values, size mismatches, or no usable tile.
     """
-    if key not in DATASETS:
-        raise InputError(f"unknown data set {key!r}; use one of {', '.join(DATASETS)}")
-    dataset = DATASETS[key]
-    root = resolve_split_folder(Path(folder), split, dataset.image_folders, dataset.name)
+    dataset = registered(key)
+    root = split_folder(key, folder, split)
     image_dir = find_subfolder(root, dataset.image_folders)
     label_dir = find_subfolder(root, dataset.label_folders)
     if image_dir is None or label_dir is None:
@@ -78,7 +80,42 @@ def load_dataset(
         for image_path, label_path in pairs:
             parts.append(_read_pair(dataset, image_path, label_path, db_range, tile_px, stride_px, nodata))
             stage.advance()
-    return require_tiles(concat_tilesets(parts) if parts else empty_tileset(dataset.classes, tile_px), str(root))
+    tiles = require_tiles(concat_tilesets(parts) if parts else empty_tileset(dataset.classes, tile_px), str(root))
+    warn_without_oil(tiles, root, dataset.name)
+    return tiles
+
+
+def registered(key: str) -> FolderDataset:
+    """Return the :data:`DATASETS` entry ``key``, or fail in one line naming the known ones."""
+    if key not in DATASETS:
+        raise InputError(f"unknown data set {key!r}; use one of {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+def split_folder(key: str, folder: str | Path, split: str | None) -> Path:
+    """Return the folder :func:`load_dataset` reads for these options, so that a report can name what it scored.
+
+    Raises:
+        InputError: an unknown data set, or no split folder (:func:`~engine.data.split.resolve_split_folder`).
+    """
+    dataset = registered(key)
+    return resolve_split_folder(Path(folder), split, dataset.image_folders, dataset.name)
+
+
+def warn_without_oil(tiles: TileSet, folder: Path, name: str) -> None:
+    """Warn in one line when no tile holds an oil pixel.
+
+    A whole data set without oil is nearly always a label-convention mistake (masks read as all sea),
+    which would otherwise show only as an oil IoU of 0 after a run, or as a model that never finds oil.
+    """
+    if tiles.class_pixel_counts().get("oil", 1) == 0:
+        log.warning(
+            "%s: none of the %d %s tiles read holds a pixel labelled oil; check how the labels mark oil "
+            "(SOS masks: 1 or white on 0/black; OSD: class id 1 or the oil colour)",
+            folder,
+            len(tiles),
+            name,
+        )
 
 
 def _read_pair(

@@ -6,12 +6,13 @@ label file becomes class ids) and read by :func:`engine.data.datasets.load_datas
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageMode
 
 from engine.classes import SegClass
 from engine.errors import InputError
@@ -82,27 +83,82 @@ def pair_files(image_dir: Path, label_dir: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_grey(path: Path) -> np.ndarray:
-    """Return an 8-bit image as (H, W) uint8; RGB images (grey repeated) are averaged over channels."""
+@contextmanager
+def open_picture(path: Path, what: str, fix: str) -> Iterator[Image.Image]:
+    """Open an image file for reading; PIL's OSError (unreadable, truncated) becomes one line naming the file."""
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+            yield image
     except OSError as error:
-        raise InputError(f"{path}: cannot read the image ({error}); re-export it as JPEG or PNG") from error
+        raise InputError(f"{path}: cannot read the {what} ({error}); {fix}") from error
+
+
+def is_8bit(image: Image.Image) -> bool:
+    """Return True for 8-bit pictures (and 1-bit ones); False for 16-bit, 32-bit integer and float images."""
+    return ImageMode.getmode(image.mode).typestr in ("|u1", "|b1")
+
+
+def bit_depth(image: Image.Image) -> str:
+    """Describe a picture's pixel type for an error line: ``16-bit``, ``32-bit float``."""
+    dtype = np.dtype(ImageMode.getmode(image.mode).typestr)
+    return f"{dtype.itemsize * 8}-bit" + (" float" if dtype.kind == "f" else "")
+
+
+def read_grey(path: Path) -> np.ndarray:
+    """Return an 8-bit image as (H, W) uint8; RGB images (grey repeated) are averaged over channels.
+
+    16-bit and float images are refused, not squeezed into 0..255: converting them to 8-bit clips
+    (a 0-4000 image became mostly 255) or zeroes them (floats), and the tiles would look valid.
+
+    Raises:
+        InputError: naming the file, when it cannot be read or is not an 8-bit picture.
+    """
+    with open_picture(path, "image", "re-export it as JPEG or PNG") as image:
+        if not is_8bit(image):
+            raise InputError(
+                f"{path}: a {bit_depth(image)} image (mode {image.mode}); data-set folders "
+                "hold 8-bit pictures (JPEG/PNG): export it as 8-bit, or give a calibrated 16-bit/float GeoTIFF "
+                "as --scene RASTER with --labels FILE or --label-raster FILE"
+            )
+        array = np.asarray(image if image.mode in ("L", "RGB") else image.convert("RGB"))
     if array.ndim == 3:
         array = array[..., :3].mean(axis=2).round().astype(np.uint8)
     return array.astype(np.uint8)
 
 
 def read_label_image(path: Path) -> np.ndarray:
-    """Return a label image as uint8: (H, W) for single-band PNGs, (H, W, 3) for RGB/palette ones."""
-    try:
-        with Image.open(path) as image:
-            if image.mode in ("L", "I", "I;16", "1"):
-                return np.asarray(image.convert("L") if image.mode == "1" else image).astype(np.uint8)
-            return np.asarray(image.convert("RGB")).astype(np.uint8)
-    except OSError as error:
-        raise InputError(f"{path}: cannot read the label image ({error}); labels must be PNG") from error
+    """Return a label image as uint8: (H, W) for single-band PNGs, (H, W, 3) for RGB/palette ones.
+
+    Raises:
+        InputError: naming the file, when it cannot be read or holds values no 8-bit class id can take.
+    """
+    with open_picture(path, "label image", "labels must be PNG") as image:
+        return label_values(image, path)
+
+
+def label_values(image: Image.Image, path: Path) -> np.ndarray:
+    """Return an open label image as uint8: single-band values as they are, other modes as RGB colours.
+
+    16-bit, 32-bit and float labels (label rasters saved wide) are kept when every value is a whole
+    number 0-255 and refused otherwise: a cast to uint8 would wrap 257 to 1, a silent wrong class.
+    """
+    if image.mode in ("L", "1"):
+        return np.asarray(image.convert("L"))
+    if not is_8bit(image):
+        return byte_ids(np.asarray(image), path)
+    return np.asarray(image.convert("RGB"))
+
+
+def byte_ids(values: np.ndarray, path: Path) -> np.ndarray:
+    """Return ``values`` as uint8 class ids; refuse negative, fractional or >255 values in one line."""
+    bad = (values < 0) | (values > 255) | (values != np.round(values))
+    if bad.any():
+        shown = np.unique(values[bad])[:3].tolist()
+        raise InputError(
+            f"{path}: label values {shown} do not fit an 8-bit label (whole numbers 0-255); "
+            "save the labels as an 8-bit PNG"
+        )
+    return values.astype(np.uint8)
 
 
 def find_subfolder(root: Path, names: tuple[str, ...]) -> Path | None:

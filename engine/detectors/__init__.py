@@ -141,6 +141,7 @@ def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> D
     from engine.runtimes import (
         ONNX_BACKENDS,
         TORCH_ONLY_OPTIONS,
+        ExportCacheError,
         choose_backend,
         has_onnx,
         installed_backends,
@@ -160,16 +161,27 @@ def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> D
     exported = choice.from_default_card or has_onnx(model_path)
     backend = choose_backend(requested, device, exported=exported, torch_options=torch_options)
     log.info("backend: %s on %s (%s)", backend.backend, backend.device, backend.reason)
+    reason = backend.reason
     if backend.backend in ONNX_BACKENDS:
         if torch_options:
             raise DakdError(f"{', '.join(torch_options)} apply to --backend torch only, not {backend.backend}")
-        return load_runtime_detector(
-            model_path, backend, precision=options.get("precision"), batch_size=options.get("batch_size"), device=device
-        )
+        try:
+            return load_runtime_detector(
+                model_path,
+                backend,
+                precision=options.get("precision"),
+                batch_size=options.get("batch_size"),
+                device=device,
+            )
+        except ExportCacheError as error:  # torch made the export, so it can run the card: auto still detects
+            if requested != "auto":
+                raise
+            reason = f"auto: {backend.backend} needs an ONNX export, and {error}"
+            log.warning("%s; running the model with torch", reason)
     from engine.detectors.model import load_model_detector
 
     detector = load_model_detector(model_path, device, **options)
-    detector.backend_reason = backend.reason
+    detector.backend_reason = reason
     return detector
 
 

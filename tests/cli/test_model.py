@@ -1,13 +1,19 @@
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from engine.classes import OSD_CLASSES
 from engine.cli import main
+from engine.detectors import DEFAULT_MODEL_CARD
 from engine.modelcard import new_model_card, save_model_card
 from engine.models import create_model
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +106,100 @@ def test_model_export_never_replaces_its_card_or_an_existing_file(card_path, tmp
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.strip().splitlines() == [f"dakd: error: {error}"]
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no partial output, nothing replaced
+
+
+def test_model_export_keeps_a_card_onnx_that_dakd_did_not_write(card_path, tmp_path, capsys):
+    """An analyst's own ``CARD.onnx`` beside the card: refused in one line without --overwrite, and kept.
+
+    An earlier dakd export there is refreshed silently (tests/test_runtimes.py, where onnx is installed).
+    """
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card_path.with_suffix(suffix), tmp_path / f"m{suffix}")
+    mine = tmp_path / "m.onnx"
+    mine.write_text("my own network")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(["--progress", "none", "model", "export", str(tmp_path / "m.json"), "--onnx"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip().splitlines() == [
+        f"dakd: error: will not replace {mine}: dakd did not export it; pass --overwrite to replace it, "
+        "or --out FILE to write the export elsewhere"
+    ]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_CARD.is_file(), reason="no bundled default model")
+def test_model_info_and_list_run_without_torch(tmp_path):
+    """A "Detection only" install (OpenVINO, no torch) shows cards, also one read from a weights header."""
+    alone = tmp_path / "alone.safetensors"
+    shutil.copy(DEFAULT_MODEL_CARD.with_suffix(".safetensors"), alone)
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from engine.cli import main\n"
+        "codes = [main(['model', 'info', 'resources/models/default.json']), main(['model', 'info', "
+        f"{str(alone)!r}]), main(['model', 'list'])]\n"
+        "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "sys.exit(max(codes))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("M parameters") == 2 and "mambavision XS" in run.stdout
+    assert "internal error" not in run.stderr
+
+
+@pytest.mark.parametrize("field", ["weights", "tiling", "input", "build"])
+def test_a_card_with_a_field_of_the_wrong_type_is_one_line_and_list_goes_on(
+    card_path, scene_tif, tmp_path, capsys, field
+):
+    """``"weights": "x.safetensors"`` was an internal error in model info, model list and detect."""
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card_path.with_suffix(suffix), tmp_path / f"osd-xs{suffix}")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**json.loads(card_path.read_text()), field: "x.safetensors"}))
+    error = (
+        f'{bad}: invalid model card ("{field}" holds a JSON string, not an object); correct it or re-export the model'
+    )
+    for argv in (["model", "info", str(bad)], ["detect", str(scene_tif), "--model", str(bad)]):
+        assert main(["--progress", "none", *argv, "--out", str(tmp_path / "out")]) == 2, argv
+        captured = capsys.readouterr()
+        errors = [line for line in captured.err.splitlines() if "error" in line or "Traceback" in line]
+        assert captured.out == "" and errors == [f"dakd: error: {error} with 'dakd train'"]  # detect logs before it
+    assert not (tmp_path / "out").exists()
+    assert main(["model", "list", str(tmp_path)]) == 0  # as for any unreadable card: listed, and the rest too
+    assert capsys.readouterr().out.splitlines() == [
+        f"{bad}  (unreadable: {error} with 'dakd train')",
+        f"{tmp_path / 'osd-xs.json'}  osd-xs  mambavision XS  sea/oil/look-alike/ship/land",
+    ]
+
+
+def test_model_list_refuses_a_folder_that_is_missing_or_a_file(card_path, tmp_path, capsys):
+    """A mistyped folder said "no model cards found" with exit 0, which a script reads as an empty folder."""
+    for folder, error in [
+        (tmp_path / "absent", f"{tmp_path / 'absent'}: no such folder; give a folder that holds model cards"),
+        (card_path, f"{card_path} is a file, not a folder; give its folder, or 'dakd model info {card_path}'"),
+    ]:
+        assert main(["model", "list", str(card_path.parent), str(folder)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.strip().splitlines() == [f"dakd: error: {error}"]
+
+
+def test_model_list_out_never_replaces_a_card_in_the_folders_it_reads(card_path, tmp_path, monkeypatch, capsys):
+    """With no folders given, the bundled folder and $DAKD_MODELS_DIR are read: inputs, even with --overwrite."""
+    bundled, registered = tmp_path / "bundled", tmp_path / "registered"
+    for folder in (bundled, registered):
+        folder.mkdir()
+        for suffix in (".json", ".safetensors"):
+            shutil.copy(card_path.with_suffix(suffix), folder / f"osd-xs{suffix}")
+    monkeypatch.setattr("engine.cli.model.BUNDLED_MODELS_DIR", bundled)
+    monkeypatch.setenv("DAKD_MODELS_DIR", str(registered))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for folder in (bundled, registered):
+        card = folder / "osd-xs.json"
+        assert main(["model", "list", "--out", str(card), "--overwrite"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.strip().splitlines() == [
+            f"dakd: error: will not replace {card}: it lies inside the input {folder}; choose another --out"
+        ]
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    listing = tmp_path / "models.txt"
+    assert main(["model", "list", "--out", str(listing)]) == 0
+    assert listing.read_text().count("osd-xs  mambavision XS") == 2

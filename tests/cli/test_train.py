@@ -413,6 +413,43 @@ def test_ddim_step_limit_is_the_training_schedule() -> None:
     assert MAX_DDIM_STEPS == ScheduleConfig().num_train_timesteps
 
 
+def test_evaluate_names_the_folder_it_scored_and_warns_when_the_default_split_is_the_training_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--split` stays train by default (scripts rely on it), so `dakd evaluate` names the folder it scored in its
+    first line and warns once when the root holds a test split it left out; 0/1 masks score as their 0/255 originals
+    (they were all sea: oil IoU 0)."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "sos"
+    simulate = ["--progress", "none", "simulate-tiles", "--format", "sos", "--spills", "1"]
+    assert main([*simulate, "--count", "2", "--out", str(root / "train")]) == 0
+    assert main([*simulate, "--count", "1", "--seed", "3", "--out", str(root / "test")]) == 0
+    model = REPO / "resources" / "models" / "default.json"
+    run = ["--progress", "none", "evaluate", str(model), "--data-format", "sos", "--dataset", str(root)]
+    run += ["--device", "cpu"]
+    capsys.readouterr()
+    assert main([*run, "--json", str(tmp_path / "white.json")]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.startswith(f"model dakd-default-sim-xs on 2 tiles of {root / 'train'} (")
+    assert "mIoU" in printed.out
+    assert printed.err.splitlines() == [
+        f"dakd: scoring the train split ({root / 'train'}), as --split defaults to train; pass --split test to score "
+        f"the held-out tiles in {root / 'test'}"
+    ]
+    assert main([*run, "--split", "test"]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.startswith(f"model dakd-default-sim-xs on 1 tiles of {root / 'test'} (") and printed.err == ""
+
+    for mask in (root / "train" / "gt").glob("*.png"):  # the same masks saved as 0/1
+        Image.fromarray((np.asarray(Image.open(mask)) > 127).astype(np.uint8)).save(mask)
+    assert main([*run, "--split", "train", "--json", str(tmp_path / "binary.json")]) == 0
+    assert capsys.readouterr().err == ""  # --split given: no warning
+    white, binary = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("white", "binary"))
+    assert binary["confusion"] == white["confusion"] and white["confusion"][1][1] > 0  # oil found on both
+
+
 def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A careless --labels (here a JSON sidecar, not polygons) is refused before anything is written."""
     import numpy as np

@@ -1,5 +1,6 @@
 """The folder data-set registry: one loader, one signature and one set of errors for OSD and SOS."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,58 @@ def test_a_registered_data_set_is_a_declaration(sos_folder: Path, monkeypatch) -
     monkeypatch.setitem(DATASETS, "sos-copy", copy)
     tiles = load_dataset("sos-copy", sos_folder, tile_px=64)
     np.testing.assert_array_equal(tiles.labels, load_dataset("sos", sos_folder, tile_px=64).labels)
+
+
+def first_image(folder: Path) -> Path:
+    return sorted((folder / "train").glob("*/*.jpg"))[0]
+
+
+@pytest.mark.parametrize("key", ["osd", "sos"])
+@pytest.mark.parametrize(("dtype", "kind"), [("uint16", "16-bit"), ("float32", "32-bit float")])
+def test_16_bit_and_float_images_are_refused_not_clipped(folders, key, dtype, kind) -> None:
+    """Converting them to 8-bit clipped a 0-4000 image to mostly 255 and zeroed floats; the folder loaders read
+    8-bit pictures and point calibrated rasters to --scene."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    jpeg = first_image(folders[key])
+    with Image.open(jpeg) as image:
+        width, height = image.size
+    scene = jpeg.with_suffix(".tif")
+    values = np.linspace(0, 4000 if dtype == "uint16" else 0.05, width * height).reshape(height, width)
+    jpeg.unlink()
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": dtype}
+    profile.update(crs="EPSG:32633", transform=Affine(10, 0, 500000, 0, -10, 4500000))  # a GeoTIFF
+    with rasterio.open(scene, "w", **profile) as raster:
+        raster.write(values.astype(dtype), 1)
+    with pytest.raises(InputError) as raised:
+        load_dataset(key, folders[key], tile_px=64)
+    message = str(raised.value)
+    assert message.startswith(f"{scene}: a {kind} image") and "\n" not in message
+    assert "8-bit pictures" in message and "--scene RASTER" in message and "--label-raster FILE" in message
+
+
+@pytest.mark.parametrize("key", ["osd", "sos"])
+def test_a_data_set_without_oil_warns_once(folders, key, monkeypatch) -> None:
+    """Every label oil-free is nearly always a mask-convention mistake: one warning line naming the folder."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)  # counted here, once each, whatever handlers earlier tests left
+    monkeypatch.setattr(handler, "emit", records.append)
+    logger = logging.getLogger("dakd")
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    logger.addHandler(handler)
+    try:
+        load_dataset(key, folders[key], tile_px=64)
+        assert records == []
+        label_folder = "labels_1D" if key == "osd" else "gt"
+        for path in (folders[key] / "train" / label_folder).glob("*.png"):
+            labels = np.asarray(Image.open(path)).copy()
+            labels[labels == 1 if key == "osd" else labels > 127] = 0  # OSD: the other classes stay
+            Image.fromarray(labels).save(path)
+        tiles = load_dataset(key, folders[key], tile_px=64)
+    finally:
+        logger.removeHandler(handler)
+    assert len(tiles) > 0 and tiles.class_pixel_counts()["oil"] == 0
+    assert [r.getMessage().count("\n") for r in records] == [0]
+    message = records[0].getMessage()
+    assert message.startswith(f"{folders[key] / 'train'}: none of the {len(tiles)} ") and "labelled oil" in message

@@ -56,3 +56,19 @@ def test_missing_label_and_missing_folder(osd_folder: Path, tmp_path: Path) -> N
         load_dataset("osd", osd_folder / "train", tile_px=64)
     with pytest.raises(InputError, match="no images folder; give a split folder of the OSD data set"):
         load_dataset("osd", tmp_path, split="nope")
+
+
+def test_label_ids_above_255_are_refused_not_wrapped(osd_folder: Path) -> None:
+    """A 16-bit label with id 257 became 1 (oil) in a cast to uint8; wide labels with ids 0-255 still read."""
+    split = osd_folder / "train"
+    path = split / "labels_1D" / "img_0001.png"
+    ids = np.asarray(Image.open(path)).astype(np.uint16)
+    Image.fromarray(ids).save(path)  # a 16-bit PNG of the same ids: read as before
+    np.testing.assert_array_equal(load_dataset("osd", split, tile_px=64).labels[6], ids[:64, :64])
+    ids[5, 5] = 257
+    Image.fromarray(ids).save(path)
+    with pytest.raises(InputError) as raised:
+        load_dataset("osd", split, tile_px=64)
+    assert str(raised.value) == (
+        f"{path}: label values [257] do not fit an 8-bit label (whole numbers 0-255); save the labels as an 8-bit PNG"
+    )

@@ -68,16 +68,41 @@ def exceptions_in_qt_slots():
     assert not raised, "exception in a Qt slot:\n" + "\n".join(raised)
 
 
+@pytest.fixture(scope="session")
+def shared_engine_cache() -> Path:
+    """The engine's cache folder outside these tests (``$DAKD_CACHE_DIR``, else ``~/.cache/dakd``).
+
+    The plugin points the engine at ``<cache folder>/engine``; every test has a new cache folder, and the bundled
+    model's ONNX export takes about a minute on 2 cores. So each test's ``engine`` folder is a link to this one,
+    where the export is made once, as it was before the plugin passed its cache folder on. The engine says where
+    its cache is from a child process, as the plugin runs it: importing it here would load its packages into QGIS.
+    """
+    import subprocess
+
+    asked = "from engine.runtimes import cache_root; print(cache_root())"
+    done = subprocess.run(  # noqa: S603 - a fixed argument list
+        [sys.executable, "-c", asked], cwd=REPO, capture_output=True, text=True, check=True, timeout=120
+    )
+    folder = Path(done.stdout.strip())
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(autouse=True)
-def isolated_plugin_settings(tmp_path):
-    """Each test starts from default plugin settings with its own cache folder."""
+def isolated_plugin_settings(tmp_path_factory, shared_engine_cache):
+    """Each test starts from default plugin settings with its own cache folder (the engine's cache shared).
+
+    The cache folder is not in the test's ``tmp_path``, which tests may expect to hold only their own files.
+    """
     from qgis.core import QgsSettings
 
     from dakd_qgis.paths import PLUGIN_KEY
-    from dakd_qgis.settings import PluginSettings
+    from dakd_qgis.settings import ENGINE_CACHE_FOLDER, PluginSettings
 
     QgsSettings().remove(PLUGIN_KEY)
-    settings = PluginSettings(cache_folder=str(tmp_path / "dakd-cache"))
+    cache = tmp_path_factory.mktemp("dakd-cache")
+    (cache / ENGINE_CACHE_FOLDER).symlink_to(shared_engine_cache, target_is_directory=True)
+    settings = PluginSettings(cache_folder=str(cache))
     settings.save()
     yield settings
     QgsSettings().remove(PLUGIN_KEY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 
@@ -146,6 +147,98 @@ def test_a_registered_name_is_not_taken_over_least_of_all_the_default(model_card
     # a name that is not the default's is replaced when the caller says so (the analyst agreed)
     replaced = register_model(model_card, settings, "my-model-2", validate=False, replace=True)
     assert _files(replaced)[1] == kept[1] and PluginSettings.load().default_model == str(default)
+
+
+def _copy_of(card, folder):
+    """Copy a card and its weights into ``folder`` (as a training output the analyst imports); return the copy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (card, card.with_suffix(".safetensors")):
+        shutil.copy(path, folder / path.name)
+    return folder / card.name
+
+
+def test_an_imported_models_onnx_export_comes_with_it_and_goes_with_it(model_card, isolated_plugin_settings, tmp_path):
+    """Audit: registering copied only NAME.json and NAME.safetensors, never NAME.onnx; a "Detection only" install
+    (no torch, so no export of its own) could not run an imported model. The export is copied now, the engine
+    finds it beside the registered card, and deleting the model removes the copy."""
+    from dakd_qgis.models import delete_model, register_model
+    from engine.runtimes import export_onnx, find_onnx
+
+    settings = isolated_plugin_settings
+    card = _copy_of(model_card, tmp_path / "trained")
+    export = export_onnx(card)  # NAME.onnx beside the card, as 'dakd model export CARD --onnx' writes it
+    registered = register_model(card, settings, "imported", validate=False)
+    copied = registered.with_suffix(".onnx")
+    assert copied.read_bytes() == export.read_bytes()
+    shutil.rmtree(tmp_path / "trained")  # the registered model does not depend on the files imported
+    assert find_onnx(registered, export=False)[0] == copied  # what detection runs where no export can be made
+    models = settings.models_dir()
+    assert sorted(path.name for path in models.iterdir()) == ["imported.json", "imported.onnx", "imported.safetensors"]
+    delete_model(registered, settings)
+    assert list(models.iterdir()) == []
+
+
+def test_a_left_over_onnx_export_keeps_its_name(isolated_plugin_settings, model_card):
+    """A NAME.onnx in the models folder (an export the analyst made there) is never replaced or removed unasked."""
+    from dakd_qgis.models import ModelNameTaken, free_model_name, register_model
+
+    settings = isolated_plugin_settings
+    theirs = settings.models_dir() / "mine.onnx"
+    theirs.write_bytes(b"an export of the analyst's")
+    assert free_model_name(settings, "mine") == "mine-2"
+    with pytest.raises(ModelNameTaken):
+        register_model(model_card, settings, "mine", validate=False)
+    assert theirs.read_bytes() == b"an export of the analyst's"
+    assert sorted(path.name for path in settings.models_dir().iterdir()) == ["mine.onnx"]
+
+
+@contextlib.contextmanager
+def _largest_file(size):
+    """Make writing a file beyond ``size`` bytes fail (EFBIG, "File too large"), as a full disk or a quota would."""
+    import resource
+    import signal
+
+    previous_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the error, not the signal that ends Python
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, previous_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
+        signal.signal(signal.SIGXFSZ, previous_handler)
+
+
+def test_a_card_that_cannot_be_written_leaves_the_registered_model_whole(
+    model_card, other_card, isolated_plugin_settings, tmp_path
+):
+    """Audit: the new weights were moved over the registered ones before the card was written, so a card that
+    could not be written (a full disk) left the new weights beside the old card. Every file is written under a
+    partial name first now, and renamed only when all are complete."""
+    from dakd_qgis.models import ModelRegistryError, register_model
+    from engine.runtimes import export_onnx
+
+    settings = isolated_plugin_settings
+    first = _copy_of(model_card, tmp_path / "first")
+    export_onnx(first)
+    registered = register_model(first, settings, "model", validate=False)
+    models = settings.models_dir()
+
+    def snapshot():
+        return {path.name: path.read_bytes() for path in models.iterdir()}
+
+    kept = snapshot()
+    assert sorted(kept) == ["model.json", "model.onnx", "model.safetensors"]
+    weights_size = other_card.with_suffix(".safetensors").stat().st_size
+    data = json.loads(other_card.read_text())
+    data["description"] = "a long description " * (weights_size // 10)  # the card is the largest file now
+    other_card.write_text(json.dumps(data))
+    with _largest_file(weights_size + 1024), pytest.raises(ModelRegistryError, match="cannot copy .*too large"):
+        register_model(other_card, settings, "model", validate=False, replace=True)
+    assert snapshot() == kept  # neither the new weights nor any partial file
+    # replaced for real, the old model's export goes with it: it was made from the old weights
+    assert register_model(other_card, settings, "model", validate=False, replace=True) == registered
+    assert sorted(snapshot()) == ["model.json", "model.safetensors"]
+    assert snapshot()["model.safetensors"] == other_card.with_suffix(".safetensors").read_bytes()
 
 
 def test_registering_the_default_keeps_settings_saved_meanwhile(model_card, isolated_plugin_settings):

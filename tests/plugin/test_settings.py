@@ -78,3 +78,46 @@ def test_default_python_ignores_a_foreign_sys_executable(monkeypatch):
     python = default_python()
     assert python != "/somewhere/else/shims/python3"
     assert python.startswith((sys.prefix, sys.exec_prefix))
+
+
+def test_the_engine_caches_in_the_chosen_cache_folder(isolated_plugin_settings, tmp_path):
+    """Audit: the Cache folder setting never reached the engine, so ONNX exports and compiled OpenVINO networks
+    went to ~/.cache/dakd even when the analyst had moved the cache to another disk. An engine child now gets
+    ``DAKD_CACHE_DIR=<cache folder>/engine``, apart from the plugin's own models and runs."""
+    import subprocess
+
+    from dakd_qgis.paths import engine_subprocess_env
+
+    settings = isolated_plugin_settings
+    settings.cache_folder = str(tmp_path / "other disk" / "dakd")
+    settings.save()
+    engine_cache = tmp_path / "other disk" / "dakd" / "engine"
+    # the engine itself, started as detection starts it, caches there
+    done = subprocess.run(
+        [
+            settings.python_executable(),
+            "-c",
+            "from engine.runtimes import onnx_cache_dir, openvino_cache_dir; "
+            "print(onnx_cache_dir()); print(openvino_cache_dir())",
+        ],
+        env=engine_subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [str(engine_cache / "onnx"), str(engine_cache / "openvino")]
+    assert engine_cache.is_dir() and engine_cache.parent / "models" != engine_cache
+    # a chosen folder wins over a DAKD_CACHE_DIR QGIS was started with
+    assert engine_subprocess_env({"DAKD_CACHE_DIR": "/elsewhere"})["DAKD_CACHE_DIR"] == str(engine_cache)
+    # none chosen (the QGIS profile): the engine keeps its own default, or what QGIS was started with
+    settings.cache_folder = ""
+    settings.save()
+    assert "DAKD_CACHE_DIR" not in engine_subprocess_env({})
+    assert engine_subprocess_env({"DAKD_CACHE_DIR": "/elsewhere"})["DAKD_CACHE_DIR"] == "/elsewhere"
+    # a folder that cannot be made (a drive that is gone): the engine's default, detection goes on
+    (tmp_path / "gone").write_text("a file, not a folder")
+    settings.cache_folder = str(tmp_path / "gone" / "dakd")
+    settings.save()
+    assert "DAKD_CACHE_DIR" not in engine_subprocess_env({})
+    assert (tmp_path / "gone").read_text() == "a file, not a folder"

@@ -142,6 +142,7 @@ def write_scene(
         )
     paths = output_paths(out_dir, name, polygons, quicklook)
     check_outputs(paths, overwrite)
+    stale = earlier_extras(paths["sidecar"], output_paths(out_dir, name, True, True), paths) if overwrite else []
     with contextlib.ExitStack() as stack:
         tmp = {key: stack.enter_context(atomic_file(path, overwrite=True)) for key, path in paths.items()}
         encoding = _write_image(scene, tmp["scene"], units, dtype)
@@ -153,7 +154,23 @@ def write_scene(
         if polygon_count is not None:
             sidecar["files"]["polygon_count"] = polygon_count
         tmp["sidecar"].write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+    for path in stale:  # after the new scene is complete: a failed run keeps the earlier one whole
+        path.unlink(missing_ok=True)
     return paths
+
+
+def earlier_extras(sidecar: Path, possible: dict[str, Path], writing: dict[str, Path]) -> list[Path]:
+    """Files an earlier ``dakd simulate`` wrote under this name that this run will not replace.
+
+    Without them gone, ``--overwrite`` left the earlier scene's polygons or quick-look beside the new scene,
+    describing another scene. Only files the earlier sidecar lists are returned: we wrote those.
+    """
+    try:
+        listed = json.loads(sidecar.read_text(encoding="utf-8")).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    names = {value for value in listed.values() if isinstance(value, str)} if isinstance(listed, dict) else set()
+    return [path for key, path in possible.items() if key not in writing and path.name in names and path.is_file()]
 
 
 def sidecar_dict(

@@ -96,6 +96,21 @@ def test_existing_files_need_overwrite_and_stay_untouched(busy_scene, tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 
 
+def test_overwrite_removes_the_earlier_runs_extras_and_nothing_else(busy_scene, tmp_path):
+    """--overwrite without --polygons left the earlier scene's polygons and quick-look beside the new scene."""
+    earlier = write_scene(busy_scene, tmp_path, "t", polygons=True, quicklook=True)
+    mine = tmp_path / "t_notes.gpkg"
+    mine.write_text("the analyst's own file")
+    paths = write_scene(busy_scene, tmp_path, "t", units="linear", quicklook=False, overwrite=True)
+    assert not earlier["polygons"].exists() and not earlier["quicklook"].exists()
+    assert mine.read_text() == "the analyst's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(p.name for p in paths.values()), mine.name])
+    # a file of that name that no sidecar lists is not ours: kept
+    (tmp_path / "t_quicklook.png").write_text("not from dakd")
+    write_scene(busy_scene, tmp_path, "t", quicklook=False, overwrite=True)
+    assert (tmp_path / "t_quicklook.png").read_text() == "not from dakd"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"units": "linear", "dtype": "int16"}, "not supported"), ({"name": "../x"}, "plain file-name prefix")],

@@ -292,10 +292,11 @@ class _RecordingFeedback(QgsProcessingFeedback):
         super().pushInfo(info)
 
 
-def _run_as_the_dialog_does(parameters, wait_until):
+def _run_as_the_dialog_does(parameters, wait_until, succeed=True):
     """The Processing dialog's path: a QgsProcessingAlgRunnerTask, then handleAlgorithmResults loads the outputs.
 
-    Outputs are given as the dialog gives them: definitions that load into the current project.
+    Outputs are given as the dialog gives them: definitions that load into the current project. With ``succeed``
+    False the run must fail, and handleAlgorithmResults still runs, as the dialog's ``finish`` does after a failure.
     """
     from processing.core.ProcessingConfig import ProcessingConfig
     from processing.gui.Postprocessing import handleAlgorithmResults
@@ -327,6 +328,10 @@ def _run_as_the_dialog_does(parameters, wait_until):
     QgsApplication.taskManager().addTask(task)
     assert wait_until(lambda: ended, 300)
     successful, results = ended[0]
+    if not succeed:
+        assert not successful, results
+        handleAlgorithmResults(algorithm, context, feedback, True, parameters)
+        return results, feedback
     assert successful, feedback.errors
     assert handleAlgorithmResults(algorithm, context, feedback, True, parameters)
     return results, feedback
@@ -850,3 +855,130 @@ def test_a_report_that_cannot_be_kept_is_one_line_not_a_failed_run(tmp_path):
     report.write_text("<html>the run</html>")
     kept = _keep_report(report, feedback)
     assert kept is not None and kept.read_text() == "<html>the run</html>" and kept.parent != tmp_path
+
+
+def test_a_raster_format_gdal_cannot_write_is_refused_before_the_run(dakd_provider, sar_scene, tmp_path):
+    """Audit: a Class probabilities output named ``prob.jpg`` failed ("GDAL cannot write … as JPEG") only after a
+    full detection, with the polygons already written (over an earlier ``spills.gpkg``). JPEG takes one or three
+    byte bands and the probabilities have one per class: now the run is refused before the engine starts, and
+    the output folder stays as it was (empty)."""
+    import processing
+
+    out = tmp_path / "out"
+    out.mkdir()
+    texts = []
+
+    class Recording(_RecordingFeedback):
+        def setProgressText(self, text):  # noqa: N802 - QGIS API
+            texts.append(text)
+            super().setProgressText(text)
+
+    feedback = Recording()
+    parameters = {
+        "INPUT": str(sar_scene),
+        "METHOD": THRESHOLD,
+        "OUTPUT": str(out / "spills.gpkg"),
+        "PROBABILITY": str(out / "prob.jpg"),
+        "CLASSES": str(out / "classes.tif"),
+    }
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALGORITHM, parameters, feedback=feedback)
+    message = str(raised.value)
+    assert message == f"GDAL cannot write {out / 'prob.jpg'} as JPEG; choose a .tif output.", message
+    assert texts == [] and not any(info.startswith("Found ") for info in feedback.infos)  # the engine never ran
+    assert list(out.iterdir()) == []
+    from qgis.core import QgsProcessingUtils
+
+    assert list(Path(QgsProcessingUtils.tempFolder()).glob("dakd-detect-*")) == []
+    # the classes, one band, are a format JPEG can hold: this one is written
+    parameters.update(PROBABILITY=None, CLASSES=str(out / "classes.jpg"))
+    result = processing.run(ALGORITHM, parameters)
+    assert QgsRasterLayer(result["CLASSES"], "c").isValid()
+    assert {path.name for path in out.iterdir()} >= {"spills.gpkg", "classes.jpg"}
+    assert not [path.name for path in out.iterdir() if ".partial" in path.name]
+
+
+def test_an_output_that_fails_after_the_run_leaves_every_destination_as_it_was(dakd_provider, sar_scene, tmp_path):
+    """Audit: the polygons were written first, then the rasters: a raster that could not be written left a new
+    ``spills.gpkg`` (over the analyst's earlier one) beside the old rasters. Now the rasters are written under
+    partial names first, then the polygons, then the rasters renamed: a failure at any step leaves the earlier
+    outputs as they were and no partial file."""
+    import processing
+
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = {"spills.gpkg": b"earlier polygons", "probability.tif": b"earlier probabilities"}
+    for name, content in earlier.items():
+        (out / name).write_bytes(content)
+    (tmp_path / "notes").write_text("the analyst's notes")  # a file where a folder is expected
+
+    def snapshot():
+        return {path.name: path.read_bytes() for path in out.iterdir()}
+
+    # the classes cannot be written (their folder is a file): detected, but no polygons are written
+    feedback = _RecordingFeedback()
+    with pytest.raises(QgsProcessingException, match=r"Cannot write .*notes/classes\.tif .*choose another folder"):
+        processing.run(
+            ALGORITHM,
+            {
+                "INPUT": str(sar_scene),
+                "METHOD": THRESHOLD,
+                "OUTPUT": str(out / "spills.gpkg"),
+                "PROBABILITY": str(out / "probability.tif"),
+                "CLASSES": str(tmp_path / "notes" / "classes.tif"),
+            },
+            feedback=feedback,
+        )
+    assert any(info.startswith("Found ") for info in feedback.infos)  # the failure came after the detection
+    assert snapshot() == earlier
+    # the polygons cannot be written (their folder is a file): the rasters written meanwhile are not kept
+    with pytest.raises(QgsProcessingException, match=r"Cannot create the folder .*notes"):
+        processing.run(
+            ALGORITHM,
+            {
+                "INPUT": str(sar_scene),
+                "METHOD": THRESHOLD,
+                "OUTPUT": str(tmp_path / "notes" / "spills.gpkg"),
+                "PROBABILITY": str(out / "probability.tif"),
+                "CLASSES": str(out / "new" / "classes.tif"),
+            },
+        )
+    assert snapshot() == earlier  # nor the folder "new" the classes' partial file needed
+    assert (tmp_path / "notes").read_text() == "the analyst's notes"
+
+
+def test_a_refused_run_from_the_dialog_loads_no_earlier_file(
+    dakd_provider, sar_scene, tmp_path, qgis_new_project, wait_until
+):
+    """The raster destinations are asked for before the run now (to check their format), which queues them for
+    loading; the dialog loads what is queued even after a failure. A refused run must neither load the earlier
+    ``classes.tif`` of that name as if it were its result, nor say that its layers "were not correctly generated"."""
+    import shutil
+
+    from qgis.core import QgsProject
+
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copyfile(sar_scene, out / "classes.tif")  # an earlier run's raster, under the name given
+    parameters = {
+        "INPUT": str(sar_scene),
+        "METHOD": THRESHOLD,
+        "OUTPUT": str(out / "spills.gpkg"),
+        "PROBABILITY": str(out / "prob.jpg"),
+        "CLASSES": str(out / "classes.tif"),
+    }
+    _results, feedback = _run_as_the_dialog_does(parameters, wait_until, succeed=False)
+    assert len(feedback.errors) == 1 and feedback.errors[0].startswith("GDAL cannot write"), feedback.errors
+    assert QgsProject.instance().mapLayers() == {}
+    assert sorted(path.name for path in out.iterdir()) == ["classes.tif"]
+    # run in the caller's thread (a script, a model), the queue is the caller's context itself: left as it was
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingOutputLayerDefinition
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    for key in ("OUTPUT", "PROBABILITY", "CLASSES"):
+        parameters[key] = QgsProcessingOutputLayerDefinition(parameters[key], QgsProject.instance())
+    with pytest.raises(QgsProcessingException, match="GDAL cannot write"):
+        processing.run(ALGORITHM, parameters, context=context)
+    assert context.layersToLoadOnCompletion() == {}

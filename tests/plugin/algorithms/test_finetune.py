@@ -10,6 +10,13 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback
 pytestmark = pytest.mark.qgis
 
 
+def _scratch_folders():
+    """The fine-tune's own ``dakd-train-*`` folders in Processing's temporary folder."""
+    from qgis.core import QgsProcessingUtils
+
+    return set(Path(QgsProcessingUtils.tempFolder()).glob("dakd-train-*"))
+
+
 def test_parse_mapping():
     from dakd_qgis.algorithms.finetune import parse_mapping
 
@@ -35,6 +42,7 @@ def test_unknown_class_in_mapping_is_refused_before_training(algorithm_error, la
     assert "unknown classes in the mapping: petrol" in message
     assert not (tmp_path / "model.json").exists()
     assert not (tmp_path / "model.work").exists()
+    assert _scratch_folders() == set()  # the algorithm's own scratch folder goes with a refusal too
 
 
 def test_missing_dataset_folder_is_a_readable_error(algorithm_error, tmp_path):
@@ -82,6 +90,7 @@ def test_finetune_algorithm_trains_and_registers(dakd_provider, labelled_scenes,
     assert PluginSettings.load().default_model == str(registered)
     assert isinstance(result["VALIDATION_MIOU"], float)
     assert progress and max(progress) == 100
+    assert _scratch_folders() == set()
 
 
 def test_oil_only_labels_reach_the_engine_as_background_not_oil(algorithm_error, labelled_scenes, tmp_path):
@@ -184,6 +193,29 @@ def _binary_labels_with_pairs(scenes, labels, output):
         "BASE_MODEL": str(bundled_model_path()),
         "OUTPUT": str(output),
     }
+
+
+def test_the_scratch_folder_goes_when_the_run_ends(dakd_provider, labelled_scenes, tmp_path, isolated_plugin_settings):
+    """Audit: each run left its ``dakd-train-*`` folder in Processing's temporary folder, with the copy of the
+    label layer the engine read (a filtered layer is copied there). The folder is removed when the run ends;
+    only that folder: the label file and the analyst's folders stay."""
+    scenes, labels = labelled_scenes
+    commands = []
+
+    class Recording(_Feedback):
+        def pushCommandInfo(self, info):  # noqa: N802 - QGIS API
+            commands.append(info)
+            super().pushCommandInfo(info)
+
+    parameters = _binary_labels_with_pairs(scenes, labels, tmp_path / "model.json")
+    parameters["LABELS"] = f"{labels}|layername=labels|subset=\"label\" = 'slick'"  # filtered: copied for the engine
+    message = _process("dakd:finetuneonmylabels", parameters, Recording())
+    assert "only oil / not oil" in message  # the engine read the copy, then refused the options
+    arguments = commands[0].split()
+    copy = Path(arguments[arguments.index("--labels") + 1])
+    assert copy.name == "labels.gpkg" and copy.parent.name.startswith("dakd-train-")
+    assert not copy.parent.exists() and _scratch_folders() == set()
+    assert labels.is_file() and all(scene.is_file() for scene in scenes)
 
 
 def test_engine_warnings_reach_the_processing_log_as_warnings():

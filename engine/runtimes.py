@@ -366,14 +366,18 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
     Raises:
         ModelError: no ONNX file matches the card's weights and torch is not installed to export one.
     """
-    _, sha = _card_sha(card_path)
+    data, sha = _card_sha(card_path)
+    tile = str(data["input"]["tile_size"])  # read_card_data has checked the card
     beside = onnx_path_for(card_path)
     if beside.is_file():
-        if _onnx_stamp(beside)[0] == sha:
+        stamp = _onnx_stamp(beside)
+        if stamp[0] == sha and stamp[2] == tile:
             return beside, f"{beside.name} next to the card"
-        log.warning("%s was exported from other weights than the card's; not using it", beside)
-    cached = onnx_cache_dir() / f"{sha[:32]}.onnx"
-    if cached.is_file() and _onnx_stamp(cached) == (sha, EXPORT_FORMAT):  # an older format is exported again
+        log.warning("%s was exported from other weights or for other tiles than the card's; not using it", beside)
+    # Keyed on the weights and the tile size: an export has the tile's size fixed (only the batch is dynamic), and a
+    # copy of a card with other tiles ran the first one's export, which OpenVINO refused mid-run.
+    cached = onnx_cache_dir() / f"{sha[:32]}-{tile}px.onnx"
+    if cached.is_file() and _onnx_stamp(cached) == (sha, EXPORT_FORMAT, tile):  # an older format is exported again
         return cached, f"the export cache ({cached})"
     if not export or importlib.util.find_spec("torch") is None:
         raise ModelError(
@@ -396,13 +400,17 @@ class ExportCacheError(ModelError):
     """The ONNX export cache cannot be written: the run is not at fault, and torch can run the card instead."""
 
 
-def _onnx_stamp(path: Path) -> tuple[str, str]:
-    """Return the weights hash and export format an ONNX file was written with (format "1" before it was recorded)."""
+def _onnx_stamp(path: Path) -> tuple[str, str, str]:
+    """Return the weights hash, export format (``"1"`` before it was recorded) and tile size of an ONNX file."""
     try:
         metadata = read_onnx_metadata(path)
     except Exception:  # noqa: BLE001 - an unreadable file is not ours
-        return "", ""
-    return metadata.get("dakd_weights_sha256", ""), metadata.get("dakd_export_format", "1")
+        return "", "", ""
+    return (
+        metadata.get("dakd_weights_sha256", ""),
+        metadata.get("dakd_export_format", "1"),
+        metadata.get("tile_size", ""),
+    )
 
 
 # --- runtimes ---------------------------------------------------------------------------------------------------

@@ -199,7 +199,7 @@ def test_the_default_export_and_the_cache_are_refreshed_over_stale_files(card, t
     assert "wrote" in capsys.readouterr().out and find_onnx(copy, export=False)[0] == beside
     beside.unlink()
     monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
-    stale = tmp_path / "cache" / "onnx" / f"{json.loads(copy.read_text())['weights']['sha256'][:32]}.onnx"
+    stale = tmp_path / "cache" / "onnx" / f"{json.loads(copy.read_text())['weights']['sha256'][:32]}-256px.onnx"
     stale.parent.mkdir(parents=True)
     stale.write_text("stale")
     assert find_onnx(copy) == (stale, f"exported once into the cache ({stale})")
@@ -212,6 +212,12 @@ def test_the_default_export_and_the_cache_are_refreshed_over_stale_files(card, t
     onnx.save(proto, str(stale))
     assert find_onnx(copy) == (stale, f"exported once into the cache ({stale})")
     assert read_onnx_metadata(stale)["dakd_export_format"] == EXPORT_FORMAT
+    # the same weights with other tiles: an export fixes the tile size, so the first card's export does not fit
+    data = json.loads(copy.read_text())
+    data["input"]["tile_size"] = 128
+    copy.write_text(json.dumps(data))
+    other, _ = find_onnx(copy)
+    assert other != stale and read_onnx_metadata(other)["tile_size"] == "128"
 
 
 @needs_onnx

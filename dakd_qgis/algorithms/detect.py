@@ -759,6 +759,10 @@ class _RasterOutput:
         return Path(self.output)
 
 
+#: GDAL formats that describe other files instead of holding the pixels (a .vrt names the run's temporary raster).
+REFERENCE_DRIVERS = ("VRT",)
+
+
 def _gdal_driver(destination: Path) -> str | None:
     """Return the GDAL driver that writes ``destination`` (None for a GeoTIFF name: the run's file is copied)."""
     if destination.suffix.lower() in (".tif", ".tiff"):
@@ -790,6 +794,13 @@ def _refuse_unwritable_rasters(rasters: list[_RasterOutput], scratch: Path) -> N
             error = IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
             raise QgsProcessingException(_cannot_write(raster.destination, error))
         driver = _gdal_driver(raster.destination)
+        if driver in REFERENCE_DRIVERS:  # it would point into the run's folder, which is removed at the end
+            raise QgsProcessingException(
+                tr(
+                    "A {driver} file only points at other files, and this run's are temporary: {path} would point at "
+                    "nothing. Choose a .tif output."
+                ).format(driver=driver, path=raster.destination)
+            )
         if driver is not None and not _gdal_can_write(driver, raster.destination.suffix, raster.bands, scratch):
             raise QgsProcessingException(_cannot_write_as(raster.destination, driver))
 

@@ -124,6 +124,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../algorithms/detect.py"/>
+        <source>A {driver} file only points at other files, and this run's are temporary: {path} would point at nothing. Choose a .tif output.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../finetune.py"/>
         <source>Accuracy</source>
         <translation type="unfinished"></translation>

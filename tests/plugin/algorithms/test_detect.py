@@ -890,6 +890,10 @@ def test_a_raster_format_gdal_cannot_write_is_refused_before_the_run(dakd_provid
     from qgis.core import QgsProcessingUtils
 
     assert list(Path(QgsProcessingUtils.tempFolder()).glob("dakd-detect-*")) == []
+    # a VRT would only point at the run's temporary raster, which is removed at the end
+    with pytest.raises(QgsProcessingException, match=r"classes\.vrt would point at nothing\. Choose a \.tif output"):
+        processing.run(ALGORITHM, {**parameters, "PROBABILITY": None, "CLASSES": str(out / "classes.vrt")})
+    assert list(out.iterdir()) == []
     # the classes, one band, are a format JPEG can hold: this one is written
     parameters.update(PROBABILITY=None, CLASSES=str(out / "classes.jpg"))
     result = processing.run(ALGORITHM, parameters)

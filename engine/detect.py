@@ -404,30 +404,51 @@ def run_detection(params: DetectParams, progress: Progress | None = None) -> Det
         log.removeHandler(collector)
 
 
-def _nothing_to_search(info: Any) -> InputError:
-    """Return the error for a scene with no pixel left to search, naming the land mask or area of interest if used.
+def _nothing_to_search(info: Any, scene: Any = None) -> InputError:
+    """Return the error for a scene with no pixel left to search, naming what removed the last valid pixels.
 
     A land mask or an area of interest can remove every pixel of a valid scene; blaming the file's nodata then
-    would send the analyst to the wrong fix.
+    would send the analyst to the wrong fix. The reverse holds too: an all-nodata scene on a coast is the
+    file's fault, and "pass --land-mask none" would cost a second full run that ends in the same place. So a
+    wrapper of ``scene`` (:class:`engine.io.aoi.AoiScene`, :class:`engine.io.landmask.LandMaskedScene`) is
+    named only when it saw a valid pixel before it cut (its ``valid_before_*`` flag).
     """
+    aoi = info.metadata.get("aoi")
     land = info.metadata.get("land_mask") or {}
-    if land.get("used") and land.get("mode") == "auto" and land.get("coast_in_scene"):
+    if aoi and getattr(scene, "valid_before_aoi", False):
+        covered = "nodata or land" if land.get("used") else "nodata"
         return InputError(
-            f"{info.path}: every pixel is land or nodata by the global coastline (--land-mask auto); "
-            "if the scene is at sea its georeferencing is wrong, else pass --land-mask none"
+            f"{info.path}: every pixel inside --aoi {aoi.get('source')} is {covered} while pixels around it are "
+            "valid; check the area of interest"
         )
-    if land.get("used") and land.get("mode") == "file":
+    if land.get("used") and getattr(scene, "valid_before_land_mask", False):
+        blamed = _land_mask_blamed(info, land)
+        if blamed is not None:
+            return blamed
+    sample = info.metadata.get("sample") or {}
+    if aoi and not (sample and sample.get("valid_fraction") == 0):  # the scene may have data away from the area
         return InputError(
-            f"{info.path}: every pixel is land or nodata by --land-mask {land.get('source')}; "
-            "check that layer, or pass --land-mask none"
-        )
-    if info.metadata.get("aoi"):
-        return InputError(
-            f"{info.path}: no valid pixel inside --aoi; check the area of interest and the scene's nodata"
+            f"{info.path}: every pixel in and around --aoi {aoi.get('source')} is nodata (NaN, zero or the "
+            "nodata value); give an area over the scene's valid pixels, or check the file's nodata value or --band"
         )
     return InputError(
         f"{info.path}: contains no valid pixels (all nodata, NaN or zero); check the file, its nodata value or --band"
     )
+
+
+def _land_mask_blamed(info: Any, land: dict[str, Any]) -> InputError | None:
+    """Return the error naming the land mask that removed every valid pixel (None if this mask cannot have)."""
+    if land.get("mode") == "auto" and land.get("coast_in_scene"):
+        return InputError(
+            f"{info.path}: every pixel is land or nodata by the global coastline (--land-mask auto); "
+            "if the scene is at sea its georeferencing is wrong, else pass --land-mask none"
+        )
+    if land.get("mode") == "file":
+        return InputError(
+            f"{info.path}: every pixel is land or nodata by --land-mask {land.get('source')}; "
+            "check that layer, or pass --land-mask none"
+        )
+    return None
 
 
 def _run(params: DetectParams, progress: Progress, collector: _WarningCollector) -> DetectResult:
@@ -591,7 +612,7 @@ def _detect_into(
     if getattr(scene, "non_finite_reads", 0):
         log.warning("%s: NaN/Inf values found; they are treated as nodata", info.path)
     if stitch.tiles_skipped == stitch.tiles_total or outputs.valid_pixels == 0:
-        raise _nothing_to_search(info)
+        raise _nothing_to_search(info, scene)
     timings["detect_s"] = round(time.monotonic() - step, 3)
     timings.update({f"detect_{name}": seconds for name, seconds in stitch.times.items()})  # per stage (tiling)
 

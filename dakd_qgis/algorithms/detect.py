@@ -68,7 +68,7 @@ from ..detection import (
     unit_choices,
 )
 from ..engine_command import EngineRunError, missing_packages_sentence
-from ..layer_sources import InputProblem, ogr_file, raster_file
+from ..layer_sources import InputProblem, file_shows_layer, ogr_file, raster_file, write_copy
 from ..layers import new_result_group, show_result_layer
 from ..paths import help_url, icon_path, partial_beside
 from ..settings import PluginSettings
@@ -418,15 +418,24 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         }
 
     def _layer_file(self, parameters: dict[str, Any], key: str, context: QgsProcessingContext) -> str:
+        """Return the file the engine reads for a polygon layer parameter ("" when none is chosen).
+
+        A layer whose file holds what QGIS shows (:func:`file_shows_layer`) goes through QGIS's
+        ``parameterAsCompatibleSourceLayerPath``: the file itself, or QGIS's copy of a selection or of one layer
+        of a file that holds several. Any other layer (unsaved edits, a filter, a scratch layer)
+        is written by :func:`write_copy`, the label layers' writer: QGIS hands on the file without the unsaved
+        edits, and its copy of a GeoPackage dropped the polygons drawn but not saved.
+        """
         if parameters.get(key) in (None, ""):
             return ""
-        # QGIS writes a selection (or a layer OGR cannot open) to a file; it needs a feedback to do so (None crashes).
-        return (
-            self.parameterAsCompatibleSourceLayerPath(
-                parameters, key, context, ["gpkg", "shp", "geojson"], "gpkg", QgsProcessingFeedback()
-            )
-            or ""
+        layer, selected = _chosen_layer(parameters.get(key), context)
+        if layer is not None and not file_shows_layer(layer):
+            return write_copy(layer, Path(QgsProcessingUtils.generateTempFilename(f"{key}.gpkg")), key, selected)
+        # QGIS needs a feedback to write a copy (None crashes).
+        path = self.parameterAsCompatibleSourceLayerPath(
+            parameters, key, context, ["gpkg", "shp", "geojson"], "gpkg", QgsProcessingFeedback()
         )
+        return path or ""
 
     def checkParameterValues(  # noqa: N802, D102 - QGIS API
         self,
@@ -548,11 +557,8 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         """
         files = []
         for key in (self.LAND_LAYER, self.AOI_LAYER):
-            value = parameters.get(key)
-            if isinstance(value, QgsProcessingFeatureSourceDefinition):  # selected features: a layer id or path
-                value = value.source.staticValue()
-            layer = QgsProcessingUtils.mapLayerFromString(value, context) if isinstance(value, str) and value else None
-            path = ogr_file(layer) if isinstance(layer, QgsVectorLayer) else ""
+            layer = _chosen_layer(parameters.get(key), context)[0]
+            path = ogr_file(layer) if layer is not None else ""
             if path:
                 files.append(Path(path))
         return files
@@ -637,6 +643,20 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         if kept is not None:
             results[self.REPORT] = str(kept)
         return results
+
+
+def _chosen_layer(value: Any, context: QgsProcessingContext) -> tuple[QgsVectorLayer | None, bool]:
+    """Return the vector layer a polygon parameter names (None if none) and whether only its selection counts.
+
+    ``parameterAsVectorLayer`` gives None for a value with "Selected features only" (a source definition).
+    """
+    selected = False
+    if isinstance(value, QgsProcessingFeatureSourceDefinition):  # a layer id or path, with its selection flag
+        selected = value.selectedFeaturesOnly
+        value = value.source.staticValue()
+    if isinstance(value, str) and value:
+        value = QgsProcessingUtils.mapLayerFromString(value, context)
+    return (value if isinstance(value, QgsVectorLayer) else None), selected
 
 
 def _unreadable_input(value: Any, context: QgsProcessingContext) -> str:

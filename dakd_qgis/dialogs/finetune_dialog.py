@@ -562,7 +562,10 @@ class FinetuneDialog(QDialog):
         raise KeyError(value)
 
     def build_request(self) -> FinetuneRequest:
-        """Turn the inputs into a :class:`FinetuneRequest` (label layers that are not files are saved first).
+        """Turn the inputs into a :class:`FinetuneRequest`, with the label polygons as the window shows them.
+
+        A label layer whose file is not what QGIS shows (a scratch layer, a filter, unsaved edits) is written to a
+        copy in the run folder first (:func:`vector_file`), so the run trains on every polygon the analyst sees.
 
         Raises:
             InputProblem: a layer cannot be handed to the engine.
@@ -573,13 +576,14 @@ class FinetuneDialog(QDialog):
         run_dir.mkdir(parents=True, exist_ok=True)
         if own:
             self._own_run_dirs.add(run_dir)
+        scenes = [raster_file(layer) for layer in self.scene_layers()]  # refused before any label copy is written
         labels, layer_name = ("", "")
         if self.labels_combo.currentLayer() is not None:
             labels, layer_name = vector_file(self.labels_combo.currentLayer(), run_dir / "labels")
         return FinetuneRequest(
             output=str(run_dir / name),
             name=name,
-            scenes=[raster_file(layer) for layer in self.scene_layers()],
+            scenes=scenes,
             labels=labels,
             layer=layer_name,
             class_field=self.field_combo.currentField(),

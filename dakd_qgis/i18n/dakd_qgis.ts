@@ -1377,11 +1377,6 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../layer_sources.py"/>
-        <source>cannot save the label layer '{name}' as {path}: {reason}</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
         <location filename="../engine_command.py"/>
         <source>cannot start the engine with {python} ({reason}); set the engine Python in DAKD Oil Spill ▸ Engine ▸ Settings…</source>
         <translation type="unfinished"></translation>
@@ -1389,6 +1384,11 @@
     <message>
         <location filename="../settings.py"/>
         <source>cannot use the cache folder {folder} ({reason}); choose another in Settings…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../layer_sources.py"/>
+        <source>cannot write the polygons of layer '{name}' to {path}: {reason}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1455,6 +1455,11 @@
     <message>
         <location filename="../layer_sources.py"/>
         <source>layer '{name}' is a {provider} layer, not a file; export it to GeoTIFF (right-click ▸ Export ▸ Save As…) and use that</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../layer_sources.py"/>
+        <source>layer '{name}' is read from inside an archive or through a GDAL driver; extract it, or export it to GeoTIFF (right-click ▸ Export ▸ Save As…), and use that</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1585,6 +1590,11 @@
     <message>
         <location filename="../wording.py"/>
         <source>the engine setting “{flag}”</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../layer_sources.py"/>
+        <source>the file {path} of layer '{name}' no longer exists; put it back, or add it again</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

@@ -22,8 +22,11 @@ Label rasters hold class ids (0-4, 255 = ignore). With background ``not-oil`` a 
 instead of sea: a binary mask (0 background, 1 oil) then says exactly what it knows.
     - Polygons in another CRS are reprojected to the raster's CRS.
 
+Only polygons label areas: a file of points or lines is refused (a point would label one pixel and
+the background the rest), and the points and lines of a mixed file are skipped with one warning.
+
 Errors (one line, naming the file and the fix): labels outside the raster, unknown class values,
-empty label sets, a label raster of another size without georeferencing.
+empty label sets, label files without polygons, a label raster of another size without georeferencing.
 """
 
 from __future__ import annotations
@@ -143,8 +146,11 @@ def read_label_polygons(
 ) -> list[tuple[Any, int]]:
     """Read polygons with their class ids, reprojected to ``target_crs``, in paint order.
 
+    Points and lines are skipped with a warning (:func:`_polygon_features`).
+
     Raises:
-        InputError: unreadable file, missing field, unknown classes, or no polygons.
+        InputError: unreadable file, missing field, unknown classes, or no polygons (also a file of only
+            points or lines).
     """
     import fiona
     from shapely.geometry import shape
@@ -168,6 +174,7 @@ def read_label_polygons(
         raise InputError(f"{path}: cannot read the label polygons ({error}); use a GeoPackage or Shapefile") from None
     if not features:
         raise InputError(f"{path}: the label file has no polygons; draw at least one labelled polygon")
+    features = _polygon_features(features, path)
     unknown: dict[str, int] = {}
     shapes = []
     for geometry, value in features:
@@ -188,6 +195,52 @@ def read_label_polygons(
         )
     shapes = _reproject(shapes, crs, target_crs, path)
     return sorted(shapes, key=lambda item: _paint_rank(item[1], spec.classes))
+
+
+#: Geometry types that label an area. Everything else (points, lines) would burn a pixel or a one-pixel trace
+#: while the background class fills the area around it.
+POLYGON_TYPES = ("Polygon", "MultiPolygon")
+
+
+def _polygon_part(geometry: Any) -> Any | None:
+    """Return the polygonal part of ``geometry`` (a collection keeps its polygons), or None when it has none."""
+    from shapely.geometry import MultiPolygon
+
+    if geometry.geom_type in POLYGON_TYPES:
+        return geometry
+    if geometry.geom_type != "GeometryCollection":
+        return None
+    polygons = [part for part in geometry.geoms if part.geom_type == "Polygon"]
+    polygons += [poly for part in geometry.geoms if part.geom_type == "MultiPolygon" for poly in part.geoms]
+    return MultiPolygon(polygons) if polygons else None
+
+
+def _polygon_features(features: list[tuple[Any, Any]], path: Path) -> list[tuple[Any, Any]]:
+    """Keep the polygons of a label file; refuse a file without any, warn once about the rest.
+
+    Labels say what an area is. A point or a line rasterises to a pixel or a one-pixel trace, and the
+    background (sea by default) fills everything around it, so a file of points would silently teach the
+    scene's real spills as sea.
+
+    Raises:
+        InputError: the file holds no polygon at all.
+    """
+    kept = [(part, value) for part, value in ((_polygon_part(g), v) for g, v in features) if part is not None]
+    skipped = sorted({g.geom_type for g, _ in features if _polygon_part(g) is None})
+    if not kept:
+        raise InputError(
+            f"{path}: holds {', '.join(skipped)} geometries; label polygons are needed (draw the labelled "
+            "areas as polygons, or give a label raster)"
+        )
+    if len(kept) < len(features):
+        log.warning(
+            "%s: %d of %d label features are not polygons (%s) and are skipped; only polygons label areas",
+            path,
+            len(features) - len(kept),
+            len(features),
+            ", ".join(skipped),
+        )
+    return kept
 
 
 def _reproject(shapes: list[tuple[Any, int]], source_crs: Any, target_crs: Any, path: Path) -> list[tuple[Any, int]]:

@@ -55,12 +55,17 @@ def parse_extent(text: str) -> tuple[tuple[float, float, float, float], CRS] | N
 
 
 class AoiScene:
-    """A scene whose pixels outside the area of interest read as invalid, and are not read at all."""
+    """A scene whose pixels outside the area of interest read as invalid, and are not read at all.
+
+    ``valid_before_aoi`` records whether any pixel read (the windows that meet the area) was valid before the
+    area cut it, so a run left with nothing to search blames the area only when the area removed something.
+    """
 
     def __init__(self, scene: Scene, area: PixelPolygons, spec: str) -> None:
         self.scene = scene
         self.area = area
         self.reads_skipped = 0
+        self.valid_before_aoi = False
         bounds = shapely.unary_union(area.polygons).bounds
         self.info = replace(
             scene.info,
@@ -81,6 +86,8 @@ class AoiScene:
             self.reads_skipped += 1
             return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=bool)
         values, valid = self.scene.read_sigma0(window)
+        if not self.valid_before_aoi and valid.any():
+            self.valid_before_aoi = True
         inside = self.area.land(window)
         if not inside.all():
             values = np.where(inside, values, np.float32(0.0))
@@ -101,10 +108,12 @@ def area_of_interest(scene: Scene, spec: str | os.PathLike[str]) -> PixelPolygon
     """Place the area of interest ``spec`` on the scene's pixel grid, clipped to the scene.
 
     Raises:
-        InputError: the area is neither a file nor an extent, cannot be read, or lies outside the scene.
+        InputError: the area is neither a file nor an extent, cannot be read, holds no polygon, or lies outside
+            the scene.
     """
     text = os.fspath(spec)
-    if os.path.exists(text):
+    is_file = os.path.exists(text)
+    if is_file:
         area = PixelPolygons(text, scene, option="--aoi")
     else:
         extent = parse_extent(text)
@@ -113,6 +122,12 @@ def area_of_interest(scene: Scene, spec: str | os.PathLike[str]) -> PixelPolygon
         area = PixelPolygons(text, scene, geometries=([box(*extent[0])], extent[1]), option="--aoi")
     info = scene.info
     area.clip_to(info.width, info.height)
+    contents = area.contents_without_polygons() if is_file and not area.polygons else None
+    if contents is not None:  # points or lines: "outside the scene" would send the analyst to move them
+        raise InputError(
+            f"--aoi {text}: holds {contents}; an area of interest needs polygons "
+            "(or give an extent xmin,ymin,xmax,ymax[,crs])"
+        )
     if not area.polygons:
         raise InputError(
             f"--aoi {text}: lies outside the scene {info.path}; give an area that overlaps it "

@@ -30,6 +30,8 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window
 from scipy import ndimage
@@ -107,7 +109,7 @@ class CoastlineMask:
         step = self.step_px
         node_rows = np.arange(0, -(-self.height // step) + 1) * step
         node_cols = np.arange(0, -(-self.width // step) + 1) * step
-        lon, lat = self._lonlat(node_cols[None, :] + 0.5, node_rows[:, None] + 0.5)
+        lon, lat = self._lattice_lonlat(node_cols[None, :] + 0.5, node_rows[:, None] + 0.5)
         near = _near_land(_load("mask"), lon, lat)
         self.coast_near = bool(near.any())
         land = np.zeros_like(near)
@@ -169,6 +171,24 @@ class CoastlineMask:
             self._refined[(bi, bj)] = block
         in_rows, in_cols = np.nonzero(block_rows == bi)[0], np.nonzero(block_cols == bj)[0]
         out[np.ix_(in_rows, in_cols)] = block[np.ix_(rows[in_rows] - bi * step, cols[in_cols] - bj * step)]
+
+    def _lattice_lonlat(self, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Longitude/latitude of the lattice; a CRS with no way to them means no mask (skipped with the reason).
+
+        An engineering (``LOCAL_CS``) or geocentric CRS cannot be transformed to EPSG:4326: that is a scene the
+        coastline cannot be placed on, like one without coordinates, not a failed run.
+
+        Raises:
+            CoastlineUnavailable: the scene's CRS cannot be transformed to longitude/latitude.
+        """
+        try:
+            return self._lonlat(cols, rows)
+        except (CRSError, CPLE_BaseError) as error:
+            first = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+            raise CoastlineUnavailable(
+                f"the scene's coordinate system cannot be converted to longitude/latitude ({first}), so no "
+                "coastline can be placed on it; assign the scene its map CRS, or give --land-mask none"
+            ) from None
 
     def _lonlat(self, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cols, rows = np.broadcast_arrays(np.asarray(cols, dtype=float), np.asarray(rows, dtype=float))

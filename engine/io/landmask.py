@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol, cast
@@ -144,11 +145,40 @@ class PixelPolygons:
                     geometries.append(shape(projected))
                 return geometries
         except (fiona.errors.FionaError, CRSError, OSError) as error:
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise InputError(
-                f"{self.option} {self.path}: cannot read it as a polygon layer ({first}); give a "
-                "Shapefile, GeoPackage or GeoJSON of polygons"
-            ) from None
+            raise self._unreadable(error) from None
+
+    def _unreadable(self, error: Exception) -> InputError:
+        """Build the one-line refusal of a layer that fiona or its CRS cannot read."""
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return InputError(
+            f"{self.option} {self.path}: cannot read it as a polygon layer ({first}); give a "
+            "Shapefile, GeoPackage or GeoJSON of polygons"
+        )
+
+    def contents_without_polygons(self) -> str | None:
+        """Say what the layer holds ("12 LineString features and no polygon") when it has no polygon at all.
+
+        Only polygons near the scene are read, so an empty :attr:`polygons` cannot tell a layer of lines or
+        points (the wrong file: refuse it) from polygons elsewhere (the wrong place: warn). This reads the
+        whole layer's feature types, stopping at the first polygon, so a polygon layer costs one feature.
+
+        Returns:
+            None when the layer has a polygon somewhere; otherwise its contents in words.
+        """
+        counts: Counter[str] = Counter()
+        try:
+            with fiona.open(self.path) as layer:
+                for feature in layer:
+                    kind = feature.geometry.type if feature.geometry is not None else "empty-geometry"
+                    if "Polygon" in kind:
+                        return None
+                    counts[kind] += 1
+        except (fiona.errors.FionaError, OSError) as error:
+            raise self._unreadable(error) from None
+        if not counts:
+            return "no features at all"
+        held = ", ".join(f"{n} {kind} feature{'' if n == 1 else 's'}" for kind, n in counts.most_common())
+        return f"{held} and no polygon"
 
     def clip_to(self, width: int, height: int) -> None:
         """Keep only the polygon parts inside the ``width`` x ``height`` scene (no margin): an area of interest."""
@@ -202,11 +232,17 @@ class LandSource(Protocol):
 
 
 class LandMaskedScene:
-    """A scene whose land pixels (from a mask, widened by ``buffer_m``) read as invalid; the rest is the scene's."""
+    """A scene whose land pixels (from a mask, widened by ``buffer_m``) read as invalid; the rest is the scene's.
+
+    ``valid_before_land_mask`` records whether any pixel read was valid before the mask, so a run left with
+    nothing to search blames the mask only when the mask removed something (an all-nodata scene on a coast is
+    the file's fault, not the coastline's).
+    """
 
     def __init__(self, scene: Scene, mask: LandSource, buffer_m: float = 0.0) -> None:
         self.scene = scene
         self.mask = mask
+        self.valid_before_land_mask = False
         self.buffer_m = float(buffer_m)
         size_x, size_y = scene.info.pixel_size_m
         self._sampling = (float(size_y), float(size_x))
@@ -229,6 +265,8 @@ class LandMaskedScene:
     def read_sigma0(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read the scene's σ0 and validity, with land pixels set invalid (value 0)."""
         values, valid = self.scene.read_sigma0(window)
+        if not self.valid_before_land_mask and valid.any():
+            self.valid_before_land_mask = True
         land = self.land(window)
         if land.any():
             values = np.where(land, np.float32(0.0), values)
@@ -250,11 +288,10 @@ class LandMaskedScene:
 DEFAULT_BUFFER_M = DEFAULT_LAND_BUFFER_M  # the name callers of this module know
 
 
-def _skip(scene: Scene, mode: str, reason: str) -> Scene:
+def _skip(scene: Scene, mode: str, reason: str, **extra: Any) -> Scene:
     """Return the scene unmasked, with the reason in its metadata (and the log) so the summary says why."""
-    scene.info = replace(
-        scene.info, metadata={**scene.info.metadata, "land_mask": {"mode": mode, "used": False, "reason": reason}}
-    )
+    described = {"mode": mode, "used": False, "reason": reason, **extra}
+    scene.info = replace(scene.info, metadata={**scene.info.metadata, "land_mask": described})
     return scene
 
 
@@ -279,7 +316,33 @@ def apply_land_mask(scene: Scene, path: str | os.PathLike[str] | None, buffer_m:
             f"--land-mask {text}: no such file; give a polygon layer of land (e.g. a coastline data "
             "set), auto (the global coastline) or none"
         )
-    return LandMaskedScene(scene, PixelPolygons(text, scene), buffer_m)
+    mask = PixelPolygons(text, scene)
+    if not mask.polygons:
+        return _no_land_over_scene(scene, mask)
+    return LandMaskedScene(scene, mask, buffer_m)
+
+
+def _no_land_over_scene(scene: Scene, mask: PixelPolygons) -> Scene:
+    """Refuse a layer without any polygon; for polygons that all lie elsewhere, warn and leave the scene unmasked.
+
+    A layer of coastlines as lines (or an empty one) is the wrong file: masking nothing and reporting the mask
+    as used would let coasts come out as oil behind a report that says land was masked. Polygons elsewhere may
+    be right (a regional layer, a scene offshore), but the analyst must see that nothing was masked.
+
+    Raises:
+        InputError: the layer holds no polygon at all.
+    """
+    contents = mask.contents_without_polygons()
+    if contents is not None:
+        raise InputError(
+            f"--land-mask {mask.path}: holds {contents}; a land mask needs polygons of land (or use --land-mask auto)"
+        )
+    log.warning(
+        "--land-mask %s: no land polygon over the scene, so no land is masked and coasts can come out as oil; "
+        "check that the layer covers the scene, or use --land-mask auto",
+        mask.path,
+    )
+    return _skip(scene, "file", f"no land polygon over the scene in {mask.path}", source=mask.path, polygons=0)
 
 
 def _auto(scene: Scene, buffer_m: float) -> Scene:

@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from engine.contract import UNITS
@@ -316,25 +317,63 @@ def decide_units(values: np.ndarray, dtype: str, scaled: bool, metadata: tuple[s
     return "amplitude", f"positive values with median {median:.4g}: DN amplitude"
 
 
-def _pixel_size_m(dataset: Any, path: str, override_m: float | None) -> tuple[tuple[float, float], str | None]:
-    """Pixel ground size (x, y) in metres, and a warning when it had to be assumed."""
+def _unusable_crs(crs: Any) -> str | None:
+    """Name a CRS the engine can neither measure in metres nor place on the globe; None for a usable or no CRS.
+
+    GDAL reads a GeoTIFF whose geokeys it cannot decode as an engineering CRS (``LOCAL_CS``), and a geocentric
+    CRS (EPSG:4978) has no map plane: neither has a linear unit factor or a way to longitude/latitude, so every
+    later step that measures the scene or places a coastline on it would fail. Such a raster is read as one
+    without a CRS (pixel coordinates, assumed pixel size), with a warning that says how to fix the file.
+    """
+    if crs is None or crs.is_geographic:
+        return None
+    try:
+        _ = crs.linear_units_factor  # raises for engineering and geocentric CRSs
+    except CRSError:
+        wkt = crs.to_wkt()
+        if wkt.startswith("GEOCCS"):
+            return "a geocentric coordinate system"
+        if wkt.startswith("LOCAL_CS"):
+            return "an engineering coordinate system (LOCAL_CS; GDAL reads one where it cannot decode the geokeys)"
+        return "a coordinate system that is not a map projection"
+    return None
+
+
+def _pixel_size_m(
+    dataset: Any, path: str, override_m: float | None, unusable: str | None
+) -> tuple[tuple[float, float], str | None]:
+    """Pixel ground size (x, y) in metres, and a warning when it had to be assumed or the CRS is ignored.
+
+    ``unusable`` names the file's CRS when :func:`_unusable_crs` rejected it: the raster is then treated as
+    one without a CRS, and the warning says so even when ``override_m`` gives the size.
+    """
     transform = dataset.transform
     size_x = math.hypot(transform.a, transform.d)
     size_y = math.hypot(transform.b, transform.e)
     crs = dataset.crs
+    assumed = f"sizes in km assume {ASSUMED_PIXEL_SIZE_M:g} m pixels (Sentinel-1 IW GRD)"
+    if unusable:
+        size = ASSUMED_PIXEL_SIZE_M if override_m is None else float(override_m)
+        sizes = "" if override_m is not None else f" and {assumed}"
+        return (size, size), (
+            f"{path} has {unusable}, which is ignored: outputs are in pixel coordinates{sizes}; {_ASSIGN_CRS}"
+        )
     if override_m is not None:
         return (float(override_m), float(override_m)), None
     if crs is None:
         source = "GCPs only (open the .SAFE product instead for map coordinates)" if dataset.gcps[0] else "no CRS"
         return (ASSUMED_PIXEL_SIZE_M, ASSUMED_PIXEL_SIZE_M), (
-            f"{path} has {source}: outputs are in pixel coordinates and sizes in km assume "
-            f"{ASSUMED_PIXEL_SIZE_M:g} m pixels (Sentinel-1 IW GRD)"
+            f"{path} has {source}: outputs are in pixel coordinates and {assumed}"
         )
     if crs.is_geographic:
         centre_lon, centre_lat = transform @ (dataset.width / 2, dataset.height / 2)
         return geographic_pixel_size_m(centre_lat, size_x, size_y), None
     factor = crs.linear_units_factor[1]
     return (size_x * factor, size_y * factor), None
+
+
+#: The fix for a raster whose CRS is unusable (see :func:`_unusable_crs`).
+_ASSIGN_CRS = "assign its real map CRS (e.g. gdal_edit.py -a_srs EPSG:32633 FILE) for map outputs"
 
 
 def open_raster(
@@ -430,14 +469,16 @@ def _build_scene(
     raw_nodata = nodata if nodata is not None else dataset.nodatavals[band_index - 1]
     flags = dataset.mask_flag_enums[band_index - 1]
     use_gdal_mask = MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
-    pixel_size, pixel_warning = _pixel_size_m(dataset, path, pixel_size_m)
+    unusable = _unusable_crs(dataset.crs)
+    grid = (None, Affine.identity()) if unusable else (dataset.crs, dataset.transform)
+    pixel_size, pixel_warning = _pixel_size_m(dataset, path, pixel_size_m, unusable)
     if pixel_warning:
         log.warning("%s", pixel_warning)
 
     # A provisional scene reads the sample; zeros count as nodata unless the file turns out to be dB.
     probe = RasterScene(
         dataset,
-        _info(dataset, path, band_index, "linear", "", raw_nodata, pixel_size, {}),
+        _info(dataset, path, band_index, "linear", "", raw_nodata, pixel_size, {}, grid),
         scale,
         offset,
         raw_nodata,
@@ -479,7 +520,7 @@ def _build_scene(
         "sample": stats,
         **({"pixel_size_warning": pixel_warning} if pixel_warning else {}),
     }
-    info = _info(dataset, path, band_index, chosen, reason, raw_nodata, pixel_size, metadata)
+    info = _info(dataset, path, band_index, chosen, reason, raw_nodata, pixel_size, metadata, grid)
     return RasterScene(
         dataset, info, scale, offset, raw_nodata, zero_is_nodata, use_gdal_mask, units_declared=units != "auto"
     )
@@ -518,15 +559,17 @@ def _info(
     nodata: float | None,
     pixel_size: tuple[float, float],
     metadata: dict[str, Any],
+    grid: tuple[Any, Any],
 ) -> SceneInfo:
+    """Describe the scene; ``grid`` is its ``(crs, transform)``: the file's, or none and pixels when unusable."""
     tags = {k.lower(): v for k, v in dataset.tags().items()}
     scene_id = tags.get("product_id") or tags.get("product_name") or tags.get("scene_id") or Path(path).stem
     return SceneInfo(
         path=path,
         width=dataset.width,
         height=dataset.height,
-        crs=dataset.crs,
-        transform=dataset.transform,
+        crs=grid[0],
+        transform=grid[1],
         band=band,
         band_name=dataset.descriptions[band - 1],
         units=units,

@@ -50,8 +50,8 @@ from engine.errors import ModelError
 from engine.io.atomic import EngineFolder, Inputs, atomic_file
 from engine.models.sar_jointnet import JointNetConfig, SARJointNet, label_x0_from_logits
 from engine.progress import Progress
-from engine.train.checkpoint import BEST, LAST
-from engine.train.loop import LoopConfig, TrainResult, train
+from engine.train.checkpoint import BEST, LAST, tiles_digest
+from engine.train.loop import LoopConfig, TrainResult, run_fingerprint, train
 
 LABEL_LOSSES = ("ce", "mse")
 WEIGHTS_SUFFIX = ".safetensors"
@@ -189,6 +189,31 @@ class TrainedJointNet:
     metadata: dict[str, Any]
 
 
+def jointnet_identity(tiles: TileSet, config: JointTrainConfig) -> dict[str, Any]:
+    """Return SAR-JointNet's part of a run's fingerprint (:func:`engine.train.loop.run_fingerprint`).
+
+    Each part, and why a resumed run must share it:
+
+    - ``classes``: the label maps it generates are of these classes;
+    - ``jointnet``: every setting of this trainer (network, noise schedule, b, dB range, losses, speckle);
+    - ``data.train``: a digest of the training tiles' pixels, validity and labels (as given, before the speckle
+      filter), which the generator learns and the card of a model trained on its pairs describes.
+    """
+    return {
+        "classes": [[c.id, c.name] for c in tiles.classes],
+        "jointnet": config.to_dict(),
+        "data": {"train": tiles_digest(tiles)},
+    }
+
+
+def jointnet_fingerprint(tiles: TileSet, config: JointTrainConfig, loop: LoopConfig) -> dict[str, Any]:
+    """Return the fingerprint a SAR-JointNet trained on ``tiles`` carries in its sidecar (``training.fingerprint``).
+
+    ``dakd finetune --resume`` reuses the SAR-JointNet of its work folder only when this matches.
+    """
+    return run_fingerprint(JointTask.stage_name, loop, jointnet_identity(tiles, config))
+
+
 def train_jointnet(
     tiles: TileSet,
     config: JointTrainConfig,
@@ -202,6 +227,7 @@ def train_jointnet(
     b is computed from ``tiles`` unless ``config.balance`` is set.
     """
     progress = progress or Progress()
+    identity = jointnet_identity(tiles, config)  # the tiles as given, before the speckle filter
     tiles, speckle = speckle_targets(tiles, config, progress)
     balance = (
         config.balance if config.balance is not None else compute_balance(tiles, config.db_range, config.balance_stat)
@@ -215,7 +241,7 @@ def train_jointnet(
     torch.manual_seed(loop.seed)
     model = SARJointNet(model_config)
     task = JointTask(tiles, config, balance, loop.seed)
-    result = train(model, task, loop, run_dir, progress, resume)
+    result = train(model, task, loop, run_dir, progress, resume, identity)
     if result.ema_state is not None:
         model.load_state_dict({k: v.to(dtype=model.state_dict()[k].dtype) for k, v in result.ema_state.items()})
     metadata = {
@@ -229,6 +255,7 @@ def train_jointnet(
         "tiles": len(task.tiles),
         "loop": loop.to_dict(),
         "final_loss": result.loss_history[-1][1] if result.loss_history else None,
+        "fingerprint": run_fingerprint(task.stage_name, loop, identity),
     }
     trained = TrainedJointNet(model.cpu(), balance, task.schedule, config.db_range, tiles.classes, metadata)
     return trained, result

@@ -8,7 +8,8 @@ the loss, and optionally a validation score. The loop owns everything else:
 - an exponential moving average of the weights (optional; SAR-JointNet samples with it);
 - validation at epoch ends, the best weights kept, early stopping after ``patience`` evaluations
   without improvement;
-- checkpoints every N steps and on cancellation, and exact resume (``engine.train.checkpoint``);
+- checkpoints every N steps and on cancellation, and exact resume (``engine.train.checkpoint``) of this
+  run only: a checkpoint whose fingerprint (:func:`run_fingerprint`) is another run's is refused;
 - out-of-memory back-off: the batch is halved and the same step retried;
 - DistributedDataParallel under ``torchrun`` (each process takes every ``world_size``-th sample of
   the same global order);
@@ -27,7 +28,7 @@ import contextlib
 import copy
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,12 +37,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine import __version__
 from engine.config import ConfigBase
 from engine.device import autocast_dtype, is_out_of_memory, release_cached_memory, select_device
 from engine.errors import Cancelled, DakdError
 from engine.progress import Progress
 from engine.train import distributed
-from engine.train.checkpoint import BEST, LAST, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from engine.train.checkpoint import (
+    BEST,
+    FINGERPRINT,
+    FINGERPRINT_VERSION,
+    LAST,
+    check_fingerprint,
+    flat_fingerprint,
+    load_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+    state_digest,
+    unfit_checkpoint,
+)
 
 log = logging.getLogger("dakd")
 
@@ -91,6 +106,33 @@ class LoopConfig(ConfigBase):
     min_gain_over_start: float = 0.0
     seed: int = 0
     device: str = "auto"
+
+
+#: Loop settings a resumed run may change: where it runs and how often it saves, neither of which changes a weight.
+#: Every other field (steps, batch, learning-rate schedule, precision, EMA, validation and early stopping, seed)
+#: shapes the weights or picks the best ones, so it must be the checkpoint's.
+RESUMABLE_LOOP_CHANGES = ("device", "checkpoint_every")
+
+
+def run_fingerprint(stage: str, config: LoopConfig, identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return what makes a training run this run: a checkpoint with another fingerprint is another run's.
+
+    The loop's own part:
+
+    - ``checkpoint``: :data:`~engine.train.checkpoint.FINGERPRINT_VERSION`, the layout of what is restored;
+    - ``engine``: the engine version, whose losses, sample order and augmentations the steps so far followed;
+    - ``stage``: SAR-JointNet and SAROSS-Net checkpoints must not be confused;
+    - ``loop.*``: every :class:`LoopConfig` field but :data:`RESUMABLE_LOOP_CHANGES`; the card records them
+      as the run's settings, and ``max_steps`` shapes the learning-rate schedule (a longer run is a new
+      run, e.g. from ``--init``).
+
+    ``identity`` is the trainer's part (:func:`engine.train.segmenter.segmenter_identity`,
+    :func:`engine.train.jointnet.jointnet_identity`): classes, network settings and digests of the data.
+    :func:`train` adds ``network``, the names and shapes of the model's weights.
+    """
+    loop = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_LOOP_CHANGES}
+    parts = {"checkpoint": FINGERPRINT_VERSION, "engine": __version__, "stage": stage, "loop": loop}
+    return flat_fingerprint({**parts, **(identity or {})})
 
 
 class TrainTask(Protocol):
@@ -210,6 +252,7 @@ class _Run:
     amp_dtype: torch.dtype | None
     ema: EMA | None
     state: _State
+    fingerprint: dict[str, Any] = field(default_factory=dict)
     best_state: dict[str, torch.Tensor] | None = None
 
 
@@ -220,6 +263,7 @@ def train(
     run_dir: str | Path | None = None,
     progress: Progress | None = None,
     resume: bool = False,
+    identity: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``task``; see the module docstring for what the loop handles.
 
@@ -232,7 +276,8 @@ def train(
         config: optimisation settings.
         run_dir: folder for ``last.pt`` / ``best.pt`` (None: no checkpoints).
         progress: progress events and cancellation.
-        resume: continue from ``run_dir/last.pt``.
+        resume: continue from ``run_dir/last.pt``, which must be this run's (:func:`run_fingerprint`).
+        identity: the trainer's part of the run's fingerprint (its data, classes, network settings).
 
     Returns:
         The trained model (final weights) with histories and the best weights.
@@ -240,9 +285,12 @@ def train(
     Raises:
         Cancelled: the user stopped the run (a checkpoint was written first when ``run_dir`` is set).
         DakdError: out of memory at batch size 1, or under DDP.
+        ModelError: with ``resume``, a checkpoint of another run, or one that cannot be restored.
     """
+    fingerprint = _fingerprint(model, task, config, identity) if run_dir is not None else {}
     with distributed.process_group(select_device(config.device).device) as (dist_info, device):
         run = _start(model, task, config, dist_info, device, run_dir, progress or Progress())
+        run.fingerprint = fingerprint
         if resume:
             _resume(run)
         order = task.epoch_order(run.state.epoch)
@@ -258,6 +306,13 @@ def train(
         _checkpoint(run)
     model.eval()
     return _result(run, stopped_early)
+
+
+def _fingerprint(
+    model: nn.Module, task: TrainTask, config: LoopConfig, identity: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Return the run's fingerprint (:func:`run_fingerprint`) with ``network``, the model's weight names and shapes."""
+    return {**run_fingerprint(task.stage_name, config, identity), "network": state_digest(model.state_dict(), False)}
 
 
 def _start(
@@ -303,10 +358,32 @@ def _start(
 
 
 def _resume(run: _Run) -> None:
-    """Restore weights, optimiser, schedule, scaler, EMA, loop position and RNGs from ``run_dir/last.pt``."""
+    """Restore weights, optimiser, schedule, scaler, EMA, loop position and RNGs from ``run_dir/last.pt``.
+
+    Both checkpoints are matched to this run first (:func:`run_fingerprint`): another run's would hand
+    back its weights under this run's card. A restore that fails anyway (a damaged file) is one line too.
+
+    Raises:
+        ModelError: a checkpoint of another run, of an older engine, or one that cannot be restored.
+    """
     if run.run_path is None:
         raise DakdError("--resume needs the run's checkpoint folder")
-    saved = load_checkpoint(run.run_path / LAST)
+    last, best = run.run_path / LAST, run.run_path / BEST
+    saved = load_checkpoint(last)
+    check_fingerprint(last, saved.get(FINGERPRINT), run.fingerprint)
+    best_saved = load_checkpoint(best) if best.is_file() else None
+    if best_saved is not None:
+        check_fingerprint(best, best_saved.get(FINGERPRINT), run.fingerprint)
+    try:
+        _restore(run, saved)
+        run.best_state = best_saved["model"] if best_saved is not None else None
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:  # a damaged file: one line
+        raise unfit_checkpoint(last, error) from None
+    log.info("resumed %s at step %d of %d", run.task.stage_name, run.state.step, run.config.max_steps)
+
+
+def _restore(run: _Run, saved: dict[str, Any]) -> None:
+    """Load a checkpoint's states into ``run`` (:func:`_resume` checked that it is this run's)."""
     run.model.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
     run.scheduler.load_state_dict(saved["scheduler"])
@@ -317,9 +394,6 @@ def _resume(run: _Run) -> None:
     run.state = _State(**{k: loop_state[k] for k in _State.__dataclass_fields__})
     run.state.loss_history = [tuple(x) for x in run.state.loss_history]  # type: ignore[misc]
     restore_rng_state(saved["rng"][min(run.dist_info.rank, len(saved["rng"]) - 1)])
-    if (run.run_path / BEST).is_file():
-        run.best_state = load_checkpoint(run.run_path / BEST)["model"]
-    log.info("resumed %s at step %d of %d", run.task.stage_name, run.state.step, run.config.max_steps)
 
 
 def _checkpoint(run: _Run) -> None:
@@ -343,6 +417,7 @@ def _checkpoint(run: _Run) -> None:
                 "loop": asdict(run.state),
                 "config": run.config.to_dict(),
                 "task": run.task.stage_name,
+                FINGERPRINT: run.fingerprint,
             },
         )
 
@@ -364,7 +439,8 @@ def _evaluate(run: _Run) -> bool:
         state.best_score, state.best_step, state.evals_since_best = score, state.step, 0
         run.best_state = _cpu_state(run.model)
         if run.run_path is not None and run.dist_info.is_main:
-            save_checkpoint(run.run_path / BEST, {"model": run.best_state, "step": state.step, "score": score})
+            best = {"model": run.best_state, "step": state.step, "score": score, FINGERPRINT: run.fingerprint}
+            save_checkpoint(run.run_path / BEST, best)
     else:
         state.evals_since_best += 1
     run.progress.log(

@@ -51,13 +51,16 @@ from engine.io.atomic import (
 from engine.models.sar_jointnet import jointnet_config
 from engine.progress import Progress
 from engine.train import distributed
+from engine.train.checkpoint import check_fingerprint
 from engine.train.consistency import GateConfig, gate_generated
 from engine.train.fid import score_generated_set
 from engine.train.jointnet import (
     JOINTNET_WORK,
     GenerateConfig,
     JointTrainConfig,
+    TrainedJointNet,
     generate_pairs,
+    jointnet_fingerprint,
     load_jointnet,
     save_jointnet,
     train_jointnet,
@@ -815,46 +818,74 @@ def _sources(data: DataConfig) -> list[str]:
     return [str(data.folder)]
 
 
+def _jointnet_settings(config: FinetuneConfig, preset: Preset) -> tuple[JointTrainConfig, LoopConfig]:
+    """Return the SAR-JointNet settings and loop of a fine-tune (stage 2)."""
+    joint_config = JointTrainConfig(
+        model=jointnet_config(preset.jointnet_variant),
+        balance=config.balance,
+        db_range=(config.data.db_range[0], config.data.db_range[1]),
+        crop_px=preset.crop_px,
+        speckle=config.speckle,
+    )
+    steps = config.jointnet_steps or preset.jointnet_steps
+    loop = jointnet_loop(
+        steps,
+        config.batch_size or preset.jointnet_batch,
+        preset.jointnet_lr,
+        0.999 if steps > 2000 else 0.95,
+        preset.checkpoint_every,
+        config.seed,
+        config.device,
+        config.precision,
+    )
+    return joint_config, loop
+
+
+def _jointnet(
+    config: FinetuneConfig, preset: Preset, train_tiles: TileSet, work: Path, progress: Progress
+) -> TrainedJointNet:
+    """Return the run's SAR-JointNet: trained here, or with ``--resume`` the one this run already trained.
+
+    A SAR-JointNet in the work folder is reused only when its fingerprint is this run's
+    (:func:`~engine.train.jointnet.jointnet_fingerprint`): another run's learnt other data.
+
+    Raises:
+        ModelError: with ``--resume``, a SAR-JointNet or checkpoint of another run.
+    """
+    weights = work / "jointnet.safetensors"
+    joint_config, loop = _jointnet_settings(config, preset)
+    if config.resume and weights.is_file():
+        trained = load_jointnet(weights)
+        expected = jointnet_fingerprint(train_tiles, joint_config, loop)
+        check_fingerprint(weights, trained.metadata.get("fingerprint"), expected)
+        progress.log("info", f"reusing the trained SAR-JointNet in {weights}")
+        return trained
+    trained, _ = train_jointnet(
+        train_tiles,
+        joint_config,
+        loop,
+        work / "jointnet",
+        progress,
+        resume=config.resume and (work / "jointnet" / "last.pt").is_file(),
+    )
+    if distributed.is_main_process():
+        save_jointnet(weights, trained)
+    return trained
+
+
 def _generate(
     config: FinetuneConfig, preset: Preset, train_tiles: TileSet, work: Path, aug_ratio: float, progress: Progress
 ) -> tuple[Any, dict[str, Any]]:
+    """Return the generated pairs and the card's record of them (stages 2 and 3).
+
+    With ``--resume`` the pairs already in the work folder are reused when they are enough and come from
+    this run's SAR-JointNet (its fingerprint); otherwise they are generated again.
+    """
     weights = work / "jointnet.safetensors"
-    if config.resume and weights.is_file():
-        trained = load_jointnet(weights)
-        progress.log("info", f"reusing the trained SAR-JointNet in {weights}")
-    else:
-        joint_config = JointTrainConfig(
-            model=jointnet_config(preset.jointnet_variant),
-            balance=config.balance,
-            db_range=(config.data.db_range[0], config.data.db_range[1]),
-            crop_px=preset.crop_px,
-            speckle=config.speckle,
-        )
-        steps = config.jointnet_steps or preset.jointnet_steps
-        loop = jointnet_loop(
-            steps,
-            config.batch_size or preset.jointnet_batch,
-            preset.jointnet_lr,
-            0.999 if steps > 2000 else 0.95,
-            preset.checkpoint_every,
-            config.seed,
-            config.device,
-            config.precision,
-        )
-        trained, _ = train_jointnet(
-            train_tiles,
-            joint_config,
-            loop,
-            work / "jointnet",
-            progress,
-            resume=config.resume and (work / "jointnet" / "last.pt").is_file(),
-        )
-        if distributed.is_main_process():
-            save_jointnet(weights, trained)
+    trained = _jointnet(config, preset, train_tiles, work, progress)
     count = max(1, math.ceil(aug_ratio * len(train_tiles)))
     folder = work / "generated"
-    existing = folder / "dataset.json"
-    if not (config.resume and existing.is_file() and json.loads(existing.read_text()).get("count", 0) >= count):
+    if not (config.resume and _reusable_pairs(folder, count, trained)):
         gen_config = GenerateConfig(
             count=count,
             steps=config.ddim_steps or preset.ddim_steps,
@@ -881,6 +912,16 @@ def _generate(
         "ddim_eta": generated.manifest["sampler"].get("eta", 0.0),
         "sample_grid": str(folder / "samples.png"),
     }
+
+
+def _reusable_pairs(folder: Path, count: int, trained: TrainedJointNet) -> bool:
+    """Return True when ``folder`` holds at least ``count`` pairs generated by ``trained`` (its fingerprint)."""
+    existing = folder / "dataset.json"
+    if not existing.is_file():
+        return False
+    manifest = json.loads(existing.read_text())
+    source = (manifest.get("jointnet") or {}).get("fingerprint")
+    return manifest.get("count", 0) >= count and source is not None and source == trained.metadata.get("fingerprint")
 
 
 def gate_for_training(

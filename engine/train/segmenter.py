@@ -12,7 +12,7 @@ paper's "hard label" ablation.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from engine.detectors.base import InputSpec
 from engine.io.atomic import EngineFolder, Inputs, atomic_file
 from engine.modelcard import ModelCard, new_model_card, save_model_card
 from engine.progress import Progress
-from engine.train.checkpoint import BEST, LAST
+from engine.train.checkpoint import BEST, LAST, arrays_digest, json_digest, state_digest, tiles_digest
 from engine.train.loop import LoopConfig, TrainResult, train
 from engine.train.losses import LossWeights, retention_loss, segmentation_loss
 from engine.train.metrics import confusion_matrix, oil_vs_rest_confusion, scores
@@ -214,6 +214,46 @@ class SegmenterTask:
         return {"score": result["miou"], **{k: v for k, v in result.items() if k not in ("confusion", "exact")}}
 
 
+def segmenter_identity(
+    train_tiles: TileSet,
+    val_tiles: TileSet | None,
+    generated: GeneratedSet | None,
+    spec: InputSpec,
+    config: SegmenterConfig,
+    init_model: nn.Module | None,
+) -> dict[str, Any]:
+    """Return SAROSS-Net's part of a run's fingerprint (:func:`engine.train.loop.run_fingerprint`).
+
+    Each part, and why a resumed run must share it:
+
+    - ``classes``: the card names them, and a scheme of as many classes under other names has the same shapes;
+    - ``input``: the normalisation the weights learnt, recorded in the card;
+    - ``segmenter``: every setting of this trainer (variant, skip, input features, losses, augmentation, crop);
+    - ``data.train``, ``data.validation``: digests of the tiles' pixels, validity and labels. The card's data
+      record must be the data the weights saw, and validation picks the weights kept;
+    - ``generated``: the pair set's manifest (its SAR-JointNet, sampler, seed, count) and the pairs the gate
+      kept, when pairs are used; not the pairs' bytes, which would be read in full at every start;
+    - ``init``: a digest of the ``--init`` weights: the run started from them, distils from them, and the card
+      names that model as its base.
+    """
+    pairs = generated if config.aug_ratio > 0 else None
+    return {
+        "classes": [[c.id, c.name] for c in train_tiles.classes],
+        "input": asdict(spec),
+        "segmenter": config.to_dict(),
+        "data": {"train": tiles_digest(train_tiles), "validation": tiles_digest(val_tiles)},
+        "generated": _generated_identity(pairs) if pairs is not None else None,
+        "init": state_digest(init_model.state_dict()) if init_model is not None else None,
+    }
+
+
+def _generated_identity(generated: GeneratedSet) -> dict[str, Any]:
+    """Return a generated set's part of the fingerprint: its manifest (but the judge's scores) and the kept pairs."""
+    manifest = {k: v for k, v in generated.manifest.items() if k != "consistency"}
+    kept = arrays_digest([generated.indices]) if generated.indices is not None else None
+    return {"manifest": json_digest(manifest), "kept": kept}
+
+
 def train_segmenter(
     train_tiles: TileSet,
     val_tiles: TileSet | None,
@@ -249,13 +289,28 @@ def train_segmenter(
     if real_only >= loop.max_steps:
         raise ValueError(f"real_only_steps ({real_only}) must be fewer than the run's {loop.max_steps} steps")
     main_loop = replace(loop, max_steps=loop.max_steps - real_only)
+    identity = (  # before any step; only checkpoints carry it
+        segmenter_identity(train_tiles, val_tiles, generated, spec, config, init_model) if run_dir is not None else {}
+    )
     task = SegmenterTask(train_tiles, val_tiles, generated, spec, config, loop.seed, teacher)
-    result = train(model, task, main_loop, run_dir, progress, resume)
+    result = train(model, task, main_loop, run_dir, progress, resume, identity)
     if result.best_state is not None:
         model.load_state_dict(result.best_state)
     if real_only:
         result = _real_only_phase(
-            model, result, train_tiles, val_tiles, spec, config, loop, real_only, teacher, run_dir, progress, resume
+            model,
+            result,
+            train_tiles,
+            val_tiles,
+            spec,
+            config,
+            loop,
+            real_only,
+            teacher,
+            run_dir,
+            progress,
+            resume,
+            identity,
         )
         if result.best_state is not None:
             model.load_state_dict(result.best_state)
@@ -275,11 +330,13 @@ def _real_only_phase(
     run_dir: str | Path | None,
     progress: Progress | None,
     resume: bool,
+    identity: dict[str, Any],
 ) -> TrainResult:
     """Train ``steps`` more on real tiles alone from ``model`` (the first phase's best); one result for both phases.
 
     The phase starts from its own warm-up-free schedule at :data:`REAL_ONLY_LR_SHARE` of the peak rate and
     validates before its first step, so it never hands back a model worse on validation than the first phase's.
+    ``identity`` is the first phase's (:func:`segmenter_identity`): the phase's checkpoints must be this run's too.
     """
     phase_loop = replace(
         loop,
@@ -293,7 +350,7 @@ def _real_only_phase(
     phase_dir = Path(run_dir) / REAL_ONLY_DIR if run_dir is not None else None
     task = SegmenterTask(train_tiles, val_tiles, None, spec, replace(config, aug_ratio=0.0), loop.seed + 1, teacher)
     resume_phase = resume and phase_dir is not None and (phase_dir / "last.pt").is_file()
-    second = train(model, task, phase_loop, phase_dir, progress, resume_phase)
+    second = train(model, task, phase_loop, phase_dir, progress, resume_phase, {**identity, "phase": "real-only"})
     offset = first.steps
     improved = second.best_step is not None and second.best_step > 0
     best_step = second.best_step + offset if second.best_step is not None and improved else first.best_step

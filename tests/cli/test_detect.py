@@ -72,6 +72,30 @@ def test_all_nodata_raster(tmp_path, capsys):
     assert_refused(code, err, "blank.tif: contains no valid pixels", tmp_path / "out")
 
 
+@pytest.mark.parametrize("crs", ['LOCAL_CS["arbitrary",UNIT["metre",1]]', "EPSG:4978"])
+def test_a_raster_in_an_engineering_or_geocentric_crs_runs_in_pixel_coordinates(tmp_path, capsys, crs):
+    """GDAL's LOCAL_CS (geokeys it cannot decode) and geocentric CRSs used to end in "internal error"."""
+    scene = write_scene(tmp_path / "odd.tif", speckled_sea(64, 64), crs=crs)
+    out = tmp_path / "out"
+    code, _, err = detect(capsys, scene, "--out", out, "--method", "threshold", "--reader-option", "pixel_size_m=10")
+    assert code == 0, err  # with the default --land-mask auto
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input"]["crs"] is None and summary["land_mask"]["used"] is False
+    assert any("which is ignored: outputs are in pixel coordinates" in w for w in summary["warnings"])
+
+
+def test_a_zip_cut_off_mid_download(tmp_path, capsys):
+    cut = tmp_path / "S1A_IW_GRDH_1SDV_20240105T053012_20240105T053037_051983_0647A6_A1B2.zip"
+    cut.write_bytes(b"PK\x03\x04" + bytes(5000))  # a local file header and no central directory
+    code, _, err = detect(capsys, cut, "--out", tmp_path / "out")
+    assert_refused(
+        code,
+        err,
+        f"{cut}: is not a complete zip archive (an interrupted download?); download it again",
+        tmp_path / "out",
+    )
+
+
 def write_rgb(path):
     data = np.random.default_rng(0).integers(0, 255, (3, 40, 40), dtype=np.uint8)
     with rasterio.open(

@@ -187,3 +187,110 @@ def test_a_land_layer_that_covers_the_whole_scene_is_named_in_the_refusal(tmp_pa
         sink.write({"geometry": mapping(box(east - 100, north - 1100, east + 1100, north + 100)), "properties": {}})
     code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold", "--land-mask", land)
     assert_refused(code, err, f"every pixel is land or nodata by --land-mask {land}", tmp_path / "out")
+
+
+@needs_coastline
+@pytest.mark.parametrize("fill", [0.0, np.nan])
+def test_an_all_nodata_scene_on_a_coast_blames_the_file_not_the_coastline(tmp_path, capsys, fill):
+    """Zeros or NaN off Marseille: "pass --land-mask none" would cost a second run ending in the same place."""
+    from rasterio.transform import from_origin
+
+    xs, ys = transform("EPSG:4326", "EPSG:32631", [5.34], [43.31])
+    values = np.full((640, 640), fill, np.float32)  # wider than the reader's sample, so the pass itself decides
+    scene = write_scene(
+        tmp_path / "blank.tif", values, crs="EPSG:32631", transform=from_origin(round(xs[0]), round(ys[0]), 10, 10)
+    )
+    code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold")
+    assert_refused(code, err, f"{scene}: contains no valid pixels (all nodata, NaN or zero)", tmp_path / "out")
+    assert "--land-mask" not in err.splitlines()[-1]
+    masked = open_scene(scene, land_mask="auto")  # after the run: the CLI's log handler writes to this test's stderr
+    try:
+        assert masked.info.metadata["land_mask"]["coast_in_scene"]  # the coastline really is in the scene
+    finally:
+        masked.close()
+
+
+def _write_layer(path, geometries, geometry_type):
+    import fiona
+    from shapely.geometry import mapping
+
+    with fiona.open(
+        path, "w", driver="GPKG", crs="EPSG:32633", schema={"geometry": geometry_type, "properties": {}}
+    ) as sink:
+        for geometry in geometries:
+            sink.write({"geometry": mapping(geometry), "properties": {}})
+    return path
+
+
+def test_a_land_mask_of_coastlines_as_lines_is_refused_and_writes_nothing(tmp_path, capsys):
+    from shapely.geometry import LineString
+
+    east, north = SEA_ORIGIN
+    lines = _write_layer(
+        tmp_path / "coast.gpkg", [LineString([(east, north - 300), (east + 640, north - 300)])], "LineString"
+    )
+    scene = write_scene(tmp_path / "scene.tif", speckled_sea(64, 64))
+    code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold", "--land-mask", lines)
+    assert_refused(
+        code,
+        err,
+        f"--land-mask {lines}: holds 1 LineString feature and no polygon; a land mask needs polygons of land "
+        "(or use --land-mask auto)",
+        tmp_path / "out",
+    )
+
+
+def test_land_polygons_away_from_the_scene_are_a_warning_and_the_report_says_nothing_was_masked(tmp_path, capsys):
+    from shapely.geometry import box
+
+    east, north = SEA_ORIGIN
+    elsewhere = _write_layer(
+        tmp_path / "land.gpkg", [box(east + 50_000, north, east + 51_000, north + 1_000)], "Polygon"
+    )
+    scene = write_scene(tmp_path / "scene.tif", speckled_sea(64, 64))
+    out = tmp_path / "out"
+    code, _, err = detect(capsys, scene, "--out", out, "--method", "threshold", "--land-mask", elsewhere)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["land_mask"]["used"] is False and summary["land_mask"]["polygons"] == 0
+    assert any(w.startswith(f"--land-mask {elsewhere}: no land polygon over the scene") for w in summary["warnings"])
+    report = (out / "report.html").read_text()
+    assert "No land mask was used (no land polygon over the scene in" in report  # the caveat, not "Land mask: used"
+
+
+def test_an_aoi_of_points_says_it_holds_no_polygon(tmp_path, capsys):
+    from shapely.geometry import Point
+
+    east, north = SEA_ORIGIN
+    points = _write_layer(tmp_path / "area.gpkg", [Point(east + 300, north - 300)], "Point")
+    scene = write_scene(tmp_path / "scene.tif", speckled_sea(64, 64))
+    code, _, err = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold", "--aoi", points)
+    assert_refused(
+        code,
+        err,
+        f"--aoi {points}: holds 1 Point feature and no polygon; an area of interest needs polygons",
+        tmp_path / "out",
+    )
+
+
+def test_an_aoi_over_nodata_beside_valid_pixels_names_the_area(tmp_path, capsys):
+    values = speckled_sea(600, 600)
+    values[:200, :200] = np.nan
+    scene = write_scene(tmp_path / "scene.tif", values)
+    east, north = SEA_ORIGIN
+    area = f"{east},{north - 1000},{east + 1000},{north},EPSG:32633"  # the top-left 100 x 100 px: all NaN
+    out = tmp_path / "out"
+    code, _, err = detect(capsys, scene, "--out", out, "--method", "threshold", "--land-mask", "none", "--aoi", area)
+    assert_refused(code, err, f"every pixel inside --aoi {area} is nodata while pixels around it are valid", out)
+
+
+def test_an_aoi_whose_tiles_are_all_nodata_in_a_scene_with_data_elsewhere_names_the_area(tmp_path, capsys):
+    values = speckled_sea(300, 1100)
+    values[:, :800] = np.nan  # the reader's sample still finds the valid columns on the right
+    scene = write_scene(tmp_path / "scene.tif", values)
+    east, north = SEA_ORIGIN
+    area = f"{east},{north - 1000},{east + 1000},{north},EPSG:32633"  # the top-left 100 x 100 px
+    out = tmp_path / "out"
+    code, _, err = detect(capsys, scene, "--out", out, "--method", "threshold", "--land-mask", "none", "--aoi", area)
+    assert_refused(code, err, f"every pixel in and around --aoi {area} is nodata", out)
+    assert "give an area over the scene's valid pixels" in err

@@ -450,15 +450,14 @@ def test_evaluate_names_the_folder_it_scored_and_warns_when_the_default_split_is
     assert binary["confusion"] == white["confusion"] and white["confusion"][1][1] > 0  # oil found on both
 
 
-def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A careless --labels (here a JSON sidecar, not polygons) is refused before anything is written."""
+def blank_scene(path: Path) -> Path:
+    """A 64 x 64 georeferenced scene of flat sea (UTM 33N, 10 m pixels, top left at 400000 E, 6200000 N)."""
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
 
-    scene = tmp_path / "scene.tif"
     with rasterio.open(
-        scene,
+        path,
         "w",
         driver="GTiff",
         width=64,
@@ -469,6 +468,12 @@ def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.C
         transform=from_origin(400000, 6200000, 10, 10),
     ) as dataset:
         dataset.write(np.full((1, 64, 64), 0.04, np.float32))
+    return path
+
+
+def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A careless --labels (here a JSON sidecar, not polygons) is refused before anything is written."""
+    scene = blank_scene(tmp_path / "scene.tif")
     (tmp_path / "scene.json").write_text("{}")
     args = [
         "finetune",
@@ -483,6 +488,45 @@ def test_unreadable_labels_leave_no_work_folder(tmp_path: Path, capsys: pytest.C
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith("dakd: error:") and "label polygons" in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_train_resume_refuses_another_runs_work_folder_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dakd train --resume` on a folder another run finished: one line, exit 2, no model (was a mislabelled card)."""
+    first, second = simulate_tiles(tmp_path / "a", 2, seed=3), simulate_tiles(tmp_path / "b", 2, seed=4)
+    common = ["--progress", "none", "train", "--data-format", "osd", "--device", "cpu", "--steps", "1"]
+    common += ["--batch-size", "2", "--work-dir", str(tmp_path / "run.work")]
+    assert main([*common, "--dataset", str(first), "--output", str(tmp_path / "first")]) == 0
+    capsys.readouterr()
+    for other in (["--dataset", str(second)], ["--dataset", str(first), "--skip", "none"]):
+        assert main([*common, *other, "--resume", "--output", str(tmp_path / "second")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"dakd: error: {tmp_path / 'run.work' / 'last.pt'} is from ")
+        assert "internal error" not in err and "start without --resume" in err
+    assert not list(tmp_path.glob("second*"))
+
+
+def test_finetune_refuses_point_labels_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Points burn one pixel each and the rest would be trained as sea: refused before any work."""
+    import fiona
+
+    scene = blank_scene(tmp_path / "scene.tif")
+    labels = tmp_path / "points.gpkg"
+    schema = {"geometry": "Point", "properties": {"class": "str"}}
+    with fiona.open(labels, "w", driver="GPKG", crs="EPSG:32633", schema=schema) as sink:
+        sink.write(
+            {"geometry": {"type": "Point", "coordinates": (400320.0, 6199680.0)}, "properties": {"class": "oil"}}
+        )
+    (tmp_path / "out").mkdir()
+    args = ["finetune", "--scene", str(scene), "--labels", str(labels), "--output", str(tmp_path / "out" / "m")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        f"dakd: error: {labels}: holds Point geometries; label polygons are needed (draw the labelled areas as "
+        "polygons, or give a label raster)"
+    )
     assert list((tmp_path / "out").iterdir()) == []
 
 

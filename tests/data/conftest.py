@@ -102,13 +102,22 @@ def pixel_box(row0: int, col0: int, row1: int, col1: int):
     return box(x0 + col0 * 10, y0 - row1 * 10, x0 + col1 * 10, y0 - row0 * 10)
 
 
-def write_polygons(path: Path, items: list[tuple[object, str]], crs: str = "EPSG:4326", field: str = "class") -> Path:
-    """Write (UTM geometry, class value) items to a GeoPackage in ``crs`` (reprojected from the scene CRS)."""
+def write_polygons(
+    path: Path,
+    items: list[tuple[object, str]],
+    crs: str = "EPSG:4326",
+    field: str = "class",
+    geometry_type: str = "Polygon",
+) -> Path:
+    """Write (UTM geometry, class value) items to a GeoPackage in ``crs`` (reprojected from the scene CRS).
+
+    ``geometry_type`` is the layer's (``Unknown`` holds any mix: points, lines and polygons).
+    """
     import fiona
     from rasterio.warp import transform_geom
     from shapely.geometry import mapping
 
-    schema = {"geometry": "Polygon", "properties": {field: "str"}}
+    schema = {"geometry": geometry_type, "properties": {field: "str"}}
     with fiona.open(path, "w", driver="GPKG", crs=crs, schema=schema) as sink:
         for geometry, value in items:
             sink.write({"geometry": transform_geom(SCENE_CRS, crs, mapping(geometry)), "properties": {field: value}})

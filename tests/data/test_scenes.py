@@ -59,6 +59,36 @@ def test_label_errors(scene: Path, tmp_path: Path) -> None:
         parse_class_map(["oil"])
 
 
+def test_points_or_lines_are_refused_and_skipped_beside_polygons(
+    scene: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A point burns one pixel and the background the rest: spills under it would be trained as sea."""
+    from shapely.geometry import LineString, Point
+
+    from .conftest import SCENE_ORIGIN
+
+    x0, y0 = SCENE_ORIGIN
+    point, line = Point(x0 + 705, y0 - 405), LineString([(x0 + 405, y0 - 205), (x0 + 995, y0 - 595)])
+    points = write_polygons(tmp_path / "points.gpkg", [(point, "oil")], geometry_type="Point")
+    with pytest.raises(InputError, match=r"points.gpkg: holds Point geometries; label polygons are needed"):
+        load_labelled_scenes([LabelledScene(str(scene), label_vector=str(points))], LabelSpec(), -35.0, 64)
+    lines = write_polygons(tmp_path / "lines.gpkg", [(line, "oil"), (point, "oil")], geometry_type="Unknown")
+    with pytest.raises(InputError, match=r"lines.gpkg: holds LineString, Point geometries; label polygons"):
+        load_labelled_scenes([LabelledScene(str(scene), label_vector=str(lines))], LabelSpec(), -35.0, 64)
+    mixed_items = [(pixel_box(20, 40, 60, 100), "oil"), (point, "ship"), (line, "look-alike")]
+    mixed = write_polygons(tmp_path / "mixed.gpkg", mixed_items, geometry_type="Unknown")
+    tiles = load_labelled_scenes(
+        [LabelledScene(str(scene), label_vector=str(mixed), units="linear")], LabelSpec(), -35.0, 64
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{mixed}: 2 of 3 label features are not polygons (LineString, Point) and are skipped; "
+        "only polygons label areas"
+    ]
+    counts = tiles.class_pixel_counts()
+    assert counts["ship"] == 0 and counts["look-alike"] == 0 and counts["oil"] > 30 * 50  # the polygon alone
+
+
 def test_label_raster(scene: Path, tmp_path: Path) -> None:
     import rasterio
 

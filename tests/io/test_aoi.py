@@ -106,6 +106,56 @@ def test_area_outside_the_scene_is_one_line_error(linear_tif, aoi):
 
 
 @pytest.mark.parametrize(
+    ("kind", "held"),
+    [
+        ("Point", "holds 2 Point features and no polygon"),
+        ("LineString", "holds 1 LineString feature and no polygon"),
+        ("empty", "holds no features at all"),
+    ],
+)
+def test_an_area_without_any_polygon_says_so_not_that_it_lies_outside(linear_tif, tmp_path, kind, held):
+    """Points on the scene are not "outside the scene": the analyst must draw an area, not move it."""
+    import fiona
+    from shapely.geometry import LineString, Point, mapping
+
+    inside = {
+        "Point": [Point(500300, 5999700), Point(500500, 5999600)],
+        "LineString": [LineString([(500100, 5999700), (500700, 5999500)])],
+        "empty": [],
+    }[kind]
+    layer = tmp_path / "area.gpkg"
+    schema = {"geometry": "Polygon" if kind == "empty" else kind, "properties": {}}
+    with fiona.open(layer, "w", driver="GPKG", crs="EPSG:32633", schema=schema) as sink:
+        for geometry in inside:
+            sink.write({"geometry": mapping(geometry), "properties": {}})
+    with pytest.raises(InputError) as raised:
+        open_scene(linear_tif, aoi=layer)
+    message = str(raised.value)
+    assert message.startswith(f"--aoi {layer}: {held}; an area of interest needs polygons")
+    assert "outside" not in message and "\n" not in message
+
+
+def test_the_area_knows_whether_a_pixel_was_valid_before_it(tmp_path):
+    """What lets a run left with no pixel blame the area only when the area removed something."""
+    from engine.io.raster import write_raster
+
+    from .conftest import UTM33, UTM_TRANSFORM
+
+    values = np.full((64, 80), 0.05, np.float32)
+    values[:, :45] = 0  # nodata under the east half's first columns and everything west
+    path = write_raster(tmp_path / "half.tif", values, UTM33, UTM_TRANSFORM)
+    area = ",".join(map(str, EAST_HALF_UTM)) + ",EPSG:32633"
+    scene = open_scene(path, units="linear", aoi=area)
+    try:
+        scene.read_sigma0(Window(0, 0, 44, 64))  # meets the area, nothing valid there
+        assert isinstance(scene, AoiScene) and not scene.valid_before_aoi
+        scene.read_sigma0(Window(40, 0, 40, 64))
+        assert scene.valid_before_aoi
+    finally:
+        scene.close()
+
+
+@pytest.mark.parametrize(
     ("aoi", "message"),
     [
         ("not-a-file.gpkg", "no such file, and not an extent"),

@@ -125,6 +125,31 @@ def test_a_scene_without_coordinates_is_unmasked_with_the_reason(tmp_path, caplo
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "land mask" in r.getMessage()]
 
 
+def test_a_crs_with_no_way_to_longitude_latitude_is_unmasked_with_the_reason(tmp_path, caplog):
+    """A scene in an engineering (LOCAL_CS) CRS reaching the coastline: skipped with why, never a failed run.
+
+    The raster reader drops such a CRS (tests/io/test_raster.py); this is the coastline's own guard for any
+    scene that still carries one.
+    """
+    from dataclasses import replace
+
+    from rasterio.crs import CRS
+
+    scene = open_scene(_scene_at(tmp_path, 5.34, 43.31, size=32))
+    scene.info = replace(scene.info, crs=CRS.from_wkt('LOCAL_CS["arbitrary",UNIT["metre",1]]'))
+    with caplog.at_level(logging.WARNING, logger="dakd"):
+        masked = apply_land_mask(scene, "auto")
+    try:
+        assert not isinstance(masked, LandMaskedScene)
+        described = masked.info.metadata["land_mask"]
+        assert described["used"] is False
+        assert "cannot be converted to longitude/latitude" in described["reason"]
+        assert "--land-mask none" in described["reason"] and "\n" not in described["reason"]
+    finally:
+        masked.close()
+    assert "detecting without a land mask" in caplog.text
+
+
 def test_none_keeps_every_pixel_and_says_so(tmp_path):
     scene = open_scene(_scene_at(tmp_path, 5.34, 43.31, size=16), land_mask="none")
     try:

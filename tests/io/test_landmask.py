@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -7,8 +8,10 @@ from rasterio.windows import Window
 
 from engine.errors import InputError
 from engine.io import open_scene
-from engine.io.landmask import apply_land_mask
+from engine.io.landmask import LandMaskedScene, apply_land_mask
 from engine.io.raster import write_raster
+
+from .conftest import UTM_TRANSFORM
 
 
 def _write_polygon_layer(path, corners_utm, crs="EPSG:4326", extra_line=False):
@@ -71,3 +74,84 @@ def test_without_land_mask_the_scene_is_unchanged(linear_tif):
         assert apply_land_mask(scene, None) is scene
     finally:
         scene.close()
+
+
+def _write_gpkg(path, geometries, geometry_type, crs="EPSG:32633"):
+    """A GeoPackage of ``geometries`` (shapely), written with fiona."""
+    import fiona
+    from shapely.geometry import mapping
+
+    schema = {"geometry": geometry_type, "properties": {"name": "str"}}
+    with fiona.open(path, "w", driver="GPKG", crs=crs, schema=schema) as sink:
+        for geometry in geometries:
+            sink.write({"geometry": mapping(geometry), "properties": {"name": "coast"}})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("geometries", "geometry_type", "held"),
+    [
+        ("lines", "LineString", "holds 2 LineString features and no polygon"),
+        ("points", "Point", "holds 1 Point feature and no polygon"),
+        ("empty", "Polygon", "holds no features at all"),
+    ],
+)
+def test_a_land_mask_without_any_polygon_is_refused_naming_what_it_holds(
+    linear_tif, tmp_path, geometries, geometry_type, held
+):
+    """A coastline of lines masks nothing: accepting it would report a mask that never applied."""
+    from shapely.geometry import LineString, Point
+
+    shapes = {
+        "lines": [
+            LineString([(500000, 5999700), (500800, 5999700)]),
+            LineString([(500000, 5999500), (500800, 5999500)]),
+        ],
+        "points": [Point(500300, 5999700)],
+        "empty": [],
+    }[geometries]
+    layer = _write_gpkg(tmp_path / "coast.gpkg", shapes, geometry_type)
+    scene = open_scene(linear_tif)
+    try:
+        with pytest.raises(InputError) as raised:
+            apply_land_mask(scene, layer)
+    finally:
+        scene.close()
+    message = str(raised.value)
+    assert message.startswith(f"--land-mask {layer}: {held}; a land mask needs polygons")
+    assert "--land-mask auto" in message and "\n" not in message
+
+
+def test_land_polygons_that_miss_the_scene_warn_and_the_summary_says_nothing_was_masked(linear_tif, tmp_path, caplog):
+    from shapely.geometry import box
+
+    far = _write_gpkg(tmp_path / "land.gpkg", [box(600000, 6100000, 601000, 6101000)], "Polygon")  # 100 km away
+    with caplog.at_level(logging.WARNING, logger="dakd"):
+        scene = apply_land_mask(open_scene(linear_tif), far, buffer_m=100)
+    try:
+        assert not isinstance(scene, LandMaskedScene)
+        described = scene.info.metadata["land_mask"]
+        assert described["used"] is False and described["polygons"] == 0
+        assert described["reason"] == f"no land polygon over the scene in {far}"
+        _, valid = scene.read_sigma0(Window(0, 0, 80, 64))
+        assert valid.all()
+    finally:
+        scene.close()
+    assert f"--land-mask {far}: no land polygon over the scene" in caplog.text
+
+
+def test_the_masked_scene_knows_whether_a_pixel_was_valid_before_the_mask(tmp_path):
+    """What lets a run left with no pixel blame the mask only when the mask removed something."""
+    from shapely.geometry import box
+
+    whole = _write_gpkg(tmp_path / "land.gpkg", [box(499000, 5998000, 502000, 6001000)], "Polygon")
+    sea_path = write_raster(tmp_path / "sea.tif", np.full((64, 80), 0.05, np.float32), "EPSG:32633", UTM_TRANSFORM)
+    blank = write_raster(tmp_path / "blank.tif", np.zeros((64, 80), np.float32), "EPSG:32633", UTM_TRANSFORM)
+    for path, expected in ((sea_path, True), (blank, False)):
+        scene = apply_land_mask(open_scene(path, units="linear"), whole)
+        try:
+            assert isinstance(scene, LandMaskedScene) and not scene.valid_before_land_mask
+            _, valid = scene.read_sigma0(Window(0, 0, 80, 64))
+            assert not valid.any() and scene.valid_before_land_mask is expected
+        finally:
+            scene.close()

@@ -127,6 +127,31 @@ def test_no_crs_warns_and_assumes_pixel_size(tmp_path, caplog):
         assert scene.info.pixel_size_m == (20.0, 20.0)
 
 
+LOCAL_CS = 'LOCAL_CS["arbitrary",UNIT["metre",1]]'
+
+
+@pytest.mark.parametrize(("crs", "kind"), [(LOCAL_CS, "an engineering coordinate system"), ("EPSG:4978", "geocentric")])
+def test_a_crs_without_map_plane_is_read_as_no_crs_with_a_warning(tmp_path, caplog, crs, kind):
+    """GDAL's LOCAL_CS for geokeys it cannot decode and geocentric EPSG:4978 have no unit factor or lon/lat."""
+    path = write_raster(tmp_path / "odd.tif", speckled_sea(10, 10), crs, UTM_TRANSFORM)
+    with caplog.at_level(logging.WARNING, logger="dakd"), open_scene(path) as scene:
+        assert scene.info.crs is None and scene.info.transform.is_identity  # pixel coordinates, as the warning says
+        assert scene.info.pixel_size_m == (ASSUMED_PIXEL_SIZE_M, ASSUMED_PIXEL_SIZE_M)
+        assert kind in scene.info.metadata["pixel_size_warning"]
+    assert f"{kind}" in caplog.text and "which is ignored: outputs are in pixel coordinates" in caplog.text
+    assert "gdal_edit.py -a_srs" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dakd"):
+        scene = open_scene(path, pixel_size_m=20.0, land_mask="auto")  # the default land mask must not fail
+    try:
+        assert scene.info.pixel_size_m == (20.0, 20.0)
+        assert scene.info.metadata["land_mask"]["used"] is False
+        assert "no coordinate system" in scene.info.metadata["land_mask"]["reason"]
+    finally:
+        scene.close()
+    assert "which is ignored" in caplog.text  # the size is given, the CRS is still dropped: say so
+
+
 def test_nodata_nan_inf_and_zero_borders_are_invalid(tmp_path):
     values = speckled_sea(10, 12)
     values[0, :] = 0.0  # zero border

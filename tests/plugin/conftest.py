@@ -190,6 +190,24 @@ def sar_scene(tmp_path) -> Path:
 
 
 @pytest.fixture
+def zipped_scene(tmp_path) -> str:
+    """The GDAL source of a SAR scene read from inside a zip (``/vsizip/<zip>/scene.tif``), as QGIS adds it.
+
+    The zip holds another raster first, as a product or a delivery would: read as a whole, the zip is not the scene.
+    """
+    folder = tmp_path / "zipped"
+    folder.mkdir()
+    write_sar_scene(folder / "other.tif", seed=1)
+    write_sar_scene(folder / "scene.tif")
+    archive = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(archive, "w") as sink:
+        for name in ("other.tif", "scene.tif"):
+            sink.write(folder / name, name)
+    shutil.rmtree(folder)
+    return f"/vsizip/{archive}/scene.tif"
+
+
+@pytest.fixture
 def labelled_scenes(tmp_path):
     """Two simulated 256 x 256 scenes, each with one slick, and one label GeoPackage for both.
 

@@ -163,6 +163,23 @@ def test_task_failure_is_reported_in_one_line(qgis_iface, qgis_new_project, tmp_
     assert not Path(segmentation.task.request.out_dir).exists()  # the folder reserved for the run is released
 
 
+def test_a_raster_inside_a_zip_is_refused_in_one_line(
+    qgis_iface, qgis_new_project, zipped_scene, isolated_plugin_settings
+):
+    """Trust: right-click ▸ Segment on a layer of ``/vsizip/delivery.zip/scene.tif`` ran the engine on the zip."""
+    from dakd_qgis.tasks import start_segmentation
+
+    qgis_iface.messageBar().clearWidgets()
+    assert start_segmentation(qgis_iface, _raster(zipped_scene, "zipped scene"), task_manager=False) is None
+    messages = qgis_iface.messageBar().get_messages(2)
+    assert len(messages) == 1 and messages[0].endswith(
+        ":Layer 'zipped scene' is read from inside an archive or through a GDAL driver; extract it, or export it to "
+        "GeoTIFF (right-click ▸ Export ▸ Save As…), and use that"
+    ), messages
+    runs = isolated_plugin_settings.runs_dir()
+    assert not runs.exists() or not any(runs.iterdir())  # refused before a run folder is reserved
+
+
 def test_two_runs_of_same_named_layers_in_one_second_get_their_own_folders(
     qgis_iface, qgis_new_project, sar_scene, isolated_plugin_settings, monkeypatch
 ):

@@ -56,6 +56,48 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path, tiles, spec) -> 
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
 
 
+def test_resume_refuses_another_runs_checkpoint_in_one_line(tmp_path: Path, tiles, spec) -> None:
+    """A finished run's last.pt under another run's settings or data: refused, never its weights under our card."""
+    from dataclasses import replace
+
+    from engine.errors import ModelError
+    from engine.train.checkpoint import BEST, FINGERPRINT, LAST, load_checkpoint, save_checkpoint
+
+    config = LoopConfig(max_steps=2, batch_size=2, lr=1e-3, checkpoint_every=1)
+    identity = {"data": {"train": "tiles A"}}
+    train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, identity=identity)
+    cases = [
+        (UNet(SMALL_UNET), replace(config, lr=2e-3), identity, "loop.lr"),
+        (UNet(replace(SMALL_UNET, base_channels=4)), config, identity, "network"),
+        (UNet(SMALL_UNET), config, {"data": {"train": "tiles B"}}, "data.train"),
+    ]
+    for model, other, other_identity, differs in cases:
+        with pytest.raises(ModelError) as refused:
+            train(model, small_task(tiles, spec), other, tmp_path, resume=True, identity=other_identity)
+        message = str(refused.value)
+        assert message == (
+            f"{tmp_path / LAST} is from another run (differs in: {differs}); start without --resume, with "
+            "--overwrite or another --work-dir"
+        )
+    # where it runs and how often it saves may change: the same run, resumed, trains nothing twice
+    moved = replace(config, device="cpu", checkpoint_every=0)
+    assert train(UNet(SMALL_UNET), small_task(tiles, spec), moved, tmp_path, resume=True, identity=identity).steps == 2
+    saved = load_checkpoint(tmp_path / LAST)
+    damaged = {k: v for k, v in saved.items() if k not in ("format", "loop")}  # a layout this engine cannot read
+    save_checkpoint(tmp_path / LAST, damaged)
+    with pytest.raises(ModelError, match=r"last.pt does not fit this run \(KeyError: 'loop'\); start without --resume"):
+        train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, resume=True, identity=identity)
+    older = {k: v for k, v in saved.items() if k not in ("format", FINGERPRINT)}  # as an engine before fingerprints
+    save_checkpoint(tmp_path / LAST, older)
+    with pytest.raises(ModelError, match="last.pt: written by an older engine, so it cannot be matched to this run"):
+        train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, resume=True, identity=identity)
+    save_checkpoint(tmp_path / LAST, {k: v for k, v in saved.items() if k != "format"})
+    best = load_checkpoint(tmp_path / BEST)
+    save_checkpoint(tmp_path / BEST, {**{k: v for k, v in best.items() if k != "format"}, FINGERPRINT: {"other": 1}})
+    with pytest.raises(ModelError, match=r"best.pt is from another run \(differs in: "):
+        train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, resume=True, identity=identity)
+
+
 class OomAboveTwo(SegmenterTask):
     """Raises the CUDA out-of-memory error for batches above 2, as a GPU with little memory would."""
 

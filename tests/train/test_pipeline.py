@@ -208,3 +208,36 @@ def test_a_run_cut_in_its_real_only_phase_resumes_to_the_same_model(tiles: Path,
     with pytest.raises(InputError, match="--real-only-steps 6"):
         finetune(config(tiles, tmp_path / "bad" / "m", **dict(changes, real_only_steps=6)))
     assert not (tmp_path / "bad").exists()  # refused before any work
+
+
+@pytest.mark.slow
+def test_resume_refuses_another_runs_work_folder(tiles: Path, tmp_path: Path) -> None:
+    """A finished run's work folder given to a run on other data or with another network: refused before any step.
+
+    The audit's case: "resumed at step 2 of 2", no step trained, and a card naming the new data over the other
+    run's weights. Its SAR-JointNet (and the pairs it made) are another run's too.
+    """
+    from engine.errors import ModelError
+    from engine.train.consistency import GateConfig
+
+    other = tmp_path / "other-tiles"
+    simulate = ["--progress", "none", "simulate-tiles", "--count", "4", "--format", "osd", "--seed", "7"]
+    assert main([*simulate, "--out", str(other)]) == 0
+    pairs = dict(aug_ratio=1.0, gate=GateConfig(enabled=False), jointnet_steps=2, segmenter_steps=2)
+    finetune(config(tiles, tmp_path / "a" / "m", **pairs))
+    work = tmp_path / "a" / "m.work"
+    on_other_data = config(other, tmp_path / "b" / "m", work_dir=str(work), resume=True, **pairs)
+    with pytest.raises(ModelError, match=r"jointnet.safetensors is from another run \(differs in: data.train\)"):
+        finetune(on_other_data)
+    with pytest.raises(
+        ModelError, match=r"segmenter/last.pt is from another run \(differs in: network, segmenter.skip\)"
+    ):
+        finetune(config(tiles, tmp_path / "b" / "m", work_dir=str(work), resume=True, skip="conv", **pairs))
+    (work / "jointnet.safetensors").unlink()  # then its checkpoint is what --resume would continue
+    with pytest.raises(ModelError, match=r"jointnet/last.pt is from another run \(differs in: data.train\)"):
+        finetune(on_other_data)
+    assert not (tmp_path / "b").exists()  # no card, no curves
+    made = (work / "generated" / "dataset.json").stat().st_mtime_ns
+    resumed = finetune(config(tiles, tmp_path / "a" / "m", resume=True, overwrite=True, **pairs))
+    assert resumed["steps"] == 2  # its own run: resumed at its end, nothing trained twice
+    assert (work / "generated" / "dataset.json").stat().st_mtime_ns == made  # and its pairs reused

@@ -217,3 +217,27 @@ def test_real_only_phase_ends_the_run_on_real_tiles_alone(tmp_path: Path, tiles,
     assert plain is not None  # without generated pairs the phase does not apply: two ordinary steps
     with pytest.raises(ValueError, match="fewer than"):
         train_segmenter(tiles, None, generated, spec, config, LoopConfig(max_steps=2, batch_size=4), None)
+
+
+def test_resume_refuses_a_checkpoint_trained_on_other_data_or_from_another_model(tmp_path: Path, tiles, spec) -> None:
+    """The same network and settings on other tiles, or from another --init model: another run, refused in one line."""
+    from engine.errors import ModelError
+    from engine.train.segmenter import build_segmenter
+
+    from .conftest import make_tiles
+
+    config, loop = SegmenterConfig(), LoopConfig(max_steps=2, batch_size=4, lr=1e-3)
+    model, first = train_segmenter(tiles, tiles.subset([0, 1]), None, spec, config, loop, tmp_path / "run")
+    other = make_tiles(seed=5)
+    with pytest.raises(ModelError, match=r"last.pt is from another run \(differs in: data.train, data.validation\)"):
+        train_segmenter(other, other.subset([0, 1]), None, spec, config, loop, tmp_path / "run", resume=True)
+    start = build_segmenter(config, tiles.num_classes)
+    with pytest.raises(ModelError, match=r"\(differs in: init\); start without --resume"):
+        train_segmenter(
+            tiles, tiles.subset([0, 1]), None, spec, config, loop, tmp_path / "run", resume=True, init_model=start
+        )
+    again, resumed = train_segmenter(
+        tiles, tiles.subset([0, 1]), None, spec, config, loop, tmp_path / "run", resume=True
+    )
+    assert resumed.loss_history == first.loss_history  # this run's checkpoint: resumed, nothing trained twice
+    assert all(torch.equal(value, again.state_dict()[key]) for key, value in model.state_dict().items())

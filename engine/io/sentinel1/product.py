@@ -106,6 +106,8 @@ class ProductLocation:
             self._zip = zipfile.ZipFile(self.zip_path)
             self.inner = _manifest_folder_in_zip(self._zip, path)
             self.root = self.zip_path
+        elif given.suffix.lower() == ".zip":  # a zip's directory sits at its end: a cut-off download has none
+            raise InputError(f"{path}: is not a complete zip archive (an interrupted download?); download it again")
         else:
             raise InputError(f"{path}: not a Sentinel-1 product (expected a .SAFE folder, its {MANIFEST} or the .zip)")
 

@@ -105,6 +105,17 @@ def test_not_a_product(tmp_path):
         open_product(text)
 
 
+def test_a_zip_cut_off_mid_download_is_named_as_such(full_product_zip, tmp_path):
+    """Not "not a Sentinel-1 product": the analyst has the right product, only a broken copy of it."""
+    cut = tmp_path / full_product_zip.name
+    cut.write_bytes(full_product_zip.read_bytes()[: full_product_zip.stat().st_size // 2])
+    assert not zipfile.is_zipfile(cut)  # the zip's directory sits at its end
+    with pytest.raises(InputError) as raised:
+        open_product(cut)
+    message = str(raised.value)
+    assert message == f"{cut}: is not a complete zip archive (an interrupted download?); download it again"
+
+
 def test_incomplete_download_is_reported(tmp_path, kit):
     safe = kit.build_product(tmp_path, [])
     (safe / "annotation" / "calibration" / f"calibration-{kit.STEM}.xml").unlink()

@@ -785,6 +785,125 @@ def test_an_output_never_replaces_the_file_behind_a_selected_area_layer(dakd_pro
     assert areas.read_bytes() == before
 
 
+def _polygon_file(path: Path, driver: str, boxes: list[tuple[float, float, float, float]]) -> Path:
+    """Write polygons (xmin, ymin, xmax, ymax in UTM 33N) with one ``name`` field, as the analyst last saved them."""
+    import fiona
+    from shapely.geometry import box, mapping
+
+    schema = {"geometry": "Polygon", "properties": {"name": "str"}}
+    layer = {"layer": path.stem} if driver == "GPKG" else {}
+    with fiona.open(path, "w", driver=driver, schema=schema, crs="EPSG:32633", **layer) as sink:
+        for index, corners in enumerate(boxes):
+            sink.write({"geometry": mapping(box(*corners)), "properties": {"name": f"saved {index}"}})
+    return path
+
+
+def _draw_unsaved(layer: QgsVectorLayer, corners: tuple[float, float, float, float]) -> int:
+    """Add a polygon as QGIS's digitizing does (default values, a GeoPackage's fid "Autogenerate"), not saved."""
+    from qgis.core import QgsGeometry, QgsRectangle, QgsVectorLayerUtils
+
+    assert layer.isEditable() or layer.startEditing()
+    feature = QgsVectorLayerUtils.createFeature(layer, QgsGeometry.fromRect(QgsRectangle(*corners)))
+    assert layer.addFeature(feature)
+    return feature.id()
+
+
+def test_unsaved_polygons_of_the_land_and_area_layers_reach_the_engine(dakd_provider, sar_scene, tmp_path):
+    """Trust: a land mask or an area of interest edited but not saved was used as last saved (QGIS hands on the
+    file on disk). Here each has one polygon drawn and not saved, and the run masks and reads by both."""
+    import fiona
+    import processing
+    import rasterio
+    from qgis.core import QgsProject
+
+    # The scene: 256 x 256 px of 10 m from (500000, 6000000). Saved: land far away, the area's top-left quarter.
+    land = QgsVectorLayer(str(_polygon_file(tmp_path / "land.shp", "ESRI Shapefile", [(0, 0, 1000, 1000)])), "land")
+    area = QgsVectorLayer(
+        str(_polygon_file(tmp_path / "area.geojson", "GeoJSON", [(500000, 5998720, 501280, 6000000)])), "area"
+    )
+    assert land.isValid() and area.isValid()
+    _draw_unsaved(land, (500000, 5999360, 500640, 6000000))  # the top-left 64 x 64 px are land
+    _draw_unsaved(area, (501280, 5997440, 502560, 5998720))  # and the bottom-right quarter is of interest too
+    QgsProject.instance().addMapLayers([land, area])
+    outputs = _outputs(tmp_path)
+    try:
+        processing.run(
+            ALGORITHM,
+            {
+                "INPUT": str(sar_scene),
+                "METHOD": THRESHOLD,
+                "LAND_MASK": 2,
+                "LAND_LAYER": land.id(),
+                "LAND_BUFFER_M": 0,
+                "AOI_LAYER": area.id(),
+                **outputs,
+            },
+        )
+        assert land.isModified() and area.isModified()  # the analyst's edits are left unsaved, as they were
+    finally:
+        QgsProject.instance().removeMapLayers([land.id(), area.id()])
+    with rasterio.open(outputs["CLASSES"]) as raster:
+        classes = raster.read(1)
+    assert (classes[128:, 128:] != 255).all()  # the unsaved area polygon was read
+    assert (classes[:64, :64] >= 4).all() and (classes[64:128, 64:128] < 4).all()  # the unsaved land masked
+    assert (classes[:128, 128:] == 255).all() and (classes[128:, :128] == 255).all()
+    with fiona.open(tmp_path / "land.shp") as saved:
+        assert len(saved) == 1
+
+
+def test_selected_unsaved_polygons_of_a_geopackage_are_the_area(dakd_provider, tmp_path):
+    """The copy QGIS writes of a selection dropped the GeoPackage polygons drawn but not saved; the plugin's own
+    copy keeps them (no engine run: the file the engine would read is checked)."""
+    import fiona
+    from qgis.core import QgsProcessingContext, QgsProcessingFeatureSourceDefinition, QgsProject
+
+    from dakd_qgis.algorithms.detect import DetectOilSpillsAlgorithm
+
+    path = _polygon_file(tmp_path / "areas.gpkg", "GPKG", [(500000, 5998720, 501280, 6000000)])
+    layer = QgsVectorLayer(f"{path}|layername=areas", "areas", "ogr")
+    drawn = [_draw_unsaved(layer, (x, 5997440, x + 1000, 5998720)) for x in (501000, 502000)]
+    QgsProject.instance().addMapLayer(layer)
+    algorithm = DetectOilSpillsAlgorithm()
+    try:
+        algorithm.initAlgorithm()
+        context = QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        layer.selectByIds(drawn)
+        value = QgsProcessingFeatureSourceDefinition(layer.id(), True)
+        copy = algorithm._layer_file({"AOI_LAYER": value}, "AOI_LAYER", context)
+        with fiona.open(copy) as source:
+            lefts = sorted(min(x for x, _y in feature.geometry["coordinates"][0]) for feature in source)
+        assert lefts == [501000, 502000]  # the two drawn polygons, not the saved one
+        whole = algorithm._layer_file({"AOI_LAYER": layer.id()}, "AOI_LAYER", context)
+        with fiona.open(whole) as source:
+            assert len(source) == 3 and whole != str(path)
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+        algorithm = context = None
+
+
+def test_a_raster_inside_a_zip_is_refused_in_one_line(dakd_provider, zipped_scene, tmp_path):
+    """Trust: a layer of ``/vsizip/delivery.zip/scene.tif`` reached the engine as the zip."""
+    import processing
+    from qgis.core import QgsProject
+
+    layer = QgsRasterLayer(zipped_scene, "zipped scene", "gdal")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    feedback = _RecordingFeedback()
+    try:
+        with pytest.raises(QgsProcessingException) as raised:
+            processing.run(
+                ALGORITHM, {"INPUT": layer.id(), "METHOD": THRESHOLD, **_outputs(tmp_path)}, feedback=feedback
+            )
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    message = str(raised.value)
+    assert "Layer 'zipped scene' is read from inside an archive or through a GDAL driver; extract it" in message
+    assert "\n" not in message and "Traceback" not in message
+    assert not any(info.startswith("Found ") for info in feedback.infos) and not (tmp_path / "out").exists()
+
+
 def test_land_mask_from_polygons_needs_a_layer(dakd_provider, sar_scene, tmp_path):
     import processing
 

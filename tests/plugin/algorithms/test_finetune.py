@@ -45,6 +45,34 @@ def test_unknown_class_in_mapping_is_refused_before_training(algorithm_error, la
     assert _scratch_folders() == set()  # the algorithm's own scratch folder goes with a refusal too
 
 
+def test_a_scene_inside_a_zip_is_refused_in_one_line(dakd_provider, labelled_scenes, zipped_scene, tmp_path):
+    """Trust: a scene layer of ``/vsizip/delivery.zip/scene.tif`` went to the engine as the zip."""
+    import processing
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    _scenes, labels = labelled_scenes
+    layer = QgsRasterLayer(zipped_scene, "zipped scene", "gdal")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    parameters = {
+        "SCENES": [layer.id()],
+        "LABELS": f"{labels}|layername=labels",
+        "CLASS_FIELD": "label",
+        "CLASS_MAP": "slick=oil",
+        "PRESET": 3,
+        "OUTPUT": str(tmp_path / "model.json"),
+    }
+    try:
+        with pytest.raises(QgsProcessingException) as raised:
+            processing.run("dakd:finetuneonmylabels", parameters)
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    message = str(raised.value)
+    assert message.startswith("Layer 'zipped scene' is read from inside an archive or through a GDAL driver; extract")
+    assert "\n" not in message and not (tmp_path / "model.json").exists()
+    assert _scratch_folders() == set()
+
+
 def test_missing_dataset_folder_is_a_readable_error(algorithm_error, tmp_path):
     message = algorithm_error(
         "dakd:traindakdpipeline",

@@ -194,6 +194,62 @@ def test_inputs_become_the_engine_command_line(dialog, labelled_scenes):
     assert "--jointnet-steps" not in arguments  # left at "preset"
 
 
+def _draw_unsaved(layer, label: str, x: float) -> None:
+    """Add a label polygon as QGIS's digitizing does (a GeoPackage's fid "Autogenerate"), without saving it."""
+    from qgis.core import QgsGeometry, QgsRectangle, QgsVectorLayerUtils
+
+    assert layer.isEditable() or layer.startEditing()
+    geometry = QgsGeometry.fromRect(QgsRectangle(x, 5998000.0, x + 500.0, 5998500.0))
+    assert layer.addFeature(
+        QgsVectorLayerUtils.createFeature(layer, geometry, {layer.fields().indexOf("label"): label})
+    )
+
+
+def test_unsaved_label_polygons_are_trained_on(dialog, labelled_scenes, tmp_path):
+    """Trust: polygons drawn but not saved were never trained on while the window said "Done … model registered",
+    and a label layer whose polygons were all unsaved failed with "the label file has no polygons"."""
+    import fiona
+
+    scenes, labels = labelled_scenes
+    _, label_layer = _load_inputs(dialog, labelled_scenes)
+    _draw_unsaved(label_layer, "slick", 501000.0)
+    request = dialog.build_request()
+    with fiona.open(request.labels, layer=request.layer) as copy:
+        assert len(copy) == 3 and request.labels != str(labels)
+    with fiona.open(labels, layer="labels") as saved:
+        assert len(saved) == 2  # the analyst's file is left as it was
+
+    empty = tmp_path / "drawn.gpkg"
+    schema = {"geometry": "Polygon", "properties": {"label": "str"}}
+    with fiona.open(empty, "w", driver="GPKG", schema=schema, crs="EPSG:32633", layer="drawn"):
+        pass
+    drawn = QgsVectorLayer(f"{empty}|layername=drawn", "drawn labels", "ogr")
+    QgsProject.instance().addMapLayer(drawn)
+    for x in (500200.0, 505200.0):
+        _draw_unsaved(drawn, "slick", x)
+    dialog.labels_combo.setLayer(drawn)
+    request = dialog.build_request()
+    with fiona.open(request.labels, layer=request.layer) as copy:
+        assert [feature["properties"]["label"] for feature in copy] == ["slick", "slick"]
+
+
+def test_a_scene_inside_a_zip_is_offered_and_refused_in_one_line(dialog, labelled_scenes, zipped_scene):
+    """Trust: a layer of ``/vsizip/delivery.zip/scene.tif`` went to the engine as the zip."""
+    _load_inputs(dialog, labelled_scenes)
+    zipped = QgsRasterLayer(zipped_scene, "zipped scene", "gdal")
+    assert zipped.isValid()
+    QgsProject.instance().addMapLayer(zipped)
+    dialog.refresh_layers()
+    dialog.set_scene_layers([zipped])
+    assert dialog.scene_layers() == [zipped]  # listed, so that choosing it says why it cannot be used
+    assert not dialog.start() and not dialog.runner.is_running()
+    assert dialog.status.text() == (
+        "Cannot start: layer 'zipped scene' is read from inside an archive or through a GDAL driver; extract it, or "
+        "export it to GeoTIFF (right-click ▸ Export ▸ Save As…), and use that."
+    )
+    assert not list((dialog.settings.cache_dir() / "training").glob("*/labels"))  # refused before any label copy
+
+
 @pytest.mark.slow
 def test_polygons_without_a_class_value_are_ignored_as_the_window_says(dialog, labelled_scenes, tmp_path):
     """Trust: an empty (NULL) class value was shown as "NULL"/"None" and passed as --class-map None=ignore; the

@@ -358,8 +358,10 @@ def evaluate(
     work: Path,
     ships: str = "cfar",
     prob_threshold: float | None = None,
+    overlap_px: int | None = None,
 ) -> Tally:
-    """Run one detector on every scene and tally the results (``ships``, ``prob_threshold``: :class:`DetectParams`)."""
+    """Run one detector on every scene and tally the results (``ships``, ``prob_threshold``, ``overlap_px``:
+    :class:`DetectParams`; None keeps dakd detect's default)."""
     tally = Tally()
     for index, scene in enumerate(scenes):
         out = work / "runs" / label / scene["name"]
@@ -375,6 +377,7 @@ def evaluate(
                 ships=ships,
                 land_mask="none",
                 prob_threshold=prob_threshold,
+                **({} if overlap_px is None else {"overlap_px": overlap_px}),
             ),
             Progress(),
         )
@@ -499,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="LABEL=P",
         help="run the model LABEL with dakd detect --prob-threshold P (repeat; models without one use none)",
     )
+    parser.add_argument(
+        "--overlap",
+        action="append",
+        default=[],
+        metavar="LABEL=PX",
+        help="run the model LABEL with dakd detect --overlap PX (repeat; the others use detect's default)",
+    )
     parser.add_argument("--no-threshold", action="store_true", help="skip the threshold detector")
     parser.add_argument(
         "--work",
@@ -554,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     ships_modes = {label: card.rpartition("@")[2] if "@" in card else args.ships for label, card in models.items()}
     models = {label: card.rpartition("@")[0] if "@" in card else card for label, card in models.items()}
     prob_thresholds = options.prob_thresholds(parser, args.prob_threshold, models)
+    overlaps = options.overlaps(parser, args.overlap, models)
     validation = args.split == "validation"
     work = Path(args.work or REPO / "build" / "default-model" / args.split)
     started = time.perf_counter()
@@ -561,12 +572,20 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     for label, card in models.items():
         tally = evaluate(
-            label, "model", card, scenes, work, ships=ships_modes[label], prob_threshold=prob_thresholds.get(label)
+            label,
+            "model",
+            card,
+            scenes,
+            work,
+            ships=ships_modes[label],
+            prob_threshold=prob_thresholds.get(label),
+            overlap_px=overlaps.get(label),
         )
         results[label] = tally.report(multiclass=True)
         results[label]["model_card"] = card
         results[label]["ships_mode"] = ships_modes[label]
         results[label]["prob_threshold"] = prob_thresholds.get(label)
+        results[label]["overlap_px"] = overlaps.get(label)
     if not args.no_threshold:
         results["threshold"] = evaluate("threshold", "threshold", None, scenes, work).report(multiclass=False)
     shift = VALIDATION_SEED_SHIFT if validation else 0

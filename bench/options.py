@@ -26,3 +26,20 @@ def prob_thresholds(parser: argparse.ArgumentParser, items: Iterable[str], model
     if unknown:
         parser.error(f"--prob-threshold names no --model: {', '.join(unknown)}")
     return thresholds
+
+
+def overlaps(parser: argparse.ArgumentParser, items: Iterable[str], models: Iterable[str]) -> dict[str, int]:
+    """``--overlap LABEL=PX`` items as ``{label: PX}``, as ``dakd detect --overlap`` takes PX (0-128 on 256 px tiles).
+
+    A malformed item or a LABEL that names no ``--model`` ends in ``parser.error`` (one line, exit 2).
+    """
+    chosen: dict[str, int] = {}
+    for item in items:
+        label, _, value = item.partition("=")
+        if not label or not value.isdigit():
+            parser.error(f"--overlap {item}: give LABEL=PX with PX a whole number of pixels, e.g. wide=128")
+        chosen[label] = int(value)
+    unknown = sorted(set(chosen) - set(models))
+    if unknown:
+        parser.error(f"--overlap names no --model: {', '.join(unknown)}")
+    return chosen

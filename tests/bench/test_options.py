@@ -33,3 +33,11 @@ def test_a_bad_prob_threshold_is_one_line_and_exit_2(item: str, message: str, ca
     assert stopped.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert message in error and "Traceback" not in error
+
+
+def test_overlaps_are_read_per_model_label(capsys) -> None:
+    assert options.overlaps(argparse.ArgumentParser(), ["wide=128"], ["default", "wide"]) == {"wide": 128}
+    for item, message in (("wide", "give LABEL=PX"), ("wide=-1", "give LABEL=PX"), ("other=64", "names no --model")):
+        with pytest.raises(SystemExit) as stopped:
+            options.overlaps(argparse.ArgumentParser(prog="bench"), [item], ["default", "wide"])
+        assert stopped.value.code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]

@@ -61,3 +61,16 @@ def test_help_keeps_the_full_usage(capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: dakd detect") and "--overlap PX" in out and out.count("\n") > 20
+
+
+def test_engine_logs_after_main_go_to_the_current_stderr(capsys, monkeypatch):
+    """The log handler ``main`` installs outlives it: it wrote to the stream of that call, closed by then."""
+    import io
+    import logging
+
+    assert main(["describe"]) == 0  # a command installs the handler, under this test's captured stderr
+    capsys.readouterr()
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", later)
+    logging.getLogger("dakd").warning("a warning after main returned")
+    assert later.getvalue() == "dakd: a warning after main returned\n"

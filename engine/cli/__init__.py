@@ -185,6 +185,22 @@ class _CancelOnSignal:
         log.warning("stopping after the current batch (press Ctrl-C again to abort at once)")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Write each record to ``sys.stderr`` as it is when the record comes, not as it was when ``main`` ran.
+
+    The handler outlives ``main`` (the engine's logger is module-wide): bound to the stream of the moment, it wrote
+    to a closed one after a caller (a test's capture, a tool that swaps ``sys.stderr``) had moved on.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns one; sys.stderr is read at each write
+        pass
+
+
 def _configure_logging(args: argparse.Namespace, progress: Progress) -> None:
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     log.setLevel(level)
@@ -193,7 +209,7 @@ def _configure_logging(args: argparse.Namespace, progress: Progress) -> None:
     if args.progress == "json":
         log.addHandler(_JsonLogHandler(progress))
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("dakd: %(message)s"))
         log.addHandler(handler)
 

@@ -70,6 +70,11 @@ class EngineContract:
         return self.values("devices")
 
     @property
+    def precisions(self) -> tuple[str, ...]:
+        """``dakd detect --precision`` choices, ``auto`` first (empty for an engine without the option)."""
+        return self.values("precisions")
+
+    @property
     def methods(self) -> tuple[str, ...]:
         """``dakd detect --method`` choices."""
         return self.values("methods")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .contract import EngineContract, current_contract
-from .engine_command import EngineRunError, engine_command, run_engine
+from .engine_command import EngineRunError, engine_command, engine_option, run_engine
 from .events import event_percent
 from .layer_sources import InputProblem
 from .models import weights_path
@@ -69,6 +69,7 @@ class DetectRequest:
     method: str = "auto"
     model_path: str | None = None
     device: str = "auto"
+    precision: str = "auto"
     band: int | None = None
     units: str = "auto"
     #: None: the engine's default (:func:`detect_default`), as for every number below.
@@ -133,12 +134,13 @@ def make_request(input_path: str, out_dir: Path, settings: PluginSettings, **opt
     """Build a :class:`DetectRequest` from the plugin settings and per-run options.
 
     ``method`` defaults to ``auto``, ``model_path`` to the default model (:func:`chosen_model`) and
-    ``device`` to the Settings device; other options are :class:`DetectRequest` fields.
+    ``device`` and ``precision`` to the Settings ones; other options are :class:`DetectRequest` fields.
     """
     method = options.pop("method", "auto")
     given_model = options.pop("model_path", "") or ""
     model_path = chosen_model(method, given_model, settings)
     device = options.pop("device", "") or settings.device
+    precision = options.pop("precision", "") or settings.precision
     warning = missing_default_model_warning(method, given_model, settings)
     return DetectRequest(
         input_path=input_path,
@@ -146,6 +148,7 @@ def make_request(input_path: str, out_dir: Path, settings: PluginSettings, **opt
         method=method,
         model_path=model_path,
         device=device,
+        precision=precision,
         warnings=[warning] if warning else [],
         **options,
     )
@@ -189,8 +192,7 @@ def detect_arguments(request: DetectRequest) -> list[str]:
     arguments = [
         "detect",
         request.input_path,
-        "--out",
-        request.out_dir,
+        *engine_option("--out", request.out_dir),
         *(["--overwrite"] if request.overwrite else []),
         "--method",
         request.method,
@@ -198,9 +200,10 @@ def detect_arguments(request: DetectRequest) -> list[str]:
         request.device,
         "--units",
         request.units,
-        "--land-mask",
-        request.land_mask,
+        *engine_option("--land-mask", request.land_mask),
     ]
+    if request.precision != "auto":  # left out when automatic: an engine without --precision still runs
+        arguments += ["--precision", request.precision]
     for option, value in (
         ("--overlap", request.overlap_px),
         ("--min-area-km2", request.min_area_km2),
@@ -213,7 +216,7 @@ def detect_arguments(request: DetectRequest) -> list[str]:
         ("--wind-dir", request.wind_dir_deg),
     ):
         if value is not None:
-            arguments += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+            arguments += engine_option(option, f"{value:g}" if isinstance(value, float) else str(value))
     return arguments
 
 

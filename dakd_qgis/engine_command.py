@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .contract import engine_contract
-from .events import describe_exit, parse_event
+from .events import describe_exit, engine_error_line, parse_event
 from .paths import engine_subprocess_env
 from .translation import tr
 from .wording import plugin_wording
@@ -24,6 +24,16 @@ from .wording import plugin_wording
 def engine_command(python: str, command: Sequence[str]) -> list[str]:
     """Return the argument list that runs ``dakd --progress json <command...>`` with ``python``."""
     return [python, "-m", "engine", "--progress", "json", *command]
+
+
+def engine_option(flag: str, value: str) -> list[str]:
+    """Return ``flag`` and its ``value`` as arguments the engine's parser reads whatever the value starts with.
+
+    argparse takes a value that begins with ``-`` for another option ("expected one argument"): an area of
+    interest west of Greenwich (``-9.01,54.12,...``) or a label value ``-1`` (``-1=ignore``) stopped the run.
+    Such a value is joined to its flag (``--aoi=-9.01,...``), which argparse reads as the flag's value.
+    """
+    return [f"{flag}={value}"] if value.startswith("-") else [flag, value]
 
 
 class EngineRunError(RuntimeError):
@@ -163,6 +173,7 @@ def _follow(
                 if match:
                     missing.append(match.group(1).split(".")[0])
             elif line.strip():
+                error_message = error_message or engine_error_line(line)  # a refused command line has no event
                 on_text(plugin_wording(line))
             continue
         if event["event"] == "done":

@@ -28,6 +28,20 @@ def parse_event(line: str) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and "event" in event else None
 
 
+#: How ``dakd`` starts the one line that says why it stopped (on stderr, with or without ``--progress json``).
+ENGINE_ERROR_PREFIX = "dakd: error: "
+
+
+def engine_error_line(line: str) -> str:
+    """Return the message of a ``dakd: error: ...`` line, "" for any other line.
+
+    A mistake in the command line (an option an older engine does not know, a value it refuses) ends in this
+    line alone, on stderr, before any ``error`` event can be written: it is the run's one-line reason.
+    """
+    text = line.strip()
+    return text[len(ENGINE_ERROR_PREFIX) :].strip() if text.startswith(ENGINE_ERROR_PREFIX) else ""
+
+
 def last_json_object(lines: Sequence[str]) -> dict[str, Any] | None:
     """Return the last line that is a JSON object, or None.
 

@@ -17,6 +17,7 @@ from typing import Any
 from qgis.PyQt.QtCore import QVariant
 
 from .contract import EngineContract, current_contract
+from .engine_command import engine_option
 from .translation import tr
 
 
@@ -145,8 +146,7 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
     """Return the ``dakd finetune`` sub-command and options for ``request`` (an argument list, no shell)."""
     arguments = [
         "finetune",
-        "--out",
-        request.output,
+        *engine_option("--out", request.output),
         "--device",
         request.device,
         "--val-share",
@@ -157,17 +157,17 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
     if request.preset:
         arguments += ["--preset", request.preset]
     if request.name:
-        arguments += ["--name", request.name]
+        arguments += engine_option("--name", request.name)
     if request.dataset:
-        arguments += ["--data-format", request.dataset_format, "--dataset", request.dataset]
+        arguments += ["--data-format", request.dataset_format, *engine_option("--dataset", request.dataset)]
     else:
         for scene in request.scenes:
-            arguments += ["--scene", scene]
-        arguments += ["--labels", request.labels, "--class-field", request.class_field]
+            arguments += engine_option("--scene", scene)
+        arguments += [*engine_option("--labels", request.labels), *engine_option("--class-field", request.class_field)]
         if request.layer:
-            arguments += ["--layer", request.layer]
+            arguments += engine_option("--layer", request.layer)
         for value, target in request.class_map.items():
-            arguments += ["--class-map", f"{value}={target}"]
+            arguments += engine_option("--class-map", f"{value}={target}")
         if request.background != "sea":
             arguments += ["--background", request.background]
     for option, value in (
@@ -179,7 +179,7 @@ def finetune_arguments(request: FinetuneRequest) -> list[str]:
         if value is not None:
             arguments += [option, f"{value:g}" if isinstance(value, float) else str(value)]
     if request.init:
-        arguments += ["--init", request.init]
+        arguments += engine_option("--init", request.init)
     return arguments
 
 

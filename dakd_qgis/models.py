@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .events import engine_error_line
 from .layer_sources import InputProblem
 from .paths import engine_subprocess_env, partial_beside, resources_dir
 from .settings import PluginSettings
@@ -193,7 +194,7 @@ def validate_card(card_path: Path, python: str) -> None:
         ) from error
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        errors = [line for line in lines if line.startswith("dakd: error: ")]
+        errors = [line for line in lines if engine_error_line(line)]
         reason = (errors or lines or [tr("exit code {code}").format(code=done.returncode)])[-1]
         raise ModelRegistryError(plugin_wording(reason))
     if not weights_path(card_path).is_file():
@@ -309,14 +310,24 @@ def delete_model(card_path: Path, settings: PluginSettings) -> None:
     """Delete a registered card and the files registering it copied (never the bundled one).
 
     The default model is reset if it was this one.
+
+    Raises:
+        ModelRegistryError: the card is not a registered one, or a file cannot be deleted.
     """
     card_path = Path(card_path)
     if card_path.resolve().parent != settings.models_dir(create=False).resolve():
         raise ModelRegistryError(
             tr("{path} is not a registered model (the bundled model cannot be deleted)").format(path=card_path)
         )
-    card_path.unlink(missing_ok=True)
-    for copied in (weights_path(card_path), onnx_export_path(card_path)):
-        copied.unlink(missing_ok=True)
+    try:
+        card_path.unlink(missing_ok=True)  # first: a model whose other files cannot go is no longer listed
+        for copied in (weights_path(card_path), onnx_export_path(card_path)):
+            copied.unlink(missing_ok=True)
+    except OSError as error:  # a registry on a read-only share, a file in use: say so, not a traceback
+        raise ModelRegistryError(
+            tr("cannot delete {name} from {folder} ({reason}); check that the folder can be written").format(
+                name=card_path.stem, folder=card_path.parent, reason=error.strerror or error
+            )
+        ) from error
     if is_default_model(card_path):
         settings.set_default_model("")

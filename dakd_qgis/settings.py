@@ -35,6 +35,9 @@ class PluginSettings:
 
     Attributes:
         device: one of the engine's devices (:meth:`devices`): ``auto`` picks a GPU if torch sees one, else the CPU.
+        precision: one of the engine's detection precisions (:meth:`precisions`): ``auto`` is the engine's choice
+            for the device; ``bf16`` is faster on processors with bf16 units, and its classes differ from fp32's on
+            a few pixels, so it is asked for, not chosen by ``auto`` on a CPU.
         default_model: model card (.json) used when none is chosen; empty = the bundled model if
             present, else the threshold detector.
         engine_python: Python interpreter that runs ``dakd finetune`` and pip; empty = QGIS's own.
@@ -42,6 +45,7 @@ class PluginSettings:
     """
 
     device: str = "auto"
+    precision: str = "auto"
     default_model: str = ""
     engine_python: str = ""
     cache_folder: str = ""
@@ -64,6 +68,8 @@ class PluginSettings:
         settings = cls(**values)
         if settings.device not in settings.devices():
             settings.device = cls.device
+        if settings.precision not in settings.precisions():
+            settings.precision = cls.precision
         settings._loaded = settings._values()
         return settings
 
@@ -73,6 +79,10 @@ class PluginSettings:
     def devices(self) -> tuple[str, ...]:
         """Return the ``--device`` choices of the engine these settings run, ``auto`` first (from its contract)."""
         return engine_contract(self.engine_python).devices
+
+    def precisions(self) -> tuple[str, ...]:
+        """Return the ``dakd detect --precision`` choices of the engine these settings run (``auto`` alone if none)."""
+        return engine_contract(self.engine_python).precisions or ("auto",)
 
     def save(self) -> None:
         """Write the fields changed since :meth:`load` (every field of settings made in code).
@@ -129,6 +139,16 @@ class PluginSettings:
     def runs_dir(self) -> Path:
         """Folder where right-click detections write their outputs."""
         return _made(self.cache_dir(create=False) / "runs")
+
+    def training_dir(self, name: str, create: bool = True) -> Path:
+        """Folder where the Fine-tune window trains the model ``name`` (its card, weights and work folder).
+
+        Raises:
+            InputProblem: it cannot be made (a cache folder on a read-only or full disk); the message says to choose
+                another cache folder in Settings….
+        """
+        folder = self.cache_dir(create=False) / "training" / name
+        return _made(folder) if create else folder
 
     def python_executable(self) -> str:
         """Return the interpreter for engine subprocesses and pip (the setting, else QGIS's own Python)."""

@@ -56,10 +56,12 @@ class DetectTask(QgsTask):
         self.missing_packages: list[str] = []
         self.stage = ""
         self.log: list[str] = []
+        #: The engine's warnings (a CRS it ignored, areas from an assumed pixel size): they qualify the results.
+        self.warnings: list[str] = []
 
     def run(self) -> bool:
         """Run ``dakd detect`` in a child process (task thread); never raises (QGIS would only log it)."""
-        sink = progress_reporter(self.setProgress, self._set_stage, lambda level, message: self.log.append(message))
+        sink = progress_reporter(self.setProgress, self._set_stage, self._engine_log)
         try:
             self.outcome = run_detect(self.request, self.python, sink, self.log.append, self.isCanceled)
             return True
@@ -79,6 +81,12 @@ class DetectTask(QgsTask):
 
     def _set_stage(self, text: str) -> None:
         self.stage = text
+
+    def _engine_log(self, level: str, message: str) -> None:
+        """Keep an engine log line for QGIS's log; a warning also for the result's message, which must name it."""
+        self.log.append(message)
+        if level == "warning":
+            self.warnings.append(message)
 
     def finished(self, ok: bool) -> None:
         """Hand the outcome to the caller (main thread)."""
@@ -137,7 +145,7 @@ class Segmentation:
         QgsMessageLog.logMessage(
             tr("Segment oil spills in {layer}:").format(layer=self.layer_name) + "\n" + "\n".join(task.log),
             LOG_TAG,
-            compat.MESSAGE_INFO,
+            compat.MESSAGE_WARNING if task.warnings else compat.MESSAGE_INFO,
         )
         if not ok or task.cancelled:
             release_run_dir(Path(task.request.out_dir))
@@ -158,7 +166,9 @@ class Segmentation:
                     )
             if ok and task.outcome is not None:
                 self.message = f"{self.layer_name}: {summary_sentence(task.outcome)}"
-                announce_result(bar, self.message, task.outcome.report_path)
+                if task.warnings:  # e.g. "no CRS: sizes in km assume 10 m pixels": the numbers above depend on it
+                    self.message += " – " + tr("warnings: {warnings}").format(warnings="; ".join(task.warnings))
+                announce_result(bar, self.message, task.outcome.report_path, warned=bool(task.warnings))
                 self.state = "done"
             elif task.missing_packages and self.offer_installer is not None:
                 self.state = "failed"
@@ -179,10 +189,14 @@ def open_report(path: Path) -> bool:
     return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))))
 
 
-def announce_result(bar: Any, message: str, report_path: Path | None) -> None:
-    """Say what a run found in the message bar, with an "Open report" button when the run wrote a report."""
+def announce_result(bar: Any, message: str, report_path: Path | None, warned: bool = False) -> None:
+    """Say what a run found in the message bar, with an "Open report" button when the run wrote a report.
+
+    A run the engine warned about (``warned``) is shown as a warning, not a plain success: its message names them.
+    """
+    level = compat.MESSAGE_WARNING if warned else compat.MESSAGE_SUCCESS
     if report_path is None:
-        bar.pushMessage(LOG_TAG, message, compat.MESSAGE_SUCCESS, 15)
+        bar.pushMessage(LOG_TAG, message, level, 15)
         return
     item = bar.createMessage(LOG_TAG, message)
     button = QPushButton(tr("Open report"), item)
@@ -190,7 +204,7 @@ def announce_result(bar: Any, message: str, report_path: Path | None) -> None:
     button.setToolTip(str(report_path))
     button.clicked.connect(lambda _checked=False: open_report(report_path))
     item.layout().addWidget(button)
-    bar.pushWidget(item, compat.MESSAGE_SUCCESS, 30)
+    bar.pushWidget(item, level, 30)
 
 
 def run_output_dir(settings: PluginSettings, layer_name: str) -> Path:

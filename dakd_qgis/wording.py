@@ -79,6 +79,8 @@ def _phrases() -> list[tuple[re.Pattern[str], str]]:
             tr("please report it with the log (View ▸ Panels ▸ Log Messages)"),
         ),
         (re.compile(r"^dakd: (?:error: )?"), ""),
+        # The end of a refused command line: the plugin built it, so the engine's help is no help to the analyst.
+        (re.compile(r"\s*\(see dakd [\w -]*--help\)"), ""),
     ]
 
 

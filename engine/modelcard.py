@@ -228,7 +228,7 @@ def save_model_card(path: str | Path, model: torch.nn.Module, card: ModelCard, o
         ModelError: the model's config disagrees with ``card.build``.
         OutputError: the files cannot be written.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "to_dict") and config.to_dict() != card.build:
@@ -242,7 +242,8 @@ def save_model_card(path: str | Path, model: torch.nn.Module, card: ModelCard, o
     ):
         # One dict for both copies (same "created"); the header copy has no hash (it cannot hold its own).
         data = card.to_json_dict(weights_path.name, "")
-        save_file(state, str(tmp_weights), metadata={METADATA_KEY: json.dumps(data)})
+        # Written by Python, not by safetensors' save_file: a full disk is then an OSError atomic_file names.
+        tmp_weights.write_bytes(save(state, metadata={METADATA_KEY: json.dumps(data)}))
         data["weights"]["sha256"] = _sha256(tmp_weights)
         tmp_card.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return card_path

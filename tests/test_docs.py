@@ -3,6 +3,7 @@ page whose links resolve, and the citation carries the engine's version."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess  # nosec B404 - a fixed argument list
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 import engine
+from engine.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [
@@ -145,3 +147,95 @@ def test_the_readme_goals_table_is_what_the_evaluation_bench_printed():
     ).stdout
     table = printed.split("Goals (issue 13)\n", 1)[1].strip().splitlines()
     assert len(table) == 8 and "\n".join(table) in readme, "\n".join(table)
+
+
+#: Words the docs write where an analyst fills in a command or a value (not an option of its own).
+PLACEHOLDERS = {"…", "...", "COMMAND", "CMD"}
+_PROMPT = r"(?:\$\s+)?(?:\.venv/bin/)?(?:dakd|python3? -m engine)\s"
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """Every ``dakd …`` command line README.md and docs/ tell a reader to type: (page, command).
+
+    Lines of code (fenced or indented) that start with ``dakd`` (or ``.venv/bin/dakd``, ``python -m engine``), with
+    continued lines joined and comments cut, and inline code that starts with it (a table's ``\\|`` read as ``|``).
+    """
+    commands = []
+    for page in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        name = str(page.relative_to(REPO))
+        for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+            if re.match(rf"\s*{_PROMPT}", line):
+                commands.append((name, re.split(r"\s#", line)[0].strip()))
+        for span in re.findall(rf"`({_PROMPT}[^`]+)`", text):
+            commands.append((name, span.replace("\\|", "|")))
+    return commands
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices) if actions else {}
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {name: action for action in parser._actions for name in action.option_strings}
+
+
+def _is_placeholder(word: str) -> bool:
+    """``N``, ``DIR``, ``CARD.json``, ``…``: what the reader fills in, not a literal value."""
+    return word in PLACEHOLDERS or not re.search(r"[a-z]", word)
+
+
+def test_every_documented_dakd_command_names_commands_options_and_choices_that_exist():
+    """A copied command whose option was renamed or never existed fails the analyst with a usage error."""
+    parser = build_parser()
+    top = _options(parser)
+    commands = _documented_commands()
+    assert len(commands) >= 40, commands  # the extraction still finds the quick starts and the guides' commands
+    wrong = []
+    for page, command in commands:
+        words = command.replace("[", " ").replace("]", " ").split()
+        words = words[3:] if words[0].startswith("python") else words[1:]  # after "dakd" or "python -m engine"
+        while words and words[0] in top:  # --progress json, --debug, -q before the command
+            if top[words.pop(0)].nargs != 0:  # an option with a value (store_true and --help take none)
+                words = words[1:]
+        if not words or words[0] in PLACEHOLDERS:
+            continue
+        names = words.pop(0).split("|")  # "detect|finetune": either
+        for name in names:
+            sub = _subcommands(parser).get(name)
+            if sub is None:
+                wrong.append(f"{page}: {command!r}: no command {name!r}")
+                continue
+            if _subcommands(sub) and words and not _is_placeholder(words[0]):
+                sub = _subcommands(sub).get(words[0])
+                if sub is None:
+                    wrong.append(f"{page}: {command!r}: no command {name} {words[0]!r}")
+                    continue
+            known = {**top, **_options(sub)}
+            for index, word in enumerate(words):
+                option = re.match(r"--?[A-Za-z][\w-]*", word)
+                if option is None or option.group() != word.split("=")[0]:
+                    continue
+                action = known.get(option.group())
+                if action is None:
+                    wrong.append(f"{page}: {command!r}: dakd {name} has no option {option.group()}")
+                elif action.choices and index + 1 < len(words) and not words[index + 1].startswith("-"):
+                    values = [v for v in words[index + 1].split("|") if not _is_placeholder(v)]
+                    bad = [v for v in values if v not in action.choices]
+                    if bad:
+                        wrong.append(f"{page}: {command!r}: {option.group()} takes no {bad} (choices {action.choices})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_fine_tuning_guide_names_every_dakd_finetune_option():
+    """Its table is headed "All `dakd finetune` options": an option added to the command belongs in it."""
+    guide = (REPO / "docs" / "user-guide" / "fine-tuning.md").read_text(encoding="utf-8")
+    finetune = _subcommands(build_parser())["finetune"]
+    missing = [
+        action.option_strings[0]
+        for action in finetune._actions
+        if action.option_strings != ["-h", "--help"]
+        and not any(re.search(rf"(?<![\w-]){o}(?![\w-])", guide) for o in action.option_strings)
+    ]
+    assert not missing, f"docs/user-guide/fine-tuning.md does not name {missing}"

@@ -59,7 +59,14 @@ from qgis.PyQt.QtWidgets import (
 from .. import compat
 from ..deps import probe_arguments
 from ..engine_command import engine_command
-from ..events import describe_exit, event_percent, format_eta, last_json_object, parse_event
+from ..events import (
+    describe_exit,
+    engine_error_line,
+    event_percent,
+    format_eta,
+    last_json_object,
+    parse_event,
+)
 from ..finetune import (
     FinetuneReport,
     FinetuneRequest,
@@ -202,7 +209,7 @@ class FinetuneDialog(QDialog):
 
     def run_dir(self, name: str) -> Path:
         """Return the training folder of a model name: ``<cache>/training/NAME`` (the engine's output, its work)."""
-        return self.settings.cache_dir(create=False) / "training" / name
+        return self.settings.training_dir(name, create=False)
 
     def name_taken(self, name: str) -> bool:
         """Tell whether ``name`` is registered, or has a training folder this window did not make for a failed run."""
@@ -571,9 +578,9 @@ class FinetuneDialog(QDialog):
             InputProblem: a layer cannot be handed to the engine.
         """
         name = safe_model_name(self.model_name.text())
-        run_dir = self.settings.cache_dir() / "training" / name
+        run_dir = self.run_dir(name)
         own = run_dir in self._own_run_dirs or not run_dir.exists()  # else an earlier run's: never replaced
-        run_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.training_dir(name)  # made now: a cache folder that cannot be written is one line, not a crash
         if own:
             self._own_run_dirs.add(run_dir)
         scenes = [raster_file(layer) for layer in self.scene_layers()]  # refused before any label copy is written
@@ -657,6 +664,7 @@ class FinetuneDialog(QDialog):
         event = parse_event(line) if stream == "stdout" else None
         if event is None:
             if line.strip():
+                self.error_message = self.error_message or engine_error_line(line)  # a refused command line
                 self.log.appendPlainText(plugin_wording(line))
             return
         self.handle_event(event)

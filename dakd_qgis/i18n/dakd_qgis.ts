@@ -427,6 +427,11 @@
     </message>
     <message>
         <location filename="../dialogs/settings_dialog.py"/>
+        <source>Detection precision</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/settings_dialog.py"/>
         <source>Detection runs and registered models are kept in the cache folder.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1337,6 +1342,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/settings_dialog.py"/>
+        <source>auto: what the engine chooses for the device. bf16: faster on processors with bf16 units; its classes differ from fp32's on a few pixels (docs: Benchmarks)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../events.py"/>
         <source>cancelled by the user; the {process} was stopped and wrote no output</source>
         <translation type="unfinished"></translation>
@@ -1354,6 +1364,11 @@
     <message>
         <location filename="../models.py"/>
         <source>cannot copy {name} into {folder} ({reason}); free disk space or check the folder</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../models.py"/>
+        <source>cannot delete {name} from {folder} ({reason}); check that the folder can be written</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1686,6 +1701,11 @@
     <message>
         <location filename="../models.py"/>
         <source>validation mIoU {value} %</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../tasks.py"/>
+        <source>warnings: {warnings}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

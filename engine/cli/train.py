@@ -921,6 +921,12 @@ def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: li
 
     device = select_device(args.device).device
     model, card = load_model(args.model, device)
+    generated = None
+    if args.generated:  # read by the last step: a wrong folder or weights file is refused before the evaluation
+        from engine.train.fid import check_inception_weights
+
+        generated = open_generated(args.generated)
+        check_inception_weights(args.inception_weights)
     data = data_config_from_args(args, val_share=0.0)
     tiles = load_tiles(data, progress)
     if not can_fold(tiles.classes, card.classes):
@@ -934,12 +940,12 @@ def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: li
     tiles = tiles.with_classes(card.classes)
     result = evaluate_model(model, tiles, card.input_spec, device, args.batch_size, progress)
     result["folding"] = folding or result.get("folding")
-    if args.generated:
+    if generated is not None:
         from engine.train.fid import score_generated_set
 
         result["generation"] = score_generated_set(
             tiles.images_db,
-            open_generated(args.generated),
+            generated,
             model,
             card.input_spec,
             args.inception_weights,
@@ -959,6 +965,6 @@ def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: li
     if args.json:
         from engine.io.atomic import atomic_file
 
-        with atomic_file(args.json, args.overwrite, inputs) as tmp:
+        with atomic_file(args.json, args.overwrite, inputs, "--json") as tmp:
             tmp.write_text(json.dumps(result, indent=2, default=str))
     return 0

@@ -99,14 +99,20 @@ class GeneratedSet:
 
     def image_db(self, index: int) -> np.ndarray:
         """float32 (H, W) dB image of pair ``index``."""
-        name = f"{self._stored(index):06d}.npy"
-        return np.load(self.folder / "images" / name, allow_pickle=False).astype(np.float32)
+        return self._load("images", index)
 
     def soft_label(self, index: int) -> np.ndarray:
         """float32 (C, H, W) probabilities of pair ``index``, renormalised to sum to 1."""
-        name = f"{self._stored(index):06d}.npy"
-        soft = np.load(self.folder / "soft_labels" / name, allow_pickle=False).astype(np.float32)
+        soft = self._load("soft_labels", index)
         return soft / np.clip(soft.sum(axis=0, keepdims=True), 1e-6, None)
+
+    def _load(self, kind: str, index: int) -> np.ndarray:
+        """Read one stored array as float32; a missing or damaged file is refused by name, not an internal error."""
+        path = self.folder / kind / f"{self._stored(index):06d}.npy"
+        try:
+            return np.load(path, allow_pickle=False).astype(np.float32)
+        except (OSError, ValueError, EOFError) as error:
+            raise InputError(f"{path}: cannot read this generated pair ({error}); regenerate the data set") from None
 
 
 def open_generated(folder: str | Path) -> GeneratedSet:
@@ -123,13 +129,13 @@ def open_generated(folder: str | Path) -> GeneratedSet:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise InputError(f"{path}: unreadable manifest ({error}); regenerate the data set") from None
-    if manifest.get("format") != FORMAT_NAME:
-        raise InputError(f"{path}: not a generated-pairs data set (format {manifest.get('format')!r})")
-    missing = [
-        i
-        for i in (0, int(manifest["count"]) - 1)
-        if int(manifest["count"]) and not (folder / "soft_labels" / f"{i:06d}.npy").is_file()
-    ]
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise InputError(f"{path}: not a generated-pairs data set (format {found!r})")
+    count, classes = manifest.get("count"), manifest.get("classes")
+    if type(count) is not int or count < 0 or not isinstance(classes, list) or not classes:  # a bool is no count
+        raise InputError(f"{path}: damaged manifest (no pair count or classes); regenerate the data set")
+    missing = [i for i in (0, count - 1) if count and not (folder / "soft_labels" / f"{i:06d}.npy").is_file()]
     if missing:
         raise InputError(f"{folder}: pair {missing[0]} is missing; regenerate the data set")
     return GeneratedSet(folder, manifest)

@@ -9,7 +9,8 @@ QGIS) will look for it. Every writer in the engine therefore writes into a hidde
 Use :func:`atomic_output_dir` for a run that writes several files into ``--out DIR`` and
 :func:`atomic_file` for a single file (a model card, a GeoTIFF). Both check up front that the target
 can be written, so a read-only location fails in a second with a one-line :class:`OutputError`
-instead of after an hour of work.
+instead of after an hour of work, and both name a disk that filled up during the block
+(:func:`space_failure`) instead of letting an ``OSError`` reach the user as an internal error.
 
 Replacing (``--overwrite``) follows one rule, :func:`check_replaceable`: a folder is replaced only
 when it is an earlier output of the same command (an :class:`EngineFolder` recognises it), and never
@@ -311,6 +312,8 @@ def check_work_folder(
     later ``--resume`` to take as its own: it is refused unless ``resume`` (continue that run) or
     ``overwrite`` (start again: allowed only for a folder ``kind`` recognises, see
     :func:`check_replaceable`, and emptied by :func:`clear_work_folder` once the run's data are checked).
+    ``resume`` too needs a folder ``kind`` recognises: one holding anything else (the analyst's files, a
+    data set, a ``dakd generate`` output that a fine-tune would regenerate in place) holds no run to continue.
 
     Returns:
         The folder as a :class:`~pathlib.Path`.
@@ -321,7 +324,15 @@ def check_work_folder(
     path = Path(folder).expanduser()
     if path.exists() and not path.is_dir():
         raise OutputError(f"work folder {path} is a file, not a folder; choose another {option}")
-    if resume or not path.exists():
+    if not path.exists():
+        return path
+    if resume:
+        foreign = kind.foreign_entry(path)
+        if foreign:
+            raise OutputError(
+                f"work folder {path} is not a {kind.what} written by dakd (it {foreign}), so --resume has no run "
+                f"to continue there; move your files out of it or choose another {option}"
+            )
         return path
     if overwrite:
         check_replaceable(path, inputs, kind, option)
@@ -367,7 +378,8 @@ def atomic_output_dir(
 
     Everything written into the yielded directory appears at ``out_dir`` in one rename at the end.
     On any exception (an error, ``Cancelled``, Ctrl-C) the temporary is deleted, missing parent
-    folders created for it are removed again, and a previous ``out_dir`` is left untouched.
+    folders created for it are removed again, and a previous ``out_dir`` is left untouched; a write that
+    failed on a full disk is raised as :func:`space_failure`'s one-line :class:`OutputError`.
 
     Args:
         out_dir: final directory.
@@ -400,9 +412,12 @@ def atomic_output_dir(
     try:
         yield tmp
         _replace_dir(tmp, target, overwrite, inputs, kind, option)
-    except BaseException:
+    except BaseException as error:
+        full = space_failure(error, target, option)  # judged while the partial output still takes its space
         _remove(tmp)
         _remove_created(created)
+        if full is not None:
+            raise full from error
         raise
 
 
@@ -442,18 +457,22 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str], overwrite: bool = True, inputs: Inputs = ()) -> Iterator[Path]:
+def atomic_file(
+    path: str | os.PathLike[str], overwrite: bool = True, inputs: Inputs = (), option: str = "--out"
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` that replaces ``path`` when the block completes.
 
     The temporary keeps ``path``'s suffix (``.tif``, ``.json``...) so drivers that choose a format
     from the extension (GDAL, fiona) still work. On any exception it is removed and ``path`` is left
-    as it was.
+    as it was; a write that failed on a full disk is raised as :func:`space_failure`'s one-line
+    :class:`OutputError`.
 
     Args:
         path: final file.
         overwrite: replace an existing file; when False an existing file raises ``OutputError``.
         inputs: what the run reads: an existing ``path`` that is one of them, or lies inside an input
             folder, is never replaced (see :func:`check_replaceable`).
+        option: the option that chose ``path`` (``--work-dir`` for a checkpoint), named in a full disk's advice.
 
     Yields:
         The temporary file path (not yet created).
@@ -484,9 +503,14 @@ def atomic_file(path: str | os.PathLike[str], overwrite: bool = True, inputs: In
             raise OutputError(f"nothing was written for {target}")
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as error:
+        # Judged while the partial output still takes its space, and only by a block whose file was begun: of
+        # nested blocks (a card's weights, then its JSON) the innermost begun one is the file that failed.
+        full = space_failure(error, target, option) if tmp.exists() else None
         _remove(tmp)
         _remove_created(created)
+        if full is not None:
+            raise full from error
         raise
 
 
@@ -519,6 +543,62 @@ def _probe_write(folder: Path) -> int | None:
     return None
 
 
+def _failure_code(error: BaseException, target: str | os.PathLike[str]) -> tuple[Path, Path, int | None]:
+    """Return the target (absolute), the nearest existing folder of it, and the errno a write failed with.
+
+    The errno is the error's own, or, for an error that carries none (GDAL's "Write failed"), that of a
+    probe write in the folder.
+    """
+    target = Path(target).expanduser().absolute()
+    folder = target.parent
+    while not folder.is_dir() and folder.parent != folder:
+        folder = folder.parent
+    code = _errno_of(error)
+    if code is None:
+        code = _probe_write(folder)
+    return target, folder, code
+
+
+def _space_error(code: int | None, target: Path, folder: Path, option: str) -> OutputError | None:
+    """Return the one-line error of a full disk or a file-size limit (``code``), or None for any other failure."""
+    if code in _DISK_FULL:
+        free_mb = shutil.disk_usage(folder).free / 2**20
+        return OutputError(
+            f"the disk is full: writing {target} failed with {free_mb:.0f} MB left in {folder}; free "
+            f"disk space or choose another {option}"
+        )
+    if code == errno.EFBIG:
+        return OutputError(
+            f"writing {target} failed: the file grew past the largest file allowed in {folder} (File "
+            f"too large); choose another {option} or raise the limit (ulimit -f)"
+        )
+    return None
+
+
+def _write_errors() -> tuple[type[BaseException], ...]:
+    """Return the errors a failed write raises: ``OSError`` and rasterio's and GDAL's (imported when first needed)."""
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    return OSError, RasterioError, CPLE_BaseError
+
+
+def space_failure(error: BaseException, target: str | os.PathLike[str], option: str) -> OutputError | None:
+    """Return :func:`write_failure`'s error when ``error`` is a write that ran out of space, else None.
+
+    What :func:`atomic_file` and :func:`atomic_output_dir` ask of every error in their block: a full disk
+    (or a file-size limit) mid-write is the user's to fix, so it is named in one line with the folder and
+    the space left, not shown as an internal error. Only that is translated: the block also reads inputs,
+    whose errors keep their own message, so an error without the disk's error number counts only when a
+    probe write in the folder fails the same way. Errors the engine already explains, ``Cancelled`` and
+    Ctrl-C give None.
+    """
+    if isinstance(error, DakdError) or not isinstance(error, _write_errors()):
+        return None
+    target, folder, code = _failure_code(error, target)
+    return _space_error(code, target, folder, option)
+
+
 def write_failure(error: BaseException, target: str | os.PathLike[str], option: str) -> OutputError:
     """Return the one-line :class:`OutputError` for a write to ``target`` that failed with ``error``.
 
@@ -533,24 +613,10 @@ def write_failure(error: BaseException, target: str | os.PathLike[str], option: 
         target: the output being written (file or folder), named in the message.
         option: the option that chose it (``--out``), for the advice.
     """
-    target = Path(target).expanduser().absolute()
-    folder = target.parent
-    while not folder.is_dir() and folder.parent != folder:
-        folder = folder.parent
-    code = _errno_of(error)
-    if code is None:
-        code = _probe_write(folder)
-    if code in _DISK_FULL:
-        free_mb = shutil.disk_usage(folder).free / 2**20
-        return OutputError(
-            f"the disk is full: writing {target} failed with {free_mb:.0f} MB left in {folder}; free "
-            f"disk space or choose another {option}"
-        )
-    if code == errno.EFBIG:
-        return OutputError(
-            f"writing {target} failed: the file grew past the largest file allowed in {folder} (File "
-            f"too large); choose another {option} or raise the limit (ulimit -f)"
-        )
+    target, folder, code = _failure_code(error, target)
+    space = _space_error(code, target, folder, option)
+    if space is not None:
+        return space
     if code is not None:
         reason = os.strerror(code)
     elif isinstance(error, OSError) and error.strerror:
@@ -571,12 +637,9 @@ def output_write_errors(target: str | os.PathLike[str], option: str = "--out") -
     :class:`~engine.errors.DakdError`, ``Cancelled`` included) pass through unchanged; so do programming
     errors (only ``OSError`` and rasterio/GDAL errors count as write failures).
     """
-    from rasterio._err import CPLE_BaseError
-    from rasterio.errors import RasterioError
-
     try:
         yield
     except DakdError:
         raise
-    except (OSError, RasterioError, CPLE_BaseError) as error:
+    except _write_errors() as error:
         raise write_failure(error, target, option) from error

@@ -21,6 +21,7 @@ why is listed in :func:`engine.train.loop.run_fingerprint`.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -50,8 +51,12 @@ _NAMED_DIFFERENCES = 4
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (plain containers of tensors and numbers) to ``path`` atomically."""
     path = Path(path)
-    with atomic_file(path) as tmp:
-        torch.save({"format": FORMAT_NAME, **state}, tmp)
+    # Serialised in memory and written by Python: torch.save's own writer reports a full disk as a RuntimeError
+    # without the error number ("unexpected pos"), which atomic_file cannot name; write_bytes raises the OSError.
+    data = io.BytesIO()
+    torch.save({"format": FORMAT_NAME, **state}, data)
+    with atomic_file(path, option="--work-dir") as tmp:
+        tmp.write_bytes(data.getbuffer())
     return path
 
 

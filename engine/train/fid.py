@@ -173,6 +173,19 @@ def sar_encoder_extractor(
     )
 
 
+def check_inception_weights(weights_path: str | Path | None) -> None:
+    """Refuse an ``--inception-weights`` file that cannot be used up front, as :func:`inception_extractor` would.
+
+    FID is a fine-tune's last step: a missing or wrong file was refused there, after the whole training, and
+    no model card was written. Loading it once more at the end costs seconds.
+
+    Raises:
+        ModelError: the file is missing, unreadable or not Inception-v3 weights.
+    """
+    if weights_path:
+        inception_extractor(weights_path, (-35.0, 5.0))
+
+
 def inception_extractor(
     weights_path: str | Path, db_range: tuple[float, float], device: torch.device | str = "cpu", batch_size: int = 16
 ) -> FeatureExtractor:

@@ -304,7 +304,7 @@ def save_jointnet(path: str | Path, trained: TrainedJointNet, overwrite: bool = 
     ``overwrite`` and ``inputs`` are :func:`~engine.io.atomic.atomic_file`'s: ``dakd train-jointnet`` passes its
     ``--overwrite`` and data, so an earlier model or a data file is not replaced at the end of a run either.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     weights, sidecar = jointnet_paths(path)
     inputs = list(inputs)  # read by both files' checks
@@ -322,7 +322,8 @@ def save_jointnet(path: str | Path, trained: TrainedJointNet, overwrite: bool = 
         atomic_file(weights, overwrite, inputs) as tmp_weights,
         atomic_file(sidecar, overwrite, inputs) as tmp_sidecar,
     ):
-        save_file({k: v.contiguous() for k, v in trained.model.state_dict().items()}, str(tmp_weights))
+        # Written by Python, not by save_file: a full disk is then an OSError that atomic_file names in one line.
+        tmp_weights.write_bytes(save({k: v.contiguous() for k, v in trained.model.state_dict().items()}))
         tmp_sidecar.write_text(json.dumps(meta, indent=2, default=str))
     return weights
 
@@ -330,8 +331,11 @@ def save_jointnet(path: str | Path, trained: TrainedJointNet, overwrite: bool = 
 def load_jointnet(path: str | Path) -> TrainedJointNet:
     """Read a SAR-JointNet written by :func:`save_jointnet` (never unpickles).
 
+    ``dakd generate --jointnet`` takes any path: a broken, hand-edited or truncated pair of files is refused in
+    one line naming the file, never an internal error.
+
     Raises:
-        ModelError: missing or mismatching files.
+        ModelError: missing, unreadable or mismatching files.
     """
     from safetensors.torch import load_file
 
@@ -340,24 +344,41 @@ def load_jointnet(path: str | Path) -> TrainedJointNet:
         raise ModelError(
             f"{weights}: SAR-JointNet weights or their .json sidecar not found; train one with 'dakd train-jointnet'"
         )
-    meta = json.loads(sidecar.read_text())
-    if meta.get("format") != "dakd-sar-jointnet":
-        raise ModelError(f"{sidecar}: not a SAR-JointNet sidecar")
-    model = SARJointNet(JointNetConfig.from_dict(meta["model"]))
+    meta = _read_sidecar(sidecar)
     try:
-        model.load_state_dict(load_file(str(weights)))
+        model = SARJointNet(JointNetConfig.from_dict(meta["model"], str(sidecar)))
+        classes = tuple(SegClass(int(c["id"]), str(c["name"]), tuple(c["rgb"])) for c in meta["classes"])
+        balance = float(meta["balance"])
+        schedule = NoiseSchedule.from_config(meta["schedule"])
+        low, high = (float(value) for value in meta["db_range"])
+        training = dict(meta.get("training") or {})
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        what = f"no {error.args[0]!r} entry" if isinstance(error, KeyError) else str(error).splitlines()[0]
+        raise ModelError(
+            f"{sidecar}: not a SAR-JointNet sidecar this engine can read ({what}); use the .json that "
+            "'dakd train-jointnet' wrote beside the weights"
+        ) from None
+    try:
+        state = load_file(str(weights))
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
+        raise ModelError(f"{weights}: not readable SAR-JointNet weights ({error}); train them again") from None
+    try:
+        model.load_state_dict(state)
     except RuntimeError as error:
         raise ModelError(f"{weights}: weights do not fit the sidecar's model ({str(error).splitlines()[0]})") from None
     model.eval()
-    classes = tuple(SegClass(c["id"], c["name"], tuple(c["rgb"])) for c in meta["classes"])
-    return TrainedJointNet(
-        model,
-        float(meta["balance"]),
-        NoiseSchedule.from_config(meta["schedule"]),
-        tuple(meta["db_range"]),
-        classes,
-        meta.get("training", {}),
-    )
+    return TrainedJointNet(model, balance, schedule, (low, high), classes, training)
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    """Return a SAR-JointNet sidecar's JSON object, refusing an unreadable file or another kind of JSON."""
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{sidecar}: cannot read the SAR-JointNet sidecar ({error}); train it again") from None
+    if not isinstance(meta, dict) or meta.get("format") != "dakd-sar-jointnet":
+        raise ModelError(f"{sidecar}: not a SAR-JointNet sidecar; give the weights 'dakd train-jointnet' wrote")
+    return meta
 
 
 @dataclass(frozen=True)

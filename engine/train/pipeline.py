@@ -53,7 +53,7 @@ from engine.progress import Progress
 from engine.train import distributed
 from engine.train.checkpoint import check_fingerprint
 from engine.train.consistency import GateConfig, gate_generated
-from engine.train.fid import score_generated_set
+from engine.train.fid import check_inception_weights, score_generated_set
 from engine.train.jointnet import (
     JOINTNET_WORK,
     GenerateConfig,
@@ -555,6 +555,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     if config.crop_px is not None:
         preset = replace(preset, crop_px=config.crop_px or None)
     output, work = _check_outputs(config)
+    check_inception_weights(config.inception_weights)  # used by the last step: refused before any work
     if not distributed.is_main_process():  # torchrun: one process reports progress and checks the outputs
         progress = Progress(None, progress.cancel)
     with distributed.process_group(select_device(config.device).device):
@@ -612,9 +613,11 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         metrics,
         description=_describe(config.preset, len(split.train), aug_ratio),
         base_card=split.base_card,
+        overwrite=config.overwrite,  # checked again as written: a file made there during the run is not replaced
+        inputs=run_inputs(config),
     )
     report["model_card"] = str(card_path)
-    with atomic_file(work / "report.json") as tmp:
+    with atomic_file(work / "report.json", option="--work-dir") as tmp:
         tmp.write_text(json.dumps(report, indent=2, default=_json_default))
     return report
 

@@ -11,6 +11,7 @@ paper's "hard label" ablation.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -381,22 +382,23 @@ CURVE_SUFFIXES = ("loss", "miou")
 
 
 def curve_paths(path_stem: Path) -> list[Path]:
-    """Return the curve pictures :func:`save_curves` writes for ``path_stem`` (outputs, checked like the card)."""
+    """Return the curve pictures :func:`write_model_card` writes beside the card ``path_stem`` (checked like it)."""
     return [path_stem.with_name(f"{path_stem.name}.{suffix}.png") for suffix in CURVE_SUFFIXES]
 
 
-def save_curves(path_stem: Path, result: TrainResult, overwrite: bool = True, inputs: Inputs = ()) -> list[Path]:
-    """Write ``STEM.loss.png`` and ``STEM.miou.png`` (training loss and validation mIoU by step).
+def render_curves(path_stem: Path, result: TrainResult) -> list[tuple[Path, bytes]]:
+    """Return ``STEM.loss.png`` and ``STEM.miou.png`` (training loss and validation mIoU by step) as PNG bytes.
 
-    ``overwrite`` and ``inputs`` are :func:`~engine.io.atomic.atomic_file`'s: ``dakd train`` passes its
-    ``--overwrite`` and data, so an analyst's picture of that name is not replaced at the end of a run either.
+    Rendered in memory: :func:`write_model_card` writes them with the card, all or none.
     """
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
+    rendered = []
     steps = [s for s, _ in result.loss_history]
     losses = [v for _, v in result.loss_history]
     curves = [
@@ -424,11 +426,11 @@ def save_curves(path_stem: Path, result: TrainResult, overwrite: bool = True, in
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         figure.tight_layout()
-        with atomic_file(target, overwrite, inputs) as tmp:
-            figure.savefig(tmp, format="png")
+        png = io.BytesIO()
+        figure.savefig(png, format="png")
         plt.close(figure)
-        written.append(target)
-    return written
+        rendered.append((target, png.getvalue()))
+    return rendered
 
 
 def write_model_card(
@@ -445,15 +447,18 @@ def write_model_card(
     overwrite: bool = True,
     inputs: Inputs = (),
 ) -> Path:
-    """Save the model card (weights + JSON) and its curve PNGs beside it; returns the card's JSON path.
+    """Save the model card (weights + JSON) and its curve PNGs beside it, all or none; returns the card's JSON path.
 
     ``base_card`` (from ``--init``) supplies band, calibration, pixel size and tiling defaults. ``overwrite``
     decides whether the card and its curve pictures may replace existing files; ``inputs`` are never replaced
-    (:func:`save_curves`).
+    (:func:`~engine.io.atomic.atomic_file`'s arguments: ``dakd train`` passes its ``--overwrite`` and data, so an
+    analyst's picture of a curve's name is not replaced at the end of a run either). The pictures are renamed
+    into place only once the card is written, so a failed write (a full disk) leaves no curves of a model that
+    is not there.
     """
     stem = Path(path).expanduser()
     stem = stem.with_suffix("") if stem.suffix in (".json", ".safetensors") else stem
-    curves = save_curves(stem, result, overwrite, inputs)
+    curves = render_curves(stem, result)
     training = dict(
         training,
         steps=result.steps,
@@ -461,7 +466,7 @@ def write_model_card(
         best_step=result.best_step,
         stopped_early=result.stopped_early,
         device=result.device,
-        curves=[p.name for p in curves],
+        curves=[target.name for target, _ in curves],
         **{k: v for k, v in result.extra.items() if k == "real_only_phase"},
     )
     inherited: dict[str, Any] = {}
@@ -474,4 +479,7 @@ def write_model_card(
     card = new_model_card(
         model, name, classes, input_spec=spec, training=training, metrics=metrics, description=description, **inherited
     )
-    return save_model_card(stem, model, card, overwrite)
+    with contextlib.ExitStack() as stack:
+        for target, png in curves:
+            stack.enter_context(atomic_file(target, overwrite, inputs)).write_bytes(png)
+        return save_model_card(stem, model, card, overwrite)

@@ -45,3 +45,19 @@ def test_placed_export_puts_the_sea_at_the_grey_asked_for() -> None:
         assert abs(sea_grey - grey) <= 1
     narrow, wide = robustness.placed_8bit(image, 128, 8.0), robustness.placed_8bit(image, 128, 60.0)
     assert np.std(narrow) > 3 * np.std(wide)  # a narrow span stretches the same tile's contrast
+
+
+def test_oil_share_groups_score_each_tile_in_its_own_group() -> None:
+    small = np.zeros((256, 256), np.uint8)
+    small[:10, :100] = 1  # 1.5 % oil
+    large = np.zeros((256, 256), np.uint8)
+    large[:160] = 1  # 62.5 % oil
+    large[250:] = robustness.IGNORE_INDEX
+    assert robustness.oil_share(small) == 1000 / 65536
+    assert robustness.oil_share(large) == 160 / 250
+    found_small = small.astype(bool)  # the small slick found exactly
+    missed_large = np.zeros_like(large, bool)  # the large one missed
+    scores = robustness.iou_by_oil_share([found_small, missed_large], [small, large])
+    assert scores["0.5-5 %"] == 100.0 and scores[">= 40 %"] == 0.0
+    assert np.isnan(scores["5-20 %"]) and np.isnan(scores["20-40 %"])
+    assert robustness.share_histogram([small, large]) == {"0.5-5 %": 1, "5-20 %": 0, "20-40 %": 0, ">= 40 %": 1}

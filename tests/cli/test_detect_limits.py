@@ -23,7 +23,7 @@ from engine.errors import Cancelled
 from engine.io.atomic import TMP_MARK
 from engine.progress import Progress
 
-from .conftest import SEA_ORIGIN, dakd_command, speckled_sea, write_scene
+from .conftest import SEA_ORIGIN, can_mount_tmpfs, dakd_command, speckled_sea, write_scene
 
 
 def declared_vrt(path: Path, width: int, height: int) -> Path:
@@ -84,16 +84,7 @@ def test_a_scene_too_wide_for_the_memory_is_refused_up_front(tmp_path, capsys):
     assert left_behind(tmp_path) == []
 
 
-def _can_mount_tmpfs() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True, check=False
-    )
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
 def test_outputs_larger_than_the_free_disk_space_are_refused_up_front_and_the_estimate_is_logged(tmp_path):
     scene = write_scene(tmp_path / "scene.tif", speckled_sea(300, 320))
     disk = tmp_path / "disk"
@@ -282,7 +273,7 @@ except OutputError as error:
 """
 
 
-@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
 def test_a_disk_that_fills_up_during_the_overviews_is_named_in_one_line_and_left_as_it_was(tmp_path):
     scene = write_scene(tmp_path / "scene.tif", speckled_sea(1024, 1024))
     disk = tmp_path / "disk"

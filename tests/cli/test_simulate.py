@@ -1,6 +1,7 @@
 """``dakd simulate`` and ``dakd simulate-tiles`` end to end (small sizes, in-process and one real subprocess)."""
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 import rasterio
 
 from engine.cli import main
+
+from .conftest import can_mount_tmpfs, dakd_command
 
 
 def run(capsys, *argv):
@@ -167,3 +170,27 @@ def test_real_subprocess(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "sim_scene.tif").exists()
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
+def test_a_disk_that_fills_up_is_named_in_one_line_and_nothing_is_left(tmp_path):
+    """simulate and simulate-tiles (as generate, train and evaluate --out) said "internal error (OSError: [Errno 28]
+    No space left on device)" or "(RasterioIOError: Write failed...)" on a full disk, and asked for a bug report."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    dakd = shlex.join([*dakd_command(), "--progress", "none"])
+    scene = f"{dakd} simulate --size 512 512 --out {shlex.quote(str(disk / 'scene'))}"
+    tiles = f"{dakd} simulate-tiles --count 40 --size 128 128 --format osd --out {shlex.quote(str(disk / 'tiles'))}"
+    script = (
+        f"mount -t tmpfs -o size=300k tmpfs {shlex.quote(str(disk))} && "
+        f"{{ {scene}; echo rc=$?; {tiles}; echo rc=$?; ls -A {shlex.quote(str(disk))}; }}"
+    )
+    done = subprocess.run(["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["rc=2", "rc=2"], done.stderr[-2000:]  # and nothing left on the small disk
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dakd: error:")]
+    assert errors == [
+        f"dakd: error: the disk is full: writing {disk / 'scene' / 'sim_scene.tif'} failed with 0 MB left in "
+        f"{disk / 'scene'}; free disk space or choose another --out",
+        f"dakd: error: the disk is full: writing {disk / 'tiles'} failed with 0 MB left in {disk}; free disk space "
+        "or choose another --out",
+    ]

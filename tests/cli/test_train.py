@@ -508,6 +508,29 @@ def test_train_resume_refuses_another_runs_work_folder_in_one_line(
     assert not list(tmp_path.glob("second*"))
 
 
+def test_resume_refuses_a_work_folder_that_holds_the_users_files_and_leaves_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dakd finetune --work-dir MINE --resume` took any folder: a folder of the analyst's with a `dakd generate`
+    set in generated/ had that set replaced by the fine-tune's own pairs (and its checkpoints written among them)."""
+    data = simulate_tiles(tmp_path / "tiles", 2, seed=3)
+    mine = tmp_path / "mine"
+    (mine / "generated" / "images").mkdir(parents=True)
+    kept = {mine / "notes.txt": "my notes", mine / "generated" / "dataset.json": '{"format": "dakd-generated-pairs"}'}
+    for path, text in kept.items():
+        path.write_text(text)
+    for command in ("finetune", "train", "train-jointnet"):
+        args = ["--progress", "none", command, "--data-format", "osd", "--dataset", str(data), "--device", "cpu"]
+        args += ["--output", str(tmp_path / command / "m"), "--work-dir", str(mine), "--resume"]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"dakd: error: work folder {mine} is not a ")
+        assert "written by dakd (it holds " in err and "so --resume has no run to continue there" in err
+        assert not (tmp_path / command).exists()
+    assert {path: path.read_text() for path in kept} == kept
+    assert sorted(p.name for p in mine.rglob("*")) == ["dataset.json", "generated", "images", "notes.txt"]
+
+
 def test_finetune_refuses_point_labels_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Points burn one pixel each and the rest would be trained as sea: refused before any work."""
     import fiona

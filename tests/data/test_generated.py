@@ -33,3 +33,39 @@ def test_open_rejects_other_folders(tmp_path: Path) -> None:
     (tmp_path / "dataset.json").write_text('{"format": "other"}')
     with pytest.raises(InputError, match="not a generated-pairs data set"):
         open_generated(tmp_path)
+
+
+def _written_set(folder: Path) -> Path:
+    rng = np.random.default_rng(0)
+    writer = GeneratedWriter(folder)
+    writer.add(rng.normal(-20, 3, (2, 16, 16)), np.full((2, 5, 16, 16), 0.2))
+    writer.finish(OSD_CLASSES, {"db_range": [-35, 5], "balance": 0.5})
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("[]", r"not a generated-pairs data set \(format None\)"),
+        ('{"format": "dakd-generated-pairs", "count": "2", "classes": [{}]}', "damaged manifest"),
+        ('{"format": "dakd-generated-pairs", "count": 2, "classes": null}', "damaged manifest"),
+    ],
+)
+def test_a_damaged_manifest_is_refused_in_one_line(tmp_path: Path, manifest: str, message: str) -> None:
+    """A hand-edited or foreign dataset.json: before, an AttributeError or ValueError reached the user."""
+    folder = _written_set(tmp_path / "pairs")
+    (folder / "dataset.json").write_text(manifest)
+    with pytest.raises(InputError, match=message) as refused:
+        open_generated(folder)
+    assert str(refused.value).startswith(f"{folder / 'dataset.json'}: ")
+
+
+def test_a_damaged_pair_is_refused_by_name_when_it_is_read(tmp_path: Path) -> None:
+    """A truncated .npy (a copy cut short) stopped a training run with an internal error."""
+    folder = _written_set(tmp_path / "pairs")
+    image = folder / "images" / "000001.npy"
+    image.write_bytes(image.read_bytes()[:50])
+    pairs = open_generated(folder)
+    assert pairs.image_db(0).shape == (16, 16)
+    with pytest.raises(InputError, match=f"^{image}: cannot read this generated pair .*; regenerate the data set$"):
+        pairs.image_db(1)

@@ -146,6 +146,44 @@ def test_a_failed_write_in_the_block_is_one_output_error_and_leaves_nothing(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_dev_full
+def test_a_full_disk_in_any_atomic_block_is_one_output_error_and_leaves_nothing(tmp_path):
+    """Only detect and calibrate judged failed writes: elsewhere (a model card, a checkpoint, simulate, generate,
+    an --out FILE) a full disk was an "internal error (OSError: [Errno 28] ...)"."""
+    card = tmp_path / "model.json"
+    with pytest.raises(OutputError) as raised, atomic_file(card, option="--work-dir") as tmp:
+        tmp.write_text("half a card")
+        write_to_a_full_disk()
+    assert str(raised.value).startswith(f"the disk is full: writing {card} failed with ")
+    assert str(raised.value).endswith(f" MB left in {tmp_path}; free disk space or choose another --work-dir")
+    with pytest.raises(OutputError, match=f"^the disk is full: writing {tmp_path / 'pairs'} failed with "):
+        with atomic_output_dir(tmp_path / "pairs") as folder:
+            (folder / "000000.npy").write_bytes(b"half a pair")
+            write_to_a_full_disk()
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_dev_full
+def test_of_nested_atomic_files_the_one_being_written_is_named(tmp_path):
+    """A card's weights, then its JSON: the weights' write failed, and the JSON (not begun) is not blamed."""
+    weights, card = tmp_path / "model.safetensors", tmp_path / "model.json"
+    with pytest.raises(OutputError, match=f"^the disk is full: writing {weights} failed"):
+        with atomic_file(weights) as tmp_weights, atomic_file(card):
+            tmp_weights.write_bytes(b"half the weights")
+            write_to_a_full_disk()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stop", [OSError(5, "Input/output error"), ValueError("a bug"), KeyboardInterrupt()])
+def test_other_errors_in_an_atomic_block_pass_through_unchanged(tmp_path, stop):
+    """The block also reads inputs: a reading error keeps its own message when the disk is not full."""
+    with pytest.raises(type(stop)) as raised, atomic_file(tmp_path / "out.json") as tmp:
+        tmp.write_text("half")
+        raise stop
+    assert raised.value is stop
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_other_write_failures_give_the_system_reason(tmp_path):
     error = write_failure(PermissionError(13, "Permission denied"), tmp_path / "out", "--out")
     expected = f"writing {tmp_path / 'out'} failed (Permission denied); free disk space or choose another --out"
@@ -326,6 +364,21 @@ def test_a_work_folder_of_an_earlier_run_needs_resume_or_overwrite(tmp_path):
     assert_kept(contents)
     clear_work_folder(work, CHECKPOINTS, resume=False, overwrite=True)  # started afresh: no stale best.pt
     assert not work.exists()
+
+
+def test_resume_is_refused_in_a_folder_that_holds_other_files_and_keeps_them(tmp_path):
+    """--resume took any folder: a fine-tune then regenerated the analyst's generated/ set inside it in place."""
+    work = tmp_path / "mine"
+    contents = fill(work, ["notes.txt", "phase/last.pt"])
+    with pytest.raises(OutputError) as refused:
+        check_work_folder(work, CHECKPOINTS, resume=True, overwrite=False)
+    assert str(refused.value) == (
+        f"work folder {work} is not a test work folder written by dakd (it holds notes.txt), so --resume has no run "
+        "to continue there; move your files out of it or choose another --work-dir"
+    )
+    assert_kept(contents)
+    (work / "notes.txt").unlink()
+    assert check_work_folder(work, CHECKPOINTS, resume=True, overwrite=False) == work  # an earlier run's: continued
 
 
 def test_a_work_folder_holding_other_files_is_refused_and_kept(tmp_path):

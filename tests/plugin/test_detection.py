@@ -91,3 +91,30 @@ def test_land_mask_and_area_of_interest_parse_with_the_engine_cli(tmp_path, isol
         ["--progress", "json", *detect_arguments(make_request("scene.tif", tmp_path / "out", isolated_plugin_settings))]
     )
     assert (default.land_mask, default.aoi) == ("auto", None)
+
+
+def test_an_area_of_interest_west_of_greenwich_reaches_the_engine(tmp_path, isolated_plugin_settings):
+    """A value that starts with "-" (an extent west of Greenwich or south of the equator) is no engine option:
+    argparse refused ``--aoi -9.0,54.1,...`` ("expected one argument") and the run stopped."""
+    from dakd_qgis.detection import detect_arguments, make_request
+    from engine.cli import build_parser
+
+    extent = "-9.015,54.121,-8.98,54.157,EPSG:4326"
+    request = make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, aoi=extent, land_mask="none")
+    args = build_parser().parse_args(["--progress", "json", *detect_arguments(request)])
+    assert (args.aoi, args.land_mask, args.out) == (extent, "none", str(tmp_path / "out"))
+
+
+def test_the_precision_chosen_in_settings_reaches_the_engine(tmp_path, isolated_plugin_settings):
+    """bf16 is asked for in Settings (the engine's auto keeps fp32 on a CPU); auto passes nothing, as before."""
+    from dakd_qgis.detection import detect_arguments, make_request
+    from engine.cli import build_parser
+
+    automatic = detect_arguments(make_request("scene.tif", tmp_path / "out", isolated_plugin_settings))
+    assert "--precision" not in automatic  # an engine without the option still runs
+    assert build_parser().parse_args(["--progress", "json", *automatic]).precision in (None, "auto")
+    isolated_plugin_settings.precision = "bf16"
+    chosen = detect_arguments(make_request("scene.tif", tmp_path / "out", isolated_plugin_settings))
+    assert build_parser().parse_args(["--progress", "json", *chosen]).precision == "bf16"
+    per_run = make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, precision="fp32")
+    assert build_parser().parse_args(["--progress", "json", *detect_arguments(per_run)]).precision == "fp32"

@@ -38,3 +38,22 @@ def test_a_child_that_said_done_has_finished_whatever_its_exit(tmp_path, ending)
         grace_s=5.0,
     )
     assert done == {"event": "done", "out_dir": "/somewhere"}
+
+
+def test_a_command_line_the_engine_refuses_is_the_error_not_an_exit_code(tmp_path):
+    """An engine that refuses its command line (an older one without an option) writes one ``dakd: error:``
+    line and no ``error`` event: that line is the reason, not "failed (exit code 2); see the log"."""
+    from dakd_qgis.engine_command import EngineRunError, engine_command, run_engine
+    from dakd_qgis.settings import default_python
+
+    texts = []
+    arguments = engine_command(
+        default_python(),
+        ["detect", str(tmp_path / "scene.tif"), "--out", str(tmp_path / "out"), "--no-such-option", "1"],
+    )
+    with pytest.raises(EngineRunError) as raised:
+        run_engine(arguments, lambda event: None, texts.append, lambda: False, poll_s=0.05)
+    message = str(raised.value)
+    assert message.startswith("Unrecognized arguments: ") and "no-such-option" in message
+    assert "exit code" not in message and "--help" not in message and "\n" not in message
+    assert any("no-such-option" in text for text in texts)  # and the log has it too

@@ -197,3 +197,21 @@ def test_read_report(tmp_path):
     assert report.sample_grid == work / "generated" / "samples.png"
     with pytest.raises(ValueError, match="cannot read the run report"):
         read_report({"work_dir": str(tmp_path / "missing")})
+
+
+def test_label_values_and_layer_names_that_start_with_a_dash_reach_the_engine(tmp_path):
+    """A label value -1 (a common "unknown"), mapped to ignore, or a layer named "-labels", is no engine option:
+    argparse refused ``--class-map -1=ignore`` ("expected one argument") and the training never started."""
+    from dakd_qgis.finetune import FinetuneRequest, finetune_arguments
+
+    request = FinetuneRequest(
+        output=str(tmp_path / "m"),
+        scenes=["a.tif"],
+        labels="l.gpkg",
+        layer="-labels",
+        class_field="-kind",
+        class_map={"1": "oil", "-1": "ignore"},
+    )
+    args = _parse(finetune_arguments(request))
+    assert args.class_map == ["1=oil", "-1=ignore"] and (args.layer, args.class_field) == ("-labels", "-kind")
+    assert args.scene == ["a.tif"] and args.labels == ["l.gpkg"]

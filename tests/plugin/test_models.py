@@ -34,6 +34,22 @@ def test_register_list_default_and_delete(model_card, isolated_plugin_settings, 
     assert settings.default_model == ""
 
 
+def test_a_model_that_cannot_be_deleted_is_one_message(model_card, isolated_plugin_settings):
+    """Deleting from a registry that cannot be written (a read-only share; here a folder stands where the
+    weights are) raised OSError out of the Delete button; now it is one ModelRegistryError naming the folder."""
+    from dakd_qgis.models import ModelRegistryError, delete_model, list_models, register_model
+
+    registered = register_model(model_card, isolated_plugin_settings, "team", validate=False)
+    weights = registered.with_suffix(".safetensors")
+    weights.unlink()
+    weights.mkdir()
+    (weights / "kept.txt").write_text("not the plugin's to delete")
+    with pytest.raises(ModelRegistryError, match=r"^cannot delete team from .*models \(.*\); check that the folder"):
+        delete_model(registered, isolated_plugin_settings)
+    assert (weights / "kept.txt").read_text() == "not the plugin's to delete"
+    assert "team" not in [entry.name for entry in list_models(isolated_plugin_settings)]
+
+
 def test_the_weights_are_the_ones_the_engine_loads_whatever_the_card_calls_them(
     model_card, isolated_plugin_settings, tmp_path
 ):

@@ -34,6 +34,20 @@ def test_settings_round_trip_and_invalid_device(tmp_path):
     assert PluginSettings.load().device == "auto"
 
 
+def test_precision_round_trips_and_an_unknown_one_is_automatic(isolated_plugin_settings):
+    from qgis.core import QgsSettings
+
+    from dakd_qgis.paths import PLUGIN_KEY
+    from dakd_qgis.settings import PluginSettings
+
+    assert PluginSettings.load().precision == "auto"
+    assert "bf16" in PluginSettings().precisions()  # the engine's own choices, from its contract
+    PluginSettings(precision="bf16").save()
+    assert PluginSettings.load().precision == "bf16"
+    QgsSettings().setValue(f"{PLUGIN_KEY}/precision", "int4")
+    assert PluginSettings.load().precision == "auto"
+
+
 def test_a_copy_read_earlier_saves_only_what_it_changed(isolated_plugin_settings, tmp_path):
     """Audit: save() wrote every field, so a window's copy read earlier put back what another window saved since."""
     from dakd_qgis.settings import PluginSettings

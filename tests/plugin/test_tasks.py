@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from qgis.core import QgsProject, QgsRasterLayer, QgsTask
+from qgis.core import Qgis, QgsProject, QgsRasterLayer, QgsTask
 from qgis.PyQt.QtCore import QCoreApplication
 
 pytestmark = pytest.mark.qgis
@@ -71,11 +71,40 @@ def test_task_adds_styled_layers_in_a_group(qgis_iface, qgis_new_project, sar_sc
     # Issue 15 item 5: the message offers the run's report.
     (item,) = [item for item in qgis_iface.messageBar().items() if _open_report_button(item) is not None]
     assert expected.split(": ", 1)[1] in item.text()
+    assert item.level() == Qgis.Success and not task.warnings  # a run without warnings is a plain success
     report = task.outcome.report_path
     assert report is not None and report.name == "report.html" and report.is_file()
     assert _open_report_button(item).toolTip() == str(report)
     opened = _clicked_url(_open_report_button(item))
     assert opened == [report.as_uri()]
+    qgis_iface.messageBar().clearWidgets()
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the point of the test
+def test_a_run_with_warnings_says_them_with_its_result(qgis_iface, qgis_new_project, tmp_path):
+    """A raster without a CRS is detected in pixel coordinates, its km² from an assumed pixel size: the engine
+    warns, and the message bar said only "1 oil spill, 0.3 km²" as a plain success (the warning was an info
+    line in the log). Now the result is a warning that names them."""
+    import numpy as np
+    import rasterio
+
+    from dakd_qgis.tasks import start_segmentation
+
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[0:256, 0:256]
+    sigma0 = (10 ** (-13 / 10) * rng.gamma(4.0, 0.25, (256, 256))).astype("float32")
+    sigma0[((cols - 128) / 60) ** 2 + ((rows - 128) / 18) ** 2 <= 1] *= 10 ** (-12 / 10)
+    scene = tmp_path / "no-crs.tif"
+    with rasterio.open(scene, "w", driver="GTiff", width=256, height=256, count=1, dtype="float32") as dataset:
+        dataset.write(sigma0, 1)
+        dataset.update_tags(1, units="linear")
+    qgis_iface.messageBar().clearWidgets()
+    segmentation = start_segmentation(qgis_iface, _raster(scene, "no crs"), task_manager=False)
+    segmentation.task.finished(segmentation.task.run())
+    assert segmentation.state == "done"
+    assert " – warnings: " in segmentation.message and "has no CRS" in segmentation.message, segmentation.message
+    (item,) = [item for item in qgis_iface.messageBar().items() if _open_report_button(item) is not None]
+    assert item.level() == Qgis.Warning and "has no CRS" in item.text()
     qgis_iface.messageBar().clearWidgets()
 
 

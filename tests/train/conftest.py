@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import resource
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -50,3 +54,15 @@ def tiles() -> TileSet:
 @pytest.fixture
 def spec() -> InputSpec:
     return InputSpec(units="db", db_range=(-35.0, 5.0), mean=-20.0, std=4.0, tile_size=64)
+
+
+@contextlib.contextmanager
+def file_size_limit(limit_bytes: int) -> Iterator[None]:
+    """Let this process write no file past ``limit_bytes``: the kernel's RLIMIT_FSIZE fails a longer write with
+    EFBIG (Python ignores SIGXFSZ), as a full disk fails it with ENOSPC, in the test's own process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))

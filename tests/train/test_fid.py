@@ -8,6 +8,7 @@ from engine.errors import ModelError
 from engine.models import create_model
 from engine.train.fid import (
     InceptionV3,
+    check_inception_weights,
     frechet_distance,
     generation_scores,
     inception_extractor,
@@ -48,3 +49,21 @@ def test_inception_weights_from_a_local_file(tmp_path: Path) -> None:
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(ModelError, match="not Inception-v3 weights"):
         inception_extractor(tmp_path / "other.pth", (-35.0, 5.0))
+
+
+def test_unusable_inception_weights_are_refused_in_one_line_naming_the_file(tmp_path: Path) -> None:
+    """A cut-short .safetensors was an internal error (SafetensorError); check_inception_weights refuses as the
+    extractor does, so a fine-tune can refuse the file before it trains, not at its last step."""
+    truncated = tmp_path / "inception.safetensors"
+    truncated.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    refusals = {
+        truncated: "not a readable .safetensors file",
+        tmp_path / "missing.pth": "checkpoint not found",
+        tmp_path / "other.pth": "not Inception-v3 weights",
+    }
+    for path, message in refusals.items():
+        with pytest.raises(ModelError, match=message) as refused:
+            check_inception_weights(path)
+        assert str(refused.value).startswith(f"{path}: ") and "\n" not in str(refused.value)
+    check_inception_weights(None)  # not given: SAR-FID, nothing to check

@@ -97,3 +97,54 @@ def test_given_balance_and_bad_files(tmp_path: Path) -> None:
     assert trained.balance == 1.0 and not trained.metadata["balance_computed"]
     with pytest.raises(ModelError, match="not found"):
         load_jointnet(tmp_path / "missing.safetensors")
+
+
+def _sidecar(edit):  # noqa: ANN001, ANN202 - a dict -> JSON-value function
+    """An edit of the sidecar's text that changes its JSON object with ``edit``."""
+    return lambda text: json.dumps(edit(json.loads(text)))
+
+
+#: Damaged SAR-JointNet files, each with what the one-line refusal says: before, each was an internal error.
+DAMAGED_JOINTNETS = {
+    "truncated weights": ("weights", lambda data: data[:1000], "not readable SAR-JointNet weights"),
+    "broken JSON": ("sidecar", lambda text: text[:10], "cannot read the SAR-JointNet sidecar"),
+    "JSON array": ("sidecar", lambda text: "[]", "not a SAR-JointNet sidecar; give the weights"),
+    "classes as strings": (
+        "sidecar",
+        _sidecar(lambda meta: {**meta, "classes": ["oil"]}),
+        "not a SAR-JointNet sidecar this engine can read",
+    ),
+    "no schedule": (
+        "sidecar",
+        _sidecar(lambda meta: {k: v for k, v in meta.items() if k != "schedule"}),
+        r"can read \(no 'schedule' entry\)",
+    ),
+    "three-value dB range": (
+        "sidecar",
+        _sidecar(lambda meta: {**meta, "db_range": [1, 2, 3]}),
+        "not a SAR-JointNet sidecar this engine can read",
+    ),
+    "a size as text": (
+        "sidecar",
+        _sidecar(lambda meta: {**meta, "model": {**meta["model"], "base_channels": "x"}}),
+        "not a SAR-JointNet sidecar this engine can read",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_JOINTNETS)
+def test_a_damaged_jointnet_is_refused_in_one_line_naming_the_file(tmp_path: Path, damage: str) -> None:
+    trained, _ = train_jointnet(
+        make_tiles(2, size=32), JointTrainConfig(model=jointnet_config("tiny")), LoopConfig(max_steps=1, batch_size=2)
+    )
+    weights = save_jointnet(tmp_path / "joint", trained)
+    sidecar = weights.with_suffix(".json")
+    which, edit, message = DAMAGED_JOINTNETS[damage]
+    if which == "weights":
+        weights.write_bytes(edit(weights.read_bytes()))
+    else:
+        sidecar.write_text(edit(sidecar.read_text()))
+    with pytest.raises(ModelError, match=message) as refused:
+        load_jointnet(weights)
+    assert str(refused.value).startswith(f"{weights if which == 'weights' else sidecar}: ")
+    assert "\n" not in str(refused.value)

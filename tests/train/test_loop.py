@@ -6,13 +6,13 @@ import torch
 
 from engine.classes import BINARY_CLASSES
 from engine.data.samples import AugmentConfig
-from engine.errors import Cancelled, DakdError
+from engine.errors import Cancelled, DakdError, OutputError
 from engine.models.unet import UNet
 from engine.progress import Progress
 from engine.train.loop import LoopConfig, train, warmup_cosine
 from engine.train.segmenter import SegmenterConfig, SegmenterTask, evaluate_model, train_segmenter
 
-from .conftest import SMALL_UNET, make_tiles
+from .conftest import SMALL_UNET, file_size_limit, make_tiles
 
 
 def small_task(tiles, spec, **config):
@@ -105,6 +105,19 @@ class OomAboveTwo(SegmenterTask):
         if batch["image"].shape[0] > 2:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return super().loss(model, batch)
+
+
+def test_a_checkpoint_the_disk_cannot_hold_stops_the_run_in_one_line_naming_the_work_folder(
+    tmp_path: Path, tiles, spec
+) -> None:
+    """torch.save reported it as "RuntimeError: [enforce fail at inline_container.cc] unexpected pos": an internal
+    error. Now it is the one line of a failed write (here past a file-size limit; a full disk reads the same)."""
+    run = tmp_path / "run"
+    with file_size_limit(20_000), pytest.raises(OutputError) as refused:
+        train(UNet(SMALL_UNET), small_task(tiles, spec), LoopConfig(max_steps=2, batch_size=2, checkpoint_every=1), run)
+    assert str(refused.value).startswith(f"writing {run / 'last.pt'} failed: the file grew past the largest file ")
+    assert str(refused.value).endswith("choose another --work-dir or raise the limit (ulimit -f)")
+    assert not run.exists()  # no partial checkpoint, and no folder made for it
 
 
 def test_out_of_memory_halves_the_batch_and_continues(tiles, spec) -> None:

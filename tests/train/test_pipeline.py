@@ -5,7 +5,7 @@ import pytest
 from safetensors.torch import load_file
 
 from engine.cli import main
-from engine.errors import Cancelled, InputError, OutputError
+from engine.errors import Cancelled, InputError, ModelError, OutputError
 from engine.progress import Progress
 from engine.train.pipeline import DataConfig, FinetuneConfig, finetune
 
@@ -46,6 +46,32 @@ def test_interrupted_finetune_resumes_to_the_same_model(tiles: Path, tmp_path: P
     assert all((a[k] == b[k]).all() for k in a)
     card = json.loads((tmp_path / "cut" / "m.json").read_text())
     assert card["training"]["preset"] == "tiny" and card["metrics"]["validation"]["pixels"] > 0
+
+
+def test_a_file_made_at_the_output_during_the_run_is_not_replaced(tiles: Path, tmp_path: Path) -> None:
+    """The outputs were checked only up front: a curve picture or card saved there during an hour's run (by the
+    analyst, or a second run) was replaced at the end without --overwrite, as dakd train already refuses."""
+    picture = tmp_path / "m.loss.png"
+
+    def sink(event: dict) -> None:
+        if event.get("event") == "stage" and event.get("stage") == "train SAROSS-Net" and not picture.exists():
+            picture.write_text("the analyst's picture")
+
+    with pytest.raises(OutputError, match=f"output file {picture} already exists; pass --overwrite"):
+        finetune(config(tiles, tmp_path / "m", segmenter_steps=1), Progress(sink))
+    assert picture.read_text() == "the analyst's picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.loss.png", "m.work"]  # the run can be --resume'd
+
+
+def test_unusable_inception_weights_are_refused_before_any_work(tiles: Path, tmp_path: Path) -> None:
+    """--inception-weights is read by the run's last step (FID): a missing file was refused there, after the whole
+    training, and no model card was written."""
+    for weights in (tmp_path / "missing.pth", tmp_path / "inception.safetensors"):
+        if weights.suffix == ".safetensors":
+            weights.write_bytes(b"not safetensors")
+        with pytest.raises(ModelError, match=f"^{weights}: "):
+            finetune(config(tiles, tmp_path / "out" / "m", aug_ratio=1.0, inception_weights=str(weights)))
+        assert not (tmp_path / "out").exists()
 
 
 def test_every_preset_names_existing_networks_and_the_cli_offers_it() -> None:

@@ -7,9 +7,12 @@ import torch
 
 from engine.classes import IGNORE_INDEX
 from engine.data.generated import GeneratedWriter, open_generated
+from engine.errors import OutputError
 from engine.modelcard import load_model
 from engine.train.loop import LoopConfig
 from engine.train.segmenter import SegmenterConfig, SegmenterTask, train_segmenter, write_model_card
+
+from .conftest import file_size_limit
 
 
 def fake_generated(folder: Path, tiles, count: int = 4) -> Path:
@@ -71,6 +74,18 @@ def test_train_and_write_model_card(tmp_path: Path, tiles, spec) -> None:
         assert (tmp_path / "out" / name).stat().st_size > 0
     loaded, loaded_card = load_model(card_path)
     assert loaded_card.input_spec.mean == -20 and loaded.config.num_classes == 5
+
+
+def test_a_model_card_the_disk_cannot_hold_leaves_no_curves_and_no_card(tmp_path: Path, tiles, spec) -> None:
+    """The curve pictures were written first, each on its own: a card whose weights did not fit on the disk left
+    MODEL.loss.png and MODEL.miou.png of a model that is not there."""
+    model, result = train_segmenter(tiles, None, None, spec, SegmenterConfig(), LoopConfig(max_steps=1, batch_size=2))
+    out = tmp_path / "out"
+    with file_size_limit(200_000), pytest.raises(OutputError) as refused:  # the pictures fit, the weights do not
+        card_spec = spec.__class__(units="db", mean=-20, std=4, tile_size=256)
+        write_model_card(out / "oilnet", model, "oilnet", tiles.classes, card_spec, result, {}, {})
+    assert str(refused.value).startswith(f"writing {out / 'oilnet.safetensors'} failed: the file grew past ")
+    assert not out.exists()
 
 
 def test_training_on_not_oil_labels_scores_oil_against_the_rest(tmp_path: Path, tiles, spec) -> None:

@@ -718,6 +718,26 @@ def test_area_of_interest_extent_and_no_land_mask_reach_the_engine(dakd_provider
     assert valid[:, :125].all() and not valid[:, 132:].any()
 
 
+def test_an_area_of_interest_west_of_greenwich_is_used(dakd_provider, scene_writer, tmp_path):
+    """An extent with a negative longitude (any scene west of Greenwich, in the canvas's lon/lat) reaches the
+    engine: it read ``--aoi -9.01,...`` as an unknown option, and the run failed with "exit code 2"."""
+    import processing
+    import rasterio
+    from rasterio.warp import transform
+
+    scene = scene_writer(tmp_path / "west.tif", epsg=32629)  # UTM 29N: about 9° W
+    lons, lats = transform("EPSG:32629", "EPSG:4326", [499000, 501280], [5997000, 6001000])
+    assert lons[0] < 0
+    extent = f"{lons[0]},{lons[1]},{lats[0]},{lats[1]} [EPSG:4326]"
+    outputs = _outputs(tmp_path)
+    processing.run(
+        ALGORITHM, {"INPUT": str(scene), "METHOD": THRESHOLD, "LAND_MASK": 1, "AOI_EXTENT": extent, **outputs}
+    )
+    with rasterio.open(outputs["CLASSES"]) as classes:
+        valid = classes.read(1) != 255
+    assert valid[:, :125].all() and not valid[:, 132:].any()
+
+
 def test_selected_polygons_are_the_area_of_interest(dakd_provider, sar_scene, tmp_path):
     """Only the selected feature counts (QGIS writes the selection to a file the engine reads)."""
     import processing

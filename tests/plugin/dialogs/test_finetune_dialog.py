@@ -109,6 +109,25 @@ def test_cancel_ends_the_child_process(dialog, tmp_path, wait_until):
     assert dialog.stage_label.text() == "Stopped"
 
 
+def test_a_command_line_the_engine_refuses_is_said_not_an_exit_code(dialog, tmp_path, wait_until):
+    """An engine that refuses its command line (an older one without an option) says why in one ``dakd: error:``
+    line on stderr, with no ``error`` event: the status line says that, not "failed (exit code 2)"."""
+    from dakd_qgis.engine_command import engine_command
+    from dakd_qgis.paths import engine_subprocess_env
+    from dakd_qgis.settings import default_python
+
+    finished = []
+    dialog.run_finished.connect(finished.append)
+    arguments = engine_command(default_python(), ["finetune", "--out", str(tmp_path / "m"), "--no-such-option", "1"])
+    dialog._set_running(True)
+    dialog.runner.start(arguments[0], arguments[1:], engine_subprocess_env())
+    assert wait_until(lambda: finished, 60)
+    assert finished == [False] and dialog.stage_label.text() == "Failed"
+    status = dialog.status.text()
+    assert status.startswith("Unrecognized arguments: ") and "no-such-option" in status, status
+    assert "exit code" not in status and "--help" not in status
+
+
 def test_a_cancel_after_the_model_is_written_is_not_a_failure(
     dialog, tmp_path, wait_until, isolated_plugin_settings, model_card
 ):
@@ -192,6 +211,24 @@ def test_inputs_become_the_engine_command_line(dialog, labelled_scenes):
     assert arguments[arguments.index("--preset") + 1] == "tiny"
     assert arguments[arguments.index("--steps") + 1] == "4"
     assert "--jointnet-steps" not in arguments  # left at "preset"
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_line_at_start(
+    dialog, labelled_scenes, tmp_path, isolated_plugin_settings
+):
+    """A cache folder on a read-only disk (here: a file stands where its training folder should be) raised
+    from Start, a Python error box; now Start says it in the status line and touches nothing."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "training").write_text("a file of the analyst's")
+    isolated_plugin_settings.cache_folder = str(cache)
+    isolated_plugin_settings.save()
+    _load_inputs(dialog, labelled_scenes)
+    dialog.start_button.click()  # a slot: what it raises fails the test (exceptions_in_qt_slots)
+    assert not dialog.runner.is_running()
+    status = dialog.status.text()
+    assert status.startswith("Cannot start: cannot use the cache folder") and "choose another in Settings" in status
+    assert (cache / "training").read_text() == "a file of the analyst's"
 
 
 def _draw_unsaved(layer, label: str, x: float) -> None:

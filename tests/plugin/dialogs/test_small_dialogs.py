@@ -17,10 +17,13 @@ def test_settings_dialog_saves(qgis_parent, isolated_plugin_settings, tmp_path):
     dialog = SettingsDialog(qgis_parent)
     assert dialog.device.currentText() == "auto"
     dialog.device.setCurrentText("cpu")
+    assert dialog.precision.currentText() == "auto"
+    dialog.precision.setCurrentText("bf16")
     dialog.cache_folder.setText(str(tmp_path / "other-cache"))
     dialog.accept()
     saved = PluginSettings.load()
     assert saved.device == "cpu" and saved.cache_folder == str(tmp_path / "other-cache")
+    assert saved.precision == "bf16"
     dialog.deleteLater()
 
 

@@ -35,9 +35,10 @@ Usage::
     python bench/robustness.py --model old=build/old.json --model new=resources/models/default.json
     python bench/robustness.py --model default=M --model p60=M --prob-threshold p60=0.6   # dakd detect's threshold
     python bench/robustness.py --split validation                # the validation scenes, for choosing rules
+    python bench/robustness.py --split big-spills                # 30 scenes of slicks that fill whole tiles
 
-Results: ``bench/results/robustness.json`` (``robustness_validation.json``) and a printed table (oil IoU %, one
-confusion over all tiles).
+Results: ``bench/results/robustness.json`` (``robustness_validation.json``, ``robustness_big_spills.json``) and a
+printed table (oil IoU %, one confusion over all tiles).
 """
 
 from __future__ import annotations
@@ -62,7 +63,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import options  # noqa: E402
-from evaluate_default import VALIDATION_SEED_SHIFT, make_test_set, read_band  # noqa: E402
+from evaluate_default import (  # noqa: E402
+    BIG_SPILL_GROUP,
+    TEST_GROUPS,
+    VALIDATION_SEED_SHIFT,
+    make_test_set,
+    read_band,
+)
 from machine import machine  # noqa: E402
 
 from engine.classes import IGNORE_INDEX, OIL  # noqa: E402
@@ -358,10 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--split",
-        choices=("test", "validation"),
+        choices=("test", "validation", "big-spills"),
         default="test",
         help="validation: evaluate_default's validation scenes (other seeds), for choosing rules without the test "
-        "scenes; default work build/default-model/<split>, results robustness[_validation].json",
+        "scenes; big-spills: 30 scenes of 8-60 km² slicks that fill whole tiles (evaluate_default.BIG_SPILL_GROUP); "
+        "default work build/default-model/<split>, results robustness[_<split>].json",
     )
     parser.add_argument(
         "--work",
@@ -382,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     validation = args.split == "validation"
     work = Path(args.work or REPO / "build" / "default-model" / args.split)
-    scenes = make_test_set(work, 3 if args.quick else None, VALIDATION_SEED_SHIFT if validation else 0)
+    groups = (BIG_SPILL_GROUP,) if args.split == "big-spills" else TEST_GROUPS
+    scenes = make_test_set(work, 3 if args.quick else None, VALIDATION_SEED_SHIFT if validation else 0, groups)
     by_card = {card: load_model(card) for card in set(models.values())}  # one load per card, however many labels
     loaded = {label: by_card[card] for label, card in models.items()}
     results: dict[str, dict[str, float]] = {label: {} for label in [*models, "otsu"]}
@@ -422,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if levels is not None:
         record["levels"] = levels
-    out = Path(args.out or REPO / "bench" / "results" / f"robustness{'_validation' if validation else ''}.json")
+    suffix = "" if args.split == "test" else "_" + args.split.replace("-", "_")
+    out = Path(args.out or REPO / "bench" / "results" / f"robustness{suffix}.json")
     with atomic_file(out) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")
     names = list(CONDITIONS)

@@ -85,6 +85,21 @@ class EngineContract:
         return tuple(str(entry.get("name")) for entry in self.values("classes") if isinstance(entry, dict))
 
     @property
+    def threshold_classes(self) -> tuple[str, ...]:
+        """Classes of the threshold detector: the bands of a threshold run's probability raster.
+
+        An engine older than this entry does not publish it: then every class (:attr:`class_names`), the most
+        bands a run writes.
+        """
+        return self.values("threshold_classes") or self.class_names
+
+    @property
+    def model_card_format(self) -> str:
+        """The ``"format"`` every model card holds ("" from an engine older than this entry)."""
+        value = self.value("model_card_format")
+        return value if isinstance(value, str) else ""
+
+    @property
     def presets(self) -> tuple[str, ...]:
         """``dakd finetune --preset`` names, in the order the windows list them."""
         return self.values("presets", "names")

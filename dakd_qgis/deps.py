@@ -318,6 +318,10 @@ def pip_install_command(
         torch_index_url: an extra package index for torch, e.g. :data:`TORCH_CPU_INDEX` for the much
             smaller CPU-only build (PyPI's Linux torch bundles CUDA: several GB).
         extra_args: more pip options (e.g. ``--no-index --find-links DIR`` for an offline wheel folder).
+
+    Raises:
+        OSError: the private folder or its constraints file cannot be written (a file where the folder should
+            be, a read-only profile, a full disk); the caller says so in one line.
     """
     base = deps_base_dir() if base_dir is None else base_dir
     base.mkdir(parents=True, exist_ok=True)

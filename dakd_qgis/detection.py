@@ -25,7 +25,7 @@ from .contract import EngineContract, current_contract
 from .engine_command import EngineRunError, engine_command, engine_option, run_engine
 from .events import event_percent
 from .layer_sources import InputProblem
-from .models import weights_path
+from .models import bundled_model_path, card_classes, weights_path
 from .settings import PluginSettings
 from .translation import tr
 
@@ -163,6 +163,25 @@ def request_inputs(request: DetectRequest) -> list[Path]:
         inputs += [card, weights_path(card)]
     inputs += [Path(p).expanduser() for p in (request.land_mask, request.aoi) if p and Path(p).expanduser().exists()]
     return inputs
+
+
+def probability_bands(request: DetectRequest, contract: EngineContract | None = None) -> int:
+    """Return how many bands the run of ``request`` writes into its probability raster: one per detector class.
+
+    The detector is found as the engine resolves the method (``engine.detectors.choose_method``): ``threshold``
+    runs the threshold detector (the contract's ``threshold_classes``); a model card (given, or the Settings
+    default that :func:`make_request` passes on) runs that card, one band per class it lists (two for a binary
+    fine-tune); without one, ``auto`` and ``model`` run the engine's bundled card, the one the plugin ships, and
+    ``auto`` runs the threshold detector where there is none. A card that cannot be read counts every class of
+    the contract (the run then refuses the card itself).
+    """
+    contract = contract or current_contract()
+    card = None
+    if request.method != "threshold":
+        card = request.model_path or bundled_model_path()
+    if card is None:
+        return len(contract.threshold_classes)
+    return len(card_classes(Path(card))) or len(contract.class_names)
 
 
 def replaced_input(destination: str, inputs: list[Path]) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .contract import engine_contract
 from .events import engine_error_line
 from .layer_sources import InputProblem
 from .paths import engine_subprocess_env, partial_beside, resources_dir
@@ -66,13 +67,20 @@ class ModelEntry:
         meta = self.metadata
         build = meta.get("build") if isinstance(meta.get("build"), dict) else {}
         parts = [" ".join(str(v) for v in (meta.get("architecture", tr("model")), build.get("variant")) if v)]
-        classes = meta.get("classes")
-        if isinstance(classes, list):
-            parts.append("/".join(str(c.get("name")) if isinstance(c, dict) else str(c) for c in classes))
+        if isinstance(meta.get("classes"), list):
+            parts.append("/".join(_class_names(meta)))
         miou = _find_miou(meta.get("metrics"))
         if miou is not None:
             parts.append(tr("validation mIoU {value} %").format(value=f"{miou:.1f}"))
         return ", ".join(parts)
+
+
+def _class_names(metadata: dict[str, Any]) -> tuple[str, ...]:
+    """Return the class names a card's metadata lists, in order (empty when it lists none)."""
+    classes = metadata.get("classes")
+    if not isinstance(classes, list):
+        return ()
+    return tuple(str(entry.get("name")) if isinstance(entry, dict) else str(entry) for entry in classes)
 
 
 def _find_miou(metrics: Any) -> float | None:
@@ -130,17 +138,52 @@ def onnx_export_path(card_path: Path) -> Path:
     return Path(card_path).with_suffix(".onnx")
 
 
+def card_classes(card_path: Path) -> tuple[str, ...]:
+    """Return the class names a card lists, in order: the bands of the probability raster its model writes.
+
+    Empty when the card cannot be read or lists no classes (the engine then says what is wrong with it).
+    """
+    try:
+        return _class_names(read_card(card_path))
+    except ModelRegistryError:
+        return ()
+
+
+def is_model_card(metadata: dict[str, Any], settings: PluginSettings) -> bool:
+    """Tell whether ``metadata`` (a JSON object, :func:`read_card`) is a DAKD model card.
+
+    The registry folder may hold other JSON files (an analyst's own): only a card holds the ``format`` the
+    engine requires (its contract's ``model_card_format``), and nothing else is listed, deleted or replaced. An
+    engine older than that contract entry is answered by the plugin's own engine copy.
+    """
+    wanted = engine_contract(settings.engine_python).model_card_format or engine_contract().model_card_format
+    return bool(wanted) and metadata.get("format") == wanted
+
+
+def _holds_model_card(path: Path, settings: PluginSettings) -> bool:
+    """Tell whether the file ``path`` is a readable DAKD model card (:func:`is_model_card`)."""
+    try:
+        return is_model_card(read_card(path), settings)
+    except ModelRegistryError:
+        return False
+
+
 def list_models(settings: PluginSettings) -> list[ModelEntry]:
-    """List the bundled card first, then the registered ones by name; unreadable cards are skipped."""
+    """List the bundled card first, then the registered ones by name.
+
+    Unreadable cards, and JSON files in the registry folder that are not model cards, are skipped.
+    """
     entries = []
     bundled = bundled_model_path()
     if bundled is not None:
         entries.append(ModelEntry(bundled, tr("default (bundled)"), True, read_card(bundled)))
     for card in sorted(settings.models_dir(create=False).glob("*.json")):
         try:
-            entries.append(ModelEntry(card, card.stem, False, read_card(card)))
+            metadata = read_card(card)
         except ModelRegistryError:
             continue
+        if is_model_card(metadata, settings):
+            entries.append(ModelEntry(card, card.stem, False, metadata))
     return entries
 
 
@@ -227,7 +270,8 @@ def register_model(
 
     Raises:
         ModelNameTaken: the name is registered and ``replace`` is not set.
-        ModelRegistryError: the card is not valid, the name cannot be a file name, or the copy failed.
+        ModelRegistryError: the card is not valid, the name cannot be a file name, the name's ``.json`` in the
+            registry folder is not a model card (an analyst's own file: never replaced), or the copy failed.
 
     Notes:
         Every file is written under a partial name of its own first; only when all are complete are they
@@ -254,6 +298,10 @@ def register_model(
     except InputProblem as error:
         raise ModelRegistryError(str(error)) from error
     existing = registered_card(settings, stem)
+    if existing is not None and existing.is_file() and not _holds_model_card(existing, settings):
+        raise ModelRegistryError(
+            tr("{path} is not a model card, and it is not replaced; give the model another name").format(path=existing)
+        )
     if existing is not None:
         is_default = is_default_model(existing)
         if not replace:
@@ -312,13 +360,16 @@ def delete_model(card_path: Path, settings: PluginSettings) -> None:
     The default model is reset if it was this one.
 
     Raises:
-        ModelRegistryError: the card is not a registered one, or a file cannot be deleted.
+        ModelRegistryError: the card is not a registered one (or not a model card at all), or a file cannot be
+            deleted.
     """
     card_path = Path(card_path)
     if card_path.resolve().parent != settings.models_dir(create=False).resolve():
         raise ModelRegistryError(
             tr("{path} is not a registered model (the bundled model cannot be deleted)").format(path=card_path)
         )
+    if not _holds_model_card(card_path, settings):  # another JSON file in the folder: not the plugin's to delete
+        raise ModelRegistryError(tr("{path} is not a model card; it is left as it is").format(path=card_path))
     try:
         card_path.unlink(missing_ok=True)  # first: a model whose other files cannot go is no longer listed
         for copied in (weights_path(card_path), onnx_export_path(card_path)):

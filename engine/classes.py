@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.contract import CLASS_NAMES, CLASS_RGB, IGNORE_INDEX, NOT_OIL_INDEX, VECTOR_CLASS_NAMES
+from engine.contract import (
+    CLASS_NAMES,
+    CLASS_RGB,
+    IGNORE_INDEX,
+    NOT_OIL_INDEX,
+    THRESHOLD_CLASS_NAMES,
+    VECTOR_CLASS_NAMES,
+)
 
 
 @dataclass(frozen=True)
@@ -25,8 +32,8 @@ OSD_CLASSES: tuple[SegClass, ...] = tuple(
     SegClass(class_id, name, rgb) for class_id, (name, rgb) in enumerate(zip(CLASS_NAMES, CLASS_RGB))
 )
 SEA, OIL, LOOKALIKE, SHIP, LAND = OSD_CLASSES
-#: Binary oil / background, as in the SOS data set and the threshold detector.
-BINARY_CLASSES: tuple[SegClass, ...] = (SEA, OIL)
+#: Binary oil / background, as in the SOS data set and the threshold detector (names: :mod:`engine.contract`).
+BINARY_CLASSES: tuple[SegClass, ...] = tuple(c for name in THRESHOLD_CLASS_NAMES for c in OSD_CLASSES if c.name == name)
 
 # IGNORE_INDEX, the label value meaning "not labelled", is ignored by losses and metrics.
 # NOT_OIL_INDEX, "any class but oil", is what binary labels (oil / background) and oil-only polygons

@@ -55,6 +55,9 @@ DEFAULT_LAND_BUFFER_M = 100.0
 #: Segmentation classes in id order (the OSD data set's ids), and their RGB colours in label images.
 CLASS_NAMES: tuple[str, ...] = ("sea", "oil", "look-alike", "ship", "land")
 CLASS_RGB: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (0, 255, 255), (255, 0, 0), (153, 76, 0), (0, 153, 0))
+#: Classes of the threshold detector, in id order: the bands of the probability raster a threshold run writes
+#: (a model's run writes one band per class of its card, ``classes``).
+THRESHOLD_CLASS_NAMES: tuple[str, ...] = ("sea", "oil")
 #: Classes that become polygons in the detection output (sea and land do not).
 VECTOR_CLASS_NAMES: tuple[str, ...] = ("oil", "look-alike", "ship")
 #: Label value meaning "not labelled", and the partial label "any class but oil".
@@ -79,6 +82,10 @@ LABEL_TARGETS: tuple[str, ...] = (*CLASS_NAMES, "not-oil", "ignore")
 BACKGROUNDS: tuple[str, ...] = ("sea", "not-oil", "ignore")
 #: ``--data-format`` values: labelled scenes, or an OSD / SOS data-set folder.
 DATA_FORMATS: tuple[str, ...] = ("scenes", "osd", "sos")
+
+# --- Model cards ------------------------------------------------------------------------------------------------
+#: The ``"format"`` every DAKD model card holds: a JSON file without it is not a card (``engine.modelcard``).
+MODEL_CARD_FORMAT = "dakd-model-card"
 
 # --- Fine-tuning -----------------------------------------------------------------------------------------------
 #: ``dakd finetune --preset`` names, from the smallest run a GPU needs to the largest, then the CPU ones (the
@@ -128,6 +135,7 @@ def describe() -> dict[str, Any]:
             {"id": class_id, "name": name, "rgb": list(rgb)}
             for class_id, (name, rgb) in enumerate(zip(CLASS_NAMES, CLASS_RGB))
         ],
+        "threshold_classes": list(THRESHOLD_CLASS_NAMES),
         "vector_classes": list(VECTOR_CLASS_NAMES),
         "labels": {
             "ignore_index": IGNORE_INDEX,
@@ -139,6 +147,7 @@ def describe() -> dict[str, Any]:
             "backgrounds": list(BACKGROUNDS),
         },
         "data_formats": list(DATA_FORMATS),
+        "model_card_format": MODEL_CARD_FORMAT,
         "presets": {"names": list(PRESETS), "gpu": GPU_PRESET, "cpu": CPU_PRESET},
         "exit_codes": {"ok": EXIT_OK, "bug": EXIT_BUG, "bad_input": EXIT_BAD_INPUT, "cancelled": EXIT_CANCELLED},
         "events": {kind: list(fields) for kind, fields in EVENTS.items()},

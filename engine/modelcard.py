@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from engine import __version__
 from engine.classes import SegClass
+from engine.contract import MODEL_CARD_FORMAT
 from engine.detectors.base import InputSpec
 from engine.errors import ModelError
 from engine.io.atomic import atomic_file
@@ -41,7 +42,8 @@ if TYPE_CHECKING:  # only annotations: reading a card (dakd model list) must not
 
     from engine.models.saross_net import SarossNet
 
-CARD_FORMAT = "dakd-model-card"
+#: What every card's ``"format"`` says (defined in :mod:`engine.contract`, which the plugin reads).
+CARD_FORMAT = MODEL_CARD_FORMAT
 CARD_FORMAT_VERSION = 1
 #: Key of the card JSON inside the safetensors header.
 METADATA_KEY = "dakd_model_card"

@@ -60,7 +60,7 @@ class Progress:
         return Stage(self, name, total)
 
     def log(self, level: str, message: str) -> None:
-        """Forward a log line as an event (the JSON front end shows it in the plugin's log)."""
+        """Forward a log line as an event: the plugin shows it in its log, ``dakd`` on stderr (any --progress)."""
         self.emit({"event": "log", "level": level, "message": message})
 
 
@@ -112,8 +112,9 @@ def json_lines_sink(stream: IO[str] | None = None, min_interval_s: float = 0.2) 
 
     Stage boundaries, logs, the first and the last step of a stage are always written, so a reader
     never misses the start or the end of a stage (only progress events count for the throttle).
+    Without ``stream``, each line goes to the ``sys.stdout`` of the moment: the CLI's log handler keeps this sink
+    after ``main`` returns, and a later log line failed on the stream of that call, closed by then.
     """
-    out = stream if stream is not None else sys.stdout
     # None = no step written yet in this stage. Not 0.0: the monotonic clock may start near 0 (a machine up for
     # less than min_interval_s), and a first step would then look recent and be dropped.
     last_progress: dict[str, float | None] = {"t": None}
@@ -130,6 +131,7 @@ def json_lines_sink(stream: IO[str] | None = None, min_interval_s: float = 0.2) 
                 return
             last_progress["t"] = now
         with lock:
+            out = stream if stream is not None else sys.stdout
             out.write(json.dumps(event, default=str) + "\n")
             out.flush()
 

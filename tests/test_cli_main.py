@@ -1,5 +1,7 @@
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +76,57 @@ def test_engine_logs_after_main_go_to_the_current_stderr(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stderr", later)
     logging.getLogger("dakd").warning("a warning after main returned")
     assert later.getvalue() == "dakd: a warning after main returned\n"
+
+
+def test_engine_logs_after_a_json_main_go_to_the_current_stdout(capsys, monkeypatch):
+    """The same with --progress json: its handler made a log event and wrote it on the closed stdout of that call."""
+    import io
+    import logging
+
+    assert main(["--progress", "json", "describe"]) == 0
+    capsys.readouterr()
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", later)
+    logging.getLogger("dakd").warning("a warning after main returned")
+    assert json.loads(later.getvalue()) == {
+        "event": "log",
+        "level": "warning",
+        "message": "a warning after main returned",
+    }
+
+
+@pytest.fixture(scope="module")
+def labelled_tiles(tmp_path_factory):
+    tiles = tmp_path_factory.mktemp("tiles") / "osd"
+    assert main(["--progress", "none", "simulate-tiles", "--count", "4", "--format", "osd", "--out", str(tiles)]) == 0
+    return tiles
+
+
+@pytest.mark.parametrize("mode", ["bar", "none", "json"])
+def test_training_warnings_reach_the_user_once_in_every_progress_mode(capsys, tmp_path, labelled_tiles, mode):
+    """Training says its warnings with Progress.log; only --progress json showed them, so at a terminal the
+    promised "the run says so" of --min-gain was never said. Now bars and none write them on stderr (bars lifted
+    around the line), and json writes each once, as a log event on stdout (the plugin reads stderr there too)."""
+    default = Path(__file__).resolve().parents[1] / "resources" / "models" / "default.json"
+    quiet = ["--quiet"] if mode == "none" else []  # --quiet keeps the warnings, drops the notes
+    finetune = ["finetune", "--data-format", "osd", "--dataset", str(labelled_tiles), "--device", "cpu"]
+    finetune += ["--preset", "tiny", "--aug-ratio", "0", "--crop-px", "64", "--steps", "1", "--batch-size", "2"]
+    finetune += ["--val-share", "0.25", "--init", str(default), "--min-gain", "100", "--out", str(tmp_path / "ft")]
+    capsys.readouterr()
+    assert main(["--progress", mode, *quiet, *finetune]) == 0
+    out, err = capsys.readouterr()
+    warning = "no fine-tuned step beat the --init model on the validation scenes"
+    if mode == "json":
+        logs = [json.loads(line) for line in out.splitlines() if '"event": "log"' in line]
+        assert [e["level"] for e in logs if warning in e["message"]] == ["warning"] and warning not in err
+        assert sum("validation score" in e["message"] for e in logs) == 2  # step 0 (the --init model) and 1
+        return
+    lines = err.replace("\r", "\n").splitlines()
+    assert [line for line in lines if warning in line] == [
+        f"dakd: {warning}; ft keeps its weights (more or other labelled scenes, or another --lr, may help)"
+    ]
+    scores = [line for line in lines if "validation score" in line]  # the second is said while the bar is drawn
+    assert len(scores) == (0 if quiet else 2) and all(
+        line.startswith("dakd: train SAROSS-Net: step") for line in scores
+    )
+    assert ("train SAROSS-Net:" in err) == (mode == "bar") and warning not in out

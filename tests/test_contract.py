@@ -93,3 +93,40 @@ def test_progress_events_follow_the_schema():
         stage.advance()
     for event in events:
         assert set(contract.EVENTS[event["event"]]) <= set(event), event
+
+
+def test_the_threshold_detectors_probability_bands_are_the_published_ones(tmp_path):
+    """The plugin sizes a threshold run's probability output (a PNG holds at most 4 bands) by these classes: they
+    must be the bands the threshold detector really writes, not the five the contract's ``classes`` list."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from engine.detect import DetectParams, run_detection
+    from engine.detectors.threshold import ThresholdDetector
+    from engine.io.raster import write_raster
+
+    assert contract.describe()["threshold_classes"] == list(contract.THRESHOLD_CLASS_NAMES)
+    assert tuple(c.name for c in ThresholdDetector().classes) == contract.THRESHOLD_CLASS_NAMES
+    values = (0.05 * np.random.default_rng(0).gamma(4.4, 1 / 4.4, (128, 128))).astype(np.float32)
+    scene = write_raster(tmp_path / "scene.tif", values, "EPSG:32633", from_origin(500000, 6000000, 10, 10))
+    result = run_detection(DetectParams(str(scene), str(tmp_path / "out"), method="threshold", land_mask="none"))
+    with rasterio.open(result.probability_path) as probability:
+        assert probability.descriptions == contract.THRESHOLD_CLASS_NAMES
+
+
+def test_the_published_model_card_format_is_the_one_the_engine_writes_and_requires(tmp_path):
+    """The plugin lists (and may delete) only the files in its model folder that hold this format."""
+    import pytest
+
+    from engine import modelcard
+    from engine.errors import ModelError
+
+    assert modelcard.CARD_FORMAT == contract.MODEL_CARD_FORMAT
+    assert contract.describe()["model_card_format"] == contract.MODEL_CARD_FORMAT
+    card = json.loads((Path(__file__).resolve().parents[1] / "resources" / "models" / "default.json").read_text())
+    assert card["format"] == contract.MODEL_CARD_FORMAT
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps({"area": "North Sea"}))
+    with pytest.raises(ModelError, match="not a DAKD model card"):
+        modelcard.read_card_data(notes)

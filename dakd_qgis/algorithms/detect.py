@@ -60,6 +60,7 @@ from ..detection import (
     land_mask_labels,
     make_request,
     method_labels,
+    probability_bands,
     progress_reporter,
     replaced_input,
     request_inputs,
@@ -468,7 +469,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         try:
             request, source_name = self._request(parameters, context, settings, work_dir / "run")
             self._refuse_replacing_inputs(parameters, context, request)
-            rasters = self._raster_destinations(parameters, context)
+            rasters = self._raster_destinations(parameters, context, request)
             _refuse_unwritable_rasters(rasters, work_dir)
             for warning in request.warnings:
                 feedback.pushWarning(sentence(warning))
@@ -563,14 +564,17 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                 files.append(Path(path))
         return files
 
-    def _raster_destinations(self, parameters: dict[str, Any], context: QgsProcessingContext) -> list[_RasterOutput]:
+    def _raster_destinations(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, request: DetectRequest
+    ) -> list[_RasterOutput]:
         """Return the raster outputs to write, the skipped ones left out.
 
         Asked once, before the run: a temporary output gets a new file name each time it is asked for. The
-        probabilities have a band per class of the engine (its contract's classes), the classes one band.
+        probabilities have a band per class of the detector the run uses (:func:`probability_bands`: two for the
+        threshold detector or a binary model, which a PNG holds), the classes one band.
         """
         wanted = (
-            (self.PROBABILITY, "probability.tif", len(current_contract().class_names)),
+            (self.PROBABILITY, "probability.tif", probability_bands(request)),
             (self.CLASSES, "classes.tif", 1),
         )
         rasters = []

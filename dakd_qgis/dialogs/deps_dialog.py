@@ -33,7 +33,7 @@ from ..deps import (
     status_from_probe,
 )
 from ..events import last_json_object
-from ..paths import deps_site_dir, engine_subprocess_env
+from ..paths import deps_base_dir, deps_site_dir, engine_subprocess_env
 from ..process import ProcessRunner
 from ..settings import PluginSettings
 from ..translation import tr
@@ -144,12 +144,21 @@ class DepsDialog(QDialog):
         missing = missing_requirements(self.statuses)
         if not missing or self.runner.is_running():
             return
-        command = pip_install_command(
-            self.settings.python_executable(),
-            missing,
-            torch_index_url=self.torch_build.currentData() or "",
-            extra_args=extra_args or [],
-        )
+        try:
+            command = pip_install_command(
+                self.settings.python_executable(),
+                missing,
+                torch_index_url=self.torch_build.currentData() or "",
+                extra_args=extra_args or [],
+            )
+        except OSError as error:  # the private folder cannot be written: one line here, not a traceback
+            self.log.appendPlainText(
+                tr(
+                    "Nothing was installed: cannot write {path} ({reason}); check that the QGIS profile folder "
+                    "can be written and has free space."
+                ).format(path=error.filename or deps_base_dir(), reason=error.strerror or error)
+            )
+            return
         environment = engine_subprocess_env()
         environment.update(command.environment)
         environment.pop("PYTHONNOUSERSITE", None)

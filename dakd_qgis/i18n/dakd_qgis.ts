@@ -801,6 +801,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/deps_dialog.py"/>
+        <source>Nothing was installed: cannot write {path} ({reason}); check that the QGIS profile folder can be written and has free space.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../layers.py"/>
         <source>Oil probability</source>
         <translation type="unfinished"></translation>
@@ -1775,7 +1780,17 @@
     </message>
     <message>
         <location filename="../models.py"/>
+        <source>{path} is not a model card, and it is not replaced; give the model another name</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../models.py"/>
         <source>{path} is not a model card: expected a JSON object</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../models.py"/>
+        <source>{path} is not a model card; it is left as it is</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

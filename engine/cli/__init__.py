@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 from engine import __version__
 from engine.errors import Cancelled, DakdError
-from engine.progress import Progress, json_lines_sink, tqdm_sink
+from engine.progress import Progress, ProgressSink, json_lines_sink, tqdm_sink
 
 log = logging.getLogger("dakd")
 
@@ -190,7 +190,15 @@ class _StderrHandler(logging.StreamHandler):
 
     The handler outlives ``main`` (the engine's logger is module-wide): bound to the stream of the moment, it wrote
     to a closed one after a caller (a test's capture, a tool that swaps ``sys.stderr``) had moved on.
+
+    Args:
+        around_bars: write through ``tqdm.write`` (``--progress bar``): a line written while a bar was drawn was
+            glued to the bar's text, and the bar went on over the line.
     """
+
+    def __init__(self, around_bars: bool = False) -> None:
+        super().__init__()
+        self.around_bars = around_bars
 
     @property
     def stream(self) -> Any:
@@ -199,6 +207,19 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns one; sys.stderr is read at each write
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record on stderr; around the bars, ``tqdm.write`` lifts them, writes the line, redraws them."""
+        if not self.around_bars:
+            super().emit(record)
+            return
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:  # noqa: BLE001 - logging's own rule: a failed log line must not end the run
+            self.handleError(record)
 
 
 def _configure_logging(args: argparse.Namespace, progress: Progress) -> None:
@@ -209,9 +230,33 @@ def _configure_logging(args: argparse.Namespace, progress: Progress) -> None:
     if args.progress == "json":
         log.addHandler(_JsonLogHandler(progress))
     else:
-        handler = _StderrHandler()
+        handler = _StderrHandler(around_bars=args.progress == "bar")
         handler.setFormatter(logging.Formatter("dakd: %(message)s"))
         log.addHandler(handler)
+
+
+def _front_end(mode: str) -> ProgressSink:
+    """Return the sink of a ``--progress`` mode: JSON lines, or tqdm bars (only then is tqdm imported), or none.
+
+    Training and generation say their warnings and notes with :meth:`Progress.log` ("this set fails the
+    consistency gate", "no fine-tuned step beat the --init model"), not with the logger. JSON lines carry them
+    as ``log`` events; the bars ignored them and ``none`` had no sink, so at a terminal they were never seen.
+    Here they go to the engine's logger, which writes them on stderr as ``dakd: ...`` like every other warning
+    (``--quiet`` keeping only warnings). In JSON mode the logger's records become ``log`` events instead
+    (:class:`_JsonLogHandler`), so each line is said once in every mode.
+    """
+    if mode == "json":
+        return json_lines_sink()
+    bars = tqdm_sink() if mode == "bar" else None
+
+    def sink(event: dict[str, Any]) -> None:
+        if event["event"] == "log":
+            level = logging.getLevelName(str(event["level"]).upper())
+            log.log(level if isinstance(level, int) else logging.WARNING, "%s", event["message"])
+        elif bars is not None:
+            bars(event)
+
+    return sink
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,8 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     with _CancelOnSignal() as cancel:
-        sink = {"bar": tqdm_sink, "json": json_lines_sink}.get(args.progress, lambda: None)()  # tqdm only for bars
-        progress = Progress(sink, cancel.requested.is_set)
+        progress = Progress(_front_end(args.progress), cancel.requested.is_set)
         _configure_logging(args, progress)
         try:
             return int(args.func(args, progress) or 0)

@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
 from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
-from engine.contract import DATA_FORMATS, PRECISIONS, PRESETS
+from engine.contract import DATA_FORMATS, PRECISIONS, PRESETS, UNITS
 from engine.errors import InputError
 from engine.io.atomic import EngineFolder, check_output_files, check_work_folder, clear_work_folder
 from engine.progress import Progress
@@ -304,7 +304,7 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True, titl
         "and polygons that outline only oil; a 0 in a label raster then means not oil too)",
     )
     group.add_argument("--band", help="raster band number or name (default: the only band, or VV)")
-    group.add_argument("--units", default="auto", help="raster units: auto, linear, db, amplitude, intensity")
+    group.add_argument("--units", default="auto", help=f"raster units: auto, {', '.join(UNITS)}")
     group.add_argument("--dataset", metavar="DIR", help="OSD or SOS data-set folder")
     # None when not given (DEFAULT_SPLIT is read then), so that dakd evaluate can warn that it scores training tiles.
     group.add_argument("--split", help=f"sub-folder of an OSD/SOS root: {DEFAULT_SPLIT} (the default) or test")
@@ -728,10 +728,12 @@ def _score_generated(folder: Path, split: Any, device: str, progress: Progress) 
 def run_train(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd train``: SAROSS-Net with the pipeline's settings (:mod:`engine.train.pipeline`), the sizes given."""
     from engine.data.generated import open_generated
+    from engine.modelcard import card_paths
     from engine.train.pipeline import (
         check_real_only_steps,
         input_spec_for,
         retain_weight,
+        say_if_init_kept,
         segmenter_config,
         segmenter_loop,
     )
@@ -783,6 +785,7 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
 
     if not is_main_process():  # under torchrun only the first process writes the model
         return 0
+    say_if_init_kept(split, result, card_paths(args.out)[1].stem, progress)
     card = _write_train_card(args, model, split, spec, result, config, loop, metrics, generation, inputs)
     _print_done(
         progress,

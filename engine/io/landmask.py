@@ -121,10 +121,12 @@ class PixelPolygons:
                 if pixel_geometry.is_valid
                 else (shapely.make_valid(pixel_geometry).intersection(pixel_box))
             )
-            polygons.extend(p for p in shapely.get_parts(clipped) if p.geom_type in ("Polygon", "MultiPolygon"))
+            # Not the empty polygon a shape beside the scene clips to: counted, it made a mask that masks nothing
+            # "used", and an area of interest beside the scene "1 polygon(s) over the scene".
+            parts = shapely.get_parts(clipped)
+            polygons.extend(p for p in parts if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty)
         self.polygons = polygons
         self._tree = shapely.STRtree(polygons)
-        log.info("%s %s: %d polygon(s) over the scene", option, self.path, len(polygons))
 
     def _read_near(self, scene_box: Any, map_crs: CRS) -> list[Any]:
         try:
@@ -319,6 +321,7 @@ def apply_land_mask(scene: Scene, path: str | os.PathLike[str] | None, buffer_m:
     mask = PixelPolygons(text, scene)
     if not mask.polygons:
         return _no_land_over_scene(scene, mask)
+    log.info("--land-mask %s: %d polygon(s) over the scene", mask.path, len(mask.polygons))
     return LandMaskedScene(scene, mask, buffer_m)
 
 

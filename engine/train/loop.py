@@ -521,8 +521,7 @@ def _step_or_back_off(run: _Run, batch: dict[str, torch.Tensor]) -> tuple[float,
         if run.state.batch_size <= 1:
             raise DakdError("out of memory even at batch size 1; use a smaller model variant or --device cpu") from None
         run.state.batch_size //= 2
-        log.warning("out of memory: halving the batch size to %d and retrying", run.state.batch_size)
-        run.progress.log("warning", f"out of memory: batch size halved to {run.state.batch_size}")
+        run.progress.log("warning", f"out of memory: batch size halved to {run.state.batch_size}, retrying")
         return None
     run.scheduler.step()
     if run.ema is not None:

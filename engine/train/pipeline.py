@@ -65,7 +65,7 @@ from engine.train.jointnet import (
     save_jointnet,
     train_jointnet,
 )
-from engine.train.loop import LoopConfig
+from engine.train.loop import LoopConfig, TrainResult
 from engine.train.losses import LossWeights
 from engine.train.segmenter import (
     SEGMENTER_WORK,
@@ -583,13 +583,7 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         model, result, seg_config, seg_loop = _train_segmenter(
             config, preset, split, generated, spec, input_features, aug_ratio, work, progress
         )
-        if split.init_model is not None and result.best_step == 0:
-            progress.log(
-                "warning",
-                f"no fine-tuned step beat the --init model on the validation scenes; "
-                f"{output.name} keeps its weights (more or other labelled scenes, or another "
-                "--lr, may help)",
-            )
+        say_if_init_kept(split, result, output.name, progress)
         metrics = _evaluate(config, model, result, split, all_generated, spec, progress)
     training = _training_record(config, split, generation, seg_config, seg_loop, started)
     report = {
@@ -925,6 +919,20 @@ def _reusable_pairs(folder: Path, count: int, trained: TrainedJointNet) -> bool:
     manifest = json.loads(existing.read_text())
     source = (manifest.get("jointnet") or {}).get("fingerprint")
     return manifest.get("count", 0) >= count and source is not None and source == trained.metadata.get("fingerprint")
+
+
+def say_if_init_kept(split: DataSplit, result: TrainResult, model: str, progress: Progress) -> None:
+    """Warn when no fine-tuned step beat the ``--init`` model by ``--min-gain``: the new card holds its weights.
+
+    One rule for ``dakd finetune`` and ``dakd train``; without the line the analyst would take an unchanged model
+    for a fine-tuned one.
+    """
+    if split.init_model is not None and result.best_step == 0:
+        progress.log(
+            "warning",
+            f"no fine-tuned step beat the --init model on the validation scenes; {model} keeps its weights (more or "
+            "other labelled scenes, or another --lr, may help)",
+        )
 
 
 def gate_for_training(

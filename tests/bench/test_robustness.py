@@ -61,3 +61,15 @@ def test_oil_share_groups_score_each_tile_in_its_own_group() -> None:
     assert scores["0.5-5 %"] == 100.0 and scores[">= 40 %"] == 0.0
     assert np.isnan(scores["5-20 %"]) and np.isnan(scores["20-40 %"])
     assert robustness.share_histogram([small, large]) == {"0.5-5 %": 1, "5-20 %": 0, "20-40 %": 0, ">= 40 %": 1}
+
+
+def test_the_big_spill_scenes_are_their_own_seeds_and_a_valid_config() -> None:
+    group = robustness.BIG_SPILL_GROUP
+    config = group.config()  # SceneConfig checks its fields
+    assert config.max_spill_scene_fraction == 0.45 and config.spill_area_km2 == (8.0, 60.0)
+    seeds = set(range(group.first_seed, group.first_seed + group.count))
+    for other in robustness.TEST_GROUPS:
+        for shift in (0, robustness.VALIDATION_SEED_SHIFT):
+            first = other.first_seed + shift
+            assert not seeds & set(range(first, first + other.count))
+    assert min(seeds) > 5089  # above the training seeds of make default-model (1000-4023) and stage 4 (5000-5089)

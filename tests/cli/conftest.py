@@ -1,7 +1,6 @@
 """Rasters and helpers for the ``dakd detect`` / ``dakd info`` tests."""
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -32,16 +31,6 @@ def dakd_command():
     """The installed ``dakd`` script beside this Python, else ``python -m engine``."""
     script = Path(sys.executable).parent / "dakd"
     return [str(script)] if script.exists() else [sys.executable, "-m", "engine"]
-
-
-def can_mount_tmpfs() -> bool:
-    """Whether ``unshare -Urm`` lets a test mount a small tmpfs: a real disk that fills up, in its own namespace."""
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True, check=False
-    )
-    return probe.returncode == 0
 
 
 @pytest.fixture

@@ -146,11 +146,19 @@ def test_aoi_in_another_crs_reads_only_its_tiles(tmp_path, capsys):
     assert valid[2:148, 2:148].all() and not valid[:, 152:].any() and not valid[152:, :].any()
 
 
-def test_aoi_outside_the_scene_is_one_line_and_writes_nothing(tmp_path, capsys):
+#: Beside the 64 x 64 px scene at SEA_ORIGIN: 1 to 6 px east of its right edge, within the margin kept when clipping.
+BESIDE_UTM = f"{SEA_ORIGIN[0] + 650},{SEA_ORIGIN[1] - 400},{SEA_ORIGIN[0] + 700},{SEA_ORIGIN[1] - 100},EPSG:32633"
+
+
+@pytest.mark.parametrize("aoi", ["20,36,20.1,36.1", BESIDE_UTM], ids=["far", "beside"])
+def test_aoi_outside_the_scene_is_one_line_and_writes_nothing(tmp_path, capsys, aoi):
+    """The log said "--aoi ...: 1 polygon(s) over the scene" (counted before the area was cut to the scene), then
+    the refusal said it lies outside."""
     path = write_scene(tmp_path / "scene.tif", speckled_sea(64, 64))
     out = tmp_path / "run"
-    code, _, err = detect(capsys, path, "--out", out, "--method", "threshold", "--aoi", "20,36,20.1,36.1")
-    assert_refused(code, err, "--aoi 20,36,20.1,36.1: lies outside the scene", out)
+    code, _, err = detect(capsys, path, "--out", out, "--method", "threshold", "--aoi", aoi)
+    assert_refused(code, err, f"--aoi {aoi}: lies outside the scene", out)
+    assert "polygon(s)" not in err
 
 
 def test_aoi_polygon_file_that_is_missing_is_one_line(tmp_path, capsys):
@@ -240,14 +248,23 @@ def test_a_land_mask_of_coastlines_as_lines_is_refused_and_writes_nothing(tmp_pa
     )
 
 
-def test_land_polygons_away_from_the_scene_are_a_warning_and_the_report_says_nothing_was_masked(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("width", "west_m"),
+    # 50 km away; or 170 m east of a 1,024 px wide scene: read (within 2 % of its width) but beyond the 16 px kept
+    # around it, it was cut to an empty polygon that counted: "1 polygon(s) over the scene", the mask "used".
+    [(64, 50_000), (1024, 10_410)],
+    ids=["far", "beside"],
+)
+def test_land_polygons_away_from_the_scene_are_a_warning_and_the_report_says_nothing_was_masked(
+    tmp_path, capsys, width, west_m
+):
     from shapely.geometry import box
 
     east, north = SEA_ORIGIN
     elsewhere = _write_layer(
-        tmp_path / "land.gpkg", [box(east + 50_000, north, east + 51_000, north + 1_000)], "Polygon"
+        tmp_path / "land.gpkg", [box(east + west_m, north - 500, east + west_m + 130, north - 300)], "Polygon"
     )
-    scene = write_scene(tmp_path / "scene.tif", speckled_sea(64, 64))
+    scene = write_scene(tmp_path / "scene.tif", speckled_sea(64, width))
     out = tmp_path / "out"
     code, _, err = detect(capsys, scene, "--out", out, "--method", "threshold", "--land-mask", elsewhere)
     assert code == 0, err

@@ -23,7 +23,8 @@ from engine.errors import Cancelled
 from engine.io.atomic import TMP_MARK
 from engine.progress import Progress
 
-from .conftest import SEA_ORIGIN, can_mount_tmpfs, dakd_command, speckled_sea, write_scene
+from ..conftest import can_mount_tmpfs
+from .conftest import SEA_ORIGIN, dakd_command, speckled_sea, write_scene
 
 
 def declared_vrt(path: Path, width: int, height: int) -> Path:

@@ -12,7 +12,8 @@ import rasterio
 
 from engine.cli import main
 
-from .conftest import can_mount_tmpfs, dakd_command
+from ..conftest import can_mount_tmpfs
+from .conftest import dakd_command
 
 
 def run(capsys, *argv):

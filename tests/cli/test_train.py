@@ -253,6 +253,20 @@ def test_stage_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert training["segmenter"]["aug_ratio"] == (judged["kept"] / 2 if judged["passed"] else 0.0)
 
 
+def test_train_says_when_no_step_beat_the_init_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dakd train --init` wrote the starting weights under the new name when no step gained --min-gain points over
+    them, and said nothing (dakd finetune said it, but only as a JSON event)."""
+    data = simulate_tiles(tmp_path / "tiles", 4, seed=2)
+    default = REPO / "resources" / "models" / "default.json"
+    train = ["train", "--data-format", "osd", "--dataset", str(data), "--device", "cpu", "--crop-px", "64"]
+    train += ["--init", str(default), "--min-gain", "100", "--steps", "1", "--batch-size", "2", "--val-share", "0.25"]
+    capsys.readouterr()
+    assert main(["--progress", "none", *train, "--out", str(tmp_path / "seg.json")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("no fine-tuned step beat") == 1
+    assert "dakd: no fine-tuned step beat the --init model on the validation scenes; seg keeps its weights" in err
+
+
 def test_finetune_on_a_user_scene_with_polygons(tmp_path: Path) -> None:
     for seed in (1, 2):
         assert (
@@ -404,6 +418,21 @@ def test_numeric_training_options_are_checked_up_front(
     assert stop.value.code == 2 and err.count("\n") == 1
     assert err.startswith(f"dakd: error: {message}") and err.endswith(f" (see dakd {argv[0]} --help)\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["finetune", "train", "train-jointnet", "generate", "evaluate"])
+def test_units_help_names_every_unit_the_engine_reads(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The help listed auto, linear, db, amplitude, intensity and left out db-8bit, which the commands accept."""
+    from engine.contract import UNITS
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: argparse would break db-8bit at its hyphen
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("--units"))
+    assert line.split("raster units: ")[1] == ", ".join(("auto", *UNITS))
 
 
 def test_ddim_step_limit_is_the_training_schedule() -> None:

@@ -253,6 +253,18 @@ def model_card(tmp_path_factory) -> Path:
     return save_model_card(tmp_path_factory.mktemp("cards") / "test-model", model, card)
 
 
+@pytest.fixture(scope="session")
+def binary_model_card(tmp_path_factory) -> Path:
+    """A real SAROSS-Net XS model card with two classes, sea and oil (a binary fine-tune), written by the engine."""
+    from engine.classes import BINARY_CLASSES
+    from engine.modelcard import new_model_card, save_model_card
+    from engine.models import create_model
+
+    model = create_model("saross_net_xs", num_classes=len(BINARY_CLASSES))
+    card = new_model_card(model, "binary-model", BINARY_CLASSES)
+    return save_model_card(tmp_path_factory.mktemp("cards") / "binary-model", model, card)
+
+
 @pytest.fixture
 def algorithm_error(dakd_provider):
     """Run an algorithm's processAlgorithm directly and return its QgsProcessingException message.

@@ -59,6 +59,37 @@ def test_default_model_from_settings_and_threshold_ignores_it(tmp_path, isolated
         chosen_model("model", str(tmp_path / "gone.json"), isolated_plugin_settings)
 
 
+def test_the_probability_bands_are_those_of_the_detector_the_run_uses(
+    tmp_path, isolated_plugin_settings, model_card, binary_model_card, monkeypatch
+):
+    """Audit: the probability output was sized by the contract's five classes whatever the method, so a PNG
+    (four bands at most) was refused for a threshold run or a binary model, which write two bands."""
+    from dakd_qgis import models
+    from dakd_qgis.detection import make_request, probability_bands
+    from engine.contract import CLASS_NAMES, THRESHOLD_CLASS_NAMES
+
+    settings = isolated_plugin_settings
+
+    def bands(**options) -> int:
+        return probability_bands(make_request("scene.tif", tmp_path / "out", settings, **options))
+
+    assert bands(method="threshold", model_path=str(model_card)) == len(THRESHOLD_CLASS_NAMES) == 2
+    assert bands(method="model", model_path=str(binary_model_card)) == 2
+    assert bands(method="auto", model_path=str(model_card)) == len(CLASS_NAMES) == 5
+    # auto without a card runs the bundled one (five classes), or the Settings default
+    assert models.bundled_model_path() is not None and bands(method="auto") == 5
+    settings.default_model = str(binary_model_card)
+    assert bands(method="auto") == 2
+    # a build without a bundled card: auto runs the threshold detector
+    settings.default_model = ""
+    monkeypatch.setattr(models, "resources_dir", lambda: tmp_path / "no-resources")
+    assert bands(method="auto") == 2
+    # a card that cannot be read counts every class (the engine refuses the card itself)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert bands(method="model", model_path=str(broken)) == 5
+
+
 def test_summary_sentence():
     from pathlib import Path
 

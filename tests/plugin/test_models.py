@@ -274,6 +274,31 @@ def test_registering_the_default_keeps_settings_saved_meanwhile(model_card, isol
     assert (now.engine_python, now.device) == ("/opt/another/bin/python3", "cpu")
 
 
+def test_an_analysts_own_json_in_the_model_folder_is_not_a_model(model_card, isolated_plugin_settings):
+    """Trust: Models… listed every ``*.json`` of ``<cache>/models``, and Delete removed an analyst's own file there
+    with the same-name ``.safetensors``; Import… of a card of that name offered to replace "the registered model".
+    Only files with the engine's model card format are models now: the others are not listed, deleted or replaced.
+    """
+    from dakd_qgis.models import ModelRegistryError, delete_model, free_model_name, list_models, register_model
+
+    settings = isolated_plugin_settings
+    folder = settings.models_dir()
+    notes, data = folder / "test-model.json", folder / "test-model.safetensors"
+    notes.write_text(json.dumps({"area": "North Sea", "flights": [1, 2]}))
+    data.write_bytes(b"the analyst's data")
+    registered = register_model(model_card, settings, "team", validate=False)
+    assert [entry.name for entry in list_models(settings) if not entry.bundled] == ["team"]
+    with pytest.raises(ModelRegistryError, match=r"test-model\.json is not a model card; it is left as it is$"):
+        delete_model(notes, settings)
+    with pytest.raises(ModelRegistryError, match=r"test-model\.json is not a model card, and it is not replaced"):
+        register_model(model_card, settings, validate=False, replace=True)  # the card's name is test-model
+    assert json.loads(notes.read_text()) == {"area": "North Sea", "flights": [1, 2]}
+    assert data.read_bytes() == b"the analyst's data"
+    assert free_model_name(settings, "test-model") == "test-model-2"
+    delete_model(registered, settings)  # a real card still goes
+    assert not registered.exists() and notes.exists()
+
+
 def test_bundled_card_cannot_be_deleted(isolated_plugin_settings, tmp_path):
     from dakd_qgis.models import ModelRegistryError, delete_model
 

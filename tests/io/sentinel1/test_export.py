@@ -2,7 +2,6 @@
 
 import resource
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from engine.errors import Cancelled
 from engine.io.sentinel1 import open_product
 from engine.io.sentinel1.export import write_sigma0
 from engine.progress import Progress
+
+from ...conftest import can_mount_tmpfs
 
 
 def _calibrate(*args):
@@ -126,16 +127,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(crop_product, tmp_path):
     assert list(folder.iterdir()) == []
 
 
-def _can_mount_tmpfs() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-Urm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True, check=False
-    )
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
 def test_a_disk_that_is_full_is_named_as_such_and_left_as_it_was(crop_product, tmp_path):
     """Issue 12 item 7: a full disk during calibrate was "internal error ... report it"; now it says where."""
     disk = tmp_path / "disk"

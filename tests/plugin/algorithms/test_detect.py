@@ -1041,6 +1041,39 @@ def test_a_raster_format_gdal_cannot_write_is_refused_before_the_run(dakd_provid
     assert not [path.name for path in out.iterdir() if ".partial" in path.name]
 
 
+def test_a_probability_png_is_written_when_the_run_has_two_bands(dakd_provider, sar_scene, binary_model_card, tmp_path):
+    """Audit: the probability output was checked as five bands (the contract's classes) whatever the method, so a
+    PNG (at most four bands) was refused before a threshold run or a binary model's run, which write two (sea,
+    oil). Now it is sized by the detector the run uses; a five-class model's PNG is still refused before the run.
+    """
+    import processing
+    from osgeo import gdal
+
+    parameters = {"INPUT": str(sar_scene), "LAND_MASK": 1, "CLASSES": None}
+    for name, method, model in (("threshold", THRESHOLD, ""), ("binary", 1, str(binary_model_card))):
+        out = tmp_path / name
+        result = processing.run(
+            ALGORITHM,
+            {
+                **parameters,
+                "METHOD": method,
+                "MODEL": model,
+                "OUTPUT": str(out / "spills.gpkg"),
+                "PROBABILITY": str(out / "prob.png"),
+            },
+        )
+        written = gdal.Open(result["PROBABILITY"])
+        assert (written.GetDriver().ShortName, written.RasterCount) == ("PNG", 2), name
+        written = None
+    out = tmp_path / "auto"
+    out.mkdir()
+    with pytest.raises(QgsProcessingException, match=r"GDAL cannot write .*prob\.png as PNG; choose a \.tif output"):
+        processing.run(  # auto runs the bundled five-class model
+            ALGORITHM, {**parameters, "OUTPUT": str(out / "spills.gpkg"), "PROBABILITY": str(out / "prob.png")}
+        )
+    assert list(out.iterdir()) == []
+
+
 def test_an_output_that_fails_after_the_run_leaves_every_destination_as_it_was(dakd_provider, sar_scene, tmp_path):
     """Audit: the polygons were written first, then the rasters: a raster that could not be written left a new
     ``spills.gpkg`` (over the analyst's earlier one) beside the old rasters. Now the rasters are written under

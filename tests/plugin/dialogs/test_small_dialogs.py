@@ -231,6 +231,35 @@ def test_deps_dialog_installs_a_missing_package_privately(
     dialog.deleteLater()
 
 
+def test_install_missing_into_a_folder_that_cannot_be_written_is_one_line(
+    qgis_parent, tmp_path, monkeypatch, wait_for_signal
+):
+    """Install missing wrote pip's constraints file into the profile's private folder unguarded: where the folder
+    cannot be made (here a file stands in its place) the button raised NotADirectoryError. Now the log says so
+    in one line, and nothing runs."""
+    from dakd_qgis import paths
+    from dakd_qgis.deps import parse_requirement
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
+    (tmp_path / "profile").write_text("a file where the plugin's folder should be")
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    dialog.requirements = [parse_requirement("dakdprobe>=1")]
+    dialog.refresh()
+    assert wait_for_signal(dialog.checked)
+    assert dialog.install_button.isEnabled()
+    dialog.install_button.click()
+    lines = dialog.log.toPlainText().splitlines()
+    assert lines == [
+        f"Nothing was installed: cannot write {paths.deps_base_dir()} (Not a directory); check that the QGIS "
+        "profile folder can be written and has free space."
+    ], lines
+    assert not dialog.runner.is_running() and dialog.install_button.isEnabled()
+    assert (tmp_path / "profile").read_text() == "a file where the plugin's folder should be"
+    dialog.deleteLater()
+
+
 def test_the_settings_window_shown_again_shows_and_keeps_the_default_chosen_meanwhile(
     qgis_parent, model_card, isolated_plugin_settings
 ):

@@ -220,10 +220,11 @@ class DakdPlugin:
         """
         from .contract import engine_contract
         from .settings import PluginSettings
+        from .tasks import bar_text
 
         contract = engine_contract(PluginSettings.load().engine_python)
         if contract.blocking:
-            self.iface.messageBar().pushMessage(LOG_TAG, contract.problem, compat.MESSAGE_WARNING, 0)
+            self.iface.messageBar().pushMessage(LOG_TAG, bar_text(contract.problem), compat.MESSAGE_WARNING, 0)
         elif contract.problem:
             QgsMessageLog.logMessage(contract.problem, LOG_TAG, compat.MESSAGE_WARNING)
         return contract.blocking

@@ -9,6 +9,7 @@ bar says what was found and on which device.
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import traceback
@@ -116,7 +117,8 @@ class Segmentation:
         self.state = "running"
         task.on_finished = self._finished
         bar = iface.messageBar()
-        self.widget = bar.createMessage(LOG_TAG, tr("Segmenting oil spills in {layer}…").format(layer=self.layer_name))
+        running = tr("Segmenting oil spills in {layer}…").format(layer=self.layer_name)
+        self.widget = bar.createMessage(LOG_TAG, bar_text(running))
         self.progress_bar = QProgressBar(self.widget)
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setMaximumWidth(200)
@@ -152,7 +154,7 @@ class Segmentation:
         if task.cancelled or (not ok and task.isCanceled()):
             self.state = "cancelled"
             self.message = tr("{layer}: cancelled, nothing was written").format(layer=self.layer_name)
-            bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_INFO, 5)
+            bar.pushMessage(LOG_TAG, bar_text(self.message), compat.MESSAGE_INFO, 5)
         else:
             if ok and task.outcome is not None:
                 try:
@@ -179,9 +181,18 @@ class Segmentation:
                 self.message = tr("{layer}: {error} (log: View ▸ Panels ▸ Log Messages)").format(
                     layer=self.layer_name, error=task.error or tr("detection failed")
                 )
-                bar.pushMessage(LOG_TAG, self.message, compat.MESSAGE_CRITICAL, 0)
+                bar.pushMessage(LOG_TAG, bar_text(self.message), compat.MESSAGE_CRITICAL, 0)
         if self.on_done is not None:
             self.on_done(self)
+
+
+def bar_text(text: str) -> str:
+    """Return ``text`` for QGIS's message bar, which shows its messages as HTML.
+
+    Layer and file names, engine errors (which name files) and model names come from outside: a file named
+    ``a<a href=...>b.tif`` showed as a link, and ``x&lt;b&gt;`` as another name. Escaped, every one reads as written.
+    """
+    return html.escape(text, quote=False)
 
 
 def open_report(path: Path) -> bool:
@@ -196,9 +207,9 @@ def announce_result(bar: Any, message: str, report_path: Path | None, warned: bo
     """
     level = compat.MESSAGE_WARNING if warned else compat.MESSAGE_SUCCESS
     if report_path is None:
-        bar.pushMessage(LOG_TAG, message, level, 15)
+        bar.pushMessage(LOG_TAG, bar_text(message), level, 15)
         return
-    item = bar.createMessage(LOG_TAG, message)
+    item = bar.createMessage(LOG_TAG, bar_text(message))
     button = QPushButton(tr("Open report"), item)
     button.setObjectName("dakd_open_report")
     button.setToolTip(str(report_path))
@@ -263,16 +274,19 @@ def start_segmentation(
         source = raster_file(layer)
         out_dir = run_output_dir(settings, layer.name())
     except (InputProblem, OSError) as error:
-        iface.messageBar().pushMessage(LOG_TAG, str(error)[:1].upper() + str(error)[1:], compat.MESSAGE_CRITICAL, 0)
+        reason = str(error)[:1].upper() + str(error)[1:]
+        iface.messageBar().pushMessage(LOG_TAG, bar_text(reason), compat.MESSAGE_CRITICAL, 0)
         return None
     try:
         request = make_request(source, out_dir, settings, overwrite=False)  # a new folder: nothing to replace
     except InputProblem as error:
         release_run_dir(out_dir)
-        iface.messageBar().pushMessage(LOG_TAG, str(error)[:1].upper() + str(error)[1:], compat.MESSAGE_CRITICAL, 0)
+        reason = str(error)[:1].upper() + str(error)[1:]
+        iface.messageBar().pushMessage(LOG_TAG, bar_text(reason), compat.MESSAGE_CRITICAL, 0)
         return None
     for warning in request.warnings:
-        iface.messageBar().pushMessage(LOG_TAG, warning[:1].upper() + warning[1:] + ".", compat.MESSAGE_WARNING, 15)
+        sentence = warning[:1].upper() + warning[1:] + "."
+        iface.messageBar().pushMessage(LOG_TAG, bar_text(sentence), compat.MESSAGE_WARNING, 15)
     task = DetectTask(
         tr("Segment oil spills in {layer}").format(layer=layer.name()), request, settings.python_executable()
     )

@@ -232,6 +232,51 @@ def openvino_cache_dir() -> Path | None:
     return folder if os.access(folder, os.W_OK) else None
 
 
+#: The most bytes each of the engine's caches keeps (the ONNX exports, OpenVINO's compiled networks). A model is
+#: exported once per weights and tile size (about 15 MB) and compiled once per precision (13-30 MB), so an analyst
+#: who fine-tunes and imports models would fill the disk without end; the least recently used files go first, and
+#: removing one that is still wanted costs an export or a compile (seconds) at its next run.
+CACHE_LIMIT_BYTES = 512 * 1024**2
+
+
+def prune_cache(
+    folder: Path | None, suffix: str, since: float | None = None, limit_bytes: int | None = None
+) -> list[Path]:
+    """Remove the least recently used ``*suffix`` files of a cache folder beyond ``limit_bytes``; return them.
+
+    Only the cache's own kind of file goes (``.onnx`` exports, OpenVINO's ``.blob`` networks): anything else in the
+    folder is left, as are files used or written since ``since`` (``time.time()``; this run needs them) and files
+    that cannot be removed. "Used" is the later of the access and modification times.
+    """
+    limit = CACHE_LIMIT_BYTES if limit_bytes is None else limit_bytes
+    if folder is None or not folder.is_dir():
+        return []
+    entries = []
+    for path in folder.glob(f"*{suffix}"):
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        if path.is_file():
+            entries.append((max(status.st_atime, status.st_mtime), status.st_size, path))
+    removed, kept_bytes = [], 0
+    for used, size, path in sorted(entries, reverse=True):  # the most recently used first
+        kept_bytes += size
+        if kept_bytes <= limit or (since is not None and used >= since):
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        kept_bytes -= size
+        removed.append(path)
+    if removed:
+        log.info(
+            "removed %d least recently used file(s) from %s (the cache keeps %d MB)", len(removed), folder, limit >> 20
+        )
+    return removed
+
+
 def _card_sha(card_path: str | Path) -> tuple[dict[str, Any], str]:
     data, _ = read_card_data(card_path)
     sha = str((data.get("weights") or {}).get("sha256", ""))
@@ -378,6 +423,10 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
     # copy of a card with other tiles ran the first one's export, which OpenVINO refused mid-run.
     cached = onnx_cache_dir() / f"{sha[:32]}-{tile}px.onnx"
     if cached.is_file() and _onnx_stamp(cached) == (sha, EXPORT_FORMAT, tile):  # an older format is exported again
+        try:
+            os.utime(cached)  # used now: the cache removes the least recently used exports first
+        except OSError:
+            pass
         return cached, f"the export cache ({cached})"
     if not export or importlib.util.find_spec("torch") is None:
         raise ModelError(
@@ -387,7 +436,9 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
     log.info("exporting %s to ONNX once (cached in %s)", card_paths(card_path)[1].name, cached.parent)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        return export_onnx(card_path, cached), f"exported once into the cache ({cached})"
+        exported = export_onnx(card_path, cached)
+        prune_cache(cached.parent, ".onnx", since=os.stat(exported).st_mtime)
+        return exported, f"exported once into the cache ({cached})"
     except (OSError, OutputError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ExportCacheError(
@@ -453,6 +504,7 @@ class _OpenVinoNet:
         self.core = openvino.Core()
         self.version = openvino.__version__.split("-")[0]
         model = self.core.read_model(str(path))
+        started = time.time()
         bf16_units = "BF16" in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         cuttable = all(_find_output(model, name) is not None for name, _, _ in CUT_TENSORS)
         if precision == "bf16" and not cuttable:
@@ -469,17 +521,19 @@ class _OpenVinoNet:
                 f"{BF16_SAMPLE_AGREEMENT * 100:.2f} % of the sample scene's pixels, below 99.9 %)",
                 "bf16": "--precision bf16 was given, but the CPU has no bf16 units: OpenVINO ran f32",
             }[precision]
-            return
-        (channels, _, _), (features, _, _) = CUT_TENSORS
-        self.parts = [
-            self._compile(_part(self.core.read_model(str(path)), [], [channels]), "f32"),
-            self._compile(_part(self.core.read_model(str(path)), [channels], [features]), "bf16"),
-            self._compile(_part(model, [features], []), "f32"),
-        ]
-        self.precision = "bf16"
-        self.precision_reason = (
-            "--precision bf16 was given: the encoder and decoder run in bf16, the input channels and the head in f32"
-        )
+        else:
+            (channels, _, _), (features, _, _) = CUT_TENSORS
+            self.parts = [
+                self._compile(_part(self.core.read_model(str(path)), [], [channels]), "f32"),
+                self._compile(_part(self.core.read_model(str(path)), [channels], [features]), "bf16"),
+                self._compile(_part(model, [features], []), "f32"),
+            ]
+            self.precision = "bf16"
+            self.precision_reason = (
+                "--precision bf16 was given: the encoder and decoder run in bf16, the input channels and the head in "
+                "f32"
+            )
+        prune_cache(openvino_cache_dir(), ".blob", since=started)  # what this run compiled or loaded stays
 
     def _compile(self, model: Any, precision: str) -> tuple[Any, Any, set[str]]:
         """Compile ``model``; return it with its request and the names of its inputs."""

@@ -187,6 +187,43 @@ def test_text_from_the_input_is_escaped(tmp_path):
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page and "<script>" not in page
 
 
+MARKUP = "<img src=x onerror=alert(1)>"
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "scene file",
+        "folder",
+        "raster metadata",
+        "model card",
+        "land mask file",
+        "land mask reason",
+        "polygon",
+        "warning",
+    ],
+)
+def test_every_string_from_outside_the_engine_is_escaped(tmp_path, where):
+    """Audit: a scene, folder, card, land mask or warning named with markup is shown as text, never run."""
+    scene = summary()["input"]
+    run = {
+        "scene file": summary(input={**scene, "scene_id": f"a{MARKUP}", "path": f"/data/a{MARKUP}.tif"}),
+        "folder": summary(input={**scene, "path": f"/data/d{MARKUP}/a.tif"}),
+        "raster metadata": summary(
+            input={**scene, "metadata": {"platform": MARKUP, "mode": MARKUP, "acquisition_start": MARKUP}}
+        ),
+        "model card": summary(detector={"name": "model", "model_id": MARKUP, "device": "cpu", "default_model": False}),
+        "land mask file": summary(land_mask={"mode": "file", "used": True, "source": f"/data/land{MARKUP}.gpkg"}),
+        "land mask reason": summary(land_mask={"mode": "file", "used": False, "reason": MARKUP}),
+        "polygon": summary(),
+        "warning": summary(warnings=[f"{MARKUP} has no CRS"]),
+    }[where]
+    # a card's class names reach the table through a ship named as a source (near_spill_id)
+    records = [dict(OIL, confidence=MARKUP), dict(SOURCE_SHIP, **{"class": MARKUP})] if where == "polygon" else [OIL]
+    page = written(tmp_path, run, records, None)
+    assert "<img src=x" not in page and html.escape(MARKUP) in page
+
+
 def test_a_detection_run_writes_the_report_beside_its_outputs(tmp_path):
     import fiona
 

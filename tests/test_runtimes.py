@@ -7,6 +7,7 @@ polygons of each class must lie within one pixel of torch's. Backends that are n
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from engine.runtimes import (
     installed_backends,
     onnx_path_for,
     openvino_cache_dir,
+    prune_cache,
     read_onnx_metadata,
 )
 from engine.tiling import prefetch_batches
@@ -267,6 +269,38 @@ def test_openvino_keeps_compiled_networks_in_the_cache_and_runs_without_one(card
     assert openvino_cache_dir() is None
     assert _OpenVinoNet(onnx_file, "auto")(x, valid).shape == (2, 5, 256, 256)
     assert (tmp_path / "taken").read_text() == "a file, not a folder"
+
+
+def _aged(path: Path, size: int, age_s: float) -> Path:
+    path.write_bytes(b"\0" * size)
+    when = time.time() - age_s
+    os.utime(path, (when, when))
+    return path
+
+
+def test_the_cache_removes_its_least_recently_used_files_beyond_its_limit_and_nothing_else(tmp_path):
+    """Each model is exported and compiled once (15-30 MB each) and the caches grew without end (issue 14)."""
+    old, older = _aged(tmp_path / "b.blob", 400, 200), _aged(tmp_path / "a.blob", 400, 300)
+    recent = _aged(tmp_path / "c.blob", 400, 100)
+    theirs = _aged(tmp_path / "notes.txt", 10_000, 1_000)  # not the cache's kind of file
+    assert prune_cache(tmp_path, ".blob", limit_bytes=900) == [older]
+    assert recent.exists() and old.exists() and theirs.exists()
+    assert prune_cache(tmp_path, ".blob", since=time.time() - 250, limit_bytes=10) == []  # both used this run
+    assert prune_cache(tmp_path, ".blob", limit_bytes=10) == [recent, old]
+    assert theirs.exists() and prune_cache(tmp_path / "missing", ".blob") == []
+
+
+@pytest.mark.skipif(not HAS["openvino"], reason="openvino is not installed")
+def test_openvino_makes_room_in_its_cache_for_what_it_compiles(card, tmp_path, monkeypatch):
+    from engine import runtimes
+
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
+    stale = _aged(openvino_cache_dir() / "12345.blob", 1_000, 3_600)
+    monkeypatch.setattr(runtimes, "CACHE_LIMIT_BYTES", 1)
+    x = np.zeros((1, 1, 256, 256), np.float32)
+    assert runtimes._OpenVinoNet(onnx_path_for(card), "auto")(x, np.ones_like(x, dtype=bool)).shape[1] == 5
+    assert not stale.exists(), "a network compiled earlier was kept beyond the limit"
+    assert list(openvino_cache_dir().glob("*.blob")), "the network this run compiled was removed"
 
 
 @pytest.mark.skipif(not HAS["openvino"] or not HAS["onnxruntime"], reason="openvino or onnxruntime is missing")

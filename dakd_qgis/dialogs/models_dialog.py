@@ -166,7 +166,11 @@ class ModelsDialog(QDialog):
             else tr("A model named '{name}' is already registered. Replace it with the imported card?")
         )
         answer = QMessageBox.question(
-            self, tr("Replace model?"), question.format(name=name), QMessageBox.Yes | QMessageBox.No, QMessageBox.No
+            self,
+            tr("Replace model?"),
+            _as_plain_text(question.format(name=name)),
+            QMessageBox.Yes | QMessageBox.No,
+            QMessageBox.No,
         )
         return answer == QMessageBox.Yes
 
@@ -198,7 +202,9 @@ class ModelsDialog(QDialog):
         if entry is None or entry.bundled:
             return
         answer = QMessageBox.question(
-            self, tr("Delete model"), tr("Delete the model '{name}' and its weights?").format(name=entry.name)
+            self,
+            tr("Delete model"),
+            _as_plain_text(tr("Delete the model '{name}' and its weights?").format(name=entry.name)),
         )
         if answer != QMessageBox.Yes:
             return
@@ -208,3 +214,13 @@ class ModelsDialog(QDialog):
             self.status.setPlainText(str(error))
             return
         self.refresh()
+
+
+def _as_plain_text(text: str) -> str:
+    """Return ``text`` as rich text that shows it as it is, for a QMessageBox.
+
+    A message box guesses whether its text is rich text: a model's file name holding markup (``&lt;`` can be
+    imported; a card copied into the models folder by hand may be named ``<a href=...>``) would be rendered,
+    a link included, instead of shown.
+    """
+    return Qt.convertFromPlainText(text, Qt.WhiteSpaceNormal)

@@ -192,6 +192,29 @@ def test_task_failure_is_reported_in_one_line(qgis_iface, qgis_new_project, tmp_
     assert not Path(segmentation.task.request.out_dir).exists()  # the folder reserved for the run is released
 
 
+def test_names_with_markup_read_in_the_message_bar_as_written(qgis_iface, qgis_new_project, tmp_path):
+    """QGIS's message bar shows HTML: a file named ``e<b>x.tif`` showed as "ex.tif", half in bold, and a name with a
+    link as a working link. File and layer names, engine errors and warnings are escaped."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+    from qgis.PyQt.QtGui import QTextDocument
+
+    from dakd_qgis.tasks import start_segmentation
+
+    empty = tmp_path / "e<b>x.tif"
+    profile = dict(driver="GTiff", width=64, height=64, count=1, dtype="float32", crs="EPSG:32633", nodata=0)
+    with rasterio.open(empty, "w", transform=Affine(10, 0, 500000, 0, -10, 6000000), **profile) as dataset:
+        dataset.write(np.zeros((64, 64), "float32"), 1)
+    qgis_iface.messageBar().clearWidgets()
+    segmentation = start_segmentation(qgis_iface, _raster(empty, "<a href=http:x>layer</a>"), task_manager=False)
+    segmentation.task.finished(segmentation.task.run())
+    (shown,) = qgis_iface.messageBar().get_messages(2)
+    document = QTextDocument()
+    document.setHtml(shown)
+    assert "e<b>x.tif" in document.toPlainText() and "no valid pixels" in document.toPlainText(), shown
+
+
 def test_a_raster_inside_a_zip_is_refused_in_one_line(
     qgis_iface, qgis_new_project, zipped_scene, isolated_plugin_settings
 ):

@@ -98,6 +98,36 @@ def test_models_dialog_lists_sets_default_and_deletes(qgis_parent, model_card, i
     dialog.deleteLater()
 
 
+@pytest.mark.parametrize("name", ["x&lt;b&gt;y", "<a href=http:example.org>see here"])
+def test_the_delete_question_shows_a_model_name_as_it_is(
+    qgis_parent, model_card, isolated_plugin_settings, monkeypatch, name
+):
+    """Audit: QMessageBox guesses rich text, so a model file name holding markup was rendered (a link, an entity).
+
+    The first name can be imported (only ``<``, ``>`` and path characters are refused); the second is a card
+    copied into the models folder by hand.
+    """
+    from qgis.PyQt.QtCore import Qt
+    from qgis.PyQt.QtGui import QTextDocument
+    from qgis.PyQt.QtWidgets import QMessageBox
+
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+
+    folder = isolated_plugin_settings.models_dir()
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(model_card.with_suffix(suffix), folder / f"{name}{suffix}")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2]) or QMessageBox.No)
+    dialog = ModelsDialog(qgis_parent)
+    dialog.table.selectRow([entry.name for entry in dialog.entries].index(name))
+    dialog.delete_selected()
+    (question,) = asked
+    document = QTextDocument()
+    document.setHtml(question) if Qt.mightBeRichText(question) else document.setPlainText(question)  # AutoText
+    assert document.toPlainText() == f"Delete the model '{name}' and its weights?"
+    dialog.deleteLater()
+
+
 def test_models_dialog_import_shows_the_engines_reason(qgis_parent, model_card, isolated_plugin_settings, tmp_path):
     from dakd_qgis.dialogs.models_dialog import ModelsDialog
 

@@ -33,7 +33,7 @@ OSD_CLASSES: tuple[SegClass, ...] = tuple(
 )
 SEA, OIL, LOOKALIKE, SHIP, LAND = OSD_CLASSES
 #: Binary oil / background, as in the SOS data set and the threshold detector (names: :mod:`engine.contract`).
-BINARY_CLASSES: tuple[SegClass, ...] = tuple(c for name in THRESHOLD_CLASS_NAMES for c in OSD_CLASSES if c.name == name)
+BINARY_CLASSES: tuple[SegClass, ...] = tuple(OSD_CLASSES[CLASS_NAMES.index(name)] for name in THRESHOLD_CLASS_NAMES)
 
 # IGNORE_INDEX, the label value meaning "not labelled", is ignored by losses and metrics.
 # NOT_OIL_INDEX, "any class but oil", is what binary labels (oil / background) and oil-only polygons

@@ -94,6 +94,15 @@ class EngineContract:
         return self.values("threshold_classes") or self.class_names
 
     @property
+    def default_detector_classes(self) -> tuple[str, ...]:
+        """Classes of the detector ``--method auto`` runs without ``--model``: the bands of its probability raster.
+
+        The engine's default card's, or the threshold detector's where it has none it can read. An engine older
+        than this entry does not publish it: then every class (:attr:`class_names`), the most bands a run writes.
+        """
+        return self.values("default_detector_classes") or self.class_names
+
+    @property
     def model_card_format(self) -> str:
         """The ``"format"`` every model card holds ("" from an engine older than this entry)."""
         value = self.value("model_card_format")

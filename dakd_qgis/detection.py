@@ -25,7 +25,7 @@ from .contract import EngineContract, current_contract
 from .engine_command import EngineRunError, engine_command, engine_option, run_engine
 from .events import event_percent
 from .layer_sources import InputProblem
-from .models import bundled_model_path, card_classes, weights_path
+from .models import card_classes, weights_path
 from .settings import PluginSettings
 from .translation import tr
 
@@ -70,7 +70,8 @@ class DetectRequest:
     model_path: str | None = None
     device: str = "auto"
     precision: str = "auto"
-    band: int | None = None
+    #: A band number, or a Sentinel-1 product's polarisation name (``layer_sources.engine_band``).
+    band: int | str | None = None
     units: str = "auto"
     #: None: the engine's default (:func:`detect_default`), as for every number below.
     overlap_px: int | None = None
@@ -168,20 +169,18 @@ def request_inputs(request: DetectRequest) -> list[Path]:
 def probability_bands(request: DetectRequest, contract: EngineContract | None = None) -> int:
     """Return how many bands the run of ``request`` writes into its probability raster: one per detector class.
 
-    The detector is found as the engine resolves the method (``engine.detectors.choose_method``): ``threshold``
-    runs the threshold detector (the contract's ``threshold_classes``); a model card (given, or the Settings
-    default that :func:`make_request` passes on) runs that card, one band per class it lists (two for a binary
-    fine-tune); without one, ``auto`` and ``model`` run the engine's bundled card, the one the plugin ships, and
-    ``auto`` runs the threshold detector where there is none. A card that cannot be read counts every class of
-    the contract (the run then refuses the card itself).
+    ``threshold`` runs the threshold detector (the contract's ``threshold_classes``); a model card (given, or the
+    Settings default that :func:`make_request` passes on) runs that card, one band per class it lists (two for a
+    binary fine-tune; a card that cannot be read counts every class of the contract, and the run refuses it);
+    without one, the engine runs the detector its contract names (``default_detector_classes``: its default card,
+    or the threshold detector where it has none it can read). ``model`` without a usable card is refused by the run.
     """
     contract = contract or current_contract()
-    card = None
-    if request.method != "threshold":
-        card = request.model_path or bundled_model_path()
-    if card is None:
+    if request.method == "threshold":
         return len(contract.threshold_classes)
-    return len(card_classes(Path(card))) or len(contract.class_names)
+    if request.model_path:
+        return len(card_classes(Path(request.model_path))) or len(contract.class_names)
+    return len(contract.default_detector_classes)
 
 
 def replaced_input(destination: str, inputs: list[Path]) -> str:

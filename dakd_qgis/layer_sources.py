@@ -10,6 +10,8 @@ unsaved edits shown on the map) is written out first or refused, never passed on
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -71,6 +73,46 @@ def raster_file(layer: QgsRasterLayer) -> str:
             )
         )
     return path
+
+
+@contextmanager
+def no_sidecar_files() -> Iterator[None]:
+    """Open rasters in this thread without GDAL writing ``.aux.xml`` files beside them (its PAM off).
+
+    A Processing input given as a file path becomes a layer when QGIS checks or reads the parameter, and a new
+    raster layer computes band statistics for its contrast stretch, which GDAL saves beside the file when the
+    layer closes (``scene.tif.aux.xml``, or ``manifest.safe.aux.xml`` inside a Sentinel-1 product): a run left
+    a file in the analyst's folder. Such a layer only names the file for the engine, which opens it itself, so
+    it needs nothing GDAL keeps there. Whether GDAL writes is decided when a file is opened, so only layers made
+    inside the block are affected, and only in this thread: layers the map canvas opens meanwhile keep their
+    ``.aux.xml``, read and written as ever.
+    """
+    from osgeo import gdal
+
+    previous = gdal.GetThreadLocalConfigOption("GDAL_PAM_ENABLED", None)
+    gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "NO")
+    try:
+        yield
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", previous)
+
+
+def engine_band(layer: QgsRasterLayer, band: int | None) -> int | str | None:
+    """Return the ``--band`` that reads band ``band`` of ``layer`` as QGIS numbers it (None: the engine's default).
+
+    A Sentinel-1 product's layer (its ``manifest.safe``, the ``.SAFE`` folder or the zip's manifest) numbers its
+    bands as GDAL's SAFE driver lists the measurement files (VH before VV in a 1SDV product), while the engine
+    counts the manifest's polarisations (VV first), so the number read the other one. Its polarisation name
+    (GDAL's ``POLARIZATION`` of that band) reads the band the analyst chose. Any other raster: the number itself.
+    """
+    if not band:
+        return None
+    from osgeo import gdal
+
+    dataset = gdal.OpenEx(layer.source(), gdal.OF_RASTER)
+    if dataset is None or dataset.GetDriver().ShortName != "SAFE" or not 1 <= band <= dataset.RasterCount:
+        return band
+    return dataset.GetRasterBand(band).GetMetadataItem("POLARIZATION") or band
 
 
 def _text(parts: dict[str, Any], key: str) -> str:

@@ -14,6 +14,9 @@ A plugin that meets another schema version says so in one line instead of guessi
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 #: Version of this contract (choices, label rules, defaults and the progress-event schema).
@@ -86,6 +89,80 @@ DATA_FORMATS: tuple[str, ...] = ("scenes", "osd", "sos")
 # --- Model cards ------------------------------------------------------------------------------------------------
 #: The ``"format"`` every DAKD model card holds: a JSON file without it is not a card (``engine.modelcard``).
 MODEL_CARD_FORMAT = "dakd-model-card"
+#: The card ``--method auto`` and ``model`` run without ``--model``, in :func:`bundled_models_dir`.
+DEFAULT_MODEL_CARD_NAME = "default.json"
+
+
+def bundled_models_dir() -> Path:
+    """Return the engine's bundled ``resources/models`` folder, found from this file.
+
+    ``<repo>/resources`` in a checkout; ``dakd_qgis/resources`` in the packaged QGIS plugin, whose copy of the
+    engine lives in ``dakd_qgis/lib/engine``. The plugin loads this file from the engine it runs, so it gets
+    that engine's folder (a pip-installed engine's is not the plugin's own).
+    """
+    engine_dir = Path(__file__).resolve().parent
+    vendored = engine_dir.parent.parent / "resources" / "models"
+    if engine_dir.parent.name == "lib" and vendored.is_dir():
+        return vendored
+    return engine_dir.parent / "resources" / "models"
+
+
+def file_sha256(path: Path) -> str:
+    """Return the sha256 of a file, read in 1 MB pieces (weights run to hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_problem(card_file: Path, card: dict[str, Any]) -> str | None:
+    """Return, in one line, why a card's weights cannot run it; None when they can.
+
+    The weights are ``NAME.safetensors`` beside the card's ``NAME.json`` (``card_file``): they must be there and,
+    when the card records their sha256, hash to it. Every backend asks this (``engine.runtimes``): torch loads the
+    weights, but an ONNX runtime runs an export found by their hash, so without the check a missing, damaged or
+    replaced weights file would run an export of other weights unseen. ``auto`` falls back to the threshold detector
+    when the default card fails it (:func:`default_detector_classes`). Worded as ``engine.modelcard.load_model``
+    refuses the same weights.
+    """
+    weights = card_file.with_suffix(".safetensors")
+    if not weights.is_file():
+        return f"{card_file}: weights file {weights.name} is missing; keep both files together"
+    recorded = card.get("weights")
+    expected = str(recorded.get("sha256") or "") if isinstance(recorded, dict) else ""
+    try:
+        matches = not expected or file_sha256(weights) == expected
+    except OSError as error:
+        return f"{weights}: cannot read the weights ({error.strerror or error}); copy the model's files again"
+    if not matches:
+        return (
+            f"{weights}: weights do not match the card's sha256 (corrupt or from another model); "
+            "copy the model's files again"
+        )
+    return None
+
+
+def default_detector_classes() -> list[str]:
+    """Return the classes of the detector ``--method auto`` runs without ``--model``: its probability bands.
+
+    The default card's classes when it is a DAKD card that lists them and its weights pass
+    :func:`weights_problem`; else the threshold detector's, which ``auto`` runs when there is no default card, when
+    the card cannot be read and when its weights are missing or damaged (``engine.detectors``: it falls back to the
+    threshold detector, whatever backend or export is installed). The weights are hashed (well under a second for
+    the shipped model): an ONNX export beside the card is not run without them either.
+    """
+    card_file = bundled_models_dir() / DEFAULT_MODEL_CARD_NAME
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        card = None
+    valid = isinstance(card, dict) and card.get("format") == MODEL_CARD_FORMAT and not weights_problem(card_file, card)
+    classes = card.get("classes") if valid else None
+    if not isinstance(classes, list) or not classes:
+        return list(THRESHOLD_CLASS_NAMES)
+    return [str(entry.get("name")) if isinstance(entry, dict) else str(entry) for entry in classes]
+
 
 # --- Fine-tuning -----------------------------------------------------------------------------------------------
 #: ``dakd finetune --preset`` names, from the smallest run a GPU needs to the largest, then the CPU ones (the
@@ -148,6 +225,7 @@ def describe() -> dict[str, Any]:
         },
         "data_formats": list(DATA_FORMATS),
         "model_card_format": MODEL_CARD_FORMAT,
+        "default_detector_classes": default_detector_classes(),
         "presets": {"names": list(PRESETS), "gpu": GPU_PRESET, "cpu": CPU_PRESET},
         "exit_codes": {"ok": EXIT_OK, "bug": EXIT_BUG, "bad_input": EXIT_BAD_INPUT, "cancelled": EXIT_CANCELLED},
         "events": {kind: list(fields) for kind, fields in EVENTS.items()},

@@ -22,7 +22,6 @@ Example card (abridged)::
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from engine import __version__
 from engine.classes import SegClass
-from engine.contract import MODEL_CARD_FORMAT
+from engine.contract import MODEL_CARD_FORMAT, file_sha256, weights_problem
 from engine.detectors.base import InputSpec
 from engine.errors import ModelError
 from engine.io.atomic import atomic_file
@@ -206,14 +205,6 @@ def _whole_number(value: Any) -> int | None:
         return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def card_paths(path: str | Path) -> tuple[Path, Path]:
     """``(weights.safetensors, card.json)`` for a path given as either file, or as the stem."""
     path = Path(path).expanduser()
@@ -246,7 +237,7 @@ def save_model_card(path: str | Path, model: torch.nn.Module, card: ModelCard, o
         data = card.to_json_dict(weights_path.name, "")
         # Written by Python, not by safetensors' save_file: a full disk is then an OSError atomic_file names.
         tmp_weights.write_bytes(save(state, metadata={METADATA_KEY: json.dumps(data)}))
-        data["weights"]["sha256"] = _sha256(tmp_weights)
+        data["weights"]["sha256"] = file_sha256(tmp_weights)
         tmp_card.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return card_path
 
@@ -362,11 +353,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Sa
     data, source = read_card_data(path)
     card = ModelCard.from_json_dict(data, source)
     weights_path, card_path = card_paths(path)
-    if not weights_path.is_file():
-        raise ModelError(f"{card_path}: weights file {weights_path.name} is missing; keep both files together")
-    expected = str((data.get("weights") or {}).get("sha256", ""))  # empty in a header copy: nothing to check
-    if expected and _sha256(weights_path) != expected:
-        raise ModelError(f"{weights_path}: weights do not match the card's sha256 (corrupt or from another model)")
+    problem = weights_problem(card_path, data)  # a header copy records no sha256: nothing to check but the file
+    if problem:
+        raise ModelError(problem)
     model = build_model_from_card(card)
     from safetensors.torch import load_file
 

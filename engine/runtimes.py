@@ -16,16 +16,17 @@ card's network is exported once to ONNX (:func:`export_onnx`, ``dakd model expor
   ``class_names``, ``resolution`` in cm/px, ``tile_size``, ``tiles_overlap`` in %, ``standardization_*``).
 
 Where the ONNX file is: ``CARD.onnx`` next to the card when it matches the card's weights; otherwise, when
-torch is installed, it is exported once into :func:`onnx_cache_dir` (keyed by the weights' hash).
+torch is installed, it is exported once into :func:`onnx_cache_dir` (keyed by the weights' hash). Either way the
+card's weights file must be there and match the sha256 the card records, as for torch: an export is never run in
+place of missing, damaged or replaced weights (:func:`_card_sha`).
 ``--backend`` picks the runtime: ``auto`` takes the fastest installed for the device (:func:`choose_backend`
-says why), so a detection-only install (no torch) runs from the ONNX file alone.
+says why), so a detection-only install (no torch) runs from the ONNX file (the weights are hashed, not loaded).
 
 Nothing here imports torch unless it exports or runs the torch backend.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -37,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.contract import BACKENDS
+from engine.contract import BACKENDS, file_sha256, weights_problem
 from engine.detectors.base import DetectorInfo
 from engine.errors import DakdError, ModelError, OutputError
-from engine.io.atomic import atomic_file, check_replaceable
+from engine.io.atomic import atomic_file, check_replaceable, space_failure
 from engine.io.scene import SceneInfo
 from engine.modelcard import ModelCard, card_paths, check_card_against_scene, read_card_data
 
@@ -278,17 +279,33 @@ def prune_cache(
 
 
 def _card_sha(card_path: str | Path) -> tuple[dict[str, Any], str]:
+    """Return a card's JSON and the sha256 of its weights file, which must be there and match what the card records.
+
+    Exports are found by this hash, so it is the file's: a missing, damaged or replaced weights file is refused as
+    torch refuses it (:func:`~engine.contract.weights_problem`), whatever backend runs the card, instead of running an
+    export (beside the card, shipped with the plugin, or in the cache) of other weights.
+
+    Raises:
+        ModelError: the card cannot be read, or its weights are missing or do not match it.
+    """
     data, _ = read_card_data(card_path)
-    sha = str((data.get("weights") or {}).get("sha256", ""))
-    if not sha:
-        weights = card_paths(card_path)[0]
-        sha = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else ""
+    weights, card_file = card_paths(card_path)
+    problem = weights_problem(card_file, data)
+    if problem:
+        raise ModelError(problem)
+    sha = str((data.get("weights") or {}).get("sha256") or "")  # read_card_data has checked it is an object
+    if not sha:  # a card read from its weights' header, or one that records no hash: the file's own
+        sha = file_sha256(weights)
         data.setdefault("weights", {})["sha256"] = sha
     return data, sha
 
 
 def export_onnx(
-    card_path: str | Path, out: str | Path | None = None, batch_size: int = 2, overwrite: bool = True
+    card_path: str | Path,
+    out: str | Path | None = None,
+    batch_size: int = 2,
+    overwrite: bool = True,
+    option: str = "--out",
 ) -> Path:
     """Export a card's network to ONNX with the card in its metadata (needs torch); returns the file.
 
@@ -298,10 +315,13 @@ def export_onnx(
         batch_size: the batch of the example input (the exported batch dimension is dynamic).
         overwrite: replace an existing ``out`` (the export cache re-exports over a stale file; ``dakd model
             export --out`` passes its ``--overwrite``). The card's own files are never replaced.
+        option: what chose ``out``, named in a full disk's advice ("choose another ..."): the export cache is not
+            the analyst's ``--out``.
 
     Raises:
         ModelError: the card cannot be loaded or exported.
-        OutputError: ``out`` is one of the card's files, or exists without ``overwrite`` (before any work).
+        OutputError: ``out`` is one of the card's files, or exists without ``overwrite`` (before any work); the
+            disk filled up (or a file-size limit was reached) while it was written.
     """
     import warnings
 
@@ -314,7 +334,7 @@ def export_onnx(
     inputs = [card_path, *card_paths(card_path)]
     check_replaceable(target, inputs)  # first: over the card itself, "pass --overwrite" would not help
     # atomic_file refuses an existing file without overwrite on entry: before the card is loaded and traced
-    with atomic_file(target, overwrite, inputs) as temporary:
+    with atomic_file(target, overwrite, inputs, option) as temporary:
         model, card = load_model(card_path, device="cpu")
         data, _ = _card_sha(card_path)
         if hasattr(model, "set_scan_backend"):
@@ -337,6 +357,9 @@ def export_onnx(
                     dynamo=False,
                 )
             except Exception as error:  # noqa: BLE001 - the exporter raises many types
+                full = space_failure(error, target, option)  # the disk, not the model: said as every writer says it
+                if full is not None:
+                    raise full from error
                 raise ModelError(f"{card_path}: cannot export to ONNX ({type(error).__name__}: {error})") from error
         proto = onnx.load(str(temporary))
         metadata = onnx_metadata(card, data)
@@ -409,7 +432,9 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
     """Return a card's ONNX file and where it came from; export it into the cache when needed and possible.
 
     Raises:
-        ModelError: no ONNX file matches the card's weights and torch is not installed to export one.
+        ModelError: the card's weights are missing or do not match it (:func:`_card_sha`), or no ONNX file matches
+            them and torch is not installed to export one.
+        ExportCacheError: the export cache cannot be written.
     """
     data, sha = _card_sha(card_path)
     tile = str(data["input"]["tile_size"])  # read_card_data has checked the card
@@ -436,7 +461,7 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
     log.info("exporting %s to ONNX once (cached in %s)", card_paths(card_path)[1].name, cached.parent)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        exported = export_onnx(card_path, cached)
+        exported = export_onnx(card_path, cached, option="cache folder")  # a full disk here is not --out's
         prune_cache(cached.parent, ".onnx", since=os.stat(exported).st_mtime)
         return exported, f"exported once into the cache ({cached})"
     except (OSError, OutputError) as error:

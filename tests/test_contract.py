@@ -115,6 +115,49 @@ def test_the_threshold_detectors_probability_bands_are_the_published_ones(tmp_pa
         assert probability.descriptions == contract.THRESHOLD_CLASS_NAMES
 
 
+def test_the_default_detector_classes_are_those_of_the_card_auto_runs(tmp_path):
+    """The plugin sizes an ``auto`` run's probability output by them: the engine's own default card's classes
+    (found as ``engine.detectors`` finds it), or the threshold detector's where that card cannot be read."""
+    import shutil
+
+    from engine.detectors import BUNDLED_MODELS_DIR, DEFAULT_MODEL_CARD, choose_method
+    from engine.modelcard import load_model_card
+
+    assert contract.bundled_models_dir() == BUNDLED_MODELS_DIR
+    assert BUNDLED_MODELS_DIR / contract.DEFAULT_MODEL_CARD_NAME == DEFAULT_MODEL_CARD
+    assert choose_method("auto").model_path == str(DEFAULT_MODEL_CARD)
+    classes = [c.name for c in load_model_card(DEFAULT_MODEL_CARD).classes]
+    assert contract.describe()["default_detector_classes"] == classes == list(contract.CLASS_NAMES)
+
+    checkout = tmp_path / "checkout"  # the layout of a checkout, with the card damaged or gone
+    (checkout / "engine").mkdir(parents=True)
+    shutil.copy(CONTRACT_FILE, checkout / "engine" / "contract.py")
+    models = checkout / "resources" / "models"
+    models.mkdir(parents=True)
+    code = (
+        "import importlib.util, json\n"
+        f"spec = importlib.util.spec_from_file_location('c', {str(checkout / 'engine' / 'contract.py')!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "print(json.dumps(module.describe()['default_detector_classes']))"
+    )
+    card, weights = DEFAULT_MODEL_CARD.read_text(encoding="utf-8"), DEFAULT_MODEL_CARD.with_suffix(".safetensors")
+    threshold = list(contract.THRESHOLD_CLASS_NAMES)
+    for card_text, weights_bytes, expected in (
+        (None, None, threshold),
+        (card[:1000], None, threshold),
+        ('{"classes": ["sea", "oil", "ship"]}', None, threshold),
+        (card, None, threshold),  # its weights missing, or damaged: auto refuses them on every backend and falls back
+        (card, weights.read_bytes()[:-1], threshold),
+        (card, weights.read_bytes(), classes),
+    ):
+        if card_text is not None:
+            (models / "default.json").write_text(card_text, encoding="utf-8")
+        if weights_bytes is not None:
+            (models / "default.safetensors").write_bytes(weights_bytes)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert json.loads(out) == expected, (card_text and card_text[:40], weights_bytes and len(weights_bytes))
+
+
 def test_the_published_model_card_format_is_the_one_the_engine_writes_and_requires(tmp_path):
     """The plugin lists (and may delete) only the files in its model folder that hold this format."""
     import pytest

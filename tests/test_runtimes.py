@@ -8,6 +8,7 @@ polygons of each class must lie within one pixel of torch's. Backends that are n
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,8 @@ from engine.runtimes import (
     read_onnx_metadata,
 )
 from engine.tiling import prefetch_batches
+
+from .conftest import can_mount_tmpfs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "resources" / "sample" / "sample_scene.tif"
@@ -450,6 +453,77 @@ def test_cli_export_and_detect_with_a_backend(card, tmp_path, capsys):
 
 
 @needs_onnx
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
+def test_an_export_onto_a_full_disk_names_the_disk_in_one_line_and_leaves_nothing(card, tmp_path):
+    """The exporter's OSError ("No space left on device") was said as "cannot export to ONNX", blaming the model."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    target = disk / "models" / "default.onnx"  # models/ is made by the export, and removed with it
+    export = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "--progress",
+            "none",
+            "model",
+            "export",
+            str(card),
+            "--onnx",
+            "--out",
+            str(target),
+        ]
+    )
+    script = f"mount -t tmpfs -o size=1m tmpfs {shlex.quote(str(disk))} && {{ {export}; echo rc=$?; ls -A {disk}; }}"
+    done = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
+    assert done.stdout.split() == ["rc=2"], done.stderr[-2000:]  # and nothing left on the disk
+    assert done.stderr.splitlines() == [
+        f"dakd: error: the disk is full: writing {target} failed with 0 MB left in {disk}; free disk space or choose "
+        "another --out"
+    ]
+
+
+@needs_onnx
+@pytest.mark.skipif(not HAS["onnxruntime"] and not HAS["openvino"], reason="no ONNX runtime installed")
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="needs unshare -Urm to mount a small tmpfs")
+def test_an_export_cache_on_a_full_disk_is_named_as_the_cache_and_auto_runs_torch(card, tmp_path):
+    """``auto`` exporting the default card into a cache on a full disk said "choose another --out": not the cache."""
+    default = tmp_path / "models" / "default.json"  # the bundled default card, without an export beside it
+    default.parent.mkdir()
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card.with_suffix(suffix), default.with_suffix(suffix))
+    disk, out = tmp_path / "disk", tmp_path / "out"
+    disk.mkdir()
+    code = (
+        "import sys, pathlib, engine.detectors\n"
+        f"engine.detectors.DEFAULT_MODEL_CARD = pathlib.Path({str(default)!r})\n"
+        "from engine.cli import main\n"
+        f"sys.exit(main(['--progress', 'none', '-q', 'detect', {str(SAMPLE)!r}, '--out', {str(out)!r}]))"
+    )
+    detect = shlex.join([sys.executable, "-c", code])
+    mount = f"mount -t tmpfs -o size=1m tmpfs {shlex.quote(str(disk))}"
+    script = f"{mount} && {{ {detect} >/dev/null; echo rc=$?; ls -A {disk}/onnx; }}"  # stdout: the run's summary
+    env = {**os.environ, "DAKD_CACHE_DIR": str(disk)}
+    done = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO, env=env
+    )
+    assert done.stdout.split() == ["rc=0"], done.stderr[-2000:]  # detected, and no partial export in the cache
+    cache, sha = disk / "onnx", json.loads(card.read_text())["weights"]["sha256"]
+    why = (
+        f"cannot write the export cache {cache} (the disk is full: writing {cache / f'{sha[:32]}-256px.onnx'} failed "
+        f"with 0 MB left in {cache}; free disk space or choose another cache folder); set DAKD_CACHE_DIR to a "
+        "writable folder (in QGIS: Settings…, Cache folder), or use --backend torch"
+    )
+    backend = "openvino" if HAS["openvino"] else "onnxruntime"
+    reason = f"auto: {backend} needs an ONNX export, and {why}"
+    assert done.stderr.splitlines() == [f"dakd: {reason}; running the model with torch"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["detector"]["backend"] == "torch" and summary["detector"]["backend_reason"] == reason
+
+
+@needs_onnx
 @pytest.mark.skipif(not HAS["onnxruntime"] and not HAS["openvino"], reason="no ONNX runtime installed")
 def test_an_export_cache_that_cannot_be_written_is_named_and_auto_runs_torch(card, tmp_path, monkeypatch, capsys):
     """A cache folder that cannot be made (a file stands there, a drive is gone) was reported as a failed --out."""
@@ -472,6 +546,88 @@ def test_an_export_cache_that_cannot_be_written_is_named_and_auto_runs_torch(car
     summary = json.loads((tmp_path / "auto" / "summary.json").read_text())
     assert summary["detector"]["backend"] == "torch" and "export cache" in summary["detector"]["backend_reason"]
     assert (tmp_path / "taken").read_text() == "a file, not a folder"
+
+
+def _damaged_cards(card, folder):
+    """Copies of ``card`` with its export beside it and in the cache, each with missing, damaged or other weights.
+
+    "replaced" holds other weights under the same card (each float tensor halved): a valid file that the card's
+    sha256 does not describe, as when an analyst copies new weights over a model's and keeps its card.
+    """
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    weights = card.with_suffix(".safetensors")
+    with safe_open(str(weights), framework="numpy") as handle:
+        header = handle.metadata()
+    cards = {}
+    for case in ("missing", "damaged", "replaced"):
+        (folder / case).mkdir()
+        copy = folder / case / "m.json"
+        shutil.copy(card, copy)
+        shutil.copy(onnx_path_for(card), onnx_path_for(copy))
+        if case == "damaged":
+            copy.with_suffix(".safetensors").write_bytes(weights.read_bytes()[:-1000])
+        elif case == "replaced":
+            other = {key: v / 2 if v.dtype.kind == "f" else v for key, v in load_file(str(weights)).items()}
+            save_file(other, str(copy.with_suffix(".safetensors")), metadata=header)
+        cards[case] = copy
+    cache = folder / "cache" / "onnx" / f"{json.loads(card.read_text())['weights']['sha256'][:32]}-256px.onnx"
+    cache.parent.mkdir(parents=True)
+    shutil.copy(onnx_path_for(card), cache)  # the card's export, where find_onnx looks after CARD.onnx
+    return cards
+
+
+def _weights_refusal(copy):
+    if not copy.with_suffix(".safetensors").exists():
+        return f"{copy}: weights file m.safetensors is missing; keep both files together"
+    return (
+        f"{copy.with_suffix('.safetensors')}: weights do not match the card's sha256 (corrupt or from another model); "
+        "copy the model's files again"
+    )
+
+
+@needs_onnx
+@pytest.mark.skipif(not HAS["onnxruntime"] and not HAS["openvino"], reason="no ONNX runtime installed")
+def test_an_export_never_runs_in_place_of_missing_damaged_or_other_weights(card, tmp_path, monkeypatch, capsys):
+    """The ONNX backends ran a card's export (beside it or cached) whatever its weights file held, or without one:
+    damaged weights never surfaced, and new weights copied under the same card ran the export of the old ones.
+    Now every backend refuses them in one line, as torch did, and ``auto`` falls back from a default card."""
+    from engine.detectors import select_detector
+    from engine.detectors.threshold import ThresholdDetector
+
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
+    cards = _damaged_cards(card, tmp_path)
+    backends = ["auto", *[name for name in installed_backends()]]
+    for case, copy in cards.items():
+        for backend in backends:
+            for beside in (True, False):
+                if not beside:
+                    onnx_path_for(copy).unlink(missing_ok=True)  # the cached export then
+                out = tmp_path / "out"
+                args = ["detect", str(SAMPLE), "--method", "model", "--model", str(copy), "--backend", backend]
+                assert main(["--progress", "none", "-q", *args, "--out", str(out)]) == 2, (case, backend, beside)
+                captured = capsys.readouterr()
+                assert captured.err.strip().splitlines() == [f"dakd: error: {_weights_refusal(copy)}"], case
+                assert not out.exists()
+        monkeypatch.setattr("engine.detectors.DEFAULT_MODEL_CARD", copy)  # auto falls back, saying why
+        detector, choice = select_detector("auto", None, "cpu")
+        assert isinstance(detector, ThresholdDetector), case
+        assert choice.reason == (
+            f"the bundled default model could not be loaded ({_weights_refusal(copy)}); using the threshold detector"
+        )
+        assert capsys.readouterr().err.strip().splitlines() == [f"dakd: {choice.reason}"]  # the warning says why
+    code = (  # a detection-only install, with the export beside the card
+        "import sys; sys.modules['torch'] = None\n"
+        "from engine.cli import main\n"
+        f"sys.exit(main(['--progress', 'none', '-q', 'detect', {str(SAMPLE)!r}, '--model', {str(cards['replaced'])!r}, "
+        f"'--out', {str(tmp_path / 'out')!r}]))"
+    )
+    shutil.copy(onnx_path_for(card), onnx_path_for(cards["replaced"]))
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stderr.strip().splitlines() == [
+        f"dakd: error: {_weights_refusal(cards['replaced'])}"
+    ], run.stderr[-2000:]
 
 
 @needs_onnx

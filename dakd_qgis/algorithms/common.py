@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from qgis.core import QgsMapLayer, QgsProcessingContext, QgsProcessingUtils
+
+from ..layer_sources import no_sidecar_files
 from ..translation import tr
 
 
@@ -38,3 +41,17 @@ def feedback_log(feedback: Any) -> Callable[[str, str], None]:
             feedback.pushInfo(message)
 
     return log
+
+
+def raster_from_string(value: Any, context: QgsProcessingContext) -> QgsMapLayer | None:
+    """Return the raster layer a Processing value names (a project layer, or a file path loaded now), or None.
+
+    A path is loaded as a raster only, without GDAL writing beside it (:func:`.layer_sources.no_sidecar_files`),
+    and kept in the context, where QGIS's own look-ups of the same value find it. QGIS itself tries a path as a
+    vector first, and OGR's GML reader then opened a Sentinel-1 ``manifest.safe`` and wrote ``manifest.gfs``
+    into the analyst's product.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    with no_sidecar_files():
+        return QgsProcessingUtils.mapLayerFromString(value, context, True, QgsProcessingUtils.LayerHint.Raster)

@@ -69,12 +69,12 @@ from ..detection import (
     unit_choices,
 )
 from ..engine_command import EngineRunError, missing_packages_sentence
-from ..layer_sources import InputProblem, file_shows_layer, ogr_file, raster_file, write_copy
+from ..layer_sources import InputProblem, engine_band, file_shows_layer, ogr_file, raster_file, write_copy
 from ..layers import new_result_group, show_result_layer
 from ..paths import help_url, icon_path, partial_beside
 from ..settings import PluginSettings
 from ..translation import tr
-from .common import feedback_log, optional_value, sentence
+from .common import feedback_log, optional_value, raster_from_string, sentence
 
 
 def detect_help() -> str:
@@ -189,9 +189,15 @@ class _SarLayerParameter(QgsProcessingParameterRasterLayer):
         return copy
 
     def checkValueIsAcceptable(self, value: Any, context: QgsProcessingContext | None = None) -> bool:  # noqa: N802
-        """Accept an empty value (a product may be given instead); anything else as QGIS checks it."""
+        """Accept an empty value (a product may be given instead); anything else as QGIS checks it.
+
+        A file path becomes a layer here, the first thing ``qgis_process`` does with it: loaded so that nothing is
+        written beside the file (:func:`.common.raster_from_string`), and found again by the checks after this one.
+        """
         if value is None or value == "":
             return True
+        if context is not None:
+            raster_from_string(value, context)
         return super().checkValueIsAcceptable(value, context)
 
 
@@ -492,6 +498,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, settings: PluginSettings, out_dir: Path
     ) -> tuple[DetectRequest, str]:
         product = self.parameterAsFile(parameters, self.PRODUCT, context)
+        band = self.parameterAsInt(parameters, self.BAND, context) or None
         try:
             if product:
                 if not Path(product).exists():
@@ -500,6 +507,7 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                 if source_name.lower() == "manifest.safe":
                     source_name = Path(product).parent.name
             else:
+                raster_from_string(parameters.get(self.INPUT), context)  # a path: loaded writing nothing beside it
                 layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
                 if layer is None:
                     raise InputProblem(
@@ -507,11 +515,12 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
                         or tr("cannot open the input raster; check the path or choose a layer")
                     )
                 input_path, source_name = raster_file(layer), layer.name()
+                band = engine_band(layer, band)  # the band QGIS shows (a Sentinel-1 product's: its polarisation)
             request = make_request(
                 input_path,
                 out_dir,
                 settings,
-                band=self.parameterAsInt(parameters, self.BAND, context) or None,
+                band=band,
                 units=unit_choices()[self.parameterAsEnum(parameters, self.UNITS, context)],
                 method=list(method_labels())[self.parameterAsEnum(parameters, self.METHOD, context)],
                 model_path=self.parameterAsFile(parameters, self.MODEL, context),
@@ -665,7 +674,7 @@ def _chosen_layer(value: Any, context: QgsProcessingContext) -> tuple[QgsVectorL
 
 def _unreadable_input(value: Any, context: QgsProcessingContext) -> str:
     """Say why the SAR raster input cannot be used ("" when QGIS can load it or it is not a file path)."""
-    if not isinstance(value, str) or not value or QgsProcessingUtils.mapLayerFromString(value, context) is not None:
+    if not isinstance(value, str) or not value or raster_from_string(value, context) is not None:
         return ""
     path = Path(value.split("|")[0])
     if not path.suffix and not path.parent.name:

@@ -52,7 +52,7 @@ from ..models import ModelRegistryError, free_model_name, register_model
 from ..paths import help_url, icon_path
 from ..settings import PluginSettings
 from ..translation import tr
-from .common import feedback_log, optional_value, sentence
+from .common import feedback_log, optional_value, raster_from_string, sentence
 
 
 def training_help() -> str:
@@ -88,6 +88,36 @@ def training_help() -> str:
             "</p>",
         )
     )
+
+
+def _load_scenes(value: Any, context: QgsProcessingContext) -> None:
+    """Load the SAR rasters given as file paths the way that writes nothing beside them (``raster_from_string``).
+
+    QGIS's own check of the parameter and ``parameterAsLayerList`` then find them in ``context``: loading them
+    themselves, they left ``scene.tif.aux.xml`` (and ``manifest.gfs`` in a Sentinel-1 product) beside the files.
+    """
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        raster_from_string(item, context)
+
+
+class _SceneLayersParameter(QgsProcessingParameterMultipleLayers):
+    """The SAR rasters to train on, as QGIS checks them, but loaded from file paths by :func:`_load_scenes` first.
+
+    Checking a value is the first thing ``qgis_process`` and the Processing dialog do with it.
+    """
+
+    def clone(self) -> _SceneLayersParameter:  # noqa: D102 - QGIS API
+        copy = _SceneLayersParameter(self.name(), self.description(), self.layerType(), self.defaultValue())
+        copy.setFlags(self.flags())
+        copy.setHelp(self.help())
+        return copy
+
+    def checkValueIsAcceptable(  # noqa: N802, D102
+        self, value: Any, context: QgsProcessingContext | None = None
+    ) -> bool:
+        if context is not None:
+            _load_scenes(value, context)
+        return super().checkValueIsAcceptable(value, context)
 
 
 class _TrainingAlgorithm(QgsProcessingAlgorithm):
@@ -335,9 +365,7 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
 
     def add_data_parameters(self) -> None:
         """Add SAR rasters, label polygons, class field and value mapping."""
-        self.addParameter(
-            QgsProcessingParameterMultipleLayers(self.SCENES, tr("SAR rasters"), compat.SOURCE_TYPE_RASTER)
-        )
+        self.addParameter(_SceneLayersParameter(self.SCENES, tr("SAR rasters"), compat.SOURCE_TYPE_RASTER))
         self.addParameter(
             QgsProcessingParameterVectorLayer(self.LABELS, tr("Label polygons"), [compat.SOURCE_TYPE_POLYGON])
         )
@@ -361,6 +389,7 @@ class FinetuneAlgorithm(_TrainingAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, request: FinetuneRequest, scratch: Path
     ) -> None:
         """Fill scenes, labels, class field and mapping."""
+        _load_scenes(parameters.get(self.SCENES), context)
         request.scenes = [raster_file(layer) for layer in self.parameterAsLayerList(parameters, self.SCENES, context)]
         labels = self.parameterAsVectorLayer(parameters, self.LABELS, context)
         request.labels, request.layer = vector_file(labels, scratch)

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from engine import __version__
 from engine.errors import Cancelled, DakdError
+from engine.io.raster import quiet_libtiff
 from engine.progress import Progress, ProgressSink, json_lines_sink, tqdm_sink
 
 log = logging.getLogger("dakd")
@@ -243,20 +244,32 @@ def _front_end(mode: str) -> ProgressSink:
     as ``log`` events; the bars ignored them and ``none`` had no sink, so at a terminal they were never seen.
     Here they go to the engine's logger, which writes them on stderr as ``dakd: ...`` like every other warning
     (``--quiet`` keeping only warnings). In JSON mode the logger's records become ``log`` events instead
-    (:class:`_JsonLogHandler`), so each line is said once in every mode.
+    (:class:`_JsonLogHandler`), so each line is said once in every mode; the logger's level filters the events
+    said with :meth:`Progress.log` there too, so ``--quiet`` keeps only warnings in every mode.
     """
     if mode == "json":
-        return json_lines_sink()
+        lines = json_lines_sink()
+
+        def json_sink(event: dict[str, Any]) -> None:
+            if event["event"] != "log" or log.isEnabledFor(_log_level(event)):
+                lines(event)
+
+        return json_sink
     bars = tqdm_sink() if mode == "bar" else None
 
     def sink(event: dict[str, Any]) -> None:
         if event["event"] == "log":
-            level = logging.getLevelName(str(event["level"]).upper())
-            log.log(level if isinstance(level, int) else logging.WARNING, "%s", event["message"])
+            log.log(_log_level(event), "%s", event["message"])
         elif bars is not None:
             bars(event)
 
     return sink
+
+
+def _log_level(event: dict[str, Any]) -> int:
+    """Return the logging level of a ``log`` event (an unknown level counts as a warning: it is said)."""
+    level = logging.getLevelName(str(event["level"]).upper())
+    return level if isinstance(level, int) else logging.WARNING
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -266,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _CancelOnSignal() as cancel:
         progress = Progress(_front_end(args.progress), cancel.requested.is_set)
         _configure_logging(args, progress)
+        if not args.debug:  # a failed GeoTIFF write is said in one line; --debug keeps libtiff's own lines too
+            quiet_libtiff()
         try:
             return int(args.func(args, progress) or 0)
         except KeyboardInterrupt:

@@ -54,23 +54,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _parameter_count(weights: Path) -> int | None:
-    """Count weights from the safetensors header without loading tensors.
+    """Count weights from the safetensors header without loading tensors; None when the file is missing.
 
     Read as numpy: only shapes are needed, and a "Detection only" install (OpenVINO, no torch) shows cards too.
+
+    Raises:
+        ModelError: the file is not a readable safetensors file (cut short, or not weights at all).
     """
     if not weights.is_file():
         return None
     from safetensors import safe_open
 
+    from engine.errors import ModelError
+
     total = 0
-    with safe_open(str(weights), framework="numpy") as handle:
-        for key in handle.keys():
-            if not key.endswith(("running_mean", "running_var", "num_batches_tracked")):
-                shape = handle.get_slice(key).get_shape()
-                count = 1
-                for size in shape:
-                    count *= size
-                total += count
+    try:
+        with safe_open(str(weights), framework="numpy") as handle:
+            for key in handle.keys():
+                if not key.endswith(("running_mean", "running_var", "num_batches_tracked")):
+                    shape = handle.get_slice(key).get_shape()
+                    count = 1
+                    for size in shape:
+                        count *= size
+                    total += count
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
+        raise ModelError(
+            f"{weights}: not a readable safetensors file ({error}); copy the model's .safetensors file again, beside "
+            "its card"
+        ) from None
     return total
 
 

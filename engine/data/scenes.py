@@ -359,6 +359,16 @@ def _load_one(
     return concat_tilesets(parts) if parts else empty_tileset(spec.classes, tile_px)
 
 
+def _window_transform(window: Any, transform: Any) -> Any:
+    """Return the transform of a window of a grid, as ``rasterio.windows.transform`` does.
+
+    rasterio's own multiplies with ``*``, which affine warns against (``PendingDeprecationWarning``) at every window.
+    """
+    from affine import Affine
+
+    return transform @ Affine.translation(window.col_off, window.row_off)
+
+
 class _LabelSource:
     """Label windows on the scene's pixel grid, from polygons or a label raster."""
 
@@ -443,24 +453,22 @@ class _LabelSource:
 
     def _rasterize(self, window: Any) -> np.ndarray:
         from rasterio.features import rasterize
-        from rasterio.windows import bounds as window_bounds
-        from rasterio.windows import transform as window_transform
-        from shapely.geometry import box
+        from shapely.geometry import Polygon
 
         shape = (int(window.height), int(window.width))
-        area = box(*window_bounds(window, self.info.transform))
+        transform = _window_transform(window, self.info.transform)
+        area = Polygon([transform @ corner for corner in ((0, 0), (shape[1], 0), (shape[1], shape[0]), (0, shape[0]))])
         hits = sorted(int(i) for i in self.tree.query(area))
         if not hits and self.background == IGNORE_INDEX:
             return np.full(shape, IGNORE_INDEX, np.uint8)
         shapes = [self.shapes[i] for i in hits]  # already in paint order: indices are sorted
         out = np.full(shape, self.background, np.uint8)
         if shapes:
-            rasterize(shapes, out=out, transform=window_transform(window, self.info.transform), all_touched=False)
+            rasterize(shapes, out=out, transform=transform, all_touched=False)
         return out
 
     def _read_raster(self, window: Any) -> np.ndarray:
         from rasterio.warp import Resampling, reproject
-        from rasterio.windows import transform as window_transform
 
         shape = (int(window.height), int(window.width))
         if self.same_grid:
@@ -475,7 +483,7 @@ class _LabelSource:
                 data,
                 src_transform=self.dataset.transform,
                 src_crs=self.dataset.crs,
-                dst_transform=window_transform(window, self.info.transform),
+                dst_transform=_window_transform(window, self.info.transform),
                 dst_crs=self.info.crs,
                 resampling=Resampling.nearest,
                 src_nodata=self.dataset.nodata,

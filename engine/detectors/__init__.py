@@ -25,30 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.contract import METHODS
+from engine.contract import DEFAULT_MODEL_CARD_NAME, METHODS, bundled_models_dir
 from engine.detectors.base import Detector
 from engine.errors import DakdError, ModelError
 
 log = logging.getLogger("dakd")
 
 
-def _bundled_models_dir() -> Path:
-    """Return the bundled ``resources/models`` folder.
-
-    ``<repo>/resources`` in a checkout; ``dakd_qgis/resources`` in the packaged QGIS plugin, whose copy
-    of the engine lives in ``dakd_qgis/lib/engine``.
-    """
-    engine_dir = Path(__file__).resolve().parents[1]
-    vendored = engine_dir.parent.parent / "resources" / "models"
-    if engine_dir.parent.name == "lib" and vendored.is_dir():
-        return vendored
-    return engine_dir.parent / "resources" / "models"
-
-
 #: Where the bundled model cards are (``dakd model list`` lists them).
-BUNDLED_MODELS_DIR = _bundled_models_dir()
+BUNDLED_MODELS_DIR = bundled_models_dir()
 #: The model card ``auto`` uses when no ``--model`` is given.
-DEFAULT_MODEL_CARD = BUNDLED_MODELS_DIR / "default.json"
+DEFAULT_MODEL_CARD = BUNDLED_MODELS_DIR / DEFAULT_MODEL_CARD_NAME
 
 
 @dataclass(frozen=True)
@@ -98,7 +85,8 @@ def select_detector(
     detector and are dropped for the model; CFAR options (:class:`~engine.detectors.cfar.CfarConfig`) go
     to the ship detector of a model with a ship class (``ships``: ``cfar``, ``model`` or ``off``, see the
     module notes); every other option goes to the model loader. When
-    ``auto`` picked the bundled default card and it cannot be loaded (torch missing, broken card),
+    ``auto`` picked the bundled default card and it cannot be loaded (torch missing, broken card, its weights
+    missing or not the card's: ``engine.runtimes`` refuses those on every backend),
     the threshold detector is used with a warning; an explicit ``--model`` never falls back.
 
     Raises:

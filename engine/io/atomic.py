@@ -40,6 +40,12 @@ from engine.errors import DakdError, OutputError
 #: Marker in the names of temporaries, so they are easy to recognise (and ignore in git).
 TMP_MARK = ".tmp-"
 
+#: What open atomic blocks remove again if they fail: the missing parent folders each created, and each output
+#: folder's temporary with the folder it becomes. A full disk's message is judged while they still exist but read
+#: once they are gone, so it names neither (:func:`_failure_code`): the analyst would look for a folder not there.
+_CREATED: set[Path] = set()
+_OPEN_OUTPUTS: dict[Path, Path] = {}
+
 
 def _describe_os_error(error: OSError) -> str:
     return error.strerror or type(error).__name__
@@ -409,6 +415,8 @@ def atomic_output_dir(
         raise OutputError(
             f"cannot write to output folder {target.parent} ({_describe_os_error(error)}); choose another --out"
         ) from error
+    _CREATED.update(created)
+    _OPEN_OUTPUTS[tmp] = target
     try:
         yield tmp
         _replace_dir(tmp, target, overwrite, inputs, kind, option)
@@ -419,6 +427,9 @@ def atomic_output_dir(
         if full is not None:
             raise full from error
         raise
+    finally:
+        _OPEN_OUTPUTS.pop(tmp, None)
+        _CREATED.difference_update(created)
 
 
 def _replace_dir(
@@ -497,6 +508,7 @@ def atomic_file(
     os.close(handle)
     tmp = Path(name)
     tmp.unlink()  # writers (GDAL, fiona) want to create the file themselves
+    _CREATED.update(created)
     try:
         yield tmp
         if not tmp.exists():
@@ -512,6 +524,8 @@ def atomic_file(
         if full is not None:
             raise full from error
         raise
+    finally:
+        _CREATED.difference_update(created)
 
 
 #: What the probe of :func:`write_failure` writes: a disk (or file-size limit) with less room than this is full.
@@ -544,14 +558,19 @@ def _probe_write(folder: Path) -> int | None:
 
 
 def _failure_code(error: BaseException, target: str | os.PathLike[str]) -> tuple[Path, Path, int | None]:
-    """Return the target (absolute), the nearest existing folder of it, and the errno a write failed with.
+    """Return the target as the analyst knows it, the nearest folder of it that outlives the failure, and the errno.
 
-    The errno is the error's own, or, for an error that carries none (GDAL's "Write failed"), that of a
-    probe write in the folder.
+    A file inside an open output folder's temporary is named by its place in the output folder, and the folder is
+    the nearest existing one that no open atomic block created (:data:`_CREATED`): both are removed before the
+    message is read. It is on the same disk, so the space left there is the failed write's. The errno is the
+    error's own, or, for an error that carries none (GDAL's "Write failed"), that of a probe write in the folder.
     """
     target = Path(target).expanduser().absolute()
+    temporary = next((folder for folder in target.parents if folder in _OPEN_OUTPUTS), None)
+    if temporary is not None:
+        target = _OPEN_OUTPUTS[temporary] / target.relative_to(temporary)
     folder = target.parent
-    while not folder.is_dir() and folder.parent != folder:
+    while (not folder.is_dir() or folder in _CREATED) and folder.parent != folder:
         folder = folder.parent
     code = _errno_of(error)
     if code is None:

@@ -73,6 +73,32 @@ def error_text(error: BaseException) -> str:
     return "; ".join(parts) or type(error).__name__
 
 
+def quiet_libtiff() -> bool:
+    """Stop libtiff printing lines of its own on stderr ("_tiffWriteProc: No space left on device."); True if done.
+
+    GDAL gives libtiff an error handler for each file it opens, which turns libtiff's errors into GDAL errors that
+    rasterio raises and the engine says in one line (a full disk: :func:`~engine.io.atomic.space_failure`). GDAL's
+    own write and seek procedures report through libtiff's process-wide handler instead, whose default prints on
+    stderr: a GeoTIFF write that failed on a full disk showed those lines above the engine's one. Clearing that
+    handler loses nothing the engine does not say itself. It is done in the libtiff bundled with rasterio's wheel
+    (``rasterio.libs``, ``rasterio/.dylibs``); with a GDAL of the system (conda, OSGeo4W) nothing changes.
+    """
+    import ctypes
+
+    package = Path(rasterio.__file__).parent
+    for folder in (package.parent / "rasterio.libs", package / ".dylibs"):
+        for library in sorted(folder.glob("*tiff*")) if folder.is_dir() else []:
+            try:
+                libtiff = ctypes.CDLL(str(library))  # the copy GDAL loaded: already in the process, not loaded again
+                set_handler = libtiff.TIFFSetErrorHandler
+            except (OSError, AttributeError):
+                continue
+            set_handler.restype, set_handler.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+            set_handler(None)
+            return True
+    return False
+
+
 def geographic_pixel_size_m(lat_deg: float, dlon_deg: float, dlat_deg: float) -> tuple[float, float]:
     """Ground size in metres of a pixel of ``dlon_deg`` × ``dlat_deg`` at latitude ``lat_deg`` on WGS84.
 

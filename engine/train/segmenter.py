@@ -392,7 +392,11 @@ def render_curves(path_stem: Path, result: TrainResult) -> list[tuple[Path, byte
     Rendered in memory: :func:`write_model_card` writes them with the card, all or none.
     """
     import io
+    import logging
 
+    # Without a writable home matplotlib warns at import that it made a temporary cache: a second line under the
+    # engine's one for a run that went well. Its own errors still show.
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     import matplotlib
 
     matplotlib.use("Agg")

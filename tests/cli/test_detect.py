@@ -452,11 +452,10 @@ def test_subprocess_failed_write_is_one_line_and_leaves_nothing(tmp_path, repo_r
         preexec_fn=limited,
     )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.count("dakd: error:") == 1 and "internal error" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
+    assert done.stderr.splitlines() == [  # one line: libtiff printed "_tiffWriteProc: File too large." above it
         f"dakd: error: writing {folder / 'out'} failed: the file grew past the largest file allowed in {folder} (File "
         "too large); choose another --out or raise the limit (ulimit -f)"
-    )
+    ]
     assert list(folder.iterdir()) == []
 
 

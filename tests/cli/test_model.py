@@ -84,6 +84,25 @@ def test_model_list_and_info_take_a_json_array_for_no_card(card_path, tmp_path, 
     assert notes.read_text() == "[]"
 
 
+@pytest.mark.parametrize("weights", [b"", b"\x8f\x02not safetensors at all"], ids=["empty", "garbage"])
+def test_model_info_refuses_weights_that_are_not_safetensors_in_one_line(card_path, tmp_path, capsys, weights):
+    """Weights cut short or replaced by other bytes: counting their parameters was an internal error (exit 1)."""
+    card = tmp_path / "m.json"
+    shutil.copy(card_path, card)
+    damaged = tmp_path / "m.safetensors"
+    damaged.write_bytes(weights)
+    for args in ([str(card)], [str(card), "--json"], [str(damaged)], [str(card), "--out", str(tmp_path / "i.txt")]):
+        assert main(["model", "info", *args]) == 2, args
+        captured = capsys.readouterr()
+        error = captured.err.strip().splitlines()
+        assert captured.out == "" and len(error) == 1, args
+        assert error[0].startswith(f"dakd: error: {damaged}: not a readable safetensors file (")
+        assert error[0].endswith("); copy the model's .safetensors file again, beside its card")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]  # no --out file
+    assert main(["model", "list", str(tmp_path)]) == 0  # the list reads cards, not weights (detection checks them)
+    assert capsys.readouterr().out.startswith(f"{card}  osd-xs")
+
+
 def test_model_export_never_replaces_its_card_or_an_existing_file(card_path, tmp_path, capsys):
     """``--out`` over the card it exports is always refused; over another existing file only without --overwrite."""
     for suffix in (".json", ".safetensors"):

@@ -140,6 +140,31 @@ def test_label_raster_on_another_grid_is_warped(scene: Path, tmp_path: Path) -> 
     assert tiles.class_pixel_counts()["oil"] == 40 * 60
 
 
+def test_labels_are_read_without_deprecated_calls(scene: Path, tmp_path: Path) -> None:
+    """rasterio's window helpers multiply transforms with ``*``, which affine warns against: label polygons and a
+    label raster on another grid said "PendingDeprecationWarning: Use `@` matmul..." at every window, wherever Python
+    shows warnings (``-W default``, a test run). The engine computes the windows' transforms with ``@``."""
+    import warnings
+
+    import rasterio
+    from affine import Affine
+
+    polygons = write_polygons(tmp_path / "labels.gpkg", [(pixel_box(20, 40, 60, 100), "oil")])
+    with rasterio.open(scene) as source:
+        profile = dict(source.profile, dtype="uint8", nodata=None, width=64, height=64)
+        profile["transform"] = source.transform @ Affine.scale(2)
+    ids = np.zeros((64, 64), np.uint8)
+    ids[10:30, 20:50] = 1  # scene rows 20-60, columns 40-100, as the polygon
+    with rasterio.open(tmp_path / "coarse.tif", "w", **profile) as sink:
+        sink.write(ids, 1)
+    for labels in (dict(label_vector=str(polygons)), dict(label_raster=str(tmp_path / "coarse.tif"))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PendingDeprecationWarning)
+            tiles = load_labelled_scenes([LabelledScene(str(scene), units="linear", **labels)], LabelSpec(), -35.0, 64)
+        mosaic = mosaic_of(tiles)
+        assert (mosaic[21:59, 41:99] == 1).all() and mosaic[10, 30] == 0 and mosaic[70, 110] == 0
+
+
 def mosaic_of(tiles, size: int = 128) -> np.ndarray:
     mosaic = np.full((size, size), IGNORE_INDEX, np.uint8)
     for (row, col), tile in zip(tiles.origins, tiles.labels):

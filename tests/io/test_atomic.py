@@ -174,6 +174,30 @@ def test_of_nested_atomic_files_the_one_being_written_is_named(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_dev_full
+def test_a_full_disk_names_only_folders_that_outlive_the_failure(tmp_path):
+    """The message named the folders the block removes as it fails: ``--out new/scene`` sent the analyst to free
+    space in new/scene, which was gone, and a file written inside an output folder was named by its temporary."""
+    scene = tmp_path / "new" / "scene" / "sim_scene.tif"  # neither new/ nor scene/ exists before the run
+    with pytest.raises(OutputError) as raised, atomic_file(scene) as tmp:
+        tmp.write_bytes(b"half a scene")
+        write_to_a_full_disk()
+    assert str(raised.value).startswith(f"the disk is full: writing {scene} failed with ")
+    assert str(raised.value).endswith(f" MB left in {tmp_path}; free disk space or choose another --out")
+    out = tmp_path / "results" / "out"
+    with pytest.raises(OutputError) as raised, atomic_output_dir(out) as folder:
+        with atomic_file(folder / "report.html") as report:  # as detect writes its report into the output folder
+            report.write_text("half a report")
+            write_to_a_full_disk()
+    assert str(raised.value).startswith(f"the disk is full: writing {out / 'report.html'} failed with ")
+    assert str(raised.value).endswith(f" MB left in {tmp_path}; free disk space or choose another --out")
+    with pytest.raises(OutputError, match=f"^the disk is full: writing {out} failed with .* MB left in {tmp_path};"):
+        with atomic_output_dir(out) as folder, output_write_errors(out):  # as detect judges its rasters
+            (folder / "classes.tif").write_bytes(b"half a raster")
+            write_to_a_full_disk()
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("stop", [OSError(5, "Input/output error"), ValueError("a bug"), KeyboardInterrupt()])
 def test_other_errors_in_an_atomic_block_pass_through_unchanged(tmp_path, stop):
     """The block also reads inputs: a reading error keeps its own message when the disk is not full."""

@@ -327,3 +327,38 @@ def test_output_raster_is_tiled_compressed_with_overviews(tmp_path, linear_tif):
         assert ds.descriptions == ("sea", "oil") and ds.nodata == 255
         assert ds.overviews(1) == [2]
         assert ds.crs == info.crs
+
+
+_WRITE_PAST_THE_LIMIT = """
+import resource, sys
+import numpy as np
+from engine.io.raster import quiet_libtiff, write_raster
+
+resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))  # writes past it fail (EFBIG) as on a full disk
+if sys.argv[2] == "quiet":
+    assert quiet_libtiff()
+try:
+    write_raster(sys.argv[1], np.random.default_rng(0).random((600, 600), dtype=np.float32))
+except Exception as error:
+    print(type(error).__name__)
+"""
+
+
+@pytest.mark.parametrize("quiet", ["quiet", "as installed"])
+def test_a_failed_geotiff_write_prints_nothing_of_libtiffs_own_once_quiet(tmp_path, quiet):
+    """libtiff printed "_tiffWriteProc: File too large." (or "No space left on device.") on stderr above the
+    engine's one-line error: GDAL's own write procedure reports through libtiff's process-wide handler."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITE_PAST_THE_LIMIT, str(tmp_path / "big.tif"), quiet],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.split() == ["RasterioIOError"], done.stderr  # the write failed and rasterio says so
+    if quiet == "quiet":
+        assert done.stderr == ""
+    else:  # what the analyst saw, so the test above tests something
+        assert "_tiffWriteProc: File too large." in done.stderr

@@ -177,6 +177,24 @@ def scene_writer():
     return write_sar_scene
 
 
+def list_folder(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``folder`` (itself too, as ".") with its size and modification time in ns.
+
+    Two listings differ when a run added, removed or rewrote anything there (a file GDAL or QGIS left beside an
+    input, such as ``scene.tif.aux.xml``, changes the folder's own time too).
+    """
+    entries = [folder, *folder.rglob("*")]
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns) for p in entries
+    }
+
+
+@pytest.fixture
+def folder_listing():
+    """:func:`list_folder`, to compare an input folder before and after a run."""
+    return list_folder
+
+
 @pytest.fixture(scope="session")
 def package_plugin():
     """``dakd_qgis/package_plugin.py`` loaded as a module (``build_plugin_dir``, ``build_zip``)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.qgis
@@ -59,6 +61,25 @@ def test_default_model_from_settings_and_threshold_ignores_it(tmp_path, isolated
         chosen_model("model", str(tmp_path / "gone.json"), isolated_plugin_settings)
 
 
+def engine_with_models(folder: Path, monkeypatch, *cards: Path) -> Path:
+    """Make the plugin run an engine laid out as a checkout in ``folder``: its contract file, and ``cards`` (with
+    their weights) copied into its ``resources/models`` folder; returns that folder."""
+    import shutil
+
+    import engine.contract
+    from dakd_qgis import contract
+
+    (folder / "engine").mkdir(parents=True)
+    shutil.copy(engine.contract.__file__, folder / "engine" / "contract.py")
+    models = folder / "resources" / "models"
+    models.mkdir(parents=True)
+    for card in cards:
+        for path in (card, card.with_suffix(".safetensors")):
+            shutil.copy(path, models / f"default{path.suffix}")
+    monkeypatch.setattr(contract, "engine_root", lambda: folder)
+    return models
+
+
 def test_the_probability_bands_are_those_of_the_detector_the_run_uses(
     tmp_path, isolated_plugin_settings, model_card, binary_model_card, monkeypatch
 ):
@@ -76,18 +97,55 @@ def test_the_probability_bands_are_those_of_the_detector_the_run_uses(
     assert bands(method="threshold", model_path=str(model_card)) == len(THRESHOLD_CLASS_NAMES) == 2
     assert bands(method="model", model_path=str(binary_model_card)) == 2
     assert bands(method="auto", model_path=str(model_card)) == len(CLASS_NAMES) == 5
-    # auto without a card runs the bundled one (five classes), or the Settings default
+    # auto without a card runs the engine's default one (five classes), or the Settings default
     assert models.bundled_model_path() is not None and bands(method="auto") == 5
     settings.default_model = str(binary_model_card)
     assert bands(method="auto") == 2
-    # a build without a bundled card: auto runs the threshold detector
+    # an engine without a default card: auto runs the threshold detector (its contract says so)
     settings.default_model = ""
-    monkeypatch.setattr(models, "resources_dir", lambda: tmp_path / "no-resources")
+    engine_with_models(tmp_path / "engine-without-card", monkeypatch)
     assert bands(method="auto") == 2
     # a card that cannot be read counts every class (the engine refuses the card itself)
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert bands(method="model", model_path=str(broken)) == 5
+
+
+def test_auto_with_a_damaged_default_card_counts_the_bands_the_engine_writes(
+    tmp_path, isolated_plugin_settings, binary_model_card, monkeypatch
+):
+    """Audit: for ``auto`` the plugin counted the classes of its own bundled card (five) whatever the engine's
+    default card was; a default card the engine cannot read runs the threshold detector, which writes two bands (a
+    PNG holds them, and was refused). The plugin now reads the classes from the engine's contract."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    import engine.detectors
+    from dakd_qgis.detection import make_request, probability_bands
+    from engine.detect import DetectParams, run_detection
+    from engine.io.raster import write_raster
+
+    def counted() -> int:
+        return probability_bands(make_request("scene.tif", tmp_path / "out", isolated_plugin_settings))
+
+    engine_with_models(tmp_path / "binary", monkeypatch, binary_model_card)
+    assert counted() == 2  # the engine's default card is a binary model (the plugin's own has five classes)
+    models = engine_with_models(tmp_path / "damaged", monkeypatch, engine.detectors.DEFAULT_MODEL_CARD)
+    assert counted() == 5
+    card = models / "default.json"
+    card.write_text(card.read_text(encoding="utf-8")[:2000], encoding="utf-8")  # cut short, as by a full disk
+    engine_with_models(tmp_path / "damaged-later", monkeypatch, card)  # a contract is read once per engine folder
+    assert counted() == 2
+
+    # the engine, given that card as its bundled default, runs the threshold detector: two bands
+    monkeypatch.setattr(engine.detectors, "DEFAULT_MODEL_CARD", card)
+    values = (0.05 * np.random.default_rng(0).gamma(4.4, 1 / 4.4, (128, 128))).astype(np.float32)
+    scene = write_raster(tmp_path / "scene.tif", values, "EPSG:32633", from_origin(500000, 6000000, 10, 10))
+    result = run_detection(DetectParams(str(scene), str(tmp_path / "run"), method="auto", land_mask="none"))
+    assert result.summary["detector"]["method"] == "threshold"
+    with rasterio.open(result.probability_path) as probability:
+        assert probability.count == 2
 
 
 def test_summary_sentence():

@@ -77,6 +77,70 @@ def test_the_manifest_of_a_zipped_product_is_the_product(sentinel1_zip):
     assert "read from inside an archive" in _refusal(_raster(f"/vsizip/{nested}/downloads/{safe}/manifest.safe"))
 
 
+def _dual_polarisation_product(folder: Path) -> Path:
+    """The shipped 1SDV product with its VH files too, listed first as Copernicus does: VV reads DN 1000, VH DN 100.
+
+    The shipped copy keeps the VV files only; the VH ones are the VV XML with the polarisation renamed, and both
+    measurements are sparse TIFFs with one 512-pixel patch of their DN at the top left.
+    """
+    import re
+    import shutil
+    import warnings
+
+    import numpy as np
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.windows import Window
+
+    safe = Path(shutil.copytree(next(SENTINEL1.glob("*.SAFE")), folder / next(SENTINEL1.glob("*.SAFE")).name))
+    vv_stem = next((safe / "measurement").glob("*.tiff")).stem
+    vh_stem = vv_stem.replace("-vv-", "-vh-")[: -len("001")] + "002"
+    for xml in list(safe.glob(f"annotation/**/*{vv_stem}.xml")):
+        text = xml.read_text(encoding="utf-8").replace(
+            "<polarisation>VV</polarisation>", "<polarisation>VH</polarisation>"
+        )
+        xml.with_name(xml.name.replace(vv_stem, vh_stem)).write_text(text, encoding="utf-8")
+    for stem, dn in ((vv_stem, 1000), (vh_stem, 100)):
+        profile = dict(driver="GTiff", width=26102, height=16705, count=1, dtype="uint16", tiled=True, SPARSE_OK="TRUE")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # like real GRD TIFFs: no geotransform
+            with rasterio.open(safe / "measurement" / f"{stem}.tiff", "w", **profile) as measurement:
+                measurement.write(np.full((512, 512), dn, np.uint16), 1, window=Window(0, 0, 512, 512))
+    manifest = safe / "manifest.safe"
+    text = manifest.read_text(encoding="utf-8")
+    vv_objects = re.findall(r"    <dataObject ID=\"[a-z]*s1biwgrdvv[^\"]*\".*?</dataObject>\n", text, flags=re.S)
+    vh_objects = "".join(
+        item.replace("grdvv", "grdvh").replace('001"', '002"').replace(vv_stem, vh_stem) for item in vv_objects
+    )
+    manifest.write_text(
+        text.replace("<dataObjectSection>\n", "<dataObjectSection>\n" + vh_objects, 1), encoding="utf-8"
+    )
+    return safe
+
+
+def test_the_band_chosen_on_a_sentinel1_product_layer_is_the_polarisation_the_engine_reads(tmp_path):
+    """Trust: QGIS lists a 1SDV product's bands as GDAL does (band 1 VH, band 2 VV), the engine counted the
+    manifest's polarisations (1 = VV): "Band 1" ran on VV. The plugin now passes the band's polarisation."""
+    from osgeo import gdal
+
+    from dakd_qgis.layer_sources import engine_band
+    from engine.io import open_scene
+
+    safe = _dual_polarisation_product(tmp_path)
+    for source in (str(safe / "manifest.safe"), str(safe)):
+        layer = _raster(source)
+        product = gdal.Open(source)  # what the layer's GDAL provider reads, band for band (QGIS warps it to show it)
+        shown = {band: int(product.GetRasterBand(band).ReadAsArray(0, 0, 1, 1)[0, 0]) for band in (1, 2)}
+        assert layer.bandCount() == 2 and shown == {1: 100, 2: 1000}, shown  # VH first
+        assert (engine_band(layer, 1), engine_band(layer, 2), engine_band(layer, None)) == ("VH", "VV", None)
+    scene = open_scene(str(safe), band=engine_band(_raster(str(safe)), 1), geometry="radar")
+    try:
+        assert scene.info.metadata["polarisation"] == "VH"  # the band QGIS shows first; "--band 1" read VV
+    finally:
+        scene.close()
+    assert engine_band(_raster(str(next(SENTINEL1.glob("*.SAFE")) / "manifest.safe")), 1) == "VV"
+
+
 def test_a_sub_dataset_of_a_gdal_driver_is_refused(tmp_path):
     """Trust: ``SENTINEL1_CALIB:…`` went to the engine verbatim ("no such file"); ``GPKG:a.gpkg:vh`` went as the
     GeoPackage, whose first raster table is another one."""

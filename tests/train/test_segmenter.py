@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +257,26 @@ def test_resume_refuses_a_checkpoint_trained_on_other_data_or_from_another_model
     )
     assert resumed.loss_history == first.loss_history  # this run's checkpoint: resumed, nothing trained twice
     assert all(torch.equal(value, again.state_dict()[key]) for key, value in model.state_dict().items())
+
+
+def test_curves_without_a_writable_home_print_nothing(tmp_path: Path) -> None:
+    """matplotlib warns at import when it cannot write its cache in the home folder: no second line under the run's."""
+    import subprocess
+    import sys
+
+    script = (
+        "from pathlib import Path; import torch\n"
+        "from engine.train.loop import TrainResult\n"
+        "from engine.train.segmenter import render_curves\n"
+        "result = TrainResult(torch.nn.Linear(1, 1), 2, 1, [(1, 1.0), (2, 0.5)], [{'step': 2, 'score': 40.0}],"
+        " 40.0, 2, None, None, False, 'cpu')\n"
+        f"pictures = render_curves(Path({str(tmp_path / 'run')!r}), result)\n"
+        "assert all(data.startswith(b'\\x89PNG') for _, data in pictures)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MPL", "XDG_"))}
+    env["HOME"] = "/proc/self"  # not a folder anyone can write, root included
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=Path(__file__).parents[2], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

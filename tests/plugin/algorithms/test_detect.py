@@ -18,6 +18,7 @@ pytestmark = pytest.mark.qgis
 ALGORITHM = "dakd:detectoilspills"
 THRESHOLD = 2  # index of "threshold" in the Method enum
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
+SENTINEL1 = Path(__file__).resolve().parents[2] / "data" / "sentinel1"
 # Expected slick area: an ellipse of 60 x 18 px semi-axes at 10 m pixels (pi * a * b * 100 m²).
 SLICK_KM2 = np.pi * 60 * 18 * 100 / 1e6
 
@@ -268,6 +269,7 @@ def test_qgis_process_runs_the_packaged_plugin(sar_scene, package_plugin, tmp_pa
     assert Path(report["results"]["PROBABILITY"]).is_file()
     spills = QgsVectorLayer(report["results"]["OUTPUT"], "spills", "ogr")
     assert spills.isValid() and spills.featureCount() == 1
+    assert not sar_scene.with_name("scene.tif.aux.xml").exists()  # GDAL's statistics of the input's layer
     # the engine came from the plugin's own copy, not from the repository
     assert "lib/engine" not in run.stderr or "Traceback" not in run.stderr
 
@@ -445,6 +447,35 @@ def test_unreadable_input_says_what_is_wrong(dakd_provider, tmp_path, content, e
         processing.run(ALGORITHM, {"INPUT": str(path), "OUTPUT": str(tmp_path / "out.gpkg")})
     assert expected in str(raised.value) and str(path) in str(raised.value)
     assert "not found" not in str(raised.value)
+
+
+def test_a_file_given_as_the_input_gets_nothing_written_beside_it(
+    dakd_provider, scene_writer, folder_listing, tmp_path
+):
+    """Trust: a file path as the input (qgis_process, batch mode, a script) became a QGIS layer, and the run left
+    files in the analyst's folders: GDAL saved the layer's statistics as ``scene.tif.aux.xml``, and OGR's GML
+    reader, which QGIS tried first, wrote ``manifest.gfs`` into a Sentinel-1 product."""
+    import shutil
+
+    import processing
+    from qgis.core import QgsProcessingContext
+
+    folder = tmp_path / "analyst"
+    folder.mkdir()
+    scene = scene_writer(folder / "scene.tif")
+    product = next(SENTINEL1.glob("*.SAFE"))
+    manifest = Path(shutil.copytree(product, folder / product.name)) / "manifest.safe"
+    before = folder_listing(folder)
+    context = QgsProcessingContext()  # GDAL writes the statistics when the layers in it close
+    parameters = {"INPUT": str(scene), "METHOD": THRESHOLD, **_outputs(tmp_path)}
+    assert Path(processing.run(ALGORITHM, parameters, context=context)["OUTPUT"]).is_file()
+    parameters = {"INPUT": str(manifest), "METHOD": 1, "MODEL": str(tmp_path / "nope.json"), **_outputs(tmp_path)}
+    with pytest.raises(QgsProcessingException, match="nope.json"):  # refused before the engine reads the product
+        processing.run(ALGORITHM, parameters, context=context)
+    context.temporaryLayerStore().removeAllMapLayers()
+    after = folder_listing(folder)
+    assert sorted(set(after) - set(before)) == []
+    assert after == before
 
 
 def test_the_input_is_required_unless_a_product_is_given(dakd_provider, tmp_path, qgis_iface, monkeypatch):

@@ -9,6 +9,8 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 pytestmark = pytest.mark.qgis
 
+SENTINEL1 = Path(__file__).resolve().parents[2] / "data" / "sentinel1"
+
 
 def _scratch_folders():
     """The fine-tune's own ``dakd-train-*`` folders in Processing's temporary folder."""
@@ -71,6 +73,37 @@ def test_a_scene_inside_a_zip_is_refused_in_one_line(dakd_provider, labelled_sce
     assert message.startswith("Layer 'zipped scene' is read from inside an archive or through a GDAL driver; extract")
     assert "\n" not in message and not (tmp_path / "model.json").exists()
     assert _scratch_folders() == set()
+
+
+def test_rasters_given_as_files_get_nothing_written_beside_them(
+    dakd_provider, labelled_scenes, folder_listing, tmp_path
+):
+    """Trust: SAR rasters given as file paths (batch mode, a script) became QGIS layers, and the run left files in
+    the analyst's folders, refused or not: GDAL saved their statistics as ``scene0.tif.aux.xml``, and OGR's GML
+    reader, which QGIS tried first, wrote ``manifest.gfs`` into a Sentinel-1 product."""
+    import shutil
+
+    import processing
+    from qgis.core import QgsProcessingContext
+
+    scenes, labels = labelled_scenes
+    product = next(SENTINEL1.glob("*.SAFE"))
+    manifest = Path(shutil.copytree(product, tmp_path / product.name)) / "manifest.safe"
+    before = folder_listing(tmp_path)
+    context = QgsProcessingContext()  # GDAL writes the statistics when the layers in it close
+    parameters = {
+        "SCENES": [str(p) for p in scenes] + [str(manifest)],
+        "LABELS": f"{labels}|layername=labels",
+        "CLASS_FIELD": "label",
+        "CLASS_MAP": "slick=petrol",  # refused once the scenes are read, before any training
+        "OUTPUT": str(tmp_path / "model.json"),
+    }
+    with pytest.raises(QgsProcessingException, match="petrol"):
+        processing.run("dakd:finetuneonmylabels", parameters, context=context)
+    context.temporaryLayerStore().removeAllMapLayers()
+    after = folder_listing(tmp_path)
+    assert sorted(set(after) - set(before)) == []
+    assert after == before
 
 
 def test_missing_dataset_folder_is_a_readable_error(algorithm_error, tmp_path):

@@ -115,6 +115,16 @@ def engine_band(layer: QgsRasterLayer, band: int | None) -> int | str | None:
     return dataset.GetRasterBand(band).GetMetadataItem("POLARIZATION") or band
 
 
+def in_local_archive(source: str) -> bool:
+    """Tell whether a GDAL source is a member of an archive on disk (``/vsizip//data/a.zip/x.tif``, ``/vsitar/``...).
+
+    QGIS loads a typed path as a layer only when it exists on disk, which such a path never does; as a layer, it
+    is read or refused by :func:`raster_file` like a member of a zip added to the map.
+    """
+    parts = QgsProviderRegistry.instance().decodeUri("gdal", source)
+    return bool(_text(parts, "vsiPrefix")) and Path(_text(parts, "path")).is_file()
+
+
 def _text(parts: dict[str, Any], key: str) -> str:
     """Return one part of a decoded layer source as text ("" when absent or NULL)."""
     value = parts.get(key)

@@ -213,7 +213,7 @@ def is_default_model(card_path: Path) -> bool:
 
 
 def validate_card(card_path: Path, python: str) -> None:
-    """Check a card the way detection reads it (``dakd model info``) and that its weights file exists.
+    """Check a card the way detection reads it (``dakd model info``): readable, and weights that match it.
 
     Runs in an engine child process like detection (see :mod:`dakd_qgis.detection`); takes a few
     seconds because the engine imports torch.
@@ -240,6 +240,12 @@ def validate_card(card_path: Path, python: str) -> None:
         errors = [line for line in lines if engine_error_line(line)]
         reason = (errors or lines or [tr("exit code {code}").format(code=done.returncode)])[-1]
         raise ModelRegistryError(plugin_wording(reason))
+    try:
+        problem = json.loads(done.stdout).get("weights_problem")  # the engine's own rule (detection refuses them)
+    except (ValueError, AttributeError):
+        problem = None  # an engine older than the field: the file check below
+    if problem:
+        raise ModelRegistryError(plugin_wording(str(problem)))
     if not weights_path(card_path).is_file():
         raise ModelRegistryError(
             tr("{path}: its weights file {weights} is missing; keep the .json and .safetensors files together").format(

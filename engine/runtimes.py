@@ -443,7 +443,15 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
         stamp = _onnx_stamp(beside)
         if stamp[0] == sha and stamp[2] == tile:
             return beside, f"{beside.name} next to the card"
-        log.warning("%s was exported from other weights or for other tiles than the card's; not using it", beside)
+        if stamp == _UNREADABLE_STAMP:  # not an export of other weights: a copy cut short, or not ONNX at all
+            log.warning(
+                "%s is not a readable ONNX file (damaged, cut short or not ONNX); not using it (to export it again: "
+                "dakd model export %s --onnx --overwrite)",
+                beside,
+                card_paths(card_path)[1],
+            )
+        else:
+            log.warning("%s was exported from other weights or for other tiles than the card's; not using it", beside)
     # Keyed on the weights and the tile size: an export has the tile's size fixed (only the batch is dynamic), and a
     # copy of a card with other tiles ran the first one's export, which OpenVINO refused mid-run.
     cached = onnx_cache_dir() / f"{sha[:32]}-{tile}px.onnx"
@@ -476,12 +484,19 @@ class ExportCacheError(ModelError):
     """The ONNX export cache cannot be written: the run is not at fault, and torch can run the card instead."""
 
 
+#: :func:`_onnx_stamp` of a file that cannot be read as ONNX (a readable one has at least an export format).
+_UNREADABLE_STAMP = ("", "", "")
+
+
 def _onnx_stamp(path: Path) -> tuple[str, str, str]:
-    """Return the weights hash, export format (``"1"`` before it was recorded) and tile size of an ONNX file."""
+    """Return the weights hash, export format (``"1"`` before it was recorded) and tile size of an ONNX file.
+
+    A file that cannot be read as ONNX gives :data:`_UNREADABLE_STAMP`.
+    """
     try:
         metadata = read_onnx_metadata(path)
     except Exception:  # noqa: BLE001 - an unreadable file is not ours
-        return "", "", ""
+        return _UNREADABLE_STAMP
     return (
         metadata.get("dakd_weights_sha256", ""),
         metadata.get("dakd_export_format", "1"),

@@ -7,6 +7,7 @@ polygons of each class must lie within one pixel of torch's. Backends that are n
 
 import importlib.util
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -223,6 +224,48 @@ def test_the_default_export_and_the_cache_are_refreshed_over_stale_files(card, t
     copy.write_text(json.dumps(data))
     other, _ = find_onnx(copy)
     assert other != stale and read_onnx_metadata(other)["tile_size"] == "128"
+
+
+@needs_onnx
+def test_a_damaged_card_onnx_is_named_as_damaged_not_as_an_export_of_other_weights(card, tmp_path, monkeypatch):
+    """A ``CARD.onnx`` cut short (or not ONNX) was "exported from other weights or for other tiles": not what it is,
+    and no hint how to replace it (``dakd model export`` keeps a file it cannot read as its own without
+    ``--overwrite``). It is ignored with its own warning; the cache's export runs."""
+    import onnx
+
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    monkeypatch.setattr(logging.getLogger("dakd"), "handlers", [handler])  # only this test's, whatever ran before
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card.with_suffix(suffix), tmp_path / f"m{suffix}")
+    copy, beside = tmp_path / "m.json", tmp_path / "m.onnx"
+    cached = tmp_path / "cache" / "onnx" / f"{json.loads(copy.read_text())['weights']['sha256'][:32]}-256px.onnx"
+    cached.parent.mkdir(parents=True)
+    shutil.copy(onnx_path_for(card), cached)
+    export = onnx_path_for(card).read_bytes()
+    proto = onnx.load(str(onnx_path_for(card)))  # a readable export of other weights keeps its warning
+    for entry in proto.metadata_props:
+        if entry.key == "dakd_weights_sha256":
+            entry.value = "0" * 64
+    damaged = (
+        f"{beside} is not a readable ONNX file (damaged, cut short or not ONNX); not using it (to export it again: "
+        f"dakd model export {copy} --onnx --overwrite)"
+    )
+    for content, warning in [
+        (export[: len(export) // 2], damaged),
+        (b"not an onnx file", damaged),
+        (
+            proto.SerializeToString(),
+            f"{beside} was exported from other weights or for other tiles than the card's; not using it",
+        ),
+    ]:
+        beside.write_bytes(content)
+        warnings.clear()
+        assert find_onnx(copy, export=False) == (cached, f"the export cache ({cached})")
+        assert warnings == [warning]
+        assert beside.read_bytes() == content  # ignored, never replaced or removed
 
 
 @needs_onnx

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import Any
 
-from qgis.core import QgsMapLayer, QgsProcessingContext, QgsProcessingUtils
+from qgis.core import QgsMapLayer, QgsProcessingContext, QgsProcessingUtils, QgsRasterLayer
 
-from ..layer_sources import no_sidecar_files
+from ..layer_sources import in_local_archive, no_sidecar_files
 from ..translation import tr
 
 
@@ -49,9 +50,17 @@ def raster_from_string(value: Any, context: QgsProcessingContext) -> QgsMapLayer
     A path is loaded as a raster only, without GDAL writing beside it (:func:`.layer_sources.no_sidecar_files`),
     and kept in the context, where QGIS's own look-ups of the same value find it. QGIS itself tries a path as a
     vector first, and OGR's GML reader then opened a Sentinel-1 ``manifest.safe`` and wrote ``manifest.gfs``
-    into the analyst's product.
+    into the analyst's product. A member of an archive (``/vsizip/<zip>/<product>.SAFE/manifest.safe``), which
+    QGIS does not load from a path since no such file is on disk, is loaded here as a GDAL layer: it is then read
+    or refused as the same layer added to the map is (:func:`.layer_sources.raster_file`), not called missing.
     """
     if not isinstance(value, str) or not value:
         return None
     with no_sidecar_files():
-        return QgsProcessingUtils.mapLayerFromString(value, context, True, QgsProcessingUtils.LayerHint.Raster)
+        layer = QgsProcessingUtils.mapLayerFromString(value, context, True, QgsProcessingUtils.LayerHint.Raster)
+        if layer is None and in_local_archive(value):
+            layer = QgsRasterLayer(value, PurePosixPath(value).stem, "gdal")
+            if not layer.isValid():
+                return None
+            context.temporaryLayerStore().addMapLayer(layer)
+    return layer

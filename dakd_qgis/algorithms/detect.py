@@ -99,7 +99,9 @@ def detect_help() -> str:
             ),
             "</p><p>",
             tr(
-                "<b>Band</b>: the band to analyse; empty takes the only band, or the one named VV. <b>Input units</b>: "
+                "<b>Band</b>: the band to analyse; empty takes the only band, or the one named VV. With a Sentinel-1 "
+                "product the number counts the product's polarisations as its manifest lists them, whatever the list "
+                "shows (that is the layer's): 1 = VV and 2 = VH in a VV+VH (1SDV) product. <b>Input units</b>: "
                 "<i>auto</i> reads them from the file's metadata (and guesses from the value range when it has none); "
                 "set them when you know better. An 8-bit picture (a display export, linear in dB) is <i>db-8bit</i>: "
                 "the model reads it, but no wind can be estimated from it."
@@ -339,7 +341,12 @@ class DetectOilSpillsAlgorithm(QgsProcessingAlgorithm):
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | compat.PARAMETER_FLAG_ADVANCED)
             self.addParameter(parameter)
-        self.parameterDefinition(self.BAND).setHelp(tr("Empty: the only band, or the band named VV."))
+        self.parameterDefinition(self.BAND).setHelp(
+            tr(
+                "Empty: the only band, or the band named VV. With a Sentinel-1 product: its polarisation in the "
+                "product's order (1 = VV, 2 = VH in a VV+VH product), not a band of the layer listed."
+            )
+        )
         self.parameterDefinition(self.MODEL).setHelp(tr("Empty: the default model (Settings…)."))
         self.parameterDefinition(self.PROB_THRESHOLD).setHelp(tr("Empty: each pixel takes its most probable class."))
         self.parameterDefinition(self.BATCH_SIZE).setHelp(tr("Empty: the detector chooses."))
@@ -676,11 +683,12 @@ def _unreadable_input(value: Any, context: QgsProcessingContext) -> str:
     """Say why the SAR raster input cannot be used ("" when QGIS can load it or it is not a file path)."""
     if not isinstance(value, str) or not value or raster_from_string(value, context) is not None:
         return ""
-    path = Path(value.split("|")[0])
+    text = value.split("|")[0]
+    path = Path(text)
     if not path.suffix and not path.parent.name:
         return tr("There is no raster layer named {name} in the project.").format(name=value)
-    if not path.exists():
-        return tr("The input raster {path} does not exist.").format(path=path)
+    if not path.exists():  # named as typed: Path makes ``/vsizip//data/a.zip`` ``/vsizip/data/a.zip``
+        return tr("The input raster {path} does not exist.").format(path=text)
     if path.is_file() and path.stat().st_size == 0:
         return tr("The input raster {path} is an empty file (0 bytes).").format(path=path)
     return tr("{path} is not a raster QGIS can read (GDAL does not recognise its format).").format(path=path)

@@ -35,7 +35,7 @@
     </message>
     <message>
         <location filename="../algorithms/detect.py"/>
-        <source>&lt;b&gt;Band&lt;/b&gt;: the band to analyse; empty takes the only band, or the one named VV. &lt;b&gt;Input units&lt;/b&gt;: &lt;i&gt;auto&lt;/i&gt; reads them from the file's metadata (and guesses from the value range when it has none); set them when you know better. An 8-bit picture (a display export, linear in dB) is &lt;i&gt;db-8bit&lt;/i&gt;: the model reads it, but no wind can be estimated from it.</source>
+        <source>&lt;b&gt;Band&lt;/b&gt;: the band to analyse; empty takes the only band, or the one named VV. With a Sentinel-1 product the number counts the product's polarisations as its manifest lists them, whatever the list shows (that is the layer's): 1 = VV and 2 = VH in a VV+VH (1SDV) product. &lt;b&gt;Input units&lt;/b&gt;: &lt;i&gt;auto&lt;/i&gt; reads them from the file's metadata (and guesses from the value range when it has none); set them when you know better. An 8-bit picture (a display export, linear in dB) is &lt;i&gt;db-8bit&lt;/i&gt;: the model reads it, but no wind can be estimated from it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -487,7 +487,7 @@
     </message>
     <message>
         <location filename="../algorithms/detect.py"/>
-        <source>Empty: the only band, or the band named VV.</source>
+        <source>Empty: the only band, or the band named VV. With a Sentinel-1 product: its polarisation in the product's order (1 = VV, 2 = VH in a VV+VH product), not a band of the layer listed.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

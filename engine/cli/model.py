@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from engine.cli.options import add_out_option, add_report_out_option, report_to_out
+from engine.contract import weights_problem  # the one rule every backend runs a card by
 from engine.detectors import BUNDLED_MODELS_DIR  # searched by ``dakd model list``, then $DAKD_MODELS_DIR
 from engine.progress import Progress
 
@@ -90,9 +91,10 @@ def _card_dict(path: str) -> tuple[dict[str, Any], Path]:
 
     raw, source = read_card_data(path)
     card = ModelCard.from_json_dict(raw, source)  # validates, raises ModelError with a clear line
-    weights = card_paths(path)[0]
+    weights, card_file = card_paths(path)
     data = card.to_json_dict(weights.name, "")
     data["weights"] = raw.get("weights") or data["weights"]
+    data["weights_problem"] = weights_problem(card_file, raw)
     return data, weights
 
 
@@ -143,6 +145,8 @@ def _print_info(args: argparse.Namespace) -> int:
         for stage in ("continue", "widen"):  # later stages, each from the one before (make default-model)
             if recipe.get(stage):
                 lines.insert(-2, f"then:          {recipe[stage]}")
+    if data["weights_problem"]:  # the card reads fine, but detection would refuse it
+        lines.append(f"will not run:  {data['weights_problem']}")
     print("\n".join(lines))
     if data.get("training") or data.get("metrics"):
         print("(everything recorded, including the data and every setting: dakd model info --json CARD)")
@@ -271,20 +275,30 @@ def _list_folders(given: list[str]) -> list[Path]:
 
 
 def _print_list(folders: list[Path]) -> int:
-    """Print one line per readable card found; unreadable ones are listed with the reason, and the listing goes on."""
+    """Print one line per readable card found; unreadable ones are listed with the reason, and the listing goes on.
+
+    A card whose weights detection would refuse (missing, damaged or replaced: :func:`weights_problem`) ends its
+    line with the reason, so the list does not offer as ready a model that cannot run. Its weights are hashed
+    (well under a second for the shipped model).
+    """
     from engine.errors import ModelError
-    from engine.modelcard import load_model_card
+    from engine.modelcard import ModelCard, read_card_data
 
     found = 0
     for folder in folders:
         for card_path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             try:
-                card = load_model_card(card_path)
+                raw, source = read_card_data(card_path)
+                card = ModelCard.from_json_dict(raw, source)
             except ModelError as error:
                 print(f"{card_path}  (unreadable: {error})")
                 continue
             classes = "/".join(c.name for c in card.classes)
-            print(f"{card_path}  {card.name}  {card.build.get('encoder')} {card.build.get('variant')}  {classes}")
+            problem = weights_problem(card_path, raw)
+            print(
+                f"{card_path}  {card.name}  {card.build.get('encoder')} {card.build.get('variant')}  {classes}"
+                + (f"  (will not run: {problem})" if problem else "")
+            )
             found += 1
     if not found:
         print("no model cards found in " + ", ".join(str(f) for f in folders))

@@ -483,7 +483,8 @@ def atomic_file(
         overwrite: replace an existing file; when False an existing file raises ``OutputError``.
         inputs: what the run reads: an existing ``path`` that is one of them, or lies inside an input
             folder, is never replaced (see :func:`check_replaceable`).
-        option: the option that chose ``path`` (``--work-dir`` for a checkpoint), named in a full disk's advice.
+        option: the option that chose ``path`` (``--work-dir`` for a checkpoint), named in every refusal's advice
+            ("choose another --out"): the analyst knows the option, not which "path" or "file name" is meant.
 
     Yields:
         The temporary file path (not yet created).
@@ -493,17 +494,17 @@ def atomic_file(
     """
     target = Path(path).expanduser().absolute()
     if target.is_dir():
-        raise OutputError(f"output {target} is a directory, not a file; choose another file name")
+        raise OutputError(f"output {target} is a directory, not a file; choose another {option}")
     if target.exists() and not overwrite:
-        raise OutputError(f"output file {target} already exists; pass --overwrite or choose another name")
-    check_replaceable(target, inputs, option="output file name")
+        raise OutputError(f"output file {target} already exists; pass --overwrite or choose another {option}")
+    check_replaceable(target, inputs, option=option)
     created = _ensure_parent(target.parent, target)
     try:
         handle, name = tempfile.mkstemp(prefix=f".{target.stem}{TMP_MARK}", suffix=target.suffix, dir=target.parent)
     except OSError as error:
         _remove_created(created)
         raise OutputError(
-            f"cannot write to folder {target.parent} ({_describe_os_error(error)}); choose another path"
+            f"cannot write to folder {target.parent} ({_describe_os_error(error)}); choose another {option}"
         ) from error
     os.close(handle)
     tmp = Path(name)

@@ -84,6 +84,41 @@ def test_model_list_and_info_take_a_json_array_for_no_card(card_path, tmp_path, 
     assert notes.read_text() == "[]"
 
 
+def test_model_list_and_info_mark_a_card_whose_weights_are_missing_or_do_not_match(card_path, tmp_path, capsys):
+    """Missing or replaced weights: listed (and shown by info) as fine, though every backend refuses to run the card."""
+    for name in ("ok", "missing", "replaced"):
+        shutil.copy(card_path, tmp_path / f"{name}.json")
+    for name in ("ok", "replaced"):
+        shutil.copy(card_path.with_suffix(".safetensors"), tmp_path / f"{name}.safetensors")
+    replaced = tmp_path / "replaced.safetensors"
+    weights = bytearray(replaced.read_bytes())
+    weights[-1] ^= 0xFF  # one weight changed: still readable safetensors, but not the card's file
+    replaced.write_bytes(weights)
+    missing_line = f"{tmp_path / 'missing.json'}: weights file missing.safetensors is missing; keep both files together"
+    replaced_line = (
+        f"{replaced}: weights do not match the card's sha256 (corrupt or from another model); copy the model's "
+        "files again"
+    )
+    listed = "osd-xs  mambavision XS  sea/oil/look-alike/ship/land"
+    assert main(["model", "list", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{tmp_path / 'missing.json'}  {listed}  (will not run: {missing_line})",
+        f"{tmp_path / 'ok.json'}  {listed}",
+        f"{replaced.with_suffix('.json')}  {listed}  (will not run: {replaced_line})",
+    ]
+    for name, problem in (("ok", None), ("missing", missing_line), ("replaced", replaced_line)):
+        assert main(["model", "info", str(tmp_path / f"{name}.json"), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["weights_problem"] == problem, name
+        assert main(["model", "info", str(tmp_path / f"{name}.json")]) == 0
+        out = capsys.readouterr().out
+        assert (f"will not run:  {problem}" in out) if problem else ("will not run" not in out), name
+    recipe = tmp_path / "recipe.json"  # the bundled card without its weights: its recipe lines stay above them
+    shutil.copy(DEFAULT_MODEL_CARD, recipe)
+    assert main(["model", "info", str(recipe)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[-5:-1]] == ["then", "written by", "weights", "will not run"]
+
+
 @pytest.mark.parametrize("weights", [b"", b"\x8f\x02not safetensors at all"], ids=["empty", "garbage"])
 def test_model_info_refuses_weights_that_are_not_safetensors_in_one_line(card_path, tmp_path, capsys, weights):
     """Weights cut short or replaced by other bytes: counting their parameters was an internal error (exit 1)."""
@@ -99,7 +134,7 @@ def test_model_info_refuses_weights_that_are_not_safetensors_in_one_line(card_pa
         assert error[0].startswith(f"dakd: error: {damaged}: not a readable safetensors file (")
         assert error[0].endswith("); copy the model's .safetensors file again, beside its card")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]  # no --out file
-    assert main(["model", "list", str(tmp_path)]) == 0  # the list reads cards, not weights (detection checks them)
+    assert main(["model", "list", str(tmp_path)]) == 0  # the card is listed, marked as one that will not run
     assert capsys.readouterr().out.startswith(f"{card}  osd-xs")
 
 
@@ -119,7 +154,7 @@ def test_model_export_never_replaces_its_card_or_an_existing_file(card_path, tmp
             ["--overwrite"],
             f"will not replace {tmp_path / 'm.safetensors'}: it is an input of this run; choose another --out",
         ),
-        (kept, [], f"output file {kept} already exists; pass --overwrite or choose another name"),
+        (kept, [], f"output file {kept} already exists; pass --overwrite or choose another --out"),
     ]:
         assert main([*export, str(out), *extra]) == 2, (out, extra)
         captured = capsys.readouterr()

@@ -120,6 +120,24 @@ def test_atomic_file_replaces_on_success_only(tmp_path):
         pass
 
 
+def test_atomic_file_names_the_option_that_chose_the_file_in_every_refusal(tmp_path):
+    """A folder, an existing file, an input and a temporary that cannot be made: each advice names the option."""
+    folder, kept = tmp_path / "report", tmp_path / "kept.json"
+    folder.mkdir()
+    kept.write_text("keep")
+    long_name = tmp_path / ("n" * 240 + ".json")  # a valid name, but its hidden temporary's name is too long
+    for target, overwrite, inputs, refusal in [
+        (folder, True, [], f"output {folder} is a directory, not a file"),
+        (kept, False, [], f"output file {kept} already exists; pass --overwrite"),
+        (kept, True, [kept], f"will not replace {kept}: it is an input of this run"),
+        (long_name, True, [], f"cannot write to folder {tmp_path} (File name too long)"),
+    ]:
+        with pytest.raises(OutputError) as raised, atomic_file(target, overwrite, inputs, option="--json"):
+            pass
+        assert str(raised.value).startswith(refusal) and str(raised.value).endswith("choose another --json"), target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json", "report"] and kept.read_text() == "keep"
+
+
 def test_atomic_file_that_was_never_written_is_an_error(tmp_path):
     with pytest.raises(OutputError, match="nothing was written"), atomic_file(tmp_path / "x.tif"):
         pass

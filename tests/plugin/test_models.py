@@ -96,6 +96,20 @@ def test_register_validates_with_the_engine(model_card, isolated_plugin_settings
     assert registered.is_file()
 
 
+def test_register_refuses_weights_that_do_not_match_their_card(model_card, isolated_plugin_settings, tmp_path):
+    """Weights replaced under a card are refused as detection refuses them, before anything is copied."""
+    from dakd_qgis.models import ModelRegistryError, register_model
+
+    copy = tmp_path / "swapped.json"
+    shutil.copy(model_card, copy)
+    weights = bytearray(model_card.with_suffix(".safetensors").read_bytes())
+    weights[-1] ^= 0xFF  # one byte of the last tensor: still a readable safetensors file
+    copy.with_suffix(".safetensors").write_bytes(bytes(weights))
+    with pytest.raises(ModelRegistryError, match="do not match the card's sha256"):
+        register_model(copy, isolated_plugin_settings)
+    assert not list(isolated_plugin_settings.models_dir().iterdir())
+
+
 def test_a_failed_copy_is_one_message_and_leaves_no_partial_files(model_card, isolated_plugin_settings):
     from dakd_qgis.models import ModelRegistryError, register_model
 

@@ -955,6 +955,54 @@ def test_a_raster_inside_a_zip_is_refused_in_one_line(dakd_provider, zipped_scen
     assert not any(info.startswith("Found ") for info in feedback.infos) and not (tmp_path / "out").exists()
 
 
+def test_a_zipped_product_manifest_typed_as_the_input_is_the_product(
+    dakd_provider, zipped_scene, folder_listing, tmp_path
+):
+    """Audit: ``/vsizip/<zip>/<product>.SAFE/manifest.safe`` typed as the input (qgis_process, a script) was refused
+    as "does not exist", since QGIS loads only paths on disk; as a layer it runs as the zip product. Typed, it is that
+    layer now: the zip is the run's input (an output of its name is refused before the run, as for any input), and any
+    other member of a zip is refused as the same layer added to the map is."""
+    import zipfile
+
+    import processing
+
+    safe = next(SENTINEL1.glob("*.SAFE"))
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    archive = folder / f"{safe.stem}.zip"
+    with zipfile.ZipFile(archive, "w") as sink:
+        for path in sorted(safe.rglob("*")):
+            sink.write(path, path.relative_to(safe.parent).as_posix())
+    before = folder_listing(folder)
+    typed = f"/vsizip/{archive}/{safe.name}/manifest.safe"
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALGORITHM, {"INPUT": typed, "METHOD": THRESHOLD, "OUTPUT": str(archive)})
+    assert f"Will not replace {archive}: it is an input of this run" in str(raised.value), str(raised.value)
+    assert folder_listing(folder) == before  # the zip untouched, nothing written beside it
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(ALGORITHM, {"INPUT": zipped_scene, "METHOD": THRESHOLD, **_outputs(tmp_path)})
+    message = str(raised.value)
+    assert "is read from inside an archive or through a GDAL driver; extract it" in message, message
+    assert "does not exist" not in message and not (tmp_path / "out").exists()
+
+
+def test_with_a_product_the_band_counts_its_polarisations_in_manifest_order(dakd_provider, tmp_path):
+    """Audit: with the product parameter, "Band" lists the layer's bands (or none), yet the engine reads the product's
+    n-th polarisation as its manifest lists them (VV first), which neither the help nor the docs said. The shipped
+    1SDV product lists VV and VH and keeps the VV files only: band 2 is VH."""
+    import processing
+
+    algorithm = QgsApplication_algorithm()
+    assert "1 = VV, 2 = VH" in algorithm.parameterDefinition("BAND").help()
+    assert "1 = VV and 2 = VH" in algorithm.shortHelpString()
+    manifest = next(SENTINEL1.glob("*.SAFE")) / "manifest.safe"
+    with pytest.raises(QgsProcessingException, match="lists VH but names no VH files"):
+        processing.run(
+            ALGORITHM, {"PRODUCT": str(manifest), "BAND": 2, "METHOD": THRESHOLD, "OUTPUT": str(tmp_path / "s.gpkg")}
+        )
+    assert not (tmp_path / "s.gpkg").exists()
+
+
 def test_land_mask_from_polygons_needs_a_layer(dakd_provider, sar_scene, tmp_path):
     import processing
 

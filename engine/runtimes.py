@@ -420,7 +420,13 @@ def read_onnx_metadata(path: str | Path) -> dict[str, str]:
 
 
 def has_onnx(card_path: str | Path) -> bool:
-    """Whether an ONNX export of the card's weights exists (next to the card or in the cache)."""
+    """Whether an ONNX export of the card's weights exists (next to the card or in the cache).
+
+    Raises:
+        ModelError: the card cannot be read, or its weights are missing or do not match it (:func:`_card_sha`): a
+            card that cannot run at all, which the backend choice must not log as one merely without an export.
+    """
+    _card_sha(card_path)
     try:
         find_onnx(card_path, export=False)
     except (ModelError, OSError):

@@ -674,6 +674,20 @@ def test_an_export_never_runs_in_place_of_missing_damaged_or_other_weights(card,
 
 
 @needs_onnx
+def test_damaged_weights_are_refused_before_a_backend_is_chosen(card, tmp_path, monkeypatch, capsys):
+    """The backend choice took damaged weights for a card without an export and said so ("backend: torch ... the
+    card has no ONNX export yet") above the refusal: the analyst read two reasons, one of them wrong."""
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
+    copy = _damaged_cards(card, tmp_path)["damaged"]
+    out = tmp_path / "out"
+    assert main(["--progress", "none", "detect", str(SAMPLE), "--model", str(copy), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "backend:" not in err and "no ONNX export" not in err, err
+    assert err.strip().splitlines()[-1] == f"dakd: error: {_weights_refusal(copy)}"
+    assert not out.exists()
+
+
+@needs_onnx
 @pytest.mark.skipif(not HAS["onnxruntime"] and not HAS["openvino"], reason="no ONNX runtime installed")
 def test_detection_runs_without_torch(card, tmp_path):
     """A detection-only install: torch cannot be imported, the card's ONNX export runs it."""

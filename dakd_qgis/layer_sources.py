@@ -211,6 +211,23 @@ def file_shows_layer(layer: QgsVectorLayer) -> bool:
     return bool(ogr_file(layer)) and not layer.subsetString() and not layer.isModified()
 
 
+def _ogr_layer_name(layer: QgsVectorLayer) -> str:
+    """Return the name of an OGR layer inside its file ("" for a file of one layer named by nothing).
+
+    QGIS names a layer of a GeoPackage by number (``file.gpkg|layerid=1``) as often as by name; the engine takes
+    ``--layer NAME`` only, and without it a file of several layers is refused (it once read the first one).
+    """
+    registry = QgsProviderRegistry.instance()
+    parts = registry.decodeUri("ogr", layer.source())
+    name = _text(parts, "layerName")
+    if name or parts.get("layerId") is None:
+        return name
+    for details in registry.querySublayers(ogr_file(layer)):
+        if details.providerKey() == "ogr" and details.layerNumber() == int(parts["layerId"]):
+            return details.name()
+    return ""
+
+
 def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
     """Return ``(file, layer name)`` of a vector layer, writing it to a GeoPackage first if its file is not it.
 
@@ -227,8 +244,7 @@ def vector_file(layer: QgsVectorLayer, export_dir: Path) -> tuple[str, str]:
     if layer is None or not layer.isValid():
         raise InputProblem(tr("the label layer is not valid; check that its file still exists"))
     if file_shows_layer(layer):
-        parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-        return ogr_file(layer), _text(parts, "layerName")
+        return ogr_file(layer), _ogr_layer_name(layer)
     export_dir.mkdir(parents=True, exist_ok=True)
     return write_copy(layer, export_dir / "labels.gpkg", "labels"), "labels"
 

@@ -51,7 +51,8 @@ _SKIPPED_NAMES = {
 
 
 def _ignore(folder: str, names: list[str]) -> list[str]:
-    return [name for name in names if name in _SKIPPED_NAMES or name.endswith((".pyc", ".pyo"))]
+    # .aux.xml: statistics GDAL or QGIS wrote beside a raster someone opened (the sample scene), not ours to ship
+    return [name for name in names if name in _SKIPPED_NAMES or name.endswith((".pyc", ".pyo", ".aux.xml"))]
 
 
 def metadata_version(metadata: str) -> str:

@@ -37,6 +37,7 @@ def flag_labels() -> dict[str, str]:
     """Map each engine flag (without ``--``) to the label of the plugin parameter that sets it."""
     return {
         "band": tr("Band"),
+        "pol": tr("Band"),  # a Sentinel-1 product's polarisation: the plugin passes "Band" as one
         "units": tr("Input units"),
         "model": tr("Model card"),
         "method": tr("Method"),

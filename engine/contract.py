@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +109,35 @@ def bundled_models_dir() -> Path:
     return engine_dir.parent / "resources" / "models"
 
 
+#: sha256 of files already read, by what ``os.stat`` says of them (:func:`file_sha256`); a few cards' weights.
+_SHA256_BY_STAT: dict[tuple[str, int, int, int, int, int], str] = {}
+_SHA256_KEPT = 16
+_SETTLED_NS = 3_000_000_000
+
+
 def file_sha256(path: Path) -> str:
-    """Return the sha256 of a file, read in 1 MB pieces (weights run to hundreds of MB)."""
+    """Return the sha256 of a file, read in 1 MB pieces (weights run to hundreds of MB), once per version of it.
+
+    One detection asks for the weights' hash three or four times (the backend choice, the export lookup, the
+    loader), and weights run to hundreds of MB. A file is read again whenever its device, inode, size, mtime or
+    ctime changed: any write changes the ctime, which ``touch`` cannot set back, so a replaced or damaged file is
+    hashed afresh. A file changed in the last seconds is not remembered (git's "racily clean" rule): a file system
+    stamps times in ticks, and two writes within one tick would leave the same ctime.
+    """
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    known = _SHA256_BY_STAT.get(key)
+    if known is None:
+        known = _read_sha256(path)
+        if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) < _SETTLED_NS:
+            return known
+        if len(_SHA256_BY_STAT) >= _SHA256_KEPT:
+            _SHA256_BY_STAT.pop(next(iter(_SHA256_BY_STAT)))
+        _SHA256_BY_STAT[key] = known
+    return known
+
+
+def _read_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

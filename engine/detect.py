@@ -43,6 +43,7 @@ from engine.contract import DEFAULT_MIN_AREA_KM2, DEFAULT_OVERLAP_PX
 from engine.detectors import select_detector
 from engine.errors import InputError, OutputError
 from engine.io import mask_scene, open_scene
+from engine.io.aoi import area_of_interest
 from engine.io.atomic import EngineFolder, atomic_output_dir, check_output_dir, output_write_errors, write_failure
 from engine.io.landmask import DEFAULT_BUFFER_M
 from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
@@ -462,6 +463,8 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         if sample.get("pixels") == info.width * info.height and sample.get("valid_fraction") == 0:
             raise _nothing_to_search(info)
         check_detect_output(params)
+        # placed before the model loads (an ONNX export can take a minute): a mistyped area is refused at once
+        area = area_of_interest(scene, params.aoi) if params.aoi else None
         detector, choice = select_detector(
             params.method,
             params.model_path,
@@ -482,7 +485,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
                 choice.method,
             )
         check_resources(info, len(detector.classes), detector.input_spec.tile_size, params.out_dir)
-        scene = mask_scene(scene, params.land_mask, params.land_buffer_m, params.aoi)  # after the size checks
+        scene = mask_scene(scene, params.land_mask, params.land_buffer_m, params.aoi, area)  # after the size checks
         info = scene.info
         detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)

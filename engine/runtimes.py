@@ -428,14 +428,16 @@ def has_onnx(card_path: str | Path) -> bool:
     """
     _card_sha(card_path)
     try:
-        find_onnx(card_path, export=False)
+        find_onnx(card_path, export=False, warn=False)  # an unusable CARD.onnx is named once, by the loader's lookup
     except (ModelError, OSError):
         return False
     return True
 
 
-def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
+def find_onnx(card_path: str | Path, export: bool = True, warn: bool = True) -> tuple[Path, str]:
     """Return a card's ONNX file and where it came from; export it into the cache when needed and possible.
+
+    ``warn``: log why a ``CARD.onnx`` beside the card is not used (damaged, or of other weights or tiles).
 
     Raises:
         ModelError: the card's weights are missing or do not match it (:func:`_card_sha`), or no ONNX file matches
@@ -449,14 +451,14 @@ def find_onnx(card_path: str | Path, export: bool = True) -> tuple[Path, str]:
         stamp = _onnx_stamp(beside)
         if stamp[0] == sha and stamp[2] == tile:
             return beside, f"{beside.name} next to the card"
-        if stamp == _UNREADABLE_STAMP:  # not an export of other weights: a copy cut short, or not ONNX at all
+        if warn and stamp == _UNREADABLE_STAMP:  # not an export of other weights: cut short, or not ONNX at all
             log.warning(
                 "%s is not a readable ONNX file (damaged, cut short or not ONNX); not using it (to export it again: "
                 "dakd model export %s --onnx --overwrite)",
                 beside,
                 card_paths(card_path)[1],
             )
-        else:
+        elif warn:
             log.warning("%s was exported from other weights or for other tiles than the card's; not using it", beside)
     # Keyed on the weights and the tile size: an export has the tile's size fixed (only the batch is dynamic), and a
     # copy of a card with other tiles ran the first one's export, which OpenVINO refused mid-run.

@@ -2,8 +2,10 @@
 
 import ast
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import engine.contract as contract
@@ -173,3 +175,39 @@ def test_the_published_model_card_format_is_the_one_the_engine_writes_and_requir
     notes.write_text(json.dumps({"area": "North Sea"}))
     with pytest.raises(ModelError, match="not a DAKD model card"):
         modelcard.read_card_data(notes)
+
+
+def _counting_reads(monkeypatch) -> list[Path]:
+    reads: list[Path] = []
+    read = contract._read_sha256
+
+    def counted(path):
+        reads.append(Path(path))
+        return read(path)
+
+    monkeypatch.setattr(contract, "_read_sha256", counted)
+    return reads
+
+
+def test_a_settled_file_is_hashed_once_and_again_after_any_write(tmp_path, monkeypatch):
+    """One detection asked for the weights' hash three times; a write that keeps the size and sets the mtime back
+    (a damaged copy) still changes the ctime, so it is read again."""
+    monkeypatch.setattr(contract, "_SETTLED_NS", 0)  # every file here was written a moment ago
+    reads = _counting_reads(monkeypatch)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"a" * 4096)
+    first = contract.file_sha256(weights)
+    assert contract.file_sha256(weights) == first and len(reads) == 1
+    stamp = weights.stat()
+    time.sleep(0.05)  # past the file system's time tick
+    weights.write_bytes(b"b" + b"a" * 4095)
+    os.utime(weights, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert contract.file_sha256(weights) != first and len(reads) == 2
+
+
+def test_a_file_changed_in_the_last_seconds_is_hashed_every_time(tmp_path, monkeypatch):
+    reads = _counting_reads(monkeypatch)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"a" * 4096)
+    assert contract.file_sha256(weights) == contract.file_sha256(weights)
+    assert len(reads) == 2

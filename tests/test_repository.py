@@ -6,7 +6,10 @@ copy of the checkout; this test names the offending file at once, without a CI r
 """
 
 import re
+import subprocess
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 #: A path into the shared folder: ``../shared``, ``shared/data``, ``shared/reference``, or ``"shared"`` as a
@@ -38,3 +41,14 @@ def test_the_copied_test_data_is_in_the_repository():
     product = next((REPO / "tests" / "data" / "sentinel1").glob("*.SAFE"))
     assert (product / "manifest.safe").is_file()
     assert "Apache" in (REPO / "tests" / "data" / "sentinel1" / "NOTICE.md").read_text()
+
+
+def test_no_gdal_side_file_is_tracked():
+    """``resources/sample/sample_scene.tif.aux.xml`` was committed: statistics QGIS wrote when someone opened the
+    sample (in its raw int16 units), shipped in the plugin beside the scene every analyst opens first."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()  # fixed arguments, no user input
+    assert [name for name in tracked if name.endswith((".aux.xml", ".gfs"))] == []

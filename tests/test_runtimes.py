@@ -269,6 +269,32 @@ def test_a_damaged_card_onnx_is_named_as_damaged_not_as_an_export_of_other_weigh
 
 
 @needs_onnx
+def test_loading_a_card_beside_a_damaged_card_onnx_warns_once(card, tmp_path, monkeypatch):
+    """The backend choice (``has_onnx``) and the loader each looked for the export, and both said that
+    ``CARD.onnx`` was damaged."""
+    from engine.detectors import select_detector
+
+    monkeypatch.setenv("DAKD_CACHE_DIR", str(tmp_path / "cache"))
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    monkeypatch.setattr(logging.getLogger("dakd"), "handlers", [handler])
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card.with_suffix(suffix), tmp_path / f"m{suffix}")
+    copy = tmp_path / "m.json"
+    cached = tmp_path / "cache" / "onnx" / f"{json.loads(copy.read_text())['weights']['sha256'][:32]}-256px.onnx"
+    cached.parent.mkdir(parents=True)
+    shutil.copy(onnx_path_for(card), cached)
+    (tmp_path / "m.onnx").write_bytes(b"not an onnx file")
+    backend = next(name for name in ("onnxruntime", "openvino") if HAS[name])
+    detector, _ = select_detector("model", str(copy), "cpu", ships="off", backend=backend)
+    assert [w for w in warnings if "m.onnx" in w] == [
+        f"{tmp_path / 'm.onnx'} is not a readable ONNX file (damaged, cut short or not ONNX); not using it "
+        f"(to export it again: dakd model export {copy} --onnx --overwrite)"
+    ]
+
+
+@needs_onnx
 @pytest.mark.slow
 @pytest.mark.parametrize("backend, precision", BACKENDS)
 @pytest.mark.parametrize("which", ["sample", "simulated"])

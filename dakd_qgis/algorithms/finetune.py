@@ -286,6 +286,10 @@ class _TrainingAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(sentence(str(error))) from error
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        if not done:
+            # The engine says "done" only after the model is written; a child that ended without it (exit 0 in a
+            # non-first torchrun rank) wrote none, and the run must not report the card, nor register it, as made.
+            raise QgsProcessingException(tr("The training process ended without writing a model."))
         card = str(done.get("model") or stem + ".json")
         results: dict[str, Any] = {
             self.OUTPUT: card,

@@ -1167,6 +1167,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../algorithms/finetune.py"/>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>The training process ended without writing a model.</source>
         <translation type="unfinished"></translation>

@@ -291,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         except DakdError as error:
             return _fail(args, error)
+        except PermissionError as error:
+            return _fail(args, _permission_error(error))
         except MemoryError:
             return _fail(args, DakdError("out of memory: use a smaller --batch-size or close other programs"), 1)
         except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
@@ -298,6 +300,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             message = f"internal error ({type(error).__name__}: {error}); rerun with --debug and report it"
             return _fail(args, DakdError(message), 1)
+
+
+def _permission_error(error: PermissionError) -> DakdError:
+    """Say a path the analyst may not read or write in one line (exit 2), not as an internal error to report.
+
+    A file in a colleague's private folder, or an output under one, fails in the first ``Path.exists()`` that
+    touches it, wherever that is (a model card, a scene, ``--out``); that is the system's refusal, not a bug.
+    """
+    path = error.filename if error.filename is not None else "a file or folder"
+    return DakdError(
+        f"{path}: permission denied; ask for access to it (and its folder), or choose a path you can read and write"
+    )
 
 
 def _fail(args: argparse.Namespace, error: DakdError, exit_code: int | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ def run_calibrate(args: argparse.Namespace, progress: Progress) -> int:
     from engine.io.sentinel1 import has_sentinel1_manifest, open_product
     from engine.io.sentinel1.export import write_sigma0
 
+    if not Path(args.product).expanduser().exists():  # a mistyped path is not "not a Sentinel-1 product"
+        raise InputError(f"{args.product}: no such file or folder; check the path")
+    if not os.access(Path(args.product).expanduser(), os.R_OK):  # nor is a product the analyst may not read
+        raise InputError(f"{args.product}: permission denied; ask for access to the product, or copy it elsewhere")
     if not has_sentinel1_manifest(args.product):
         raise InputError(
             f"{args.product}: not a Sentinel-1 product; dakd calibrate takes a GRD .SAFE folder, its "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -12,6 +13,8 @@ from engine.cli.options import add_out_option, add_report_out_option, report_to_
 from engine.contract import weights_problem  # the one rule every backend runs a card by
 from engine.detectors import BUNDLED_MODELS_DIR  # searched by ``dakd model list``, then $DAKD_MODELS_DIR
 from engine.progress import Progress
+
+log = logging.getLogger("dakd")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -158,13 +161,19 @@ def run_export(args: argparse.Namespace, progress: Progress) -> int:
 
     A file given with ``--out`` is replaced only with ``--overwrite`` (it may be anything), and never when it
     is one of the card's own files; for ``CARD.onnx`` next to the card see :func:`_may_replace_beside`.
+    The export cannot stop half-way, so a Ctrl-C during it is answered once the file is written: the run says
+    the file is kept and succeeds (it used to end "cancelled; no output was written", exit 130, over the file).
     """
+    from engine.errors import Cancelled
     from engine.runtimes import export_onnx
 
     overwrite = args.overwrite or (not args.out and _may_replace_beside(args.path))
     with progress.stage("export", total=1) as stage:
         path = export_onnx(args.path, args.out, overwrite=overwrite)
-        stage.advance()
+        try:
+            stage.advance()
+        except Cancelled:  # asked during the export, which cannot stop: it is written, and said so, not denied
+            log.warning("the export had finished when the stop was asked for; %s is kept", path)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; dynamic batch, the card in its metadata)")
     return 0
 
@@ -254,11 +263,11 @@ def run_list(args: argparse.Namespace, progress: Progress) -> int:
 def _list_folders(given: list[str]) -> list[Path]:
     """Return the folders ``dakd model list`` searches: those given (each a folder), else bundled + $DAKD_MODELS_DIR.
 
-    A mistyped folder would otherwise read as "no model cards found" with exit 0, which a script takes for an
-    empty folder.
+    A mistyped folder, or one the analyst may not read, would otherwise read as "no model cards found" with
+    exit 0, which a script takes for an empty folder.
 
     Raises:
-        InputError: a folder given does not exist or is a file.
+        InputError: a folder given does not exist, is a file, or cannot be read.
     """
     from engine.errors import InputError
 
@@ -268,6 +277,8 @@ def _list_folders(given: list[str]) -> list[Path]:
             raise InputError(f"{folder}: no such folder; give a folder that holds model cards")
         if not path.is_dir():
             raise InputError(f"{folder} is a file, not a folder; give its folder, or 'dakd model info {folder}'")
+        if not os.access(path, os.R_OK | os.X_OK):  # glob finds nothing in it, and says so without an error
+            raise InputError(f"{folder}: permission denied; ask for access to the folder, or copy its cards elsewhere")
     if given:
         return [Path(folder).expanduser() for folder in given]
     registered = os.environ.get("DAKD_MODELS_DIR")

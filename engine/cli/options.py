@@ -93,7 +93,7 @@ def report_to_out(args: argparse.Namespace, inputs: list[str | Path | None] | No
     from engine.io.atomic import atomic_file, check_output_files
 
     given = [path for path in inputs or [] if path is not None]
-    check_output_files([out], given, args.overwrite)
+    check_output_files([out], given, args.overwrite)  # and its folder, before any work
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         yield

@@ -286,7 +286,7 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True, titl
         action="append",
         default=[],
         metavar="FILE",
-        help="label raster with class ids, one per --scene",
+        help="label raster with class ids (255 = ignore), one per --scene",
     )
     group.add_argument("--layer", help="layer name inside the label file")
     group.add_argument("--class-field", default="class", help="polygon field holding the class (default: class)")
@@ -295,7 +295,8 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True, titl
         action="append",
         default=[],
         metavar="VALUE=CLASS",
-        help="map a label value to a class name or 'ignore' (repeat), e.g. slick=oil",
+        help="map a label value (polygon field or label raster value) to a class name or 'ignore' (repeat), "
+        "e.g. slick=oil or 255=oil",
     )
     group.add_argument(
         "--background",

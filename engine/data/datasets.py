@@ -34,12 +34,18 @@ log = logging.getLogger("dakd")
 
 #: Folder data sets by the name ``--data-format`` uses; a new one is a declaration added here.
 DATASETS: dict[str, FolderDataset] = {"osd": OSD, "sos": SOS}
+#: Folder names (lower case) that only one data set's layout has: another ``--data-format`` is refused on them.
+#: Without this, ``sos`` read an OSD folder (``images/`` and ``labels/`` are SOS names too), its colour labels as
+#: masks, and scored it differently without a word.
+LAYOUT_MARKERS: dict[str, tuple[str, ...]] = {"osd": ("labels_1d",), "sos": ("sat", "gt")}
+#: The split read when none is given; it also reads a split folder given directly (see :func:`split_folder`).
+DEFAULT_SPLIT = "train"
 
 
 def load_dataset(
     key: str,
     folder: str | Path,
-    split: str | None = "train",
+    split: str | None = DEFAULT_SPLIT,
     *,
     db_range: tuple[float, float] = DEFAULT_DB_RANGE,
     tile_px: int = TILE_SIZE_PX,
@@ -95,11 +101,70 @@ def registered(key: str) -> FolderDataset:
 def split_folder(key: str, folder: str | Path, split: str | None) -> Path:
     """Return the folder :func:`load_dataset` reads for these options, so that a report can name what it scored.
 
+    A split folder (one holding the images) given directly is read as it is with the default split or its own
+    name as ``split``; another split (``test``) is refused, as reading the folder anyway scored training tiles
+    as held-out ones.
+
     Raises:
-        InputError: an unknown data set, or no split folder (:func:`~engine.data.split.resolve_split_folder`).
+        InputError: an unknown data set, a folder laid out as another data set, a split that is not there
+            (naming the splits that are), or no split folder (:func:`~engine.data.split.resolve_split_folder`).
     """
     dataset = registered(key)
-    return resolve_split_folder(Path(folder), split, dataset.image_folders, dataset.name)
+    folder = Path(folder)
+    refuse_other_layout(key, folder)
+    check_split(dataset, folder, split)
+    resolved = resolve_split_folder(folder, split, dataset.image_folders, dataset.name)
+    refuse_other_layout(key, resolved)
+    return resolved
+
+
+def check_split(dataset: FolderDataset, folder: Path, split: str | None) -> None:
+    """Refuse a ``split`` that ``folder`` does not hold, in one line naming the splits it does hold."""
+    if not split or not folder.is_dir():
+        return
+    images = find_subfolder(folder, dataset.image_folders)
+    if images is not None:
+        if split.lower() not in (DEFAULT_SPLIT, folder.name.lower()):
+            sibling = find_subfolder(folder.resolve().parent, (split.lower(),))
+            raise InputError(
+                f"{folder}: it holds {images.name}/ itself (one split, with no {split}/ folder in it), so --split "
+                f"{split} cannot be read from it; give {sibling or f'the {split} folder'} as --dataset, or leave out "
+                "--split to read this folder as it is"
+            )
+        return
+    if find_subfolder(folder, (split,)) is not None:
+        return
+    splits = [p.name for p in sorted(folder.iterdir()) if p.is_dir() and find_subfolder(p, _all_image_folders())]
+    if splits:
+        raise InputError(
+            f"{folder}: no {split}/ split folder; the splits here are {', '.join(splits)}: give one of them as "
+            "--split, or another data-set folder as --dataset"
+        )
+
+
+def _all_image_folders() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for dataset in DATASETS.values() for name in dataset.image_folders))
+
+
+def refuse_other_layout(key: str, folder: Path) -> None:
+    """Refuse a folder laid out as another registered data set (:data:`LAYOUT_MARKERS`), naming its --data-format.
+
+    Marker folders that ``key``'s own data set reads (a declared copy of SOS reads ``sat/``) are no sign against it.
+    """
+    if not folder.is_dir():
+        return
+    dataset = registered(key)
+    names = {p.name.lower(): p.name for p in folder.iterdir() if p.is_dir()}
+    own = {*dataset.image_folders, *dataset.label_folders}
+    if set(names) & set(LAYOUT_MARKERS.get(key, ())):
+        return
+    for other, markers in LAYOUT_MARKERS.items():
+        found = [names[m] + "/" for m in markers if m in names and m not in own]
+        if other != key and found:
+            raise InputError(
+                f"{folder}: a folder of the {DATASETS[other].name} data set ({', '.join(found)}), not "
+                f"{dataset.name}; use --data-format {other}"
+            )
 
 
 def warn_without_oil(tiles: TileSet, folder: Path, name: str) -> None:

@@ -46,14 +46,15 @@ def rgb_to_ids(rgb: np.ndarray, classes: tuple[SegClass, ...], path: Path) -> np
     return ids
 
 
-def check_ids(ids: np.ndarray, classes: tuple[SegClass, ...], path: Path) -> np.ndarray:
-    """Fail on label ids that are neither a class nor IGNORE_INDEX."""
+def check_ids(
+    ids: np.ndarray, classes: tuple[SegClass, ...], path: Path, fix: str = "fix the label image"
+) -> np.ndarray:
+    """Fail on label ids that are neither a class nor IGNORE_INDEX (``fix`` ends the error line)."""
     known = np.isin(ids, [c.id for c in classes] + [IGNORE_INDEX])
     if not known.all():
         bad = sorted(set(np.unique(ids[~known]).tolist()))[:5]
         raise InputError(
-            f"{path}: label values {bad} are not class ids 0-{len(classes) - 1} "
-            f"(or {IGNORE_INDEX} = ignore); fix the label image"
+            f"{path}: label values {bad} are not class ids 0-{len(classes) - 1} (or {IGNORE_INDEX} = ignore); {fix}"
         )
     return ids
 

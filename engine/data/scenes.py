@@ -18,15 +18,18 @@ Label polygons:
     - Where polygons overlap, the more specific class wins: not-oil < sea < land < look-alike < oil <
       ship < ignore.
 
-Label rasters hold class ids (0-4, 255 = ignore). With background ``not-oil`` a 0 means "not oil"
+Label rasters hold class ids (0-4, 255 = ignore); their nodata (and NaN) is ignore too, and numeric
+``class_map`` values (``{"255": "oil"}``) map other values. With background ``not-oil`` a 0 means "not oil"
 instead of sea: a binary mask (0 background, 1 oil) then says exactly what it knows.
     - Polygons in another CRS are reprojected to the raster's CRS.
+    - A file with several polygon layers needs the layer named (fiona would read the first).
 
 Only polygons label areas: a file of points or lines is refused (a point would label one pixel and
 the background the rest), and the points and lines of a mixed file are skipped with one warning.
 
 Errors (one line, naming the file and the fix): labels outside the raster, unknown class values,
-empty label sets, label files without polygons, a label raster of another size without georeferencing.
+empty label sets, label files without polygons, a label raster of another size without georeferencing
+or not overlapping the scene, a label raster of only 0 and 255 (a 0/255 oil mask read as sea and ignore).
 """
 
 from __future__ import annotations
@@ -113,7 +116,9 @@ def label_text(value: Any) -> str:
 def resolve_class(value: Any, spec: LabelSpec, source: str) -> int:
     """Return the class id (or IGNORE_INDEX) for one label value; raises InputError for unknown values."""
     text = label_text(value)
-    target = spec.class_map.get(text, text)
+    whole = whole_number_text(value)
+    names = (text, whole) if whole else (text,)
+    target = next((spec.class_map[name] for name in names if name in spec.class_map), names[-1])
     lowered = target.lower()
     if lowered in IGNORE_NAMES:
         return IGNORE_INDEX
@@ -128,6 +133,41 @@ def resolve_class(value: Any, spec: LabelSpec, source: str) -> int:
         f"{source}: unknown class {text!r} in field {spec.class_field!r}; use one of {valid}, not-oil, ignore, "
         f"or map it with --class-map {text or 'VALUE'}=CLASS"
     )
+
+
+def whole_number_text(value: Any) -> str | None:
+    """Return a whole-number float label as an integer's text (``1.0`` -> ``"1"``), else None.
+
+    A class-id field stored as decimal numbers (a Shapefile or GeoPackage "Real" field) holds 1.0 for
+    oil; read as the text "1.0" it matched no class id and no ``--class-map 1=oil``.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None
+
+
+def raster_class_map(spec: LabelSpec) -> list[tuple[float, int]]:
+    """Return the numeric ``--class-map`` values as (raster value, class id); ``slick=oil`` is for polygons only.
+
+    Raises:
+        InputError: a numeric value mapped to no class.
+    """
+    pairs = []
+    for value in spec.class_map:
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if not np.isfinite(number):
+            continue
+        try:
+            pairs.append((number, resolve_class(value, spec, "--class-map")))
+        except InputError:
+            valid = ", ".join([*(c.name for c in spec.classes), "not-oil", "ignore"])
+            raise InputError(
+                f"--class-map {value}={spec.class_map[value]}: no such class; map it to one of {valid}"
+            ) from None
+    return pairs
 
 
 def background_is_not_oil(spec: LabelSpec) -> bool:
@@ -159,7 +199,7 @@ def read_label_polygons(
     if not path.exists():
         raise InputError(f"{path}: label file not found")
     try:
-        with fiona.open(path, layer=layer) as source:
+        with fiona.open(path, layer=_label_layer(path, layer)) as source:
             fields = list(source.schema["properties"])
             if spec.class_field not in fields:
                 raise InputError(
@@ -195,6 +235,37 @@ def read_label_polygons(
         )
     shapes = _reproject(shapes, crs, target_crs, path)
     return sorted(shapes, key=lambda item: _paint_rank(item[1], spec.classes))
+
+
+def _label_layer(path: Path, layer: str | None) -> str | None:
+    """Return the layer of ``path`` to read: ``layer``, or the file's one layer with geometries.
+
+    Without a layer name fiona opens the first one, so a GeoPackage holding, say, an area-of-interest layer
+    before the labels trained on the wrong polygons without a word. Tables without geometries (QGIS's
+    ``layer_styles``) are no candidates.
+
+    Raises:
+        InputError: no layer ``layer``, or several layers with geometries and none named.
+    """
+    import fiona
+
+    names = fiona.listlayers(path)
+    if layer is not None and layer not in names:
+        raise InputError(f"{path}: no layer {layer!r} (layers: {', '.join(names)}); pass --layer NAME")
+    if layer is not None or len(names) < 2:
+        return layer
+    spatial = []
+    for name in names:
+        with fiona.open(path, layer=name) as source:
+            if source.schema.get("geometry") not in (None, "None"):
+                spatial.append(name)
+    if len(spatial) == 1:
+        return spatial[0]
+    if not spatial:
+        return None
+    raise InputError(
+        f"{path}: holds {len(spatial)} layers ({', '.join(spatial)}); pass --layer NAME for the one with the labels"
+    )
 
 
 #: Geometry types that label an area. Everything else (points, lines) would burn a pixel or a one-pixel trace
@@ -353,6 +424,7 @@ def _load_one(
                         part.origins = [(row + r, col + c) for r, c in part.origins]
                         parts.append(part)
                     stage.advance()
+        label_source.check_values()
     finally:
         label_source.close()
         opened.close()
@@ -427,6 +499,8 @@ class _LabelSource:
         import rasterio
 
         self._whole_labels: np.ndarray | None = None  # an off-grid label raster, warped window by window
+        self.value_map = raster_class_map(self.spec)  # a bad --class-map is refused before the file is opened
+        self.values: set[float] = set()  # the label values read that neither nodata nor --class-map covers
         try:
             self.dataset = rasterio.open(scene.label_raster)
         except rasterio.errors.RasterioIOError as error:
@@ -444,6 +518,43 @@ class _LabelSource:
             )
         self.same_grid = same_grid
         self.label_path = cast(str, scene.label_raster)  # the one label source when there is no label_vector
+        if not same_grid:
+            try:
+                self._check_overlap(scene)
+            except InputError:
+                self.dataset.close()
+                raise
+
+    def _check_overlap(self, scene: LabelledScene) -> None:
+        """Refuse a label raster on another grid that does not cover any of the scene (one line naming both)."""
+        from rasterio.coords import disjoint_bounds
+        from rasterio.warp import transform_bounds
+
+        bounds = transform_bounds(self.dataset.crs, self.info.crs, *self.dataset.bounds)
+        transform = self.info.transform
+        corners = [transform @ (0, 0), transform @ (self.info.width, self.info.height)]
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+        if disjoint_bounds(bounds, (min(xs), min(ys), max(xs), max(ys))):
+            raise InputError(
+                f"{scene.label_raster}: the label raster does not overlap {scene.raster}; check that the labels "
+                "belong to this raster (and their CRS)"
+            )
+
+    def check_values(self) -> None:
+        """Refuse a label raster that holds only 0 and 255, once all of it was read.
+
+        255 means ignore, so a binary mask saved 0/255 (as SOS masks and many tools write oil) read as sea
+        with its oil left out, and trained a model that had never seen oil, without a word.
+
+        Raises:
+            InputError: the one line naming the file and both ways to say what 255 means.
+        """
+        if self.dataset is not None and self.values == {0, IGNORE_INDEX}:
+            raise InputError(
+                f"{self.label_path}: holds only 0 and {IGNORE_INDEX}, and {IGNORE_INDEX} means ignore, so nothing "
+                f"is oil; for a 0/{IGNORE_INDEX} oil mask pass --class-map {IGNORE_INDEX}=oil (with --background "
+                f"not-oil), or --class-map {IGNORE_INDEX}=ignore if it marks unlabelled pixels"
+            )
 
     def read(self, window: Any) -> np.ndarray:
         """Class ids for one window of the scene grid (IGNORE_INDEX where unlabelled)."""
@@ -470,32 +581,50 @@ class _LabelSource:
     def _read_raster(self, window: Any) -> np.ndarray:
         from rasterio.warp import Resampling, reproject
 
-        shape = (int(window.height), int(window.width))
         if self.same_grid:
-            data = self.dataset.read(1, window=window)
-            nodata = self.dataset.nodata
-        else:
-            if self._whole_labels is None:  # read once per scene, not once per window
-                self._whole_labels = self.dataset.read(1).astype(np.uint8)
-            data = np.full(shape, IGNORE_INDEX, np.uint8)
-            reproject(
-                self._whole_labels,
-                data,
-                src_transform=self.dataset.transform,
-                src_crs=self.dataset.crs,
-                dst_transform=_window_transform(window, self.info.transform),
-                dst_crs=self.info.crs,
-                resampling=Resampling.nearest,
-                src_nodata=self.dataset.nodata,
-                dst_nodata=IGNORE_INDEX,
-            )
-            nodata = None
-        ids = data.astype(np.int64)
-        if nodata is not None:
-            ids[data == nodata] = IGNORE_INDEX
-        ids = check_ids(ids, self.spec.classes, Path(self.label_path))
+            return self._class_ids(self.dataset.read(1, window=window), self.dataset.nodata)
+        if self._whole_labels is None:  # read once per scene, not once per window
+            self._whole_labels = self._class_ids(self.dataset.read(1), self.dataset.nodata)
+        data = np.full((int(window.height), int(window.width)), IGNORE_INDEX, np.uint8)
+        reproject(
+            self._whole_labels,
+            data,
+            src_transform=self.dataset.transform,
+            src_crs=self.dataset.crs,
+            dst_transform=_window_transform(window, self.info.transform),
+            dst_crs=self.info.crs,
+            resampling=Resampling.nearest,
+            src_nodata=IGNORE_INDEX,
+            dst_nodata=IGNORE_INDEX,
+        )
+        return data
+
+    def _class_ids(self, data: np.ndarray, nodata: float | None) -> np.ndarray:
+        """Class ids of label raster values: nodata (and NaN) is ignore, ``--class-map`` values are mapped.
+
+        Ids are made before any warping, in the raster's own type: a cast to uint8 first wrapped 16-bit
+        values and a nodata of -9999 made the warp fail.
+
+        Raises:
+            InputError: values that are no class id, nodata nor mapped (naming the file).
+        """
+        labelled = np.isfinite(data) if data.dtype.kind == "f" else np.ones(data.shape, bool)
+        if nodata is not None and not np.isnan(nodata):
+            labelled &= data != nodata
+        ids = np.full(data.shape, IGNORE_INDEX, np.int64)
+        ids[labelled] = data[labelled]
+        mapped = np.zeros(data.shape, bool)
+        for value, class_id in self.value_map:
+            hit = data == value
+            ids[hit] = class_id
+            mapped |= hit
+        rest = labelled & ~mapped
+        if self.values <= {0, IGNORE_INDEX}:  # all check_values needs to know; np.unique is not free
+            self.values.update(np.unique(data[rest]).tolist())
+        fix = "fix the label raster or map them with --class-map VALUE=CLASS"
+        check_ids(np.where(mapped, IGNORE_INDEX, ids), self.spec.classes, Path(self.label_path), fix)
         if self.background == NOT_OIL_INDEX:  # a binary mask's 0 is background, which says only "not oil"
-            ids[ids == SEA.id] = NOT_OIL_INDEX
+            ids[rest & (ids == SEA.id)] = NOT_OIL_INDEX
         return ids.astype(np.uint8)
 
     def close(self) -> None:

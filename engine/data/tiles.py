@@ -240,6 +240,9 @@ def cut_tiles(
         min_valid_fraction: tiles with fewer valid pixels are dropped (mostly nodata border).
         min_labelled_fraction: tiles with fewer labelled (non-ignore) pixels are dropped.
 
+    Both fractions are of the tile's pixels inside the scene: a scene smaller than a tile is padded
+    as nodata, and counting the padding dropped a whole 200 px scene as "unlabelled or nodata".
+
     Returns:
         The kept tiles; may be empty.
     """
@@ -252,15 +255,16 @@ def cut_tiles(
         image = np.pad(image, ((0, pad_h), (0, pad_w)), constant_values=db_floor)
         valid = np.pad(valid, ((0, pad_h), (0, pad_w)), constant_values=False)
         labels = np.pad(labels, ((0, pad_h), (0, pad_w)), constant_values=IGNORE_INDEX)
+    in_scene_px = max(1, min(height, tile_px) * min(width, tile_px))
     images, masks, label_tiles, origins = [], [], [], []
     for row in tile_origins(max(height, tile_px), tile_px, stride):
         for col in tile_origins(max(width, tile_px), tile_px, stride):
             window = np.s_[row : row + tile_px, col : col + tile_px]
             tile_valid = valid[window]
             tile_labels = labels[window]
-            if tile_valid.mean() < min_valid_fraction:
+            if tile_valid.sum() < min_valid_fraction * in_scene_px:
                 continue
-            if (tile_labels != IGNORE_INDEX).mean() < min_labelled_fraction:
+            if (tile_labels != IGNORE_INDEX).sum() < min_labelled_fraction * in_scene_px:
                 continue
             images.append(image[window].astype(np.float16))
             masks.append(tile_valid.copy())

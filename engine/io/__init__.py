@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import InputError
 from engine.io.scene import Scene
+
+if TYPE_CHECKING:
+    from engine.io.landmask import PixelPolygons
 
 
 def is_sentinel1_path(path: str | os.PathLike[str]) -> bool:
@@ -103,19 +106,22 @@ def mask_scene(
     land_mask: str | os.PathLike[str] | None = None,
     land_buffer_m: float = 0.0,
     aoi: str | os.PathLike[str] | None = None,
+    area: PixelPolygons | None = None,
 ) -> Scene:
     """Wrap an open scene with its land mask and area of interest (the arguments of :func:`open_scene`).
 
     Land mask inside, area of interest outside: a window outside the area costs neither a read nor a mask.
     The area is placed first, so an area outside the scene is refused before the coastline loads. Detection
-    calls this after its size checks, so a scene too large to detect is refused before any mask is built.
-    On an error the caller still owns ``scene`` and closes it.
+    places it itself (``area``, from :func:`engine.io.aoi.area_of_interest`) before it loads the model, so a
+    mistyped ``--aoi`` is refused at once, and calls this after its size checks, so a scene too large to detect
+    is refused before any mask is built. On an error the caller still owns ``scene`` and closes it.
     """
     if land_mask is None and aoi is None:
         return scene
     from engine.io.aoi import AoiScene, area_of_interest
     from engine.io.landmask import apply_land_mask
 
-    area = None if aoi is None or os.fspath(aoi) == "" else area_of_interest(scene, aoi)
+    if area is None and aoi is not None and os.fspath(aoi) != "":
+        area = area_of_interest(scene, aoi)
     scene = apply_land_mask(scene, land_mask, land_buffer_m)
     return scene if area is None or aoi is None else AoiScene(scene, area, os.fspath(aoi))

@@ -177,6 +177,7 @@ def check_replaceable(
     existing target may be replaced only when it cannot take anyone's data with it. A target that
     does not exist passes. An existing one is refused when it
 
+    * is neither a file nor a folder (a device such as ``/dev/null``, a pipe, a socket: a link is followed);
     * is a file-system root or a folder in it, a home folder (or holds one), or the current folder (or holds it);
     * is one of the run's ``inputs``, holds one, or (a file) lies inside an input folder;
     * is a non-empty folder that ``kind`` does not recognise as written by the same command (with no
@@ -197,6 +198,8 @@ def check_replaceable(
     real = path.resolve()
     refuse = f"will not replace {path}"
     advice = f"choose another {option}"
+    if not (path.is_file() or path.is_dir()):  # replaced by a rename, /dev/null would become a file (as root)
+        raise OutputError(f"{refuse}: it is a device, pipe or socket, not a file; {advice}")
     if path.is_dir():
         reason = _protected_reason(real)
         if reason:
@@ -245,6 +248,27 @@ def check_output_files(
     for path in paths:
         if path.exists() and not overwrite:
             raise OutputError(f"{path} already exists; pass --overwrite or choose another {option}")
+        check_output_folder(path, option)
+
+
+def check_output_folder(target: str | os.PathLike[str], option: str = "--out") -> None:
+    """Refuse, before any work, an output whose folder cannot be written (the folder may not exist yet).
+
+    The folder was tried only when the output was written: ``dakd evaluate --out FILE`` in a read-only folder
+    evaluated for minutes, wrote its ``--json`` file, then failed with half its outputs written. The nearest
+    existing folder is judged, as the missing ones below it would be created there.
+
+    Raises:
+        OutputError: a file stands where a folder should be, or the folder cannot be written.
+    """
+    path = Path(target).expanduser().absolute()
+    folder = path.parent
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: {folder} is a file, not a folder; choose another {option}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: folder {folder} is not writable; choose another {option}")
 
 
 def check_output_dir(
@@ -278,11 +302,7 @@ def check_output_dir(
             f"output directory {target} already exists and is not empty; pass --overwrite or choose another {option}"
         )
     check_replaceable(target, inputs, kind, option)  # an empty folder too: never the current folder or an input
-    parent = target.parent
-    if parent.exists() and not parent.is_dir():
-        raise OutputError(f"cannot write {target}: {parent} is a file, not a directory; choose another {option}")
-    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {parent} is not writable; choose another {option}")
+    check_output_folder(target, option)
     return target
 
 
@@ -495,9 +515,9 @@ def atomic_file(
     target = Path(path).expanduser().absolute()
     if target.is_dir():
         raise OutputError(f"output {target} is a directory, not a file; choose another {option}")
+    check_replaceable(target, inputs, option=option)  # first: "pass --overwrite" would not help there
     if target.exists() and not overwrite:
         raise OutputError(f"output file {target} already exists; pass --overwrite or choose another {option}")
-    check_replaceable(target, inputs, option=option)
     created = _ensure_parent(target.parent, target)
     try:
         handle, name = tempfile.mkstemp(prefix=f".{target.stem}{TMP_MARK}", suffix=target.suffix, dir=target.parent)

@@ -152,7 +152,7 @@ def test_negative_values_with_linear_units(tmp_path, capsys):
 def test_output_under_a_file_is_not_writable(tmp_path, capsys, scene_tif):
     (tmp_path / "blocker").write_text("a file where a folder should be")
     code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "blocker" / "out")
-    assert code == 2 and "is a file, not a directory; choose another --out" in err
+    assert code == 2 and "is a file, not a folder; choose another --out" in err
     assert (tmp_path / "blocker").read_text() == "a file where a folder should be"
 
 
@@ -193,7 +193,7 @@ def test_read_only_output_folder(world_readable_dir, repo_root):
         env={**os.environ, "HOME": str(world_readable_dir)},
     )
     assert done.returncode == 2, done.stderr
-    expected = f"dakd: error: output folder {locked} is not writable; choose another --out"
+    expected = f"dakd: error: cannot write {locked / 'out'}: folder {locked} is not writable; choose another --out"
     assert done.stderr.strip().splitlines()[-1] == expected
     assert list(locked.iterdir()) == []
 

@@ -168,6 +168,18 @@ def test_aoi_polygon_file_that_is_missing_is_one_line(tmp_path, capsys):
     assert_refused(code, err, "no such file, and not an extent", out)
 
 
+def test_a_mistyped_aoi_is_refused_before_the_model_loads(tmp_path, capsys):
+    """The area was placed only after the model had loaded (and a first ONNX export can take a minute): here a
+    card without its weights shows which came first, since either refusal ends the run."""
+    path = write_scene(tmp_path / "scene.tif", speckled_sea(64, 64))
+    card = tmp_path / "model.json"
+    card.write_text((REPO / "resources" / "models" / "default.json").read_text())  # its weights stay behind
+    out = tmp_path / "run"
+    code, _, err = detect(capsys, path, "--out", out, "--model", card, "--aoi", "20,36,20.1")
+    assert_refused(code, err, "--aoi 20,36,20.1: no such file, and not an extent", out)
+    assert "detector:" not in err
+
+
 @needs_coastline
 def test_a_scene_that_lies_wholly_on_land_is_refused_naming_the_land_mask(tmp_path, capsys):
     # UTM 33N (500000, 4500000) is inland southern Italy: a sea scene placed there has wrong georeferencing

@@ -257,3 +257,27 @@ def test_model_list_out_never_replaces_a_card_in_the_folders_it_reads(card_path,
     listing = tmp_path / "models.txt"
     assert main(["model", "list", "--out", str(listing)]) == 0
     assert listing.read_text().count("osd-xs  mambavision XS") == 2
+
+
+def test_a_ctrl_c_during_model_export_does_not_deny_the_file_it_wrote(card_path, tmp_path, monkeypatch, capsys):
+    """The export cannot stop half-way; asked to during it, the run ended "cancelled; no output was written" (exit
+    130) with the finished ONNX file in place. It now says the file is kept, and where, with exit 0."""
+    import os
+    import signal
+
+    pytest.importorskip("onnx")
+    import engine.runtimes
+
+    export = engine.runtimes.export_onnx
+
+    def export_after_a_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # dakd's handler asks for a stop at the next batch
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(engine.runtimes, "export_onnx", export_after_a_ctrl_c)
+    out = tmp_path / "m.onnx"
+    assert main(["--progress", "none", "model", "export", str(card_path), "--onnx", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"wrote {out} (")
+    assert f"dakd: the export had finished when the stop was asked for; {out} is kept" in captured.err
+    assert "cancelled" not in captured.err and out.is_file()

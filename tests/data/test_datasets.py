@@ -1,6 +1,7 @@
 """The folder data-set registry: one loader, one signature and one set of errors for OSD and SOS."""
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from engine.data.folders import FolderDataset
 from engine.data.sos import read_sos_mask
 from engine.data.split import resolve_split_folder
 from engine.errors import InputError
+
+from .conftest import write_osd
 
 
 @pytest.fixture
@@ -58,6 +61,39 @@ def test_unknown_data_set_and_missing_split_folder(osd_folder: Path, tmp_path: P
         load_dataset("osd", tmp_path, split="nope")
     assert resolve_split_folder(osd_folder, "test", ("images",), "OSD") == osd_folder / "test"
     assert resolve_split_folder(osd_folder / "test", "train", ("images",), "OSD") == osd_folder / "test"
+
+
+def test_a_split_that_is_not_there_is_refused_not_replaced_by_the_folder(osd_folder: Path, tmp_path: Path) -> None:
+    """--split test on a split folder read that folder (training tiles scored as held-out ones); a root without
+    the split names the splits it has. The default split still reads a split folder as it is."""
+    with pytest.raises(InputError) as raised:
+        load_dataset("osd", osd_folder / "train", split="test", tile_px=64)
+    message = str(raised.value)
+    assert message.startswith(f"{osd_folder / 'train'}: it holds images/ itself (one split, with no test/ folder")
+    assert f"give {(osd_folder / 'test').resolve()} as --dataset" in message and "\n" not in message
+    flat = write_osd(tmp_path / "flat", 1)  # a data set without splits (as dakd simulate-tiles writes)
+    with pytest.raises(InputError, match=r"flat: it holds images/ itself .* give the test folder as --dataset"):
+        load_dataset("osd", flat, split="test", tile_px=64)
+    assert len(load_dataset("osd", flat, tile_px=64)) > 0 and len(load_dataset("osd", flat, "flat", tile_px=64)) > 0
+    shutil.rmtree(osd_folder / "test")
+    with pytest.raises(InputError) as raised:
+        load_dataset("osd", osd_folder, split="test", tile_px=64)
+    assert str(raised.value) == (
+        f"{osd_folder}: no test/ split folder; the splits here are train: give one of them as --split, "
+        "or another data-set folder as --dataset"
+    )
+
+
+@pytest.mark.parametrize(("key", "other"), [("osd", "sos"), ("sos", "osd")])
+def test_a_folder_of_the_other_data_set_is_refused_naming_its_format(folders, key, other) -> None:
+    """SOS accepts OSD's images/ and labels/ names, so --data-format sos read an OSD folder (colour labels as
+    masks) and scored it differently; the marker folders (OSD labels_1D/, SOS sat/ and gt/) tell them apart."""
+    for folder, split in ((folders[key], "train"), (folders[key] / "train", None)):
+        with pytest.raises(InputError) as raised:
+            load_dataset(other, folder, split=split, tile_px=64)
+        message = str(raised.value)
+        assert message.startswith(f"{folders[key] / 'train'}: a folder of the {DATASETS[key].name} data set (")
+        assert message.endswith(f"not {DATASETS[other].name}; use --data-format {key}") and "\n" not in message
 
 
 def test_a_registered_data_set_is_a_declaration(sos_folder: Path, monkeypatch) -> None:

@@ -212,3 +212,118 @@ def test_binary_label_raster_with_background_not_oil(scene: Path, tmp_path: Path
     mosaic = mosaic_of(load_labelled_scenes(scenes, LabelSpec(background="not-oil"), -35.0, 64))
     assert (mosaic[20:60, 40:100] == 1).all()
     assert mosaic[80, 30] == NOT_OIL_INDEX and not (mosaic == 0).any()
+
+
+def write_layer(path: Path, layer: str, items: list[tuple[object, object]], kind: str = "str") -> Path:
+    """Add a layer of (UTM geometry, class value) items to a GeoPackage (``kind``: the class field's type)."""
+    import fiona
+    from shapely.geometry import mapping
+
+    from .conftest import SCENE_CRS
+
+    geometry = "Polygon" if items and items[0][0] is not None else "None"
+    schema = {"geometry": geometry, "properties": {"class": kind}}
+    with fiona.open(path, "w", driver="GPKG", crs=SCENE_CRS, schema=schema, layer=layer) as sink:
+        for shape, value in items:
+            sink.write({"geometry": mapping(shape) if shape is not None else None, "properties": {"class": value}})
+    return path
+
+
+def test_geopackage_with_several_layers_needs_the_layer_named(scene: Path, tmp_path: Path) -> None:
+    """fiona reads the first layer when none is named: an area-of-interest layer before the labels was trained on."""
+    path = tmp_path / "project.gpkg"
+    write_layer(path, "aoi", [(pixel_box(0, 0, 128, 128), "sea")])
+    write_layer(path, "labels", [(pixel_box(20, 40, 60, 100), "oil")])
+
+    def oil_pixels(layer: str | None) -> int:
+        scenes = [LabelledScene(str(scene), label_vector=str(path), layer=layer, units="linear")]
+        return load_labelled_scenes(scenes, LabelSpec(), -35.0, 64).class_pixel_counts()["oil"]
+
+    with pytest.raises(InputError, match=r"project.gpkg: holds 2 layers \(aoi, labels\); pass --layer NAME"):
+        oil_pixels(None)
+    with pytest.raises(InputError, match=r"project.gpkg: no layer 'spills' \(layers: aoi, labels\); pass --layer"):
+        oil_pixels("spills")
+    assert oil_pixels("labels") > 30 * 50
+    styled = tmp_path / "styled.gpkg"  # one polygon layer beside a table without geometries (QGIS's layer_styles)
+    write_layer(styled, "labels", [(pixel_box(20, 40, 60, 100), "oil")])
+    write_layer(styled, "layer_styles", [(None, "style")])
+    scenes = [LabelledScene(str(scene), label_vector=str(styled), units="linear")]
+    assert load_labelled_scenes(scenes, LabelSpec(), -35.0, 64).class_pixel_counts()["oil"] > 30 * 50
+
+
+def test_class_ids_stored_as_decimal_numbers(scene: Path, tmp_path: Path) -> None:
+    """A "Real" class field holds 1.0 for oil: it is class id 1, and ``--class-map 7=...`` maps 7.0."""
+    path = write_layer(
+        tmp_path / "ids.gpkg", "ids", [(pixel_box(20, 40, 60, 100), 1.0), (pixel_box(100, 20, 110, 30), 7.0)], "float"
+    )
+    spec = LabelSpec(class_map={"7": "look-alike"})
+    mosaic = mosaic_of(load_labelled_scenes([LabelledScene(str(scene), label_vector=str(path))], spec, -35.0, 64))
+    assert (mosaic[21:59, 41:99] == 1).all() and (mosaic[101:109, 21:29] == 2).all()
+
+
+def write_label_raster(scene: Path, path: Path, ids: np.ndarray, scale: int = 1, **profile: object) -> Path:
+    """Write ``ids`` as a label raster on the scene's grid, or on one ``scale`` times coarser."""
+    import rasterio
+    from affine import Affine
+
+    with rasterio.open(scene) as source:
+        settings = dict(source.profile, dtype=ids.dtype.name, nodata=None, width=ids.shape[1], height=ids.shape[0])
+        settings["transform"] = source.transform @ Affine.scale(scale)
+    settings.update(profile)
+    with rasterio.open(path, "w", **settings) as sink:
+        sink.write(ids, 1)
+    return path
+
+
+def test_label_raster_nodata_of_any_type(scene: Path, tmp_path: Path) -> None:
+    """A 16-bit label raster with nodata -9999 on another grid failed the warp ("internal error"), and NaN
+    nodata in a float raster was refused as the value -9223372036854775808: both are ignore."""
+    coarse = np.zeros((64, 64), np.int16)
+    coarse[10:30, 20:50] = 1
+    coarse[:, :4] = -9999
+    wide = write_label_raster(scene, tmp_path / "int16.tif", coarse, scale=2, nodata=-9999)
+    fine = np.zeros((128, 128), np.float32)
+    fine[20:60, 40:100] = 1
+    fine[:, :8] = np.nan
+    floats = write_label_raster(scene, tmp_path / "float.tif", fine, nodata=float("nan"))
+    for path in (wide, floats):
+        mosaic = mosaic_of(
+            load_labelled_scenes([LabelledScene(str(scene), label_raster=str(path))], LabelSpec(), -35.0, 64)
+        )
+        assert (mosaic[20:60, 40:100] == 1).all() and mosaic[80, 30] == 0 and (mosaic[:, :8] == IGNORE_INDEX).all()
+
+
+def test_label_raster_of_0_and_255_is_refused_or_mapped(scene: Path, tmp_path: Path) -> None:
+    """255 means ignore: a 0/255 oil mask read as all sea with the oil left out, and trained without a word."""
+    from engine.classes import NOT_OIL_INDEX
+
+    mask = np.zeros((128, 128), np.uint8)
+    mask[20:60, 40:100] = 255
+    path = write_label_raster(scene, tmp_path / "mask.tif", mask)
+    scenes = [LabelledScene(str(scene), label_raster=str(path))]
+    with pytest.raises(
+        InputError, match=r"mask.tif: holds only 0 and 255.*--class-map 255=oil.*--class-map 255=ignore"
+    ):
+        load_labelled_scenes(scenes, LabelSpec(background="not-oil"), -35.0, 64)
+    oil = mosaic_of(load_labelled_scenes(scenes, LabelSpec(class_map={"255": "oil"}, background="not-oil"), -35.0, 64))
+    assert (oil[20:60, 40:100] == 1).all() and oil[80, 30] == NOT_OIL_INDEX
+    ignored = mosaic_of(load_labelled_scenes(scenes, LabelSpec(class_map={"255": "ignore"}), -35.0, 64))
+    assert (ignored[20:60, 40:100] == IGNORE_INDEX).all() and ignored[80, 30] == 0
+    mask[mask == 255] = 7  # another value: mapped with --class-map too, or refused naming the fix
+    other = [LabelledScene(str(scene), label_raster=str(write_label_raster(scene, tmp_path / "seven.tif", mask)))]
+    with pytest.raises(InputError, match=r"seven.tif: label values \[7\].*--class-map VALUE=CLASS"):
+        load_labelled_scenes(other, LabelSpec(), -35.0, 64)
+    assert load_labelled_scenes(other, LabelSpec(class_map={"7": "oil"}), -35.0, 64).class_pixel_counts()["oil"] == 2400
+    with pytest.raises(InputError, match=r"--class-map 7=tanker: no such class"):
+        load_labelled_scenes(other, LabelSpec(class_map={"7": "tanker"}), -35.0, 64)
+
+
+def test_label_raster_outside_the_scene_is_refused(scene: Path, tmp_path: Path) -> None:
+    import rasterio
+    from affine import Affine
+
+    with rasterio.open(scene) as source:
+        far = source.transform @ Affine.translation(10000, 0)
+    path = write_label_raster(scene, tmp_path / "far.tif", np.ones((64, 64), np.uint8), transform=far)
+    with pytest.raises(InputError, match=r"far.tif: the label raster does not overlap .*scene.tif; check"):
+        load_labelled_scenes([LabelledScene(str(scene), label_raster=str(path))], LabelSpec(), -35.0, 64)

@@ -34,6 +34,19 @@ def test_cut_tiles_marks_nodata_ignore_and_pads_small_scenes() -> None:
     assert tiles.images_db[0][0, 0] == -35.0 and not tiles.valid[0][0, 0]
 
 
+def test_a_scene_smaller_than_a_tile_is_kept_when_most_of_it_is_valid() -> None:
+    """A 200 px scene with a nodata wedge (72% valid) filled under half of a padded 256 px tile and was
+    dropped as "unlabelled or nodata"; the fractions are of the pixels inside the scene."""
+    valid = np.ones((200, 200), bool)
+    valid[:, :56] = False
+    labels = np.zeros((200, 200), np.uint8)
+    tiles = cut_tiles(np.full((200, 200), -20.0), valid, labels, "s", OSD_CLASSES, -35.0, tile_px=256)
+    assert len(tiles) == 1 and tiles.valid[0].sum() == 200 * 144
+    assert (tiles.labels[0][200:, :] == IGNORE_INDEX).all() and not tiles.valid[0][:, 200:].any()
+    valid[:, :110] = False  # now mostly nodata: still dropped
+    assert len(cut_tiles(np.full((200, 200), -20.0), valid, labels, "s", OSD_CLASSES, -35.0, tile_px=256)) == 0
+
+
 def test_cut_tiles_drops_mostly_nodata_and_unlabelled_tiles() -> None:
     image = np.zeros((64, 128), np.float32)
     valid = np.ones((64, 128), bool)

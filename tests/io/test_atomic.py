@@ -99,7 +99,7 @@ def test_missing_parents_are_created_and_removed_again_on_failure(tmp_path):
 
 def test_parent_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(OutputError, match="is a file, not a directory"):
+    with pytest.raises(OutputError, match="is a file, not a folder"):
         check_output_dir(tmp_path / "file" / "run", overwrite=False)
     with pytest.raises(OutputError, match="exists and is a file"):
         check_output_dir(tmp_path / "file", overwrite=True)
@@ -357,6 +357,24 @@ def test_atomic_file_never_replaces_an_input_or_a_file_inside_an_input_folder(tm
     with atomic_file(product / "sigma0.tif", inputs=[product]) as tmp:  # a new file beside the data is fine
         tmp.write_text("outputs")
     assert leftovers(tmp_path) == [] and leftovers(product) == []
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_a_pipe_or_a_link_to_a_device_is_never_replaced_by_a_file(tmp_path, overwrite):
+    """``--out /dev/null --overwrite`` run as root replaced the device with a file (so did ``/dev/full``); a pipe
+    or a link to a device went the same way. Refused before any work, without advising --overwrite."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    link = tmp_path / "null.json"
+    link.symlink_to(os.devnull)
+    for target in (pipe, link):
+        with pytest.raises(OutputError, match=f"will not replace {target}: it is a device, pipe or socket"):
+            with atomic_file(target, overwrite=overwrite) as tmp:
+                tmp.write_text("outputs")
+        with pytest.raises(OutputError, match="it is a device, pipe or socket"):
+            check_output_files([target], overwrite=overwrite)
+    assert pipe.is_fifo() and link.is_symlink() and os.readlink(link) == os.devnull
+    assert leftovers(tmp_path) == []
 
 
 def test_remove_engine_folder_applies_the_same_rule(tmp_path):

@@ -246,3 +246,21 @@ def test_a_vector_layer_inside_a_zip_is_copied_not_read_as_the_zip(tmp_path):
     assert layer.isValid() and ogr_file(layer) == ""
     copy, copy_layer = vector_file(layer, tmp_path / "copy")
     assert sorted(row["label"] for row in _polygons(copy, copy_layer)) == ["ship", "slick"]
+
+
+def test_a_geopackage_layer_named_by_its_number_reaches_the_engine_by_its_name(tmp_path):
+    """QGIS names a GeoPackage layer ``file.gpkg|layerid=1`` as often as ``|layername=``; only the name was passed,
+    so the engine read the file's first layer (an area of interest before the labels) as the labels."""
+    import fiona
+    from shapely.geometry import box, mapping
+
+    from dakd_qgis.layer_sources import vector_file
+
+    path = tmp_path / "work.gpkg"
+    schema = {"geometry": "Polygon", "properties": {"label": "str"}}
+    for name, label in (("aoi", "area"), ("labels", "slick")):
+        with fiona.open(path, "w", driver="GPKG", schema=schema, crs="EPSG:32633", layer=name) as sink:
+            sink.write({"geometry": mapping(box(500000, 5999000, 500500, 5999500)), "properties": {"label": label}})
+    layer = QgsVectorLayer(f"{path}|layerid=1", "labels", "ogr")
+    assert layer.isValid() and [f["label"] for f in layer.getFeatures()] == ["slick"]
+    assert vector_file(layer, tmp_path / "copy") == (str(path), "labels")

@@ -46,7 +46,8 @@ def test_zip_has_one_top_level_folder_with_everything(package_plugin, tmp_path):
     ):
         assert required in names
     assert not any(
-        "__pycache__" in name or name.endswith((".pyc", "package_plugin.py", "make_styles.py", "make_template.py"))
+        "__pycache__" in name
+        or name.endswith((".pyc", "package_plugin.py", "make_styles.py", "make_template.py", ".aux.xml"))
         for name in names
     )
     for field in (
@@ -68,6 +69,13 @@ def test_zip_has_one_top_level_folder_with_everything(package_plugin, tmp_path):
     assert f"dakd_qgis/{icon}" in names
     assert "GNU GENERAL PUBLIC LICENSE" in licence
     assert "torch>=2.1" in requirements
+
+
+def test_statistics_gdal_wrote_beside_a_raster_are_not_packaged(package_plugin):
+    """QGIS writes ``NAME.tif.aux.xml`` beside a raster it opens (the sample scene, in a developer's QGIS)."""
+    assert package_plugin._ignore("sample", ["sample_scene.tif", "sample_scene.tif.aux.xml", "notes.txt"]) == [
+        "sample_scene.tif.aux.xml"
+    ]
 
 
 def test_the_zips_version_is_the_engines(package_plugin, tmp_path):

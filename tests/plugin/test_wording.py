@@ -44,6 +44,14 @@ REPO = Path(__file__).resolve().parents[2]
             "the training loss became nan; lower --lr or use --precision fp32",
             "the training loss became nan; lower the engine setting “lr” or set the engine setting “precision” to fp32",
         ),
+        (
+            "S1A.SAFE: the product has no HH band (it has: VH, VV); pass --pol VH",
+            "S1A.SAFE: the product has no HH band (it has: VH, VV); set “Band” to VH",
+        ),
+        (
+            "S1A.SAFE: band 3 does not exist; the product's bands are VV, VH (use --pol)",
+            "S1A.SAFE: band 3 does not exist; the product's bands are VV, VH (set “Band”)",
+        ),
         ("dakd: error: x.json: not a DAKD model card", "x.json: not a DAKD model card"),
         ("a sentence without flags, e.g. a range -5 to --", "a sentence without flags, e.g. a range -5 to --"),
     ],

@@ -45,7 +45,7 @@ from shapely.geometry import mapping, shape
 from engine.classes import IGNORE_INDEX, LAND, LOOKALIKE, OIL, OSD_CLASSES, SHIP
 from engine.data.synth.scene import SimulatedScene
 from engine.errors import InputError, OutputError
-from engine.io.atomic import Inputs, atomic_file, check_replaceable
+from engine.io.atomic import Inputs, atomic_file, check_output_files
 from engine.preprocess import from_linear
 from engine.quicklook import QuicklookCanvas, stretch_db
 
@@ -92,21 +92,7 @@ def check_outputs(paths: dict[str, Path], overwrite: bool, inputs: Inputs = ()) 
     Raises:
         OutputError: naming the first file or folder that is in the way.
     """
-    for path in paths.values():
-        if path.is_dir():
-            raise OutputError(f"output {path} is a directory; choose another --out/--name")
-        if path.exists() and not overwrite:
-            raise OutputError(f"output file {path} already exists; pass --overwrite or choose another --out/--name")
-        check_replaceable(path, inputs, option="--out/--name")
-    folder = next(iter(paths.values())).parent.absolute()
-    existing = folder
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputError(f"cannot write into {folder}: {existing} is a file, not a folder; choose another --out")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"output folder {existing} is not writable; choose another --out")
-
+    check_output_files(paths.values(), inputs, overwrite, option="--out/--name")
 
 def write_scene(
     scene: SimulatedScene,

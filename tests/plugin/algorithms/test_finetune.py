@@ -289,3 +289,33 @@ def test_engine_warnings_reach_the_processing_log_as_warnings():
     log("warning", "no fine-tuned step beat the --init model")
     log("info", "step 10/20")
     assert feedback.warnings == ["no fine-tuned step beat the --init model"]
+
+
+@pytest.mark.parametrize("register", [False, True])
+def test_a_training_that_ends_without_its_done_event_is_no_success(
+    dakd_provider, labelled_scenes, tmp_path, isolated_plugin_settings, monkeypatch, register
+):
+    """Audit: the engine says "done" only after the model card is written. A ``dakd finetune`` that exits 0 without
+    it (here a torchrun rank other than the first, as ``RANK=1`` in QGIS's environment makes it) wrote no model, yet
+    the algorithm returned a card that does not exist as its output, or said "The model was trained" with Register.
+    It now fails as the fine-tune dialog does, and registers nothing."""
+    scenes, labels = labelled_scenes
+    monkeypatch.setenv("RANK", "1")  # the child inherits QGIS's environment
+    output = tmp_path / "trained" / "batch-model.json"
+    parameters = {
+        "SCENES": [str(p) for p in scenes],
+        "LABELS": f"{labels}|layername=labels",
+        "CLASS_FIELD": "label",
+        "CLASS_MAP": "slick=oil",
+        "VAL_SHARE": 0.5,
+        "PRESET": 4,
+        "DEVICE": 1,
+        "STEPS": 2,
+        "JOINTNET_STEPS": 1,
+        "AUG_RATIO": 0,
+        "REGISTER": register,
+        "OUTPUT": str(output),
+    }
+    message = _process("dakd:finetuneonmylabels", parameters, _Feedback())
+    assert message == "The training process ended without writing a model."
+    assert not output.exists() and not list(isolated_plugin_settings.models_dir(create=False).glob("*.json"))

@@ -131,3 +131,25 @@ def test_training_warnings_reach_the_user_once_in_every_progress_mode(capsys, tm
         line.startswith("dakd: train SAROSS-Net: step") for line in scores
     )
     assert ("train SAROSS-Net:" in err) == (mode == "bar") and warning not in out
+
+
+def test_a_libraries_python_warning_is_no_two_line_message_above_the_engines(capsys, tmp_path):
+    """A PNG label raster (allowed: same size as its scene) printed rasterio's NotGeoreferencedWarning with a line
+    of rasterio's source above the engine's one-line messages; with --debug it is one debug line."""
+    import numpy as np
+    import rasterio
+    from PIL import Image
+
+    assert main(["-q", "--progress", "none", "simulate", "--size", "256", "256", "--seed", "1", "--out", str(tmp_path),
+                 "--name", "s", "--no-quicklook"]) == 0  # fmt: skip
+    with rasterio.open(tmp_path / "s_labels.tif") as labels:
+        Image.fromarray(labels.read(1).astype(np.uint8)).save(tmp_path / "labels.png")
+    capsys.readouterr()
+    card = Path(__file__).resolve().parents[1] / "resources" / "models" / "default.json"
+    args = ["--progress", "none", "evaluate", str(card), "--device", "cpu", "--scene", str(tmp_path / "s_scene.tif"),
+            "--label-raster", str(tmp_path / "labels.png")]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "Warning" not in err and "DatasetReader" not in err
+    assert main(["--debug", *args]) == 0
+    assert [line for line in capsys.readouterr().err.splitlines() if "NotGeoreferencedWarning" in line] != []

@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -223,7 +224,20 @@ class _StderrHandler(logging.StreamHandler):
             self.handleError(record)
 
 
+def _log_python_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """Say a library's Python warning as one debug line of the engine's log.
+
+    Python printed them as two lines with a line of the library's source (rasterio's NotGeoreferencedWarning for a
+    PNG label raster the same size as its scene, numpy's cast warnings) above the engine's own one-line messages;
+    the engine says what matters to the analyst itself, and ``--debug`` still shows these.
+    """
+    log.debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
+
 def _configure_logging(args: argparse.Namespace, progress: Progress) -> None:
+    warnings.showwarning = _log_python_warning
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     log.setLevel(level)
     log.handlers.clear()

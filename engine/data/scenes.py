@@ -606,11 +606,17 @@ class _LabelSource:
         values and a nodata of -9999 made the warp fail.
 
         Raises:
-            InputError: values that are no class id, nodata nor mapped (naming the file).
+            InputError: values that are no class id, nodata nor mapped, or not whole numbers (naming the file).
         """
         labelled = np.isfinite(data) if data.dtype.kind == "f" else np.ones(data.shape, bool)
         if nodata is not None and not np.isnan(nodata):
             labelled &= data != nodata
+        if data.dtype.kind == "f" and (data[labelled] % 1 != 0).any():  # 1.5 was cut to 1 (oil) without a word
+            fraction = data[labelled][data[labelled] % 1 != 0][0]
+            raise InputError(
+                f"{self.label_path}: holds values that are not whole numbers (e.g. {fraction:g}), and a label "
+                "raster holds class ids; give class ids (0 sea, 1 oil, 2 look-alike, 3 ship, 4 land, 255 ignore)"
+            )
         ids = np.full(data.shape, IGNORE_INDEX, np.int64)
         ids[labelled] = data[labelled]
         mapped = np.zeros(data.shape, bool)

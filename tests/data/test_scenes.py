@@ -293,6 +293,15 @@ def test_label_raster_nodata_of_any_type(scene: Path, tmp_path: Path) -> None:
         assert (mosaic[20:60, 40:100] == 1).all() and mosaic[80, 30] == 0 and (mosaic[:, :8] == IGNORE_INDEX).all()
 
 
+def test_a_label_raster_of_fractions_is_refused_not_cut_to_class_ids(scene: Path, tmp_path: Path) -> None:
+    """A float raster holding 0.5 or 1.5 (a probability map, a resampled mask) was cut to 0 and 1 without a word."""
+    fractions = np.zeros((128, 128), np.float32)
+    fractions[20:60, 40:100] = 1.5
+    path = write_label_raster(scene, tmp_path / "fractions.tif", fractions)
+    with pytest.raises(InputError, match=r"fractions.tif: holds values that are not whole numbers \(e.g. 1.5\)"):
+        load_labelled_scenes([LabelledScene(str(scene), label_raster=str(path))], LabelSpec(), -35.0, 64)
+
+
 def test_label_raster_of_0_and_255_is_refused_or_mapped(scene: Path, tmp_path: Path) -> None:
     """255 means ignore: a 0/255 oil mask read as all sea with the oil left out, and trained without a word."""
     from engine.classes import NOT_OIL_INDEX

@@ -94,6 +94,7 @@ def check_outputs(paths: dict[str, Path], overwrite: bool, inputs: Inputs = ()) 
     """
     check_output_files(paths.values(), inputs, overwrite, option="--out/--name")
 
+
 def write_scene(
     scene: SimulatedScene,
     out_dir: str | os.PathLike[str],

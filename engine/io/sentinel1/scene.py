@@ -14,6 +14,7 @@ pixel returns the same value whatever window it comes in. Memory is bounded by t
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -130,6 +131,12 @@ class Sentinel1Scene:
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self._dataset = rasterio.open(measurement_path)
         except RasterioIOError as error:
+            local = Path(measurement_path)
+            if local.is_file() and not os.access(local, os.R_OK):  # not damaged: someone else's file
+                raise InputError(
+                    f"{location.user_path}: permission denied on its measurement raster {local.name}; ask for "
+                    "access to the product's files, or copy the product elsewhere"
+                ) from None
             raise InputError(
                 f"{location.user_path}: cannot open the measurement raster ({error}); the product is "
                 "damaged or incompletely downloaded"

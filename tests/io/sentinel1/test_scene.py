@@ -235,3 +235,42 @@ def test_viewing_geometry_is_the_annotations_incidence_and_the_range_direction(c
         utm_incidence, utm_look = utm.viewing_geometry(*utm.map_to_pixel(xs, ys))
     np.testing.assert_allclose(utm_incidence, incidence, atol=0.01)
     np.testing.assert_allclose(utm_look, look, atol=0.1)
+
+
+def test_a_measurement_the_analyst_may_not_read_is_named_not_called_damaged(crop_product):
+    """A measurement TIFF under someone else's permissions was "damaged or incompletely downloaded", which sends
+    the analyst to download gigabytes again. Run as ``nobody`` under root, whom modes do not bind."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="dakd-s1-test-"))
+    try:
+        folder.chmod(0o755)
+        product = Path(shutil.copytree(crop_product, folder / crop_product.name))
+        measurement = next((product / "measurement").glob("*.tiff"))
+        measurement.chmod(0o000)
+        drop = (lambda: (os.setgid(65534), os.setuid(65534))) if os.geteuid() == 0 else None
+        code = (
+            "import sys\nfrom engine.io import open_scene\n"
+            "try:\n open_scene(sys.argv[1])\nexcept Exception as error:\n print(error)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(product)],
+            cwd=Path(__file__).resolve().parents[3],
+            preexec_fn=drop,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if "No module named" in done.stderr:
+            pytest.skip("the checkout is not readable by the unprivileged user 'nobody'")
+        assert done.stdout.strip() == (
+            f"{product}: permission denied on its measurement raster {measurement.name}; ask for access to the "
+            "product's files, or copy the product elsewhere"
+        ), done.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -246,6 +246,17 @@ def missing_requirements(statuses: Sequence[RequirementStatus]) -> list[Requirem
     return [status.requirement for status in statuses if not status.ok]
 
 
+def detection_only_installed(statuses: Sequence[RequirementStatus]) -> bool:
+    """Tell whether the statuses of the ``train`` profile are those of a "Detection only" install.
+
+    Every other package is usable and torch (:data:`TRAINING_ONLY`) is not: Check dependencies… then opens on
+    "Detection only", where that install is complete, not on the torch it never asked for, shown as missing.
+    """
+    training = [status for status in statuses if _normalise(status.requirement.name) in TRAINING_ONLY]
+    others = [status for status in statuses if status not in training]
+    return bool(training) and not any(status.ok for status in training) and all(status.ok for status in others)
+
+
 def missing_package_names(engine_python: str = "") -> list[str]:
     """Name the requirements detection needs that are missing or too old, from metadata (milliseconds).
 

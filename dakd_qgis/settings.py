@@ -21,6 +21,7 @@ from pathlib import Path
 from qgis.core import QgsSettings
 
 from .contract import engine_contract
+from .deps import INSTALL_PROFILES
 from .layer_sources import InputProblem
 from .paths import PLUGIN_KEY, profile_data_dir
 from .translation import tr
@@ -42,6 +43,8 @@ class PluginSettings:
             present, else the threshold detector.
         engine_python: Python interpreter that runs ``dakd finetune`` and pip; empty = QGIS's own.
         cache_folder: where detection runs and registered models are kept; empty = the QGIS profile.
+        install_profile: what Check dependencies… last installed (:data:`dakd_qgis.deps.INSTALL_PROFILES`), so the
+            window opens on it; empty = nothing yet.
     """
 
     device: str = "auto"
@@ -49,6 +52,7 @@ class PluginSettings:
     default_model: str = ""
     engine_python: str = ""
     cache_folder: str = ""
+    install_profile: str = ""
     #: The values as :meth:`load` read them (None: made in code), so :meth:`save` writes only what changed.
     _loaded: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -70,6 +74,8 @@ class PluginSettings:
             settings.device = cls.device
         if settings.precision not in settings.precisions():
             settings.precision = cls.precision
+        if settings.install_profile not in INSTALL_PROFILES:
+            settings.install_profile = cls.install_profile
         settings._loaded = settings._values()
         return settings
 
@@ -102,6 +108,13 @@ class PluginSettings:
         QgsSettings().setValue(f"{PLUGIN_KEY}/default_model", self.default_model)
         if self._loaded is not None:
             self._loaded["default_model"] = self.default_model
+
+    def set_install_profile(self, profile: str) -> None:
+        """Remember what Check dependencies… installed (``detect`` or ``train``), writing only that key."""
+        self.install_profile = profile
+        QgsSettings().setValue(f"{PLUGIN_KEY}/install_profile", profile)
+        if self._loaded is not None:
+            self._loaded["install_profile"] = profile
 
     def cache_dir(self, create: bool = True) -> Path:
         """Return the cache folder, created if needed (``create``).

@@ -12,9 +12,10 @@ Rules (also in docs/reference/detection.md):
 * **Geometry.** 8-connected regions, holes kept, simplified by :data:`SIMPLIFY_PX` pixels
   (topology preserved) to remove the pixel staircase. ``area_km2`` and ``pixels`` are those of the
   exact pixel region; perimeter, length, width and orientation are measured on the simplified
-  outline, in metres on the ground for projected CRSs (via the CRS unit), geographic CRSs (via a
-  Lambert azimuthal equal-area projection centred on each region) and rasters without CRS (via the
-  assumed pixel size).
+  outline, in metres on the ground for projected CRSs (via the CRS unit), geographic CRSs and projections
+  whose scale is off by over 1 % at the region, as Web Mercator away from the equator (via a Lambert
+  azimuthal equal-area projection centred on each region), and rasters without CRS (via the assumed
+  pixel size).
 * **length/width/orientation** come from the minimum rotated rectangle: length is its long side,
   width its short side, orientation the bearing of the long side in degrees clockwise from north
   (grid north for projected CRSs), in [0, 180).
@@ -42,6 +43,7 @@ Notes:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Iterator
@@ -59,11 +61,12 @@ from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from scipy import ndimage
 from shapely import affinity, make_valid
-from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from engine.classes import LOOKALIKE, OIL, SHIP, SegClass
 from engine.detectors.threshold import guarded_background_mean, window_px
+from engine.io.raster import ground_lengths_m, projection_distorts
 from engine.io.scene import Scene, SceneInfo
 from engine.preprocess import from_linear
 from engine.progress import Progress
@@ -119,10 +122,27 @@ class MetricFrame:
         output = self.to_output(pixel_geometry)
         if not info.crs.is_geographic:
             factor = info.crs.linear_units_factor[1]
-            return affinity.scale(output, factor, factor, origin=(0, 0))
+            if not self.crs_distorts:
+                return affinity.scale(output, factor, factor, origin=(0, 0))
         lon, lat = self.centroid_lonlat(pixel_geometry)
         local = f"+proj=laea +lat_0={lat} +lon_0={lon} +ellps=WGS84 +units=m +no_defs"
         return shape(transform_geom(info.crs, local, mapping(output)))
+
+    @functools.cached_property
+    def crs_distorts(self) -> bool:
+        """Whether the projected CRS's metres are not ground metres over the scene (Web Mercator away from the equator).
+
+        There regions are measured like those of a geographic CRS; UTM and national grids keep their own metres.
+        Judged once, at the scene's centre: a scene spans a degree or two, and PROJ per region cost a scene of
+        thousands of regions seconds.
+        """
+        info = self.info
+        if info.crs is None or info.crs.is_geographic:
+            return False
+        centre = self.to_output(Point(info.width / 2, info.height / 2))
+        step = 100.0 / info.crs.linear_units_factor[1]  # 100 m in CRS units
+        ground = ground_lengths_m(info.crs, centre.x, centre.y, [(step, 0.0), (0.0, step)])
+        return projection_distorts((100.0, 100.0), ground)
 
     def centroid_lonlat(self, pixel_geometry: BaseGeometry) -> tuple[float, float] | tuple[None, None]:
         """Longitude in [-180, 180) and latitude (WGS84) of the region's centroid; (None, None) without a CRS.
@@ -199,6 +219,13 @@ def iter_regions(polygon_classes_path: str) -> Iterator[tuple[Polygon, int]]:
             band = rasterio.band(classes, 1)
             for geometry, value in features.shapes(band, mask=band, connectivity=8):
                 yield affinity.affine_transform(shape(geometry), to_pixels), int(value)
+
+
+def _open_map(path: str) -> Any:
+    """Open an output map; one without a CRS has no geotransform (:func:`~engine.io.raster.create_output_raster`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path)
 
 
 @dataclass
@@ -409,7 +436,7 @@ def iter_spill_records(
     background = Background(window_px(background_window_km, info.pixel_size_m)) if wind is not None else None
     next_id = 1
     stage = (progress or Progress()).stage("vectorise")
-    with stage, rasterio.open(prob_path) as probability, rasterio.open(polygon_classes_path) as polygon_classes:
+    with stage, _open_map(prob_path) as probability, _open_map(polygon_classes_path) as polygon_classes:
         for seen, (pixel_geometry, class_id) in enumerate(iter_regions(polygon_classes_path), start=1):
             if seen % 100 == 0:
                 stage.advance(100)

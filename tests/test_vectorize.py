@@ -130,6 +130,22 @@ def test_geographic_crs_areas_are_in_metres(tmp_path):
     assert oil["centroid_lon"] == pytest.approx(10.0 + 0.0002 * 50, abs=1e-6)
 
 
+def test_web_mercator_areas_are_ground_areas(tmp_path):
+    # EPSG:3857 at 60°N: 20 CRS metres are 10 ground metres, so its own metres made areas four times too large.
+    north = 6378137.0 * math.log(math.tan(math.radians(45 + 60 / 2)))
+    paths, scene = write_detection(tmp_path, "EPSG:3857", from_origin(1.5e6, north, 20, 20))
+    records, _ = vectorise(paths, scene)
+    scene.close()
+    _, oil = by_class(records)["oil"]
+    lat = oil["centroid_lat"]
+    assert lat == pytest.approx(60.0 - 35 * 20 * math.cos(math.radians(60)) / 111_400, abs=1e-3)
+    step_deg = math.degrees(20 / 6378137.0)
+    size_x, size_y = geographic_pixel_size_m(lat, step_deg, step_deg * math.cos(math.radians(lat)))
+    assert oil["area_km2"] == pytest.approx(1200 * size_x * size_y / 1e6, rel=2e-3)  # about 0.12, not 0.48
+    assert oil["length_km"] == pytest.approx(40 * size_x / 1000, rel=2e-3)
+    assert oil["width_km"] == pytest.approx(30 * size_y / 1000, rel=2e-3)
+
+
 @pytest.mark.parametrize(
     "west, expected_lon", [(179.995, -179.995), (-180.015, 179.995), (359.995, 0.005), (170.0, 170.01)]
 )

@@ -18,12 +18,15 @@ def optional_value(parameters: dict[str, Any], key: str, value: Any) -> Any:
 
 
 def sentence(message: str, empty: str = "") -> str:
-    """Turn an engine message (a lower-case one-liner) into the sentence Processing shows."""
+    """Turn an engine message (a lower-case one-liner) into the sentence Processing shows.
+
+    A message that ends with an ellipsis (most end on the menu item "Settings…") gets no full stop after it.
+    """
     message = message.strip()
     if not message:
         return empty or tr("The run failed.")
     message = message[0].upper() + message[1:]
-    return message if message.endswith((".", "!", "?")) else message + "."
+    return message if message.endswith((".", "!", "?", "…")) else message + "."
 
 
 def feedback_log(feedback: Any) -> Callable[[str, str], None]:

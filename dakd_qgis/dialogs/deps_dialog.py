@@ -26,6 +26,7 @@ from ..deps import (
     INSTALL_PROFILES,
     TORCH_CPU_INDEX,
     RequirementStatus,
+    detection_only_installed,
     missing_requirements,
     pip_install_command,
     probe_arguments,
@@ -56,13 +57,21 @@ class DepsDialog(QDialog):
         self.setWindowTitle(tr("DAKD Oil Spill – Check dependencies"))
         self.resize(720, 560)
         self.settings = PluginSettings.load()
-        self.requirements = profile_requirements("train")
+        remembered = self.settings.install_profile
+        #: Nothing installed from here yet: the first check picks the profile (:meth:`_pick_profile`).
+        self.pick_profile = not remembered
+        self.requirements = profile_requirements(remembered or "train")
+        self.install_profile = ""
         self.statuses: list[RequirementStatus] = []
         self.probe_output: list[str] = []
         self.runner = ProcessRunner(self)
         self.runner.line_received.connect(self._on_line)
         self.runner.finished.connect(self._on_finished)
         self.mode = ""
+        #: What pip was asked to install, while it runs and until the check after it reports (empty if it failed):
+        #: pip leaves a package that is present as it is ("Requirement already satisfied"), so one that fails to
+        #: import was logged as installed and offered again, and the check after it must say so.
+        self.pip_installed: list[str] = []
 
         layout = QVBoxLayout(self)
         self.table = make_table(self, (tr("Package"), tr("Needed"), tr("Installed"), tr("Status")))
@@ -78,6 +87,7 @@ class DepsDialog(QDialog):
                 "detection on a GPU, need torch."
             )
         )
+        self.profile.setCurrentIndex(self.profile.findData(remembered or "train"))
         self.profile.currentIndexChanged.connect(lambda _index: self.set_profile(self.profile.currentData()))
         info.addRow(tr("Install"), self.profile)
         self.device_label = QLabel(self)
@@ -115,6 +125,7 @@ class DepsDialog(QDialog):
         """Check (and install) for ``detect`` (detection only) or ``train`` (detection and fine-tuning)."""
         if profile not in INSTALL_PROFILES:
             return
+        self.pick_profile = False  # the analyst's choice
         if self.profile.currentData() != profile:
             self.profile.setCurrentIndex(self.profile.findData(profile))  # calls back here
             return
@@ -163,6 +174,8 @@ class DepsDialog(QDialog):
         environment.update(command.environment)
         environment.pop("PYTHONNOUSERSITE", None)
         self.mode = "install"
+        self.install_profile = self.profile.currentData()
+        self.pip_installed = [requirement.name for requirement in missing]
         self.log.appendPlainText(f"$ {command.program} {' '.join(command.arguments)}")
         self.install_button.setEnabled(False)
         self.recheck_button.setEnabled(False)
@@ -190,20 +203,26 @@ class DepsDialog(QDialog):
             if ok
             else self.runner.start_error or tr("pip failed (exit code {code}); see above.").format(code=exit_code)
         )
+        if not ok:
+            self.pip_installed = []
+        else:  # the window opens on it next time (after a restart, torch of a "Detection only" install is no news)
+            self.settings.set_install_profile(self.install_profile)
         self.installed.emit(ok)
         self.refresh()
 
     def _show_probe(self, exit_code: int) -> None:
+        attempted, self.pip_installed = self.pip_installed, []
         report = last_json_object(self.probe_output)
-        if report is None:
-            reason = self.runner.start_error or tr("the engine Python exited with code {code}").format(code=exit_code)
-            self.summary.setText(
-                tr("Cannot run the engine Python: {reason}. Set it in Settings….").format(reason=reason)
-            )
+        if report is None:  # the reason says where to set the engine Python
+            reason = self.runner.start_error or tr(
+                "the engine Python exited with code {code}; check it in DAKD Oil Spill ▸ Engine ▸ Settings…"
+            ).format(code=exit_code)
+            self.summary.setText(tr("Cannot run the engine Python: {reason}").format(reason=reason))
             self.statuses = []
             self.table.setRowCount(0)
             self.checked.emit()
             return
+        self._pick_profile(report)
         self.statuses = status_from_probe(self.requirements, report)
         self.table.setRowCount(len(self.statuses))
         for row, status in enumerate(self.statuses):
@@ -230,6 +249,14 @@ class DepsDialog(QDialog):
                 "QGIS's own packages are not changed."
             ).format(names=names)
         )
+        left = [requirement.name for requirement in missing if requirement.name in attempted]
+        if left:  # pip keeps what is present: a package that fails to import was offered again, to no end
+            self.summary.setText(
+                tr(
+                    "pip finished, but {names} still cannot be used: pip leaves a package that is installed as it "
+                    "is, so Install missing cannot repair it. The Status column says what fails."
+                ).format(names=", ".join(left))
+            )
         device = report.get("device", {})
         self.device_label.setText(
             f"{device['name']} – {device['reason']}"
@@ -244,6 +271,22 @@ class DepsDialog(QDialog):
         )
         self.python_label.setText(f"{report.get('executable')} (Python {report.get('python')})")
         self.checked.emit()
+
+    def _pick_profile(self, report: dict) -> None:
+        """On the first check, when nothing was installed from here: "Detection only" if that is what is installed.
+
+        The check is of "Detection and fine-tuning", which lists every package "Detection only" does, so the same
+        report fills the table of either. After a "Detection only" install torch was shown missing, in red, as if
+        the install had failed.
+        """
+        if not self.pick_profile:
+            return
+        self.pick_profile = False
+        if detection_only_installed(status_from_probe(self.requirements, report)):
+            self.profile.blockSignals(True)  # no second check: this report holds the answer
+            self.profile.setCurrentIndex(self.profile.findData("detect"))
+            self.profile.blockSignals(False)
+            self.requirements = profile_requirements("detect")
 
     def shutdown(self) -> None:
         """Stop a running check or install now (plugin unload)."""

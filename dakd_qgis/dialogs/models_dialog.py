@@ -84,8 +84,12 @@ class ModelsDialog(QDialog):
             self.refresh()
         super().showEvent(event)
 
-    def refresh(self) -> None:
-        """Reload the list from disk."""
+    def refresh(self, status: str = "") -> None:
+        """Reload the list from disk and show ``status``: what the action that asked did (none: cleared).
+
+        Each action replaces the line: "Imported X." once stayed under the list after X was made the default,
+        and after X was deleted.
+        """
         settings = self.settings
         self.entries = list_models(settings)
         default = default_model_path(settings)
@@ -99,13 +103,15 @@ class ModelsDialog(QDialog):
                 item.setData(Qt.UserRole, str(entry.card_path))
                 self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
-        if not self.entries:
-            self.status.setPlainText(
-                tr(
-                    "No model cards yet: import one, or fine-tune on your labels. Detection uses "
-                    "the threshold method until then."
-                )
+        hint = (
+            tr(
+                "No model cards yet: import one, or fine-tune on your labels. Detection uses "
+                "the threshold method until then."
             )
+            if not self.entries
+            else ""
+        )
+        self.status.setPlainText(" ".join(part for part in (status, hint) if part))
         self._selection_changed()
 
     def _selection_changed(self) -> None:
@@ -151,8 +157,7 @@ class ModelsDialog(QDialog):
         except ModelRegistryError as error:
             self.status.setPlainText(tr("Not imported: {reason}").format(reason=error))
             return None
-        self.status.setPlainText(tr("Imported {name}.").format(name=registered.name))
-        self.refresh()
+        self.refresh(tr("Imported {name}.").format(name=registered.name))
         return registered
 
     def confirm_replace(self, name: str, is_default: bool) -> bool:
@@ -179,6 +184,7 @@ class ModelsDialog(QDialog):
         entry = self.selected()
         if entry is None:
             return
+        self.status.clear()
         dialog = QDialog(self)
         dialog.setWindowTitle(tr("Model card – {name}").format(name=entry.name))
         dialog.resize(560, 480)
@@ -194,7 +200,7 @@ class ModelsDialog(QDialog):
         if entry is None:
             return
         self.settings.set_default_model("" if entry.bundled else str(entry.card_path))  # only this key
-        self.refresh()
+        self.refresh(tr("{name} is now the default model for detection.").format(name=entry.name))
 
     def delete_selected(self) -> None:
         """Delete the selected registered card after confirmation."""
@@ -213,7 +219,7 @@ class ModelsDialog(QDialog):
         except ModelRegistryError as error:
             self.status.setPlainText(str(error))
             return
-        self.refresh()
+        self.refresh(tr("Deleted {name}.").format(name=entry.name))
 
 
 def _as_plain_text(text: str) -> str:

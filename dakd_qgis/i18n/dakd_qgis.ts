@@ -247,7 +247,7 @@
     </message>
     <message>
         <location filename="../dialogs/deps_dialog.py"/>
-        <source>Cannot run the engine Python: {reason}. Set it in Settings….</source>
+        <source>Cannot run the engine Python: {reason}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -398,6 +398,11 @@
     <message>
         <location filename="../dialogs/models_dialog.py"/>
         <source>Delete the model '{name}' and its weights?</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/models_dialog.py"/>
+        <source>Deleted {name}.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1534,6 +1539,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/deps_dialog.py"/>
+        <source>pip finished, but {names} still cannot be used: pip leaves a package that is installed as it is, so Install missing cannot repair it. The Status column says what fails.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../wording.py"/>
         <source>please report it with the log (View ▸ Panels ▸ Log Messages)</source>
         <translation type="unfinished"></translation>
@@ -1590,7 +1600,7 @@
     </message>
     <message>
         <location filename="../dialogs/deps_dialog.py"/>
-        <source>the engine Python exited with code {code}</source>
+        <source>the engine Python exited with code {code}; check it in DAKD Oil Spill ▸ Engine ▸ Settings…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1772,6 +1782,11 @@
     <message>
         <location filename="../dialogs/settings_dialog.py"/>
         <source>{name} (not in the model list)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/models_dialog.py"/>
+        <source>{name} is now the default model for detection.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

@@ -39,10 +39,12 @@ import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
+from rasterio.warp import transform as transform_points
 from rasterio.windows import Window
 
 from engine.contract import UNITS
 from engine.errors import InputError
+from engine.io.geodesy import distance_bearing
 from engine.io.scene import SceneInfo, reader_number
 from engine.preprocess import DB_UNITS, to_linear
 
@@ -53,6 +55,9 @@ ASSUMED_PIXEL_SIZE_M = 10.0
 #: WGS84 ellipsoid (semi-major axis in m, first eccentricity squared), for pixel sizes in degrees.
 WGS84_A_M = 6378137.0
 WGS84_E2 = 6.69437999014e-3
+#: A projected CRS whose metre differs from a ground metre by more than this share where it is measured (Mercator and
+#: Web Mercator away from the equator: 2x at 60°) is measured on the ellipsoid; UTM and national grids stay well under.
+MAX_PROJECTION_SCALE_ERROR = 0.01
 #: Sparse sample used for the units decision and ``dakd info``: up to this many windows per axis...
 SAMPLE_GRID = 8
 #: ...of this many pixels square.
@@ -114,6 +119,30 @@ def geographic_pixel_size_m(lat_deg: float, dlon_deg: float, dlat_deg: float) ->
         abs(math.radians(dlon_deg)) * prime_vertical_m * math.cos(phi),
         abs(math.radians(dlat_deg)) * meridional_m,
     )
+
+
+def ground_lengths_m(crs: Any, x: float, y: float, steps: list[tuple[float, float]]) -> np.ndarray:
+    """Lengths on the WGS84 ellipsoid, in metres, of the steps ``(dx, dy)`` (CRS units) taken from ``(x, y)``.
+
+    NaN where PROJ cannot take the points to longitude/latitude (outside the projection's domain).
+    """
+    xs = [x] + [x + dx for dx, _ in steps]
+    ys = [y] + [y + dy for _, dy in steps]
+    try:
+        lons, lats = transform_points(crs, "EPSG:4326", xs, ys)
+    except Exception:  # noqa: BLE001 - GDAL's transform errors (CPLE_*) have no public base class
+        return np.full(len(steps), np.nan)
+    km, _ = distance_bearing(lons[0], lats[0], np.asarray(lons[1:]), np.asarray(lats[1:]))
+    return km * 1000.0
+
+
+def projection_distorts(nominal_m: tuple[float, ...], ground_m: np.ndarray) -> bool:
+    """Whether ground lengths differ from the CRS's own (``nominal_m``) by more than :data:`MAX_PROJECTION_SCALE_ERROR`.
+
+    False where the ground lengths could not be computed (a point outside the projection's domain).
+    """
+    ratio = np.asarray(ground_m, dtype=np.float64) / np.asarray(nominal_m, dtype=np.float64)
+    return bool(np.isfinite(ratio).all() and np.abs(ratio - 1.0).max() > MAX_PROJECTION_SCALE_ERROR)
 
 
 class RasterScene:
@@ -387,7 +416,12 @@ def _pixel_size_m(
     if override_m is not None:
         return (float(override_m), float(override_m)), None
     if crs is None:
-        source = "GCPs only (open the .SAFE product instead for map coordinates)" if dataset.gcps[0] else "no CRS"
+        source = (
+            "GCPs only (for map coordinates warp it with gdalwarp, or, for a Sentinel-1 measurement TIFF, open its "
+            ".SAFE product)"
+            if dataset.gcps[0]
+            else "no CRS"
+        )
         return (ASSUMED_PIXEL_SIZE_M, ASSUMED_PIXEL_SIZE_M), (
             f"{path} has {source}: outputs are in pixel coordinates and {assumed}"
         )
@@ -395,7 +429,29 @@ def _pixel_size_m(
         centre_lon, centre_lat = transform @ (dataset.width / 2, dataset.height / 2)
         return geographic_pixel_size_m(centre_lat, size_x, size_y), None
     factor = crs.linear_units_factor[1]
-    return (size_x * factor, size_y * factor), None
+    return _projected_pixel_size_m(dataset, path, (size_x * factor, size_y * factor)), None
+
+
+def _projected_pixel_size_m(dataset: Any, path: str, nominal: tuple[float, float]) -> tuple[float, float]:
+    """Pixel size in metres of a projected raster: the CRS's own, or measured on the ground where the CRS distorts.
+
+    A Web Mercator (EPSG:3857) raster at 60° N has 20 CRS metres per 10 m on the ground: taking its metres as
+    they are made every area four times too large and the detector's background window half as wide as meant.
+    """
+    transform = dataset.transform
+    centre = transform @ (dataset.width / 2, dataset.height / 2)
+    steps = [(transform.a, transform.d), (transform.b, transform.e)]  # one column, one row
+    ground = ground_lengths_m(dataset.crs, centre[0], centre[1], steps)
+    if not projection_distorts(nominal, ground):
+        return nominal
+    log.info(
+        "%s: the CRS's metres are %.2fx the ground's here; pixel size measured on the ground: %.4g x %.4g m",
+        path,
+        nominal[0] / ground[0],
+        ground[0],
+        ground[1],
+    )
+    return float(ground[0]), float(ground[1])
 
 
 #: The fix for a raster whose CRS is unusable (see :func:`_unusable_crs`).
@@ -641,7 +697,10 @@ def create_output_raster(
 
     Args:
         path: file to create (normally inside an :func:`~engine.io.atomic.atomic_output_dir`).
-        info: the scene whose size, CRS and transform the output takes (no CRS → pixel grid).
+        info: the scene whose size, CRS and transform the output takes. Without a CRS the output has no
+            geotransform at all, as a raster without georeferencing: QGIS places it at x = column, y = -row,
+            where the polygons are (:mod:`engine.vectorize`). An identity geotransform (y = +row) put the
+            rasters upside down beside them, and a geotransform of the input's put them elsewhere.
         count: number of bands.
         dtype: band data type.
         nodata: nodata value, or None.
@@ -664,6 +723,8 @@ def create_output_raster(
         transform=info.transform,
         predictor=predictor,
     )
+    if info.crs is None:
+        profile.pop("transform")
     if not tiled or info.width < OUTPUT_BLOCK_PX or info.height < OUTPUT_BLOCK_PX:
         profile.update(tiled=False)
         for key in ("blockxsize", "blockysize"):

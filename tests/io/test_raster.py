@@ -4,6 +4,8 @@ import math
 import numpy as np
 import pytest
 import rasterio
+from rasterio.control import GroundControlPoint
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
@@ -11,6 +13,7 @@ from engine.errors import InputError
 from engine.io import open_scene
 from engine.io.raster import (
     ASSUMED_PIXEL_SIZE_M,
+    WGS84_A_M,
     add_overviews,
     create_output_raster,
     decide_units,
@@ -117,6 +120,29 @@ def test_epsg4326_raster_gets_metre_pixel_size(tmp_path):
         assert scene.info.pixel_size_m == pytest.approx(expected, rel=1e-3)
 
 
+def mercator_pixel_size_m(lat_deg, size_crs):
+    """Ground size of a Web Mercator pixel of ``size_crs`` CRS metres at ``lat_deg`` (its y step is a·dφ/cos φ)."""
+    step_deg = math.degrees(size_crs / WGS84_A_M)
+    return geographic_pixel_size_m(lat_deg, step_deg, step_deg * math.cos(math.radians(lat_deg)))
+
+
+def test_web_mercator_pixel_size_is_measured_on_the_ground(tmp_path):
+    # EPSG:3857 metres are 1/cos φ ground metres: 20 m pixels at 60°N are 10 m ones, which UTM pixels stay exactly.
+    north = WGS84_A_M * math.log(math.tan(math.radians(45 + 60 / 2)))
+    path = write_raster(tmp_path / "merc.tif", speckled_sea(20, 20), "EPSG:3857", from_origin(1.5e6, north, 20, 20))
+    with open_scene(path) as scene:
+        assert scene.info.pixel_size_m == pytest.approx(mercator_pixel_size_m(60.0, 20.0), rel=1e-3)
+        assert scene.info.pixel_size_m == pytest.approx((10.0, 10.0), rel=0.01)
+
+
+def test_projected_raster_outside_its_projection_keeps_its_own_pixel_size(tmp_path):
+    # The centre cannot be taken to longitude/latitude: the ground check is skipped, not a traceback.
+    crs = "+proj=ortho +lat_0=0 +lon_0=0 +ellps=WGS84 +units=m +no_defs"
+    path = write_raster(tmp_path / "far.tif", speckled_sea(20, 20), crs, from_origin(1e8, 0, 10, 10))
+    with open_scene(path) as scene:
+        assert scene.info.pixel_size_m == (10.0, 10.0)
+
+
 def test_no_crs_warns_and_assumes_pixel_size(tmp_path, caplog):
     path = write_raster(tmp_path / "plain.tif", speckled_sea(10, 10))
     with caplog.at_level(logging.WARNING, logger="dakd"), open_scene(path) as scene:
@@ -125,6 +151,18 @@ def test_no_crs_warns_and_assumes_pixel_size(tmp_path, caplog):
     assert "no CRS: outputs are in pixel coordinates" in caplog.text
     with open_scene(path, pixel_size_m=20.0) as scene:
         assert scene.info.pixel_size_m == (20.0, 20.0)
+
+
+def test_gcp_only_raster_warns_how_to_get_map_coordinates(tmp_path, caplog):
+    """Not every GCP-only raster is a Sentinel-1 measurement TIFF: the warning names gdalwarp first."""
+    path = write_raster(tmp_path / "gcps.tif", speckled_sea(10, 10))
+    with rasterio.open(path, "r+") as dataset:
+        corners = [(0, 0), (0, 10), (10, 0), (10, 10)]
+        dataset.gcps = ([GroundControlPoint(r, c, 15 + c * 1e-4, 60 - r * 1e-4) for r, c in corners], "EPSG:4326")
+    with caplog.at_level(logging.WARNING, logger="dakd"), open_scene(path) as scene:
+        assert scene.info.crs is None and scene.info.pixel_size_m == (ASSUMED_PIXEL_SIZE_M, ASSUMED_PIXEL_SIZE_M)
+    assert "has GCPs only (for map coordinates warp it with gdalwarp" in caplog.text
+    assert "outputs are in pixel coordinates" in caplog.text
 
 
 LOCAL_CS = 'LOCAL_CS["arbitrary",UNIT["metre",1]]'
@@ -327,6 +365,22 @@ def test_output_raster_is_tiled_compressed_with_overviews(tmp_path, linear_tif):
         assert ds.descriptions == ("sea", "oil") and ds.nodata == 255
         assert ds.overviews(1) == [2]
         assert ds.crs == info.crs
+
+
+@pytest.mark.parametrize("transform", [None, UTM_TRANSFORM], ids=["no-geotransform", "geotransform-without-crs"])
+def test_output_raster_without_crs_has_no_geotransform(tmp_path, transform):
+    """Without a CRS the polygons are at x = column, y = -row, where QGIS puts a raster without a geotransform.
+
+    An identity geotransform put the maps upside down beside the polygons (y = +row), and a geotransform of the
+    input's (without a CRS) put them kilometres away.
+    """
+    with open_scene(write_raster(tmp_path / "in.tif", speckled_sea(10, 12), None, transform)) as scene:
+        info = scene.info
+    dataset = create_output_raster(tmp_path / "out.tif", info, 1, "uint8", 255)
+    dataset.write(np.zeros((1, 10, 12), np.uint8))
+    dataset.close()
+    with pytest.warns(NotGeoreferencedWarning, match="no geotransform"), rasterio.open(tmp_path / "out.tif") as ds:
+        assert ds.crs is None and (ds.width, ds.height) == (12, 10)
 
 
 _WRITE_PAST_THE_LIMIT = """

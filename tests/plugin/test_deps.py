@@ -173,3 +173,20 @@ def test_packages_detection_runs_without_do_not_stop_it(absent_packages, sar_sce
     assert run.returncode == 0, run.stderr[-2000:]
     land_mask = json.loads((out / "summary.json").read_text())["land_mask"]
     assert (out / "spills.gpkg").is_file() and not land_mask["used"] and "not installed" in land_mask["reason"]
+
+
+def test_a_detection_only_install_is_told_from_a_failed_one():
+    """Check dependencies… opens on "Detection only" when that is what is installed: all but torch usable."""
+    from dakd_qgis.deps import RequirementStatus, detection_only_installed, profile_requirements
+
+    def statuses(unusable: set[str]) -> list[RequirementStatus]:
+        return [
+            RequirementStatus(req, None, req.name not in unusable, "missing" if req.name in unusable else "")
+            for req in profile_requirements("train")
+        ]
+
+    assert detection_only_installed(statuses({"torch"}))
+    assert not detection_only_installed(statuses(set()))  # torch is there: "Detection and fine-tuning"
+    assert not detection_only_installed(statuses({"torch", "rasterio"}))  # detection cannot run either
+    assert not detection_only_installed(statuses({"rasterio"}))
+    assert not detection_only_installed([])

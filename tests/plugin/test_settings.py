@@ -135,3 +135,21 @@ def test_the_engine_caches_in_the_chosen_cache_folder(isolated_plugin_settings, 
     settings.save()
     assert "DAKD_CACHE_DIR" not in engine_subprocess_env({})
     assert (tmp_path / "gone").read_text() == "a file, not a folder"
+
+
+def test_the_install_profile_is_remembered_alone_and_an_unknown_one_is_none(isolated_plugin_settings):
+    from qgis.core import QgsSettings
+
+    from dakd_qgis.paths import PLUGIN_KEY
+    from dakd_qgis.settings import PluginSettings
+
+    assert PluginSettings.load().install_profile == ""
+    earlier = PluginSettings.load()
+    other = PluginSettings.load()  # another window saves after this copy was read
+    other.device = "cpu"
+    other.save()
+    earlier.set_install_profile("detect")
+    loaded = PluginSettings.load()
+    assert (loaded.install_profile, loaded.device) == ("detect", "cpu")
+    QgsSettings().setValue(f"{PLUGIN_KEY}/install_profile", "everything")
+    assert PluginSettings.load().install_profile == ""

@@ -261,6 +261,41 @@ def test_deps_dialog_installs_a_missing_package_privately(
     dialog.deleteLater()
 
 
+def test_a_package_pip_leaves_as_it_is_is_not_reported_installed(qgis_parent, tmp_path, monkeypatch, wait_for_signal):
+    """Audit: a package that is present but fails to import (a missing system library, a half-written install) was
+    offered by Install missing; pip said "Requirement already satisfied", the log "Installation finished.", and the
+    window offered the same install again. Now it says pip cannot repair it."""
+    from dakd_qgis import paths
+    from dakd_qgis.deps import parse_requirement
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
+    site = paths.deps_site_dir()
+    (site / "dakdbroken").mkdir(parents=True)
+    (site / "dakdbroken" / "__init__.py").write_text(
+        "raise ImportError('libfoo.so.1: cannot open shared object file')\n"
+    )
+    (site / "dakdbroken-1.0.dist-info").mkdir()
+    (site / "dakdbroken-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: dakdbroken\nVersion: 1.0\n"
+    )
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    dialog.requirements = [parse_requirement("dakdbroken>=1")]
+    dialog.refresh()
+    assert wait_for_signal(dialog.checked)
+    assert dialog.table.item(0, 3).text().startswith("fails to import: ImportError: libfoo.so.1")
+    dialog.install_missing(["--no-index"])
+    assert wait_for_signal(dialog.installed, 300) == [(True,)], dialog.log.toPlainText()
+    assert wait_for_signal(dialog.checked)
+    assert "Requirement already satisfied" in dialog.log.toPlainText()
+    assert dialog.summary.text().startswith("pip finished, but dakdbroken still cannot be used"), dialog.summary.text()
+    dialog.refresh()  # checked again: the usual summary
+    assert wait_for_signal(dialog.checked)
+    assert dialog.summary.text().startswith("Missing or unusable: dakdbroken."), dialog.summary.text()
+    dialog.deleteLater()
+
+
 def test_install_missing_into_a_folder_that_cannot_be_written_is_one_line(
     qgis_parent, tmp_path, monkeypatch, wait_for_signal
 ):
@@ -385,4 +420,120 @@ def test_import_asks_before_replacing_a_registered_name(
     assert dialog.import_card(card) == default  # Yes: replaced, and detection uses the imported model
     assert json.loads(default.read_text())["description"] == "imported from a colleague"
     assert PluginSettings.load().default_model == str(default)
+    dialog.deleteLater()
+
+
+@pytest.fixture
+def engine_python_without_torch(isolated_plugin_settings, tmp_path):
+    """An engine Python as a "Detection only" install leaves it: every package but torch."""
+    from dakd_qgis.settings import default_python
+
+    stub = tmp_path / "no-torch" / "torch"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    wrapper = tmp_path / "python-without-torch"
+    wrapper.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{stub.parent}${{PYTHONPATH:+:$PYTHONPATH}}" exec "{default_python()}" "$@"\n',
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    isolated_plugin_settings.engine_python = str(wrapper)
+    isolated_plugin_settings.save()
+    return wrapper
+
+
+def _statuses(dialog) -> dict[str, str]:
+    return {dialog.table.item(r, 0).text(): dialog.table.item(r, 3).text() for r in range(dialog.table.rowCount())}
+
+
+def test_deps_dialog_opens_on_detection_only_when_that_is_installed(
+    qgis_parent, engine_python_without_torch, wait_for_signal
+):
+    """Audit: after a "Detection only" install (and a restart) the window opened on "Detection and fine-tuning"
+    and showed torch missing, in red, as if the install had failed."""
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+    from dakd_qgis.settings import PluginSettings
+
+    dialog = DepsDialog(qgis_parent)  # nothing remembered: the first check picks
+    assert wait_for_signal(dialog.checked)
+    statuses = _statuses(dialog)
+    assert dialog.profile.currentData() == "detect" and "torch" not in statuses, statuses
+    assert set(statuses.values()) == {"ok"} and not dialog.install_button.isEnabled(), statuses
+    assert "Everything the engine needs is installed" in dialog.summary.text()
+    assert not dialog.runner.is_running()  # picked from the same report, no second check
+    dialog.deleteLater()
+    PluginSettings.load().set_install_profile("train")  # what the analyst installed last: shown as it is
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    assert dialog.profile.currentData() == "train" and _statuses(dialog)["torch"] == "missing"
+    dialog.deleteLater()
+
+
+def test_deps_dialog_remembers_the_profile_it_installed(qgis_parent, tmp_path, monkeypatch, wait_for_signal):
+    """A successful install remembers its profile; the window opens on it next time, torch or not."""
+    from dakd_qgis import paths
+    from dakd_qgis.deps import parse_requirement
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+    from dakd_qgis.settings import PluginSettings
+
+    monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
+    site = paths.deps_site_dir()
+    (site / "dakdpresent").mkdir(parents=True)
+    (site / "dakdpresent" / "__init__.py").write_text("raise ImportError('libfoo.so.1: cannot open')\n")
+    (site / "dakdpresent-1.0.dist-info").mkdir()
+    (site / "dakdpresent-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: dakdpresent\nVersion: 1.0\n"
+    )
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    assert dialog.profile.currentData() == "train"  # torch is there: not a "Detection only" install
+    dialog.set_profile("detect")
+    assert wait_for_signal(dialog.checked)
+    dialog.requirements = [parse_requirement("dakdpresent>=1")]
+    dialog.refresh()
+    assert wait_for_signal(dialog.checked)
+    assert PluginSettings.load().install_profile == ""
+    dialog.install_missing(["--no-index"])  # pip: "Requirement already satisfied", exit code 0
+    assert wait_for_signal(dialog.installed, 300) == [(True,)], dialog.log.toPlainText()
+    assert wait_for_signal(dialog.checked)
+    assert PluginSettings.load().install_profile == "detect"
+    dialog.deleteLater()
+    dialog = DepsDialog(qgis_parent)
+    assert dialog.profile.currentData() == "detect" and "torch" not in [r.name for r in dialog.requirements]
+    assert wait_for_signal(dialog.checked)
+    dialog.deleteLater()
+
+
+def test_a_wrong_engine_python_is_named_once_with_one_advice(qgis_parent, isolated_plugin_settings, wait_for_signal):
+    """Audit: "…check the engine Python in DAKD Oil Spill ▸ Engine ▸ Settings…. Set it in Settings…." """
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    isolated_plugin_settings.engine_python = "/nonexistent/python3"
+    isolated_plugin_settings.save()
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    text = dialog.summary.text()
+    assert text.startswith("Cannot run the engine Python: could not start /nonexistent/python3"), text
+    assert text.count("Settings") == 1 and text.endswith("Engine ▸ Settings…"), text
+    dialog.deleteLater()
+
+
+def test_each_models_action_replaces_the_status_line(qgis_parent, model_card, isolated_plugin_settings, monkeypatch):
+    """Audit: "Imported X." stayed under the list after X was made the default, and after X was deleted."""
+    from qgis.PyQt.QtWidgets import QMessageBox
+
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.Yes)
+    dialog = ModelsDialog(qgis_parent)
+    assert dialog.import_card(model_card) is not None
+    assert dialog.status.toPlainText() == f"Imported {model_card.name}."
+    row = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())].index("test-model")
+    dialog.table.selectRow(row)
+    dialog.set_selected_default()
+    assert dialog.status.toPlainText() == "test-model is now the default model for detection."
+    dialog.table.selectRow(row)
+    dialog.delete_selected()
+    assert dialog.status.toPlainText().startswith("Deleted test-model."), dialog.status.toPlainText()
+    assert "Imported" not in dialog.status.toPlainText()
     dialog.deleteLater()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
@@ -12,7 +13,8 @@ from engine.progress import Progress
 
 
 def _band(text: str) -> int | str:
-    return int(text) if text.strip().isdigit() else text
+    """Read a band number (``-1`` too: refused as a number out of range, not as "no band has that name") or name."""
+    return int(text) if re.fullmatch(r"\s*[+-]?\d+\s*", text) else text
 
 
 #: Reader settings that have their own option: ``--reader-option band=2`` used to crash (a keyword given twice).
@@ -257,10 +259,25 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     return {key: value for key, value in options.items() if value is not None}
 
 
+def _check_land_and_area(args: argparse.Namespace) -> None:
+    """Refuse a bad ``--land-mask``, ``--land-buffer-m`` or ``--aoi`` before the scene is read or a model loads.
+
+    The engine places them on the scene, the land mask only after the model has loaded; what can be judged
+    without the scene (the file, its polygons, the buffer, the extent's syntax) is judged here, at once.
+    """
+    from engine.io.aoi import check_aoi
+    from engine.io.landmask import check_land_mask
+
+    check_land_mask(args.land_mask, args.land_buffer_m)
+    if args.aoi:
+        check_aoi(args.aoi)
+
+
 def run_detect(args: argparse.Namespace, progress: Progress) -> int:
     """Run detection from parsed arguments; print the summary (or a ``done`` event with ``--progress json``)."""
     from engine.detect import DetectParams, format_summary, run_detection
 
+    _check_land_and_area(args)
     params = DetectParams(
         input_path=args.input,
         out_dir=args.out,

@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -479,10 +480,19 @@ def _print_done(progress: Progress, args: argparse.Namespace, summary: dict[str,
         print(json.dumps(summary, indent=2, default=str), file=sys.stderr)
 
 
+def check_variant(name: str | None) -> None:
+    """Refuse an unknown SAROSS-Net ``--model`` variant before any work (it was an internal error after the data)."""
+    from engine.models import MODEL_VARIANTS
+
+    if name is not None and name not in MODEL_VARIANTS:
+        raise InputError(f"--model {name}: no such SAROSS-Net variant; use one of {', '.join(MODEL_VARIANTS)}")
+
+
 def run_finetune(args: argparse.Namespace, progress: Progress) -> int:
     """``dakd finetune``."""
     from engine.train.pipeline import FinetuneConfig, finetune
 
+    check_variant(args.segmenter_model)
     config = FinetuneConfig(
         output=args.out,
         data=data_config_from_args(args),
@@ -579,15 +589,18 @@ def _work_dir(args: argparse.Namespace) -> Path:
     return Path(args.work_dir) if args.work_dir else output.with_name(output.with_suffix("").name + ".work")
 
 
-def _check_work_dir(args: argparse.Namespace, kind: EngineFolder, inputs: list[Any]) -> Path:
+def _check_work_dir(args: argparse.Namespace, kind: EngineFolder, inputs: list[Any], outputs: Iterable[Path]) -> Path:
     """Return ``--work-dir`` (or ``OUT.work``), refusing an earlier run's without --resume or --overwrite.
 
-    As ``dakd finetune`` (engine.io.atomic.check_work_folder); only the first torchrun process checks.
+    As ``dakd finetune`` (engine.io.atomic.check_work_folder); only the first torchrun process checks. A work
+    folder at an output's path is refused too (:func:`engine.train.pipeline.check_work_apart`).
     """
     from engine.train.distributed import is_main_process
+    from engine.train.pipeline import check_work_apart
 
     work = _work_dir(args)
     if is_main_process():
+        check_work_apart(work, outputs)
         check_work_folder(work, kind, args.resume, args.overwrite, inputs)
     return work
 
@@ -608,7 +621,7 @@ def run_train_jointnet(args: argparse.Namespace, progress: Progress) -> int:
 
     inputs = data_inputs(data_config_from_args(args))
     check_output_files(jointnet_paths(args.out), inputs, args.overwrite)
-    work = _check_work_dir(args, JOINTNET_WORK, inputs)
+    work = _check_work_dir(args, JOINTNET_WORK, inputs, jointnet_paths(args.out))
     data, split = _split_data(args, progress)
     config = JointTrainConfig(
         model=jointnet_config(args.variant),
@@ -742,8 +755,9 @@ def run_train(args: argparse.Namespace, progress: Progress) -> int:
 
     retain_weight(args.retain, bool(args.init))  # refused before any work
     check_real_only_steps(args.real_only_steps, args.steps, args.aug_ratio)
-    inputs = _check_model_out(args)
-    work = _check_work_dir(args, SEGMENTER_WORK, inputs)
+    check_variant(args.model)
+    inputs, outputs = _check_model_out(args)
+    work = _check_work_dir(args, SEGMENTER_WORK, inputs, outputs)
     data, split = _split_data(args, progress, args.init)
     generated = open_generated(args.generated) if args.generated else None
     if args.aug_ratio > 0 and generated is None:
@@ -815,8 +829,8 @@ def _gated_pairs(
     return kept, aug_ratio, generation
 
 
-def _check_model_out(args: argparse.Namespace) -> list[Any]:
-    """Refuse ``dakd train``'s ``--out`` before any work; return what the run reads.
+def _check_model_out(args: argparse.Namespace) -> tuple[list[Any], list[Path]]:
+    """Refuse ``dakd train``'s ``--out`` before any work; return what the run reads and the files it writes.
 
     Refused: an existing card or curve picture (``MODEL.loss.png``, ``MODEL.miou.png``) without --overwrite, or
     an input.
@@ -827,8 +841,9 @@ def _check_model_out(args: argparse.Namespace) -> list[Any]:
 
     inputs = [*data_inputs(data_config_from_args(args)), args.init, args.generated]
     weights, card = card_paths(args.out)
-    check_output_files([card, weights, *curve_paths(card.with_suffix(""))], inputs, args.overwrite)
-    return inputs
+    outputs = [card, weights, *curve_paths(card.with_suffix(""))]
+    check_output_files(outputs, inputs, args.overwrite)
+    return inputs, outputs
 
 
 def _write_train_card(

@@ -23,7 +23,7 @@ from rasterio.windows import Window
 from shapely.geometry import box
 
 from engine.errors import InputError
-from engine.io.landmask import PixelPolygons
+from engine.io.landmask import PixelPolygons, layer_contents_without_polygons
 from engine.io.scene import Scene
 
 log = logging.getLogger("dakd")
@@ -43,14 +43,16 @@ def parse_extent(text: str) -> tuple[tuple[float, float, float, float], CRS] | N
     if match is None:
         return None
     xmin, ymin, xmax, ymax = (float(v) for v in match.groups()[:4])
-    if not (xmin < xmax and ymin < ymax):
-        raise InputError(f"--aoi {text}: xmin must be less than xmax and ymin less than ymax; {_HOW}")
     try:
         crs = CRS.from_user_input(match.group(5) or "EPSG:4326")
     except CRSError:
         raise InputError(
             f"--aoi {text}: {match.group(5)} is not a coordinate system; use e.g. EPSG:4326 or EPSG:32634"
         ) from None
+    if crs.is_geographic and xmax < xmin and xmax + 360 - xmin < 180:
+        xmax += 360  # across the antimeridian (179.9 to -179.9); a swapped pair would span more than half the globe
+    if not (xmin < xmax and ymin < ymax):
+        raise InputError(f"--aoi {text}: xmin must be less than xmax and ymin less than ymax; {_HOW}")
     return (xmin, ymin, xmax, ymax), crs
 
 
@@ -104,6 +106,34 @@ class AoiScene:
         return getattr(self.scene, name)
 
 
+def check_aoi(spec: str | os.PathLike[str]) -> None:
+    """Refuse an area of interest that cannot work without opening the scene (before the scene is read).
+
+    Raises:
+        InputError: ``spec`` is neither a file nor an extent, or a file that cannot be read or holds no polygon.
+    """
+    text = os.fspath(spec)
+    if not os.path.exists(text):
+        if parse_extent(text) is None:
+            raise _not_an_area(text)
+        return
+    contents = layer_contents_without_polygons(text, "--aoi")
+    if contents is not None:
+        raise _no_polygon(text, contents)
+
+
+def _not_an_area(text: str) -> InputError:
+    return InputError(f"--aoi {text}: no such file, and not an extent; {_HOW}")
+
+
+def _no_polygon(text: str, contents: str) -> InputError:
+    """Points or lines: "outside the scene" would send the analyst to move them."""
+    return InputError(
+        f"--aoi {text}: holds {contents}; an area of interest needs polygons "
+        "(or give an extent xmin,ymin,xmax,ymax[,crs])"
+    )
+
+
 def area_of_interest(scene: Scene, spec: str | os.PathLike[str]) -> PixelPolygons:
     """Place the area of interest ``spec`` on the scene's pixel grid, clipped to the scene.
 
@@ -118,16 +148,13 @@ def area_of_interest(scene: Scene, spec: str | os.PathLike[str]) -> PixelPolygon
     else:
         extent = parse_extent(text)
         if extent is None:
-            raise InputError(f"--aoi {text}: no such file, and not an extent; {_HOW}")
+            raise _not_an_area(text)
         area = PixelPolygons(text, scene, geometries=([box(*extent[0])], extent[1]), option="--aoi")
     info = scene.info
     area.clip_to(info.width, info.height)
     contents = area.contents_without_polygons() if is_file and not area.polygons else None
-    if contents is not None:  # points or lines: "outside the scene" would send the analyst to move them
-        raise InputError(
-            f"--aoi {text}: holds {contents}; an area of interest needs polygons "
-            "(or give an extent xmin,ymin,xmax,ymax[,crs])"
-        )
+    if contents is not None:
+        raise _no_polygon(text, contents)
     if not area.polygons:
         raise InputError(
             f"--aoi {text}: lies outside the scene {info.path}; give an area that overlaps it "

@@ -130,7 +130,7 @@ class PixelPolygons:
 
     def _read_near(self, scene_box: Any, map_crs: CRS) -> list[Any]:
         try:
-            with fiona.open(self.path) as layer:
+            with fiona.open(self.path, layer=polygon_layer(self.path, self.option)) as layer:
                 if layer.crs_wkt:
                     layer_crs = CRS.from_wkt(layer.crs_wkt)
                 else:
@@ -139,48 +139,26 @@ class PixelPolygons:
                 left, bottom, right, top = scene_box.bounds
                 margin = 0.02 * max(right - left, top - bottom)
                 bounds = transform_bounds(map_crs, layer_crs, *scene_box.buffer(margin).bounds, densify_pts=21)
-                geometries = []
-                for feature in layer.filter(bbox=bounds):
-                    if feature.geometry is None or "Polygon" not in feature.geometry.type:
-                        continue
-                    projected = transform_geom(layer_crs, map_crs, dict(feature.geometry.__geo_interface__))
-                    geometries.append(shape(projected))
+                geometries, seen = [], set()
+                for bbox in _antimeridian_split(bounds):
+                    for feature in layer.filter(bbox=bbox):
+                        if feature.id in seen or feature.geometry is None or "Polygon" not in feature.geometry.type:
+                            continue
+                        seen.add(feature.id)
+                        projected = transform_geom(layer_crs, map_crs, dict(feature.geometry.__geo_interface__))
+                        geometries.append(shape(projected))
                 return geometries
         except (fiona.errors.FionaError, CRSError, OSError) as error:
-            raise self._unreadable(error) from None
-
-    def _unreadable(self, error: Exception) -> InputError:
-        """Build the one-line refusal of a layer that fiona or its CRS cannot read."""
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return InputError(
-            f"{self.option} {self.path}: cannot read it as a polygon layer ({first}); give a "
-            "Shapefile, GeoPackage or GeoJSON of polygons"
-        )
+            raise _unreadable(self.path, self.option, error) from None
 
     def contents_without_polygons(self) -> str | None:
         """Say what the layer holds ("12 LineString features and no polygon") when it has no polygon at all.
 
         Only polygons near the scene are read, so an empty :attr:`polygons` cannot tell a layer of lines or
-        points (the wrong file: refuse it) from polygons elsewhere (the wrong place: warn). This reads the
-        whole layer's feature types, stopping at the first polygon, so a polygon layer costs one feature.
-
-        Returns:
-            None when the layer has a polygon somewhere; otherwise its contents in words.
+        points (the wrong file: refuse it) from polygons elsewhere (the wrong place: warn); see
+        :func:`layer_contents_without_polygons`.
         """
-        counts: Counter[str] = Counter()
-        try:
-            with fiona.open(self.path) as layer:
-                for feature in layer:
-                    kind = feature.geometry.type if feature.geometry is not None else "empty-geometry"
-                    if "Polygon" in kind:
-                        return None
-                    counts[kind] += 1
-        except (fiona.errors.FionaError, OSError) as error:
-            raise self._unreadable(error) from None
-        if not counts:
-            return "no features at all"
-        held = ", ".join(f"{n} {kind} feature{'' if n == 1 else 's'}" for kind, n in counts.most_common())
-        return f"{held} and no polygon"
+        return layer_contents_without_polygons(self.path, self.option)
 
     def clip_to(self, width: int, height: int) -> None:
         """Keep only the polygon parts inside the ``width`` x ``height`` scene (no margin): an area of interest."""
@@ -210,6 +188,94 @@ class PixelPolygons:
     def describe(self) -> dict[str, Any]:
         """Describe the mask for the run summary."""
         return {"mode": "file", "used": True, "source": self.path, "polygons": len(self.polygons)}
+
+
+def _antimeridian_split(bounds: tuple[float, float, float, float]) -> list[tuple[float, float, float, float]]:
+    """Split longitude bounds that cross the antimeridian (``left > right``, as ``transform_bounds`` gives them).
+
+    OGR reads such a box as the rest of the world: the polygons of a scene across 180 degrees were all missed (its
+    islands unmasked, its area of interest "outside the scene").
+    """
+    left, bottom, right, top = bounds
+    if left <= right:
+        return [bounds]
+    return [(left, bottom, 180.0, top), (-180.0, bottom, right, top)]
+
+
+def _unreadable(path: str, option: str, error: Exception) -> InputError:
+    """Build the one-line refusal of a layer that fiona or its CRS cannot read."""
+    if path.lower().endswith(".shp") and not any(os.path.exists(path[:-4] + ext) for ext in (".shx", ".SHX")):
+        return InputError(
+            f"{option} {path}: the Shapefile's .shx is missing; copy all the files of the Shapefile "
+            "(.shp, .shx, .dbf, .prj) into one folder, or give a GeoPackage"
+        )
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return InputError(
+        f"{option} {path}: cannot read it as a polygon layer ({first}); give a Shapefile, GeoPackage or GeoJSON "
+        "of polygons"
+    )
+
+
+def polygon_layer(path: str, option: str) -> str | None:
+    """Name the layer of ``path`` to read: its only polygon layer when the first layer has none, else the first.
+
+    A GeoPackage of coastlines as lines with a land layer after them was refused as "no polygon" although the
+    land the analyst meant is in it. Several polygon layers after a non-polygon first one are ambiguous.
+
+    Returns:
+        None for the first layer (a file with one layer, or a first layer of polygons).
+
+    Raises:
+        InputError: the file cannot be read, or several later layers hold polygons.
+    """
+    try:
+        names = fiona.listlayers(path)
+        if len(names) < 2:
+            return None
+        kinds = {}
+        for name in names:
+            with fiona.open(path, layer=name) as layer:
+                kinds[name] = str(layer.schema.get("geometry") or "")
+    except (fiona.errors.FionaError, OSError) as error:
+        raise _unreadable(path, option, error) from None
+    polygons = [name for name in names if "Polygon" in kinds[name]]
+    if not polygons or polygons[0] == names[0]:
+        return None
+    if len(polygons) > 1:
+        raise InputError(
+            f"{option} {path}: its first layer {names[0]} holds no polygons and {len(polygons)} other layers "
+            f"do ({', '.join(polygons)}); save the one you mean as its own file"
+        )
+    log.info("%s %s: reading its polygon layer %s (the first layer, %s, holds none)", option, path, *polygons, names[0])
+    return polygons[0]
+
+
+def layer_contents_without_polygons(path: str, option: str) -> str | None:
+    """Say what the layer holds ("12 LineString features and no polygon") when it has no polygon at all.
+
+    This reads the whole layer's feature types, stopping at the first polygon, so a polygon layer costs one
+    feature.
+
+    Returns:
+        None when the layer has a polygon somewhere; otherwise its contents in words.
+
+    Raises:
+        InputError: the file cannot be read as a vector layer.
+    """
+    counts: Counter[str] = Counter()
+    try:
+        with fiona.open(path, layer=polygon_layer(path, option)) as layer:
+            for feature in layer:
+                kind = feature.geometry.type if feature.geometry is not None else "empty-geometry"
+                if "Polygon" in kind:
+                    return None
+                counts[kind] += 1
+    except (fiona.errors.FionaError, OSError) as error:
+        raise _unreadable(path, option, error) from None
+    if not counts:
+        return "no features at all"
+    held = ", ".join(f"{n} {kind} feature{'' if n == 1 else 's'}" for kind, n in counts.most_common())
+    return f"{held} and no polygon"
 
 
 def _project(geometries: list[Any], crs: CRS, map_crs: CRS) -> list[Any]:
@@ -297,6 +363,56 @@ def _skip(scene: Scene, mode: str, reason: str, **extra: Any) -> Scene:
     return scene
 
 
+#: Widest shoreline buffer, in metres: the buffer is for coastline and geolocation errors (tens of metres). Each
+#: window is read this much wider, so 30 km at 10 m took 1.5 GB for a 512-pixel tile, and 1e300 crashed.
+MAX_LAND_BUFFER_M = 10_000.0
+
+
+def check_land_buffer(buffer_m: float) -> str | None:
+    """Return why ``--land-buffer-m`` is unusable (negative, not finite, over :data:`MAX_LAND_BUFFER_M`), or None."""
+    if not 0 <= buffer_m <= MAX_LAND_BUFFER_M:
+        return (
+            f"--land-buffer-m must be 0 or more metres, at most {MAX_LAND_BUFFER_M:g}, got {buffer_m:g}; "
+            "to leave out a wider coastal strip, draw it into the land polygons or use --aoi"
+        )
+    return None
+
+
+def _check_exists(path: str) -> None:
+    if not os.path.exists(path):
+        raise InputError(
+            f"--land-mask {path}: no such file; give a polygon layer of land (e.g. a coastline data "
+            "set), auto (the global coastline) or none"
+        )
+
+
+def check_land_mask(path: str | os.PathLike[str] | None, buffer_m: float) -> None:
+    """Refuse a land mask that cannot work without opening the scene: run before the scene is read or a model loads.
+
+    The mask was checked only once placed on the scene, after the model had loaded (minutes, on the first ONNX
+    export): a mistyped path, a layer of coastlines as lines or a negative buffer cost that wait.
+
+    Raises:
+        InputError: the buffer is out of range, or ``path`` is missing, unreadable or holds no polygon.
+    """
+    problem = check_land_buffer(buffer_m)
+    if problem:
+        raise InputError(problem)
+    if path is None or os.fspath(path) in ("", "auto", "none"):
+        return
+    text = os.fspath(path)
+    _check_exists(text)
+    contents = layer_contents_without_polygons(text, "--land-mask")
+    if contents is not None:
+        raise _no_polygon(text, contents)
+
+
+def _no_polygon(path: str, contents: str) -> InputError:
+    return InputError(
+        f"--land-mask {path}: holds {contents}; a land mask needs polygons of land (or use --land-mask auto)"
+    )
+
+
 def apply_land_mask(scene: Scene, path: str | os.PathLike[str] | None, buffer_m: float = 0.0) -> Scene:
     """Wrap ``scene`` so land is invalid; ``path`` is a polygon layer, ``"auto"`` (global coastline) or ``"none"``.
 
@@ -306,18 +422,15 @@ def apply_land_mask(scene: Scene, path: str | os.PathLike[str] | None, buffer_m:
     """
     if path is None or path == "":
         return scene
-    if not buffer_m >= 0 or not np.isfinite(buffer_m):
-        raise InputError(f"--land-buffer-m must be 0 or more metres, got {buffer_m}")
+    problem = check_land_buffer(buffer_m)
+    if problem:
+        raise InputError(problem)
     text = os.fspath(path)
     if text == "none":
         return _skip(scene, "none", "--land-mask none")
     if text == "auto":
         return _auto(scene, buffer_m)
-    if not os.path.exists(text):
-        raise InputError(
-            f"--land-mask {text}: no such file; give a polygon layer of land (e.g. a coastline data "
-            "set), auto (the global coastline) or none"
-        )
+    _check_exists(text)
     mask = PixelPolygons(text, scene)
     if not mask.polygons:
         return _no_land_over_scene(scene, mask)
@@ -337,9 +450,7 @@ def _no_land_over_scene(scene: Scene, mask: PixelPolygons) -> Scene:
     """
     contents = mask.contents_without_polygons()
     if contents is not None:
-        raise InputError(
-            f"--land-mask {mask.path}: holds {contents}; a land mask needs polygons of land (or use --land-mask auto)"
-        )
+        raise _no_polygon(mask.path, contents)
     log.warning(
         "--land-mask %s: no land polygon over the scene, so no land is masked and coasts can come out as oil; "
         "check that the layer covers the scene, or use --land-mask auto",

@@ -44,6 +44,9 @@ FINGERPRINT = "fingerprint"
 #: Bumped when the checkpoint's content or the fingerprint's recipe changes: an older checkpoint is then refused
 #: by name ("differs in: checkpoint") instead of failing somewhere in the restore.
 FINGERPRINT_VERSION = 1
+#: What a refused checkpoint's message tells the analyst to do. Not "start without --resume" alone: the work folder
+#: holding the checkpoint is then refused as an earlier run's ("pass --resume ... or --overwrite"), a loop.
+RETRY = "start without --resume, with --overwrite or another --work-dir"
 #: How many differing fingerprint keys a refusal names before "and N more".
 _NAMED_DIFFERENCES = 4
 
@@ -68,15 +71,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"{path}: checkpoint not found; start without --resume or give the run's checkpoint folder")
+        raise ModelError(f"{path}: checkpoint not found; {RETRY}")
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - every refusal becomes one line
-        raise ModelError(
-            f"{path}: not a DAKD training checkpoint ({type(error).__name__}); start again without --resume"
-        ) from None
+        raise ModelError(f"{path}: not a DAKD training checkpoint ({type(error).__name__}); {RETRY}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_NAME:
-        raise ModelError(f"{path}: not a DAKD training checkpoint; start again without --resume")
+        raise ModelError(f"{path}: not a DAKD training checkpoint; {RETRY}")
     return state
 
 
@@ -174,22 +175,19 @@ def check_fingerprint(path: str | Path, saved: Any, expected: Mapping[str, Any])
     Raises:
         ModelError: ``saved`` differs from ``expected``, or there is none (written by an older engine).
     """
-    retry = "start without --resume, with --overwrite or another --work-dir"
     if not isinstance(saved, Mapping):
-        raise ModelError(f"{path}: written by an older engine, so it cannot be matched to this run; {retry}")
+        raise ModelError(f"{path}: written by an older engine, so it cannot be matched to this run; {RETRY}")
     differences = fingerprint_differences(saved, expected)
     if not differences:
         return
     named = ", ".join(differences[:_NAMED_DIFFERENCES])
     if len(differences) > _NAMED_DIFFERENCES:
         named += f" and {len(differences) - _NAMED_DIFFERENCES} more"
-    raise ModelError(f"{path} is from another run (differs in: {named}); {retry}")
+    raise ModelError(f"{path} is from another run (differs in: {named}); {RETRY}")
 
 
 def unfit_checkpoint(path: str | Path, error: BaseException) -> ModelError:
     """Return the one-line refusal of a checkpoint whose content does not fit this run (a failed restore)."""
     detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
     reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-    return ModelError(
-        f"{path} does not fit this run ({reason[:160]}); start without --resume, with --overwrite or another --work-dir"
-    )
+    return ModelError(f"{path} does not fit this run ({reason[:160]}); {RETRY}")

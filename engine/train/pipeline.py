@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from engine.data.split import split_by_scene
 from engine.data.tiles import TileSet, can_fold, fit_normalisation, is_binary
 from engine.detectors.base import InputSpec
 from engine.device import select_device
-from engine.errors import InputError, ModelError
+from engine.errors import InputError, ModelError, OutputError
 from engine.io.atomic import (
     EngineFolder,
     atomic_file,
@@ -631,8 +632,24 @@ def _check_outputs(config: FinetuneConfig) -> tuple[Path, Path]:
     inputs = run_inputs(config)
     outputs = [card_json, output.with_name(output.name + ".safetensors"), *curve_paths(output)]
     check_output_files(outputs, inputs, config.overwrite)
+    check_work_apart(work, outputs)
     check_work_folder(work, FINETUNE_WORK, config.resume, config.overwrite, inputs)  # emptied once the data is checked
     return output, work
+
+
+def check_work_apart(work: Path, outputs: Iterable[Path]) -> None:
+    """Refuse, before any work, a ``--work-dir`` that is an output file's path (``--out M.json --work-dir M.json``).
+
+    The work folder is made before the first step, so the output written at the end found a folder in its place:
+    the whole run trained, then failed on "is a folder, not a file; choose another --out".
+
+    Raises:
+        OutputError: the work folder is an output file's path.
+    """
+    folder = Path(work).expanduser().resolve()
+    for output in outputs:
+        if Path(output).expanduser().resolve() == folder:
+            raise OutputError(f"--work-dir {work} is the path of the output {output}; choose another --work-dir")
 
 
 def _aug_ratio(config: FinetuneConfig, preset: Preset, train_tiles: TileSet, progress: Progress) -> float:

@@ -287,6 +287,13 @@ def test_a_reader_option_that_has_its_own_flag_is_refused(tmp_path, capsys, scen
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("band", ["-1", "0", "99"])
+def test_a_band_number_out_of_range_is_refused_as_a_number(tmp_path, capsys, scene_tif, band):
+    """``--band -1`` was read as a band name: "no band has that name '-1'"."""
+    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", f"--band={band}")
+    assert_refused(code, err, f"there is no band {band}; use --band 1..1", tmp_path / "out")
+
+
 @pytest.mark.parametrize(
     "option, value, message",
     [

@@ -180,6 +180,50 @@ def test_a_mistyped_aoi_is_refused_before_the_model_loads(tmp_path, capsys):
     assert "detector:" not in err
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--land-mask", "missing.gpkg"], "--land-mask missing.gpkg: no such file"),
+        (["--land-mask", "coast.gpkg"], "holds 1 LineString feature and no polygon"),
+        (["--land-buffer-m", "-1"], "--land-buffer-m must be 0 or more metres, at most 10000, got -1"),
+        (["--land-buffer-m", "1e300"], "at most 10000, got 1e+300"),  # was an internal error
+    ],
+    ids=["missing", "lines", "negative", "huge"],
+)
+def test_a_bad_land_mask_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, options, message):
+    """The land mask was checked once placed on the scene, after the model had loaded (a first ONNX export can take
+    a minute): a card without its weights shows which came first, since either refusal ends the run."""
+    from shapely.geometry import LineString
+
+    monkeypatch.chdir(tmp_path)
+    east, north = SEA_ORIGIN
+    _write_layer(tmp_path / "coast.gpkg", [LineString([(east, north - 300), (east + 640, north - 300)])], "LineString")
+    path = write_scene(tmp_path / "scene.tif", speckled_sea(64, 64))
+    card = tmp_path / "model.json"
+    card.write_text((REPO / "resources" / "models" / "default.json").read_text())  # its weights stay behind
+    out = tmp_path / "run"
+    code, _, err = detect(capsys, path, "--out", out, "--model", card, *options)
+    assert_refused(code, err, message, out)
+    assert "detector:" not in err
+
+
+def test_a_bad_land_mask_or_area_is_refused_before_the_scene_is_read(tmp_path, capsys, monkeypatch):
+    """What can be judged without the scene is judged before it is opened (and its statistics sampled)."""
+    import engine.detect
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the scene was opened")
+
+    monkeypatch.setattr(engine.detect, "open_scene", no_reading)
+    path = write_scene(tmp_path / "scene.tif", speckled_sea(64, 64))
+    for options, message in [
+        (["--land-mask", tmp_path / "missing.gpkg"], "no such file; give a polygon layer of land"),
+        (["--aoi", "20,36,20.1"], "--aoi 20,36,20.1: no such file, and not an extent"),
+    ]:
+        code, _, err = detect(capsys, path, "--out", tmp_path / "run", *options)
+        assert_refused(code, err, message, tmp_path / "run")
+
+
 @needs_coastline
 def test_a_scene_that_lies_wholly_on_land_is_refused_naming_the_land_mask(tmp_path, capsys):
     # UTM 33N (500000, 4500000) is inland southern Italy: a sea scene placed there has wrong georeferencing

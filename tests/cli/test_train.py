@@ -560,6 +560,54 @@ def test_resume_refuses_a_work_folder_that_holds_the_users_files_and_leaves_them
     assert sorted(p.name for p in mine.rglob("*")) == ["dataset.json", "generated", "images", "notes.txt"]
 
 
+@pytest.mark.parametrize(
+    ("command", "output"),
+    [("finetune", "m.json"), ("finetune", "m.loss.png"), ("train", "m.safetensors"), ("train-jointnet", "m.json")],
+)
+def test_a_work_dir_at_an_output_path_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, output: str
+) -> None:
+    """`--out m.json --work-dir m.json` trained the whole run into the folder m.json, then failed at the end on
+    "output m.json is a directory, not a file; choose another --out" (the work folder is made before the first step)."""
+    data = simulate_tiles(tmp_path / "tiles", 2, seed=3)
+    work = tmp_path / output
+    args = ["--progress", "none", command, "--data-format", "osd", "--dataset", str(data), "--device", "cpu"]
+    args += ["--steps", "1", "--batch-size", "2", "--output", str(tmp_path / "m.json"), "--work-dir", str(work)]
+    small = {"finetune": ["--preset", "tiny", "--aug-ratio", "0"], "train": ["--model", "saross_net_xs"]}
+    assert main([*args, *small.get(command, ["--variant", "tiny"])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"dakd: error: --work-dir {work} is the path of the output ")
+    assert "choose another --work-dir" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiles"]
+
+
+def test_a_damaged_checkpoint_is_refused_in_one_line_whose_advice_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A last.pt cut short (a power cut) or replaced by a pickle that runs code: `--resume` is one line, runs
+    nothing, and its advice leads out. It said "start again without --resume", which was refused in turn ("work
+    folder exists from an earlier run; pass --resume to continue it"): a loop."""
+    data = simulate_tiles(tmp_path / "tiles", 2, seed=3)
+    work = tmp_path / "m.work"
+    common = ["--progress", "none", "train", "--data-format", "osd", "--dataset", str(data), "--device", "cpu"]
+    common += ["--steps", "1", "--batch-size", "2", "--output", str(tmp_path / "m")]
+    assert main(common) == 0
+    last = work / "last.pt"
+    whole = last.read_bytes()
+    payload = tmp_path / "ran"
+    evil = f"cos\nsystem\n(S'touch {payload}'\ntR.".encode()  # pickle protocol 0: os.system(...) when unpickled
+    for damaged in (whole[: len(whole) // 2], evil):
+        last.write_bytes(damaged)
+        capsys.readouterr()
+        assert main([*common, "--overwrite", "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"dakd: error: {last}: not a DAKD training checkpoint (")
+        assert err.rstrip().endswith("start without --resume, with --overwrite or another --work-dir")
+        assert not payload.exists()
+    assert main([*common, "--overwrite"]) == 0  # the advice: start afresh
+    assert not payload.exists()
+
+
 def test_finetune_refuses_point_labels_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Points burn one pixel each and the rest would be trained as sea: refused before any work."""
     import fiona
@@ -747,3 +795,17 @@ def test_finetune_the_default_model_on_binary_labels_and_evaluate_both_foldings(
     assert "look-alike, ship, land are folded into not oil" in binary_on_five.stdout
     scored = json.loads((tmp_path / "eval.json").read_text())
     assert len(scored["confusion"]) == 2 and scored["pixels"] > 0
+
+
+@pytest.mark.parametrize(("command", "option"), [("train", "--model"), ("finetune", "--model")])
+def test_an_unknown_saross_net_variant_is_refused_before_the_data_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, option: str
+) -> None:
+    """`dakd train --model tiny` (the name of a preset and of a SAR-JointNet variant) was "internal error (KeyError:
+    unknown model 'tiny' ...)", after the data had been read."""
+    args = ["--progress", "none", command, "--data-format", "osd", "--dataset", str(tmp_path / "absent")]
+    assert main([*args, option, "tiny", "--device", "cpu", "--output", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dakd: error: --model tiny: no such SAROSS-Net variant; use one of saross_net_t, ")
+    assert "saross_net_xs" in err
+    assert err.count("\n") == 1 and not (tmp_path / "m.json").exists()

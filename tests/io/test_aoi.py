@@ -183,3 +183,65 @@ def test_an_area_needs_a_georeferenced_scene(tmp_path):
     path = write_raster(tmp_path / "pixels.tif", np.full((16, 16), 0.05, np.float32), None, None)
     with pytest.raises(InputError, match="no coordinate system, so --aoi cannot be placed"):
         open_scene(path, units="linear", aoi="0,0,1,1")
+
+
+def test_an_extent_across_the_antimeridian_is_read_as_the_narrow_box():
+    """179.9 to -179.9 was refused ("xmin must be less than xmax"); a swapped pair spans most of the globe, and is
+    still refused."""
+    (box, crs) = parse_extent("179.9,-1,-179.9,1")
+    assert box == pytest.approx((179.9, -1.0, 180.1, 1.0)) and crs.is_geographic
+    with pytest.raises(InputError, match="xmin must be less than xmax"):
+        parse_extent("15.1,54,15.0,54.2")
+    with pytest.raises(InputError, match="xmin must be less than xmax"):
+        parse_extent("600000,0,500000,1,EPSG:32633")
+
+
+def _antimeridian_scene(tmp_path):
+    """A 64 x 64 px scene at 20 m in UTM 60N whose middle column lies on the antimeridian (180 E, 0.5 N)."""
+    from rasterio.transform import from_origin
+
+    from engine.io.raster import write_raster
+
+    xs, ys = transform("EPSG:4326", "EPSG:32660", [180.0], [0.5])
+    values = np.full((64, 64), 0.05, np.float32)
+    return write_raster(
+        tmp_path / "antimeridian.tif", values, "EPSG:32660", from_origin(xs[0] - 32 * 20, ys[0] + 32 * 20, 20, 20)
+    )
+
+
+def test_an_area_across_the_antimeridian_is_placed(tmp_path):
+    """A multipolygon in two halves either side of 180 degrees, and the same as an extent, were "outside the
+    scene" (the layer was searched over the rest of the world)."""
+    import fiona
+    from shapely.geometry import MultiPolygon, box, mapping
+
+    halves = MultiPolygon([box(179.997, 0.499, 180.0, 0.501), box(-180.0, 0.499, -179.997, 0.501)])
+    path = tmp_path / "area.gpkg"
+    with fiona.open(
+        path, "w", driver="GPKG", crs="EPSG:4326", schema={"geometry": "MultiPolygon", "properties": {}}
+    ) as sink:
+        sink.write({"geometry": mapping(halves), "properties": {}})
+    for aoi in (path, "179.997,0.499,-179.997,0.501"):
+        scene = open_scene(_antimeridian_scene(tmp_path), units="linear", aoi=aoi)
+        try:
+            _, valid = scene.read_sigma0(Window(0, 0, 64, 64))
+        finally:
+            scene.close()
+        cols = np.flatnonzero(valid.any(axis=0))
+        assert cols.min() < 32 < cols.max(), aoi  # both sides of the antimeridian
+        assert 0 < valid.sum() < 64 * 64 / 2
+
+
+def test_an_area_is_checked_without_the_scene(tmp_path):
+    import fiona
+
+    from engine.io.aoi import check_aoi
+
+    points = tmp_path / "points.gpkg"
+    with fiona.open(points, "w", driver="GPKG", crs="EPSG:4326", schema={"geometry": "Point", "properties": {}}) as f:
+        f.write({"geometry": {"type": "Point", "coordinates": (15.0, 54.0)}, "properties": {}})
+    with pytest.raises(InputError, match="holds 1 Point feature and no polygon"):
+        check_aoi(points)
+    with pytest.raises(InputError, match="no such file, and not an extent"):
+        check_aoi("1,2,3")
+    check_aoi("15,54,15.1,54.2")

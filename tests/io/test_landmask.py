@@ -155,3 +155,98 @@ def test_the_masked_scene_knows_whether_a_pixel_was_valid_before_the_mask(tmp_pa
             assert not valid.any() and scene.valid_before_land_mask is expected
         finally:
             scene.close()
+
+
+def _antimeridian_scene(tmp_path):
+    """A 64 x 64 px scene at 20 m in UTM 60N whose middle column lies on the antimeridian (180 E, 0.5 N)."""
+    from rasterio.transform import from_origin
+
+    xs, ys = transform("EPSG:4326", "EPSG:32660", [180.0], [0.5])
+    values = np.full((64, 64), 0.05, np.float32)
+    origin = from_origin(xs[0] - 32 * 20, ys[0] + 32 * 20, 20, 20)
+    return write_raster(tmp_path / "antimeridian.tif", values, "EPSG:32660", origin)
+
+
+@pytest.mark.parametrize(("west", "east"), [(179.996, 179.999), (-179.999, -179.996)], ids=["east", "west"])
+def test_land_polygons_of_a_scene_across_the_antimeridian_are_masked(tmp_path, west, east):
+    """The scene's longitudes run from 179.994 to -179.994; OGR read that box as the rest of the world, so an
+    island on either side of 180 degrees was left unmasked ("no land polygon over the scene")."""
+    from shapely.geometry import box
+
+    island = _write_gpkg(tmp_path / "island.gpkg", [box(west, 0.499, east, 0.501)], "Polygon", crs="EPSG:4326")
+    masked = apply_land_mask(open_scene(_antimeridian_scene(tmp_path), units="linear"), island)
+    try:
+        assert isinstance(masked, LandMaskedScene)
+        _, valid = masked.read_sigma0(Window(0, 0, 64, 64))
+    finally:
+        masked.close()
+    assert 0 < (~valid).sum() < 64 * 64 / 4
+
+
+def test_a_geopackage_whose_first_layer_holds_lines_reads_its_polygon_layer(linear_tif, tmp_path):
+    """A GeoPackage of coastlines (lines) and land (polygons) was refused as holding no polygon."""
+    import fiona
+    from shapely.geometry import LineString, box, mapping
+
+    path = tmp_path / "coast.gpkg"
+    for name, kind, geometry in [
+        ("coast_lines", "LineString", LineString([(500000, 5999700), (500800, 5999700)])),
+        ("land", "Polygon", box(499900, 5999000, 500400, 6000100)),
+    ]:
+        schema = {"geometry": kind, "properties": {}}
+        with fiona.open(path, "w", driver="GPKG", crs="EPSG:32633", schema=schema, layer=name) as sink:
+            sink.write({"geometry": mapping(geometry), "properties": {}})
+    masked = apply_land_mask(open_scene(linear_tif), path)
+    try:
+        _, valid = masked.read_sigma0(Window(0, 0, 80, 64))
+    finally:
+        masked.close()
+    assert not valid[:, :30].any() and valid[:, 50:].all()
+
+
+def test_a_shapefile_without_its_shx_says_so(linear_tif, tmp_path):
+    import fiona
+    from shapely.geometry import box, mapping
+
+    path = tmp_path / "land.shp"
+    schema = {"geometry": "Polygon", "properties": {}}
+    with fiona.open(path, "w", driver="ESRI Shapefile", crs="EPSG:32633", schema=schema) as sink:
+        sink.write({"geometry": mapping(box(499900, 5999000, 500400, 6000100)), "properties": {}})
+    path.with_suffix(".shx").unlink()
+    scene = open_scene(linear_tif)
+    try:
+        with pytest.raises(InputError) as raised:
+            apply_land_mask(scene, path)
+    finally:
+        scene.close()
+    assert str(raised.value).startswith(f"--land-mask {path}: the Shapefile's .shx is missing; copy all the files")
+
+
+@pytest.mark.parametrize("buffer_m", [-1.0, float("nan"), float("inf"), 1e300, 30_000.0])
+def test_a_land_buffer_out_of_range_is_one_line(linear_tif, tmp_path, buffer_m):
+    """1e300 m crashed (an internal error), 30 km took 1.5 GB for one 512-pixel tile: each window is read that wider."""
+    from engine.io.landmask import check_land_mask
+
+    layer = _write_polygon_layer(tmp_path / "land.geojson", LEFT_HALF)
+    scene = open_scene(linear_tif)
+    try:
+        with pytest.raises(InputError, match=r"^--land-buffer-m must be 0 or more metres, at most 10000, got "):
+            apply_land_mask(scene, layer, buffer_m)
+    finally:
+        scene.close()
+    with pytest.raises(InputError, match=r"^--land-buffer-m must be 0 or more metres, at most 10000"):
+        check_land_mask("none", buffer_m)
+
+
+def test_a_land_mask_is_checked_without_the_scene(tmp_path):
+    from shapely.geometry import LineString
+
+    from engine.io.landmask import check_land_mask
+
+    lines = _write_gpkg(tmp_path / "coast.gpkg", [LineString([(0, 0), (1, 1)])], "LineString")
+    with pytest.raises(InputError, match="holds 1 LineString feature and no polygon"):
+        check_land_mask(lines, 100.0)
+    with pytest.raises(InputError, match="no such file"):
+        check_land_mask(tmp_path / "missing.gpkg", 100.0)
+    for fine in (None, "", "auto", "none", _write_polygon_layer(tmp_path / "land.geojson", LEFT_HALF)):
+        check_land_mask(fine, 100.0)

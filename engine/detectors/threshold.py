@@ -55,6 +55,10 @@ MAX_BACKGROUND_WINDOW_PX = 1001
 THRESHOLD_TILE_PX = 512
 
 
+#: The largest --threshold-k-db: oil darker than its sea by more than σ0's whole range (about 30 dB) is none.
+MAX_THRESHOLD_K_DB = 30.0
+
+
 @dataclass(frozen=True)
 class ThresholdConfig(ConfigBase):
     """Parameters of the threshold detector (the CLI exposes the first two).
@@ -77,8 +81,11 @@ class ThresholdConfig(ConfigBase):
     def __post_init__(self) -> None:
         if not 0 < self.background_window_km < math.inf:  # inf crashed converting to pixels
             raise DakdError(f"--background-window-km must be positive, got {self.background_window_km}")
-        if not 0 <= self.threshold_k_db < math.inf:  # inf would call nothing oil
-            raise DakdError(f"--threshold-k-db must be 0 or more (SNAP's rule), got {self.threshold_k_db}")
+        if not 0 <= self.threshold_k_db <= MAX_THRESHOLD_K_DB:  # inf (or 1e300) would call nothing oil, without a word
+            raise DakdError(
+                f"--threshold-k-db must be 0 to {MAX_THRESHOLD_K_DB:g} dB (SNAP's default is 2), "
+                f"got {self.threshold_k_db}"
+            )
         if self.speckle_filter_px < 1 or self.speckle_filter_px % 2 == 0:
             raise DakdError(f"speckle_filter_px must be an odd number ≥ 1, got {self.speckle_filter_px}")
         if not self.softness_db > 0:
@@ -238,7 +245,7 @@ class ThresholdDetector:
             metres = min(scene.pixel_size_m)
             largest_km = MAX_BACKGROUND_WINDOW_PX * metres / 1000
             raise DakdError(
-                f"--background-window-km {self.config.background_window_km:g} is {background_px} px at "
+                f"--background-window-km {self.config.background_window_km:g} is {background_px:.3g} px at "
                 f"this scene's {metres:.3g} m pixels, more than the {MAX_BACKGROUND_WINDOW_PX} px the "
                 f"threshold detector handles; use at most {largest_km:.3g} km (SNAP's default is 0.5 km)"
             )

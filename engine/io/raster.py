@@ -52,6 +52,8 @@ log = logging.getLogger("dakd")
 
 #: Pixel size assumed when a raster has no CRS: Sentinel-1 IW GRDH pixel spacing (10 m).
 ASSUMED_PIXEL_SIZE_M = 10.0
+#: The largest ``--reader-option pixel_size_m``: detection is built for 10-40 m radar pixels.
+MAX_PIXEL_SIZE_M = 1000.0
 #: WGS84 ellipsoid (semi-major axis in m, first eccentricity squared), for pixel sizes in degrees.
 WGS84_A_M = 6378137.0
 WGS84_E2 = 6.69437999014e-3
@@ -489,6 +491,11 @@ def open_raster(
         nodata = reader_number("nodata", nodata, "nodata=0 or nodata=nan")
     if pixel_size_m is not None:
         pixel_size_m = reader_number("pixel_size_m", pixel_size_m, "pixel_size_m=10", positive=True)
+        if pixel_size_m > MAX_PIXEL_SIZE_M:  # 1e300 was taken as it came: every area and window absurd, no word
+            raise InputError(
+                f"--reader-option pixel_size_m={pixel_size_m:g}: at most {MAX_PIXEL_SIZE_M:g} m (Sentinel-1 GRD pixels "
+                "are 10 to 40 m); give the size of one pixel in metres, e.g. pixel_size_m=10"
+            )
     file_path = Path(path_text)
     if not file_path.exists():
         raise InputError(f"{path_text}: no such file; check the path")

@@ -221,7 +221,7 @@ def test_bad_option_values_are_one_line_errors(tmp_path, capsys, scene_tif):
     code, _, err = detect(
         capsys, scene_tif, "--out", tmp_path / "out", "--method", "threshold", "--threshold-k-db", "-1"
     )
-    assert_refused(code, err, "--threshold-k-db must be 0 or more", tmp_path / "out")
+    assert_refused(code, err, "--threshold-k-db must be 0 to 30 dB", tmp_path / "out")
     code, _, err = detect(
         capsys, scene_tif, "--out", tmp_path / "out", "--method", "model", "--model", tmp_path / "missing.json"
     )
@@ -298,7 +298,12 @@ def test_a_band_number_out_of_range_is_refused_as_a_number(tmp_path, capsys, sce
     "option, value, message",
     [
         ("--background-window-km", "inf", "--background-window-km must be positive, got inf"),  # was an internal error
-        ("--threshold-k-db", "inf", "--threshold-k-db must be 0 or more (SNAP's rule), got inf"),  # found nothing
+        (
+            "--threshold-k-db",
+            "inf",
+            "--threshold-k-db must be 0 to 30 dB (SNAP's default is 2), got inf",
+        ),  # found nothing
+        ("--threshold-k-db", "1e300", "--threshold-k-db must be 0 to 30 dB (SNAP's default is 2), got 1e+300"),
         ("--min-area-km2", "inf", "--min-area-km2 must be 0 or more and finite, got inf"),  # dropped every region
     ],
 )

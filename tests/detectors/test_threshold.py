@@ -191,8 +191,10 @@ def test_describe_and_config_checks():
     assert info.name == "threshold" and info.device == "cpu"
     assert info.extra["background_window_px"] == 51 and info.extra["threshold_k_db"] == 2.0
     assert ThresholdDetector.classes == BINARY_CLASSES
-    with pytest.raises(DakdError, match="--threshold-k-db must be 0 or more"):
-        ThresholdConfig(threshold_k_db=-1)
+    for wrong in (-1, 31, 1e300):  # 1e300 was accepted and found nothing
+        with pytest.raises(DakdError, match="--threshold-k-db must be 0 to 30 dB"):
+            ThresholdConfig(threshold_k_db=wrong)
+    assert ThresholdConfig(threshold_k_db=30).threshold_k_db == 30
     with pytest.raises(DakdError, match="odd number"):
         ThresholdConfig(speckle_filter_px=4)
     with pytest.raises(DakdError, match="not prepared"):

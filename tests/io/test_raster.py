@@ -317,6 +317,7 @@ def test_complex_slc_data_is_refused_not_cut_to_its_real_part(tmp_path, dtype):
         ({"pixel_size_m": -10}, "--reader-option pixel_size_m=-10: must be a positive number"),
         ({"pixel_size_m": "inf"}, "--reader-option pixel_size_m=inf: must be a positive number"),
         ({"pixel_size_m": "ten"}, "--reader-option pixel_size_m=ten: not a number"),
+        ({"pixel_size_m": 1e300}, "--reader-option pixel_size_m=1e+300: at most 1000 m"),  # was taken as it came
         ({"nodta": 0}, "--reader-option nodta: not an option for rasters; use nodata=VALUE or pixel_size_m=VALUE"),
     ],
 )

@@ -244,8 +244,9 @@ class ThresholdDetector:
         if background_px > MAX_BACKGROUND_WINDOW_PX:
             metres = min(scene.pixel_size_m)
             largest_km = MAX_BACKGROUND_WINDOW_PX * metres / 1000
+            pixels = background_px if background_px < 10**9 else f"{background_px:.3g}"  # 1e300 km: 300 digits
             raise DakdError(
-                f"--background-window-km {self.config.background_window_km:g} is {background_px:.3g} px at "
+                f"--background-window-km {self.config.background_window_km:g} is {pixels} px at "
                 f"this scene's {metres:.3g} m pixels, more than the {MAX_BACKGROUND_WINDOW_PX} px the "
                 f"threshold detector handles; use at most {largest_km:.3g} km (SNAP's default is 0.5 km)"
             )

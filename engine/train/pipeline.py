@@ -574,6 +574,8 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
         check_real_only_steps(config.real_only_steps, config.segmenter_steps or preset.segmenter_steps, aug_ratio)
         if distributed.is_main_process():  # --overwrite starts afresh: no checkpoint of the earlier run is left
             clear_work_folder(work, FINETUNE_WORK, config.resume, config.overwrite, run_inputs(config))
+            if config.resume and not work.exists():  # allowed (a script resumes each stage), but a typo must show
+                progress.log("warning", f"--resume: no work folder {work} to continue; starting a new run there")
         work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
         generated, generation, all_generated = None, None, None
         if aug_ratio > 0:

@@ -809,3 +809,18 @@ def test_an_unknown_saross_net_variant_is_refused_before_the_data_is_read(
     assert err.startswith("dakd: error: --model tiny: no such SAROSS-Net variant; use one of saross_net_t, ")
     assert "saross_net_xs" in err
     assert err.count("\n") == 1 and not (tmp_path / "m.json").exists()
+
+
+def test_resume_without_a_work_folder_says_it_starts_a_new_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--resume` with a mistyped `--work-dir` trained from the first step again without a word (allowed, as
+    `make default-model DM_RESUME=1` resumes every stage, but the analyst must see it)."""
+    data = simulate_tiles(tmp_path / "tiles", 2, seed=3)
+    work = tmp_path / "m.wrok"
+    args = ["--progress", "none", "finetune", "--data-format", "osd", "--dataset", str(data), "--device", "cpu"]
+    args += ["--preset", "tiny", "--steps", "1", "--batch-size", "2", "--aug-ratio", "0", "--val-share", "0"]
+    assert main([*args, "--output", str(tmp_path / "m"), "--work-dir", str(work), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"dakd: --resume: no work folder {work} to continue; starting a new run there" in err.splitlines()
+    assert (tmp_path / "m.json").is_file()

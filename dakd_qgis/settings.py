@@ -104,17 +104,18 @@ class PluginSettings:
 
     def set_default_model(self, card: str) -> None:
         """Make ``card`` the default model for detection ("" = the bundled one), writing only that key."""
-        self.default_model = str(card)
-        QgsSettings().setValue(f"{PLUGIN_KEY}/default_model", self.default_model)
-        if self._loaded is not None:
-            self._loaded["default_model"] = self.default_model
+        self._set_one("default_model", str(card))
 
     def set_install_profile(self, profile: str) -> None:
         """Remember what Check dependencies… installed (``detect`` or ``train``), writing only that key."""
-        self.install_profile = profile
-        QgsSettings().setValue(f"{PLUGIN_KEY}/install_profile", profile)
+        self._set_one("install_profile", profile)
+
+    def _set_one(self, name: str, value: str) -> None:
+        """Set and store one field alone: the others keep what is stored, whatever another window saved."""
+        setattr(self, name, value)
+        QgsSettings().setValue(f"{PLUGIN_KEY}/{name}", value)
         if self._loaded is not None:
-            self._loaded["install_profile"] = profile
+            self._loaded[name] = value
 
     def cache_dir(self, create: bool = True) -> Path:
         """Return the cache folder, created if needed (``create``).

@@ -43,9 +43,9 @@ from engine.contract import DEFAULT_MIN_AREA_KM2, DEFAULT_OVERLAP_PX
 from engine.detectors import select_detector
 from engine.errors import InputError, OutputError
 from engine.io import mask_scene, open_scene
-from engine.io.aoi import area_of_interest
+from engine.io.aoi import area_of_interest, check_aoi
 from engine.io.atomic import EngineFolder, atomic_output_dir, check_output_dir, output_write_errors, write_failure
-from engine.io.landmask import DEFAULT_BUFFER_M
+from engine.io.landmask import DEFAULT_BUFFER_M, check_land_mask
 from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.scene import Scene, SceneInfo
 from engine.io.vector import SPILLS_LAYER, write_polygons
@@ -180,6 +180,11 @@ def _check_params(params: DetectParams) -> None:
     wind_dir_problem = check_wind_dir(params.wind_dir_deg)
     if wind_dir_problem:
         raise InputError(wind_dir_problem)
+    # What can be judged without the scene (the files, their polygons, the buffer, an extent's syntax) is judged
+    # before the scene is read or a model loads; the rest when they are placed on the scene.
+    check_land_mask(params.land_mask, params.land_buffer_m)
+    if params.aoi:
+        check_aoi(params.aoi)
 
 
 def classify(probabilities: np.ndarray, classes: tuple[SegClass, ...], prob_threshold: float | None) -> np.ndarray:

@@ -259,25 +259,10 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     return {key: value for key, value in options.items() if value is not None}
 
 
-def _check_land_and_area(args: argparse.Namespace) -> None:
-    """Refuse a bad ``--land-mask``, ``--land-buffer-m`` or ``--aoi`` before the scene is read or a model loads.
-
-    The engine places them on the scene, the land mask only after the model has loaded; what can be judged
-    without the scene (the file, its polygons, the buffer, the extent's syntax) is judged here, at once.
-    """
-    from engine.io.aoi import check_aoi
-    from engine.io.landmask import check_land_mask
-
-    check_land_mask(args.land_mask, args.land_buffer_m)
-    if args.aoi:
-        check_aoi(args.aoi)
-
-
 def run_detect(args: argparse.Namespace, progress: Progress) -> int:
     """Run detection from parsed arguments; print the summary (or a ``done`` event with ``--progress json``)."""
     from engine.detect import DetectParams, format_summary, run_detection
 
-    _check_land_and_area(args)
     params = DetectParams(
         input_path=args.input,
         out_dir=args.out,

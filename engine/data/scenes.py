@@ -247,18 +247,14 @@ def _label_layer(path: Path, layer: str | None) -> str | None:
     Raises:
         InputError: no layer ``layer``, or several layers with geometries and none named.
     """
-    import fiona
+    from engine.io.vector import layer_geometry_types
 
-    names = fiona.listlayers(path)
-    if layer is not None and layer not in names:
-        raise InputError(f"{path}: no layer {layer!r} (layers: {', '.join(names)}); pass --layer NAME")
-    if layer is not None or len(names) < 2:
+    kinds = layer_geometry_types(path)
+    if layer is not None and layer not in kinds:
+        raise InputError(f"{path}: no layer {layer!r} (layers: {', '.join(kinds)}); pass --layer NAME")
+    if layer is not None or len(kinds) < 2:
         return layer
-    spatial = []
-    for name in names:
-        with fiona.open(path, layer=name) as source:
-            if source.schema.get("geometry") not in (None, "None"):
-                spatial.append(name)
+    spatial = [name for name, kind in kinds.items() if kind not in ("", "None")]
     if len(spatial) == 1:
         return spatial[0]
     if not spatial:
@@ -611,14 +607,15 @@ class _LabelSource:
         labelled = np.isfinite(data) if data.dtype.kind == "f" else np.ones(data.shape, bool)
         if nodata is not None and not np.isnan(nodata):
             labelled &= data != nodata
-        if data.dtype.kind == "f" and (data[labelled] % 1 != 0).any():  # 1.5 was cut to 1 (oil) without a word
-            fraction = data[labelled][data[labelled] % 1 != 0][0]
+        values = data[labelled]
+        fractions = values[values % 1 != 0] if data.dtype.kind == "f" else values[:0]
+        if fractions.size:  # 1.5 was cut to 1 (oil) without a word
             raise InputError(
-                f"{self.label_path}: holds values that are not whole numbers (e.g. {fraction:g}), and a label "
+                f"{self.label_path}: holds values that are not whole numbers (e.g. {fractions[0]:g}), and a label "
                 "raster holds class ids; give class ids (0 sea, 1 oil, 2 look-alike, 3 ship, 4 land, 255 ignore)"
             )
         ids = np.full(data.shape, IGNORE_INDEX, np.int64)
-        ids[labelled] = data[labelled]
+        ids[labelled] = values
         mapped = np.zeros(data.shape, bool)
         for value, class_id in self.value_map:
             hit = data == value

@@ -48,6 +48,7 @@ from shapely.geometry import box, mapping, shape
 from engine.contract import DEFAULT_LAND_BUFFER_M
 from engine.errors import InputError
 from engine.io.scene import Scene
+from engine.io.vector import layer_geometry_types
 
 log = logging.getLogger("dakd")
 
@@ -229,15 +230,12 @@ def polygon_layer(path: str, option: str) -> str | None:
         InputError: the file cannot be read, or several later layers hold polygons.
     """
     try:
-        names = fiona.listlayers(path)
-        if len(names) < 2:
-            return None
-        kinds = {}
-        for name in names:
-            with fiona.open(path, layer=name) as layer:
-                kinds[name] = str(layer.schema.get("geometry") or "")
+        kinds = layer_geometry_types(path)
     except (fiona.errors.FionaError, OSError) as error:
         raise _unreadable(path, option, error) from None
+    names = list(kinds)
+    if len(names) < 2:
+        return None
     polygons = [name for name in names if "Polygon" in kinds[name]]
     if not polygons or polygons[0] == names[0]:
         return None

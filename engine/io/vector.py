@@ -56,6 +56,22 @@ SPILL_SCHEMA = {"geometry": "MultiPolygon", "properties": SPILL_FIELDS}
 WRITE_CHUNK = 500
 
 
+def layer_geometry_types(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Return each layer of a vector file, in the file's order, with the geometry type its schema declares.
+
+    ``""`` or ``"None"`` for a table without geometries (QGIS's ``layer_styles``). Which layer to read when a file
+    holds several is the caller's rule (labels: the one named or the only one; a land mask: the first with polygons).
+
+    Raises:
+        fiona.errors.FionaError, OSError: the file cannot be read as a vector data set.
+    """
+    kinds = {}
+    for name in fiona.listlayers(path):
+        with fiona.open(path, layer=name) as layer:
+            kinds[name] = str(layer.schema.get("geometry") or "")
+    return kinds
+
+
 def write_polygons(
     path: str | os.PathLike[str],
     records: Iterable[tuple[Polygon | MultiPolygon, dict[str, Any]]],

@@ -246,12 +246,18 @@ def validate_card(card_path: Path, python: str) -> None:
         problem = None  # an engine older than the field: the file check below
     if problem:
         raise ModelRegistryError(plugin_wording(str(problem)))
-    if not weights_path(card_path).is_file():
-        raise ModelRegistryError(
-            tr("{path}: its weights file {weights} is missing; keep the .json and .safetensors files together").format(
-                path=card_path, weights=weights_path(card_path).name
-            )
-        )
+    missing = missing_weights(card_path)
+    if missing:
+        raise ModelRegistryError(missing)
+
+
+def missing_weights(card_path: Path) -> str | None:
+    """Return why ``card_path`` cannot run because its weights file is not beside it, or None when it is there."""
+    if weights_path(card_path).is_file():
+        return None
+    return tr("{path}: its weights file {weights} is missing; keep the .json and .safetensors files together").format(
+        path=card_path, weights=weights_path(card_path).name
+    )
 
 
 def register_model(
@@ -288,12 +294,8 @@ def register_model(
     card_path = Path(card_path)
     if validate:
         validate_card(card_path, settings.python_executable())
-    elif not weights_path(card_path).is_file():
-        raise ModelRegistryError(
-            tr("{path}: its weights file {weights} is missing").format(
-                path=card_path, weights=weights_path(card_path).name
-            )
-        )
+    elif missing_weights(card_path):
+        raise ModelRegistryError(str(missing_weights(card_path)))
     stem = name or card_path.stem
     if not stem or any(char in stem for char in '/\\:*?"<>|'):
         raise ModelRegistryError(

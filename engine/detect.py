@@ -40,7 +40,7 @@ import rasterio
 from engine import __version__
 from engine.classes import VECTOR_CLASS_NAMES, SegClass
 from engine.contract import DEFAULT_MIN_AREA_KM2, DEFAULT_OVERLAP_PX
-from engine.detectors import select_detector
+from engine.detectors import card_tile_size, check_detector_options, select_detector
 from engine.errors import InputError, OutputError
 from engine.io import mask_scene, open_scene
 from engine.io.aoi import area_of_interest, check_aoi
@@ -50,10 +50,10 @@ from engine.io.raster import GDAL_CACHE_MB, add_overviews, create_output_raster
 from engine.io.scene import Scene, SceneInfo
 from engine.io.vector import SPILLS_LAYER, write_polygons
 from engine.progress import Progress
-from engine.quicklook import QuicklookCanvas, render_quicklook
+from engine.quicklook import QuicklookCanvas, map_flips, render_quicklook
 from engine.report import write_report
 from engine.sources import SOURCE_MAX_KM, link_sources
-from engine.tiling import FLUSH_ROWS, Tile, plan_grid, stitch_scene
+from engine.tiling import FLUSH_ROWS, Tile, TileGrid, plan_grid, stitch_scene
 from engine.vectorize import PROB_NODATA, PROB_SCALE, VectorizeResult, iter_spill_records
 from engine.wind import check_wind_dir, wind_estimator
 
@@ -185,6 +185,26 @@ def _check_params(params: DetectParams) -> None:
     check_land_mask(params.land_mask, params.land_buffer_m)
     if params.aoi:
         check_aoi(params.aoi)
+    _check_detector_params(params)
+
+
+def _check_detector_params(params: DetectParams) -> None:
+    """Judge the detector's options before the scene opens or a model loads (a model takes seconds to minutes).
+
+    The threshold settings' ranges and the ship mode, and the overlap against a model's tile, read from its card
+    (plan_grid's own rule; the context is judged once the detector is built). The threshold detector's tile grows
+    with its background window in pixels, so its overlap is judged once the scene's pixel size is known (:func:`_run`).
+    """
+    check_detector_options(
+        params.method,
+        params.ships,
+        background_window_km=params.background_window_km,
+        threshold_k_db=params.threshold_k_db,
+        **params.detector_options,
+    )
+    tile_size = card_tile_size(params.method, params.model_path)
+    if tile_size is not None:
+        plan_grid(1, 1, tile_size, params.overlap_px)
 
 
 def classify(probabilities: np.ndarray, classes: tuple[SegClass, ...], prob_threshold: float | None) -> np.ndarray:
@@ -401,6 +421,7 @@ def run_detection(params: DetectParams, progress: Progress | None = None) -> Det
     """
     progress = progress or Progress()
     _check_params(params)
+    check_detect_output(params)  # paths only: refused before the scene opens
     collector = _WarningCollector()
     log.addHandler(collector)
     try:
@@ -467,7 +488,6 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         sample = info.metadata.get("sample", {})
         if sample.get("pixels") == info.width * info.height and sample.get("valid_fraction") == 0:
             raise _nothing_to_search(info)
-        check_detect_output(params)
         # placed before the model loads (an ONNX export can take a minute): a mistyped area is refused at once
         area = area_of_interest(scene, params.aoi) if params.aoi else None
         detector, choice = select_detector(
@@ -489,17 +509,20 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
                 "detector ignores them",
                 choice.method,
             )
+        # The scene's pixel size sets the threshold detector's tiles: its overlap is judged here, before the size
+        # checks (which need the tile), the land mask and the output folder. The masks change no pixel size.
+        detector.prepare(info)
+        grid = _plan_grid(info, detector, params.overlap_px)
         check_resources(info, len(detector.classes), detector.input_spec.tile_size, params.out_dir)
         scene = mask_scene(scene, params.land_mask, params.land_buffer_m, params.aoi, area)  # after the size checks
         info = scene.info
-        detector.prepare(info)
         timings["open_s"] = round(time.monotonic() - started, 3)
         # A failed write is judged inside the block, while the partial output still fills a full disk.
         with (
             atomic_output_dir(params.out_dir, params.overwrite, _input_files(params), DETECTION_OUTPUT) as folder,
             output_write_errors(params.out_dir),
         ):
-            result = _detect_into(folder, scene, detector, params, progress, timings, run_time)
+            result = _detect_into(folder, scene, detector, grid, params, progress, timings, run_time)
             summary = _summary(params, info, detector, choice, result, timings, started, run_time, collector)
             (folder / SUMMARY_FILE).write_text(json.dumps(_json_ready(summary), indent=2))
             write_report(folder / REPORT_FILE, _json_ready(summary), result.records, folder / QUICKLOOK_FILE)
@@ -521,6 +544,19 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         device=summary["detector"]["device"],
         summary=summary,
     )
+
+
+def _plan_grid(info: SceneInfo, detector: Any, overlap_px: int) -> TileGrid:
+    """Return the scene's tile grid for a prepared detector (the overlap raised to cover its context: plan_grid)."""
+    grid = plan_grid(info.height, info.width, detector.input_spec.tile_size, overlap_px, detector.context_px)
+    if grid.overlap_px != overlap_px:
+        log.info(
+            "tile overlap raised from %d to %d px to cover the detector's %d px context",
+            overlap_px,
+            grid.overlap_px,
+            detector.context_px,
+        )
+    return grid
 
 
 @dataclass
@@ -580,6 +616,7 @@ def _detect_into(
     folder: Path,
     scene: Scene,
     detector: Any,
+    grid: TileGrid,
     params: DetectParams,
     progress: Progress,
     timings: dict[str, float],
@@ -587,14 +624,6 @@ def _detect_into(
 ) -> _PassResult:
     info = scene.info
     classes = tuple(detector.classes)
-    grid = plan_grid(info.height, info.width, detector.input_spec.tile_size, params.overlap_px, detector.context_px)
-    if grid.overlap_px != params.overlap_px:
-        log.info(
-            "tile overlap raised from %d to %d px to cover the detector's %d px context",
-            params.overlap_px,
-            grid.overlap_px,
-            detector.context_px,
-        )
     batch_size = params.batch_size or int(getattr(detector, "default_batch_size", 8))
     canvas = QuicklookCanvas(info.height, info.width)
 
@@ -648,8 +677,9 @@ def _detect_into(
     step = time.monotonic()
     counts = ", ".join(f"{n} {name}" for name, n in vectors.counts.items()) or "no detections"
     title = f"{info.scene_id} - {describe.name} - {counts}".encode("ascii", "replace").decode()
+    flips = map_flips(info.transform, info.crs is not None)
     render_quicklook(
-        folder / QUICKLOOK_FILE, canvas, vectors.outlines, title, progress.check_cancelled, labels=vectors.labels
+        folder / QUICKLOOK_FILE, canvas, vectors.outlines, title, progress.check_cancelled, vectors.labels, flips
     )
     timings["quicklook_s"] = round(time.monotonic() - step, 3)
     has_ships = any(c.name == "ship" for c in classes)

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from affine import Affine
 from PIL import Image, ImageDraw
 
 from engine.classes import OSD_CLASSES
@@ -89,6 +90,21 @@ def stretch_db(db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip((np.nan_to_num(db, nan=low) - low) / max(high - low, 1e-6), 0, 1), finite
 
 
+def map_flips(transform: Affine, has_crs: bool) -> tuple[bool, bool]:
+    """Return (upside down, mirrored): how a scene's pixel grid lies against a map with north up and east right.
+
+    A Sentinel-1 product kept in radar geometry is stored as the satellite saw it: an ascending pass's first line
+    is its southernmost (upside down against the map QGIS shows beside it), and a descending pass looks west, so
+    its columns run from east to west (mirrored). The quick-look is turned to the map's way, so that the analyst
+    finds the slick where the map has it. Judged from the transform's (or its affine fit's) diagonal: a row step
+    that goes north (``e > 0``) is upside down, a column step that goes west (``a < 0``) mirrored. Without a CRS
+    the pixel grid is all there is, and is kept.
+    """
+    if not has_crs:
+        return False, False
+    return transform.e > 0, transform.a < 0
+
+
 def render_quicklook(
     path: str | os.PathLike[str],
     canvas: QuicklookCanvas,
@@ -96,6 +112,7 @@ def render_quicklook(
     title: str,
     check_cancelled: Callable[[], None] | None = None,
     labels: Sequence[tuple[int, str, float, float]] = (),
+    flips: tuple[bool, bool] = (False, False),
 ) -> tuple[int, int]:
     """Write the quick-look PNG: grey dB background (2–98 % stretch), class-coloured outlines, numbers, a title bar.
 
@@ -110,6 +127,7 @@ def render_quicklook(
             thousands of long outlines take a while to draw.
         labels: ``(id, class name, col, row)`` per polygon to number (scene pixels), so the report's table and
             the analyst's eye meet on the image; at most :data:`MAX_LABELS` are drawn.
+        flips: (upside down, mirrored) from :func:`map_flips`: the image is turned to the map's way, outlines too.
 
     Returns:
         The image size (width, height).
@@ -120,6 +138,15 @@ def render_quicklook(
     indices[~finite] = colour["nodata"]
     zoom = max(1, QUICKLOOK_MIN_PX // max(indices.shape))
     indices = np.kron(indices, np.ones((zoom, zoom), dtype=np.uint8)) if zoom > 1 else indices
+    flip_rows, flip_cols = flips
+    indices = indices[:: -1 if flip_rows else 1, :: -1 if flip_cols else 1]
+    height, width = indices.shape
+
+    def place(col: float, row: float) -> tuple[float, float]:
+        """Image (x, y) of a scene pixel position, in the picture turned as ``flips`` says (title bar excluded)."""
+        x, y = col * scale, row * scale
+        return (width - x if flip_cols else x), (height - y if flip_rows else y)
+
     image = Image.new("P", (indices.shape[1], indices.shape[0] + TITLE_PX), 0)
     image.putpalette(palette)
     image.paste(Image.fromarray(indices, "P"), (0, TITLE_PX))
@@ -129,11 +156,12 @@ def render_quicklook(
     for index, (class_name, ring) in enumerate(outlines):
         if check_cancelled is not None and index % CANCEL_CHECK_OUTLINES == 0:
             check_cancelled()
-        points = [(x, y + TITLE_PX) for x, y in (np.asarray(ring) * scale).tolist()]
+        points = [(x, y + TITLE_PX) for x, y in (place(col, row) for col, row in np.asarray(ring).tolist())]
         if len(points) >= 2:
             draw.line(points + [points[0]], fill=colour.get(class_name, colour["text"]), width=line_width)
     for polygon_id, class_name, col, row in list(labels)[:MAX_LABELS]:
-        x, y = col * scale + line_width + 1, row * scale + TITLE_PX - 5
+        x, y = place(col, row)
+        x, y = x + line_width + 1, y + TITLE_PX - 5
         draw.text((x, y), str(polygon_id), fill=colour.get(class_name, colour["text"]), stroke_width=1, stroke_fill=0)
     draw.text((4, 2), title.encode("ascii", "replace").decode(), fill=colour["text"])
     image.save(os.fspath(path), format="PNG", optimize=True)

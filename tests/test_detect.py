@@ -1,4 +1,5 @@
 import json
+import logging
 from pathlib import Path
 
 import fiona
@@ -7,7 +8,7 @@ import pytest
 import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
-from shapely.geometry import Point, shape
+from shapely.geometry import Point, box, mapping, shape
 
 from engine.classes import BINARY_CLASSES, OSD_CLASSES
 from engine.detect import (
@@ -17,7 +18,7 @@ from engine.detect import (
     format_summary,
     run_detection,
 )
-from engine.errors import Cancelled, InputError, OutputError
+from engine.errors import Cancelled, DakdError, InputError, OutputError
 from engine.io.atomic import TMP_MARK
 from engine.io.raster import write_raster
 from engine.progress import Progress
@@ -291,3 +292,92 @@ def test_an_8bit_export_of_the_sample_scene_finds_its_oil(tmp_path):
     with rasterio.open(result.classes_path) as found, rasterio.open(sample / "sample_labels.tif") as labels:
         oil, truth = found.read(1) == 1, labels.read(1) == 1
     assert (oil & truth).sum() / (oil | truth).sum() > 0.4
+
+
+# --- options are judged before the scene opens or a model loads -----------------------------------------------
+
+
+@pytest.fixture
+def card_without_weights(tmp_path):
+    """The bundled default card's JSON alone: its tile size is readable, its weights are missing."""
+    bundled = Path(__file__).resolve().parents[1] / "resources" / "models" / "default.json"
+    card = tmp_path / "models" / "lonely.json"
+    card.parent.mkdir()
+    card.write_text(bundled.read_text())
+    return str(card)
+
+
+@pytest.mark.parametrize("use_card", [True, False], ids=["--model", "bundled default card"])
+def test_an_overlap_larger_than_the_cards_tile_is_refused_before_the_scene_and_the_weights(
+    tmp_path, card_without_weights, use_card
+):
+    """The scene does not exist and the card's weights are missing: the overlap is refused first (it was refused
+    once the model had loaded, seconds to minutes, after the scene had opened)."""
+    params = DetectParams(
+        str(tmp_path / "nope.tif"),
+        str(tmp_path / "out"),
+        model_path=card_without_weights if use_card else None,
+        overlap_px=100000,
+    )
+    with pytest.raises(DakdError, match="^--overlap 100000 px is more than half the 256-pixel tile; use 0 to 128 px$"):
+        run_detection(params)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"method": "threshold", "background_window_km": float("inf")}, "--background-window-km must be positive"),
+        ({"method": "threshold", "background_window_km": -1.0}, "--background-window-km must be positive"),
+        ({"method": "threshold", "threshold_k_db": 99.0}, "--threshold-k-db must be 0 to 30 dB"),
+        # with a model the wind reads the background window: inf was an internal error after the whole run
+        ({"background_window_km": float("inf")}, "--background-window-km must be positive"),
+        ({"threshold_k_db": -1.0}, "--threshold-k-db must be 0 to 30 dB"),
+        ({"ships": "sideways"}, "unknown --ships 'sideways'"),
+        ({"method": "magic"}, "unknown --method 'magic'"),
+        ({"method": "threshold", "detector_options": {"precision": "fp16"}}, "the threshold detector has no option"),
+        ({"detector_options": {"pfa": 0}}, "CFAR pfa is the exponent x of a false-alarm probability"),
+    ],
+)
+def test_detector_options_are_refused_before_the_scene_and_the_weights(
+    tmp_path, card_without_weights, changes, message
+):
+    params = DetectParams(str(tmp_path / "nope.tif"), str(tmp_path / "out"), model_path=card_without_weights)
+    for name, value in changes.items():
+        setattr(params, name, value)
+    with pytest.raises(DakdError, match=message):
+        run_detection(params)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_existing_output_is_refused_before_the_scene_opens(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("analyst's notes")
+    with pytest.raises(OutputError, match="already exists and is not empty; pass --overwrite"):
+        run_detection(DetectParams(str(tmp_path / "nope.tif"), str(out), method="threshold"))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_the_threshold_detectors_overlap_is_refused_before_the_land_mask_is_placed(tmp_path):
+    """Its tiles follow the scene's pixel size (512 px here), so the overlap waits for the scene, not for the mask."""
+    path = scene_file(tmp_path, sea(50, 50, slick=False))
+    land = tmp_path / "land.gpkg"
+    schema = {"geometry": "Polygon", "properties": {}}
+    with fiona.open(land, "w", driver="GPKG", schema=schema, crs=UTM[0]) as layer:  # 100 km east of the scene
+        layer.write({"geometry": mapping(box(600000, 5990000, 601000, 5991000)), "properties": {}})
+    messages = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("dakd")
+    logger.addHandler(handler)
+    params = DetectParams(path, str(tmp_path / "out"), method="threshold", land_mask=str(land), overlap_px=300)
+    try:
+        with pytest.raises(DakdError, match="--overlap 300 px is more than half the 512-pixel tile"):
+            run_detection(params)
+        assert not [m for m in messages if "no land polygon over the scene" in m]
+        params.overlap_px = 64
+        run_detection(params)
+        assert [m for m in messages if "no land polygon over the scene" in m]  # the mask is placed when the run goes on
+    finally:
+        logger.removeHandler(handler)

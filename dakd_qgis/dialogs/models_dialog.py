@@ -31,6 +31,7 @@ from ..models import (
     default_model_path,
     delete_model,
     list_models,
+    missing_weights,
     register_model,
 )
 from ..settings import PluginSettings
@@ -198,6 +199,10 @@ class ModelsDialog(QDialog):
         """Make the selected card the default model for detection."""
         entry = self.selected()
         if entry is None:
+            return
+        missing = None if entry.bundled else missing_weights(entry.card_path)
+        if missing:  # detection would refuse it on every run; saying so now names the fix while it is at hand
+            self.status.setPlainText(tr("Not set as default: {reason}").format(reason=missing))
             return
         self.settings.set_default_model("" if entry.bundled else str(entry.card_path))  # only this key
         self.refresh(tr("{name} is now the default model for detection.").format(name=entry.name))

@@ -801,6 +801,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/models_dialog.py"/>
+        <source>Not set as default: {reason}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Not started</source>
         <translation type="unfinished"></translation>
@@ -1822,11 +1827,6 @@
     <message>
         <location filename="../models.py"/>
         <source>{path} is not a registered model (the bundled model cannot be deleted)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location filename="../models.py"/>
-        <source>{path}: its weights file {weights} is missing</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

@@ -22,6 +22,7 @@ from typing import Any
 from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
 from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
 from engine.contract import DATA_FORMATS, PRECISIONS, PRESETS, UNITS
+from engine.data.datasets import DEFAULT_SPLIT
 from engine.errors import InputError
 from engine.io.atomic import EngineFolder, check_output_files, check_work_folder, clear_work_folder
 from engine.progress import Progress
@@ -29,8 +30,6 @@ from engine.progress import Progress
 log = logging.getLogger("dakd")
 
 PRESET_NAMES = PRESETS  # the name callers of this module know
-#: ``--split`` when it is not given. Scripts rely on it, so it stays train, and ``dakd evaluate`` says so.
-DEFAULT_SPLIT = "train"
 #: Generated pairs per real tile: the paper's range is 0-4; the pipeline accepts up to 8.
 AUG_RATIO = bounded(float, 0, 8)
 #: DDIM sampling steps: at most the 1000 diffusion steps SAR-JointNet trains with
@@ -308,8 +307,13 @@ def _add_data_args(parser: argparse.ArgumentParser, val_share: bool = True, titl
     group.add_argument("--band", help="raster band number or name (default: the only band, or VV)")
     group.add_argument("--units", default="auto", help=f"raster units: auto, {', '.join(UNITS)}")
     group.add_argument("--dataset", metavar="DIR", help="OSD or SOS data-set folder")
-    # None when not given (DEFAULT_SPLIT is read then), so that dakd evaluate can warn that it scores training tiles.
-    group.add_argument("--split", help=f"sub-folder of an OSD/SOS root: {DEFAULT_SPLIT} (the default) or test")
+    # None when not given, and kept so (engine.data.datasets.split_folder reads a split folder as it is, a root's
+    # DEFAULT_SPLIT folder), so that a given --split is checked against a split folder and dakd evaluate can warn.
+    group.add_argument(
+        "--split",
+        help=f"sub-folder of an OSD/SOS root: {DEFAULT_SPLIT} (the default) or test; a split folder given as --dataset "
+        "is read as it is",
+    )
     group.add_argument("--limit", type=POSITIVE_INT, help="read at most this many images from a data-set folder")
     group.add_argument(
         "--db-range",
@@ -440,7 +444,7 @@ def data_config_from_args(args: argparse.Namespace, val_share: float | None = No
         return DataConfig(
             format=data_format,
             folder=args.dataset,
-            split=DEFAULT_SPLIT if args.split is None else args.split,
+            split=args.split,
             limit=args.limit,
             db_range=db_range,
             val_share=share,
@@ -902,11 +906,11 @@ def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
         return _evaluate_and_print(args, progress, inputs)
 
 
-def _scored_folder(args: argparse.Namespace, data: Any) -> Path | None:
+def _scored_folder(data: Any) -> Path | None:
     """Return the data-set folder ``dakd evaluate`` scores (None for scenes), for its first line.
 
-    ``--split`` defaults to train, so an evaluation without it scores the tiles a model was trained on and
-    looks far better than it is; when the root also holds a test split, one warning line says so.
+    ``--split`` defaults to train (``data.split`` None), so an evaluation without it scores the tiles a model was
+    trained on and looks far better than it is; when the root also holds a test split, one warning line says so.
     """
     from engine.data.datasets import DATASETS, split_folder
     from engine.data.folders import find_subfolder
@@ -915,11 +919,11 @@ def _scored_folder(args: argparse.Namespace, data: Any) -> Path | None:
         return None
     folder = split_folder(data.format, data.folder, data.split)
     root = Path(data.folder)
-    held_out = find_subfolder(root, ("test",)) if args.split is None and folder != root else None
+    held_out = find_subfolder(root, ("test",)) if data.split is None and folder != root else None
     if held_out is not None:
         log.warning(
             "scoring the %s split (%s), as --split defaults to %s; pass --split test to score the held-out tiles in %s",
-            data.split,
+            DEFAULT_SPLIT,
             folder,
             DEFAULT_SPLIT,
             held_out,
@@ -954,7 +958,7 @@ def _evaluate_and_print(args: argparse.Namespace, progress: Progress, inputs: li
             f"({', '.join(c.name for c in card.classes)}); evaluate it on labels with its classes, binary oil labels "
             "or five-class labels for a binary model"
         )
-    scored = _scored_folder(args, data)  # after the checks: bad input gets its one error line, and no warning
+    scored = _scored_folder(data)  # after the checks: bad input gets its one error line, and no warning
     folding = folding_note(tiles.classes, card.classes)
     tiles = tiles.with_classes(card.classes)
     result = evaluate_model(model, tiles, card.input_spec, device, args.batch_size, progress)

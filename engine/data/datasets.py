@@ -38,14 +38,15 @@ DATASETS: dict[str, FolderDataset] = {"osd": OSD, "sos": SOS}
 #: Without this, ``sos`` read an OSD folder (``images/`` and ``labels/`` are SOS names too), its colour labels as
 #: masks, and scored it differently without a word.
 LAYOUT_MARKERS: dict[str, tuple[str, ...]] = {"osd": ("labels_1d",), "sos": ("sat", "gt")}
-#: The split read when none is given; it also reads a split folder given directly (see :func:`split_folder`).
+#: The split of a root read when ``--split`` is not given (None); a split folder given directly is then read as it
+#: is (see :func:`split_folder`). Scripts rely on it, so it stays train, and ``dakd evaluate`` says so.
 DEFAULT_SPLIT = "train"
 
 
 def load_dataset(
     key: str,
     folder: str | Path,
-    split: str | None = DEFAULT_SPLIT,
+    split: str | None = None,
     *,
     db_range: tuple[float, float] = DEFAULT_DB_RANGE,
     tile_px: int = TILE_SIZE_PX,
@@ -59,7 +60,8 @@ def load_dataset(
     Args:
         key: a :data:`DATASETS` name (``osd``, ``sos``).
         folder: a split folder, or the root with ``split``.
-        split: the sub-folder of the root (``train``, ``test``); None: ``folder`` is the split folder.
+        split: the sub-folder of the root (``train``, ``test``); None (not given): ``folder`` itself when it is a
+            split folder, else its :data:`DEFAULT_SPLIT` sub-folder.
         db_range: the dB span that 0..255 image values represent [I].
         tile_px: tile side.
         stride_px: tile step (default: no overlap).
@@ -101,9 +103,10 @@ def registered(key: str) -> FolderDataset:
 def split_folder(key: str, folder: str | Path, split: str | None) -> Path:
     """Return the folder :func:`load_dataset` reads for these options, so that a report can name what it scored.
 
-    A split folder (one holding the images) given directly is read as it is with the default split or its own
-    name as ``split``; another split (``test``) is refused, as reading the folder anyway scored training tiles
-    as held-out ones.
+    ``split`` None means not given: a split folder (one holding the images) given directly is read as it is, a
+    root's :data:`DEFAULT_SPLIT` folder is read. A ``split`` given on a split folder must be its own name; another
+    one is refused, as reading the folder anyway scored training tiles as held-out ones (``--split test`` on
+    ``train/``) or trained on the held-out ones (``--split train`` on ``test/``).
 
     Raises:
         InputError: an unknown data set, a folder laid out as another data set, a split that is not there
@@ -113,18 +116,21 @@ def split_folder(key: str, folder: str | Path, split: str | None) -> Path:
     folder = Path(folder)
     refuse_other_layout(key, folder)
     check_split(dataset, folder, split)
-    resolved = resolve_split_folder(folder, split, dataset.image_folders, dataset.name)
+    resolved = resolve_split_folder(folder, split or DEFAULT_SPLIT, dataset.image_folders, dataset.name)
     refuse_other_layout(key, resolved)
     return resolved
 
 
 def check_split(dataset: FolderDataset, folder: Path, split: str | None) -> None:
-    """Refuse a ``split`` that ``folder`` does not hold, in one line naming the splits it does hold."""
-    if not split or not folder.is_dir():
+    """Refuse a ``split`` that ``folder`` does not hold, in one line naming the splits it does hold.
+
+    None (not given) accepts a split folder as it is and asks a root for its :data:`DEFAULT_SPLIT` folder.
+    """
+    if not folder.is_dir():
         return
     images = find_subfolder(folder, dataset.image_folders)
     if images is not None:
-        if split.lower() not in (DEFAULT_SPLIT, folder.name.lower()):
+        if split and split.lower() != folder.name.lower():
             sibling = find_subfolder(folder.resolve().parent, (split.lower(),))
             raise InputError(
                 f"{folder}: it holds {images.name}/ itself (one split, with no {split}/ folder in it), so --split "
@@ -132,6 +138,7 @@ def check_split(dataset: FolderDataset, folder: Path, split: str | None) -> None
                 "--split to read this folder as it is"
             )
         return
+    split = split or DEFAULT_SPLIT
     if find_subfolder(folder, (split,)) is not None:
         return
     splits = [p.name for p in sorted(folder.iterdir()) if p.is_dir() and find_subfolder(p, _all_image_folders())]

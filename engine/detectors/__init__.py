@@ -92,14 +92,10 @@ def select_detector(
     Raises:
         DakdError / ModelError: unknown method or option, or the model cannot be loaded.
     """
-    from engine.detectors.cfar import CFAR_OPTIONS, SHIP_MODES
-    from engine.detectors.threshold import THRESHOLD_OPTIONS, ThresholdConfig, ThresholdDetector
+    from engine.detectors.threshold import ThresholdConfig, ThresholdDetector
 
-    if ships not in SHIP_MODES:
-        raise DakdError(f"unknown --ships {ships!r}; use one of: {', '.join(SHIP_MODES)}")
-    threshold_options = {k: v for k, v in options.items() if k in THRESHOLD_OPTIONS}
-    cfar_options = {k: v for k, v in options.items() if k in CFAR_OPTIONS}
-    model_options = {k: v for k, v in options.items() if k not in THRESHOLD_OPTIONS + CFAR_OPTIONS}
+    _check_ships(ships)
+    threshold_options, cfar_options, model_options = _split_options(options)
     choice = choose_method(method, model_path)
     if choice.method == "model":
         try:
@@ -116,12 +112,85 @@ def select_detector(
             log.warning("%s", reason)
             choice = MethodChoice("threshold", None, reason)
             return ThresholdDetector(ThresholdConfig(**threshold_options), device), choice
-    if model_options or cfar_options:
-        unknown = ", ".join(sorted({**model_options, **cfar_options}))
-        raise DakdError(f"the threshold detector has no option(s) {unknown}; valid: {', '.join(THRESHOLD_OPTIONS)}")
+    _refuse_other_options(model_options, cfar_options)
     if ships != "cfar":
         log.warning("--ships %s applies to models with a ship class; the threshold detector finds oil only", ships)
     return ThresholdDetector(ThresholdConfig(**threshold_options), device), choice
+
+
+def check_detector_options(method: str = "auto", ships: str = "cfar", **options: Any) -> None:
+    """Refuse the detector options that can be judged before the scene opens or a model loads.
+
+    The ship mode; the threshold settings' ranges (:class:`~engine.detectors.threshold.ThresholdConfig`), whatever
+    the method, since the wind around a slick reads the background window too; with ``method`` ``threshold``,
+    options that detector does not have; the CFAR ship detector's settings (:class:`~engine.detectors.cfar.CfarConfig`,
+    built once the model has loaded). :func:`select_detector` judges them again (a run of ``auto`` may fall back to
+    the threshold detector); the background window in pixels needs the scene's pixel size.
+
+    Raises:
+        DakdError: the refusal :func:`select_detector` would give.
+    """
+    from engine.detectors.cfar import CfarConfig
+    from engine.detectors.threshold import ThresholdConfig
+
+    _check_ships(ships)
+    threshold_options, cfar_options, model_options = _split_options(options)
+    ThresholdConfig(**threshold_options)
+    if method == "threshold":
+        _refuse_other_options(model_options, cfar_options)
+    CfarConfig(**cfar_options)
+
+
+def card_tile_size(method: str = "auto", model_path: str | None = None) -> int | None:
+    """Return the tile size of the model card a run of ``method`` loads, read from the card alone (no weights).
+
+    None when the run uses the threshold detector (its tiles grow with the background window in pixels, so with
+    the scene's pixel size), or when ``auto``'s bundled default card cannot be read (:func:`select_detector` then
+    falls back to the threshold detector).
+
+    Raises:
+        DakdError / ModelError: unknown method, ``model`` without a card, or a ``--model`` card that cannot be read.
+    """
+    if method == "threshold":  # choose_method would warn a second time about an ignored --model
+        return None
+    choice = choose_method(method, model_path)
+    if choice.method != "model" or choice.model_path is None:
+        return None
+    from engine.modelcard import load_model_card
+
+    try:
+        return load_model_card(choice.model_path).input_spec.tile_size
+    except ModelError:
+        if choice.from_default_card and method == "auto":
+            return None
+        raise
+
+
+def _check_ships(ships: str) -> None:
+    from engine.detectors.cfar import SHIP_MODES
+
+    if ships not in SHIP_MODES:
+        raise DakdError(f"unknown --ships {ships!r}; use one of: {', '.join(SHIP_MODES)}")
+
+
+def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Return ``options`` split into the threshold detector's, the CFAR ship detector's and the model loader's."""
+    from engine.detectors.cfar import CFAR_OPTIONS
+    from engine.detectors.threshold import THRESHOLD_OPTIONS
+
+    threshold_options = {k: v for k, v in options.items() if k in THRESHOLD_OPTIONS}
+    cfar_options = {k: v for k, v in options.items() if k in CFAR_OPTIONS}
+    model_options = {k: v for k, v in options.items() if k not in THRESHOLD_OPTIONS + CFAR_OPTIONS}
+    return threshold_options, cfar_options, model_options
+
+
+def _refuse_other_options(model_options: dict[str, Any], cfar_options: dict[str, Any]) -> None:
+    """Refuse model or CFAR options given to the threshold detector."""
+    from engine.detectors.threshold import THRESHOLD_OPTIONS
+
+    if model_options or cfar_options:
+        unknown = ", ".join(sorted({**model_options, **cfar_options}))
+        raise DakdError(f"the threshold detector has no option(s) {unknown}; valid: {', '.join(THRESHOLD_OPTIONS)}")
 
 
 def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> Detector:

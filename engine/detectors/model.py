@@ -194,7 +194,7 @@ def load_model_detector(model_path: str | Path, device: str = "auto", **options:
     if unknown:
         raise DakdError(f"the model detector has no option(s) {', '.join(unknown)}; valid: {', '.join(MODEL_OPTIONS)}")
     choice = select_device(device)
-    model, card = load_model(model_path, device="cpu")
+    # The options are judged before the weights load (seconds, minutes for a large model).
     scan_backend = options.get("scan_backend")
     if scan_backend:
         if scan_backend not in SCAN_BACKENDS:
@@ -206,10 +206,13 @@ def load_model_detector(model_path: str | Path, device: str = "auto", **options:
                 f"--scan-backend {scan_backend} needs a CUDA GPU and the {scan_backend} package; "
                 f"on {choice.name} use --scan-backend auto"
             )
-        model.set_scan_backend(scan_backend)
     batch_size = options.get("batch_size")
     if batch_size is not None and int(batch_size) < 1:
         raise DakdError(f"--batch-size must be at least 1, got {batch_size}")
+    autocast_dtype(choice.device, options.get("precision") or "auto")  # the detector's own check, made early
+    model, card = load_model(model_path, device="cpu")
+    if scan_backend:
+        model.set_scan_backend(scan_backend)
     detector = ModelDetector(
         model,
         card,

@@ -7,9 +7,10 @@ the loss/metric history. Data order and augmentations are drawn from seeded gene
 (``engine.data.samples``), so with these states restored the resumed run takes the same steps as
 an uninterrupted one.
 
-Files are written atomically (``engine.io.atomic``) with ``torch.save`` and read with
-``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers, so a
-checkpoint from elsewhere cannot run code.
+Files are written atomically (``engine.io.atomic``) with ``torch.save``, synced to the disk before the
+rename, and read with ``torch.load(weights_only=True)``, which refuses anything but tensors and plain
+containers, so a checkpoint from elsewhere cannot run code. The temporaries of a run killed while saving
+are removed by the next run in the folder (:func:`remove_stale_temporaries`).
 
 A checkpoint also holds its run's *fingerprint* (:func:`check_fingerprint`): plain JSON values and
 digests that say which run it belongs to. ``--resume`` continues a run only when the checkpoint's
@@ -23,7 +24,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import os
+import stat
+import time
 from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +37,12 @@ import numpy as np
 import torch
 
 from engine.errors import ModelError
-from engine.io.atomic import atomic_file
+from engine.io.atomic import TMP_MARK, atomic_file
 
 if TYPE_CHECKING:
     from engine.data.tiles import TileSet
+
+log = logging.getLogger("dakd")
 
 FORMAT_NAME = "dakd-train-checkpoint"
 LAST = "last.pt"
@@ -49,18 +57,142 @@ FINGERPRINT_VERSION = 1
 RETRY = "start without --resume, with --overwrite or another --work-dir"
 #: How many differing fingerprint keys a refusal names before "and N more".
 _NAMED_DIFFERENCES = 4
+#: The option that sets a fingerprint key (or every key under ``prefix.``), by which a refusal names the difference:
+#: the analyst knows ``--batch-size``, not ``loop.batch_size``. The same for ``dakd train``, ``dakd train-jointnet``
+#: and ``dakd finetune`` unless :data:`_STAGE_OPTIONS` says otherwise; a key set by no one option (the data's
+#: digests, the network's shapes) keeps its own name.
+_OPTIONS = {
+    "loop.max_steps": "--steps",
+    "loop.warmup_steps": "--steps",  # follows the step count
+    "loop.batch_size": "--batch-size",
+    "loop.lr": "--lr",
+    "loop.seed": "--seed",
+    "loop.precision": "--precision",
+    "loop.ema_decay": "--ema",
+    "loop.early_stop_patience": "--patience",
+    "loop.evaluate_first": "--init",
+    "loop.min_gain_over_start": "--min-gain",
+    "init": "--init",
+    "input.db_range": "--db-range",
+    "segmenter.model": "--model",
+    "segmenter.skip": "--skip",
+    "segmenter.aug_ratio": "--aug-ratio",
+    "segmenter.soft_labels": "--hard-labels",
+    "segmenter.crop_px": "--crop-px",
+    "segmenter.real_only_steps": "--real-only-steps",
+    "segmenter.freeze_norm": "--init",  # a run from a trained model keeps its batch-norm statistics
+    "segmenter.augment": "--augment",
+    "segmenter.loss.retain": "--retain",
+    "segmenter.loss.generated_share": "--generated-share",
+    "segmenter.model_overrides.input_features": "--input-features",
+    "jointnet.model": "--variant",
+    "jointnet.balance": "--balance",
+    "jointnet.balance_stat": "--balance-stat",
+    "jointnet.db_range": "--db-range",
+    "jointnet.label_loss": "--label-loss",
+    "jointnet.crop_px": "--crop-px",
+    "jointnet.speckle": "--speckle",
+}
+#: Where a stage (the fingerprint's ``stage``, and ``phase`` of SAROSS-Net's real-only phase) takes a key from another
+#: option: SAR-JointNet's steps are ``dakd finetune``'s ``--jointnet-steps`` (its ``--steps`` are SAROSS-Net's), and
+#: there the preset alone sets its learning rate and size; the real-only phase's steps are ``--real-only-steps``.
+_STAGE_OPTIONS = {
+    "train SAR-JointNet": {
+        "loop.max_steps": "--steps (dakd finetune: --jointnet-steps)",
+        "loop.warmup_steps": "--steps (dakd finetune: --jointnet-steps)",
+        "loop.ema_decay": "--ema (dakd finetune: --jointnet-steps)",
+        "loop.lr": "--lr (dakd finetune: --preset)",
+        "jointnet.model": "--variant (dakd finetune: --preset)",
+    },
+    "train SAROSS-Net": {"loop.early_stop_patience": "--patience (dakd finetune: --preset)"},
+    "real-only": {"loop.max_steps": "--real-only-steps", "loop.warmup_steps": "--real-only-steps"},
+}
+
+
+#: A checkpoint temporary (:func:`stale_temporaries`) untouched for this long is left by a killed run. Not any age:
+#: another process may be writing a checkpoint into the same folder right now (a second run started there by
+#: mistake, or a ``--resume`` while the first is still saving), and removing its temporary would fail its rename.
+#: A temporary's time stamp moves with every write, and even a 436 MB checkpoint on a slow disk is written and
+#: synced in well under this, so only a temporary nobody writes any more is this old.
+STALE_TEMPORARY_S = 10 * 60
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` (plain containers of tensors and numbers) to ``path`` atomically."""
+    """Write ``state`` (plain containers of tensors and numbers) to ``path`` atomically and durably.
+
+    The temporary is flushed to the disk before it is renamed: otherwise a power cut soon after the rename can
+    leave ``last.pt`` empty (the rename reached the disk, the data not yet), and the run cannot be resumed.
+    """
     path = Path(path)
     # Serialised in memory and written by Python: torch.save's own writer reports a full disk as a RuntimeError
-    # without the error number ("unexpected pos"), which atomic_file cannot name; write_bytes raises the OSError.
+    # without the error number ("unexpected pos"), which atomic_file cannot name; write raises the OSError.
     data = io.BytesIO()
     torch.save({"format": FORMAT_NAME, **state}, data)
-    with atomic_file(path, option="--work-dir") as tmp:
-        tmp.write_bytes(data.getbuffer())
+    with atomic_file(path, option="--work-dir") as tmp, tmp.open("wb") as handle:
+        handle.write(data.getbuffer())
+        handle.flush()
+        os.fsync(handle.fileno())
     return path
+
+
+def _temporary_patterns(names: Iterable[str]) -> list[str]:
+    """Return the name patterns of :func:`engine.io.atomic.atomic_file`'s temporaries of ``names``."""
+    return [f".{Path(name).stem}{TMP_MARK}*{Path(name).suffix}" for name in names]
+
+
+def stale_temporaries(folder: str | Path, now: float | None = None) -> list[Path]:
+    """Return the temporaries of ``folder``'s checkpoints that a killed run left behind.
+
+    Only :func:`save_checkpoint`'s own (``.last.tmp-XXXX.pt``, ``.best.tmp-XXXX.pt``), only regular files (no link,
+    whose target may be anything), and only those no process has written for :data:`STALE_TEMPORARY_S`.
+    """
+    patterns = _temporary_patterns((LAST, BEST))
+    now = time.time() if now is None else now
+    stale = []
+    try:
+        with os.scandir(folder) as scan:
+            entries = list(scan)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for entry in entries:
+        if not any(fnmatchcase(entry.name, pattern) for pattern in patterns):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:  # renamed or removed by its writer meanwhile
+            continue
+        if stat.S_ISREG(info.st_mode) and now - info.st_mtime >= STALE_TEMPORARY_S:
+            stale.append(Path(entry.path))
+    return sorted(stale)
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Remove :func:`stale_temporaries` from ``folder``, logging once how much was freed; return the bytes freed.
+
+    A run killed while it saved a checkpoint (SIGKILL, the system out of memory) cannot remove its temporary,
+    which is as large as a checkpoint (hundreds of MB) and would stay for good: the run that next trains in the
+    folder removes it.
+    """
+    freed, removed = 0, 0
+    for path in stale_temporaries(folder):
+        try:
+            size = path.lstat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:  # left as it was: not worth stopping a run for
+            log.warning("could not remove the stale checkpoint temporary %s (%s)", path, error.strerror or error)
+            continue
+        freed, removed = freed + size, removed + 1
+    if removed:
+        log.info(
+            "removed %d stale checkpoint temporar%s of a killed run from %s, freeing %.1f MB",
+            removed,
+            "y" if removed == 1 else "ies",
+            folder,
+            freed / 2**20,
+        )
+    return freed
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -169,6 +301,22 @@ def fingerprint_differences(saved: Mapping[str, Any], expected: Mapping[str, Any
     return sorted(key for key in set(saved) | set(expected) if saved.get(key) != expected.get(key))
 
 
+def difference_names(keys: Iterable[str], expected: Mapping[str, Any]) -> list[str]:
+    """Return the options (:data:`_OPTIONS`) that set the fingerprint ``keys`` of the run ``expected`` describes.
+
+    Each option is named once, sorted; a key that no option sets keeps its name (``data.train``, ``network``).
+    """
+    options = {**_OPTIONS}
+    for stage in (expected.get("stage"), expected.get("phase")):
+        options.update(_STAGE_OPTIONS.get(stage, {}) if isinstance(stage, str) else {})
+    names = set()
+    for key in keys:
+        parts = key.split(".")
+        prefixes = (".".join(parts[:end]) for end in range(len(parts), 0, -1))  # the longest first
+        names.add(next((options[prefix] for prefix in prefixes if prefix in options), key))
+    return sorted(names)
+
+
 def check_fingerprint(path: str | Path, saved: Any, expected: Mapping[str, Any]) -> None:
     """Refuse a checkpoint (or saved model) that belongs to another run than the one ``expected`` describes.
 
@@ -180,6 +328,7 @@ def check_fingerprint(path: str | Path, saved: Any, expected: Mapping[str, Any])
     differences = fingerprint_differences(saved, expected)
     if not differences:
         return
+    differences = difference_names(differences, expected)
     named = ", ".join(differences[:_NAMED_DIFFERENCES])
     if len(differences) > _NAMED_DIFFERENCES:
         named += f" and {len(differences) - _NAMED_DIFFERENCES} more"

@@ -46,7 +46,7 @@ from engine.diffusion.speckle import (
     despeckle_db,
     estimate_enl,
 )
-from engine.errors import ModelError
+from engine.errors import InputError, ModelError
 from engine.io.atomic import EngineFolder, Inputs, atomic_file
 from engine.models.sar_jointnet import JointNetConfig, SARJointNet, label_x0_from_logits
 from engine.progress import Progress
@@ -122,6 +122,12 @@ class JointTask:
         if config.label_loss not in LABEL_LOSSES:
             raise ValueError(f"unknown label loss {config.label_loss!r}; valid: {', '.join(LABEL_LOSSES)}")
         keep = tiles.valid.reshape(len(tiles), -1).mean(axis=1) >= config.min_valid_fraction
+        if not keep.any():  # the loop's "no training samples" would name neither the cause nor the fix
+            raise InputError(
+                f"SAR-JointNet: none of the {len(tiles)} training tiles is at least {config.min_valid_fraction:.0%} "
+                "valid (nodata covers more of each), so it has nothing to learn from; give scenes with more valid "
+                "pixels (dakd finetune: or --aug-ratio 0, to train without generated pairs)"
+            )
         self.tiles = tiles.subset(np.nonzero(keep)[0]) if not keep.all() else tiles
         self.config = config
         self.balance = balance

@@ -9,7 +9,8 @@ the loss, and optionally a validation score. The loop owns everything else:
 - validation at epoch ends, the best weights kept, early stopping after ``patience`` evaluations
   without improvement;
 - checkpoints every N steps and on cancellation, and exact resume (``engine.train.checkpoint``) of this
-  run only: a checkpoint whose fingerprint (:func:`run_fingerprint`) is another run's is refused;
+  run only: a checkpoint whose fingerprint (:func:`run_fingerprint`) is another run's is refused; the
+  checkpoint temporaries a killed run left in the folder are removed at the start;
 - out-of-memory back-off: the batch is halved and the same step retried;
 - DistributedDataParallel under ``torchrun`` (each process takes every ``world_size``-th sample of
   the same global order);
@@ -51,6 +52,7 @@ from engine.train.checkpoint import (
     check_fingerprint,
     flat_fingerprint,
     load_checkpoint,
+    remove_stale_temporaries,
     restore_rng_state,
     rng_state,
     save_checkpoint,
@@ -291,6 +293,8 @@ def train(
     with distributed.process_group(select_device(config.device).device) as (dist_info, device):
         run = _start(model, task, config, dist_info, device, run_dir, progress or Progress())
         run.fingerprint = fingerprint
+        if run.run_path is not None and dist_info.is_main:  # a killed run's checkpoint temporaries: hundreds of MB
+            remove_stale_temporaries(run.run_path)
         if resume:
             _resume(run)
         order = task.epoch_order(run.state.epoch)

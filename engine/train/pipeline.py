@@ -16,11 +16,12 @@ trying the pipeline, not for a useful model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ import torch
 from engine.classes import BINARY_CLASSES, NOT_OIL, SegClass
 from engine.config import ConfigBase
 from engine.contract import PRESETS as PRESET_NAMES
-from engine.data.datasets import DATASETS, load_dataset
+from engine.data.datasets import DATASETS, load_dataset, split_folder
 from engine.data.generated import GENERATED_PAIRS, open_generated
 from engine.data.osd import DEFAULT_DB_RANGE
 from engine.data.samples import AUGMENTS
@@ -216,7 +217,8 @@ class DataConfig(ConfigBase):
         scenes: the labelled scenes (``scenes`` format).
         label_spec: class field, value mapping, background (``scenes`` format).
         folder: the data-set folder (``osd`` / ``sos``).
-        split: sub-folder of an OSD/SOS root (``train``).
+        split: sub-folder of an OSD/SOS root (``train``, ``test``); None (not given): a split folder as it is, else
+            the root's ``train`` (:data:`engine.data.datasets.DEFAULT_SPLIT`).
         limit: read at most this many images from a folder.
         db_range: dB clip range (and the span of 8-bit images in OSD/SOS folders).
         val_share: share of scenes kept for validation.
@@ -227,7 +229,7 @@ class DataConfig(ConfigBase):
     scenes: tuple[LabelledScene, ...] = ()
     label_spec: LabelSpec = field(default_factory=LabelSpec)
     folder: str | None = None
-    split: str | None = "train"
+    split: str | None = None
     limit: int | None = None
     db_range: tuple[float, float] = DEFAULT_DB_RANGE
     val_share: float = 0.2
@@ -576,18 +578,18 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
             clear_work_folder(work, FINETUNE_WORK, config.resume, config.overwrite, run_inputs(config))
             if config.resume and not work.exists():  # allowed (a script resumes each stage), but a typo must show
                 progress.log("warning", f"--resume: no work folder {work} to continue; starting a new run there")
-        work.mkdir(parents=True, exist_ok=True)  # only now: bad data or options above must leave nothing behind
-        generated, generation, all_generated = None, None, None
-        if aug_ratio > 0:
-            all_generated, generation = _generate(config, preset, split.train, work, aug_ratio, progress)
-            generated, aug_ratio = gate_for_training(
-                all_generated, split, config.gate, config.device, generation, aug_ratio, progress
+        with _work_folder(work):  # only now: bad data or options above must leave nothing behind
+            generated, generation, all_generated = None, None, None
+            if aug_ratio > 0:
+                all_generated, generation = _generate(config, preset, split.train, work, aug_ratio, progress)
+                generated, aug_ratio = gate_for_training(
+                    all_generated, split, config.gate, config.device, generation, aug_ratio, progress
+                )
+            model, result, seg_config, seg_loop = _train_segmenter(
+                config, preset, split, generated, spec, input_features, aug_ratio, work, progress
             )
-        model, result, seg_config, seg_loop = _train_segmenter(
-            config, preset, split, generated, spec, input_features, aug_ratio, work, progress
-        )
-        say_if_init_kept(split, result, output.name, progress)
-        metrics = _evaluate(config, model, result, split, all_generated, spec, progress)
+            say_if_init_kept(split, result, output.name, progress)
+            metrics = _evaluate(config, model, result, split, all_generated, spec, progress)
     training = _training_record(config, split, generation, seg_config, seg_loop, started)
     report = {
         "model_card": None,
@@ -617,6 +619,29 @@ def finetune(config: FinetuneConfig, progress: Progress | None = None) -> dict[s
     with atomic_file(work / "report.json", option="--work-dir") as tmp:
         tmp.write_text(json.dumps(report, indent=2, default=_json_default))
     return report
+
+
+@contextlib.contextmanager
+def _work_folder(work: Path) -> Iterator[None]:
+    """Make the work folder for the block's stages, and remove it again if the block fails having left it empty.
+
+    A run that stops before its first file (too little data for SAR-JointNet, say) would otherwise leave an empty
+    ``MODEL.work`` behind. Only the folders this run made (the first torchrun process), and only while empty:
+    ``rmdir`` refuses any other, so a folder that existed before, or holds a checkpoint to resume, stays.
+    """
+    made = []
+    missing = work.absolute()
+    while distributed.is_main_process() and not missing.exists() and missing.parent != missing:
+        made.append(missing)  # the deepest first
+        missing = missing.parent
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _check_outputs(config: FinetuneConfig) -> tuple[Path, Path]:
@@ -829,9 +854,10 @@ def run_inputs(config: FinetuneConfig) -> list[str | None]:
 
 
 def _sources(data: DataConfig) -> list[str]:
+    """Return what the card names as its training data: the scenes, or the split folder read (not only the root)."""
     if data.format == "scenes":
         return [s.raster for s in data.scenes]
-    return [str(data.folder)]
+    return [str(split_folder(data.format, str(data.folder), data.split))]
 
 
 def _jointnet_settings(config: FinetuneConfig, preset: Preset) -> tuple[JointTrainConfig, LoopConfig]:

@@ -262,6 +262,24 @@ def test_overlap_is_bounded_by_the_tile(tmp_path, capsys, scene_tif, overlap, me
 
 
 @pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--overlap", "100000", "--overlap 100000 px is more than half the 256-pixel tile; use 0 to 128 px"),
+        ("--background-window-km", "inf", "--background-window-km must be positive, got inf"),
+        ("--threshold-k-db", "-1", "--threshold-k-db must be 0 to 30 dB"),
+    ],
+)
+def test_options_are_refused_before_the_scene_opens_or_the_model_loads(tmp_path, capsys, option, value, message):
+    """The scene does not exist: the option, judged against the default model's card (256-pixel tiles), comes first.
+
+    ``--overlap 100000`` was refused after the model had loaded (15 s on the sample scene), an infinite background
+    window with the model was an internal error after the whole run."""
+    code, _, err = detect(capsys, tmp_path / "nope.tif", "--out", tmp_path / "out", option, value)
+    assert_refused(code, err, message, tmp_path / "out")
+    assert err.count("dakd: error:") == 1
+
+
+@pytest.mark.parametrize(
     "option, message",
     [
         ("nodata=abc", "--reader-option nodata=abc: not a number"),

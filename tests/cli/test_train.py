@@ -479,6 +479,29 @@ def test_evaluate_names_the_folder_it_scored_and_warns_when_the_default_split_is
     assert binary["confusion"] == white["confusion"] and white["confusion"][1][1] > 0  # oil found on both
 
 
+def test_split_train_on_a_test_split_folder_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--dataset ROOT/test --split train` trained on (or scored) the held-out tiles as the train split: the CLI
+    turned a missing --split into train, so a given one was accepted on any split folder."""
+    root = tmp_path / "osd"
+    simulate_tiles(root / "train", 1, seed=1)
+    simulate_tiles(root / "test", 1, seed=2)
+    data = ["--data-format", "osd", "--dataset", str(root / "test"), "--split", "train"]
+    model = REPO / "resources" / "models" / "default.json"
+    capsys.readouterr()
+    for run in (
+        ["finetune", *data, "--output", str(tmp_path / "m")],
+        ["evaluate", str(model), *data, "--device", "cpu"],
+    ):
+        assert main(["--progress", "none", *run]) == 2
+        printed = capsys.readouterr()
+        assert printed.err.count("\n") == 1 and printed.out == ""
+        assert printed.err.startswith(f"dakd: error: {root / 'test'}: it holds images/ itself")
+        assert f"give {(root / 'train').resolve()} as --dataset, or leave out --split" in printed.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["osd"]  # nothing written
+
+
 def blank_scene(path: Path) -> Path:
     """A 64 x 64 georeferenced scene of flat sea (UTM 33N, 10 m pixels, top left at 400000 E, 6200000 N)."""
     import numpy as np

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from engine.classes import BINARY_CLASSES
-from engine.data.datasets import DATASETS, load_dataset
+from engine.data.datasets import DATASETS, load_dataset, split_folder
 from engine.data.folders import FolderDataset
 from engine.data.sos import read_sos_mask
 from engine.data.split import resolve_split_folder
@@ -82,6 +82,23 @@ def test_a_split_that_is_not_there_is_refused_not_replaced_by_the_folder(osd_fol
         f"{osd_folder}: no test/ split folder; the splits here are train: give one of them as --split, "
         "or another data-set folder as --dataset"
     )
+
+
+def test_split_train_on_the_test_split_folder_is_refused_and_a_missing_split_reads_the_folder(osd_folder: Path) -> None:
+    """--split train on ROOT/test read the held-out tiles as the training split (train was accepted on any split
+    folder, as it was also what a missing --split became); a split not given still reads a split folder as it is,
+    and a root's train/ folder."""
+    test = osd_folder / "test"
+    with pytest.raises(InputError) as raised:
+        load_dataset("osd", test, split="train", tile_px=64)
+    message = str(raised.value)
+    assert message.startswith(f"{test}: it holds images/ itself (one split, with no train/ folder in it)")
+    assert f"give {(osd_folder / 'train').resolve()} as --dataset, or leave out --split" in message
+    assert "\n" not in message
+    assert split_folder("osd", test, None) == split_folder("osd", test, "Test") == test
+    assert split_folder("osd", osd_folder, None) == split_folder("osd", osd_folder, "train") == osd_folder / "train"
+    assert load_dataset("osd", test, tile_px=64).scenes() == load_dataset("osd", test, "test", tile_px=64).scenes()
+    assert len(load_dataset("osd", osd_folder, tile_px=64).scenes()) == 3  # the root's train/ (3 images)
 
 
 @pytest.mark.parametrize(("key", "other"), [("osd", "sos"), ("sos", "osd")])

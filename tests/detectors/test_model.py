@@ -81,6 +81,25 @@ def test_options_are_checked(random_card):
         load_model_detector(random_card.with_name("absent.json"), "cpu")
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"scan_backend": "magic"}, "unknown scan backend 'magic'"),
+        ({"scan_backend": "triton"}, "--scan-backend triton needs a CUDA GPU"),
+        ({"precision": "bf16"}, "--precision bf16 is for GPUs"),
+        ({"batch_size": 0}, "--batch-size must be at least 1, got 0"),
+    ],
+)
+def test_options_are_checked_before_the_weights_load(tmp_path, random_card, options, message):
+    """The card's weights are missing: the option is refused first (it was refused once the weights had loaded)."""
+    lonely = tmp_path / random_card.name
+    lonely.write_text(random_card.read_text())
+    with pytest.raises(DakdError, match=message):
+        load_model_detector(lonely, "cpu", **options)
+    with pytest.raises(ModelError):  # the weights are missing indeed
+        load_model_detector(lonely, "cpu")
+
+
 def test_dakd_detect_with_a_model_card_writes_valid_outputs(tmp_path, random_card, capsys):
     scene = _write_scene(tmp_path / "scene.tif", "Sigma0_VV")
     out = tmp_path / "out"

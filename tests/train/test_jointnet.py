@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.data.generated import open_generated
-from engine.errors import ModelError
+from engine.errors import InputError, ModelError
 from engine.models.sar_jointnet import jointnet_config
 from engine.train.jointnet import (
     GenerateConfig,
@@ -34,6 +34,17 @@ def test_signed_label_is_scaled_by_b(tiles) -> None:
     signed = task.signed_label(torch.tensor([[[1, 255]]]))
     torch.testing.assert_close(signed[0, :, 0, 0], torch.tensor([-0.5, 0.5, -0.5, -0.5, -0.5]))
     torch.testing.assert_close(signed[0, :, 0, 1], torch.full((5,), 0.5 * (2 / 5 - 1)))
+
+
+def test_tiles_with_too_little_valid_area_are_refused_with_the_fix(tiles) -> None:
+    """Audit: one scene with nodata over a quarter of it stopped `dakd finetune --aug-ratio 1` with "train
+    SAR-JointNet: no training samples", naming neither why nor what to do."""
+    holed = replace(tiles, valid=tiles.valid.copy())
+    holed.valid[:, :20] = False  # 31 % nodata in every tile
+    with pytest.raises(InputError, match=r"none of the 6 training tiles is at least 90% valid .* --aug-ratio 0"):
+        JointTask(holed, JointTrainConfig(model=jointnet_config("tiny")), balance=0.5, seed=0)
+    holed.valid[0] = True  # one tile is enough
+    assert len(JointTask(holed, JointTrainConfig(model=jointnet_config("tiny")), balance=0.5, seed=0).tiles) == 1
 
 
 def test_train_save_load_generate(tmp_path: Path) -> None:

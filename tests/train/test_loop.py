@@ -67,7 +67,8 @@ def test_resume_refuses_another_runs_checkpoint_in_one_line(tmp_path: Path, tile
     identity = {"data": {"train": "tiles A"}}
     train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, identity=identity)
     cases = [
-        (UNet(SMALL_UNET), replace(config, lr=2e-3), identity, "loop.lr"),
+        (UNet(SMALL_UNET), replace(config, lr=2e-3), identity, "--lr"),  # the analyst's option, not loop.lr
+        (UNet(SMALL_UNET), replace(config, batch_size=1), identity, "--batch-size"),
         (UNet(replace(SMALL_UNET, base_channels=4)), config, identity, "network"),
         (UNet(SMALL_UNET), config, {"data": {"train": "tiles B"}}, "data.train"),
     ]
@@ -96,6 +97,71 @@ def test_resume_refuses_another_runs_checkpoint_in_one_line(tmp_path: Path, tile
     save_checkpoint(tmp_path / BEST, {**{k: v for k, v in best.items() if k != "format"}, FINGERPRINT: {"other": 1}})
     with pytest.raises(ModelError, match=r"best.pt is from another run \(differs in: "):
         train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, resume=True, identity=identity)
+
+
+def killed_while_saving(path: Path) -> Path:
+    """Return the temporary a process left when it was killed (SIGKILL) while :func:`atomic_file` wrote ``path``."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, sys\n"
+        "from engine.io.atomic import atomic_file\n"
+        "with atomic_file(sys.argv[1], option='--work-dir') as tmp:\n"
+        "    tmp.write_bytes(os.urandom(300_000))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    before = set(path.parent.iterdir())
+    killed = subprocess.run([sys.executable, "-c", code, str(path)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    (left,) = set(path.parent.iterdir()) - before
+    return left
+
+
+def test_a_run_removes_the_checkpoint_temporaries_a_killed_run_left_and_nothing_else(
+    tmp_path: Path, tiles, spec, caplog, monkeypatch
+) -> None:
+    """A run killed while saving (SIGKILL, the system out of memory) leaves a hidden temporary as large as a
+    checkpoint (hundreds of MB), which no later run removed. The next run in the folder removes an old one; one
+    written minutes ago (another process may be saving right now), a link and other files stay."""
+    import logging
+    import os
+    import time
+
+    from engine.io.atomic import TMP_MARK
+    from engine.train.checkpoint import BEST, LAST, STALE_TEMPORARY_S
+
+    run = tmp_path / "run"
+    config = LoopConfig(max_steps=2, batch_size=2, lr=1e-3, checkpoint_every=1)
+    train(UNet(SMALL_UNET), small_task(tiles, spec), config, run)
+    old = time.time() - STALE_TEMPORARY_S - 60
+    stale_last, stale_best = killed_while_saving(run / LAST), killed_while_saving(run / BEST)
+    recent = killed_while_saving(run / LAST)
+    assert stale_last.name.startswith(f".last{TMP_MARK}") and stale_last.suffix == ".pt"
+    elsewhere = tmp_path / "kept.pt"
+    elsewhere.write_bytes(b"an analyst's file")
+    kept = [
+        recent,
+        run / f".last{TMP_MARK}notes.txt",  # another suffix
+        run / f".report{TMP_MARK}abcd.json",  # another file's temporary
+        run / "notes.pt",
+        run / f".best{TMP_MARK}link.pt",  # a link, whatever it points to
+    ]
+    for path in kept[1:4]:
+        path.write_bytes(b"not ours")
+    kept[4].symlink_to(elsewhere)
+    for path in (stale_last, stale_best, *kept[1:]):
+        os.utime(path, (old, old), follow_symlinks=False)
+    monkeypatch.setattr(logging.getLogger("dakd"), "propagate", True)  # the CLI's setup turns it off
+
+    with caplog.at_level(logging.INFO, logger="dakd"):
+        assert train(UNet(SMALL_UNET), small_task(tiles, spec), config, run, resume=True).steps == 2
+    assert not stale_last.exists() and not stale_best.exists()
+    assert all(path.is_symlink() or path.is_file() for path in kept) and elsewhere.is_file()
+    assert (run / LAST).is_file() and (run / BEST).is_file()
+    freed = [r.getMessage() for r in caplog.records if "stale checkpoint temporar" in r.getMessage()]
+    assert freed == [f"removed 2 stale checkpoint temporaries of a killed run from {run}, freeing 0.6 MB"]
 
 
 class OomAboveTwo(SegmenterTask):

@@ -255,9 +255,7 @@ def test_resume_refuses_another_runs_work_folder(tiles: Path, tmp_path: Path) ->
     on_other_data = config(other, tmp_path / "b" / "m", work_dir=str(work), resume=True, **pairs)
     with pytest.raises(ModelError, match=r"jointnet.safetensors is from another run \(differs in: data.train\)"):
         finetune(on_other_data)
-    with pytest.raises(
-        ModelError, match=r"segmenter/last.pt is from another run \(differs in: network, segmenter.skip\)"
-    ):
+    with pytest.raises(ModelError, match=r"segmenter/last.pt is from another run \(differs in: --skip, network\)"):
         finetune(config(tiles, tmp_path / "b" / "m", work_dir=str(work), resume=True, skip="conv", **pairs))
     (work / "jointnet.safetensors").unlink()  # then its checkpoint is what --resume would continue
     with pytest.raises(ModelError, match=r"jointnet/last.pt is from another run \(differs in: data.train\)"):
@@ -267,3 +265,32 @@ def test_resume_refuses_another_runs_work_folder(tiles: Path, tmp_path: Path) ->
     resumed = finetune(config(tiles, tmp_path / "a" / "m", resume=True, overwrite=True, **pairs))
     assert resumed["steps"] == 2  # its own run: resumed at its end, nothing trained twice
     assert (work / "generated" / "dataset.json").stat().st_mtime_ns == made  # and its pairs reused
+
+
+def test_the_card_names_the_split_folder_it_read_not_only_the_root(tiles: Path, tmp_path: Path) -> None:
+    """Audit: a model trained from an OSD root named only the root as its data, so nobody could tell from the
+    card whether its train/ or its test/ split was read."""
+    from engine.train.pipeline import _sources
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "train").symlink_to(tiles, target_is_directory=True)
+    (root / "test").symlink_to(tiles, target_is_directory=True)
+    assert _sources(DataConfig(format="osd", folder=str(root))) == [str(root / "train")]
+    assert _sources(DataConfig(format="osd", folder=str(root), split="test")) == [str(root / "test")]
+    assert _sources(DataConfig(format="osd", folder=str(tiles))) == [str(tiles)]
+
+
+def test_a_run_that_fails_before_its_first_file_removes_the_work_folder_it_made(tmp_path: Path) -> None:
+    """``--aug-ratio 1`` on one 256 px scene stops in SAR-JointNet (too little valid area to learn from): it left an
+    empty MODEL.work (and the folders above it) that the run itself had made. A work folder that was there stays."""
+    simulate = ["--progress", "none", "simulate", "--size", "256", "256", "--seed", "1", "--units", "linear"]
+    assert main([*simulate, "--polygons", "--spills", "1", "--no-quicklook", "--out", str(tmp_path / "s")]) == 0
+    run = ["--progress", "none", "finetune", "--scene", str(tmp_path / "s" / "sim_scene.tif"), "--labels"]
+    run += [str(tmp_path / "s" / "sim_labels.gpkg"), "--val-share", "0", "--preset", "tiny", "--aug-ratio", "1"]
+    run += ["--device", "cpu", "--out", str(tmp_path / "new" / "m")]
+    assert main(run) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+    (tmp_path / "there.work").mkdir()
+    assert main([*run, "--work-dir", str(tmp_path / "there.work")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "there.work"]

@@ -248,7 +248,7 @@ def test_resume_refuses_a_checkpoint_trained_on_other_data_or_from_another_model
     with pytest.raises(ModelError, match=r"last.pt is from another run \(differs in: data.train, data.validation\)"):
         train_segmenter(other, other.subset([0, 1]), None, spec, config, loop, tmp_path / "run", resume=True)
     start = build_segmenter(config, tiles.num_classes)
-    with pytest.raises(ModelError, match=r"\(differs in: init\); start without --resume"):
+    with pytest.raises(ModelError, match=r"\(differs in: --init\); start without --resume"):
         train_segmenter(
             tiles, tiles.subset([0, 1]), None, spec, config, loop, tmp_path / "run", resume=True, init_model=start
         )

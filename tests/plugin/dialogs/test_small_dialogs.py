@@ -537,3 +537,25 @@ def test_each_models_action_replaces_the_status_line(qgis_parent, model_card, is
     assert dialog.status.toPlainText().startswith("Deleted test-model."), dialog.status.toPlainText()
     assert "Imported" not in dialog.status.toPlainText()
     dialog.deleteLater()
+
+
+def test_a_card_whose_weights_are_missing_is_not_made_the_default(
+    qgis_parent, model_card, isolated_plugin_settings, monkeypatch
+):
+    """Audit: "Set as default" on a card whose .safetensors was moved away said it was now the default, and every
+    detection then failed on it; the Models window now says why not and keeps the default as it was."""
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+    from dakd_qgis.models import register_model, weights_path
+    from dakd_qgis.settings import PluginSettings
+
+    registered = register_model(model_card, isolated_plugin_settings, validate=False)
+    weights_path(registered).unlink()
+    dialog = ModelsDialog(qgis_parent)
+    row = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())].index("test-model")
+    dialog.table.selectRow(row)
+    dialog.set_selected_default()
+    text = dialog.status.toPlainText()
+    expected = f"Not set as default: {registered}: its weights file test-model.safetensors is missing"
+    assert text.startswith(expected), text
+    assert PluginSettings.load().default_model == ""
+    dialog.deleteLater()

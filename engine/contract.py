@@ -33,6 +33,17 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 #: ``dakd detect --backend`` values: ``auto`` picks an installed one.
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime", "openvino")
 
+
+def device_problem(requested: str) -> str | None:
+    """Return why ``requested`` names no device (``--device``), or None.
+
+    Torch-free, so that a run which never uses torch (the threshold detector) judges it before anything loads.
+    """
+    if requested.split(":", 1)[0] in DEVICES:
+        return None
+    return f"unknown device {requested!r}; use one of: {', '.join(DEVICES)} (or cuda:N)"
+
+
 # --- Detection -------------------------------------------------------------------------------------------------
 #: ``dakd detect --method`` values: ``auto`` uses the model if one is available, else the threshold detector.
 #: The order is the plugin's Processing enum (saved models keep indices): add new values at the end.

@@ -40,7 +40,13 @@ import rasterio
 from engine import __version__
 from engine.classes import VECTOR_CLASS_NAMES, SegClass
 from engine.contract import DEFAULT_MIN_AREA_KM2, DEFAULT_OVERLAP_PX
-from engine.detectors import card_tile_size, check_detector_options, select_detector
+from engine.detectors import (
+    card_tile_size,
+    check_detector_options,
+    check_device_and_backend,
+    choose_method,
+    select_detector,
+)
 from engine.errors import InputError, OutputError
 from engine.io import mask_scene, open_scene
 from engine.io.aoi import area_of_interest, check_aoi
@@ -55,7 +61,7 @@ from engine.report import write_report
 from engine.sources import SOURCE_MAX_KM, link_sources
 from engine.tiling import FLUSH_ROWS, Tile, TileGrid, plan_grid, stitch_scene
 from engine.vectorize import PROB_NODATA, PROB_SCALE, VectorizeResult, iter_spill_records
-from engine.wind import check_wind_dir, wind_estimator
+from engine.wind import check_background_window, check_wind_dir, wind_estimator
 
 log = logging.getLogger("dakd")
 
@@ -108,8 +114,9 @@ class DetectParams:
         prob_threshold: when set, a pixel only becomes oil / look-alike / ship if that class's
             probability is at least this; otherwise it gets the most probable other class.
         overwrite: replace an existing non-empty ``out_dir``.
-        background_window_km: threshold detector background window (SNAP default 0.5 km).
-        threshold_k_db: threshold detector shift k in dB (SNAP default 2.0).
+        background_window_km: threshold detector background window (SNAP default 0.5 km); with any detector, the
+            window of the wind estimate's background σ0 around each slick (:mod:`engine.wind`).
+        threshold_k_db: threshold detector shift k in dB (SNAP default 2.0); the model ignores it.
         reader_options: passed to the scene reader (e.g. ``nodata``, ``pixel_size_m``; Sentinel-1
             options such as ``pol`` and ``geometry``).
         land_mask: ``auto`` (the global coastline; the default, unmasked with the reason in the summary where it
@@ -191,9 +198,11 @@ def _check_params(params: DetectParams) -> None:
 def _check_detector_params(params: DetectParams) -> None:
     """Judge the detector's options before the scene opens or a model loads (a model takes seconds to minutes).
 
-    The threshold settings' ranges and the ship mode, and the overlap against a model's tile, read from its card
-    (plan_grid's own rule; the context is judged once the detector is built). The threshold detector's tile grows
-    with its background window in pixels, so its overlap is judged once the scene's pixel size is known (:func:`_run`).
+    The threshold settings' ranges and the ship mode, the overlap against a model's tile, read from its card
+    (plan_grid's own rule; the context is judged once the detector is built), and the device, backend and runtime
+    options a model run can be refused for (:func:`~engine.detectors.check_device_and_backend`). The threshold
+    detector's tile grows with its background window in pixels, so its overlap is judged once the scene's pixel size
+    is known (:func:`_run`), as is the background window itself.
     """
     check_detector_options(
         params.method,
@@ -205,6 +214,7 @@ def _check_detector_params(params: DetectParams) -> None:
     tile_size = card_tile_size(params.method, params.model_path)
     if tile_size is not None:
         plan_grid(1, 1, tile_size, params.overlap_px)
+    check_device_and_backend(params.method, params.model_path, params.device, **params.detector_options)
 
 
 def classify(probabilities: np.ndarray, classes: tuple[SegClass, ...], prob_threshold: float | None) -> np.ndarray:
@@ -490,6 +500,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
             raise _nothing_to_search(info)
         # placed before the model loads (an ONNX export can take a minute): a mistyped area is refused at once
         area = area_of_interest(scene, params.aoi) if params.aoi else None
+        _check_wind_window(params, info)
         detector, choice = select_detector(
             params.method,
             params.model_path,
@@ -500,15 +511,7 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
             **params.detector_options,
         )
         log.info("detector: %s (%s)", choice.method, choice.reason)
-        defaults = {f.name: f.default for f in fields(DetectParams)}
-        if choice.method != "threshold" and any(
-            getattr(params, name) != defaults[name] for name in ("threshold_k_db", "background_window_km")
-        ):
-            log.warning(
-                "--threshold-k-db and --background-window-km apply to --method threshold only; the %s "
-                "detector ignores them",
-                choice.method,
-            )
+        _say_what_the_threshold_options_do(params, choice.method)
         # The scene's pixel size sets the threshold detector's tiles: its overlap is judged here, before the size
         # checks (which need the tile), the land mask and the output folder. The masks change no pixel size.
         detector.prepare(info)
@@ -544,6 +547,34 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         device=summary["detector"]["device"],
         summary=summary,
     )
+
+
+def _check_wind_window(params: DetectParams, info: SceneInfo) -> None:
+    """Refuse a background window too large for the wind estimate around each slick, before a model loads.
+
+    The threshold detector refuses its own (the same limit, naming itself) when it is prepared for the scene.
+    """
+    if params.method == "threshold" or choose_method(params.method, params.model_path).method == "threshold":
+        return
+    problem = check_background_window(params.background_window_km, info.pixel_size_m)
+    if problem:
+        raise InputError(problem)
+
+
+def _say_what_the_threshold_options_do(params: DetectParams, method: str) -> None:
+    """Warn that the model ignores ``--threshold-k-db``; say that ``--background-window-km`` sets only the wind's."""
+    if method == "threshold":
+        return
+    defaults = {f.name: f.default for f in fields(DetectParams)}
+    if params.threshold_k_db != defaults["threshold_k_db"]:
+        log.warning("--threshold-k-db applies to --method threshold only; the %s detector ignores it", method)
+    if params.background_window_km != defaults["background_window_km"]:
+        log.info(
+            "--background-window-km %g: with the %s detector it sets only the window of the wind estimate around "
+            "each slick",
+            params.background_window_km,
+            method,
+        )
 
 
 def _plan_grid(info: SceneInfo, detector: Any, overlap_px: int) -> TileGrid:

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import torch
 
-from engine.contract import DEVICES, PRECISIONS
+from engine.contract import DEVICES, PRECISIONS, device_problem
 from engine.errors import DakdError
 
 log = logging.getLogger("dakd")
@@ -55,9 +55,10 @@ def select_device(requested: str = "auto") -> DeviceChoice:
     Raises:
         DakdError: the requested device is unknown or not available on this machine.
     """
+    problem = device_problem(requested)
+    if problem:
+        raise DakdError(problem)
     kind = requested.split(":", 1)[0]
-    if kind not in DEVICE_CHOICES:
-        raise DakdError(f"unknown device {requested!r}; use one of: {', '.join(DEVICE_CHOICES)} (or cuda:N)")
     cuda_ok = torch.cuda.is_available()
     if kind == "auto":
         if cuda_ok:

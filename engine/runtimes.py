@@ -129,7 +129,6 @@ def choose_backend(
             f"'{extra}' extra: pip install 'dakd-oilspill[{extra}]'); installed: "
             f"{', '.join(installed) or 'none'}"
         )
-    gpu = device.startswith(("cuda", "mps")) or (device == "auto" and _cuda_available())
     if requested in ONNX_BACKENDS:
         if device.startswith("cuda") and requested == "onnxruntime" and _ort_cuda():
             return BackendChoice(requested, "cuda", "--backend onnxruntime was given (its CUDA provider)")
@@ -140,7 +139,8 @@ def choose_backend(
         return BackendChoice(requested, "cpu", f"--backend {requested} was given")
     if requested == "torch":
         return BackendChoice("torch", device, "--backend torch was given")
-    if gpu:
+    # only auto asks whether the run is on a GPU: with --device auto that imports torch, which a named backend needs not
+    if device.startswith(("cuda", "mps")) or (device == "auto" and _cuda_available()):
         if "torch" not in installed:
             raise DakdError("a GPU detection needs torch: install 'detection and fine-tuning', or use --device cpu")
         return BackendChoice("torch", device, "auto: a GPU runs torch (bf16/fp16 autocast)")
@@ -515,14 +515,32 @@ def _onnx_stamp(path: Path) -> tuple[str, str, str]:
 # --- runtimes ---------------------------------------------------------------------------------------------------
 
 
+def check_runtime_options(backend: str, precision: str | None = None, batch_size: int | None = None) -> None:
+    """Refuse a precision or batch size that ``backend`` (``onnxruntime`` or ``openvino``) cannot run.
+
+    Judged before the card's ONNX file is found, exported (a minute on 2 cores) or compiled (seconds):
+    :func:`load_runtime_detector` asks first, and ``engine.detectors`` before the scene opens.
+
+    Raises:
+        DakdError: a precision the backend does not have (ONNX Runtime runs fp32 only), or a batch size below 1.
+    """
+    if precision is not None and precision not in RUNTIME_PRECISIONS:
+        raise DakdError(
+            f"--precision {precision} is not available with --backend {backend}; use {' or '.join(RUNTIME_PRECISIONS)}"
+        )
+    if backend == "onnxruntime" and precision == "bf16":
+        raise DakdError("--precision bf16 runs with --backend openvino (ONNX Runtime runs fp32); or use fp32")
+    if batch_size is not None and int(batch_size) < 1:
+        raise DakdError(f"--batch-size must be at least 1, got {batch_size}")
+
+
 class _OnnxRuntimeNet:
     """ONNX Runtime, fp32: ``CPUExecutionProvider``, or ``CUDAExecutionProvider`` on ``cuda``."""
 
     def __init__(self, path: Path, precision: str, device: str = "cpu") -> None:
         import onnxruntime
 
-        if precision == "bf16":
-            raise DakdError("--precision bf16 runs with --backend openvino (ONNX Runtime runs fp32); or use fp32")
+        check_runtime_options("onnxruntime", precision)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         threads = _threads()
@@ -662,11 +680,7 @@ class RuntimeDetector:
         model_path: str = "",
         requested_device: str = "auto",
     ) -> None:
-        if precision not in RUNTIME_PRECISIONS:
-            raise DakdError(
-                f"--precision {precision} is not available with --backend {backend.backend}; use "
-                f"{' or '.join(RUNTIME_PRECISIONS)}"
-            )
+        check_runtime_options(backend.backend, precision, batch_size)
         self.card = card
         self.classes = card.classes
         self.input_spec = card.input_spec
@@ -737,12 +751,14 @@ def load_runtime_detector(
     batch_size: int | None = None,
     device: str = "auto",
 ) -> RuntimeDetector:
-    """Build a :class:`RuntimeDetector` for a card (finding or exporting its ONNX file)."""
+    """Build a :class:`RuntimeDetector` for a card (finding or exporting its ONNX file).
+
+    The precision and batch size are judged first (:func:`check_runtime_options`), before the export and the compile.
+    """
+    check_runtime_options(backend.backend, precision, batch_size)
     data, source = read_card_data(model_path)
     card = ModelCard.from_json_dict(data, source)
     onnx_path, onnx_source = find_onnx(model_path)
-    if batch_size is not None and int(batch_size) < 1:
-        raise DakdError(f"--batch-size must be at least 1, got {batch_size}")
     detector = RuntimeDetector(
         card,
         backend,
@@ -770,6 +786,7 @@ __all__ = [
     "BackendChoice",
     "ExportCacheError",
     "RuntimeDetector",
+    "check_runtime_options",
     "choose_backend",
     "export_onnx",
     "find_onnx",

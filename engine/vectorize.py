@@ -431,6 +431,8 @@ def iter_spill_records(
     info = scene.info
     frame = MetricFrame(info, getattr(scene, "pixel_to_map", None))  # GCP mapping of radar-geometry products
     by_id = {c.id: (index + 1, c) for index, c in enumerate(classes)}
+    # An upper bound for the cheap test below, never the reported area: the product of the column and row step
+    # lengths is the pixel's area on a north-up or rotated grid and more than it (|a*e - b*d|) on a sheared one.
     pixel_area_km2 = info.pixel_size_m[0] * info.pixel_size_m[1] / 1e6
     ring_px = max(2, int(round(RING_M / min(info.pixel_size_m))))
     background = Background(window_px(background_window_km, info.pixel_size_m)) if wind is not None else None

@@ -337,6 +337,10 @@ def test_an_overlap_larger_than_the_cards_tile_is_refused_before_the_scene_and_t
         ({"method": "magic"}, "unknown --method 'magic'"),
         ({"method": "threshold", "detector_options": {"precision": "fp16"}}, "the threshold detector has no option"),
         ({"detector_options": {"pfa": 0}}, "CFAR pfa is the exponent x of a false-alarm probability"),
+        # the device and the backend were judged once the scene had opened, a backend's options once it had loaded
+        ({"device": "gpu"}, "^unknown device 'gpu'; use one of: auto, cpu, cuda, mps \\(or cuda:N\\)$"),
+        ({"method": "threshold", "device": "gpu"}, "^unknown device 'gpu'"),
+        ({"detector_options": {"backend": "tpu"}}, "^unknown --backend 'tpu'"),
     ],
 )
 def test_detector_options_are_refused_before_the_scene_and_the_weights(
@@ -346,6 +350,41 @@ def test_detector_options_are_refused_before_the_scene_and_the_weights(
     for name, value in changes.items():
         setattr(params, name, value)
     with pytest.raises(DakdError, match=message):
+        run_detection(params)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_gpu_that_is_not_there_is_refused_before_the_scene_and_the_weights(tmp_path, card_without_weights):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is visible here")
+    params = DetectParams(
+        str(tmp_path / "nope.tif"), str(tmp_path / "out"), model_path=card_without_weights, device="cuda"
+    )
+    with pytest.raises(DakdError, match="^--device cuda: no CUDA GPU is visible to torch"):
+        run_detection(params)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("use_card", [True, False], ids=["--model", "bundled default card"])
+def test_a_background_window_too_large_for_the_wind_is_refused_before_the_model_loads(
+    tmp_path, card_without_weights, use_card
+):
+    """With a model, the window sets the wind estimate's background around each slick. 1000 km (100001 px) ran: on
+    the sample scene its polygons took 1.2 s instead of 0.3 (100,000 km: 522 s) and a slick's wind came out 2.8-4.6
+    m/s instead of 4.7-8.2. The card's weights are missing: the refusal comes before the model loads."""
+    params = DetectParams(
+        scene_file(tmp_path, sea(50, 50)),
+        str(tmp_path / "out"),
+        model_path=card_without_weights if use_card else None,
+        background_window_km=1000,
+    )
+    with pytest.raises(
+        InputError,
+        match="^--background-window-km 1000 is 100001 px at this scene's 10 m pixels, more than the 1001 px the wind "
+        "estimate around each slick handles; use at most 10 km \\(SNAP's default is 0.5 km\\)$",
+    ):
         run_detection(params)
     assert not (tmp_path / "out").exists()
 

@@ -384,6 +384,72 @@ def test_half_precision_is_refused_where_it_does_not_run(card, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.fixture
+def card_without_weights(tmp_path):
+    """The bundled default card's JSON alone: its weights are missing, so it can neither be exported nor loaded."""
+    if not DEFAULT_MODEL_CARD.is_file():
+        pytest.skip("no bundled default model")
+    card = tmp_path / "models" / "lonely.json"
+    card.parent.mkdir()
+    card.write_text(DEFAULT_MODEL_CARD.read_text())
+    return card
+
+
+BOTH = pytest.mark.skipif(not HAS["openvino"] or not HAS["onnxruntime"], reason="openvino or onnxruntime is missing")
+OPENVINO = pytest.mark.skipif(not HAS["openvino"], reason="openvino is not installed")
+
+
+@pytest.mark.parametrize(
+    "backend, options, message",
+    [
+        pytest.param("onnxruntime", {"precision": "bf16"}, "--precision bf16 runs with --backend openvino", marks=BOTH),
+        pytest.param("openvino", {"precision": "fp16"}, "precision fp16 apply to --backend torch only", marks=OPENVINO),
+        pytest.param("openvino", {"compile": True}, "compile apply to --backend torch only", marks=OPENVINO),
+        pytest.param("openvino", {"precision": "fp64"}, "--precision fp64 is not available with", marks=OPENVINO),
+        pytest.param("openvino", {"batch_size": 0}, "--batch-size must be at least 1, got 0", marks=OPENVINO),
+    ],
+)
+def test_onnx_backend_options_are_refused_before_the_scene_and_the_export(
+    tmp_path, card_without_weights, backend, options, message
+):
+    """They were judged once the scene had opened; bf16 on ONNX Runtime, a precision or a batch size once the ONNX
+    file was found, after an export where there was none (onnxruntime bf16 on the sample scene: 12.3 s, an export
+    of 9.3 s, instead of 0.8 s). The scene and the card's weights are missing here: nothing else can be refused."""
+    params = DetectParams(
+        str(tmp_path / "nope.tif"),
+        str(tmp_path / "out"),
+        model_path=str(card_without_weights),
+        detector_options={"backend": backend, **options},
+    )
+    with pytest.raises(DakdError, match=f"^{message}"):
+        run_detection(params)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_backend_that_is_not_installed_is_refused_before_the_scene(tmp_path, card_without_weights, monkeypatch):
+    monkeypatch.setattr("engine.runtimes.installed_backends", lambda: ["torch"])
+    params = DetectParams(
+        str(tmp_path / "nope.tif"),
+        str(tmp_path / "out"),
+        model_path=str(card_without_weights),
+        detector_options={"backend": "openvino"},
+    )
+    with pytest.raises(DakdError, match="^--backend openvino is not installed"):
+        run_detection(params)
+
+
+@OPENVINO
+def test_load_runtime_detector_judges_its_options_before_the_onnx_file(card_without_weights):
+    """The card's weights are missing (no export can be found or made): the options are refused first."""
+    from engine.runtimes import BackendChoice, load_runtime_detector
+
+    choice = BackendChoice("openvino", "cpu", "--backend openvino was given")
+    with pytest.raises(DakdError, match="^--precision fp64 is not available with --backend openvino"):
+        load_runtime_detector(card_without_weights, choice, precision="fp64")
+    with pytest.raises(DakdError, match="^--batch-size must be at least 1, got 0"):
+        load_runtime_detector(card_without_weights, choice, batch_size=0)
+
+
 def _bf16_units() -> bool:
     import openvino
 

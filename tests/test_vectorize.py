@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from affine import Affine
 from rasterio.transform import from_origin
 from shapely import affinity
 from shapely.geometry import Polygon, box
@@ -167,6 +168,43 @@ def test_no_crs_uses_pixel_coordinates_as_qgis_shows_them(tmp_path):
     assert geometry.equals(box(30, -50, 70, -20))  # x = column, y = -row
     assert oil["area_km2"] == pytest.approx(0.12)  # with the assumed 10 m pixels
     assert oil["centroid_lat"] is None and oil["centroid_lon"] is None
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32633", "EPSG:4326"])
+def test_a_turned_grid_reports_ground_areas_and_lengths(tmp_path, crs):
+    """10 m pixels turned by 10° (b, d != 0): a 100 x 100 px slick is 1 km², a hull of 12 px 120 m.
+
+    In EPSG:4326 at 60° N the pixel size came out 9.89 x 10.44 m (hypot(a, d) in degrees): the hull was 118.7 m
+    long and the background windows 1 % too wide. The areas, measured on the outline, were right already.
+    """
+    c, s = math.cos(math.radians(10.0)), math.sin(math.radians(10.0))
+    centre, per_m = (500000.0, 6000000.0), (1.0, 1.0)
+    if crs == "EPSG:4326":
+        east_per_deg, north_per_deg = geographic_pixel_size_m(60.0, 1.0, 1.0)
+        centre, per_m = (15.0, 60.0), (1 / east_per_deg, 1 / north_per_deg)
+    linear = Affine(10 * c * per_m[0], 10 * s * per_m[0], 0.0, 10 * s * per_m[1], -10 * c * per_m[1], 0.0)
+    x0, y0 = linear @ (60, 60)
+    transform = Affine.translation(centre[0] - x0, centre[1] - y0) * linear
+    classes = np.zeros((120, 120), np.uint8)
+    classes[10:110, 10:110] = 1
+    prob = np.zeros((5, 120, 120), np.uint8)
+    prob[0], prob[1][10:110, 10:110] = PROB_SCALE, PROB_SCALE
+    db = np.full((120, 120), -15.0, np.float32)
+    db[10:110, 10:110] = -25.0
+    db[112:114, 20:32] = 10.0  # a hull 12 px long, 2 px wide
+    paths = {
+        "classes": write_raster(tmp_path / "classes.tif", classes, crs, transform),
+        "prob": write_raster(tmp_path / "prob.tif", prob, crs, transform, nodata=255),
+        "sigma0": write_raster(tmp_path / "sigma0.tif", db, crs, transform),
+    }
+    with open_scene(paths["sigma0"]) as scene:
+        assert scene.info.pixel_size_m == pytest.approx((10.0, 10.0), rel=1e-6)
+        records, result = vectorise(paths, scene)
+        assert ship_length_m(box(20, 112, 32, 114), scene) == pytest.approx(120.0, rel=1e-6)
+    _, oil = by_class(records)["oil"]
+    assert oil["pixels"] == 10000 and oil["area_km2"] == pytest.approx(1.0, rel=1e-3)
+    assert oil["length_km"] == pytest.approx(1.0, rel=1e-3) and oil["width_km"] == pytest.approx(1.0, rel=1e-3)
+    assert result.areas_km2["oil"] == pytest.approx(1.0, rel=1e-3)
 
 
 def test_ship_length_is_the_spread_of_the_hull_without_the_sidelobe_cross(tmp_path):

@@ -192,7 +192,8 @@ def _add_tiling_and_region_options(detect: argparse.ArgumentParser, defaults: An
         type=float,
         default=defaults.background_window_km,
         metavar="KM",
-        help=f"threshold detector: background window (default {defaults.background_window_km} km)",
+        help=f"background window: the threshold detector's, and the wind estimate's around each slick with any "
+        f"detector (default {defaults.background_window_km} km)",
     )
     detect.add_argument(
         "--threshold-k-db",

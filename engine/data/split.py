@@ -89,5 +89,5 @@ def _split_single_scene(tiles: TileSet, validation_share: float) -> tuple[TileSe
             return tiles.subset(train), tiles.subset(indices[is_val])
     raise InputError(
         "one labelled scene is too small to hold separate training and validation tiles (it needs "
-        "at least two tiles of 256 px side by side); add a scene or set --val-share 0"
+        f"at least two tiles of {tile_px} px side by side); add a scene or set --val-share 0"
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.contract import DEFAULT_MODEL_CARD_NAME, METHODS, bundled_models_dir
+from engine.contract import DEFAULT_MODEL_CARD_NAME, METHODS, bundled_models_dir, device_problem
 from engine.detectors.base import Detector
 from engine.errors import DakdError, ModelError
 
@@ -141,6 +141,43 @@ def check_detector_options(method: str = "auto", ships: str = "cfar", **options:
     CfarConfig(**cfar_options)
 
 
+def check_device_and_backend(
+    method: str = "auto", model_path: str | None = None, device: str = "auto", **options: Any
+) -> None:
+    """Refuse the device and the model's runtime options that can be judged before the scene opens or a model loads.
+
+    For every method, a ``device`` that names no device (``gpu``), without importing torch (the threshold detector
+    runs on the CPU and ignores a valid one). For a run of the model detector (``auto`` with a card, or ``model``):
+    a named ``backend`` (unknown, not installed, or an ONNX backend on a GPU: :func:`~engine.runtimes.choose_backend`)
+    and, for an ONNX backend, the options it cannot run (torch's, a precision, a batch size); for torch (named, or
+    ``auto``'s choice on a GPU), whether the GPU ``device`` is there (:func:`engine.device.select_device`: torch is
+    imported, as that run needs it anyway). What ``auto`` picks on the CPU depends on the card's ONNX export, so
+    it is judged when the model loads (:func:`_load_model`, which judges all of this again).
+
+    Raises:
+        DakdError: the refusal the model's loading would give later.
+    """
+    problem = device_problem(device)  # engine.device.select_device's own rule, without importing torch
+    if problem:
+        raise DakdError(problem)
+    if method == "threshold" or choose_method(method, model_path).method != "model":
+        return
+    from engine.runtimes import ONNX_BACKENDS, choose_backend
+
+    _, _, model_options = _split_options(options)
+    requested = model_options.get("backend") or "auto"
+    if requested == "auto" and not device.startswith(("cuda", "mps")):
+        return
+    torch_options = _torch_only_options(model_options)
+    backend = choose_backend(requested, device, torch_options=torch_options)
+    if backend.backend in ONNX_BACKENDS:
+        _check_onnx_options(backend.backend, torch_options, model_options)
+    elif device.startswith(("cuda", "mps")):
+        from engine.device import select_device
+
+        select_device(device)
+
+
 def card_tile_size(method: str = "auto", model_path: str | None = None) -> int | None:
     """Return the tile size of the model card a run of ``method`` loads, read from the card alone (no weights).
 
@@ -195,33 +232,20 @@ def _refuse_other_options(model_options: dict[str, Any], cfar_options: dict[str,
 
 def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> Detector:
     """Load the model detector on the backend ``options["backend"]`` asks for (``auto``: see engine.runtimes)."""
-    from engine.runtimes import (
-        ONNX_BACKENDS,
-        TORCH_ONLY_OPTIONS,
-        ExportCacheError,
-        choose_backend,
-        has_onnx,
-        installed_backends,
-        load_runtime_detector,
-    )
+    from engine.runtimes import ONNX_BACKENDS, ExportCacheError, choose_backend, has_onnx, load_runtime_detector
 
     model_path = choice.model_path
     if model_path is None:  # choose_method never picks "model" without a card
         raise DakdError("the model method needs a model card: pass --model")
     options = dict(options)
     requested = options.pop("backend", None) or "auto"
-    torch_options = tuple(name for name in TORCH_ONLY_OPTIONS if options.get(name))
-    if options.get("precision") == "fp16" or (
-        options.get("precision") == "bf16" and "openvino" not in installed_backends()
-    ):
-        torch_options += (f"precision {options['precision']}",)  # of the ONNX backends, OpenVINO alone runs bf16
+    torch_options = _torch_only_options(options)
     exported = choice.from_default_card or has_onnx(model_path)
     backend = choose_backend(requested, device, exported=exported, torch_options=torch_options)
     log.info("backend: %s on %s (%s)", backend.backend, backend.device, backend.reason)
     reason = backend.reason
     if backend.backend in ONNX_BACKENDS:
-        if torch_options:
-            raise DakdError(f"{', '.join(torch_options)} apply to --backend torch only, not {backend.backend}")
+        _check_onnx_options(backend.backend, torch_options, options)
         try:
             return load_runtime_detector(
                 model_path,
@@ -240,6 +264,27 @@ def _load_model(choice: MethodChoice, device: str, options: dict[str, Any]) -> D
     detector = load_model_detector(model_path, device, **options)
     detector.backend_reason = reason
     return detector
+
+
+def _torch_only_options(options: dict[str, Any]) -> tuple[str, ...]:
+    """Return the model options only the torch backend runs, as named in refusals (``compile``, ``precision fp16``)."""
+    from engine.runtimes import TORCH_ONLY_OPTIONS, installed_backends
+
+    torch_options = tuple(name for name in TORCH_ONLY_OPTIONS if options.get(name))
+    if options.get("precision") == "fp16" or (
+        options.get("precision") == "bf16" and "openvino" not in installed_backends()
+    ):
+        torch_options += (f"precision {options['precision']}",)  # of the ONNX backends, OpenVINO alone runs bf16
+    return torch_options
+
+
+def _check_onnx_options(backend: str, torch_options: tuple[str, ...], options: dict[str, Any]) -> None:
+    """Refuse options the ONNX backend ``backend`` cannot run, before its ONNX file is found, exported or compiled."""
+    from engine.runtimes import check_runtime_options
+
+    if torch_options:
+        raise DakdError(f"{', '.join(torch_options)} apply to --backend torch only, not {backend}")
+    check_runtime_options(backend, options.get("precision"), options.get("batch_size"))
 
 
 def with_ships(detector: Detector, ships: str = "cfar", **cfar_options: Any) -> Detector:

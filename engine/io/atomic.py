@@ -19,18 +19,28 @@ a file is never replaced when it is an input or lies inside an input folder. A t
 folder (checkpoints that ``--resume`` continues) is used only as :func:`check_work_folder` allows.
 
 Notes:
-    A process killed with SIGKILL cannot clean up; its hidden ``.tmp-`` sibling stays behind, but
-    the final path is never touched. The temporary names match ``*.tmp-*`` in ``.gitignore``.
+    A process killed with SIGKILL (a cancel that outlived the plugin's grace period, the system out of
+    memory) cannot clean up: its hidden ``.tmp-`` sibling stays behind, but the final path is never
+    touched. An output folder's temporary holds an owner file (:data:`OWNER_FILE`: process id and
+    machine), so the next :func:`atomic_output_dir` into the same folder removes the temporaries of
+    processes of this machine that no longer exist (:func:`remove_orphaned_temporaries`); those of a
+    live process, of another machine (a shared drive) and of older engines (no owner file) stay. The
+    temporary names match ``*.tmp-*`` in ``.gitignore``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import logging
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -39,6 +49,18 @@ from engine.errors import DakdError, OutputError
 
 #: Marker in the names of temporaries, so they are easy to recognise (and ignore in git).
 TMP_MARK = ".tmp-"
+
+#: The file in an output folder's temporary that names the process writing it (its id and machine), so that a
+#: later run can tell a killed run's temporary from one still being written (:func:`remove_orphaned_temporaries`).
+#: Removed before the temporary becomes the output; its name holds :data:`TMP_MARK`, which
+#: :meth:`EngineFolder.foreign_entry` accepts.
+OWNER_FILE = f".owner{TMP_MARK}dakd"
+
+#: What :func:`tempfile.mkdtemp` puts after the prefix: ``old-123`` (an output being replaced) never matches.
+_MKDTEMP_NAME = re.compile(r"[a-z0-9_]+")
+_OWNER_BYTES = 4096
+
+log = logging.getLogger("dakd")
 
 #: What open atomic blocks remove again if they fail: the missing parent folders each created, and each output
 #: folder's temporary with the folder it becomes. A full disk's message is judged while they still exist but read
@@ -392,6 +414,147 @@ def clear_work_folder(
         remove_engine_folder(folder, kind, inputs, option)
 
 
+def _machine() -> dict[str, str | None]:
+    """Return what tells this machine's processes apart from those of others that share a folder.
+
+    The host name alone does not: two machines (or containers) may both be called ``localhost``, and a process id
+    of one means nothing on the other. Linux's boot id tells machines (and boots) apart, its process-id namespace
+    containers of one machine; where they cannot be read, both are None.
+    """
+
+    def read(reader: Callable[[], str]) -> str | None:
+        try:
+            return reader().strip()
+        except OSError:
+            return None
+
+    return {
+        "host": socket.gethostname(),
+        "boot": read(lambda: Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii")),
+        "pid_namespace": read(lambda: os.readlink("/proc/self/ns/pid")),
+    }
+
+
+def _mark_owner(tmp: Path) -> None:
+    """Write :data:`OWNER_FILE` into the output folder's temporary ``tmp``: this process and machine."""
+    with contextlib.suppress(OSError):  # unmarked, the temporary is only kept if the run is killed
+        (tmp / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), **_machine()}), encoding="utf-8")
+
+
+def _read_owner(folder: Path) -> tuple[int, dict[str, str | None]] | None:
+    """Return the process id and machine of ``folder``'s :data:`OWNER_FILE`, or None without a valid one."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # no link, no wait on a pipe
+    try:
+        handle = os.open(folder / OWNER_FILE, flags)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return None
+        owner = json.loads(os.read(handle, _OWNER_BYTES).decode("utf-8"))
+    except (OSError, ValueError):  # unreadable, cut short by a kill while written, not JSON
+        return None
+    finally:
+        os.close(handle)
+    if not isinstance(owner, dict):
+        return None
+    pid = owner.get("pid")
+    machine = {key: owner.get(key) for key in ("host", "boot", "pid_namespace")}
+    if type(pid) is not int or pid <= 0 or not isinstance(machine["host"], str):
+        return None
+    if not all(value is None or isinstance(value, str) for value in machine.values()):
+        return None
+    return pid, machine
+
+
+def _process_is_gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists on this machine; False whenever that is not certain."""
+    if os.name == "nt" or pid == os.getpid():  # Windows' os.kill(pid, 0) would end the process, not probe it
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # PermissionError: it exists, run by another user
+        return False
+    return False
+
+
+def _space_taken(folder: Path) -> int:
+    """Return the bytes the files under ``folder`` take on the disk, without following any link."""
+    total = 0
+    for root, dirs, files in os.walk(folder):  # does not follow links
+        for name in (*files, *dirs):
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                blocks = getattr(info, "st_blocks", None)
+                total += info.st_size if blocks is None else blocks * 512
+    return total
+
+
+def orphaned_temporaries(target: str | os.PathLike[str]) -> list[Path]:
+    """Return the temporaries of :func:`atomic_output_dir` for ``target`` whose process was killed.
+
+    Only real folders (no link) named ``.<name>.tmp-XXXX`` as :func:`tempfile.mkdtemp` names them beside
+    ``target``, holding a valid :data:`OWNER_FILE` of this machine whose process no longer exists. Kept: a
+    temporary of a live process (or one whose state cannot be told), of another machine sharing the folder,
+    and one without an owner file, which an older engine wrote: it could still be writing (a long
+    polygonize adds no file for many minutes), so neither its age nor anything else says it was killed.
+    """
+    target = Path(target).expanduser().absolute()
+    prefix = f".{target.name}{TMP_MARK}"
+    try:
+        with os.scandir(target.parent) as scan:
+            entries = [e for e in scan if e.name.startswith(prefix) and _MKDTEMP_NAME.fullmatch(e.name[len(prefix) :])]
+    except OSError:
+        return []
+    here = _machine()
+    orphans = []
+    for entry in entries:
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        owner = _read_owner(Path(entry.path))
+        if owner is not None and owner[1] == here and _process_is_gone(owner[0]):
+            orphans.append(Path(entry.path))
+    return sorted(orphans)
+
+
+def remove_orphaned_temporaries(target: str | os.PathLike[str]) -> int:
+    """Remove :func:`orphaned_temporaries` of ``target``, logging once what and how much was freed; return the bytes.
+
+    A run killed mid-write (the plugin's cancel outliving its grace period, SIGKILL, the system out of memory)
+    cannot remove its temporary, which may hold gigabytes of probability raster and would stay beside the
+    analyst's output for good: the next run into the same folder removes it. A failure to remove one is
+    logged and the run goes on.
+    """
+    freed, removed = 0, []
+    for path in orphaned_temporaries(target):
+        size = _space_taken(path)
+        try:
+            shutil.rmtree(path)  # removes links inside, never what they point to
+        except OSError as error:
+            if path.exists() or path.is_symlink():
+                log.warning("could not remove %s, left by a killed dakd run (%s)", path, _describe_os_error(error))
+                continue
+        freed += size
+        removed.append(path.name)
+    if removed:
+        log.info(
+            "removed %s from %s, left by %s, freeing %.1f MB",
+            ", ".join(removed),
+            Path(target).expanduser().absolute().parent,
+            "a killed dakd run" if len(removed) == 1 else "killed dakd runs",
+            freed / 2**20,
+        )
+    return freed
+
+
 @contextlib.contextmanager
 def atomic_output_dir(
     out_dir: str | os.PathLike[str],
@@ -405,7 +568,9 @@ def atomic_output_dir(
     Everything written into the yielded directory appears at ``out_dir`` in one rename at the end.
     On any exception (an error, ``Cancelled``, Ctrl-C) the temporary is deleted, missing parent
     folders created for it are removed again, and a previous ``out_dir`` is left untouched; a write that
-    failed on a full disk is raised as :func:`space_failure`'s one-line :class:`OutputError`.
+    failed on a full disk is raised as :func:`space_failure`'s one-line :class:`OutputError`. The temporary
+    holds :data:`OWNER_FILE` until the rename, and temporaries of ``out_dir`` that killed runs on this machine
+    left behind are removed first (:func:`remove_orphaned_temporaries`).
 
     Args:
         out_dir: final directory.
@@ -428,6 +593,7 @@ def atomic_output_dir(
     inputs = [i for i in inputs if i]  # read twice: up front and before the replacement
     target = check_output_dir(out_dir, overwrite, inputs, kind, option)
     created = _ensure_parent(target.parent, target)
+    remove_orphaned_temporaries(target)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP_MARK}", dir=target.parent))
     except OSError as error:
@@ -435,6 +601,7 @@ def atomic_output_dir(
         raise OutputError(
             f"cannot write to output folder {target.parent} ({_describe_os_error(error)}); choose another --out"
         ) from error
+    _mark_owner(tmp)
     _CREATED.update(created)
     _OPEN_OUTPUTS[tmp] = target
     try:
@@ -455,6 +622,7 @@ def atomic_output_dir(
 def _replace_dir(
     tmp: Path, target: Path, overwrite: bool, inputs: Inputs, kind: EngineFolder | None, option: str
 ) -> None:
+    (tmp / OWNER_FILE).unlink(missing_ok=True)  # the run's, not the output's
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the result normal permissions
     old: Path | None = None
     if target.exists():

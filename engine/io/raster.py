@@ -123,19 +123,61 @@ def geographic_pixel_size_m(lat_deg: float, dlon_deg: float, dlat_deg: float) ->
     )
 
 
-def ground_lengths_m(crs: Any, x: float, y: float, steps: list[tuple[float, float]]) -> np.ndarray:
-    """Lengths on the WGS84 ellipsoid, in metres, of the steps ``(dx, dy)`` (CRS units) taken from ``(x, y)``.
+def ground_offsets_m(crs: Any, x: float, y: float, steps: list[tuple[float, float]]) -> np.ndarray:
+    """East and north offsets on the WGS84 ellipsoid, in metres, of the steps ``(dx, dy)`` (CRS units) from ``(x, y)``.
 
-    NaN where PROJ cannot take the points to longitude/latitude (outside the projection's domain).
+    Returns an ``(len(steps), 2)`` array; NaN where PROJ cannot take the points to longitude/latitude (outside the
+    projection's domain).
     """
     xs = [x] + [x + dx for dx, _ in steps]
     ys = [y] + [y + dy for _, dy in steps]
     try:
         lons, lats = transform_points(crs, "EPSG:4326", xs, ys)
     except Exception:  # noqa: BLE001 - GDAL's transform errors (CPLE_*) have no public base class
-        return np.full(len(steps), np.nan)
-    km, _ = distance_bearing(lons[0], lats[0], np.asarray(lons[1:]), np.asarray(lats[1:]))
-    return km * 1000.0
+        return np.full((len(steps), 2), np.nan)
+    km, bearing = distance_bearing(lons[0], lats[0], np.asarray(lons[1:]), np.asarray(lats[1:]))
+    azimuth = np.radians(bearing)
+    return np.column_stack([km * np.sin(azimuth), km * np.cos(azimuth)]) * 1000.0
+
+
+def ground_lengths_m(crs: Any, x: float, y: float, steps: list[tuple[float, float]]) -> np.ndarray:
+    """Lengths on the WGS84 ellipsoid, in metres, of the steps ``(dx, dy)`` (CRS units) taken from ``(x, y)``.
+
+    NaN where PROJ cannot take the points to longitude/latitude (outside the projection's domain).
+    """
+    offsets = ground_offsets_m(crs, x, y, steps)
+    return np.hypot(offsets[:, 0], offsets[:, 1])
+
+
+def pixel_ground_m(crs: Any, transform: Affine, col: float, row: float) -> tuple[float, float, float]:
+    """Ground size of the pixel at ``(col, row)`` of a georeferenced grid: ``(size_x, size_y, area_m2)``.
+
+    ``size_x`` and ``size_y`` are the ground lengths in metres of one column step (the geotransform's ``(a, d)``)
+    and one row step (``(b, e)``), ``area_m2`` the ground area of the pixel, the parallelogram they span. A rotated
+    or sheared grid (a rotated GeoTIFF, the affine fit of a radar-geometry product) has ``b, d != 0``: there the
+    steps are ``hypot(a, d)`` and ``hypot(b, e)`` long, not ``|a|`` and ``|e|``, and the area is ``|a*e - b*d|``,
+    not ``|a*e|`` and, on a sheared grid, not ``size_x * size_y`` either. Every pixel size and pixel area of the
+    engine comes from here.
+
+    Geographic CRSs: the steps in degrees become metres east and north with the ellipsoid's radii at the pixel's
+    latitude (:func:`geographic_pixel_size_m`). A degree of longitude is not a degree of latitude, so on a rotated
+    grid ``hypot(a, d)`` in degrees is no length at all (at 60° N, 10 m pixels turned by 10° came out 9.89 x 10.44
+    m). Projected CRSs: the CRS's own metres, measured on the ellipsoid instead where the CRS distorts by more than
+    :data:`MAX_PROJECTION_SCALE_ERROR` (Web Mercator away from the equator, :func:`projection_distorts`).
+    """
+    steps = [(transform.a, transform.d), (transform.b, transform.e)]  # one column, one row
+    x, y = transform @ (col, row)
+    if crs.is_geographic:
+        east_per_deg, north_per_deg = geographic_pixel_size_m(y, 1.0, 1.0)
+        ground = np.array([[dx * east_per_deg, dy * north_per_deg] for dx, dy in steps])
+    else:
+        ground = np.array(steps, dtype=np.float64) * crs.linear_units_factor[1]
+        measured = ground_offsets_m(crs, x, y, steps)
+        if projection_distorts(tuple(np.hypot(ground[:, 0], ground[:, 1])), np.hypot(measured[:, 0], measured[:, 1])):
+            ground = measured
+    size_x, size_y = np.hypot(ground[:, 0], ground[:, 1])
+    area = abs(ground[0, 0] * ground[1, 1] - ground[0, 1] * ground[1, 0])
+    return float(size_x), float(size_y), float(area)
 
 
 def projection_distorts(nominal_m: tuple[float, ...], ground_m: np.ndarray) -> bool:
@@ -404,9 +446,6 @@ def _pixel_size_m(
     ``unusable`` names the file's CRS when :func:`_unusable_crs` rejected it: the raster is then treated as
     one without a CRS, and the warning says so even when ``override_m`` gives the size.
     """
-    transform = dataset.transform
-    size_x = math.hypot(transform.a, transform.d)
-    size_y = math.hypot(transform.b, transform.e)
     crs = dataset.crs
     assumed = f"sizes in km assume {ASSUMED_PIXEL_SIZE_M:g} m pixels (Sentinel-1 IW GRD)"
     if unusable:
@@ -427,33 +466,21 @@ def _pixel_size_m(
         return (ASSUMED_PIXEL_SIZE_M, ASSUMED_PIXEL_SIZE_M), (
             f"{path} has {source}: outputs are in pixel coordinates and {assumed}"
         )
-    if crs.is_geographic:
-        centre_lon, centre_lat = transform @ (dataset.width / 2, dataset.height / 2)
-        return geographic_pixel_size_m(centre_lat, size_x, size_y), None
-    factor = crs.linear_units_factor[1]
-    return _projected_pixel_size_m(dataset, path, (size_x * factor, size_y * factor)), None
-
-
-def _projected_pixel_size_m(dataset: Any, path: str, nominal: tuple[float, float]) -> tuple[float, float]:
-    """Pixel size in metres of a projected raster: the CRS's own, or measured on the ground where the CRS distorts.
-
-    A Web Mercator (EPSG:3857) raster at 60° N has 20 CRS metres per 10 m on the ground: taking its metres as
-    they are made every area four times too large and the detector's background window half as wide as meant.
-    """
     transform = dataset.transform
-    centre = transform @ (dataset.width / 2, dataset.height / 2)
-    steps = [(transform.a, transform.d), (transform.b, transform.e)]  # one column, one row
-    ground = ground_lengths_m(dataset.crs, centre[0], centre[1], steps)
-    if not projection_distorts(nominal, ground):
-        return nominal
-    log.info(
-        "%s: the CRS's metres are %.2fx the ground's here; pixel size measured on the ground: %.4g x %.4g m",
-        path,
-        nominal[0] / ground[0],
-        ground[0],
-        ground[1],
-    )
-    return float(ground[0]), float(ground[1])
+    size_x, size_y, _ = pixel_ground_m(crs, transform, dataset.width / 2, dataset.height / 2)
+    if not crs.is_geographic:
+        # A Web Mercator (EPSG:3857) raster at 60° N has 20 CRS metres per 10 m on the ground: taking its metres as
+        # they are made every area four times too large and the detector's background window half as wide as meant.
+        nominal = math.hypot(transform.a, transform.d) * crs.linear_units_factor[1]
+        if size_x > 0 and abs(nominal / size_x - 1.0) > MAX_PROJECTION_SCALE_ERROR:
+            log.info(
+                "%s: the CRS's metres are %.2fx the ground's here; pixel size measured on the ground: %.4g x %.4g m",
+                path,
+                nominal / size_x,
+                size_x,
+                size_y,
+            )
+    return (size_x, size_y), None
 
 
 #: The fix for a raster whose CRS is unusable (see :func:`_unusable_crs`).
@@ -559,7 +586,8 @@ def _build_scene(
     flags = dataset.mask_flag_enums[band_index - 1]
     use_gdal_mask = MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
     unusable = _unusable_crs(dataset.crs)
-    grid = (None, Affine.identity()) if unusable else (dataset.crs, dataset.transform)
+    # Without a usable CRS the file's geotransform (if any) places nothing: pixel coordinates, as SceneInfo says.
+    grid = (None, Affine.identity()) if unusable or dataset.crs is None else (dataset.crs, dataset.transform)
     pixel_size, pixel_warning = _pixel_size_m(dataset, path, pixel_size_m, unusable)
     if pixel_warning:
         log.warning("%s", pixel_warning)

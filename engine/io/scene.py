@@ -48,11 +48,16 @@ def reader_number(key: str, value: Any, example: str, positive: bool = False) ->
 class SceneInfo:
     """Facts about an opened scene, as the engine sees it (``dakd info`` prints these).
 
-    ``transform`` maps pixel (col, row) to CRS coordinates; without a CRS it is the identity and
-    all outputs are in pixel space. ``pixel_size_m`` is the ground size of one pixel in metres
-    (x, y), computed geodesically at the scene centre for geographic CRSs, so areas and window sizes
-    in km work for EPSG:4326 inputs too. ``metadata`` carries product facts (scene id, acquisition
-    time, platform, polarisation...) that go into the run summary and polygon attributes.
+    ``transform`` maps pixel (col, row) to CRS coordinates. Without a CRS (none in the file, or one the engine
+    cannot use, e.g. ``LOCAL_CS``) it is the identity, whatever geotransform the file holds: that geotransform
+    places nothing on the globe and its units are unknown, so all outputs are in pixel space (x = column,
+    y = -row, where QGIS puts a raster without georeferencing). ``pixel_size_m`` is the ground length in metres
+    of one column step and one row step (x, y): for georeferenced rasters measured at the scene centre by
+    :func:`engine.io.raster.pixel_ground_m` (``hypot(a, d)`` and ``hypot(b, e)`` on the ground, so rotated
+    grids, geographic CRSs and Web Mercator give true metres and areas and window sizes in km work for them);
+    without a CRS the assumed 10 m or ``--reader-option pixel_size_m``; for Sentinel-1 products the grid
+    spacing (radar geometry: range and azimuth spacing). ``metadata`` carries product facts (scene id,
+    acquisition time, platform, polarisation...) that go into the run summary and polygon attributes.
     """
 
     path: str

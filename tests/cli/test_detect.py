@@ -526,7 +526,13 @@ def test_sigterm_stops_within_a_batch_and_leaves_nothing(tmp_path, repo_root):
 
 
 def test_threshold_options_are_named_as_ignored_when_the_model_runs(tmp_path, capsys, scene_tif):
-    code, _, err = detect(capsys, scene_tif, "--out", tmp_path / "out", "--threshold-k-db", "3")
-    assert code == 0 and "apply to --method threshold only; the model detector ignores them" in err
+    """The model ignores --threshold-k-db, but --background-window-km sets the wind estimate's window (the warning
+    called both ignored)."""
+    code, _, err = detect(
+        capsys, scene_tif, "--out", tmp_path / "out", "--threshold-k-db", "3", "--background-window-km", "1"
+    )
+    assert code == 0 and "--threshold-k-db applies to --method threshold only; the model detector ignores it" in err
+    assert "--background-window-km 1: with the model detector it sets only the window of the wind estimate" in err
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["detector"]["method"] == "model"
+    assert [w for w in summary["warnings"] if "background-window" in w] == []

@@ -42,3 +42,9 @@ def test_bad_share_and_empty() -> None:
         split_by_scene(make_tiles(["a", "b"]), 1.0)
     train, val = split_by_scene(make_tiles(["a", "b"]), 0.0)
     assert len(train) == 2 and len(val) == 0
+
+
+def test_a_scene_too_small_to_split_names_the_tile_size_in_use() -> None:
+    # Two 8 px tiles 4 px apart overlap: no training tile is left clear of validation. The message said 256 px.
+    with pytest.raises(InputError, match=r"at least two tiles of 8 px side by side"):
+        split_by_scene(make_tiles(["one", "one"], [(0, 0), (4, 0)]), 0.5)

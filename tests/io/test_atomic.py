@@ -1,10 +1,16 @@
+import json
+import logging
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from engine.errors import Cancelled, OutputError
 from engine.io.atomic import (
+    OWNER_FILE,
     TMP_MARK,
     EngineFolder,
     atomic_file,
@@ -456,3 +462,88 @@ def test_a_work_folder_holding_other_files_is_refused_and_kept(tmp_path):
         with pytest.raises(OutputError, match="file.work is a file, not a folder; choose another --work-dir"):
             check_work_folder(tmp_path / "file.work", CHECKPOINTS, resume=resume, overwrite=True)
     assert (tmp_path / "file.work").read_text() == "mine"
+
+
+#: A run of another process that writes into an output folder and waits to be killed: it prints its temporary.
+WRITER = """
+import os, sys, time
+from engine.io.atomic import atomic_output_dir
+with atomic_output_dir(sys.argv[1]) as tmp:
+    (tmp / "probability.tif").write_bytes(os.urandom(1 << 20))
+    print(tmp, flush=True)
+    time.sleep(120)
+"""
+
+
+def start_writer(target):
+    """Start a process writing into ``target`` through atomic_output_dir; return it and its temporary."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True, env=env)
+    return process, Path(process.stdout.readline().strip())
+
+
+def temporary_of(target, suffix, owner):
+    """Make a temporary of ``target`` named as mkdtemp names them, holding ``owner`` as its owner file."""
+    folder = target.parent / f".{target.name}{TMP_MARK}{suffix}"
+    folder.mkdir()
+    (folder / "probability.tif").write_text("half")
+    if owner is not None:
+        (folder / OWNER_FILE).write_text(json.dumps(owner))
+    return folder
+
+
+def test_the_next_run_removes_the_temporary_of_a_killed_run_and_nothing_else(tmp_path, caplog, monkeypatch):
+    """A run the plugin killed after its grace period (or SIGKILL, the system out of memory) left its hidden
+    temporary, GBs of probability raster, beside the output for good. The next run into the same folder removes it;
+    a live run's, another machine's, an older engine's (no owner file), links and other names stay."""
+    target = tmp_path / "out"
+    live, running = start_writer(target)  # first: it would remove the killed run's temporary itself
+    killed, orphan = start_writer(target)
+    try:
+        assert orphan.parent == tmp_path and (orphan / "probability.tif").stat().st_size == 1 << 20
+        owner = json.loads((orphan / OWNER_FILE).read_text())
+        assert owner["pid"] == killed.pid and isinstance(owner["host"], str)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert orphan.is_dir()  # what a killed run leaves
+        dead = {**owner, "pid": killed.pid}
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / OWNER_FILE).write_text(json.dumps(dead))
+        (elsewhere / "analyst.tif").write_text("mine")
+        kept = [
+            running,  # its process still writes
+            temporary_of(target, "abcd1234", {**dead, "host": f"not-{owner['host']}"}),  # a shared drive's
+            temporary_of(target, "older123", None),  # an older engine's: maybe still running
+            temporary_of(target, "broken12", None),
+            temporary_of(target, "old-123", dead),  # an output being replaced, not mkdtemp's name
+            temporary_of(target.with_name("other"), "abcd1234", dead),  # another output's
+            temporary_of(target.with_name("out.tmp-abcd1234"), "abcd1234", dead),
+        ]
+        (kept[3] / OWNER_FILE).symlink_to(elsewhere / OWNER_FILE)  # an owner file that is a link
+        link = tmp_path / f".out{TMP_MARK}link1234"
+        link.symlink_to(elsewhere, target_is_directory=True)
+        kept.append(link)
+        monkeypatch.setattr(logging.getLogger("dakd"), "propagate", True)  # the CLI's setup turns it off
+
+        with caplog.at_level(logging.INFO, logger="dakd"), atomic_output_dir(target) as tmp:
+            assert not orphan.exists()
+            assert json.loads((tmp / OWNER_FILE).read_text())["pid"] == os.getpid()
+            (tmp / "summary.json").write_text("{}")
+        assert sorted(p.name for p in target.iterdir()) == ["summary.json"]  # the owner file stays behind
+        assert all(path.is_symlink() or path.is_dir() for path in kept)
+        assert (running / "probability.tif").stat().st_size == 1 << 20
+        assert sorted(p.name for p in elsewhere.iterdir()) == [OWNER_FILE, "analyst.tif"]
+        # One record; after the CLI's logging set-up caplog can hold it twice (on "dakd" and on the root).
+        removed = {id(r): r.getMessage() for r in caplog.records if "killed" in r.getMessage()}
+        assert list(removed.values()) == [
+            f"removed {orphan.name} from {tmp_path}, left by a killed dakd run, freeing 1.0 MB"
+        ]
+        assert live.poll() is None
+    finally:
+        for process in (killed, live):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()

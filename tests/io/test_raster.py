@@ -4,7 +4,9 @@ import math
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from rasterio.control import GroundControlPoint
+from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_origin
 from rasterio.windows import Window
@@ -18,6 +20,7 @@ from engine.io.raster import (
     create_output_raster,
     decide_units,
     geographic_pixel_size_m,
+    pixel_ground_m,
     write_raster,
 )
 
@@ -120,6 +123,48 @@ def test_epsg4326_raster_gets_metre_pixel_size(tmp_path):
         assert scene.info.pixel_size_m == pytest.approx(expected, rel=1e-3)
 
 
+def turned_grid(crs, size_m, degrees, shear=False):
+    """A 20 x 20 px grid of ``size_m`` ground pixels turned by ``degrees`` (or, with ``shear``, rows slanted by it).
+
+    Centred on 500 km E, 6000 km N in UTM 33N, or, in EPSG:4326, on 60° N (its degrees made metres with the
+    ellipsoid's radii there, so the pixels are ``size_m`` on the ground).
+    """
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    col, row = (
+        ((size_m, 0.0), (size_m * s, -size_m * c)) if shear else ((size_m * c, size_m * s), (size_m * s, -size_m * c))
+    )
+    centre, per_m = ((500000.0, 6000000.0), (1.0, 1.0))
+    if crs == "EPSG:4326":
+        east_per_deg, north_per_deg = geographic_pixel_size_m(60.0, 1.0, 1.0)
+        centre, per_m = (15.0, 60.0), (1 / east_per_deg, 1 / north_per_deg)
+    linear = Affine(col[0] * per_m[0], row[0] * per_m[0], 0.0, col[1] * per_m[1], row[1] * per_m[1], 0.0)
+    x0, y0 = linear @ (10, 10)
+    return Affine.translation(centre[0] - x0, centre[1] - y0) * linear
+
+
+@pytest.mark.parametrize("crs", [UTM33, "EPSG:4326"])
+def test_a_rotated_grid_has_its_ground_pixel_size_and_area(tmp_path, crs):
+    """b, d != 0 (a rotated GeoTIFF, the affine fit of a radar-geometry product): steps hypot(a, d), hypot(b, e).
+
+    In EPSG:4326 hypot(a, d) mixed degrees of longitude and latitude: 10 m pixels turned by 10° at 60° N were
+    9.89 x 10.44 m (a pixel of 103.2 m², background windows 1 % too wide), by 30° 9.01 x 13.22 m.
+    """
+    for degrees in (10.0, 30.0):
+        transform = turned_grid(crs, 10.0, degrees)
+        path = write_raster(tmp_path / f"turned{degrees:g}.tif", speckled_sea(20, 20), crs, transform)
+        with open_scene(path) as scene:
+            assert scene.info.pixel_size_m == pytest.approx((10.0, 10.0), rel=1e-6)
+            assert pixel_ground_m(scene.info.crs, scene.info.transform, 10, 10)[2] == pytest.approx(100.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("crs", [UTM33, "EPSG:4326"])
+def test_a_sheared_grid_has_the_area_of_its_parallelogram(crs):
+    # Rows slanted by 30°: both steps 10 m long, the pixel 10 x 10 cos 30° = 86.6 m², not |a*e| or 10 x 10.
+    size_x, size_y, area = pixel_ground_m(CRS.from_user_input(crs), turned_grid(crs, 10.0, 30.0, True), 10, 10)
+    assert (size_x, size_y) == pytest.approx((10.0, 10.0), rel=1e-6)
+    assert area == pytest.approx(100.0 * math.cos(math.radians(30.0)), rel=1e-6)
+
+
 def mercator_pixel_size_m(lat_deg, size_crs):
     """Ground size of a Web Mercator pixel of ``size_crs`` CRS metres at ``lat_deg`` (its y step is a·dφ/cos φ)."""
     step_deg = math.degrees(size_crs / WGS84_A_M)
@@ -151,6 +196,14 @@ def test_no_crs_warns_and_assumes_pixel_size(tmp_path, caplog):
     assert "no CRS: outputs are in pixel coordinates" in caplog.text
     with open_scene(path, pixel_size_m=20.0) as scene:
         assert scene.info.pixel_size_m == (20.0, 20.0)
+
+
+def test_a_geotransform_without_crs_is_not_the_scenes_transform(tmp_path):
+    """SceneInfo promises the identity without a CRS: a turned geotransform was kept and nothing placed by it."""
+    path = write_raster(tmp_path / "plain.tif", speckled_sea(10, 10), None, turned_grid(UTM33, 10.0, 10.0))
+    with open_scene(path) as scene:
+        assert scene.info.crs is None and scene.info.transform.is_identity
+        assert scene.info.pixel_size_m == (ASSUMED_PIXEL_SIZE_M, ASSUMED_PIXEL_SIZE_M)
 
 
 def test_gcp_only_raster_warns_how_to_get_map_coordinates(tmp_path, caplog):

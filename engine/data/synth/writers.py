@@ -295,19 +295,15 @@ def write_quicklook(scene: SimulatedScene, path: Path, max_px: int = QUICKLOOK_P
 
 def label_polygons(scene: SimulatedScene) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(GeoJSON-like geometry in the scene CRS, properties) for each connected non-sea region."""
-    pixel_area_km2 = abs(scene.transform.a * scene.transform.e) / 1e6
     mask = np.isin(scene.labels, [c.id for c in POLYGON_CLASSES])
     names = {c.id: c.name for c in POLYGON_CLASSES}
     records = []
     for geometry, value in features.shapes(scene.labels, mask=mask, connectivity=8, transform=scene.transform):
         class_id = int(value)
-        area_km2 = shape(geometry).area / 1e6 if scene.transform.a > 0 else 0.0
-        records.append(
-            (
-                geometry,
-                {"class": names[class_id], "class_id": class_id, "area_km2": round(area_km2 or pixel_area_km2, 6)},
-            )
-        )
+        # The outline in UTM metres: its area is the pixels' |a*e - b*d| for any grid, north-up or not. (A fallback
+        # of |a*e| per polygon, taken where a <= 0, gave a whole slick the area of one pixel.)
+        area_km2 = shape(geometry).area / 1e6
+        records.append((geometry, {"class": names[class_id], "class_id": class_id, "area_km2": round(area_km2, 6)}))
     return records
 
 

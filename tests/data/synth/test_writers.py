@@ -124,3 +124,17 @@ def test_bad_encoding_or_name(busy_scene, tmp_path, kwargs, message):
 def test_label_rgb_palette():
     rgb = label_rgb(np.array([[0, 1, 2, 3, 4, 255]], np.uint8))
     assert [tuple(v) for v in rgb[0]] == [c.rgb for c in OSD_CLASSES] + [(255, 255, 255)]
+
+
+def test_label_polygon_areas_are_ground_areas_on_a_turned_grid(busy_scene):
+    """Audit: on a grid that is not north up (a <= 0), every label polygon got the area of one pixel."""
+    from dataclasses import replace
+
+    from affine import Affine
+
+    from engine.data.synth.writers import label_polygons
+
+    north_up = {round(p["area_km2"], 4) for _, p in label_polygons(busy_scene)}
+    size = busy_scene.transform.a
+    turned = replace(busy_scene, transform=Affine.rotation(120) @ Affine.scale(size, -size))
+    assert {round(p["area_km2"], 4) for _, p in label_polygons(turned)} == north_up

@@ -145,7 +145,8 @@ def choose_backend(
             raise DakdError("a GPU detection needs torch: install 'detection and fine-tuning', or use --device cpu")
         return BackendChoice("torch", device, "auto: a GPU runs torch (bf16/fp16 autocast)")
     if "torch" in installed and torch_options:
-        return BackendChoice("torch", "cpu", f"auto: {', '.join(torch_options)} apply to torch only")
+        verb = "applies" if len(torch_options) == 1 else "apply"
+        return BackendChoice("torch", "cpu", f"auto: {', '.join(torch_options)} {verb} to torch only")
     if "torch" in installed and not exported and any(n in installed for n in ONNX_BACKENDS):
         faster = " or ".join(n for n in CPU_PREFERENCE if n in installed and n != "torch")
         return BackendChoice(

@@ -341,6 +341,20 @@ def test_an_overlap_larger_than_the_cards_tile_is_refused_before_the_scene_and_t
         ({"device": "gpu"}, "^unknown device 'gpu'; use one of: auto, cpu, cuda, mps \\(or cuda:N\\)$"),
         ({"method": "threshold", "device": "gpu"}, "^unknown device 'gpu'"),
         ({"detector_options": {"backend": "tpu"}}, "^unknown --backend 'tpu'"),
+        # the torch backend's options were judged once the scene had opened (engine.detectors.model's own messages)
+        *[
+            ({"device": "cpu", "detector_options": {**backend, "precision": half}}, f"^--precision {half} is for GPUs")
+            for backend in ({"backend": "torch"}, {})  # fp16 makes auto choose torch
+            for half in ("fp16", "bf16")
+            if backend or half == "fp16"  # auto on the CPU runs bf16 with OpenVINO, or torch when there is no export
+        ],
+        ({"device": "cpu", "detector_options": {"scan_backend": "magic"}}, "^unknown scan backend 'magic'"),
+        (
+            {"device": "cpu", "detector_options": {"backend": "torch", "scan_backend": "triton"}},
+            "^--scan-backend triton needs a CUDA GPU and the triton package; on cpu",
+        ),
+        ({"device": "cpu", "detector_options": {"backend": "torch", "batch_size": 0}}, "^--batch-size must be at"),
+        ({"detector_options": {"backend": "torch", "tile_px": 3}}, "^the model detector has no option\\(s\\) tile_px"),
     ],
 )
 def test_detector_options_are_refused_before_the_scene_and_the_weights(
@@ -352,6 +366,32 @@ def test_detector_options_are_refused_before_the_scene_and_the_weights(
     with pytest.raises(DakdError, match=message):
         run_detection(params)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_pre_scene_checks_of_a_threshold_run_never_import_torch(tmp_path):
+    """A "Detection only" install has no torch; the threshold detector needs none, also to judge its options."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import engine.detectors\n"
+        "from engine.detect import DetectParams, run_detection\n"
+        "from engine.errors import DakdError\n"
+        f"engine.detectors.DEFAULT_MODEL_CARD = Path({str(tmp_path / 'absent.json')!r})  # auto: the threshold\n"
+        "for method in ('threshold', 'auto'):\n"
+        f"    params = DetectParams({str(tmp_path / 'nope.tif')!r}, {str(tmp_path / 'out')!r}, method=method, "
+        "device='cpu', detector_options={'backend': 'torch'} if method == 'auto' else {})\n"
+        "    try:\n"
+        "        run_detection(params)\n"
+        "    except DakdError as error:\n"
+        "        assert 'nope.tif' in str(error), error  # past the pre-scene checks, refused for the missing scene\n"
+        "assert 'torch' not in sys.modules, 'the threshold run imported torch'\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_a_gpu_that_is_not_there_is_refused_before_the_scene_and_the_weights(tmp_path, card_without_weights):

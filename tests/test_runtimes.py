@@ -377,7 +377,7 @@ def test_openvino_makes_room_in_its_cache_for_what_it_compiles(card, tmp_path, m
 
 @pytest.mark.skipif(not HAS["openvino"] or not HAS["onnxruntime"], reason="openvino or onnxruntime is missing")
 def test_half_precision_is_refused_where_it_does_not_run(card, tmp_path):
-    with pytest.raises(DakdError, match="precision fp16 apply to --backend torch only, not openvino"):
+    with pytest.raises(DakdError, match="precision fp16 applies to --backend torch only, not openvino"):
         _detect(SAMPLE, card, tmp_path / "out", "openvino", "fp16")
     with pytest.raises(DakdError, match="--precision bf16 runs with --backend openvino"):
         _detect(SAMPLE, card, tmp_path / "out", "onnxruntime", "bf16")
@@ -403,8 +403,14 @@ OPENVINO = pytest.mark.skipif(not HAS["openvino"], reason="openvino is not insta
     "backend, options, message",
     [
         pytest.param("onnxruntime", {"precision": "bf16"}, "--precision bf16 runs with --backend openvino", marks=BOTH),
-        pytest.param("openvino", {"precision": "fp16"}, "precision fp16 apply to --backend torch only", marks=OPENVINO),
-        pytest.param("openvino", {"compile": True}, "compile apply to --backend torch only", marks=OPENVINO),
+        pytest.param("openvino", {"precision": "fp16"}, "precision fp16 applies to --backend torch", marks=OPENVINO),
+        pytest.param("openvino", {"compile": True}, "compile applies to --backend torch only", marks=OPENVINO),
+        pytest.param(
+            "openvino",
+            {"compile": True, "precision": "fp16"},
+            "compile, precision fp16 apply to --backend torch only, not openvino",
+            marks=OPENVINO,
+        ),
         pytest.param("openvino", {"precision": "fp64"}, "--precision fp64 is not available with", marks=OPENVINO),
         pytest.param("openvino", {"batch_size": 0}, "--batch-size must be at least 1, got 0", marks=OPENVINO),
     ],
@@ -514,7 +520,9 @@ def test_auto_picks_the_fastest_installed_backend_and_says_why(monkeypatch):
         assert choice.reason.startswith("auto: ") and "fastest installed" in choice.reason
     monkeypatch.setattr("engine.runtimes.installed_backends", lambda: ["torch", "onnxruntime", "openvino"])
     assert choose_backend("auto", "cuda").backend == "torch"
-    assert choose_backend("auto", "cpu", torch_options=("compile",)).backend == "torch"
+    assert choose_backend("auto", "cpu", torch_options=("compile",)).reason == "auto: compile applies to torch only"
+    two = choose_backend("auto", "cpu", torch_options=("compile", "precision fp16"))
+    assert two.backend == "torch" and two.reason == "auto: compile, precision fp16 apply to torch only"
     not_exported = choose_backend("auto", "cpu", exported=False)
     assert not_exported.backend == "torch" and "dakd model export" in not_exported.reason
     assert choose_backend("onnxruntime", "cpu").reason == "--backend onnxruntime was given"

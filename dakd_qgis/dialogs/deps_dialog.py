@@ -5,6 +5,11 @@ for real (the check at QGIS start only looks at metadata), so a package that is 
 shows up here, and it reports the torch device the engine will use and why. "Install missing" runs
 pip in a child process (see :mod:`dakd_qgis.deps` for why it cannot touch QGIS's own packages) and
 streams its log. Both run asynchronously; QGIS stays usable.
+
+The plugin keeps one window and shows it again, and Settings… may change the engine Python meanwhile: each
+check and each install reads the settings when it starts (:meth:`DepsDialog.refresh`), and an install is of
+what the Python set now lacks, so it first checks that Python when the table is another's
+(:meth:`DepsDialog.install_missing`).
 """
 
 from __future__ import annotations
@@ -56,13 +61,15 @@ class DepsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(tr("DAKD Oil Spill – Check dependencies"))
         self.resize(720, 560)
-        self.settings = PluginSettings.load()
-        remembered = self.settings.install_profile
+        settings = PluginSettings.load()  # read again by each check and install: Settings… may change them
+        remembered = settings.install_profile
         #: Nothing installed from here yet: the first check picks the profile (:meth:`_pick_profile`).
         self.pick_profile = not remembered
         self.requirements = profile_requirements(remembered or "train")
         self.install_profile = ""
         self.statuses: list[RequirementStatus] = []
+        #: The engine Python the last check was run in: :attr:`statuses` are its packages.
+        self.probed_python = ""
         self.probe_output: list[str] = []
         self.runner = ProcessRunner(self)
         self.runner.line_received.connect(self._on_line)
@@ -96,7 +103,7 @@ class DepsDialog(QDialog):
         self.backend_label = QLabel(self)
         self.backend_label.setWordWrap(True)
         info.addRow(tr("Runs the model"), self.backend_label)
-        self.python_label = QLabel(self.settings.python_executable(), self)
+        self.python_label = QLabel(settings.python_executable(), self)
         info.addRow(tr("Engine Python"), self.python_label)
         info.addRow(tr("Private folder"), QLabel(str(deps_site_dir()), self))
         self.torch_build = QComboBox(self)
@@ -137,27 +144,46 @@ class DepsDialog(QDialog):
 
         While a check or an install runs, a profile change is checked when it ends (:meth:`_on_finished`): the
         report of one profile was once read against the other's list, and torch, which works, was shown as
-        failing to import, with Install missing offering a download of several GB.
+        failing to import, with Install missing offering a download of several GB. So is an engine Python changed
+        in Settings… meanwhile: the settings are read when each check starts, not once when the window was made.
         """
         if self.runner.is_running():
             return
+        settings = PluginSettings.load()  # now: the engine Python may have been changed in Settings… since
         self.mode = "probe"
         self.probed_requirements = self.requirements
+        self.probed_python = settings.python_executable()
         self.probe_output = []
         self.install_button.setEnabled(False)
         self.recheck_button.setEnabled(False)
+        self.python_label.setText(self.probed_python)
         self.summary.setText(tr("Checking the engine's packages (importing torch takes a few seconds)…"))
-        arguments = probe_arguments(self.settings.python_executable(), self.requirements, self.settings.device)
+        arguments = probe_arguments(self.probed_python, self.requirements, settings.device)
         self.runner.start(arguments[0], arguments[1:], engine_subprocess_env())
 
     def install_missing(self, extra_args: list[str] | None = None) -> None:
-        """Run pip for the missing requirements (``extra_args`` e.g. for an offline wheel folder)."""
+        """Run pip for the missing requirements (``extra_args`` e.g. for an offline wheel folder).
+
+        In the engine Python set now; when that is not the one the table is of (changed in Settings… since the
+        check), nothing is installed and that Python is checked instead: pip once ran in the Python the window
+        was opened with, for what that one lacked.
+        """
         missing = missing_requirements(self.statuses)
         if not missing or self.runner.is_running():
             return
+        python = PluginSettings.load().python_executable()
+        if python != self.probed_python:
+            self.log.appendPlainText(
+                tr(
+                    "Nothing was installed: the engine Python is now {python} (Settings…), not the one checked; "
+                    "checking it first."
+                ).format(python=python)
+            )
+            self.refresh()
+            return
         try:
             command = pip_install_command(
-                self.settings.python_executable(),
+                python,
                 missing,
                 torch_index_url=self.torch_build.currentData() or "",
                 extra_args=extra_args or [],
@@ -192,7 +218,8 @@ class DepsDialog(QDialog):
         mode, self.mode = self.mode, ""
         self.recheck_button.setEnabled(True)
         if mode == "probe":
-            if self.probed_requirements != self.requirements:  # the profile changed while this check ran
+            changed = self.probed_requirements != self.requirements  # the profile changed while this check ran...
+            if changed or PluginSettings.load().python_executable() != self.probed_python:  # ...or the engine Python
                 self.refresh()
                 return
             self._show_probe(exit_code)
@@ -206,7 +233,7 @@ class DepsDialog(QDialog):
         if not ok:
             self.pip_installed = []
         else:  # the window opens on it next time (after a restart, torch of a "Detection only" install is no news)
-            self.settings.set_install_profile(self.install_profile)
+            PluginSettings.load().set_install_profile(self.install_profile)
         self.installed.emit(ok)
         self.refresh()
 

@@ -816,6 +816,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/deps_dialog.py"/>
+        <source>Nothing was installed: the engine Python is now {python} (Settings…), not the one checked; checking it first.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../layers.py"/>
         <source>Oil probability</source>
         <translation type="unfinished"></translation>

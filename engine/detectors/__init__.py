@@ -150,9 +150,11 @@ def check_device_and_backend(
     runs on the CPU and ignores a valid one). For a run of the model detector (``auto`` with a card, or ``model``):
     a named ``backend`` (unknown, not installed, or an ONNX backend on a GPU: :func:`~engine.runtimes.choose_backend`)
     and, for an ONNX backend, the options it cannot run (torch's, a precision, a batch size); for torch (named, or
-    ``auto``'s choice on a GPU), whether the GPU ``device`` is there (:func:`engine.device.select_device`: torch is
-    imported, as that run needs it anyway). What ``auto`` picks on the CPU depends on the card's ONNX export, so
-    it is judged when the model loads (:func:`_load_model`, which judges all of this again).
+    ``auto``'s choice on a GPU or for a torch-only option), the device and the options it cannot run, a half
+    precision on the CPU or a scan backend (:func:`engine.detectors.model.check_model_options`, which the model's
+    loading calls again: torch is imported, as that run needs it anyway). What ``auto`` picks on the CPU otherwise
+    depends on the card's ONNX export, so it is judged when the model loads (:func:`_load_model`, which judges all of
+    this again).
 
     Raises:
         DakdError: the refusal the model's loading would give later.
@@ -166,16 +168,16 @@ def check_device_and_backend(
 
     _, _, model_options = _split_options(options)
     requested = model_options.get("backend") or "auto"
-    if requested == "auto" and not device.startswith(("cuda", "mps")):
-        return
     torch_options = _torch_only_options(model_options)
+    if requested == "auto" and not device.startswith(("cuda", "mps")) and not torch_options:
+        return
     backend = choose_backend(requested, device, torch_options=torch_options)
     if backend.backend in ONNX_BACKENDS:
         _check_onnx_options(backend.backend, torch_options, model_options)
-    elif device.startswith(("cuda", "mps")):
-        from engine.device import select_device
+    else:
+        from engine.detectors.model import check_model_options
 
-        select_device(device)
+        check_model_options(device, {k: v for k, v in model_options.items() if k != "backend"})
 
 
 def card_tile_size(method: str = "auto", model_path: str | None = None) -> int | None:
@@ -283,7 +285,8 @@ def _check_onnx_options(backend: str, torch_options: tuple[str, ...], options: d
     from engine.runtimes import check_runtime_options
 
     if torch_options:
-        raise DakdError(f"{', '.join(torch_options)} apply to --backend torch only, not {backend}")
+        verb = "applies" if len(torch_options) == 1 else "apply"
+        raise DakdError(f"{', '.join(torch_options)} {verb} to --backend torch only, not {backend}")
     check_runtime_options(backend, options.get("precision"), options.get("batch_size"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -177,24 +178,21 @@ class ModelDetector:
         )
 
 
-def load_model_detector(model_path: str | Path, device: str = "auto", **options: Any) -> ModelDetector:
-    """Load a model card and wrap it as a detector.
+def check_model_options(device: str, options: Mapping[str, Any]) -> DeviceChoice:
+    """Refuse the model detector's options (:data:`MODEL_OPTIONS`) that fail on ``device``; return the device.
 
-    Args:
-        model_path: the card's ``.json`` or ``.safetensors`` file.
-        device: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``.
-        **options: ``batch_size`` (int, None = from free memory), ``precision`` (``auto``/``fp32``/
-            ``bf16``/``fp16``), ``compile`` (bool), ``scan_backend`` (see :mod:`engine.models.scan`).
+    Judged without the card or its weights (seconds, minutes for a large model): before the scene opens, by
+    :func:`engine.detectors.check_device_and_backend` for a run on the torch backend, and again by
+    :func:`load_model_detector` before the weights load.
 
     Raises:
-        ModelError: the card or weights are missing/invalid.
-        DakdError: an unknown option, device or precision.
+        DakdError: an unknown option or device, a scan backend ``device`` cannot run, a batch below 1, or a
+            precision the device does not have (:func:`engine.device.autocast_dtype`).
     """
     unknown = sorted(set(options) - set(MODEL_OPTIONS))
     if unknown:
         raise DakdError(f"the model detector has no option(s) {', '.join(unknown)}; valid: {', '.join(MODEL_OPTIONS)}")
     choice = select_device(device)
-    # The options are judged before the weights load (seconds, minutes for a large model).
     scan_backend = options.get("scan_backend")
     if scan_backend:
         if scan_backend not in SCAN_BACKENDS:
@@ -210,6 +208,25 @@ def load_model_detector(model_path: str | Path, device: str = "auto", **options:
     if batch_size is not None and int(batch_size) < 1:
         raise DakdError(f"--batch-size must be at least 1, got {batch_size}")
     autocast_dtype(choice.device, options.get("precision") or "auto")  # the detector's own check, made early
+    return choice
+
+
+def load_model_detector(model_path: str | Path, device: str = "auto", **options: Any) -> ModelDetector:
+    """Load a model card and wrap it as a detector.
+
+    Args:
+        model_path: the card's ``.json`` or ``.safetensors`` file.
+        device: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps``.
+        **options: ``batch_size`` (int, None = from free memory), ``precision`` (``auto``/``fp32``/
+            ``bf16``/``fp16``), ``compile`` (bool), ``scan_backend`` (see :mod:`engine.models.scan`).
+
+    Raises:
+        ModelError: the card or weights are missing/invalid.
+        DakdError: an unknown option, device or precision.
+    """
+    choice = check_model_options(device, options)
+    scan_backend = options.get("scan_backend")
+    batch_size = options.get("batch_size")
     model, card = load_model(model_path, device="cpu")
     if scan_backend:
         model.set_scan_backend(scan_backend)

@@ -110,10 +110,18 @@ class LoopConfig(ConfigBase):
     device: str = "auto"
 
 
-#: Loop settings a resumed run may change: where it runs and how often it saves, neither of which changes a weight.
-#: Every other field (steps, batch, learning-rate schedule, precision, EMA, validation and early stopping, seed)
-#: shapes the weights or picks the best ones, so it must be the checkpoint's.
-RESUMABLE_LOOP_CHANGES = ("device", "checkpoint_every")
+#: Loop settings a resumed run may change: where it runs, in what floating-point precision, and how often it saves.
+#: None of them changes what the steps compute (data, sample order, loss, schedule), only how exactly the arithmetic
+#: is rounded. Precision goes with the device: ``--device`` may change on resume, and under ``--precision auto`` a
+#: move from the CPU to a GPU already turns float32 into bf16/fp16, so the dtype a run computes in already may change.
+#: Fingerprinting the word (``auto`` vs ``fp32``, both float32 on the CPU) refused runs that compute the same;
+#: fingerprinting the resolved dtype instead would refuse that CPU-to-GPU move under ``auto``, taking back what
+#: ``--device`` allows. A checkpoint without fp16 has no gradient-scaler state: resumed in fp16, the scaler starts
+#: fresh (:func:`_restore`). Every other field (steps, batch, learning-rate schedule, EMA, validation and early
+#: stopping, seed) shapes the weights or picks the best ones, so it must be the checkpoint's.
+RESUMABLE_LOOP_CHANGES = ("device", "precision", "checkpoint_every")
+#: Their fingerprint keys, which a saved fingerprint may still hold (:func:`comparable_fingerprint`).
+_RESUMABLE_KEYS = frozenset(f"loop.{name}" for name in RESUMABLE_LOOP_CHANGES)
 
 
 def run_fingerprint(stage: str, config: LoopConfig, identity: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -135,6 +143,19 @@ def run_fingerprint(stage: str, config: LoopConfig, identity: Mapping[str, Any] 
     loop = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_LOOP_CHANGES}
     parts = {"checkpoint": FINGERPRINT_VERSION, "engine": __version__, "stage": stage, "loop": loop}
     return flat_fingerprint({**parts, **(identity or {})})
+
+
+def comparable_fingerprint(saved: Any) -> Any:
+    """Return a saved fingerprint without the loop settings a resume may change (:data:`RESUMABLE_LOOP_CHANGES`).
+
+    Checkpoints (and SAR-JointNet sidecars) written before precision could change on resume hold ``loop.precision``.
+    They are of this engine version (``engine``, also fingerprinted, is the same), so without this they would be
+    refused as "differs in: --precision" even under the same ``--precision``. Anything but a mapping (a checkpoint
+    of an older engine, without a fingerprint) is returned as it is, for :func:`check_fingerprint` to refuse.
+    """
+    if not isinstance(saved, Mapping):
+        return saved
+    return {key: value for key, value in saved.items() if key not in _RESUMABLE_KEYS}
 
 
 class TrainTask(Protocol):
@@ -374,10 +395,10 @@ def _resume(run: _Run) -> None:
         raise DakdError("--resume needs the run's checkpoint folder")
     last, best = run.run_path / LAST, run.run_path / BEST
     saved = load_checkpoint(last)
-    check_fingerprint(last, saved.get(FINGERPRINT), run.fingerprint)
+    check_fingerprint(last, comparable_fingerprint(saved.get(FINGERPRINT)), run.fingerprint)
     best_saved = load_checkpoint(best) if best.is_file() else None
     if best_saved is not None:
-        check_fingerprint(best, best_saved.get(FINGERPRINT), run.fingerprint)
+        check_fingerprint(best, comparable_fingerprint(best_saved.get(FINGERPRINT)), run.fingerprint)
     try:
         _restore(run, saved)
         run.best_state = best_saved["model"] if best_saved is not None else None
@@ -391,7 +412,8 @@ def _restore(run: _Run, saved: dict[str, Any]) -> None:
     run.model.load_state_dict(saved["model"])
     run.optimizer.load_state_dict(saved["optimizer"])
     run.scheduler.load_state_dict(saved["scheduler"])
-    run.scaler.load_state_dict(saved["scaler"])
+    if saved["scaler"]:  # empty when saved without fp16 (RESUMABLE_LOOP_CHANGES): an fp16 run's scaler starts fresh
+        run.scaler.load_state_dict(saved["scaler"])
     if run.ema is not None and saved.get("ema") is not None:
         run.ema.load_state_dict(saved["ema"])
     loop_state = saved["loop"]

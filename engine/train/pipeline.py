@@ -67,7 +67,7 @@ from engine.train.jointnet import (
     save_jointnet,
     train_jointnet,
 )
-from engine.train.loop import LoopConfig, TrainResult
+from engine.train.loop import LoopConfig, TrainResult, comparable_fingerprint
 from engine.train.losses import LossWeights
 from engine.train.segmenter import (
     SEGMENTER_WORK,
@@ -899,7 +899,7 @@ def _jointnet(
     if config.resume and weights.is_file():
         trained = load_jointnet(weights)
         expected = jointnet_fingerprint(train_tiles, joint_config, loop)
-        check_fingerprint(weights, trained.metadata.get("fingerprint"), expected)
+        check_fingerprint(weights, comparable_fingerprint(trained.metadata.get("fingerprint")), expected)
         progress.log("info", f"reusing the trained SAR-JointNet in {weights}")
         return trained
     trained, _ = train_jointnet(

@@ -34,11 +34,8 @@ def test_saross_net_overfits_a_few_tiles(spec) -> None:
     assert evaluate_model(model, tiles, spec, "cpu")["miou"] == pytest.approx(result.best_score)
 
 
-def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path, tiles, spec) -> None:
-    config = LoopConfig(max_steps=6, batch_size=2, lr=1e-3, checkpoint_every=2, seed=3)
-    torch.manual_seed(0)
-    straight = train(UNet(SMALL_UNET), small_task(tiles, spec), config)
-
+def cancel_at_step(step: int, config: LoopConfig, run_dir: Path, tiles, spec) -> None:
+    """Run a fresh model (seed 0) into ``run_dir`` and cancel it once it reaches ``step``, as Ctrl-C would."""
     seen = {"step": 0}
 
     def sink(event):
@@ -47,7 +44,15 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path, tiles, spec) -> 
 
     torch.manual_seed(0)
     with pytest.raises(Cancelled):
-        train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, Progress(sink, lambda: seen["step"] >= 3))
+        train(UNet(SMALL_UNET), small_task(tiles, spec), config, run_dir, Progress(sink, lambda: seen["step"] >= step))
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path, tiles, spec) -> None:
+    config = LoopConfig(max_steps=6, batch_size=2, lr=1e-3, checkpoint_every=2, seed=3)
+    torch.manual_seed(0)
+    straight = train(UNet(SMALL_UNET), small_task(tiles, spec), config)
+
+    cancel_at_step(3, config, tmp_path, tiles, spec)
     torch.manual_seed(1)  # the resumed run must not depend on the fresh model's weights or the global RNG
     resumed = train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, resume=True)
     assert resumed.steps == 6
@@ -97,6 +102,50 @@ def test_resume_refuses_another_runs_checkpoint_in_one_line(tmp_path: Path, tile
     save_checkpoint(tmp_path / BEST, {**{k: v for k, v in best.items() if k != "format"}, FINGERPRINT: {"other": 1}})
     with pytest.raises(ModelError, match=r"best.pt is from another run \(differs in: "):
         train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, resume=True, identity=identity)
+
+
+def test_resume_may_change_the_precision_as_it_may_the_device(tmp_path: Path, tiles, spec) -> None:
+    """``--precision auto`` and ``fp32`` are the same float32 run on the CPU: a run stopped under one resumes under the
+    other and takes the uninterrupted run's steps; a checkpoint whose fingerprint still holds the precision (written
+    before precision could change on resume, by the same engine version) is resumed too."""
+    from dataclasses import replace
+
+    from engine.train.checkpoint import FINGERPRINT, LAST, load_checkpoint, save_checkpoint
+
+    config = LoopConfig(max_steps=3, batch_size=2, lr=1e-3, checkpoint_every=1, precision="auto", device="cpu")
+    torch.manual_seed(0)
+    straight = train(UNet(SMALL_UNET), small_task(tiles, spec), config)
+    cancel_at_step(1, config, tmp_path, tiles, spec)
+    assert load_checkpoint(tmp_path / LAST)["loop"]["step"] == 1
+    resumed = train(UNet(SMALL_UNET), small_task(tiles, spec), replace(config, precision="fp32"), tmp_path, resume=True)
+    assert [round(v, 6) for _, v in resumed.loss_history] == [round(v, 6) for _, v in straight.loss_history]
+    saved = load_checkpoint(tmp_path / LAST)
+    assert "loop.precision" not in saved[FINGERPRINT]
+    earlier = {**saved[FINGERPRINT], "loop.precision": "fp32"}  # as this engine version wrote it before
+    save_checkpoint(tmp_path / LAST, {**{k: v for k, v in saved.items() if k != "format"}, FINGERPRINT: earlier})
+    assert train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, resume=True).steps == 3
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)`")  # a fresh scaler skips a step
+def test_a_checkpoint_without_fp16_resumes_in_fp16_with_a_fresh_gradient_scaler(
+    tmp_path: Path, tiles, spec, monkeypatch
+) -> None:
+    """A run saved in float32 (or bf16) has no gradient-scaler state; resumed in fp16 (as when ``--device`` moves a
+    ``--precision auto`` run from the CPU to a GPU without bf16) its scaler starts fresh, not a "does not fit" refusal.
+    fp16 is for GPUs, so the CPU stands in for one here, computing under fp16 autocast."""
+    from dataclasses import replace
+
+    from engine.train import loop
+    from engine.train.checkpoint import LAST, load_checkpoint
+
+    config = LoopConfig(max_steps=2, batch_size=2, lr=1e-3, checkpoint_every=1, device="cpu")
+    with pytest.raises(Cancelled):
+        train(UNet(SMALL_UNET), small_task(tiles, spec), config, tmp_path, Progress(None, lambda: True))
+    assert load_checkpoint(tmp_path / LAST)["scaler"] == {}
+    monkeypatch.setattr(loop, "autocast_dtype", lambda device, precision: torch.float16)  # a GPU's fp16, on the CPU
+    resumed = train(UNet(SMALL_UNET), small_task(tiles, spec), replace(config, precision="fp16"), tmp_path, resume=True)
+    assert resumed.steps == 2
+    assert load_checkpoint(tmp_path / LAST)["scaler"]["scale"] > 0
 
 
 def killed_while_saving(path: Path) -> Path:

@@ -10,6 +10,20 @@ import pytest
 pytestmark = pytest.mark.qgis
 
 
+def deps_dialog_missing_a_package(qgis_parent, wait_for_signal):
+    """A Check dependencies window that has checked and found one package (dakdprobe) to install."""
+    from dakd_qgis.deps import parse_requirement
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    dialog.requirements = [parse_requirement("dakdprobe>=1")]
+    dialog.refresh()
+    assert wait_for_signal(dialog.checked)
+    assert dialog.install_button.isEnabled()
+    return dialog
+
+
 def test_settings_dialog_saves(qgis_parent, isolated_plugin_settings, tmp_path):
     from dakd_qgis.dialogs.settings_dialog import SettingsDialog
     from dakd_qgis.settings import PluginSettings
@@ -303,17 +317,10 @@ def test_install_missing_into_a_folder_that_cannot_be_written_is_one_line(
     cannot be made (here a file stands in its place) the button raised NotADirectoryError. Now the log says so
     in one line, and nothing runs."""
     from dakd_qgis import paths
-    from dakd_qgis.deps import parse_requirement
-    from dakd_qgis.dialogs.deps_dialog import DepsDialog
 
     monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
     (tmp_path / "profile").write_text("a file where the plugin's folder should be")
-    dialog = DepsDialog(qgis_parent)
-    assert wait_for_signal(dialog.checked)
-    dialog.requirements = [parse_requirement("dakdprobe>=1")]
-    dialog.refresh()
-    assert wait_for_signal(dialog.checked)
-    assert dialog.install_button.isEnabled()
+    dialog = deps_dialog_missing_a_package(qgis_parent, wait_for_signal)
     dialog.install_button.click()
     lines = dialog.log.toPlainText().splitlines()
     assert lines == [
@@ -515,6 +522,90 @@ def test_a_wrong_engine_python_is_named_once_with_one_advice(qgis_parent, isolat
     text = dialog.summary.text()
     assert text.startswith("Cannot run the engine Python: could not start /nonexistent/python3"), text
     assert text.count("Settings") == 1 and text.endswith("Engine ▸ Settings…"), text
+    dialog.deleteLater()
+
+
+def _set_engine_python(path: str) -> None:
+    """What OK in Settings… does when only the engine Python was changed there."""
+    from dakd_qgis.settings import PluginSettings
+
+    stored = PluginSettings.load()
+    stored.engine_python = path
+    stored.save()
+
+
+@pytest.fixture
+def recording_engine_python(tmp_path):
+    """Another engine Python (QGIS's own behind a script) that writes what it is asked to run into a log."""
+    from dakd_qgis.settings import default_python
+
+    log = tmp_path / "engine-python.log"
+    wrapper = tmp_path / "recording-python"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexec "{default_python()}" "$@"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    return wrapper, log
+
+
+def test_deps_dialog_checks_the_engine_python_set_since_it_opened(
+    qgis_parent, isolated_plugin_settings, recording_engine_python, wait_for_signal
+):
+    """Review: the window read the settings once, when made (and the plugin keeps it and shows it again), so after
+    the engine Python was changed in Settings… Check again still probed the old one and called its packages the
+    engine's."""
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+    from dakd_qgis.settings import default_python
+
+    wrapper, log = recording_engine_python
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    assert not log.exists()
+    _set_engine_python(str(wrapper))
+    dialog.recheck_button.click()
+    assert dialog.python_label.text() == str(wrapper)  # named while it is checked
+    assert wait_for_signal(dialog.checked)
+    assert "probe_engine.py" in log.read_text()
+    assert set(_statuses(dialog).values()) == {"ok"}
+    _set_engine_python("/nonexistent/python3")
+    dialog.recheck_button.click()
+    assert wait_for_signal(dialog.checked)
+    text = dialog.summary.text()
+    assert text.startswith("Cannot run the engine Python: could not start /nonexistent/python3"), text
+    assert dialog.python_label.text() == "/nonexistent/python3" != default_python()
+    _set_engine_python("")  # QGIS's own again...
+    dialog.recheck_button.click()
+    assert dialog.runner.is_running() and dialog.python_label.text() == default_python()
+    _set_engine_python(str(wrapper))  # ...and the other one while that check runs: its report is not shown
+    probes = log.read_text().count("probe_engine.py")
+    assert len(wait_for_signal(dialog.checked)) == 1
+    assert log.read_text().count("probe_engine.py") == probes + 1 and dialog.probed_python == str(wrapper)
+    assert set(_statuses(dialog).values()) == {"ok"}
+    dialog.deleteLater()
+
+
+def test_install_missing_never_runs_pip_in_a_python_that_was_not_checked(
+    qgis_parent, isolated_plugin_settings, recording_engine_python, tmp_path, monkeypatch, wait_for_signal
+):
+    """Review: Install missing ran pip in the engine Python the window was opened with, for what that Python lacked,
+    after Settings… had set another. Now it checks the Python set now first; the install after that check runs
+    in it."""
+    from dakd_qgis import paths
+
+    monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
+    wrapper, log = recording_engine_python
+    dialog = deps_dialog_missing_a_package(qgis_parent, wait_for_signal)
+    _set_engine_python(str(wrapper))
+    installed = []
+    dialog.installed.connect(lambda ok: installed.append(ok))
+    dialog.install_button.click()  # the table is the old Python's: check the new one first, install nothing
+    assert dialog.runner.is_running() and dialog.mode == "probe"
+    assert "Nothing was installed" in dialog.log.toPlainText() and str(wrapper) in dialog.log.toPlainText()
+    assert wait_for_signal(dialog.checked)
+    assert installed == [] and "-m pip" not in log.read_text() and "probe_engine.py" in log.read_text()
+    assert _statuses(dialog) == {"dakdprobe": "missing"}
+    dialog.install_missing(["--no-index"])  # checked: pip runs in the engine Python set now
+    assert wait_for_signal(dialog.installed, 300) == [(False,)], dialog.log.toPlainText()
+    assert "-m pip install" in log.read_text()
+    assert wait_for_signal(dialog.checked)
     dialog.deleteLater()
 
 

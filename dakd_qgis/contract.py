@@ -146,7 +146,7 @@ def described_contract(python: str) -> dict[str, Any]:
             text=True,
             encoding="utf-8",  # nosec B603
             errors="replace",
-            env=engine_subprocess_env(),
+            env=engine_subprocess_env(python=python),
             timeout=DESCRIBE_TIMEOUT_S,
         )
     except (OSError, subprocess.TimeoutExpired) as error:

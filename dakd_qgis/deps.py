@@ -5,7 +5,8 @@ The plan, and why:
 * The requirements come from the engine's own list (``requirements.txt`` in the plugin zip,
   ``pyproject.toml`` in the source tree), so the plugin never drifts from what the engine needs.
 * Missing or too-old packages are installed with ``pip install --user`` while ``PYTHONUSERBASE``
-  points at a folder private to this plugin (:func:`dakd_qgis.paths.deps_base_dir`). Unlike
+  points at a folder private to this plugin, one per Python version, the engine Python's
+  (:func:`dakd_qgis.paths.private_install_dirs`). Unlike
   ``--target``, a user install sees what QGIS's Python already has, so it only adds what is missing.
 * A constraints file pins QGIS's own numpy and GDAL to the versions installed, so pip can never
   upgrade or duplicate them; if a requirement cannot live with them, pip stops with a conflict
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import PLUGIN_DIR, deps_base_dir, deps_site_dir, engine_front_paths
+from .paths import PLUGIN_DIR, engine_front_paths, private_install_dirs
 
 #: Packages QGIS's Python bindings are compiled against; pinned to the installed version for pip.
 QGIS_OWNED_PACKAGES = ("numpy", "GDAL")
@@ -170,8 +171,11 @@ class RequirementStatus:
 
 
 def engine_search_path() -> list[str]:
-    """Return where an engine child process finds packages: the engine, the private folder, then ``sys.path``."""
-    front = engine_front_paths()
+    """Return where an engine child run with QGIS's own Python finds packages: the engine, ours, then ``sys.path``.
+
+    QGIS's own: QGIS cannot look into another engine Python's packages (:func:`missing_package_names`).
+    """
+    front = engine_front_paths("")
     return front + [p for p in sys.path if p not in front]
 
 
@@ -310,6 +314,14 @@ class PipCommand:
     site_dir: Path
 
 
+class UnknownPythonVersion(Exception):
+    """The engine Python cannot be run to ask its version, so which private folder is its own is unknown."""
+
+    def __init__(self, python: str) -> None:
+        super().__init__(python)
+        self.python = python
+
+
 def pip_install_command(
     python: str,
     requirements: Sequence[Requirement],
@@ -323,9 +335,11 @@ def pip_install_command(
     never a shell string.
 
     Args:
-        python: interpreter to run pip with; it must be the same Python version as QGIS's.
+        python: interpreter to run pip with, QGIS's own or the engine Python set in Settings…, of any version: the
+            private folder is the one of its version (:func:`dakd_qgis.paths.private_install_dirs`), the one its
+            engine children search, so no compiled wheel ever lands where another Python version imports it.
         requirements: what to install (usually :func:`missing_requirements`).
-        base_dir: the private ``PYTHONUSERBASE``; defaults to :func:`dakd_qgis.paths.deps_base_dir`.
+        base_dir: the private ``PYTHONUSERBASE``; defaults to the one of ``python``'s version.
         torch_index_url: an extra package index for torch, e.g. :data:`TORCH_CPU_INDEX` for the much
             smaller CPU-only build (PyPI's Linux torch bundles CUDA: several GB).
         extra_args: more pip options (e.g. ``--no-index --find-links DIR`` for an offline wheel folder).
@@ -333,8 +347,14 @@ def pip_install_command(
     Raises:
         OSError: the private folder or its constraints file cannot be written (a file where the folder should
             be, a read-only profile, a full disk); the caller says so in one line.
+        UnknownPythonVersion: ``python`` cannot be run to ask its version; the caller says so in one line.
     """
-    base = deps_base_dir() if base_dir is None else base_dir
+    dirs = private_install_dirs(python)
+    if dirs is None:
+        raise UnknownPythonVersion(python)
+    base, site = dirs
+    if base_dir is not None:
+        base, site = base_dir, base_dir / site.relative_to(base)
     base.mkdir(parents=True, exist_ok=True)
     constraints = base / "constraints.txt"
     constraints.write_text(constraints_text(), encoding="utf-8")
@@ -357,4 +377,4 @@ def pip_install_command(
         arguments += ["--extra-index-url", torch_index_url]
     arguments += list(extra_args) + [req.line for req in requirements]
     environment = {"PYTHONUSERBASE": str(base)}
-    return PipCommand(python, arguments, environment, deps_site_dir(base))
+    return PipCommand(python, arguments, environment, site)

@@ -106,7 +106,7 @@ def run_engine(
             list(arguments),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=engine_subprocess_env(),
+            env=engine_subprocess_env(python=arguments[0]),
             text=True,
             encoding="utf-8",
             errors="replace",

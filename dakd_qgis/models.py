@@ -227,7 +227,7 @@ def validate_card(card_path: Path, python: str) -> None:
             arguments,
             capture_output=True,
             text=True,  # nosec B603
-            env=engine_subprocess_env(),
+            env=engine_subprocess_env(python=python),
             timeout=300,
             check=False,
         )

@@ -15,6 +15,9 @@ so nothing here changes QGIS's own ``sys.path``.
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess  # nosec B404
 import sys
 import sysconfig
 import tempfile
@@ -115,22 +118,115 @@ def profile_data_dir() -> Path:
     return Path(QgsApplication.qgisSettingsDirPath()) / PLUGIN_KEY
 
 
-def deps_base_dir() -> Path:
+def deps_base_dir(version: str = "") -> Path:
     """Return the base of the private dependency install (pip's ``PYTHONUSERBASE``), one per Python minor version.
+
+    Args:
+        version: ``major.minor`` of the Python that installs into it and runs from it; empty = QGIS's own.
 
     Notes:
         Per Python version because compiled wheels (torch, rasterio) only fit the version they were
-        built for; a QGIS upgrade that changes Python then asks for a fresh install instead of crashing.
+        built for; a QGIS upgrade that changes Python then asks for a fresh install instead of crashing,
+        and an engine Python of another version (Settings…) gets a folder of its own
+        (:func:`private_install_dirs`).
     """
-    return profile_data_dir() / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return profile_data_dir() / f"python{version or _own_version()}"
 
 
 def deps_site_dir(base: Path | None = None) -> Path:
-    """Return the site-packages folder pip fills when installing with ``--user`` and ``PYTHONUSERBASE=base``."""
+    """Return the site-packages folder QGIS's Python's pip fills with ``--user`` and ``PYTHONUSERBASE=base``."""
     base = deps_base_dir() if base is None else base
     get_scheme = getattr(sysconfig, "get_preferred_scheme", None)
     scheme = get_scheme("user") if get_scheme is not None else f"{os.name}_user"
     return Path(sysconfig.get_path("purelib", scheme, vars={"userbase": str(base), "base": str(base)}))
+
+
+def _own_version() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+#: Asks an interpreter its ``major.minor`` and where ``pip install --user`` puts packages, relative to
+#: ``PYTHONUSERBASE`` (standard library only; ``-I -S``: nothing from the environment, no site packages).
+_LAYOUT_QUERY = (
+    "import os, sys, sysconfig; base = os.path.abspath('dakd-userbase'); "
+    "get = getattr(sysconfig, 'get_preferred_scheme', None); "
+    "scheme = get('user') if get else os.name + '_user'; "
+    "print('%d.%d' % sys.version_info[:2]); "
+    "print(os.path.relpath(sysconfig.get_path('purelib', scheme, vars={'userbase': base, 'base': base}), base))"
+)
+#: Seconds an interpreter may take to answer :data:`_LAYOUT_QUERY` (a cold start on a slow disk).
+LAYOUT_TIMEOUT_S = 30
+_layouts: dict[tuple[str, int, int], tuple[str, str]] = {}
+
+
+def python_layout(python: str) -> tuple[str, str] | None:
+    """Return ``(major.minor, user site-packages relative to PYTHONUSERBASE)`` of the interpreter ``python``.
+
+    Asked from the interpreter itself, once per interpreter file (its path, size and modification time: a venv
+    rebuilt on another Python is asked again); None when it cannot be run or gives no such answer (a failure is
+    not remembered).
+    """
+    program = shutil.which(python) or python
+    try:
+        stat = os.stat(program)
+    except OSError:
+        return None
+    key = (os.path.abspath(program), stat.st_mtime_ns, stat.st_size)
+    if key in _layouts:
+        return _layouts[key]
+    try:
+        # An argument list: no shell, nothing parsed.
+        finished = subprocess.run(  # nosec B603
+            [program, "-I", "-S", "-c", _LAYOUT_QUERY],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=LAYOUT_TIMEOUT_S,
+            **_no_console(),
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = finished.stdout.split()
+    if finished.returncode != 0 or len(lines) != 2 or not re.fullmatch(r"\d+\.\d+", lines[0]):
+        return None
+    relative = Path(lines[1])
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    _layouts[key] = (lines[0], str(relative))
+    return _layouts[key]
+
+
+def _no_console() -> dict:
+    """Keep a console window from flashing up when QGIS on Windows runs a console program."""
+    flag = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    return {"creationflags": flag} if flag else {}
+
+
+def private_install_dirs(python: str = "") -> tuple[Path, Path] | None:
+    """Return ``(PYTHONUSERBASE, site-packages)`` of the private install for the engine Python ``python``.
+
+    Named after the version of the Python that installs into it and imports from it: QGIS's own (``python`` empty
+    or QGIS's interpreter, known without asking), else the version the interpreter itself reports
+    (:func:`python_layout`). A 3.12 engine beside QGIS's 3.11 once installed into QGIS's ``python3.11`` folder, and
+    every engine child, whatever its version, had that folder's compiled wheels on its path. None when
+    ``python`` cannot be asked (it cannot run an engine either).
+    """
+    if not python or python == _qgis_python():
+        base = deps_base_dir()
+        return base, deps_site_dir(base)
+    layout = python_layout(python)
+    if layout is None:
+        return None
+    version, relative = layout
+    base = deps_base_dir(version)
+    return base, base / relative
+
+
+def _qgis_python() -> str:
+    from .settings import default_python  # here: settings imports this module
+
+    return default_python()
 
 
 def engine_root() -> Path | None:
@@ -146,13 +242,24 @@ def engine_root() -> Path | None:
     return source_tree if (source_tree / "engine" / "__init__.py").exists() else None
 
 
-def engine_front_paths() -> list[str]:
-    """Return the folders an engine child searches before its own site-packages: the engine, then ours."""
-    return [str(p) for p in (engine_root(), deps_site_dir()) if p is not None and p.is_dir()]
+def engine_front_paths(python: str | None = None) -> list[str]:
+    """Return the folders an engine child searches before its own site-packages: the engine, then ours.
+
+    Args:
+        python: the interpreter the child runs ("" = QGIS's own; None = the engine Python stored in Settings…):
+            the private folder is the one of its Python version (:func:`private_install_dirs`), never another's.
+    """
+    from .settings import stored_engine_python  # here: settings imports this module
+
+    dirs = private_install_dirs(stored_engine_python() if python is None else python)
+    site = dirs[1] if dirs is not None else None
+    return [str(p) for p in (engine_root(), site) if p is not None and p.is_dir()]
 
 
-def engine_subprocess_env(base_env: dict[str, str] | None = None) -> dict[str, str]:
+def engine_subprocess_env(base_env: dict[str, str] | None = None, python: str | None = None) -> dict[str, str]:
     """Return the environment of a ``python -m engine`` child: the plugin's engine and private packages first.
+
+    ``python`` is the interpreter the child runs (see :func:`engine_front_paths`); None = the one set in Settings….
 
     Notes:
         The private folder goes before the interpreter's own site-packages because it only holds what
@@ -164,7 +271,7 @@ def engine_subprocess_env(base_env: dict[str, str] | None = None) -> dict[str, s
         :meth:`dakd_qgis.settings.PluginSettings.engine_cache_dir`.
     """
     env = dict(os.environ if base_env is None else base_env)
-    paths = engine_front_paths()
+    paths = engine_front_paths(python)
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     if paths:

@@ -169,6 +169,16 @@ class PluginSettings:
         return self.engine_python or default_python()
 
 
+def stored_engine_python() -> str:
+    """Return the engine Python stored in Settings… ("" = QGIS's own).
+
+    Only that setting is read, as in :func:`stored_engine_cache_dir`: :meth:`PluginSettings.load` asks the engine,
+    whose environment needs this (:func:`dakd_qgis.paths.engine_subprocess_env`).
+    """
+    value = QgsSettings().value(f"{PLUGIN_KEY}/engine_python", "", type=str)
+    return value if isinstance(value, str) else ""
+
+
 def stored_engine_cache_dir() -> Path | None:
     """Return :meth:`PluginSettings.engine_cache_dir` for the cache folder stored now.
 

@@ -31,6 +31,7 @@ from ..deps import (
     INSTALL_PROFILES,
     TORCH_CPU_INDEX,
     RequirementStatus,
+    UnknownPythonVersion,
     detection_only_installed,
     missing_requirements,
     pip_install_command,
@@ -39,7 +40,7 @@ from ..deps import (
     status_from_probe,
 )
 from ..events import last_json_object
-from ..paths import deps_base_dir, deps_site_dir, engine_subprocess_env
+from ..paths import engine_subprocess_env, private_install_dirs
 from ..process import ProcessRunner
 from ..settings import PluginSettings
 from ..translation import tr
@@ -105,7 +106,10 @@ class DepsDialog(QDialog):
         info.addRow(tr("Runs the model"), self.backend_label)
         self.python_label = QLabel(settings.python_executable(), self)
         info.addRow(tr("Engine Python"), self.python_label)
-        info.addRow(tr("Private folder"), QLabel(str(deps_site_dir()), self))
+        #: The private folder of the engine Python checked (one per Python version): set by each check.
+        self.folder_label = QLabel(self)
+        self.folder_label.setWordWrap(True)
+        info.addRow(tr("Private folder"), self.folder_label)
         self.torch_build = QComboBox(self)
         self.torch_build.addItem(tr("CPU only (a much smaller download)"), TORCH_CPU_INDEX)
         self.torch_build.addItem(tr("Default from PyPI (with CUDA on Linux and Windows; several GB)"), "")
@@ -157,9 +161,11 @@ class DepsDialog(QDialog):
         self.install_button.setEnabled(False)
         self.recheck_button.setEnabled(False)
         self.python_label.setText(self.probed_python)
+        dirs = private_install_dirs(self.probed_python)  # its own version's: a 3.12 engine never sees 3.11 wheels
+        self.folder_label.setText(str(dirs[1]) if dirs is not None else "–")
         self.summary.setText(tr("Checking the engine's packages (importing torch takes a few seconds)…"))
         arguments = probe_arguments(self.probed_python, self.requirements, settings.device)
-        self.runner.start(arguments[0], arguments[1:], engine_subprocess_env())
+        self.runner.start(arguments[0], arguments[1:], engine_subprocess_env(python=self.probed_python))
 
     def install_missing(self, extra_args: list[str] | None = None) -> None:
         """Run pip for the missing requirements (``extra_args`` e.g. for an offline wheel folder).
@@ -193,10 +199,18 @@ class DepsDialog(QDialog):
                 tr(
                     "Nothing was installed: cannot write {path} ({reason}); check that the QGIS profile folder "
                     "can be written and has free space."
-                ).format(path=error.filename or deps_base_dir(), reason=error.strerror or error)
+                ).format(path=error.filename or self.folder_label.text(), reason=error.strerror or error)
             )
             return
-        environment = engine_subprocess_env()
+        except UnknownPythonVersion:  # which private folder is its own depends on its version
+            self.log.appendPlainText(
+                tr(
+                    "Nothing was installed: cannot run {python} to ask its Python version; check the engine Python "
+                    "in DAKD Oil Spill ▸ Engine ▸ Settings…"
+                ).format(python=python)
+            )
+            return
+        environment = engine_subprocess_env(python=python)
         environment.update(command.environment)
         environment.pop("PYTHONNOUSERSITE", None)
         self.mode = "install"

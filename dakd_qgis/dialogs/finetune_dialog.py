@@ -413,7 +413,7 @@ class FinetuneDialog(QDialog):
             return
         self._probe_lines = []
         arguments = probe_arguments(self.settings.python_executable(), [], "auto")
-        self.device_probe.start(arguments[0], arguments[1:], engine_subprocess_env())
+        self.device_probe.start(arguments[0], arguments[1:], engine_subprocess_env(python=arguments[0]))
 
     def _on_device_probed(self, exit_code: int, crashed: bool) -> None:
         device = ((last_json_object(self._probe_lines) or {}).get("device") or {}).get("name")
@@ -639,7 +639,7 @@ class FinetuneDialog(QDialog):
         self.status.setText(
             tr("Training '{name}'… QGIS stays usable; you can close this window.").format(name=request.name)
         )
-        self.runner.start(arguments[0], arguments[1:], engine_subprocess_env())
+        self.runner.start(arguments[0], arguments[1:], engine_subprocess_env(python=arguments[0]))
         return True
 
     def _refuse(self, reason: str) -> bool:

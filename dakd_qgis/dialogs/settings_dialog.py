@@ -142,7 +142,7 @@ class SettingsDialog(QDialog):
         python, device = self.settings.python_executable(), self.device.currentText()
         self._probed_for = (python, device)
         arguments = probe_arguments(python, [], device)
-        self.probe.start(arguments[0], arguments[1:], engine_subprocess_env())
+        self.probe.start(arguments[0], arguments[1:], engine_subprocess_env(python=python))
 
     def _on_probed(self, exit_code: int, crashed: bool) -> None:
         if self._stopping:

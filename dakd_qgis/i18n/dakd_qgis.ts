@@ -812,6 +812,11 @@
     </message>
     <message>
         <location filename="../dialogs/deps_dialog.py"/>
+        <source>Nothing was installed: cannot run {python} to ask its Python version; check the engine Python in DAKD Oil Spill ▸ Engine ▸ Settings…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/deps_dialog.py"/>
         <source>Nothing was installed: cannot write {path} ({reason}); check that the QGIS profile folder can be written and has free space.</source>
         <translation type="unfinished"></translation>
     </message>

@@ -94,6 +94,57 @@ def test_pip_installs_into_the_private_folder_only(local_wheels, tmp_path):
     assert value == "42" and str(base) not in numpy_file
 
 
+def other_version_python(folder: Path, version: str = "3.99") -> Path:
+    """QGIS's own Python behind a script that, asked its version and user site, answers ``version`` instead."""
+    from dakd_qgis.settings import default_python
+
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    wrapper = folder / f"python{version}"
+    wrapper.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-I" ] && [ "$2" = "-S" ]; then\n'
+        f'  "{default_python()}" "$@" | sed "s/{own}/{version}/"\n  exit 0\nfi\nexec "{default_python()}" "$@"\n',
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_an_engine_python_of_another_version_gets_its_own_private_folder(
+    tmp_path, monkeypatch, isolated_plugin_settings
+):
+    """Trust: pip_install_command put a 3.12 engine Python's wheels into the folder named for QGIS's 3.11, and every
+    engine child, whatever its Python, had QGIS's version's folder (compiled wheels) on its PYTHONPATH. Now the
+    folder is the one of the version the engine Python reports, for the install and for every child it runs."""
+    from dakd_qgis import paths
+    from dakd_qgis.deps import UnknownPythonVersion, parse_requirement, pip_install_command
+
+    monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    qgis_site = paths.deps_site_dir()
+    qgis_site.mkdir(parents=True)  # what QGIS's own Python installed
+    other = str(other_version_python(tmp_path))
+
+    command = pip_install_command(other, [parse_requirement("dakdprobe>=1")])
+    base = tmp_path / "profile" / "python3.99"
+    assert command.environment == {"PYTHONUSERBASE": str(base)}
+    assert command.site_dir == base / qgis_site.relative_to(paths.deps_base_dir()).as_posix().replace(own, "3.99")
+    assert (base / "constraints.txt").is_file()
+
+    def front(python):
+        return paths.engine_subprocess_env({}, python=python).get("PYTHONPATH", "").split(os.pathsep)
+
+    assert str(qgis_site) not in front(other) and str(command.site_dir) not in front(other)  # not made yet
+    command.site_dir.mkdir(parents=True)
+    assert str(command.site_dir) in front(other) and str(qgis_site) not in front(other)
+    assert str(qgis_site) in front("") and str(command.site_dir) not in front("")
+    isolated_plugin_settings.engine_python = other  # what every child of the engine set in Settings… gets
+    isolated_plugin_settings.save()
+    assert str(command.site_dir) in front(None) and str(qgis_site) not in front(None)
+    with pytest.raises(UnknownPythonVersion):
+        pip_install_command(str(tmp_path / "no-python"), [])
+    assert str(qgis_site) not in front(str(tmp_path / "no-python"))
+
+
 def test_install_profiles_detection_only_and_with_fine_tuning():
     """Detection only = the engine without torch plus OpenVINO (the 'detect' extra); fine-tuning adds torch."""
     from dakd_qgis.deps import INSTALL_PROFILES, engine_requirements, profile_requirements

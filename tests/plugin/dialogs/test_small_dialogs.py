@@ -609,6 +609,63 @@ def test_install_missing_never_runs_pip_in_a_python_that_was_not_checked(
     dialog.deleteLater()
 
 
+@pytest.fixture
+def other_version_python(tmp_path):
+    """QGIS's own Python behind a script that, asked its version and user site (``-I -S``), says 3.99 instead."""
+    import sys
+
+    from dakd_qgis.settings import default_python
+
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    wrapper = tmp_path / "python3.99"
+    wrapper.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-I" ] && [ "$2" = "-S" ]; then\n'
+        f'  "{default_python()}" "$@" | sed "s/{own}/3.99/"\n  exit 0\nfi\nexec "{default_python()}" "$@"\n',
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_an_engine_python_of_another_version_is_not_given_qgiss_private_folder(
+    qgis_parent, isolated_plugin_settings, other_version_python, tmp_path, monkeypatch, wait_for_signal
+):
+    """Trust: the folder named for QGIS's Python version was put on the path of an engine Python of another version
+    (its compiled wheels then fail to import, or crash), and Install missing filled it with that other version's
+    wheels. Check dependencies… now checks, and installs into, the folder of the engine Python's own version."""
+    from dakd_qgis import paths
+    from dakd_qgis.deps import parse_requirement
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
+    qgis_site = paths.deps_site_dir()  # what QGIS's own Python installed
+    (qgis_site / "dakdbuilt").mkdir(parents=True)
+    (qgis_site / "dakdbuilt" / "__init__.py").write_text("")
+    (qgis_site / "dakdbuilt-1.0.dist-info").mkdir()
+    (qgis_site / "dakdbuilt-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: dakdbuilt\nVersion: 1.0\n"
+    )
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    dialog.requirements = [parse_requirement("dakdbuilt>=1")]
+    dialog.refresh()
+    assert wait_for_signal(dialog.checked)
+    assert _statuses(dialog) == {"dakdbuilt": "ok"} and dialog.folder_label.text() == str(qgis_site)
+    _set_engine_python(str(other_version_python))
+    dialog.recheck_button.click()
+    assert wait_for_signal(dialog.checked)
+    assert _statuses(dialog) == {"dakdbuilt": "missing"}
+    assert dialog.folder_label.text().startswith(str(tmp_path / "profile" / "python3.99")), dialog.folder_label.text()
+    other_version_python.write_text("#!/bin/sh\nexit 1\n")  # broken since: which folder is its own is unknown
+    dialog.install_button.click()
+    assert dialog.log.toPlainText().splitlines() == [
+        f"Nothing was installed: cannot run {other_version_python} to ask its Python version; check the engine "
+        "Python in DAKD Oil Spill ▸ Engine ▸ Settings…"
+    ]
+    assert not dialog.runner.is_running() and not (tmp_path / "profile" / "python3.99").exists()
+    dialog.deleteLater()
+
+
 def test_each_models_action_replaces_the_status_line(qgis_parent, model_card, isolated_plugin_settings, monkeypatch):
     """Audit: "Imported X." stayed under the list after X was made the default, and after X was deleted."""
     from qgis.PyQt.QtWidgets import QMessageBox

@@ -8,9 +8,9 @@ The plan, and why:
   points at a folder private to this plugin, one per Python version, the engine Python's
   (:func:`dakd_qgis.paths.private_install_dirs`). Unlike
   ``--target``, a user install sees what QGIS's Python already has, so it only adds what is missing.
-* A constraints file pins QGIS's own numpy and GDAL to the versions installed, so pip can never
-  upgrade or duplicate them; if a requirement cannot live with them, pip stops with a conflict
-  instead of breaking QGIS.
+* A constraints file pins the numpy and GDAL of the Python pip runs in (QGIS's own, or the engine
+  Python's) to the versions it has, so pip can never upgrade or duplicate them; if a requirement cannot
+  live with them, pip stops with a conflict instead of breaking QGIS.
 * Nothing is ever written to QGIS's site-packages.
 
 Notes:
@@ -26,16 +26,24 @@ import importlib.machinery
 import importlib.metadata
 import re
 import sys
-import sysconfig
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import PLUGIN_DIR, engine_front_paths, private_install_dirs
+from .paths import (
+    PINNED_PACKAGES,
+    PLUGIN_DIR,
+    PythonLayout,
+    engine_front_paths,
+    own_python_layout,
+    private_install_dirs,
+    python_layout,
+    qgis_python,
+)
 
 #: Packages QGIS's Python bindings are compiled against; pinned to the installed version for pip.
-QGIS_OWNED_PACKAGES = ("numpy", "GDAL")
+QGIS_OWNED_PACKAGES = PINNED_PACKAGES
 #: Distribution names whose import name differs from the normalised distribution name.
 IMPORT_NAMES = {"pillow": "PIL", "attrs": "attr", "gdal": "osgeo", "pyyaml": "yaml", "scikit-image": "skimage"}
 #: PyTorch's index of CPU-only wheels.
@@ -287,21 +295,52 @@ def missing_package_names(engine_python: str = "") -> list[str]:
     return [name for name in missing if _normalise(name) not in NOT_NEEDED_TO_DETECT]
 
 
-def constraints_text() -> str:
-    """Return a pip constraints file pinning QGIS's own numpy and GDAL to the installed versions."""
-    lines = ["# Written by the DAKD Oil Spill plugin: keep QGIS's own packages as they are."]
-    for name in QGIS_OWNED_PACKAGES:
-        try:
-            lines.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
+def constraints_text(python: str = "", layout: PythonLayout | None = None) -> str:
+    """Return a pip constraints file pinning the numpy and GDAL of the Python pip runs in to the versions it has.
+
+    Args:
+        python: that Python: empty or QGIS's own (the versions QGIS has), else the engine Python set in Settings…,
+            whose own versions are pinned, none where it has none. QGIS's were once pinned for any engine Python:
+            pip failed where that version was not to be had for it, or put a second numpy in the private folder.
+        layout: ``python``'s :func:`dakd_qgis.paths.python_layout`, when already asked.
+
+    Raises:
+        UnknownPythonVersion: another ``python`` cannot be run to ask it.
+    """
+    lines = ["# Written by the DAKD Oil Spill plugin: keep the Python's own numpy and GDAL as they are."]
+    lines += [f"{name}=={version}" for name, version in _layout(python, layout).pinned]
     return "\n".join(lines) + "\n"
 
 
-def externally_managed() -> bool:
-    """Tell whether the interpreter is a distribution's Python marked "externally managed" (PEP 668)."""
-    in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
-    return not in_venv and (Path(sysconfig.get_paths()["stdlib"]) / "EXTERNALLY-MANAGED").exists()
+def externally_managed(python: str = "", layout: PythonLayout | None = None) -> bool:
+    """Tell whether pip run in ``python`` (empty = QGIS's own) needs ``--break-system-packages`` (PEP 668).
+
+    That is a distribution's Python marked "externally managed", not a venv. Judged by that interpreter
+    (:func:`_layout`), as pip does: it was once judged from QGIS's Python, and pip in a Debian ``/usr/bin/python3``
+    set as engine beside a QGIS in a venv refused to install anything.
+
+    Raises:
+        UnknownPythonVersion: another ``python`` cannot be run to ask it.
+    """
+    return _layout(python, layout).externally_managed
+
+
+def _layout(python: str, layout: PythonLayout | None = None, refresh: bool = False) -> PythonLayout:
+    """Return ``layout`` if given, else what ``python`` answers (:func:`dakd_qgis.paths.python_layout`).
+
+    QGIS's own Python (``python`` empty or its interpreter) answers in-process: what QGIS itself has.
+
+    Raises:
+        UnknownPythonVersion: another ``python`` cannot be run to ask it.
+    """
+    if layout is not None:
+        return layout
+    if not python or python == qgis_python():
+        return own_python_layout()
+    asked = python_layout(python, refresh=refresh)
+    if asked is None:
+        raise UnknownPythonVersion(python)
+    return asked
 
 
 @dataclass(frozen=True)
@@ -316,6 +355,18 @@ class PipCommand:
 
 class UnknownPythonVersion(Exception):
     """The engine Python cannot be run to ask its version, so which private folder is its own is unknown."""
+
+    def __init__(self, python: str) -> None:
+        super().__init__(python)
+        self.python = python
+
+
+class UserSiteRefused(Exception):
+    """The engine Python is a virtual environment without system site-packages: pip refuses ``--user`` there.
+
+    pip says "Can not perform a '--user' install. User site-packages are not visible in this virtualenv."; the
+    private folder cannot be filled for it, and its own packages are the analyst's to change.
+    """
 
     def __init__(self, python: str) -> None:
         super().__init__(python)
@@ -348,7 +399,13 @@ def pip_install_command(
         OSError: the private folder or its constraints file cannot be written (a file where the folder should
             be, a read-only profile, a full disk); the caller says so in one line.
         UnknownPythonVersion: ``python`` cannot be run to ask its version; the caller says so in one line.
+        UserSiteRefused: ``python`` is a venv without system site-packages, where pip refuses ``--user``; nothing
+            is written, and the caller says so in one line.
     """
+    # Asked again: what it has (the numpy to pin) may have changed since; one run answers every question below.
+    layout = _layout(python, refresh=True)
+    if layout.user_site_refused:
+        raise UserSiteRefused(python)
     dirs = private_install_dirs(python)
     if dirs is None:
         raise UnknownPythonVersion(python)
@@ -357,7 +414,7 @@ def pip_install_command(
         base, site = base_dir, base_dir / site.relative_to(base)
     base.mkdir(parents=True, exist_ok=True)
     constraints = base / "constraints.txt"
-    constraints.write_text(constraints_text(), encoding="utf-8")
+    constraints.write_text(constraints_text(python, layout), encoding="utf-8")
     arguments = [
         "-m",
         "pip",
@@ -370,7 +427,7 @@ def pip_install_command(
         "-c",
         str(constraints),
     ]
-    if externally_managed():
+    if externally_managed(python, layout):
         # The user site is redirected to our private folder, so the system packages stay untouched.
         arguments.append("--break-system-packages")
     if torch_index_url:

@@ -14,6 +14,8 @@ so nothing here changes QGIS's own ``sys.path``.
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import re
 import shutil
@@ -21,6 +23,8 @@ import subprocess  # nosec B404
 import sys
 import sysconfig
 import tempfile
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 PLUGIN_DIR = Path(__file__).resolve().parent
@@ -145,26 +149,100 @@ def _own_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-#: Asks an interpreter its ``major.minor`` and where ``pip install --user`` puts packages, relative to
-#: ``PYTHONUSERBASE`` (standard library only; ``-I -S``: nothing from the environment, no site packages).
+#: Packages QGIS's Python bindings are compiled against: pip keeps the engine Python's own as they are
+#: (:func:`dakd_qgis.deps.constraints_text`).
+PINNED_PACKAGES = ("numpy", "GDAL")
+
+
+def _interpreter_facts(pinned_names: tuple[str, ...]) -> dict:
+    """Return what ``pip install --user`` in the running interpreter needs to know, as pip itself decides it.
+
+    Its ``version`` (``major.minor``); ``user_site``, where ``--user`` puts packages, relative to
+    ``PYTHONUSERBASE``; ``externally_managed`` (PEP 668: pip needs ``--break-system-packages``, never in a venv);
+    ``user_site_refused`` (a venv without system site-packages: pip refuses ``--user``); ``pinned``, its versions
+    of ``pinned_names``. Self-contained, standard library only: QGIS's Python runs it in-process, any other
+    interpreter as :data:`_LAYOUT_QUERY`.
+    """
+    import importlib.metadata
+    import os
+    import re
+    import site
+    import sys
+    import sysconfig
+
+    base = os.path.abspath("dakd-userbase")
+    get_scheme = getattr(sysconfig, "get_preferred_scheme", None)
+    scheme = get_scheme("user") if get_scheme else os.name + "_user"
+    user_site = sysconfig.get_path("purelib", scheme, vars={"userbase": base, "base": base})
+    venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+    legacy = hasattr(sys, "real_prefix")  # virtualenv before version 20
+    if venv:
+        try:
+            with open(os.path.join(sys.prefix, "pyvenv.cfg"), encoding="utf-8") as cfg:
+                found = [re.match(r"include-system-site-packages\s*=\s*(true|false)", line) for line in cfg]
+            refused = any(match is not None and match.group(1) == "false" for match in found)
+        except OSError:
+            refused = True
+    else:
+        site_dir = os.path.dirname(os.path.abspath(site.__file__))
+        refused = legacy and os.path.isfile(os.path.join(site_dir, "no-global-site-packages.txt"))
+    stdlib = sysconfig.get_path("stdlib")
+    managed = not (venv or legacy) and os.path.isfile(os.path.join(stdlib, "EXTERNALLY-MANAGED"))
+    pinned = {}
+    for name in pinned_names:
+        try:
+            version = importlib.metadata.version(name)
+        except Exception:  # not there, or unreadable metadata: nothing to pin
+            version = None
+        if version:
+            pinned[name] = version
+    return {
+        "version": f"{sys.version_info[0]}.{sys.version_info[1]}",
+        "user_site": os.path.relpath(user_site, base),
+        "externally_managed": managed,
+        "user_site_refused": refused,
+        "pinned": pinned,
+    }
+
+
+#: Asks an interpreter :func:`_interpreter_facts` (``-I``: nothing from the environment; ``-S``, then
+#: ``site.main()``: its site packages as pip sees them, its venv's included). Three lines: the version, the user
+#: site, then the rest as JSON. Made when this module is imported, from the source of the function just defined.
 _LAYOUT_QUERY = (
-    "import os, sys, sysconfig; base = os.path.abspath('dakd-userbase'); "
-    "get = getattr(sysconfig, 'get_preferred_scheme', None); "
-    "scheme = get('user') if get else os.name + '_user'; "
-    "print('%d.%d' % sys.version_info[:2]); "
-    "print(os.path.relpath(sysconfig.get_path('purelib', scheme, vars={'userbase': base, 'base': base}), base))"
+    "import json, site\nsite.main()\n"
+    + textwrap.dedent(inspect.getsource(_interpreter_facts))
+    + f"facts = _interpreter_facts({PINNED_PACKAGES!r})\n"
+    + "print(facts.pop('version'))\nprint(facts.pop('user_site'))\nprint(json.dumps(facts))\n"
 )
 #: Seconds an interpreter may take to answer :data:`_LAYOUT_QUERY` (a cold start on a slow disk).
 LAYOUT_TIMEOUT_S = 30
-_layouts: dict[tuple[str, int, int], tuple[str, str]] = {}
 
 
-def python_layout(python: str) -> tuple[str, str] | None:
-    """Return ``(major.minor, user site-packages relative to PYTHONUSERBASE)`` of the interpreter ``python``.
+@dataclass(frozen=True)
+class PythonLayout:
+    """What ``pip install --user`` in an interpreter needs to know (:func:`_interpreter_facts`)."""
 
-    Asked from the interpreter itself, once per interpreter file (its path, size and modification time: a venv
-    rebuilt on another Python is asked again); None when it cannot be run or gives no such answer (a failure is
-    not remembered).
+    #: ``major.minor``.
+    version: str
+    #: Where ``pip install --user`` puts packages, relative to ``PYTHONUSERBASE``.
+    user_site: str
+    #: A distribution's Python marked "externally managed" (PEP 668): pip needs ``--break-system-packages``.
+    externally_managed: bool
+    #: A virtual environment without system site-packages: pip refuses ``--user`` there.
+    user_site_refused: bool
+    #: Its own versions of :data:`PINNED_PACKAGES`, of those it has.
+    pinned: tuple[tuple[str, str], ...]
+
+
+_layouts: dict[tuple[str, int, int], PythonLayout] = {}
+
+
+def python_layout(python: str, refresh: bool = False) -> PythonLayout | None:
+    """Ask the interpreter ``python`` its version, user site-packages layout and what pip decides from (one run).
+
+    The answer is remembered per interpreter file (its path, size and modification time: a venv rebuilt on another
+    Python is asked again); ``refresh`` asks again anyway (its packages may have changed since: before an install).
+    None when it cannot be run or gives no such answer (a failure is not remembered).
     """
     program = shutil.which(python) or python
     try:
@@ -172,7 +250,7 @@ def python_layout(python: str) -> tuple[str, str] | None:
     except OSError:
         return None
     key = (os.path.abspath(program), stat.st_mtime_ns, stat.st_size)
-    if key in _layouts:
+    if key in _layouts and not refresh:
         return _layouts[key]
     try:
         # An argument list: no shell, nothing parsed.
@@ -187,14 +265,34 @@ def python_layout(python: str) -> tuple[str, str] | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    lines = finished.stdout.split()
-    if finished.returncode != 0 or len(lines) != 2 or not re.fullmatch(r"\d+\.\d+", lines[0]):
+    lines = finished.stdout.strip().splitlines()[-3:]  # after anything a .pth file printed
+    if finished.returncode != 0 or len(lines) != 3:
         return None
-    relative = Path(lines[1])
-    if relative.is_absolute() or ".." in relative.parts:
+    try:
+        layout = _layout_of({**json.loads(lines[2]), "version": lines[0], "user_site": lines[1]})
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    _layouts[key] = (lines[0], str(relative))
-    return _layouts[key]
+    _layouts[key] = layout
+    return layout
+
+
+def own_python_layout() -> PythonLayout:
+    """Return :func:`python_layout` of QGIS's own Python, answered in QGIS's Python itself (no process).
+
+    Asked anew each time (no more than reading a few metadata files): its packages may have changed since.
+    """
+    return _layout_of(_interpreter_facts(PINNED_PACKAGES))
+
+
+def _layout_of(facts: dict) -> PythonLayout:
+    """Check :func:`_interpreter_facts` and make them a layout; ``ValueError`` (and the like) when malformed."""
+    relative = Path(facts["user_site"])
+    if not re.fullmatch(r"\d+\.\d+", facts["version"]) or relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"not an answer to the layout query: {facts!r}")
+    pinned = tuple((str(name), str(version)) for name, version in facts["pinned"].items() if version)
+    return PythonLayout(
+        facts["version"], str(relative), bool(facts["externally_managed"]), bool(facts["user_site_refused"]), pinned
+    )
 
 
 def _no_console() -> dict:
@@ -212,18 +310,18 @@ def private_install_dirs(python: str = "") -> tuple[Path, Path] | None:
     every engine child, whatever its version, had that folder's compiled wheels on its path. None when
     ``python`` cannot be asked (it cannot run an engine either).
     """
-    if not python or python == _qgis_python():
+    if not python or python == qgis_python():
         base = deps_base_dir()
         return base, deps_site_dir(base)
     layout = python_layout(python)
     if layout is None:
         return None
-    version, relative = layout
-    base = deps_base_dir(version)
-    return base, base / relative
+    base = deps_base_dir(layout.version)
+    return base, base / layout.user_site
 
 
-def _qgis_python() -> str:
+def qgis_python() -> str:
+    """Return QGIS's own interpreter as a runnable program (:func:`dakd_qgis.settings.default_python`)."""
     from .settings import default_python  # here: settings imports this module
 
     return default_python()

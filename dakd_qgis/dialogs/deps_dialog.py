@@ -32,6 +32,7 @@ from ..deps import (
     TORCH_CPU_INDEX,
     RequirementStatus,
     UnknownPythonVersion,
+    UserSiteRefused,
     detection_only_installed,
     missing_requirements,
     pip_install_command,
@@ -187,19 +188,28 @@ class DepsDialog(QDialog):
             )
             self.refresh()
             return
+        torch_index_url = self.torch_build.currentData() or ""
         try:
-            command = pip_install_command(
-                python,
-                missing,
-                torch_index_url=self.torch_build.currentData() or "",
-                extra_args=extra_args or [],
-            )
+            command = pip_install_command(python, missing, torch_index_url=torch_index_url, extra_args=extra_args or [])
         except OSError as error:  # the private folder cannot be written: one line here, not a traceback
             self.log.appendPlainText(
                 tr(
                     "Nothing was installed: cannot write {path} ({reason}); check that the QGIS profile folder "
                     "can be written and has free space."
                 ).format(path=error.filename or self.folder_label.text(), reason=error.strerror or error)
+            )
+            return
+        except UserSiteRefused:  # pip refuses --user there; its own packages are the analyst's to change
+            own_pip = [_quoted(python), "-m", "pip", "install"]
+            if torch_index_url and "torch" in {requirement.name.lower() for requirement in missing}:
+                own_pip += ["--extra-index-url", torch_index_url]
+            own_pip += [_quoted(requirement.line) for requirement in missing]
+            self.log.appendPlainText(
+                tr(
+                    "Nothing was installed: {python} is a virtual environment without system site-packages, where "
+                    "pip cannot install into the plugin's private folder; install the packages into it with its own "
+                    "pip ({command}), or make it again with python -m venv --system-site-packages."
+                ).format(python=python, command=" ".join(own_pip))
             )
             return
         except UnknownPythonVersion:  # which private folder is its own depends on its version
@@ -332,3 +342,8 @@ class DepsDialog(QDialog):
     def shutdown(self) -> None:
         """Stop a running check or install now (plugin unload)."""
         self.runner.stop_and_wait(1000)
+
+
+def _quoted(argument: str) -> str:
+    """``argument`` as typed in a terminal: in double quotes when it holds a space or ``<``, ``>``, ``|``, ``&``."""
+    return f'"{argument}"' if any(char in argument for char in " <>|&") else argument

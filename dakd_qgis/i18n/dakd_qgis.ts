@@ -826,6 +826,11 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location filename="../dialogs/deps_dialog.py"/>
+        <source>Nothing was installed: {python} is a virtual environment without system site-packages, where pip cannot install into the plugin's private folder; install the packages into it with its own pip ({command}), or make it again with python -m venv --system-site-packages.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../layers.py"/>
         <source>Oil probability</source>
         <translation type="unfinished"></translation>

@@ -145,6 +145,87 @@ def test_an_engine_python_of_another_version_gets_its_own_private_folder(
     assert str(qgis_site) not in front(str(tmp_path / "no-python"))
 
 
+def _run_pip(command) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONNOUSERSITE"}
+    env.update(command.environment)
+    return subprocess.run(
+        [command.program, *command.arguments], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def _distribution_python() -> Path:
+    """The distribution's Python that QGIS's venv was made from; skips unless it is marked externally managed."""
+    import sysconfig
+
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    base = Path(sys.base_prefix) / "bin" / f"python{own}"
+    if sys.prefix == sys.base_prefix or not base.is_file():
+        pytest.skip("needs QGIS's Python to be a venv over another interpreter")
+    if not (Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file():
+        pytest.skip("needs a distribution's Python marked externally managed (PEP 668), as Debian 12's")
+    return base
+
+
+def test_pins_and_pep668_are_those_of_the_engine_python_pip_runs_in(local_wheels, tmp_path):
+    """Trust: with QGIS in a venv and the distribution's own Python (PEP 668, its own numpy) set as engine Python,
+    Install missing pinned QGIS's numpy (pip then wanted it in the private folder: a second numpy, or no such version
+    offline) and left out --break-system-packages, judged from QGIS's venv: pip refused to install anything. Both
+    are now asked of the Python pip runs in."""
+    from dakd_qgis.deps import constraints_text, externally_managed, parse_requirement, pip_install_command
+
+    base = _distribution_python()
+    asked = subprocess.run(
+        [str(base), "-c", "import importlib.metadata as m; print(m.version('numpy'), m.version('GDAL'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    numpy_version, gdal_version = asked.stdout.split()
+    assert constraints_text(str(base)).splitlines()[1:] == [f"numpy=={numpy_version}", f"GDAL=={gdal_version}"]
+    assert externally_managed(str(base)) and not externally_managed()  # QGIS's venv is not
+    offline = ["--no-index", "--find-links", str(local_wheels)]
+    command = pip_install_command(
+        str(base), [parse_requirement("dakdprobe>=1")], tmp_path / "private", extra_args=offline
+    )
+    assert "--break-system-packages" in command.arguments
+    done = _run_pip(command)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (command.site_dir / "dakdprobe" / "__init__.py").is_file()
+    assert not list(command.site_dir.glob("numpy*")), "pip installed a second numpy next to the engine Python's"
+
+
+def test_a_venv_without_system_site_packages_gets_no_pins_and_no_user_install(local_wheels, tmp_path):
+    """pip refuses ``--user`` in a venv without system site-packages ("User site-packages are not visible in this
+    virtualenv"); Install missing ran it anyway, after pinning QGIS's numpy, which that venv does not have. Now
+    nothing is pinned for it, and nothing runs or is written: the dialog names the fix in one line."""
+    from dakd_qgis.deps import (
+        UserSiteRefused,
+        constraints_text,
+        externally_managed,
+        parse_requirement,
+        pip_install_command,
+    )
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True, timeout=120)
+    python = str(tmp_path / "venv" / "bin" / "python")
+    pip_home = Path(importlib.metadata.distribution("pip").locate_file(""))  # the venv's pip, were it installed
+    refused = subprocess.run(
+        [python, "-m", "pip", "install", "--user", "--dry-run", "--no-index", "--find-links", str(local_wheels)]
+        + ["dakdprobe"],
+        env={**os.environ, "PYTHONPATH": str(pip_home), "PYTHONUSERBASE": str(tmp_path / "userbase")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode != 0 and "User site-packages are not visible in this virtualenv" in refused.stderr
+    assert constraints_text(python).splitlines()[1:] == []  # neither numpy nor GDAL there
+    assert not externally_managed(python)
+    with pytest.raises(UserSiteRefused):
+        pip_install_command(python, [parse_requirement("dakdprobe>=1")], tmp_path / "private")
+    assert not (tmp_path / "private").exists() and not (tmp_path / "userbase").exists()
+
+
 def test_install_profiles_detection_only_and_with_fine_tuning():
     """Detection only = the engine without torch plus OpenVINO (the 'detect' extra); fine-tuning adds torch."""
     from dakd_qgis.deps import INSTALL_PROFILES, engine_requirements, profile_requirements

@@ -10,16 +10,30 @@ import pytest
 pytestmark = pytest.mark.qgis
 
 
-def deps_dialog_missing_a_package(qgis_parent, wait_for_signal):
-    """A Check dependencies window that has checked and found one package (dakdprobe) to install."""
+def _installed_package(site, name: str, init: str) -> None:
+    """Write package ``name`` 1.0 into the site-packages folder ``site`` as pip would: module and metadata."""
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text(init)
+    (site / f"{name}-1.0.dist-info").mkdir()
+    (site / f"{name}-1.0.dist-info" / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+
+
+def checked_deps_dialog(qgis_parent, wait_for_signal, requirement: str):
+    """A Check dependencies window that has checked ``requirement`` alone."""
     from dakd_qgis.deps import parse_requirement
     from dakd_qgis.dialogs.deps_dialog import DepsDialog
 
     dialog = DepsDialog(qgis_parent)
     assert wait_for_signal(dialog.checked)
-    dialog.requirements = [parse_requirement("dakdprobe>=1")]
+    dialog.requirements = [parse_requirement(requirement)]
     dialog.refresh()
     assert wait_for_signal(dialog.checked)
+    return dialog
+
+
+def deps_dialog_missing_a_package(qgis_parent, wait_for_signal):
+    """A Check dependencies window that has checked and found one package (dakdprobe) to install."""
+    dialog = checked_deps_dialog(qgis_parent, wait_for_signal, "dakdprobe>=1")
     assert dialog.install_button.isEnabled()
     return dialog
 
@@ -280,24 +294,11 @@ def test_a_package_pip_leaves_as_it_is_is_not_reported_installed(qgis_parent, tm
     offered by Install missing; pip said "Requirement already satisfied", the log "Installation finished.", and the
     window offered the same install again. Now it says pip cannot repair it."""
     from dakd_qgis import paths
-    from dakd_qgis.deps import parse_requirement
-    from dakd_qgis.dialogs.deps_dialog import DepsDialog
 
     monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
     site = paths.deps_site_dir()
-    (site / "dakdbroken").mkdir(parents=True)
-    (site / "dakdbroken" / "__init__.py").write_text(
-        "raise ImportError('libfoo.so.1: cannot open shared object file')\n"
-    )
-    (site / "dakdbroken-1.0.dist-info").mkdir()
-    (site / "dakdbroken-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: dakdbroken\nVersion: 1.0\n"
-    )
-    dialog = DepsDialog(qgis_parent)
-    assert wait_for_signal(dialog.checked)
-    dialog.requirements = [parse_requirement("dakdbroken>=1")]
-    dialog.refresh()
-    assert wait_for_signal(dialog.checked)
+    _installed_package(site, "dakdbroken", "raise ImportError('libfoo.so.1: cannot open shared object file')\n")
+    dialog = checked_deps_dialog(qgis_parent, wait_for_signal, "dakdbroken>=1")
     assert dialog.table.item(0, 3).text().startswith("fails to import: ImportError: libfoo.so.1")
     dialog.install_missing(["--no-index"])
     assert wait_for_signal(dialog.installed, 300) == [(True,)], dialog.log.toPlainText()
@@ -485,12 +486,7 @@ def test_deps_dialog_remembers_the_profile_it_installed(qgis_parent, tmp_path, m
 
     monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
     site = paths.deps_site_dir()
-    (site / "dakdpresent").mkdir(parents=True)
-    (site / "dakdpresent" / "__init__.py").write_text("raise ImportError('libfoo.so.1: cannot open')\n")
-    (site / "dakdpresent-1.0.dist-info").mkdir()
-    (site / "dakdpresent-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: dakdpresent\nVersion: 1.0\n"
-    )
+    _installed_package(site, "dakdpresent", "raise ImportError('libfoo.so.1: cannot open')\n")
     dialog = DepsDialog(qgis_parent)
     assert wait_for_signal(dialog.checked)
     assert dialog.profile.currentData() == "train"  # torch is there: not a "Detection only" install
@@ -634,22 +630,11 @@ def test_an_engine_python_of_another_version_is_not_given_qgiss_private_folder(
     (its compiled wheels then fail to import, or crash), and Install missing filled it with that other version's
     wheels. Check dependencies… now checks, and installs into, the folder of the engine Python's own version."""
     from dakd_qgis import paths
-    from dakd_qgis.deps import parse_requirement
-    from dakd_qgis.dialogs.deps_dialog import DepsDialog
 
     monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
     qgis_site = paths.deps_site_dir()  # what QGIS's own Python installed
-    (qgis_site / "dakdbuilt").mkdir(parents=True)
-    (qgis_site / "dakdbuilt" / "__init__.py").write_text("")
-    (qgis_site / "dakdbuilt-1.0.dist-info").mkdir()
-    (qgis_site / "dakdbuilt-1.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: dakdbuilt\nVersion: 1.0\n"
-    )
-    dialog = DepsDialog(qgis_parent)
-    assert wait_for_signal(dialog.checked)
-    dialog.requirements = [parse_requirement("dakdbuilt>=1")]
-    dialog.refresh()
-    assert wait_for_signal(dialog.checked)
+    _installed_package(qgis_site, "dakdbuilt", "")
+    dialog = checked_deps_dialog(qgis_parent, wait_for_signal, "dakdbuilt>=1")
     assert _statuses(dialog) == {"dakdbuilt": "ok"} and dialog.folder_label.text() == str(qgis_site)
     _set_engine_python(str(other_version_python))
     dialog.recheck_button.click()
@@ -663,6 +648,44 @@ def test_an_engine_python_of_another_version_is_not_given_qgiss_private_folder(
         "Python in DAKD Oil Spill ▸ Engine ▸ Settings…"
     ]
     assert not dialog.runner.is_running() and not (tmp_path / "profile" / "python3.99").exists()
+    dialog.deleteLater()
+
+
+def test_install_missing_for_a_venv_without_system_site_packages_is_one_line_naming_the_fix(
+    qgis_parent, isolated_plugin_settings, tmp_path, monkeypatch, wait_for_signal
+):
+    """pip refuses ``--user`` in a venv made without --system-site-packages ("User site-packages are not visible in
+    this virtualenv"): Install missing ran it there anyway, and the log ended in pip's error and "pip failed (exit
+    code 1)", naming no way out. Now nothing runs and nothing is written, and one line names the fix; the venv's
+    own packages are the analyst's to change."""
+    import subprocess
+    import sys
+
+    from dakd_qgis import paths
+    from dakd_qgis.deps import parse_requirement
+    from dakd_qgis.dialogs.deps_dialog import DepsDialog
+
+    monkeypatch.setattr(paths, "profile_data_dir", lambda: tmp_path / "profile")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    files = sorted(venv.rglob("*"))
+    _set_engine_python(python)
+    dialog = DepsDialog(qgis_parent)
+    assert wait_for_signal(dialog.checked)
+    dialog.requirements = [parse_requirement("dakdprobe>=1"), parse_requirement("numpy>=1.23,<2")]
+    dialog.refresh()
+    assert wait_for_signal(dialog.checked)
+    assert _statuses(dialog) == {"dakdprobe": "missing", "numpy": "missing"}
+    dialog.install_button.click()
+    assert dialog.log.toPlainText().splitlines() == [
+        f"Nothing was installed: {python} is a virtual environment without system site-packages, where pip cannot "
+        "install into the plugin's private folder; install the packages into it with its own pip "
+        f'({python} -m pip install "dakdprobe>=1" "numpy>=1.23,<2"), or make it again with python -m venv '
+        "--system-site-packages."
+    ], dialog.log.toPlainText()
+    assert not dialog.runner.is_running() and dialog.install_button.isEnabled()
+    assert not (tmp_path / "profile").exists() and sorted(venv.rglob("*")) == files
     dialog.deleteLater()
 
 

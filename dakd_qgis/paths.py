@@ -24,8 +24,8 @@ import sys
 import sysconfig
 import tempfile
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 #: Folder name used for the plugin's data under the QGIS profile and for its settings prefix.
@@ -218,9 +218,12 @@ _LAYOUT_QUERY = (
 LAYOUT_TIMEOUT_S = 30
 
 
-@dataclass(frozen=True)
-class PythonLayout:
-    """What ``pip install --user`` in an interpreter needs to know (:func:`_interpreter_facts`)."""
+class PythonLayout(NamedTuple):
+    """What ``pip install --user`` in an interpreter needs to know (:func:`_interpreter_facts`).
+
+    A named tuple, not a dataclass: this module is also loaded on its own from another plugin folder (the help
+    tests load a packaged plugin's copy), where a dataclass cannot resolve its string annotations.
+    """
 
     #: ``major.minor``.
     version: str

@@ -21,7 +21,6 @@ import re
 import shutil
 import subprocess  # nosec B404
 import sys
-import sysconfig
 import tempfile
 import textwrap
 from pathlib import Path
@@ -140,9 +139,7 @@ def deps_base_dir(version: str = "") -> Path:
 def deps_site_dir(base: Path | None = None) -> Path:
     """Return the site-packages folder QGIS's Python's pip fills with ``--user`` and ``PYTHONUSERBASE=base``."""
     base = deps_base_dir() if base is None else base
-    get_scheme = getattr(sysconfig, "get_preferred_scheme", None)
-    scheme = get_scheme("user") if get_scheme is not None else f"{os.name}_user"
-    return Path(sysconfig.get_path("purelib", scheme, vars={"userbase": str(base), "base": str(base)}))
+    return base / _interpreter_facts(())["user_site"]  # the one rule, as another interpreter is asked it
 
 
 def _own_version() -> str:

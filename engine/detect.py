@@ -104,9 +104,9 @@ class DetectParams:
         out_dir: output directory (created; see the module table for its files).
         method: ``auto``, ``threshold`` or ``model`` (see :mod:`engine.detectors`).
         model_path: model card for ``model`` (``auto`` also uses it when given).
-        device: ``auto``, ``cpu`` or ``cuda`` (the threshold detector always runs on the CPU).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (the threshold detector always runs on the CPU).
         band: band number or description (``"VV"``); ``None`` = the only band, or VV first.
-        units: ``auto``, ``linear``, ``db``, ``amplitude`` or ``intensity``.
+        units: ``auto``, ``linear``, ``db``, ``db-8bit``, ``amplitude`` or ``intensity``.
         overlap_px: tile overlap in pixels (raised automatically to fit the detector's context).
         batch_size: tiles per batch; ``None`` lets the detector choose.
         min_area_km2: oil and look-alike regions smaller than this are dropped (SNAP: 0.1 km²);

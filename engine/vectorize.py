@@ -435,7 +435,9 @@ def iter_spill_records(
     # lengths is the pixel's area on a north-up or rotated grid and more than it (|a*e - b*d|) on a sheared one.
     pixel_area_km2 = info.pixel_size_m[0] * info.pixel_size_m[1] / 1e6
     ring_px = max(2, int(round(RING_M / min(info.pixel_size_m))))
-    background = Background(window_px(background_window_km, info.pixel_size_m)) if wind is not None else None
+    # Only a calibrated input gives a wind; the background of an uncalibrated one (DN) would be averaged for nothing.
+    calibrated = wind is not None and wind.calibrated
+    background = Background(window_px(background_window_km, info.pixel_size_m)) if calibrated else None
     next_id = 1
     stage = (progress or Progress()).stage("vectorise")
     with stage, _open_map(prob_path) as probability, _open_map(polygon_classes_path) as polygon_classes:

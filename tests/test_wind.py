@@ -124,3 +124,25 @@ def test_a_detected_slick_carries_the_wind_around_it_and_its_flag_decides_a_or_b
     assert oil["wind_flag"] == flag and oil["confidence"] == expected_confidence
     assert oil["contrast_db"] < -6 and oil["mean_prob"] > 0.8  # only the wind keeps the flagged ones at B
     assert "assumed 38 deg" in result.summary["wind"]["method"]
+
+
+def test_an_uncalibrated_scene_leaves_the_wind_empty_without_averaging_its_background(tmp_path, monkeypatch):
+    import fiona
+
+    import engine.vectorize
+    from engine.detect import DetectParams, run_detection
+
+    averaged = []
+    real_mean = engine.vectorize.guarded_background_mean
+    monkeypatch.setattr(
+        engine.vectorize, "guarded_background_mean", lambda *args, **kw: averaged.append(1) or real_mean(*args, **kw)
+    )
+    sea = cmod_sea(tmp_path, 7.0, "sea")
+    params = DetectParams(sea, str(tmp_path / "out"), method="threshold", units="intensity")
+    result = run_detection(params)
+    with fiona.open(result.spills_path) as layer:
+        (oil,) = [f.properties for f in layer if f.properties["class"] == "oil"]
+    assert oil["wind_speed_min_ms"] is None and oil["wind_flag"] is None and oil["contrast_db"] < -6
+    assert averaged == []  # a DN background gives no wind: it was once averaged over every slick's ring, then dropped
+    calibrated = run_detection(DetectParams(sea, str(tmp_path / "calibrated"), method="threshold"))
+    assert averaged and calibrated.summary["wind"]["method"].startswith("CMOD5.N")

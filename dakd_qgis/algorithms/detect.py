@@ -118,8 +118,8 @@ def detect_help() -> str:
             ),
             "</p><p>",
             tr(
-                "<b>Device</b>: <i>auto</i> uses a CUDA GPU when torch sees one, else the CPU; the log says which and "
-                "why."
+                "<b>Device</b>: <i>auto</i> uses a CUDA GPU when torch sees one, else Apple's MPS where it has "
+                "it, else the CPU; the log says which and why."
             ),
             "</p>",
             "<h3>",

@@ -77,11 +77,11 @@ def training_help() -> str:
             ),
             "</p><p>",
             tr(
-                "<b>Model card</b>: where the new model is written (.json + .safetensors). With <b>Register</b> the "
-                "model is also copied into the plugin's model list under the card's name (NAME-2, NAME-3… when a "
-                "registered model has it: that one is never replaced) and becomes the default for Detect oil "
-                "spills, unless the validation share is 0: a model measured on nothing is registered but not made "
-                "the default."
+                "<b>Model card</b>: where the new model is written (.json + .safetensors). With <b>Register and "
+                "use for detection</b> the model is also copied into the plugin's model list under the card's name "
+                "(NAME-2, NAME-3… when a registered model has it: that one is never replaced) and becomes the "
+                "default for Detect oil spills, unless the validation share is 0: a model measured on nothing is "
+                "registered but not made the default."
             ),
             "</p><p>",
             tr("Cancel stops training after the current step; the run's work folder keeps its checkpoints."),

@@ -2,7 +2,8 @@
 
 The list is read again each time the window is shown (the plugin keeps one window and shows it again), and
 the settings are read when a button is pressed, so a model registered or a default chosen elsewhere since is
-what the window shows and keeps.
+what the window shows and keeps. A button pressed on a list of another cache folder (moved in Settings… while
+this window was open) reads the list again instead of acting on a model of the old folder.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ModelsDialog(QDialog):
         self.setWindowTitle(tr("DAKD Oil Spill – Models"))
         self.resize(760, 380)
         self.entries: list[ModelEntry] = []
+        #: The registered models' folder the list was read from (the cache folder may move in Settings…).
+        self.listed_folder: Path | None = None
         layout = QVBoxLayout(self)
         self.table = make_table(self, (tr("Name"), tr("Default"), tr("Description"), tr("Card")))
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
@@ -93,6 +96,7 @@ class ModelsDialog(QDialog):
         """
         settings = self.settings
         self.entries = list_models(settings)
+        self.listed_folder = settings.models_dir(create=False)
         default = default_model_path(settings)
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
@@ -129,6 +133,23 @@ class ModelsDialog(QDialog):
         """Return the entry of the selected row."""
         rows = self.table.selectionModel().selectedRows()
         return self.entries[rows[0].row()] if rows else None
+
+    def _selected_now(self) -> ModelEntry | None:
+        """Return the selected entry for a button, or None after reading the list again if the cache folder moved.
+
+        Settings… is a window of its own: with the cache folder changed there while this list was open, Delete
+        said a model of the old folder "is not a registered model", and Set as default made it the default.
+        """
+        entry = self.selected()
+        folder = self.settings.models_dir(create=False)
+        if entry is not None and folder != self.listed_folder:
+            self.refresh(
+                tr("The cache folder was changed in Settings…; the list now shows the models in {folder}.").format(
+                    folder=folder
+                )
+            )
+            return None
+        return entry
 
     def import_dialog(self) -> None:
         """Ask for a card file and import it."""
@@ -182,7 +203,7 @@ class ModelsDialog(QDialog):
 
     def inspect_selected(self) -> None:
         """Show the selected card's metadata."""
-        entry = self.selected()
+        entry = self._selected_now()
         if entry is None:
             return
         self.status.clear()
@@ -197,7 +218,7 @@ class ModelsDialog(QDialog):
 
     def set_selected_default(self) -> None:
         """Make the selected card the default model for detection."""
-        entry = self.selected()
+        entry = self._selected_now()
         if entry is None:
             return
         missing = None if entry.bundled else missing_weights(entry.card_path)
@@ -209,7 +230,7 @@ class ModelsDialog(QDialog):
 
     def delete_selected(self) -> None:
         """Delete the selected registered card after confirmation."""
-        entry = self.selected()
+        entry = self._selected_now()
         if entry is None or entry.bundled:
             return
         answer = QMessageBox.question(

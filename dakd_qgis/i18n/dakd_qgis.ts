@@ -45,7 +45,7 @@
     </message>
     <message>
         <location filename="../algorithms/detect.py"/>
-        <source>&lt;b&gt;Device&lt;/b&gt;: &lt;i&gt;auto&lt;/i&gt; uses a CUDA GPU when torch sees one, else the CPU; the log says which and why.</source>
+        <source>&lt;b&gt;Device&lt;/b&gt;: &lt;i&gt;auto&lt;/i&gt; uses a CUDA GPU when torch sees one, else Apple's MPS where it has it, else the CPU; the log says which and why.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -60,7 +60,7 @@
     </message>
     <message>
         <location filename="../algorithms/finetune.py"/>
-        <source>&lt;b&gt;Model card&lt;/b&gt;: where the new model is written (.json + .safetensors). With &lt;b&gt;Register&lt;/b&gt; the model is also copied into the plugin's model list under the card's name (NAME-2, NAME-3… when a registered model has it: that one is never replaced) and becomes the default for Detect oil spills, unless the validation share is 0: a model measured on nothing is registered but not made the default.</source>
+        <source>&lt;b&gt;Model card&lt;/b&gt;: where the new model is written (.json + .safetensors). With &lt;b&gt;Register and use for detection&lt;/b&gt; the model is also copied into the plugin's model list under the card's name (NAME-2, NAME-3… when a registered model has it: that one is never replaced) and becomes the default for Detect oil spills, unless the validation share is 0: a model measured on nothing is registered but not made the default.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1109,6 +1109,11 @@
     <message>
         <location filename="../dialogs/finetune_dialog.py"/>
         <source>Stopping after the current step…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../dialogs/models_dialog.py"/>
+        <source>The cache folder was changed in Settings…; the list now shows the models in {folder}.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>

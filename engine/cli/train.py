@@ -71,7 +71,11 @@ def _register_finetune(subparsers: argparse._SubParsersAction) -> None:
     finetune.add_argument(
         "--init", metavar="MODEL", help="start SAROSS-Net from this model card (keeps its normalisation)"
     )
-    finetune.add_argument("--aug-ratio", type=AUG_RATIO, help="generated pairs per real tile (0-4; 0 skips diffusion)")
+    finetune.add_argument(
+        "--aug-ratio",
+        type=AUG_RATIO,
+        help="generated pairs per real tile (0-8, the paper tested up to 4; 0 skips diffusion)",
+    )
     _add_generated_share_arg(finetune)
     _add_gate_args(finetune)
     _add_speckle_arg(finetune)
@@ -218,7 +222,10 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     segment.add_argument("--name", help="model name in the card")
     segment.add_argument("--generated", metavar="DIR", help="generated pairs from 'dakd generate'")
     segment.add_argument(
-        "--aug-ratio", type=AUG_RATIO, default=0.0, help="generated pairs per real tile per epoch (0-4)"
+        "--aug-ratio",
+        type=AUG_RATIO,
+        default=0.0,
+        help="generated pairs per real tile per epoch (0-8, the paper tested up to 4)",
     )
     _add_generated_share_arg(segment)
     _add_gate_args(segment)

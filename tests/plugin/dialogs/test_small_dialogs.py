@@ -397,6 +397,37 @@ def test_models_window_shown_again_lists_the_models_registered_since(qgis_parent
     dialog.deleteLater()
 
 
+def test_a_models_button_on_the_list_of_a_cache_folder_moved_since_reads_the_list_again(
+    qgis_parent, model_card, isolated_plugin_settings, tmp_path, monkeypatch
+):
+    """Audit: with the cache folder moved in Settings… (its own window), Delete on the open list's model said it
+    "is not a registered model", and Set as default made the old folder's model the default."""
+    import dataclasses
+
+    from qgis.PyQt.QtWidgets import QMessageBox
+
+    from dakd_qgis.dialogs.models_dialog import ModelsDialog
+    from dakd_qgis.models import register_model
+    from dakd_qgis.settings import PluginSettings
+
+    old = register_model(model_card, isolated_plugin_settings, "in-old-folder", validate=False)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2]) or QMessageBox.Yes)
+    dialog = ModelsDialog(qgis_parent)
+    moved = tmp_path / "moved-cache"
+    for action in (dialog.set_selected_default, dialog.delete_selected):
+        dataclasses.replace(PluginSettings.load(), cache_folder=isolated_plugin_settings.cache_folder).save()
+        dialog.refresh()
+        dialog.table.selectRow([entry.name for entry in dialog.entries].index("in-old-folder"))
+        dataclasses.replace(PluginSettings.load(), cache_folder=str(moved)).save()  # in Settings…, meanwhile
+        action()
+        status = dialog.status.toPlainText()
+        assert "changed in Settings" in status and str(moved / "models") in status, status
+        assert "in-old-folder" not in [entry.name for entry in dialog.entries]  # the list is the new folder's
+    assert asked == [] and old.exists() and PluginSettings.load().default_model == ""
+    dialog.deleteLater()
+
+
 def test_import_asks_before_replacing_a_registered_name(
     qgis_parent, model_card, isolated_plugin_settings, tmp_path, monkeypatch
 ):

@@ -1,4 +1,4 @@
-"""Losses of DAKD: cross-entropy and Dice on real pairs, KD and Dice on generated pairs (paper §4).
+"""Losses of DAKD: cross-entropy and Dice on real pairs, KD on generated pairs (paper §4; Dice on real only, [I]).
 
 Real samples give ``w_ce * L_ce + w_dice * L_dice`` against their label; generated samples give
 ``w_kd * L_kd`` against their soft label (weights equal by default, as drawn in the paper's figure). The two

@@ -5,7 +5,7 @@ Stages, each resumable from ``work_dir``::
     data      labelled scenes / OSD / SOS folder -> 256² tiles -> split by scene (train / validation)
     jointnet  SAR-JointNet trained on the training tiles (b computed unless given)   [skipped at aug 0]
     generate  aug_ratio × (training tiles) pairs with soft labels, plus a sample grid  [skipped at aug 0]
-    segmenter SAROSS-Net on real (CE + Dice) and generated (KD + Dice) samples, best by validation mIoU
+    segmenter SAROSS-Net on real (CE + Dice) and generated (KD) samples, best by validation mIoU
     evaluate  paper metrics on validation; SAR-FID/KID of the generated images (or Inception FID)
     card      weights + JSON card (metrics, data summary, settings) + loss/mIoU curve PNGs
 
@@ -683,7 +683,7 @@ def _aug_ratio(config: FinetuneConfig, preset: Preset, train_tiles: TileSet, pro
     """Return the generated pairs per real tile: the asked or the preset's, 0 for labels that say only oil."""
     aug_ratio = preset.aug_ratio if config.aug_ratio is None else config.aug_ratio
     if not 0.0 <= aug_ratio <= 8.0:
-        raise InputError(f"--aug-ratio {aug_ratio}: use a value from 0 to 4 (the paper's range; 8 at most)")
+        raise InputError(f"--aug-ratio {aug_ratio}: use a value from 0 to 8 (the paper tested 0 to 4)")
     if aug_ratio > 0 and train_tiles.has_partial_labels():
         # SAR-JointNet generates whole label maps; from "not oil" it cannot learn which class the rest is,
         # and distilling its guesses would overwrite what the model knows about look-alikes, ships and land.
@@ -737,7 +737,7 @@ def _train_segmenter(
         steps,
         config.batch_size or preset.segmenter_batch,
         config.lr or preset.segmenter_lr,
-        # validation costs a pass over every validation tile: at most about 24 of them in a long run
+        # checkpoints: at most about 24 in a long run (validation runs at every epoch end, engine.train.loop)
         max(preset.checkpoint_every, steps // 24),
         preset.early_stop_patience,
         has_init,

@@ -16,6 +16,7 @@ Notes:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,7 +163,11 @@ def request_inputs(request: DetectRequest) -> list[Path]:
     if request.model_path:
         card = Path(request.model_path).expanduser()
         inputs += [card, weights_path(card)]
-    inputs += [Path(p).expanduser() for p in (request.land_mask, request.aoi) if p and Path(p).expanduser().exists()]
+    # os.path.exists: an extent "x,y,X,Y,<WKT of a CRS without an id>" is longer than a file name may be, and
+    # Path.exists() raised "File name too long" out of the Processing algorithm.
+    inputs += [
+        Path(p).expanduser() for p in (request.land_mask, request.aoi) if p and os.path.exists(os.path.expanduser(p))
+    ]
     return inputs
 
 

@@ -227,6 +227,8 @@ def validate_card(card_path: Path, python: str) -> None:
             arguments,
             capture_output=True,
             text=True,  # nosec B603
+            encoding="utf-8",  # what the engine child writes (PYTHONIOENCODING), whatever the Windows code page
+            errors="replace",
             env=engine_subprocess_env(python=python),
             timeout=300,
             check=False,

@@ -158,6 +158,11 @@ class DakdPlugin:
             return
         self.segment_layer(layer)
 
+    def _segmentation_done(self, segmentation: Any) -> None:
+        """Forget an ended run; one cancelled by :meth:`unload` (a plugin reload) ends after the list was emptied."""
+        if segmentation in self.segmentations:
+            self.segmentations.remove(segmentation)
+
     def segment_layer(self, layer: QgsRasterLayer) -> Any:
         """Start a background detection on ``layer``; return its controller (None if it could not start)."""
         from .tasks import start_segmentation
@@ -165,7 +170,7 @@ class DakdPlugin:
         if self.offer_installer_if_missing():
             return None
         segmentation = start_segmentation(
-            self.iface, layer, on_done=self.segmentations.remove, offer_installer=self.offer_installer
+            self.iface, layer, on_done=self._segmentation_done, offer_installer=self.offer_installer
         )
         if segmentation is not None:
             self.segmentations.append(segmentation)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsApplication, QgsMessageLog, QgsProject, QgsRasterLayer, QgsTask
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QDesktopServices
 from qgis.PyQt.QtWidgets import QProgressBar, QPushButton
@@ -131,19 +132,21 @@ class Segmentation:
         task.progressChanged.connect(self._show_progress)
 
     def _show_progress(self, value: float) -> None:
-        if self.state == "running":
+        if self.state == "running" and exists(self.progress_bar):
             self.progress_bar.setValue(int(value))
 
     def cancel(self) -> None:
         """Stop the task (it ends within one batch; nothing is written)."""
         if self.state != "running":
             return
-        self.cancel_button.setEnabled(False)
+        if exists(self.cancel_button):
+            self.cancel_button.setEnabled(False)
         self.task.cancel()
 
     def _finished(self, task: DetectTask, ok: bool) -> None:
         bar = self.iface.messageBar()
-        bar.popWidget(self.widget)
+        if exists(self.widget):
+            bar.popWidget(self.widget)
         QgsMessageLog.logMessage(
             tr("Segment oil spills in {layer}:").format(layer=self.layer_name) + "\n" + "\n".join(task.log),
             LOG_TAG,
@@ -184,6 +187,15 @@ class Segmentation:
                 bar.pushMessage(LOG_TAG, bar_text(self.message), compat.MESSAGE_CRITICAL, 0)
         if self.on_done is not None:
             self.on_done(self)
+
+
+def exists(widget: Any) -> bool:
+    """Whether ``widget`` is still there: the analyst may close the running message, and QGIS deletes it.
+
+    Its progress bar and Cancel button go with it, and each progress tick then raised "wrapped C/C++ object has
+    been deleted" from the slot: QGIS's Python error window, again and again while the run went on.
+    """
+    return widget is not None and not sip.isdeleted(widget)
 
 
 def bar_text(text: str) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -275,15 +276,23 @@ class _RasterOutputs:
             dataset.close()
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """Return ``value`` as strict JSON can hold it: paths as text, numpy numbers as Python's, NaN and ±Inf as text.
+
+    Python's ``json`` writes NaN as a bare ``NaN``, which other JSON readers (jq, JavaScript, most languages) refuse:
+    ``summary.json`` and ``dakd info --json`` of a raster whose nodata is NaN (as ``dakd calibrate`` writes) were
+    not JSON to them. ``"nan"``, ``"inf"`` and ``"-inf"`` are what ``--nodata`` and reader options accept back.
+    """
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (Path, os.PathLike)):
         return os.fspath(value)
     if isinstance(value, (np.floating, np.integer)):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value
 
 
@@ -527,8 +536,8 @@ def _run(params: DetectParams, progress: Progress, collector: _WarningCollector)
         ):
             result = _detect_into(folder, scene, detector, grid, params, progress, timings, run_time)
             summary = _summary(params, info, detector, choice, result, timings, started, run_time, collector)
-            (folder / SUMMARY_FILE).write_text(json.dumps(_json_ready(summary), indent=2))
-            write_report(folder / REPORT_FILE, _json_ready(summary), result.records, folder / QUICKLOOK_FILE)
+            (folder / SUMMARY_FILE).write_text(json.dumps(json_ready(summary), indent=2, allow_nan=False))
+            write_report(folder / REPORT_FILE, json_ready(summary), result.records, folder / QUICKLOOK_FILE)
     except OSError as error:  # reading errors are InputError already; what is left is writing (disk full...)
         raise write_failure(error, params.out_dir, "--out") from error
     finally:

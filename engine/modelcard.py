@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,7 +170,7 @@ class ModelCard:
                 engine_version=str(data.get("engine_version", "")),
                 created=str(data.get("created", "")),
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, OverflowError) as error:  # Overflow: int(Infinity) of a hand edit
             raise ModelError(
                 f"{source}: invalid model card ({type(error).__name__}: {error}); re-export the model with 'dakd train'"
             ) from None
@@ -189,8 +190,15 @@ class ModelCard:
                 f"{source}: build.num_classes={self.build.get('num_classes')} but "
                 f"{len(self.classes)} classes are listed"
             )
-        if self.input_spec.units not in ("db", "linear") or not self.input_spec.std > 0:
-            raise ModelError(f"{source}: input units must be 'db' or 'linear' and std positive")
+        spec = self.input_spec
+        if spec.units not in ("db", "linear") or not (math.isfinite(spec.mean) and 0 < spec.std < math.inf):
+            raise ModelError(f"{source}: input units must be 'db' or 'linear', mean a number and std positive")
+        if (
+            len(spec.db_range) != 2
+            or not all(map(math.isfinite, spec.db_range))
+            or spec.db_range[0] >= spec.db_range[1]
+        ):
+            raise ModelError(f"{source}: input.db_range must be two numbers [low, high] with low < high, e.g. [-35, 5]")
         if self.overlap_px < 0 or self.overlap_px >= self.input_spec.tile_size:
             raise ModelError(f"{source}: tiling.overlap_px must be in [0, tile_size)")
         if not self.pixel_size_tolerance >= 1:  # the scene check accepts ratios in [1/tolerance, tolerance]
@@ -201,7 +209,7 @@ def _whole_number(value: Any) -> int | None:
     """``int(value)``, or None when it is not a number (a hand-edited card): compared, it then fails the check."""
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity, which json reads
         return None
 
 
@@ -363,7 +371,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Sa
         state = load_file(str(weights_path), device="cpu")
     except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
         raise ModelError(f"{weights_path}: cannot read weights ({error})") from None
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # tensors of other shapes: a card edited (classes, build) or beside other weights
+        mismatched = str(error).count("size mismatch")
+        raise ModelError(
+            f"{weights_path}: weights do not fit the card's build ({mismatched or 'some'} tensors of another shape); "
+            "put the card these weights were saved with beside them, or re-export the model"
+        ) from None
     if result.missing_keys or result.unexpected_keys:
         raise ModelError(
             f"{weights_path}: weights do not fit the card's build "

@@ -103,6 +103,17 @@ def test_corrupt_or_mismatched_files_are_refused(tmp_path, small_model):
         load_model_card(tmp_path / "absent.json")
 
 
+def test_weights_of_other_shapes_than_the_card_builds_are_named_in_one_line(tmp_path, small_model):
+    """Audit: a card edited to more classes (its weights' sha256 still matches) gave an internal error."""
+    card_path = save_model_card(tmp_path / "m", small_model, _card(small_model))
+    data = json.loads(card_path.read_text())
+    data["classes"].append({"id": 2, "name": "ship", "rgb": [255, 255, 0]})
+    data["build"]["num_classes"] = 3
+    card_path.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=r"m\.safetensors: weights do not fit the card's build \([1-9]\d* tensors of"):
+        load_model(card_path)
+
+
 def test_card_must_describe_the_model_it_is_saved_with(tmp_path, small_model):
     other = new_model_card(create_model("saross_net_xs"), "other", OSD_CLASSES)
     with pytest.raises(ModelError, match="does not match"):
@@ -189,6 +200,12 @@ def test_a_field_that_must_be_an_object_is_named_in_one_line(tmp_path, small_mod
         ({"format_version": "one"}, 'invalid model card \\("format_version" is not a number\\)'),
         ({"build": {"num_classes": "two"}}, "build.num_classes=two but 2 classes are listed"),
         ({"input": {"pixel_size_tolerance": 0}}, "input.pixel_size_tolerance must be 1 or more"),
+        # Infinity is valid to Python's json: int() of it raised OverflowError, an internal error (model list stopped)
+        ({"format_version": float("inf")}, 'invalid model card \\("format_version" is not a number\\)'),
+        ({"input": {"tile_size": float("inf")}}, "invalid model card \\(OverflowError"),
+        ({"input": {"db_range": [-35.0]}}, "input.db_range must be two numbers"),  # was an internal error in evaluate
+        ({"input": {"db_range": [5.0, -35.0]}}, "input.db_range must be two numbers"),
+        ({"input": {"std": float("inf")}}, "input units must be 'db' or 'linear', mean a number and std positive"),
     ],
 )
 def test_a_malformed_value_is_refused_in_one_line(tmp_path, small_model, change, message):

@@ -246,7 +246,10 @@ class FinetuneDialog(QDialog):
 
     def _fit_to_screen(self) -> None:
         """Open at :data:`MAX_SIZE`, or smaller on a screen whose free area is smaller."""
-        screen = self.parent().screen() if self.parent() is not None else QGuiApplication.primaryScreen()
+        parent = self.parent()
+        # QWidget.screen() is Qt 5.14+; QGIS 3.22 builds on an older Qt (Ubuntu 20.04's 5.12) lack it
+        screen = parent.screen() if parent is not None and hasattr(parent, "screen") else None
+        screen = screen or QGuiApplication.primaryScreen()
         width, height = MAX_SIZE
         if screen is not None:
             available = screen.availableGeometry()

@@ -306,7 +306,7 @@ def run_detect(args: argparse.Namespace, progress: Progress) -> int:
 
 def run_info(args: argparse.Namespace, progress: Progress) -> int:
     """Print how the engine sees a raster."""
-    from engine.detect import scene_description
+    from engine.detect import json_ready, scene_description
     from engine.io import open_scene
 
     scene = open_scene(
@@ -322,7 +322,7 @@ def run_info(args: argparse.Namespace, progress: Progress) -> int:
         scene.close()
     with report_to_out(args, [args.input]):
         if args.json:
-            print(json.dumps(description, indent=2, default=str))
+            print(json.dumps(json_ready(description), indent=2, default=str, allow_nan=False))
             return 0
         metadata = description.pop("metadata", {})
         for key, value in {**description, **metadata}.items():

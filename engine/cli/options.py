@@ -25,6 +25,20 @@ from engine.contract import DEVICES
 _CUDA_INDEX = re.compile(r"cuda:\d+")
 
 
+def checked_db_range(values: tuple[float, float] | list[float]) -> tuple[float, float]:
+    """Return ``--db-range LOW HIGH`` as a pair, refusing LOW not below HIGH (argparse's ``bounded`` refuses inf/nan).
+
+    Raises:
+        InputError: LOW is not below HIGH.
+    """
+    from engine.errors import InputError
+
+    low, high = float(values[0]), float(values[1])
+    if not low < high:
+        raise InputError(f"--db-range {low:g} {high:g}: LOW must be below HIGH")
+    return low, high
+
+
 def device_name(text: str) -> str:
     """Return ``--device``'s value if it names a device; an argparse error (one line) lists the valid ones.
 

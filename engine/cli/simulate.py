@@ -14,7 +14,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from engine.cli.options import add_out_option
+from engine.cli import bounded
+from engine.cli.options import add_out_option, checked_db_range
 from engine.errors import InputError
 from engine.progress import Progress
 
@@ -137,7 +138,7 @@ def register(subparsers: Any) -> None:
     tiles.add_argument(
         "--db-range",
         nargs=2,
-        type=float,
+        type=bounded(float),  # finite: --db-range -35 inf wrote black images and a dataset.json with Infinity
         metavar=("LOW", "HIGH"),
         default=None,
         help="dB mapped to 0..255 in the 8-bit images (default -35 5)",
@@ -284,7 +285,7 @@ def run_simulate_tiles(args: argparse.Namespace, progress: Progress) -> int:
 
     config = scene_config_from_args(args, TILE_DEFAULTS)
     check_output_dir(args.out, args.overwrite, [args.config], SIMULATED_TILES)
-    db_range = tuple(args.db_range) if args.db_range else DEFAULT_DB_RANGE
+    db_range = checked_db_range(args.db_range) if args.db_range else DEFAULT_DB_RANGE
     manifest = write_tiles(
         args.out,
         args.count,

@@ -20,11 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, bounded
-from engine.cli.options import add_device_option, add_out_option, add_report_out_option, report_to_out
+from engine.cli.options import (
+    add_device_option,
+    add_out_option,
+    add_report_out_option,
+    checked_db_range,
+    report_to_out,
+)
 from engine.contract import DATA_FORMATS, PRECISIONS, PRESETS, UNITS
 from engine.data.datasets import DEFAULT_SPLIT
 from engine.errors import InputError
-from engine.io.atomic import EngineFolder, check_output_files, check_work_folder, clear_work_folder
+from engine.io.atomic import EngineFolder, check_output_files, check_work_folder, clear_work_folder, real_path
 from engine.progress import Progress
 
 log = logging.getLogger("dakd")
@@ -442,9 +448,7 @@ def data_config_from_args(args: argparse.Namespace, val_share: float | None = No
     if data_format is None:
         raise InputError("no labelled data: give --scene RASTER --labels FILE, or --data-format osd|sos --dataset DIR")
     share = args.val_share if val_share is None else val_share
-    db_range = (float(args.db_range[0]), float(args.db_range[1]))  # argparse: nargs=2
-    if not db_range[0] < db_range[1]:
-        raise InputError(f"--db-range {db_range[0]} {db_range[1]}: LOW must be below HIGH")
+    db_range = checked_db_range(args.db_range)
     if data_format != "scenes":
         if not args.dataset:
             raise InputError(f"--data-format {data_format} needs --dataset DIR")
@@ -906,7 +910,7 @@ def run_evaluate(args: argparse.Namespace, progress: Progress) -> int:
 
     inputs = [args.model, *card_paths(args.model), *data_inputs(data_config_from_args(args, 0.0)), args.generated]
     if args.json:  # before the evaluation: never after it, over the model card it was given or an earlier file
-        if args.out and Path(args.json).expanduser().resolve() == Path(args.out).expanduser().resolve():
+        if args.out and real_path(args.json) == real_path(args.out):
             raise InputError(f"--json {args.json} and --out {args.out} name the same file; give each its own")
         check_output_files([args.json], inputs, args.overwrite, "--json")
     with report_to_out(args, inputs):  # --out FILE: checked here, written after the evaluation

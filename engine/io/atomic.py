@@ -169,6 +169,15 @@ def _is_file_of(entry: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
 Inputs = Iterable[str | os.PathLike[str] | None]
 
 
+def real_path(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` absolute with ``~`` and every link resolved, as far as they resolve.
+
+    ``Path.resolve()`` raises ``RuntimeError`` on a symbolic-link loop (Python before 3.13): an input that is one
+    gave "internal error (RuntimeError: Symlink loop …)" where the run should have gone on to say it finds no file.
+    """
+    return Path(os.path.realpath(Path(path).expanduser().absolute()))
+
+
 def _protected_reason(real: Path) -> str | None:
     """Why replacing the folder ``real`` (resolved) would take far more than an output with it, or None."""
     if real.parent == real:
@@ -229,7 +238,7 @@ def check_replaceable(
     for given in inputs:
         if not given:
             continue
-        source = Path(given).expanduser().absolute().resolve()
+        source = real_path(given)
         if real == source:
             raise OutputError(f"{refuse}: it is an input of this run; {advice}")
         if real in source.parents:

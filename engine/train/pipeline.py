@@ -49,6 +49,7 @@ from engine.io.atomic import (
     check_output_files,
     check_work_folder,
     clear_work_folder,
+    real_path,
 )
 from engine.models.sar_jointnet import jointnet_config
 from engine.progress import Progress
@@ -673,9 +674,9 @@ def check_work_apart(work: Path, outputs: Iterable[Path]) -> None:
     Raises:
         OutputError: the work folder is an output file's path.
     """
-    folder = Path(work).expanduser().resolve()
+    folder = real_path(work)
     for output in outputs:
-        if Path(output).expanduser().resolve() == folder:
+        if real_path(output) == folder:
             raise OutputError(f"--work-dir {work} is the path of the output {output}; choose another --work-dir")
 
 

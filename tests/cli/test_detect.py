@@ -403,6 +403,21 @@ def test_info_describes_the_raster(capsys, scene_tif):
     assert described["width"] == 320 and described["metadata"]["sample"]["valid_fraction"] == 1.0
 
 
+def test_a_nan_nodata_is_strict_json_in_info_and_the_summary(tmp_path, capsys):
+    """Audit: Python wrote NaN nodata (as dakd calibrate writes it) as a bare NaN, which other JSON readers refuse."""
+    values = speckled_sea(300, 320)
+    values[:20] = np.nan
+    scene = write_scene(tmp_path / "calibrated.tif", values, nodata=float("nan"))
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+    assert main(["info", str(scene), "--json"]) == 0
+    assert strict(capsys.readouterr().out)["nodata"] == "nan"
+    code, _, _ = detect(capsys, scene, "--out", tmp_path / "out", "--method", "threshold")
+    assert code == 0 and strict((tmp_path / "out" / "summary.json").read_text())["input"]["nodata"] == "nan"
+
+
 def test_info_refuses_a_bad_file_in_one_line(tmp_path, capsys):
     (tmp_path / "x.tif").write_text("no")
     assert main(["info", str(tmp_path / "x.tif")]) == 2

@@ -200,6 +200,31 @@ def test_model_info_and_list_run_without_torch(tmp_path):
     assert "internal error" not in run.stderr
 
 
+def test_a_symbolic_link_loop_given_as_the_card_is_one_line_beside_an_existing_out(tmp_path, capsys):
+    """Audit: with --out naming an existing file, the loop reached Path.resolve(): "internal error (RuntimeError)"."""
+    loop = tmp_path / "loop.json"
+    loop.symlink_to(loop)
+    existing = tmp_path / "existing.txt"
+    existing.write_text("kept")
+    for extra, reason in (([], "already exists"), (["--overwrite"], "no model found")):
+        assert main(["model", "info", str(loop), "--out", str(existing), *extra]) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and reason in error[0], error
+    assert existing.read_text() == "kept"
+
+
+def test_a_card_with_infinity_where_a_whole_number_goes_is_listed_as_unreadable(card_path, tmp_path, capsys):
+    """Audit: "format_version": Infinity (valid to Python's json) stopped model list with an internal error."""
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(card_path.with_suffix(suffix), tmp_path / f"osd-xs{suffix}")
+    (tmp_path / "future.json").write_text(
+        card_path.read_text().replace('"format_version": 1', '"format_version": Infinity')
+    )
+    assert main(["model", "list", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2 and "(unreadable:" in listed[0] and "osd-xs  mambavision" in listed[1], listed
+
+
 @pytest.mark.parametrize("field", ["weights", "tiling", "input", "build"])
 def test_a_card_with_a_field_of_the_wrong_type_is_one_line_and_list_goes_on(
     card_path, scene_tif, tmp_path, capsys, field

@@ -159,6 +159,20 @@ def test_simulate_tiles_refuses_existing_folder(tmp_path, capsys):
     assert [p.name for p in (tmp_path / "sos").iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.parametrize(("low", "high"), [("-35", "inf"), ("5", "-35")])
+def test_simulate_tiles_refuses_a_db_range_that_cannot_map_to_8_bits(tmp_path, capsys, low, high):
+    """Audit: --db-range -35 inf wrote all-black images and a dataset.json holding Infinity, with exit 0."""
+    argv = ["simulate-tiles", "--count", "1", "--size", "32", "32", "--format", "osd", "--out", str(tmp_path / "osd")]
+    try:
+        code = main(["--progress", "none", *argv, "--db-range", low, high])
+    except SystemExit as stop:  # argparse refuses a value that is not a finite number
+        code = stop.code
+    err = capsys.readouterr().err
+    message = "--db-range: must be a number, got inf" if high == "inf" else "--db-range 5 -35: LOW must be below HIGH"
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_real_subprocess(tmp_path):
     script = Path(sys.executable).parent / "dakd"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "engine"]

@@ -194,6 +194,20 @@ def test_an_area_of_interest_west_of_greenwich_reaches_the_engine(tmp_path, isol
     assert (args.aoi, args.land_mask, args.out) == (extent, "none", str(tmp_path / "out"))
 
 
+def test_an_extent_in_a_crs_without_an_id_is_no_file_to_protect(tmp_path, isolated_plugin_settings):
+    """Audit: the extent of a CRS without an authority id carries its WKT (over 255 characters): Path.exists() of
+    it raised "File name too long" from the Processing algorithm, a traceback instead of a run."""
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    from dakd_qgis.detection import make_request, request_inputs
+
+    crs = QgsCoordinateReferenceSystem.fromProj("+proj=tmerc +lat_0=0 +lon_0=3.5 +k=0.9996 +x_0=500000 +units=m")
+    assert not crs.authid() and len(crs.toWkt()) > 255
+    extent = f"500000.0,6000000.0,510000.0,6010000.0,{crs.toWkt()}"
+    request = make_request("scene.tif", tmp_path / "out", isolated_plugin_settings, aoi=extent, land_mask="none")
+    assert request_inputs(request) == [Path("scene.tif")]
+
+
 def test_the_precision_chosen_in_settings_reaches_the_engine(tmp_path, isolated_plugin_settings):
     """bf16 is asked for in Settings (the engine's auto keeps fp32 on a CPU); auto passes nothing, as before."""
     from dakd_qgis.detection import detect_arguments, make_request

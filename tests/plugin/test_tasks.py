@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from qgis.core import Qgis, QgsProject, QgsRasterLayer, QgsTask
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
 
 pytestmark = pytest.mark.qgis
 
@@ -270,6 +270,34 @@ def test_plugin_context_action_starts_a_task(qgis_iface, qgis_new_project, sar_s
     assert segmentation.state == "done", segmentation.message
     assert QgsProject.instance().mapLayersByName("Oil spill polygons")
     QCoreApplication.processEvents()
+
+
+def test_a_closed_message_and_a_plugin_reload_during_a_run_raise_nothing(
+    qgis_iface, qgis_new_project, sar_scene, wait_until, monkeypatch
+):
+    """Audit: QGIS deletes a closed message with its progress bar and Cancel button: each progress tick then raised
+    "wrapped C/C++ object has been deleted" (QGIS's Python error window), and so did the cancel of a plugin unload;
+    the run then ended after unload had emptied the plugin's list, and removing it from the list raised again."""
+    import sys
+
+    from qgis.PyQt import sip
+
+    from dakd_qgis.plugin import DakdPlugin
+
+    raised = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, error, trace: raised.append(error))  # PyQt reports slots here
+    plugin = DakdPlugin(qgis_iface)
+    qgis_iface.setActiveLayer(_raster(sar_scene))
+    plugin.segment_active_layer()
+    (segmentation,) = plugin.segmentations
+    qgis_iface.messageBar().popWidget(segmentation.widget)  # what the message's close button does: QGIS deletes it
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    assert sip.isdeleted(segmentation.progress_bar)  # with its progress bar and Cancel button
+    segmentation._show_progress(10.0)  # the next progress tick
+    plugin.unload()  # an upgrade or reload in the Plugin Manager cancels the run
+    assert wait_until(lambda: segmentation.state != "running", 120)
+    QCoreApplication.processEvents()
+    assert raised == [] and segmentation.state == "cancelled", (raised, segmentation.message)
 
 
 def test_a_run_leaves_no_unclosed_file(qgis_iface, qgis_new_project, sar_scene):

@@ -189,6 +189,8 @@ class SceneConfig(ConfigBase):
                 _check_number(source, name, value, cast(float, low), cast(float, high))
             elif kind == "range":
                 _check_range(source, name, value, cast(float, low), cast(float, high))
+            elif kind == "bool":
+                _check_bool(source, name, value)
             else:
                 _check_count(source, name, value)
         if self.width_px * self.height_px > MAX_SCENE_PIXELS:
@@ -212,7 +214,8 @@ class SceneConfig(ConfigBase):
 
 
 #: Valid values per field: (kind, low, high); kinds are ``int``, ``number``, ``range`` (a (low, high)
-#: pair within [low, high]) and ``count`` (a (min, max) pair of non-negative integers).
+#: pair within [low, high]), ``count`` (a (min, max) pair of non-negative integers) and ``bool`` (true or false).
+#: The fields not here are checked on their own in :meth:`SceneConfig.validate`; a test keeps every field checked.
 FIELD_LIMITS: dict[str, tuple[str, float | None, float | None]] = {
     "width_px": ("int", MIN_SIDE_PX, None),
     "height_px": ("int", MIN_SIDE_PX, None),
@@ -256,6 +259,10 @@ FIELD_LIMITS: dict[str, tuple[str, float | None, float | None]] = {
     "subswath_step_db": ("range", 0.0, 5.0),
     "nodata_probability": ("number", 0.0, 1.0),
     "utm_epsg": ("int", 32601, 32760),
+    "origin_easting_m": ("number", 0.0, 1e6),  # a UTM zone's eastings lie within 0-1000 km
+    "origin_northing_m": ("number", 0.0, 1e7),  # 0 at the equator to 10,000 km (south zones count from there)
+    "label_wake_as_lookalike": ("bool", None, None),
+    "dn_quantisation": ("bool", None, None),
 }
 
 
@@ -272,6 +279,12 @@ def _check_int(source: str, name: str, value: Any, low: int, high: int | None) -
     if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
         limit = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise InputError(f"{source}: {name} must be an integer {limit}, got {value!r}")
+
+
+def _check_bool(source: str, name: str, value: Any) -> None:
+    """Refuse anything but true or false: ``--set dn_quantisation=False`` gave the text "False", which counted as on."""
+    if not isinstance(value, bool):
+        raise InputError(f"{source}: {name} must be true or false (JSON, lower case), got {value!r}")
 
 
 def _check_range(source: str, name: str, value: Any, low: float, high: float) -> None:

@@ -31,6 +31,10 @@ def test_partial_dict_keeps_defaults():
         ({"orbit_direction": "sideways"}, "orbit_direction must be one of"),
         ({"spill_kind_weights": {"tanker": 1}}, "spill_kind_weights must map"),
         ({"land_probability": 2}, "land_probability must be a number in [0, 1]"),
+        # --set dn_quantisation=False gave the text "False" (not JSON), which counted as on
+        ({"dn_quantisation": "False"}, "dn_quantisation must be true or false"),
+        ({"label_wake_as_lookalike": "no"}, "label_wake_as_lookalike must be true or false"),
+        ({"origin_easting_m": "abc"}, "origin_easting_m must be a number in [0, 1e+06]"),  # failed after simulating
     ],
 )
 def test_bad_values_name_the_field(values, fragment):
@@ -46,3 +50,12 @@ def test_replace_validates():
     with pytest.raises(InputError, match="speckle_enl"):
         SceneConfig().replace(speckle_enl=0.1)
     assert SceneConfig().replace(speckle_enl=0).speckle_enl == 0
+
+
+def test_every_field_refuses_a_value_of_the_wrong_kind():
+    """Each field is checked, by FIELD_LIMITS or in validate: three were used as given, text included."""
+    import dataclasses
+
+    for field in dataclasses.fields(SceneConfig):
+        with pytest.raises(InputError, match=f"^test.json: {field.name} "):
+            SceneConfig.from_dict({field.name: "x"}, source="test.json")

@@ -132,20 +132,20 @@ class Segmentation:
         task.progressChanged.connect(self._show_progress)
 
     def _show_progress(self, value: float) -> None:
-        if self.state == "running" and exists(self.progress_bar):
+        if self.state == "running" and _exists(self.progress_bar):
             self.progress_bar.setValue(int(value))
 
     def cancel(self) -> None:
         """Stop the task (it ends within one batch; nothing is written)."""
         if self.state != "running":
             return
-        if exists(self.cancel_button):
+        if _exists(self.cancel_button):
             self.cancel_button.setEnabled(False)
         self.task.cancel()
 
     def _finished(self, task: DetectTask, ok: bool) -> None:
         bar = self.iface.messageBar()
-        if exists(self.widget):
+        if _exists(self.widget):
             bar.popWidget(self.widget)
         QgsMessageLog.logMessage(
             tr("Segment oil spills in {layer}:").format(layer=self.layer_name) + "\n" + "\n".join(task.log),
@@ -189,7 +189,7 @@ class Segmentation:
             self.on_done(self)
 
 
-def exists(widget: Any) -> bool:
+def _exists(widget: Any) -> bool:
     """Whether ``widget`` is still there: the analyst may close the running message, and QGIS deletes it.
 
     Its progress bar and Cancel button go with it, and each progress tick then raised "wrapped C/C++ object has

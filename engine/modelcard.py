@@ -371,14 +371,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Sa
         state = load_file(str(weights_path), device="cpu")
     except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
         raise ModelError(f"{weights_path}: cannot read weights ({error})") from None
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # tensors of other shapes: a card edited (classes, build) or beside other weights
-        mismatched = str(error).count("size mismatch")
+    # Tensors of other shapes (a card edited by hand, or beside other weights): load_state_dict raises on them.
+    expected = model.state_dict()
+    reshaped = [name for name, tensor in state.items() if name in expected and expected[name].shape != tensor.shape]
+    if reshaped:
         raise ModelError(
-            f"{weights_path}: weights do not fit the card's build ({mismatched or 'some'} tensors of another shape); "
-            "put the card these weights were saved with beside them, or re-export the model"
-        ) from None
+            f"{weights_path}: weights do not fit the card's build ({len(reshaped)} tensors of another shape, e.g. "
+            f"{reshaped[0]}); put the card these weights were saved with beside them, or re-export the model"
+        )
+    result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ModelError(
             f"{weights_path}: weights do not fit the card's build "

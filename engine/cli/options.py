@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from engine.contract import DEVICES
+from engine.errors import InputError
 
 _CUDA_INDEX = re.compile(r"cuda:\d+")
 
@@ -31,8 +32,6 @@ def checked_db_range(values: tuple[float, float] | list[float]) -> tuple[float, 
     Raises:
         InputError: LOW is not below HIGH.
     """
-    from engine.errors import InputError
-
     low, high = float(values[0]), float(values[1])
     if not low < high:
         raise InputError(f"--db-range {low:g} {high:g}: LOW must be below HIGH")
